@@ -1,0 +1,44 @@
+import { InvalidArgumentError, Option } from "commander";
+
+/** A commander option that also reads an environment variable (shown in --help). */
+export function envOption(flags: string, description: string, env: string, defaultValue?: string): Option {
+  const option = new Option(flags, description).env(env);
+  return defaultValue === undefined ? option : option.default(defaultValue);
+}
+
+export function parseIntegerInRange(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}], got "${value}"`);
+    }
+    return parsed;
+  };
+}
+
+export function parseLsn(value: string): bigint {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a non-negative integer LSN, got "${value}"`);
+  return BigInt(value);
+}
+
+/** "host:port" with a numeric port. */
+export function parseAddress(value: string): string {
+  const match = /^(.+):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[2]) > 65535) throw new InvalidArgumentError(`expected host:port, got "${value}"`);
+  return value;
+}
+
+export function parseAddressList(value: string): string[] {
+  const list = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (list.length === 0) throw new InvalidArgumentError("expected a comma-separated list of host:port");
+  return list.map(parseAddress);
+}
+
+/** Runs `main`, printing a clear one-line error and exiting 1 when it throws. */
+export function runMain(service: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${service}: ${message}\n`);
+    process.exit(1);
+  });
+}

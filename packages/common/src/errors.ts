@@ -1,0 +1,65 @@
+import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+
+export { Status };
+
+const LP_ERROR_BRAND = Symbol.for("logplayer.LpError");
+
+/** Metadata key naming the leader's address when a replica is not the leader. */
+export const LEADER_METADATA_KEY = "lp-leader";
+
+/**
+ * The one error type that crosses a service boundary: a gRPC status code, a
+ * message for people, and optional details. Branded rather than relying on
+ * instanceof, which breaks across module copies and jest realms.
+ */
+export class LpError extends Error {
+  override readonly name = "LpError";
+  readonly [LP_ERROR_BRAND] = true;
+  readonly code: Status;
+  readonly leaderAddress: string | undefined;
+
+  constructor(code: Status, message: string, options: { cause?: unknown; leaderAddress?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.leaderAddress = options.leaderAddress;
+  }
+
+  static is(value: unknown): value is LpError {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[LP_ERROR_BRAND] === true;
+  }
+
+  /** Normalise anything thrown or received from grpc-js into an LpError. */
+  static from(value: unknown): LpError {
+    if (LpError.is(value)) return value;
+    if (isServiceError(value)) {
+      const leader = value.metadata?.get(LEADER_METADATA_KEY)[0];
+      return new LpError(value.code, value.details || value.message, {
+        cause: value,
+        ...(typeof leader === "string" && leader !== "" ? { leaderAddress: leader } : {}),
+      });
+    }
+    if (value instanceof Error) return new LpError(Status.INTERNAL, value.message, { cause: value });
+    return new LpError(Status.INTERNAL, String(value));
+  }
+
+  /** The shape grpc-js servers send back to callers. */
+  toServiceError(): Partial<ServiceError> {
+    const metadata = new Metadata();
+    if (this.leaderAddress !== undefined) metadata.set(LEADER_METADATA_KEY, this.leaderAddress);
+    return { code: this.code, details: this.message, metadata };
+  }
+}
+
+export function isServiceError(value: unknown): value is ServiceError {
+  return (
+    value instanceof Error &&
+    typeof (value as Partial<ServiceError>).code === "number" &&
+    "details" in value
+  );
+}
+
+export const invalidArgument = (message: string): LpError => new LpError(Status.INVALID_ARGUMENT, message);
+export const resourceExhausted = (message: string): LpError => new LpError(Status.RESOURCE_EXHAUSTED, message);
+export const failedPrecondition = (message: string): LpError => new LpError(Status.FAILED_PRECONDITION, message);
+export const unavailable = (message: string, leaderAddress?: string): LpError =>
+  new LpError(Status.UNAVAILABLE, message, leaderAddress === undefined ? {} : { leaderAddress });

@@ -1,0 +1,66 @@
+import { type ChannelOptions, Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+
+export interface GrpcLimits {
+  /** Largest message accepted or sent, both directions. */
+  messageBytesMax: number;
+  /** Concurrent streams per HTTP/2 connection. */
+  concurrentStreamsMax: number;
+}
+
+/** Server options set explicitly at the call site, never left to defaults. */
+export function grpcServerOptions(limits: GrpcLimits): ServerOptions {
+  return {
+    "grpc.max_receive_message_length": limits.messageBytesMax,
+    "grpc.max_send_message_length": limits.messageBytesMax,
+    "grpc.max_concurrent_streams": limits.concurrentStreamsMax,
+    // Detect dead peers on idle streams (the LogPlayer's health checker relies on it too).
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 1_000,
+  };
+}
+
+export function grpcChannelOptions(messageBytesMax: number, keepaliveTimeMs = 10_000): ChannelOptions {
+  return {
+    "grpc.max_receive_message_length": messageBytesMax,
+    "grpc.max_send_message_length": messageBytesMax,
+    "grpc.keepalive_time_ms": keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    // Reconnect quickly after a peer restarts; our own backoff sits above this.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 2_000,
+    "grpc.enable_retries": 0,
+  };
+}
+
+/** Binds insecure (loopback / private network) and resolves with the bound port. */
+export function bindServer(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+/** Adds grpc.health.v1.Health; the caller flips it to SERVING once ready. */
+export function addHealthService(server: Server): HealthImplementation {
+  const health = new HealthImplementation({ "": "NOT_SERVING" });
+  health.addToServer(server);
+  return health;
+}
+
+/** Graceful shutdown, bounded: after `timeoutMs` open calls are cancelled. */
+export function shutdownServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

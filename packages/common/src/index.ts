@@ -1,0 +1,35 @@
+export { assert, unreachable, AssertionError } from "./assert";
+export {
+  LpError,
+  Status,
+  LEADER_METADATA_KEY,
+  isServiceError,
+  invalidArgument,
+  resourceExhausted,
+  failedPrecondition,
+  unavailable,
+} from "./errors";
+export {
+  createShardMap,
+  validateShardMap,
+  describeShardMap,
+  sameShardMap,
+  shardForKey,
+  fnv1a32,
+  SHARD_MAP_HASH_FNV1A32,
+  SHARD_COUNT_MAX,
+} from "./shard-map";
+export type { ShardMapConfig } from "./shard-map";
+export { DEFAULT_TRANSACTION_LIMITS, grpcMessageBytesMax, validateKey, validateTransaction } from "./limits";
+export type { TransactionLimits } from "./limits";
+export { Backoff, DEFAULT_BACKOFF } from "./backoff";
+export type { BackoffConfig } from "./backoff";
+export { monotonicNs, nsToUs } from "./clock";
+export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
+export type { Logger, LogLevel } from "./logger";
+export { createRegistry, startMetricsServer, Registry } from "./metrics";
+export type { MetricsServer } from "./metrics";
+export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer } from "./grpc";
+export type { GrpcLimits } from "./grpc";
+export { envOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
+export { LsnWaiters } from "./lsn-waiters";

@@ -1,0 +1,50 @@
+import http from "node:http";
+import { collectDefaultMetrics, Registry } from "prom-client";
+
+export { Registry };
+
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export interface MetricsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves GET /metrics (Prometheus text format). Port 0 disables it; returns null then. */
+export async function startMetricsServer(host: string, port: number, registry: Registry): Promise<MetricsServer | null> {
+  if (port < 0) return null;
+  const server = http.createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/metrics") {
+      registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { "content-type": registry.contentType });
+          res.end(body);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
+    } else {
+      res.writeHead(404);
+      res.end("not found: try /metrics\n");
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const boundPort = typeof address === "object" && address !== null ? address.port : port;
+  return {
+    port: boundPort,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
