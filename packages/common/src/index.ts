@@ -27,7 +27,7 @@ export type { BackoffConfig } from "./backoff";
 export { monotonicNs, nsToUs } from "./clock";
 export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
 export type { Logger, LogLevel } from "./logger";
-export { createRegistry, startMetricsServer, Registry } from "./metrics";
+export { createRegistry, startMetricsServer, Registry, Counter, Gauge, Histogram } from "./metrics";
 export type { MetricsServer } from "./metrics";
 export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer } from "./grpc";
 export type { GrpcLimits } from "./grpc";

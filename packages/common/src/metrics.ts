@@ -1,7 +1,8 @@
 import http from "node:http";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export { Registry };
+// Re-exported so services need no direct prom-client dependency of their own.
+export { Counter, Gauge, Histogram, Registry };
 
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
