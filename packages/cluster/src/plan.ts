@@ -1,0 +1,282 @@
+import net from "node:net";
+import path from "node:path";
+import { assert, SHARD_COUNT_MAX } from "@logplayer/common";
+
+/**
+ * The one definition of a LogPlayer cluster's topology: which processes run,
+ * with which flags, on which ports. `pnpm start`, the tests, the benchmark and
+ * the docker-compose check all read it from here, so they cannot disagree.
+ */
+
+export type ServiceName = "logstore" | "logplayer" | "shard";
+
+export const SERVICE_NAMES: readonly ServiceName[] = ["logstore", "logplayer", "shard"];
+
+export interface ProcessSpec {
+  /** Unique within the cluster: "logstore", "shard-0", "logplayer-0", ... */
+  name: string;
+  service: ServiceName;
+  /** Flags after `main.js`, in a fixed order (the compose check compares them). */
+  args: string[];
+  /** Extra environment on top of the launcher's own. */
+  env: Record<string, string>;
+  /** Where clients and peers reach the process's gRPC server. */
+  grpcAddress: string;
+  grpcPort: number;
+  /** Prometheus /metrics port, or -1 when metrics are off. */
+  metricsPort: number;
+  /** The process's own state directory; undefined for the stateless LogPlayer. */
+  dataDir: string | undefined;
+}
+
+export interface ServicePorts {
+  grpc: number;
+  /** -1 = metrics off. */
+  metrics: number;
+}
+
+/** Every port of a cluster, decided before any process starts. */
+export interface PortTable {
+  logstore: ServicePorts;
+  /** Indexed by shard id. */
+  shards: ServicePorts[];
+  /** Indexed by LogPlayer number. */
+  logPlayers: ServicePorts[];
+}
+
+export interface ClusterOptions {
+  /** Root of all state: `<dataDir>/<name>/` per stateful process. */
+  dataDir: string;
+  /** Default 3. Fixed when the cluster's data is first created. */
+  shardCount?: number;
+  /** Default 1. */
+  logPlayers?: number;
+  /** "default" = the well-known ports (logstore 7100, logplayer 7200+i, shard 7300+i). */
+  ports?: "default" | PortTable;
+  /** Passed to every service's --log-level. Default "info". */
+  logLevel?: string;
+  /** Appended after the planned flags, per service. */
+  extraArgs?: Partial<Record<ServiceName, string[]>>;
+  /** Address a process binds (default 127.0.0.1). Compose uses 0.0.0.0. */
+  listenHost?: string;
+  /** Host name others use to reach process `name` (default: listenHost). */
+  connectHost?: (name: string) => string;
+}
+
+export const SHARD_COUNT_DEFAULT = 3;
+export const LOG_PLAYERS_DEFAULT = 1;
+export const LOG_PLAYERS_MAX = 16;
+export const LOG_LEVEL_DEFAULT = "info";
+export const LOOPBACK_HOST = "127.0.0.1";
+
+// Well-known ports: gRPC 7xxx, metrics 9xxx, the same last digits per service.
+const LOGSTORE_PORT_DEFAULT = 7100;
+const LOGPLAYER_PORT_DEFAULT = 7200;
+const SHARD_PORT_DEFAULT = 7300;
+const METRICS_PORT_OFFSET = 2000;
+
+export function logPlayerName(index: number): string {
+  return `logplayer-${index}`;
+}
+
+export function shardName(shardId: number): string {
+  return `shard-${shardId}`;
+}
+
+export function defaultPortTable(shardCount: number, logPlayers: number): PortTable {
+  validateCounts(shardCount, logPlayers);
+  // Above 99 shards the shard range would run into other services' ports.
+  assert(shardCount <= 99, `default ports support at most 99 shards, got ${shardCount}; use ports "auto"`);
+  const ports = (grpc: number): ServicePorts => ({ grpc, metrics: grpc + METRICS_PORT_OFFSET });
+  return {
+    logstore: ports(LOGSTORE_PORT_DEFAULT),
+    shards: range(shardCount).map((i) => ports(SHARD_PORT_DEFAULT + i)),
+    logPlayers: range(logPlayers).map((i) => ports(LOGPLAYER_PORT_DEFAULT + i)),
+  };
+}
+
+/**
+ * Free loopback ports for every process, found by binding port 0. All sockets
+ * stay open until every port is picked, so no port is handed out twice; the
+ * ports are free again (and the services bind them) right after.
+ */
+export async function autoPortTable(shardCount: number, logPlayers: number, host = LOOPBACK_HOST): Promise<PortTable> {
+  validateCounts(shardCount, logPlayers);
+  const processCount = 1 + shardCount + logPlayers;
+  const ports = await freePorts(processCount * 2, host);
+  const take = (): ServicePorts => ({ grpc: ports.shift()!, metrics: ports.shift()! });
+  const table: PortTable = {
+    logstore: take(),
+    shards: range(shardCount).map(take),
+    logPlayers: range(logPlayers).map(take),
+  };
+  assert(ports.length === 0, "every free port is assigned");
+  return table;
+}
+
+export async function freePorts(count: number, host = LOOPBACK_HOST): Promise<number[]> {
+  assert(Number.isInteger(count) && count >= 0 && count <= 1000, `free port count ${count} out of range`);
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) servers.push(await listenOnFreePort(host));
+    return servers.map((server) => (server.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
+function listenOnFreePort(host: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen({ host, port: 0, exclusive: true }, () => resolve(server));
+  });
+}
+
+/**
+ * The processes of a cluster, in start order: logstore, shards by id, then
+ * LogPlayers. Pure: the same options give the same plan.
+ */
+export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
+  const shardCount = options.shardCount ?? SHARD_COUNT_DEFAULT;
+  const logPlayers = options.logPlayers ?? LOG_PLAYERS_DEFAULT;
+  validateCounts(shardCount, logPlayers);
+  const ports = options.ports === undefined || options.ports === "default"
+    ? defaultPortTable(shardCount, logPlayers)
+    : options.ports;
+  validatePortTable(ports, shardCount, logPlayers);
+  const listenHost = options.listenHost ?? LOOPBACK_HOST;
+  const connectHost = options.connectHost ?? (() => listenHost);
+  const context: PlanContext = {
+    dataDir: options.dataDir,
+    logLevel: options.logLevel ?? LOG_LEVEL_DEFAULT,
+    shardCount,
+    listenHost,
+    connectHost,
+    extraArgs: options.extraArgs ?? {},
+  };
+  const logstore = logStoreSpec(context, ports.logstore);
+  const shards = ports.shards.map((p, shardId) => shardSpec(context, shardId, p));
+  const players = ports.logPlayers.map((p, index) =>
+    logPlayerSpec(context, index, p, logstore.grpcAddress, shards.map((s) => s.grpcAddress)),
+  );
+  const plan = [logstore, ...shards, ...players];
+  assert(new Set(plan.map((p) => p.name)).size === plan.length, "process names are unique");
+  return plan;
+}
+
+interface PlanContext {
+  dataDir: string;
+  logLevel: string;
+  shardCount: number;
+  listenHost: string;
+  connectHost: (name: string) => string;
+  extraArgs: Partial<Record<ServiceName, string[]>>;
+}
+
+function logStoreSpec(context: PlanContext, ports: ServicePorts): ProcessSpec {
+  const name = "logstore";
+  const dataDir = path.join(context.dataDir, name);
+  const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
+  const args = [
+    "--data-dir", dataDir,
+    "--listen", `${context.listenHost}:${ports.grpc}`,
+    "--metrics-port", String(ports.metrics),
+    "--shard-count", String(context.shardCount),
+    "--advertise", grpcAddress,
+    "--log-level", context.logLevel,
+    ...(context.extraArgs.logstore ?? []),
+  ];
+  return { name, service: "logstore", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir };
+}
+
+function shardSpec(context: PlanContext, shardId: number, ports: ServicePorts): ProcessSpec {
+  const name = shardName(shardId);
+  const dataDir = path.join(context.dataDir, name);
+  const args = [
+    "--shard-id", String(shardId),
+    "--data-dir", dataDir,
+    "--listen", `${context.listenHost}:${ports.grpc}`,
+    "--metrics-port", String(ports.metrics),
+    "--shard-count", String(context.shardCount),
+    "--log-level", context.logLevel,
+    ...(context.extraArgs.shard ?? []),
+  ];
+  const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
+  return { name, service: "shard", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir };
+}
+
+function logPlayerSpec(
+  context: PlanContext,
+  index: number,
+  ports: ServicePorts,
+  logstoreAddress: string,
+  shardAddresses: string[],
+): ProcessSpec {
+  const name = logPlayerName(index);
+  assert(shardAddresses.length === context.shardCount, "the LogPlayer is given every shard");
+  const args = [
+    "--logstore", logstoreAddress,
+    // In shard-id order: position i is shard i.
+    "--shards", shardAddresses.join(","),
+    "--player-id", name,
+    "--listen", `${context.listenHost}:${ports.grpc}`,
+    "--metrics-port", String(ports.metrics),
+    "--log-level", context.logLevel,
+    ...(context.extraArgs.logplayer ?? []),
+  ];
+  const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
+  return {
+    name, service: "logplayer", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir: undefined,
+  };
+}
+
+/** Container data root used by planForCompose. */
+export const COMPOSE_DATA_DIR = "/data";
+
+/**
+ * The same plan as docker-compose runs it: default ports, every process
+ * listening on 0.0.0.0 in its own container, reached by its service name
+ * (`logstore`, `shard-0`, `logplayer-0`), with state under /data/<name>.
+ */
+export function planForCompose(options: Pick<ClusterOptions, "shardCount" | "logPlayers" | "logLevel" | "extraArgs"> = {}): ProcessSpec[] {
+  return clusterPlan({
+    ...options,
+    dataDir: COMPOSE_DATA_DIR,
+    ports: "default",
+    listenHost: "0.0.0.0",
+    connectHost: (name) => name,
+  });
+}
+
+function validateCounts(shardCount: number, logPlayers: number): void {
+  assert(
+    Number.isInteger(shardCount) && shardCount >= 1 && shardCount <= SHARD_COUNT_MAX,
+    `shard count must be an integer in [1, ${SHARD_COUNT_MAX}], got ${shardCount}`,
+  );
+  assert(
+    Number.isInteger(logPlayers) && logPlayers >= 1 && logPlayers <= LOG_PLAYERS_MAX,
+    `LogPlayer count must be an integer in [1, ${LOG_PLAYERS_MAX}], got ${logPlayers}`,
+  );
+}
+
+function validatePortTable(ports: PortTable, shardCount: number, logPlayers: number): void {
+  assert(ports.shards.length === shardCount, `port table has ${ports.shards.length} shards, expected ${shardCount}`);
+  assert(ports.logPlayers.length === logPlayers, `port table has ${ports.logPlayers.length} LogPlayers, expected ${logPlayers}`);
+  const all = [ports.logstore, ...ports.shards, ...ports.logPlayers];
+  const used = new Set<number>();
+  for (const { grpc, metrics } of all) {
+    // Port 0 would make the address unknowable before start, so peers could not be told it.
+    assert(Number.isInteger(grpc) && grpc >= 1 && grpc <= 65535, `gRPC port ${grpc} out of range`);
+    assert(Number.isInteger(metrics) && metrics >= -1 && metrics <= 65535, `metrics port ${metrics} out of range`);
+    for (const port of [grpc, metrics]) {
+      if (port <= 0) continue;
+      assert(!used.has(port), `port ${port} is assigned twice`);
+      used.add(port);
+    }
+  }
+}
+
+function range(count: number): number[] {
+  return Array.from({ length: count }, (_, i) => i);
+}
