@@ -1,3 +1,12 @@
 export { decideApply, planBatch } from "./apply-decision";
 export type { ApplyDecision, PartPosition, BatchPlan } from "./apply-decision";
 export { applyMutation, decodeInt64, encodeInt64 } from "./mutation-apply";
+export { DEFAULT_DELIVERY_LIMITS, validateDeliveryLimits } from "./delivery-limits";
+export type { DeliveryLimits } from "./delivery-limits";
+export { DeliveryWindow } from "./delivery-window";
+export type { SentBatch, SentPart } from "./delivery-window";
+export { PartQueue, estimatePartBytes } from "./part-queue";
+export type { QueuedPart } from "./part-queue";
+export { TargetQueue } from "./target-queue";
+export type { TargetState, DeliveryCommand, GapReport, TargetCounters } from "./target-queue";
+export { Dispatcher, splitByShard } from "./dispatcher";

@@ -1,0 +1,46 @@
+import { assert } from "@logplayer/common";
+
+/**
+ * Every bound the LogPlayer's delivery cores respect. Each is a flag on the
+ * LogPlayer (see services/logplayer/README.md); names put the unit last.
+ */
+export interface DeliveryLimits {
+  /** Parts in one PartBatch write. */
+  batchPartsMax: number;
+  /** Estimated bytes in one PartBatch write (a single larger part still goes alone). */
+  batchBytesMax: number;
+  /** Sent, unacknowledged batches per target; sending stops when reached. */
+  windowBatchesMax: number;
+  /** Sent, unacknowledged bytes per target. */
+  windowBytesMax: number;
+  /** Parts waiting in one target's normal queue; more falls back to recovery. */
+  queueEntriesMax: number;
+  /** Bytes waiting in one target's normal queue. */
+  queueBytesMax: number;
+  /** Every this many dispatched entries, quiet targets get a dummy part (the paper's E). */
+  dummyEveryEntries: number;
+  /** Entries one recovery read asks for; bounds the catch-up queue. */
+  recoveryReadEntriesMax: number;
+}
+
+export const DEFAULT_DELIVERY_LIMITS: DeliveryLimits = {
+  batchPartsMax: 512,
+  batchBytesMax: 1024 * 1024,
+  windowBatchesMax: 16,
+  windowBytesMax: 16 * 1024 * 1024,
+  queueEntriesMax: 20_000,
+  queueBytesMax: 64 * 1024 * 1024,
+  dummyEveryEntries: 1000,
+  recoveryReadEntriesMax: 2000,
+};
+
+/** Programmer error (asserts) when a limit is nonsense; flags are range-checked before this. */
+export function validateDeliveryLimits(limits: DeliveryLimits): void {
+  for (const [name, value] of Object.entries(limits)) {
+    assert(Number.isSafeInteger(value) && value >= 1, `delivery limit ${name} must be a positive integer, got ${value}`);
+  }
+  assert(
+    limits.recoveryReadEntriesMax <= limits.queueEntriesMax,
+    `recoveryReadEntriesMax ${limits.recoveryReadEntriesMax} exceeds queueEntriesMax ${limits.queueEntriesMax}`,
+  );
+}

@@ -1,0 +1,157 @@
+import { assert, shardForKey, type ShardMapConfig } from "@logplayer/common";
+import type { LogEntry, Mutation } from "@logplayer/proto";
+import { validateDeliveryLimits, type DeliveryLimits } from "./delivery-limits";
+import { estimatePartBytes, type QueuedPart } from "./part-queue";
+import { TargetQueue, type DeliveryCommand, type GapReport } from "./target-queue";
+
+/** Splits a transaction's mutations by shard, keeping their order within each shard. */
+export function splitByShard(mutations: readonly Mutation[], shardMap: ShardMapConfig): Map<number, Mutation[]> {
+  const byShard = new Map<number, Mutation[]>();
+  for (const mutation of mutations) {
+    const shard = shardForKey(mutation.key, shardMap);
+    const list = byShard.get(shard);
+    if (list === undefined) byShard.set(shard, [mutation]);
+    else list.push(mutation);
+  }
+  return byShard;
+}
+
+/**
+ * The paper's Dispatcher and the per-target queues it feeds, as one pure
+ * state machine. The adapter feeds it main-stream entries, recovery entries
+ * and stream events, then drains `takeCommands()` and executes them. It
+ * never blocks: a slow target overflows into recovery instead.
+ */
+export class Dispatcher {
+  readonly targets: readonly TargetQueue[];
+  /** The last main-stream entry dispatched; null until the main stream starts. */
+  #currentIndex: bigint | null = null;
+  #entriesSinceDummy = 0;
+  #entriesDispatched = 0;
+  #outbox: DeliveryCommand[] = [];
+
+  constructor(
+    readonly shardMap: ShardMapConfig,
+    readonly limits: DeliveryLimits,
+  ) {
+    validateDeliveryLimits(limits);
+    const targets: TargetQueue[] = [];
+    for (let shard = 0; shard < shardMap.shardCount; shard++) targets.push(new TargetQueue(shard, limits, this.#outbox));
+    this.targets = targets;
+  }
+
+  get currentIndex(): bigint | null {
+    return this.#currentIndex;
+  }
+
+  get entriesDispatched(): number {
+    return this.#entriesDispatched;
+  }
+
+  /** Commands produced since the last call, in order. The caller executes them. */
+  takeCommands(): DeliveryCommand[] {
+    if (this.#outbox.length === 0) return [];
+    return this.#outbox.splice(0, this.#outbox.length);
+  }
+
+  /**
+   * Where the main stream should start: currentIndex + 1 once running;
+   * before that min(appliedLsn of connected targets) + 1, or null while no
+   * target is connected (the LogPlayer keeps no durable state of its own).
+   */
+  mainStreamFromLsn(): bigint | null {
+    if (this.#currentIndex !== null) return this.#currentIndex + 1n;
+    let min: bigint | null = null;
+    for (const target of this.targets) {
+      if (target.state === "S") continue;
+      if (min === null || target.lastAck < min) min = target.lastAck;
+    }
+    return min === null ? null : min + 1n;
+  }
+
+  /** Fixes the main stream's start; entries from `fromLsn` on are dispatched. */
+  startMainStream(fromLsn: bigint): void {
+    assert(this.#currentIndex === null, "main stream already started");
+    assert(fromLsn >= 1n, `main stream start ${fromLsn} is not a valid LSN`);
+    this.#currentIndex = fromLsn - 1n;
+  }
+
+  /** One main-stream entry. LSNs are dense: each must be currentIndex + 1. */
+  dispatch(entry: LogEntry, dispatchTimeNs: bigint): void {
+    assert(this.#currentIndex !== null, "dispatch before the main stream started");
+    assert(entry.lsn === this.#currentIndex + 1n, `main stream entry ${entry.lsn} after ${this.#currentIndex}`);
+    const lsn = entry.lsn;
+    this.#currentIndex = lsn;
+    this.#entriesDispatched += 1;
+    const mutations = entry.txn?.mutations ?? [];
+    for (const [shard, shardMutations] of splitByShard(mutations, this.shardMap)) {
+      const target = this.targets[shard];
+      assert(target !== undefined, `shard ${shard} out of range`);
+      target.pushNormal(partOf(entry, shardMutations, dispatchTimeNs), lsn);
+    }
+    this.#entriesSinceDummy += 1;
+    if (this.#entriesSinceDummy >= this.limits.dummyEveryEntries) {
+      this.#entriesSinceDummy = 0;
+      for (const target of this.targets) target.maybePushDummy(lsn, dispatchTimeNs);
+    }
+  }
+
+  /** Entries of target's recovery read for `term`, in order. Stops at the first stale one. */
+  recoveryEntries(target: number, term: number, entries: readonly LogEntry[], dispatchTimeNs: bigint): void {
+    const queue = this.#target(target);
+    for (const entry of entries) {
+      const mutations = (entry.txn?.mutations ?? []).filter((m) => shardForKey(m.key, this.shardMap) === target);
+      const part = mutations.length === 0 ? null : partOf(entry, mutations, dispatchTimeNs);
+      if (!queue.recoveryEntry(term, entry.lsn, part)) return;
+    }
+  }
+
+  recoveryDone(target: number, term: number): void {
+    this.#target(target).recoveryDone(term);
+  }
+
+  recoveryFailed(target: number, term: number): void {
+    this.#target(target).recoveryFailed(term);
+  }
+
+  /** HelloReply on a new stream; returns the stream's term for the adapter to stamp on its events. */
+  connected(target: number, appliedLsn: bigint): number {
+    return this.#target(target).connected(appliedLsn, this.#currentIndex);
+  }
+
+  disconnected(target: number, streamTerm: number): void {
+    this.#target(target).disconnected(streamTerm);
+  }
+
+  connectFailed(target: number): void {
+    this.#target(target).connectFailed();
+  }
+
+  ack(target: number, streamTerm: number, appliedLsn: bigint): void {
+    this.#target(target).ack(streamTerm, appliedLsn);
+  }
+
+  gap(target: number, streamTerm: number, report: GapReport): void {
+    this.#target(target).gap(streamTerm, report, this.#currentIndex);
+  }
+
+  writeCompleted(target: number, streamTerm: number): void {
+    this.#target(target).writeCompleted(streamTerm);
+  }
+
+  #target(target: number): TargetQueue {
+    const queue = this.targets[target];
+    assert(queue !== undefined, `target ${target} out of range [0, ${this.targets.length})`);
+    return queue;
+  }
+}
+
+function partOf(entry: LogEntry, mutations: Mutation[], dispatchTimeNs: bigint): QueuedPart {
+  return {
+    lsn: entry.lsn,
+    mutations,
+    commitTimeNs: entry.commitTimeNs,
+    dispatchTimeNs,
+    bytes: estimatePartBytes(mutations),
+  };
+}

@@ -1,0 +1,260 @@
+import { createShardMap, shardForKey } from "@logplayer/common";
+import { MutationKind, type LogEntry, type Mutation } from "@logplayer/proto";
+import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "./delivery-limits";
+import { DeliveryWindow } from "./delivery-window";
+import { Dispatcher } from "./dispatcher";
+import type { DeliveryCommand } from "./target-queue";
+
+const shardMap = createShardMap(3);
+
+/** A key that routes to `shard`, distinct per `n`. */
+function keyFor(shard: number, n: number): string {
+  for (let i = 0; ; i++) {
+    const key = `k${n}-${i}`;
+    if (shardForKey(key, shardMap) === shard) return key;
+  }
+}
+
+function add(key: string): Mutation {
+  return { kind: MutationKind.MUTATION_KIND_ADD, key, value: new Uint8Array(), delta: 1n };
+}
+
+function entry(lsn: bigint, shards: number[]): LogEntry {
+  return {
+    lsn,
+    term: 1n,
+    txn: { mutations: shards.map((s) => add(keyFor(s, Number(lsn)))) },
+    commitTimeNs: 0n,
+    clientId: "",
+    clientSeq: 0n,
+  };
+}
+
+function limits(overrides: Partial<DeliveryLimits>): DeliveryLimits {
+  return { ...DEFAULT_DELIVERY_LIMITS, ...overrides };
+}
+
+function sends(commands: DeliveryCommand[]): Extract<DeliveryCommand, { kind: "send" }>[] {
+  return commands.filter((c): c is Extract<DeliveryCommand, { kind: "send" }> => c.kind === "send");
+}
+
+function started(l: Partial<DeliveryLimits> = {}, fromLsn = 1n): Dispatcher {
+  const d = new Dispatcher(shardMap, limits(l));
+  d.startMainStream(fromLsn);
+  return d;
+}
+
+describe("TargetQueue state machine", () => {
+  test("connect before the main stream: N; main stream starts at min(applied)+1", () => {
+    const d = new Dispatcher(shardMap, DEFAULT_DELIVERY_LIMITS);
+    expect(d.mainStreamFromLsn()).toBeNull();
+    d.connected(0, 7n);
+    d.connected(1, 3n);
+    expect(d.targets[0]!.state).toBe("N");
+    expect(d.targets[2]!.state).toBe("S");
+    expect(d.mainStreamFromLsn()).toBe(4n);
+  });
+
+  test("connect behind currentIndex → RF with a recovery read; recovery done → N", () => {
+    const d = started();
+    for (let lsn = 1n; lsn <= 5n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const term = d.connected(0, 2n);
+    const target = d.targets[0]!;
+    expect(target.state).toBe("RF");
+    expect(d.takeCommands()).toEqual([
+      { kind: "recoveryRead", target: 0, term, fromLsn: 3n, toLsn: 5n, retry: false },
+    ]);
+    d.recoveryEntries(0, term, [entry(3n, [0]), entry(4n, [1]), entry(5n, [0])], 0n);
+    const first = sends(d.takeCommands());
+    expect(first.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([[[3n, 2n]]]);
+    d.recoveryDone(0, term);
+    expect(target.state).toBe("FC");
+    d.writeCompleted(0, term);
+    expect(sends(d.takeCommands())[0]!.parts.map((p) => [p.lsn, p.prevLsn])).toEqual([[5n, 3n]]);
+    expect(target.state).toBe("N");
+  });
+
+  test("connect at or ahead of currentIndex → N directly, no recovery", () => {
+    const d = started();
+    d.dispatch(entry(1n, [0]), 0n);
+    d.connected(0, 1n);
+    expect(d.targets[0]!.state).toBe("N");
+    expect(d.takeCommands()).toEqual([]);
+  });
+
+  test("events for an expired term or stream are dropped", () => {
+    const d = started();
+    for (let lsn = 1n; lsn <= 3n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const oldTerm = d.connected(0, 0n);
+    d.disconnected(0, oldTerm);
+    expect(d.targets[0]!.state).toBe("S");
+    expect(d.takeCommands()).toContainEqual({ kind: "reconnect", target: 0 });
+    const newTerm = d.connected(0, 1n);
+    expect(newTerm).toBeGreaterThan(oldTerm);
+    d.takeCommands();
+    const target = d.targets[0]!;
+    const dropped = target.counters.staleEventsDropped;
+    // A recovery entry and a disconnect from the old term change nothing.
+    d.recoveryEntries(0, oldTerm, [entry(2n, [0])], 0n);
+    d.disconnected(0, oldTerm);
+    d.ack(0, oldTerm, 99n);
+    expect(target.state).toBe("RF");
+    expect(target.catchUpLength).toBe(0);
+    expect(target.lastAck).toBe(1n);
+    expect(target.counters.staleEventsDropped).toBe(dropped + 3);
+    expect(d.takeCommands()).toEqual([]);
+  });
+
+  test("disconnect clears both queues and the window", () => {
+    const d = started({ windowBatchesMax: 1 });
+    const term = d.connected(0, 0n);
+    d.dispatch(entry(1n, [0]), 0n);
+    d.dispatch(entry(2n, [0]), 0n);
+    const t = d.targets[0]!;
+    expect(t.windowBatches).toBe(1);
+    expect(t.normalLength).toBe(1);
+    d.disconnected(0, term);
+    expect([t.state, t.windowBatches, t.normalLength, t.catchUpLength, t.writeInFlight]).toEqual(["S", 0, 0, 0, false]);
+    d.dispatch(entry(3n, [0]), 0n); // S targets get nothing
+    expect(t.normalLength).toBe(0);
+  });
+});
+
+describe("batching and the window", () => {
+  test("one write in flight: what accumulates goes out as the next batch", () => {
+    const d = started();
+    const term = d.connected(0, 0n);
+    for (let lsn = 1n; lsn <= 4n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    let batches = sends(d.takeCommands());
+    expect(batches.map((b) => b.parts.length)).toEqual([1]);
+    d.writeCompleted(0, term);
+    batches = sends(d.takeCommands());
+    expect(batches.map((b) => b.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([
+      [
+        [2n, 1n],
+        [3n, 2n],
+        [4n, 3n],
+      ],
+    ]);
+  });
+
+  test("batchPartsMax caps a batch", () => {
+    const d = started({ batchPartsMax: 2 });
+    const term = d.connected(0, 0n);
+    for (let lsn = 1n; lsn <= 6n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    d.takeCommands();
+    d.writeCompleted(0, term);
+    expect(sends(d.takeCommands())[0]!.parts.length).toBe(2);
+  });
+
+  test("a full window stops sending until an ack frees it", () => {
+    const d = started({ windowBatchesMax: 2 });
+    const term = d.connected(0, 0n);
+    const t = d.targets[0]!;
+    d.dispatch(entry(1n, [0]), 0n);
+    d.writeCompleted(0, term);
+    d.dispatch(entry(2n, [0]), 0n);
+    d.writeCompleted(0, term);
+    expect(sends(d.takeCommands()).length).toBe(2);
+    d.dispatch(entry(3n, [0]), 0n);
+    expect(sends(d.takeCommands())).toEqual([]);
+    expect(t.windowBatches).toBe(2);
+    d.ack(0, term, 1n);
+    const next = sends(d.takeCommands());
+    expect(next.map((b) => b.parts[0]!.lsn)).toEqual([3n]);
+  });
+
+  test("DeliveryWindow releases by applied LSN and matches sent parts", () => {
+    const w = new DeliveryWindow(3, 1000);
+    w.add({ lastLsn: 2n, bytes: 10, parts: [{ lsn: 2n, prevLsn: 1n }] });
+    w.add({ lastLsn: 5n, bytes: 10, parts: [{ lsn: 4n, prevLsn: 2n }, { lsn: 5n, prevLsn: 4n }] });
+    expect(w.holdsPart(4n, 2n)).toBe(true);
+    expect(w.holdsPart(4n, 3n)).toBe(false);
+    expect(w.release(4n)).toBe(1);
+    expect(w.batchCount).toBe(1);
+    expect(w.release(5n)).toBe(1);
+    expect(w.bytes).toBe(0);
+  });
+});
+
+describe("overflow, gaps and dummies", () => {
+  test("normal-queue overflow drops the queue and recovers the range instead (bounded memory)", () => {
+    const d = started({ queueEntriesMax: 4, recoveryReadEntriesMax: 2, windowBatchesMax: 1 });
+    const term = d.connected(0, 0n);
+    const t = d.targets[0]!;
+    for (let lsn = 1n; lsn <= 50n; lsn++) {
+      d.dispatch(entry(lsn, [0, 1]), 0n);
+      expect(t.normalLength).toBeLessThanOrEqual(4);
+      expect(t.catchUpLength).toBeLessThanOrEqual(4);
+    }
+    expect(t.counters.overflows).toBeGreaterThan(0);
+    expect(t.state).toBe("RF");
+    // Batch 1 ([1]) is in flight; recovery starts right after it.
+    const reads = d.takeCommands().filter((c) => c.kind === "recoveryRead");
+    expect(reads[0]).toMatchObject({ fromLsn: 2n, toLsn: 3n, term });
+    // Another target is untouched by the slow one.
+    expect(d.targets[1]!.state).toBe("S");
+  });
+
+  test("a gap on a sent part rewinds: new term, recovery from the shard's applied LSN", () => {
+    const d = started();
+    const streamTerm = d.connected(0, 0n);
+    for (let lsn = 1n; lsn <= 3n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const t = d.targets[0]!;
+    const termBefore = t.term;
+    d.gap(0, streamTerm, { appliedLsn: 0n, lsn: 1n, prevLsn: 0n });
+    expect(t.term).toBe(termBefore + 1);
+    expect(t.state).toBe("RF");
+    expect(t.nextPrevLsn).toBe(0n);
+    const cmds = d.takeCommands();
+    expect(cmds).toContainEqual({ kind: "recoveryRead", target: 0, term: t.term, fromLsn: 1n, toLsn: 3n, retry: false });
+    // An echo gap for a part sent before the rewind does not rewind again.
+    d.gap(0, streamTerm, { appliedLsn: 0n, lsn: 2n, prevLsn: 1n });
+    expect(t.term).toBe(termBefore + 1);
+    expect(t.counters.rewinds).toBe(1);
+  });
+
+  test("dummy parts every E entries for a target more than E behind", () => {
+    const d = started({ dummyEveryEntries: 5 });
+    const term = d.connected(1, 0n);
+    d.connected(0, 0n);
+    for (let lsn = 1n; lsn <= 12n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const toQuiet = sends(d.takeCommands()).filter((s) => s.target === 1);
+    // At 5 it is exactly E behind (no dummy); at 10 it is 10 behind → dummy at 10.
+    expect(toQuiet.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length]))).toEqual([[[10n, 0n, 0]]]);
+    d.writeCompleted(1, term);
+    expect(d.targets[1]!.counters.dummiesQueued).toBe(1);
+  });
+
+  test("prev_lsn chain restarts at the shard's applied LSN on reconnect and skips acknowledged entries", () => {
+    const d = started();
+    let term = d.connected(0, 0n);
+    d.dispatch(entry(1n, [0]), 0n);
+    d.dispatch(entry(2n, [1]), 0n);
+    d.dispatch(entry(3n, [0]), 0n);
+    d.disconnected(0, term);
+    d.takeCommands();
+    term = d.connected(0, 1n);
+    const read = d.takeCommands().find((c) => c.kind === "recoveryRead");
+    expect(read).toMatchObject({ fromLsn: 2n, toLsn: 3n });
+    d.recoveryEntries(0, term, [entry(2n, [1]), entry(3n, [0])], 0n);
+    d.recoveryDone(0, term);
+    d.dispatch(entry(4n, [0]), 0n);
+    d.writeCompleted(0, term);
+    const parts = sends(d.takeCommands()).flatMap((s) => s.parts.map((p) => [p.lsn, p.prevLsn]));
+    expect(parts).toEqual([
+      [3n, 1n],
+      [4n, 3n],
+    ]);
+  });
+
+  test("recovery failure retries the unread rest with backoff", () => {
+    const d = started();
+    for (let lsn = 1n; lsn <= 4n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const term = d.connected(0, 0n);
+    d.takeCommands();
+    d.recoveryEntries(0, term, [entry(1n, [0])], 0n);
+    d.recoveryFailed(0, term);
+    expect(d.takeCommands().find((c) => c.kind === "recoveryRead")).toMatchObject({ fromLsn: 2n, toLsn: 4n, retry: true });
+  });
+});

@@ -1,0 +1,409 @@
+import { assert } from "@logplayer/common";
+import type { Part } from "@logplayer/proto";
+import { DeliveryWindow, type SentPart } from "./delivery-window";
+import type { DeliveryLimits } from "./delivery-limits";
+import { PartQueue, estimatePartBytes, type QueuedPart } from "./part-queue";
+
+/**
+ * The paper's four queue states:
+ * N  normal: target up, nothing missing;
+ * RF recovery fetching: target up, missed entries still being read from the LogStore;
+ * FC fetching completed: all missed entries read, not all sent yet;
+ * S  suspended: no stream (down, disconnected, or not yet connected).
+ */
+export type TargetState = "N" | "RF" | "FC" | "S";
+
+/**
+ * What a TargetQueue asks its adapter to do. Commands carry the term they
+ * belong to; the adapter echoes it back on the events they cause.
+ */
+export type DeliveryCommand =
+  /** Write `parts` as one PartBatch on the stream opened at `streamTerm`; call writeCompleted when done. */
+  | { readonly kind: "send"; readonly target: number; readonly streamTerm: number; readonly parts: Part[]; readonly bytes: number }
+  /** Read [fromLsn, toLsn] from the LogStore for this target; `retry` asks for a backoff delay first. */
+  | {
+      readonly kind: "recoveryRead";
+      readonly target: number;
+      readonly term: number;
+      readonly fromLsn: bigint;
+      readonly toLsn: bigint;
+      readonly retry: boolean;
+    }
+  /** Open a new stream to the target after a backoff delay (the old one, if any, is gone). */
+  | { readonly kind: "reconnect"; readonly target: number };
+
+/** The Gap message a shard sends when a part does not follow on from its applied LSN. */
+export interface GapReport {
+  readonly appliedLsn: bigint;
+  readonly lsn: bigint;
+  readonly prevLsn: bigint;
+}
+
+/** Monotonic counters, read by the adapter's metrics. */
+export interface TargetCounters {
+  partsSent: number;
+  batchesSent: number;
+  dummiesQueued: number;
+  overflows: number;
+  rewinds: number;
+  recoveryReads: number;
+  connects: number;
+  suspends: number;
+  staleEventsDropped: number;
+}
+
+/** The missed range being re-read: [nextLsn, toLsn], one chunk in flight at most. */
+interface RecoveryRange {
+  nextLsn: bigint;
+  toLsn: bigint;
+  /** Last LSN of the chunk being read, or null when no read is in flight. */
+  chunkToLsn: bigint | null;
+}
+
+/**
+ * One target (shard): the paper's target queue plus its stream's write
+ * state, window and lastAck. Pure: events in, commands out (into a shared
+ * outbox). `term` increments on every (re)connect and rewind; recovery
+ * events for another term are dropped. `streamTerm` is the term at which the
+ * current stream connected; stream events for another stream are dropped.
+ */
+export class TargetQueue {
+  #state: TargetState = "S";
+  #term = 0;
+  #streamTerm = 0;
+  #lastAck = 0n;
+  /** prev_lsn of the next part to enter the send order: the LSN of the last one that did. */
+  #nextPrevLsn = 0n;
+  /** Highest LSN known to the target or queued for it; drives dummy parts. */
+  #lastQueuedLsn = 0n;
+  #writeInFlight = false;
+  #recovery: RecoveryRange | null = null;
+  readonly #normal = new PartQueue();
+  readonly #catchUp = new PartQueue();
+  readonly #window: DeliveryWindow;
+  readonly counters: TargetCounters = {
+    partsSent: 0,
+    batchesSent: 0,
+    dummiesQueued: 0,
+    overflows: 0,
+    rewinds: 0,
+    recoveryReads: 0,
+    connects: 0,
+    suspends: 0,
+    staleEventsDropped: 0,
+  };
+
+  constructor(
+    readonly target: number,
+    private readonly limits: DeliveryLimits,
+    private readonly outbox: DeliveryCommand[],
+  ) {
+    this.#window = new DeliveryWindow(limits.windowBatchesMax, limits.windowBytesMax);
+  }
+
+  get state(): TargetState {
+    return this.#state;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  get streamTerm(): number {
+    return this.#streamTerm;
+  }
+  get lastAck(): bigint {
+    return this.#lastAck;
+  }
+  get nextPrevLsn(): bigint {
+    return this.#nextPrevLsn;
+  }
+  get normalLength(): number {
+    return this.#normal.length;
+  }
+  get catchUpLength(): number {
+    return this.#catchUp.length;
+  }
+  get queuedBytes(): number {
+    return this.#normal.bytes + this.#catchUp.bytes;
+  }
+  get windowBatches(): number {
+    return this.#window.batchCount;
+  }
+  get writeInFlight(): boolean {
+    return this.#writeInFlight;
+  }
+
+  /**
+   * HelloReply arrived on a new stream: the shard has applied `appliedLsn`.
+   * Returns the stream's term, which the adapter stamps on its events.
+   * `currentIndex` is null before the main stream started.
+   */
+  connected(appliedLsn: bigint, currentIndex: bigint | null): number {
+    if (this.#state !== "S") this.#suspend();
+    this.#term += 1;
+    this.#streamTerm = this.#term;
+    this.counters.connects += 1;
+    // Set, not max: a shard that lost unsynced commits reports a lower LSN and must get them again.
+    this.#lastAck = appliedLsn;
+    this.#restartChainAt(appliedLsn, currentIndex);
+    return this.#streamTerm;
+  }
+
+  /** The stream broke, or the health checker declared the target dead. */
+  disconnected(streamTerm: number): void {
+    if (!this.#isCurrentStream(streamTerm)) return;
+    this.#suspend();
+    this.outbox.push({ kind: "reconnect", target: this.target });
+  }
+
+  /** A stream attempt failed before its HelloReply. */
+  connectFailed(): void {
+    if (this.#state === "S") this.outbox.push({ kind: "reconnect", target: this.target });
+  }
+
+  ack(streamTerm: number, appliedLsn: bigint): void {
+    if (!this.#isCurrentStream(streamTerm)) return;
+    if (appliedLsn > this.#lastAck) this.#lastAck = appliedLsn;
+    this.#window.release(appliedLsn);
+    this.#pump();
+  }
+
+  writeCompleted(streamTerm: number): void {
+    if (!this.#isCurrentStream(streamTerm)) return;
+    assert(this.#writeInFlight, `target ${this.target}: write completed with none in flight`);
+    this.#writeInFlight = false;
+    this.#pump();
+  }
+
+  /**
+   * The shard refused a part. Only a gap on a part of the current window
+   * rewinds; gaps on parts sent before an earlier rewind are expected echoes.
+   */
+  gap(streamTerm: number, report: GapReport, currentIndex: bigint | null): void {
+    if (!this.#isCurrentStream(streamTerm)) return;
+    if (report.appliedLsn > this.#lastAck) this.#lastAck = report.appliedLsn;
+    if (!this.#window.holdsPart(report.lsn, report.prevLsn)) {
+      this.counters.staleEventsDropped += 1;
+      this.#window.release(report.appliedLsn);
+      this.#pump();
+      return;
+    }
+    // Rewind: a new term on the same stream, the chain restarting at the shard's position.
+    this.counters.rewinds += 1;
+    this.#clearQueues();
+    this.#term += 1;
+    this.#restartChainAt(this.#lastAck, currentIndex);
+  }
+
+  /** A part of a main-stream entry (or a dummy). Dropped in S or when already acknowledged. */
+  pushNormal(part: QueuedPart, currentIndex: bigint): void {
+    if (this.#state === "S" || part.lsn <= this.#lastAck) return;
+    assert(part.lsn <= currentIndex, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
+    const queue = this.#normal;
+    const overflows =
+      queue.length > 0 &&
+      (queue.length + 1 > this.limits.queueEntriesMax || queue.bytes + part.bytes > this.limits.queueBytesMax);
+    if (overflows) {
+      this.#overflow(currentIndex);
+      return;
+    }
+    queue.push(part);
+    if (part.lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = part.lsn;
+    this.#pump();
+  }
+
+  /** The paper's dummy entry: an empty part at currentIndex for a target more than E behind. */
+  maybePushDummy(currentIndex: bigint, dispatchTimeNs: bigint): void {
+    if (this.#state === "S") return;
+    const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
+    if (currentIndex - known <= BigInt(this.limits.dummyEveryEntries)) return;
+    this.counters.dummiesQueued += 1;
+    const dummy = { lsn: currentIndex, mutations: [], commitTimeNs: 0n, dispatchTimeNs, bytes: estimatePartBytes([]) };
+    this.pushNormal(dummy, currentIndex);
+  }
+
+  /**
+   * One entry of the recovery stream for `term`; `part` is this target's part
+   * of it, or null when the entry does not touch the target. Returns false
+   * when the read is stale (the caller may stop feeding it).
+   */
+  recoveryEntry(term: number, lsn: bigint, part: QueuedPart | null): boolean {
+    const recovery = this.#recovery;
+    if (term !== this.#term || this.#state !== "RF" || recovery === null || recovery.chunkToLsn === null) {
+      this.counters.staleEventsDropped += 1;
+      return false;
+    }
+    if (lsn !== recovery.nextLsn || lsn > recovery.chunkToLsn) {
+      // The LogStore promises consecutive entries within the range; anything else is a broken read.
+      this.#retryRecovery();
+      return false;
+    }
+    recovery.nextLsn = lsn + 1n;
+    if (part !== null && part.lsn > this.#lastAck) {
+      assert(part.lsn === lsn, "recovery part LSN differs from its entry");
+      this.#catchUp.push(part);
+      if (lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = lsn;
+    }
+    this.#pump();
+    return true;
+  }
+
+  /** The recovery read for `term` ended normally. */
+  recoveryDone(term: number): void {
+    const recovery = this.#recovery;
+    if (term !== this.#term || this.#state !== "RF" || recovery === null || recovery.chunkToLsn === null) {
+      this.counters.staleEventsDropped += 1;
+      return;
+    }
+    if (recovery.nextLsn <= recovery.chunkToLsn) {
+      this.#retryRecovery(); // ended early: read the rest again
+      return;
+    }
+    recovery.chunkToLsn = null;
+    if (recovery.nextLsn > recovery.toLsn) {
+      this.#state = "FC";
+      if (this.#catchUp.length === 0) this.#enterNormal();
+    }
+    this.#pump();
+  }
+
+  /** The recovery read for `term` failed; read the rest again after a backoff. */
+  recoveryFailed(term: number): void {
+    const recovery = this.#recovery;
+    if (term !== this.#term || this.#state !== "RF" || recovery === null || recovery.chunkToLsn === null) {
+      this.counters.staleEventsDropped += 1;
+      return;
+    }
+    this.#retryRecovery();
+  }
+
+  #isCurrentStream(streamTerm: number): boolean {
+    const current = this.#state !== "S" && streamTerm === this.#streamTerm;
+    if (!current) this.counters.staleEventsDropped += 1;
+    return current;
+  }
+
+  /** After connect or rewind: the next part follows `appliedLsn`; re-read what it lacks. */
+  #restartChainAt(appliedLsn: bigint, currentIndex: bigint | null): void {
+    this.#nextPrevLsn = appliedLsn;
+    this.#lastQueuedLsn = appliedLsn;
+    if (currentIndex !== null && appliedLsn < currentIndex) {
+      this.#state = "RF";
+      this.#recovery = { nextLsn: appliedLsn + 1n, toLsn: currentIndex, chunkToLsn: null };
+    } else {
+      this.#state = "N";
+      this.#recovery = null;
+    }
+    this.#pump();
+  }
+
+  /**
+   * The normal queue is full (a slow shard): drop it and extend recovery to
+   * currentIndex, so memory stays bounded and the main stream never waits.
+   */
+  #overflow(currentIndex: bigint): void {
+    this.counters.overflows += 1;
+    this.#normal.clear();
+    if (this.#recovery === null) {
+      assert(this.#state === "N", `target ${this.target}: no recovery range in state ${this.#state}`);
+      assert(this.#catchUp.length === 0, "catch-up queue not empty in state N");
+      const covered = this.#nextPrevLsn > this.#lastAck ? this.#nextPrevLsn : this.#lastAck;
+      this.#recovery = { nextLsn: covered + 1n, toLsn: currentIndex, chunkToLsn: null };
+    } else {
+      this.#recovery.toLsn = currentIndex;
+    }
+    this.#state = "RF";
+    this.#lastQueuedLsn = currentIndex;
+    this.#pump();
+  }
+
+  #retryRecovery(): void {
+    const recovery = this.#recovery;
+    assert(recovery !== null && recovery.chunkToLsn !== null, "retry without a recovery read");
+    recovery.chunkToLsn = null;
+    this.#requestChunk(true);
+  }
+
+  /** Asks for the next chunk when none is in flight and the catch-up queue has room for it. */
+  #requestChunk(retry: boolean): void {
+    const recovery = this.#recovery;
+    if (this.#state !== "RF" || recovery === null || recovery.chunkToLsn !== null) return;
+    if (recovery.nextLsn > recovery.toLsn) return;
+    const chunkEntries = BigInt(this.limits.recoveryReadEntriesMax);
+    const roomy =
+      this.#catchUp.length + this.limits.recoveryReadEntriesMax <= this.limits.queueEntriesMax &&
+      this.#catchUp.bytes * 2 <= this.limits.queueBytesMax;
+    if (!roomy) return;
+    const last = recovery.nextLsn + chunkEntries - 1n;
+    recovery.chunkToLsn = last < recovery.toLsn ? last : recovery.toLsn;
+    this.counters.recoveryReads += 1;
+    this.outbox.push({
+      kind: "recoveryRead",
+      target: this.target,
+      term: this.#term,
+      fromLsn: recovery.nextLsn,
+      toLsn: recovery.chunkToLsn,
+      retry,
+    });
+  }
+
+  #enterNormal(): void {
+    assert(this.#catchUp.length === 0, "entering N with catch-up parts left");
+    this.#state = "N";
+    this.#recovery = null;
+  }
+
+  /** The paper's front(): catch-up first while recovering, normal otherwise. */
+  #frontQueue(): PartQueue | null {
+    if ((this.#state === "RF" || this.#state === "FC") && this.#catchUp.length > 0) return this.#catchUp;
+    if (this.#state === "FC") this.#enterNormal();
+    if (this.#state === "N" && this.#normal.length > 0) return this.#normal;
+    return null;
+  }
+
+  /** sendNext: with no write in flight and room in the window, send what has accumulated. */
+  #pump(): void {
+    if (this.#state === "S" || this.#writeInFlight || this.#window.isFull()) {
+      this.#requestChunk(false);
+      return;
+    }
+    const parts: Part[] = [];
+    const positions: SentPart[] = [];
+    let bytes = 0;
+    while (parts.length < this.limits.batchPartsMax) {
+      const queue = this.#frontQueue();
+      const next = queue?.front();
+      if (queue === null || next === undefined) break;
+      if (parts.length > 0 && bytes + next.bytes > this.limits.batchBytesMax) break;
+      queue.shift();
+      assert(next.lsn > this.#nextPrevLsn, `target ${this.target}: part ${next.lsn} does not follow ${this.#nextPrevLsn}`);
+      const prevLsn = this.#nextPrevLsn;
+      parts.push({ lsn: next.lsn, prevLsn, mutations: next.mutations, commitTimeNs: next.commitTimeNs, dispatchTimeNs: next.dispatchTimeNs });
+      positions.push({ lsn: next.lsn, prevLsn });
+      this.#nextPrevLsn = next.lsn;
+      bytes += next.bytes;
+    }
+    if (parts.length > 0) {
+      this.#window.add({ lastLsn: this.#nextPrevLsn, bytes, parts: positions });
+      this.#writeInFlight = true;
+      this.counters.partsSent += parts.length;
+      this.counters.batchesSent += 1;
+      this.outbox.push({ kind: "send", target: this.target, streamTerm: this.#streamTerm, parts, bytes });
+    }
+    this.#requestChunk(false);
+  }
+
+  #clearQueues(): void {
+    this.#normal.clear();
+    this.#catchUp.clear();
+    this.#window.clear();
+    this.#recovery = null;
+  }
+
+  #suspend(): void {
+    this.counters.suspends += 1;
+    this.#clearQueues();
+    this.#state = "S";
+    this.#streamTerm = 0;
+    this.#writeInFlight = false;
+  }
+}
