@@ -1,0 +1,122 @@
+import {
+  describeShardMap,
+  failedPrecondition,
+  invalidArgument,
+  LpError,
+  sameShardMap,
+  validateShardMap,
+  type ShardMapConfig,
+} from "@logplayer/common";
+import type { DeliverHello } from "@logplayer/proto";
+
+/**
+ * Who this shard is. The shard id is fixed when the data directory is
+ * created; the cluster id and shard map are learned once (from flags or the
+ * first accepted hello), persisted, and from then on every hello must agree.
+ */
+export interface ShardIdentity {
+  readonly shardId: number;
+  /** "" until learned. */
+  readonly clusterId: string;
+  /** null until learned. */
+  readonly shardMap: ShardMapConfig | null;
+}
+
+/** What a start-up flag or an accepted hello adds to the stored identity. */
+export interface IdentityUpdate {
+  readonly clusterId?: string;
+  readonly shardMap?: ShardMapConfig;
+}
+
+export interface ConfiguredIdentity {
+  readonly shardId: number;
+  readonly shardCount?: number;
+  readonly clusterId?: string;
+}
+
+/**
+ * Checks the flags given at start-up against the identity stored in the data
+ * directory. Throws FAILED_PRECONDITION naming both values on a mismatch;
+ * returns what to persist (values given by flags and not yet stored).
+ */
+export function reconcileConfiguredIdentity(
+  stored: ShardIdentity,
+  configured: ConfiguredIdentity,
+  dataDir: string,
+): IdentityUpdate {
+  if (stored.shardId !== configured.shardId) {
+    throw failedPrecondition(
+      `data directory ${dataDir} holds shard ${stored.shardId}, but --shard-id is ${configured.shardId}`,
+    );
+  }
+  let update: IdentityUpdate = {};
+  if (configured.shardCount !== undefined) {
+    const map: ShardMapConfig = { shardCount: configured.shardCount, hash: stored.shardMap?.hash ?? "fnv1a32" };
+    validateShardMap(map);
+    checkShardFitsMap(configured.shardId, map);
+    if (stored.shardMap !== null && !sameShardMap(stored.shardMap, map)) {
+      throw failedPrecondition(
+        `data directory ${dataDir} was created with shard map ${describeShardMap(stored.shardMap)}, but --shard-count gives ${describeShardMap(map)}`,
+      );
+    }
+    if (stored.shardMap === null) update = { ...update, shardMap: map };
+  }
+  if (configured.clusterId !== undefined && configured.clusterId !== "") {
+    if (stored.clusterId !== "" && stored.clusterId !== configured.clusterId) {
+      throw failedPrecondition(
+        `data directory ${dataDir} belongs to cluster "${stored.clusterId}", but --cluster-id is "${configured.clusterId}"`,
+      );
+    }
+    if (stored.clusterId === "") update = { ...update, clusterId: configured.clusterId };
+  }
+  return update;
+}
+
+function checkShardFitsMap(shardId: number, map: ShardMapConfig): void {
+  if (shardId >= map.shardCount) {
+    throw failedPrecondition(`shard ${shardId} does not exist in shard map ${describeShardMap(map)}`);
+  }
+}
+
+/**
+ * Checks a LogPlayer's hello against this shard's identity. Returns the
+ * problem (FAILED_PRECONDITION naming both values, or INVALID_ARGUMENT for a
+ * malformed hello) or what to persist on first contact. Pure.
+ */
+export function checkHello(
+  identity: ShardIdentity,
+  hello: DeliverHello,
+  protocolVersion: number,
+): { ok: false; error: LpError } | { ok: true; update: IdentityUpdate } {
+  const refuse = (error: LpError) => ({ ok: false as const, error });
+  if (hello.protocolVersion !== protocolVersion) {
+    return refuse(failedPrecondition(
+      `protocol version mismatch: the LogPlayer speaks ${hello.protocolVersion}, this shard speaks ${protocolVersion}`,
+    ));
+  }
+  if (hello.shardId !== identity.shardId) {
+    return refuse(failedPrecondition(`wrong shard: the stream is for shard ${hello.shardId}, this is shard ${identity.shardId}`));
+  }
+  if (hello.shardMap === undefined) return refuse(invalidArgument("hello has no shard map"));
+  const map: ShardMapConfig = { shardCount: hello.shardMap.shardCount, hash: hello.shardMap.hash };
+  try {
+    validateShardMap(map);
+    checkShardFitsMap(identity.shardId, map);
+  } catch (err: unknown) {
+    return refuse(LpError.from(err));
+  }
+  if (identity.shardMap !== null && !sameShardMap(identity.shardMap, map)) {
+    return refuse(failedPrecondition(
+      `shard map mismatch: the LogPlayer has ${describeShardMap(map)}, this shard has ${describeShardMap(identity.shardMap)}`,
+    ));
+  }
+  if (identity.clusterId !== "" && identity.clusterId !== hello.clusterId) {
+    return refuse(failedPrecondition(
+      `cluster id mismatch: the LogPlayer is in cluster "${hello.clusterId}", this shard is in cluster "${identity.clusterId}"`,
+    ));
+  }
+  let update: IdentityUpdate = {};
+  if (identity.shardMap === null) update = { ...update, shardMap: map };
+  if (identity.clusterId === "" && hello.clusterId !== "") update = { ...update, clusterId: hello.clusterId };
+  return { ok: true, update };
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import {
+  createLogger,
+  DEFAULT_TRANSACTION_LIMITS,
+  envOption,
+  LOG_LEVELS,
+  parseAddress,
+  parseIntegerInRange,
+  runMain,
+  SHARD_COUNT_MAX,
+  type LogLevel,
+} from "@logplayer/common";
+import { startShard, type ShardOptions } from "./start-shard";
+
+/** Ports are derived from the shard id unless given: 7300 + id and 9300 + id. */
+const GRPC_PORT_BASE = 7300;
+const METRICS_PORT_BASE = 9300;
+// A graceful shutdown is bounded to about 5 s in all: calls get this long to
+// finish, then the server cancels them and the process exits anyway.
+const SHUTDOWN_TIMEOUT_MS = 3000;
+const SHUTDOWN_HARD_LIMIT_MS = 5000;
+
+interface ShardFlags {
+  shardId: number;
+  shardCount?: number;
+  clusterId?: string;
+  dataDir?: string;
+  listen?: string;
+  metricsPort?: number;
+  batchPartsMax: number;
+  deliveryStreamsMax: number;
+  readWaitersMax: number;
+  readWaitMsMax: number;
+  scanItemsMax: number;
+  scanBytesMax: number;
+  messageBytesMax: number;
+  checkpointIntervalMs: number;
+  logLevel: LogLevel;
+}
+
+function buildCommand(): Command {
+  const int = (name: string, min: number, max: number) => parseIntegerInRange(name, min, max);
+  return new Command("shard")
+    .description("LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.")
+    .addOption(envOption("--shard-id <n>", "this shard's id (required; fixed for the data directory)", "LP_SHARD_ID").argParser(int("--shard-id", 0, SHARD_COUNT_MAX - 1)).makeOptionMandatory())
+    .addOption(envOption("--shard-count <n>", "shards in the cluster (else learned from the first hello)", "LP_SHARD_COUNT").argParser(int("--shard-count", 1, SHARD_COUNT_MAX)))
+    .addOption(envOption("--cluster-id <id>", "cluster id (else learned from the first hello)", "LP_CLUSTER_ID"))
+    .addOption(envOption("--data-dir <dir>", "data directory (default: ./data/shard-<id>)", "LP_DATA_DIR"))
+    .addOption(envOption("--listen <host:port>", `gRPC address; port 0 picks a free port (default: 127.0.0.1:<${GRPC_PORT_BASE}+id>)`, "LP_LISTEN").argParser(parseAddress))
+    .addOption(envOption("--metrics-port <n>", `Prometheus /metrics port on the listen host; 0 = any free port, -1 = off (default: ${METRICS_PORT_BASE}+id)`, "LP_METRICS_PORT").argParser(int("--metrics-port", -1, 65535)))
+    .addOption(envOption("--batch-parts-max <n>", "parts accepted in one delivered batch", "LP_BATCH_PARTS_MAX").argParser(int("--batch-parts-max", 1, 1_000_000)).default(4096))
+    .addOption(envOption("--delivery-streams-max <n>", "Deliver streams open at once", "LP_DELIVERY_STREAMS_MAX").argParser(int("--delivery-streams-max", 1, 1024)).default(8))
+    .addOption(envOption("--read-waiters-max <n>", "reads waiting for min_lsn at once", "LP_READ_WAITERS_MAX").argParser(int("--read-waiters-max", 1, 1_000_000)).default(10000))
+    .addOption(envOption("--read-wait-ms-max <ms>", "longest a read waits for min_lsn (the call deadline may cut it shorter)", "LP_READ_WAIT_MS_MAX").argParser(int("--read-wait-ms-max", 1, 3_600_000)).default(10000))
+    .addOption(envOption("--scan-items-max <n>", "items in one Scan response", "LP_SCAN_ITEMS_MAX").argParser(int("--scan-items-max", 1, 1_000_000)).default(1000))
+    .addOption(envOption("--scan-bytes-max <n>", "approximate key+value bytes in one Scan response", "LP_SCAN_BYTES_MAX").argParser(int("--scan-bytes-max", 1, 1 << 30)).default(4 * 1024 * 1024))
+    .addOption(envOption("--message-bytes-max <n>", "largest gRPC message either way (a delivered batch)", "LP_MESSAGE_BYTES_MAX").argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)).default(16 * 1024 * 1024))
+    .addOption(envOption("--checkpoint-interval-ms <ms>", "WAL checkpoint period; advances durable_lsn", "LP_CHECKPOINT_INTERVAL_MS").argParser(int("--checkpoint-interval-ms", 10, 3_600_000)).default(1000))
+    .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+}
+
+function toOptions(flags: ShardFlags): ShardOptions {
+  return {
+    shardId: flags.shardId,
+    ...(flags.shardCount === undefined ? {} : { shardCount: flags.shardCount }),
+    ...(flags.clusterId === undefined ? {} : { clusterId: flags.clusterId }),
+    dataDir: flags.dataDir ?? `./data/shard-${flags.shardId}`,
+    listen: flags.listen ?? `127.0.0.1:${GRPC_PORT_BASE + flags.shardId}`,
+    metricsPort: flags.metricsPort ?? METRICS_PORT_BASE + flags.shardId,
+    checkpointIntervalMs: flags.checkpointIntervalMs,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    limits: {
+      batchPartsMax: flags.batchPartsMax,
+      deliveryStreamsMax: flags.deliveryStreamsMax,
+      readWaitersMax: flags.readWaitersMax,
+      readWaitMsMax: flags.readWaitMsMax,
+      scanItemsMax: flags.scanItemsMax,
+      scanBytesMax: flags.scanBytesMax,
+      messageBytesMax: flags.messageBytesMax,
+      transaction: DEFAULT_TRANSACTION_LIMITS,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const flags = buildCommand().parse(process.argv).opts<ShardFlags>();
+  const options = toOptions(flags);
+  const logger = createLogger("shard", flags.logLevel);
+  const shard = await startShard(options, logger);
+  const { store } = shard.context;
+  logger.info(
+    {
+      grpcPort: shard.grpcPort,
+      metricsPort: shard.metricsPort ?? -1,
+      shardId: store.identity.shardId,
+      clusterId: store.identity.clusterId,
+      appliedLsn: store.appliedLsn.toString(),
+      durableLsn: store.durableLsn.toString(),
+      dataDir: options.dataDir,
+    },
+    "ready",
+  );
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_HARD_LIMIT_MS).unref();
+    shard.close().then(
+      () => {
+        logger.info({ appliedLsn: store.appliedLsn.toString() }, "stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+runMain("shard", main);

@@ -1,0 +1,52 @@
+import type { sendUnaryData, ServerErrorResponse } from "@grpc/grpc-js";
+import { AssertionError, LpError } from "@logplayer/common";
+import { PROTOCOL_VERSION, type ShardServer } from "@logplayer/proto";
+import type { ShardContext } from "./context";
+import { serveDeliver } from "./deliver-stream";
+import { readKey, scanKeys } from "./reads";
+
+/** The gRPC Shard service over one shard's context. */
+export function createShardService(ctx: ShardContext): ShardServer {
+  return {
+    deliver: (call) => serveDeliver(ctx, call),
+    get: (call, callback) => {
+      reply(ctx, "get", readKey(ctx, call), callback);
+    },
+    scan: (call, callback) => {
+      reply(ctx, "scan", scanKeys(ctx, call), callback);
+    },
+    status: (_call, callback) => {
+      const { shardId, clusterId, shardMap } = ctx.store.identity;
+      callback(null, {
+        protocolVersion: PROTOCOL_VERSION,
+        shardId,
+        clusterId,
+        shardMap: shardMap ?? undefined,
+        appliedLsn: ctx.store.appliedLsn,
+        durableLsn: ctx.store.durableLsn,
+        partsApplied: ctx.counts.partsApplied,
+        partsDuplicate: ctx.counts.partsDuplicate,
+        gaps: ctx.counts.gaps,
+        deliveryStreams: ctx.streams.size,
+      });
+    },
+    deliveryStats: (call, callback) => {
+      callback(null, ctx.stats.snapshot(call.request.reset));
+    },
+  };
+}
+
+function reply<T>(ctx: ShardContext, method: string, result: Promise<T>, callback: sendUnaryData<T>): void {
+  result.then(
+    (value) => {
+      ctx.metrics.reads.inc({ method, outcome: "ok" });
+      callback(null, value);
+    },
+    (err: unknown) => {
+      if (err instanceof AssertionError) throw err;
+      const error = LpError.from(err);
+      ctx.metrics.reads.inc({ method, outcome: String(error.code) });
+      callback(error.toServiceError() as ServerErrorResponse);
+    },
+  );
+}

@@ -1,0 +1,45 @@
+import { Counter, Gauge, Histogram, type Registry } from "@logplayer/common";
+
+/** The shard's Prometheus metrics (names prefixed lp_shard_). */
+export interface ShardMetrics {
+  readonly partsApplied: Counter;
+  readonly partsDuplicate: Counter;
+  readonly gaps: Counter;
+  readonly batchesRefused: Counter;
+  readonly appliedLsn: Gauge;
+  readonly durableLsn: Gauge;
+  readonly batchApplySeconds: Histogram;
+  readonly deliveryStreams: Gauge;
+  readonly waitingReads: Gauge;
+  readonly reads: Counter<"method" | "outcome">;
+}
+
+export function createShardMetrics(registry: Registry): ShardMetrics {
+  const registers = [registry];
+  return {
+    partsApplied: new Counter({ name: "lp_shard_parts_applied_total", help: "Parts applied (dummies included).", registers }),
+    partsDuplicate: new Counter({ name: "lp_shard_parts_duplicate_total", help: "Parts skipped as already applied.", registers }),
+    gaps: new Counter({ name: "lp_shard_gaps_total", help: "Gap replies sent (a part did not follow on).", registers }),
+    batchesRefused: new Counter({
+      name: "lp_shard_batches_refused_total",
+      help: "Delivery batches refused as invalid; the stream was ended.",
+      registers,
+    }),
+    appliedLsn: new Gauge({ name: "lp_shard_applied_lsn", help: "Highest applied LSN.", registers }),
+    durableLsn: new Gauge({ name: "lp_shard_durable_lsn", help: "Applied LSN as of the last WAL checkpoint.", registers }),
+    batchApplySeconds: new Histogram({
+      name: "lp_shard_batch_apply_seconds",
+      help: "Time to apply one delivered batch in its SQLite transaction.",
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    }),
+    deliveryStreams: new Gauge({ name: "lp_shard_delivery_streams", help: "Open Deliver streams.", registers }),
+    waitingReads: new Gauge({ name: "lp_shard_waiting_reads", help: "Reads waiting for applied_lsn >= min_lsn.", registers }),
+    reads: new Counter({
+      name: "lp_shard_reads_total",
+      help: "Get and Scan calls by outcome.",
+      labelNames: ["method", "outcome"] as const,
+      registers,
+    }),
+  };
+}

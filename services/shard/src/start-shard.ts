@@ -1,0 +1,145 @@
+import { Server } from "@grpc/grpc-js";
+import {
+  addHealthService,
+  assert,
+  bindServer,
+  createRegistry,
+  grpcServerOptions,
+  LsnWaiters,
+  shutdownServer,
+  startMetricsServer,
+  unavailable,
+  type Logger,
+  type MetricsServer,
+  type Registry,
+} from "@logplayer/common";
+import { ShardService } from "@logplayer/proto";
+import type { ShardContext, ShardLimits } from "./context";
+import { DeliveryStats } from "./delivery-stats";
+import { reconcileConfiguredIdentity } from "./identity";
+import { createShardService } from "./server";
+import { createShardMetrics } from "./shard-metrics";
+import { ShardStore } from "./store";
+
+export interface ShardOptions {
+  readonly shardId: number;
+  readonly shardCount?: number;
+  readonly clusterId?: string;
+  readonly dataDir: string;
+  /** host:port for gRPC; port 0 picks a free port. */
+  readonly listen: string;
+  /** Prometheus /metrics port on the listen host; 0 = any free port, -1 = off. */
+  readonly metricsPort: number;
+  /** How often to checkpoint the WAL, which advances the durable LSN. */
+  readonly checkpointIntervalMs: number;
+  /** Bound on a graceful shutdown before open calls are cancelled. */
+  readonly shutdownTimeoutMs: number;
+  readonly limits: ShardLimits;
+}
+
+export interface RunningShard {
+  readonly grpcPort: number;
+  /** null when metrics are off. */
+  readonly metricsPort: number | null;
+  readonly context: ShardContext;
+  /** Ends streams and reads, stops the server, checkpoints and closes SQLite. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the shard's database, checks its identity against the flags, and
+ * serves gRPC and metrics. Throws (before serving anything) on a corrupt
+ * database or an identity mismatch.
+ */
+export async function startShard(options: ShardOptions, logger: Logger): Promise<RunningShard> {
+  validateLimits(options.limits);
+  const store = ShardStore.open(options.dataDir, options.shardId);
+  let server: Server | undefined;
+  let metricsServer: MetricsServer | null = null;
+  try {
+    const update = reconcileConfiguredIdentity(store.identity, options, options.dataDir);
+    if (update.clusterId !== undefined || update.shardMap !== undefined) store.adoptIdentity(update);
+    const registry = createRegistry("shard");
+    const context = createContext(store, options.limits, logger, registry);
+    server = new Server(grpcServerOptions({ messageBytesMax: options.limits.messageBytesMax, concurrentStreamsMax: 1024 }));
+    server.addService(ShardService, createShardService(context));
+    const health = addHealthService(server);
+    const grpcPort = await bindServer(server, options.listen);
+    const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
+    metricsServer = await startMetricsServer(host, options.metricsPort, registry);
+    const checkpointTimer = setInterval(() => checkpoint(context), options.checkpointIntervalMs);
+    checkpointTimer.unref();
+    health.setStatus("", "SERVING");
+    const running = { grpcPort, metricsPort: metricsServer?.port ?? null, context };
+    const stopServer = server;
+    const stopMetrics = metricsServer;
+    return {
+      ...running,
+      close: async () => {
+        health.setStatus("", "NOT_SERVING");
+        clearInterval(checkpointTimer);
+        endOpenCalls(context);
+        await shutdownServer(stopServer, options.shutdownTimeoutMs);
+        await stopMetrics?.close();
+        store.close();
+      },
+    };
+  } catch (err: unknown) {
+    server?.forceShutdown();
+    await metricsServer?.close();
+    store.close();
+    throw err;
+  }
+}
+
+function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, registry: Registry): ShardContext {
+  const metrics = createShardMetrics(registry);
+  metrics.appliedLsn.set(Number(store.appliedLsn));
+  metrics.durableLsn.set(Number(store.durableLsn));
+  return {
+    store,
+    limits,
+    logger,
+    metrics,
+    stats: new DeliveryStats(),
+    waiters: new LsnWaiters(store.appliedLsn, limits.readWaitersMax),
+    counts: { partsApplied: 0n, partsDuplicate: 0n, gaps: 0n },
+    streams: new Map(),
+    pendingReads: new Set(),
+  };
+}
+
+function checkpoint(ctx: ShardContext): void {
+  try {
+    const durableLsn = ctx.store.checkpoint();
+    ctx.metrics.durableLsn.set(Number(durableLsn));
+  } catch (err: unknown) {
+    // A failed checkpoint only holds the durable LSN back; the next one retries.
+    ctx.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "WAL checkpoint failed");
+  }
+}
+
+/** Ends every Deliver stream and waiting read with UNAVAILABLE so shutdown is prompt. */
+function endOpenCalls(ctx: ShardContext): void {
+  const error = unavailable("shard is shutting down");
+  for (const end of [...ctx.streams.values()]) end(error);
+  for (const fail of [...ctx.pendingReads]) fail(error);
+  assert(ctx.streams.size === 0 && ctx.pendingReads.size === 0, "open calls left after ending them all");
+}
+
+function validateLimits(limits: ShardLimits): void {
+  const positive: [string, number][] = [
+    ["batch_parts_max", limits.batchPartsMax],
+    ["delivery_streams_max", limits.deliveryStreamsMax],
+    ["read_waiters_max", limits.readWaitersMax],
+    ["read_wait_ms_max", limits.readWaitMsMax],
+    ["scan_items_max", limits.scanItemsMax],
+    ["scan_bytes_max", limits.scanBytesMax],
+  ];
+  for (const [name, value] of positive) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  }
+  if (limits.scanBytesMax > limits.messageBytesMax / 2) {
+    throw new Error(`scan_bytes_max ${limits.scanBytesMax} must be at most half of message_bytes_max ${limits.messageBytesMax}`);
+  }
+}

@@ -1,0 +1,305 @@
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { assert, failedPrecondition, LpError, Status, validateShardMap, type ShardMapConfig } from "@logplayer/common";
+import { applyMutation, planBatch, type BatchPlan } from "@logplayer/delivery";
+import { MutationKind, type Mutation, type Part } from "@logplayer/proto";
+import type { IdentityUpdate, ShardIdentity } from "./identity";
+
+/** The SQLite file inside the data directory. */
+export const DATABASE_FILE_NAME = "shard.sqlite";
+/** Bumped when the tables change shape; a newer file is refused. */
+const SCHEMA_VERSION = 1n;
+// Pages written to the WAL before SQLite checkpoints on its own (its default,
+// set explicitly so the choice is visible).
+const WAL_AUTOCHECKPOINT_PAGES = 1000;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+`;
+
+export interface KeyValueItem {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+export interface ScanResult {
+  readonly items: KeyValueItem[];
+  /** More keys match after the last item returned. */
+  readonly more: boolean;
+}
+
+/**
+ * The shard's SQLite database: the key-value data, the applied LSN and the
+ * shard's identity, in one file, so that the applied LSN always moves in the
+ * same transaction as the data it describes.
+ *
+ * Durability: WAL mode with synchronous=NORMAL. A commit survives a process
+ * crash (SIGKILL) but not necessarily a power loss; `durableLsn` is the
+ * applied LSN as of the last successful checkpoint, which syncs the WAL.
+ * The LogStore may trim only below every shard's durable LSN, so commits lost
+ * to a power cut are re-delivered by the handshake (applied_lsn rolls back
+ * with them).
+ */
+export class ShardStore {
+  readonly #db: Database.Database;
+  readonly #dataDir: string;
+  readonly #statements: ReturnType<typeof prepareStatements>;
+  #appliedLsn: bigint;
+  #durableLsn: bigint;
+  #identity: ShardIdentity;
+
+  private constructor(db: Database.Database, dataDir: string, shardId: number) {
+    this.#db = db;
+    this.#dataDir = dataDir;
+    this.#statements = prepareStatements(db);
+    this.#identity = this.#readOrCreateIdentity(shardId);
+    this.#appliedLsn = this.#readAppliedLsn();
+    this.#durableLsn = 0n;
+  }
+
+  /**
+   * Opens (creating when absent) the shard database in `dataDir`. A file
+   * that is not a usable shard database fails with FAILED_PRECONDITION and a
+   * message naming the file. `shardId` is stored on first open; the caller
+   * checks it against the stored one via `identity`.
+   */
+  static open(dataDir: string, shardId: number): ShardStore {
+    const file = path.join(dataDir, DATABASE_FILE_NAME);
+    let db: Database.Database | undefined;
+    try {
+      fs.mkdirSync(dataDir, { recursive: true });
+      db = new Database(file, { fileMustExist: false, timeout: 1000 });
+      configureDatabase(db);
+      const store = new ShardStore(db, dataDir, shardId);
+      store.checkpoint();
+      return store;
+    } catch (err: unknown) {
+      db?.close();
+      if (LpError.is(err)) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw failedPrecondition(`cannot open shard database ${file}: ${message}`);
+    }
+  }
+
+  get dataDir(): string {
+    return this.#dataDir;
+  }
+
+  get appliedLsn(): bigint {
+    return this.#appliedLsn;
+  }
+
+  /** The applied LSN as of the last successful checkpoint (synced to disk). */
+  get durableLsn(): bigint {
+    return this.#durableLsn;
+  }
+
+  get identity(): ShardIdentity {
+    return this.#identity;
+  }
+
+  /** Persists the parts of the identity learned from flags or a hello. */
+  adoptIdentity(update: IdentityUpdate): void {
+    const s = this.#statements;
+    this.#db.transaction(() => {
+      if (update.clusterId !== undefined) {
+        assert(this.#identity.clusterId === "", "cluster id is already set");
+        s.metaPut.run("cluster_id", update.clusterId);
+      }
+      if (update.shardMap !== undefined) {
+        assert(this.#identity.shardMap === null, "shard map is already set");
+        s.metaPut.run("shard_map", JSON.stringify(update.shardMap));
+      }
+    })();
+    this.#identity = {
+      shardId: this.#identity.shardId,
+      clusterId: update.clusterId ?? this.#identity.clusterId,
+      shardMap: update.shardMap ?? this.#identity.shardMap,
+    };
+  }
+
+  /**
+   * Applies a batch of parts in ONE SQLite transaction: the apply decision
+   * (duplicate / apply / gap), the mutations of every part that follows on,
+   * and the new applied LSN. Parts from the first gap on are not applied.
+   * On any SQLite error the whole transaction rolls back and nothing changes.
+   */
+  applyBatch(parts: readonly Part[]): BatchPlan<Part> {
+    const plan = this.#db.transaction((): BatchPlan<Part> => {
+      const appliedLsnStored = this.#readAppliedLsn();
+      assert(appliedLsnStored === this.#appliedLsn, `applied LSN in memory ${this.#appliedLsn} != stored ${appliedLsnStored}`);
+      const batchPlan = planBatch(appliedLsnStored, parts);
+      for (const part of batchPlan.apply) {
+        for (const mutation of part.mutations) this.#applyMutation(mutation);
+      }
+      if (batchPlan.apply.length > 0) {
+        assert(batchPlan.appliedLsnAfter > appliedLsnStored, "applied LSN did not advance");
+        this.#statements.metaPut.run("applied_lsn", batchPlan.appliedLsnAfter);
+      }
+      return batchPlan;
+    })();
+    this.#appliedLsn = plan.appliedLsnAfter;
+    return plan;
+  }
+
+  #applyMutation(mutation: Mutation): void {
+    const s = this.#statements;
+    // PUT and DELETE do not depend on the current value: skip the read.
+    const readsCurrent =
+      mutation.kind === MutationKind.MUTATION_KIND_APPEND || mutation.kind === MutationKind.MUTATION_KIND_ADD;
+    const current = readsCurrent ? (s.kvGet.get(mutation.key) as { value: Buffer } | undefined)?.value : undefined;
+    const next = applyMutation(current, mutation);
+    if (next === undefined) {
+      s.kvDelete.run(mutation.key);
+    } else {
+      s.kvPut.run(mutation.key, toBuffer(next));
+    }
+  }
+
+  get(key: string): Buffer | undefined {
+    const row = this.#statements.kvGet.get(key) as { value: Buffer } | undefined;
+    return row?.value;
+  }
+
+  /**
+   * Keys starting with `prefix`, after `startAfter` (exclusive, "" = from the
+   * start), in key order (UTF-8 byte order), at most `itemsMax` items and
+   * about `bytesMax` bytes (always at least one item when any match).
+   */
+  scan(prefix: string, startAfter: string, itemsMax: number, bytesMax: number): ScanResult {
+    assert(itemsMax >= 1 && bytesMax >= 1, "scan limits must be positive");
+    const upper = prefixUpperBound(prefix);
+    const s = this.#statements;
+    // One extra row tells whether more keys match.
+    const rows = (upper === null
+      ? s.scanOpen.all(prefix, startAfter, itemsMax + 1)
+      : s.scanBounded.all(prefix, startAfter, upper, itemsMax + 1)) as KeyValueItem[];
+    const items: KeyValueItem[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      if (items.length === itemsMax || (items.length > 0 && bytes + row.key.length + row.value.length > bytesMax)) {
+        return { items, more: true };
+      }
+      assert(row.key.startsWith(prefix), `scan for prefix ${JSON.stringify(prefix)} returned key ${JSON.stringify(row.key)}`);
+      items.push(row);
+      bytes += row.key.length + row.value.length;
+    }
+    return { items, more: false };
+  }
+
+  /**
+   * Runs a passive WAL checkpoint, which syncs the WAL before copying it
+   * into the database file. Everything committed before it is then on disk,
+   * so the applied LSN read beforehand becomes the durable LSN.
+   */
+  checkpoint(): bigint {
+    const appliedLsn = this.#appliedLsn;
+    const rows = this.#db.pragma("wal_checkpoint(PASSIVE)") as { busy: number; log: number; checkpointed: number }[];
+    const result = rows[0];
+    if (result !== undefined && result.busy === 0) {
+      assert(appliedLsn >= this.#durableLsn, "durable LSN moved back");
+      this.#durableLsn = appliedLsn;
+    }
+    return this.#durableLsn;
+  }
+
+  close(): void {
+    if (!this.#db.open) return;
+    this.checkpoint();
+    this.#db.close();
+  }
+
+  #readAppliedLsn(): bigint {
+    const value = this.#readMeta("applied_lsn");
+    assert(typeof value === "bigint" && value >= 0n, `meta applied_lsn is not a non-negative integer: ${String(value)}`);
+    return value;
+  }
+
+  #readMeta(name: string): unknown {
+    const row = this.#statements.metaGet.get(name) as { value: unknown } | undefined;
+    return row?.value;
+  }
+
+  #readOrCreateIdentity(shardId: number): ShardIdentity {
+    this.#db.transaction(() => {
+      const version = this.#readMeta("schema_version");
+      if (version === undefined) {
+        const s = this.#statements;
+        s.metaPut.run("schema_version", SCHEMA_VERSION);
+        s.metaPut.run("shard_id", BigInt(shardId));
+        s.metaPut.run("cluster_id", "");
+        s.metaPut.run("applied_lsn", 0n);
+      } else if (version !== SCHEMA_VERSION) {
+        throw failedPrecondition(`schema version ${String(version)} is not the supported ${SCHEMA_VERSION}`);
+      }
+    })();
+    const storedShardId = this.#readMeta("shard_id");
+    const clusterId = this.#readMeta("cluster_id");
+    const shardMapJson = this.#readMeta("shard_map");
+    if (typeof storedShardId !== "bigint" || typeof clusterId !== "string") {
+      throw new LpError(Status.DATA_LOSS, "meta table is missing shard_id or cluster_id");
+    }
+    return { shardId: Number(storedShardId), clusterId, shardMap: parseStoredShardMap(shardMapJson) };
+  }
+}
+
+function configureDatabase(db: Database.Database): void {
+  // Reading a table proves the file is a database before anything is written.
+  db.prepare("SELECT count(*) FROM sqlite_master").get();
+  // One process per data directory: the exclusive lock is taken by the write
+  // below and held until close (the OS drops it if the process dies).
+  db.pragma("locking_mode = EXCLUSIVE");
+  const mode = db.pragma("journal_mode = WAL", { simple: true });
+  if (mode !== "wal") throw new Error(`could not switch to WAL mode (journal_mode is ${String(mode)})`);
+  db.pragma("synchronous = NORMAL");
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  db.exec(SCHEMA);
+  db.exec("BEGIN EXCLUSIVE; COMMIT");
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    metaGet: db.prepare("SELECT value FROM meta WHERE name = ?").safeIntegers(true),
+    metaPut: db.prepare("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+    kvGet: db.prepare("SELECT value FROM kv WHERE key = ?"),
+    kvPut: db.prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    kvDelete: db.prepare("DELETE FROM kv WHERE key = ?"),
+    scanOpen: db.prepare("SELECT key, value FROM kv WHERE key >= ? AND key > ? ORDER BY key LIMIT ?"),
+    scanBounded: db.prepare("SELECT key, value FROM kv WHERE key >= ? AND key > ? AND key < ? ORDER BY key LIMIT ?"),
+  };
+}
+
+function parseStoredShardMap(json: unknown): ShardMapConfig | null {
+  if (json === undefined) return null;
+  if (typeof json !== "string") throw new LpError(Status.DATA_LOSS, "meta shard_map is not text");
+  const parsed = JSON.parse(json) as Partial<ShardMapConfig>;
+  if (typeof parsed.shardCount !== "number" || typeof parsed.hash !== "string") {
+    throw new LpError(Status.DATA_LOSS, `meta shard_map is malformed: ${json}`);
+  }
+  const map = { shardCount: parsed.shardCount, hash: parsed.hash };
+  validateShardMap(map);
+  return map;
+}
+
+/**
+ * The least string above every string that starts with `prefix`, in UTF-8
+ * byte order (which is code point order, and SQLite's BINARY collation):
+ * the prefix with its last code point incremented. Null when no such string
+ * exists (empty prefix, or only U+10FFFF characters).
+ */
+export function prefixUpperBound(prefix: string): string | null {
+  const codePoints = Array.from(prefix);
+  while (codePoints.length > 0) {
+    const last = codePoints.pop()!.codePointAt(0)!;
+    // No valid string holds a surrogate, so step over the surrogate range.
+    const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+    if (next <= 0x10ffff) return codePoints.join("") + String.fromCodePoint(next);
+  }
+  return null;
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
