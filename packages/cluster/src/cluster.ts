@@ -1,0 +1,179 @@
+import fs from "node:fs";
+import path from "node:path";
+import { LogPlayerClient } from "@logplayer/client";
+import { assert } from "@logplayer/common";
+import {
+  autoPortTable,
+  type ClusterOptions,
+  clusterPlan,
+  LOG_PLAYERS_DEFAULT,
+  type PortTable,
+  type ProcessSpec,
+  SHARD_COUNT_DEFAULT,
+} from "./plan";
+import { type ExitInfo, ManagedProcess, type ReadyInfo } from "./process";
+
+export interface LocalClusterOptions extends Omit<ClusterOptions, "ports" | "listenHost" | "connectHost"> {
+  /** "auto" = free loopback ports picked up front (for tests and the benchmark). Default "default". */
+  ports?: "default" | "auto" | PortTable;
+  /** Bound on each process's start-up. */
+  readyTimeoutMs?: number;
+  /** Bound on each process's graceful stop before SIGKILL. */
+  stopTimeoutMs?: number;
+  /** Repository root holding services/<svc>/dist/main.js (default: found from this package). */
+  repoRoot?: string;
+}
+
+export interface ClusterEndpoints {
+  logstore: string;
+  /** Indexed by shard id. */
+  shards: string[];
+  logPlayers: string[];
+}
+
+export type ConnectOptions = Parameters<typeof LogPlayerClient.connect>[0];
+
+/**
+ * A whole cluster as local child processes, started in dependency order
+ * (LogStore, shards, LogPlayers) and stopped in reverse. The plan comes from
+ * clusterPlan(), so ports and flags are the same as everywhere else.
+ */
+export class LocalCluster {
+  readonly plan: readonly ProcessSpec[];
+  readonly dataDir: string;
+  readonly logDir: string;
+  readonly endpoints: ClusterEndpoints;
+  readonly #processes: Map<string, ManagedProcess>;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(plan: ProcessSpec[], dataDir: string, options: LocalClusterOptions) {
+    this.plan = plan;
+    this.dataDir = dataDir;
+    this.logDir = path.join(dataDir, "logs");
+    this.#processes = new Map(
+      plan.map((spec) => [
+        spec.name,
+        new ManagedProcess(spec, {
+          logDir: this.logDir,
+          ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
+          ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+          ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
+        }),
+      ]),
+    );
+    this.endpoints = {
+      logstore: specOf(plan, "logstore").grpcAddress,
+      shards: plan.filter((s) => s.service === "shard").map((s) => s.grpcAddress),
+      logPlayers: plan.filter((s) => s.service === "logplayer").map((s) => s.grpcAddress),
+    };
+  }
+
+  /** Plans the cluster (picking ports when "auto") without starting anything. */
+  static async prepare(options: LocalClusterOptions): Promise<LocalCluster> {
+    const dataDir = path.resolve(options.dataDir);
+    const shardCount = options.shardCount ?? SHARD_COUNT_DEFAULT;
+    const logPlayers = options.logPlayers ?? LOG_PLAYERS_DEFAULT;
+    const ports = options.ports === "auto" ? await autoPortTable(shardCount, logPlayers) : options.ports;
+    const { readyTimeoutMs: _r, stopTimeoutMs: _s, repoRoot: _root, ...planOptions } = options;
+    const plan = clusterPlan({ ...planOptions, dataDir, shardCount, logPlayers, ports: ports ?? "default" });
+    fs.mkdirSync(path.join(dataDir, "logs"), { recursive: true });
+    return new LocalCluster(plan, dataDir, options);
+  }
+
+  /** Starts every process, each waited for; on any failure stops what started and throws. */
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const cluster = await LocalCluster.prepare(options);
+    await cluster.startAll();
+    return cluster;
+  }
+
+  /** Starts the planned processes in order: LogStore, then shards together, then LogPlayers together. */
+  async startAll(): Promise<void> {
+    try {
+      for (const group of this.#startGroups()) {
+        if (this.#stopping !== undefined) throw new Error("cluster stopped while starting");
+        await startGroup(group);
+      }
+    } catch (err: unknown) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  #startGroups(): ManagedProcess[][] {
+    const byService = (service: ProcessSpec["service"]): ManagedProcess[] =>
+      this.processes.filter((p) => p.spec.service === service);
+    return [byService("logstore"), byService("shard"), byService("logplayer")];
+  }
+
+  /** Every process, in plan (start) order. */
+  get processes(): ManagedProcess[] {
+    return [...this.#processes.values()];
+  }
+
+  process(name: string): ManagedProcess {
+    const found = this.#processes.get(name);
+    if (found === undefined) {
+      throw new Error(`no process "${name}" in this cluster (have: ${[...this.#processes.keys()].join(", ")})`);
+    }
+    return found;
+  }
+
+  /** Signals one process (SIGKILL by default) without waiting; restart() waits for it to be gone. */
+  kill(name: string, signal: NodeJS.Signals = "SIGKILL"): void {
+    this.process(name).kill(signal);
+  }
+
+  /** Stops (or waits out a kill of) one process and starts it again on the same ports and data. */
+  restart(name: string): Promise<ReadyInfo> {
+    assert(this.#stopping === undefined, "cannot restart a process of a stopping cluster");
+    return this.process(name).restart();
+  }
+
+  /** Stops every process, LogPlayers first, LogStore last. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const group of this.#startGroups().reverse()) {
+        await Promise.all(group.map((p) => p.stop()));
+      }
+    })();
+    return this.#stopping;
+  }
+
+  /**
+   * Calls `listener` whenever a process exits without being asked to (not by
+   * stop, kill or restart, and not while the cluster stops). Returns an unsubscribe function.
+   */
+  onUnexpectedExit(listener: (name: string, exit: ExitInfo) => void): () => void {
+    const unsubscribes = this.processes.map((p) =>
+      p.onExit((exit) => {
+        if (!exit.expected && this.#stopping === undefined) listener(p.name, exit);
+      }),
+    );
+    return () => unsubscribes.forEach((unsubscribe) => unsubscribe());
+  }
+
+  /** A client for this cluster's LogStore and shards. */
+  connectClient(options: Partial<ConnectOptions> = {}): Promise<LogPlayerClient> {
+    return LogPlayerClient.connect({
+      ...options,
+      logstore: this.endpoints.logstore,
+      shards: this.endpoints.shards,
+    } as ConnectOptions);
+  }
+}
+
+async function startGroup(group: ManagedProcess[]): Promise<void> {
+  const results = await Promise.allSettled(group.map((p) => p.start()));
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failures.length > 0) {
+    const reasons = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
+    throw new Error(`cluster start failed:\n${reasons.join("\n")}`);
+  }
+}
+
+function specOf(plan: readonly ProcessSpec[], name: string): ProcessSpec {
+  const spec = plan.find((s) => s.name === name);
+  assert(spec !== undefined, `plan has a process named ${name}`);
+  return spec;
+}

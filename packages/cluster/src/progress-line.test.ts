@@ -1,0 +1,38 @@
+import type { ClusterStatus } from "@logplayer/client";
+import { formatProgressLine } from "./progress-line";
+
+// Only the fields the progress line reads; the rest of the proto messages do not matter here.
+function status(commitLsn: bigint, applied: Array<bigint | undefined>): ClusterStatus {
+  return {
+    logStoreAddress: "127.0.0.1:7100",
+    logStore: { commitLsn },
+    shards: applied.map((appliedLsn, shardId) =>
+      appliedLsn === undefined
+        ? { shardId, address: `127.0.0.1:${7300 + shardId}`, error: { codeName: "UNAVAILABLE" } }
+        : { shardId, address: `127.0.0.1:${7300 + shardId}`, status: { appliedLsn }, lag: commitLsn - appliedLsn },
+    ),
+  } as unknown as ClusterStatus;
+}
+
+describe("formatProgressLine", () => {
+  it("shows the commit LSN and every shard's applied LSN and lag", () => {
+    const line = formatProgressLine({ status: status(120n, [120n, 117n, 0n]), statusError: undefined, dead: [] }, 500);
+    expect(line).toBe("commit 120 | shard-0 120 lag 0 | shard-1 117 lag 3 | shard-2 0 lag 120");
+  });
+
+  it("names a dead process and the log to read, and a shard that does not answer", () => {
+    const line = formatProgressLine(
+      { status: status(5n, [5n, undefined]), statusError: undefined, dead: [{ name: "shard-1", exit: "exit code 1", logFile: "data/logs/shard-1.log" }] },
+      500,
+    );
+    expect(line).toBe("commit 5 | shard-0 5 lag 0 | shard-1 down (UNAVAILABLE) | !! shard-1 died (exit code 1), see data/logs/shard-1.log");
+  });
+
+  it("says when the LogStore cannot be read, on one line, cut to the terminal width", () => {
+    const line = formatProgressLine({ status: undefined, statusError: "deadline exceeded\nstack...", dead: [] }, 500);
+    expect(line).toBe("logstore unreachable: deadline exceeded");
+    const cut = formatProgressLine({ status: status(1n, [1n, 1n, 1n]), statusError: undefined, dead: [] }, 20);
+    expect(cut).toHaveLength(20);
+    expect(cut.endsWith("…")).toBe(true);
+  });
+});
