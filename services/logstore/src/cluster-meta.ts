@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { createShardMap, describeShardMap, failedPrecondition, validateShardMap, type ShardMapConfig } from "@logplayer/common";
+import { syncDirectory } from "./wal";
+
+/**
+ * cluster.json in the data directory: the cluster's identity and its shard
+ * map. The LogStore is the one source of truth for the shard map; every
+ * other process learns it from LogStore.Status.
+ */
+export const CLUSTER_META_FILE = "cluster.json";
+const FORMAT_VERSION = 1;
+
+export interface ClusterMeta {
+  readonly clusterId: string;
+  readonly shardMap: ShardMapConfig;
+}
+
+/** What the command line asked for; both optional after the first start. */
+export interface ClusterMetaRequest {
+  readonly shardCount: number | undefined;
+  readonly clusterId: string | undefined;
+}
+
+/**
+ * Decides the cluster metadata to run with. Pure. First start (`stored`
+ * null): the shard count is required and the cluster id defaults to
+ * `newClusterId`. Later starts: any value given must match what is stored.
+ */
+export function resolveClusterMeta(stored: ClusterMeta | null, request: ClusterMetaRequest, newClusterId: string): ClusterMeta {
+  if (stored === null) {
+    if (request.shardCount === undefined) {
+      throw failedPrecondition("no cluster.json in the data directory: the first start needs --shard-count");
+    }
+    return { clusterId: request.clusterId ?? newClusterId, shardMap: createShardMap(request.shardCount) };
+  }
+  if (request.shardCount !== undefined && request.shardCount !== stored.shardMap.shardCount) {
+    throw failedPrecondition(
+      `--shard-count ${request.shardCount} differs from the stored shard map ${describeShardMap(stored.shardMap)} ` +
+        `(shard count ${stored.shardMap.shardCount}); the shard map is fixed when the cluster is created`,
+    );
+  }
+  if (request.clusterId !== undefined && request.clusterId !== stored.clusterId) {
+    throw failedPrecondition(`--cluster-id "${request.clusterId}" differs from the stored cluster id "${stored.clusterId}"`);
+  }
+  return stored;
+}
+
+/** Parses cluster.json's text. Throws a clear error naming the file when it is malformed. */
+export function parseClusterMeta(text: string, filePath: string): ClusterMeta {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err: unknown) {
+    throw failedPrecondition(`${filePath} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const record = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+  const shardMap = record["shardMap"] as Record<string, unknown> | undefined;
+  if (
+    record["formatVersion"] !== FORMAT_VERSION ||
+    typeof record["clusterId"] !== "string" ||
+    record["clusterId"] === "" ||
+    typeof shardMap !== "object" ||
+    shardMap === null ||
+    typeof shardMap["shardCount"] !== "number" ||
+    typeof shardMap["hash"] !== "string"
+  ) {
+    throw failedPrecondition(`${filePath} is malformed: expected {formatVersion: ${FORMAT_VERSION}, clusterId, shardMap: {shardCount, hash}}`);
+  }
+  const meta: ClusterMeta = {
+    clusterId: record["clusterId"],
+    shardMap: { shardCount: shardMap["shardCount"], hash: shardMap["hash"] },
+  };
+  validateShardMap(meta.shardMap);
+  return meta;
+}
+
+export function formatClusterMeta(meta: ClusterMeta): string {
+  const document = { formatVersion: FORMAT_VERSION, clusterId: meta.clusterId, shardMap: meta.shardMap };
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+/**
+ * Reads cluster.json (or creates it on first start, atomically: temp file,
+ * fsync, rename, fsync the directory) and checks it against the request.
+ */
+export async function loadClusterMeta(dataDir: string, request: ClusterMetaRequest): Promise<{ meta: ClusterMeta; created: boolean }> {
+  const filePath = path.join(dataDir, CLUSTER_META_FILE);
+  let stored: ClusterMeta | null = null;
+  try {
+    stored = parseClusterMeta(await fs.readFile(filePath, "utf8"), filePath);
+  } catch (err: unknown) {
+    if (!(typeof err === "object" && err !== null && (err as NodeJS.ErrnoException).code === "ENOENT")) throw err;
+  }
+  const meta = resolveClusterMeta(stored, request, randomUUID());
+  if (stored !== null) return { meta, created: false };
+  await writeFileAtomically(filePath, formatClusterMeta(meta));
+  return { meta, created: true };
+}
+
+async function writeFileAtomically(filePath: string, text: string): Promise<void> {
+  const tempPath = `${filePath}.tmp`;
+  const handle = await fs.open(tempPath, "w");
+  try {
+    await handle.writeFile(text, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tempPath, filePath);
+  await syncDirectory(path.dirname(filePath));
+}

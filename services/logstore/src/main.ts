@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+import { Command, type Option } from "commander";
+import {
+  createLogger,
+  DEFAULT_TRANSACTION_LIMITS,
+  envOption,
+  LOG_LEVELS,
+  parseAddress,
+  parseIntegerInRange,
+  runMain,
+  SHARD_COUNT_MAX,
+  type LogLevel,
+} from "@logplayer/common";
+import { DEFAULT_READ_LIMITS } from "./read-session";
+import { startLogStore, type LogStoreOptions } from "./start-logstore";
+import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "./wal";
+
+// Graceful shutdown is bounded to about 5 s: open calls get this long, then
+// are cancelled; the hard limit exits regardless.
+const SHUTDOWN_TIMEOUT_MS = 3000;
+const SHUTDOWN_HARD_LIMIT_MS = 5000;
+const BYTES_LIMIT = 2 ** 31 - 1;
+
+interface LogStoreFlags {
+  dataDir: string;
+  listen: string;
+  advertise?: string;
+  metricsPort: number;
+  replicaId: string;
+  shardCount?: number;
+  clusterId?: string;
+  segmentBytesMax: number;
+  cacheBytesMax: number;
+  appendQueueMax: number;
+  appendQueueBytesMax: number;
+  entryBytesMax: number;
+  mutationsMax: number;
+  keyBytesMax: number;
+  valueBytesMax: number;
+  readBatchBytesMax: number;
+  readBatchEntriesMax: number;
+  readersMax: number;
+  logLevel: LogLevel;
+}
+
+/** An integer flag with a numeric default (commander does not run defaults through the parser). */
+function intOption(flags: string, description: string, env: string, defaultValue: number, min: number, max: number): Option {
+  const name = flags.split(" ")[0]!;
+  return envOption(flags, description, env).argParser(parseIntegerInRange(name, min, max)).default(defaultValue);
+}
+
+function buildCommand(): Command {
+  const int = (name: string, min: number, max: number) => parseIntegerInRange(name, min, max);
+  const tx = DEFAULT_TRANSACTION_LIMITS;
+  const wal = DEFAULT_WAL_LIMITS;
+  const read = DEFAULT_READ_LIMITS;
+  return new Command("logstore")
+    .description("LogPlayer LogStore: the durable write-ahead log. Appends are acknowledged after fsync; Read streams committed entries and tails new commits.")
+    .addOption(envOption("--data-dir <dir>", "data directory (cluster.json and wal/)", "LP_DATA_DIR", "./data/logstore"))
+    .addOption(envOption("--listen <host:port>", "gRPC address; port 0 picks a free port", "LP_LISTEN", "127.0.0.1:7100").argParser(parseAddress))
+    .addOption(envOption("--advertise <host:port>", "address reported as the leader's in Status (default: listen host and bound port)", "LP_ADVERTISE").argParser(parseAddress))
+    .addOption(intOption("--metrics-port <n>", "Prometheus /metrics port on the listen host; 0 = any free port, -1 = off", "LP_METRICS_PORT", 9100, -1, 65535))
+    .addOption(envOption("--replica-id <id>", "this replica's id, reported in Status", "LP_REPLICA_ID", "1"))
+    .addOption(envOption("--shard-count <n>", "shards in the cluster: required on first start, must match cluster.json later", "LP_SHARD_COUNT").argParser(int("--shard-count", 1, SHARD_COUNT_MAX)))
+    .addOption(envOption("--cluster-id <id>", "cluster id on first start (default: a random UUID); must match cluster.json later", "LP_CLUSTER_ID"))
+    .addOption(intOption("--segment-bytes-max <n>", "WAL segment size before rolling to a new file", "LP_SEGMENT_BYTES_MAX", wal.segmentBytesMax, SEGMENT_BYTES_MIN, SEGMENT_BYTES_LIMIT))
+    .addOption(intOption("--cache-bytes-max <n>", "bytes of recent entries kept in memory for tailing readers", "LP_CACHE_BYTES_MAX", wal.cacheBytesMax, 0, BYTES_LIMIT))
+    .addOption(intOption("--append-queue-max <n>", "appends accepted but not yet durable; more are refused with RESOURCE_EXHAUSTED", "LP_APPEND_QUEUE_MAX", wal.appendQueueMax, 1, 1_000_000))
+    .addOption(intOption("--append-queue-bytes-max <n>", "bytes of appends accepted but not yet durable", "LP_APPEND_QUEUE_BYTES_MAX", wal.appendQueueBytesMax, 1, BYTES_LIMIT))
+    .addOption(intOption("--entry-bytes-max <n>", "largest encoded log entry (one transaction)", "LP_ENTRY_BYTES_MAX", tx.entryBytesMax, 1024, 64 * 1024 * 1024))
+    .addOption(intOption("--mutations-max <n>", "mutations in one transaction", "LP_MUTATIONS_MAX", tx.mutationsMax, 1, 1_000_000))
+    .addOption(intOption("--key-bytes-max <n>", "UTF-8 bytes in one key", "LP_KEY_BYTES_MAX", tx.keyBytesMax, 1, 64 * 1024))
+    .addOption(intOption("--value-bytes-max <n>", "bytes in one value", "LP_VALUE_BYTES_MAX", tx.valueBytesMax, 0, 64 * 1024 * 1024))
+    .addOption(intOption("--read-batch-bytes-max <n>", "entry bytes per ReadResponse (at most --entry-bytes-max)", "LP_READ_BATCH_BYTES_MAX", read.readBatchBytesMax, 1, 64 * 1024 * 1024))
+    .addOption(intOption("--read-batch-entries-max <n>", "entries per ReadResponse", "LP_READ_BATCH_ENTRIES_MAX", read.readBatchEntriesMax, 1, 1_000_000))
+    .addOption(intOption("--readers-max <n>", "concurrent Read streams; more are refused with RESOURCE_EXHAUSTED", "LP_READERS_MAX", read.readersMax, 1, 100_000))
+    .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+}
+
+function toOptions(flags: LogStoreFlags): LogStoreOptions {
+  return {
+    dataDir: flags.dataDir,
+    listen: flags.listen,
+    advertise: flags.advertise,
+    metricsPort: flags.metricsPort,
+    replicaId: flags.replicaId,
+    shardCount: flags.shardCount,
+    clusterId: flags.clusterId,
+    walLimits: {
+      segmentBytesMax: flags.segmentBytesMax,
+      cacheBytesMax: flags.cacheBytesMax,
+      appendQueueMax: flags.appendQueueMax,
+      appendQueueBytesMax: flags.appendQueueBytesMax,
+    },
+    transactionLimits: {
+      entryBytesMax: flags.entryBytesMax,
+      mutationsMax: flags.mutationsMax,
+      keyBytesMax: flags.keyBytesMax,
+      valueBytesMax: flags.valueBytesMax,
+    },
+    readLimits: {
+      readBatchBytesMax: Math.min(flags.readBatchBytesMax, flags.entryBytesMax),
+      readBatchEntriesMax: flags.readBatchEntriesMax,
+      readersMax: flags.readersMax,
+    },
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+async function main(): Promise<void> {
+  const flags = buildCommand().parse(process.argv).opts<LogStoreFlags>();
+  const logger = createLogger("logstore", flags.logLevel);
+  const onFatal = (error: Error): void => {
+    logger.fatal({ err: error.message, stack: error.stack }, "fatal error; exiting");
+    process.exit(1);
+  };
+  const logStore = await startLogStore(toOptions(flags), logger, onFatal);
+  const { node } = logStore;
+  logger.info(
+    {
+      grpcPort: logStore.grpcPort,
+      metricsPort: logStore.metricsPort ?? -1,
+      clusterId: logStore.meta.clusterId,
+      shardCount: logStore.meta.shardMap.shardCount,
+      commitLsn: node.commitLsn.toString(),
+      dataDir: flags.dataDir,
+    },
+    "ready",
+  );
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_HARD_LIMIT_MS).unref();
+    logStore.close().then(
+      () => {
+        logger.info({ commitLsn: node.commitLsn.toString() }, "stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+runMain("logstore", main);

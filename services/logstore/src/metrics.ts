@@ -1,0 +1,45 @@
+import { Counter, Gauge, Histogram, type Registry } from "@logplayer/common";
+
+/** The LogStore's Prometheus metrics (names prefixed logstore_). */
+export interface LogStoreMetrics {
+  /** Appends by outcome: "ok" or the gRPC status name of the refusal. */
+  readonly appends: Counter<"outcome">;
+  readonly appendLatency: Histogram;
+  readonly fsyncDuration: Histogram;
+  readonly groupCommitEntries: Histogram;
+  readonly commitLsn: Gauge;
+  readonly activeReaders: Gauge;
+  readonly bytesWritten: Counter;
+  readonly entriesRead: Counter;
+}
+
+const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+export function createLogStoreMetrics(registry: Registry): LogStoreMetrics {
+  const registers = [registry];
+  return {
+    appends: new Counter({ name: "logstore_appends_total", help: "Append calls by outcome", labelNames: ["outcome"], registers }),
+    appendLatency: new Histogram({
+      name: "logstore_append_latency_seconds",
+      help: "Append call to durable acknowledgement",
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    fsyncDuration: new Histogram({
+      name: "logstore_fsync_duration_seconds",
+      help: "fdatasync time per group commit",
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    groupCommitEntries: new Histogram({
+      name: "logstore_group_commit_entries",
+      help: "Entries made durable by one group commit",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+      registers,
+    }),
+    commitLsn: new Gauge({ name: "logstore_commit_lsn", help: "Highest LSN acknowledged as durable", registers }),
+    activeReaders: new Gauge({ name: "logstore_active_readers", help: "Open Read streams", registers }),
+    bytesWritten: new Counter({ name: "logstore_wal_bytes_written_total", help: "Bytes written to WAL segments", registers }),
+    entriesRead: new Counter({ name: "logstore_entries_read_total", help: "Entries sent on Read streams", registers }),
+  };
+}

@@ -1,0 +1,213 @@
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import {
+  AssertionError,
+  LpError,
+  LsnWaiters,
+  Status,
+  unavailable,
+  validateTransaction,
+  type Logger,
+  type TransactionLimits,
+} from "@logplayer/common";
+import {
+  PROTOCOL_VERSION,
+  type AppendRequest,
+  type AppendResponse,
+  type LogEntry,
+  type LogStoreServer,
+  type ReadRequest,
+  type ReadResponse,
+  type StatusRequest,
+  type StatusResponse,
+} from "@logplayer/proto";
+import type { ClusterMeta } from "./cluster-meta";
+import { encodeEntryPayload } from "./core/wal-record";
+import type { LogStoreMetrics } from "./metrics";
+import { ReadSession, type ReadLimits } from "./read-session";
+import type { Wal } from "./wal";
+
+export interface LogStoreConfig {
+  readonly meta: ClusterMeta;
+  readonly replicaId: string;
+  /** Address clients should use for this replica; reported as the leader's (known once bound). */
+  readonly advertiseAddress: () => string;
+  readonly transactionLimits: TransactionLimits;
+  readonly readLimits: ReadLimits;
+  /** Called on a broken invariant: the process must not carry on. */
+  readonly onFatal: (error: Error) => void;
+}
+
+/** The single-replica LogStore: always the leader, term 1, commit = durable. */
+export class LogStoreNode {
+  readonly #wal: Wal;
+  readonly #config: LogStoreConfig;
+  readonly #metrics: LogStoreMetrics;
+  readonly #logger: Logger;
+  readonly #commitWaiters: LsnWaiters;
+  readonly #readers = new Set<ReadSession>();
+  #commitLsn: bigint;
+  #stopping = false;
+
+  constructor(wal: Wal, config: LogStoreConfig, metrics: LogStoreMetrics, logger: Logger) {
+    this.#wal = wal;
+    this.#config = config;
+    this.#metrics = metrics;
+    this.#logger = logger;
+    // With one replica, durable is committed.
+    this.#commitLsn = wal.durableLsn;
+    this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
+    metrics.commitLsn.set(Number(this.#commitLsn));
+    wal.onDurable((durableLsn) => this.#advanceCommit(durableLsn));
+  }
+
+  get commitLsn(): bigint {
+    return this.#commitLsn;
+  }
+
+  get wal(): Wal {
+    return this.#wal;
+  }
+
+  get readLimits(): ReadLimits {
+    return this.#config.readLimits;
+  }
+
+  /** Raft term of new entries: always 1 until replication exists. */
+  get term(): bigint {
+    return this.#wal.lastTerm > 1n ? this.#wal.lastTerm : 1n;
+  }
+
+  #advanceCommit(durableLsn: bigint): void {
+    if (durableLsn <= this.#commitLsn) return;
+    this.#commitLsn = durableLsn;
+    this.#metrics.commitLsn.set(Number(durableLsn));
+    this.#commitWaiters.advance(durableLsn);
+  }
+
+  /** Waits until commitLsn >= lsn. Returns a cancel function. Bounded by readersMax. */
+  waitForCommit(lsn: bigint, resolve: () => void): () => void {
+    return this.#commitWaiters.wait(lsn, resolve);
+  }
+
+  /** Refuses writes unless this replica leads (always, for now: one replica). */
+  #checkLeader(): void {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    // With replication: throw unavailable("not the leader", leaderAddress) here.
+  }
+
+  /**
+   * Appends one transaction. Validation happens before anything is queued,
+   * so a refused append leaves no trace. Resolves once durable.
+   */
+  async append(request: AppendRequest): Promise<AppendResponse> {
+    this.#checkLeader();
+    // Idempotent appends belong here: look (client_id, client_seq) up in a
+    // bounded per-client table rebuilt from the WAL on start, and answer
+    // { lsn: original, duplicate: true } without appending.
+    const lsn = this.#wal.lastLsn + 1n;
+    const entry: LogEntry = {
+      lsn,
+      term: this.term,
+      txn: request.txn,
+      commitTimeNs: request.commitTimeNs,
+      clientId: request.clientId,
+      clientSeq: request.clientSeq,
+    };
+    const payload = encodeEntryPayload(entry);
+    const problem = validateTransaction(request.txn, payload.length, this.#config.transactionLimits);
+    if (problem !== null) throw problem;
+    await this.#wal.append(entry, payload);
+    return { lsn, duplicate: false };
+  }
+
+  status(): StatusResponse {
+    const { meta, advertiseAddress, replicaId } = this.#config;
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      clusterId: meta.clusterId,
+      shardMap: { shardCount: meta.shardMap.shardCount, hash: meta.shardMap.hash },
+      firstLsn: this.#wal.firstLsn,
+      lastLsn: this.#wal.lastLsn,
+      commitLsn: this.#commitLsn,
+      role: "leader",
+      term: this.term,
+      leaderAddress: advertiseAddress(),
+      replicaId,
+    };
+  }
+
+  /** Starts a Read stream; refuses past readersMax (RESOURCE_EXHAUSTED). */
+  read(call: ServerWritableStream<ReadRequest, ReadResponse>): void {
+    const session = new ReadSession(call, this, this.#logger);
+    if (this.#stopping) {
+      session.refuse(unavailable("the LogStore is shutting down"));
+      return;
+    }
+    if (this.#readers.size >= this.#config.readLimits.readersMax) {
+      session.refuse(new LpError(Status.RESOURCE_EXHAUSTED, `too many readers (readers_max ${this.#config.readLimits.readersMax})`));
+      return;
+    }
+    this.#readers.add(session);
+    this.#metrics.activeReaders.set(this.#readers.size);
+    session.run().then(
+      () => this.#closeReader(session),
+      (err: unknown) => {
+        this.#closeReader(session);
+        this.reportUnexpected(err);
+      },
+    );
+  }
+
+  countEntriesRead(entries: number): void {
+    this.#metrics.entriesRead.inc(entries);
+  }
+
+  #closeReader(session: ReadSession): void {
+    this.#readers.delete(session);
+    this.#metrics.activeReaders.set(this.#readers.size);
+  }
+
+  /** Refuses new work and ends every Read stream with UNAVAILABLE. */
+  stop(): void {
+    this.#stopping = true;
+    for (const session of this.#readers) session.stop(unavailable("the LogStore is shutting down"));
+  }
+
+  /** Broken invariants crash the process; everything else was already answered. */
+  reportUnexpected(err: unknown): void {
+    if (err instanceof AssertionError) this.#config.onFatal(err);
+  }
+}
+
+function replyError(err: unknown): LpError {
+  return LpError.from(err);
+}
+
+/** The gRPC handlers: thin, everything is decided by LogStoreNode. */
+export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetrics, logger: Logger): LogStoreServer {
+  return {
+    append(call: ServerUnaryCall<AppendRequest, AppendResponse>, callback: sendUnaryData<AppendResponse>): void {
+      const started = process.hrtime.bigint();
+      node.append(call.request).then(
+        (response) => {
+          metrics.appends.inc({ outcome: "ok" });
+          metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          callback(null, response);
+        },
+        (err: unknown) => {
+          const error = replyError(err);
+          metrics.appends.inc({ outcome: Status[error.code] ?? String(error.code) });
+          if (error.code === Status.INTERNAL) logger.error({ err }, "append failed");
+          callback(error.toServiceError());
+          node.reportUnexpected(err);
+        },
+      );
+    },
+    read(call: ServerWritableStream<ReadRequest, ReadResponse>): void {
+      node.read(call);
+    },
+    status(_call: ServerUnaryCall<StatusRequest, StatusResponse>, callback: sendUnaryData<StatusResponse>): void {
+      callback(null, node.status());
+    },
+  };
+}

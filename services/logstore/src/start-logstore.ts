@@ -1,0 +1,143 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { Server } from "@grpc/grpc-js";
+import {
+  addHealthService,
+  assert,
+  bindServer,
+  createRegistry,
+  grpcMessageBytesMax,
+  grpcServerOptions,
+  shutdownServer,
+  startMetricsServer,
+  type Logger,
+  type MetricsServer,
+  type TransactionLimits,
+} from "@logplayer/common";
+import { LogStoreService } from "@logplayer/proto";
+import { loadClusterMeta, type ClusterMeta } from "./cluster-meta";
+import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
+import type { ReadLimits } from "./read-session";
+import { createLogStoreService, LogStoreNode } from "./server";
+import { Wal, type WalLimits, type WalObserver } from "./wal";
+
+/** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
+export const WAL_DIRECTORY = "wal";
+
+export interface LogStoreOptions {
+  dataDir: string;
+  /** host:port for gRPC; port 0 picks a free port. */
+  listen: string;
+  /** Address reported as the leader's; default: the listen host and the bound port. */
+  advertise: string | undefined;
+  /** Prometheus /metrics port on the listen host; 0 = any free port, -1 = off. */
+  metricsPort: number;
+  replicaId: string;
+  /** Required on first start; checked against cluster.json afterwards. */
+  shardCount: number | undefined;
+  clusterId: string | undefined;
+  walLimits: WalLimits;
+  transactionLimits: TransactionLimits;
+  readLimits: ReadLimits;
+  shutdownTimeoutMs: number;
+}
+
+export interface RunningLogStore {
+  readonly grpcPort: number;
+  readonly metricsPort: number | null;
+  readonly meta: ClusterMeta;
+  readonly node: LogStoreNode;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the data directory (cluster.json, then WAL recovery), starts gRPC
+ * and metrics, and marks health SERVING. Throws a clear error (the caller
+ * prints it and exits 1) on a bad configuration or a corrupt WAL.
+ * `onFatal` is called when the process can no longer trust its state.
+ */
+export async function startLogStore(options: LogStoreOptions, logger: Logger, onFatal: (error: Error) => void): Promise<RunningLogStore> {
+  checkOptions(options);
+  await fs.mkdir(options.dataDir, { recursive: true });
+  const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
+  logger.info({ clusterId: meta.clusterId, shardMap: meta.shardMap, created }, created ? "cluster created" : "cluster loaded");
+  const registry = createRegistry("logstore");
+  const metrics = createLogStoreMetrics(registry);
+  const { wal, report } = await Wal.open(path.join(options.dataDir, WAL_DIRECTORY), options.walLimits, walObserver(metrics, logger, onFatal));
+  if (report.tornTail !== null) {
+    const { fileName, offset, bytesDropped, reason } = report.tornTail;
+    logger.warn({ file: fileName, offset, bytesDropped, reason }, "WAL torn tail repaired: cut off an incomplete last record");
+  }
+  logger.info(
+    { segments: report.segments, firstLsn: report.firstLsn.toString(), lastLsn: report.lastLsn.toString(), lastTerm: report.lastTerm.toString() },
+    "WAL recovered",
+  );
+  const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
+  const server = new Server({
+    ...grpcServerOptions({
+      messageBytesMax,
+      concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + options.readLimits.readersMax + 16, 2 ** 31 - 1),
+    }),
+  });
+  let advertiseAddress = options.advertise ?? options.listen;
+  const node = new LogStoreNode(
+    wal,
+    {
+      meta,
+      replicaId: options.replicaId,
+      advertiseAddress: () => advertiseAddress,
+      transactionLimits: options.transactionLimits,
+      readLimits: options.readLimits,
+      onFatal,
+    },
+    metrics,
+    logger,
+  );
+  server.addService(LogStoreService, createLogStoreService(node, metrics, logger));
+  const health = addHealthService(server);
+  let metricsServer: MetricsServer | null = null;
+  let grpcPort: number;
+  try {
+    grpcPort = await bindServer(server, options.listen);
+    const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
+    if (options.advertise === undefined) advertiseAddress = `${host}:${grpcPort}`;
+    metricsServer = await startMetricsServer(host, options.metricsPort, registry);
+  } catch (err: unknown) {
+    server.forceShutdown();
+    await wal.close();
+    throw err;
+  }
+  health.setStatus("", "SERVING");
+  const close = async (): Promise<void> => {
+    health.setStatus("", "NOT_SERVING");
+    node.stop();
+    await shutdownServer(server, options.shutdownTimeoutMs);
+    await wal.close();
+    await metricsServer?.close();
+  };
+  return { grpcPort, metricsPort: metricsServer?.port ?? null, meta, node, close };
+}
+
+function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: Error) => void): WalObserver {
+  return {
+    onGroupCommit(entries, bytes, fsyncSeconds) {
+      metrics.groupCommitEntries.observe(entries);
+      metrics.fsyncDuration.observe(fsyncSeconds);
+      metrics.bytesWritten.inc(bytes);
+    },
+    onFailure(error) {
+      logger.fatal({ err: error.message }, "WAL write failed");
+      onFatal(error);
+    },
+  };
+}
+
+function checkOptions(options: LogStoreOptions): void {
+  const { readLimits, transactionLimits } = options;
+  // Keeps one cap on gRPC messages: a read batch is never larger than the largest entry.
+  assert(
+    readLimits.readBatchBytesMax <= transactionLimits.entryBytesMax,
+    `read batch bytes max ${readLimits.readBatchBytesMax} must not exceed entry bytes max ${transactionLimits.entryBytesMax}`,
+  );
+  assert(readLimits.readersMax >= 1 && readLimits.readBatchEntriesMax >= 1, "read limits must be positive");
+}

@@ -1,0 +1,531 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { assert, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
+import type { LogEntry } from "@logplayer/proto";
+import { EntryCache } from "./core/entry-cache";
+import { SegmentIndex } from "./core/segment-index";
+import { decodeRecord, encodeRecord } from "./core/wal-record";
+import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./core/wal-recovery";
+
+/**
+ * The write-ahead log on disk: append-only segment files named by their
+ * first LSN (wal-<20-digit LSN>.seg), each a sequence of framed records
+ * (see core/wal-record.ts).
+ *
+ * Appends go through group commit: they queue up, and one writer at a time
+ * writes every queued record with one writev and makes them durable with one
+ * fdatasync, then resolves them all. Appends arriving while a round is in
+ * flight wait for the next round, so under load the cost of an fsync is
+ * shared by many appends, and with no load an append is written at once
+ * (no timers, no polling).
+ *
+ * This is the log Raft will use: every record carries a term, and
+ * truncateAfter drops a suffix durably. LSNs are assigned by the caller and
+ * must be dense.
+ */
+
+export interface WalLimits {
+  /** A segment is closed and a new one started once the next record would not fit. */
+  segmentBytesMax: number;
+  /** Bytes of recent entries kept in memory for tailing readers. */
+  cacheBytesMax: number;
+  /** Appends accepted but not yet durable; past this an append is refused (RESOURCE_EXHAUSTED). */
+  appendQueueMax: number;
+  /** Bytes of records accepted but not yet durable; same refusal. */
+  appendQueueBytesMax: number;
+}
+
+export const DEFAULT_WAL_LIMITS: WalLimits = {
+  segmentBytesMax: 64 * 1024 * 1024,
+  cacheBytesMax: 64 * 1024 * 1024,
+  appendQueueMax: 10_000,
+  appendQueueBytesMax: 64 * 1024 * 1024,
+};
+
+export const SEGMENT_BYTES_MIN = 4096;
+export const SEGMENT_BYTES_LIMIT = 2 ** 31;
+
+/** Hooks for metrics. Called synchronously; must not throw. */
+export interface WalObserver {
+  onGroupCommit?(entries: number, bytes: number, fsyncSeconds: number): void;
+  /** The WAL hit an I/O error and refuses further appends; the process should exit. */
+  onFailure?(error: Error): void;
+}
+
+/** Counters a test can observe (group commit must batch: fsyncs < appends). */
+export interface WalStats {
+  appends: number;
+  groupCommits: number;
+  /** fdatasync calls on segment files (directory syncs not included). */
+  dataSyncs: number;
+  bytesWritten: number;
+  segmentsCreated: number;
+}
+
+/** What opening the WAL found, for the startup log. */
+export interface WalOpenReport {
+  segments: number;
+  firstLsn: bigint;
+  lastLsn: bigint;
+  lastTerm: bigint;
+  /** A torn tail that was cut off (already repaired on disk), or null. */
+  tornTail: TornTail | null;
+}
+
+interface Segment {
+  readonly index: SegmentIndex;
+  /** Bytes written to the file (all valid records). */
+  bytes: number;
+}
+
+interface PendingAppend {
+  readonly lsn: bigint;
+  readonly record: Buffer;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class Wal {
+  readonly stats: WalStats = { appends: 0, groupCommits: 0, dataSyncs: 0, bytesWritten: 0, segmentsCreated: 0 };
+  readonly #dir: string;
+  readonly #limits: WalLimits;
+  readonly #observer: WalObserver;
+  readonly #segments: Segment[];
+  readonly #cache: EntryCache;
+  #active: fs.FileHandle;
+  #lastLsn: bigint;
+  #lastTerm: bigint;
+  /** Every record up to here is in the file (maybe not yet synced): readable. */
+  #writtenLsn: bigint;
+  #durableLsn: bigint;
+  #queue: PendingAppend[] = [];
+  #unackedCount = 0;
+  #unackedBytes = 0;
+  #writing = false;
+  #idleWaiters: (() => void)[] = [];
+  #durableListeners = new Set<(durableLsn: bigint) => void>();
+  #failure: LpError | null = null;
+  #closed = false;
+  #truncating = false;
+
+  private constructor(dir: string, limits: WalLimits, observer: WalObserver, segments: Segment[], active: fs.FileHandle, lastTerm: bigint) {
+    this.#dir = dir;
+    this.#limits = limits;
+    this.#observer = observer;
+    this.#segments = segments;
+    this.#active = active;
+    this.#cache = new EntryCache(limits.cacheBytesMax);
+    const last = segments[segments.length - 1];
+    assert(last !== undefined, "a WAL has at least one segment");
+    this.#lastLsn = last.index.lastLsn;
+    this.#writtenLsn = this.#lastLsn;
+    this.#durableLsn = this.#lastLsn;
+    this.#lastTerm = lastTerm;
+  }
+
+  /**
+   * Opens (or creates) the WAL in `dir`, scanning every segment. A torn tail
+   * is cut off on disk and reported; corruption throws WalCorruptionError.
+   */
+  static async open(dir: string, limits: WalLimits, observer: WalObserver = {}): Promise<{ wal: Wal; report: WalOpenReport }> {
+    validateWalLimits(limits);
+    await ensureDirectory(dir);
+    const names = (await fs.readdir(dir))
+      .map((name) => ({ name, lsn: parseSegmentFileName(name) }))
+      .filter((s): s is { name: string; lsn: bigint } => s.lsn !== null)
+      .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
+    const segments: Segment[] = [];
+    let tornTail: TornTail | null = null;
+    let lastTerm = 0n;
+    for (let i = 0; i < names.length; i++) {
+      const fileName = names[i]!.name;
+      const bytes = await fs.readFile(path.join(dir, fileName));
+      const previous = segments[segments.length - 1];
+      const scan = scanSegment({ fileName, bytes }, previous === undefined ? null : previous.index.lastLsn + 1n, i === names.length - 1);
+      if (scan.tornTail !== null) {
+        tornTail = scan.tornTail;
+        await cutFile(path.join(dir, fileName), scan.validBytes);
+      }
+      if (scan.lastTerm > 0n) lastTerm = scan.lastTerm;
+      segments.push({ index: scan.index, bytes: scan.validBytes });
+    }
+    let active: fs.FileHandle;
+    if (segments.length === 0) {
+      active = await createSegmentFile(dir, 1n);
+      segments.push({ index: new SegmentIndex(segmentFileName(1n), 1n), bytes: 0 });
+    } else {
+      active = await fs.open(path.join(dir, segments[segments.length - 1]!.index.fileName), "r+");
+    }
+    const wal = new Wal(dir, limits, observer, segments, active, lastTerm);
+    const report: WalOpenReport = { segments: segments.length, firstLsn: wal.firstLsn, lastLsn: wal.lastLsn, lastTerm, tornTail };
+    return { wal, report };
+  }
+
+  /** Lowest LSN stored (the oldest segment's first LSN; 1 until trimming exists). */
+  get firstLsn(): bigint {
+    return this.#segments[0]!.index.firstLsn;
+  }
+
+  /** Highest LSN accepted (queued, written or durable). */
+  get lastLsn(): bigint {
+    return this.#lastLsn;
+  }
+
+  get lastTerm(): bigint {
+    return this.#lastTerm;
+  }
+
+  /** Highest LSN known durable (fdatasync completed). */
+  get durableLsn(): bigint {
+    return this.#durableLsn;
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length;
+  }
+
+  /** Appends accepted but not yet durable. */
+  get unackedCount(): number {
+    return this.#unackedCount;
+  }
+
+  /** Calls `listener` each time durableLsn advances. Returns an unsubscribe function. */
+  onDurable(listener: (durableLsn: bigint) => void): () => void {
+    this.#durableListeners.add(listener);
+    return () => this.#durableListeners.delete(listener);
+  }
+
+  /**
+   * Queues `entry` (whose lsn must be lastLsn + 1) for the next group commit.
+   * `payload` is its encoding (encodeEntryPayload). The promise resolves once
+   * the entry is durable. Throws an LpError synchronously, with nothing
+   * queued, when the queue is full (RESOURCE_EXHAUSTED) or the WAL is
+   * closed, truncating or failed (UNAVAILABLE / INTERNAL).
+   */
+  append(entry: LogEntry, payload: Uint8Array): Promise<void> {
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#closed || this.#truncating) throw unavailable("the WAL is closing or truncating");
+    assert(entry.lsn === this.#lastLsn + 1n, `append of LSN ${entry.lsn} after ${this.#lastLsn}: LSNs must be dense`);
+    assert(entry.term >= this.#lastTerm, `append with term ${entry.term} after term ${this.#lastTerm}`);
+    if (this.#unackedCount >= this.#limits.appendQueueMax) {
+      throw resourceExhausted(`append queue is full (append_queue_max ${this.#limits.appendQueueMax})`);
+    }
+    const record = encodeRecord(entry, payload);
+    if (this.#unackedBytes + record.length > this.#limits.appendQueueBytesMax && this.#unackedCount > 0) {
+      throw resourceExhausted(`append queue is full (append_queue_bytes_max ${this.#limits.appendQueueBytesMax})`);
+    }
+    this.#lastLsn = entry.lsn;
+    this.#lastTerm = entry.term;
+    this.#cache.add(entry, payload.length);
+    this.#unackedCount++;
+    this.#unackedBytes += record.length;
+    this.stats.appends++;
+    const promise = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ lsn: entry.lsn, record, resolve, reject });
+    });
+    if (!this.#writing) {
+      this.#writing = true;
+      void this.#writeLoop();
+    }
+    return promise;
+  }
+
+  /** Resolves once everything appended so far is durable (or the WAL failed). */
+  flush(): Promise<void> {
+    if (!this.#writing) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** The single writer: one round per iteration, until the queue is empty. */
+  async #writeLoop(): Promise<void> {
+    assert(this.#writing, "write loop started without the writing flag");
+    while (this.#queue.length > 0 && this.#failure === null) {
+      const batch = this.#queue;
+      this.#queue = [];
+      try {
+        await this.#commitBatch(batch);
+      } catch (err: unknown) {
+        this.#fail(err, batch);
+      }
+    }
+    this.#writing = false;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Writes a batch (rolling segments as needed), syncs it, then acknowledges it. */
+  async #commitBatch(batch: PendingAppend[]): Promise<void> {
+    let syncNs = 0n;
+    let bytes = 0;
+    let start = 0;
+    while (start < batch.length) {
+      const first = batch[start]!;
+      const segment = this.#activeSegment;
+      if (segment.index.recordCount > 0 && segment.bytes + first.record.length > this.#limits.segmentBytesMax) {
+        syncNs += await this.#dataSync();
+        await this.#rollSegment(first.lsn);
+        continue;
+      }
+      const end = this.#recordsFitting(batch, start);
+      bytes += await this.#writeRecords(batch.slice(start, end));
+      start = end;
+    }
+    syncNs += await this.#dataSync();
+    const lastLsn = batch[batch.length - 1]!.lsn;
+    assert(lastLsn === this.#writtenLsn, `batch ends at ${lastLsn} but written LSN is ${this.#writtenLsn}`);
+    assert(lastLsn > this.#durableLsn, `durable LSN would not advance past ${this.#durableLsn}`);
+    this.#durableLsn = lastLsn;
+    this.#unackedCount -= batch.length;
+    this.#unackedBytes -= bytes;
+    this.stats.groupCommits++;
+    this.#observer.onGroupCommit?.(batch.length, bytes, Number(syncNs) / 1e9);
+    for (const pending of batch) pending.resolve();
+    for (const listener of this.#durableListeners) listener(lastLsn);
+  }
+
+  get #activeSegment(): Segment {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  /** End (exclusive) of the run from `start` that fits in the active segment; at least one record. */
+  #recordsFitting(batch: PendingAppend[], start: number): number {
+    let bytes = this.#activeSegment.bytes;
+    let end = start;
+    while (end < batch.length) {
+      const size = batch[end]!.record.length;
+      if (end > start && bytes + size > this.#limits.segmentBytesMax) break;
+      bytes += size;
+      end++;
+    }
+    assert(end > start, "no record fits");
+    return end;
+  }
+
+  async #writeRecords(run: PendingAppend[]): Promise<number> {
+    const segment = this.#activeSegment;
+    const buffers = run.map((p) => p.record);
+    const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
+    const { bytesWritten } = await this.#active.writev(buffers, segment.bytes);
+    assert(bytesWritten === bytes, `short write: ${bytesWritten} of ${bytes} bytes`);
+    let offset = segment.bytes;
+    for (const pending of run) {
+      assert(pending.lsn === segment.index.lastLsn + 1n, `record for LSN ${pending.lsn} out of order in ${segment.index.fileName}`);
+      segment.index.push(offset);
+      offset += pending.record.length;
+    }
+    segment.bytes = offset;
+    this.#writtenLsn = run[run.length - 1]!.lsn;
+    this.stats.bytesWritten += bytes;
+    return bytes;
+  }
+
+  async #dataSync(): Promise<bigint> {
+    const started = process.hrtime.bigint();
+    await this.#active.datasync();
+    this.stats.dataSyncs++;
+    return process.hrtime.bigint() - started;
+  }
+
+  /** Closes the (synced) active segment and starts a new one whose first record is `firstLsn`. */
+  async #rollSegment(firstLsn: bigint): Promise<void> {
+    assert(firstLsn === this.#activeSegment.index.lastLsn + 1n, `new segment at ${firstLsn} would leave a gap`);
+    await this.#active.close();
+    this.#active = await createSegmentFile(this.#dir, firstLsn);
+    this.#segments.push({ index: new SegmentIndex(segmentFileName(firstLsn), firstLsn), bytes: 0 });
+    this.stats.segmentsCreated++;
+  }
+
+  /** An I/O error leaves the file in an unknown state (fsync errors cannot be retried): stop for good. */
+  #fail(err: unknown, batch: PendingAppend[]): void {
+    const cause = err instanceof Error ? err : new Error(String(err));
+    const failure = new LpError(Status.INTERNAL, `WAL write failed, refusing further appends: ${cause.message}`, { cause });
+    this.#failure = failure;
+    const unacked = [...batch, ...this.#queue];
+    this.#queue = [];
+    for (const pending of unacked) pending.reject(failure);
+    this.#observer.onFailure?.(cause);
+  }
+
+  /**
+   * Reads consecutive entries from `fromLsn` through `toLsn` (inclusive),
+   * stopping at what has been written (readable entries never include ones
+   * still queued) and after at most `entriesMax` entries or `bytesMax` bytes
+   * of payload, but always at least one entry when `fromLsn` is readable.
+   * Reads from the cache when it holds `fromLsn`, else from one segment on
+   * disk (so a long range takes several calls). Returns [] when `fromLsn` is
+   * past the written end. Throws OUT_OF_RANGE below firstLsn and DATA_LOSS
+   * when a record on disk no longer verifies.
+   */
+  async readRange(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {
+    assert(fromLsn >= 1n, `read from LSN ${fromLsn}`);
+    assert(bytesMax >= 1 && entriesMax >= 1, "read limits must be positive");
+    if (fromLsn < this.firstLsn) {
+      throw new LpError(Status.OUT_OF_RANGE, `LSN ${fromLsn} was trimmed; the log starts at ${this.firstLsn}`);
+    }
+    const limitLsn = toLsn < this.#writtenLsn ? toLsn : this.#writtenLsn;
+    if (fromLsn > limitLsn) return [];
+    const cached = this.#cache.range(fromLsn, limitLsn, bytesMax, entriesMax);
+    if (cached.length > 0) return cached;
+    return this.#readFromDisk(fromLsn, limitLsn, bytesMax, entriesMax);
+  }
+
+  async #readFromDisk(fromLsn: bigint, limitLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {
+    const segment = this.#segmentFor(fromLsn);
+    const { index } = segment;
+    const startOffset = index.offsetOf(fromLsn);
+    const endOfRecord = (lsn: bigint): number => (lsn < index.lastLsn ? index.offsetOf(lsn + 1n) : segment.bytes);
+    let lastLsn = fromLsn;
+    while (
+      lastLsn < limitLsn &&
+      lastLsn < index.lastLsn &&
+      Number(lastLsn - fromLsn) + 1 < entriesMax &&
+      endOfRecord(lastLsn + 1n) - startOffset <= bytesMax
+    ) {
+      lastLsn++;
+    }
+    const endOffset = endOfRecord(lastLsn);
+    const bytes = await this.#readSegmentBytes(segment, startOffset, endOffset - startOffset);
+    const entries: LogEntry[] = [];
+    for (let lsn = fromLsn; lsn <= lastLsn; lsn++) {
+      const offset = index.offsetOf(lsn) - startOffset;
+      const result = decodeRecord(bytes, offset);
+      if (result.kind !== "record" || result.entry.lsn !== lsn) {
+        const reason = result.kind === "record" ? `found LSN ${result.entry.lsn}` : result.reason;
+        const where = `${index.fileName} at offset ${offset + startOffset}`;
+        throw new LpError(Status.DATA_LOSS, `WAL record for LSN ${lsn} in ${where} no longer verifies: ${reason}`);
+      }
+      entries.push(result.entry);
+    }
+    return entries;
+  }
+
+  #segmentFor(lsn: bigint): Segment {
+    let low = 0;
+    let high = this.#segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.#segments[middle]!.index.firstLsn <= lsn) low = middle;
+      else high = middle - 1;
+    }
+    const segment = this.#segments[low]!;
+    assert(segment.index.contains(lsn), `no segment holds LSN ${lsn}`);
+    return segment;
+  }
+
+  async #readSegmentBytes(segment: Segment, position: number, length: number): Promise<Buffer> {
+    const isActive = segment === this.#activeSegment;
+    const handle = isActive ? this.#active : await fs.open(path.join(this.#dir, segment.index.fileName), "r");
+    try {
+      const buffer = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+        assert(bytesRead > 0, `${segment.index.fileName} ended at ${position + done}, expected ${position + length}`);
+        done += bytesRead;
+      }
+      return buffer;
+    } finally {
+      if (!isActive) await handle.close();
+    }
+  }
+
+  /**
+   * Drops every entry after `lsn`, durably: for Raft, which overwrites an
+   * uncommitted suffix that a new leader does not have. Waits for queued
+   * appends to become durable first, and refuses appends meanwhile.
+   * Segments past `lsn` are deleted newest first and the deletion made
+   * durable before the remaining segment is cut, so a crash at any point
+   * leaves a valid prefix of the log. durableLsn moves back to `lsn`; the
+   * caller must never truncate entries it has reported committed.
+   */
+  async truncateAfter(lsn: bigint): Promise<void> {
+    assert(lsn >= this.firstLsn - 1n && lsn <= this.#lastLsn, `truncateAfter(${lsn}) outside [${this.firstLsn - 1n}, ${this.#lastLsn}]`);
+    assert(!this.#truncating && !this.#closed, "truncateAfter while truncating or closed");
+    this.#truncating = true;
+    try {
+      await this.flush();
+      if (this.#failure !== null) throw this.#failure;
+      if (lsn === this.#lastLsn) return;
+      const termAtLsn = lsn >= this.firstLsn ? (await this.readRange(lsn, lsn, 1, 1))[0]!.term : 0n;
+      await this.#active.close();
+      while (this.#segments.length > 1 && this.#activeSegment.index.firstLsn > lsn) {
+        await fs.unlink(path.join(this.#dir, this.#activeSegment.index.fileName));
+        this.#segments.pop();
+      }
+      await syncDirectory(this.#dir);
+      const segment = this.#activeSegment;
+      this.#active = await fs.open(path.join(this.#dir, segment.index.fileName), "r+");
+      if (segment.index.lastLsn > lsn) {
+        const cutOffset = segment.index.offsetOf(lsn + 1n);
+        await this.#active.truncate(cutOffset);
+        await this.#active.datasync();
+        segment.index.truncateAfter(lsn);
+        segment.bytes = cutOffset;
+      }
+      this.#cache.truncateAfter(lsn);
+      this.#lastLsn = lsn;
+      this.#writtenLsn = lsn;
+      this.#durableLsn = lsn;
+      this.#lastTerm = termAtLsn;
+      assert(this.#activeSegment.index.lastLsn === lsn, `truncation left the log ending at ${this.#activeSegment.index.lastLsn}`);
+    } finally {
+      this.#truncating = false;
+    }
+  }
+
+  /** Waits for queued appends, then closes the active file. Later appends are refused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.flush();
+    await this.#active.close();
+  }
+}
+
+function validateWalLimits(limits: WalLimits): void {
+  const { segmentBytesMax, cacheBytesMax, appendQueueMax, appendQueueBytesMax } = limits;
+  assert(Number.isInteger(segmentBytesMax) && segmentBytesMax >= SEGMENT_BYTES_MIN && segmentBytesMax <= SEGMENT_BYTES_LIMIT,
+    `segmentBytesMax ${segmentBytesMax} outside [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_LIMIT}]`);
+  assert(Number.isInteger(cacheBytesMax) && cacheBytesMax >= 0, `cacheBytesMax ${cacheBytesMax} must be >= 0`);
+  assert(Number.isInteger(appendQueueMax) && appendQueueMax >= 1, `appendQueueMax ${appendQueueMax} must be >= 1`);
+  assert(Number.isInteger(appendQueueBytesMax) && appendQueueBytesMax >= 1, `appendQueueBytesMax must be >= 1`);
+}
+
+/** Creates `dir` if needed, making its entry in the parent durable. */
+async function ensureDirectory(dir: string): Promise<void> {
+  try {
+    await fs.access(dir);
+  } catch {
+    await fs.mkdir(dir, { recursive: true });
+    await syncDirectory(path.dirname(dir));
+  }
+}
+
+/** fsync a directory, so that file creations and deletions in it survive a crash. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Creates a new, empty segment file and makes its directory entry durable. */
+async function createSegmentFile(dir: string, firstLsn: bigint): Promise<fs.FileHandle> {
+  const handle = await fs.open(path.join(dir, segmentFileName(firstLsn)), "wx+");
+  await syncDirectory(dir);
+  return handle;
+}
+
+/** Cuts a torn tail off a file, durably. */
+async function cutFile(filePath: string, length: number): Promise<void> {
+  const handle = await fs.open(filePath, "r+");
+  try {
+    await handle.truncate(length);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
