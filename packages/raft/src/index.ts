@@ -1,0 +1,23 @@
+export { RaftNode } from "./raft-node";
+export type { Ready, ProposeResult, RaftStatus } from "./raft-node";
+export { DEFAULT_RAFT_CONFIG, VOTERS_MAX, validateRaftConfig } from "./config";
+export type { RaftConfig, RaftConfigDefaults, TestOnlyFaults } from "./config";
+export { MemoryStorage, entryBytes, ENTRY_HEADER_BYTES } from "./storage";
+export type { Storage } from "./storage";
+export { MajorityConfig } from "./quorum";
+export { NO_NODE, EMPTY_HARD_STATE } from "./types";
+export type {
+  NodeId,
+  Entry,
+  EntryKind,
+  HardState,
+  Message,
+  MessageType,
+  AppendMessage,
+  AppendResponseMessage,
+  HeartbeatMessage,
+  HeartbeatResponseMessage,
+  VoteMessage,
+  VoteResponseMessage,
+  Role,
+} from "./types";

@@ -1,0 +1,586 @@
+import { assert } from "@logplayer/common";
+import { validateRaftConfig } from "./config";
+import type { RaftConfig } from "./config";
+import { Progress } from "./progress";
+import { MajorityConfig } from "./quorum";
+import { RaftLog } from "./raft-log";
+import type { Storage } from "./storage";
+import { NO_NODE } from "./types";
+import type {
+  AppendMessage,
+  AppendResponseMessage,
+  Entry,
+  HardState,
+  HeartbeatMessage,
+  Message,
+  NodeId,
+  Role,
+  VoteMessage,
+  VoteResponseMessage,
+} from "./types";
+
+/**
+ * What the node needs done, in this order (the order is the safety argument):
+ *
+ *   1. Persist `hardState` if present. When `hardStateMustSync` is true (term
+ *      or vote changed) it must be DURABLE (fsync) before step 3: a vote or a
+ *      term must never be acted on and then forgotten. A commit-only change may
+ *      be written lazily.
+ *   2. Write the log: drop every entry above `truncateAfter` (if set), then
+ *      append `entries`. They must be readable through Storage before
+ *      advance(); their fsync may complete later and is reported through
+ *      RaftNode.persisted(index, term). The core never acknowledges, counts or
+ *      applies an entry before that report, which is what lets the leader's
+ *      fsync run in parallel with replication.
+ *   3. Send `messages` (any order; the network may drop or reorder them).
+ *   4. Apply `committedEntries` in order (all are durable locally).
+ *   5. Call advance(ready). Nothing may be stepped, ticked or proposed
+ *      between ready() and advance().
+ */
+export interface Ready {
+  readonly hardState: HardState | undefined;
+  readonly hardStateMustSync: boolean;
+  readonly truncateAfter: bigint | undefined;
+  readonly entries: readonly Entry[];
+  readonly committedEntries: readonly Entry[];
+  readonly messages: readonly Message[];
+}
+
+export type ProposeResult =
+  | { readonly ok: true; readonly index: bigint; readonly term: bigint }
+  /** Only the leader accepts proposals; `leaderHint` is the leader this node knows of, or 0. */
+  | { readonly ok: false; readonly reason: "not-leader"; readonly leaderHint: NodeId }
+  /** Too many uncommitted entries (uncommittedEntriesMax): push back on the client. */
+  | { readonly ok: false; readonly reason: "overloaded"; readonly leaderHint: NodeId };
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: bigint;
+  readonly vote: NodeId;
+  readonly leader: NodeId;
+  /** Highest index this node knows to be committed in the cluster. */
+  readonly commit: bigint;
+  /** Highest committed index that is also durable here: what may be applied. */
+  readonly durableCommit: bigint;
+  readonly lastIndex: bigint;
+  readonly persistedIndex: bigint;
+  readonly applied: bigint;
+}
+
+/**
+ * One Raft peer as a pure state machine, after etcd's raft/RawNode: inputs
+ * are step(message), tick(), propose(data) and persisted(index, term);
+ * outputs are collected in a Ready. No I/O, no clock, no Math.random.
+ */
+export class RaftNode {
+  private readonly config: RaftConfig;
+  private readonly id: NodeId;
+  private readonly quorum: MajorityConfig;
+  private readonly log: RaftLog;
+  private term: bigint;
+  private vote: NodeId;
+  private leader: NodeId = NO_NODE;
+  private role: Role = "follower";
+  /** Highest index known committed in the cluster (may exceed persistedIndex). */
+  private commit: bigint;
+  /** Highest index whose entry (and all before it) is durable here. */
+  private persistedIndex: bigint;
+  private applied: bigint;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private readonly votes = new Map<NodeId, boolean>();
+  private progress = new Map<NodeId, Progress>();
+  /** Follower: highest index known to match the current leader's log, to acknowledge once durable. */
+  private ackTarget = 0n;
+  private ackSent = 0n;
+  private messages: Message[] = [];
+  private lastHardState: HardState;
+  private readyOutstanding: Ready | undefined = undefined;
+
+  /** `storage` must hold only durable state: everything in it counts as persisted. */
+  constructor(config: RaftConfig, storage: Storage) {
+    validateRaftConfig(config);
+    this.config = config;
+    this.id = config.id;
+    this.quorum = new MajorityConfig(config.voters);
+    this.log = new RaftLog(storage);
+    const hardState = storage.hardState();
+    assert(hardState.commit <= storage.lastIndex(), `raft: hardState.commit ${hardState.commit} beyond lastIndex`);
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.commit = hardState.commit;
+    this.persistedIndex = storage.lastIndex();
+    this.applied = config.appliedIndex;
+    assert(this.applied <= this.commit, `raft: appliedIndex ${this.applied} beyond commit ${this.commit}`);
+    this.lastHardState = hardState;
+    this.becomeFollower(this.term, NO_NODE);
+  }
+
+  // ---- inputs ---------------------------------------------------------------
+
+  tick(): void {
+    this.assertNoReadyOutstanding();
+    if (this.role === "leader") this.tickLeader();
+    else this.tickElection();
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    this.assertNoReadyOutstanding();
+    if (this.role !== "leader") return { ok: false, reason: "not-leader", leaderHint: this.leader };
+    if (this.log.lastIndex() - this.commit >= BigInt(this.config.uncommittedEntriesMax)) {
+      return { ok: false, reason: "overloaded", leaderHint: this.id };
+    }
+    const entry: Entry = { index: this.log.lastIndex() + 1n, term: this.term, kind: "normal", data };
+    this.log.append([entry]);
+    this.broadcastAppend(false);
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Storage reports that every entry up to `index` is durable, the one at
+   * `index` having `term`. A report for an entry that has since been
+   * overwritten (its term differs) is ignored.
+   */
+  persisted(index: bigint, term: bigint): void {
+    this.assertNoReadyOutstanding();
+    if (index <= this.persistedIndex || this.log.term(index) !== term) return;
+    this.persistedIndex = index;
+    if (this.role === "leader") {
+      if (this.maybeCommit()) this.broadcastAppend(true);
+    } else {
+      this.flushAck(false);
+    }
+  }
+
+  step(message: Message): void {
+    this.assertNoReadyOutstanding();
+    assert(message.to === this.id, `raft: message for ${message.to} stepped into ${this.id}`);
+    if (!this.quorum.voters.includes(message.from)) return;
+    if (message.term > this.term) {
+      if (!this.stepHigherTerm(message)) return;
+    } else if (message.term < this.term) {
+      this.stepLowerTerm(message);
+      return;
+    }
+    switch (message.type) {
+      case "vote":
+      case "pre-vote":
+        this.handleVoteRequest(message);
+        return;
+      default:
+        break;
+    }
+    if (this.role === "leader") this.stepLeader(message);
+    else if (this.role === "follower") this.stepFollower(message);
+    else this.stepCandidate(message);
+  }
+
+  // ---- outputs --------------------------------------------------------------
+
+  hasReady(): boolean {
+    return (
+      this.messages.length > 0 ||
+      this.log.hasUnstableWrites() ||
+      this.applied < this.durableCommit() ||
+      !sameHardState(this.hardState(), this.lastHardState)
+    );
+  }
+
+  ready(): Ready {
+    this.assertNoReadyOutstanding();
+    const hardState = this.hardState();
+    const changed = !sameHardState(hardState, this.lastHardState);
+    assert(hardState.commit >= this.lastHardState.commit, "raft: durable commit went back");
+    const writes = this.log.unstableWrites();
+    const ready: Ready = {
+      hardState: changed ? hardState : undefined,
+      hardStateMustSync: changed && (hardState.term !== this.lastHardState.term || hardState.vote !== this.lastHardState.vote),
+      truncateAfter: writes.truncateAfter,
+      entries: writes.entries,
+      committedEntries: this.nextCommittedEntries(),
+      messages: this.messages,
+    };
+    this.messages = [];
+    this.readyOutstanding = ready;
+    return ready;
+  }
+
+  advance(ready: Ready): void {
+    assert(ready === this.readyOutstanding, "raft: advance() without the matching ready()");
+    this.readyOutstanding = undefined;
+    if (ready.hardState !== undefined) this.lastHardState = ready.hardState;
+    if (ready.entries.length > 0 || ready.truncateAfter !== undefined) this.log.markWritten();
+    const last = ready.committedEntries[ready.committedEntries.length - 1];
+    if (last !== undefined) {
+      assert(last.index > this.applied && last.index <= this.durableCommit(), "raft: applied out of range");
+      this.applied = last.index;
+    }
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leader: this.leader,
+      commit: this.commit,
+      durableCommit: this.durableCommit(),
+      lastIndex: this.log.lastIndex(),
+      persistedIndex: this.persistedIndex,
+      applied: this.applied,
+    };
+  }
+
+  /** The leader's view of a follower's progress (for tests and status pages). */
+  progressOf(id: NodeId): { match: bigint; next: bigint; state: string; inflight: number } | undefined {
+    const progress = this.progress.get(id);
+    if (progress === undefined) return undefined;
+    return { match: progress.match, next: progress.next, state: progress.state, inflight: progress.inflightCount() };
+  }
+
+  // ---- terms and roles ------------------------------------------------------
+
+  /** Returns false when the message must be ignored. */
+  private stepHigherTerm(message: Message): boolean {
+    const isVote = message.type === "vote" || message.type === "pre-vote";
+    // Within a leader lease (check-quorum), a vote request cannot unseat a live leader.
+    if (isVote && this.inLease()) return false;
+    if (message.type === "pre-vote") return true;
+    // A granted pre-vote carries the term the candidate is about to use: keep ours.
+    if (message.type === "pre-vote-response" && !message.reject) return true;
+    const fromLeader = message.type === "append" || message.type === "heartbeat";
+    this.becomeFollower(message.term, fromLeader ? message.from : NO_NODE);
+    return true;
+  }
+
+  private stepLowerTerm(message: Message): void {
+    if (message.type === "append" || message.type === "heartbeat") {
+      // A stale leader (it may have been partitioned): tell it our term so it steps
+      // down. With pre-vote and check-quorum nothing else would ever reach it.
+      this.send({ type: "append-response", to: message.from, term: this.term, reject: true, index: 0n, hintIndex: 0n, hintTerm: 0n });
+    } else if (message.type === "pre-vote") {
+      this.send({ type: "pre-vote-response", to: message.from, term: this.term, reject: true });
+    }
+  }
+
+  private inLease(): boolean {
+    return this.config.checkQuorum && this.leader !== NO_NODE && this.electionElapsed < this.config.electionTicks;
+  }
+
+  private reset(term: bigint): void {
+    if (term !== this.term) {
+      assert(term > this.term, "raft: term went back");
+      this.term = term;
+      this.vote = NO_NODE;
+      this.ackTarget = 0n;
+      this.ackSent = 0n;
+    }
+    this.leader = NO_NODE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.config.electionTicks + this.config.randomInt(this.config.electionTicks);
+    assert(this.randomizedElectionTimeout >= this.config.electionTicks, "raft: randomInt out of range");
+    this.votes.clear();
+    this.progress = new Map();
+  }
+
+  private becomeFollower(term: bigint, leader: NodeId): void {
+    this.reset(term);
+    this.role = "follower";
+    this.leader = leader;
+  }
+
+  private becomePreCandidate(): void {
+    // Neither term nor vote changes: a pre-vote round leaves no trace if it fails.
+    this.votes.clear();
+    this.leader = NO_NODE;
+    this.role = "pre-candidate";
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1n);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  private becomeLeader(): void {
+    assert(this.role === "candidate", `raft: becomeLeader from ${this.role}`);
+    this.reset(this.term);
+    this.role = "leader";
+    this.leader = this.id;
+    const next = this.log.lastIndex() + 1n;
+    for (const voter of this.quorum.voters) {
+      if (voter === this.id) continue;
+      this.progress.set(voter, new Progress(next, this.config.inflightMessagesMax));
+    }
+    // An entry of the new term: committing it commits every earlier entry (§5.4.2).
+    this.log.append([{ index: next, term: this.term, kind: "leader-noop", data: new Uint8Array(0) }]);
+    this.maybeCommit();
+    this.broadcastAppend(true);
+  }
+
+  private campaign(kind: "pre-vote" | "vote"): void {
+    if (kind === "pre-vote") this.becomePreCandidate();
+    else this.becomeCandidate();
+    const voteTerm = kind === "pre-vote" ? this.term + 1n : this.term;
+    this.votes.set(this.id, true);
+    if (this.quorum.voteResult(this.votes) === "won") {
+      if (kind === "pre-vote") this.campaign("vote");
+      else this.becomeLeader();
+      return;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const voter of this.quorum.voters) {
+      if (voter !== this.id) this.send({ type: kind, to: voter, term: voteTerm, lastIndex, lastTerm });
+    }
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(this.config.preVote ? "pre-vote" : "vote");
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.config.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.config.checkQuorum) {
+        const active = (id: NodeId): boolean => id === this.id || this.progress.get(id)?.recentActive === true;
+        if (!this.quorum.hasQuorum(active)) {
+          this.becomeFollower(this.term, NO_NODE);
+          return;
+        }
+        for (const progress of this.progress.values()) progress.recentActive = false;
+      }
+    }
+    if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      for (const [id, progress] of this.progress) {
+        const commit = progress.match < this.commit ? progress.match : this.commit;
+        this.send({ type: "heartbeat", to: id, term: this.term, commit });
+      }
+    }
+  }
+
+  // ---- votes ----------------------------------------------------------------
+
+  private handleVoteRequest(message: VoteMessage): void {
+    const preVote = message.type === "pre-vote";
+    const canVote =
+      this.vote === message.from ||
+      (this.vote === NO_NODE && this.leader === NO_NODE) ||
+      (preVote && message.term > this.term);
+    const responseType = preVote ? "pre-vote-response" : "vote-response";
+    if (canVote && this.log.isUpToDate(message.lastIndex, message.lastTerm)) {
+      this.send({ type: responseType, to: message.from, term: message.term, reject: false });
+      if (!preVote) {
+        this.electionElapsed = 0;
+        this.vote = message.from;
+      }
+    } else {
+      this.send({ type: responseType, to: message.from, term: this.term, reject: true });
+    }
+  }
+
+  private stepCandidate(message: Message): void {
+    switch (message.type) {
+      case "append":
+      case "heartbeat":
+        this.becomeFollower(this.term, message.from);
+        this.stepFollower(message);
+        return;
+      case "vote-response":
+      case "pre-vote-response":
+        this.handleVoteResponse(message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleVoteResponse(message: VoteResponseMessage): void {
+    const expected = this.role === "pre-candidate" ? "pre-vote-response" : "vote-response";
+    if (message.type !== expected) return;
+    this.votes.set(message.from, !message.reject);
+    const result = this.quorum.voteResult(this.votes);
+    if (result === "won") {
+      if (this.role === "pre-candidate") this.campaign("vote");
+      else this.becomeLeader();
+    } else if (result === "lost") {
+      this.becomeFollower(this.term, NO_NODE);
+    }
+  }
+
+  // ---- follower -------------------------------------------------------------
+
+  private stepFollower(message: Message): void {
+    if (message.type !== "append" && message.type !== "heartbeat") return;
+    this.electionElapsed = 0;
+    this.leader = message.from;
+    if (message.type === "append") this.handleAppend(message);
+    else this.handleHeartbeat(message);
+  }
+
+  private handleAppend(message: AppendMessage): void {
+    if (message.prevIndex < this.commit) {
+      // Everything up to our commit index matches every leader's log.
+      this.noteAckTarget(this.commit);
+      this.flushAck(true);
+      return;
+    }
+    const skipCheck = this.config.testOnlyFaults?.skipLogMatchingCheck === true;
+    const canAppend = skipCheck ? message.prevIndex <= this.log.lastIndex() : this.log.matchTerm(message.prevIndex, message.prevTerm);
+    if (!canAppend) {
+      const probe = message.prevIndex < this.log.lastIndex() ? message.prevIndex : this.log.lastIndex();
+      const hint = this.log.findConflictByTerm(probe, message.prevTerm);
+      this.send({
+        type: "append-response", to: message.from, term: this.term, reject: true,
+        index: message.prevIndex, hintIndex: hint.index, hintTerm: hint.term,
+      });
+      return;
+    }
+    const lastNewIndex = message.prevIndex + BigInt(message.entries.length);
+    const conflict = this.log.findConflict(message.entries);
+    if (conflict !== 0n) {
+      assert(conflict > this.commit, `raft: entry ${conflict} conflicts with committed ${this.commit}`);
+      const first = message.entries[0];
+      assert(first !== undefined, "raft: conflict without entries");
+      this.log.truncateAndAppend(message.entries.slice(Number(conflict - first.index)));
+      if (this.persistedIndex >= conflict) this.persistedIndex = conflict - 1n;
+    }
+    this.commitTo(message.commit < lastNewIndex ? message.commit : lastNewIndex);
+    this.noteAckTarget(lastNewIndex);
+    this.flushAck(true);
+  }
+
+  private handleHeartbeat(message: HeartbeatMessage): void {
+    // The leader sends min(our match, its commit), so this never passes our log.
+    this.commitTo(message.commit);
+    this.send({ type: "heartbeat-response", to: message.from, term: this.term });
+  }
+
+  private noteAckTarget(index: bigint): void {
+    if (index > this.ackTarget) this.ackTarget = index;
+  }
+
+  /** Acknowledges what is both durable here and known to match the leader. */
+  private flushAck(force: boolean): void {
+    if (this.leader === NO_NODE) return;
+    const index = this.ackTarget < this.persistedIndex ? this.ackTarget : this.persistedIndex;
+    if (!force && index <= this.ackSent) return;
+    if (index > this.ackSent) this.ackSent = index;
+    this.send({ type: "append-response", to: this.leader, term: this.term, reject: false, index, hintIndex: 0n, hintTerm: 0n });
+  }
+
+  // ---- leader ---------------------------------------------------------------
+
+  private stepLeader(message: Message): void {
+    const progress = this.progress.get(message.from);
+    if (progress === undefined) return;
+    if (message.type === "append-response") {
+      progress.recentActive = true;
+      this.handleAppendResponse(message, progress);
+    } else if (message.type === "heartbeat-response") {
+      progress.recentActive = true;
+      progress.onHeartbeatResponse();
+      if (progress.match < this.log.lastIndex()) this.sendAppend(message.from, progress, true);
+    }
+  }
+
+  private handleAppendResponse(message: AppendResponseMessage, progress: Progress): void {
+    if (message.reject) {
+      const matchHint =
+        message.hintTerm > 0n ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm).index : message.hintIndex;
+      if (progress.maybeDecrTo(message.index, matchHint)) this.sendAppend(message.from, progress, true);
+      return;
+    }
+    if (progress.maybeUpdate(message.index)) {
+      if (progress.state === "probe") progress.becomeReplicate();
+      if (this.maybeCommit()) this.broadcastAppend(true);
+    }
+    for (let sends = 0; sends < this.config.inflightMessagesMax; sends++) {
+      if (!this.sendAppend(message.from, progress, false)) break;
+    }
+  }
+
+  /** Sends the next AppendEntries to `to` unless its window is full. Returns true if one was sent. */
+  private sendAppend(to: NodeId, progress: Progress, sendIfEmpty: boolean): boolean {
+    if (progress.isPaused()) return false;
+    const prevIndex = progress.next - 1n;
+    const prevTerm = this.log.term(prevIndex);
+    // Without snapshots a follower behind the first index cannot catch up; trimming must wait for it.
+    assert(prevTerm !== undefined, `raft: no term for prevIndex ${prevIndex} (compacted or beyond the log)`);
+    const lastIndex = this.log.lastIndex();
+    let entries: Entry[] = [];
+    if (progress.next <= lastIndex) {
+      const limit = progress.next + BigInt(this.config.entriesPerMessageMax);
+      const hi = limit < lastIndex + 1n ? limit : lastIndex + 1n;
+      entries = this.log.slice(progress.next, hi, this.config.bytesPerMessageMax);
+    }
+    if (entries.length === 0 && !sendIfEmpty && progress.state === "replicate") return false;
+    this.send({ type: "append", to, term: this.term, prevIndex, prevTerm, entries, commit: this.commit });
+    progress.sentEntries(entries.length, prevIndex + BigInt(entries.length));
+    return true;
+  }
+
+  private broadcastAppend(sendIfEmpty: boolean): void {
+    for (const [id, progress] of this.progress) this.sendAppend(id, progress, sendIfEmpty);
+  }
+
+  /** Advances commit to what a majority holds durably, if that entry is of our term. */
+  private maybeCommit(): boolean {
+    const index = this.quorum.committedIndex((id) => (id === this.id ? this.persistedIndex : (this.progress.get(id)?.match ?? 0n)));
+    if (index <= this.commit) return false;
+    const unsafe = this.config.testOnlyFaults?.unsafeCommitPreviousTermEntries === true;
+    // §5.4.2: counting replicas commits only entries of the current term.
+    if (!unsafe && this.log.term(index) !== this.term) return false;
+    this.commitTo(index);
+    return true;
+  }
+
+  // ---- shared ---------------------------------------------------------------
+
+  private commitTo(index: bigint): void {
+    if (index <= this.commit) return;
+    assert(index <= this.log.lastIndex(), `raft: commit ${index} beyond lastIndex ${this.log.lastIndex()}; log corrupted?`);
+    this.commit = index;
+  }
+
+  private durableCommit(): bigint {
+    return this.commit < this.persistedIndex ? this.commit : this.persistedIndex;
+  }
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.durableCommit() };
+  }
+
+  private nextCommittedEntries(): Entry[] {
+    const limit = this.durableCommit();
+    if (this.applied >= limit) return [];
+    const hiMax = this.applied + 1n + BigInt(this.config.committedEntriesPerReadyMax);
+    const hi = hiMax < limit + 1n ? hiMax : limit + 1n;
+    return this.log.slice(this.applied + 1n, hi, Number.MAX_SAFE_INTEGER);
+  }
+
+  private send(message: DistributiveOmit<Message, "from">): void {
+    this.messages.push({ ...message, from: this.id } as Message);
+  }
+
+  private assertNoReadyOutstanding(): void {
+    assert(this.readyOutstanding === undefined, "raft: input between ready() and advance()");
+  }
+}
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
