@@ -1,0 +1,99 @@
+import { connectivityState as ConnectivityState, Metadata, status as Status, type CallOptions, type Client, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import { Backoff, type BackoffConfig } from "@logplayer/common";
+import { DeadlineExceededError, InternalError, UnavailableError, toClientError, type ClientError } from "./errors";
+
+/** A generated client's unary method, called with the full (metadata, options, callback) form. */
+export type UnaryMethod<Request, Response> = (
+  request: Request,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response?: Response) => void,
+) => ClientUnaryCall;
+
+export interface CallTarget {
+  /** Where the call goes, for error messages: "shard 2 at 127.0.0.1:7302". */
+  readonly context: string;
+  /** Absolute deadline, ms since the epoch (what grpc-js takes). */
+  readonly deadlineMs: number;
+  /**
+   * Queue the call while the channel is (re)connecting instead of failing it
+   * at once. The request is not sent before the connection is up, so this is
+   * safe for appends too: it is how a commit rides through a restart.
+   */
+  readonly waitForReady: boolean;
+  /** The client the call goes through, to say in a deadline error whether it ever connected. */
+  readonly client?: Client;
+}
+
+/** One unary call with an explicit deadline; errors come back typed. */
+export function callUnary<Request, Response>(
+  method: UnaryMethod<Request, Response>,
+  request: Request,
+  target: CallTarget,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const metadata = new Metadata({ waitForReady: target.waitForReady });
+    method(request, metadata, { deadline: target.deadlineMs }, (error, response) => {
+      if (error) reject(describeFailure(error, target));
+      else if (response === undefined) reject(new InternalError(Status.INTERNAL, `${target.context}: call ended without a response`));
+      else resolve(response);
+    });
+  });
+}
+
+/**
+ * With waitForReady a dead server shows up as DEADLINE_EXCEEDED, and grpc-js's
+ * message ("Waiting for LB pick") hides why; say plainly that no connection came up.
+ */
+function describeFailure(error: ServiceError, target: CallTarget): ClientError {
+  const state = target.client?.getChannel().getConnectivityState(false);
+  const connected = state === undefined || state === ConnectivityState.READY || state === ConnectivityState.IDLE;
+  if (error.code !== Status.DEADLINE_EXCEEDED || connected) return toClientError(error, target.context);
+  return new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${target.context}: deadline exceeded waiting for a connection (channel ${ConnectivityState[state]}; is it running?)`, { cause: error });
+}
+
+export interface ReadRetryPolicy {
+  readonly backoff: BackoffConfig;
+  /** Upper bound on attempts even when the deadline is far away. */
+  readonly attemptsMax: number;
+  /** Injected so tests (and a simulator) control time and randomness. */
+  readonly nowMs: () => number;
+  readonly sleepMs: (ms: number) => Promise<void>;
+  readonly random: () => number;
+}
+
+/** Only a plain UNAVAILABLE is worth retrying: the server is down or restarting. */
+export function isRetryableRead(error: ClientError): boolean {
+  return UnavailableError.is(error);
+}
+
+/**
+ * Runs a read, retrying UNAVAILABLE with capped exponential backoff and full
+ * jitter while the deadline allows. Reads have no side effects, so a retry
+ * can never do harm. Gives up with the last error when the next wait would
+ * pass the deadline, when `attemptsMax` is reached, or when `isCancelled`.
+ */
+export async function withReadRetry<T>(
+  attempt: () => Promise<T>,
+  deadlineMs: number,
+  policy: ReadRetryPolicy,
+  isCancelled: () => boolean,
+): Promise<T> {
+  const backoff = new Backoff(policy.backoff, policy.random);
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return await attempt();
+    } catch (err: unknown) {
+      const error = toClientError(err);
+      if (!isRetryableRead(error) || attempts >= policy.attemptsMax || isCancelled()) throw error;
+      const delayMs = backoff.nextDelayMs();
+      if (policy.nowMs() + delayMs >= deadlineMs) throw error;
+      await policy.sleepMs(delayMs);
+      if (isCancelled()) throw error;
+    }
+  }
+}
+
+export function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,429 @@
+import { status as Status } from "@grpc/grpc-js";
+import {
+  assert,
+  describeShardMap,
+  failedPrecondition,
+  grpcChannelOptions,
+  invalidArgument,
+  monotonicNs,
+  shardForKey,
+  validateKey,
+  validateShardMap,
+  validateTransaction,
+  type ShardMapConfig,
+} from "@logplayer/common";
+import {
+  PROTOCOL_VERSION,
+  Transaction,
+  type AppendRequest,
+  type AppendResponse,
+  type DeliveryStatsRequest,
+  type DeliveryStatsResponse,
+  type GetRequest,
+  type GetResponse,
+  type ScanRequest,
+  type ScanResponse,
+  type ShardStatusRequest,
+  type StatusRequest,
+  type Mutation,
+  type ShardStatusResponse,
+  type StatusResponse,
+} from "@logplayer/proto";
+import { callUnary, sleepMs, withReadRetry, type CallTarget, type ReadRetryPolicy } from "./call";
+import { Channels } from "./channels";
+import { CancelledError, InternalError, NotLeaderError, toClientError, type ClientError } from "./errors";
+import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
+import { checkTimeoutMs, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options";
+import { mergeScanResults, type ScanItem } from "./scan-merge";
+
+export interface CallOpts {
+  /** Deadline of this call (default: the client's timeoutMs). */
+  timeoutMs?: number;
+}
+
+export interface CommitOpts extends CallOpts {
+  /** The paper's commit time, on the machine's monotonic clock (default: monotonicNs() just before sending). */
+  commitTimeNs?: bigint;
+}
+
+export interface CommitResult {
+  /** LSN of the log entry holding the transaction: pass it as minLsn to read your write. */
+  lsn: bigint;
+  /** The LogStore already held this (clientId, clientSeq): lsn is the original's. */
+  duplicate: boolean;
+}
+
+export interface GetResult {
+  found: boolean;
+  /** Empty when not found. */
+  value: Buffer;
+  /** The shard's applied LSN when the read ran (>= minLsn). */
+  appliedLsn: bigint;
+}
+
+export interface ScanResult {
+  /** In key order (UTF-8 bytes), at most `limit`. */
+  items: ScanItem[];
+  /** The lowest applied LSN among the pages read (>= minLsn). */
+  appliedLsn: bigint;
+}
+
+/** One shard's line in a cluster status: its status, or why it could not be read. */
+export interface ShardStatusReport {
+  shardId: number;
+  address: string;
+  status?: ShardStatusResponse;
+  error?: ClientError;
+  /** LogStore commitLsn - shard appliedLsn (when the shard answered). */
+  lag?: bigint;
+}
+
+export interface ClusterStatus {
+  logStoreAddress: string;
+  logStore: StatusResponse;
+  shards: ShardStatusReport[];
+}
+
+export const DEFAULT_SCAN_LIMIT = 1_000;
+export const SCAN_LIMIT_MAX = 100_000;
+
+const defaultRetryPolicy = (options: ResolvedOptions): ReadRetryPolicy => ({
+  backoff: options.readBackoff,
+  attemptsMax: options.readAttemptsMax,
+  nowMs: Date.now,
+  sleepMs,
+  random: Math.random,
+});
+
+/**
+ * Commits transactions to the LogStore and reads them back from the shards.
+ * Every call has a deadline; reads retry UNAVAILABLE within it; commits are
+ * never retried once they may have reached the LogStore (see README).
+ */
+export class LogPlayerClient {
+  readonly shardMap: ShardMapConfig;
+  readonly clusterId: string;
+  readonly clientId: string;
+  readonly #channels: Channels;
+  readonly #options: ResolvedOptions;
+  readonly #retryPolicy: ReadRetryPolicy;
+  #logStoreAddress: string;
+  #clientSeq = 0n;
+
+  private constructor(channels: Channels, options: ResolvedOptions, logStoreAddress: string, status: StatusResponse) {
+    assert(status.shardMap !== undefined, "client: status without shard map");
+    this.#channels = channels;
+    this.#options = options;
+    this.#retryPolicy = defaultRetryPolicy(options);
+    this.#logStoreAddress = logStoreAddress;
+    this.shardMap = { shardCount: status.shardMap.shardCount, hash: status.shardMap.hash };
+    this.clusterId = status.clusterId;
+    this.clientId = options.clientId;
+  }
+
+  /**
+   * Reads the LogStore's Status (the one source of truth for the cluster id
+   * and shard map), waiting for it up to timeoutMs. Throws
+   * FailedPreconditionError when `shards` does not match the shard map.
+   */
+  static async connect(options: ClientOptions): Promise<LogPlayerClient> {
+    const resolved = resolveOptions(options);
+    const channels = new Channels(resolved.logStoreAddresses, resolved.shardAddresses, grpcChannelOptions(resolved.messageBytesMax));
+    try {
+      const deadlineMs = Date.now() + resolved.timeoutMs;
+      const policy = defaultRetryPolicy(resolved);
+      const readStatus = (address: string): Promise<StatusResponse> =>
+        withReadRetry(() => logStoreStatusCall(channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }), deadlineMs, policy, () => channels.closed);
+      const chosen = await probeReplicas(resolved.logStoreAddresses, readStatus);
+      checkClusterStatus(chosen.status, resolved.shardAddresses.length, chosen.address);
+      return new LogPlayerClient(channels, resolved, chosen.address, chosen.status);
+    } catch (err: unknown) {
+      channels.close();
+      throw toClientError(err);
+    }
+  }
+
+  /** The address appends currently go to (changes when a NotLeaderError is followed). */
+  get logStoreAddress(): string {
+    return this.#logStoreAddress;
+  }
+
+  shardForKey(key: string): number {
+    return shardForKey(key, this.shardMap);
+  }
+
+  /**
+   * Appends the mutations as one transaction (one log entry). Throws
+   * InvalidArgumentError / LimitExceededError before sending when the
+   * transaction breaks the limits. Not retried once sent: after a
+   * DeadlineExceededError or UnavailableError the outcome is unknown.
+   * A NotLeaderError naming another configured address is followed once.
+   */
+  async commit(mutations: Mutation[], opts: CommitOpts = {}): Promise<CommitResult> {
+    this.#assertOpen();
+    const txn: Transaction = { mutations };
+    const problem = validateTransaction(txn, Transaction.encode(txn).finish().length, this.#options.limits);
+    if (problem) throw toClientError(problem);
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    this.#clientSeq += 1n;
+    const request: AppendRequest = {
+      txn,
+      commitTimeNs: opts.commitTimeNs ?? monotonicNs(),
+      clientId: this.clientId,
+      clientSeq: this.#clientSeq,
+    };
+    try {
+      return await this.#append(this.#logStoreAddress, request, deadlineMs);
+    } catch (err: unknown) {
+      const redirect = this.#redirectTarget(err);
+      if (redirect === undefined) throw err;
+      // The old leader refused the append without writing it, so sending it again cannot duplicate it.
+      const result = await this.#append(redirect, request, deadlineMs);
+      this.#logStoreAddress = redirect;
+      return result;
+    }
+  }
+
+  async #append(address: string, request: AppendRequest, deadlineMs: number): Promise<CommitResult> {
+    const client = this.#channels.logStore(address);
+    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: true, client };
+    const response = await callUnary<AppendRequest, AppendResponse>((r, m, o, cb) => client.append(r, m, o, cb), request, target);
+    if (response.lsn <= 0n) throw new InternalError(Status.INTERNAL, `LogStore at ${address}: append acknowledged with LSN ${response.lsn}`);
+    return { lsn: response.lsn, duplicate: response.duplicate };
+  }
+
+  /** The configured address a NotLeaderError points to, if it is another one. */
+  #redirectTarget(err: unknown): string | undefined {
+    if (!NotLeaderError.is(err)) return undefined;
+    const leader = err.leaderAddress;
+    if (leader === this.#logStoreAddress || !this.#channels.logStoreAddresses.includes(leader)) return undefined;
+    return leader;
+  }
+
+  /**
+   * Reads one key from its shard once the shard has applied `minLsn`
+   * (default 0: whatever it has). A missing key is `found: false`, not an
+   * error. DeadlineExceededError when the shard does not reach minLsn in time.
+   */
+  async get(key: string, opts: { minLsn?: bigint } & CallOpts = {}): Promise<GetResult> {
+    this.#assertOpen();
+    this.#checkKey(key);
+    const minLsn = checkLsn(opts.minLsn ?? 0n);
+    const shardId = this.shardForKey(key);
+    const client = this.#channels.shard(shardId);
+    const response = await this.#read(this.#shardContext(shardId), opts.timeoutMs, (target) =>
+      callUnary<GetRequest, GetResponse>((r, m, o, cb) => client.get(r, m, o, cb), { key, minLsn }, { ...target, client }),
+    );
+    if (response.appliedLsn < minLsn) {
+      throw new InternalError(Status.INTERNAL, `${this.#shardContext(shardId)}: read at applied LSN ${response.appliedLsn} < min LSN ${minLsn}`);
+    }
+    return { found: response.found, value: response.value, appliedLsn: response.appliedLsn };
+  }
+
+  /**
+   * Reads keys starting with `prefix` from EVERY shard (keys with one prefix
+   * spread over all of them), paging each shard, and merges them in key
+   * order, at most `limit` (default DEFAULT_SCAN_LIMIT, at most
+   * SCAN_LIMIT_MAX). Not a snapshot: each page reflects at least minLsn.
+   */
+  async scan(prefix: string, opts: { minLsn?: bigint; limit?: number } & CallOpts = {}): Promise<ScanResult> {
+    this.#assertOpen();
+    if (prefix !== "") this.#checkKey(prefix);
+    const minLsn = checkLsn(opts.minLsn ?? 0n);
+    const limit = opts.limit ?? DEFAULT_SCAN_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_LIMIT_MAX) {
+      throw toClientError(invalidArgument(`scan limit must be an integer in [1, ${SCAN_LIMIT_MAX}], got ${limit}`));
+    }
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const perShard = await Promise.all(
+      this.#channels.shardAddresses.map((_, shardId) => this.#scanShard(shardId, prefix, minLsn, limit, deadlineMs)),
+    );
+    const appliedLsn = perShard.reduce((low, shard) => (shard.appliedLsn < low ? shard.appliedLsn : low), perShard[0]!.appliedLsn);
+    return { items: mergeScanResults(perShard.map((s) => s.items), limit), appliedLsn };
+  }
+
+  /** Pages through one shard until it has `limit` matches or no more. Each page is one retried read. */
+  async #scanShard(shardId: number, prefix: string, minLsn: bigint, limit: number, deadlineMs: number): Promise<{ items: ScanItem[]; appliedLsn: bigint }> {
+    const client = this.#channels.shard(shardId);
+    const context = this.#shardContext(shardId);
+    const items: ScanItem[] = [];
+    let appliedLsn: bigint | undefined;
+    let startAfter = "";
+    // Each page either ends the loop or returns at least one item, so this runs at most `limit` times.
+    while (items.length < limit) {
+      const request = { prefix, minLsn, limit: limit - items.length, startAfter };
+      const target: CallTarget = { context, deadlineMs, waitForReady: true, client };
+      const page = await withReadRetry(() => callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, target), deadlineMs, this.#retryPolicy, () => this.#channels.closed);
+      if (page.appliedLsn < minLsn) throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${minLsn}`);
+      appliedLsn = appliedLsn === undefined || page.appliedLsn < appliedLsn ? page.appliedLsn : appliedLsn;
+      for (const item of page.items) items.push({ key: item.key, value: item.value });
+      if (!page.more) break;
+      const last = page.items[page.items.length - 1];
+      if (last === undefined) throw new InternalError(Status.INTERNAL, `${context}: scan page says "more" but holds no items`);
+      startAfter = last.key;
+    }
+    assert(appliedLsn !== undefined, "scan: no page read");
+    return { items: items.slice(0, limit), appliedLsn };
+  }
+
+  /** The LogStore's Status (role, term, commit LSN...), retried on UNAVAILABLE. */
+  logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
+    this.#assertOpen();
+    const address = this.#logStoreAddress;
+    return this.#read(`LogStore at ${address}`, opts.timeoutMs, (target) => logStoreStatusCall(this.#channels, address, target));
+  }
+
+  /** One shard's Status, retried on UNAVAILABLE. InvalidArgumentError for an unknown shard id. */
+  shardStatus(shardId: number, opts: CallOpts = {}): Promise<ShardStatusResponse> {
+    this.#assertOpen();
+    this.#checkShardId(shardId);
+    const client = this.#channels.shard(shardId);
+    return this.#read(this.#shardContext(shardId), opts.timeoutMs, (target) =>
+      callUnary<ShardStatusRequest, ShardStatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, { ...target, client }),
+    );
+  }
+
+  /**
+   * The LogStore's status and every shard's status or its error, with lag.
+   * Never throws for a dead shard: shards are probed once without waiting for
+   * a connection, so one dead shard does not stall the report. Throws when
+   * the LogStore cannot be read within the deadline.
+   */
+  async clusterStatus(opts: CallOpts = {}): Promise<ClusterStatus> {
+    this.#assertOpen();
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    // Shards first: the commit LSN read afterwards is >= every applied LSN read, so lag is never negative.
+    const shards = await Promise.all(this.#channels.shardAddresses.map((_, shardId) => this.#probeShard(shardId, deadlineMs)));
+    const address = this.#logStoreAddress;
+    const logStore = await withReadRetry(
+      () => logStoreStatusCall(this.#channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      deadlineMs,
+      this.#retryPolicy,
+      () => this.#channels.closed,
+    );
+    for (const shard of shards) {
+      if (shard.status !== undefined) shard.lag = logStore.commitLsn - shard.status.appliedLsn;
+    }
+    return { logStoreAddress: address, logStore, shards };
+  }
+
+  async #probeShard(shardId: number, deadlineMs: number): Promise<ShardStatusReport> {
+    const address = this.#channels.shardAddress(shardId);
+    const client = this.#channels.shard(shardId);
+    const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: false };
+    try {
+      const status = await callUnary<ShardStatusRequest, ShardStatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, target);
+      return { shardId, address, status };
+    } catch (err: unknown) {
+      return { shardId, address, error: toClientError(err) };
+    }
+  }
+
+  /**
+   * A shard's delay histograms. With `reset` the call changes state, so it
+   * is not retried (a retry could discard a histogram nobody read).
+   */
+  deliveryStats(shardId: number, opts: { reset?: boolean } & CallOpts = {}): Promise<DeliveryStatsResponse> {
+    this.#assertOpen();
+    this.#checkShardId(shardId);
+    const client = this.#channels.shard(shardId);
+    const request = { reset: opts.reset ?? false };
+    const call = (target: CallTarget): Promise<DeliveryStatsResponse> =>
+      callUnary<DeliveryStatsRequest, DeliveryStatsResponse>((r, m, o, cb) => client.deliveryStats(r, m, o, cb), request, { ...target, client });
+    const context = this.#shardContext(shardId);
+    if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true });
+    return this.#read(context, opts.timeoutMs, call);
+  }
+
+  /** Closes every channel. Idempotent; later calls throw CancelledError. */
+  close(): void {
+    this.#channels.close();
+  }
+
+  #read<T>(context: string, timeoutMs: number | undefined, run: (target: CallTarget) => Promise<T>): Promise<T> {
+    const deadlineMs = this.#deadlineMs(timeoutMs);
+    const target: CallTarget = { context, deadlineMs, waitForReady: true };
+    return withReadRetry(() => run(target), deadlineMs, this.#retryPolicy, () => this.#channels.closed);
+  }
+
+  #deadlineMs(timeoutMs: number | undefined): number {
+    return Date.now() + (timeoutMs === undefined ? this.#options.timeoutMs : checkTimeoutMs(timeoutMs));
+  }
+
+  #assertOpen(): void {
+    if (this.#channels.closed) throw new CancelledError(Status.CANCELLED, "client is closed");
+  }
+
+  #checkKey(key: string): void {
+    const problem = validateKey(key, this.#options.limits);
+    if (problem) throw toClientError(problem);
+  }
+
+  #checkShardId(shardId: number): void {
+    if (!Number.isInteger(shardId) || shardId < 0 || shardId >= this.shardMap.shardCount) {
+      throw toClientError(invalidArgument(`shard id must be an integer in [0, ${this.shardMap.shardCount - 1}], got ${shardId}`));
+    }
+  }
+
+  #shardContext(shardId: number): string {
+    return `shard ${shardId} at ${this.#channels.shardAddress(shardId)}`;
+  }
+}
+
+function checkLsn(lsn: bigint): bigint {
+  if (typeof lsn !== "bigint" || lsn < 0n || lsn >= 2n ** 64n) throw toClientError(invalidArgument(`minLsn must be a bigint in [0, 2^64), got ${String(lsn)}`));
+  return lsn;
+}
+
+function logStoreStatusCall(channels: Channels, address: string, target: CallTarget): Promise<StatusResponse> {
+  const client = channels.logStore(address);
+  return callUnary<StatusRequest, StatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, { ...target, client });
+}
+
+/** The LogStore's answer must describe a cluster this client can talk to. */
+function checkClusterStatus(status: StatusResponse, shardAddressCount: number, address: string): void {
+  if (status.protocolVersion !== PROTOCOL_VERSION) {
+    throw failedPrecondition(`LogStore at ${address} speaks protocol version ${status.protocolVersion}, this client ${PROTOCOL_VERSION}`);
+  }
+  if (status.shardMap === undefined) throw failedPrecondition(`LogStore at ${address} reported no shard map`);
+  validateShardMap(status.shardMap);
+  if (status.shardMap.shardCount !== shardAddressCount) {
+    throw failedPrecondition(
+      `the cluster's shard map (${describeShardMap(status.shardMap)}) has ${status.shardMap.shardCount} shards but ${shardAddressCount} shard addresses were given`,
+    );
+  }
+}
+
+/**
+ * Asks every configured LogStore replica for its status at once; settles as
+ * soon as one says it is the leader, otherwise when all have answered or
+ * failed (then `chooseLogStore` decides). Rejects with the first error when
+ * none answered.
+ */
+function probeReplicas(addresses: readonly string[], readStatus: (address: string) => Promise<StatusResponse>): Promise<{ address: string; status: StatusResponse }> {
+  return new Promise((resolve, reject) => {
+    const probes: ReplicaProbe[] = addresses.map((address) => ({ address, status: undefined }));
+    const errors: unknown[] = [];
+    let pending = addresses.length;
+    const settleOne = (): void => {
+      pending -= 1;
+      if (pending > 0) return;
+      const chosen = chooseLogStore(probes);
+      if (chosen) resolve(chosen);
+      else reject(errors[0]);
+    };
+    addresses.forEach((address, index) => {
+      readStatus(address).then(
+        (status) => {
+          probes[index] = { address, status };
+          if (isLeaderStatus(status)) resolve({ address, status });
+          settleOne();
+        },
+        (err: unknown) => {
+          errors.push(err);
+          settleOne();
+        },
+      );
+    });
+  });
+}

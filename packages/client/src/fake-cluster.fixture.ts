@@ -1,0 +1,207 @@
+/*
+ * Test fixture (not built into dist): an in-process fake LogStore and fake
+ * shards on 127.0.0.1:0, generated service definitions, real gRPC. The fake
+ * LogStore applies each append straight to the fake shards, so reads see
+ * commits at once; knobs inject failures, hangs and redirects.
+ */
+import { Server, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import {
+  LpError,
+  addHealthService,
+  bindServer,
+  createShardMap,
+  grpcServerOptions,
+  shardForKey,
+  unavailable,
+} from "@logplayer/common";
+import {
+  LogStoreService,
+  MutationKind,
+  PROTOCOL_VERSION,
+  ShardService,
+  type AppendRequest,
+  type AppendResponse,
+  type GetRequest,
+  type Mutation,
+  type ScanRequest,
+  type StatusResponse,
+} from "@logplayer/proto";
+
+export const FAKE_CLUSTER_ID = "fake-cluster";
+
+/** What a fake does with the next call: answer, fail with an error, or never answer. */
+export type Fault = LpError | "hang";
+
+export class FakeShard {
+  readonly data = new Map<string, Buffer>();
+  appliedLsn = 0n;
+  readonly gets: GetRequest[] = [];
+  readonly scans: ScanRequest[] = [];
+  readonly statsResets: boolean[] = [];
+  /** Faults for the next reads (get, scan, status), consumed in order. */
+  readonly readFaults: Fault[] = [];
+  /** Small pages so the client's paging is exercised. */
+  scanPageItemsMax = 2;
+  server: Server | undefined;
+  port = 0;
+
+  constructor(readonly shardId: number) {}
+
+  apply(lsn: bigint, mutations: readonly Mutation[]): void {
+    for (const m of mutations) {
+      const current = this.data.get(m.key) ?? Buffer.alloc(0);
+      if (m.kind === MutationKind.MUTATION_KIND_PUT) this.data.set(m.key, Buffer.from(m.value));
+      else if (m.kind === MutationKind.MUTATION_KIND_DELETE) this.data.delete(m.key);
+      else if (m.kind === MutationKind.MUTATION_KIND_APPEND) this.data.set(m.key, Buffer.concat([current, m.value]));
+      else if (m.kind === MutationKind.MUTATION_KIND_ADD) {
+        const base = /^-?\d+$/.test(current.toString()) ? BigInt(current.toString()) : 0n;
+        this.data.set(m.key, Buffer.from(BigInt.asIntN(64, base + m.delta).toString()));
+      }
+    }
+    this.appliedLsn = lsn;
+  }
+}
+
+export class FakeLogStore {
+  readonly appends: AppendRequest[] = [];
+  readonly appendFaults: Fault[] = [];
+  role = "leader";
+  leaderAddress = "";
+  protocolVersion = PROTOCOL_VERSION;
+  commitLsn = 0n;
+  server: Server | undefined;
+  port = 0;
+
+  constructor(
+    readonly shardCount: number,
+    private readonly shards: readonly FakeShard[],
+  ) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  status(): StatusResponse {
+    return {
+      protocolVersion: this.protocolVersion,
+      clusterId: FAKE_CLUSTER_ID,
+      shardMap: createShardMap(this.shardCount),
+      firstLsn: 1n,
+      lastLsn: this.commitLsn,
+      commitLsn: this.commitLsn,
+      role: this.role,
+      term: 1n,
+      leaderAddress: this.leaderAddress,
+      replicaId: `replica-${this.port}`,
+    };
+  }
+
+  append(request: AppendRequest): AppendResponse {
+    this.appends.push(request);
+    this.commitLsn += 1n;
+    const map = createShardMap(this.shardCount);
+    for (const shard of this.shards) {
+      const part = (request.txn?.mutations ?? []).filter((m) => shardForKey(m.key, map) === shard.shardId);
+      shard.apply(this.commitLsn, part);
+    }
+    return { lsn: this.commitLsn, duplicate: false };
+  }
+}
+
+/** Answers from `answer()`, unless a fault is queued: then fails with it or never answers. */
+function respond<T>(faults: Fault[], callback: sendUnaryData<T>, answer: () => T): void {
+  const fault = faults.shift();
+  if (fault === "hang") return;
+  if (fault !== undefined) {
+    callback(fault.toServiceError() as Parameters<sendUnaryData<T>>[0]);
+    return;
+  }
+  try {
+    callback(null, answer());
+  } catch (err: unknown) {
+    callback(LpError.from(err).toServiceError() as Parameters<sendUnaryData<T>>[0]);
+  }
+}
+
+function scanPage(shard: FakeShard, request: ScanRequest): { items: { key: string; value: Buffer }[]; appliedLsn: bigint; more: boolean } {
+  const keys = [...shard.data.keys()]
+    .filter((key) => key.startsWith(request.prefix) && (request.startAfter === "" || key > request.startAfter))
+    .sort();
+  const pageMax = Math.min(request.limit === 0 ? shard.scanPageItemsMax : request.limit, shard.scanPageItemsMax);
+  const page = keys.slice(0, pageMax);
+  return { items: page.map((key) => ({ key, value: shard.data.get(key)! })), appliedLsn: shard.appliedLsn, more: keys.length > page.length };
+}
+
+export async function startShard(shard: FakeShard, port = 0): Promise<void> {
+  const server = new Server(grpcServerOptions({ messageBytesMax: 4 * 1024 * 1024, concurrentStreamsMax: 100 }));
+  server.addService(ShardService, {
+    deliver: () => undefined,
+    get: (call: ServerUnaryCall<GetRequest, unknown>, callback: sendUnaryData<unknown>) => {
+      shard.gets.push(call.request);
+      respond(shard.readFaults, callback, () => {
+        if (shard.appliedLsn < call.request.minLsn) throw unavailable("fake shard is behind min_lsn");
+        const value = shard.data.get(call.request.key);
+        return { found: value !== undefined, value: value ?? Buffer.alloc(0), appliedLsn: shard.appliedLsn };
+      });
+    },
+    scan: (call: ServerUnaryCall<ScanRequest, unknown>, callback: sendUnaryData<unknown>) => {
+      shard.scans.push(call.request);
+      respond(shard.readFaults, callback, () => scanPage(shard, call.request));
+    },
+    status: (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+      respond(shard.readFaults, callback, () => ({
+        protocolVersion: PROTOCOL_VERSION,
+        shardId: shard.shardId,
+        clusterId: FAKE_CLUSTER_ID,
+        shardMap: undefined,
+        appliedLsn: shard.appliedLsn,
+        durableLsn: shard.appliedLsn,
+        partsApplied: shard.appliedLsn,
+        partsDuplicate: 0n,
+        gaps: 0n,
+        deliveryStreams: 1,
+      })),
+    deliveryStats: (call: ServerUnaryCall<{ reset: boolean }, unknown>, callback: sendUnaryData<unknown>) => {
+      shard.statsResets.push(call.request.reset);
+      respond(shard.readFaults, callback, () => ({ playerDelayUs: "p", applyDelayUs: "a", sqliteCommitDelayUs: "s", parts: 7n }));
+    },
+  });
+  addHealthService(server).setStatus("", "SERVING");
+  shard.port = await bindServer(server, `127.0.0.1:${port}`);
+  shard.server = server;
+}
+
+export async function startLogStore(logStore: FakeLogStore): Promise<void> {
+  const server = new Server(grpcServerOptions({ messageBytesMax: 4 * 1024 * 1024, concurrentStreamsMax: 100 }));
+  server.addService(LogStoreService, {
+    append: (call: ServerUnaryCall<AppendRequest, AppendResponse>, callback: sendUnaryData<AppendResponse>) =>
+      respond(logStore.appendFaults, callback, () => logStore.append(call.request)),
+    read: () => undefined,
+    status: (_call: ServerUnaryCall<unknown, StatusResponse>, callback: sendUnaryData<StatusResponse>) => callback(null, logStore.status()),
+  });
+  logStore.port = await bindServer(server, "127.0.0.1:0");
+  logStore.server = server;
+}
+
+export interface FakeCluster {
+  logStore: FakeLogStore;
+  shards: FakeShard[];
+  shardAddresses: string[];
+  close(): void;
+}
+
+export async function startFakeCluster(shardCount: number): Promise<FakeCluster> {
+  const shards = Array.from({ length: shardCount }, (_, id) => new FakeShard(id));
+  for (const shard of shards) await startShard(shard);
+  const logStore = new FakeLogStore(shardCount, shards);
+  await startLogStore(logStore);
+  return {
+    logStore,
+    shards,
+    shardAddresses: shards.map((s) => `127.0.0.1:${s.port}`),
+    close: () => {
+      logStore.server?.forceShutdown();
+      for (const shard of shards) shard.server?.forceShutdown();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { describeShardMap } from "@logplayer/common";
+import type { ClusterStatus, ShardStatusReport } from "./client";
+import type { ClientError } from "./errors";
+import type { ScanItem } from "./scan-merge";
+
+/*
+ * How lpctl prints results, as pure functions from values to text so they
+ * can be tested without a cluster. Human output is one fact per line; --json
+ * output is one JSON document per command with LSNs as decimal strings
+ * (JSON numbers cannot hold 64 bits).
+ */
+
+export function formatValue(value: Buffer, hex: boolean): string {
+  return hex ? value.toString("hex") : value.toString("utf8");
+}
+
+/** JSON.stringify with bigints as decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+}
+
+export function errorJson(error: ClientError): { code: string; message: string } {
+  return { code: error.codeName, message: error.message };
+}
+
+export function formatScanLines(items: readonly ScanItem[], hex: boolean): string {
+  return items.map((item) => `${item.key}\t${formatValue(item.value, hex)}\n`).join("");
+}
+
+function shardLine(shard: ShardStatusReport, clusterId: string): string {
+  const head = `shard ${shard.shardId}  ${shard.address}`;
+  if (shard.status === undefined) {
+    return `${head}  error ${shard.error?.codeName ?? "UNKNOWN"}: ${shard.error?.message ?? "no answer"}`;
+  }
+  const s = shard.status;
+  const fields = [
+    `applied_lsn=${s.appliedLsn}`,
+    `durable_lsn=${s.durableLsn}`,
+    `lag=${shard.lag ?? "?"}`,
+    `parts_applied=${s.partsApplied}`,
+    `parts_duplicate=${s.partsDuplicate}`,
+    `gaps=${s.gaps}`,
+    `delivery_streams=${s.deliveryStreams}`,
+  ];
+  const warnings: string[] = [];
+  if (s.shardId !== shard.shardId) warnings.push(`WARNING: says it is shard ${s.shardId}`);
+  if (s.clusterId !== clusterId) warnings.push(`WARNING: belongs to cluster ${JSON.stringify(s.clusterId)}`);
+  return [head, ...fields, ...warnings].join("  ");
+}
+
+export function formatClusterStatus(status: ClusterStatus): string {
+  const ls = status.logStore;
+  const map = ls.shardMap === undefined ? "(none)" : describeShardMap(ls.shardMap);
+  const lines = [
+    `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
+      (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
+    `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
+    ...status.shards.map((shard) => shardLine(shard, ls.clusterId)),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export function clusterStatusJson(status: ClusterStatus): unknown {
+  return {
+    logStoreAddress: status.logStoreAddress,
+    logStore: status.logStore,
+    shards: status.shards.map((shard) =>
+      shard.status === undefined
+        ? { shardId: shard.shardId, address: shard.address, error: shard.error === undefined ? null : errorJson(shard.error) }
+        : { shardId: shard.shardId, address: shard.address, lag: shard.lag, status: shard.status },
+    ),
+  };
+}

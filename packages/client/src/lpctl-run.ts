@@ -1,0 +1,203 @@
+import { Command, CommanderError, Option } from "commander";
+import { envOption, parseAddress, parseAddressList, parseIntegerInRange, parseLsn } from "@logplayer/common";
+import type { Mutation } from "@logplayer/proto";
+import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT } from "./client";
+import { toClientError } from "./errors";
+import { checkHealth, HealthServingStatus } from "./health-check";
+import { clusterStatusJson, formatClusterStatus, formatScanLines, formatValue, toJson } from "./lpctl-format";
+import { mutation } from "./mutations";
+import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, type ClientOptions } from "./options";
+import { parseDeltaArg, parseTxnOps, parseValueArg } from "./txn-args";
+
+/** Where lpctl writes, and how it connects: injected so tests run it in-process. */
+export interface LpctlIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Default: LogPlayerClient.connect. */
+  connect?: (options: ClientOptions) => Promise<LogPlayerClient>;
+}
+
+/** Exit codes: 0 success, 1 error (one line on stderr naming the gRPC code), 2 `get` found no such key. */
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_NOT_FOUND = 2;
+
+// Commander does not run defaults through argParser, so they are given parsed.
+const DEFAULT_LOGSTORE = "127.0.0.1:7100";
+const DEFAULT_SHARDS = "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302";
+
+interface GlobalOptions {
+  logstore: string[];
+  shards: string[];
+  timeoutMs: number;
+  json: boolean;
+  hex: boolean;
+}
+
+/** State shared by the command actions of one run. */
+interface Run {
+  readonly io: LpctlIo;
+  readonly program: Command;
+  exitCode: number;
+}
+
+function globals(run: Run): GlobalOptions {
+  return run.program.opts<GlobalOptions>();
+}
+
+async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: GlobalOptions) => Promise<T>): Promise<T> {
+  const g = globals(run);
+  const connect = run.io.connect ?? LogPlayerClient.connect;
+  const client = await connect({ logstore: g.logstore, shards: g.shards, timeoutMs: g.timeoutMs });
+  try {
+    return await body(client, g);
+  } finally {
+    client.close();
+  }
+}
+
+async function commitAndReport(run: Run, mutations: () => Mutation[]): Promise<void> {
+  const built = mutations();
+  await withClient(run, async (client, g) => {
+    const { lsn } = await client.commit(built);
+    run.io.stdout(g.json ? `${toJson({ lsn })}\n` : `committed lsn=${lsn}\n`);
+  });
+}
+
+function addMutationCommands(run: Run): void {
+  const hex = (): boolean => globals(run).hex;
+  run.program
+    .command("put")
+    .description("set KEY to VALUE (one transaction)")
+    .argument("<key>")
+    .argument("<value>")
+    .action((key: string, value: string) => commitAndReport(run, () => [mutation.put(key, parseValueArg(value, hex()))]));
+  run.program
+    .command("append")
+    .description("append VALUE's bytes to KEY's value")
+    .argument("<key>")
+    .argument("<value>")
+    .action((key: string, value: string) => commitAndReport(run, () => [mutation.append(key, parseValueArg(value, hex()))]));
+  run.program
+    .command("add")
+    .description("add the signed 64-bit integer N to KEY's value")
+    .argument("<key>")
+    .argument("<n>")
+    // So `add KEY -5` reads -5 as N, not as an unknown option.
+    .allowUnknownOption(true)
+    .action((key: string, n: string) => commitAndReport(run, () => [mutation.add(key, parseDeltaArg(n))]));
+  run.program
+    .command("delete")
+    .description("remove KEY")
+    .argument("<key>")
+    .action((key: string) => commitAndReport(run, () => [mutation.delete(key)]));
+  run.program
+    .command("txn")
+    .description("commit several mutations as ONE transaction: put:KEY=VALUE append:KEY=VALUE add:KEY=N delete:KEY")
+    .argument("<op...>")
+    .action((ops: string[]) => commitAndReport(run, () => parseTxnOps(ops, { hex: hex() })));
+}
+
+function addReadCommands(run: Run): void {
+  run.program
+    .command("get")
+    .description("print KEY's value; prints (not found) and exits 2 when there is none")
+    .argument("<key>")
+    .option("--min-lsn <lsn>", "wait until the shard has applied this LSN (read-your-writes)", parseLsn)
+    .action((key: string, opts: { minLsn?: bigint }) =>
+      withClient(run, async (client, g) => {
+        const result = await client.get(key, opts.minLsn === undefined ? {} : { minLsn: opts.minLsn });
+        if (!result.found) run.exitCode = EXIT_NOT_FOUND;
+        if (g.json) {
+          const value = result.found ? formatValue(result.value, g.hex) : null;
+          run.io.stdout(`${toJson({ found: result.found, value, appliedLsn: result.appliedLsn })}\n`);
+        } else {
+          run.io.stdout(result.found ? `${formatValue(result.value, g.hex)}\n` : "(not found)\n");
+        }
+      }),
+    );
+  run.program
+    .command("scan")
+    .description("print KEY<TAB>VALUE lines for keys starting with PREFIX, from every shard, in key order")
+    .argument("<prefix>")
+    .option("--min-lsn <lsn>", "wait until every shard has applied this LSN", parseLsn)
+    .addOption(new Option("--limit <n>", "at most this many keys").argParser(parseIntegerInRange("--limit", 1, SCAN_LIMIT_MAX)).default(DEFAULT_SCAN_LIMIT))
+    .action((prefix: string, opts: { minLsn?: bigint; limit: number }) =>
+      withClient(run, async (client, g) => {
+        const result = await client.scan(prefix, { limit: opts.limit, ...(opts.minLsn === undefined ? {} : { minLsn: opts.minLsn }) });
+        if (g.json) {
+          const items = result.items.map((item) => ({ key: item.key, value: formatValue(item.value, g.hex) }));
+          run.io.stdout(`${toJson({ items, appliedLsn: result.appliedLsn })}\n`);
+        } else {
+          run.io.stdout(formatScanLines(result.items, g.hex));
+        }
+      }),
+    );
+}
+
+function addStatusCommands(run: Run): void {
+  run.program
+    .command("status")
+    .description("the LogStore's role, term, commit LSN, cluster id and shard map; every shard's applied/durable LSN and lag, or its error")
+    .action(() =>
+      withClient(run, async (client, g) => {
+        const status = await client.clusterStatus();
+        run.io.stdout(g.json ? `${toJson(clusterStatusJson(status))}\n` : formatClusterStatus(status));
+      }),
+    );
+  run.program
+    .command("health")
+    .description("grpc.health.v1 Check on any service; exit 0 when SERVING, 1 otherwise")
+    .argument("<address>", "host:port", parseAddress)
+    .option("--service <name>", "the health service name to ask about", "")
+    .action(async (address: string, opts: { service: string }) => {
+      const g = globals(run);
+      const result = await checkHealth(address, { service: opts.service, timeoutMs: g.timeoutMs });
+      run.io.stdout(g.json ? `${toJson({ address, status: result.statusName })}\n` : `${result.statusName}\n`);
+      if (result.status !== HealthServingStatus.SERVING) run.exitCode = EXIT_ERROR;
+    });
+}
+
+function buildProgram(run: Run): void {
+  run.program
+    .name("lpctl")
+    .description("Command-line client for a LogPlayer cluster.")
+    .addOption(envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE").argParser(parseAddressList).default([DEFAULT_LOGSTORE], DEFAULT_LOGSTORE))
+    .addOption(
+      envOption("--shards <addresses>", "shard addresses in shard-id order, comma-separated", "LP_SHARDS")
+        .argParser(parseAddressList)
+        .default(DEFAULT_SHARDS.split(","), DEFAULT_SHARDS),
+    )
+    .addOption(
+      envOption("--timeout-ms <ms>", "deadline of every call", "LP_TIMEOUT_MS")
+        .argParser(parseIntegerInRange("--timeout-ms", 1, TIMEOUT_MS_MAX))
+        .default(DEFAULT_TIMEOUT_MS),
+    )
+    .option("--json", "machine-readable output (one JSON document; LSNs as strings)", false)
+    .option("--hex", "values are hex-encoded bytes, in arguments and output", false)
+    .exitOverride()
+    .configureOutput({ writeOut: run.io.stdout, writeErr: run.io.stderr })
+    .showHelpAfterError(false);
+  addMutationCommands(run);
+  addReadCommands(run);
+  addStatusCommands(run);
+}
+
+/**
+ * Runs lpctl with `argv` (the arguments after the program name) and returns
+ * its exit code. Never throws and never calls process.exit.
+ */
+export async function runLpctl(argv: readonly string[], io: LpctlIo): Promise<number> {
+  const run: Run = { io, program: new Command(), exitCode: EXIT_OK };
+  buildProgram(run);
+  try {
+    await run.program.parseAsync([...argv], { from: "user" });
+    return run.exitCode;
+  } catch (err: unknown) {
+    // Commander already printed its own message (usage errors, --help).
+    if (err instanceof CommanderError) return err.exitCode;
+    const error = toClientError(err);
+    io.stderr(`lpctl: ${error.codeName}: ${error.message}\n`);
+    return EXIT_ERROR;
+  }
+}

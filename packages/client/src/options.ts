@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import {
+  DEFAULT_BACKOFF,
+  DEFAULT_TRANSACTION_LIMITS,
+  grpcMessageBytesMax,
+  invalidArgument,
+  type BackoffConfig,
+  type TransactionLimits,
+} from "@logplayer/common";
+import { toClientError } from "./errors";
+
+export interface ClientOptions {
+  /** LogStore address(es) "host:port". With several, the client finds the leader among them and follows redirects. */
+  logstore: string | string[];
+  /** Shard addresses "host:port"; the index is the shard id. Must match the LogStore's shard map. */
+  shards: string[];
+  /** Default deadline of every call, and of `connect` (default 5000). */
+  timeoutMs?: number;
+  /** Sent with every append, with an increasing client_seq (default: a random UUID). */
+  clientId?: string;
+  /** gRPC message cap, both directions (default: grpcMessageBytesMax(DEFAULT_TRANSACTION_LIMITS)). */
+  messageBytesMax?: number;
+  /** Limits checked client-side before sending; keep them equal to the LogStore's (default DEFAULT_TRANSACTION_LIMITS). */
+  limits?: TransactionLimits;
+  /** Backoff between retries of a read that failed with UNAVAILABLE (default DEFAULT_BACKOFF). */
+  readBackoff?: BackoffConfig;
+  /** Most attempts of one read (or one scan page) even when its deadline is far away (default 100). */
+  readAttemptsMax?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5_000;
+/** One hour: longer than any sensible call, short enough to catch a unit mistake (seconds vs ms). */
+export const TIMEOUT_MS_MAX = 3_600_000;
+export const DEFAULT_READ_ATTEMPTS_MAX = 100;
+export const READ_ATTEMPTS_MAX_LIMIT = 10_000;
+
+export interface ResolvedOptions {
+  readonly logStoreAddresses: readonly string[];
+  readonly shardAddresses: readonly string[];
+  readonly timeoutMs: number;
+  readonly clientId: string;
+  readonly messageBytesMax: number;
+  readonly limits: TransactionLimits;
+  readonly readBackoff: BackoffConfig;
+  readonly readAttemptsMax: number;
+}
+
+const ADDRESS = /^[^\s,]+:(\d{1,5})$/;
+
+function checkAddress(what: string, address: string): string {
+  const match = ADDRESS.exec(address);
+  if (!match || Number(match[1]) > 65535) throw toClientError(invalidArgument(`${what}: expected host:port, got ${JSON.stringify(address)}`));
+  return address;
+}
+
+function checkInteger(what: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw toClientError(invalidArgument(`${what} must be an integer in [${min}, ${max}], got ${value}`));
+  }
+  return value;
+}
+
+export function checkTimeoutMs(value: number): number {
+  return checkInteger("timeoutMs", value, 1, TIMEOUT_MS_MAX);
+}
+
+/** Validates options and fills in defaults. Throws InvalidArgumentError naming the bad option. */
+export function resolveOptions(options: ClientOptions): ResolvedOptions {
+  const logStores = typeof options.logstore === "string" ? [options.logstore] : options.logstore;
+  if (logStores.length === 0) throw toClientError(invalidArgument("logstore: at least one address is required"));
+  if (options.shards.length === 0) throw toClientError(invalidArgument("shards: at least one address is required"));
+  const limits = options.limits ?? DEFAULT_TRANSACTION_LIMITS;
+  const clientId = options.clientId ?? randomUUID();
+  if (clientId === "") throw toClientError(invalidArgument("clientId must not be empty"));
+  return {
+    logStoreAddresses: logStores.map((a) => checkAddress("logstore", a)),
+    shardAddresses: options.shards.map((a) => checkAddress("shards", a)),
+    timeoutMs: checkTimeoutMs(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    clientId,
+    messageBytesMax: checkInteger("messageBytesMax", options.messageBytesMax ?? grpcMessageBytesMax(limits), 1024, 2 ** 31 - 1),
+    limits,
+    readBackoff: options.readBackoff ?? DEFAULT_BACKOFF,
+    readAttemptsMax: checkInteger("readAttemptsMax", options.readAttemptsMax ?? DEFAULT_READ_ATTEMPTS_MAX, 1, READ_ATTEMPTS_MAX_LIMIT),
+  };
+}

@@ -1,0 +1,130 @@
+import type { StatusResponse } from "@logplayer/proto";
+import { decodeHealthCheckResponse, encodeHealthCheckRequest, HealthServingStatus } from "./health-check";
+import { chooseLogStore } from "./leader-choice";
+import { clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
+import { compareKeys, mergeScanResults } from "./scan-merge";
+import { Backoff } from "@logplayer/common";
+import { withReadRetry, type ReadRetryPolicy } from "./call";
+import { UnavailableError, InvalidArgumentError, DeadlineExceededError } from "./errors";
+import { status as Status } from "@grpc/grpc-js";
+
+const item = (key: string): { key: string; value: Buffer } => ({ key, value: Buffer.from(key.toUpperCase()) });
+
+describe("scan merge", () => {
+  it("merges per-shard results in key order and cuts at the limit", () => {
+    const merged = mergeScanResults([[item("a"), item("d")], [item("b"), item("e")], [item("c")]], 4);
+    expect(merged.map((i) => i.key)).toEqual(["a", "b", "c", "d"]);
+    expect(merged[0]!.value.toString()).toBe("A");
+  });
+
+  it("orders keys by UTF-8 bytes, as SQLite does, not by UTF-16 units", () => {
+    // U+FF5E sorts after U+1F600 in UTF-16 (0xFF5E > 0xD83D) but before it in UTF-8 (EF.. < F0..).
+    expect(compareKeys("\uff5e", "\u{1f600}")).toBeLessThan(0);
+    expect(mergeScanResults([[item("\u{1f600}")], [item("\uff5e")]], 10).map((i) => i.key)).toEqual(["\uff5e", "\u{1f600}"]);
+  });
+
+  it("refuses a key served by two shards", () => {
+    expect(() => mergeScanResults([[item("a")], [item("a")]], 10)).toThrow(/two shards/);
+  });
+});
+
+function status(role: string, leaderAddress = ""): StatusResponse {
+  return {
+    protocolVersion: 1, clusterId: "c", shardMap: { shardCount: 1, hash: "fnv1a32" },
+    firstLsn: 1n, lastLsn: 0n, commitLsn: 0n, role, term: 1n, leaderAddress, replicaId: "r",
+  };
+}
+
+describe("chooseLogStore", () => {
+  it("prefers the replica that says it is the leader", () => {
+    expect(chooseLogStore([{ address: "a:1", status: status("follower") }, { address: "b:1", status: status("LEADER") }])?.address).toBe("b:1");
+  });
+  it("otherwise the configured replica others name as leader, else the first that answered", () => {
+    const probes = [{ address: "a:1", status: status("follower", "c:1") }, { address: "c:1", status: status("candidate") }];
+    expect(chooseLogStore(probes)?.address).toBe("c:1");
+    expect(chooseLogStore([{ address: "a:1", status: undefined }, { address: "b:1", status: status("") }])?.address).toBe("b:1");
+    expect(chooseLogStore([{ address: "a:1", status: undefined }])).toBeNull();
+  });
+});
+
+describe("health codec", () => {
+  it("encodes the service name as field 1", () => {
+    expect(encodeHealthCheckRequest("").length).toBe(0);
+    expect([...encodeHealthCheckRequest("ab")]).toEqual([0x0a, 2, 0x61, 0x62]);
+  });
+  it("decodes the status field and skips unknown fields", () => {
+    expect(decodeHealthCheckResponse(Buffer.from([0x08, 0x01]))).toBe(HealthServingStatus.SERVING);
+    expect(decodeHealthCheckResponse(Buffer.alloc(0))).toBe(HealthServingStatus.UNKNOWN);
+    expect(decodeHealthCheckResponse(Buffer.from([0x12, 0x01, 0x78, 0x08, 0x02]))).toBe(HealthServingStatus.NOT_SERVING);
+    expect(() => decodeHealthCheckResponse(Buffer.from([0x12, 0x05, 0x01]))).toThrow(/truncated/);
+  });
+});
+
+describe("withReadRetry", () => {
+  const policy = (attemptsMax: number, now: { ms: number }, slept: number[]): ReadRetryPolicy => ({
+    backoff: { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2 },
+    attemptsMax,
+    nowMs: () => now.ms,
+    sleepMs: async (ms) => { slept.push(ms); now.ms += ms; },
+    random: () => 0.99,
+  });
+  const down = (): UnavailableError => new UnavailableError(Status.UNAVAILABLE, "down");
+
+  it("retries UNAVAILABLE with growing, capped waits until it succeeds", async () => {
+    let calls = 0;
+    const slept: number[] = [];
+    const result = await withReadRetry(async () => { if (++calls < 5) throw down(); return "ok"; }, 10_000, policy(10, { ms: 0 }, slept), () => false);
+    expect(result).toBe("ok");
+    expect(calls).toBe(5);
+    expect(slept).toEqual([9, 19, 39, 39]);
+  });
+
+  it("gives up with the last error when the next wait would pass the deadline", async () => {
+    let calls = 0;
+    const slept: number[] = [];
+    await expect(withReadRetry(async () => { calls++; throw down(); }, 35, policy(100, { ms: 0 }, slept), () => false)).rejects.toThrow(UnavailableError);
+    expect(slept).toEqual([9, 19]);
+    expect(calls).toBe(3);
+  });
+
+  it("stops at attemptsMax and never retries other errors", async () => {
+    let calls = 0;
+    await expect(withReadRetry(async () => { calls++; throw down(); }, 1e12, policy(3, { ms: 0 }, []), () => false)).rejects.toThrow(UnavailableError);
+    expect(calls).toBe(3);
+    calls = 0;
+    const bad = async (): Promise<never> => { calls++; throw new InvalidArgumentError(Status.INVALID_ARGUMENT, "bad"); };
+    await expect(withReadRetry(bad, 1e12, policy(3, { ms: 0 }, []), () => false)).rejects.toThrow(InvalidArgumentError);
+    const late = async (): Promise<never> => { calls++; throw new DeadlineExceededError(Status.DEADLINE_EXCEEDED, "late"); };
+    await expect(withReadRetry(late, 1e12, policy(3, { ms: 0 }, []), () => false)).rejects.toThrow(DeadlineExceededError);
+    expect(calls).toBe(2);
+  });
+
+  it("uses the common Backoff so its jitter stays below the cap", () => {
+    const backoff = new Backoff({ initialDelayMs: 10, maxDelayMs: 40, multiplier: 2 }, () => 0.5);
+    expect([backoff.nextDelayMs(), backoff.nextDelayMs(), backoff.nextDelayMs(), backoff.nextDelayMs()]).toEqual([5, 10, 20, 20]);
+  });
+});
+
+describe("lpctl status formatting", () => {
+  const cluster = {
+    logStoreAddress: "h:7100",
+    logStore: { ...status("leader"), commitLsn: 9n },
+    shards: [
+      { shardId: 0, address: "h:7300", lag: 2n, status: { protocolVersion: 1, shardId: 0, clusterId: "c", shardMap: undefined, appliedLsn: 7n, durableLsn: 6n, partsApplied: 7n, partsDuplicate: 0n, gaps: 0n, deliveryStreams: 1 } },
+      { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },
+    ],
+  };
+  it("prints the LogStore line and one line per shard, errors inline", () => {
+    const text = formatClusterStatus(cluster);
+    expect(text).toContain("logstore h:7100  role=leader term=1 commit_lsn=9");
+    expect(text).toContain("cluster c  shard_map=fnv1a32/1");
+    expect(text).toContain("shard 0  h:7300  applied_lsn=7  durable_lsn=6  lag=2");
+    expect(text).toContain("shard 1  h:7301  error UNAVAILABLE: shard 1 at h:7301: refused");
+  });
+  it("prints JSON with LSNs as strings", () => {
+    const json = JSON.parse(toJson(clusterStatusJson(cluster))) as { logStore: { commitLsn: string }; shards: { lag?: string; error?: { code: string } }[] };
+    expect(json.logStore.commitLsn).toBe("9");
+    expect(json.shards[0]!.lag).toBe("2");
+    expect(json.shards[1]!.error?.code).toBe("UNAVAILABLE");
+  });
+});
