@@ -1,0 +1,57 @@
+import { Status } from "@logplayer/common";
+import { PROTOCOL_VERSION, type DeliverHello } from "@logplayer/proto";
+import { checkHello, reconcileConfiguredIdentity, type ShardIdentity } from "./identity";
+
+const map4 = { shardCount: 4, hash: "fnv1a32" };
+const fresh: ShardIdentity = { shardId: 1, clusterId: "", shardMap: null };
+const known: ShardIdentity = { shardId: 1, clusterId: "c1", shardMap: map4 };
+
+function hello(fields: Partial<DeliverHello> = {}): DeliverHello {
+  return { protocolVersion: PROTOCOL_VERSION, clusterId: "c1", shardMap: map4, shardId: 1, playerId: "p", ...fields };
+}
+
+describe("checkHello", () => {
+  test("a first hello teaches the cluster id and shard map", () => {
+    expect(checkHello(fresh, hello(), PROTOCOL_VERSION)).toEqual({ ok: true, update: { clusterId: "c1", shardMap: map4 } });
+  });
+
+  test("a matching hello changes nothing", () => {
+    expect(checkHello(known, hello(), PROTOCOL_VERSION)).toEqual({ ok: true, update: {} });
+  });
+
+  test.each([
+    ["protocol version", hello({ protocolVersion: 99 }), /protocol version mismatch.*99.*1/],
+    ["shard id", hello({ shardId: 2 }), /wrong shard.*shard 2.*shard 1/],
+    ["cluster id", hello({ clusterId: "c2" }), /cluster id mismatch.*"c2".*"c1"/],
+    ["missing cluster id", hello({ clusterId: "" }), /cluster id mismatch.*"".*"c1"/],
+    ["shard map", hello({ shardMap: { shardCount: 8, hash: "fnv1a32" } }), /shard map mismatch.*fnv1a32\/8.*fnv1a32\/4/],
+    ["map without this shard", hello({ shardMap: { shardCount: 1, hash: "fnv1a32" } }), /shard 1 does not exist/],
+  ])("refuses a different %s with FAILED_PRECONDITION naming both", (_what, h, message) => {
+    const result = checkHello(known, h, PROTOCOL_VERSION);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error.code).toBe(Status.FAILED_PRECONDITION);
+    expect(result.error.message).toMatch(message);
+  });
+
+  test("a hello without a shard map is malformed", () => {
+    const result = checkHello(fresh, hello({ shardMap: undefined }), PROTOCOL_VERSION);
+    expect(result.ok ? null : result.error.code).toBe(Status.INVALID_ARGUMENT);
+  });
+});
+
+describe("reconcileConfiguredIdentity", () => {
+  test("a different --shard-id names both ids", () => {
+    expect(() => reconcileConfiguredIdentity(known, { shardId: 2 }, "/d")).toThrow(/\/d holds shard 1, but --shard-id is 2/);
+  });
+
+  test("flags fill in what is not stored yet and must agree with what is", () => {
+    expect(reconcileConfiguredIdentity(fresh, { shardId: 1, shardCount: 4, clusterId: "c1" }, "/d")).toEqual({
+      clusterId: "c1",
+      shardMap: map4,
+    });
+    expect(reconcileConfiguredIdentity(known, { shardId: 1, shardCount: 4, clusterId: "c1" }, "/d")).toEqual({});
+    expect(() => reconcileConfiguredIdentity(known, { shardId: 1, shardCount: 8 }, "/d")).toThrow(/fnv1a32\/4.*fnv1a32\/8/);
+    expect(() => reconcileConfiguredIdentity(known, { shardId: 1, clusterId: "c9" }, "/d")).toThrow(/"c1".*"c9"/);
+  });
+});
