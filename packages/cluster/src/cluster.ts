@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { LogPlayerClient } from "@logplayer/client";
+import { checkHealth, HealthServingStatus, LogPlayerClient } from "@logplayer/client";
 import { assert } from "@logplayer/common";
 import {
   autoPortTable,
@@ -55,6 +55,7 @@ export class LocalCluster {
         spec.name,
         new ManagedProcess(spec, {
           logDir: this.logDir,
+          readyProbe: isServing,
           ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
           ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
           ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
@@ -161,6 +162,14 @@ export class LocalCluster {
       shards: this.endpoints.shards,
     } as ConnectOptions);
   }
+}
+
+const HEALTH_TIMEOUT_MS = 500;
+
+/** SERVING on the gRPC health service is the services' other ready signal (see ManagedProcess). */
+async function isServing(spec: ProcessSpec): Promise<boolean> {
+  const health = await checkHealth(spec.grpcAddress, { timeoutMs: HEALTH_TIMEOUT_MS });
+  return health.status === HealthServingStatus.SERVING;
 }
 
 async function startGroup(group: ManagedProcess[]): Promise<void> {

@@ -37,7 +37,11 @@ describe("ManagedProcess", () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  function fake(name: string, extra: string[] = [], options: { readyTimeoutMs?: number; stopTimeoutMs?: number } = {}): ManagedProcess {
+  function fake(
+    name: string,
+    extra: string[] = [],
+    options: { readyTimeoutMs?: number; stopTimeoutMs?: number; readyProbe?: (spec: ProcessSpec) => Promise<boolean> } = {},
+  ): ManagedProcess {
     const spec: ProcessSpec = {
       name,
       service: "shard",
@@ -79,6 +83,18 @@ describe("ManagedProcess", () => {
     await expect(p.start()).rejects.toThrow(/hang was not ready within 500 ms[\s\S]*"msg":"starting"/);
     expect(p.running).toBe(false);
     expect(p.lastExit?.signal).toBe("SIGKILL");
+  });
+
+  it("with a quiet log level, takes a SERVING ready probe as ready, on the planned ports", async () => {
+    const probed: string[] = [];
+    const probe = async (spec: ProcessSpec): Promise<boolean> => {
+      probed.push(spec.grpcAddress);
+      return probed.length >= 2;
+    };
+    const p = fake("quiet", ["--hang"], { readyTimeoutMs: 10_000, readyProbe: probe });
+    expect(await p.start()).toEqual({ grpcPort: 5555, metricsPort: 4321 });
+    expect(probed).toEqual(["127.0.0.1:5555", "127.0.0.1:5555"]);
+    await p.stop();
   });
 
   it("kill then restart: waits for the old run to end, appends to the same log, reports unexpected exits", async () => {

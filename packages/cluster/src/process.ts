@@ -26,12 +26,19 @@ export interface ManagedProcessOptions {
   readyTimeoutMs?: number;
   /** Bound on a graceful stop before SIGKILL. */
   stopTimeoutMs?: number;
+  /**
+   * A second way to see readiness, for log levels that hide the (info) ready
+   * line: resolves true once the service answers SERVING on its gRPC health
+   * service. The planned ports are then taken as the ready ports.
+   */
+  readyProbe?: (spec: ProcessSpec) => Promise<boolean>;
 }
 
 export const READY_TIMEOUT_MS_DEFAULT = 30_000;
 // Services bound their own graceful shutdown to ~5 s; leave them room.
 export const STOP_TIMEOUT_MS_DEFAULT = 8_000;
 const READY_POLL_INTERVAL_MS = 25;
+const READY_PROBE_INTERVAL_MS = 200;
 const LOG_TAIL_BYTES_MAX = 8 * 1024;
 const LOG_TAIL_LINES_MAX = 20;
 const READY_LINE_BYTES_MAX = 64 * 1024;
@@ -46,7 +53,8 @@ const READY_LINE_BYTES_MAX = 64 * 1024;
 export class ManagedProcess {
   readonly spec: ProcessSpec;
   readonly logFile: string;
-  readonly #options: Required<Omit<ManagedProcessOptions, "repoRoot">> & { repoRoot: string };
+  readonly #options: Required<Omit<ManagedProcessOptions, "repoRoot" | "readyProbe">> & { repoRoot: string };
+  readonly #readyProbe: ((spec: ProcessSpec) => Promise<boolean>) | undefined;
   #child: ChildProcess | undefined;
   #exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null, expected: true });
   #lastExit: ExitInfo | undefined;
@@ -64,6 +72,7 @@ export class ManagedProcess {
       readyTimeoutMs: options.readyTimeoutMs ?? READY_TIMEOUT_MS_DEFAULT,
       stopTimeoutMs: options.stopTimeoutMs ?? STOP_TIMEOUT_MS_DEFAULT,
     };
+    this.#readyProbe = options.readyProbe;
     assert(this.#options.readyTimeoutMs > 0 && this.#options.stopTimeoutMs > 0, "timeouts are positive");
   }
 
@@ -171,12 +180,29 @@ export class ManagedProcess {
     const reader = new LogLineReader(this.logFile, logOffset);
     let exit: ExitInfo | undefined;
     void this.#exited.then((info) => (exit = info));
+    let waiting = true;
+    const probe = this.#startReadyProbe(() => waiting && exit === undefined && Date.now() < deadline);
+    try {
+      return await this.#pollForReady(child, reader, probe, deadline, () => exit);
+    } finally {
+      waiting = false;
+    }
+  }
+
+  async #pollForReady(
+    child: ChildProcess,
+    reader: LogLineReader,
+    probe: { serving: boolean },
+    deadline: number,
+    exited: () => ExitInfo | undefined,
+  ): Promise<ReadyInfo> {
     for (;;) {
-      const ready = findReadyLine(reader.readNewLines());
+      const ready = findReadyLine(reader.readNewLines()) ?? (probe.serving ? this.#plannedPorts() : undefined);
       if (ready) {
         this.#checkPort(ready);
         return ready;
       }
+      const exit = exited();
       if (exit !== undefined || child.exitCode !== null || child.signalCode !== null) {
         const info = exit ?? { code: child.exitCode, signal: child.signalCode };
         throw new Error(`${this.name} exited before it was ready (${describeExit(info)})\n${this.logTail()}`);
@@ -186,6 +212,25 @@ export class ManagedProcess {
       }
       await Promise.race([sleep(READY_POLL_INTERVAL_MS), this.#exited]);
     }
+  }
+
+  /** Polls the ready probe (if any) in the background, one call at a time, while `active()`. */
+  #startReadyProbe(active: () => boolean): { serving: boolean } {
+    const state = { serving: false };
+    const probe = this.#readyProbe;
+    if (probe === undefined) return state;
+    const spec = this.spec;
+    void (async () => {
+      while (active() && !state.serving) {
+        await sleep(READY_PROBE_INTERVAL_MS);
+        state.serving = await probe(spec).catch(() => false);
+      }
+    })();
+    return state;
+  }
+
+  #plannedPorts(): ReadyInfo {
+    return { grpcPort: this.spec.grpcPort, metricsPort: this.spec.metricsPort };
   }
 
   #checkPort(ready: ReadyInfo): void {
