@@ -1,0 +1,200 @@
+import { mutation, type LogPlayerClient } from "@logplayer/client";
+import { LocalCluster } from "@logplayer/cluster";
+import { monotonicNs } from "@logplayer/common";
+import {
+  decodeDelayHistogram,
+  type DelaySummary,
+  type Histogram,
+  mergeHistograms,
+  summarizeUs,
+} from "./delay-histograms";
+import { type OpenLoopProgress, type OpenLoopResult, runOpenLoop } from "./open-loop";
+import { Workload } from "./workload";
+
+export interface BenchConfig {
+  /** Offered load, transactions per second. */
+  rate: number;
+  durationS: number;
+  warmupS: number;
+  shards: number;
+  keysPerTxn: number;
+  valueBytes: number;
+  keySpace: number;
+  logPlayers: number;
+  inflightMax: number;
+  seed: number;
+  logLevel: string;
+  /** Deadline of each commit call. */
+  commitTimeoutMs: number;
+}
+
+/** Where the run is, for the progress display. */
+export type BenchPhase = "starting" | "warmup" | "settling" | "measuring" | "draining" | "collecting";
+
+export interface BenchHooks {
+  onPhase(phase: BenchPhase, live?: OpenLoopProgress): void;
+}
+
+export interface ShardStats {
+  shardId: number;
+  parts: number;
+  /** The shard's applied LSN when the stats were read. */
+  appliedLsn: string;
+  /** The highest LSN of this run that touched the shard. */
+  expectedLsn: string;
+}
+
+export interface BenchMeasures {
+  /** The paper's LogPlayer delay: dispatch -> target received. */
+  logPlayerDelay: DelaySummary;
+  /** The paper's apply delay: client commit -> target received. */
+  applyDelay: DelaySummary;
+  /** Client append sent (scheduled slot) -> ack. */
+  commitLatency: DelaySummary;
+  /** Client commit -> the shard's SQLite commit. */
+  sqliteCommitDelay: DelaySummary;
+}
+
+export interface BenchOutcome {
+  measures: BenchMeasures;
+  slots: number;
+  sent: number;
+  acked: number;
+  failed: number;
+  skipped: number;
+  /** Commits with no answer when the drain bound ran out. */
+  unfinished: number;
+  /** Acks per second over the measured phase (first slot to last ack). */
+  throughputPerS: number;
+  /** First slot to last ack, seconds. */
+  elapsedS: number;
+  lastLsn: string;
+  /** False when some shard had not applied the run's last entry for it within the bound. */
+  allApplied: boolean;
+  shards: ShardStats[];
+  errors: string[];
+}
+
+const DRAIN_TIMEOUT_MS = 30_000;
+const APPLY_WAIT_TIMEOUT_MS = 60_000;
+const APPLY_POLL_INTERVAL_MS = 50;
+const CONNECT_TIMEOUT_MS = 15_000;
+const STATS_TIMEOUT_MS = 10_000;
+
+/** Runs warm-up and the measured phase against an already started cluster. */
+export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, hooks: BenchHooks): Promise<BenchOutcome> {
+  const client = await cluster.connectClient({ timeoutMs: CONNECT_TIMEOUT_MS });
+  try {
+    const workload = new Workload({
+      keysPerTxn: config.keysPerTxn,
+      valueBytes: config.valueBytes,
+      keySpace: config.keySpace,
+      shardCount: config.shards,
+      seed: config.seed,
+    });
+    if (config.warmupS > 0) {
+      const warmup = await phase(client, workload, config, config.warmupS, (live) => hooks.onPhase("warmup", live));
+      hooks.onPhase("settling");
+      await waitForApplied(client, warmup.lastLsnByShard);
+    }
+    // Start the measured histograms empty: warm-up parts are all received by now.
+    await Promise.all(range(config.shards).map((i) => client.deliveryStats(i, { reset: true, timeoutMs: STATS_TIMEOUT_MS })));
+    const measured = await phase(client, workload, config, config.durationS, (live) => hooks.onPhase("measuring", live));
+    hooks.onPhase("draining");
+    const allApplied = await waitForApplied(client, measured.lastLsnByShard);
+    hooks.onPhase("collecting");
+    return await collect(client, config, measured, allApplied);
+  } finally {
+    client.close();
+  }
+}
+
+function phase(
+  client: LogPlayerClient,
+  workload: Workload,
+  config: BenchConfig,
+  durationS: number,
+  onStart: (live: OpenLoopProgress) => void,
+): Promise<OpenLoopResult> {
+  return runOpenLoop(
+    {
+      rate: config.rate,
+      durationS,
+      inflightMax: config.inflightMax,
+      drainTimeoutMs: DRAIN_TIMEOUT_MS,
+      clock: monotonicNs,
+      nextTxn: () => workload.next(),
+      // commitTimeNs is read right before the send, after the transaction is built.
+      commit: async (txn, commitTimeNs) => {
+        const mutations = txn.keys.map((key, i) => mutation.put(key, txn.values[i]!));
+        const { lsn } = await client.commit(mutations, { commitTimeNs, timeoutMs: config.commitTimeoutMs });
+        return lsn;
+      },
+      shardCount: config.shards,
+    },
+    onStart,
+  );
+}
+
+/** Polls each shard until it applied the last LSN sent to it (bounded). True when all did. */
+async function waitForApplied(client: LogPlayerClient, lastLsnByShard: readonly bigint[]): Promise<boolean> {
+  const deadline = Date.now() + APPLY_WAIT_TIMEOUT_MS;
+  const pending = new Set(lastLsnByShard.map((_, i) => i).filter((i) => lastLsnByShard[i]! > 0n));
+  while (pending.size > 0 && Date.now() < deadline) {
+    for (const shardId of [...pending]) {
+      try {
+        const status = await client.shardStatus(shardId, { timeoutMs: 1_000 });
+        if (status.appliedLsn >= lastLsnByShard[shardId]!) pending.delete(shardId);
+      } catch {
+        // A slow or restarting shard: keep polling until the deadline.
+      }
+    }
+    if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, APPLY_POLL_INTERVAL_MS));
+  }
+  return pending.size === 0;
+}
+
+async function collect(client: LogPlayerClient, config: BenchConfig, run: OpenLoopResult, allApplied: boolean): Promise<BenchOutcome> {
+  const player: Histogram[] = [];
+  const apply: Histogram[] = [];
+  const sqlite: Histogram[] = [];
+  const shards: ShardStats[] = [];
+  for (const shardId of range(config.shards)) {
+    const stats = await client.deliveryStats(shardId, { timeoutMs: STATS_TIMEOUT_MS });
+    const status = await client.shardStatus(shardId, { timeoutMs: STATS_TIMEOUT_MS });
+    player.push(decodeDelayHistogram(stats.playerDelayUs));
+    apply.push(decodeDelayHistogram(stats.applyDelayUs));
+    sqlite.push(decodeDelayHistogram(stats.sqliteCommitDelayUs));
+    shards.push({
+      shardId,
+      parts: Number(stats.parts),
+      appliedLsn: status.appliedLsn.toString(),
+      expectedLsn: run.lastLsnByShard[shardId]!.toString(),
+    });
+  }
+  const elapsedS = Number(run.lastAckNs - run.startNs) / 1e9;
+  return {
+    measures: {
+      logPlayerDelay: summarizeUs(mergeHistograms(player)),
+      applyDelay: summarizeUs(mergeHistograms(apply)),
+      commitLatency: summarizeUs(run.commitLatency),
+      sqliteCommitDelay: summarizeUs(mergeHistograms(sqlite)),
+    },
+    slots: run.slotsTotal,
+    sent: run.sent,
+    acked: run.acked,
+    failed: run.failed,
+    skipped: run.skipped,
+    unfinished: run.unfinished,
+    throughputPerS: elapsedS > 0 ? run.acked / elapsedS : 0,
+    elapsedS,
+    lastLsn: run.lastLsn.toString(),
+    allApplied,
+    shards,
+    errors: run.errors,
+  };
+}
+
+function range(count: number): number[] {
+  return Array.from({ length: count }, (_, i) => i);
+}

@@ -1,0 +1,68 @@
+import os from "node:os";
+import type { BenchConfig, BenchOutcome } from "./bench";
+import { formatSummaryTable } from "./delay-histograms";
+
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  nodeVersion: string;
+  platform: string;
+  arch: string;
+  totalMemoryBytes: number;
+  loadAverage: number[];
+}
+
+export interface BenchReport {
+  /** Bumped when the JSON's shape changes. */
+  formatVersion: 1;
+  startedAt: string;
+  config: BenchConfig;
+  machine: MachineInfo;
+  /** Every delay in milliseconds; counts are parts (delivery measures) or transactions (commit latency). */
+  result: BenchOutcome;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? "unknown",
+    nodeVersion: process.version,
+    platform: os.platform(),
+    arch: os.arch(),
+    totalMemoryBytes: os.totalmem(),
+    loadAverage: os.loadavg(),
+  };
+}
+
+/** bench-results/bench-3s-1000r-20261122T014200Z.json */
+export function defaultOutPath(config: Pick<BenchConfig, "shards" | "rate">, startedAt: Date): string {
+  const stamp = startedAt.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `bench-results/bench-${config.shards}s-${config.rate}r-${stamp}.json`;
+}
+
+/** The human-readable report. Pure. */
+export function formatReport(report: BenchReport): string {
+  const { config, result } = report;
+  const m = result.measures;
+  const table = formatSummaryTable([
+    { name: "LogPlayer delay (dispatch -> received)", summary: m.logPlayerDelay },
+    { name: "apply delay (commit -> received)", summary: m.applyDelay },
+    { name: "commit latency (append -> ack)", summary: m.commitLatency },
+    { name: "delay to SQLite commit", summary: m.sqliteCommitDelay },
+  ]);
+  const lines = [
+    `offered ${config.rate} txn/s for ${config.durationS} s (after ${config.warmupS} s warm-up), ` +
+      `${config.shards} shards, ${config.keysPerTxn} keys x ${config.valueBytes} B per txn, ${config.logPlayers} LogPlayer(s)`,
+    "",
+    table,
+    "",
+    `throughput  ${result.throughputPerS.toFixed(1)} acks/s (${result.acked} acked in ${result.elapsedS.toFixed(3)} s)`,
+    `sends       ${result.sent} of ${result.slots} slots; skipped ${result.skipped} (in-flight bound ${config.inflightMax}), ` +
+      `failed ${result.failed}, unanswered ${result.unfinished}`,
+    `last LSN    ${result.lastLsn}; every shard applied its last entry: ${result.allApplied ? "yes" : "NO (delays are partial)"}`,
+    `machine     ${report.machine.cpus} CPUs (${report.machine.cpuModel}), node ${report.machine.nodeVersion}`,
+  ];
+  for (const error of result.errors) lines.push(`error       ${error}`);
+  return lines.join("\n");
+}
