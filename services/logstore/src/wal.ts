@@ -60,6 +60,8 @@ export interface WalStats {
   dataSyncs: number;
   bytesWritten: number;
   segmentsCreated: number;
+  /** readRange calls that missed the cache and read a segment file. */
+  diskReads: number;
 }
 
 /** What opening the WAL found, for the startup log. */
@@ -86,7 +88,7 @@ interface PendingAppend {
 }
 
 export class Wal {
-  readonly stats: WalStats = { appends: 0, groupCommits: 0, dataSyncs: 0, bytesWritten: 0, segmentsCreated: 0 };
+  readonly stats: WalStats = { appends: 0, groupCommits: 0, dataSyncs: 0, bytesWritten: 0, segmentsCreated: 0, diskReads: 0 };
   readonly #dir: string;
   readonly #limits: WalLimits;
   readonly #observer: WalObserver;
@@ -385,6 +387,7 @@ export class Wal {
       lastLsn++;
     }
     const endOffset = endOfRecord(lastLsn);
+    this.stats.diskReads++;
     const bytes = await this.#readSegmentBytes(segment, startOffset, endOffset - startOffset);
     const entries: LogEntry[] = [];
     for (let lsn = fromLsn; lsn <= lastLsn; lsn++) {

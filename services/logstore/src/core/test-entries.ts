@@ -1,0 +1,49 @@
+import { MutationKind, type LogEntry } from "@logplayer/proto";
+import { encodeEntryPayload, encodeRecord } from "./wal-record";
+import { segmentFileName, type SegmentInput } from "./wal-recovery";
+
+/** A small deterministic PRNG (mulberry32) so test data is varied but reproducible. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A log entry with a key and a value of `valueBytes` pseudo-random bytes. */
+export function testEntry(lsn: bigint, random: () => number, valueBytes = 8 + Math.floor(random() * 40), term = 1n): LogEntry {
+  const value = Buffer.alloc(valueBytes);
+  for (let i = 0; i < valueBytes; i++) value[i] = Math.floor(random() * 256);
+  return {
+    lsn,
+    term,
+    txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key: `key-${lsn}`, value, delta: 0n }] },
+    commitTimeNs: 1000n + lsn,
+    clientId: "test-client",
+    clientSeq: lsn,
+  };
+}
+
+export function recordFor(entry: LogEntry): Buffer {
+  return encodeRecord(entry, encodeEntryPayload(entry));
+}
+
+/** Frames entries 1..count into segments of at most `segmentBytesMax` bytes (like the WAL does). */
+export function buildSegments(entries: LogEntry[], segmentBytesMax: number): SegmentInput[] {
+  const segments: { fileName: string; records: Buffer[]; bytes: number }[] = [];
+  for (const entry of entries) {
+    const record = recordFor(entry);
+    const current = segments[segments.length - 1];
+    if (current === undefined || (current.records.length > 0 && current.bytes + record.length > segmentBytesMax)) {
+      segments.push({ fileName: segmentFileName(entry.lsn), records: [record], bytes: record.length });
+    } else {
+      current.records.push(record);
+      current.bytes += record.length;
+    }
+  }
+  return segments.map((s) => ({ fileName: s.fileName, bytes: Buffer.concat(s.records) }));
+}

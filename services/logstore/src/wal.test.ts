@@ -1,0 +1,182 @@
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { LpError, Status } from "@logplayer/common";
+import { LogEntry } from "@logplayer/proto";
+import { encodeEntryPayload } from "./core/wal-record";
+import { seededRandom, testEntry } from "./core/test-entries";
+import { segmentFileName } from "./core/wal-recovery";
+import { DEFAULT_WAL_LIMITS, Wal, type WalLimits } from "./wal";
+
+const random = seededRandom(7);
+let dir: string;
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), "logstore-wal-"));
+});
+
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+function limits(overrides: Partial<WalLimits> = {}): WalLimits {
+  return { ...DEFAULT_WAL_LIMITS, ...overrides };
+}
+
+function appendEntry(wal: Wal, entry: LogEntry = testEntry(wal.lastLsn + 1n, random)): Promise<void> {
+  return wal.append(entry, encodeEntryPayload(entry));
+}
+
+/** Every entry from `from`, following readRange's paging. */
+async function readAll(wal: Wal, from = 1n, bytesMax = 300): Promise<LogEntry[]> {
+  const result: LogEntry[] = [];
+  for (let next = from; ; ) {
+    const batch = await wal.readRange(next, wal.lastLsn, bytesMax, 7);
+    if (batch.length === 0) return result;
+    result.push(...batch);
+    next = batch[batch.length - 1]!.lsn + 1n;
+  }
+}
+
+const json = (entries: LogEntry[]): unknown[] => entries.map((e) => LogEntry.toJSON(e));
+
+describe("Wal", () => {
+  it("group commit: many concurrent appends share far fewer fsyncs", async () => {
+    const { wal } = await Wal.open(dir, limits());
+    const count = 200;
+    const appends = Array.from({ length: count }, () => appendEntry(wal));
+    await Promise.all(appends);
+    expect(wal.durableLsn).toBe(BigInt(count));
+    expect(wal.stats.appends).toBe(count);
+    // The first append starts a round alone; the other 199 queue behind it and share the next.
+    expect(wal.stats.dataSyncs).toBeLessThan(count / 10);
+    expect(wal.stats.groupCommits).toBe(wal.stats.dataSyncs);
+    await wal.close();
+  });
+
+  it("acknowledges in order and reports durable LSNs to listeners", async () => {
+    const { wal } = await Wal.open(dir, limits());
+    const seen: bigint[] = [];
+    wal.onDurable((lsn) => seen.push(lsn));
+    const order: bigint[] = [];
+    await Promise.all([1n, 2n, 3n].map((lsn) => appendEntry(wal).then(() => order.push(lsn))));
+    expect(order).toEqual([1n, 2n, 3n]);
+    expect(seen[seen.length - 1]).toBe(3n);
+    expect(seen).toEqual([...seen].sort((a, b) => (a < b ? -1 : 1)));
+    await wal.close();
+  });
+
+  it("rolls over to new segments and reads everything back after a restart", async () => {
+    const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096, cacheBytesMax: 0 }));
+    const written: LogEntry[] = [];
+    for (let round = 0; round < 10; round++) {
+      const batch = Array.from({ length: 20 }, (_, i) => testEntry(wal.lastLsn + 1n + BigInt(i), random, 60));
+      await Promise.all(batch.map((entry) => appendEntry(wal, entry)));
+      written.push(...batch);
+    }
+    expect(wal.segmentCount).toBeGreaterThan(3);
+    const files = (await fs.readdir(dir)).sort();
+    expect(files).toHaveLength(wal.segmentCount);
+    expect(files[0]).toBe(segmentFileName(1n));
+    for (const file of files) expect((await fs.stat(path.join(dir, file))).size).toBeLessThanOrEqual(4096);
+    expect(json(await readAll(wal))).toEqual(json(written));
+    await wal.close();
+
+    const reopened = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+    expect(reopened.report).toMatchObject({ lastLsn: 200n, tornTail: null, segments: files.length });
+    expect(json(await readAll(reopened.wal))).toEqual(json(written));
+    expect(json(await readAll(reopened.wal, 137n))).toEqual(json(written.slice(136)));
+    await appendEntry(reopened.wal);
+    expect(reopened.wal.durableLsn).toBe(201n);
+    await reopened.wal.close();
+  });
+
+  it("serves tailing reads from the cache and older ones from disk, with identical results", async () => {
+    const { wal } = await Wal.open(dir, limits({ cacheBytesMax: 2000 }));
+    await Promise.all(Array.from({ length: 100 }, () => appendEntry(wal)));
+    const tail = await wal.readRange(95n, 100n, 1 << 20, 100);
+    expect(tail.map((e) => e.lsn)).toEqual([95n, 96n, 97n, 98n, 99n, 100n]);
+    expect(wal.stats.diskReads).toBe(0);
+    const warm = await readAll(wal, 1n, 10_000);
+    expect(wal.stats.diskReads).toBeGreaterThan(0);
+    expect(warm.map((e) => e.lsn)).toEqual(Array.from({ length: 100 }, (_, i) => BigInt(i + 1)));
+    await wal.close();
+    const { wal: cold } = await Wal.open(dir, limits({ cacheBytesMax: 0 }));
+    expect(json(await readAll(cold, 1n, 10_000))).toEqual(json(warm));
+    await cold.close();
+  });
+
+  it("honours bytesMax and entriesMax but always returns at least one entry", async () => {
+    const { wal } = await Wal.open(dir, limits({ cacheBytesMax: 0 }));
+    await Promise.all(Array.from({ length: 10 }, () => appendEntry(wal, testEntry(wal.lastLsn + 1n, random, 500))));
+    expect(await wal.readRange(1n, 10n, 1, 100)).toHaveLength(1);
+    expect(await wal.readRange(1n, 10n, 1 << 20, 4)).toHaveLength(4);
+    expect(await wal.readRange(3n, 5n, 1 << 20, 100)).toHaveLength(3);
+    expect(await wal.readRange(11n, 20n, 1 << 20, 100)).toHaveLength(0);
+    await wal.close();
+  });
+
+  it("truncateAfter drops the suffix durably, across segments, and appends continue from there", async () => {
+    const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+    await Promise.all(Array.from({ length: 100 }, () => appendEntry(wal, testEntry(wal.lastLsn + 1n, random, 60))));
+    const before = await readAll(wal);
+    const segmentsBefore = wal.segmentCount;
+    await wal.truncateAfter(37n);
+    expect(wal.lastLsn).toBe(37n);
+    expect(wal.durableLsn).toBe(37n);
+    expect(wal.segmentCount).toBeLessThan(segmentsBefore);
+    expect(json(await readAll(wal))).toEqual(json(before.slice(0, 37)));
+    const replacement = testEntry(38n, random, 10, 2n);
+    await appendEntry(wal, replacement);
+    expect(wal.lastTerm).toBe(2n);
+    await wal.close();
+
+    const { wal: reopened, report } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+    expect(report).toMatchObject({ lastLsn: 38n, lastTerm: 2n, tornTail: null });
+    expect(json(await readAll(reopened))).toEqual(json([...before.slice(0, 37), replacement]));
+    await reopened.truncateAfter(0n);
+    expect(reopened.lastLsn).toBe(0n);
+    expect(await readAll(reopened)).toEqual([]);
+    await reopened.close();
+    expect(await fs.readdir(dir)).toEqual([segmentFileName(1n)]);
+    expect((await fs.stat(path.join(dir, segmentFileName(1n)))).size).toBe(0);
+  });
+
+  it("refuses appends past appendQueueMax with RESOURCE_EXHAUSTED, queueing nothing", async () => {
+    const { wal } = await Wal.open(dir, limits({ appendQueueMax: 5 }));
+    const accepted = Array.from({ length: 5 }, () => appendEntry(wal));
+    let refused: unknown;
+    try {
+      await appendEntry(wal);
+    } catch (err: unknown) {
+      refused = err;
+    }
+    expect(LpError.is(refused) && refused.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(wal.lastLsn).toBe(5n);
+    await Promise.all(accepted);
+    await appendEntry(wal);
+    expect(wal.durableLsn).toBe(6n);
+    await wal.close();
+  });
+
+  it("cuts a torn tail on open and reports file, offset and bytes dropped", async () => {
+    const { wal } = await Wal.open(dir, limits());
+    await Promise.all(Array.from({ length: 5 }, () => appendEntry(wal)));
+    await wal.close();
+    const file = path.join(dir, segmentFileName(1n));
+    const goodSize = (await fs.stat(file)).size;
+    await fs.appendFile(file, Buffer.from([1, 2, 3, 4, 5, 6, 7]));
+    const { wal: reopened, report } = await Wal.open(dir, limits());
+    expect(report.tornTail).toMatchObject({ fileName: segmentFileName(1n), offset: goodSize, bytesDropped: 7 });
+    expect((await fs.stat(file)).size).toBe(goodSize);
+    expect(reopened.lastLsn).toBe(5n);
+    await reopened.close();
+  });
+
+  it("asserts dense LSNs", async () => {
+    const { wal } = await Wal.open(dir, limits());
+    const entry = testEntry(2n, random);
+    expect(() => wal.append(entry, encodeEntryPayload(entry))).toThrow(/LSNs must be dense/);
+    await wal.close();
+  });
+});
