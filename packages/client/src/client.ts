@@ -267,14 +267,14 @@ export class LogPlayerClient {
   }
 
   /** The LogStore's Status (role, term, commit LSN...), retried on UNAVAILABLE. */
-  logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
+  async logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
     this.#assertOpen();
     const address = this.#logStoreAddress;
     return this.#read(`LogStore at ${address}`, opts.timeoutMs, (target) => logStoreStatusCall(this.#channels, address, target));
   }
 
   /** One shard's Status, retried on UNAVAILABLE. InvalidArgumentError for an unknown shard id. */
-  shardStatus(shardId: number, opts: CallOpts = {}): Promise<ShardStatusResponse> {
+  async shardStatus(shardId: number, opts: CallOpts = {}): Promise<ShardStatusResponse> {
     this.#assertOpen();
     this.#checkShardId(shardId);
     const client = this.#channels.shard(shardId);
@@ -323,7 +323,7 @@ export class LogPlayerClient {
    * A shard's delay histograms. With `reset` the call changes state, so it
    * is not retried (a retry could discard a histogram nobody read).
    */
-  deliveryStats(shardId: number, opts: { reset?: boolean } & CallOpts = {}): Promise<DeliveryStatsResponse> {
+  async deliveryStats(shardId: number, opts: { reset?: boolean } & CallOpts = {}): Promise<DeliveryStatsResponse> {
     this.#assertOpen();
     this.#checkShardId(shardId);
     const client = this.#channels.shard(shardId);

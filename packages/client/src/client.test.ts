@@ -1,0 +1,209 @@
+import { status as Status } from "@grpc/grpc-js";
+import { failedPrecondition, resourceExhausted, unavailable } from "@logplayer/common";
+import { MutationKind } from "@logplayer/proto";
+import { LogPlayerClient } from "./client";
+import {
+  CancelledError,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  LimitExceededError,
+  NotLeaderError,
+  UnavailableError,
+} from "./errors";
+import { FakeLogStore, startFakeCluster, startLogStore, startShard, type FakeCluster } from "./fake-cluster.fixture";
+import { mutation } from "./mutations";
+import type { ClientOptions } from "./options";
+
+const FAST_RETRY = { readBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 } };
+
+describe("LogPlayerClient against fake services", () => {
+  let cluster: FakeCluster;
+  let client: LogPlayerClient;
+  const extra: { close(): void }[] = [];
+
+  const options = (overrides: Partial<ClientOptions> = {}): ClientOptions => ({
+    logstore: cluster.logStore.address,
+    shards: cluster.shardAddresses,
+    timeoutMs: 3_000,
+    ...FAST_RETRY,
+    ...overrides,
+  });
+
+  beforeEach(async () => {
+    cluster = await startFakeCluster(3);
+    client = await LogPlayerClient.connect(options({ clientId: "test-client" }));
+  });
+
+  afterEach(() => {
+    client.close();
+    for (const thing of extra.splice(0)) thing.close();
+    cluster.close();
+  });
+
+  it("connect reads the cluster id and shard map from the LogStore", () => {
+    expect(client.clusterId).toBe("fake-cluster");
+    expect(client.shardMap).toEqual({ shardCount: 3, hash: "fnv1a32" });
+    expect(client.shardForKey("a")).toBeGreaterThanOrEqual(0);
+  });
+
+  it("commit sends one transaction with client id, increasing seq and commit time, and returns its LSN", async () => {
+    const first = await client.commit([mutation.put("a", "1"), mutation.add("b", 5), mutation.append("c", "x"), mutation.delete("d")]);
+    const second = await client.commit([mutation.put("a", "2")], { commitTimeNs: 1234n });
+    expect(first.lsn).toBe(1n);
+    expect(second.lsn).toBe(2n);
+    const [a1, a2] = cluster.logStore.appends;
+    expect(a1!.txn!.mutations.map((m) => m.kind)).toEqual([
+      MutationKind.MUTATION_KIND_PUT, MutationKind.MUTATION_KIND_ADD, MutationKind.MUTATION_KIND_APPEND, MutationKind.MUTATION_KIND_DELETE,
+    ]);
+    expect([a1!.clientId, a1!.clientSeq, a2!.clientSeq]).toEqual(["test-client", 1n, 2n]);
+    expect(a1!.commitTimeNs).toBeGreaterThan(0n);
+    expect(a2!.commitTimeNs).toBe(1234n);
+  });
+
+  it("get with minLsn passes min_lsn to the key's shard and reads the write", async () => {
+    const { lsn } = await client.commit([mutation.put("user:1", "alice")]);
+    const result = await client.get("user:1", { minLsn: lsn });
+    expect(result).toEqual({ found: true, value: Buffer.from("alice"), appliedLsn: lsn });
+    const shard = cluster.shards[client.shardForKey("user:1")]!;
+    expect(shard.gets.map((g) => [g.key, g.minLsn])).toEqual([["user:1", lsn]]);
+    for (const other of cluster.shards) if (other !== shard) expect(other.gets).toHaveLength(0);
+    const missing = await client.get("nobody");
+    expect(missing.found).toBe(false);
+    expect(missing.value.length).toBe(0);
+  });
+
+  it("checks keys and transactions before sending", async () => {
+    await expect(client.get("")).rejects.toThrow(InvalidArgumentError);
+    await expect(client.commit([mutation.put("bad\nkey", "v")])).rejects.toThrow(InvalidArgumentError);
+    await expect(client.commit([])).rejects.toThrow(InvalidArgumentError);
+    await expect(client.commit([mutation.put("k".repeat(600), "v")])).rejects.toThrow(/key_bytes_max/);
+    await expect(client.commit([mutation.put("big", Buffer.alloc(300 * 1024))])).rejects.toThrow(LimitExceededError);
+    expect(cluster.logStore.appends).toHaveLength(0);
+    expect(cluster.shards.every((s) => s.gets.length === 0)).toBe(true);
+  });
+
+  it("a call the server never answers ends with DeadlineExceededError", async () => {
+    cluster.logStore.appendFaults.push("hang");
+    await expect(client.commit([mutation.put("a", "1")], { timeoutMs: 300 })).rejects.toThrow(DeadlineExceededError);
+    const shard = cluster.shards[client.shardForKey("a")]!;
+    shard.readFaults.push("hang");
+    await expect(client.get("a", { timeoutMs: 300 })).rejects.toThrow(DeadlineExceededError);
+  });
+
+  it("retries a read that fails with UNAVAILABLE", async () => {
+    await client.commit([mutation.put("r", "v")]);
+    const shard = cluster.shards[client.shardForKey("r")]!;
+    shard.readFaults.push(unavailable("restarting"), unavailable("restarting"));
+    const result = await client.get("r");
+    expect(result.value.toString()).toBe("v");
+    expect(shard.gets).toHaveLength(3);
+  });
+
+  it("does not retry a read failing with another code, nor a commit failing with UNAVAILABLE", async () => {
+    const shard = cluster.shards[client.shardForKey("r")]!;
+    shard.readFaults.push(failedPrecondition("wrong cluster"));
+    await expect(client.get("r")).rejects.toThrow(FailedPreconditionError);
+    expect(shard.gets).toHaveLength(1);
+    cluster.logStore.appendFaults.push(unavailable("shutting down"));
+    await expect(client.commit([mutation.add("n", 1)])).rejects.toThrow(UnavailableError);
+    cluster.logStore.appendFaults.push(resourceExhausted("queue full"));
+    await expect(client.commit([mutation.add("n", 1)])).rejects.toThrow(LimitExceededError);
+    expect(cluster.logStore.appends).toHaveLength(0);
+  });
+
+  it("NotLeaderError carries the leader's address when it is not a configured one", async () => {
+    cluster.logStore.appendFaults.push(unavailable("not the leader", "10.9.9.9:7100"));
+    const error: unknown = await client.commit([mutation.put("a", "1")]).catch((e: unknown) => e);
+    expect(NotLeaderError.is(error)).toBe(true);
+    expect((error as NotLeaderError).leaderAddress).toBe("10.9.9.9:7100");
+    expect((error as NotLeaderError).code).toBe(Status.UNAVAILABLE);
+  });
+
+  it("follows a NotLeaderError to another configured LogStore, once, keeping the client seq", async () => {
+    const leader = new FakeLogStore(3, cluster.shards);
+    await startLogStore(leader);
+    extra.push({ close: () => leader.server?.forceShutdown() });
+    // The stale replica still believes it leads when the client connects, then refuses the append.
+    const redirected = await LogPlayerClient.connect(options({ logstore: [cluster.logStore.address, leader.address], clientId: "r" }));
+    extra.push(redirected);
+    leader.role = "follower";
+    cluster.logStore.appendFaults.push(unavailable("not the leader", leader.address));
+    const { lsn } = await redirected.commit([mutation.put("a", "1")]);
+    expect(lsn).toBe(1n);
+    expect(leader.appends.map((a) => [a.clientId, a.clientSeq])).toEqual([["r", 1n]]);
+    expect(redirected.logStoreAddress).toBe(leader.address);
+    await redirected.commit([mutation.put("a", "2")]);
+    expect(leader.appends).toHaveLength(2);
+  });
+
+  it("connect picks the replica that says it is the leader", async () => {
+    const leader = new FakeLogStore(3, cluster.shards);
+    await startLogStore(leader);
+    extra.push({ close: () => leader.server?.forceShutdown() });
+    cluster.logStore.role = "follower";
+    const picked = await LogPlayerClient.connect(options({ logstore: [cluster.logStore.address, leader.address] }));
+    extra.push(picked);
+    expect(picked.logStoreAddress).toBe(leader.address);
+  });
+
+  it("connect refuses a shard list that does not match the shard map, or another protocol version", async () => {
+    await expect(LogPlayerClient.connect(options({ shards: cluster.shardAddresses.slice(0, 2) }))).rejects.toThrow(FailedPreconditionError);
+    await expect(LogPlayerClient.connect(options({ shards: cluster.shardAddresses.slice(0, 2) }))).rejects.toThrow(/fnv1a32\/3\) has 3 shards but 2/);
+    cluster.logStore.protocolVersion = 99;
+    await expect(LogPlayerClient.connect(options())).rejects.toThrow(/protocol version 99/);
+    await expect(LogPlayerClient.connect(options({ shards: ["nohostport"] }))).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it("scan pages through every shard and merges in key order up to the limit", async () => {
+    const keys = ["p:03", "p:01", "p:07", "p:05", "p:02", "p:06", "p:04", "q:1"];
+    const { lsn } = await client.commit(keys.map((k) => mutation.put(k, `v${k}`)));
+    const all = await client.scan("p:", { minLsn: lsn });
+    expect(all.items.map((i) => i.key)).toEqual(["p:01", "p:02", "p:03", "p:04", "p:05", "p:06", "p:07"]);
+    expect(all.items[0]!.value.toString()).toBe("vp:01");
+    expect(all.appliedLsn).toBe(lsn);
+    for (const shard of cluster.shards) expect(shard.scans.every((s) => s.minLsn === lsn && s.prefix === "p:")).toBe(true);
+    // The fake serves 2 items per page, so some shard needed a second page starting after its last key.
+    expect(cluster.shards.some((s) => s.scans.some((r) => r.startAfter !== ""))).toBe(true);
+    const limited = await client.scan("p:", { limit: 3 });
+    expect(limited.items.map((i) => i.key)).toEqual(["p:01", "p:02", "p:03"]);
+    await expect(client.scan("p:", { limit: 0 })).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it("clusterStatus reports a dead shard's error without throwing, and lag for the others", async () => {
+    await client.commit([mutation.put("a", "1")]);
+    cluster.shards[0]!.appliedLsn = 0n;
+    cluster.shards[2]!.server!.forceShutdown();
+    const status = await client.clusterStatus();
+    expect(status.logStore.commitLsn).toBe(1n);
+    expect(status.logStoreAddress).toBe(cluster.logStore.address);
+    expect(status.shards.map((s) => s.lag)).toEqual([1n, 0n, undefined]);
+    expect(UnavailableError.is(status.shards[2]!.error)).toBe(true);
+    expect(status.shards[2]!.address).toBe(cluster.shardAddresses[2]);
+  });
+
+  it("status and deliveryStats reach the right shard; a reset is passed through", async () => {
+    expect((await client.shardStatus(1)).shardId).toBe(1);
+    expect((await client.logStoreStatus()).role).toBe("leader");
+    const stats = await client.deliveryStats(2, { reset: true });
+    expect(stats.parts).toBe(7n);
+    expect(cluster.shards[2]!.statsResets).toEqual([true]);
+    await expect(client.shardStatus(3)).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it("rides through a shard restart: a get issued while it is down completes when it is back", async () => {
+    await client.commit([mutation.put("k", "kept")]);
+    const shard = cluster.shards[client.shardForKey("k")]!;
+    const port = shard.port;
+    await new Promise<void>((resolve) => shard.server!.tryShutdown(() => resolve()));
+    const pending = client.get("k", { timeoutMs: 10_000 });
+    await startShard(shard, port);
+    expect((await pending).value.toString()).toBe("kept");
+  });
+
+  it("a closed client refuses calls", async () => {
+    client.close();
+    await expect(client.get("a")).rejects.toThrow(CancelledError);
+    client.close();
+  });
+});

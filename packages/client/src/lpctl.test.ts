@@ -1,0 +1,107 @@
+import { MutationKind } from "@logplayer/proto";
+import { startFakeCluster, type FakeCluster } from "./fake-cluster.fixture";
+import { runLpctl } from "./lpctl-run";
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe("lpctl (runLpctl in-process against fake services)", () => {
+  let cluster: FakeCluster;
+
+  beforeAll(async () => {
+    cluster = await startFakeCluster(3);
+  });
+
+  afterAll(() => cluster.close());
+
+  async function lpctl(...args: string[]): Promise<Ran> {
+    let stdout = "";
+    let stderr = "";
+    const flags = ["--logstore", cluster.logStore.address, "--shards", cluster.shardAddresses.join(","), "--timeout-ms", "3000"];
+    const code = await runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+    return { code, stdout, stderr };
+  }
+
+  it("put prints the committed LSN and get prints the value", async () => {
+    const put = await lpctl("put", "greeting", "hello world");
+    expect(put).toEqual({ code: 0, stdout: `committed lsn=${cluster.logStore.commitLsn}\n`, stderr: "" });
+    const get = await lpctl("get", "greeting", "--min-lsn", String(cluster.logStore.commitLsn));
+    expect(get).toEqual({ code: 0, stdout: "hello world\n", stderr: "" });
+    const shard = cluster.shards.find((s) => s.gets.some((g) => g.key === "greeting"))!;
+    expect(shard.gets.at(-1)!.minLsn).toBe(cluster.logStore.commitLsn);
+  });
+
+  it("get of a missing key prints (not found) and exits 2", async () => {
+    expect(await lpctl("get", "no-such-key")).toEqual({ code: 2, stdout: "(not found)\n", stderr: "" });
+    const json = await lpctl("--json", "get", "no-such-key");
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ found: false, value: null });
+  });
+
+  it("txn commits several mutations as one transaction", async () => {
+    const before = cluster.logStore.appends.length;
+    const ran = await lpctl("txn", "put:t:a=1", "append:t:b=x", "add:t:c=5", "delete:t:d");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toMatch(/^committed lsn=\d+\n$/);
+    expect(cluster.logStore.appends).toHaveLength(before + 1);
+    const txn = cluster.logStore.appends.at(-1)!.txn!;
+    expect(txn.mutations.map((m) => [m.kind, m.key])).toEqual([
+      [MutationKind.MUTATION_KIND_PUT, "t:a"],
+      [MutationKind.MUTATION_KIND_APPEND, "t:b"],
+      [MutationKind.MUTATION_KIND_ADD, "t:c"],
+      [MutationKind.MUTATION_KIND_DELETE, "t:d"],
+    ]);
+  });
+
+  it("add accepts a negative amount, append and delete work, scan prints key<TAB>value", async () => {
+    expect((await lpctl("add", "s:n", "10")).code).toBe(0);
+    expect((await lpctl("add", "s:n", "-3")).code).toBe(0);
+    expect((await lpctl("append", "s:m", "ab")).code).toBe(0);
+    expect((await lpctl("append", "s:m", "cd")).code).toBe(0);
+    expect((await lpctl("put", "s:z", "gone")).code).toBe(0);
+    expect((await lpctl("delete", "s:z")).code).toBe(0);
+    const scan = await lpctl("scan", "s:");
+    expect(scan).toEqual({ code: 0, stdout: "s:m\tabcd\ns:n\t7\n", stderr: "" });
+    expect((await lpctl("scan", "s:", "--limit", "1")).stdout).toBe("s:m\tabcd\n");
+  });
+
+  it("--hex reads and prints values as hex; --json prints LSNs as strings", async () => {
+    expect((await lpctl("--hex", "put", "bin", "00ff0a")).code).toBe(0);
+    expect((await lpctl("--hex", "get", "bin")).stdout).toBe("00ff0a\n");
+    const json = await lpctl("--json", "put", "j", "v");
+    expect(JSON.parse(json.stdout)).toEqual({ lsn: String(cluster.logStore.commitLsn) });
+  });
+
+  it("status prints the LogStore and every shard", async () => {
+    const ran = await lpctl("status");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toContain(`logstore ${cluster.logStore.address}  role=leader term=1 commit_lsn=${cluster.logStore.commitLsn}`);
+    expect(ran.stdout).toContain("cluster fake-cluster  shard_map=fnv1a32/3");
+    for (let id = 0; id < 3; id++) expect(ran.stdout).toMatch(new RegExp(`shard ${id}  ${cluster.shardAddresses[id]}  applied_lsn=\\d+  durable_lsn=\\d+  lag=\\d+`));
+    const json = JSON.parse((await lpctl("--json", "status")).stdout) as { shards: unknown[]; logStore: { clusterId: string } };
+    expect(json.shards).toHaveLength(3);
+    expect(json.logStore.clusterId).toBe("fake-cluster");
+  });
+
+  it("health exits 0 for a SERVING service and 1 when nothing listens", async () => {
+    expect(await lpctl("health", cluster.shardAddresses[0]!)).toEqual({ code: 0, stdout: "SERVING\n", stderr: "" });
+    const down = await lpctl("--timeout-ms", "500", "health", "127.0.0.1:1");
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^lpctl: UNAVAILABLE: /);
+  });
+
+  it("errors are one line on stderr naming the gRPC code, exit 1", async () => {
+    const bad = await lpctl("txn", "put:a=1", "bogus");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('lpctl: INVALID_ARGUMENT: txn argument 2 ("bogus"): expected put:KEY=VALUE, append:KEY=VALUE, add:KEY=N or delete:KEY\n');
+    const mismatch = await lpctl("--shards", cluster.shardAddresses[0]!, "get", "a");
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toMatch(/^lpctl: FAILED_PRECONDITION: .*has 3 shards but 1 shard addresses were given\n$/);
+    const usage = await lpctl("get");
+    expect(usage.code).toBe(1);
+    expect(usage.stderr).toContain("missing required argument");
+  });
+});
