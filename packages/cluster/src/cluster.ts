@@ -90,6 +90,10 @@ export class LocalCluster {
 
   /** Starts the planned processes in order: LogStore, then shards together, then LogPlayers together. */
   async startAll(): Promise<void> {
+    const missing = this.processes.filter((p) => !fs.existsSync(p.scriptPath)).map((p) => p.scriptPath);
+    if (missing.length > 0) {
+      throw new Error(`not built: ${[...new Set(missing)].join(", ")} (run pnpm build)`);
+    }
     try {
       for (const group of this.#startGroups()) {
         if (this.#stopping !== undefined) throw new Error("cluster stopped while starting");
