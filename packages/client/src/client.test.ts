@@ -137,6 +137,25 @@ describe("LogPlayerClient against fake services", () => {
     expect(leader.appends).toHaveLength(2);
   });
 
+  it("after an UNAVAILABLE append, the next commit asks the replicas who leads now", async () => {
+    const next = new FakeLogStore(3, cluster.shards);
+    await startLogStore(next);
+    extra.push({ close: () => next.server?.forceShutdown() });
+    next.role = "follower";
+    const failover = await LogPlayerClient.connect(options({ logstore: [cluster.logStore.address, next.address] }));
+    extra.push(failover);
+    expect(failover.logStoreAddress).toBe(cluster.logStore.address);
+    cluster.logStore.role = "follower";
+    next.role = "leader";
+    cluster.logStore.appendFaults.push(unavailable("stepping down"));
+    // Not retried: the outcome of an UNAVAILABLE append is unknown without dedupe.
+    await expect(failover.commit([mutation.add("n", 1)])).rejects.toThrow(UnavailableError);
+    await failover.commit([mutation.add("n", 1)]);
+    expect(failover.logStoreAddress).toBe(next.address);
+    expect(next.appends).toHaveLength(1);
+    expect(cluster.logStore.appends).toHaveLength(0);
+  });
+
   it("connect picks the replica that says it is the leader", async () => {
     const leader = new FakeLogStore(3, cluster.shards);
     await startLogStore(leader);

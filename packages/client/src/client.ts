@@ -31,7 +31,16 @@ import {
 } from "@logplayer/proto";
 import { callUnary, sleepMs, withReadRetry, type CallTarget, type ReadRetryPolicy } from "./call";
 import { Channels } from "./channels";
-import { CancelledError, InternalError, NotLeaderError, toClientError, type ClientError } from "./errors";
+import {
+  CancelledError,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  InternalError,
+  NotLeaderError,
+  UnavailableError,
+  toClientError,
+  type ClientError,
+} from "./errors";
 import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
 import { checkTimeoutMs, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options";
 import { mergeScanResults, type ScanItem } from "./scan-merge";
@@ -108,6 +117,8 @@ export class LogPlayerClient {
   readonly #options: ResolvedOptions;
   readonly #retryPolicy: ReadRetryPolicy;
   #logStoreAddress: string;
+  /** Set when an append failed in a way that may mean the leader moved; the next commit asks the replicas first. */
+  #leaderInDoubt = false;
   #clientSeq = 0n;
 
   private constructor(channels: Channels, options: ResolvedOptions, logStoreAddress: string, status: StatusResponse) {
@@ -130,11 +141,7 @@ export class LogPlayerClient {
     const resolved = resolveOptions(options);
     const channels = new Channels(resolved.logStoreAddresses, resolved.shardAddresses, grpcChannelOptions(resolved.messageBytesMax));
     try {
-      const deadlineMs = Date.now() + resolved.timeoutMs;
-      const policy = defaultRetryPolicy(resolved);
-      const readStatus = (address: string): Promise<StatusResponse> =>
-        withReadRetry(() => logStoreStatusCall(channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }), deadlineMs, policy, () => channels.closed);
-      const chosen = await probeReplicas(resolved.logStoreAddresses, readStatus);
+      const chosen = await discoverLogStore(channels, Date.now() + resolved.timeoutMs, defaultRetryPolicy(resolved));
       checkClusterStatus(chosen.status, resolved.shardAddresses.length, chosen.address);
       return new LogPlayerClient(channels, resolved, chosen.address, chosen.status);
     } catch (err: unknown) {
@@ -172,15 +179,39 @@ export class LogPlayerClient {
       clientId: this.clientId,
       clientSeq: this.#clientSeq,
     };
+    if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
     try {
       return await this.#append(this.#logStoreAddress, request, deadlineMs);
     } catch (err: unknown) {
       const redirect = this.#redirectTarget(err);
-      if (redirect === undefined) throw err;
+      if (redirect === undefined) {
+        this.#leaderInDoubt = UnavailableError.is(err) || DeadlineExceededError.is(err) || NotLeaderError.is(err);
+        throw err;
+      }
       // The old leader refused the append without writing it, so sending it again cannot duplicate it.
       const result = await this.#append(redirect, request, deadlineMs);
       this.#logStoreAddress = redirect;
       return result;
+    }
+  }
+
+  /**
+   * With several LogStore addresses, asks them who leads now. Best effort:
+   * when no replica answers in time the append goes to the old address and
+   * fails or succeeds there on its own.
+   */
+  async #rediscoverLeader(deadlineMs: number): Promise<void> {
+    this.#leaderInDoubt = false;
+    if (this.#channels.logStoreAddresses.length < 2) return;
+    try {
+      const chosen = await discoverLogStore(this.#channels, deadlineMs, this.#retryPolicy);
+      if (chosen.status.clusterId !== this.clusterId) {
+        throw failedPrecondition(`LogStore at ${chosen.address} belongs to cluster ${JSON.stringify(chosen.status.clusterId)}, not ${JSON.stringify(this.clusterId)}`);
+      }
+      this.#logStoreAddress = chosen.address;
+    } catch (err: unknown) {
+      const error = toClientError(err);
+      if (FailedPreconditionError.is(error)) throw error;
     }
   }
 
@@ -392,6 +423,18 @@ function checkClusterStatus(status: StatusResponse, shardAddressCount: number, a
       `the cluster's shard map (${describeShardMap(status.shardMap)}) has ${status.shardMap.shardCount} shards but ${shardAddressCount} shard addresses were given`,
     );
   }
+}
+
+/** Finds the LogStore replica to append to among the configured ones, each status read retried within the deadline. */
+function discoverLogStore(channels: Channels, deadlineMs: number, policy: ReadRetryPolicy): Promise<{ address: string; status: StatusResponse }> {
+  const readStatus = (address: string): Promise<StatusResponse> =>
+    withReadRetry(
+      () => logStoreStatusCall(channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      deadlineMs,
+      policy,
+      () => channels.closed,
+    );
+  return probeReplicas(channels.logStoreAddresses, readStatus);
 }
 
 /**
