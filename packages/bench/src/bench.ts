@@ -124,9 +124,10 @@ function phase(
       drainTimeoutMs: DRAIN_TIMEOUT_MS,
       clock: monotonicNs,
       nextTxn: () => workload.next(),
-      // commitTimeNs is read right before the send, after the transaction is built.
-      commit: async (txn, commitTimeNs) => {
+      commit: async (txn) => {
         const mutations = txn.keys.map((key, i) => mutation.put(key, txn.values[i]!));
+        // The paper's commit time: read after the transaction is built, right before the send.
+        const commitTimeNs = monotonicNs();
         const { lsn } = await client.commit(mutations, { commitTimeNs, timeoutMs: config.commitTimeoutMs });
         return lsn;
       },

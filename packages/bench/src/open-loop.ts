@@ -3,8 +3,8 @@ import { createDelayHistogram, type Histogram, recordDelayUs } from "./delay-his
 import { OpenLoopScheduler } from "./schedule";
 import type { BenchTxn } from "./workload";
 
-/** Sends one transaction; resolves with its LSN. */
-export type CommitFn = (txn: BenchTxn, commitTimeNs: bigint) => Promise<bigint>;
+/** Sends one transaction (stamping its commit time right before the send); resolves with its LSN. */
+export type CommitFn = (txn: BenchTxn) => Promise<bigint>;
 
 export interface OpenLoopOptions {
   /** Transactions per second. */
@@ -77,7 +77,7 @@ export function runOpenLoop(options: OpenLoopOptions, onStart?: (live: OpenLoopP
       const txn = options.nextTxn();
       result.sent += 1;
       result.inflight += 1;
-      options.commit(txn, options.clock()).then(
+      options.commit(txn).then(
         (lsn) => recordAck(result, txn, lsn, scheduledNs, options.clock()),
         (err: unknown) => recordFailure(result, err),
       ).finally(() => {
