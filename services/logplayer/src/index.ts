@@ -1,0 +1,2 @@
+export { startLogPlayer } from "./start-logplayer";
+export type { LogPlayerOptions, RunningLogPlayer } from "./start-logplayer";

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+import os from "node:os";
+import { Command } from "commander";
+import {
+  createLogger,
+  DEFAULT_BACKOFF,
+  envOption,
+  LOG_LEVELS,
+  parseAddress,
+  parseAddressList,
+  parseIntegerInRange,
+  runMain,
+  type LogLevel,
+} from "@logplayer/common";
+import { DEFAULT_DELIVERY_LIMITS, validateDeliveryLimits, type DeliveryLimits } from "@logplayer/delivery";
+import { startLogPlayer, type LogPlayerOptions } from "./start-logplayer";
+
+const SHUTDOWN_HARD_LIMIT_MS = 5000;
+
+interface PlayerFlags extends DeliveryLimits {
+  logstore: string;
+  shards: string[];
+  playerId: string;
+  listen: string;
+  metricsPort: number;
+  recoveryStreamsMax: number;
+  ackTimeoutMs: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  startWaitMs: number;
+  messageBytesMax: number;
+  logLevel: LogLevel;
+}
+
+const int = (name: string, min: number, max: number) => parseIntegerInRange(name, min, max);
+
+/** A limit flag: `--batch-parts-max` ↔ LP_BATCH_PARTS_MAX, default from DEFAULT_DELIVERY_LIMITS. */
+function limitOption(flag: string, description: string, key: keyof DeliveryLimits, max: number) {
+  const env = `LP_${flag.replace(/-/g, "_").toUpperCase()}`;
+  return envOption(`--${flag} <n>`, description, env).argParser(int(`--${flag}`, 1, max)).default(DEFAULT_DELIVERY_LIMITS[key]);
+}
+
+function buildCommand(): Command {
+  return new Command("logplayer")
+    .description("LogPlayer: reads committed entries from the LogStore and streams each shard its parts, in order, exactly once.")
+    .addOption(envOption("--logstore <host:port>", "LogStore gRPC address", "LP_LOGSTORE", "127.0.0.1:7100").argParser(parseAddress))
+    .addOption(
+      envOption("--shards <list>", "shard gRPC addresses, comma-separated; position = shard id (count must match the LogStore's shard map)", "LP_SHARDS")
+        .argParser(parseAddressList)
+        .default(["127.0.0.1:7300", "127.0.0.1:7301", "127.0.0.1:7302"], "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302"),
+    )
+    .addOption(envOption("--player-id <id>", "name in logs and the shards' hello", "LP_PLAYER_ID", `player-${os.hostname()}-${process.pid}`))
+    .addOption(envOption("--listen <host:port>", "gRPC health service address; port 0 picks a free port", "LP_LISTEN", "127.0.0.1:7200").argParser(parseAddress))
+    .addOption(envOption("--metrics-port <n>", "Prometheus /metrics port on the listen host; 0 = any free port, -1 = off", "LP_METRICS_PORT").argParser(int("--metrics-port", -1, 65535)).default(9200))
+    .addOption(limitOption("batch-parts-max", "parts in one batch written to a shard", "batchPartsMax", 1_000_000))
+    .addOption(limitOption("batch-bytes-max", "estimated bytes in one batch (a larger single part goes alone)", "batchBytesMax", 1 << 30))
+    .addOption(limitOption("window-batches-max", "sent, unacknowledged batches per shard", "windowBatchesMax", 1_000_000))
+    .addOption(limitOption("window-bytes-max", "sent, unacknowledged bytes per shard", "windowBytesMax", 1 << 30))
+    .addOption(limitOption("queue-entries-max", "parts waiting per shard; beyond it the shard falls back to recovery", "queueEntriesMax", 10_000_000))
+    .addOption(limitOption("queue-bytes-max", "bytes waiting per shard; beyond it the shard falls back to recovery", "queueBytesMax", 1 << 30))
+    .addOption(limitOption("dummy-every-entries", "every E entries, a shard more than E behind gets a dummy part", "dummyEveryEntries", 1_000_000_000))
+    .addOption(limitOption("recovery-read-entries-max", "entries one recovery read asks for (≤ --queue-entries-max)", "recoveryReadEntriesMax", 10_000_000))
+    .addOption(envOption("--recovery-streams-max <n>", "recovery reads open at once", "LP_RECOVERY_STREAMS_MAX").argParser(int("--recovery-streams-max", 1, 1024)).default(4))
+    .addOption(envOption("--ack-timeout-ms <ms>", "a shard with unacked batches and no Ack/Gap for this long is declared dead", "LP_ACK_TIMEOUT_MS").argParser(int("--ack-timeout-ms", 10, 3_600_000)).default(5000))
+    .addOption(envOption("--backoff-initial-ms <ms>", "first retry delay (reconnects, reads); doubles, with jitter", "LP_BACKOFF_INITIAL_MS").argParser(int("--backoff-initial-ms", 1, 60_000)).default(DEFAULT_BACKOFF.initialDelayMs))
+    .addOption(envOption("--backoff-max-ms <ms>", "retry delay cap", "LP_BACKOFF_MAX_MS").argParser(int("--backoff-max-ms", 1, 600_000)).default(DEFAULT_BACKOFF.maxDelayMs))
+    .addOption(envOption("--start-wait-ms <ms>", "after the first shard answers, wait this long for the others before starting the main stream", "LP_START_WAIT_MS").argParser(int("--start-wait-ms", 0, 600_000)).default(1000))
+    .addOption(envOption("--message-bytes-max <n>", "largest gRPC message either way", "LP_MESSAGE_BYTES_MAX").argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)).default(16 * 1024 * 1024))
+    .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+}
+
+function toOptions(flags: PlayerFlags): LogPlayerOptions {
+  const limits: DeliveryLimits = {
+    batchPartsMax: flags.batchPartsMax,
+    batchBytesMax: flags.batchBytesMax,
+    windowBatchesMax: flags.windowBatchesMax,
+    windowBytesMax: flags.windowBytesMax,
+    queueEntriesMax: flags.queueEntriesMax,
+    queueBytesMax: flags.queueBytesMax,
+    dummyEveryEntries: flags.dummyEveryEntries,
+    recoveryReadEntriesMax: flags.recoveryReadEntriesMax,
+  };
+  if (limits.recoveryReadEntriesMax > limits.queueEntriesMax) {
+    throw new Error(`--recovery-read-entries-max ${limits.recoveryReadEntriesMax} exceeds --queue-entries-max ${limits.queueEntriesMax}`);
+  }
+  if (flags.backoffMaxMs < flags.backoffInitialMs) {
+    throw new Error(`--backoff-max-ms ${flags.backoffMaxMs} is below --backoff-initial-ms ${flags.backoffInitialMs}`);
+  }
+  if (limits.batchBytesMax + 64 * 1024 > flags.messageBytesMax) {
+    throw new Error(`--batch-bytes-max ${limits.batchBytesMax} leaves no headroom under --message-bytes-max ${flags.messageBytesMax}`);
+  }
+  validateDeliveryLimits(limits);
+  return {
+    logstoreAddress: flags.logstore,
+    shardAddresses: flags.shards,
+    playerId: flags.playerId,
+    listen: flags.listen,
+    metricsPort: flags.metricsPort,
+    limits,
+    recoveryStreamsMax: flags.recoveryStreamsMax,
+    ackTimeoutMs: flags.ackTimeoutMs,
+    backoff: { initialDelayMs: flags.backoffInitialMs, maxDelayMs: flags.backoffMaxMs, multiplier: 2 },
+    startWaitMs: flags.startWaitMs,
+    messageBytesMax: flags.messageBytesMax,
+    statusTimeoutMs: 2000,
+  };
+}
+
+async function main(): Promise<void> {
+  const flags = buildCommand().parse(process.argv).opts<PlayerFlags>();
+  const options = toOptions(flags);
+  const logger = createLogger("logplayer", flags.logLevel);
+  let stopping = false;
+  let player: Awaited<ReturnType<typeof startLogPlayer>> | null = null;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_HARD_LIMIT_MS).unref();
+    if (player === null) process.exit(0); // still waiting for the LogStore: nothing to close
+    player.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  player = await startLogPlayer(options, logger);
+  logger.info(
+    { grpcPort: player.grpcPort, metricsPort: player.metricsPort ?? -1, clusterId: player.clusterId, playerId: options.playerId, shards: options.shardAddresses },
+    "ready",
+  );
+}
+
+runMain("logplayer", main);

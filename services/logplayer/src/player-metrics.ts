@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, type Registry } from "@logplayer/common";
+import type { Dispatcher, TargetCounters, TargetState } from "@logplayer/delivery";
+
+/** The LogPlayer's Prometheus metrics (names prefixed lp_player_). */
+export interface PlayerMetrics {
+  readonly entriesDispatched: Counter;
+  readonly partsSent: Counter<"target">;
+  readonly batchesSent: Counter<"target">;
+  readonly recoveryStreamsStarted: Counter<"target">;
+  readonly reconnects: Counter<"target">;
+  readonly gapsReceived: Counter<"target">;
+  readonly ackTimeouts: Counter<"target">;
+  readonly mainStreamRestarts: Counter;
+  readonly dispatchToWriteSeconds: Histogram;
+}
+
+const STATE_CODES: Record<TargetState, number> = { N: 0, RF: 1, FC: 2, S: 3 };
+
+/** Core counters exported as gauges (they restart at 0 with the process, like all our counters). */
+const CORE_COUNTERS: readonly (keyof TargetCounters)[] = ["overflows", "rewinds", "dummiesQueued", "staleEventsDropped"];
+
+export function createPlayerMetrics(registry: Registry, dispatcher: Dispatcher): PlayerMetrics {
+  const registers = [registry];
+  const labelNames = ["target"] as const;
+  const perTarget = (name: string, help: string): Counter<"target"> => new Counter({ name, help, labelNames, registers });
+  const gauge = (name: string, help: string, read: (target: Dispatcher["targets"][number]) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        for (const target of dispatcher.targets) this.set({ target: String(target.target) }, read(target));
+      },
+    });
+  };
+  gauge("lp_player_target_state", "Target queue state: 0 N, 1 RF, 2 FC, 3 S.", (t) => STATE_CODES[t.state]);
+  gauge("lp_player_target_last_ack_lsn", "The shard's applied LSN as last reported.", (t) => Number(t.lastAck));
+  gauge("lp_player_target_lag_entries", "currentIndex - lastAck (0 before the main stream starts).", (t) => {
+    const current = dispatcher.currentIndex;
+    return current === null || current < t.lastAck ? 0 : Number(current - t.lastAck);
+  });
+  gauge("lp_player_target_queued_parts", "Parts waiting in the normal and catch-up queues.", (t) => t.normalLength + t.catchUpLength);
+  gauge("lp_player_target_window_batches", "Sent batches not yet acknowledged.", (t) => t.windowBatches);
+  gauge("lp_player_target_term", "The target's term (increments on every connect and rewind).", (t) => t.term);
+  for (const name of CORE_COUNTERS) {
+    gauge(`lp_player_target_${snake(name)}`, `Core counter ${name} since start.`, (t) => t.counters[name]);
+  }
+  new Gauge({
+    name: "lp_player_current_index",
+    help: "Last main-stream LSN dispatched (0 before the main stream starts).",
+    registers,
+    collect() {
+      this.set(Number(dispatcher.currentIndex ?? 0n));
+    },
+  });
+  return {
+    entriesDispatched: new Counter({ name: "lp_player_entries_dispatched_total", help: "Main-stream entries dispatched.", registers }),
+    partsSent: perTarget("lp_player_parts_sent_total", "Parts written to a shard stream (dummies included)."),
+    batchesSent: perTarget("lp_player_batches_sent_total", "PartBatch writes."),
+    recoveryStreamsStarted: perTarget("lp_player_recovery_streams_started_total", "Bounded recovery reads started."),
+    reconnects: perTarget("lp_player_reconnects_total", "Delivery stream (re)connection attempts."),
+    gapsReceived: perTarget("lp_player_gaps_received_total", "Gap replies received from a shard."),
+    ackTimeouts: perTarget("lp_player_ack_timeouts_total", "Streams declared dead by the health checker (no ack in time)."),
+    mainStreamRestarts: new Counter({ name: "lp_player_main_stream_restarts_total", help: "Main stream re-opened after a failure.", registers }),
+    dispatchToWriteSeconds: new Histogram({
+      name: "lp_player_dispatch_to_write_seconds",
+      help: "From dispatching an entry to its batch's write callback, per part.",
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+      registers,
+    }),
+  };
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
