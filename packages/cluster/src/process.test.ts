@@ -80,7 +80,7 @@ describe("ManagedProcess", () => {
 
   it("fails a start that never becomes ready within the bound, and kills the process", async () => {
     const p = fake("hang", ["--hang"], { readyTimeoutMs: 500 });
-    await expect(p.start()).rejects.toThrow(/hang was not ready within 500 ms[\s\S]*"msg":"starting"/);
+    await expect(p.start()).rejects.toThrow(/hang was not ready within 500 ms/);
     expect(p.running).toBe(false);
     expect(p.lastExit?.signal).toBe("SIGKILL");
   });
