@@ -82,8 +82,9 @@ function printEndpoints(cluster: LocalCluster): void {
 function startProgress(cluster: LocalCluster, client: LogPlayerClient, dead: DeadProcess[]): () => void {
   const tty = process.stdout.isTTY === true;
   let polling = false;
+  let stopped = false;
   const render = async (): Promise<void> => {
-    if (polling) return;
+    if (polling || stopped) return;
     polling = true;
     try {
       let status;
@@ -93,6 +94,7 @@ function startProgress(cluster: LocalCluster, client: LogPlayerClient, dead: Dea
       } catch (err: unknown) {
         statusError = err instanceof Error ? err.message : String(err);
       }
+      if (stopped) return; // the answer came in after shutdown began
       const width = tty ? (process.stdout.columns ?? TERMINAL_WIDTH_DEFAULT) - 1 : Number.MAX_SAFE_INTEGER;
       const text = formatProgressLine({ status, statusError, dead }, width);
       process.stdout.write(tty ? `\r\x1b[2K${text}` : `${new Date().toISOString()} ${text}\n`);
@@ -108,6 +110,7 @@ function startProgress(cluster: LocalCluster, client: LogPlayerClient, dead: Dea
     void render();
   });
   return () => {
+    stopped = true;
     clearInterval(timer);
     unsubscribe();
     if (tty) process.stdout.write("\n");
