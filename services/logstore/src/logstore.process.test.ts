@@ -1,0 +1,348 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { Client, credentials, type ServiceError } from "@grpc/grpc-js";
+import { Status } from "@logplayer/common";
+import {
+  LogStoreClient,
+  MutationKind,
+  PROTOCOL_VERSION,
+  type AppendRequest,
+  type AppendResponse,
+  type LogEntry,
+  type ReadResponse,
+  type StatusResponse,
+  type Transaction,
+} from "@logplayer/proto";
+import { RECORD_HEADER_BYTES } from "./core/wal-record";
+import { segmentFileName } from "./core/wal-recovery";
+
+// Real processes: spawn dist/main.js (build first), talk gRPC on 127.0.0.1.
+const MAIN = path.join(__dirname, "..", "dist", "main.js");
+const WAIT_MS = 15_000;
+const FIRST_SEGMENT = segmentFileName(1n);
+
+interface Running {
+  child: ChildProcess;
+  client: LogStoreClient;
+  port: number;
+  logLines: Record<string, unknown>[];
+  stderr: () => string;
+}
+
+const children = new Set<ChildProcess>();
+const clients = new Set<LogStoreClient>();
+let dataDir: string;
+
+beforeEach(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "logstore-proc-"));
+});
+
+afterEach(async () => {
+  for (const client of clients) client.close();
+  clients.clear();
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await Promise.all([...children].map((child) => exited(child)));
+  children.clear();
+  await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+function spawnLogStore(args: string[]): { child: ChildProcess; logLines: Record<string, unknown>[]; stderr: () => string } {
+  const child = spawn(process.execPath, [MAIN, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-port", "-1", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  const logLines: Record<string, unknown>[] = [];
+  let stdoutBuffer = "";
+  let stderrText = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdoutBuffer += chunk.toString("utf8");
+    let newline: number;
+    while ((newline = stdoutBuffer.indexOf("\n")) >= 0) {
+      const line = stdoutBuffer.slice(0, newline);
+      stdoutBuffer = stdoutBuffer.slice(newline + 1);
+      logLines.push(JSON.parse(line) as Record<string, unknown>);
+      child.emit("logline");
+    }
+  });
+  child.stderr!.on("data", (chunk: Buffer) => (stderrText += chunk.toString("utf8")));
+  return { child, logLines, stderr: () => stderrText };
+}
+
+/** Starts a LogStore and waits for its ready line. */
+async function start(args: string[] = ["--shard-count", "4"]): Promise<Running> {
+  const spawned = spawnLogStore(args);
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no ready line")), WAIT_MS);
+    const check = (): void => {
+      const line = spawned.logLines.find((l) => l["msg"] === "ready");
+      if (line) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    };
+    spawned.child.on("logline", check);
+    spawned.child.once("exit", (code) => reject(new Error(`exited ${code} before ready: ${spawned.stderr()}`)));
+  });
+  const port = ready["grpcPort"] as number;
+  expect(typeof ready["metricsPort"]).toBe("number");
+  const client = new LogStoreClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  clients.add(client);
+  return { ...spawned, client, port };
+}
+
+/** Starts a LogStore that must fail; resolves with its exit code and stderr. */
+async function startExpectingFailure(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const spawned = spawnLogStore(args);
+  const code = await exited(spawned.child);
+  return { code, stderr: spawned.stderr() };
+}
+
+async function stop(running: Running): Promise<void> {
+  running.client.close();
+  running.child.kill("SIGTERM");
+  expect(await exited(running.child)).toBe(0);
+}
+
+const put = (key: string, value: string): Transaction => ({
+  mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key, value: Buffer.from(value), delta: 0n }],
+});
+
+function appendRequest(txn: Transaction | undefined, clientSeq = 0n): AppendRequest {
+  return { txn, commitTimeNs: 123n, clientId: "test", clientSeq };
+}
+
+function append(client: LogStoreClient, request: AppendRequest): Promise<AppendResponse> {
+  return new Promise((resolve, reject) => client.append(request, (err, response) => (err ? reject(err) : resolve(response))));
+}
+
+function status(client: LogStoreClient): Promise<StatusResponse> {
+  return new Promise((resolve, reject) => client.status({}, (err, response) => (err ? reject(err) : resolve(response))));
+}
+
+async function appendError(client: LogStoreClient, request: AppendRequest): Promise<ServiceError> {
+  return append(client, request).then(
+    () => {
+      throw new Error("append unexpectedly succeeded");
+    },
+    (err: ServiceError) => err,
+  );
+}
+
+/** Reads [from, to] with to > 0; resolves with the entries once the server ends the call. */
+function readRange(client: LogStoreClient, fromLsn: bigint, toLsn: bigint, protocolVersion = PROTOCOL_VERSION): Promise<LogEntry[]> {
+  return new Promise((resolve, reject) => {
+    const entries: LogEntry[] = [];
+    const call = client.read({ protocolVersion, fromLsn, toLsn, readerId: "test" });
+    call.on("data", (response: ReadResponse) => entries.push(...response.entries));
+    call.on("error", reject);
+    call.on("end", () => resolve(entries));
+  });
+}
+
+/** Writes non-HTTP/2 bytes to the port; true once the server rejects them (GOAWAY frame or close). */
+function sendGarbage(port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(Buffer.from("GARBAGE\r\n\r\n\u0000\u0001\u0002 not http/2 at all")));
+    const timer = setTimeout(() => reject(new Error("the server did not reject the garbage")), WAIT_MS);
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(true);
+    };
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      // HTTP/2 frames: 3-byte length, 1-byte type (7 = GOAWAY), flags, stream id, payload.
+      for (let offset = 0; offset + 9 <= received.length; offset += 9 + received.readUIntBE(offset, 3)) {
+        if (received[offset + 3] === 7) done();
+      }
+    });
+    socket.on("error", done);
+    socket.on("end", done);
+    socket.on("close", done);
+  });
+}
+
+function segmentRecordOffsets(bytes: Buffer): number[] {
+  const offsets: number[] = [];
+  for (let offset = 0; offset < bytes.length; offset += RECORD_HEADER_BYTES + bytes.readUInt32LE(offset + 4)) offsets.push(offset);
+  return offsets;
+}
+
+describe("LogStore process", () => {
+  it("appends, and a tailing Read receives each new commit as it happens", async () => {
+    const running = await start(["--shard-count", "3", "--cluster-id", "proc-test"]);
+    const received: LogEntry[] = [];
+    let notify = (): void => {};
+    const call = running.client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 0n, toLsn: 0n, readerId: "tail" });
+    call.on("data", (response: ReadResponse) => {
+      received.push(...response.entries);
+      notify();
+    });
+    call.on("error", () => {});
+    const receivedCount = (count: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${received.length} of ${count} entries arrived`)), WAIT_MS);
+        notify = () => {
+          if (received.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        notify();
+      });
+    for (let i = 1; i <= 5; i++) {
+      const { lsn } = await append(running.client, appendRequest(put(`k${i}`, `v${i}`), BigInt(i)));
+      expect(lsn).toBe(BigInt(i));
+      await receivedCount(i);
+      expect(received[i - 1]).toMatchObject({ lsn: BigInt(i), term: 1n, commitTimeNs: 123n, clientId: "test", clientSeq: BigInt(i) });
+      expect(received[i - 1]!.txn!.mutations[0]!.key).toBe(`k${i}`);
+    }
+    call.cancel();
+    expect(await readRange(running.client, 2n, 4n)).toHaveLength(3);
+    await expect(readRange(running.client, 1n, 99n)).rejects.toMatchObject({ code: Status.OUT_OF_RANGE });
+    expect(await status(running.client)).toMatchObject({
+      protocolVersion: PROTOCOL_VERSION,
+      clusterId: "proc-test",
+      shardMap: { shardCount: 3, hash: "fnv1a32" },
+      firstLsn: 1n,
+      lastLsn: 5n,
+      commitLsn: 5n,
+      role: "leader",
+      term: 1n,
+      leaderAddress: `127.0.0.1:${running.port}`,
+    });
+    await stop(running);
+    const mismatch = await startExpectingFailure(["--shard-count", "5"]);
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toMatch(/--shard-count 5 differs .*shard count 3/);
+  });
+
+  it("after kill -9 under a stream of appends, every acknowledged LSN is present with its content exactly once", async () => {
+    const running = await start(["--shard-count", "2", "--segment-bytes-max", "8192"]);
+    const acked = new Map<bigint, number>();
+    let next = 0;
+    let killed = false;
+    const worker = async (): Promise<void> => {
+      while (!killed) {
+        const i = next++;
+        try {
+          const { lsn } = await append(running.client, appendRequest(put(`key-${i}`, `value-${i}`), BigInt(i)));
+          acked.set(lsn, i);
+        } catch {
+          return; // The process died under us.
+        }
+        if (acked.size >= 400 && !killed) {
+          killed = true;
+          running.child.kill("SIGKILL");
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    await exited(running.child);
+    running.client.close();
+
+    const restarted = await start([]);
+    const { commitLsn } = await status(restarted.client);
+    const maxAcked = [...acked.keys()].reduce((a, b) => (a > b ? a : b), 0n);
+    expect(commitLsn).toBeGreaterThanOrEqual(maxAcked);
+    const entries = await readRange(restarted.client, 1n, commitLsn);
+    expect(entries.map((e) => e.lsn)).toEqual(Array.from({ length: Number(commitLsn) }, (_, i) => BigInt(i + 1)));
+    const seenKeys = new Set<string>();
+    for (const entry of entries) {
+      const key = entry.txn!.mutations[0]!.key;
+      expect(seenKeys.has(key)).toBe(false);
+      seenKeys.add(key);
+    }
+    for (const [lsn, i] of acked) {
+      const mutation = entries[Number(lsn) - 1]!.txn!.mutations[0]!;
+      expect(mutation.key).toBe(`key-${i}`);
+      expect(Buffer.from(mutation.value).toString()).toBe(`value-${i}`);
+    }
+    await stop(restarted);
+  });
+
+  it("repairs a torn last record on start and logs file, offset and bytes dropped", async () => {
+    const running = await start();
+    for (let i = 1; i <= 10; i++) await append(running.client, appendRequest(put(`k${i}`, "v")));
+    await stop(running);
+    const file = path.join(dataDir, "wal", FIRST_SEGMENT);
+    const bytes = await fs.readFile(file);
+    const lastOffset = segmentRecordOffsets(bytes)[9]!;
+    await fs.truncate(file, bytes.length - 3);
+
+    const restarted = await start([]);
+    const warning = restarted.logLines.find((l) => l["msg"] === "WAL torn tail repaired: cut off an incomplete last record");
+    expect(warning).toMatchObject({ level: "warn", file: FIRST_SEGMENT, offset: lastOffset, bytesDropped: bytes.length - 3 - lastOffset });
+    expect(await status(restarted.client)).toMatchObject({ lastLsn: 9n, commitLsn: 9n });
+    expect((await append(restarted.client, appendRequest(put("again", "v")))).lsn).toBe(10n);
+    await stop(restarted);
+  });
+
+  it("refuses to start, exit 1, naming file and offset, when a middle record is corrupt", async () => {
+    const running = await start();
+    for (let i = 1; i <= 10; i++) await append(running.client, appendRequest(put(`k${i}`, "v")));
+    await stop(running);
+    const file = path.join(dataDir, "wal", FIRST_SEGMENT);
+    const bytes = await fs.readFile(file);
+    const offset = segmentRecordOffsets(bytes)[4]!;
+    bytes[offset + RECORD_HEADER_BYTES + 2] = bytes[offset + RECORD_HEADER_BYTES + 2]! ^ 0x10;
+    await fs.writeFile(file, bytes);
+
+    const { code, stderr } = await startExpectingFailure([]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`WAL corrupt in ${FIRST_SEGMENT} at offset ${offset}: checksum mismatch (record for LSN 5)`);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("refuses bad input on every RPC with the right code, writes nothing, and keeps serving", async () => {
+    const running = await start(["--shard-count", "2", "--entry-bytes-max", "4096", "--value-bytes-max", "100000"]);
+    const { client } = running;
+    expect((await append(client, appendRequest(put("good", "v")))).lsn).toBe(1n);
+    const kind = (k: number): Transaction => ({ mutations: [{ ...put("k", "v").mutations[0]!, kind: k as MutationKind }] });
+    const cases: [string, AppendRequest, Status, RegExp][] = [
+      ["empty transaction", appendRequest({ mutations: [] }), Status.INVALID_ARGUMENT, /empty transaction/],
+      ["missing transaction", appendRequest(undefined), Status.INVALID_ARGUMENT, /empty transaction/],
+      ["oversized entry", appendRequest(put("big", "x".repeat(5000))), Status.RESOURCE_EXHAUSTED, /entry_bytes_max 4096/],
+      ["unknown mutation kind", appendRequest(kind(99)), Status.INVALID_ARGUMENT, /unknown mutation kind 99/],
+      ["key with a control character", appendRequest(put("a\u0001b", "v")), Status.INVALID_ARGUMENT, /control character/],
+      ["empty key", appendRequest(put("", "v")), Status.INVALID_ARGUMENT, /invalid key: empty/],
+    ];
+    for (const [name, request, code, message] of cases) {
+      const err = await appendError(client, request);
+      expect({ name, code: err.code }).toEqual({ name, code });
+      expect(err.details).toMatch(message);
+    }
+    await expect(readRange(client, 1n, 1n, 999)).rejects.toMatchObject({
+      code: Status.FAILED_PRECONDITION,
+      details: expect.stringMatching(new RegExp(`protocol version 999 .*version ${PROTOCOL_VERSION}`)),
+    });
+
+    // A request that is not a protobuf at all: grpc-js refuses it before our handler runs.
+    const raw = new Client(`127.0.0.1:${running.port}`, credentials.createInsecure());
+    const rawError = await new Promise<ServiceError | null>((resolve) =>
+      raw.makeUnaryRequest("/logplayer.v1.LogStore/Append", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0xff, 0xff, 0xff]), (err) =>
+        resolve(err),
+      ),
+    );
+    raw.close();
+    expect(rawError?.code).toBeDefined();
+    expect(rawError?.code).not.toBe(Status.OK);
+
+    // Garbage on the TCP port: the server answers with an HTTP/2 GOAWAY (or just closes) and serves on.
+    expect(await sendGarbage(running.port)).toBe(true);
+
+    expect(await status(client)).toMatchObject({ lastLsn: 1n, commitLsn: 1n });
+    expect((await append(client, appendRequest(put("still-serving", "v")))).lsn).toBe(2n);
+    expect((await readRange(client, 1n, 2n)).map((e) => e.txn!.mutations[0]!.key)).toEqual(["good", "still-serving"]);
+    await stop(running);
+  });
+});
