@@ -1,0 +1,12 @@
+export { Prng } from "./prng";
+export { EventQueue } from "./event-queue";
+export type { SimEvent } from "./event-queue";
+export { Simulator, DEFAULT_SIMULATOR_CONFIG } from "./simulator";
+export type { SimulatorConfig } from "./simulator";
+export { SimNetwork, RELIABLE_NETWORK } from "./network";
+export type { NetworkFaults, NetworkConfig, SimNodeId } from "./network";
+export { SimDisk } from "./sim-disk";
+export { RaftInvariantChecker, InvariantViolation } from "./raft-checker";
+export type { LogView, EntryKeyOf } from "./raft-checker";
+export { RaftCluster, runRaftScenario, encodeProposalId, decodeProposalId } from "./raft-cluster";
+export type { RaftScenarioOptions, RaftScenarioResult } from "./raft-cluster";

@@ -1,0 +1,114 @@
+import type { Entry, NodeId, RaftStatus } from "@logplayer/raft";
+
+/** A broken safety property; the scenario stops and reports it with the seed. */
+export class InvariantViolation extends Error {
+  override readonly name = "InvariantViolation";
+}
+
+function violated(message: string): never {
+  throw new InvariantViolation(message);
+}
+
+/** What the checker sees of one node's log (everything written so far). */
+export interface LogView {
+  lastIndex(): bigint;
+  term(index: bigint): bigint | undefined;
+  entryKey(index: bigint): string | undefined;
+}
+
+/** Identity of an entry's content for comparisons: kind and payload id. */
+export type EntryKeyOf = (entry: Entry) => string;
+
+/**
+ * Raft's safety properties (Figure 3 of the paper), checked over the whole
+ * history of a run rather than only snapshots:
+ *
+ * - Election safety: at most one leader per term, ever.
+ * - Log matching: an (index, term) pair, wherever and whenever it is
+ *   written, always has the same content and the same term before it. By
+ *   induction this is "same (index, term) => identical prefixes".
+ * - Leader completeness: a node that becomes leader holds every entry that
+ *   any node has applied (applied entries are committed).
+ * - State-machine safety: no two nodes apply different entries at one index.
+ * - Commit monotonic: a node's commit index never goes back while it runs.
+ */
+export class RaftInvariantChecker {
+  private readonly leaderOfTerm = new Map<bigint, NodeId>();
+  /** `${index}/${term}` -> `${prevTerm}|${content}` */
+  private readonly written = new Map<string, string>();
+  /** index -> `${term}|${content}` of the entry applied there. */
+  private readonly applied = new Map<bigint, string>();
+  private readonly lastCommit = new Map<NodeId, bigint>();
+  private appliedMax = 0n;
+
+  constructor(private readonly entryKey: EntryKeyOf) {}
+
+  /** Entries just written to a node's log; `termBefore` is the term at entries[0].index - 1 after the write. */
+  onWrite(node: NodeId, entries: readonly Entry[], termBefore: bigint | undefined): void {
+    let prevTerm = termBefore;
+    for (const entry of entries) {
+      if (prevTerm === undefined) violated(`log matching: n${node} wrote index ${entry.index} after a hole`);
+      const key = `${entry.index}/${entry.term}`;
+      const value = `${prevTerm}|${this.entryKey(entry)}`;
+      const seen = this.written.get(key);
+      if (seen === undefined) this.written.set(key, value);
+      else if (seen !== value) {
+        violated(`log matching: n${node} wrote (index ${entry.index}, term ${entry.term}) as ${value}, seen before as ${seen}`);
+      }
+      prevTerm = entry.term;
+    }
+  }
+
+  onApply(node: NodeId, entry: Entry): void {
+    const value = `${entry.term}|${this.entryKey(entry)}`;
+    const seen = this.applied.get(entry.index);
+    if (seen === undefined) {
+      this.applied.set(entry.index, value);
+      if (entry.index > this.appliedMax) this.appliedMax = entry.index;
+    } else if (seen !== value) {
+      violated(`state-machine safety: n${node} applied ${value} at index ${entry.index}, another node applied ${seen}`);
+    }
+  }
+
+  /** A node restarted: its commit restarts from what it persisted. */
+  onRestart(node: NodeId, commit: bigint): void {
+    this.lastCommit.set(node, commit);
+  }
+
+  /** Called after every step with every running node. */
+  checkNode(status: RaftStatus, log: LogView): void {
+    const previous = this.lastCommit.get(status.id) ?? 0n;
+    if (status.commit < previous) violated(`commit monotonic: n${status.id} commit ${status.commit} < ${previous}`);
+    this.lastCommit.set(status.id, status.commit);
+    if (status.role !== "leader") return;
+    const leader = this.leaderOfTerm.get(status.term);
+    if (leader === undefined) {
+      this.leaderOfTerm.set(status.term, status.id);
+      this.checkLeaderCompleteness(status, log);
+    } else if (leader !== status.id) {
+      violated(`election safety: n${status.id} and n${leader} both leaders in term ${status.term}`);
+    }
+  }
+
+  /** Highest index applied anywhere. */
+  appliedIndexMax(): bigint {
+    return this.appliedMax;
+  }
+
+  appliedKey(index: bigint): string | undefined {
+    return this.applied.get(index);
+  }
+
+  private checkLeaderCompleteness(status: RaftStatus, log: LogView): void {
+    for (const [index, value] of this.applied) {
+      const term = log.term(index);
+      const key = term === undefined ? undefined : `${term}|${log.entryKey(index)}`;
+      if (key !== value) {
+        violated(
+          `leader completeness: n${status.id} leader of term ${status.term} has ${key ?? "nothing"} at index ${index}, ` +
+            `but ${value} was applied there`,
+        );
+      }
+    }
+  }
+}
