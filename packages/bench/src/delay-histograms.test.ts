@@ -42,6 +42,14 @@ describe("delay histograms", () => {
     expect(summarizeUs(h).p999Ms).toBeCloseTo(50, 0);
   });
 
+  it("never reports a percentile above the max", () => {
+    const h = createDelayHistogram();
+    for (let i = 0; i < 1000; i++) recordDelayUs(h, 6_167_866 + i);
+    const s = summarizeUs(h);
+    expect(s.p999Ms!).toBeLessThanOrEqual(s.maxMs!);
+    expect(s.p99Ms!).toBeLessThanOrEqual(s.p999Ms!);
+  });
+
   it("records sub-microsecond and negative delays as 1 µs rather than failing", () => {
     const h = createDelayHistogram();
     recordDelayUs(h, -3);

@@ -52,13 +52,17 @@ export function summarizeUs(histogram: Histogram): DelaySummary {
   const count = histogram.totalCount;
   if (count === 0) return { count, meanMs: null, p50Ms: null, p99Ms: null, p999Ms: null, maxMs: null };
   const ms = (us: number): number => us / 1000;
+  const maxUs = histogram.maxValue;
+  // A percentile is reported as its bucket's highest equivalent value, which can
+  // exceed the largest value recorded; never print a p99.9 above the max.
+  const percentileUs = (p: number): number => Math.min(histogram.getValueAtPercentile(p), maxUs);
   return {
     count,
     meanMs: ms(histogram.mean),
-    p50Ms: ms(histogram.getValueAtPercentile(50)),
-    p99Ms: ms(histogram.getValueAtPercentile(99)),
-    p999Ms: ms(histogram.getValueAtPercentile(99.9)),
-    maxMs: ms(histogram.maxValue),
+    p50Ms: ms(percentileUs(50)),
+    p99Ms: ms(percentileUs(99)),
+    p999Ms: ms(percentileUs(99.9)),
+    maxMs: ms(maxUs),
   };
 }
 
