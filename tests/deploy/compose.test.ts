@@ -1,0 +1,77 @@
+// There is no Docker engine on our machines, so docker-compose.yml is checked
+// here instead: it parses, every service is complete, and every command is
+// exactly what the local cluster runs for that process (packages/cluster plan).
+import fs from "node:fs";
+import path from "node:path";
+import { parse } from "yaml";
+import { planForCompose, type ProcessSpec } from "@logplayer/cluster";
+
+const repoRoot = path.join(__dirname, "..", "..");
+
+interface ComposeService {
+  build?: unknown;
+  image?: string;
+  command?: string[];
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test?: string[]; interval?: string; retries?: number };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+function loadCompose(): { services: Record<string, ComposeService>; volumes?: Record<string, unknown> } {
+  const text = fs.readFileSync(path.join(repoRoot, "docker-compose.yml"), "utf8");
+  return parse(text, { merge: true }) as { services: Record<string, ComposeService> };
+}
+
+describe("docker-compose.yml", () => {
+  const compose = loadCompose();
+  const plan = planForCompose();
+  const byName = new Map<string, ProcessSpec>(plan.map((p) => [p.name, p]));
+
+  it("runs exactly the processes of the local cluster's plan", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(plan.map((p) => p.name).sort());
+  });
+
+  it.each(planForCompose().map((p) => [p.name]))("%s: command is the local cluster's command", (name) => {
+    const spec = byName.get(name)!;
+    const service = compose.services[name]!;
+    expect(service.command).toEqual([`services/${spec.service}/dist/main.js`, ...spec.args]);
+    // The entry point exists once built (the image runs `node <command>`).
+    expect(fs.existsSync(path.join(repoRoot, "services", spec.service, "src", "main.ts"))).toBe(true);
+  });
+
+  it.each(planForCompose().map((p) => [p.name]))("%s: image, ports, volumes and healthcheck", (name) => {
+    const spec = byName.get(name)!;
+    const service = compose.services[name]!;
+    expect(service.build ?? service.image).toBeDefined();
+    expect(service.ports).toEqual(expect.arrayContaining([`${spec.grpcPort}:${spec.grpcPort}`, `${spec.metricsPort}:${spec.metricsPort}`]));
+    if (spec.dataDir !== undefined) {
+      // Stateful processes keep their data dir on a named volume.
+      const mount = service.volumes?.find((v) => v.endsWith(`:${spec.dataDir}`));
+      expect(mount).toBeDefined();
+      expect(Object.keys(compose.volumes ?? {})).toContain(mount!.split(":")[0]);
+    } else {
+      // The LogPlayer keeps no durable state, so it must not get a volume that suggests otherwise.
+      expect(service.volumes).toBeUndefined();
+    }
+    expect(service.healthcheck?.test).toEqual(["CMD", "node", "packages/client/dist/lpctl.js", "health", `127.0.0.1:${spec.grpcPort}`]);
+    expect(service.healthcheck?.retries).toBeGreaterThan(0);
+  });
+
+  it("starts LogPlayers only after the LogStore and every shard are healthy", () => {
+    for (const player of plan.filter((p) => p.service === "logplayer")) {
+      const deps = compose.services[player.name]!.depends_on ?? {};
+      for (const other of plan.filter((p) => p.service !== "logplayer")) {
+        expect(deps[other.name]).toEqual({ condition: "service_healthy" });
+      }
+    }
+  });
+
+  it("the Dockerfile builds every service entry point the commands name", () => {
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/pnpm install --frozen-lockfile/);
+    expect(dockerfile).toMatch(/pnpm -s build/);
+    expect(dockerfile).toMatch(/COPY services \.\/services/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node"\]/);
+  });
+});
