@@ -177,9 +177,32 @@ function segmentRecordOffsets(bytes: Buffer): number[] {
   return offsets;
 }
 
+/** Resolves with the first log line matching `predicate`, waiting for it (bounded). */
+function logLine(running: Running, predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("log line did not appear")), WAIT_MS);
+    const check = (): void => {
+      const line = running.logLines.find(predicate);
+      if (line !== undefined) {
+        clearTimeout(timer);
+        running.child.removeListener("logline", check);
+        resolve(line);
+      }
+    };
+    running.child.on("logline", check);
+    check();
+  });
+}
+
+async function metricsText(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
 describe("LogStore process", () => {
   it("appends, and a tailing Read receives each new commit as it happens", async () => {
-    const running = await start(["--shard-count", "3", "--cluster-id", "proc-test"]);
+    const running = await start(["--shard-count", "3", "--cluster-id", "proc-test", "--metrics-port", "0"]);
     const received: LogEntry[] = [];
     let notify = (): void => {};
     const call = running.client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 0n, toLsn: 0n, readerId: "tail" });
@@ -220,6 +243,11 @@ describe("LogStore process", () => {
       term: 1n,
       leaderAddress: `127.0.0.1:${running.port}`,
     });
+    const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
+    const metrics = await metricsText(metricsPort);
+    expect(metrics).toMatch(/^logstore_appends_total\{outcome="ok",service="logstore"\} 5$/m);
+    expect(metrics).toMatch(/^logstore_commit_lsn\{service="logstore"\} 5$/m);
+    expect(metrics).toMatch(/^logstore_group_commit_entries_count\{service="logstore"\} 5$/m);
     await stop(running);
     const mismatch = await startExpectingFailure(["--shard-count", "5"]);
     expect(mismatch.code).toBe(1);
@@ -343,6 +371,39 @@ describe("LogStore process", () => {
     expect(await status(client)).toMatchObject({ lastLsn: 1n, commitLsn: 1n });
     expect((await append(client, appendRequest(put("still-serving", "v")))).lsn).toBe(2n);
     expect((await readRange(client, 1n, 2n)).map((e) => e.txn!.mutations[0]!.key)).toEqual(["good", "still-serving"]);
+    await stop(running);
+  });
+
+  it("bounds concurrent readers, frees a slot on cancel, and honours flow control", async () => {
+    const running = await start(["--shard-count", "1", "--readers-max", "2", "--read-batch-entries-max", "1", "--log-level", "debug"]);
+    const { client } = running;
+    const count = 300;
+    await Promise.all(Array.from({ length: count }, (_, i) => append(client, appendRequest(put(`k${i}`, "x".repeat(2000))))));
+
+    // Two tailing readers fill the limit; a third is refused until one cancels.
+    const tailing = [0, 1].map(() => client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: BigInt(count + 1), toLsn: 0n, readerId: "idle" }));
+    for (const call of tailing) call.on("error", () => {});
+    const opened = (l: Record<string, unknown>): boolean => l["msg"] === "read stream opened" && l["readerId"] === "idle";
+    await logLine(running, () => running.logLines.filter(opened).length >= 2);
+    await expect(readRange(client, 1n, 1n)).rejects.toMatchObject({ code: Status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/readers_max 2/) });
+    tailing[0]!.cancel();
+    await logLine(running, (l) => l["msg"] === "read stream closed" && l["readerId"] === "idle");
+    expect(await readRange(client, 1n, 1n)).toHaveLength(1);
+    tailing[1]!.cancel();
+
+    // A reader that consumes nothing: the server must stop at the transport's window and wait for 'drain'.
+    const received: LogEntry[] = [];
+    const call = client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn: BigInt(count), readerId: "slow" });
+    call.pause();
+    await logLine(running, (l) => l["msg"] === "read stream waiting for drain" && l["readerId"] === "slow");
+    const ended = new Promise<void>((resolve, reject) => {
+      call.on("end", resolve);
+      call.on("error", reject);
+    });
+    call.on("data", (response: ReadResponse) => received.push(...response.entries));
+    call.resume();
+    await ended;
+    expect(received.map((e) => e.lsn)).toEqual(Array.from({ length: count }, (_, i) => BigInt(i + 1)));
     await stop(running);
   });
 });

@@ -69,6 +69,7 @@ export class ReadSession {
 
   #finish(readerId: string): void {
     const reason = this.#stopped;
+    this.#logger.debug({ readerId, cancelled: reason === "cancelled" }, "read stream closed");
     if (reason === "cancelled") return;
     if (reason === null) {
       this.#call.end();
@@ -116,7 +117,10 @@ export class ReadSession {
       const bufferHasRoom = this.#call.write({ entries, commitLsn: this.#node.commitLsn });
       this.#node.countEntriesRead(entries.length);
       nextLsn = lastLsn + 1n;
-      if (!bufferHasRoom) await this.#sleep((wake) => this.#onceDrain(wake));
+      if (!bufferHasRoom) {
+        this.#logger.debug({ readerId: this.#call.request.readerId, nextLsn: nextLsn.toString() }, "read stream waiting for drain");
+        await this.#sleep((wake) => this.#onceDrain(wake));
+      }
     }
   }
 
