@@ -1,0 +1,202 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { credentials, Metadata } from "@grpc/grpc-js";
+import { createShardMap, shardForKey } from "@logplayer/common";
+import { LogStoreClient, MutationKind, ShardClient, type AppendResponse, type GetResponse, type Mutation } from "@logplayer/proto";
+
+/**
+ * Real processes: one LogStore, three shards, one LogPlayer. Transactions
+ * use APPEND (not idempotent) so a double or out-of-order delivery shows in
+ * the data. The LogPlayer is killed with SIGKILL mid-stream and restarted,
+ * and a shard is killed and restarted; every shard must end with exactly
+ * the expected values.
+ */
+
+const ROOT = path.resolve(__dirname, "../../..");
+const SHARDS = 3;
+const shardMap = createShardMap(SHARDS);
+const READY_TIMEOUT_MS = 20_000;
+
+interface Running {
+  child: ChildProcess;
+  grpcPort: number;
+}
+
+const children = new Set<ChildProcess>();
+let tmp = "";
+
+function start(service: string, args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [path.join(ROOT, "services", service, "dist", "main.js"), ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${service} not ready in time: ${stderr}`)), READY_TIMEOUT_MS);
+    child.on("exit", (code) => reject(new Error(`${service} exited ${code} before ready: ${stderr}`)));
+    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      try {
+        const record = JSON.parse(line) as { msg?: string; grpcPort?: number };
+        if (record.msg === "ready" && typeof record.grpcPort === "number") {
+          clearTimeout(timer);
+          resolve({ child, grpcPort: record.grpcPort });
+        }
+      } catch {
+        // not a JSON line
+      }
+    });
+  });
+}
+
+function killHard(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
+function startShard(id: number, port = 0): Promise<Running> {
+  const args = ["--shard-id", String(id), "--shard-count", String(SHARDS), "--data-dir", path.join(tmp, `shard-${id}`)];
+  return start("shard", [...args, "--listen", `127.0.0.1:${port}`, "--metrics-port", "-1", "--log-level", "info"]);
+}
+
+function startPlayer(logstorePort: number, shardPorts: number[]): Promise<Running> {
+  return start("logplayer", [
+    "--logstore", `127.0.0.1:${logstorePort}`,
+    "--shards", shardPorts.map((p) => `127.0.0.1:${p}`).join(","),
+    "--listen", "127.0.0.1:0",
+    "--metrics-port", "-1",
+    "--ack-timeout-ms", "2000",
+    "--backoff-max-ms", "300",
+    "--start-wait-ms", "200",
+    "--log-level", "info",
+  ]);
+}
+
+function append(client: LogStoreClient, mutations: Mutation[], seq: number): Promise<AppendResponse> {
+  return new Promise((resolve, reject) => {
+    const deadline = new Date(Date.now() + 10_000);
+    const request = { txn: { mutations }, commitTimeNs: 0n, clientId: "process-test", clientSeq: BigInt(seq) };
+    client.append(request, new Metadata(), { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
+  });
+}
+
+function get(client: ShardClient, key: string, minLsn: bigint): Promise<GetResponse> {
+  return new Promise((resolve, reject) => {
+    const deadline = new Date(Date.now() + 20_000);
+    client.get({ key, minLsn }, new Metadata(), { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
+  });
+}
+
+const encoder = new TextEncoder();
+
+/** Transaction i appends "i," to two of 12 list keys (spread over the shards). */
+function transaction(i: number): Mutation[] {
+  const keys = [`list-${i % 12}`, `list-${(i * 5 + 3) % 12}`];
+  if (keys[0] === keys[1]) keys.pop();
+  return keys.map((key) => ({ kind: MutationKind.MUTATION_KIND_APPEND, key, value: encoder.encode(`${i},`), delta: 0n }));
+}
+
+let logstore: Running;
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "logplayer-process-"));
+  logstore = await start("logstore", [
+    "--data-dir", path.join(tmp, "logstore"),
+    "--shard-count", String(SHARDS),
+    "--listen", "127.0.0.1:0",
+    "--metrics-port", "-1",
+    "--log-level", "info",
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([...children].map(killHard));
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("delivers every transaction exactly once, in order, across a LogPlayer SIGKILL and a shard SIGKILL", async () => {
+  const shards = await Promise.all([0, 1, 2].map((id) => startShard(id)));
+  const shardPorts = shards.map((s) => s.grpcPort);
+  let player = await startPlayer(logstore.grpcPort, shardPorts);
+  const logstoreClient = new LogStoreClient(`127.0.0.1:${logstore.grpcPort}`, credentials.createInsecure());
+
+  const total = 500;
+  const expected = new Map<string, string>();
+  const lastLsnByShard = new Map<number, bigint>();
+  const appendRange = async (from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i += 10) {
+      const batch = Array.from({ length: Math.min(10, to - i) }, (_, k) => i + k);
+      const responses = await Promise.all(batch.map((n) => append(logstoreClient, transaction(n), n + 1)));
+      responses.forEach((response, k) => {
+        for (const m of transaction(batch[k]!)) {
+          const shard = shardForKey(m.key, shardMap);
+          const last = lastLsnByShard.get(shard) ?? 0n;
+          if (response.lsn > last) lastLsnByShard.set(shard, response.lsn);
+        }
+      });
+    }
+  };
+
+  await appendRange(0, 200);
+  // SIGKILL the LogPlayer while appends keep coming, then start a new one: it has no state of its own.
+  const appending = appendRange(200, 350);
+  await killHard(player.child);
+  await appending;
+  player = await startPlayer(logstore.grpcPort, shardPorts);
+  // SIGKILL shard 1 mid-stream and bring it back on the same port and data directory.
+  const more = appendRange(350, 450);
+  await killHard(shards[1]!.child);
+  await more;
+  shards[1] = await startShard(1, shardPorts[1]);
+  await appendRange(450, total);
+
+  // Appends land in LSN order per list, since each batch of ten is awaited before the next.
+  for (let i = 0; i < total; i++) {
+    for (const m of transaction(i)) expected.set(m.key, (expected.get(m.key) ?? "") + `${i},`);
+  }
+  const decoder = new TextDecoder();
+  for (const [key, value] of expected) {
+    const shard = shardForKey(key, shardMap);
+    const client = new ShardClient(`127.0.0.1:${shardPorts[shard]}`, credentials.createInsecure());
+    const response = await get(client, key, lastLsnByShard.get(shard)!);
+    client.close();
+    expect([key, decoder.decode(response.value)]).toEqual([key, value]);
+  }
+  logstoreClient.close();
+  await killHard(player.child);
+}, 90_000);
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once("exit", (code) => resolve(code));
+  });
+}
+
+test("refuses to start when --shards does not match the LogStore's shard map (exit 1, names both counts)", async () => {
+  const child = spawn(process.execPath, [
+    path.join(ROOT, "services", "logplayer", "dist", "main.js"),
+    "--logstore", `127.0.0.1:${logstore.grpcPort}`,
+    "--shards", "127.0.0.1:1,127.0.0.1:2",
+    "--listen", "127.0.0.1:0",
+    "--metrics-port", "-1",
+  ], { stdio: ["ignore", "ignore", "pipe"] });
+  children.add(child);
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  expect(await exitOf(child)).toBe(1);
+  expect(stderr).toMatch(/--shards lists 2 shard\(s\) but the LogStore's shard map fnv1a32\/3 has 3/);
+});
+
+test("SIGTERM shuts down cleanly with exit 0, also with shards unreachable", async () => {
+  const player = await startPlayer(logstore.grpcPort, [1, 2, 3]);
+  player.child.kill("SIGTERM");
+  expect(await exitOf(player.child)).toBe(0);
+});
