@@ -147,6 +147,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
+  // The terminal went away: stop as cleanly as for Ctrl-C.
+  process.on("SIGHUP", shutdown);
 
   process.stdout.write(`starting ${options.shards} shard(s) and ${options.logPlayers} LogPlayer(s); logs in ${path.relative(process.cwd(), cluster.logDir)}\n`);
   try {
