@@ -179,10 +179,6 @@ export class LogStoreNode {
   }
 }
 
-function replyError(err: unknown): LpError {
-  return LpError.from(err);
-}
-
 /** The gRPC handlers: thin, everything is decided by LogStoreNode. */
 export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetrics, logger: Logger): LogStoreServer {
   return {
@@ -195,7 +191,7 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
           callback(null, response);
         },
         (err: unknown) => {
-          const error = replyError(err);
+          const error = LpError.from(err);
           metrics.appends.inc({ outcome: Status[error.code] ?? String(error.code) });
           if (error.code === Status.INTERNAL) logger.error({ err }, "append failed");
           callback(error.toServiceError());

@@ -5,7 +5,8 @@ import { recoverWal, segmentFileName, WalCorruptionError, type SegmentInput } fr
 const random = seededRandom(42);
 const ENTRY_COUNT = 30;
 const entries = Array.from({ length: ENTRY_COUNT }, (_, i) => testEntry(BigInt(i + 1), random));
-const segments = buildSegments(entries, 600);
+// Buffers, so the tests can read header fields with readUInt32LE.
+const segments = buildSegments(entries, 600).map((s) => ({ fileName: s.fileName, bytes: Buffer.from(s.bytes) }));
 
 /** The WAL as it would be on disk if the machine stopped after `cut` bytes in total were written. */
 function cutAt(all: SegmentInput[], cut: number): SegmentInput[] {
@@ -20,7 +21,7 @@ function cutAt(all: SegmentInput[], cut: number): SegmentInput[] {
 }
 
 /** Record boundaries (cumulative byte positions where a whole number of records ends). */
-function boundaries(all: SegmentInput[]): Map<number, bigint> {
+function boundaries(all: { bytes: Buffer }[]): Map<number, bigint> {
   const ends = new Map<number, bigint>([[0, 0n]]);
   let total = 0;
   let lsn = 0n;
