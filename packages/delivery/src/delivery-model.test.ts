@@ -221,7 +221,10 @@ class Simulation {
       entries.push(this.log[Number(read.nextLsn) - 1]!);
       read.nextLsn += 1n;
     }
-    if (entries.length > 0) this.player.recoveryEntries(read.target, read.term, entries, 0n);
+    if (entries.length > 0 && !this.player.recoveryEntries(read.target, read.term, entries, 0n)) {
+      this.reads.splice(index, 1); // refused: the adapter cancels the read
+      return;
+    }
     if (read.nextLsn > read.toLsn) {
       this.reads.splice(index, 1);
       this.player.recoveryDone(read.target, read.term);

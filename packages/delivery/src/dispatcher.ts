@@ -96,14 +96,19 @@ export class Dispatcher {
     }
   }
 
-  /** Entries of target's recovery read for `term`, in order. Stops at the first stale one. */
-  recoveryEntries(target: number, term: number, entries: readonly LogEntry[], dispatchTimeNs: bigint): void {
+  /**
+   * Entries of target's recovery read for `term`, in order. Returns false at
+   * the first entry refused (stale term, or not the next LSN — then a fresh
+   * read was already requested): the caller must cancel this read.
+   */
+  recoveryEntries(target: number, term: number, entries: readonly LogEntry[], dispatchTimeNs: bigint): boolean {
     const queue = this.#target(target);
     for (const entry of entries) {
       const mutations = (entry.txn?.mutations ?? []).filter((m) => shardForKey(m.key, this.shardMap) === target);
       const part = mutations.length === 0 ? null : partOf(entry, mutations, dispatchTimeNs);
-      if (!queue.recoveryEntry(term, entry.lsn, part)) return;
+      if (!queue.recoveryEntry(term, entry.lsn, part)) return false;
     }
+    return true;
   }
 
   recoveryDone(target: number, term: number): void {

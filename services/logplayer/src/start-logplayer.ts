@@ -289,9 +289,9 @@ class LogPlayer {
   #onRecoveryEntries(request: RecoveryRequest, entries: readonly LogEntry[]): boolean {
     const target = this.#dispatcher.targets[request.target];
     if (this.#closed || target === undefined || target.term !== request.term || target.state !== "RF") return false;
-    this.#dispatcher.recoveryEntries(request.target, request.term, entries, monotonicNs());
+    const accepted = this.#dispatcher.recoveryEntries(request.target, request.term, entries, monotonicNs());
     this.#runCommands();
-    return target.term === request.term && target.state === "RF";
+    return accepted && target.term === request.term && target.state === "RF";
   }
 
   #observeWrite(parts: readonly Part[]): void {
