@@ -471,11 +471,17 @@ export class RaftNode {
     if (index > this.ackTarget) this.ackTarget = index;
   }
 
-  /** Acknowledges what is both durable here and known to match the leader. */
+  /**
+   * Acknowledges what is both durable here and known to match the leader.
+   * New progress is always reported; with `force` (an append just arrived)
+   * a complete acknowledgement is repeated too, in case the last one was
+   * lost. An append whose entries are not durable yet is answered by
+   * persisted() instead.
+   */
   private flushAck(force: boolean): void {
     if (this.leader === NO_NODE) return;
     const index = this.ackTarget < this.persistedIndex ? this.ackTarget : this.persistedIndex;
-    if (!force && index <= this.ackSent) return;
+    if (index <= this.ackSent && !(force && index === this.ackTarget)) return;
     if (index > this.ackSent) this.ackSent = index;
     this.send({ type: "append-response", to: this.leader, term: this.term, reject: false, index, hintIndex: 0n, hintTerm: 0n });
   }
@@ -502,9 +508,12 @@ export class RaftNode {
       if (progress.maybeDecrTo(message.index, matchHint)) this.sendAppend(message.from, progress, true);
       return;
     }
+    const wasPaused = progress.isPaused();
     if (progress.maybeUpdate(message.index)) {
       if (progress.state === "probe") progress.becomeReplicate();
       if (this.maybeCommit()) this.broadcastAppend(true);
+      // It was waiting on us: even an empty append tells it the current commit index.
+      else if (wasPaused) this.sendAppend(message.from, progress, true);
     }
     for (let sends = 0; sends < this.config.inflightMessagesMax; sends++) {
       if (!this.sendAppend(message.from, progress, false)) break;

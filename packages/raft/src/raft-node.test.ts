@@ -1,0 +1,308 @@
+import { DEFAULT_RAFT_CONFIG, validateRaftConfig } from "./config";
+import { RaftNode } from "./raft-node";
+import { MemoryStorage, entryBytes } from "./storage";
+import { Harness, entriesWithTerms } from "./test-harness";
+import type { AppendMessage, AppendResponseMessage, Message } from "./types";
+
+const hardState = (term: number, commit: number, vote = 0) => ({ term: BigInt(term), vote, commit: BigInt(commit) });
+const isAppendTo = (to: number) => (message: Message) => message.type === "append" && message.to === to;
+
+describe("config", () => {
+  const base = { ...DEFAULT_RAFT_CONFIG, id: 1, voters: [1, 2, 3], randomInt: () => 0 };
+
+  test("accepts the defaults", () => {
+    expect(() => validateRaftConfig(base)).not.toThrow();
+  });
+
+  test.each([
+    ["electionTicks <= heartbeatTicks", { electionTicks: 2, heartbeatTicks: 2 }, /electionTicks/],
+    ["id not a voter", { id: 4 }, /not among voters/],
+    ["duplicate voters", { voters: [1, 1, 2] }, /duplicate/],
+    ["zero inflight window", { inflightMessagesMax: 0 }, /inflightMessagesMax/],
+    ["zero batch", { entriesPerMessageMax: 0 }, /entriesPerMessageMax/],
+    ["negative bytes", { bytesPerMessageMax: -1 }, /bytesPerMessageMax/],
+  ])("rejects %s", (_name, change, pattern) => {
+    expect(() => validateRaftConfig({ ...base, ...change })).toThrow(pattern);
+    expect(() => new RaftNode({ ...base, ...change }, new MemoryStorage())).toThrow(pattern);
+  });
+});
+
+describe("election", () => {
+  test("a node whose timeout elapses first is elected and commits its no-op everywhere", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    expect(cluster.raft(1).status()).toMatchObject({ role: "leader", term: 1n, commit: 1n });
+    for (const id of [2, 3]) {
+      expect(cluster.raft(id).status()).toMatchObject({ role: "follower", leader: 1, term: 1n, vote: 1, commit: 1n });
+      expect(cluster.node(id).applied.map((entry) => entry.kind)).toEqual(["leader-noop"]);
+    }
+  });
+
+  test("the vote is in the Ready that carries the vote response, flagged must-sync", () => {
+    const cluster = new Harness(3);
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.electionTicks);
+    cluster.stabilize((message) => message.type === "pre-vote" || message.type === "pre-vote-response");
+    cluster.deliverOne((message) => message.type === "vote" && message.to === 2);
+    const ready = cluster.node(2).readies.at(-1);
+    expect(ready?.hardState).toEqual(hardState(1, 0, 1));
+    expect(ready?.hardStateMustSync).toBe(true);
+    expect(ready?.messages).toEqual([expect.objectContaining({ type: "vote-response", reject: false, to: 1 })]);
+  });
+
+  test("a candidate with a less up-to-date log is refused", () => {
+    const cluster = new Harness(3, {}, {
+      1: { hardState: hardState(1, 0), entries: entriesWithTerms([1]) },
+      2: { hardState: hardState(2, 0), entries: entriesWithTerms([1, 2]) },
+      3: { hardState: hardState(2, 0), entries: entriesWithTerms([1, 2]) },
+    });
+    cluster.elect(1);
+    expect(cluster.raft(1).status().role).not.toBe("leader");
+    cluster.elect(2);
+    expect(cluster.raft(2).status().role).toBe("leader");
+  });
+
+  test("a follower refuses proposals and names the leader", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    expect(cluster.propose(2)).toEqual({ ok: false, reason: "not-leader", leaderHint: 1 });
+    expect(cluster.propose(1)).toEqual({ ok: true, index: 2n, term: 1n });
+  });
+
+  test("a leader refuses proposals beyond uncommittedEntriesMax", () => {
+    const cluster = new Harness(3, { uncommittedEntriesMax: 3 });
+    cluster.elect(1);
+    cluster.isolated.add(2).add(3);
+    const results = [1, 2, 3, 4].map(() => cluster.propose(1).ok);
+    expect(results).toEqual([true, true, true, false]);
+  });
+});
+
+describe("pre-vote", () => {
+  function partitionAndReturn(preVote: boolean): Harness {
+    const cluster = new Harness(3, { preVote });
+    cluster.elect(1);
+    cluster.isolated.add(3);
+    // Node 3 times out again and again while cut off.
+    cluster.tick(3, DEFAULT_RAFT_CONFIG.electionTicks * 20);
+    cluster.stabilize();
+    cluster.isolated.delete(3);
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    cluster.stabilize();
+    return cluster;
+  }
+
+  test("a partitioned node rejoining does not disrupt the leader", () => {
+    const cluster = partitionAndReturn(true);
+    expect(cluster.raft(3).status()).toMatchObject({ term: 1n, role: "follower", leader: 1 });
+    expect(cluster.raft(1).status()).toMatchObject({ term: 1n, role: "leader" });
+  });
+
+  test("without pre-vote the same node inflates its term and deposes the leader", () => {
+    const cluster = partitionAndReturn(false);
+    expect(cluster.raft(3).status().term).toBeGreaterThan(1n);
+    expect(cluster.raft(1).status().term).toBeGreaterThan(1n);
+  });
+});
+
+describe("log replication", () => {
+  test("entries commit on a majority and are applied in order everywhere", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    for (const byte of [10, 11, 12]) cluster.propose(1, new Uint8Array([byte]));
+    cluster.stabilize();
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    cluster.stabilize();
+    for (const id of [1, 2, 3]) {
+      expect(cluster.raft(id).status().commit).toBe(4n);
+      expect(cluster.node(id).applied.map((entry) => entry.data[0])).toEqual([undefined, 10, 11, 12]);
+    }
+  });
+
+  test("the leader's own entry counts only once its storage reports it durable", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    cluster.node(1).autoPersist = false;
+    cluster.isolated.add(3);
+    const result = cluster.propose(1);
+    cluster.stabilize();
+    // Node 2 holds it durably, the leader only in memory: one durable copy of three.
+    expect(cluster.raft(1).progressOf(2)?.match).toBe(2n);
+    expect(cluster.raft(1).status().commit).toBe(1n);
+    cluster.persistNow(1);
+    expect(result.ok && cluster.raft(1).status().commit).toBe(2n);
+  });
+
+  test("a follower acknowledges only what it has persisted", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    cluster.node(2).autoPersist = false;
+    cluster.isolated.add(3);
+    cluster.propose(1);
+    cluster.stabilize();
+    expect(cluster.raft(1).progressOf(2)?.match).toBe(1n);
+    expect(cluster.raft(1).status().commit).toBe(1n);
+    cluster.persistNow(2);
+    cluster.stabilize();
+    expect(cluster.raft(1).status().commit).toBe(2n);
+  });
+
+  test("a conflicting uncommitted suffix is truncated and replaced", () => {
+    const cluster = new Harness(3, {}, {
+      1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2, 2]) },
+      2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, 1, 1, 1]) },
+      3: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2]) },
+    });
+    cluster.elect(1);
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    cluster.stabilize();
+    const leaderLog = cluster.node(1).storage.allEntries().map((entry) => [entry.index, entry.term]);
+    expect(leaderLog).toEqual([[1n, 1n], [2n, 2n], [3n, 2n], [4n, 3n]]);
+    expect(cluster.node(2).storage.allEntries().map((entry) => [entry.index, entry.term])).toEqual(leaderLog);
+    expect(cluster.node(2).readies.map((ready) => ready.truncateAfter).filter((after) => after !== undefined)).toEqual([1n]);
+    expect(cluster.raft(2).status().commit).toBe(4n);
+  });
+
+  test("fast backtracking skips a whole conflicting term in one rejection", () => {
+    const conflictingLength = 50;
+    const cluster = new Harness(3, {}, {
+      1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, ...Array<number>(conflictingLength).fill(2)]) },
+      2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, ...Array<number>(conflictingLength).fill(1)]) },
+      3: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
+    });
+    cluster.elect(1);
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    cluster.stabilize();
+    const rejections = cluster.delivered.filter(
+      (message): message is AppendResponseMessage => message.type === "append-response" && message.from === 2 && message.reject,
+    );
+    // One entry per round trip would need 50 rejections.
+    expect(rejections).toHaveLength(1);
+    expect(cluster.node(2).storage.lastIndex()).toBe(BigInt(conflictingLength + 2));
+    expect(cluster.node(2).storage.term(BigInt(conflictingLength + 1))).toBe(2n);
+  });
+});
+
+describe("§5.4.2: a leader commits by counting only entries of its own term (Raft paper, Figure 8)", () => {
+  // Node 1 led term 2 and wrote index 2 alone; it now leads term 3 with a no-op at index 3.
+  // Once node 2 holds index 2, a majority has it, yet it must not commit: a node holding a
+  // term-3 entry at index 2 could still be elected and overwrite it (Figure 8 (d)).
+  function replicateOldEntry(unsafe: boolean): Harness {
+    const cluster = new Harness(3, { entriesPerMessageMax: 1, testOnlyFaults: { unsafeCommitPreviousTermEntries: unsafe } }, {
+      1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2]) },
+      2: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
+      3: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
+    });
+    cluster.isolated.add(3);
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.electionTicks);
+    // Hold back the term-3 entry once node 2 could accept it; the first probe carrying it is refused anyway.
+    const holdBack = (message: Message): boolean =>
+      isAppendTo(2)(message) && (message as AppendMessage).entries[0]?.index === 3n && cluster.node(2).storage.lastIndex() >= 2n;
+    cluster.stabilize((message) => !holdBack(message));
+    expect(cluster.raft(1).status()).toMatchObject({ role: "leader", term: 3n });
+    expect(cluster.raft(1).progressOf(2)?.match).toBe(2n);
+    return cluster;
+  }
+
+  test("index 2 (term 2) on a majority is not committed until the term-3 entry is", () => {
+    const cluster = replicateOldEntry(false);
+    expect(cluster.raft(1).status()).toMatchObject({ role: "leader", term: 3n, commit: 1n });
+    cluster.stabilize();
+    expect(cluster.raft(1).status().commit).toBe(3n);
+  });
+
+  test("the test-only fault unsafeCommitPreviousTermEntries commits it at once", () => {
+    const cluster = replicateOldEntry(true);
+    expect(cluster.raft(1).status().commit).toBe(2n);
+  });
+});
+
+describe("check-quorum", () => {
+  test.each([
+    [true, "follower"],
+    [false, "leader"],
+  ])("with checkQuorum=%s a leader cut off from the majority ends up %s", (checkQuorum, role) => {
+    const cluster = new Harness(3, { checkQuorum });
+    cluster.elect(1);
+    cluster.isolated.add(1);
+    const roles = new Set<string>();
+    for (let round = 0; round < 2 * DEFAULT_RAFT_CONFIG.electionTicks; round++) {
+      cluster.tick(1);
+      cluster.stabilize();
+      roles.add(cluster.raft(1).status().role);
+    }
+    // Once stepped down it may campaign (pre-vote) on its own timeout; it never leads again alone.
+    expect(cluster.raft(1).status().role === "leader" ? "leader" : "follower").toBe(role);
+    expect(roles.has("follower")).toBe(role === "follower");
+    expect(cluster.raft(1).status().term).toBe(1n);
+  });
+
+  test("a leader that hears from the majority stays leader", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    for (let round = 0; round < 5 * DEFAULT_RAFT_CONFIG.electionTicks; round++) {
+      cluster.tick(1);
+      cluster.stabilize();
+    }
+    expect(cluster.raft(1).status()).toMatchObject({ role: "leader", term: 1n });
+  });
+});
+
+describe("pipelining and batching", () => {
+  test("at most inflightMessagesMax appends are outstanding per follower", () => {
+    const cluster = new Harness(2, { inflightMessagesMax: 3, entriesPerMessageMax: 1 });
+    cluster.elect(1);
+    for (let count = 0; count < 10; count++) cluster.propose(1);
+    const outstanding = cluster.queue.filter(isAppendTo(2)) as AppendMessage[];
+    expect(outstanding.map((message) => message.entries.length)).toEqual([1, 1, 1]);
+    expect(cluster.raft(1).progressOf(2)).toMatchObject({ state: "replicate", inflight: 3 });
+    // Each acknowledgement opens the window for one more.
+    cluster.deliverOne(isAppendTo(2));
+    cluster.deliverOne((message) => message.type === "append-response");
+    expect(cluster.queue.filter(isAppendTo(2))).toHaveLength(3);
+    cluster.stabilize();
+    expect(cluster.raft(1).status().commit).toBe(11n);
+  });
+
+  test("a message carries at most entriesPerMessageMax entries and bytesPerMessageMax bytes", () => {
+    const cluster = new Harness(2, { inflightMessagesMax: 1, entriesPerMessageMax: 4, bytesPerMessageMax: 300 });
+    cluster.elect(1);
+    cluster.propose(1, new Uint8Array(10));
+    for (let count = 0; count < 9; count++) cluster.propose(1, new Uint8Array(10));
+    for (let count = 0; count < 4; count++) cluster.propose(1, new Uint8Array(200));
+    cluster.stabilize();
+    const sizes = cluster.delivered.filter(isAppendTo(2)).map((message) => (message as AppendMessage).entries.length);
+    expect(Math.max(...sizes)).toBe(4);
+    for (const message of cluster.delivered.filter(isAppendTo(2))) {
+      const entries = (message as AppendMessage).entries;
+      const bytes = entries.reduce((sum, entry) => sum + entryBytes(entry), 0);
+      // A single entry above the limit still goes alone; two never exceed it.
+      if (entries.length > 1) expect(bytes).toBeLessThanOrEqual(300);
+    }
+    expect(cluster.delivered.some((message) => isAppendTo(2)(message) && (message as AppendMessage).entries.length === 1)).toBe(true);
+    expect(cluster.raft(2).status().lastIndex).toBe(15n);
+  });
+});
+
+describe("restart", () => {
+  test("term, vote and log survive; committed entries are re-applied from appliedIndex", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    cluster.propose(1);
+    cluster.stabilize();
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    cluster.stabilize();
+    cluster.restart(2, 1n);
+    expect(cluster.raft(2).status()).toMatchObject({ term: 1n, vote: 1, commit: 2n, lastIndex: 2n, role: "follower" });
+    cluster.process(2);
+    expect(cluster.node(2).applied.map((entry) => entry.index)).toEqual([2n]);
+  });
+
+  test("inputs between ready() and advance() are a bug", () => {
+    const cluster = new Harness(1);
+    const raft = cluster.raft(1);
+    raft.tick();
+    const ready = raft.ready();
+    expect(() => raft.tick()).toThrow(/between ready\(\) and advance\(\)/);
+    raft.advance(ready);
+  });
+});
