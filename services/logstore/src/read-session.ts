@@ -61,7 +61,8 @@ export class ReadSession {
       await this.#stream(range.fromLsn, range.toLsn);
     } catch (err: unknown) {
       this.stop(LpError.from(err));
-      if (!(err instanceof LpError) && !LpError.is(err)) throw err;
+      // Operating errors were sent to the reader; anything else is a bug for the caller to report.
+      if (!LpError.is(err)) throw err;
     } finally {
       this.#finish(request.readerId);
     }

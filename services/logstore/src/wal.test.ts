@@ -134,6 +134,7 @@ describe("Wal", () => {
     const { wal: reopened, report } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
     expect(report).toMatchObject({ lastLsn: 38n, lastTerm: 2n, tornTail: null });
     expect(json(await readAll(reopened))).toEqual(json([...before.slice(0, 37), replacement]));
+    expect([0n, 1n, 37n, 38n, 39n].map((lsn) => reopened.termAt(lsn))).toEqual([0n, 1n, 1n, 2n, undefined]);
     await reopened.truncateAfter(0n);
     expect(reopened.lastLsn).toBe(0n);
     expect(await readAll(reopened)).toEqual([]);

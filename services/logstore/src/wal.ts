@@ -4,6 +4,7 @@ import { assert, LpError, resourceExhausted, Status, unavailable } from "@logpla
 import type { LogEntry } from "@logplayer/proto";
 import { EntryCache } from "./core/entry-cache";
 import { SegmentIndex } from "./core/segment-index";
+import { TermRuns } from "./core/term-runs";
 import { decodeRecord, encodeRecord } from "./core/wal-record";
 import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./core/wal-recovery";
 
@@ -96,7 +97,7 @@ export class Wal {
   readonly #cache: EntryCache;
   #active: fs.FileHandle;
   #lastLsn: bigint;
-  #lastTerm: bigint;
+  readonly #terms: TermRuns;
   /** Every record up to here is in the file (maybe not yet synced): readable. */
   #writtenLsn: bigint;
   #durableLsn: bigint;
@@ -110,7 +111,7 @@ export class Wal {
   #closed = false;
   #truncating = false;
 
-  private constructor(dir: string, limits: WalLimits, observer: WalObserver, segments: Segment[], active: fs.FileHandle, lastTerm: bigint) {
+  private constructor(dir: string, limits: WalLimits, observer: WalObserver, segments: Segment[], active: fs.FileHandle, terms: TermRuns) {
     this.#dir = dir;
     this.#limits = limits;
     this.#observer = observer;
@@ -122,7 +123,7 @@ export class Wal {
     this.#lastLsn = last.index.lastLsn;
     this.#writtenLsn = this.#lastLsn;
     this.#durableLsn = this.#lastLsn;
-    this.#lastTerm = lastTerm;
+    this.#terms = terms;
   }
 
   /**
@@ -138,17 +139,16 @@ export class Wal {
       .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
     const segments: Segment[] = [];
     let tornTail: TornTail | null = null;
-    let lastTerm = 0n;
+    const terms = new TermRuns();
     for (let i = 0; i < names.length; i++) {
       const fileName = names[i]!.name;
       const bytes = await fs.readFile(path.join(dir, fileName));
       const previous = segments[segments.length - 1];
-      const scan = scanSegment({ fileName, bytes }, previous === undefined ? null : previous.index.lastLsn + 1n, i === names.length - 1);
+      const scan = scanSegment({ fileName, bytes }, previous === undefined ? null : previous.index.lastLsn + 1n, i === names.length - 1, terms);
       if (scan.tornTail !== null) {
         tornTail = scan.tornTail;
         await cutFile(path.join(dir, fileName), scan.validBytes);
       }
-      if (scan.lastTerm > 0n) lastTerm = scan.lastTerm;
       segments.push({ index: scan.index, bytes: scan.validBytes });
     }
     let active: fs.FileHandle;
@@ -158,8 +158,8 @@ export class Wal {
     } else {
       active = await fs.open(path.join(dir, segments[segments.length - 1]!.index.fileName), "r+");
     }
-    const wal = new Wal(dir, limits, observer, segments, active, lastTerm);
-    const report: WalOpenReport = { segments: segments.length, firstLsn: wal.firstLsn, lastLsn: wal.lastLsn, lastTerm, tornTail };
+    const wal = new Wal(dir, limits, observer, segments, active, terms);
+    const report: WalOpenReport = { segments: segments.length, firstLsn: wal.firstLsn, lastLsn: wal.lastLsn, lastTerm: terms.lastTerm, tornTail };
     return { wal, report };
   }
 
@@ -174,7 +174,16 @@ export class Wal {
   }
 
   get lastTerm(): bigint {
-    return this.#lastTerm;
+    return this.#terms.lastTerm;
+  }
+
+  /**
+   * Term of the entry at `lsn` for lsn in [firstLsn - 1, lastLsn] (0 for
+   * LSN 0), from memory; undefined outside that range. For Raft's log checks.
+   */
+  termAt(lsn: bigint): bigint | undefined {
+    if (lsn < this.firstLsn - 1n || lsn > this.#lastLsn) return undefined;
+    return lsn === 0n ? 0n : this.#terms.termAt(lsn);
   }
 
   /** Highest LSN known durable (fdatasync completed). */
@@ -208,7 +217,7 @@ export class Wal {
     if (this.#failure !== null) throw this.#failure;
     if (this.#closed || this.#truncating) throw unavailable("the WAL is closing or truncating");
     assert(entry.lsn === this.#lastLsn + 1n, `append of LSN ${entry.lsn} after ${this.#lastLsn}: LSNs must be dense`);
-    assert(entry.term >= this.#lastTerm, `append with term ${entry.term} after term ${this.#lastTerm}`);
+    assert(entry.term >= this.lastTerm, `append with term ${entry.term} after term ${this.lastTerm}`);
     if (this.#unackedCount >= this.#limits.appendQueueMax) {
       throw resourceExhausted(`append queue is full (append_queue_max ${this.#limits.appendQueueMax})`);
     }
@@ -217,7 +226,7 @@ export class Wal {
       throw resourceExhausted(`append queue is full (append_queue_bytes_max ${this.#limits.appendQueueBytesMax})`);
     }
     this.#lastLsn = entry.lsn;
-    this.#lastTerm = entry.term;
+    this.#terms.record(entry.lsn, entry.term);
     this.#cache.add(entry, payload.length);
     this.#unackedCount++;
     this.#unackedBytes += record.length;
@@ -450,7 +459,6 @@ export class Wal {
       await this.flush();
       if (this.#failure !== null) throw this.#failure;
       if (lsn === this.#lastLsn) return;
-      const termAtLsn = lsn >= this.firstLsn ? (await this.readRange(lsn, lsn, 1, 1))[0]!.term : 0n;
       await this.#active.close();
       while (this.#segments.length > 1 && this.#activeSegment.index.firstLsn > lsn) {
         await fs.unlink(path.join(this.#dir, this.#activeSegment.index.fileName));
@@ -470,7 +478,7 @@ export class Wal {
       this.#lastLsn = lsn;
       this.#writtenLsn = lsn;
       this.#durableLsn = lsn;
-      this.#lastTerm = termAtLsn;
+      this.#terms.truncateAfter(lsn);
       assert(this.#activeSegment.index.lastLsn === lsn, `truncation left the log ending at ${this.#activeSegment.index.lastLsn}`);
     } finally {
       this.#truncating = false;

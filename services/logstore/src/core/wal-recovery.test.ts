@@ -134,6 +134,15 @@ describe("WAL recovery", () => {
     expectCorruption(() => recoverWal(renamed), segmentFileName(2n), 0, /LSN gap: found LSN 1, expected 2/);
   });
 
+  it("refuses a term that goes back, even across segments", () => {
+    const rising = [testEntry(1n, random, 10, 2n), testEntry(2n, random, 10, 2n), testEntry(3n, random, 10, 1n)];
+    const wal = buildSegments(rising, 100);
+    expect(wal.length).toBeGreaterThan(1);
+    const last = wal[wal.length - 1]!;
+    expectCorruption(() => recoverWal(wal), last.fileName, 0, /term went back from 2 to 1/);
+    expect(recoverWal(buildSegments(rising.slice(0, 2), 100)).lastTerm).toBe(2n);
+  });
+
   it("accepts an empty WAL and an empty last segment", () => {
     expect(recoverWal([]).lastLsn).toBe(0n);
     const recovery = recoverWal([...segments, { fileName: segmentFileName(BigInt(ENTRY_COUNT + 1)), bytes: Buffer.alloc(0) }]);

@@ -1,6 +1,7 @@
 import { assert } from "@logplayer/common";
 import { decodeRecord, RECORD_HEADER_BYTES, RECORD_MAGIC, type RecordProblem } from "./wal-record";
 import { SegmentIndex } from "./segment-index";
+import { TermRuns } from "./term-runs";
 
 /**
  * WAL recovery, pure: segment bytes in, a verdict out. The adapter reads the
@@ -72,10 +73,16 @@ function describe(problem: RecordProblem): string {
 
 /**
  * Scans one segment. `expectedFirstLsn` is where the previous segment ended
- * plus one (null for the oldest segment, whose name is trusted). Throws
- * WalCorruptionError.
+ * plus one (null for the oldest segment, whose name is trusted). The term of
+ * each record is added to `terms` (shared across segments, so terms must not
+ * go back from one segment to the next either). Throws WalCorruptionError.
  */
-export function scanSegment(input: SegmentInput, expectedFirstLsn: bigint | null, isLast: boolean): SegmentScan {
+export function scanSegment(
+  input: SegmentInput,
+  expectedFirstLsn: bigint | null,
+  isLast: boolean,
+  terms: TermRuns = new TermRuns(),
+): SegmentScan {
   const { fileName, bytes } = input;
   const firstLsn = parseSegmentFileName(fileName);
   assert(firstLsn !== null, `not a segment file name: ${fileName}`);
@@ -95,10 +102,11 @@ export function scanSegment(input: SegmentInput, expectedFirstLsn: bigint | null
     if (result.entry.lsn !== expectedLsn) {
       throw new WalCorruptionError(fileName, offset, `LSN gap: found LSN ${result.entry.lsn}, expected ${expectedLsn}`);
     }
-    if (result.entry.term < lastTerm) {
-      throw new WalCorruptionError(fileName, offset, `term went back from ${lastTerm} to ${result.entry.term}`);
+    if (result.entry.term < terms.lastTerm) {
+      throw new WalCorruptionError(fileName, offset, `term went back from ${terms.lastTerm} to ${result.entry.term}`);
     }
     index.push(offset);
+    terms.record(expectedLsn, result.entry.term);
     lastTerm = result.entry.term;
     offset += result.recordBytes;
   }
@@ -176,11 +184,10 @@ export interface WalRecovery {
 export function recoverWal(segments: readonly SegmentInput[]): WalRecovery {
   const scans: SegmentScan[] = [];
   let expected: bigint | null = null;
-  let lastTerm = 0n;
+  const terms = new TermRuns();
   segments.forEach((segment, i) => {
-    const scan = scanSegment(segment, expected, i === segments.length - 1);
+    const scan = scanSegment(segment, expected, i === segments.length - 1, terms);
     expected = scan.index.lastLsn + 1n;
-    if (scan.lastTerm > 0n) lastTerm = scan.lastTerm;
     scans.push(scan);
   });
   const last = scans[scans.length - 1];
@@ -188,6 +195,6 @@ export function recoverWal(segments: readonly SegmentInput[]): WalRecovery {
     segments: scans,
     tornTail: last?.tornTail ?? null,
     lastLsn: last === undefined ? 0n : last.index.lastLsn,
-    lastTerm,
+    lastTerm: terms.lastTerm,
   };
 }
