@@ -48,7 +48,7 @@ function buildLog(rng: Rng, length: number): LogEntry[] {
     for (let m = 0; m < count; m++) {
       // Skewed keys so shard 2 stays quiet for long stretches (dummy parts matter).
       const key = `key-${rng.chance(0.9) ? rng.int(6) : rng.int(1000)}`;
-      mutations.push({ kind: MutationKind.MUTATION_KIND_ADD, key, value: new Uint8Array(), delta: BigInt(i) });
+      mutations.push({ kind: MutationKind.MUTATION_KIND_ADD, key, value: Buffer.alloc(0), delta: BigInt(i) });
     }
     log.push({ lsn: BigInt(i), term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n });
   }

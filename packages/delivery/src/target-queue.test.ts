@@ -16,7 +16,7 @@ function keyFor(shard: number, n: number): string {
 }
 
 function add(key: string): Mutation {
-  return { kind: MutationKind.MUTATION_KIND_ADD, key, value: new Uint8Array(), delta: 1n };
+  return { kind: MutationKind.MUTATION_KIND_ADD, key, value: Buffer.alloc(0), delta: 1n };
 }
 
 function entry(lsn: bigint, shards: number[]): LogEntry {

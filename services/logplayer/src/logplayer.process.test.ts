@@ -94,13 +94,11 @@ function get(client: ShardClient, key: string, minLsn: bigint): Promise<GetRespo
   });
 }
 
-const encoder = new TextEncoder();
-
 /** Transaction i appends "i," to two of 12 list keys (spread over the shards). */
 function transaction(i: number): Mutation[] {
   const keys = [`list-${i % 12}`, `list-${(i * 5 + 3) % 12}`];
   if (keys[0] === keys[1]) keys.pop();
-  return keys.map((key) => ({ kind: MutationKind.MUTATION_KIND_APPEND, key, value: encoder.encode(`${i},`), delta: 0n }));
+  return keys.map((key) => ({ kind: MutationKind.MUTATION_KIND_APPEND, key, value: Buffer.from(`${i},`), delta: 0n }));
 }
 
 let logstore: Running;
