@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CLUSTER_META_FILE, formatClusterMeta, loadClusterMeta, parseClusterMeta, resolveClusterMeta } from "./cluster-meta";
+import { CLUSTER_META_FILE, formatClusterMeta, loadClusterMeta, parseClusterMeta, resolveClusterMeta, writeClusterMeta } from "./cluster-meta";
 
 const stored = { clusterId: "c-1", shardMap: { shardCount: 4, hash: "fnv1a32" } };
 
@@ -28,11 +28,13 @@ describe("cluster metadata", () => {
     expect(() => parseClusterMeta(formatClusterMeta({ ...stored, shardMap: { shardCount: 0, hash: "fnv1a32" } }), "f")).toThrow(/shard count 0/);
   });
 
-  it("creates cluster.json once and reads it back later", async () => {
+  it("writes cluster.json once and reads it back later", async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "logstore-meta-"));
     try {
       const first = await loadClusterMeta(dir, { shardCount: 2, clusterId: undefined });
       expect(first.created).toBe(true);
+      expect(await fs.readdir(dir)).toEqual([]);
+      await writeClusterMeta(dir, first.meta);
       const second = await loadClusterMeta(dir, { shardCount: undefined, clusterId: undefined });
       expect(second).toEqual({ meta: first.meta, created: false });
       expect(await fs.readdir(dir)).toEqual([CLUSTER_META_FILE]);

@@ -81,22 +81,26 @@ export function formatClusterMeta(meta: ClusterMeta): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 
-/**
- * Reads cluster.json (or creates it on first start, atomically: temp file,
- * fsync, rename, fsync the directory) and checks it against the request.
- */
-export async function loadClusterMeta(dataDir: string, request: ClusterMetaRequest): Promise<{ meta: ClusterMeta; created: boolean }> {
+/** Reads cluster.json; null when it does not exist. Throws a clear error when it is malformed. */
+export async function readClusterMeta(dataDir: string): Promise<ClusterMeta | null> {
   const filePath = path.join(dataDir, CLUSTER_META_FILE);
-  let stored: ClusterMeta | null = null;
   try {
-    stored = parseClusterMeta(await fs.readFile(filePath, "utf8"), filePath);
+    return parseClusterMeta(await fs.readFile(filePath, "utf8"), filePath);
   } catch (err: unknown) {
-    if (!(typeof err === "object" && err !== null && (err as NodeJS.ErrnoException).code === "ENOENT")) throw err;
+    if (typeof err === "object" && err !== null && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
   }
-  const meta = resolveClusterMeta(stored, request, randomUUID());
-  if (stored !== null) return { meta, created: false };
-  await writeFileAtomically(filePath, formatClusterMeta(meta));
-  return { meta, created: true };
+}
+
+/** Writes cluster.json atomically: temp file, fsync, rename, fsync the directory. */
+export async function writeClusterMeta(dataDir: string, meta: ClusterMeta): Promise<void> {
+  await writeFileAtomically(path.join(dataDir, CLUSTER_META_FILE), formatClusterMeta(meta));
+}
+
+/** The cluster metadata to run with: read, checked against the request, a fresh id on first start. */
+export async function loadClusterMeta(dataDir: string, request: ClusterMetaRequest): Promise<{ meta: ClusterMeta; created: boolean }> {
+  const stored = await readClusterMeta(dataDir);
+  return { meta: resolveClusterMeta(stored, request, randomUUID()), created: stored === null };
 }
 
 async function writeFileAtomically(filePath: string, text: string): Promise<void> {

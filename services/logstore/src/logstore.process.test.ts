@@ -331,6 +331,25 @@ describe("LogStore process", () => {
     expect(stderr.trim().split("\n")).toHaveLength(1);
   });
 
+  it("refuses to start when the WAL or cluster.json has gone missing, instead of restarting the log", async () => {
+    const running = await start();
+    await append(running.client, appendRequest(put("k", "v")));
+    await stop(running);
+    const walDir = path.join(dataDir, "wal");
+    const parked = path.join(dataDir, "wal-parked");
+    await fs.rename(walDir, parked);
+    const noWal = await startExpectingFailure([]);
+    expect(noWal.code).toBe(1);
+    expect(noWal.stderr).toMatch(/the WAL in .*wal is missing \(no segment files\); refusing to start with an empty log/);
+
+    await fs.rm(walDir, { recursive: true, force: true });
+    await fs.rename(parked, walDir);
+    await fs.rm(path.join(dataDir, "cluster.json"));
+    const noMeta = await startExpectingFailure(["--shard-count", "4"]);
+    expect(noMeta.code).toBe(1);
+    expect(noMeta.stderr).toMatch(/wal\/ holds entries up to LSN 1 but cluster.json is missing/);
+  });
+
   it("refuses bad input on every RPC with the right code, writes nothing, and keeps serving", async () => {
     const running = await start(["--shard-count", "2", "--entry-bytes-max", "4096", "--value-bytes-max", "100000"]);
     const { client } = running;

@@ -6,6 +6,7 @@ import {
   assert,
   bindServer,
   createRegistry,
+  failedPrecondition,
   grpcMessageBytesMax,
   grpcServerOptions,
   shutdownServer,
@@ -15,7 +16,7 @@ import {
   type TransactionLimits,
 } from "@logplayer/common";
 import { LogStoreService } from "@logplayer/proto";
-import { loadClusterMeta, type ClusterMeta } from "./cluster-meta";
+import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
 import type { ReadLimits } from "./read-session";
 import { createLogStoreService, LogStoreNode } from "./server";
@@ -60,10 +61,21 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
   checkOptions(options);
   await fs.mkdir(options.dataDir, { recursive: true });
   const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
-  logger.info({ clusterId: meta.clusterId, shardMap: meta.shardMap, created }, created ? "cluster created" : "cluster loaded");
   const registry = createRegistry("logstore");
   const metrics = createLogStoreMetrics(registry);
-  const { wal, report } = await Wal.open(path.join(options.dataDir, WAL_DIRECTORY), options.walLimits, walObserver(metrics, logger, onFatal));
+  // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
+  // a missing WAL is refused rather than silently restarting the log at LSN 1.
+  const { wal, report } = await Wal.open(path.join(options.dataDir, WAL_DIRECTORY), options.walLimits, walObserver(metrics, logger, onFatal), {
+    createIfMissing: created,
+  });
+  if (created) {
+    if (report.lastLsn > 0n) {
+      await wal.close();
+      throw failedPrecondition(`${WAL_DIRECTORY}/ holds entries up to LSN ${report.lastLsn} but ${CLUSTER_META_FILE} is missing; refusing to start`);
+    }
+    await writeClusterMeta(options.dataDir, meta);
+  }
+  logger.info({ clusterId: meta.clusterId, shardMap: meta.shardMap, created }, created ? "cluster created" : "cluster loaded");
   if (report.tornTail !== null) {
     const { fileName, offset, bytesDropped, reason } = report.tornTail;
     logger.warn({ file: fileName, offset, bytesDropped, reason }, "WAL torn tail repaired: cut off an incomplete last record");

@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { assert, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
+import { assert, failedPrecondition, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
 import type { LogEntry } from "@logplayer/proto";
 import { EntryCache } from "./core/entry-cache";
 import { SegmentIndex } from "./core/segment-index";
@@ -130,13 +130,18 @@ export class Wal {
    * Opens (or creates) the WAL in `dir`, scanning every segment. A torn tail
    * is cut off on disk and reported; corruption throws WalCorruptionError.
    */
-  static async open(dir: string, limits: WalLimits, observer: WalObserver = {}): Promise<{ wal: Wal; report: WalOpenReport }> {
+  static async open(
+    dir: string,
+    limits: WalLimits,
+    observer: WalObserver = {},
+    options: { createIfMissing: boolean } = { createIfMissing: true },
+  ): Promise<{ wal: Wal; report: WalOpenReport }> {
     validateWalLimits(limits);
+    if (!options.createIfMissing && (await listSegments(dir)).length === 0) {
+      throw failedPrecondition(`the WAL in ${dir} is missing (no segment files); refusing to start with an empty log`);
+    }
     await ensureDirectory(dir);
-    const names = (await fs.readdir(dir))
-      .map((name) => ({ name, lsn: parseSegmentFileName(name) }))
-      .filter((s): s is { name: string; lsn: bigint } => s.lsn !== null)
-      .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
+    const names = await listSegments(dir);
     const segments: Segment[] = [];
     let tornTail: TornTail | null = null;
     const terms = new TermRuns();
@@ -492,6 +497,21 @@ export class Wal {
     await this.flush();
     await this.#active.close();
   }
+}
+
+/** Segment files in `dir`, oldest first; [] when the directory does not exist. */
+async function listSegments(dir: string): Promise<{ name: string; lsn: bigint }[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  return names
+    .map((name) => ({ name, lsn: parseSegmentFileName(name) }))
+    .filter((s): s is { name: string; lsn: bigint } => s.lsn !== null)
+    .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
 }
 
 function validateWalLimits(limits: WalLimits): void {
