@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from "commander";
+import { Command, type Option } from "commander";
 import {
   createLogger,
   DEFAULT_TRANSACTION_LIMITS,
@@ -39,25 +39,54 @@ interface ShardFlags {
   logLevel: LogLevel;
 }
 
+/** An integer flag in [min, max], also read from `env`, with an optional default. */
+function intOption(flags: string, description: string, env: string, min: number, max: number, defaultValue?: number): Option {
+  const name = flags.split(" ")[0]!;
+  const option = envOption(flags, description, env).argParser(parseIntegerInRange(name, min, max));
+  return defaultValue === undefined ? option : option.default(defaultValue);
+}
+
 function buildCommand(): Command {
-  const int = (name: string, min: number, max: number) => parseIntegerInRange(name, min, max);
+  const MiB = 1024 * 1024;
   return new Command("shard")
-    .description("LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.")
-    .addOption(envOption("--shard-id <n>", "this shard's id (required; fixed for the data directory)", "LP_SHARD_ID").argParser(int("--shard-id", 0, SHARD_COUNT_MAX - 1)).makeOptionMandatory())
-    .addOption(envOption("--shard-count <n>", "shards in the cluster (else learned from the first hello)", "LP_SHARD_COUNT").argParser(int("--shard-count", 1, SHARD_COUNT_MAX)))
+    .description(
+      "LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.",
+    )
+    .addOption(
+      intOption("--shard-id <n>", "this shard's id (required; fixed for the data directory)", "LP_SHARD_ID", 0, SHARD_COUNT_MAX - 1)
+        .makeOptionMandatory(),
+    )
+    .addOption(intOption("--shard-count <n>", "shards in the cluster (else learned from the first hello)", "LP_SHARD_COUNT", 1, SHARD_COUNT_MAX))
     .addOption(envOption("--cluster-id <id>", "cluster id (else learned from the first hello)", "LP_CLUSTER_ID"))
     .addOption(envOption("--data-dir <dir>", "data directory (default: ./data/shard-<id>)", "LP_DATA_DIR"))
-    .addOption(envOption("--listen <host:port>", `gRPC address; port 0 picks a free port (default: 127.0.0.1:<${GRPC_PORT_BASE}+id>)`, "LP_LISTEN").argParser(parseAddress))
-    .addOption(envOption("--metrics-port <n>", `Prometheus /metrics port on the listen host; 0 = any free port, -1 = off (default: ${METRICS_PORT_BASE}+id)`, "LP_METRICS_PORT").argParser(int("--metrics-port", -1, 65535)))
-    .addOption(envOption("--batch-parts-max <n>", "parts accepted in one delivered batch", "LP_BATCH_PARTS_MAX").argParser(int("--batch-parts-max", 1, 1_000_000)).default(4096))
-    .addOption(envOption("--delivery-streams-max <n>", "Deliver streams open at once", "LP_DELIVERY_STREAMS_MAX").argParser(int("--delivery-streams-max", 1, 1024)).default(8))
-    .addOption(envOption("--read-waiters-max <n>", "reads waiting for min_lsn at once", "LP_READ_WAITERS_MAX").argParser(int("--read-waiters-max", 1, 1_000_000)).default(10000))
-    .addOption(envOption("--read-wait-ms-max <ms>", "longest a read waits for min_lsn (the call deadline may cut it shorter)", "LP_READ_WAIT_MS_MAX").argParser(int("--read-wait-ms-max", 1, 3_600_000)).default(10000))
-    .addOption(envOption("--scan-items-max <n>", "items in one Scan response", "LP_SCAN_ITEMS_MAX").argParser(int("--scan-items-max", 1, 1_000_000)).default(1000))
-    .addOption(envOption("--scan-bytes-max <n>", "approximate key+value bytes in one Scan response", "LP_SCAN_BYTES_MAX").argParser(int("--scan-bytes-max", 1, 1 << 30)).default(4 * 1024 * 1024))
-    .addOption(envOption("--message-bytes-max <n>", "largest gRPC message either way (a delivered batch)", "LP_MESSAGE_BYTES_MAX").argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)).default(16 * 1024 * 1024))
-    .addOption(envOption("--checkpoint-interval-ms <ms>", "WAL checkpoint period; advances durable_lsn", "LP_CHECKPOINT_INTERVAL_MS").argParser(int("--checkpoint-interval-ms", 10, 3_600_000)).default(1000))
-    .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+    .addOption(
+      envOption("--listen <host:port>", `gRPC address; port 0 picks a free port (default: 127.0.0.1:<${GRPC_PORT_BASE}+id>)`, "LP_LISTEN")
+        .argParser(parseAddress),
+    )
+    .addOption(
+      intOption("--metrics-port <n>", `/metrics port on the listen host; 0 = any free port, -1 = off (default: ${METRICS_PORT_BASE}+id)`,
+        "LP_METRICS_PORT", -1, 65535),
+    )
+    .addOption(intOption("--batch-parts-max <n>", "parts accepted in one delivered batch", "LP_BATCH_PARTS_MAX", 1, 1_000_000, 4096))
+    .addOption(intOption("--delivery-streams-max <n>", "Deliver streams open at once", "LP_DELIVERY_STREAMS_MAX", 1, 1024, 8))
+    .addOption(intOption("--read-waiters-max <n>", "reads waiting for min_lsn at once", "LP_READ_WAITERS_MAX", 1, 1_000_000, 10_000))
+    .addOption(
+      intOption("--read-wait-ms-max <ms>", "longest a read waits for min_lsn (the call deadline may cut it shorter)",
+        "LP_READ_WAIT_MS_MAX", 1, 3_600_000, 10_000),
+    )
+    .addOption(intOption("--scan-items-max <n>", "items in one Scan response", "LP_SCAN_ITEMS_MAX", 1, 1_000_000, 1000))
+    .addOption(
+      intOption("--scan-bytes-max <n>", "approximate key+value bytes in one Scan response", "LP_SCAN_BYTES_MAX", 1, 1024 * MiB, 4 * MiB),
+    )
+    .addOption(
+      intOption("--message-bytes-max <n>", "largest gRPC message either way (bounds a delivered batch)", "LP_MESSAGE_BYTES_MAX",
+        MiB, 1024 * MiB, 16 * MiB),
+    )
+    .addOption(
+      intOption("--checkpoint-interval-ms <ms>", "WAL checkpoint period; advances durable_lsn", "LP_CHECKPOINT_INTERVAL_MS",
+        10, 3_600_000, 1000),
+    )
+    .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
 function toOptions(flags: ShardFlags): ShardOptions {
