@@ -7,7 +7,8 @@ import { Dispatcher } from "./dispatcher";
  * A seeded simulation: the real Dispatcher/TargetQueue against simulated
  * shards (a local model of the (lsn, prevLsn) decision table), streams,
  * recovery reads and faults (disconnects, shard crashes losing unsynced
- * commits, silently dropped batches, LogPlayer restarts, stale events).
+ * commits, silently dropped batches, LogPlayer restarts, stale events), with
+ * one LogPlayer or two at once (the second a restarted twin or a zombie).
  * Invariant: every shard applies exactly its filtered log, in order, once.
  */
 
@@ -68,8 +69,6 @@ interface SimShard {
   applied: bigint;
   appliedReal: bigint[];
   durable: { applied: bigint; realCount: number };
-  stream: SimStream | null;
-  reconnectPending: boolean;
 }
 
 interface SimRead {
@@ -79,14 +78,21 @@ interface SimRead {
   toLsn: bigint;
 }
 
+/** One LogPlayer process: its Dispatcher and everything in flight for it. */
+interface SimPlayer {
+  dispatcher: Dispatcher;
+  streams: (SimStream | null)[];
+  reconnectPending: boolean[];
+  reads: SimRead[];
+  /** Streams of this player that were closed: their leftovers may still surface. */
+  staleStreams: { target: number; stream: SimStream }[];
+}
+
 class Simulation {
   readonly log: LogEntry[];
   readonly filtered: bigint[][] = [];
   readonly shards: SimShard[] = [];
-  player!: Dispatcher;
-  reads: SimRead[] = [];
-  /** Streams of the current player that were closed: their leftovers may still surface. */
-  staleStreams: { target: number; stream: SimStream }[] = [];
+  readonly players: SimPlayer[] = [];
   faults = 0;
   /** Counters summed over every player instance, to show which paths ran. */
   readonly totals = new Map<string, number>();
@@ -95,13 +101,24 @@ class Simulation {
     readonly rng: Rng,
     readonly limits: DeliveryLimits,
     logLength: number,
+    playerCount = 1,
   ) {
     this.log = buildLog(rng, logLength);
     for (let s = 0; s < SHARDS; s++) {
       this.filtered.push(this.log.filter((e) => e.txn!.mutations.some((m) => shardForKey(m.key, shardMap) === s)).map((e) => e.lsn));
-      this.shards.push({ applied: 0n, appliedReal: [], durable: { applied: 0n, realCount: 0 }, stream: null, reconnectPending: true });
+      this.shards.push({ applied: 0n, appliedReal: [], durable: { applied: 0n, realCount: 0 } });
     }
-    this.player = new Dispatcher(shardMap, limits);
+    for (let k = 0; k < playerCount; k++) this.players.push(this.newPlayer());
+  }
+
+  newPlayer(): SimPlayer {
+    return {
+      dispatcher: new Dispatcher(shardMap, this.limits),
+      streams: Array.from({ length: SHARDS }, () => null),
+      reconnectPending: Array.from({ length: SHARDS }, () => true),
+      reads: [],
+      staleStreams: [],
+    };
   }
 
   run(): void {
@@ -111,73 +128,80 @@ class Simulation {
       else this.stepNormal();
     }
     // Faults stop: everything must converge.
-    for (let step = 0; step < 200_000; step++) {
+    for (let step = 0; step < 400_000; step++) {
       if (this.stepNormal()) continue;
       if (!this.healthCheck()) break;
     }
-    this.addTotals();
+    for (const p of this.players) this.addTotals(p);
   }
 
-  #execute(): void {
-    for (const command of this.player.takeCommands()) {
-      const shard = this.shards[command.target]!;
+  #execute(p: SimPlayer): void {
+    for (const command of p.dispatcher.takeCommands()) {
+      const stream = p.streams[command.target] ?? null;
       if (command.kind === "send") {
-        assert(shard.stream !== null && shard.stream.streamTerm === command.streamTerm, "send on a stream that is not current");
-        shard.stream.toShard.push(command.parts);
-        shard.stream.pendingWrites += 1;
+        assert(stream !== null && stream.streamTerm === command.streamTerm, "send on a stream that is not current");
+        stream.toShard.push(command.parts);
+        stream.pendingWrites += 1;
       } else if (command.kind === "recoveryRead") {
         assert(command.toLsn <= BigInt(this.log.length), "recovery read beyond the log");
-        this.reads.push({ target: command.target, term: command.term, nextLsn: command.fromLsn, toLsn: command.toLsn });
+        p.reads.push({ target: command.target, term: command.term, nextLsn: command.fromLsn, toLsn: command.toLsn });
       } else {
-        shard.reconnectPending = true;
+        p.reconnectPending[command.target] = true;
       }
     }
   }
 
   /** One random fault-free step; false when nothing can happen. */
   stepNormal(): boolean {
-    const options: (() => void)[] = [];
-    const player = this.player;
-    const from = player.mainStreamFromLsn();
-    if (player.currentIndex === null && from !== null) options.push(() => player.startMainStream(from));
-    if (player.currentIndex !== null && player.currentIndex < BigInt(this.log.length)) {
-      options.push(() => player.dispatch(this.log[Number(player.currentIndex!)]!, 0n));
-    }
-    this.shards.forEach((shard, target) => {
-      if (shard.reconnectPending) options.push(() => this.connect(target));
-      const stream = shard.stream;
-      if (stream === null) return;
-      if (stream.toShard.length > 0) options.push(() => this.shardReceives(target, stream));
-      if (stream.toPlayer.length > 0) options.push(() => this.playerReceives(target, stream));
-      if (stream.pendingWrites > 0) {
-        options.push(() => {
-          stream.pendingWrites -= 1;
-          player.writeCompleted(target, stream.streamTerm);
-        });
-      }
-    });
-    if (this.reads.length > 0) options.push(() => this.serveRead());
+    const options: [SimPlayer, () => void][] = [];
+    for (const p of this.players) this.#playerOptions(p, options);
     if (options.length === 0) return false;
-    this.rng.pick(options)();
-    this.#execute();
+    const [p, action] = this.rng.pick(options);
+    action();
+    this.#execute(p);
     return true;
   }
 
-  connect(target: number): void {
-    const shard = this.shards[target]!;
-    shard.reconnectPending = false;
-    if (this.rng.chance(0.1)) {
-      this.player.connectFailed(target);
-      return;
+  #playerOptions(p: SimPlayer, options: [SimPlayer, () => void][]): void {
+    const d = p.dispatcher;
+    const from = d.mainStreamFromLsn();
+    if (d.currentIndex === null && from !== null) options.push([p, () => d.startMainStream(from)]);
+    if (d.currentIndex !== null && d.currentIndex < BigInt(this.log.length)) {
+      options.push([p, () => d.dispatch(this.log[Number(d.currentIndex!)]!, 0n)]);
     }
-    const streamTerm = this.player.connected(target, shard.applied);
-    shard.stream = { streamTerm, toShard: [], toPlayer: [], pendingWrites: 0 };
+    for (let target = 0; target < SHARDS; target++) {
+      if (p.reconnectPending[target]) options.push([p, () => this.connect(p, target)]);
+      const stream = p.streams[target];
+      if (stream === null || stream === undefined) continue;
+      if (stream.toShard.length > 0) options.push([p, () => this.shardReceives(p, target, stream)]);
+      if (stream.toPlayer.length > 0) options.push([p, () => this.playerReceives(p, target, stream)]);
+      if (stream.pendingWrites > 0) {
+        options.push([
+          p,
+          () => {
+            stream.pendingWrites -= 1;
+            d.writeCompleted(target, stream.streamTerm);
+          },
+        ]);
+      }
+    }
+    if (p.reads.length > 0) options.push([p, () => this.serveRead(p)]);
   }
 
-  shardReceives(target: number, stream: SimStream): void {
+  connect(p: SimPlayer, target: number): void {
+    p.reconnectPending[target] = false;
+    if (this.rng.chance(0.1)) {
+      p.dispatcher.connectFailed(target);
+      return;
+    }
+    const streamTerm = p.dispatcher.connected(target, this.shards[target]!.applied);
+    p.streams[target] = { streamTerm, toShard: [], toPlayer: [], pendingWrites: 0 };
+  }
+
+  shardReceives(p: SimPlayer, target: number, stream: SimStream): void {
     const batch = stream.toShard.shift()!;
     const response = this.apply(target, batch);
-    if (this.shards[target]!.stream === stream) stream.toPlayer.push(response);
+    if (p.streams[target] === stream) stream.toPlayer.push(response);
   }
 
   /** The decision table, written here independently of the shard's code. */
@@ -201,18 +225,18 @@ class Simulation {
     return { kind: "ack", applied: shard.applied };
   }
 
-  playerReceives(target: number, stream: SimStream): void {
+  playerReceives(p: SimPlayer, target: number, stream: SimStream): void {
     const response = stream.toPlayer.shift()!;
-    if (response.kind === "ack") this.player.ack(target, stream.streamTerm, response.applied);
-    else this.player.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn });
+    if (response.kind === "ack") p.dispatcher.ack(target, stream.streamTerm, response.applied);
+    else p.dispatcher.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn });
   }
 
-  serveRead(): void {
-    const index = this.rng.int(this.reads.length);
-    const read = this.reads[index]!;
+  serveRead(p: SimPlayer): void {
+    const index = this.rng.int(p.reads.length);
+    const read = p.reads[index]!;
     if (this.rng.chance(0.05)) {
-      this.reads.splice(index, 1);
-      this.player.recoveryFailed(read.target, read.term);
+      p.reads.splice(index, 1);
+      p.dispatcher.recoveryFailed(read.target, read.term);
       return;
     }
     const entries: LogEntry[] = [];
@@ -221,102 +245,108 @@ class Simulation {
       entries.push(this.log[Number(read.nextLsn) - 1]!);
       read.nextLsn += 1n;
     }
-    if (entries.length > 0 && !this.player.recoveryEntries(read.target, read.term, entries, 0n)) {
-      this.reads.splice(index, 1); // refused: the adapter cancels the read
+    if (entries.length > 0 && !p.dispatcher.recoveryEntries(read.target, read.term, entries, 0n)) {
+      p.reads.splice(index, 1); // refused: the adapter cancels the read
       return;
     }
     if (read.nextLsn > read.toLsn) {
-      this.reads.splice(index, 1);
-      this.player.recoveryDone(read.target, read.term);
+      p.reads.splice(index, 1);
+      p.dispatcher.recoveryDone(read.target, read.term);
     }
   }
 
   /** The health checker: a target with unacked batches and nothing left that could answer is dead. */
   healthCheck(): boolean {
-    for (let target = 0; target < SHARDS; target++) {
-      const queue = this.player.targets[target]!;
-      if (queue.state !== "S" && queue.windowBatches > 0) {
-        this.closeStream(target);
-        this.#execute();
-        return true;
+    for (const p of this.players) {
+      for (let target = 0; target < SHARDS; target++) {
+        const queue = p.dispatcher.targets[target]!;
+        if (queue.state !== "S" && queue.windowBatches > 0) {
+          this.closeStream(p, target);
+          this.#execute(p);
+          return true;
+        }
       }
     }
     return false;
   }
 
-  closeStream(target: number): void {
-    const shard = this.shards[target]!;
-    const stream = shard.stream;
+  closeStream(p: SimPlayer, target: number): void {
+    const stream = p.streams[target] ?? null;
     if (stream === null) return;
     // Some written batches still reach the shard; their answers are lost with the stream.
     const delivered = this.rng.int(stream.toShard.length + 1);
     for (const batch of stream.toShard.slice(0, delivered)) this.apply(target, batch);
-    shard.stream = null;
-    this.staleStreams.push({ target, stream });
-    this.player.disconnected(target, stream.streamTerm);
+    p.streams[target] = null;
+    p.staleStreams.push({ target, stream });
+    p.dispatcher.disconnected(target, stream.streamTerm);
   }
 
   injectFault(): void {
     this.faults += 1;
     const target = this.rng.int(SHARDS);
     const shard = this.shards[target]!;
+    const k = this.rng.int(this.players.length);
+    const p = this.players[k]!;
     switch (this.rng.int(7)) {
       case 0: // stream breaks
-        this.closeStream(target);
+        this.closeStream(p, target);
         break;
-      case 1: // shard crash: commits after the last sync are lost
-        this.closeStream(target);
+      case 1: // shard crash: every stream to it breaks, commits after the last sync are lost
+        for (const q of this.players) this.closeStream(q, target);
         shard.applied = shard.durable.applied;
         shard.appliedReal.length = shard.durable.realCount;
+        for (const q of this.players) this.#execute(q);
         break;
       case 2: // shard syncs to disk
         shard.durable = { applied: shard.applied, realCount: shard.appliedReal.length };
         break;
-      case 3: // a written batch silently vanishes (forces a Gap or the ack timeout)
-        if (shard.stream !== null && shard.stream.toShard.length > 0) shard.stream.toShard.shift();
+      case 3: {
+        // a written batch silently vanishes (forces a Gap or the ack timeout)
+        const stream = p.streams[target];
+        if (stream && stream.toShard.length > 0) stream.toShard.shift();
         break;
+      }
       case 4: // LogPlayer restart: no durable state, learns everything again
-        for (let t = 0; t < SHARDS; t++) {
-          const s = this.shards[t]!;
-          const stream = s.stream;
-          if (stream !== null) for (const batch of stream.toShard.slice(0, this.rng.int(stream.toShard.length + 1))) this.apply(t, batch);
-          s.stream = null;
-          s.reconnectPending = true;
-        }
-        this.addTotals();
-        this.player = new Dispatcher(shardMap, this.limits);
-        this.reads = [];
-        this.staleStreams = [];
-        break;
+        this.restartPlayer(k);
+        return;
       case 5: // an event from a closed stream surfaces late: the core must ignore it
-        this.deliverStale();
+        this.deliverStale(p);
         break;
       default: // ack timeout declared by the health checker
-        if (this.player.targets[target]!.windowBatches > 0) this.closeStream(target);
+        if (p.dispatcher.targets[target]!.windowBatches > 0) this.closeStream(p, target);
         break;
     }
-    this.#execute();
+    this.#execute(p);
   }
 
-  addTotals(): void {
-    for (const target of this.player.targets) {
+  restartPlayer(k: number): void {
+    const old = this.players[k]!;
+    old.streams.forEach((stream, t) => {
+      if (stream !== null) for (const batch of stream.toShard.slice(0, this.rng.int(stream.toShard.length + 1))) this.apply(t, batch);
+    });
+    this.addTotals(old);
+    this.players[k] = this.newPlayer();
+  }
+
+  addTotals(p: SimPlayer): void {
+    for (const target of p.dispatcher.targets) {
       for (const [name, value] of Object.entries(target.counters)) this.totals.set(name, (this.totals.get(name) ?? 0) + value);
     }
   }
 
-  deliverStale(): void {
-    if (this.staleStreams.length === 0) return;
-    const { target, stream } = this.rng.pick(this.staleStreams);
+  deliverStale(p: SimPlayer): void {
+    if (p.staleStreams.length === 0) return;
+    const { target, stream } = this.rng.pick(p.staleStreams);
     const response = stream.toPlayer.shift();
     if (stream.pendingWrites > 0) {
       stream.pendingWrites -= 1;
-      this.player.writeCompleted(target, stream.streamTerm);
+      p.dispatcher.writeCompleted(target, stream.streamTerm);
     }
-    if (response?.kind === "ack") this.player.ack(target, stream.streamTerm, response.applied + 5n);
+    if (response?.kind === "ack") p.dispatcher.ack(target, stream.streamTerm, response.applied + 5n);
     if (response?.kind === "gap") {
-      this.player.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn });
+      p.dispatcher.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn });
     }
-    this.player.disconnected(target, stream.streamTerm);
+    p.dispatcher.disconnected(target, stream.streamTerm);
   }
 }
 
@@ -347,6 +377,19 @@ describe("delivery model: random faults, exactly-once in order", () => {
       expect([name, totals.get(name) ?? 0]).toEqual([name, expect.any(Number)]);
       expect(totals.get(name) ?? 0).toBeGreaterThan(0);
     }
+  });
+
+  test.each(seeds.slice(0, 10))("two LogPlayers at once (restarts, zombies), seed %i", (seed) => {
+    const sim = new Simulation(new Rng(seed), SIM_LIMITS, 150, 2);
+    sim.run();
+    for (const [name, value] of sim.totals) totals.set(`two:${name}`, (totals.get(`two:${name}`) ?? 0) + value);
+    for (let target = 0; target < SHARDS; target++) {
+      expect(sim.shards[target]!.appliedReal).toEqual(sim.filtered[target]);
+    }
+  });
+
+  test("two-LogPlayer seeds saw their streams interleave (rewinds, overflows, recovery)", () => {
+    for (const name of ["rewinds", "overflows", "recoveryReads", "dummiesQueued"]) expect(totals.get(`two:${name}`) ?? 0).toBeGreaterThan(0);
   });
 
   test("roomier limits, longer log", () => {
