@@ -65,7 +65,8 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     server.addService(ShardService, createShardService(context));
     const health = addHealthService(server);
     const grpcPort = await bindServer(server, options.listen);
-    const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
+    // Metrics share the gRPC host; "[::1]:7300" style hosts lose their brackets.
+    const host = options.listen.slice(0, options.listen.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
     const checkpointTimer = setInterval(() => checkpoint(context), options.checkpointIntervalMs);
     checkpointTimer.unref();
