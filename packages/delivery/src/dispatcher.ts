@@ -1,6 +1,7 @@
-import { assert, shardForKey, type ShardMapConfig } from "@logplayer/common";
+import { assert, type ShardMapConfig } from "@logplayer/common";
 import type { LogEntry, Mutation } from "@logplayer/proto";
 import { validateDeliveryLimits, type DeliveryLimits } from "./delivery-limits";
+import { shardOfKey } from "./key-routing";
 import { estimatePartBytes, type QueuedPart } from "./part-queue";
 import { TargetQueue, type DeliveryCommand, type GapReport } from "./target-queue";
 
@@ -8,7 +9,7 @@ import { TargetQueue, type DeliveryCommand, type GapReport } from "./target-queu
 export function splitByShard(mutations: readonly Mutation[], shardMap: ShardMapConfig): Map<number, Mutation[]> {
   const byShard = new Map<number, Mutation[]>();
   for (const mutation of mutations) {
-    const shard = shardForKey(mutation.key, shardMap);
+    const shard = shardOfKey(mutation.key, shardMap);
     const list = byShard.get(shard);
     if (list === undefined) byShard.set(shard, [mutation]);
     else list.push(mutation);
@@ -79,14 +80,14 @@ export class Dispatcher {
   /** One main-stream entry. LSNs are dense: each must be currentIndex + 1. */
   dispatch(entry: LogEntry, dispatchTimeNs: bigint): void {
     assert(this.#currentIndex !== null, "dispatch before the main stream started");
-    assert(entry.lsn === this.#currentIndex + 1n, `main stream entry ${entry.lsn} after ${this.#currentIndex}`);
+    if (entry.lsn !== this.#currentIndex + 1n) assert(false, `main stream entry ${entry.lsn} after ${this.#currentIndex}`);
     const lsn = entry.lsn;
     this.#currentIndex = lsn;
     this.#entriesDispatched += 1;
     const mutations = entry.txn?.mutations ?? [];
     for (const [shard, shardMutations] of splitByShard(mutations, this.shardMap)) {
       const target = this.targets[shard];
-      assert(target !== undefined, `shard ${shard} out of range`);
+      assert(target !== undefined, "dispatch: shard out of range");
       target.pushNormal(partOf(entry, shardMutations, dispatchTimeNs), lsn);
     }
     this.#entriesSinceDummy += 1;
@@ -104,7 +105,7 @@ export class Dispatcher {
   recoveryEntries(target: number, term: number, entries: readonly LogEntry[], dispatchTimeNs: bigint): boolean {
     const queue = this.#target(target);
     for (const entry of entries) {
-      const mutations = (entry.txn?.mutations ?? []).filter((m) => shardForKey(m.key, this.shardMap) === target);
+      const mutations = (entry.txn?.mutations ?? []).filter((m) => shardOfKey(m.key, this.shardMap) === target);
       const part = mutations.length === 0 ? null : partOf(entry, mutations, dispatchTimeNs);
       if (!queue.recoveryEntry(term, entry.lsn, part)) return false;
     }
@@ -146,7 +147,7 @@ export class Dispatcher {
 
   #target(target: number): TargetQueue {
     const queue = this.targets[target];
-    assert(queue !== undefined, `target ${target} out of range [0, ${this.targets.length})`);
+    if (queue === undefined) assert(false, `target ${target} out of range [0, ${this.targets.length})`);
     return queue;
   }
 }

@@ -53,7 +53,7 @@ export class PartQueue {
 
   push(part: QueuedPart): void {
     const last = this.lastLsn();
-    assert(last === undefined || part.lsn > last, `part queue: LSN ${part.lsn} pushed after ${String(last)}`);
+    if (last !== undefined && part.lsn <= last) assert(false, `part queue: LSN ${part.lsn} pushed after ${last}`);
     this.#items.push(part);
     this.#bytes += part.bytes;
   }

@@ -169,7 +169,7 @@ export class TargetQueue {
 
   writeCompleted(streamTerm: number): void {
     if (!this.#isCurrentStream(streamTerm)) return;
-    assert(this.#writeInFlight, `target ${this.target}: write completed with none in flight`);
+    if (!this.#writeInFlight) assert(false, `target ${this.target}: write completed with none in flight`);
     this.#writeInFlight = false;
     this.#pump();
   }
@@ -197,7 +197,7 @@ export class TargetQueue {
   /** A part of a main-stream entry (or a dummy). Dropped in S or when already acknowledged. */
   pushNormal(part: QueuedPart, currentIndex: bigint): void {
     if (this.#state === "S" || part.lsn <= this.#lastAck) return;
-    assert(part.lsn <= currentIndex, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
+    if (part.lsn > currentIndex) assert(false, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
     const queue = this.#normal;
     const overflows =
       queue.length > 0 &&
@@ -375,7 +375,7 @@ export class TargetQueue {
       if (queue === null || next === undefined) break;
       if (parts.length > 0 && bytes + next.bytes > this.limits.batchBytesMax) break;
       queue.shift();
-      assert(next.lsn > this.#nextPrevLsn, `target ${this.target}: part ${next.lsn} does not follow ${this.#nextPrevLsn}`);
+      if (next.lsn <= this.#nextPrevLsn) assert(false, `target ${this.target}: part ${next.lsn} does not follow ${this.#nextPrevLsn}`);
       const prevLsn = this.#nextPrevLsn;
       parts.push({ lsn: next.lsn, prevLsn, mutations: next.mutations, commitTimeNs: next.commitTimeNs, dispatchTimeNs: next.dispatchTimeNs });
       positions.push({ lsn: next.lsn, prevLsn });
