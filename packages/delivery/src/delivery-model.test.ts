@@ -167,7 +167,8 @@ class Simulation {
     const from = d.mainStreamFromLsn();
     if (d.currentIndex === null && from !== null) options.push([p, () => d.startMainStream(from)]);
     if (d.currentIndex !== null && d.currentIndex < BigInt(this.log.length)) {
-      options.push([p, () => d.dispatch(this.log[Number(d.currentIndex!)]!, 0n)]);
+      // Entries arrive alone or in bursts (one ReadResponse).
+      options.push([p, () => d.dispatchEntries(this.log.slice(Number(d.currentIndex!), Number(d.currentIndex!) + 1 + this.rng.int(4)), 0n)]);
     }
     for (let target = 0; target < SHARDS; target++) {
       if (p.reconnectPending[target]) options.push([p, () => this.connect(p, target)]);

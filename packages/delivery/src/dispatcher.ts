@@ -30,6 +30,8 @@ export class Dispatcher {
   #entriesSinceDummy = 0;
   #entriesDispatched = 0;
   #outbox: DeliveryCommand[] = [];
+  /** Scratch: which targets got a part during the current dispatchEntries call. */
+  readonly #touched: boolean[];
 
   constructor(
     readonly shardMap: ShardMapConfig,
@@ -39,6 +41,7 @@ export class Dispatcher {
     const targets: TargetQueue[] = [];
     for (let shard = 0; shard < shardMap.shardCount; shard++) targets.push(new TargetQueue(shard, limits, this.#outbox));
     this.targets = targets;
+    this.#touched = targets.map(() => false);
   }
 
   get currentIndex(): bigint | null {
@@ -79,6 +82,25 @@ export class Dispatcher {
 
   /** One main-stream entry. LSNs are dense: each must be currentIndex + 1. */
   dispatch(entry: LogEntry, dispatchTimeNs: bigint): void {
+    this.dispatchEntries([entry], dispatchTimeNs);
+  }
+
+  /**
+   * Consecutive main-stream entries that arrived together (one ReadResponse).
+   * All are queued first, then each touched target sends once: the burst
+   * leaves as one batch per target, immediately.
+   */
+  dispatchEntries(entries: readonly LogEntry[], dispatchTimeNs: bigint): void {
+    const touched = this.#touched;
+    for (const entry of entries) this.#dispatchOne(entry, dispatchTimeNs, touched);
+    for (let shard = 0; shard < touched.length; shard++) {
+      if (!touched[shard]) continue;
+      touched[shard] = false;
+      this.targets[shard]!.flush();
+    }
+  }
+
+  #dispatchOne(entry: LogEntry, dispatchTimeNs: bigint, touched: boolean[]): void {
     assert(this.#currentIndex !== null, "dispatch before the main stream started");
     if (entry.lsn !== this.#currentIndex + 1n) assert(false, `main stream entry ${entry.lsn} after ${this.#currentIndex}`);
     const lsn = entry.lsn;
@@ -89,11 +111,13 @@ export class Dispatcher {
       const target = this.targets[shard];
       assert(target !== undefined, "dispatch: shard out of range");
       target.pushNormal(partOf(entry, shardMutations, dispatchTimeNs), lsn);
+      touched[shard] = true;
     }
     this.#entriesSinceDummy += 1;
     if (this.#entriesSinceDummy >= this.limits.dummyEveryEntries) {
       this.#entriesSinceDummy = 0;
       for (const target of this.targets) target.maybePushDummy(lsn, dispatchTimeNs);
+      touched.fill(true);
     }
   }
 

@@ -138,6 +138,18 @@ describe("batching and the window", () => {
     ]);
   });
 
+  test("a burst (one ReadResponse) leaves as one batch per target, at once", () => {
+    const d = started();
+    d.connected(0, 0n);
+    d.connected(1, 0n);
+    d.dispatchEntries([entry(1n, [0]), entry(2n, [0, 1]), entry(3n, [0]), entry(4n, [1])], 0n);
+    const batches = sends(d.takeCommands());
+    expect(batches.map((b) => [b.target, b.parts.map((p) => p.lsn)])).toEqual([
+      [0, [1n, 2n, 3n]],
+      [1, [2n, 4n]],
+    ]);
+  });
+
   test("batchPartsMax caps a batch", () => {
     const d = started({ batchPartsMax: 2 });
     const term = d.connected(0, 0n);

@@ -194,7 +194,12 @@ export class TargetQueue {
     this.#restartChainAt(this.#lastAck, currentIndex);
   }
 
-  /** A part of a main-stream entry (or a dummy). Dropped in S or when already acknowledged. */
+  /**
+   * A part of a main-stream entry (or a dummy). Dropped in S or when already
+   * acknowledged. Does not send: the dispatcher calls flush() once per input
+   * batch, so a burst of entries leaves as one write instead of one alone
+   * plus the rest a write-callback later.
+   */
   pushNormal(part: QueuedPart, currentIndex: bigint): void {
     if (this.#state === "S" || part.lsn <= this.#lastAck) return;
     if (part.lsn > currentIndex) assert(false, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
@@ -208,6 +213,10 @@ export class TargetQueue {
     }
     queue.push(part);
     if (part.lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = part.lsn;
+  }
+
+  /** sendNext: send what is queued if the stream is idle and the window has room. */
+  flush(): void {
     this.#pump();
   }
 

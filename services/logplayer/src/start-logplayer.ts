@@ -267,23 +267,21 @@ class LogPlayer {
     this.#mainStream.start(fromLsn);
   }
 
+  /** One ReadResponse: dispatched as a whole, so each shard gets the burst as one write. */
   #onMainEntries(entries: readonly LogEntry[]): void {
-    if (this.#closed) return;
-    const d = this.#dispatcher;
-    let dispatched = 0;
-    for (const entry of entries) {
-      const currentIndex = d.currentIndex;
-      if (currentIndex === null) break;
-      if (entry.lsn <= currentIndex) continue; // re-sent after a resume
-      if (entry.lsn !== currentIndex + 1n) {
-        this.#mainStream.restart(`main stream jumped from ${currentIndex} to ${entry.lsn}`);
-        break;
-      }
-      d.dispatch(entry, monotonicNs());
-      dispatched += 1;
+    const currentIndex = this.#dispatcher.currentIndex;
+    if (this.#closed || currentIndex === null) return;
+    // Skip what was already dispatched (re-sent after a resume); refuse a jump.
+    let first = 0;
+    while (first < entries.length && entries[first]!.lsn <= currentIndex) first += 1;
+    let end = first;
+    while (end < entries.length && entries[end]!.lsn === currentIndex + 1n + BigInt(end - first)) end += 1;
+    if (end > first) {
+      this.#dispatcher.dispatchEntries(first === 0 && end === entries.length ? entries : entries.slice(first, end), monotonicNs());
+      this.#metrics?.entriesDispatched.inc(end - first);
+      this.#runCommands();
     }
-    this.#metrics?.entriesDispatched.inc(dispatched);
-    this.#runCommands();
+    if (end < entries.length) this.#mainStream.restart(`main stream jumped from ${this.#dispatcher.currentIndex} to ${entries[end]!.lsn}`);
   }
 
   #onRecoveryEntries(request: RecoveryRequest, entries: readonly LogEntry[]): boolean {
