@@ -11,8 +11,9 @@ import { LogStoreClient, MutationKind, ShardClient, type AppendResponse, type Ge
  * Real processes: one LogStore, three shards, one LogPlayer. Transactions
  * use APPEND (not idempotent) so a double or out-of-order delivery shows in
  * the data. The LogPlayer is killed with SIGKILL mid-stream and restarted,
- * and a shard is killed and restarted; every shard must end with exactly
- * the expected values.
+ * a shard is killed and restarted, and the LogStore is killed and restarted
+ * (the main stream must resume); every shard must end with exactly the
+ * expected values.
  */
 
 const ROOT = path.resolve(__dirname, "../../..");
@@ -83,7 +84,8 @@ function append(client: LogStoreClient, mutations: Mutation[], seq: number): Pro
   return new Promise((resolve, reject) => {
     const deadline = new Date(Date.now() + 10_000);
     const request = { txn: { mutations }, commitTimeNs: 0n, clientId: "process-test", clientSeq: BigInt(seq) };
-    client.append(request, new Metadata(), { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
+    // waitForReady: appends right after the LogStore restarts wait for the channel instead of failing fast.
+    client.append(request, new Metadata({ waitForReady: true }), { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
   });
 }
 
@@ -103,15 +105,19 @@ function transaction(i: number): Mutation[] {
 
 let logstore: Running;
 
-beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "logplayer-process-"));
-  logstore = await start("logstore", [
+function startLogStore(port = 0): Promise<Running> {
+  return start("logstore", [
     "--data-dir", path.join(tmp, "logstore"),
     "--shard-count", String(SHARDS),
-    "--listen", "127.0.0.1:0",
+    "--listen", `127.0.0.1:${port}`,
     "--metrics-port", "-1",
     "--log-level", "info",
   ]);
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "logplayer-process-"));
+  logstore = await startLogStore();
 });
 
 afterAll(async () => {
@@ -119,13 +125,13 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test("delivers every transaction exactly once, in order, across a LogPlayer SIGKILL and a shard SIGKILL", async () => {
+test("delivers every transaction exactly once, in order, across SIGKILLs of the LogPlayer, a shard and the LogStore", async () => {
   const shards = await Promise.all([0, 1, 2].map((id) => startShard(id)));
   const shardPorts = shards.map((s) => s.grpcPort);
   let player = await startPlayer(logstore.grpcPort, shardPorts);
   const logstoreClient = new LogStoreClient(`127.0.0.1:${logstore.grpcPort}`, credentials.createInsecure());
 
-  const total = 500;
+  const total = 600;
   const expected = new Map<string, string>();
   const lastLsnByShard = new Map<number, bigint>();
   const appendRange = async (from: number, to: number): Promise<void> => {
@@ -153,7 +159,11 @@ test("delivers every transaction exactly once, in order, across a LogPlayer SIGK
   await killHard(shards[1]!.child);
   await more;
   shards[1] = await startShard(1, shardPorts[1]);
-  await appendRange(450, total);
+  await appendRange(450, 500);
+  // SIGKILL the LogStore: the LogPlayer's main stream breaks and must resume at currentIndex + 1.
+  await killHard(logstore.child);
+  logstore = await startLogStore(logstore.grpcPort);
+  await appendRange(500, total);
 
   // Appends land in LSN order per list, since each batch of ten is awaited before the next.
   for (let i = 0; i < total; i++) {
