@@ -31,7 +31,8 @@ const COMPACT_HEAD_MIN = 1024;
 
 /** FIFO of parts in strictly ascending LSN order, with a running byte count. */
 export class PartQueue {
-  #items: QueuedPart[] = [];
+  /** Slots before #head are spent (undefined, so the GC can take their mutations now). */
+  #items: (QueuedPart | undefined)[] = [];
   #head = 0;
   #bytes = 0;
 
@@ -61,7 +62,7 @@ export class PartQueue {
   shift(): QueuedPart {
     const part = this.#items[this.#head];
     assert(part !== undefined, "part queue: shift from an empty queue");
-    this.#items[this.#head] = undefined as unknown as QueuedPart; // let the GC take the mutations now
+    this.#items[this.#head] = undefined;
     this.#head += 1;
     this.#bytes -= part.bytes;
     if (this.#head === this.#items.length) {
