@@ -74,12 +74,44 @@ describe("TargetQueue state machine", () => {
     expect(target.state).toBe("N");
   });
 
+  test("catch-up parts are served before normal parts; normal waits until the catch-up range is sent", () => {
+    const d = started();
+    for (let lsn = 1n; lsn <= 3n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const term = d.connected(0, 0n); // RF: recovery [1, 3]
+    d.takeCommands();
+    d.dispatch(entry(4n, [0]), 0n); // normal queue, while nothing is fetched yet
+    d.dispatch(entry(5n, [0]), 0n);
+    expect(sends(d.takeCommands())).toEqual([]);
+    d.recoveryEntries(0, term, [entry(1n, [0]), entry(2n, [0])], 0n);
+    const sent: bigint[][] = [];
+    const drain = (): void => {
+      for (const s of sends(d.takeCommands())) {
+        sent.push(s.parts.map((p) => p.lsn));
+        d.writeCompleted(0, term);
+      }
+    };
+    drain();
+    expect(sent.flat()).toEqual([1n, 2n]); // catch-up only: 3 is not fetched yet, so 4 and 5 wait
+    d.recoveryEntries(0, term, [entry(3n, [0])], 0n);
+    d.recoveryDone(0, term);
+    drain();
+    drain();
+    expect(sent.flat()).toEqual([1n, 2n, 3n, 4n, 5n]);
+    expect(d.targets[0]!.state).toBe("N");
+  });
+
   test("connect at or ahead of currentIndex → N directly, no recovery", () => {
     const d = started();
     d.dispatch(entry(1n, [0]), 0n);
     d.connected(0, 1n);
     expect(d.targets[0]!.state).toBe("N");
     expect(d.takeCommands()).toEqual([]);
+  });
+
+  test("a write completion with no write in flight is a programmer error (assert)", () => {
+    const d = started();
+    const term = d.connected(0, 0n);
+    expect(() => d.writeCompleted(0, term)).toThrow(/none in flight/);
   });
 
   test("events for an expired term or stream are dropped", () => {
