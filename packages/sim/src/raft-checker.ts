@@ -27,8 +27,11 @@ export type EntryKeyOf = (entry: Entry) => string;
  * - Log matching: an (index, term) pair, wherever and whenever it is
  *   written, always has the same content and the same term before it. By
  *   induction this is "same (index, term) => identical prefixes".
- * - Leader completeness: a node that becomes leader holds every entry that
- *   any node has applied (applied entries are committed).
+ * - Leader completeness: a node that becomes leader of term T holds every
+ *   entry committed in a term before T. The checker learns what was
+ *   committed, and in which term, from leaders' commit indexes. (A slow
+ *   candidate may win an old term after a newer term has committed more;
+ *   that is legal, so only earlier-term commits are required.)
  * - State-machine safety: no two nodes apply different entries at one index.
  * - Commit monotonic: a node's commit index never goes back while it runs.
  */
@@ -40,6 +43,10 @@ export class RaftInvariantChecker {
   private readonly applied = new Map<bigint, string>();
   private readonly lastCommit = new Map<NodeId, bigint>();
   private appliedMax = 0n;
+  /** index -> the term of the leader seen committing it, and `${entryTerm}|${content}`. */
+  private readonly committed = new Map<bigint, { readonly commitTerm: bigint; readonly key: string }>();
+  /** Every index up to here has a `committed` record. */
+  private committedWatermark = 0n;
 
   constructor(private readonly entryKey: EntryKeyOf) {}
 
@@ -88,6 +95,16 @@ export class RaftInvariantChecker {
     } else if (leader !== status.id) {
       violated(`election safety: n${status.id} and n${leader} both leaders in term ${status.term}`);
     }
+    this.recordCommits(status, log);
+  }
+
+  private recordCommits(status: RaftStatus, log: LogView): void {
+    for (let index = this.committedWatermark + 1n; index <= status.commit; index++) {
+      const term = log.term(index);
+      if (term === undefined) violated(`commit: leader n${status.id} commits ${status.commit} beyond its log`);
+      this.committed.set(index, { commitTerm: status.term, key: `${term}|${log.entryKey(index)}` });
+      this.committedWatermark = index;
+    }
   }
 
   /** Highest index applied anywhere. */
@@ -100,13 +117,14 @@ export class RaftInvariantChecker {
   }
 
   private checkLeaderCompleteness(status: RaftStatus, log: LogView): void {
-    for (const [index, value] of this.applied) {
+    for (const [index, record] of this.committed) {
+      if (record.commitTerm >= status.term) continue;
       const term = log.term(index);
       const key = term === undefined ? undefined : `${term}|${log.entryKey(index)}`;
-      if (key !== value) {
+      if (key !== record.key) {
         violated(
           `leader completeness: n${status.id} leader of term ${status.term} has ${key ?? "nothing"} at index ${index}, ` +
-            `but ${value} was applied there`,
+            `but ${record.key} was committed there in term ${record.commitTerm}`,
         );
       }
     }

@@ -96,6 +96,8 @@ class SimRaftNode implements LogView {
   stateIds: number[] = [];
   /** Role and term last seen by the checker, to trace changes. */
   lastRole = "";
+  /** A paused process (GC pause, SIGSTOP) does nothing until then, then catches up. */
+  pausedUntilMs = 0;
 
   constructor(readonly id: NodeId) {}
 
@@ -136,7 +138,14 @@ export class RaftCluster {
   private readonly unacked: number[] = [];
   /** Drawn per seed so that runs explore small and large batches and windows. */
   private readonly nemesisGapMsMax: number;
-  private readonly tuning: { entriesPerMessageMax: number; inflightMessagesMax: number; fsyncMsMax: number };
+  private readonly leaderChurnProbability: number;
+  private readonly tuning: {
+    entriesPerMessageMax: number;
+    inflightMessagesMax: number;
+    fsyncMsMax: number;
+    preVote: boolean;
+    checkQuorum: boolean;
+  };
 
   constructor(private readonly options: RaftScenarioOptions) {
     assert(options.nodes >= 1 && options.nodes <= 9, `sim: nodes must be 1..9, got ${options.nodes}`);
@@ -146,8 +155,12 @@ export class RaftCluster {
       entriesPerMessageMax: prng.pick([1, 2, 8, 64]),
       inflightMessagesMax: prng.pick([1, 2, 4, 16]),
       fsyncMsMax: prng.pick([0, 5, FSYNC_MS_MAX, 60]),
+      // Mostly the production settings, sometimes plain Raft: both must be safe.
+      preVote: prng.chance(0.75),
+      checkQuorum: prng.chance(0.75),
     };
     this.nemesisGapMsMax = prng.pick([100, 400]);
+    this.leaderChurnProbability = prng.pick([0, 0.2, 0.5]);
     this.network = new SimNetwork<Message>(this.sim, { messagesInFlightMax: 10_000 }, (to, message) => this.deliver(to, message));
     for (let id = 1; id <= options.nodes; id++) this.nodes.push(new SimRaftNode(id));
   }
@@ -185,6 +198,7 @@ export class RaftCluster {
     const durable = node.disk.durableState();
     node.storage = new MemoryStorage(durable.hardState, durable.entries);
     node.incarnation++;
+    node.pausedUntilMs = 0;
     node.appliedIds = new Set();
     node.stateIds = [];
     const voters = this.nodes.map((each) => each.id);
@@ -196,6 +210,8 @@ export class RaftCluster {
         electionTicks: 10,
         heartbeatTicks: 2,
         inflightMessagesMax: this.tuning.inflightMessagesMax,
+        preVote: this.tuning.preVote,
+        checkQuorum: this.tuning.checkQuorum,
         entriesPerMessageMax: this.tuning.entriesPerMessageMax,
         bytesPerMessageMax: 512,
         uncommittedEntriesMax: 256,
@@ -222,7 +238,7 @@ export class RaftCluster {
   private scheduleTicks(node: SimRaftNode): void {
     // Each node's clock runs at its own slightly jittered pace.
     this.sim.schedule(TICK_MS + this.sim.prng.between(-2, 2), () => {
-      if (node.raft !== undefined) {
+      if (node.raft !== undefined && node.pausedUntilMs <= this.sim.nowMs) {
         node.raft.tick();
         this.drain(node);
       }
@@ -234,6 +250,10 @@ export class RaftCluster {
     const node = this.nodes[to - 1];
     assert(node !== undefined, `sim: message to unknown n${to}`);
     if (node.raft === undefined) return;
+    if (node.pausedUntilMs > this.sim.nowMs) {
+      this.sim.schedule(node.pausedUntilMs - this.sim.nowMs, () => this.deliver(to, message));
+      return;
+    }
     this.sim.trace(describeMessage(message));
     node.raft.step(message);
     this.drain(node);
@@ -269,6 +289,10 @@ export class RaftCluster {
 
   private fsyncDone(node: SimRaftNode, incarnation: number, writeId: number): void {
     if (node.incarnation !== incarnation || node.raft === undefined) return;
+    if (node.pausedUntilMs > this.sim.nowMs) {
+      this.sim.schedule(node.pausedUntilMs - this.sim.nowMs, () => this.fsyncDone(node, incarnation, writeId));
+      return;
+    }
     node.disk.sync(writeId);
     const last = node.disk.durableState().entries.at(-1);
     if (last === undefined) return;
@@ -314,6 +338,7 @@ export class RaftCluster {
     if (running.length === 0) return;
     const hinted = this.nodes[this.leaderHint - 1];
     const node = hinted?.raft !== undefined && prng.chance(0.9) ? hinted : prng.pick(running);
+    if (node.pausedUntilMs > this.sim.nowMs) return;
     const retry = this.unacked.length > 0 && prng.chance(0.3);
     const id = retry ? (this.unacked.shift() ?? 0) : this.nextProposalId++;
     const raft = node.raft;
@@ -350,7 +375,7 @@ export class RaftCluster {
 
   private nemesisAction(): void {
     const prng = this.sim.prng;
-    const choice = prng.int(12);
+    const choice = prng.int(13);
     // Faults aimed at the current leader find more: most interesting schedules start there.
     const leader = this.nodes.find((node) => node.raft?.status().role === "leader");
     if (choice < 3) {
@@ -366,9 +391,33 @@ export class RaftCluster {
     } else if (choice < 8) {
       this.network.heal();
       this.sim.trace("nemesis: heal partition");
+    } else if (choice < 9) {
+      const node = leader !== undefined && prng.chance(0.5) ? leader : prng.pick(this.nodes);
+      node.pausedUntilMs = this.sim.nowMs + prng.between(20, 600);
+      this.sim.trace(`nemesis: pause n${node.id} until t=${node.pausedUntilMs}ms`);
     } else {
       this.changeWeather();
     }
+  }
+
+  /**
+   * Leader churn: sometimes a fresh leader fails within milliseconds, before
+   * its first entries spread. Raft's hardest schedules (Figure 8) are chains
+   * of such short reigns; random faults alone rarely line them up.
+   */
+  private maybeDeposeNewLeader(node: SimRaftNode): void {
+    const prng = this.sim.prng;
+    if (!this.faultsOn || !prng.chance(this.leaderChurnProbability)) return;
+    const incarnation = node.incarnation;
+    this.sim.schedule(prng.between(0, 10), () => {
+      if (node.incarnation !== incarnation || !this.faultsOn) return;
+      if (prng.chance(0.5)) {
+        this.crashFor(node, prng.between(20, 600));
+      } else {
+        this.network.partition([[node.id], this.nodes.filter((other) => other !== node).map((other) => other.id)]);
+        this.sim.trace(`nemesis: isolate new leader n${node.id}`);
+      }
+    });
   }
 
   private crashFor(node: SimRaftNode, downMs: number): void {
@@ -400,6 +449,7 @@ export class RaftCluster {
       if (role !== node.lastRole) {
         node.lastRole = role;
         this.sim.trace(`n${node.id} is ${role} (last ${status.lastIndex}, commit ${status.commit})`);
+        if (status.role === "leader") this.maybeDeposeNewLeader(node);
       }
       this.checker.checkNode(status, node);
     }
