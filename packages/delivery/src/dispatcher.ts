@@ -128,12 +128,15 @@ export class Dispatcher {
    */
   recoveryEntries(target: number, term: number, entries: readonly LogEntry[], dispatchTimeNs: bigint): boolean {
     const queue = this.#target(target);
+    let accepted = true;
     for (const entry of entries) {
       const mutations = (entry.txn?.mutations ?? []).filter((m) => shardOfKey(m.key, this.shardMap) === target);
       const part = mutations.length === 0 ? null : partOf(entry, mutations, dispatchTimeNs);
-      if (!queue.recoveryEntry(term, entry.lsn, part)) return false;
+      accepted = queue.recoveryEntry(term, entry.lsn, part);
+      if (!accepted) break;
     }
-    return true;
+    queue.flush();
+    return accepted;
   }
 
   recoveryDone(target: number, term: number): void {

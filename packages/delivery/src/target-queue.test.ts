@@ -64,9 +64,11 @@ describe("TargetQueue state machine", () => {
     expect(d.takeCommands()).toEqual([
       { kind: "recoveryRead", target: 0, term, fromLsn: 3n, toLsn: 5n, retry: false },
     ]);
-    d.recoveryEntries(0, term, [entry(3n, [0]), entry(4n, [1]), entry(5n, [0])], 0n);
+    d.recoveryEntries(0, term, [entry(3n, [0]), entry(4n, [1])], 0n);
     const first = sends(d.takeCommands());
     expect(first.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([[[3n, 2n]]]);
+    d.recoveryEntries(0, term, [entry(5n, [0])], 0n); // queued: a write is in flight
+    expect(sends(d.takeCommands())).toEqual([]);
     d.recoveryDone(0, term);
     expect(target.state).toBe("FC");
     d.writeCompleted(0, term);
@@ -85,16 +87,17 @@ describe("TargetQueue state machine", () => {
     d.recoveryEntries(0, term, [entry(1n, [0]), entry(2n, [0])], 0n);
     const sent: bigint[][] = [];
     const drain = (): void => {
-      for (const s of sends(d.takeCommands())) {
-        sent.push(s.parts.map((p) => p.lsn));
-        d.writeCompleted(0, term);
+      for (let batch = sends(d.takeCommands()); batch.length > 0; batch = sends(d.takeCommands())) {
+        for (const s of batch) {
+          sent.push(s.parts.map((p) => p.lsn));
+          d.writeCompleted(0, term);
+        }
       }
     };
     drain();
-    expect(sent.flat()).toEqual([1n, 2n]); // catch-up only: 3 is not fetched yet, so 4 and 5 wait
+    expect(sent).toEqual([[1n, 2n]]); // one batch of catch-up only: 3 is not fetched yet, so 4 and 5 wait
     d.recoveryEntries(0, term, [entry(3n, [0])], 0n);
     d.recoveryDone(0, term);
-    drain();
     drain();
     expect(sent.flat()).toEqual([1n, 2n, 3n, 4n, 5n]);
     expect(d.targets[0]!.state).toBe("N");

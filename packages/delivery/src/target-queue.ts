@@ -233,7 +233,8 @@ export class TargetQueue {
   /**
    * One entry of the recovery stream for `term`; `part` is this target's part
    * of it, or null when the entry does not touch the target. Returns false
-   * when the read is stale (the caller may stop feeding it).
+   * when the read is stale (the caller may stop feeding it). Does not send:
+   * the caller calls flush() after the whole response.
    */
   recoveryEntry(term: number, lsn: bigint, part: QueuedPart | null): boolean {
     const recovery = this.#recovery;
@@ -252,8 +253,7 @@ export class TargetQueue {
       this.#catchUp.push(part);
       if (lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = lsn;
     }
-    this.#pump();
-    return true;
+    return true; // the caller flushes once per response
   }
 
   /** The recovery read for `term` ended normally. */
