@@ -140,7 +140,7 @@ class LogPlayer {
     status: StatusResponse,
     private readonly logstore: LogStoreClient,
     channelOptions: ChannelOptions,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     const shardMap = status.shardMap!;
     this.#dispatcher = new Dispatcher(shardMap, options.limits);
@@ -158,9 +158,12 @@ class LogPlayer {
       const client = new ShardClient(address, credentials.createInsecure(), channelOptions);
       this.#shardClients.push(client);
       const config = { target, address, clusterId: status.clusterId, shardMap, playerId: options.playerId, ackTimeoutMs: options.ackTimeoutMs, backoff: options.backoff };
-      const stream = new TargetStream(config, client, this.#streamEvents(), logger, () => this.#metrics?.reconnects.inc({ target: String(target) }));
-      stream.onAckTimeout = () => this.#metrics?.ackTimeouts.inc({ target: String(target) });
-      this.#streams.push(stream);
+      const label = { target: String(target) };
+      const hooks = {
+        onConnectAttempt: () => this.#metrics?.reconnects.inc(label),
+        onAckTimeout: () => this.#metrics?.ackTimeouts.inc(label),
+      };
+      this.#streams.push(new TargetStream(config, client, this.#streamEvents(), logger, hooks));
     });
     logger.info({ clusterId: status.clusterId, shardMap: describeShardMap(shardMap), commitLsn: status.commitLsn.toString(), playerId: options.playerId }, "cluster learned from the LogStore");
   }

@@ -23,6 +23,12 @@ export interface TargetStreamEvents {
   unackedBatches(target: number): number;
 }
 
+/** Counters the owner keeps (metrics); the stream only reports. */
+export interface TargetStreamHooks {
+  readonly onConnectAttempt: () => void;
+  readonly onAckTimeout: () => void;
+}
+
 export interface TargetStreamConfig {
   readonly target: number;
   readonly address: string;
@@ -54,7 +60,7 @@ export class TargetStream {
     private readonly client: ShardClient,
     private readonly events: TargetStreamEvents,
     private readonly logger: Logger,
-    private readonly onReconnectAttempt: () => void,
+    private readonly hooks: TargetStreamHooks,
   ) {
     this.#backoff = new Backoff(config.backoff);
   }
@@ -66,7 +72,7 @@ export class TargetStream {
   /** Opens the stream now (first connect) — later ones go through scheduleReconnect. */
   open(): void {
     if (this.#closed || this.#call !== null) return;
-    this.onReconnectAttempt();
+    this.hooks.onConnectAttempt();
     const call = this.client.deliver();
     this.#call = call;
     this.#streamTerm = 0;
@@ -188,13 +194,10 @@ export class TargetStream {
       if (call === null || call !== this.#call) return;
       const waiting = this.#streamTerm === 0 ? "HelloReply" : "Ack";
       if (this.#streamTerm !== 0 && this.events.unackedBatches(this.config.target) === 0) return;
-      this.onAckTimeout();
+      this.hooks.onAckTimeout();
       this.#fail(call, new LpError(Status.DEADLINE_EXCEEDED, `no ${waiting} within ${this.config.ackTimeoutMs} ms`));
     }, this.config.ackTimeoutMs);
   }
-
-  /** Hook for the ack-timeout metric; replaced by the owner. */
-  onAckTimeout: () => void = () => undefined;
 
   #clearTimer(): void {
     if (this.#ackTimer !== null) clearTimeout(this.#ackTimer);
