@@ -62,8 +62,8 @@ function killHard(child: ChildProcess): Promise<void> {
   });
 }
 
-function startShard(id: number, port = 0): Promise<Running> {
-  const args = ["--shard-id", String(id), "--shard-count", String(SHARDS), "--data-dir", path.join(tmp, `shard-${id}`)];
+function startShard(id: number, port = 0, dir = "shard"): Promise<Running> {
+  const args = ["--shard-id", String(id), "--shard-count", String(SHARDS), "--data-dir", path.join(tmp, `${dir}-${id}`)];
   return start("shard", [...args, "--listen", `127.0.0.1:${port}`, "--metrics-port", "-1", "--log-level", "info"]);
 }
 
@@ -105,9 +105,9 @@ function transaction(i: number): Mutation[] {
 
 let logstore: Running;
 
-function startLogStore(port = 0): Promise<Running> {
+function startLogStore(port = 0, dir = "logstore"): Promise<Running> {
   return start("logstore", [
-    "--data-dir", path.join(tmp, "logstore"),
+    "--data-dir", path.join(tmp, dir),
     "--shard-count", String(SHARDS),
     "--listen", `127.0.0.1:${port}`,
     "--metrics-port", "-1",
@@ -208,3 +208,42 @@ test("SIGTERM shuts down cleanly with exit 0, also with shards unreachable", asy
   player.child.kill("SIGTERM");
   expect(await exitOf(player.child)).toBe(0);
 });
+
+test("two LogPlayers at once, one paused mid-stream (a zombie) and resumed: still exactly once, in order", async () => {
+  const store = await startLogStore(0, "logstore-twins");
+  const shards = await Promise.all([0, 1, 2].map((id) => startShard(id, 0, "twin-shard")));
+  const shardPorts = shards.map((s) => s.grpcPort);
+  const players = [await startPlayer(store.grpcPort, shardPorts), await startPlayer(store.grpcPort, shardPorts)];
+  const client = new LogStoreClient(`127.0.0.1:${store.grpcPort}`, credentials.createInsecure());
+  const lastLsnByShard = new Map<number, bigint>();
+  const appendRange = async (from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i += 10) {
+      const batch = Array.from({ length: Math.min(10, to - i) }, (_, k) => i + k);
+      const responses = await Promise.all(batch.map((n) => append(client, transaction(n), n + 1)));
+      responses.forEach((response, k) => {
+        for (const m of transaction(batch[k]!)) {
+          const shard = shardForKey(m.key, shardMap);
+          if (response.lsn > (lastLsnByShard.get(shard) ?? 0n)) lastLsnByShard.set(shard, response.lsn);
+        }
+      });
+    }
+  };
+  await appendRange(0, 100);
+  // Freeze one LogPlayer with whatever it had queued and in flight; the other carries on.
+  players[0]!.child.kill("SIGSTOP");
+  await appendRange(100, 250);
+  players[0]!.child.kill("SIGCONT"); // the zombie wakes up and sends its stale batches
+  await appendRange(250, 400);
+
+  const expected = new Map<string, string>();
+  for (let i = 0; i < 400; i++) for (const m of transaction(i)) expected.set(m.key, (expected.get(m.key) ?? "") + `${i},`);
+  const decoder = new TextDecoder();
+  for (const [key, value] of expected) {
+    const shard = shardForKey(key, shardMap);
+    const reader = new ShardClient(`127.0.0.1:${shardPorts[shard]}`, credentials.createInsecure());
+    const response = await get(reader, key, lastLsnByShard.get(shard)!);
+    reader.close();
+    expect([key, decoder.decode(response.value)]).toEqual([key, value]);
+  }
+  client.close();
+}, 90_000);
