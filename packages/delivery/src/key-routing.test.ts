@@ -28,12 +28,14 @@ const encoder = new TextEncoder();
 
 test("fnv1a32Utf8 equals fnv1a32 over TextEncoder's UTF-8, for every kind of character", () => {
   const keys = [...randomKeys(7, 20_000), "", "a", "\u00ff", "\u07ff", "\u0800", "\uffff", "\ud83d\ude00", "\ud83d", "\ude00", "x\ud800y"];
-  for (const key of keys) expect([key, fnv1a32Utf8(key)]).toEqual([key, fnv1a32(encoder.encode(key))]);
+  const mismatches = keys.filter((key) => fnv1a32Utf8(key) !== fnv1a32(encoder.encode(key)));
+  expect(mismatches).toEqual([]);
 });
 
 test("shardOfKey routes exactly like common's shardForKey", () => {
   for (const shardCount of [1, 2, 3, 7, 20, 1024]) {
     const map = createShardMap(shardCount);
-    for (const key of randomKeys(shardCount, 2000)) expect(shardOfKey(key, map)).toBe(shardForKey(key, map));
+    const mismatches = randomKeys(shardCount, 2000).filter((key) => shardOfKey(key, map) !== shardForKey(key, map));
+    expect(mismatches).toEqual([]);
   }
 });
