@@ -3,6 +3,7 @@
 #
 #   models/check.sh <a|b> [variant] [mode]
 #     variant: ok (default) | no-term (a) | no-prev-check (b) | non-atomic (b)
+#              | send-time-prev (b)
 #     mode:    safety (default: assertions + invalid end states)
 #              liveness (model a: ltl eventuallyDone, acceptance cycles, weak fairness)
 #   env:
@@ -34,6 +35,7 @@ case "$model:$variant" in
   a:no-term) define="-DNO_TERM" ;;
   b:no-prev-check) define="-DNO_PREV_CHECK" ;;
   b:non-atomic) define="-DNON_ATOMIC" ;;
+  b:send-time-prev) define="-DSEND_TIME_PREV" ;;
   *) echo "unknown variant '$variant' for model $model" >&2; exit 2 ;;
 esac
 

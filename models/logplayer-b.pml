@@ -29,7 +29,10 @@
  *
  * Variants (-D): NO_PREV_CHECK (shard applies anything with lsn > applied);
  * NON_ATOMIC (data and applied LSN are two commits; a crash may fall
- * between them). Bounds (-D): FAILS (failures of each kind, default 1).
+ * between them); SEND_TIME_PREV (prevLsn is the last part this player sent
+ * on the stream, as TargetQueue.#nextPrevLsn does, and the player's queue
+ * may skip a part: the shard's check can no longer see the skip).
+ * Bounds (-D): FAILS (failures of each kind, default 1).
  */
 
 #define NE 4            /* log entries, LSN 1..NE */
@@ -50,6 +53,9 @@
 
 /* ---- LogPlayers (volatile) ---- */
 bit dummyPlaced[NP * NT];   /* player p has a dummy at DUMMY_SLOT(t) for shard t */
+#ifdef SEND_TIME_PREV
+byte lastSent[NP * NT];     /* LSN of the last part sent on the stream; NONE: no stream */
+#endif
 chan toShard[NP * NT] = [CHANNEL_BATCHES_MAX] of { byte, byte, byte, byte, byte };  /* n, lsn1, prev1, lsn2, prev2 */
 
 /* ---- shards (durable) ---- */
@@ -191,6 +197,25 @@ inline sendFrom(p, t, x, two) {
 
 /* A LogPlayer: any send at any time. Pausing is simply not being scheduled;
  * a crash (in Failures) loses its streams; a restart just sends again. */
+#ifdef SEND_TIME_PREV
+/* The stream's next part is any later element of the sequence (a skip is
+ * the queue bug this variant allows); prevLsn is the last part sent. */
+#define SEND_CHAIN(P, T, X) \
+  :: d_step { lastSent[(P) * NT + (T)] != NONE && lastSent[(P) * NT + (T)] < (X) && IN_SEQ(P, T, X) \
+       && nfull(toShard[(P) * NT + (T)]) -> \
+       toShard[(P) * NT + (T)]!1, X, lastSent[(P) * NT + (T)], 0, 0; lastSent[(P) * NT + (T)] = X }
+
+proctype Player(byte p) {
+end_player:
+  do
+  /* hello: the stream starts from the shard's applied LSN */
+  :: d_step { lastSent[p * NT] == NONE -> lastSent[p * NT] = applied[0] }
+  :: d_step { lastSent[p * NT + 1] == NONE -> lastSent[p * NT + 1] = applied[1] }
+  SEND_CHAIN(p, 0, 1) SEND_CHAIN(p, 0, 2) SEND_CHAIN(p, 0, 3) SEND_CHAIN(p, 0, 4)
+  SEND_CHAIN(p, 1, 1) SEND_CHAIN(p, 1, 2) SEND_CHAIN(p, 1, 3) SEND_CHAIN(p, 1, 4)
+  od
+}
+#else
 proctype Player(byte p) {
   byte prev, next;
 end_player:
@@ -201,6 +226,7 @@ end_player:
   SEND(p, 1, 1, 1) SEND(p, 1, 2, 1) SEND(p, 1, 3, 1)
   od
 }
+#endif
 
 /* ---------------- failures ---------------- */
 
@@ -208,6 +234,9 @@ inline shardCrash(t) {
   printf("MSC: shard %d crashes\n", t);
   shardCrashes++;
   clearChannel(t); clearChannel(NT + t);
+#ifdef SEND_TIME_PREV
+  lastSent[t] = NONE; lastSent[NT + t] = NONE;
+#endif
 #ifdef NON_ATOMIC
   appliedMem[t] = applied[t]; persistPending[t] = 0;
 #endif
@@ -217,13 +246,21 @@ inline shardCrash(t) {
 inline playerCrash(p) {
   printf("MSC: player %d crashes\n", p);
   playerCrashes++;
-  clearChannel(p * NT); clearChannel(p * NT + 1)
+  clearChannel(p * NT); clearChannel(p * NT + 1);
+#ifdef SEND_TIME_PREV
+  lastSent[p * NT] = NONE; lastSent[p * NT + 1] = NONE;
+#endif
+  skip
 }
 
 inline connBreak(c) {
   printf("MSC: connection %d breaks\n", c);
   connBreaks++;
-  clearChannel(c)
+  clearChannel(c);
+#ifdef SEND_TIME_PREV
+  lastSent[c] = NONE;
+#endif
+  skip
 }
 
 proctype Failures() {
@@ -245,6 +282,9 @@ init {
     /* the two players start with different dummy placements */
     dummyPlaced[0] = 1; dummyPlaced[1] = 0;   /* player 0: dummy 3 for shard 0 */
     dummyPlaced[2] = 0; dummyPlaced[3] = 1;   /* player 1: dummy 2 for shard 1 */
+#ifdef SEND_TIME_PREV
+    lastSent[0] = NONE; lastSent[1] = NONE; lastSent[2] = NONE; lastSent[3] = NONE;
+#endif
     run Shard(0);
     run Shard(1);
     run Player(0);

@@ -95,6 +95,12 @@ describeSpin("SPIN model checks of the delivery protocol", () => {
     expect(result.output).toContain("assertion violated");
   });
 
+  test("model B with prevLsn = last part sent (TargetQueue.#nextPrevLsn) and a queue that skips: the shard cannot see the skip", () => {
+    const result = runCheck("b", "send-time-prev", "safety", "-DFAILS=1");
+    expect(result.errors).toBeGreaterThan(0);
+    expect(result.trail).toBe(true);
+  });
+
   test("model B with data and applied LSN in separate commits: a crash between them duplicates an entry", () => {
     const result = runCheck("b", "non-atomic", "safety", "-DFAILS=1");
     expect(result.errors).toBeGreaterThan(0);
