@@ -81,22 +81,30 @@ export class Dispatcher {
   }
 
   /** One main-stream entry. LSNs are dense: each must be currentIndex + 1. */
-  dispatch(entry: LogEntry, dispatchTimeNs: bigint): void {
-    this.dispatchEntries([entry], dispatchTimeNs);
+  dispatch(entry: LogEntry, dispatchTimeNs: bigint, commitLsn?: bigint): void {
+    this.dispatchEntries([entry], dispatchTimeNs, commitLsn);
   }
 
   /**
    * Consecutive main-stream entries that arrived together (one ReadResponse).
    * All are queued first, then each touched target sends once: the burst
-   * leaves as one batch per target, immediately.
+   * leaves as one batch per target, immediately. `commitLsn` is the LogStore's
+   * commit LSN when it sent them (omitted: these are the log's last entries).
+   * At the tail of the log every target behind currentIndex also gets a
+   * progress dummy (TargetQueue.pushProgressDummy); while replaying a backlog
+   * only the paper's every-E dummies go out.
    */
-  dispatchEntries(entries: readonly LogEntry[], dispatchTimeNs: bigint): void {
+  dispatchEntries(entries: readonly LogEntry[], dispatchTimeNs: bigint, commitLsn?: bigint): void {
     const touched = this.#touched;
     for (const entry of entries) this.#dispatchOne(entry, dispatchTimeNs, touched);
+    const currentIndex = this.#currentIndex;
+    const atTail = currentIndex !== null && (commitLsn === undefined || currentIndex >= commitLsn);
     for (let shard = 0; shard < touched.length; shard++) {
-      if (!touched[shard]) continue;
+      const target = this.targets[shard]!;
+      const progressed = atTail && target.pushProgressDummy(currentIndex, dispatchTimeNs);
+      if (!touched[shard] && !progressed) continue;
       touched[shard] = false;
-      this.targets[shard]!.flush();
+      target.flush();
     }
   }
 

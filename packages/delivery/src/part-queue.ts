@@ -74,6 +74,18 @@ export class PartQueue {
     return part;
   }
 
+  /** Removes the last part when it is a dummy (no mutations); a newer dummy supersedes it. */
+  dropLastIfDummy(): boolean {
+    if (this.length === 0) return false;
+    const last = this.#items[this.#items.length - 1];
+    assert(last !== undefined, "part queue: live slot is empty");
+    if (last.mutations.length > 0) return false;
+    this.#items.pop();
+    this.#bytes -= last.bytes;
+    if (this.length === 0) this.clear();
+    return true;
+  }
+
   clear(): void {
     this.#items = [];
     this.#head = 0;

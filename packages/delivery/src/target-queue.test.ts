@@ -179,9 +179,10 @@ describe("batching and the window", () => {
     d.connected(1, 0n);
     d.dispatchEntries([entry(1n, [0]), entry(2n, [0, 1]), entry(3n, [0]), entry(4n, [1])], 0n);
     const batches = sends(d.takeCommands());
-    expect(batches.map((b) => [b.target, b.parts.map((p) => p.lsn)])).toEqual([
-      [0, [1n, 2n, 3n]],
-      [1, [2n, 4n]],
+    // Target 0 is not touched by the last entry: a progress dummy at 4 closes its burst.
+    expect(batches.map((b) => [b.target, b.parts.map((p) => [p.lsn, p.mutations.length])])).toEqual([
+      [0, [[1n, 1], [2n, 1], [3n, 1], [4n, 0]]],
+      [1, [[2n, 1], [4n, 1]]],
     ]);
   });
 
@@ -261,11 +262,44 @@ describe("overflow, gaps and dummies", () => {
     expect(t.counters.rewinds).toBe(1);
   });
 
+  test("at the tail, a quiet target follows currentIndex with one progress dummy, replaced while a write is in flight", () => {
+    const d = started();
+    const quietTerm = d.connected(1, 0n);
+    d.connected(0, 0n);
+    d.dispatch(entry(1n, [0]), 0n);
+    const first = sends(d.takeCommands()).filter((s) => s.target === 1);
+    expect(first.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length]))).toEqual([[[1n, 0n, 0]]]);
+    // Its write is still in flight: later dummies replace each other instead of piling up.
+    for (let lsn = 2n; lsn <= 9n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    expect(d.targets[1]!.normalLength).toBe(1);
+    d.writeCompleted(1, quietTerm);
+    const next = sends(d.takeCommands()).filter((s) => s.target === 1);
+    expect(next.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length]))).toEqual([[[9n, 1n, 0]]]);
+  });
+
+  test("a recovery range that ends on entries not touching the target is closed by a dummy", () => {
+    const d = started();
+    d.connected(0, 0n);
+    d.dispatch(entry(1n, [0]), 0n);
+    d.dispatch(entry(2n, [1]), 0n);
+    d.dispatch(entry(3n, [1]), 0n);
+    d.takeCommands();
+    const term = d.connected(2, 0n); // shard 2 missed 1..3, and none of them touch it
+    const read = d.takeCommands().find((c) => c.kind === "recoveryRead");
+    expect(read).toMatchObject({ target: 2, fromLsn: 1n, toLsn: 3n });
+    expect(d.recoveryEntries(2, d.targets[2]!.term, [entry(1n, [0]), entry(2n, [1]), entry(3n, [1])], 0n)).toBe(true);
+    d.recoveryDone(2, d.targets[2]!.term);
+    const toTwo = sends(d.takeCommands()).filter((s) => s.target === 2);
+    expect(toTwo.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length]))).toEqual([[[3n, 0n, 0]]]);
+    expect(term).toBeGreaterThan(0);
+  });
+
   test("dummy parts every E entries for a target more than E behind", () => {
     const d = started({ dummyEveryEntries: 5 });
     const term = d.connected(1, 0n);
     d.connected(0, 0n);
-    for (let lsn = 1n; lsn <= 12n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    // Replaying a backlog (commit LSN 100): only the every-E dummies, no progress dummies.
+    for (let lsn = 1n; lsn <= 12n; lsn++) d.dispatch(entry(lsn, [0]), 0n, 100n);
     const toQuiet = sends(d.takeCommands()).filter((s) => s.target === 1);
     // At 5 it is exactly E behind (no dummy); at 10 it is 10 behind → dummy at 10.
     expect(toQuiet.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length]))).toEqual([[[10n, 0n, 0]]]);

@@ -226,8 +226,25 @@ export class TargetQueue {
     const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
     if (currentIndex - known <= BigInt(this.limits.dummyEveryEntries)) return;
     this.counters.dummiesQueued += 1;
-    const dummy = { lsn: currentIndex, mutations: [], commitTimeNs: 0n, dispatchTimeNs, bytes: estimatePartBytes([]) };
-    this.pushNormal(dummy, currentIndex);
+    this.pushNormal(dummyPart(currentIndex, dispatchTimeNs), currentIndex);
+  }
+
+  /**
+   * Progress for read-your-writes (our addition): after a burst of main-stream
+   * entries, a target that the last of them did not touch gets a dummy at
+   * currentIndex, so its applied LSN reaches the end of the log and a read with
+   * min LSN = currentIndex does not wait for the next write that touches it.
+   * An unsent progress dummy is replaced, not followed, so a busy or slow
+   * target holds at most one. Returns whether a dummy was queued.
+   */
+  pushProgressDummy(currentIndex: bigint, dispatchTimeNs: bigint): boolean {
+    if (this.#state === "S") return false;
+    const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
+    if (known >= currentIndex) return false;
+    this.#normal.dropLastIfDummy();
+    this.counters.dummiesQueued += 1;
+    this.pushNormal(dummyPart(currentIndex, dispatchTimeNs), currentIndex);
+    return true;
   }
 
   /**
@@ -251,6 +268,12 @@ export class TargetQueue {
     if (part !== null && part.lsn > this.#lastAck) {
       assert(part.lsn === lsn, "recovery part LSN differs from its entry");
       this.#catchUp.push(part);
+      if (lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = lsn;
+    } else if (part === null && lsn === recovery.toLsn && lsn > this.#lastAck) {
+      // The missed range ends on entries that do not touch this target: close it
+      // with a dummy so the shard's applied LSN reaches the end of the range.
+      this.counters.dummiesQueued += 1;
+      this.#catchUp.push(dummyPart(lsn, 0n));
       if (lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = lsn;
     }
     return true; // the caller flushes once per response
@@ -415,4 +438,8 @@ export class TargetQueue {
     this.#streamTerm = 0;
     this.#writeInFlight = false;
   }
+}
+
+function dummyPart(lsn: bigint, dispatchTimeNs: bigint): QueuedPart {
+  return { lsn, mutations: [], commitTimeNs: 0n, dispatchTimeNs, bytes: estimatePartBytes([]) };
 }

@@ -10,8 +10,8 @@ import { PROTOCOL_VERSION, type LogEntry, type LogStoreClient, type ReadResponse
  */
 
 export interface MainStreamEvents {
-  /** Consecutive entries; the handler dispatches them. */
-  entries(entries: readonly LogEntry[]): void;
+  /** Consecutive entries and the LogStore's commit LSN when it sent them; the handler dispatches them. */
+  entries(entries: readonly LogEntry[], commitLsn: bigint): void;
   /** Where to resume after a failure (currentIndex + 1). */
   resumeFromLsn(): bigint;
 }
@@ -41,7 +41,7 @@ export class MainStream {
     call.on("data", (response: ReadResponse) => {
       if (call !== this.#call) return;
       this.#backoff.reset();
-      if (response.entries.length > 0) this.events.entries(response.entries);
+      if (response.entries.length > 0) this.events.entries(response.entries, response.commitLsn);
     });
     call.on("error", (err: Error) => this.#failed(call, LpError.from(err)));
     call.on("end", () => this.#failed(call, new LpError(Status.UNAVAILABLE, "LogStore ended the tailing read")));

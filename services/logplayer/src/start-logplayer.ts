@@ -146,7 +146,7 @@ class LogPlayer {
     this.#dispatcher = new Dispatcher(shardMap, options.limits);
     const readerId = options.playerId;
     this.#mainStream = new MainStream(logstore, readerId, options.backoff, {
-      entries: (entries) => this.#onMainEntries(entries),
+      entries: (entries, commitLsn) => this.#onMainEntries(entries, commitLsn),
       resumeFromLsn: () => this.#dispatcher.mainStreamFromLsn() ?? 1n,
     }, logger, () => this.#metrics?.mainStreamRestarts.inc());
     this.#recovery = new RecoveryReads(logstore, readerId, options.recoveryStreamsMax, options.backoff, {
@@ -271,7 +271,7 @@ class LogPlayer {
   }
 
   /** One ReadResponse: dispatched as a whole, so each shard gets the burst as one write. */
-  #onMainEntries(entries: readonly LogEntry[]): void {
+  #onMainEntries(entries: readonly LogEntry[], commitLsn: bigint): void {
     const currentIndex = this.#dispatcher.currentIndex;
     if (this.#closed || currentIndex === null) return;
     // Skip what was already dispatched (re-sent after a resume); refuse a jump.
@@ -280,7 +280,7 @@ class LogPlayer {
     let end = first;
     while (end < entries.length && entries[end]!.lsn === currentIndex + 1n + BigInt(end - first)) end += 1;
     if (end > first) {
-      this.#dispatcher.dispatchEntries(first === 0 && end === entries.length ? entries : entries.slice(first, end), monotonicNs());
+      this.#dispatcher.dispatchEntries(first === 0 && end === entries.length ? entries : entries.slice(first, end), monotonicNs(), commitLsn);
       this.#metrics?.entriesDispatched.inc(end - first);
       this.#runCommands();
     }
