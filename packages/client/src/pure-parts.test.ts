@@ -1,5 +1,4 @@
 import type { StatusResponse } from "@logplayer/proto";
-import { decodeHealthCheckResponse, encodeHealthCheckRequest, HealthServingStatus } from "./health-check";
 import { chooseLogStore } from "./leader-choice";
 import { clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
 import { compareKeys, mergeScanResults } from "./scan-merge";
@@ -44,19 +43,6 @@ describe("chooseLogStore", () => {
     expect(chooseLogStore(probes)?.address).toBe("c:1");
     expect(chooseLogStore([{ address: "a:1", status: undefined }, { address: "b:1", status: status("") }])?.address).toBe("b:1");
     expect(chooseLogStore([{ address: "a:1", status: undefined }])).toBeNull();
-  });
-});
-
-describe("health codec", () => {
-  it("encodes the service name as field 1", () => {
-    expect(encodeHealthCheckRequest("").length).toBe(0);
-    expect([...encodeHealthCheckRequest("ab")]).toEqual([0x0a, 2, 0x61, 0x62]);
-  });
-  it("decodes the status field and skips unknown fields", () => {
-    expect(decodeHealthCheckResponse(Buffer.from([0x08, 0x01]))).toBe(HealthServingStatus.SERVING);
-    expect(decodeHealthCheckResponse(Buffer.alloc(0))).toBe(HealthServingStatus.UNKNOWN);
-    expect(decodeHealthCheckResponse(Buffer.from([0x12, 0x01, 0x78, 0x08, 0x02]))).toBe(HealthServingStatus.NOT_SERVING);
-    expect(() => decodeHealthCheckResponse(Buffer.from([0x12, 0x05, 0x01]))).toThrow(/truncated/);
   });
 });
 
