@@ -16,6 +16,7 @@ export {
   sameShardMap,
   shardForKey,
   fnv1a32,
+  fnv1a32Utf8,
   SHARD_MAP_HASH_FNV1A32,
   SHARD_COUNT_MAX,
 } from "./shard-map";

@@ -1,7 +1,6 @@
-import { assert, type ShardMapConfig } from "@logplayer/common";
+import { assert, shardForKey, type ShardMapConfig } from "@logplayer/common";
 import type { LogEntry, Mutation } from "@logplayer/proto";
 import { validateDeliveryLimits, type DeliveryLimits } from "./delivery-limits";
-import { shardOfKey } from "./key-routing";
 import { estimatePartBytes, type QueuedPart } from "./part-queue";
 import { TargetQueue, type DeliveryCommand, type GapReport } from "./target-queue";
 
@@ -9,7 +8,7 @@ import { TargetQueue, type DeliveryCommand, type GapReport } from "./target-queu
 export function splitByShard(mutations: readonly Mutation[], shardMap: ShardMapConfig): Map<number, Mutation[]> {
   const byShard = new Map<number, Mutation[]>();
   for (const mutation of mutations) {
-    const shard = shardOfKey(mutation.key, shardMap);
+    const shard = shardForKey(mutation.key, shardMap);
     const list = byShard.get(shard);
     if (list === undefined) byShard.set(shard, [mutation]);
     else list.push(mutation);
@@ -138,7 +137,7 @@ export class Dispatcher {
     const queue = this.#target(target);
     let accepted = true;
     for (const entry of entries) {
-      const mutations = (entry.txn?.mutations ?? []).filter((m) => shardOfKey(m.key, this.shardMap) === target);
+      const mutations = (entry.txn?.mutations ?? []).filter((m) => shardForKey(m.key, this.shardMap) === target);
       const part = mutations.length === 0 ? null : partOf(entry, mutations, dispatchTimeNs);
       accepted = queue.recoveryEntry(term, entry.lsn, part);
       if (!accepted) break;

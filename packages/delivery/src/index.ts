@@ -10,4 +10,3 @@ export type { QueuedPart } from "./part-queue";
 export { TargetQueue } from "./target-queue";
 export type { TargetState, DeliveryCommand, GapReport, TargetCounters } from "./target-queue";
 export { Dispatcher, splitByShard } from "./dispatcher";
-export { fnv1a32Utf8, shardOfKey } from "./key-routing";
