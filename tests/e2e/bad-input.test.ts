@@ -1,7 +1,7 @@
 // Bad input against a running cluster: a clear error with the right status,
 // nothing written, and every service keeps serving afterwards.
 import net from "node:net";
-import { credentials, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
 import type { LocalCluster } from "@logplayer/cluster";
 import { mutation, type LogPlayerClient } from "@logplayer/client";
 import { LogStoreClient, MutationKind, PROTOCOL_VERSION, type AppendRequest, type AppendResponse } from "@logplayer/proto";
@@ -9,7 +9,7 @@ import { startTestCluster } from "./harness";
 
 function append(raw: LogStoreClient, request: AppendRequest): Promise<AppendResponse> {
   return new Promise((resolve, reject) =>
-    raw.append(request, { deadline: Date.now() + 5000 }, (err: ServiceError | null, res?: AppendResponse) =>
+    raw.append(request, new Metadata(), { deadline: Date.now() + 5000 }, (err: ServiceError | null, res?: AppendResponse) =>
       err ? reject(err) : resolve(res!),
     ),
   );

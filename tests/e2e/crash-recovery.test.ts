@@ -13,7 +13,7 @@ async function killMidStream(
   seed: number,
 ): Promise<void> {
   const keys = keyNames(30, `${victim}-`);
-  let restart: Promise<void> | undefined;
+  let restart: Promise<unknown> | undefined;
   const result = await runAppendWorkload(client, {
     keys,
     keysPerTxn: 3,

@@ -3,6 +3,7 @@
 // must list the tokens of the committed transactions that touched it, in LSN
 // order, each exactly once.
 import { LogPlayerClient, mutation } from "@logplayer/client";
+import { seededRandom } from "@logplayer/common";
 
 export interface CommittedTxn {
   token: string;
@@ -29,20 +30,8 @@ export interface WorkloadOptions {
   seed?: number;
 }
 
-// Small deterministic PRNG so a failing run's key choices are reproducible.
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runAppendWorkload(client: LogPlayerClient, options: WorkloadOptions): Promise<WorkloadResult> {
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const result: WorkloadResult = { acked: [], unknown: [] };
   let next = 0;
   const prefix = options.tokenPrefix ?? "t";

@@ -1,4 +1,4 @@
-import { assert, createShardMap, shardForKey, type ShardMapConfig } from "@logplayer/common";
+import { assert, createShardMap, seededRandom, shardForKey, type ShardMapConfig } from "@logplayer/common";
 
 /** The paper's workload: each transaction PUTs random values to `keysPerTxn` distinct random keys. */
 export interface WorkloadConfig {
@@ -23,17 +23,8 @@ export interface BenchTxn {
 const VALUE_POOL_SIZE = 256;
 export const KEYS_PER_TXN_MAX = 1000;
 
-/** mulberry32: a small, fast, seeded PRNG (the randomness is an input, so runs repeat). */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The benchmark's seeded randomness (common's mulberry32), so runs repeat. */
+export const createRandom = seededRandom;
 
 export function benchKey(index: number): string {
   return `bench-${index}`;

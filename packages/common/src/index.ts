@@ -34,3 +34,4 @@ export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, sh
 export type { GrpcLimits } from "./grpc";
 export { envOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
+export { seededRandom } from "./seeded-random";

@@ -1,4 +1,4 @@
-import { AssertionError } from "@logplayer/common";
+import { AssertionError, seededRandom } from "@logplayer/common";
 import { decideApply, planBatch, type PartPosition } from "./apply-decision";
 
 const part = (lsn: number, prevLsn: number): PartPosition => ({ lsn: BigInt(lsn), prevLsn: BigInt(prevLsn) });
@@ -57,18 +57,6 @@ describe("planBatch", () => {
     expect(() => planBatch(0n, [part(3, 0), part(2, 0)])).toThrow(AssertionError);
   });
 });
-
-/** Small seeded PRNG (mulberry32) so a failing seed replays exactly. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ModelPart extends PartPosition {
   readonly real: boolean;

@@ -1,4 +1,4 @@
-import { assert, createShardMap, shardForKey } from "@logplayer/common";
+import { assert, createShardMap, seededRandom, shardForKey } from "@logplayer/common";
 import { MutationKind, type LogEntry, type Part } from "@logplayer/proto";
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "./delivery-limits";
 import { Dispatcher } from "./dispatcher";
@@ -15,18 +15,11 @@ import { Dispatcher } from "./dispatcher";
 const SHARDS = 3;
 const shardMap = createShardMap(SHARDS);
 
-/** mulberry32: small, fast, seedable. */
+/** Seeded randomness (common's mulberry32), with the helpers the model needs. */
 class Rng {
-  #state: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   int(n: number): number {
     return Math.floor(this.next() * n);

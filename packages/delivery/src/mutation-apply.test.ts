@@ -2,12 +2,12 @@ import { AssertionError } from "@logplayer/common";
 import { MutationKind, type Mutation } from "@logplayer/proto";
 import { applyMutation, decodeInt64, encodeInt64 } from "./mutation-apply";
 
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
 const text = (value: Uint8Array | undefined): string | undefined =>
   value === undefined ? undefined : new TextDecoder().decode(value);
 
 function mutation(kind: MutationKind, fields: Partial<Mutation> = {}): Mutation {
-  return { kind, key: "k", value: new Uint8Array(0), delta: 0n, ...fields };
+  return { kind, key: "k", value: Buffer.alloc(0), delta: 0n, ...fields };
 }
 
 const put = (value: string) => mutation(MutationKind.MUTATION_KIND_PUT, { value: bytes(value) });
