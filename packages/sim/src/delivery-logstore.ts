@@ -1,0 +1,212 @@
+import { assert } from "@logplayer/common";
+import { decodeRecord, encodeEntryPayload, encodeRecord, recoverWal, segmentFileName } from "@logplayer/logstore";
+import type { LogEntry, Transaction } from "@logplayer/proto";
+import type { SimNodeId } from "./network";
+import { SimDisk } from "./sim-disk";
+import { LOGSTORE_NODE, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
+
+/** The WAL's one segment file: records as written, durable ones only. */
+interface WalFile {
+  readonly chunks: Buffer[];
+}
+
+function appendChunk(file: WalFile, chunk: Buffer): WalFile {
+  file.chunks.push(chunk);
+  return file;
+}
+
+export interface SimLogStoreConfig {
+  /** Group commit: appends wait up to this long for the fsync that makes them durable. */
+  readonly fsyncMsMax: number;
+  /** Entries per Read response message. */
+  readonly readEntriesPerMessageMax: number;
+  /** Tail heartbeat period on the main stream (carries the commit LSN). */
+  readonly tailHeartbeatMs: number;
+  readonly pendingAppendsMax: number;
+  readonly readsMax: number;
+}
+
+interface Subscription {
+  readonly readId: number;
+  readonly player: SimNodeId;
+  readonly playerIncarnation: number;
+  nextLsn: bigint;
+  /** 0 = tail forever (the main stream). */
+  readonly toLsn: bigint;
+}
+
+/**
+ * The LogStore, single replica: appends framed with the REAL wal-record
+ * encoder onto a SimDisk, acknowledged (committed) only at fsync; a crash
+ * loses unsynced records and may leave a torn one; restart runs the REAL
+ * recoverWal over the bytes and must find exactly the committed log.
+ */
+export class SimLogStore {
+  incarnation = 0;
+  up = false;
+  /** The committed log: entries[i].lsn === i + 1. */
+  readonly committed: LogEntry[] = [];
+  readonly disk: SimDisk<WalFile, Buffer>;
+  #pending: { readonly entry: LogEntry; readonly record: Buffer; readonly writeId: number; readonly onCommit: (lsn: bigint) => void }[] = [];
+  #subscriptions = new Map<number, Subscription>();
+  stats = { crashes: 0, tornTails: 0, recoveries: 0 };
+
+  constructor(
+    private readonly env: DeliveryEnv,
+    private readonly config: SimLogStoreConfig,
+  ) {
+    this.disk = new SimDisk<WalFile, Buffer>({ chunks: [] }, appendChunk, config.pendingAppendsMax);
+  }
+
+  get commitLsn(): bigint {
+    return BigInt(this.committed.length);
+  }
+
+  get pendingAppends(): number {
+    return this.#pending.length;
+  }
+
+  boot(): void {
+    assert(!this.up, "logstore booted twice");
+    this.#recover();
+    this.up = true;
+    this.incarnation += 1;
+    this.#subscriptions = new Map();
+    this.env.sim.trace(`logstore boots (incarnation ${this.incarnation}, commit ${this.commitLsn})`);
+    this.#scheduleHeartbeat(this.incarnation);
+  }
+
+  /** Power loss: unsynced records are gone; maybe the first of them is half written. */
+  crash(tornTail: boolean): void {
+    if (!this.up) return;
+    this.up = false;
+    this.incarnation += 1;
+    this.stats.crashes += 1;
+    const torn = this.#pending[0]?.record;
+    this.#pending = [];
+    this.disk.crash();
+    if (tornTail && torn !== undefined) {
+      const cut = this.env.sim.prng.between(1, torn.length - 1);
+      this.disk.writeSynced((file) => appendChunk(file, torn.subarray(0, cut)));
+      this.stats.tornTails += 1;
+    }
+    this.env.sim.trace(`logstore CRASHES (commit ${this.commitLsn}${tornTail && torn !== undefined ? ", torn tail" : ""})`);
+  }
+
+  /** A client append; null when down or overloaded. `onCommit` runs once the entry is durable. */
+  append(txn: Transaction, clientSeq: bigint, onCommit: (lsn: bigint) => void): bigint | null {
+    if (!this.up || this.#pending.length >= this.config.pendingAppendsMax) return null;
+    const lsn = this.commitLsn + BigInt(this.#pending.length) + 1n;
+    const entry: LogEntry = { lsn, term: 1n, txn, commitTimeNs: BigInt(this.env.sim.nowMs) * 1_000_000n, clientId: "sim", clientSeq };
+    const record = encodeRecord(entry, encodeEntryPayload(entry));
+    const writeId = this.disk.write(record);
+    this.#pending.push({ entry, record, writeId, onCommit });
+    const incarnation = this.incarnation;
+    this.env.sim.schedule(this.env.sim.prng.between(0, this.config.fsyncMsMax), () => this.#fsyncDone(incarnation, writeId));
+    return lsn;
+  }
+
+  receive(from: SimNodeId, message: DeliveryMessage): void {
+    if (!this.up) return;
+    if (message.kind === "cancel") {
+      this.#subscriptions.delete(message.readId);
+      return;
+    }
+    assert(message.kind === "read", `logstore: unexpected ${message.kind}`);
+    const incarnation = this.env.incarnationOf(from);
+    const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > this.commitLsn;
+    if (incarnation === null || bad || this.#subscriptions.size >= this.config.readsMax) {
+      // OUT_OF_RANGE / RESOURCE_EXHAUSTED: the reader retries.
+      this.#send(from, { kind: "read-end", readId: message.readId, ok: false });
+      return;
+    }
+    const subscription: Subscription = { readId: message.readId, player: from, playerIncarnation: incarnation, nextLsn: message.fromLsn, toLsn: message.toLsn };
+    this.#subscriptions.set(message.readId, subscription);
+    this.#serve(subscription);
+  }
+
+  #fsyncDone(incarnation: number, writeId: number): void {
+    if (incarnation !== this.incarnation || !this.up) return;
+    this.disk.sync(writeId);
+    while (this.#pending.length > 0 && (this.#pending[0]?.writeId ?? Infinity) <= writeId) {
+      const head = this.#pending.shift();
+      assert(head !== undefined && head.entry.lsn === this.commitLsn + 1n, "logstore: commits out of order");
+      this.committed.push(head.entry);
+      this.env.checker.onCommit(head.entry);
+      head.onCommit(head.entry.lsn);
+    }
+    for (const subscription of this.#subscriptions.values()) if (subscription.toLsn === 0n) this.#serve(subscription);
+  }
+
+  /** Sends what the subscription may see now; ends a bounded read once it is all sent. */
+  #serve(subscription: Subscription): void {
+    const last = subscription.toLsn === 0n ? this.commitLsn : subscription.toLsn;
+    while (subscription.nextLsn <= last) {
+      const from = Number(subscription.nextLsn) - 1;
+      const count = Math.min(this.config.readEntriesPerMessageMax, Number(last) - from);
+      const entries = this.committed.slice(from, from + count);
+      subscription.nextLsn += BigInt(entries.length);
+      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, entries, commitLsn: this.commitLsn });
+    }
+    if (subscription.toLsn !== 0n) {
+      this.#send(subscription.player, { kind: "read-end", readId: subscription.readId, ok: true });
+      this.#subscriptions.delete(subscription.readId);
+    }
+  }
+
+  /** Keepalive and tail heartbeat: dead readers' subscriptions go; live main streams learn the commit LSN. */
+  #scheduleHeartbeat(incarnation: number): void {
+    this.env.sim.schedule(this.config.tailHeartbeatMs, () => {
+      if (incarnation !== this.incarnation || !this.up) return;
+      for (const subscription of [...this.#subscriptions.values()]) {
+        if (!this.env.peerAlive(LOGSTORE_NODE, subscription.player, subscription.playerIncarnation)) {
+          this.#subscriptions.delete(subscription.readId);
+        } else if (subscription.toLsn === 0n) {
+          this.#send(subscription.player, { kind: "tail", readId: subscription.readId, commitLsn: this.commitLsn });
+        }
+      }
+      this.#scheduleHeartbeat(incarnation);
+    });
+  }
+
+  /** Restart: the real recovery over the durable bytes must give back exactly the committed log. */
+  #recover(): void {
+    const file = this.disk.durableState();
+    const bytes = Buffer.concat(file.chunks);
+    const recovery = recoverWal([{ fileName: segmentFileName(1n), bytes }]);
+    const validBytes = recovery.segments[0]?.validBytes ?? 0;
+    const entries: LogEntry[] = [];
+    for (let offset = 0; offset < validBytes; ) {
+      const record = decodeRecord(bytes, offset);
+      assert(record.kind === "record", `logstore: recovered record at ${offset} does not decode`);
+      entries.push(record.entry);
+      offset += record.recordBytes;
+    }
+    if (recovery.lastLsn !== this.commitLsn || entries.length !== this.committed.length) {
+      this.env.checker.fail(`durability: WAL recovery found LSN ${recovery.lastLsn}, the committed log ends at ${this.commitLsn}`);
+    }
+    entries.forEach((entry, i) => {
+      const committed = this.committed[i];
+      if (committed === undefined || !sameEntry(entry, committed)) this.env.checker.fail(`durability: recovered LSN ${entry.lsn} differs from the committed entry`);
+    });
+    // Cut the torn tail, as the adapter truncates the file.
+    if (recovery.tornTail !== null) this.disk.writeSynced(() => ({ chunks: [bytes.subarray(0, validBytes)] }));
+    this.stats.recoveries += 1;
+  }
+
+  #send(to: SimNodeId, message: DeliveryMessage): void {
+    this.env.network.send(LOGSTORE_NODE, to, message);
+  }
+}
+
+function sameEntry(a: LogEntry, b: LogEntry): boolean {
+  const mutationsA = a.txn?.mutations ?? [];
+  const mutationsB = b.txn?.mutations ?? [];
+  return (
+    a.lsn === b.lsn &&
+    a.term === b.term &&
+    a.clientSeq === b.clientSeq &&
+    mutationsA.length === mutationsB.length &&
+    mutationsA.every((m, i) => m.key === mutationsB[i]?.key && Buffer.compare(m.value, mutationsB[i]?.value ?? Buffer.alloc(0)) === 0)
+  );
+}

@@ -1,0 +1,90 @@
+import type { GapReport } from "@logplayer/delivery";
+import type { LogEntry, Part } from "@logplayer/proto";
+import type { SimNodeId } from "./network";
+import type { Simulator } from "./simulator";
+import type { DeliveryChecker } from "./delivery-checker";
+
+/**
+ * Everything that crosses the simulated network in the delivery scenario.
+ * Streams and reads are named by ids unique over the whole run, so a
+ * message for a stream or read its receiver no longer knows (it restarted,
+ * or closed it) is simply ignored, as a real process would.
+ */
+export type DeliveryMessage =
+  // LogPlayer -> shard: the Deliver stream.
+  | { readonly kind: "hello"; readonly streamId: number }
+  | { readonly kind: "batch"; readonly streamId: number; readonly parts: readonly Part[] }
+  // Shard -> LogPlayer.
+  | { readonly kind: "hello-reply"; readonly streamId: number; readonly appliedLsn: bigint; readonly shardIncarnation: number }
+  | { readonly kind: "ack"; readonly streamId: number; readonly appliedLsn: bigint }
+  | { readonly kind: "gap"; readonly streamId: number; readonly report: GapReport }
+  // LogPlayer -> LogStore: Read(from, to); toLsn 0 tails forever (the main stream).
+  | { readonly kind: "read"; readonly readId: number; readonly fromLsn: bigint; readonly toLsn: bigint }
+  | { readonly kind: "cancel"; readonly readId: number }
+  // LogStore -> LogPlayer.
+  | { readonly kind: "entries"; readonly readId: number; readonly entries: readonly LogEntry[]; readonly commitLsn: bigint }
+  | { readonly kind: "tail"; readonly readId: number; readonly commitLsn: bigint }
+  | { readonly kind: "read-end"; readonly readId: number; readonly ok: boolean }
+  // Client -> shard and back: Get(key, minLsn).
+  | { readonly kind: "get"; readonly getId: number; readonly key: string; readonly minLsn: bigint }
+  | { readonly kind: "get-reply"; readonly getId: number; readonly key: string; readonly minLsn: bigint; readonly value: Uint8Array | undefined; readonly appliedLsn: bigint };
+
+/** The network as the processes see it (a SimNetwork underneath, which stamps the sender). */
+export interface DeliveryLinks {
+  send(from: SimNodeId, to: SimNodeId, message: DeliveryMessage): void;
+  connected(a: SimNodeId, b: SimNodeId): boolean;
+}
+
+/** What every simulated process of the scenario shares. */
+export interface DeliveryEnv {
+  readonly sim: Simulator;
+  readonly network: DeliveryLinks;
+  readonly checker: DeliveryChecker;
+  readonly shardCount: number;
+  /** Whether `node` runs as `incarnation` and is reachable from `from` (the keepalive's view). */
+  peerAlive(from: SimNodeId, node: SimNodeId, incarnation: number): boolean;
+  /** The incarnation `node` runs now, or null when it is down (connection refused). */
+  incarnationOf(node: SimNodeId): number | null;
+  /** A fresh id for a stream, read or get. */
+  nextId(): number;
+}
+
+/** Node ids: the LogStore is 0, shards 1..N, LogPlayers after them, the client last. */
+export const LOGSTORE_NODE: SimNodeId = 0;
+export function shardNode(shard: number): SimNodeId {
+  return 1 + shard;
+}
+
+export function describeMessage(message: DeliveryMessage): string {
+  switch (message.kind) {
+    case "hello":
+      return `hello s${message.streamId}`;
+    case "batch": {
+      const parts = message.parts.map((p) => `${p.prevLsn}>${p.lsn}${p.mutations.length === 0 ? "d" : ""}`).join(" ");
+      return `batch s${message.streamId} [${parts}]`;
+    }
+    case "hello-reply":
+      return `hello-reply s${message.streamId} applied ${message.appliedLsn}`;
+    case "ack":
+      return `ack s${message.streamId} applied ${message.appliedLsn}`;
+    case "gap":
+      return `gap s${message.streamId} applied ${message.report.appliedLsn} part ${message.report.prevLsn}>${message.report.lsn}`;
+    case "read":
+      return `read r${message.readId} [${message.fromLsn}, ${message.toLsn === 0n ? "tail" : message.toLsn}]`;
+    case "cancel":
+      return `cancel r${message.readId}`;
+    case "entries": {
+      const first = message.entries[0]?.lsn;
+      const last = message.entries.at(-1)?.lsn;
+      return `entries r${message.readId} [${first}..${last}] commit ${message.commitLsn}`;
+    }
+    case "tail":
+      return `tail r${message.readId} commit ${message.commitLsn}`;
+    case "read-end":
+      return `read-end r${message.readId} ${message.ok ? "ok" : "FAILED"}`;
+    case "get":
+      return `get g${message.getId} ${message.key} minLsn ${message.minLsn}`;
+    case "get-reply":
+      return `get-reply g${message.getId} applied ${message.appliedLsn}`;
+  }
+}
