@@ -93,6 +93,7 @@ export class FakeLogStore {
       term: 1n,
       leaderAddress: this.leaderAddress,
       replicaId: `replica-${this.port}`,
+      replicas: [],
     };
   }
 

@@ -30,7 +30,7 @@ describe("scan merge", () => {
 function status(role: string, leaderAddress = ""): StatusResponse {
   return {
     protocolVersion: 1, clusterId: "c", shardMap: { shardCount: 1, hash: "fnv1a32" },
-    firstLsn: 1n, lastLsn: 0n, commitLsn: 0n, role, term: 1n, leaderAddress, replicaId: "r",
+    firstLsn: 1n, lastLsn: 0n, commitLsn: 0n, role, term: 1n, leaderAddress, replicaId: "r", replicas: [],
   };
 }
 

@@ -15,10 +15,21 @@ export {
   ReadResponse,
   StatusRequest,
   StatusResponse,
+  ReplicaStatus,
   LogStoreService,
   LogStoreClient,
 } from "./gen/logplayer/v1/logstore";
 export type { LogStoreServer } from "./gen/logplayer/v1/logstore";
+export {
+  RaftMessageType,
+  RaftEntry,
+  RaftMessage,
+  StepRequest,
+  StepResponse,
+  ReplicationService,
+  ReplicationClient,
+} from "./gen/logplayer/v1/replication";
+export type { ReplicationServer } from "./gen/logplayer/v1/replication";
 export {
   DeliverHello,
   Part,

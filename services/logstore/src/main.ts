@@ -12,6 +12,8 @@ import {
   type LogLevel,
 } from "@logplayer/common";
 import { DEFAULT_READ_LIMITS } from "./read-session";
+import { parsePeers, type Peer } from "./replication/peers";
+import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
 import { startLogStore, type LogStoreOptions } from "./start-logstore";
 import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "./wal";
 
@@ -40,6 +42,10 @@ interface LogStoreFlags {
   readBatchBytesMax: number;
   readBatchEntriesMax: number;
   readersMax: number;
+  peers?: Peer[];
+  tickMs: number;
+  electionTicks: number;
+  dedupeClientsMax: number;
   logLevel: LogLevel;
 }
 
@@ -74,6 +80,10 @@ function buildCommand(): Command {
     .addOption(intOption("--read-batch-bytes-max <n>", "entry bytes per ReadResponse (at most --entry-bytes-max)", "LP_READ_BATCH_BYTES_MAX", read.readBatchBytesMax, 1, 64 * 1024 * 1024))
     .addOption(intOption("--read-batch-entries-max <n>", "entries per ReadResponse", "LP_READ_BATCH_ENTRIES_MAX", read.readBatchEntriesMax, 1, 1_000_000))
     .addOption(intOption("--readers-max <n>", "concurrent Read streams; more are refused with RESOURCE_EXHAUSTED", "LP_READERS_MAX", read.readersMax, 1, 100_000))
+    .addOption(envOption("--peers <list>", "Raft replication: every replica as id=host:port,... (this one included); omit for a single replica", "LP_PEERS").argParser(parsePeers))
+    .addOption(intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000))
+    .addOption(intOption("--election-ticks <n>", "ticks without a leader before campaigning, randomized up to 2x (replicated mode)", "LP_ELECTION_TICKS", DEFAULT_REPLICATION_LIMITS.electionTicks, 2, 1000))
+    .addOption(intOption("--dedupe-clients-max <n>", "clients remembered for idempotent appends (replicated mode)", "LP_DEDUPE_CLIENTS_MAX", DEFAULT_REPLICATION_LIMITS.dedupeClientsMax, 1, 10_000_000))
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
@@ -104,6 +114,19 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       readersMax: flags.readersMax,
     },
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    ...(flags.peers !== undefined ? { replication: replicationSetup(flags, flags.peers) } : {}),
+  };
+}
+
+function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogStoreOptions["replication"]> {
+  const replicaId = Number(flags.replicaId);
+  if (!/^\d{1,9}$/.test(flags.replicaId) || replicaId <= 0) {
+    throw new Error(`--replica-id must be a positive integer with --peers, got "${flags.replicaId}"`);
+  }
+  return {
+    replicaId,
+    peers,
+    limits: { ...DEFAULT_REPLICATION_LIMITS, tickMs: flags.tickMs, electionTicks: flags.electionTicks, dedupeClientsMax: flags.dedupeClientsMax },
   };
 }
 

@@ -24,6 +24,7 @@ import type { ClusterMeta } from "./cluster-meta";
 import { encodeEntryPayload } from "./core/wal-record";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
+import type { ReplicatedLog } from "./replication/replicated-log";
 import type { Wal } from "./wal";
 
 export interface LogStoreConfig {
@@ -35,6 +36,8 @@ export interface LogStoreConfig {
   readonly readLimits: ReadLimits;
   /** Called on a broken invariant: the process must not carry on. */
   readonly onFatal: (error: Error) => void;
+  /** Raft replication (--peers); undefined = the single-replica mode. */
+  readonly replication?: ReplicatedLog;
 }
 
 /** The single-replica LogStore: always the leader, term 1, commit = durable. */
@@ -53,11 +56,13 @@ export class LogStoreNode {
     this.#config = config;
     this.#metrics = metrics;
     this.#logger = logger;
-    // With one replica, durable is committed.
-    this.#commitLsn = wal.durableLsn;
+    // With one replica, durable is committed; with Raft, committed = applied (committed and durable here).
+    const { replication } = config;
+    this.#commitLsn = replication === undefined ? wal.durableLsn : replication.appliedLsn;
     this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
     metrics.commitLsn.set(Number(this.#commitLsn));
-    wal.onDurable((durableLsn) => this.#advanceCommit(durableLsn));
+    if (replication === undefined) wal.onDurable((durableLsn) => this.#advanceCommit(durableLsn));
+    else replication.onCommit((lsn) => this.#advanceCommit(lsn));
   }
 
   get commitLsn(): bigint {
@@ -101,6 +106,7 @@ export class LogStoreNode {
    */
   async append(request: AppendRequest): Promise<AppendResponse> {
     this.#checkLeader();
+    if (this.#config.replication !== undefined) return this.#config.replication.append(request);
     // Idempotent appends belong here: look (client_id, client_seq) up in a
     // bounded per-client table rebuilt from the WAL on start, and answer
     // { lsn: original, duplicate: true } without appending.
@@ -121,7 +127,8 @@ export class LogStoreNode {
   }
 
   status(): StatusResponse {
-    const { meta, advertiseAddress, replicaId } = this.#config;
+    const { meta, advertiseAddress, replicaId, replication } = this.#config;
+    const raft = replication?.status();
     return {
       protocolVersion: PROTOCOL_VERSION,
       clusterId: meta.clusterId,
@@ -129,10 +136,11 @@ export class LogStoreNode {
       firstLsn: this.#wal.firstLsn,
       lastLsn: this.#wal.lastLsn,
       commitLsn: this.#commitLsn,
-      role: "leader",
-      term: this.term,
-      leaderAddress: advertiseAddress(),
+      role: raft?.role ?? "leader",
+      term: raft?.term ?? this.term,
+      leaderAddress: raft?.leaderAddress ?? advertiseAddress(),
       replicaId,
+      replicas: raft?.replicas ?? [],
     };
   }
 
@@ -170,6 +178,7 @@ export class LogStoreNode {
   /** Refuses new work and ends every Read stream with UNAVAILABLE. */
   stop(): void {
     this.#stopping = true;
+    this.#config.replication?.stop();
     for (const session of this.#readers) session.stop(unavailable("the LogStore is shutting down"));
   }
 

@@ -15,10 +15,12 @@ import {
   type MetricsServer,
   type TransactionLimits,
 } from "@logplayer/common";
-import { LogStoreService } from "@logplayer/proto";
+import { LogStoreService, ReplicationService } from "@logplayer/proto";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
 import type { ReadLimits } from "./read-session";
+import { openReplication, type ReplicationSetup } from "./replication/open-replication";
+import type { ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
 import { Wal, type WalLimits, type WalObserver } from "./wal";
 
@@ -41,6 +43,8 @@ export interface LogStoreOptions {
   transactionLimits: TransactionLimits;
   readLimits: ReadLimits;
   shutdownTimeoutMs: number;
+  /** Raft replication (--replica-id + --peers); undefined = one replica, always the leader. */
+  replication?: ReplicationSetup;
 }
 
 export interface RunningLogStore {
@@ -60,6 +64,9 @@ export interface RunningLogStore {
 export async function startLogStore(options: LogStoreOptions, logger: Logger, onFatal: (error: Error) => void): Promise<RunningLogStore> {
   checkOptions(options);
   await fs.mkdir(options.dataDir, { recursive: true });
+  if (options.replication !== undefined && options.clusterId === undefined && (await readClusterMetaExists(options.dataDir)) === false) {
+    throw failedPrecondition("a replicated LogStore's first start needs --cluster-id (every replica must be created with the same one)");
+  }
   const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
   const registry = createRegistry("logstore");
   const metrics = createLogStoreMetrics(registry);
@@ -85,6 +92,17 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
     "WAL recovered",
   );
   const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
+  let replication: ReplicatedLog | undefined;
+  if (options.replication !== undefined) {
+    try {
+      replication = await openReplication(options.replication, meta.clusterId, options.dataDir, wal, {
+        transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
+      }, logger, onFatal);
+    } catch (err: unknown) {
+      await wal.close();
+      throw err;
+    }
+  }
   const server = new Server({
     ...grpcServerOptions({
       messageBytesMax,
@@ -101,11 +119,13 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
       transactionLimits: options.transactionLimits,
       readLimits: options.readLimits,
       onFatal,
+      ...(replication !== undefined ? { replication } : {}),
     },
     metrics,
     logger,
   );
   server.addService(LogStoreService, createLogStoreService(node, metrics, logger));
+  if (replication !== undefined) server.addService(ReplicationService, replication.service());
   const health = addHealthService(server);
   let metricsServer: MetricsServer | null = null;
   let grpcPort: number;
@@ -116,9 +136,11 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
   } catch (err: unknown) {
     server.forceShutdown();
+    replication?.stop();
     await wal.close();
     throw err;
   }
+  replication?.start();
   health.setStatus("", "SERVING");
   const close = async (): Promise<void> => {
     health.setStatus("", "NOT_SERVING");
@@ -128,6 +150,15 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
     await metricsServer?.close();
   };
   return { grpcPort, metricsPort: metricsServer?.port ?? null, meta, node, close };
+}
+
+async function readClusterMetaExists(dataDir: string): Promise<boolean> {
+  try {
+    await fs.access(path.join(dataDir, CLUSTER_META_FILE));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: Error) => void): WalObserver {

@@ -1,4 +1,4 @@
-import { promises as fs } from "node:fs";
+import { promises as fs, closeSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { assert, failedPrecondition, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
 import type { LogEntry } from "@logplayer/proto";
@@ -384,6 +384,50 @@ export class Wal {
     const cached = this.#cache.range(fromLsn, limitLsn, bytesMax, entriesMax);
     if (cached.length > 0) return cached;
     return this.#readFromDisk(fromLsn, limitLsn, bytesMax, entriesMax);
+  }
+
+  /**
+   * readRange's synchronous twin, for the Raft core's Storage port (whose
+   * reads cannot wait): the cache first, else one segment read with blocking
+   * I/O. Only for a follower far behind; the hot path is the cache.
+   */
+  readRangeSync(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): LogEntry[] {
+    assert(fromLsn >= this.firstLsn, `sync read from LSN ${fromLsn} below the first LSN ${this.firstLsn}`);
+    const limitLsn = toLsn < this.#writtenLsn ? toLsn : this.#writtenLsn;
+    if (fromLsn > limitLsn) return [];
+    const cached = this.#cache.range(fromLsn, limitLsn, bytesMax, entriesMax);
+    if (cached.length > 0) return cached;
+    const segment = this.#segmentFor(fromLsn);
+    const { index } = segment;
+    let lastLsn = fromLsn;
+    const endOfRecord = (lsn: bigint): number => (lsn < index.lastLsn ? index.offsetOf(lsn + 1n) : segment.bytes);
+    const startOffset = index.offsetOf(fromLsn);
+    while (lastLsn < limitLsn && lastLsn < index.lastLsn && Number(lastLsn - fromLsn) + 1 < entriesMax && endOfRecord(lastLsn + 1n) - startOffset <= bytesMax) {
+      lastLsn++;
+    }
+    const length = endOfRecord(lastLsn) - startOffset;
+    const buffer = Buffer.allocUnsafe(length);
+    const fd = openSync(path.join(this.#dir, index.fileName), "r");
+    try {
+      let done = 0;
+      while (done < length) {
+        const bytesRead = readSync(fd, buffer, done, length - done, startOffset + done);
+        assert(bytesRead > 0, `${index.fileName} ended at ${startOffset + done}, expected ${startOffset + length}`);
+        done += bytesRead;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    this.stats.diskReads++;
+    const entries: LogEntry[] = [];
+    for (let lsn = fromLsn; lsn <= lastLsn; lsn++) {
+      const result = decodeRecord(buffer, index.offsetOf(lsn) - startOffset);
+      if (result.kind !== "record" || result.entry.lsn !== lsn) {
+        throw new LpError(Status.DATA_LOSS, `WAL record for LSN ${lsn} in ${index.fileName} no longer verifies`);
+      }
+      entries.push(result.entry);
+    }
+    return entries;
   }
 
   async #readFromDisk(fromLsn: bigint, limitLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {

@@ -70,6 +70,23 @@ export interface StatusResponse {
   term: bigint;
   leaderAddress: string;
   replicaId: string;
+  /** Every replica as far as this one knows (empty for a single replica). */
+  replicas: ReplicaStatus[];
+}
+
+/**
+ * One replica as seen by the replica answering Status. match_lsn and lag are
+ * known only on the leader (0 elsewhere).
+ */
+export interface ReplicaStatus {
+  replicaId: string;
+  address: string;
+  role: string;
+  term: bigint;
+  lastLsn: bigint;
+  commitLsn: bigint;
+  matchLsn: bigint;
+  lag: bigint;
 }
 
 function createBaseAppendRequest(): AppendRequest {
@@ -513,6 +530,7 @@ function createBaseStatusResponse(): StatusResponse {
     term: 0n,
     leaderAddress: "",
     replicaId: "",
+    replicas: [],
   };
 }
 
@@ -559,6 +577,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.replicaId !== "") {
       writer.uint32(82).string(message.replicaId);
+    }
+    for (const v of message.replicas) {
+      ReplicaStatus.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -650,6 +671,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
           message.replicaId = reader.string();
           continue;
         }
+        case 11: {
+          if (tag !== 90) {
+            break;
+          }
+
+          message.replicas.push(ReplicaStatus.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -671,6 +700,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       term: isSet(object.term) ? BigInt(object.term) : 0n,
       leaderAddress: isSet(object.leaderAddress) ? globalThis.String(object.leaderAddress) : "",
       replicaId: isSet(object.replicaId) ? globalThis.String(object.replicaId) : "",
+      replicas: globalThis.Array.isArray(object?.replicas)
+        ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
+        : [],
     };
   },
 
@@ -706,6 +738,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.replicaId !== "") {
       obj.replicaId = message.replicaId;
     }
+    if (message.replicas?.length) {
+      obj.replicas = message.replicas.map((e) => ReplicaStatus.toJSON(e));
+    }
     return obj;
   },
 
@@ -726,6 +761,194 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.term = object.term ?? 0n;
     message.leaderAddress = object.leaderAddress ?? "";
     message.replicaId = object.replicaId ?? "";
+    message.replicas = object.replicas?.map((e) => ReplicaStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReplicaStatus(): ReplicaStatus {
+  return { replicaId: "", address: "", role: "", term: 0n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 0n };
+}
+
+export const ReplicaStatus: MessageFns<ReplicaStatus> = {
+  encode(message: ReplicaStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicaId !== "") {
+      writer.uint32(10).string(message.replicaId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.role !== "") {
+      writer.uint32(26).string(message.role);
+    }
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.term);
+    }
+    if (message.lastLsn !== 0n) {
+      if (BigInt.asUintN(64, message.lastLsn) !== message.lastLsn) {
+        throw new globalThis.Error("value provided for field message.lastLsn of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.lastLsn);
+    }
+    if (message.commitLsn !== 0n) {
+      if (BigInt.asUintN(64, message.commitLsn) !== message.commitLsn) {
+        throw new globalThis.Error("value provided for field message.commitLsn of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.commitLsn);
+    }
+    if (message.matchLsn !== 0n) {
+      if (BigInt.asUintN(64, message.matchLsn) !== message.matchLsn) {
+        throw new globalThis.Error("value provided for field message.matchLsn of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.matchLsn);
+    }
+    if (message.lag !== 0n) {
+      if (BigInt.asUintN(64, message.lag) !== message.lag) {
+        throw new globalThis.Error("value provided for field message.lag of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.lag);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplicaStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReplicaStatus();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.replicaId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.role = reader.string();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.term = reader.uint64() as bigint;
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.lastLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.commitLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.matchLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 8: {
+          if (tag !== 64) {
+            break;
+          }
+
+          message.lag = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ReplicaStatus {
+    return {
+      replicaId: isSet(object.replicaId) ? globalThis.String(object.replicaId) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      term: isSet(object.term) ? BigInt(object.term) : 0n,
+      lastLsn: isSet(object.lastLsn) ? BigInt(object.lastLsn) : 0n,
+      commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
+      matchLsn: isSet(object.matchLsn) ? BigInt(object.matchLsn) : 0n,
+      lag: isSet(object.lag) ? BigInt(object.lag) : 0n,
+    };
+  },
+
+  toJSON(message: ReplicaStatus): unknown {
+    const obj: any = {};
+    if (message.replicaId !== "") {
+      obj.replicaId = message.replicaId;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.term !== 0n) {
+      obj.term = message.term.toString();
+    }
+    if (message.lastLsn !== 0n) {
+      obj.lastLsn = message.lastLsn.toString();
+    }
+    if (message.commitLsn !== 0n) {
+      obj.commitLsn = message.commitLsn.toString();
+    }
+    if (message.matchLsn !== 0n) {
+      obj.matchLsn = message.matchLsn.toString();
+    }
+    if (message.lag !== 0n) {
+      obj.lag = message.lag.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReplicaStatus>, I>>(base?: I): ReplicaStatus {
+    return ReplicaStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplicaStatus>, I>>(object: I): ReplicaStatus {
+    const message = createBaseReplicaStatus();
+    message.replicaId = object.replicaId ?? "";
+    message.address = object.address ?? "";
+    message.role = object.role ?? "";
+    message.term = object.term ?? 0n;
+    message.lastLsn = object.lastLsn ?? 0n;
+    message.commitLsn = object.commitLsn ?? 0n;
+    message.matchLsn = object.matchLsn ?? 0n;
+    message.lag = object.lag ?? 0n;
     return message;
   },
 };

@@ -1,0 +1,386 @@
+// Three LogStore replicas as real processes on 127.0.0.1 (build first). Every
+// replica is reached by its peers through a small TCP proxy in front of it, so
+// the test can cut a replica off from the others' messages. Appenders retry a
+// failed append with the SAME (client id, seq) at the current leader, so the
+// final check proves both "no acknowledged append lost" and "none written twice"
+// (idempotent appends across leader changes) from the committed log itself.
+import { spawn, type ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import {
+  LogStoreClient,
+  MutationKind,
+  PROTOCOL_VERSION,
+  type AppendRequest,
+  type AppendResponse,
+  type LogEntry,
+  type ReadResponse,
+  type StatusResponse,
+} from "@logplayer/proto";
+
+const MAIN = path.join(__dirname, "..", "dist", "main.js");
+const CLUSTER_ID = "repl-test";
+const REPLICAS = [1, 2, 3];
+const WAIT_MS = 20_000;
+/** Stated failover bound with the default timeouts (tick 100 ms, election 10..20 ticks). */
+const FAILOVER_BOUND_MS = 5_000;
+
+/** Forwards connections to `target`; cut() drops every connection and refuses new ones until heal(). */
+class CutProxy {
+  readonly #sockets = new Set<net.Socket>();
+  readonly #server: net.Server;
+  #cut = false;
+
+  constructor(readonly port: number, target: number) {
+    this.#server = net.createServer((inbound) => {
+      if (this.#cut) return void inbound.destroy();
+      const outbound = net.connect(target, "127.0.0.1");
+      for (const socket of [inbound, outbound]) {
+        this.#sockets.add(socket);
+        socket.on("error", () => {});
+        socket.on("close", () => {
+          this.#sockets.delete(socket);
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve) => this.#server.listen(this.port, "127.0.0.1", resolve));
+  }
+
+  cut(): void {
+    this.#cut = true;
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  heal(): void {
+    this.#cut = false;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+interface Replica {
+  id: number;
+  port: number;
+  proxyPort: number;
+  dataDir: string;
+  child: ChildProcess | undefined;
+  client: LogStoreClient;
+  output: string;
+}
+
+let root: string;
+const replicas = new Map<number, Replica>();
+const proxies = new Map<number, CutProxy>();
+let peersFlag: string;
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  for (let i = 0; i < count; i++) {
+    servers.push(await new Promise<net.Server>((resolve) => {
+      const server = net.createServer();
+      server.listen(0, "127.0.0.1", () => resolve(server));
+    }));
+  }
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+function spawnReplica(replica: Replica, extra: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [
+    MAIN, "--data-dir", replica.dataDir, "--listen", `127.0.0.1:${replica.port}`, "--metrics-port", "-1",
+    "--replica-id", String(replica.id), "--peers", peersFlag, "--shard-count", "2", "--cluster-id", CLUSTER_ID, ...extra,
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  replica.output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (replica.output += chunk.toString("utf8")));
+  child.stderr!.on("data", (chunk: Buffer) => (replica.output += chunk.toString("utf8")));
+  return child;
+}
+
+async function startReplica(id: number): Promise<void> {
+  const replica = replicas.get(id)!;
+  const child = spawnReplica(replica);
+  replica.child = child;
+  await waitFor(`replica ${id} ready`, () => {
+    if (child.exitCode !== null) throw new Error(`replica ${id} exited: ${replica.output}`);
+    return replica.output.includes('"msg":"ready"');
+  });
+}
+
+function kill9(id: number): Promise<void> {
+  const child = replicas.get(id)!.child!;
+  replicas.get(id)!.child = undefined;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  child.kill("SIGKILL");
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+async function waitFor(description: string, check: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function status(id: number): Promise<StatusResponse | undefined> {
+  const client = replicas.get(id)!.client;
+  return new Promise((resolve) => {
+    client.status({}, new Metadata(), { deadline: Date.now() + 2000 }, (err, response) => resolve(err === null ? response : undefined));
+  });
+}
+
+/** The id of the replica that says it leads (among `among`), or undefined. */
+async function leaderAmong(among: readonly number[]): Promise<number | undefined> {
+  for (const id of among) {
+    if (replicas.get(id)!.child === undefined) continue;
+    const s = await status(id);
+    if (s?.role === "leader") return id;
+  }
+  return undefined;
+}
+
+function append(id: number, request: AppendRequest): Promise<AppendResponse> {
+  const client = replicas.get(id)!.client;
+  return new Promise((resolve, reject) => {
+    client.append(request, new Metadata(), { deadline: Date.now() + 3000 }, (err: ServiceError | null, response?: AppendResponse) => {
+      if (err !== null) reject(err);
+      else resolve(response!);
+    });
+  });
+}
+
+function request(clientId: string, seq: bigint): AppendRequest {
+  return {
+    txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_APPEND, key: `${clientId}-k`, value: Buffer.from(`${seq};`), delta: 0n }] },
+    commitTimeNs: 0n, clientId, clientSeq: seq,
+  };
+}
+
+/** Appenders, each with its own client id, retrying a failed append with the same seq at the leader. */
+class Load {
+  readonly acked = new Map<string, bigint>();
+  #stopping = false;
+  readonly #workers: Promise<void>[];
+
+  constructor(appenders: number, readonly prefix: string) {
+    this.#workers = Array.from({ length: appenders }, (_, i) => this.#run(`${prefix}${i}`));
+  }
+
+  get ackedCount(): number {
+    return this.acked.size;
+  }
+
+  async #run(clientId: string): Promise<void> {
+    let seq = 1n;
+    let leader: number | undefined;
+    while (!this.#stopping) {
+      leader ??= await leaderAmong(REPLICAS);
+      if (leader === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      try {
+        const response = await append(leader, request(clientId, seq));
+        this.acked.set(`${clientId}/${seq}`, response.lsn);
+        seq++;
+      } catch {
+        leader = undefined;
+      }
+    }
+    // The last append may have failed with an unknown outcome: finish it, so every seq is settled.
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const at = await leaderAmong(REPLICAS);
+      if (at === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      try {
+        const response = await append(at, request(clientId, seq));
+        this.acked.set(`${clientId}/${seq}`, response.lsn);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.#workers);
+  }
+}
+
+function readAll(id: number, toLsn: bigint): Promise<LogEntry[]> {
+  const client = replicas.get(id)!.client;
+  return new Promise((resolve, reject) => {
+    const entries: LogEntry[] = [];
+    const call = client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn, readerId: "test" });
+    call.on("data", (response: ReadResponse) => entries.push(...response.entries));
+    call.on("error", reject);
+    call.on("end", () => resolve(entries));
+  });
+}
+
+/** Every acknowledged append exactly once at its LSN, no (client, seq) twice, and every replica's log the same. */
+async function checkLog(acked: Map<string, bigint>): Promise<void> {
+  let commitLsn = 0n;
+  await waitFor("a leader's commit LSN", async () => {
+    const leader = await leaderAmong(REPLICAS);
+    commitLsn = leader === undefined ? 0n : ((await status(leader))?.commitLsn ?? 0n);
+    return commitLsn > 0n;
+  });
+  await waitFor("every replica caught up", async () => {
+    const all = await Promise.all(REPLICAS.map(async (id) => (await status(id))?.commitLsn ?? 0n));
+    return all.every((c) => c >= commitLsn);
+  });
+  const logs = await Promise.all(REPLICAS.map((id) => readAll(id, commitLsn)));
+  for (const log of logs) {
+    expect(log.map((e) => e.lsn)).toEqual(logs[0]!.map((e) => e.lsn));
+    expect(log.map((e) => `${e.term}/${e.clientId}/${e.clientSeq}`)).toEqual(logs[0]!.map((e) => `${e.term}/${e.clientId}/${e.clientSeq}`));
+  }
+  const seen = new Map<string, bigint>();
+  const twice: string[] = [];
+  for (const entry of logs[0]!) {
+    if (entry.txn === undefined) continue;
+    const key = `${entry.clientId}/${entry.clientSeq}`;
+    if (seen.has(key)) twice.push(key);
+    seen.set(key, entry.lsn);
+  }
+  expect(twice).toEqual([]);
+  const lost = [...acked].filter(([key, lsn]) => seen.get(key) !== lsn);
+  expect(lost).toEqual([]);
+}
+
+beforeAll(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), "logstore-repl-"));
+  const ports = await freePorts(REPLICAS.length * 2);
+  peersFlag = REPLICAS.map((id, i) => `${id}=127.0.0.1:${ports[REPLICAS.length + i]}`).join(",");
+  for (const [i, id] of REPLICAS.entries()) {
+    const replica: Replica = {
+      id, port: ports[i]!, proxyPort: ports[REPLICAS.length + i]!, dataDir: path.join(root, `r${id}`), child: undefined,
+      client: new LogStoreClient(`127.0.0.1:${ports[i]}`, credentials.createInsecure()), output: "",
+    };
+    replicas.set(id, replica);
+    const proxy = new CutProxy(replica.proxyPort, replica.port);
+    await proxy.listen();
+    proxies.set(id, proxy);
+  }
+  await Promise.all(REPLICAS.map((id) => startReplica(id)));
+});
+
+afterAll(async () => {
+  await Promise.all(REPLICAS.map((id) => kill9(id)));
+  for (const replica of replicas.values()) replica.client.close();
+  await Promise.all([...proxies.values()].map((p) => p.close()));
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+describe("LogStore replication (3 replicas)", () => {
+  it("elects one leader and lists every replica in Status", async () => {
+    await waitFor("a leader", async () => (await leaderAmong(REPLICAS)) !== undefined);
+    const leader = (await leaderAmong(REPLICAS))!;
+    const s = (await status(leader))!;
+    expect(s.replicas.map((r) => r.replicaId)).toEqual(["1", "2", "3"]);
+    expect(s.replicas.filter((r) => r.role === "leader").map((r) => r.replicaId)).toEqual([String(leader)]);
+    const follower = REPLICAS.find((id) => id !== leader)!;
+    const err = await append(follower, request("probe", 1n)).then(() => undefined, (e: ServiceError) => e);
+    expect([err?.code, err?.details]).toEqual([14, "not the leader"]); // UNAVAILABLE
+    expect(err?.metadata.get("lp-leader")).toEqual([`127.0.0.1:${replicas.get(leader)!.proxyPort}`]);
+  });
+
+  it("the same (client id, seq) twice gives one entry and the same LSN", async () => {
+    const leader = (await leaderAmong(REPLICAS))!;
+    const first = await append(leader, request("idem", 1n));
+    const second = await append(leader, request("idem", 1n));
+    expect(first.duplicate).toBe(false);
+    expect(second).toEqual({ lsn: first.lsn, duplicate: true });
+  });
+
+  it("kill -9 of the leader under load: a new leader within the bound, nothing lost or doubled", async () => {
+    const load = new Load(6, "kill-");
+    await waitFor("acks before the kill", () => load.ackedCount >= 100);
+    const oldLeader = (await leaderAmong(REPLICAS))!;
+    const killedAt = Date.now();
+    await kill9(oldLeader);
+    const survivors = REPLICAS.filter((id) => id !== oldLeader);
+    await waitFor("a new leader", async () => (await leaderAmong(survivors)) !== undefined, FAILOVER_BOUND_MS);
+    const failoverMs = Date.now() - killedAt;
+    const ackedAtElection = load.ackedCount;
+    await waitFor("acks after the failover", () => load.ackedCount >= ackedAtElection + 100);
+    // Idempotency across the leader change: an append acknowledged by the old leader is answered from the log.
+    const newLeader = (await leaderAmong(survivors))!;
+    const again = await append(newLeader, request("idem", 1n));
+    expect(again.duplicate).toBe(true);
+    await startReplica(oldLeader);
+    await waitFor("acks after the restart", () => load.ackedCount >= ackedAtElection + 200);
+    await load.stop();
+    process.stdout.write(`failover: new leader ${failoverMs} ms after kill -9 (bound ${FAILOVER_BOUND_MS} ms)\n`);
+    await checkLog(load.acked);
+  });
+
+  it("a leader cut off from its followers steps down; after healing nothing is lost or doubled", async () => {
+    const load = new Load(4, "cut-");
+    await waitFor("acks before the cut", () => load.ackedCount >= 50);
+    const oldLeader = (await leaderAmong(REPLICAS))!;
+    proxies.get(oldLeader)!.cut();
+    const others = REPLICAS.filter((id) => id !== oldLeader);
+    await waitFor("a leader among the others", async () => (await leaderAmong(others)) !== undefined, FAILOVER_BOUND_MS * 2);
+    await waitFor("the old leader to step down", async () => (await status(oldLeader))?.role !== "leader", FAILOVER_BOUND_MS * 2);
+    const acked = load.ackedCount;
+    await waitFor("acks during the partition", () => load.ackedCount >= acked + 50);
+    proxies.get(oldLeader)!.heal();
+    await waitFor("the old leader to catch up", async () => {
+      const leader = await leaderAmong(REPLICAS);
+      if (leader === undefined) return false;
+      const [a, b] = await Promise.all([status(leader), status(oldLeader)]);
+      return a !== undefined && b !== undefined && b.commitLsn >= a.commitLsn - 5n;
+    });
+    await load.stop();
+    await checkLog(load.acked);
+  });
+
+  it("all replicas killed at once and restarted: the log and its acks survive", async () => {
+    const load = new Load(4, "all-");
+    await waitFor("acks before the crash", () => load.ackedCount >= 50);
+    await Promise.all(REPLICAS.map((id) => kill9(id)));
+    await Promise.all(REPLICAS.map((id) => startReplica(id)));
+    await waitFor("a leader after the restart", async () => (await leaderAmong(REPLICAS)) !== undefined);
+    const acked = load.ackedCount;
+    await waitFor("acks after the restart", () => load.ackedCount >= acked + 50);
+    await load.stop();
+    await checkLog(load.acked);
+  });
+
+  it("refuses to run with another peer list or cluster id", async () => {
+    const replica = replicas.get(3)!;
+    await kill9(3);
+    const otherPeers = peersFlag.replace(/^1=127\.0\.0\.1:\d+/, "1=127.0.0.1:1");
+    const saved = peersFlag;
+    peersFlag = otherPeers;
+    const wrongPeers = spawnReplica(replica);
+    const code = await new Promise<number | null>((resolve) => wrongPeers.once("exit", resolve));
+    peersFlag = saved;
+    expect(code).toBe(1);
+    expect(replica.output).toMatch(/--peers differs from the peer list this replica was created with/);
+    const wrongCluster = spawnReplica(replica, ["--cluster-id", "another-cluster"]);
+    const code2 = await new Promise<number | null>((resolve) => wrongCluster.once("exit", resolve));
+    expect(code2).toBe(1);
+    expect(replica.output).toMatch(/cluster id/);
+    await startReplica(3);
+  });
+});

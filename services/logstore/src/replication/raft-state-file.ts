@@ -1,0 +1,94 @@
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { failedPrecondition } from "@logplayer/common";
+import type { HardState } from "@logplayer/raft";
+import { syncDirectory } from "../wal";
+
+/**
+ * raft-state.json in the data directory: Raft's hard state (term, vote,
+ * commit) plus the identity it belongs to (cluster id, replica id, peer-list
+ * hash). Written atomically (temp file, fsync, rename, fsync directory), so a
+ * crash leaves either the old or the new state.
+ */
+export const RAFT_STATE_FILE = "raft-state.json";
+const FORMAT_VERSION = 1;
+
+export interface RaftIdentity {
+  readonly clusterId: string;
+  readonly replicaId: number;
+  readonly peersHash: string;
+}
+
+export interface RaftStateRecord {
+  readonly identity: RaftIdentity;
+  readonly hardState: HardState;
+}
+
+export async function readRaftState(dataDir: string): Promise<RaftStateRecord | null> {
+  const filePath = path.join(dataDir, RAFT_STATE_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(filePath, "utf8");
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  return parseRaftState(text, filePath);
+}
+
+export function parseRaftState(text: string, filePath: string): RaftStateRecord {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(text) as Record<string, unknown>;
+  } catch (err: unknown) {
+    throw failedPrecondition(`${filePath} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const { formatVersion, clusterId, replicaId, peersHash, term, vote, commit } = record;
+  if (
+    formatVersion !== FORMAT_VERSION || typeof clusterId !== "string" || typeof replicaId !== "number" ||
+    typeof peersHash !== "string" || typeof term !== "string" || typeof vote !== "number" || typeof commit !== "string"
+  ) {
+    throw failedPrecondition(`${filePath} is malformed`);
+  }
+  return { identity: { clusterId, replicaId, peersHash }, hardState: { term: BigInt(term), vote, commit: BigInt(commit) } };
+}
+
+/** Refuses to run a replica whose stored identity differs from the one it was started with. */
+export function checkRaftIdentity(stored: RaftIdentity, started: RaftIdentity): void {
+  if (stored.clusterId !== started.clusterId) {
+    throw failedPrecondition(`${RAFT_STATE_FILE} belongs to cluster "${stored.clusterId}", but this replica was started for "${started.clusterId}"`);
+  }
+  if (stored.replicaId !== started.replicaId) {
+    throw failedPrecondition(`${RAFT_STATE_FILE} belongs to replica ${stored.replicaId}, but --replica-id is ${started.replicaId}`);
+  }
+  if (stored.peersHash !== started.peersHash) {
+    throw failedPrecondition(
+      `--peers differs from the peer list this replica was created with (hash ${started.peersHash} vs stored ${stored.peersHash}); ` +
+        "membership is static: start every replica with the same --peers",
+    );
+  }
+}
+
+export async function writeRaftState(dataDir: string, state: RaftStateRecord): Promise<void> {
+  const { identity, hardState } = state;
+  const text = JSON.stringify({
+    formatVersion: FORMAT_VERSION,
+    clusterId: identity.clusterId,
+    replicaId: identity.replicaId,
+    peersHash: identity.peersHash,
+    term: hardState.term.toString(),
+    vote: hardState.vote,
+    commit: hardState.commit.toString(),
+  });
+  const filePath = path.join(dataDir, RAFT_STATE_FILE);
+  const tempPath = `${filePath}.tmp`;
+  const handle = await fs.open(tempPath, "w");
+  try {
+    await handle.writeFile(text, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tempPath, filePath);
+  await syncDirectory(dataDir);
+}

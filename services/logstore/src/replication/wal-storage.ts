@@ -1,0 +1,101 @@
+import { assert, failedPrecondition } from "@logplayer/common";
+import { LogEntry } from "@logplayer/proto";
+import type { Entry, HardState, Storage } from "@logplayer/raft";
+import { encodeEntryPayload } from "../core/wal-record";
+import type { Wal } from "../wal";
+
+/** A Raft entry as the WAL stores it: a LogEntry without a transaction is a leader no-op. */
+export function toRaftEntry(entry: LogEntry): Entry {
+  const noop = entry.txn === undefined;
+  return { index: entry.lsn, term: entry.term, kind: noop ? "leader-noop" : "normal", data: noop ? new Uint8Array(0) : encodeEntryPayload(entry) };
+}
+
+/** The WAL record for a Raft entry, checked against the entry's index and term. */
+export function toLogEntry(entry: Entry): { entry: LogEntry; payload: Uint8Array } {
+  if (entry.kind === "leader-noop") {
+    const noop: LogEntry = { lsn: entry.index, term: entry.term, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+    return { entry: noop, payload: encodeEntryPayload(noop) };
+  }
+  const decoded = LogEntry.decode(entry.data);
+  assert(decoded.lsn === entry.index && decoded.term === entry.term, `raft entry ${entry.index}/${entry.term} carries LogEntry ${decoded.lsn}/${decoded.term}`);
+  assert(decoded.txn !== undefined, `raft entry ${entry.index} is normal but has no transaction`);
+  return { entry: decoded, payload: entry.data };
+}
+
+/**
+ * The Raft core's Storage port over the WAL. Reads are synchronous: recent
+ * entries (and every entry not yet durable) come from `recent`, older ones
+ * from the WAL's cache or a blocking segment read. The hard state lives in
+ * raft-state.json; this only mirrors what was written.
+ */
+export class WalStorage implements Storage {
+  readonly #wal: Wal;
+  readonly #recentEntriesMax: number;
+  /** Insertion-ordered by index; holds every entry above the WAL's durable LSN. */
+  readonly #recent = new Map<bigint, Entry>();
+  #hardState: HardState;
+
+  constructor(wal: Wal, hardState: HardState, recentEntriesMax: number) {
+    assert(recentEntriesMax >= 1, "recentEntriesMax must be positive");
+    this.#wal = wal;
+    this.#hardState = hardState;
+    this.#recentEntriesMax = recentEntriesMax;
+  }
+
+  hardState(): HardState {
+    return this.#hardState;
+  }
+
+  setHardState(state: HardState): void {
+    this.#hardState = state;
+  }
+
+  firstIndex(): bigint {
+    return this.#wal.firstLsn;
+  }
+
+  lastIndex(): bigint {
+    return this.#wal.lastLsn;
+  }
+
+  term(index: bigint): bigint | undefined {
+    return this.#wal.termAt(index);
+  }
+
+  entries(lo: bigint, hi: bigint, bytesMax: number): readonly Entry[] {
+    if (lo < this.firstIndex()) throw failedPrecondition(`raft storage: index ${lo} is compacted`);
+    assert(lo <= hi && hi <= this.lastIndex() + 1n, `raft storage: entries [${lo}, ${hi}) out of range`);
+    const result: Entry[] = [];
+    let bytes = 0;
+    let index = lo;
+    while (index < hi) {
+      let entry = this.#recent.get(index);
+      if (entry === undefined) {
+        const loaded = this.#wal.readRangeSync(index, hi - 1n, Math.max(bytesMax - bytes, 1), Number(hi - index));
+        const first = loaded[0];
+        assert(first !== undefined && first.lsn === index, `raft storage: WAL has no readable entry ${index}`);
+        entry = toRaftEntry(first);
+      }
+      bytes += entry.data.length + 24;
+      if (result.length > 0 && bytes > bytesMax) break;
+      result.push(entry);
+      index++;
+    }
+    return result;
+  }
+
+  /** Keeps an entry just handed to the WAL; evicts old durable ones past the bound. */
+  remember(entry: Entry): void {
+    this.#recent.set(entry.index, entry);
+    const durableLsn = this.#wal.durableLsn;
+    for (const [index] of this.#recent) {
+      if (this.#recent.size <= this.#recentEntriesMax || index > durableLsn) break;
+      this.#recent.delete(index);
+    }
+  }
+
+  /** Forgets entries above `index` (the WAL drops them too). */
+  truncateAfter(index: bigint): void {
+    for (const key of [...this.#recent.keys()]) if (key > index) this.#recent.delete(key);
+  }
+}
