@@ -9,6 +9,37 @@ import { PROTOCOL_VERSION, type LogEntry, type LogStoreClient, type ReadResponse
  * to the Dispatcher through the callbacks, synchronously on 'data'.
  */
 
+/**
+ * The LogStore replicas. Any replica serves committed entries (up to what it
+ * knows is committed), so reads go to the current one and move on to the
+ * next after a failure. A lagging follower only delays delivery; it can
+ * never hand out an uncommitted entry.
+ */
+export class LogStorePool {
+  #index = 0;
+
+  constructor(private readonly replicas: readonly { readonly address: string; readonly client: LogStoreClient }[]) {
+    assert(replicas.length >= 1, "at least one LogStore address");
+  }
+
+  get current(): LogStoreClient {
+    return this.replicas[this.#index]!.client;
+  }
+
+  get currentAddress(): string {
+    return this.replicas[this.#index]!.address;
+  }
+
+  /** A call on `client` failed: the next call goes to the next replica (unless another call already moved on). */
+  failed(client: LogStoreClient): void {
+    if (client === this.current) this.#index = (this.#index + 1) % this.replicas.length;
+  }
+
+  close(): void {
+    for (const replica of this.replicas) replica.client.close();
+  }
+}
+
 export interface MainStreamEvents {
   /** Consecutive entries and the LogStore's commit LSN when it sent them; the handler dispatches them. */
   entries(entries: readonly LogEntry[], commitLsn: bigint): void;
@@ -23,7 +54,7 @@ export class MainStream {
   readonly #backoff: Backoff;
 
   constructor(
-    private readonly client: LogStoreClient,
+    private readonly pool: LogStorePool,
     private readonly readerId: string,
     backoff: BackoffConfig,
     private readonly events: MainStreamEvents,
@@ -35,16 +66,23 @@ export class MainStream {
 
   start(fromLsn: bigint): void {
     assert(this.#call === null && !this.#closed, "main stream already running");
-    this.logger.info({ fromLsn: fromLsn.toString() }, "main stream starting");
-    const call = this.client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn, toLsn: 0n, readerId: this.readerId });
+    const client = this.pool.current;
+    this.logger.info({ fromLsn: fromLsn.toString(), logstore: this.pool.currentAddress }, "main stream starting");
+    const call = client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn, toLsn: 0n, readerId: this.readerId });
     this.#call = call;
     call.on("data", (response: ReadResponse) => {
       if (call !== this.#call) return;
       this.#backoff.reset();
       if (response.entries.length > 0) this.events.entries(response.entries, response.commitLsn);
     });
-    call.on("error", (err: Error) => this.#failed(call, LpError.from(err)));
-    call.on("end", () => this.#failed(call, new LpError(Status.UNAVAILABLE, "LogStore ended the tailing read")));
+    call.on("error", (err: Error) => {
+      this.pool.failed(client);
+      this.#failed(call, LpError.from(err));
+    });
+    call.on("end", () => {
+      this.pool.failed(client);
+      this.#failed(call, new LpError(Status.UNAVAILABLE, "LogStore ended the tailing read"));
+    });
   }
 
   /** The stream delivered something unusable (e.g. an LSN jump): drop it and resume. */
@@ -108,7 +146,7 @@ export class RecoveryReads {
   #closed = false;
 
   constructor(
-    private readonly client: LogStoreClient,
+    private readonly pool: LogStorePool,
     private readonly readerId: string,
     private readonly streamsMax: number,
     private readonly backoff: BackoffConfig,
@@ -151,7 +189,8 @@ export class RecoveryReads {
   #run(request: RecoveryRequest): void {
     this.#active += 1;
     this.onStart(request.target);
-    const call = this.client.read({
+    const client = this.pool.current;
+    const call = client.read({
       protocolVersion: PROTOCOL_VERSION,
       fromLsn: request.fromLsn,
       toLsn: request.toLsn,
@@ -179,7 +218,10 @@ export class RecoveryReads {
       if (settled) return;
       if (!this.events.entries(request, response.entries)) settle("cancelled");
     });
-    call.on("error", (err: Error) => settle("failed", LpError.from(err)));
+    call.on("error", (err: Error) => {
+      this.pool.failed(client);
+      settle("failed", LpError.from(err));
+    });
     call.on("end", () => settle("done"));
   }
 

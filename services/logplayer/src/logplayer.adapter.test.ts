@@ -56,6 +56,7 @@ const logstore: LogStoreServer = {
       term: 1n,
       leaderAddress: "",
       replicaId: "1",
+      replicas: [],
     }),
   read: (call: ServerWritableStream<ReadRequest, ReadResponse>) => {
     const { fromLsn, toLsn } = call.request;
@@ -167,7 +168,7 @@ test("starts at min(applied)+1, survives a silent shard and a refused hello, del
 
   player = await startLogPlayer(
     {
-      logstoreAddress: `127.0.0.1:${store.port}`,
+      logstoreAddresses: [`127.0.0.1:${store.port}`],
       shardAddresses: shardServers.map((s) => `127.0.0.1:${s.port}`),
       playerId: "adapter-test",
       listen: "127.0.0.1:0",

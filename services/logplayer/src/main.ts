@@ -18,7 +18,8 @@ import { startLogPlayer, type LogPlayerOptions } from "./start-logplayer";
 const SHUTDOWN_HARD_LIMIT_MS = 5000;
 
 interface PlayerFlags extends DeliveryLimits {
-  logstore: string;
+  /** The default stays a string: commander does not run defaults through the parser. */
+  logstore: string | string[];
   shards: string[];
   playerId: string;
   listen: string;
@@ -43,7 +44,7 @@ function limitOption(flag: string, description: string, key: keyof DeliveryLimit
 function buildCommand(): Command {
   return new Command("logplayer")
     .description("LogPlayer: reads committed entries from the LogStore and streams each shard its parts, in order, exactly once.")
-    .addOption(envOption("--logstore <host:port>", "LogStore gRPC address", "LP_LOGSTORE", "127.0.0.1:7100").argParser(parseAddress))
+    .addOption(envOption("--logstore <addresses>", "LogStore gRPC address(es), comma-separated host:port: every replica (committed entries are read from any)", "LP_LOGSTORE", "127.0.0.1:7100").argParser(parseAddressList))
     .addOption(
       envOption("--shards <list>", "shard gRPC addresses, comma-separated; position = shard id (count must match the LogStore's shard map)", "LP_SHARDS")
         .argParser(parseAddressList)
@@ -91,7 +92,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
   }
   validateDeliveryLimits(limits);
   return {
-    logstoreAddress: flags.logstore,
+    logstoreAddresses: typeof flags.logstore === "string" ? [flags.logstore] : flags.logstore,
     shardAddresses: flags.shards,
     playerId: flags.playerId,
     listen: flags.listen,

@@ -27,12 +27,13 @@ import {
   type Part,
   type StatusResponse,
 } from "@logplayer/proto";
-import { MainStream, RecoveryReads, type RecoveryRequest } from "./fetcher";
+import { LogStorePool, MainStream, RecoveryReads, type RecoveryRequest } from "./fetcher";
 import { createPlayerMetrics, type PlayerMetrics } from "./player-metrics";
 import { TargetStream } from "./target-stream";
 
 export interface LogPlayerOptions {
-  readonly logstoreAddress: string;
+  /** Every LogStore replica; reads go to any of them (committed entries only). */
+  readonly logstoreAddresses: readonly string[];
   /** Index = shard id. Must match the LogStore's shard map. */
   readonly shardAddresses: readonly string[];
   readonly playerId: string;
@@ -70,7 +71,9 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
   try {
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
     const channelOptions = grpcChannelOptions(options.messageBytesMax);
-    const logstore = new LogStoreClient(options.logstoreAddress, credentials.createInsecure(), channelOptions);
+    const logstore = new LogStorePool(
+      options.logstoreAddresses.map((address) => ({ address, client: new LogStoreClient(address, credentials.createInsecure(), channelOptions) })),
+    );
     const status = await fetchStatus(logstore, options, logger);
     const player = new LogPlayer(options, status, logstore, channelOptions, logger);
     player.createMetrics(registry);
@@ -90,9 +93,10 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
 }
 
 /** Retries Status until the LogStore answers; a refused or mismatched cluster is fatal. */
-async function fetchStatus(client: LogStoreClient, options: LogPlayerOptions, logger: Logger): Promise<StatusResponse> {
+async function fetchStatus(pool: LogStorePool, options: LogPlayerOptions, logger: Logger): Promise<StatusResponse> {
   const backoff = new Backoff(options.backoff);
   for (;;) {
+    const client = pool.current;
     try {
       const status = await new Promise<StatusResponse>((resolve, reject) => {
         const deadline = new Date(Date.now() + options.statusTimeoutMs);
@@ -103,8 +107,10 @@ async function fetchStatus(client: LogStoreClient, options: LogPlayerOptions, lo
     } catch (err: unknown) {
       const error = LpError.from(err);
       if (error.code === Status.FAILED_PRECONDITION) throw error;
+      const address = pool.currentAddress;
+      pool.failed(client);
       const delayMs = backoff.nextDelayMs();
-      logger.warn({ logstore: options.logstoreAddress, code: Status[error.code], err: error.message, retryInMs: delayMs }, "LogStore status unavailable; retrying");
+      logger.warn({ logstore: address, code: Status[error.code], err: error.message, retryInMs: delayMs }, "LogStore status unavailable; retrying");
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
@@ -138,7 +144,7 @@ class LogPlayer {
   constructor(
     private readonly options: LogPlayerOptions,
     status: StatusResponse,
-    private readonly logstore: LogStoreClient,
+    private readonly logstore: LogStorePool,
     channelOptions: ChannelOptions,
     logger: Logger,
   ) {
