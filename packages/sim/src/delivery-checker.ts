@@ -96,7 +96,7 @@ export class DeliveryChecker {
       this.fail(`exactly-once: shard ${shard.index} is at applied LSN ${shard.appliedLsn} but never applied LSN ${nextExpected} (skipped)`);
     }
     const last = parts.at(-1);
-    if (last !== undefined && last > shard.appliedLsn) this.fail(`shard ${shard.index}: applied part ${last} above its applied LSN ${shard.appliedLsn}`);
+    if (last !== undefined && last > shard.appliedLsn) this.fail(`atomicity: shard ${shard.index} holds the data of part ${last} above its applied LSN ${shard.appliedLsn} (data and applied LSN split)`);
     for (const key of keys ?? this.#keysOf(shard.index)) this.#checkValue(shard, key, shard.kv.get(key), shard.appliedLsn, "atomicity");
   }
 

@@ -37,6 +37,7 @@ export interface DeliveryScenarioStats {
   readonly simulatedMs: number;
   readonly committed: bigint;
   readonly appendsAcked: number;
+  readonly readsSent: number;
   readonly readsChecked: number;
   readonly faults: Readonly<Record<string, number>>;
   readonly core: Readonly<PlayerTotals>;
@@ -82,6 +83,7 @@ export class DeliveryCluster {
   #nextId = 1;
   #clientSeq = 0n;
   #lastAckedLsn = 0n;
+  #readsSent = 0;
   readonly #acked: { readonly lsn: bigint; readonly clientSeq: bigint }[] = [];
   readonly #faultCounts: Record<string, number> = {};
 
@@ -244,6 +246,7 @@ export class DeliveryCluster {
       const key = prng.pick(this.#keys);
       const minLsn = prng.chance(0.7) ? this.#lastAckedLsn : BigInt(prng.between(0, Number(this.#lastAckedLsn)));
       const shard = shardForKey(key, this.#shardMap);
+      this.#readsSent += 1;
       this.#network.send(this.#clientNode, shardNode(shard), { from: this.#clientNode, message: { kind: "get", getId: this.#nextId++, key, minLsn } });
       this.#scheduleReads();
     });
@@ -410,6 +413,7 @@ export class DeliveryCluster {
         simulatedMs: this.sim.nowMs,
         committed: this.checker.lastCommitted,
         appendsAcked: this.#acked.length,
+        readsSent: this.#readsSent,
         readsChecked: this.checker.readsChecked,
         faults: { ...this.#faultCounts, tornTails: this.logStore.stats.tornTails },
         core,

@@ -73,6 +73,7 @@ export class SimShard implements ShardView {
   #streams = new Map<number, SimNodeId>();
   #waitingGets: WaitingGet[] = [];
   #lastWriteId = 0;
+  #lastSyncedId = 0;
   readonly node: SimNodeId;
   stats = { batches: 0, applied: 0, duplicates: 0, gaps: 0, crashes: 0 };
 
@@ -108,6 +109,7 @@ export class SimShard implements ShardView {
     this.incarnation += 1;
     this.stats.crashes += 1;
     this.disk.crash();
+    this.#lastSyncedId = this.#lastWriteId;
     this.env.sim.trace(`shard ${this.index} CRASHES (applied ${this.appliedLsn}, durable ${this.disk.durableState().appliedLsn})`);
   }
 
@@ -177,8 +179,10 @@ export class SimShard implements ShardView {
     this.env.sim.schedule(this.env.sim.prng.between(1, this.config.syncEveryMsMax), () => {
       if (this.incarnation !== incarnation || !this.up) return;
       // A checkpoint makes some prefix of the commits durable, not necessarily all of them.
-      const durableId = this.env.sim.prng.chance(0.5) ? this.#lastWriteId : this.env.sim.prng.between(0, this.#lastWriteId);
+      const prng = this.env.sim.prng;
+      const durableId = prng.chance(0.5) ? this.#lastWriteId : prng.between(this.#lastSyncedId, this.#lastWriteId);
       this.disk.sync(durableId);
+      this.#lastSyncedId = durableId;
       this.#expireGets();
       this.#scheduleSync(incarnation);
     });
