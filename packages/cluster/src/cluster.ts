@@ -25,7 +25,10 @@ export interface LocalClusterOptions extends Omit<ClusterOptions, "ports" | "lis
 }
 
 export interface ClusterEndpoints {
+  /** The LogStore (replica 1 when replicated). */
   logstore: string;
+  /** Every LogStore replica. */
+  logstores: string[];
   /** Indexed by shard id. */
   shards: string[];
   logPlayers: string[];
@@ -63,7 +66,8 @@ export class LocalCluster {
       ]),
     );
     this.endpoints = {
-      logstore: specOf(plan, "logstore").grpcAddress,
+      logstore: plan.find((s) => s.service === "logstore")!.grpcAddress,
+      logstores: plan.filter((s) => s.service === "logstore").map((s) => s.grpcAddress),
       shards: plan.filter((s) => s.service === "shard").map((s) => s.grpcAddress),
       logPlayers: plan.filter((s) => s.service === "logplayer").map((s) => s.grpcAddress),
     };
@@ -74,7 +78,7 @@ export class LocalCluster {
     const dataDir = path.resolve(options.dataDir);
     const shardCount = options.shardCount ?? SHARD_COUNT_DEFAULT;
     const logPlayers = options.logPlayers ?? LOG_PLAYERS_DEFAULT;
-    const ports = options.ports === "auto" ? await autoPortTable(shardCount, logPlayers) : options.ports;
+    const ports = options.ports === "auto" ? await autoPortTable(shardCount, logPlayers, undefined, options.logStoreReplicas) : options.ports;
     const { readyTimeoutMs: _r, stopTimeoutMs: _s, repoRoot: _root, ...planOptions } = options;
     const plan = clusterPlan({ ...planOptions, dataDir, shardCount, logPlayers, ports: ports ?? "default" });
     fs.mkdirSync(path.join(dataDir, "logs"), { recursive: true });
@@ -162,7 +166,7 @@ export class LocalCluster {
   connectClient(options: Partial<ConnectOptions> = {}): Promise<LogPlayerClient> {
     return LogPlayerClient.connect({
       ...options,
-      logstore: this.endpoints.logstore,
+      logstore: this.endpoints.logstores,
       shards: this.endpoints.shards,
     } as ConnectOptions);
   }
@@ -183,10 +187,4 @@ async function startGroup(group: ManagedProcess[]): Promise<void> {
     const reasons = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
     throw new Error(`cluster start failed:\n${reasons.join("\n")}`);
   }
-}
-
-function specOf(plan: readonly ProcessSpec[], name: string): ProcessSpec {
-  const spec = plan.find((s) => s.name === name);
-  assert(spec !== undefined, `plan has a process named ${name}`);
-  return spec;
 }

@@ -37,7 +37,10 @@ export interface ServicePorts {
 
 /** Every port of a cluster, decided before any process starts. */
 export interface PortTable {
+  /** The LogStore, or its replica 1 when replicated. */
   logstore: ServicePorts;
+  /** Replicas 2..N of a replicated LogStore (absent or empty: one replica). */
+  logstorePeers?: ServicePorts[];
   /** Indexed by shard id. */
   shards: ServicePorts[];
   /** Indexed by LogPlayer number. */
@@ -51,6 +54,10 @@ export interface ClusterOptions {
   shardCount?: number;
   /** Default 1. */
   logPlayers?: number;
+  /** LogStore replicas: 1 (no Raft) or an odd number up to LOGSTORE_REPLICAS_MAX. Default 1. */
+  logStoreReplicas?: number;
+  /** Cluster id given to a replicated LogStore on first start (every replica needs the same). */
+  clusterId?: string;
   /** "default" = the well-known ports (logstore 7100, logplayer 7200+i, shard 7300+i). */
   ports?: "default" | PortTable;
   /** Passed to every service's --log-level. Default "info". */
@@ -66,6 +73,9 @@ export interface ClusterOptions {
 export const SHARD_COUNT_DEFAULT = 3;
 export const LOG_PLAYERS_DEFAULT = 1;
 export const LOG_PLAYERS_MAX = 16;
+export const LOGSTORE_REPLICAS_DEFAULT = 1;
+export const LOGSTORE_REPLICAS_MAX = 7;
+export const CLUSTER_ID_DEFAULT = "logplayer-local";
 export const LOG_LEVEL_DEFAULT = "info";
 export const LOOPBACK_HOST = "127.0.0.1";
 
@@ -75,6 +85,11 @@ const LOGPLAYER_PORT_DEFAULT = 7200;
 const SHARD_PORT_DEFAULT = 7300;
 const METRICS_PORT_OFFSET = 2000;
 
+/** "logstore" for a single replica, "logstore-<id>" (id from 1) for a replicated one. */
+export function logStoreName(replicaId: number, replicas: number): string {
+  return replicas === 1 ? "logstore" : `logstore-${replicaId}`;
+}
+
 export function logPlayerName(index: number): string {
   return `logplayer-${index}`;
 }
@@ -83,13 +98,15 @@ export function shardName(shardId: number): string {
   return `shard-${shardId}`;
 }
 
-export function defaultPortTable(shardCount: number, logPlayers: number): PortTable {
+export function defaultPortTable(shardCount: number, logPlayers: number, logStoreReplicas = LOGSTORE_REPLICAS_DEFAULT): PortTable {
   validateCounts(shardCount, logPlayers);
+  validateReplicas(logStoreReplicas);
   // Above 99 shards the shard range would run into other services' ports.
   assert(shardCount <= 99, `default ports support at most 99 shards, got ${shardCount}; use ports "auto"`);
   const ports = (grpc: number): ServicePorts => ({ grpc, metrics: grpc + METRICS_PORT_OFFSET });
   return {
     logstore: ports(LOGSTORE_PORT_DEFAULT),
+    ...(logStoreReplicas > 1 ? { logstorePeers: range(logStoreReplicas - 1).map((i) => ports(LOGSTORE_PORT_DEFAULT + 1 + i)) } : {}),
     shards: range(shardCount).map((i) => ports(SHARD_PORT_DEFAULT + i)),
     logPlayers: range(logPlayers).map((i) => ports(LOGPLAYER_PORT_DEFAULT + i)),
   };
@@ -100,13 +117,20 @@ export function defaultPortTable(shardCount: number, logPlayers: number): PortTa
  * stay open until every port is picked, so no port is handed out twice; the
  * ports are free again (and the services bind them) right after.
  */
-export async function autoPortTable(shardCount: number, logPlayers: number, host = LOOPBACK_HOST): Promise<PortTable> {
+export async function autoPortTable(
+  shardCount: number,
+  logPlayers: number,
+  host = LOOPBACK_HOST,
+  logStoreReplicas = LOGSTORE_REPLICAS_DEFAULT,
+): Promise<PortTable> {
   validateCounts(shardCount, logPlayers);
-  const processCount = 1 + shardCount + logPlayers;
+  validateReplicas(logStoreReplicas);
+  const processCount = logStoreReplicas + shardCount + logPlayers;
   const ports = await freePorts(processCount * 2, host);
   const take = (): ServicePorts => ({ grpc: ports.shift()!, metrics: ports.shift()! });
   const table: PortTable = {
     logstore: take(),
+    ...(logStoreReplicas > 1 ? { logstorePeers: range(logStoreReplicas - 1).map(take) } : {}),
     shards: range(shardCount).map(take),
     logPlayers: range(logPlayers).map(take),
   };
@@ -140,10 +164,16 @@ function listenOnFreePort(host: string): Promise<net.Server> {
 export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
   const shardCount = options.shardCount ?? SHARD_COUNT_DEFAULT;
   const logPlayers = options.logPlayers ?? LOG_PLAYERS_DEFAULT;
+  const logStoreReplicas = options.logStoreReplicas ?? LOGSTORE_REPLICAS_DEFAULT;
   validateCounts(shardCount, logPlayers);
+  validateReplicas(logStoreReplicas);
   const ports = options.ports === undefined || options.ports === "default"
-    ? defaultPortTable(shardCount, logPlayers)
+    ? defaultPortTable(shardCount, logPlayers, logStoreReplicas)
     : options.ports;
+  assert(
+    (ports.logstorePeers?.length ?? 0) === logStoreReplicas - 1,
+    `port table has ${1 + (ports.logstorePeers?.length ?? 0)} LogStore replica(s), expected ${logStoreReplicas}`,
+  );
   validatePortTable(ports, shardCount, logPlayers);
   const listenHost = options.listenHost ?? LOOPBACK_HOST;
   const connectHost = options.connectHost ?? (() => listenHost);
@@ -155,12 +185,12 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
     connectHost,
     extraArgs: options.extraArgs ?? {},
   };
-  const logstore = logStoreSpec(context, ports.logstore);
+  const logstores = logStoreSpecs(context, [ports.logstore, ...(ports.logstorePeers ?? [])], options.clusterId ?? CLUSTER_ID_DEFAULT);
   const shards = ports.shards.map((p, shardId) => shardSpec(context, shardId, p));
   const players = ports.logPlayers.map((p, index) =>
-    logPlayerSpec(context, index, p, logstore.grpcAddress, shards.map((s) => s.grpcAddress)),
+    logPlayerSpec(context, index, p, logstores.map((l) => l.grpcAddress), shards.map((s) => s.grpcAddress)),
   );
-  const plan = [logstore, ...shards, ...players];
+  const plan = [...logstores, ...shards, ...players];
   assert(new Set(plan.map((p) => p.name)).size === plan.length, "process names are unique");
   return plan;
 }
@@ -174,20 +204,31 @@ interface PlanContext {
   extraArgs: Partial<Record<ServiceName, string[]>>;
 }
 
-function logStoreSpec(context: PlanContext, ports: ServicePorts): ProcessSpec {
-  const name = "logstore";
-  const dataDir = path.join(context.dataDir, name);
-  const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
-  const args = [
-    "--data-dir", dataDir,
-    "--listen", `${context.listenHost}:${ports.grpc}`,
-    "--metrics-port", String(ports.metrics),
-    "--shard-count", String(context.shardCount),
-    "--advertise", grpcAddress,
-    "--log-level", context.logLevel,
-    ...(context.extraArgs.logstore ?? []),
-  ];
-  return { name, service: "logstore", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir };
+/**
+ * One replica: today's single LogStore. Several: a Raft group, each replica
+ * told every peer's address (the same list everywhere) and the cluster id.
+ */
+function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[], clusterId: string): ProcessSpec[] {
+  const replicas = replicaPorts.length;
+  const address = (index: number): string => `${context.connectHost(logStoreName(index + 1, replicas))}:${replicaPorts[index]!.grpc}`;
+  const peers = replicaPorts.map((_, index) => `${index + 1}=${address(index)}`).join(",");
+  return replicaPorts.map((ports, index) => {
+    const name = logStoreName(index + 1, replicas);
+    const dataDir = path.join(context.dataDir, name);
+    const grpcAddress = address(index);
+    const replication = replicas === 1 ? [] : ["--replica-id", String(index + 1), "--peers", peers, "--cluster-id", clusterId];
+    const args = [
+      "--data-dir", dataDir,
+      "--listen", `${context.listenHost}:${ports.grpc}`,
+      "--metrics-port", String(ports.metrics),
+      "--shard-count", String(context.shardCount),
+      "--advertise", grpcAddress,
+      ...replication,
+      "--log-level", context.logLevel,
+      ...(context.extraArgs.logstore ?? []),
+    ];
+    return { name, service: "logstore", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir };
+  });
 }
 
 function shardSpec(context: PlanContext, shardId: number, ports: ServicePorts): ProcessSpec {
@@ -210,13 +251,13 @@ function logPlayerSpec(
   context: PlanContext,
   index: number,
   ports: ServicePorts,
-  logstoreAddress: string,
+  logstoreAddresses: string[],
   shardAddresses: string[],
 ): ProcessSpec {
   const name = logPlayerName(index);
   assert(shardAddresses.length === context.shardCount, "the LogPlayer is given every shard");
   const args = [
-    "--logstore", logstoreAddress,
+    "--logstore", logstoreAddresses.join(","),
     // In shard-id order: position i is shard i.
     "--shards", shardAddresses.join(","),
     "--player-id", name,
@@ -239,7 +280,9 @@ export const COMPOSE_DATA_DIR = "/data";
  * listening on 0.0.0.0 in its own container, reached by its service name
  * (`logstore`, `shard-0`, `logplayer-0`), with state under /data/<name>.
  */
-export function planForCompose(options: Pick<ClusterOptions, "shardCount" | "logPlayers" | "logLevel" | "extraArgs"> = {}): ProcessSpec[] {
+export function planForCompose(
+  options: Pick<ClusterOptions, "shardCount" | "logPlayers" | "logStoreReplicas" | "logLevel" | "extraArgs"> = {},
+): ProcessSpec[] {
   return clusterPlan({
     ...options,
     dataDir: COMPOSE_DATA_DIR,
@@ -260,10 +303,17 @@ function validateCounts(shardCount: number, logPlayers: number): void {
   );
 }
 
+function validateReplicas(replicas: number): void {
+  assert(
+    Number.isInteger(replicas) && replicas >= 1 && replicas <= LOGSTORE_REPLICAS_MAX && replicas % 2 === 1,
+    `LogStore replicas must be an odd integer in [1, ${LOGSTORE_REPLICAS_MAX}], got ${replicas}`,
+  );
+}
+
 function validatePortTable(ports: PortTable, shardCount: number, logPlayers: number): void {
   assert(ports.shards.length === shardCount, `port table has ${ports.shards.length} shards, expected ${shardCount}`);
   assert(ports.logPlayers.length === logPlayers, `port table has ${ports.logPlayers.length} LogPlayers, expected ${logPlayers}`);
-  const all = [ports.logstore, ...ports.shards, ...ports.logPlayers];
+  const all = [ports.logstore, ...(ports.logstorePeers ?? []), ...ports.shards, ...ports.logPlayers];
   const used = new Set<number>();
   for (const { grpc, metrics } of all) {
     // Port 0 would make the address unknowable before start, so peers could not be told it.
