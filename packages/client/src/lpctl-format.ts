@@ -54,6 +54,9 @@ export function formatClusterStatus(status: ClusterStatus): string {
   const lines = [
     `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
+    // A replicated LogStore lists every replica as the answering replica sees it (match/lag known on the leader).
+    ...ls.replicas.map((r) =>
+      `  replica ${r.replicaId} ${r.address}  role=${r.role} term=${r.term} last_lsn=${r.lastLsn} commit_lsn=${r.commitLsn} match_lsn=${r.matchLsn} lag=${r.lag}`),
     `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
     ...status.shards.map((shard) => shardLine(shard, ls.clusterId)),
   ];
