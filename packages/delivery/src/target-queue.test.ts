@@ -338,4 +338,23 @@ describe("overflow, gaps and dummies", () => {
     d.recoveryFailed(0, term);
     expect(d.takeCommands().find((c) => c.kind === "recoveryRead")).toMatchObject({ fromLsn: 2n, toLsn: 4n, retry: true });
   });
+
+  // Found by the delivery simulator (packages/sim, seed 100187): every entry of the last
+  // chunk arrived, then the read failed (its end was lost). With nothing left to read, the
+  // retry asked for nothing and the target stayed in RF, its normal queue never sent.
+  test("a read that fails after delivering its whole range completes the recovery", () => {
+    const d = started();
+    for (let lsn = 1n; lsn <= 3n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const term = d.connected(0, 0n);
+    d.takeCommands();
+    d.recoveryEntries(0, term, [entry(1n, [0]), entry(2n, [0]), entry(3n, [0])], 0n);
+    expect(sends(d.takeCommands()).flatMap((s) => s.parts.map((p) => p.lsn))).toEqual([1n, 2n, 3n]);
+    d.dispatch(entry(4n, [0]), 0n);
+    d.recoveryFailed(0, term);
+    // Nothing to re-read; the catch-up queue is already sent, so the target is back in N.
+    expect(d.takeCommands().filter((c) => c.kind === "recoveryRead")).toEqual([]);
+    expect(d.targets[0]!.state).toBe("N");
+    d.writeCompleted(0, term);
+    expect(sends(d.takeCommands()).flatMap((s) => s.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([[4n, 3n]]);
+  });
 });

@@ -291,10 +291,7 @@ export class TargetQueue {
       return;
     }
     recovery.chunkToLsn = null;
-    if (recovery.nextLsn > recovery.toLsn) {
-      this.#state = "FC";
-      if (this.#catchUp.length === 0) this.#enterNormal();
-    }
+    if (recovery.nextLsn > recovery.toLsn) this.#fetchingCompleted();
     this.#pump();
   }
 
@@ -352,7 +349,20 @@ export class TargetQueue {
     const recovery = this.#recovery;
     assert(recovery !== null && recovery.chunkToLsn !== null, "retry without a recovery read");
     recovery.chunkToLsn = null;
+    if (recovery.nextLsn > recovery.toLsn) {
+      // Every entry of the range already arrived; only the read's end was lost. Without
+      // this the target would stay in RF with nothing left to read, its normal queue unsent.
+      this.#fetchingCompleted();
+      this.#pump();
+      return;
+    }
     this.#requestChunk(true);
+  }
+
+  /** The whole missed range is in the catch-up queue (or already sent): FC, or N when nothing is left. */
+  #fetchingCompleted(): void {
+    this.#state = "FC";
+    if (this.#catchUp.length === 0) this.#enterNormal();
   }
 
   /** Asks for the next chunk when none is in flight and the catch-up queue has room for it. */
