@@ -5,13 +5,14 @@ import { Command } from "commander";
 import type { LogPlayerClient } from "@logplayer/client";
 import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX } from "@logplayer/common";
 import { LocalCluster } from "./cluster";
-import { LOG_PLAYERS_DEFAULT, LOG_PLAYERS_MAX, SHARD_COUNT_DEFAULT } from "./plan";
+import { LOCAL_LOGSTORE_REPLICAS, LOG_PLAYERS_DEFAULT, LOG_PLAYERS_MAX, LOGSTORE_REPLICAS_MAX, SHARD_COUNT_DEFAULT } from "./plan";
 import { describeExit } from "./process";
 import { type DeadProcess, formatProgressLine } from "./progress-line";
 
 interface MainOptions {
   shards: number;
   logPlayers: number;
+  logstoreReplicas: number;
   dataDir: string;
   logLevel: string;
   ports: "default" | "auto";
@@ -32,6 +33,8 @@ function parseOptions(argv: string[]): MainOptions {
       .argParser(parseIntegerInRange("--shards", 1, SHARD_COUNT_MAX)))
     .addOption(envOption("--log-players <count>", "number of LogPlayer processes", "LP_LOG_PLAYERS", String(LOG_PLAYERS_DEFAULT))
       .argParser(parseIntegerInRange("--log-players", 1, LOG_PLAYERS_MAX)))
+    .addOption(envOption("--logstore-replicas <count>", "LogStore replicas: 1 (no Raft) or an odd number (a Raft group)", "LP_LOGSTORE_REPLICAS", String(LOCAL_LOGSTORE_REPLICAS))
+      .argParser(parseIntegerInRange("--logstore-replicas", 1, LOGSTORE_REPLICAS_MAX)))
     .addOption(envOption("--data-dir <dir>", "root of all state and logs (relative to the current directory)", "LP_DATA_DIR", "./data"))
     .addOption(envOption("--log-level <level>", "every service's log level", "LP_LOG_LEVEL", "info").choices([...LOG_LEVELS]))
     .addOption(envOption("--ports <mode>", "default = well-known ports (7100, 7200+i, 7300+i); auto = free ports", "LP_PORTS", "default")
@@ -44,6 +47,7 @@ function parseOptions(argv: string[]): MainOptions {
     ...options,
     shards: Number(options.shards),
     logPlayers: Number(options.logPlayers),
+    logstoreReplicas: Number(options.logstoreReplicas),
   };
 }
 
@@ -58,8 +62,8 @@ function printEndpoints(cluster: LocalCluster): void {
   const header = ["process", "gRPC", "metrics", "log"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  const { logstore, shards } = cluster.endpoints;
-  const lpctl = `pnpm lpctl --logstore ${logstore} --shards ${shards.join(",")}`;
+  const { shards } = cluster.endpoints;
+  const lpctl = `pnpm lpctl --logstore ${cluster.endpoints.logstores.join(",")} --shards ${shards.join(",")}`;
   process.stdout.write(
     [
       `LogPlayer cluster running, data in ${path.relative(cwd, cluster.dataDir) || "."}`,
@@ -123,6 +127,7 @@ async function main(): Promise<void> {
     dataDir: path.resolve(options.dataDir),
     shardCount: options.shards,
     logPlayers: options.logPlayers,
+    logStoreReplicas: options.logstoreReplicas,
     ports: options.ports,
     logLevel: options.logLevel,
   });
@@ -150,7 +155,7 @@ async function main(): Promise<void> {
   // The terminal went away: stop as cleanly as for Ctrl-C.
   process.on("SIGHUP", shutdown);
 
-  process.stdout.write(`starting ${options.shards} shard(s) and ${options.logPlayers} LogPlayer(s); logs in ${path.relative(process.cwd(), cluster.logDir)}\n`);
+  process.stdout.write(`starting ${options.logstoreReplicas} LogStore replica(s), ${options.shards} shard(s) and ${options.logPlayers} LogPlayer(s); logs in ${path.relative(process.cwd(), cluster.logDir)}\n`);
   try {
     await cluster.startAll();
   } catch (err: unknown) {

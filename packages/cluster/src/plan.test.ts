@@ -107,11 +107,26 @@ describe("clusterPlan", () => {
   it("for compose, listens on 0.0.0.0 and reaches peers by service name under /data", () => {
     const plan = planForCompose({ shardCount: 2 });
     const player = byName(plan, "logplayer-0");
-    expect(flag(player, "--logstore")).toBe("logstore:7100");
+    expect(flag(player, "--logstore")).toBe("logstore-1:7100,logstore-2:7101,logstore-3:7102");
     expect(flag(player, "--shards")).toBe("shard-0:7300,shard-1:7301");
     expect(flag(player, "--listen")).toBe("0.0.0.0:7200");
-    expect(flag(byName(plan, "logstore"), "--advertise")).toBe("logstore:7100");
+    expect(flag(byName(plan, "logstore-2"), "--advertise")).toBe("logstore-2:7101");
     expect(flag(byName(plan, "shard-1"), "--data-dir")).toBe("/data/shard-1");
+  });
+
+  it("a replicated LogStore: every replica gets the same --peers and cluster id, its own --replica-id", () => {
+    const plan = clusterPlan({ dataDir: "/d", shardCount: 2, logStoreReplicas: 3 });
+    const replicas = plan.filter((p) => p.service === "logstore");
+    expect(replicas.map((p) => p.name)).toEqual(["logstore-1", "logstore-2", "logstore-3"]);
+    expect(replicas.map((p) => flag(p, "--replica-id"))).toEqual(["1", "2", "3"]);
+    const peers = "1=127.0.0.1:7100,2=127.0.0.1:7101,3=127.0.0.1:7102";
+    expect(replicas.map((p) => flag(p, "--peers"))).toEqual([peers, peers, peers]);
+    expect(new Set(replicas.map((p) => flag(p, "--cluster-id"))).size).toBe(1);
+    expect(flag(byName(plan, "logplayer-0"), "--logstore")).toBe("127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102");
+    // One replica stays exactly the unreplicated LogStore.
+    const single = byName(clusterPlan({ dataDir: "/d", shardCount: 2 }), "logstore");
+    expect(single.args).not.toContain("--peers");
+    expect(() => clusterPlan({ dataDir: "/d", logStoreReplicas: 2 })).toThrow(/odd/);
   });
 });
 

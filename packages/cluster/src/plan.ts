@@ -76,6 +76,8 @@ export const LOG_PLAYERS_MAX = 16;
 export const LOGSTORE_REPLICAS_DEFAULT = 1;
 export const LOGSTORE_REPLICAS_MAX = 7;
 export const CLUSTER_ID_DEFAULT = "logplayer-local";
+/** What `pnpm start` and docker-compose run: a 3-replica Raft LogStore (library callers default to 1). */
+export const LOCAL_LOGSTORE_REPLICAS = 3;
 export const LOG_LEVEL_DEFAULT = "info";
 export const LOOPBACK_HOST = "127.0.0.1";
 
@@ -284,6 +286,7 @@ export function planForCompose(
   options: Pick<ClusterOptions, "shardCount" | "logPlayers" | "logStoreReplicas" | "logLevel" | "extraArgs"> = {},
 ): ProcessSpec[] {
   return clusterPlan({
+    logStoreReplicas: LOCAL_LOGSTORE_REPLICAS,
     ...options,
     dataDir: COMPOSE_DATA_DIR,
     ports: "default",
