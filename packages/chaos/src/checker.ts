@@ -150,7 +150,10 @@ function checkKeyTokens(key: string, tokens: readonly string[], byToken: Readonl
       violations.push({ kind: "never-sent", key, detail: `${token} was never sent` });
       continue;
     }
-    if (!txn.keys.includes(key)) violations.push({ kind: "wrong-key", key, detail: `${token} was sent to ${txn.keys.join(",")} only` });
+    if (!txn.keys.includes(key)) {
+      violations.push({ kind: "wrong-key", key, detail: `${token} was sent to ${txn.keys.join(",")} only` });
+      continue;
+    }
     if (txn.lsn === undefined) continue;
     if (previous !== undefined && txn.lsn <= previous.lsn) {
       violations.push({ kind: "out-of-order", key, detail: `${token} (lsn ${txn.lsn}) applied after ${previous.token} (lsn ${previous.lsn})` });
