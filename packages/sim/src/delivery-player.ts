@@ -364,6 +364,7 @@ export class SimPlayer {
       this.#readQueue = this.#readQueue.filter((read) => read.target !== target);
     }
     if (!retry) backoff.reset();
+    this.env.sim.trace(`${this.label} wants recovery [${fromLsn}, ${toLsn}] for shard ${target} term ${term}${retry ? " (retry)" : ""}`);
     const notBeforeMs = this.env.sim.nowMs + (retry ? backoff.nextDelayMs() : 0);
     this.#readQueue.push({ readId: this.env.nextId(), target, term, fromLsn, toLsn, notBeforeMs, logstoreIncarnation: 0, lastMessageMs: 0 });
     this.#startReads();
@@ -437,6 +438,7 @@ export class SimPlayer {
     for (const read of [...this.#reads.values()]) {
       if (this.env.peerAlive(this.node, LOGSTORE_NODE, read.logstoreIncarnation) && now - read.lastMessageMs <= this.config.readTimeoutMs) continue;
       this.#endRead(read, true);
+      this.env.sim.trace(`${this.label} recovery read r${read.readId} for shard ${read.target} timed out`);
       this.#core().recoveryFailed(read.target, read.term);
     }
     this.#startReads();
