@@ -15,6 +15,8 @@ export interface ReplicationSetup {
 
 /** Entries per rebuild read when scanning the log for the dedupe table. */
 const REBUILD_BATCH_ENTRIES_MAX = 4096;
+/** Durable entries the Storage adapter keeps decoded-and-encoded beyond the WAL's cache. */
+const RECENT_DURABLE_ENTRIES_MAX = 1024;
 
 /**
  * Opens the replicated mode over a recovered WAL: checks the stored identity
@@ -51,7 +53,9 @@ export async function openReplication(
   const inflightMessagesMax = Math.max(1, Math.min(16, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))));
   const uncommittedEntriesMax = Math.max(1, Math.floor(limits.appendQueueMax / 2));
   assert(inflightMessagesMax * entriesPerMessageMax <= limits.appendQueueMax || limits.appendQueueMax < 128, "raft window exceeds the WAL queue");
-  const storage = new WalStorage(wal, hardState, Math.max(4096, limits.appendQueueMax * 2));
+  // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
+  // short tail is kept, older reads go to the WAL's own cache (--cache-bytes-max) or to disk.
+  const storage = new WalStorage(wal, hardState, RECENT_DURABLE_ENTRIES_MAX);
   const config = {
     ...DEFAULT_RAFT_CONFIG,
     id: replicaId,

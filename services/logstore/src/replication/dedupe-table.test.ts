@@ -1,0 +1,34 @@
+import { DedupeTable } from "./dedupe-table";
+
+describe("DedupeTable", () => {
+  it("answers a known (client, seq) with its first LSN and anything else as new", () => {
+    const table = new DedupeTable(10, 10);
+    expect(table.lookup("a", 1n)).toEqual({ kind: "new" });
+    table.record("a", 1n, 5n);
+    table.record("a", 1n, 9n); // a second copy never replaces the first
+    expect(table.lookup("a", 1n)).toEqual({ kind: "duplicate", lsn: 5n });
+    expect(table.lookup("a", 2n)).toEqual({ kind: "new" });
+    expect(table.lookup("b", 1n)).toEqual({ kind: "new" });
+  });
+
+  it("keeps the last seqsPerClientMax seqs per client and refuses older unknown ones", () => {
+    const table = new DedupeTable(10, 3);
+    for (let seq = 1n; seq <= 5n; seq++) table.record("a", seq, seq + 100n);
+    expect(table.lookup("a", 5n)).toEqual({ kind: "duplicate", lsn: 105n });
+    expect(table.lookup("a", 3n)).toEqual({ kind: "duplicate", lsn: 103n });
+    expect(table.lookup("a", 2n)).toEqual({ kind: "too-old", oldestSeq: 3n });
+    expect(table.lookup("a", 6n)).toEqual({ kind: "new" });
+  });
+
+  it("evicts the least recently written client past clientsMax", () => {
+    const table = new DedupeTable(2, 4);
+    table.record("a", 1n, 1n);
+    table.record("b", 1n, 2n);
+    table.record("a", 2n, 3n); // a is now the most recent
+    table.record("c", 1n, 4n); // evicts b
+    expect(table.clientCount).toBe(2);
+    expect(table.lookup("b", 1n)).toEqual({ kind: "new" });
+    expect(table.lookup("a", 1n)).toEqual({ kind: "duplicate", lsn: 1n });
+    expect(table.lookup("c", 1n)).toEqual({ kind: "duplicate", lsn: 4n });
+  });
+});
