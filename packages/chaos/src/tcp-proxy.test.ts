@@ -24,7 +24,7 @@ let client: grpc.Client;
 function echo(text: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(echoMethod.path, echoMethod.requestSerialize, echoMethod.responseDeserialize, Buffer.from(text),
-      new grpc.Metadata(), { deadline: Date.now() + timeoutMs, waitForReady: true },
+      new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + timeoutMs },
       (err: grpc.ServiceError | null, value?: Buffer) => (err ? reject(err) : resolve(value!.toString())));
   });
 }
