@@ -34,8 +34,8 @@ export interface ReplicationLimits {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
-  /** Step RPCs in flight to one peer; beyond it messages are dropped (Raft resends). */
-  readonly peerRpcsInflightMax: number;
+  /** Messages waiting for the Step call to one peer; beyond it new ones are dropped (Raft resends). */
+  readonly peerQueueMessagesMax: number;
   readonly peerRpcTimeoutMs: number;
   /** Clients remembered for idempotent appends, and sequence numbers per client. */
   readonly dedupeClientsMax: number;
@@ -48,7 +48,7 @@ export const DEFAULT_REPLICATION_LIMITS: ReplicationLimits = {
   tickMs: 100,
   electionTicks: 10,
   heartbeatTicks: 1,
-  peerRpcsInflightMax: 256,
+  peerQueueMessagesMax: 4096,
   peerRpcTimeoutMs: 2000,
   dedupeClientsMax: 100_000,
   dedupeSeqsPerClientMax: 1024,
@@ -72,10 +72,18 @@ interface PendingAppend {
   readonly resolvers: { resolve: (response: AppendResponse) => void; reject: (error: LpError) => void; duplicate: boolean }[];
 }
 
+/**
+ * One peer's outbound channel: ONE Step call in flight at a time, carrying
+ * everything queued meanwhile. Separate concurrent unary calls can be handled
+ * out of order by the receiver, and a reordered AppendEntries makes the
+ * leader fall back to probing; one call at a time keeps the order and
+ * batches under load.
+ */
 interface PeerLink {
   readonly peer: Peer;
   readonly client: ReplicationClient;
-  inflight: number;
+  queue: Message[];
+  sending: boolean;
 }
 
 /**
@@ -120,7 +128,7 @@ export class ReplicatedLog {
     for (const peer of options.peers) {
       if (peer.id === options.identity.replicaId) continue;
       const client = new ReplicationClient(peer.address, credentials.createInsecure(), grpcChannelOptions(options.messageBytesMax));
-      this.#links.set(peer.id, { peer, client, inflight: 0 });
+      this.#links.set(peer.id, { peer, client, queue: [], sending: false });
     }
     wal.onDurable((durableLsn) => {
       const term = wal.termAt(durableLsn);
@@ -348,28 +356,39 @@ export class ReplicatedLog {
   // ---- the network ---------------------------------------------------------------
 
   #send(messages: readonly Message[]): void {
-    if (messages.length === 0) return;
-    const byPeer = new Map<number, Message[]>();
     for (const message of messages) {
-      const list = byPeer.get(message.to);
-      if (list === undefined) byPeer.set(message.to, [message]);
-      else list.push(message);
+      const link = this.#links.get(message.to);
+      if (link === undefined || link.queue.length >= this.#options.limits.peerQueueMessagesMax) continue;
+      link.queue.push(message);
     }
-    for (const [to, list] of byPeer) {
-      const link = this.#links.get(to);
-      if (link === undefined || link.inflight >= this.#options.limits.peerRpcsInflightMax) continue;
-      link.inflight++;
-      const request: StepRequest = {
-        clusterId: this.#options.identity.clusterId,
-        peersHash: this.#options.identity.peersHash,
-        messages: list.map(messageToWire),
-      };
-      const deadline = Date.now() + this.#options.limits.peerRpcTimeoutMs;
-      link.client.step(request, new Metadata(), { deadline }, (err: ServiceError | null) => {
-        link.inflight--;
-        if (err !== null && err.code === Status.FAILED_PRECONDITION) this.#logRefusal(`replica ${to} at ${link.peer.address} refused our messages: ${err.details}`);
-      });
+    for (const link of this.#links.values()) if (!link.sending && link.queue.length > 0) this.#flush(link);
+  }
+
+  /** Sends the queued messages that fit in one gRPC message; the next call starts when this one returns. */
+  #flush(link: PeerLink): void {
+    assert(!link.sending && link.queue.length > 0, "flush without messages or while sending");
+    const bytesMax = this.#options.messageBytesMax - STEP_OVERHEAD_BYTES;
+    let bytes = 0;
+    let count = 0;
+    while (count < link.queue.length) {
+      bytes += messageBytes(link.queue[count]!);
+      if (count > 0 && bytes > bytesMax) break;
+      count++;
     }
+    const batch = link.queue.splice(0, count);
+    link.sending = true;
+    const request: StepRequest = {
+      clusterId: this.#options.identity.clusterId,
+      peersHash: this.#options.identity.peersHash,
+      messages: batch.map(messageToWire),
+    };
+    const deadline = Date.now() + this.#options.limits.peerRpcTimeoutMs;
+    link.client.step(request, new Metadata(), { deadline }, (err: ServiceError | null) => {
+      link.sending = false;
+      // A failed call loses its messages, like a lossy network: Raft resends what matters.
+      if (err !== null && err.code === Status.FAILED_PRECONDITION) this.#logRefusal(`replica ${link.peer.id} at ${link.peer.address} refused our messages: ${err.details}`);
+      if (!this.#stopped && link.queue.length > 0) this.#flush(link);
+    });
   }
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
@@ -424,6 +443,15 @@ export class ReplicatedLog {
     });
     return { role: status.role, term: status.term, leaderAddress: this.#leaderAddress() ?? "", replicas };
   }
+}
+
+/** Room for the request's own fields next to the messages' entries. */
+const STEP_OVERHEAD_BYTES = 16 * 1024;
+
+/** An upper estimate of a message's encoded size. */
+function messageBytes(message: Message): number {
+  if (message.type !== "append") return 64;
+  return message.entries.reduce((sum, entry) => sum + entry.data.length + 32, 64);
 }
 
 function pendingKey(clientId: string, seq: bigint): string {
