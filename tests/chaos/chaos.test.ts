@@ -36,6 +36,7 @@ test("faults of every kind were injected and undone", () => {
   const kills = Object.values(faults.kills).reduce((a, b) => a + b, 0);
   expect(faults.restarts).toBe(kills);
   expect(faults.linkCuts).toBeGreaterThan(0);
+  expect(faults.linkStalls).toBeGreaterThan(0);
   expect(Object.values(faults.pauses).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   expect(faults.crashes).toBe(0);
 });

@@ -120,7 +120,10 @@ async function runFaultPhase(durationMs: number, workload: AppendWorkload, injec
 
 /** After drain() every fault is undone; this also covers a process left down by failed restarts. */
 async function healEverything(cluster: ChaosCluster, injector: FaultInjector): Promise<void> {
-  for (const proxy of cluster.proxies) proxy.heal();
+  for (const proxy of cluster.proxies) {
+    proxy.heal();
+    proxy.unstall();
+  }
   for (const name of [...cluster.paused]) cluster.resume(name);
   for (const process of cluster.processes) {
     if (process.running) continue;

@@ -16,6 +16,8 @@ export interface FaultCounts {
   restarts: number;
   restartFailures: number;
   linkCuts: number;
+  /** Links stalled (relaying stopped, nothing closed). */
+  linkStalls: number;
   /** Processes that exited without being killed (each is also a violation). */
   crashes: number;
 }
@@ -28,7 +30,7 @@ export interface FaultInjectorConfig {
 export const DEFAULT_FAULT_INJECTOR: FaultInjectorConfig = { restartAttemptsMax: 3 };
 
 export class FaultInjector {
-  readonly counts: FaultCounts = { kills: {}, pauses: {}, restarts: 0, restartFailures: 0, linkCuts: 0, crashes: 0 };
+  readonly counts: FaultCounts = { kills: {}, pauses: {}, restarts: 0, restartFailures: 0, linkCuts: 0, linkStalls: 0, crashes: 0 };
   readonly violations: Violation[] = [];
   readonly #cluster: ChaosCluster;
   readonly #schedule: FaultSchedule;
@@ -93,6 +95,12 @@ export class FaultInjector {
         this.counts.linkCuts += 1;
         await sleep(durationMs);
         this.#cluster.proxy(target).heal();
+        return;
+      case "stall":
+        this.#cluster.proxy(target).stall();
+        this.counts.linkStalls += 1;
+        await sleep(durationMs);
+        this.#cluster.proxy(target).unstall();
         return;
     }
   }

@@ -17,10 +17,10 @@ function draw(seed: number, count: number, busy: ReadonlySet<string> = new Set()
   return Array.from({ length: count }, () => schedule.next(busy)!);
 }
 
-test("the first faults kill every kind of process, pause a LogPlayer and cut a link", () => {
+test("the first faults kill every kind of process, pause a LogPlayer, cut a link and stall one", () => {
   for (const seed of [1, 2, 3, 42]) {
-    const first = draw(seed, 5).map((d) => `${d.kind} ${d.targetKind}`).sort();
-    expect(first).toEqual(["cut link", "kill logplayer", "kill logstore", "kill shard", "pause logplayer"]);
+    const first = draw(seed, 6).map((d) => `${d.kind} ${d.targetKind}`).sort();
+    expect(first).toEqual(["cut link", "kill logplayer", "kill logstore", "kill shard", "pause logplayer", "stall link"]);
   }
 });
 
@@ -37,11 +37,14 @@ test("busy targets are skipped, and nothing is drawn when all are busy", () => {
 });
 
 test("durations stay within the configured range", () => {
-  const schedule = new FaultSchedule(seededRandom(5), targets, { gapMsMin: 10, gapMsMax: 20, durationMsMin: 100, durationMsMax: 200, faultsActiveMax: 1 });
+  const schedule = new FaultSchedule(seededRandom(5), targets, {
+    gapMsMin: 10, gapMsMax: 20, durationMsMin: 100, durationMsMax: 200, stallMsMin: 300, stallMsMax: 400, faultsActiveMax: 1,
+  });
   for (let i = 0; i < 100; i++) {
     const d = schedule.next(new Set())!;
-    expect(d.durationMs).toBeGreaterThanOrEqual(100);
-    expect(d.durationMs).toBeLessThanOrEqual(200);
+    const [min, max] = d.kind === "stall" ? [300, 400] : [100, 200];
+    expect(d.durationMs).toBeGreaterThanOrEqual(min);
+    expect(d.durationMs).toBeLessThanOrEqual(max);
     const gap = schedule.nextGapMs();
     expect(gap).toBeGreaterThanOrEqual(10);
     expect(gap).toBeLessThanOrEqual(20);

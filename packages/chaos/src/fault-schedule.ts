@@ -5,7 +5,7 @@ import { assert } from "@logplayer/common";
  * names one fault sequence. Pure: the caller owns time and processes.
  */
 
-export type FaultKind = "kill" | "pause" | "cut";
+export type FaultKind = "kill" | "pause" | "cut" | "stall";
 
 /** A process that can be killed or paused; `service` is its kind ("logstore", "shard", "logplayer", ...). */
 export interface ProcessTarget {
@@ -21,11 +21,11 @@ export interface FaultTargets {
 
 export interface FaultDecision {
   kind: FaultKind;
-  /** A process name for kill/pause, a link name for cut. */
+  /** A process name for kill/pause, a link name for cut/stall. */
   target: string;
-  /** The process kind for kill/pause, "link" for cut. */
+  /** The process kind for kill/pause, "link" for cut/stall. */
   targetKind: string;
-  /** How long the process stays down / paused, or the link stays cut. */
+  /** How long the process stays down / paused, or the link stays cut / stalled. */
   durationMs: number;
 }
 
@@ -36,6 +36,13 @@ export interface FaultScheduleConfig {
   /** How long a fault lasts, drawn uniformly in [min, max]. */
   durationMsMin: number;
   durationMsMax: number;
+  /**
+   * How long a link stays stalled (silent, nothing closed). Longer than the
+   * rest: only timeouts notice a stall, and the interesting ones (the
+   * LogPlayer's ack timeout, 5 s by default) must get a chance to fire.
+   */
+  stallMsMin: number;
+  stallMsMax: number;
   /** Faults active at once; the injector waits for one to end before starting more. */
   faultsActiveMax: number;
 }
@@ -45,12 +52,15 @@ export const DEFAULT_FAULT_SCHEDULE: FaultScheduleConfig = {
   gapMsMax: 1500,
   durationMsMin: 200,
   durationMsMax: 3000,
+  stallMsMin: 1000,
+  stallMsMax: 7000,
   faultsActiveMax: 2,
 };
 
 export function validateFaultSchedule(config: FaultScheduleConfig): void {
   assert(config.gapMsMin >= 0 && config.gapMsMin <= config.gapMsMax, "fault gap range is ordered");
   assert(config.durationMsMin >= 0 && config.durationMsMin <= config.durationMsMax, "fault duration range is ordered");
+  assert(config.stallMsMin >= 0 && config.stallMsMin <= config.stallMsMax, "stall duration range is ordered");
   assert(Number.isInteger(config.faultsActiveMax) && config.faultsActiveMax >= 1, "faultsActiveMax is a positive integer");
 }
 
@@ -98,14 +108,16 @@ export class FaultSchedule {
   }
 
   #pickKind(): FaultKind {
-    // Kills are the most telling fault; cuts next; pauses (zombies) least often.
+    // Kills are the most telling fault; link faults next; pauses (zombies) least often.
     const roll = this.#random();
-    if (this.#targets.links.length === 0 || roll < 0.45) return roll < 0.8 ? "kill" : "pause";
-    return roll < 0.8 ? "cut" : "pause";
+    if (this.#targets.links.length === 0) return roll < 0.8 ? "kill" : "pause";
+    if (roll < 0.45) return "kill";
+    if (roll < 0.65) return "cut";
+    return roll < 0.8 ? "stall" : "pause";
   }
 
   #candidates(kind: FaultKind, targetKind: string | undefined, busy: ReadonlySet<string>): { name: string; kind: string }[] {
-    if (kind === "cut") {
+    if (kind === "cut" || kind === "stall") {
       return this.#targets.links.filter((l) => !busy.has(l)).map((name) => ({ name, kind: "link" }));
     }
     return this.#targets.processes
@@ -116,7 +128,9 @@ export class FaultSchedule {
   #decide(kind: FaultKind, candidates: { name: string; kind: string }[]): FaultDecision {
     assert(candidates.length > 0, "a fault has a target");
     const chosen = candidates[Math.floor(this.#random() * candidates.length)]!;
-    const durationMs = this.#uniform(this.#config.durationMsMin, this.#config.durationMsMax);
+    const durationMs = kind === "stall"
+      ? this.#uniform(this.#config.stallMsMin, this.#config.stallMsMax)
+      : this.#uniform(this.#config.durationMsMin, this.#config.durationMsMax);
     return { kind, target: chosen.name, targetKind: chosen.kind, durationMs };
   }
 
@@ -131,7 +145,7 @@ function coverageRound(targets: FaultTargets): { kind: FaultKind; targetKind: st
   // One pause of a LogPlayer (a zombie) if there is one, else of any process.
   const pauseKind = services.includes("logplayer") ? "logplayer" : services[0];
   if (pauseKind !== undefined) round.push({ kind: "pause", targetKind: pauseKind });
-  if (targets.links.length > 0) round.push({ kind: "cut", targetKind: "link" });
+  if (targets.links.length > 0) round.push({ kind: "cut", targetKind: "link" }, { kind: "stall", targetKind: "link" });
   return round;
 }
 

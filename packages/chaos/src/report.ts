@@ -40,7 +40,7 @@ export function formatReport(report: ChaosReport): string {
     `cuttable links: ${report.links.join(", ")}`,
     `transactions: ${w.attempted} attempted, ${w.acked} acknowledged, ${w.unknown} unknown${unknownDetail}, ${w.throttled} sends skipped (in-flight bound)`,
     `faults: kills ${byKind(f.kills)}; restarts ${f.restarts} (${f.restartFailures} failed attempts); ` +
-      `link cuts ${f.linkCuts}; pauses ${byKind(f.pauses)}; crashes ${f.crashes}`,
+      `link cuts ${f.linkCuts}; link stalls ${f.linkStalls}; pauses ${byKind(f.pauses)}; crashes ${f.crashes}`,
     `checks: ${c.keys} keys, ${c.tokens} tokens, ${c.logEntries} log entries (final commit LSN ${report.commitLsn}), ` +
       `${c.rywReads} read-your-writes reads (${w.rywReadsFailed} more got no answer in time)`,
   ];

@@ -105,6 +105,23 @@ test("a cut fails the call in flight at once and refuses new connections; heal l
   expect(proxy.openConnections).toBe(1);
 });
 
+test("a stall holds a call without failing it; unstall lets it finish", async () => {
+  await expect(echoWithinAttempts("before", 10)).resolves.toBe("before");
+  const connectionsBefore = proxy.stats.connectionsAccepted;
+  proxy.stall();
+  let settled = false;
+  const held = echo("held", 30_000).finally(() => (settled = true));
+  // Absence can only be observed over some time: nothing may arrive while stalled.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(settled).toBe(false);
+  expect(proxy.openConnections).toBe(1);
+  proxy.unstall();
+  await expect(held).resolves.toBe("held");
+  // The same connection carried it: a stall closes nothing.
+  expect(proxy.stats.connectionsAccepted).toBe(connectionsBefore);
+  expect(proxy.stats.stalls).toBe(1);
+});
+
 test("the proxy reaches nothing behind it when the target is down, and the caller sees UNAVAILABLE", async () => {
   const deadTarget = await TcpProxy.start({ name: "test→nowhere", target: "127.0.0.1:1" });
   const deadClient = new EchoClient(deadTarget.address, grpc.credentials.createInsecure());

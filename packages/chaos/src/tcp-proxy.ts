@@ -29,6 +29,7 @@ export interface TcpProxyStats {
   /** Open relays destroyed by cut(). */
   connectionsCut: number;
   cuts: number;
+  stalls: number;
   bytesForwarded: number;
 }
 
@@ -43,8 +44,9 @@ export class TcpProxy {
   readonly #connectionsMax: number;
   readonly #bufferBytesMax: number;
   #cut = false;
+  #stalled = false;
   #closed = false;
-  readonly stats: TcpProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, connectionsCut: 0, cuts: 0, bytesForwarded: 0 };
+  readonly stats: TcpProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, connectionsCut: 0, cuts: 0, stalls: 0, bytesForwarded: 0 };
 
   private constructor(server: net.Server, options: TcpProxyOptions) {
     this.name = options.name;
@@ -102,6 +104,36 @@ export class TcpProxy {
     this.#cut = false;
   }
 
+  get isStalled(): boolean {
+    return this.#stalled;
+  }
+
+  /**
+   * Stops relaying without closing anything: bytes stay in the kernel's
+   * buffers, TCP flow control stalls the senders, and no RST or FIN tells
+   * either side. Only timeouts (gRPC keepalive, the LogPlayer's ack
+   * timeout, call deadlines) can notice. New connections are accepted and
+   * held the same way.
+   */
+  stall(): void {
+    if (this.#stalled) return;
+    this.#stalled = true;
+    this.stats.stalls += 1;
+    for (const pair of this.#pairs) {
+      pair.inbound.pause();
+      pair.outbound.pause();
+    }
+  }
+
+  unstall(): void {
+    if (!this.#stalled) return;
+    this.#stalled = false;
+    for (const pair of this.#pairs) {
+      pair.inbound.resume();
+      pair.outbound.resume();
+    }
+  }
+
   /** Stops listening and resets everything. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -129,7 +161,9 @@ export class TcpProxy {
     }
     this.#relay(inbound, outbound);
     this.#relay(outbound, inbound);
-    outbound.once("connect", () => inbound.resume());
+    outbound.once("connect", () => {
+      if (!this.#stalled) inbound.resume();
+    });
   }
 
   /** Copies `from` into `to`, pausing `from` while `to` holds more than bufferBytesMax unsent. */
@@ -140,7 +174,7 @@ export class TcpProxy {
       if (to.writableLength > this.#bufferBytesMax) from.pause();
     });
     to.on("drain", () => {
-      if (!this.#cut) from.resume();
+      if (!this.#cut && !this.#stalled) from.resume();
     });
     from.on("end", () => to.end());
   }
