@@ -26,10 +26,10 @@ function sum(results: readonly DeliveryScenarioResult[], pick: (result: Delivery
 }
 
 describe("delivery scenario under faults", () => {
-  test("80 seeds with one LogPlayer: exactly-once in order, atomic, read-your-writes, bounded", () => {
-    const results = runSeeds(1, 80, { steps: STEPS, shards: 3, players: 1 });
+  test("60 seeds with one LogPlayer: exactly-once in order, atomic, read-your-writes, bounded", () => {
+    const results = runSeeds(1, 60, { steps: STEPS, shards: 3, players: 1 });
     expect(report(results.find((result) => !result.ok))).toBe("");
-    expect(results).toHaveLength(80);
+    expect(results).toHaveLength(60);
     // The seeds did exercise the faults and the cores' recovery paths.
     for (const fault of ["shardCrashes", "playerCrashes", "playerPauses", "logStoreCrashes", "partitions", "networkChanges", "tornTails"]) {
       expect([fault, sum(results, (result) => result.stats.faults[fault] ?? 0)]).toEqual([fault, expect.any(Number)]);
@@ -40,22 +40,22 @@ describe("delivery scenario under faults", () => {
     }
     expect(sum(results, (result) => result.stats.shardDecisions.duplicates)).toBeGreaterThan(0);
     expect(sum(results, (result) => result.stats.shardDecisions.gaps)).toBeGreaterThan(0);
-    expect(sum(results, (result) => result.stats.readsChecked)).toBeGreaterThan(1_000);
+    expect(sum(results, (result) => result.stats.readsChecked)).toBeGreaterThan(600);
     expect(results.every((result) => result.stats.committed > 50n)).toBe(true);
   });
 
-  test("40 seeds with two LogPlayers at once (crashes, zombies)", () => {
-    const results = runSeeds(1_000, 40, { steps: STEPS, shards: 3, players: 2 });
+  test("30 seeds with two LogPlayers at once (crashes, zombies)", () => {
+    const results = runSeeds(1_000, 30, { steps: STEPS, shards: 3, players: 2 });
     expect(report(results.find((result) => !result.ok))).toBe("");
-    expect(results).toHaveLength(40);
-    expect(sum(results, (result) => result.stats.faults["playerPauses"] ?? 0)).toBeGreaterThan(40);
+    expect(results).toHaveLength(30);
+    expect(sum(results, (result) => result.stats.faults["playerPauses"] ?? 0)).toBeGreaterThan(30);
     // Two chains on one shard: the shard refuses the other's parts as duplicates and gaps.
-    expect(sum(results, (result) => result.stats.shardDecisions.gaps)).toBeGreaterThan(40);
+    expect(sum(results, (result) => result.stats.shardDecisions.gaps)).toBeGreaterThan(30);
   });
 
   test("one shard and five shards", () => {
     for (const shards of [1, 5]) {
-      const failed = runSeeds(2_000, 6, { steps: STEPS, shards, players: 2 }).find((result) => !result.ok);
+      const failed = runSeeds(2_000, 5, { steps: STEPS, shards, players: 2 }).find((result) => !result.ok);
       expect(report(failed)).toBe("");
     }
   });
