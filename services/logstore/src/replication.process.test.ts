@@ -337,10 +337,17 @@ describe("LogStore replication (3 replicas)", () => {
     const load = new Load(4, "cut-");
     await waitFor("acks before the cut", () => load.ackedCount >= 50);
     const oldLeader = (await leaderAmong(REPLICAS))!;
+    // A tailing reader of the replica being cut off must be told to go elsewhere.
+    let tailError: ServiceError | undefined;
+    const tail = replicas.get(oldLeader)!.client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn: 0n, readerId: "tail" });
+    tail.on("data", () => {});
+    tail.on("error", (err: ServiceError) => (tailError = err));
     proxies.get(oldLeader)!.cut();
     const others = REPLICAS.filter((id) => id !== oldLeader);
     await waitFor("a leader among the others", async () => (await leaderAmong(others)) !== undefined, FAILOVER_BOUND_MS * 2);
     await waitFor("the old leader to step down", async () => (await status(oldLeader))?.role !== "leader", FAILOVER_BOUND_MS * 2);
+    await waitFor("the cut-off replica to end its tailing read", () => tailError !== undefined);
+    expect(tailError!.code).toBe(14); // UNAVAILABLE: read from another replica
     const acked = load.ackedCount;
     await waitFor("acks during the partition", () => load.ackedCount >= acked + 50);
     proxies.get(oldLeader)!.heal();

@@ -62,7 +62,14 @@ export class LogStoreNode {
     this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
     metrics.commitLsn.set(Number(this.#commitLsn));
     if (replication === undefined) wal.onDurable((durableLsn) => this.#advanceCommit(durableLsn));
-    else replication.onCommit((lsn) => this.#advanceCommit(lsn));
+    else {
+      replication.onCommit((lsn) => this.#advanceCommit(lsn));
+      // A replica cut off from the leader would keep its tailing readers waiting silently; end
+      // their streams so that readers with several addresses (the LogPlayer) move to another replica.
+      replication.onLeaderLost(() => {
+        for (const session of this.#readers) session.stop(unavailable("this replica lost contact with the leader; read from another replica"));
+      });
+    }
   }
 
   get commitLsn(): bigint {

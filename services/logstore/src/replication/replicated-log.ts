@@ -20,7 +20,7 @@ import {
   type StepRequest,
   type StepResponse,
 } from "@logplayer/proto";
-import { RaftNode, type Entry, type Message, type RaftConfig, type Ready } from "@logplayer/raft";
+import { NO_NODE, RaftNode, type Entry, type Message, type RaftConfig, type Ready } from "@logplayer/raft";
 import { encodeEntryPayload } from "../core/wal-record";
 import type { Wal } from "../wal";
 import { DedupeTable } from "./dedupe-table";
@@ -114,6 +114,8 @@ export class ReplicatedLog {
   #leaderTerm = 0n;
   #leaderReadyWaiters: { resolve: () => void; reject: (error: LpError) => void }[] = [];
   #commitListener: (lsn: bigint) => void = () => {};
+  #leaderLostListener: () => void = () => {};
+  #leaderKnown = false;
   #stopped = false;
   #lastRefusalLogMs = 0;
 
@@ -142,6 +144,11 @@ export class ReplicatedLog {
 
   onCommit(listener: (lsn: bigint) => void): void {
     this.#commitListener = listener;
+  }
+
+  /** Called when this replica stops knowing a leader (its commit index may stop advancing). */
+  onLeaderLost(listener: () => void): void {
+    this.#leaderLostListener = listener;
   }
 
   start(): void {
@@ -261,6 +268,9 @@ export class ReplicatedLog {
   /** Notices leadership changes: a lost leadership fails every waiting append (the client retries). */
   #afterAdvance(): void {
     const status = this.#node.status();
+    const leaderKnown = status.leader !== NO_NODE;
+    if (this.#leaderKnown && !leaderKnown) this.#leaderLostListener();
+    this.#leaderKnown = leaderKnown;
     if (status.role === "leader" && this.#leaderTerm !== status.term) {
       this.#leaderTerm = status.term;
       this.#leaderNoopLsn = status.lastIndex;
