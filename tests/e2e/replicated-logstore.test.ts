@@ -62,4 +62,23 @@ describe("a 3-replica LogStore under the whole pipeline", () => {
     expect(check.violations).toEqual([]);
     expect(check.tokensChecked).toBeGreaterThanOrEqual(result.acked.length * 3);
   });
+
+  it("every replica killed at once and restarted: no acknowledged transaction lost, none applied twice", async () => {
+    const keys = keyNames(30, "raft-all-");
+    const names = cluster.plan.filter((s) => s.service === "logstore").map((s) => s.name);
+    let restart: Promise<unknown> | undefined;
+    const result = await runAppendWorkload(client, {
+      keys, keysPerTxn: 3, concurrency: 6, txnsMax: 500, seed: 32, tokenPrefix: "raft-all.",
+      onAck: (acked) => {
+        if (acked !== 150) return;
+        for (const name of names) cluster.kill(name, "SIGKILL");
+        restart = Promise.all(names.map((name) => cluster.restart(name)));
+      },
+    });
+    await restart;
+    expect(result.acked.length).toBeGreaterThan(250);
+    const check = await checkAppendWorkload(client, keys, result);
+    expect(check.violations).toEqual([]);
+    expect(check.tokensChecked).toBeGreaterThanOrEqual(result.acked.length * 3);
+  });
 });
