@@ -29,6 +29,8 @@ export interface ChaosClusterOptions {
   proxiedServices?: readonly ServiceName[];
   readyTimeoutMs?: number;
   stopTimeoutMs?: number;
+  /** Root holding services/<svc>/dist/main.js (default: this repository); lets a run use mutant builds. */
+  repoRoot?: string;
 }
 
 export const CLIENT_LINK_PREFIX = "client";
@@ -53,6 +55,7 @@ export class ChaosCluster {
     this.#processes = new Map(plan.map((spec) => [spec.name, new ManagedProcess(spec, {
       logDir,
       readyProbe: isServing,
+      ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
       ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
       ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
     })]));

@@ -27,6 +27,8 @@ export interface ChaosOptions {
   logLevel?: string;
   /** Bound on delivery catching up after the faults stop. */
   catchUpTimeoutMs?: number;
+  /** Root holding services/<svc>/dist/main.js (default: this repository), e.g. a deliberately broken build. */
+  repoRoot?: string;
   /** Progress lines (faults as they happen, phases). */
   log?: (line: string) => void;
 }
@@ -71,6 +73,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   log(`data in ${dataDir}`);
   const cluster = await ChaosCluster.start({
     dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, logLevel: options.logLevel ?? "info",
+    ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
   });
   const clients: LogPlayerClient[] = [];
   let report: ChaosReport;
