@@ -33,7 +33,7 @@ function durationArg(value: string): number {
 function parseOptions(argv: string[]): CliOptions {
   const int = parseIntegerInRange;
   const program = new Command("pnpm chaos")
-    .description("Chaos test: starts a cluster of real processes, runs multi-shard APPEND transactions while SIGKILLing and restarting processes of every kind, pausing them (SIGSTOP) and cutting links, then checks from the data that every acknowledged transaction was applied exactly once, in LSN order, and that reads with a min LSN never went back in time. Exits 1 on any violation.")
+    .description("Chaos test: starts a cluster of real processes, runs multi-shard APPEND transactions while SIGKILLing and restarting processes of every kind, pausing them (SIGSTOP) and cutting and stalling links, then checks from the data that every acknowledged transaction was applied exactly once, in LSN order, and that reads with a min LSN never went back in time. Exits 1 on any violation.")
     .addOption(envOption("--duration <time>", "length of the fault phase: 60s, 2m, 500ms, or seconds", "LP_CHAOS_DURATION", "60s").argParser(durationArg))
     .addOption(envOption("--seed <n>", "seed of the fault sequence and key choice (default: random, printed)", "LP_CHAOS_SEED").argParser(int("--seed", 0, 2 ** 32 - 1)))
     .addOption(envOption("--shards <n>", "number of shards", "LP_CHAOS_SHARDS", "3").argParser(int("--shards", 1, SHARD_COUNT_MAX)))
