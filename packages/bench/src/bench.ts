@@ -21,6 +21,8 @@ export interface BenchConfig {
   valueBytes: number;
   keySpace: number;
   logPlayers: number;
+  /** LogStore replicas (1 = single replica; 3 or 5 = Raft). */
+  logStoreReplicas: number;
   inflightMax: number;
   seed: number;
   logLevel: string;

@@ -21,6 +21,7 @@ interface CliOptions {
   valueBytes: number;
   keySpace: number;
   logPlayers: number;
+  logstoreReplicas: number;
   inflightMax: number;
   seed: number;
   logLevel: string;
@@ -57,6 +58,7 @@ function parseOptions(argv: string[]): CliOptions {
     .addOption(envOption("--value-bytes <bytes>", "size of each value (10 x 1024 = the paper's 10 KB txns)", "LP_BENCH_VALUE_BYTES", "1024").argParser(int("--value-bytes", 0, 256 * 1024)))
     .addOption(envOption("--key-space <count>", "distinct keys to draw from", "LP_BENCH_KEY_SPACE", "10000").argParser(int("--key-space", 1, 10_000_000)))
     .addOption(envOption("--log-players <count>", "LogPlayer processes", "LP_BENCH_LOG_PLAYERS", "1").argParser(int("--log-players", 1, 16)))
+    .addOption(envOption("--logstore-replicas <count>", "LogStore replicas (1, or 3/5 for Raft replication)", "LP_BENCH_LOGSTORE_REPLICAS", "1").argParser(int("--logstore-replicas", 1, 7)))
     .addOption(envOption("--inflight-max <count>", "bound on outstanding commits; a send beyond it is skipped and counted", "LP_BENCH_INFLIGHT_MAX", "10000").argParser(int("--inflight-max", 1, 1_000_000)))
     .addOption(envOption("--seed <n>", "seed of the key and value choice", "LP_BENCH_SEED", "1").argParser(int("--seed", 0, 2 ** 32 - 1)))
     .addOption(envOption("--log-level <level>", "the services' log level", "LP_BENCH_LOG_LEVEL", "warn").choices([...LOG_LEVELS]))
@@ -72,7 +74,7 @@ function parseOptions(argv: string[]): CliOptions {
     ...o,
     rate: num(o.rate), duration: num(o.duration), warmup: num(o.warmup), shards: num(o.shards),
     keysPerTxn: num(o.keysPerTxn), valueBytes: num(o.valueBytes), keySpace: num(o.keySpace),
-    logPlayers: num(o.logPlayers), inflightMax: num(o.inflightMax), seed: num(o.seed), commitTimeoutMs: num(o.commitTimeoutMs),
+    logPlayers: num(o.logPlayers), logstoreReplicas: num(o.logstoreReplicas), inflightMax: num(o.inflightMax), seed: num(o.seed), commitTimeoutMs: num(o.commitTimeoutMs),
   };
 }
 
@@ -80,7 +82,7 @@ function toConfig(o: CliOptions): BenchConfig {
   if (o.keySpace < o.keysPerTxn) throw new Error(`--key-space ${o.keySpace} is smaller than --keys-per-txn ${o.keysPerTxn}`);
   return {
     rate: o.rate, durationS: o.duration, warmupS: o.warmup, shards: o.shards, keysPerTxn: o.keysPerTxn,
-    valueBytes: o.valueBytes, keySpace: o.keySpace, logPlayers: o.logPlayers, inflightMax: o.inflightMax,
+    valueBytes: o.valueBytes, keySpace: o.keySpace, logPlayers: o.logPlayers, logStoreReplicas: o.logstoreReplicas, inflightMax: o.inflightMax,
     seed: o.seed, logLevel: o.logLevel, commitTimeoutMs: o.commitTimeoutMs,
   };
 }
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-bench-"));
   const progress = new ProgressBar();
   const cluster = await LocalCluster.prepare({
-    dataDir, shardCount: config.shards, logPlayers: config.logPlayers, ports: "auto", logLevel: config.logLevel,
+    dataDir, shardCount: config.shards, logPlayers: config.logPlayers, logStoreReplicas: config.logStoreReplicas, ports: "auto", logLevel: config.logLevel,
   });
   const cleanUp = async (): Promise<void> => {
     await cluster.stop();
