@@ -35,3 +35,4 @@ export type { GrpcLimits } from "./grpc";
 export { envOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
 export { seededRandom } from "./seeded-random";
+export { exitOnShutdownSignals } from "./shutdown";

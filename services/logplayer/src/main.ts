@@ -2,6 +2,7 @@
 import os from "node:os";
 import { Command } from "commander";
 import {
+  exitOnShutdownSignals,
   createLogger,
   DEFAULT_BACKOFF,
   envOption,
@@ -111,27 +112,11 @@ async function main(): Promise<void> {
   const flags = buildCommand().parse(process.argv).opts<PlayerFlags>();
   const options = toOptions(flags);
   const logger = createLogger("logplayer", flags.logLevel);
-  let stopping = false;
   let player: Awaited<ReturnType<typeof startLogPlayer>> | null = null;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    setTimeout(() => {
-      logger.error("shutdown took too long; exiting");
-      process.exit(1);
-    }, SHUTDOWN_HARD_LIMIT_MS).unref();
-    if (player === null) process.exit(0); // still waiting for the LogStore: nothing to close
-    player.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  // The player is null while it still waits for the LogStore: then there is nothing to close.
+  exitOnShutdownSignals(logger, async () => {
+    await player?.close();
+  }, SHUTDOWN_HARD_LIMIT_MS);
   player = await startLogPlayer(options, logger);
   logger.info(
     { grpcPort: player.grpcPort, metricsPort: player.metricsPort ?? -1, clusterId: player.clusterId, playerId: options.playerId, shards: options.shardAddresses },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, type Option } from "commander";
 import {
+  exitOnShutdownSignals,
   createLogger,
   DEFAULT_TRANSACTION_LIMITS,
   envOption,
@@ -11,6 +12,7 @@ import {
   SHARD_COUNT_MAX,
   type LogLevel,
 } from "@logplayer/common";
+import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
 import { parsePeers, type Peer } from "./replication/peers";
 import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
@@ -83,7 +85,7 @@ function buildCommand(): Command {
     .addOption(envOption("--peers <list>", "Raft replication: every replica as id=host:port,... (this one included); omit for a single replica", "LP_PEERS").argParser(parsePeers))
     .addOption(intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000))
     .addOption(intOption("--election-ticks <n>", "ticks without a leader before campaigning, randomized up to 2x (replicated mode)", "LP_ELECTION_TICKS", DEFAULT_REPLICATION_LIMITS.electionTicks, 2, 1000))
-    .addOption(intOption("--dedupe-clients-max <n>", "clients remembered for idempotent appends (replicated mode)", "LP_DEDUPE_CLIENTS_MAX", DEFAULT_REPLICATION_LIMITS.dedupeClientsMax, 1, 10_000_000))
+    .addOption(intOption("--dedupe-clients-max <n>", "clients remembered for idempotent appends (least recently written forgotten first)", "LP_DEDUPE_CLIENTS_MAX", DEFAULT_DEDUPE_LIMITS.clientsMax, 1, 10_000_000))
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
@@ -114,6 +116,7 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       readersMax: flags.readersMax,
     },
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    dedupeLimits: { ...DEFAULT_DEDUPE_LIMITS, clientsMax: flags.dedupeClientsMax },
     ...(flags.peers !== undefined ? { replication: replicationSetup(flags, flags.peers) } : {}),
   };
 }
@@ -126,7 +129,7 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
   return {
     replicaId,
     peers,
-    limits: { ...DEFAULT_REPLICATION_LIMITS, tickMs: flags.tickMs, electionTicks: flags.electionTicks, dedupeClientsMax: flags.dedupeClientsMax },
+    limits: { ...DEFAULT_REPLICATION_LIMITS, tickMs: flags.tickMs, electionTicks: flags.electionTicks },
   };
 }
 
@@ -150,28 +153,10 @@ async function main(): Promise<void> {
     },
     "ready",
   );
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    setTimeout(() => {
-      logger.error("shutdown took too long; exiting");
-      process.exit(1);
-    }, SHUTDOWN_HARD_LIMIT_MS).unref();
-    logStore.close().then(
-      () => {
-        logger.info({ commitLsn: node.commitLsn.toString() }, "stopped");
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  exitOnShutdownSignals(logger, async () => {
+    await logStore.close();
+    return { commitLsn: node.commitLsn.toString() };
+  }, SHUTDOWN_HARD_LIMIT_MS);
 }
 
 runMain("logstore", main);

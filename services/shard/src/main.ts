@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, type Option } from "commander";
 import {
+  exitOnShutdownSignals,
   createLogger,
   DEFAULT_TRANSACTION_LIMITS,
   envOption,
@@ -130,28 +131,10 @@ async function main(): Promise<void> {
     },
     "ready",
   );
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    setTimeout(() => {
-      logger.error("shutdown took too long; exiting");
-      process.exit(1);
-    }, SHUTDOWN_HARD_LIMIT_MS).unref();
-    shard.close().then(
-      () => {
-        logger.info({ appliedLsn: store.appliedLsn.toString() }, "stopped");
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  exitOnShutdownSignals(logger, async () => {
+    await shard.close();
+    return { appliedLsn: store.appliedLsn.toString() };
+  }, SHUTDOWN_HARD_LIMIT_MS);
 }
 
 runMain("shard", main);
