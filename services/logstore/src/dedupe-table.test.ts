@@ -2,7 +2,7 @@ import { DedupeTable } from "./dedupe-table";
 
 describe("DedupeTable", () => {
   it("answers a known (client, seq) with its first LSN and anything else as new", () => {
-    const table = new DedupeTable(10, 10);
+    const table = new DedupeTable({ clientsMax: 10, seqsPerClientMax: 10 });
     expect(table.lookup("a", 1n)).toEqual({ kind: "new" });
     table.record("a", 1n, 5n);
     table.record("a", 1n, 9n); // a second copy never replaces the first
@@ -12,7 +12,7 @@ describe("DedupeTable", () => {
   });
 
   it("keeps the last seqsPerClientMax seqs per client and refuses older unknown ones", () => {
-    const table = new DedupeTable(10, 3);
+    const table = new DedupeTable({ clientsMax: 10, seqsPerClientMax: 3 });
     for (let seq = 1n; seq <= 5n; seq++) table.record("a", seq, seq + 100n);
     expect(table.lookup("a", 5n)).toEqual({ kind: "duplicate", lsn: 105n });
     expect(table.lookup("a", 3n)).toEqual({ kind: "duplicate", lsn: 103n });
@@ -21,7 +21,7 @@ describe("DedupeTable", () => {
   });
 
   it("evicts the least recently written client past clientsMax", () => {
-    const table = new DedupeTable(2, 4);
+    const table = new DedupeTable({ clientsMax: 2, seqsPerClientMax: 4 });
     table.record("a", 1n, 1n);
     table.record("b", 1n, 2n);
     table.record("a", 2n, 3n); // a is now the most recent

@@ -1,4 +1,14 @@
-import { assert } from "@logplayer/common";
+import { assert, failedPrecondition, type LpError } from "@logplayer/common";
+
+/** Bounds of the dedupe table (both modes). */
+export interface DedupeLimits {
+  /** Clients remembered; the least recently written is forgotten first. */
+  readonly clientsMax: number;
+  /** Sequence numbers remembered per client (a client has at most this many appends in flight). */
+  readonly seqsPerClientMax: number;
+}
+
+export const DEFAULT_DEDUPE_LIMITS: DedupeLimits = { clientsMax: 100_000, seqsPerClientMax: 1024 };
 
 export type DedupeVerdict =
   | { readonly kind: "new" }
@@ -15,7 +25,8 @@ interface ClientWindow {
 
 /**
  * Idempotent appends: (clientId, clientSeq) -> LSN for COMMITTED entries,
- * rebuilt from the log on start. Bounded: the `clientsMax` most recently
+ * rebuilt from the log on start. Used by both the single-replica and the
+ * replicated mode (each adds its own map of appends still in flight). Bounded: the `clientsMax` most recently
  * active clients, and per client the last `seqsPerClientMax` sequence
  * numbers (a client has at most that many appends in flight). Pure.
  */
@@ -25,10 +36,10 @@ export class DedupeTable {
   /** Map order = least recently written client first. */
   readonly #clients = new Map<string, ClientWindow>();
 
-  constructor(clientsMax: number, seqsPerClientMax: number) {
-    assert(clientsMax >= 1 && seqsPerClientMax >= 1, "dedupe limits must be positive");
-    this.#clientsMax = clientsMax;
-    this.#seqsPerClientMax = seqsPerClientMax;
+  constructor(limits: DedupeLimits) {
+    assert(limits.clientsMax >= 1 && limits.seqsPerClientMax >= 1, "dedupe limits must be positive");
+    this.#clientsMax = limits.clientsMax;
+    this.#seqsPerClientMax = limits.seqsPerClientMax;
   }
 
   get clientCount(): number {
@@ -67,4 +78,19 @@ export class DedupeTable {
       this.#clients.delete(oldestClient);
     }
   }
+}
+
+/** Only appends that name their client are deduplicated. */
+export function isIdempotent(request: { readonly clientId: string }): boolean {
+  return request.clientId !== "";
+}
+
+/** The key of an append in the in-flight maps (a seq has no "/", so the last one splits it). */
+export function appendKey(clientId: string, seq: bigint): string {
+  return `${clientId}/${seq}`;
+}
+
+/** The refusal for a seq older than the client's window: we cannot tell whether it is in the log. */
+export function tooOldError(clientId: string, seq: bigint, oldestSeq: bigint): LpError {
+  return failedPrecondition(`client_seq ${seq} of client "${clientId}" is older than the dedupe window (oldest kept ${oldestSeq})`);
 }

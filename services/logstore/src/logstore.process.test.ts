@@ -115,8 +115,9 @@ const put = (key: string, value: string): Transaction => ({
   mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key, value: Buffer.from(value), delta: 0n }],
 });
 
-function appendRequest(txn: Transaction | undefined, clientSeq = 0n): AppendRequest {
-  return { txn, commitTimeNs: 123n, clientId: "test", clientSeq };
+/** With a seq the append is idempotent (client "test"); without one it is anonymous and never deduplicated. */
+function appendRequest(txn: Transaction | undefined, clientSeq?: bigint, clientId = "test"): AppendRequest {
+  return clientSeq === undefined ? { txn, commitTimeNs: 123n, clientId: "", clientSeq: 0n } : { txn, commitTimeNs: 123n, clientId, clientSeq };
 }
 
 function append(client: LogStoreClient, request: AppendRequest): Promise<AppendResponse> {
@@ -295,6 +296,66 @@ describe("LogStore process", () => {
       expect(mutation.key).toBe(`key-${i}`);
       expect(Buffer.from(mutation.value).toString()).toBe(`value-${i}`);
     }
+    await stop(restarted);
+  });
+
+  it("dedupes a retried (client id, seq) without --peers: one entry, the original LSN, duplicate=true", async () => {
+    const running = await start(["--shard-count", "2", "--metrics-port", "0"]);
+    const { client } = running;
+    const first = await append(client, appendRequest(put("a", "1"), 1n, "retrier"));
+    expect(first).toEqual({ lsn: 1n, duplicate: false });
+    expect(await append(client, appendRequest(put("a", "1"), 1n, "retrier"))).toEqual({ lsn: 1n, duplicate: true });
+    // Retries racing their original: every copy gets one LSN, exactly one is not a duplicate.
+    const racing = await Promise.all(Array.from({ length: 4 }, () => append(client, appendRequest(put("b", "2"), 2n, "retrier"))));
+    expect(new Set(racing.map((r) => r.lsn))).toEqual(new Set([2n]));
+    expect(racing.filter((r) => !r.duplicate)).toHaveLength(1);
+    // Another client's seq 1 is its own append.
+    expect(await append(client, appendRequest(put("c", "3"), 1n, "someone-else"))).toEqual({ lsn: 3n, duplicate: false });
+    const entries = await readRange(client, 1n, 3n);
+    expect(entries.map((e) => `${e.clientId}/${e.clientSeq}`)).toEqual(["retrier/1", "retrier/2", "someone-else/1"]);
+    expect(await status(client)).toMatchObject({ lastLsn: 3n, commitLsn: 3n });
+    const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
+    expect(await metricsText(metricsPort)).toMatch(/^logstore_appends_total\{outcome="duplicate",service="logstore"\} 4$/m);
+    await stop(running);
+  });
+
+  it("after kill -9, a retry of an acknowledged append gets its original LSN and the log keeps one copy", async () => {
+    const running = await start(["--shard-count", "2"]);
+    const acked = new Map<bigint, bigint>();
+    // Concurrent so several are still in flight when the process dies.
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const seq = BigInt(i + 1);
+        const { lsn, duplicate } = await append(running.client, appendRequest(put(`k${seq}`, "v"), seq, "crashy"));
+        expect(duplicate).toBe(false);
+        acked.set(seq, lsn);
+      }),
+    );
+    const unacked = append(running.client, appendRequest(put("k-unacked", "v"), 41n, "crashy")).then(
+      (r) => r,
+      () => undefined,
+    );
+    running.child.kill("SIGKILL");
+    await exited(running.child);
+    running.client.close();
+    const maybe = await unacked;
+
+    const restarted = await start([]);
+    expect(restarted.logLines.find((l) => l["msg"] === "dedupe table rebuilt")).toMatchObject({ dedupeClients: 1 });
+    const before = await status(restarted.client);
+    for (const [seq, lsn] of acked) {
+      expect(await append(restarted.client, appendRequest(put(`k${seq}`, "v"), seq, "crashy"))).toEqual({ lsn, duplicate: true });
+    }
+    // Seq 41 had an unknown outcome at the crash: its retry either finds it or appends it now, never twice.
+    const retried = await append(restarted.client, appendRequest(put("k-unacked", "v"), 41n, "crashy"));
+    if (maybe !== undefined) expect(retried).toEqual({ lsn: maybe.lsn, duplicate: true });
+    const after = await status(restarted.client);
+    expect(after.lastLsn).toBe(retried.duplicate ? before.lastLsn : before.lastLsn + 1n);
+    const entries = await readRange(restarted.client, 1n, after.commitLsn);
+    const seqs = entries.map((e) => e.clientSeq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect([...seqs].sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 41 }, (_, i) => BigInt(i + 1)));
+    for (const [seq, lsn] of acked) expect(entries[Number(lsn) - 1]!.clientSeq).toBe(seq);
     await stop(restarted);
   });
 

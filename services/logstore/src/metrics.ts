@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from "@logplayer/common";
 
 /** The LogStore's Prometheus metrics (names prefixed logstore_). */
 export interface LogStoreMetrics {
-  /** Appends by outcome: "ok" or the gRPC status name of the refusal. */
+  /** Appends by outcome: "ok", "duplicate" (a retry answered with its original's LSN) or the gRPC status name of the refusal. */
   readonly appends: Counter<"outcome">;
   readonly appendLatency: Histogram;
   readonly fsyncDuration: Histogram;

@@ -22,6 +22,7 @@ import {
 } from "@logplayer/proto";
 import type { ClusterMeta } from "./cluster-meta";
 import { encodeEntryPayload } from "./core/wal-record";
+import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "./dedupe-table";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
 import type { ReplicatedLog } from "./replication/replicated-log";
@@ -36,6 +37,11 @@ export interface LogStoreConfig {
   readonly readLimits: ReadLimits;
   /** Called on a broken invariant: the process must not carry on. */
   readonly onFatal: (error: Error) => void;
+  /**
+   * Idempotent appends, filled from the log on start. Consulted here in the
+   * single-replica mode; with replication the ReplicatedLog owns it.
+   */
+  readonly dedupe: DedupeTable;
   /** Raft replication (--peers); undefined = the single-replica mode. */
   readonly replication?: ReplicatedLog;
 }
@@ -48,6 +54,11 @@ export class LogStoreNode {
   readonly #logger: Logger;
   readonly #commitWaiters: LsnWaiters;
   readonly #readers = new Set<ReadSession>();
+  /**
+   * "clientId/seq" -> its LSN once durable, for appends queued but not yet
+   * durable (single-replica mode). Bounded by the WAL's append queue.
+   */
+  readonly #inflight = new Map<string, Promise<bigint>>();
   #commitLsn: bigint;
   #stopping = false;
 
@@ -108,15 +119,15 @@ export class LogStoreNode {
   }
 
   /**
-   * Appends one transaction. Validation happens before anything is queued,
-   * so a refused append leaves no trace. Resolves once durable.
+   * Appends one transaction. The dedupe check and validation happen before
+   * anything is queued, so a refused or repeated append leaves no trace.
+   * Resolves once durable (committed, with one replica).
    */
   async append(request: AppendRequest): Promise<AppendResponse> {
     this.#checkLeader();
     if (this.#config.replication !== undefined) return this.#config.replication.append(request);
-    // Idempotent appends belong here: look (client_id, client_seq) up in a
-    // bounded per-client table rebuilt from the WAL on start, and answer
-    // { lsn: original, duplicate: true } without appending.
+    const known = this.#knownAppend(request);
+    if (known !== undefined) return known;
     const lsn = this.#wal.lastLsn + 1n;
     const entry: LogEntry = {
       lsn,
@@ -129,8 +140,37 @@ export class LogStoreNode {
     const payload = encodeEntryPayload(entry);
     const problem = validateTransaction(request.txn, payload.length, this.#config.transactionLimits);
     if (problem !== null) throw problem;
-    await this.#wal.append(entry, payload);
+    // Nothing awaited between the dedupe check and here: a concurrent retry sees this append in #inflight.
+    const durable = this.#wal.append(entry, payload);
+    if (!isIdempotent(request)) {
+      await durable;
+      return { lsn, duplicate: false };
+    }
+    const key = appendKey(request.clientId, request.clientSeq);
+    const committed = durable.then(() => {
+      this.#config.dedupe.record(request.clientId, request.clientSeq, lsn);
+      return lsn;
+    });
+    this.#inflight.set(key, committed);
+    try {
+      await committed;
+    } finally {
+      this.#inflight.delete(key);
+    }
     return { lsn, duplicate: false };
+  }
+
+  /**
+   * A retry of an append this LogStore already has: its original's answer
+   * (waiting for it while it is being made durable). Undefined for a new one.
+   */
+  #knownAppend(request: AppendRequest): Promise<AppendResponse> | undefined {
+    if (!isIdempotent(request)) return undefined;
+    const verdict = this.#config.dedupe.lookup(request.clientId, request.clientSeq);
+    if (verdict.kind === "duplicate") return Promise.resolve({ lsn: verdict.lsn, duplicate: true });
+    if (verdict.kind === "too-old") throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
+    const inflight = this.#inflight.get(appendKey(request.clientId, request.clientSeq));
+    return inflight?.then((lsn) => ({ lsn, duplicate: true }));
   }
 
   status(): StatusResponse {
@@ -202,7 +242,7 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
       const started = process.hrtime.bigint();
       node.append(call.request).then(
         (response) => {
-          metrics.appends.inc({ outcome: "ok" });
+          metrics.appends.inc({ outcome: response.duplicate ? "duplicate" : "ok" });
           metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
           callback(null, response);
         },

@@ -17,6 +17,8 @@ import {
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
+import { rebuildDedupeTable } from "./dedupe-rebuild";
+import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
 import type { ReadLimits } from "./read-session";
 import { openReplication, type ReplicationSetup } from "./replication/open-replication";
@@ -43,6 +45,8 @@ export interface LogStoreOptions {
   transactionLimits: TransactionLimits;
   readLimits: ReadLimits;
   shutdownTimeoutMs: number;
+  /** Idempotent appends (both modes): how many clients and seqs per client are remembered. */
+  dedupeLimits: DedupeLimits;
   /** Raft replication (--replica-id + --peers); undefined = one replica, always the leader. */
   replication?: ReplicationSetup;
 }
@@ -92,16 +96,21 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
     "WAL recovered",
   );
   const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
+  const dedupe = new DedupeTable(options.dedupeLimits);
   let replication: ReplicatedLog | undefined;
-  if (options.replication !== undefined) {
-    try {
-      replication = await openReplication(options.replication, meta.clusterId, options.dataDir, wal, {
+  try {
+    if (options.replication !== undefined) {
+      replication = await openReplication(options.replication, meta.clusterId, options.dataDir, wal, dedupe, {
         transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
       }, logger, onFatal);
-    } catch (err: unknown) {
-      await wal.close();
-      throw err;
+    } else {
+      // One replica: everything recovered is durable, hence committed.
+      await rebuildDedupeTable(wal, wal.durableLsn, dedupe);
+      logger.info({ dedupeClients: dedupe.clientCount }, "dedupe table rebuilt");
     }
+  } catch (err: unknown) {
+    await wal.close();
+    throw err;
   }
   const server = new Server({
     ...grpcServerOptions({
@@ -119,6 +128,7 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
       transactionLimits: options.transactionLimits,
       readLimits: options.readLimits,
       onFatal,
+      dedupe,
       ...(replication !== undefined ? { replication } : {}),
     },
     metrics,

@@ -1,7 +1,8 @@
 import { assert, failedPrecondition, invalidArgument, type Logger, type TransactionLimits } from "@logplayer/common";
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
+import { rebuildDedupeTable } from "../dedupe-rebuild";
+import type { DedupeTable } from "../dedupe-table";
 import type { Wal } from "../wal";
-import { DedupeTable } from "./dedupe-table";
 import { peersHash, type Peer } from "./peers";
 import { checkRaftIdentity, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
@@ -13,15 +14,13 @@ export interface ReplicationSetup {
   readonly limits: ReplicationLimits;
 }
 
-/** Entries per rebuild read when scanning the log for the dedupe table. */
-const REBUILD_BATCH_ENTRIES_MAX = 4096;
 /** Durable entries the Storage adapter keeps decoded-and-encoded beyond the WAL's cache. */
 const RECENT_DURABLE_ENTRIES_MAX = 1024;
 
 /**
  * Opens the replicated mode over a recovered WAL: checks the stored identity
  * (a replica started with another cluster id, replica id or peer list exits
- * 1), rebuilds the dedupe table from the committed log, and builds the Raft
+ * 1), fills the (empty) dedupe table from the committed log, and builds the Raft
  * adapter. Sizes the Raft windows below the WAL's append queue, because a
  * full queue makes wal.append throw.
  */
@@ -30,6 +29,7 @@ export async function openReplication(
   clusterId: string,
   dataDir: string,
   wal: Wal,
+  dedupe: DedupeTable,
   limits: { transactionLimits: TransactionLimits; messageBytesMax: number; appendQueueMax: number },
   logger: Logger,
   onFatal: (error: Error) => void,
@@ -46,8 +46,8 @@ export async function openReplication(
     throw failedPrecondition(`raft-state.json says LSN ${hardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`);
   }
   if (stored === null) await writeRaftState(dataDir, { identity, hardState });
-  const dedupe = new DedupeTable(setup.limits.dedupeClientsMax, setup.limits.dedupeSeqsPerClientMax);
-  await rebuildDedupe(wal, hardState.commit, dedupe);
+  assert(dedupe.clientCount === 0, "dedupe table filled before replication opened");
+  await rebuildDedupeTable(wal, hardState.commit, dedupe);
   // In flight per follower and uncommitted on the leader must fit in the WAL's append queue.
   const entriesPerMessageMax = 64;
   const inflightMessagesMax = Math.max(1, Math.min(16, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))));
@@ -76,16 +76,4 @@ export async function openReplication(
     { identity, peers, dataDir, limits: setup.limits, transactionLimits: limits.transactionLimits, messageBytesMax: limits.messageBytesMax, appendQueueMax: limits.appendQueueMax, onFatal },
     wal, storage, config, dedupe, logger,
   );
-}
-
-async function rebuildDedupe(wal: Wal, commitLsn: bigint, dedupe: DedupeTable): Promise<void> {
-  let next = wal.firstLsn;
-  while (next <= commitLsn) {
-    const entries = await wal.readRange(next, commitLsn, 16 * 1024 * 1024, REBUILD_BATCH_ENTRIES_MAX);
-    assert(entries.length > 0, `dedupe rebuild: no entries at ${next}`);
-    for (const entry of entries) {
-      if (entry.clientId !== "" && entry.txn !== undefined) dedupe.record(entry.clientId, entry.clientSeq, entry.lsn);
-      next = entry.lsn + 1n;
-    }
-  }
 }

@@ -23,7 +23,7 @@ import {
 import { NO_NODE, RaftNode, type Entry, type Message, type RaftConfig, type Ready } from "@logplayer/raft";
 import { encodeEntryPayload } from "../core/wal-record";
 import type { Wal } from "../wal";
-import { DedupeTable } from "./dedupe-table";
+import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "../dedupe-table";
 import type { Peer } from "./peers";
 import { writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { toLogEntry, WalStorage } from "./wal-storage";
@@ -37,9 +37,6 @@ export interface ReplicationLimits {
   /** Messages waiting for the Step call to one peer; beyond it new ones are dropped (Raft resends). */
   readonly peerQueueMessagesMax: number;
   readonly peerRpcTimeoutMs: number;
-  /** Clients remembered for idempotent appends, and sequence numbers per client. */
-  readonly dedupeClientsMax: number;
-  readonly dedupeSeqsPerClientMax: number;
   /** Appends waiting for the new leader's first commit or for a duplicate's original. */
   readonly appendWaitersMax: number;
 }
@@ -50,8 +47,6 @@ export const DEFAULT_REPLICATION_LIMITS: ReplicationLimits = {
   heartbeatTicks: 1,
   peerQueueMessagesMax: 4096,
   peerRpcTimeoutMs: 2000,
-  dedupeClientsMax: 100_000,
-  dedupeSeqsPerClientMax: 1024,
   appendWaitersMax: 100_000,
 };
 
@@ -246,9 +241,9 @@ export class ReplicatedLog {
       this.#pending.delete(entry.index);
       if (entry.kind === "normal") {
         const { entry: logEntry } = toLogEntry(entry);
-        if (logEntry.clientId !== "") {
+        if (isIdempotent(logEntry)) {
           this.#dedupe.record(logEntry.clientId, logEntry.clientSeq, entry.index);
-          this.#pendingKeys.delete(pendingKey(logEntry.clientId, logEntry.clientSeq));
+          this.#pendingKeys.delete(appendKey(logEntry.clientId, logEntry.clientSeq));
         }
       }
       if (pending === undefined) continue;
@@ -323,13 +318,11 @@ export class ReplicatedLog {
   #propose(request: AppendRequest, resolve: (r: AppendResponse) => void, reject: (e: LpError) => void): void {
     const status = this.#node.status();
     if (status.role !== "leader" || this.#appliedLsn < this.#leaderNoopLsn) throw this.#notLeader();
-    if (request.clientId !== "") {
+    if (isIdempotent(request)) {
       const verdict = this.#dedupe.lookup(request.clientId, request.clientSeq);
       if (verdict.kind === "duplicate") return resolve({ lsn: verdict.lsn, duplicate: true });
-      if (verdict.kind === "too-old") {
-        throw failedPrecondition(`client_seq ${request.clientSeq} of client "${request.clientId}" is older than the dedupe window (oldest kept ${verdict.oldestSeq})`);
-      }
-      const inflightLsn = this.#pendingKeys.get(pendingKey(request.clientId, request.clientSeq));
+      if (verdict.kind === "too-old") throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
+      const inflightLsn = this.#pendingKeys.get(appendKey(request.clientId, request.clientSeq));
       const inflight = inflightLsn === undefined ? undefined : this.#pending.get(inflightLsn);
       if (inflight !== undefined) {
         // The original is still uncommitted: answer with its outcome.
@@ -351,7 +344,7 @@ export class ReplicatedLog {
     }
     assert(result.index === entry.lsn && result.term === entry.term, `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`);
     this.#pending.set(entry.lsn, { term: entry.term, resolvers: [{ resolve, reject, duplicate: false }] });
-    if (request.clientId !== "") this.#pendingKeys.set(pendingKey(request.clientId, request.clientSeq), entry.lsn);
+    if (isIdempotent(request)) this.#pendingKeys.set(appendKey(request.clientId, request.clientSeq), entry.lsn);
   }
 
   #notLeader(): LpError {
@@ -462,8 +455,4 @@ const STEP_OVERHEAD_BYTES = 16 * 1024;
 function messageBytes(message: Message): number {
   if (message.type !== "append") return 64;
   return message.entries.reduce((sum, entry) => sum + entry.data.length + 32, 64);
-}
-
-function pendingKey(clientId: string, seq: bigint): string {
-  return `${clientId}/${seq}`;
 }
