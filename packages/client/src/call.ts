@@ -52,7 +52,7 @@ function describeFailure(error: ServiceError, target: CallTarget): ClientError {
   return new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${target.context}: deadline exceeded waiting for a connection (channel ${ConnectivityState[state]}; is it running?)`, { cause: error });
 }
 
-export interface ReadRetryPolicy {
+export interface RetryPolicy {
   readonly backoff: BackoffConfig;
   /** Upper bound on attempts even when the deadline is far away. */
   readonly attemptsMax: number;
@@ -62,6 +62,12 @@ export interface ReadRetryPolicy {
   readonly random: () => number;
 }
 
+/** Reads and commits share the retry loop; only what is worth retrying differs. */
+export type ReadRetryPolicy = RetryPolicy;
+
+/** What to do after a failed attempt: give up, retry after a backoff, or retry at once (a redirect). */
+export type RetryDecision = "fail" | "backoff" | "now";
+
 /** Only a plain UNAVAILABLE is worth retrying: the server is down or restarting. */
 export function isRetryableRead(error: ClientError): boolean {
   return UnavailableError.is(error);
@@ -70,13 +76,30 @@ export function isRetryableRead(error: ClientError): boolean {
 /**
  * Runs a read, retrying UNAVAILABLE with capped exponential backoff and full
  * jitter while the deadline allows. Reads have no side effects, so a retry
- * can never do harm. Gives up with the last error when the next wait would
- * pass the deadline, when `attemptsMax` is reached, or when `isCancelled`.
+ * can never do harm.
  */
-export async function withReadRetry<T>(
+export function withReadRetry<T>(
   attempt: () => Promise<T>,
   deadlineMs: number,
   policy: ReadRetryPolicy,
+  isCancelled: () => boolean,
+): Promise<T> {
+  return withRetry(attempt, deadlineMs, policy, (error) => (isRetryableRead(error) ? "backoff" : "fail"), isCancelled);
+}
+
+/**
+ * The retry loop. After each failure `decide` says what to do (it may also
+ * move the target, e.g. to a new leader). Gives up with the last error when
+ * `decide` says "fail", when the next wait would pass the deadline, when
+ * `attemptsMax` is reached, or when `isCancelled`. Never starts an attempt
+ * past the deadline; the attempt itself carries the same absolute deadline,
+ * i.e. whatever remains of it.
+ */
+export async function withRetry<T>(
+  attempt: () => Promise<T>,
+  deadlineMs: number,
+  policy: RetryPolicy,
+  decide: (error: ClientError) => RetryDecision,
   isCancelled: () => boolean,
 ): Promise<T> {
   const backoff = new Backoff(policy.backoff, policy.random);
@@ -85,10 +108,11 @@ export async function withReadRetry<T>(
       return await attempt();
     } catch (err: unknown) {
       const error = toClientError(err);
-      if (!isRetryableRead(error) || attempts >= policy.attemptsMax || isCancelled()) throw error;
-      const delayMs = backoff.nextDelayMs();
+      const decision = decide(error);
+      if (decision === "fail" || attempts >= policy.attemptsMax || isCancelled()) throw error;
+      const delayMs = decision === "now" ? 0 : backoff.nextDelayMs();
       if (policy.nowMs() + delayMs >= deadlineMs) throw error;
-      await policy.sleepMs(delayMs);
+      if (delayMs > 0) await policy.sleepMs(delayMs);
       if (isCancelled()) throw error;
     }
   }

@@ -1,5 +1,5 @@
 import { status as Status } from "@grpc/grpc-js";
-import { failedPrecondition, resourceExhausted, unavailable } from "@logplayer/common";
+import { failedPrecondition, invalidArgument, LpError, resourceExhausted, unavailable } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
 import { LogPlayerClient } from "./client";
 import {
@@ -15,7 +15,8 @@ import { FakeLogStore, startFakeCluster, startLogStore, startShard, type FakeClu
 import { mutation } from "./mutations";
 import type { ClientOptions } from "./options";
 
-const FAST_RETRY = { readBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 } };
+const FAST_RETRY = { readBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 }, commitBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 } };
+const FAST_COMMIT = { timeoutMs: 3_000 };
 
 describe("LogPlayerClient against fake services", () => {
   let cluster: FakeCluster;
@@ -83,9 +84,10 @@ describe("LogPlayerClient against fake services", () => {
     expect(cluster.shards.every((s) => s.gets.length === 0)).toBe(true);
   });
 
-  it("a call the server never answers ends with DeadlineExceededError", async () => {
-    cluster.logStore.appendFaults.push("hang");
+  it("a call the server never answers ends with DeadlineExceededError; a commit's one attempt gets the whole deadline", async () => {
+    cluster.logStore.appendFaults.push("hang", "hang");
     await expect(client.commit([mutation.put("a", "1")], { timeoutMs: 300 })).rejects.toThrow(DeadlineExceededError);
+    expect(cluster.logStore.appendFaults).toHaveLength(1);
     const shard = cluster.shards[client.shardForKey("a")]!;
     shard.readFaults.push("hang");
     await expect(client.get("a", { timeoutMs: 300 })).rejects.toThrow(DeadlineExceededError);
@@ -100,27 +102,69 @@ describe("LogPlayerClient against fake services", () => {
     expect(shard.gets).toHaveLength(3);
   });
 
-  it("does not retry a read failing with another code, nor a commit failing with UNAVAILABLE", async () => {
+  it("a commit whose answer was lost is retried with the same seq and returns the original LSN", async () => {
+    // The fake applies the first attempt, then fails it with UNAVAILABLE; the retry finds it and answers duplicate.
+    cluster.logStore.appendFaults.push({ applyThenFail: unavailable("connection reset") });
+    const result = await client.commit([mutation.add("counter", 1)], FAST_COMMIT);
+    expect(result).toEqual({ lsn: 1n, duplicate: true });
+    expect(cluster.logStore.appends.map((a) => [a.clientId, a.clientSeq])).toEqual([["test-client", 1n], ["test-client", 1n]]);
+    expect(cluster.logStore.commitLsn).toBe(1n);
+    expect((await client.get("counter", { minLsn: result.lsn })).value.toString()).toBe("1");
+    // The next logical commit takes the next seq.
+    expect(await client.commit([mutation.add("counter", 1)])).toEqual({ lsn: 2n, duplicate: false });
+    expect(cluster.logStore.appends[2]!.clientSeq).toBe(2n);
+  });
+
+  it("retries a commit on DEADLINE_EXCEEDED and on a not-leader refusal without a leader named", async () => {
+    cluster.logStore.appendFaults.push(new LpError(Status.DEADLINE_EXCEEDED, "server gave up"), unavailable("not the leader"));
+    expect(await client.commit([mutation.put("a", "1")], FAST_COMMIT)).toEqual({ lsn: 1n, duplicate: false });
+    expect(cluster.logStore.appendFaults).toHaveLength(0);
+  });
+
+  it("keeps retrying a commit only within its deadline, and at most commitAttemptsMax times", async () => {
+    // Attempts are not the limit here: only the deadline can end this commit.
+    const patient = await LogPlayerClient.connect(options({ commitAttemptsMax: 10_000 }));
+    extra.push(patient);
+    for (let i = 0; i < 10_000; i++) cluster.logStore.appendFaults.push(unavailable("down"));
+    await expect(patient.commit([mutation.put("a", "1")], { timeoutMs: 300 })).rejects.toThrow(UnavailableError);
+    const attempts = 10_000 - cluster.logStore.appendFaults.length;
+    expect(attempts).toBeGreaterThan(1);
+    expect(attempts).toBeLessThan(10_000);
+    const capped = await LogPlayerClient.connect(options({ ...FAST_COMMIT, commitAttemptsMax: 3, timeoutMs: 60_000 }));
+    extra.push(capped);
+    cluster.logStore.appendFaults.splice(0, cluster.logStore.appendFaults.length, ...Array.from({ length: 10 }, () => unavailable("down")));
+    await expect(capped.commit([mutation.put("a", "1")])).rejects.toThrow(UnavailableError);
+    expect(cluster.logStore.appendFaults).toHaveLength(7);
+    expect(cluster.logStore.appends).toHaveLength(0);
+  });
+
+  it("does not retry a read failing with another code, nor a commit refused with INVALID_ARGUMENT, RESOURCE_EXHAUSTED or FAILED_PRECONDITION", async () => {
     const shard = cluster.shards[client.shardForKey("r")]!;
     shard.readFaults.push(failedPrecondition("wrong cluster"));
     await expect(client.get("r")).rejects.toThrow(FailedPreconditionError);
     expect(shard.gets).toHaveLength(1);
-    cluster.logStore.appendFaults.push(unavailable("shutting down"));
-    await expect(client.commit([mutation.add("n", 1)])).rejects.toThrow(UnavailableError);
+    // Had any been retried, the next attempt (no fault left) would have succeeded.
     cluster.logStore.appendFaults.push(resourceExhausted("queue full"));
-    await expect(client.commit([mutation.add("n", 1)])).rejects.toThrow(LimitExceededError);
+    await expect(client.commit([mutation.add("n", 1)], FAST_COMMIT)).rejects.toThrow(LimitExceededError);
+    cluster.logStore.appendFaults.push(invalidArgument("bad mutation"));
+    await expect(client.commit([mutation.add("n", 1)], FAST_COMMIT)).rejects.toThrow(InvalidArgumentError);
+    cluster.logStore.appendFaults.push(failedPrecondition("client_seq 1 is older than the dedupe window"));
+    await expect(client.commit([mutation.add("n", 1)], FAST_COMMIT)).rejects.toThrow(FailedPreconditionError);
     expect(cluster.logStore.appends).toHaveLength(0);
   });
 
-  it("NotLeaderError carries the leader's address when it is not a configured one", async () => {
-    cluster.logStore.appendFaults.push(unavailable("not the leader", "10.9.9.9:7100"));
-    const error: unknown = await client.commit([mutation.put("a", "1")]).catch((e: unknown) => e);
+  it("NotLeaderError carries the leader's address when it is not a configured one (after the attempts run out)", async () => {
+    const limited = await LogPlayerClient.connect(options({ ...FAST_COMMIT, commitAttemptsMax: 2 }));
+    extra.push(limited);
+    cluster.logStore.appendFaults.push(unavailable("not the leader", "10.9.9.9:7100"), unavailable("not the leader", "10.9.9.9:7100"));
+    const error: unknown = await limited.commit([mutation.put("a", "1")]).catch((e: unknown) => e);
     expect(NotLeaderError.is(error)).toBe(true);
     expect((error as NotLeaderError).leaderAddress).toBe("10.9.9.9:7100");
     expect((error as NotLeaderError).code).toBe(Status.UNAVAILABLE);
+    expect(cluster.logStore.appendFaults).toHaveLength(0);
   });
 
-  it("follows a NotLeaderError to another configured LogStore, once, keeping the client seq", async () => {
+  it("follows a NotLeaderError to another configured LogStore, keeping the client seq", async () => {
     const leader = new FakeLogStore(3, cluster.shards);
     await startLogStore(leader);
     extra.push({ close: () => leader.server?.forceShutdown() });
@@ -137,23 +181,25 @@ describe("LogPlayerClient against fake services", () => {
     expect(leader.appends).toHaveLength(2);
   });
 
-  it("after an UNAVAILABLE append, the next commit asks the replicas who leads now", async () => {
+  it("an UNAVAILABLE append is retried, same seq, on the replica that leads now", async () => {
     const next = new FakeLogStore(3, cluster.shards);
     await startLogStore(next);
     extra.push({ close: () => next.server?.forceShutdown() });
     next.role = "follower";
-    const failover = await LogPlayerClient.connect(options({ logstore: [cluster.logStore.address, next.address] }));
+    const failover = await LogPlayerClient.connect(options({ ...FAST_COMMIT, logstore: [cluster.logStore.address, next.address], clientId: "f" }));
     extra.push(failover);
     expect(failover.logStoreAddress).toBe(cluster.logStore.address);
     cluster.logStore.role = "follower";
     next.role = "leader";
-    cluster.logStore.appendFaults.push(unavailable("stepping down"));
-    // Not retried: the outcome of an UNAVAILABLE append is unknown without dedupe.
-    await expect(failover.commit([mutation.add("n", 1)])).rejects.toThrow(UnavailableError);
-    await failover.commit([mutation.add("n", 1)]);
+    // The old leader wrote the append but lost its answer; the new one has it (the log is replicated) and says duplicate.
+    cluster.logStore.appendFaults.push({ applyThenFail: unavailable("stepping down") });
+    next.append({ txn: { mutations: [] }, commitTimeNs: 0n, clientId: "f", clientSeq: 1n });
+    next.appends.splice(0);
+    const result = await failover.commit([mutation.add("n", 1)]);
+    expect(result).toEqual({ lsn: 1n, duplicate: true });
     expect(failover.logStoreAddress).toBe(next.address);
-    expect(next.appends).toHaveLength(1);
-    expect(cluster.logStore.appends).toHaveLength(0);
+    expect(cluster.logStore.appends.map((a) => a.clientSeq)).toEqual([1n]);
+    expect(next.appends.map((a) => [a.clientId, a.clientSeq])).toEqual([["f", 1n]]);
   });
 
   it("connect picks the replica that says it is the leader", async () => {

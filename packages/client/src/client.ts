@@ -29,7 +29,7 @@ import {
   type ShardStatusResponse,
   type StatusResponse,
 } from "@logplayer/proto";
-import { callUnary, sleepMs, withReadRetry, type CallTarget, type ReadRetryPolicy } from "./call";
+import { callUnary, sleepMs, withReadRetry, withRetry, type CallTarget, type ReadRetryPolicy, type RetryDecision, type RetryPolicy } from "./call";
 import { Channels } from "./channels";
 import {
   CancelledError,
@@ -104,10 +104,27 @@ const defaultRetryPolicy = (options: ResolvedOptions): ReadRetryPolicy => ({
   random: Math.random,
 });
 
+const commitRetryPolicy = (options: ResolvedOptions): RetryPolicy => ({
+  ...defaultRetryPolicy(options),
+  backoff: options.commitBackoff,
+  attemptsMax: options.commitAttemptsMax,
+});
+
+/**
+ * A failed append worth sending again with the same (clientId, clientSeq):
+ * the LogStore deduplicates, so a retry of an append that did land returns
+ * the original LSN. Refusals of the request itself (INVALID_ARGUMENT,
+ * RESOURCE_EXHAUSTED, FAILED_PRECONDITION without a leader) are final.
+ */
+export function isRetryableCommit(error: ClientError): boolean {
+  return UnavailableError.is(error) || DeadlineExceededError.is(error) || NotLeaderError.is(error);
+}
+
 /**
  * Commits transactions to the LogStore and reads them back from the shards.
- * Every call has a deadline; reads retry UNAVAILABLE within it; commits are
- * never retried once they may have reached the LogStore (see README).
+ * Every call has a deadline; reads retry UNAVAILABLE within it; commits retry
+ * UNAVAILABLE, DEADLINE_EXCEEDED and not-leader refusals with the same
+ * client_seq, which the LogStore deduplicates (see README).
  */
 export class LogPlayerClient {
   readonly shardMap: ShardMapConfig;
@@ -116,6 +133,7 @@ export class LogPlayerClient {
   readonly #channels: Channels;
   readonly #options: ResolvedOptions;
   readonly #retryPolicy: ReadRetryPolicy;
+  readonly #commitPolicy: RetryPolicy;
   #logStoreAddress: string;
   /** Set when an append failed in a way that may mean the leader moved; the next commit asks the replicas first. */
   #leaderInDoubt = false;
@@ -126,6 +144,7 @@ export class LogPlayerClient {
     this.#channels = channels;
     this.#options = options;
     this.#retryPolicy = defaultRetryPolicy(options);
+    this.#commitPolicy = commitRetryPolicy(options);
     this.#logStoreAddress = logStoreAddress;
     this.shardMap = { shardCount: status.shardMap.shardCount, hash: status.shardMap.hash };
     this.clusterId = status.clusterId;
@@ -160,11 +179,14 @@ export class LogPlayerClient {
   }
 
   /**
-   * Appends the mutations as one transaction (one log entry). Throws
-   * InvalidArgumentError / LimitExceededError before sending when the
-   * transaction breaks the limits. Not retried once sent: after a
-   * DeadlineExceededError or UnavailableError the outcome is unknown.
-   * A NotLeaderError naming another configured address is followed once.
+   * Appends the mutations as one transaction (one log entry), exactly once.
+   * Throws InvalidArgumentError / LimitExceededError before sending when the
+   * transaction breaks the limits. One (clientId, clientSeq) per call: an
+   * attempt failing with UNAVAILABLE, DEADLINE_EXCEEDED or a not-leader
+   * refusal is sent again with the same seq (to the named leader, or to the
+   * leader found among the configured addresses), with backoff, within
+   * timeoutMs and commitAttemptsMax; the LogStore answers a retry of an
+   * append it already holds with the original LSN (`duplicate: true`).
    */
   async commit(mutations: Mutation[], opts: CommitOpts = {}): Promise<CommitResult> {
     this.#assertOpen();
@@ -179,32 +201,38 @@ export class LogPlayerClient {
       clientId: this.clientId,
       clientSeq: this.#clientSeq,
     };
-    if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
-    try {
-      return await this.#append(this.#logStoreAddress, request, deadlineMs);
-    } catch (err: unknown) {
-      const redirect = this.#redirectTarget(err);
+    let redirects = 0;
+    const attempt = async (): Promise<CommitResult> => {
+      if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
+      return this.#append(this.#logStoreAddress, request, deadlineMs);
+    };
+    const decide = (error: ClientError): RetryDecision => {
+      if (!isRetryableCommit(error)) return "fail";
+      const redirect = this.#redirectTarget(error);
       if (redirect === undefined) {
-        this.#leaderInDoubt = UnavailableError.is(err) || DeadlineExceededError.is(err) || NotLeaderError.is(err);
-        throw err;
+        this.#leaderInDoubt = true;
+        return "backoff";
       }
-      // The old leader refused the append without writing it, so sending it again cannot duplicate it.
-      const result = await this.#append(redirect, request, deadlineMs);
+      // A refusal names the leader: go there at once, the first time (two replicas naming each other back off).
       this.#logStoreAddress = redirect;
-      return result;
-    }
+      redirects += 1;
+      return redirects === 1 ? "now" : "backoff";
+    };
+    return withRetry(attempt, deadlineMs, this.#commitPolicy, decide, () => this.#channels.closed);
   }
 
   /**
-   * With several LogStore addresses, asks them who leads now. Best effort:
-   * when no replica answers in time the append goes to the old address and
-   * fails or succeeds there on its own.
+   * With several LogStore addresses, asks them who leads now, one round
+   * bounded by leaderProbeTimeoutMs (a dead replica must not eat the whole
+   * deadline). Best effort: when no replica answers in time the append goes
+   * to the old address, and the retry loop carries on.
    */
   async #rediscoverLeader(deadlineMs: number): Promise<void> {
     this.#leaderInDoubt = false;
     if (this.#channels.logStoreAddresses.length < 2) return;
+    const probeDeadlineMs = Math.min(deadlineMs, Date.now() + this.#options.leaderProbeTimeoutMs);
     try {
-      const chosen = await discoverLogStore(this.#channels, deadlineMs, this.#retryPolicy);
+      const chosen = await discoverLogStore(this.#channels, probeDeadlineMs, this.#retryPolicy);
       if (chosen.status.clusterId !== this.clusterId) {
         throw failedPrecondition(`LogStore at ${chosen.address} belongs to cluster ${JSON.stringify(chosen.status.clusterId)}, not ${JSON.stringify(this.clusterId)}`);
       }
@@ -217,7 +245,9 @@ export class LogPlayerClient {
 
   async #append(address: string, request: AppendRequest, deadlineMs: number): Promise<CommitResult> {
     const client = this.#channels.logStore(address);
-    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: true, client };
+    // With one address, waiting for the connection rides through a restart; with several, a dead replica must fail fast so the retry finds the new leader.
+    const waitForReady = this.#channels.logStoreAddresses.length === 1;
+    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady, client };
     const response = await callUnary<AppendRequest, AppendResponse>((r, m, o, cb) => client.append(r, m, o, cb), request, target);
     if (response.lsn <= 0n) throw new InternalError(Status.INTERNAL, `LogStore at ${address}: append acknowledged with LSN ${response.lsn}`);
     return { lsn: response.lsn, duplicate: response.duplicate };

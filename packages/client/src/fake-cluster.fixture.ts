@@ -29,8 +29,11 @@ import {
 
 export const FAKE_CLUSTER_ID = "fake-cluster";
 
-/** What a fake does with the next call: answer, fail with an error, or never answer. */
-export type Fault = LpError | "hang";
+/**
+ * What a fake does with the next call: answer, fail with an error, never
+ * answer, or do the work and then fail (the answer is lost: a retry must not repeat it).
+ */
+export type Fault = LpError | "hang" | { readonly applyThenFail: LpError };
 
 export class FakeShard {
   readonly data = new Map<string, Buffer>();
@@ -63,7 +66,10 @@ export class FakeShard {
 }
 
 export class FakeLogStore {
+  /** Every append that reached the handler and was not refused by a fault first, retries included. */
   readonly appends: AppendRequest[] = [];
+  /** Idempotent appends like the real LogStore: "clientId/seq" -> LSN. */
+  readonly #appended = new Map<string, bigint>();
   readonly appendFaults: Fault[] = [];
   role = "leader";
   leaderAddress = "";
@@ -99,7 +105,11 @@ export class FakeLogStore {
 
   append(request: AppendRequest): AppendResponse {
     this.appends.push(request);
+    const key = `${request.clientId}/${request.clientSeq}`;
+    const original = request.clientId === "" ? undefined : this.#appended.get(key);
+    if (original !== undefined) return { lsn: original, duplicate: true };
     this.commitLsn += 1n;
+    if (request.clientId !== "") this.#appended.set(key, this.commitLsn);
     const map = createShardMap(this.shardCount);
     for (const shard of this.shards) {
       const part = (request.txn?.mutations ?? []).filter((m) => shardForKey(m.key, map) === shard.shardId);
@@ -113,6 +123,11 @@ export class FakeLogStore {
 function respond<T>(faults: Fault[], callback: sendUnaryData<T>, answer: () => T): void {
   const fault = faults.shift();
   if (fault === "hang") return;
+  if (fault !== undefined && "applyThenFail" in fault) {
+    answer();
+    callback(fault.applyThenFail.toServiceError() as Parameters<sendUnaryData<T>>[0]);
+    return;
+  }
   if (fault !== undefined) {
     callback(fault.toServiceError() as Parameters<sendUnaryData<T>>[0]);
     return;

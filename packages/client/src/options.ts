@@ -26,6 +26,12 @@ export interface ClientOptions {
   readBackoff?: BackoffConfig;
   /** Most attempts of one read (or one scan page) even when its deadline is far away (default 100). */
   readAttemptsMax?: number;
+  /** Backoff between attempts of one commit (same client_seq) after UNAVAILABLE, DEADLINE_EXCEEDED or a not-leader refusal (default DEFAULT_BACKOFF). */
+  commitBackoff?: BackoffConfig;
+  /** Most attempts of one commit, even when its deadline is far away (default 20). */
+  commitAttemptsMax?: number;
+  /** Deadline of one round of Status probes looking for the leader during a commit's retries, capped by the commit's own (default 1000). */
+  leaderProbeTimeoutMs?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
@@ -33,6 +39,9 @@ export const DEFAULT_TIMEOUT_MS = 5_000;
 export const TIMEOUT_MS_MAX = 3_600_000;
 export const DEFAULT_READ_ATTEMPTS_MAX = 100;
 export const READ_ATTEMPTS_MAX_LIMIT = 10_000;
+export const DEFAULT_COMMIT_ATTEMPTS_MAX = 20;
+export const COMMIT_ATTEMPTS_MAX_LIMIT = 10_000;
+export const DEFAULT_LEADER_PROBE_TIMEOUT_MS = 1_000;
 
 export interface ResolvedOptions {
   readonly logStoreAddresses: readonly string[];
@@ -43,6 +52,9 @@ export interface ResolvedOptions {
   readonly limits: TransactionLimits;
   readonly readBackoff: BackoffConfig;
   readonly readAttemptsMax: number;
+  readonly commitBackoff: BackoffConfig;
+  readonly commitAttemptsMax: number;
+  readonly leaderProbeTimeoutMs: number;
 }
 
 const ADDRESS = /^[^\s,]+:(\d{1,5})$/;
@@ -81,5 +93,8 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     limits,
     readBackoff: options.readBackoff ?? DEFAULT_BACKOFF,
     readAttemptsMax: checkInteger("readAttemptsMax", options.readAttemptsMax ?? DEFAULT_READ_ATTEMPTS_MAX, 1, READ_ATTEMPTS_MAX_LIMIT),
+    commitBackoff: options.commitBackoff ?? DEFAULT_BACKOFF,
+    commitAttemptsMax: checkInteger("commitAttemptsMax", options.commitAttemptsMax ?? DEFAULT_COMMIT_ATTEMPTS_MAX, 1, COMMIT_ATTEMPTS_MAX_LIMIT),
+    leaderProbeTimeoutMs: checkInteger("leaderProbeTimeoutMs", options.leaderProbeTimeoutMs ?? DEFAULT_LEADER_PROBE_TIMEOUT_MS, 1, TIMEOUT_MS_MAX),
   };
 }

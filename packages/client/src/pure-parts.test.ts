@@ -3,8 +3,9 @@ import { chooseLogStore } from "./leader-choice";
 import { clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
 import { compareKeys, mergeScanResults } from "./scan-merge";
 import { Backoff } from "@logplayer/common";
-import { withReadRetry, type ReadRetryPolicy } from "./call";
-import { UnavailableError, InvalidArgumentError, DeadlineExceededError } from "./errors";
+import { withReadRetry, withRetry, type ReadRetryPolicy } from "./call";
+import { isRetryableCommit } from "./client";
+import { clientErrorFor, UnavailableError, InvalidArgumentError, DeadlineExceededError } from "./errors";
 import { status as Status } from "@grpc/grpc-js";
 
 const item = (key: string): { key: string; value: Buffer } => ({ key, value: Buffer.from(key.toUpperCase()) });
@@ -112,5 +113,43 @@ describe("lpctl status formatting", () => {
     expect(json.logStore.commitLsn).toBe("9");
     expect(json.shards[0]!.lag).toBe("2");
     expect(json.shards[1]!.error?.code).toBe("UNAVAILABLE");
+  });
+});
+
+describe("commit retry policy", () => {
+  it("retries UNAVAILABLE, DEADLINE_EXCEEDED and not-leader refusals, nothing else", () => {
+    const retryable = (code: Status, leaderAddress?: string): boolean =>
+      isRetryableCommit(clientErrorFor(code, "x", leaderAddress === undefined ? {} : { leaderAddress }));
+    expect(retryable(Status.UNAVAILABLE)).toBe(true);
+    expect(retryable(Status.DEADLINE_EXCEEDED)).toBe(true);
+    expect(retryable(Status.UNAVAILABLE, "h:1")).toBe(true);
+    expect(retryable(Status.FAILED_PRECONDITION, "h:1")).toBe(true);
+    for (const code of [Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.FAILED_PRECONDITION, Status.CANCELLED, Status.INTERNAL]) {
+      expect({ code, retryable: retryable(code) }).toEqual({ code, retryable: false });
+    }
+  });
+
+  it("a 'now' decision retries without waiting; 'backoff' waits; neither starts past the deadline", async () => {
+    const now = { ms: 0 };
+    const slept: number[] = [];
+    const policy: ReadRetryPolicy = {
+      backoff: { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2 },
+      attemptsMax: 100,
+      nowMs: () => now.ms,
+      sleepMs: async (ms) => { slept.push(ms); now.ms += ms; },
+      random: () => 0.99,
+    };
+    const decisions = ["now", "backoff", "now", "backoff"] as const;
+    let calls = 0;
+    const started: number[] = [];
+    const result = await withRetry(async () => { started.push(now.ms); if (++calls <= decisions.length) throw new UnavailableError(Status.UNAVAILABLE, "down"); return calls; }, 1_000, policy, () => decisions[calls - 1]!, () => false);
+    expect(result).toBe(5);
+    expect(slept).toEqual([9, 19]);
+    expect(started).toEqual([0, 0, 9, 9, 28]);
+    now.ms = 0;
+    started.splice(0);
+    await expect(withRetry(async () => { started.push(now.ms); now.ms += 30; throw new UnavailableError(Status.UNAVAILABLE, "slow"); }, 100, policy, () => "backoff", () => false)).rejects.toThrow(UnavailableError);
+    // Attempts start at 0, 30+9 and 69+19; the next wait (39) would end past 100, so the loop gives up.
+    expect(started).toEqual([0, 39, 88]);
   });
 });
