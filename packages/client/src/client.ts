@@ -31,6 +31,7 @@ import {
 } from "@logplayer/proto";
 import { callUnary, sleepMs, withReadRetry, withRetry, type CallTarget, type ReadRetryPolicy, type RetryDecision, type RetryPolicy } from "./call";
 import { Channels } from "./channels";
+import { CommitWindow } from "./commit-window";
 import {
   CancelledError,
   DeadlineExceededError,
@@ -138,6 +139,7 @@ export class LogPlayerClient {
   /** Set when an append failed in a way that may mean the leader moved; the next commit asks the replicas first. */
   #leaderInDoubt = false;
   #clientSeq = 0n;
+  readonly #commitWindow: CommitWindow;
 
   private constructor(channels: Channels, options: ResolvedOptions, logStoreAddress: string, status: StatusResponse) {
     assert(status.shardMap !== undefined, "client: status without shard map");
@@ -145,6 +147,7 @@ export class LogPlayerClient {
     this.#options = options;
     this.#retryPolicy = defaultRetryPolicy(options);
     this.#commitPolicy = commitRetryPolicy(options);
+    this.#commitWindow = new CommitWindow(options.commitsInflightMax, options.commitsQueuedMax);
     this.#logStoreAddress = logStoreAddress;
     this.shardMap = { shardCount: status.shardMap.shardCount, hash: status.shardMap.hash };
     this.clusterId = status.clusterId;
@@ -194,6 +197,16 @@ export class LogPlayerClient {
     const problem = validateTransaction(txn, Transaction.encode(txn).finish().length, this.#options.limits);
     if (problem) throw toClientError(problem);
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const release = await this.#commitWindow.acquire(deadlineMs);
+    try {
+      return await this.#commitInSlot(txn, opts, deadlineMs);
+    } finally {
+      release();
+    }
+  }
+
+  /** One commit holding a window slot: it takes the next seq and keeps it across retries. */
+  async #commitInSlot(txn: Transaction, opts: CommitOpts, deadlineMs: number): Promise<CommitResult> {
     this.#clientSeq += 1n;
     const request: AppendRequest = {
       txn,

@@ -32,6 +32,10 @@ export interface ClientOptions {
   commitAttemptsMax?: number;
   /** Deadline of one round of Status probes looking for the leader during a commit's retries, capped by the commit's own (default 1000). */
   leaderProbeTimeoutMs?: number;
+  /** Commits in flight at once; more wait for a slot. Keep it below the LogStore's per-client dedupe window (1024 seqs) (default 512). */
+  commitsInflightMax?: number;
+  /** Commits waiting for a slot; beyond it commit() fails with LimitExceededError (default 100000). */
+  commitsQueuedMax?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
@@ -42,6 +46,10 @@ export const READ_ATTEMPTS_MAX_LIMIT = 10_000;
 export const DEFAULT_COMMIT_ATTEMPTS_MAX = 20;
 export const COMMIT_ATTEMPTS_MAX_LIMIT = 10_000;
 export const DEFAULT_LEADER_PROBE_TIMEOUT_MS = 1_000;
+export const DEFAULT_COMMITS_INFLIGHT_MAX = 512;
+/** The LogStore remembers the last 1024 seqs per client: in-flight seqs must stay within that. */
+export const COMMITS_INFLIGHT_MAX_LIMIT = 1024;
+export const DEFAULT_COMMITS_QUEUED_MAX = 100_000;
 
 export interface ResolvedOptions {
   readonly logStoreAddresses: readonly string[];
@@ -55,6 +63,8 @@ export interface ResolvedOptions {
   readonly commitBackoff: BackoffConfig;
   readonly commitAttemptsMax: number;
   readonly leaderProbeTimeoutMs: number;
+  readonly commitsInflightMax: number;
+  readonly commitsQueuedMax: number;
 }
 
 const ADDRESS = /^[^\s,]+:(\d{1,5})$/;
@@ -96,5 +106,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     commitBackoff: options.commitBackoff ?? DEFAULT_BACKOFF,
     commitAttemptsMax: checkInteger("commitAttemptsMax", options.commitAttemptsMax ?? DEFAULT_COMMIT_ATTEMPTS_MAX, 1, COMMIT_ATTEMPTS_MAX_LIMIT),
     leaderProbeTimeoutMs: checkInteger("leaderProbeTimeoutMs", options.leaderProbeTimeoutMs ?? DEFAULT_LEADER_PROBE_TIMEOUT_MS, 1, TIMEOUT_MS_MAX),
+    commitsInflightMax: checkInteger("commitsInflightMax", options.commitsInflightMax ?? DEFAULT_COMMITS_INFLIGHT_MAX, 1, COMMITS_INFLIGHT_MAX_LIMIT),
+    commitsQueuedMax: checkInteger("commitsQueuedMax", options.commitsQueuedMax ?? DEFAULT_COMMITS_QUEUED_MAX, 0, 10_000_000),
   };
 }
