@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { createShardMap, describeShardMap, failedPrecondition, validateShardMap, type ShardMapConfig } from "@logplayer/common";
-import { syncDirectory } from "./wal";
+import { writeFileAtomically } from "./wal";
 
 /**
  * cluster.json in the data directory: the cluster's identity and its shard
@@ -101,17 +101,4 @@ export async function writeClusterMeta(dataDir: string, meta: ClusterMeta): Prom
 export async function loadClusterMeta(dataDir: string, request: ClusterMetaRequest): Promise<{ meta: ClusterMeta; created: boolean }> {
   const stored = await readClusterMeta(dataDir);
   return { meta: resolveClusterMeta(stored, request, randomUUID()), created: stored === null };
-}
-
-async function writeFileAtomically(filePath: string, text: string): Promise<void> {
-  const tempPath = `${filePath}.tmp`;
-  const handle = await fs.open(tempPath, "w");
-  try {
-    await handle.writeFile(text, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tempPath, filePath);
-  await syncDirectory(path.dirname(filePath));
 }

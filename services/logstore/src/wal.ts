@@ -578,6 +578,20 @@ async function ensureDirectory(dir: string): Promise<void> {
 }
 
 /** fsync a directory, so that file creations and deletions in it survive a crash. */
+/** Writes a small file crash-safely: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomically(filePath: string, text: string): Promise<void> {
+  const tempPath = `${filePath}.tmp`;
+  const handle = await fs.open(tempPath, "w");
+  try {
+    await handle.writeFile(text, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tempPath, filePath);
+  await syncDirectory(path.dirname(filePath));
+}
+
 export async function syncDirectory(dir: string): Promise<void> {
   const handle = await fs.open(dir, "r");
   try {

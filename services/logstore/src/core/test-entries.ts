@@ -2,17 +2,7 @@ import { MutationKind, type LogEntry } from "@logplayer/proto";
 import { encodeEntryPayload, encodeRecord } from "./wal-record";
 import { segmentFileName, type SegmentInput } from "./wal-recovery";
 
-/** A small deterministic PRNG (mulberry32) so test data is varied but reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "@logplayer/common";
 
 /** A log entry with a key and a value of `valueBytes` pseudo-random bytes. */
 export function testEntry(lsn: bigint, random: () => number, valueBytes = 8 + Math.floor(random() * 40), term = 1n): LogEntry {

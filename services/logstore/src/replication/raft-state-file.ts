@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { failedPrecondition } from "@logplayer/common";
 import type { HardState } from "@logplayer/raft";
-import { syncDirectory } from "../wal";
+import { writeFileAtomically } from "../wal";
 
 /**
  * raft-state.json in the data directory: Raft's hard state (term, vote,
@@ -81,14 +81,5 @@ export async function writeRaftState(dataDir: string, state: RaftStateRecord): P
     commit: hardState.commit.toString(),
   });
   const filePath = path.join(dataDir, RAFT_STATE_FILE);
-  const tempPath = `${filePath}.tmp`;
-  const handle = await fs.open(tempPath, "w");
-  try {
-    await handle.writeFile(text, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tempPath, filePath);
-  await syncDirectory(dataDir);
+  await writeFileAtomically(filePath, text);
 }
