@@ -23,7 +23,8 @@ export const EXIT_ERROR = 1;
 export const EXIT_NOT_FOUND = 2;
 
 // Commander does not run defaults through argParser, so they are given parsed.
-const DEFAULT_LOGSTORE = "127.0.0.1:7100";
+// The local cluster (`pnpm start`): three LogStore replicas; the client finds the leader among them.
+const DEFAULT_LOGSTORE = "127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102";
 const DEFAULT_SHARDS = "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302";
 
 interface GlobalOptions {
@@ -162,7 +163,7 @@ function buildProgram(run: Run): void {
   run.program
     .name("lpctl")
     .description("Command-line client for a LogPlayer cluster.")
-    .addOption(envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE").argParser(parseAddressList).default([DEFAULT_LOGSTORE], DEFAULT_LOGSTORE))
+    .addOption(envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE").argParser(parseAddressList).default(DEFAULT_LOGSTORE.split(","), DEFAULT_LOGSTORE))
     .addOption(
       envOption("--shards <addresses>", "shard addresses in shard-id order, comma-separated", "LP_SHARDS")
         .argParser(parseAddressList)
