@@ -5,6 +5,7 @@ import { runDeliveryScenario, shrinkDeliveryFailure } from "./delivery-cluster";
 import type { DeliveryScenarioOptions, DeliveryScenarioResult } from "./delivery-cluster";
 import type { BrokenDecision } from "./delivery-shard";
 import type { BrokenPlayer } from "./delivery-player";
+import { formatViolation } from "./violation-report";
 
 /**
  * Runs the delivery scenario for one seed (--seed) or many (--seeds N, from
@@ -16,15 +17,7 @@ const BROKEN_DECISIONS: readonly BrokenDecision[] = ["apply-any-newer", "non-ato
 const BROKEN_PLAYERS: readonly BrokenPlayer[] = ["ignore-recovery-term"];
 
 function printFailure(result: DeliveryScenarioResult): void {
-  process.stdout.write(
-    [
-      `VIOLATION seed ${result.seed}: ${result.violation ?? ""}`,
-      `replay: ${result.replayCommand}`,
-      "trace tail:",
-      ...result.traceTail.map((line) => `  ${line}`),
-      "",
-    ].join("\n"),
-  );
+  process.stdout.write(formatViolation(result));
 }
 
 function describe(result: DeliveryScenarioResult): string {

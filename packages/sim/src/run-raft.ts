@@ -4,6 +4,7 @@ import { envOption, parseIntegerInRange, runMain } from "@logplayer/common";
 import type { TestOnlyFaults } from "@logplayer/raft";
 import { runRaftScenario } from "./raft-cluster";
 import type { RaftScenarioResult } from "./raft-cluster";
+import { formatViolation } from "./violation-report";
 
 /**
  * Runs the Raft scenario for one seed (--seed) or many (--seeds N, from
@@ -17,15 +18,7 @@ const FAULTS: Record<string, TestOnlyFaults> = {
 };
 
 function printFailure(result: RaftScenarioResult): void {
-  process.stdout.write(
-    [
-      `VIOLATION seed ${result.seed}: ${result.violation ?? ""}`,
-      `replay: ${result.replayCommand}`,
-      "trace tail:",
-      ...result.traceTail.map((line) => `  ${line}`),
-      "",
-    ].join("\n"),
-  );
+  process.stdout.write(formatViolation(result));
 }
 
 function describe(result: RaftScenarioResult): string {
