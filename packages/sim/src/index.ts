@@ -16,5 +16,5 @@ export { DeliveryChecker, DeliveryViolation } from "./delivery-checker";
 export type { ShardView } from "./delivery-checker";
 export type { BrokenDecision } from "./delivery-shard";
 export type { BrokenPlayer } from "./delivery-player";
-export { formatViolation } from "./violation-report";
-export type { ViolationReport } from "./violation-report";
+export { formatViolation, runSeeds, addSeedOptions } from "./seed-cli";
+export type { ViolationReport, SeedOptions } from "./seed-cli";

@@ -4,7 +4,7 @@ import { envOption, parseIntegerInRange, runMain } from "@logplayer/common";
 import type { TestOnlyFaults } from "@logplayer/raft";
 import { runRaftScenario } from "./raft-cluster";
 import type { RaftScenarioResult } from "./raft-cluster";
-import { formatViolation } from "./violation-report";
+import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
 
 /**
  * Runs the Raft scenario for one seed (--seed) or many (--seeds N, from
@@ -17,10 +17,6 @@ const FAULTS: Record<string, TestOnlyFaults> = {
   "skip-log-matching-check": { skipLogMatchingCheck: true },
 };
 
-function printFailure(result: RaftScenarioResult): void {
-  process.stdout.write(formatViolation(result));
-}
-
 function describe(result: RaftScenarioResult): string {
   const { stats } = result;
   return (
@@ -29,28 +25,18 @@ function describe(result: RaftScenarioResult): string {
   );
 }
 
-interface RunRaftOptions {
-  seed?: number;
-  seeds: number;
-  firstSeed: number;
-  steps: number;
+interface RunRaftOptions extends SeedOptions {
   nodes: number;
   fault?: string;
-  verbose?: boolean;
 }
 
 function parseOptions(argv: readonly string[]): RunRaftOptions {
-  const seedParser = parseIntegerInRange("--seed", 0, 2 ** 31 - 1);
-  return new Command()
+  const command = new Command()
     .name("run-raft")
-    .description("Deterministic simulation of the Raft core under crashes, partitions and a lossy network")
-    .addOption(envOption("--seed <n>", "run this one seed", "LP_SIM_SEED").argParser(seedParser))
-    .addOption(envOption("--seeds <n>", "run this many seeds", "LP_SIM_SEEDS", "100").argParser(parseIntegerInRange("--seeds", 1, 10_000_000)))
-    .addOption(envOption("--first-seed <n>", "first seed of --seeds", "LP_SIM_FIRST_SEED", "1").argParser(seedParser))
-    .addOption(envOption("--steps <n>", "events per run with faults on", "LP_SIM_STEPS", "3000").argParser(parseIntegerInRange("--steps", 1, 100_000_000)))
+    .description("Deterministic simulation of the Raft core under crashes, partitions and a lossy network");
+  return addSeedOptions(command, 3000)
     .addOption(envOption("--nodes <n>", "Raft nodes", "LP_SIM_NODES", "3").argParser(parseIntegerInRange("--nodes", 1, 9)))
     .addOption(envOption("--fault <name>", `test-only core fault: ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"))
-    .addOption(envOption("--verbose", "print one line per passing seed", "LP_SIM_VERBOSE"))
     .parse(argv)
     .opts<RunRaftOptions>();
 }
@@ -62,18 +48,13 @@ async function main(argv: readonly string[]): Promise<void> {
   const nodes = Number(options.nodes);
   const faults = options.fault === undefined ? undefined : FAULTS[options.fault];
   if (options.fault !== undefined && faults === undefined) throw new Error(`--fault: unknown fault "${options.fault}"`);
-  const first = options.seed ?? Number(options.firstSeed);
-  const count = options.seed === undefined ? Number(options.seeds) : 1;
-  for (let seed = first; seed < first + count; seed++) {
-    const result = runRaftScenario({ seed, steps, nodes, ...(faults === undefined ? {} : { faults }) });
-    if (!result.ok) {
-      printFailure(result);
-      process.exitCode = 1;
-      return;
-    }
-    if (count === 1 || options.verbose === true) process.stdout.write(`${describe(result)}\n`);
-  }
-  process.stdout.write(`all ${count} seed(s) from ${first} passed (${steps} steps, ${nodes} nodes)\n`);
+  const run = runSeeds(
+    options,
+    (seed) => runRaftScenario({ seed, steps, nodes, ...(faults === undefined ? {} : { faults }) }),
+    describe,
+  );
+  if (run.failed) return;
+  process.stdout.write(`all ${run.passed} seed(s) from ${run.first} passed (${steps} steps, ${nodes} nodes)\n`);
 }
 
 runMain("run-raft", () => main(process.argv));
