@@ -138,7 +138,6 @@ export class LogPlayerClient {
   #logStoreAddress: string;
   /** Set when an append failed in a way that may mean the leader moved; the next commit asks the replicas first. */
   #leaderInDoubt = false;
-  #clientSeq = 0n;
   readonly #commitWindow: CommitWindow;
 
   private constructor(channels: Channels, options: ResolvedOptions, logStoreAddress: string, status: StatusResponse) {
@@ -197,22 +196,21 @@ export class LogPlayerClient {
     const problem = validateTransaction(txn, Transaction.encode(txn).finish().length, this.#options.limits);
     if (problem) throw toClientError(problem);
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
-    const release = await this.#commitWindow.acquire(deadlineMs);
+    const lease = await this.#commitWindow.acquire(deadlineMs);
     try {
-      return await this.#commitInSlot(txn, opts, deadlineMs);
+      return await this.#commitWithSeq(txn, lease.seq, opts, deadlineMs);
     } finally {
-      release();
+      lease.release();
     }
   }
 
-  /** One commit holding a window slot: it takes the next seq and keeps it across retries. */
-  async #commitInSlot(txn: Transaction, opts: CommitOpts, deadlineMs: number): Promise<CommitResult> {
-    this.#clientSeq += 1n;
+  /** One commit with its seq from the window, kept across retries. */
+  async #commitWithSeq(txn: Transaction, clientSeq: bigint, opts: CommitOpts, deadlineMs: number): Promise<CommitResult> {
     const request: AppendRequest = {
       txn,
       commitTimeNs: opts.commitTimeNs ?? monotonicNs(),
       clientId: this.clientId,
-      clientSeq: this.#clientSeq,
+      clientSeq,
     };
     let redirects = 0;
     const attempt = async (): Promise<CommitResult> => {

@@ -32,7 +32,7 @@ export interface ClientOptions {
   commitAttemptsMax?: number;
   /** Deadline of one round of Status probes looking for the leader during a commit's retries, capped by the commit's own (default 1000). */
   leaderProbeTimeoutMs?: number;
-  /** Commits in flight at once; more wait for a slot. Keep it below the LogStore's per-client dedupe window (1024 seqs) (default 512). */
+  /** Span of client_seqs in flight (oldest unfinished to newest); more commits wait. Keep it below the LogStore's per-client dedupe window (1024 seqs) (default 512). */
   commitsInflightMax?: number;
   /** Commits waiting for a slot; beyond it commit() fails with LimitExceededError (default 100000). */
   commitsQueuedMax?: number;
