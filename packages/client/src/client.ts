@@ -14,7 +14,8 @@ import {
 } from "@logplayer/common";
 import {
   PROTOCOL_VERSION,
-  Transaction,
+  transactionEncodedBytes,
+  type Transaction,
   type AppendRequest,
   type AppendResponse,
   type DeliveryStatsRequest,
@@ -193,7 +194,7 @@ export class LogPlayerClient {
   async commit(mutations: Mutation[], opts: CommitOpts = {}): Promise<CommitResult> {
     this.#assertOpen();
     const txn: Transaction = { mutations };
-    const problem = validateTransaction(txn, Transaction.encode(txn).finish().length, this.#options.limits);
+    const problem = validateTransaction(txn, transactionEncodedBytes(txn), this.#options.limits);
     if (problem) throw toClientError(problem);
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     const lease = await this.#commitWindow.acquire(deadlineMs);

@@ -29,7 +29,6 @@ const KNOWN_KINDS = new Set<number>([
   MutationKind.MUTATION_KIND_ADD,
 ]);
 
-const encoder = new TextEncoder();
 // C0 controls and DEL: keys are printed by lpctl and logs, so keep them printable.
 const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
 
@@ -38,7 +37,7 @@ export function validateKey(key: string, limits: TransactionLimits): LpError | n
   if (key.length === 0) return invalidArgument("invalid key: empty");
   if (CONTROL_CHAR.test(key)) return invalidArgument(`invalid key ${JSON.stringify(key)}: contains a control character`);
   if (key.includes("\ufffd")) return invalidArgument("invalid key: not valid UTF-8");
-  const bytes = encoder.encode(key).length;
+  const bytes = Buffer.byteLength(key, "utf8");
   if (bytes > limits.keyBytesMax) {
     return invalidArgument(`invalid key: ${bytes} bytes, more than key_bytes_max ${limits.keyBytesMax}`);
   }

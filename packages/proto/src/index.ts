@@ -16,8 +16,6 @@ export {
   StatusRequest,
   StatusResponse,
   ReplicaStatus,
-  LogStoreService,
-  LogStoreClient,
 } from "./gen/logplayer/v1/logstore";
 export type { LogStoreServer } from "./gen/logplayer/v1/logstore";
 export {
@@ -47,10 +45,22 @@ export {
   ShardStatusResponse,
   DeliveryStatsRequest,
   DeliveryStatsResponse,
-  ShardService,
-  ShardClient,
 } from "./gen/logplayer/v1/shard";
 export type { ShardServer } from "./gen/logplayer/v1/shard";
+// Service definitions and clients: the generated ones with the hand-written
+// codec on the delivery path (wire/codec.ts), same bytes on the wire.
+export { LogStoreService, LogStoreClient, ShardService, ShardClient } from "./wire/services";
+export {
+  transactionEncodedBytes,
+  encodeLogEntry,
+  decodeLogEntry,
+  encodeAppendRequest,
+  decodeAppendRequest,
+  encodeReadResponse,
+  decodeReadResponse,
+  encodeDeliverRequest,
+  decodeDeliverRequest,
+} from "./wire/codec";
 
 /**
  * Version of the delivery and read protocols. A peer that sends another

@@ -1,6 +1,6 @@
 import { crc32 } from "node:zlib";
 import { assert } from "@logplayer/common";
-import { LogEntry } from "@logplayer/proto";
+import { decodeLogEntry, encodeLogEntry, type LogEntry } from "@logplayer/proto";
 
 /**
  * WAL record framing. Pure: bytes in, bytes or a verdict out.
@@ -44,7 +44,7 @@ export type RecordResult =
 
 /** Encodes an entry's payload, the bytes the transaction size limit is checked against. */
 export function encodeEntryPayload(entry: LogEntry): Uint8Array {
-  return LogEntry.encode(entry).finish();
+  return encodeLogEntry(entry);
 }
 
 /**
@@ -116,7 +116,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number): RecordResult {
   }
   let entry: LogEntry;
   try {
-    entry = LogEntry.decode(payload);
+    entry = decodeLogEntry(payload);
   } catch (err: unknown) {
     // A checksummed payload that does not decode is a writer bug, not a torn write.
     return { kind: "invalid", reason: `payload does not decode: ${String(err)}`, lsn: header.lsn };

@@ -1,5 +1,5 @@
 import { assert, failedPrecondition } from "@logplayer/common";
-import { LogEntry } from "@logplayer/proto";
+import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
 import type { Entry, HardState, Storage } from "@logplayer/raft";
 import { encodeEntryPayload } from "../core/wal-record";
 import type { Wal } from "../wal";
@@ -16,7 +16,7 @@ export function toLogEntry(entry: Entry): { entry: LogEntry; payload: Uint8Array
     const noop: LogEntry = { lsn: entry.index, term: entry.term, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
     return { entry: noop, payload: encodeEntryPayload(noop) };
   }
-  const decoded = LogEntry.decode(entry.data);
+  const decoded = decodeLogEntry(entry.data);
   assert(decoded.lsn === entry.index && decoded.term === entry.term, `raft entry ${entry.index}/${entry.term} carries LogEntry ${decoded.lsn}/${decoded.term}`);
   assert(decoded.txn !== undefined, `raft entry ${entry.index} is normal but has no transaction`);
   return { entry: decoded, payload: entry.data };
