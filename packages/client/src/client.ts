@@ -32,6 +32,7 @@ import {
 } from "@logplayer/proto";
 import { callUnary, sleepMs, withReadRetry, withRetry, type CallTarget, type ReadRetryPolicy, type RetryDecision, type RetryPolicy } from "./call";
 import { Channels } from "./channels";
+import { AppendStreams } from "./append-stream";
 import { CommitWindow } from "./commit-window";
 import {
   CancelledError,
@@ -40,6 +41,7 @@ import {
   InternalError,
   NotLeaderError,
   UnavailableError,
+  UnimplementedError,
   toClientError,
   type ClientError,
 } from "./errors";
@@ -140,6 +142,7 @@ export class LogPlayerClient {
   /** Set when an append failed in a way that may mean the leader moved; the next commit asks the replicas first. */
   #leaderInDoubt = false;
   readonly #commitWindow: CommitWindow;
+  readonly #appendStreams = new AppendStreams();
 
   private constructor(channels: Channels, options: ResolvedOptions, logStoreAddress: string, status: StatusResponse) {
     assert(status.shardMap !== undefined, "client: status without shard map");
@@ -259,6 +262,14 @@ export class LogPlayerClient {
     const client = this.#channels.logStore(address);
     // With one address, waiting for the connection rides through a restart; with several, a dead replica must fail fast so the retry finds the new leader.
     const waitForReady = this.#channels.logStoreAddresses.length === 1;
+    if (this.#options.appendStream && this.#appendStreams.usable(address)) {
+      try {
+        return await this.#appendStreams.append(address, client, waitForReady, request, deadlineMs);
+      } catch (err: unknown) {
+        // An older LogStore without AppendStream: the same append goes by unary Append at once.
+        if (!(UnimplementedError.is(err) && !this.#appendStreams.usable(address))) throw err;
+      }
+    }
     const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady, client };
     const response = await callUnary<AppendRequest, AppendResponse>((r, m, o, cb) => client.append(r, m, o, cb), request, target);
     if (response.lsn <= 0n) throw new InternalError(Status.INTERNAL, `LogStore at ${address}: append acknowledged with LSN ${response.lsn}`);
@@ -410,6 +421,7 @@ export class LogPlayerClient {
 
   /** Closes every channel. Idempotent; later calls throw CancelledError. */
   close(): void {
+    this.#appendStreams.close();
     this.#channels.close();
   }
 

@@ -36,6 +36,8 @@ export interface ClientOptions {
   commitsInflightMax?: number;
   /** Commits waiting for a slot; beyond it commit() fails with LimitExceededError (default 100000). */
   commitsQueuedMax?: number;
+  /** Send commits on one pipelined AppendStream per LogStore instead of a unary call each (default true; an older LogStore without it is detected and served by unary Append). */
+  appendStream?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
@@ -65,6 +67,7 @@ export interface ResolvedOptions {
   readonly leaderProbeTimeoutMs: number;
   readonly commitsInflightMax: number;
   readonly commitsQueuedMax: number;
+  readonly appendStream: boolean;
 }
 
 const ADDRESS = /^[^\s,]+:(\d{1,5})$/;
@@ -108,5 +111,6 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     leaderProbeTimeoutMs: checkInteger("leaderProbeTimeoutMs", options.leaderProbeTimeoutMs ?? DEFAULT_LEADER_PROBE_TIMEOUT_MS, 1, TIMEOUT_MS_MAX),
     commitsInflightMax: checkInteger("commitsInflightMax", options.commitsInflightMax ?? DEFAULT_COMMITS_INFLIGHT_MAX, 1, COMMITS_INFLIGHT_MAX_LIMIT),
     commitsQueuedMax: checkInteger("commitsQueuedMax", options.commitsQueuedMax ?? DEFAULT_COMMITS_QUEUED_MAX, 0, 10_000_000),
+    appendStream: options.appendStream ?? true,
   };
 }

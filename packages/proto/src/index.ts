@@ -11,6 +11,7 @@ export {
 export {
   AppendRequest,
   AppendResponse,
+  AppendStreamResponse,
   ReadRequest,
   ReadResponse,
   StatusRequest,

@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   type AppendRequest,
   type AppendResponse,
+  type AppendStreamResponse,
   type LogEntry,
   type ReadResponse,
   type StatusResponse,
@@ -195,6 +196,15 @@ function logLine(running: Running, predicate: (line: Record<string, unknown>) =>
   });
 }
 
+/** Waits (bounded, no fixed sleep) until `condition` holds, checking on each turn of the event loop. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition did not hold in time");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 async function metricsText(port: number): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   expect(response.status).toBe(200);
@@ -316,6 +326,52 @@ describe("LogStore process", () => {
     expect(await status(client)).toMatchObject({ lastLsn: 3n, commitLsn: 3n });
     const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
     expect(await metricsText(metricsPort)).toMatch(/^logstore_appends_total\{outcome="duplicate",service="logstore"\} 4$/m);
+    await stop(running);
+  });
+
+  it("AppendStream: pipelined appends answered by seq, refusals do not end the stream, a bad stream ends with INVALID_ARGUMENT", async () => {
+    const running = await start(["--shard-count", "2", "--metrics-port", "0", "--append-stream-pending-max", "4"]);
+    const { client } = running;
+    const call = client.appendStream();
+    const answers: AppendStreamResponse[] = [];
+    call.on("data", (response: AppendStreamResponse) => answers.push(response));
+    const ended = new Promise<ServiceError | null>((resolve) => {
+      call.on("error", (err: ServiceError) => resolve(err));
+      call.on("end", () => resolve(null));
+    });
+    // More than --append-stream-pending-max at once: the stream pauses and resumes, nothing is lost.
+    const count = 20;
+    for (let seq = 1n; seq <= BigInt(count); seq++) call.write(appendRequest(put(`k${seq}`, "v"), seq, "streamer"));
+    call.write(appendRequest(put("k1", "v"), 1n, "streamer")); // a retry: the original's LSN
+    call.write(appendRequest({ mutations: [] }, 21n, "streamer")); // refused, the stream goes on
+    call.write(appendRequest(put("k22", "v"), 22n, "streamer"));
+    await waitFor(() => answers.length === count + 3);
+    const bySeq = new Map(answers.filter((a) => a.errorCode === 0 && !a.duplicate).map((a) => [a.clientSeq, a.lsn]));
+    expect([...bySeq.keys()].sort((a, b) => Number(a - b))).toEqual([...Array.from({ length: count }, (_, i) => BigInt(i + 1)), 22n]);
+    expect(new Set(bySeq.values()).size).toBe(count + 1);
+    expect(answers.find((a) => a.duplicate)).toMatchObject({ clientSeq: 1n, lsn: bySeq.get(1n), errorCode: 0 });
+    expect(answers.find((a) => a.clientSeq === 21n)).toMatchObject({ errorCode: Status.INVALID_ARGUMENT, lsn: 0n });
+    const entries = await readRange(client, 1n, BigInt(count + 1));
+    expect(entries.map((e) => e.clientSeq)).toEqual([...bySeq.entries()].sort((a, b) => Number(a[1] - b[1])).map(([seq]) => seq));
+    call.end();
+    expect(await ended).toBeNull();
+
+    // A request without a seq cannot be matched to its answer: the stream is refused, nothing written.
+    const bad = client.appendStream();
+    bad.on("data", () => undefined);
+    const badEnd = new Promise<ServiceError>((resolve) => bad.on("error", resolve));
+    bad.write(appendRequest(put("x", "y")));
+    expect((await badEnd).code).toBe(Status.INVALID_ARGUMENT);
+    // Two client ids on one stream: refused too.
+    const mixed = client.appendStream();
+    mixed.on("data", () => undefined);
+    const mixedEnd = new Promise<ServiceError>((resolve) => mixed.on("error", resolve));
+    mixed.write(appendRequest(put("m", "1"), 1n, "one"));
+    mixed.write(appendRequest(put("m", "2"), 1n, "two"));
+    const mixedError = await mixedEnd;
+    expect(mixedError.code).toBe(Status.INVALID_ARGUMENT);
+    expect(mixedError.details).toMatch(/client_id "two" on a stream of "one"/);
+    expect((await status(client)).lastLsn).toBeLessThanOrEqual(BigInt(count + 2));
     await stop(running);
   });
 

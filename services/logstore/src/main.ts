@@ -12,6 +12,7 @@ import {
   SHARD_COUNT_MAX,
   type LogLevel,
 } from "@logplayer/common";
+import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
 import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
 import { parsePeers, type Peer } from "./replication/peers";
@@ -44,6 +45,7 @@ interface LogStoreFlags {
   readBatchBytesMax: number;
   readBatchEntriesMax: number;
   readersMax: number;
+  appendStreamPendingMax: number;
   peers?: Peer[];
   tickMs: number;
   electionTicks: number;
@@ -82,6 +84,7 @@ function buildCommand(): Command {
     .addOption(intOption("--read-batch-bytes-max <n>", "entry bytes per ReadResponse (at most --entry-bytes-max)", "LP_READ_BATCH_BYTES_MAX", read.readBatchBytesMax, 1, 64 * 1024 * 1024))
     .addOption(intOption("--read-batch-entries-max <n>", "entries per ReadResponse", "LP_READ_BATCH_ENTRIES_MAX", read.readBatchEntriesMax, 1, 1_000_000))
     .addOption(intOption("--readers-max <n>", "concurrent Read streams; more are refused with RESOURCE_EXHAUSTED", "LP_READERS_MAX", read.readersMax, 1, 100_000))
+    .addOption(intOption("--append-stream-pending-max <n>", "appends in flight on one AppendStream; past it the LogStore stops reading that stream until answers drain", "LP_APPEND_STREAM_PENDING_MAX", DEFAULT_APPEND_STREAM_PENDING_MAX, 1, 1_000_000))
     .addOption(envOption("--peers <list>", "Raft replication: every replica as id=host:port,... (this one included); omit for a single replica", "LP_PEERS").argParser(parsePeers))
     .addOption(intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000))
     .addOption(intOption("--election-ticks <n>", "ticks without a leader before campaigning, randomized up to 2x (replicated mode)", "LP_ELECTION_TICKS", DEFAULT_REPLICATION_LIMITS.electionTicks, 2, 1000))
@@ -115,6 +118,7 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       readBatchEntriesMax: flags.readBatchEntriesMax,
       readersMax: flags.readersMax,
     },
+    appendStreamPendingMax: flags.appendStreamPendingMax,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     dedupeLimits: { ...DEFAULT_DEDUPE_LIMITS, clientsMax: flags.dedupeClientsMax },
     ...(flags.peers !== undefined ? { replication: replicationSetup(flags, flags.peers) } : {}),

@@ -1,4 +1,4 @@
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import {
   AssertionError,
   LpError,
@@ -13,6 +13,7 @@ import {
   PROTOCOL_VERSION,
   type AppendRequest,
   type AppendResponse,
+  type AppendStreamResponse,
   type LogEntry,
   type LogStoreServer,
   type ReadRequest,
@@ -20,6 +21,7 @@ import {
   type StatusRequest,
   type StatusResponse,
 } from "@logplayer/proto";
+import { AppendStreamSession } from "./append-stream";
 import type { ClusterMeta } from "./cluster-meta";
 import { encodeEntryPayload } from "./core/wal-record";
 import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "./dedupe-table";
@@ -35,6 +37,8 @@ export interface LogStoreConfig {
   readonly advertiseAddress: () => string;
   readonly transactionLimits: TransactionLimits;
   readonly readLimits: ReadLimits;
+  /** Appends in flight on one AppendStream; past it the stream is paused. */
+  readonly appendStreamPendingMax: number;
   /** Called on a broken invariant: the process must not carry on. */
   readonly onFatal: (error: Error) => void;
   /**
@@ -54,6 +58,7 @@ export class LogStoreNode {
   readonly #logger: Logger;
   readonly #commitWaiters: LsnWaiters;
   readonly #readers = new Set<ReadSession>();
+  readonly #appendStreams = new Set<AppendStreamSession>();
   /**
    * "clientId/seq" -> its LSN once durable, for appends queued but not yet
    * durable (single-replica mode). Bounded by the WAL's append queue.
@@ -213,6 +218,28 @@ export class LogStoreNode {
     );
   }
 
+  /** Serves one AppendStream: pipelined appends, each answered by its client_seq. */
+  appendStream(call: ServerDuplexStream<AppendRequest, AppendStreamResponse>, onAnswer: (outcome: "ok" | "duplicate" | LpError, startedNs: bigint) => void): void {
+    const session = new AppendStreamSession(
+      call,
+      { append: (request) => this.append(request), onAnswer, onUnexpected: (err) => this.reportUnexpected(err) },
+      this.#config.appendStreamPendingMax,
+      this.#logger,
+    );
+    if (this.#stopping) {
+      session.stop(unavailable("the LogStore is shutting down"));
+      return;
+    }
+    this.#appendStreams.add(session);
+    const forget = (): void => {
+      this.#appendStreams.delete(session);
+    };
+    call.on("close", forget);
+    call.on("finish", forget);
+    call.on("cancelled", forget);
+    session.start();
+  }
+
   countEntriesRead(entries: number): void {
     this.#metrics.entriesRead.inc(entries);
   }
@@ -227,6 +254,8 @@ export class LogStoreNode {
     this.#stopping = true;
     this.#config.replication?.stop();
     for (const session of this.#readers) session.stop(unavailable("the LogStore is shutting down"));
+    for (const session of this.#appendStreams) session.stop(unavailable("the LogStore is shutting down"));
+    this.#appendStreams.clear();
   }
 
   /** Broken invariants crash the process; everything else was already answered. */
@@ -237,23 +266,33 @@ export class LogStoreNode {
 
 /** The gRPC handlers: thin, everything is decided by LogStoreNode. */
 export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetrics, logger: Logger): LogStoreServer {
+  const countAnswer = (outcome: "ok" | "duplicate" | LpError, startedNs: bigint): void => {
+    if (typeof outcome === "string") {
+      metrics.appends.inc({ outcome });
+      metrics.appendLatency.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+      return;
+    }
+    metrics.appends.inc({ outcome: Status[outcome.code] ?? String(outcome.code) });
+    if (outcome.code === Status.INTERNAL) logger.error({ err: outcome }, "append failed");
+  };
   return {
     append(call: ServerUnaryCall<AppendRequest, AppendResponse>, callback: sendUnaryData<AppendResponse>): void {
       const started = process.hrtime.bigint();
       node.append(call.request).then(
         (response) => {
-          metrics.appends.inc({ outcome: response.duplicate ? "duplicate" : "ok" });
-          metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          countAnswer(response.duplicate ? "duplicate" : "ok", started);
           callback(null, response);
         },
         (err: unknown) => {
           const error = LpError.from(err);
-          metrics.appends.inc({ outcome: Status[error.code] ?? String(error.code) });
-          if (error.code === Status.INTERNAL) logger.error({ err }, "append failed");
+          countAnswer(error, started);
           callback(error.toServiceError());
           node.reportUnexpected(err);
         },
       );
+    },
+    appendStream(call: ServerDuplexStream<AppendRequest, AppendStreamResponse>): void {
+      node.appendStream(call, countAnswer);
     },
     read(call: ServerWritableStream<ReadRequest, ReadResponse>): void {
       node.read(call);

@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
 import { createRegistry, createShardMap, DEFAULT_TRANSACTION_LIMITS, LpError, silentLogger, Status } from "@logplayer/common";
 import { MutationKind, type AppendRequest } from "@logplayer/proto";
 import { rebuildDedupeTable } from "./dedupe-rebuild";
@@ -34,6 +35,7 @@ async function openNode(limits: DedupeLimits = { clientsMax: 10, seqsPerClientMa
     advertiseAddress: () => "127.0.0.1:1",
     transactionLimits: DEFAULT_TRANSACTION_LIMITS,
     readLimits: DEFAULT_READ_LIMITS,
+    appendStreamPendingMax: DEFAULT_APPEND_STREAM_PENDING_MAX,
     onFatal: (error: Error) => {
       throw error;
     },

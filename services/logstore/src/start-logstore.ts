@@ -44,6 +44,8 @@ export interface LogStoreOptions {
   walLimits: WalLimits;
   transactionLimits: TransactionLimits;
   readLimits: ReadLimits;
+  /** Appends in flight on one AppendStream before it is paused. */
+  appendStreamPendingMax: number;
   shutdownTimeoutMs: number;
   /** Idempotent appends (both modes): how many clients and seqs per client are remembered. */
   dedupeLimits: DedupeLimits;
@@ -127,6 +129,7 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
       advertiseAddress: () => advertiseAddress,
       transactionLimits: options.transactionLimits,
       readLimits: options.readLimits,
+      appendStreamPendingMax: options.appendStreamPendingMax,
       onFatal,
       dedupe,
       ...(replication !== undefined ? { replication } : {}),

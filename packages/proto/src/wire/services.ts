@@ -23,6 +23,11 @@ export const LogStoreService = {
     requestSerialize: encodeAppendRequest,
     requestDeserialize: decodeAppendRequest,
   },
+  appendStream: {
+    ...logstore.LogStoreService.appendStream,
+    requestSerialize: encodeAppendRequest,
+    requestDeserialize: decodeAppendRequest,
+  },
   read: {
     ...logstore.LogStoreService.read,
     responseSerialize: encodeReadResponse,

@@ -9,9 +9,11 @@ import {
   type CallOptions,
   ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -34,6 +36,18 @@ export interface AppendResponse {
   lsn: bigint;
   /** True when (client_id, client_seq) was already in the log: lsn is the original's. */
   duplicate: boolean;
+}
+
+export interface AppendStreamResponse {
+  clientSeq: bigint;
+  /** Set when error_code is 0 (OK). */
+  lsn: bigint;
+  duplicate: boolean;
+  /** 0, or the gRPC status code refusing this append (as Append would have). */
+  errorCode: number;
+  errorMessage: string;
+  /** With a refusal by a replica that does not lead: the leader, when known. */
+  leaderAddress: string;
 }
 
 export interface ReadRequest {
@@ -278,6 +292,152 @@ export const AppendResponse: MessageFns<AppendResponse> = {
     const message = createBaseAppendResponse();
     message.lsn = object.lsn ?? 0n;
     message.duplicate = object.duplicate ?? false;
+    return message;
+  },
+};
+
+function createBaseAppendStreamResponse(): AppendStreamResponse {
+  return { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+}
+
+export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
+  encode(message: AppendStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientSeq !== 0n) {
+      if (BigInt.asUintN(64, message.clientSeq) !== message.clientSeq) {
+        throw new globalThis.Error("value provided for field message.clientSeq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.clientSeq);
+    }
+    if (message.lsn !== 0n) {
+      if (BigInt.asUintN(64, message.lsn) !== message.lsn) {
+        throw new globalThis.Error("value provided for field message.lsn of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.lsn);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(24).bool(message.duplicate);
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(32).uint32(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(42).string(message.errorMessage);
+    }
+    if (message.leaderAddress !== "") {
+      writer.uint32(50).string(message.leaderAddress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAppendStreamResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.clientSeq = reader.uint64() as bigint;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.lsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.duplicate = reader.bool();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.errorCode = reader.uint32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.errorMessage = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.leaderAddress = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AppendStreamResponse {
+    return {
+      clientSeq: isSet(object.clientSeq) ? BigInt(object.clientSeq) : 0n,
+      lsn: isSet(object.lsn) ? BigInt(object.lsn) : 0n,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      errorCode: isSet(object.errorCode) ? globalThis.Number(object.errorCode) : 0,
+      errorMessage: isSet(object.errorMessage) ? globalThis.String(object.errorMessage) : "",
+      leaderAddress: isSet(object.leaderAddress) ? globalThis.String(object.leaderAddress) : "",
+    };
+  },
+
+  toJSON(message: AppendStreamResponse): unknown {
+    const obj: any = {};
+    if (message.clientSeq !== 0n) {
+      obj.clientSeq = message.clientSeq.toString();
+    }
+    if (message.lsn !== 0n) {
+      obj.lsn = message.lsn.toString();
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = Math.round(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.leaderAddress !== "") {
+      obj.leaderAddress = message.leaderAddress;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(base?: I): AppendStreamResponse {
+    return AppendStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(object: I): AppendStreamResponse {
+    const message = createBaseAppendStreamResponse();
+    message.clientSeq = object.clientSeq ?? 0n;
+    message.lsn = object.lsn ?? 0n;
+    message.duplicate = object.duplicate ?? false;
+    message.errorCode = object.errorCode ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    message.leaderAddress = object.leaderAddress ?? "";
     return message;
   },
 };
@@ -975,6 +1135,24 @@ export const LogStoreService = {
     responseDeserialize: (value: Buffer) => AppendResponse.decode(value),
   },
   /**
+   * Pipelined appends: many in flight on one stream, each answered by one
+   * AppendStreamResponse carrying its client_seq (answers may come in any
+   * order). Every request must carry client_id, the same on the whole
+   * stream, and client_seq > 0, or the stream ends with INVALID_ARGUMENT.
+   * A refused append is answered with its error and the stream goes on;
+   * the stream itself ends with UNAVAILABLE when the LogStore shuts down.
+   * A LogStore without this method answers UNIMPLEMENTED: use Append.
+   */
+  appendStream: {
+    path: "/logplayer.v1.LogStore/AppendStream",
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: AppendRequest) => Buffer.from(AppendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => AppendRequest.decode(value),
+    responseSerialize: (value: AppendStreamResponse) => Buffer.from(AppendStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => AppendStreamResponse.decode(value),
+  },
+  /**
    * Stream committed entries from from_lsn. With to_lsn = 0 the stream tails
    * the log forever; otherwise it ends after to_lsn (a recovery stream).
    * OUT_OF_RANGE when from_lsn was trimmed or to_lsn is beyond the commit LSN.
@@ -1008,6 +1186,16 @@ export interface LogStoreServer extends UntypedServiceImplementation {
    */
   append: handleUnaryCall<AppendRequest, AppendResponse>;
   /**
+   * Pipelined appends: many in flight on one stream, each answered by one
+   * AppendStreamResponse carrying its client_seq (answers may come in any
+   * order). Every request must carry client_id, the same on the whole
+   * stream, and client_seq > 0, or the stream ends with INVALID_ARGUMENT.
+   * A refused append is answered with its error and the stream goes on;
+   * the stream itself ends with UNAVAILABLE when the LogStore shuts down.
+   * A LogStore without this method answers UNIMPLEMENTED: use Append.
+   */
+  appendStream: handleBidiStreamingCall<AppendRequest, AppendStreamResponse>;
+  /**
    * Stream committed entries from from_lsn. With to_lsn = 0 the stream tails
    * the log forever; otherwise it ends after to_lsn (a recovery stream).
    * OUT_OF_RANGE when from_lsn was trimmed or to_lsn is beyond the commit LSN.
@@ -1038,6 +1226,21 @@ export interface LogStoreClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AppendResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Pipelined appends: many in flight on one stream, each answered by one
+   * AppendStreamResponse carrying its client_seq (answers may come in any
+   * order). Every request must carry client_id, the same on the whole
+   * stream, and client_seq > 0, or the stream ends with INVALID_ARGUMENT.
+   * A refused append is answered with its error and the stream goes on;
+   * the stream itself ends with UNAVAILABLE when the LogStore shuts down.
+   * A LogStore without this method answers UNIMPLEMENTED: use Append.
+   */
+  appendStream(): ClientDuplexStream<AppendRequest, AppendStreamResponse>;
+  appendStream(options: Partial<CallOptions>): ClientDuplexStream<AppendRequest, AppendStreamResponse>;
+  appendStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<AppendRequest, AppendStreamResponse>;
   /**
    * Stream committed entries from from_lsn. With to_lsn = 0 the stream tails
    * the log forever; otherwise it ends after to_lsn (a recovery stream).
