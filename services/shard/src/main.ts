@@ -13,6 +13,7 @@ import {
   type LogLevel,
 } from "@logplayer/common";
 import { startShard, type ShardOptions } from "./start-shard";
+import { DEFAULT_WAL_AUTOCHECKPOINT_PAGES } from "./store";
 
 /** Ports are derived from the shard id unless given: 7300 + id and 9300 + id. */
 const GRPC_PORT_BASE = 7300;
@@ -37,6 +38,7 @@ interface ShardFlags {
   scanBytesMax: number;
   messageBytesMax: number;
   checkpointIntervalMs: number;
+  walAutocheckpointPages: number;
   logLevel: LogLevel;
 }
 
@@ -87,6 +89,10 @@ function buildCommand(): Command {
       intOption("--checkpoint-interval-ms <ms>", "WAL checkpoint period; advances durable_lsn", "LP_CHECKPOINT_INTERVAL_MS",
         10, 3_600_000, 1000),
     )
+    .addOption(
+      intOption("--wal-autocheckpoint-pages <n>", "SQLite WAL pages before it checkpoints by itself inside a commit (the timer above normally does it first)",
+        "LP_WAL_AUTOCHECKPOINT_PAGES", 1, 10_000_000, DEFAULT_WAL_AUTOCHECKPOINT_PAGES),
+    )
     .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
@@ -99,6 +105,7 @@ function toOptions(flags: ShardFlags): ShardOptions {
     listen: flags.listen ?? `127.0.0.1:${GRPC_PORT_BASE + flags.shardId}`,
     metricsPort: flags.metricsPort ?? METRICS_PORT_BASE + flags.shardId,
     checkpointIntervalMs: flags.checkpointIntervalMs,
+    walAutocheckpointPages: flags.walAutocheckpointPages,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     limits: {
       batchPartsMax: flags.batchPartsMax,

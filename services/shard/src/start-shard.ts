@@ -33,6 +33,8 @@ export interface ShardOptions {
   /** How often to checkpoint the WAL, which advances the durable LSN. */
   readonly checkpointIntervalMs: number;
   /** Bound on a graceful shutdown before open calls are cancelled. */
+  /** WAL pages before SQLite checkpoints by itself inside a commit (default DEFAULT_WAL_AUTOCHECKPOINT_PAGES). */
+  readonly walAutocheckpointPages?: number;
   readonly shutdownTimeoutMs: number;
   readonly limits: ShardLimits;
 }
@@ -53,7 +55,7 @@ export interface RunningShard {
  */
 export async function startShard(options: ShardOptions, logger: Logger): Promise<RunningShard> {
   validateLimits(options.limits);
-  const store = ShardStore.open(options.dataDir, options.shardId);
+  const store = ShardStore.open(options.dataDir, options.shardId, options.walAutocheckpointPages);
   let server: Server | undefined;
   let metricsServer: MetricsServer | null = null;
   try {
