@@ -1,6 +1,7 @@
-import { mutation, type LogPlayerClient } from "@logplayer/client";
+import type { LogPlayerClient, MutationInput } from "@logplayer/client";
 import { LocalCluster } from "@logplayer/cluster";
 import { monotonicNs } from "@logplayer/common";
+import { MutationKind } from "@logplayer/proto";
 import {
   decodeDelayHistogram,
   type DelaySummary,
@@ -127,7 +128,8 @@ function phase(
       clock: monotonicNs,
       nextTxn: () => workload.next(),
       commit: async (txn) => {
-        const mutations = txn.keys.map((key, i) => mutation.put(key, txn.values[i]!));
+        // The wire Mutation directly: mutation.put() copies its value, and the pooled values never change.
+        const mutations = txn.keys.map((key, i): MutationInput => ({ kind: MutationKind.MUTATION_KIND_PUT, key, value: txn.values[i]!, delta: 0n }));
         // The paper's commit time: read after the transaction is built, right before the send.
         const commitTimeNs = monotonicNs();
         const { lsn } = await client.commit(mutations, { commitTimeNs, timeoutMs: config.commitTimeoutMs });

@@ -87,7 +87,7 @@ function buildCommand(): Command {
     )
     .addOption(
       intOption("--checkpoint-interval-ms <ms>", "WAL checkpoint period; advances durable_lsn", "LP_CHECKPOINT_INTERVAL_MS",
-        10, 3_600_000, 1000),
+        10, 3_600_000, 5000),
     )
     .addOption(
       intOption("--wal-autocheckpoint-pages <n>", "SQLite WAL pages before it checkpoints by itself inside a commit (the timer above normally does it first)",

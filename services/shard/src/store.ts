@@ -14,11 +14,11 @@ const SCHEMA_VERSION = 1n;
  * Pages written to the WAL before SQLite checkpoints on its own, inside a
  * commit. SQLite's default of 1000 made every ~250th batch pay a checkpoint
  * with two fsyncs on the delivery path (apply cost 210 -> 140 us CPU per
- * 3-key part, and wall time halved, in a microbenchmark); 10000 pages (40 MB
+ * 3-key part, and wall time halved, in a microbenchmark); 25000 pages (100 MB
  * of WAL) leaves checkpoints to the shard's timer (--checkpoint-interval-ms)
  * unless it falls far behind.
  */
-export const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 10_000;
+export const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 25_000;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
