@@ -302,8 +302,11 @@ function endsMessage(r: WireReader, tag: number): boolean {
   return false;
 }
 
+/** The default of an absent bytes field, shared: a zero-length Buffer has nothing to modify. */
+const EMPTY_BYTES = Buffer.alloc(0);
+
 function decodeMutation(r: WireReader): Mutation {
-  const m: Mutation = { kind: 0, key: "", value: Buffer.alloc(0), delta: 0n };
+  const m: Mutation = { kind: 0, key: "", value: EMPTY_BYTES, delta: 0n };
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {

@@ -12,6 +12,18 @@ export const WIRE_END_GROUP = 4;
 export const WIRE_FIXED32 = 5;
 
 const TWO_POW_32 = 4294967296;
+/** Strings up to this many bytes (keys, ids) are decoded by hand when ASCII: cheaper than a UTF-8 decoder call. */
+const SHORT_STRING_BYTES = 32;
+
+function decodeShortString(buf: Buffer, start: number, end: number): string {
+  let text = "";
+  for (let i = start; i < end; i++) {
+    const byte = buf[i]!;
+    if (byte >= 0x80) return buf.toString("utf8", start, end);
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
 const UINT64_MAX = (1n << 64n) - 1n;
 
 /** Bytes of an unsigned varint for 0 <= n < 2^53. */
@@ -205,7 +217,7 @@ export class WireReader {
     const length = this.length();
     const start = this.pos;
     this.pos += length;
-    return this.buf.toString("utf8", start, start + length);
+    return length <= SHORT_STRING_BYTES ? decodeShortString(this.buf, start, start + length) : this.buf.toString("utf8", start, start + length);
   }
 
   /** Skips a field of an unknown number, or of a known one with an unexpected wire type. */
