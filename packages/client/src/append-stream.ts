@@ -1,5 +1,5 @@
 import { connectivityState as ConnectivityState, Metadata, status as Status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
-import type { AppendRequest, AppendStreamResponse, LogStoreClient } from "@logplayer/proto";
+import type { AppendAnswer as WireAnswer, AppendRequest, AppendStreamResponse, LogStoreClient } from "@logplayer/proto";
 import { clientErrorFor, DeadlineExceededError, InternalError, UnavailableError, UnimplementedError, toClientError, type ClientError } from "./errors";
 
 export interface AppendAnswer {
@@ -33,7 +33,9 @@ class OpenAppendStream {
     private readonly onEnd: (stream: OpenAppendStream, error: ClientError) => void,
   ) {
     this.#call = client.appendStream(new Metadata({ waitForReady }));
-    this.#call.on("data", (response: AppendStreamResponse) => this.#onAnswer(response));
+    this.#call.on("data", (response: AppendStreamResponse) => {
+      for (const answer of response.answers) this.#onAnswer(answer);
+    });
     this.#call.on("error", (err: ServiceError) => this.#end(toClientError(err, this.#context)));
     this.#call.on("end", () => this.#end(new UnavailableError(Status.UNAVAILABLE, `${this.#context}: append stream ended`)));
   }
@@ -73,7 +75,7 @@ class OpenAppendStream {
     return new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${this.#context}: ${why}`);
   }
 
-  #onAnswer(response: AppendStreamResponse): void {
+  #onAnswer(response: WireAnswer): void {
     const pending = this.#pending.get(response.clientSeq);
     // No one waits: the append timed out and its retry will get the original's answer.
     if (pending === undefined) return;

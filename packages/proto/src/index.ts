@@ -12,6 +12,7 @@ export {
   AppendRequest,
   AppendResponse,
   AppendStreamResponse,
+  AppendAnswer,
   ReadRequest,
   ReadResponse,
   StatusRequest,

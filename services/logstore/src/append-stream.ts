@@ -1,6 +1,6 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import { invalidArgument, LpError, type Logger } from "@logplayer/common";
-import type { AppendRequest, AppendResponse, AppendStreamResponse } from "@logplayer/proto";
+import type { AppendAnswer, AppendRequest, AppendResponse, AppendStreamResponse } from "@logplayer/proto";
 
 /** Appends in flight on one AppendStream before the LogStore stops reading it (flow control pushes back). */
 export const DEFAULT_APPEND_STREAM_PENDING_MAX = 1024;
@@ -19,6 +19,8 @@ export interface AppendStreamHooks {
  * its client_seq, refusals included, so one bad transaction does not end the
  * stream. Pending appends are bounded: past `pendingMax` the stream is paused
  * (HTTP/2 flow control then holds the client back) until answers drain it.
+ * Answers ready in one turn of the event loop (a group commit resolves many
+ * at once) go out as one response: one gRPC message instead of one each.
  */
 export class AppendStreamSession {
   readonly #call: ServerDuplexStream<AppendRequest, AppendStreamResponse>;
@@ -30,6 +32,8 @@ export class AppendStreamSession {
   #paused = false;
   #inputEnded = false;
   #closed = false;
+  #ready: AppendAnswer[] = [];
+  #flushScheduled = false;
 
   constructor(call: ServerDuplexStream<AppendRequest, AppendStreamResponse>, hooks: AppendStreamHooks, pendingMax: number, logger: Logger) {
     this.#call = call;
@@ -75,10 +79,10 @@ export class AppendStreamSession {
       this.#paused = true;
       this.#call.pause();
     }
-    let answer: Promise<AppendStreamResponse>;
+    let answer: Promise<AppendAnswer>;
     try {
       answer = this.#hooks.append(request).then(
-        (response): AppendStreamResponse => {
+        (response): AppendAnswer => {
           this.#hooks.onAnswer(response.duplicate ? "duplicate" : "ok", startedNs);
           return { clientSeq, lsn: response.lsn, duplicate: response.duplicate, errorCode: 0, errorMessage: "", leaderAddress: "" };
         },
@@ -90,16 +94,29 @@ export class AppendStreamSession {
     void answer.then((response) => this.#answer(response));
   }
 
-  #refusal(clientSeq: bigint, err: unknown, startedNs: bigint): AppendStreamResponse {
+  #refusal(clientSeq: bigint, err: unknown, startedNs: bigint): AppendAnswer {
     const error = LpError.from(err);
     this.#hooks.onAnswer(error, startedNs);
     this.#hooks.onUnexpected(err);
     return { clientSeq, lsn: 0n, duplicate: false, errorCode: error.code, errorMessage: error.message, leaderAddress: error.leaderAddress ?? "" };
   }
 
-  #answer(response: AppendStreamResponse): void {
+  #answer(answer: AppendAnswer): void {
     this.#pending -= 1;
     if (this.#closed) return;
+    this.#ready.push(answer);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const answers = this.#ready;
+    this.#ready = [];
+    if (this.#closed) return;
+    const response: AppendStreamResponse = { answers };
     this.#call.write(response);
     if (this.#paused && this.#pending < this.#pendingMax) {
       this.#paused = false;
@@ -120,7 +137,7 @@ export class AppendStreamSession {
   }
 
   #maybeFinish(): void {
-    if (this.#inputEnded && this.#pending === 0 && !this.#closed) {
+    if (this.#inputEnded && this.#pending === 0 && this.#ready.length === 0 && !this.#closed) {
       this.#closed = true;
       this.#call.end();
     }

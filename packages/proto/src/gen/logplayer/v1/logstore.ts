@@ -39,6 +39,10 @@ export interface AppendResponse {
 }
 
 export interface AppendStreamResponse {
+  answers: AppendAnswer[];
+}
+
+export interface AppendAnswer {
   clientSeq: bigint;
   /** Set when error_code is 0 (OK). */
   lsn: bigint;
@@ -297,11 +301,73 @@ export const AppendResponse: MessageFns<AppendResponse> = {
 };
 
 function createBaseAppendStreamResponse(): AppendStreamResponse {
-  return { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+  return { answers: [] };
 }
 
 export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
   encode(message: AppendStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.answers) {
+      AppendAnswer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAppendStreamResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.answers.push(AppendAnswer.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AppendStreamResponse {
+    return {
+      answers: globalThis.Array.isArray(object?.answers)
+        ? object.answers.map((e: any) => AppendAnswer.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AppendStreamResponse): unknown {
+    const obj: any = {};
+    if (message.answers?.length) {
+      obj.answers = message.answers.map((e) => AppendAnswer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(base?: I): AppendStreamResponse {
+    return AppendStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(object: I): AppendStreamResponse {
+    const message = createBaseAppendStreamResponse();
+    message.answers = object.answers?.map((e) => AppendAnswer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAppendAnswer(): AppendAnswer {
+  return { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+}
+
+export const AppendAnswer: MessageFns<AppendAnswer> = {
+  encode(message: AppendAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.clientSeq !== 0n) {
       if (BigInt.asUintN(64, message.clientSeq) !== message.clientSeq) {
         throw new globalThis.Error("value provided for field message.clientSeq of type uint64 too large");
@@ -329,10 +395,10 @@ export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): AppendStreamResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendAnswer {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     let end = length === undefined ? reader.len : reader.pos + length;
-    const message = createBaseAppendStreamResponse();
+    const message = createBaseAppendAnswer();
     while (reader.pos < end) {
       const tag = reader.uint32();
       switch (tag >>> 3) {
@@ -393,7 +459,7 @@ export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
     return message;
   },
 
-  fromJSON(object: any): AppendStreamResponse {
+  fromJSON(object: any): AppendAnswer {
     return {
       clientSeq: isSet(object.clientSeq) ? BigInt(object.clientSeq) : 0n,
       lsn: isSet(object.lsn) ? BigInt(object.lsn) : 0n,
@@ -404,7 +470,7 @@ export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
     };
   },
 
-  toJSON(message: AppendStreamResponse): unknown {
+  toJSON(message: AppendAnswer): unknown {
     const obj: any = {};
     if (message.clientSeq !== 0n) {
       obj.clientSeq = message.clientSeq.toString();
@@ -427,11 +493,11 @@ export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(base?: I): AppendStreamResponse {
-    return AppendStreamResponse.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<AppendAnswer>, I>>(base?: I): AppendAnswer {
+    return AppendAnswer.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(object: I): AppendStreamResponse {
-    const message = createBaseAppendStreamResponse();
+  fromPartial<I extends Exact<DeepPartial<AppendAnswer>, I>>(object: I): AppendAnswer {
+    const message = createBaseAppendAnswer();
     message.clientSeq = object.clientSeq ?? 0n;
     message.lsn = object.lsn ?? 0n;
     message.duplicate = object.duplicate ?? false;
@@ -1136,8 +1202,8 @@ export const LogStoreService = {
   },
   /**
    * Pipelined appends: many in flight on one stream, each answered by one
-   * AppendStreamResponse carrying its client_seq (answers may come in any
-   * order). Every request must carry client_id, the same on the whole
+   * AppendAnswer carrying its client_seq (answers may come in any order;
+   * those ready together, like a group commit's, share one response). Every request must carry client_id, the same on the whole
    * stream, and client_seq > 0, or the stream ends with INVALID_ARGUMENT.
    * A refused append is answered with its error and the stream goes on;
    * the stream itself ends with UNAVAILABLE when the LogStore shuts down.
@@ -1187,8 +1253,8 @@ export interface LogStoreServer extends UntypedServiceImplementation {
   append: handleUnaryCall<AppendRequest, AppendResponse>;
   /**
    * Pipelined appends: many in flight on one stream, each answered by one
-   * AppendStreamResponse carrying its client_seq (answers may come in any
-   * order). Every request must carry client_id, the same on the whole
+   * AppendAnswer carrying its client_seq (answers may come in any order;
+   * those ready together, like a group commit's, share one response). Every request must carry client_id, the same on the whole
    * stream, and client_seq > 0, or the stream ends with INVALID_ARGUMENT.
    * A refused append is answered with its error and the stream goes on;
    * the stream itself ends with UNAVAILABLE when the LogStore shuts down.
@@ -1228,8 +1294,8 @@ export interface LogStoreClient extends Client {
   ): ClientUnaryCall;
   /**
    * Pipelined appends: many in flight on one stream, each answered by one
-   * AppendStreamResponse carrying its client_seq (answers may come in any
-   * order). Every request must carry client_id, the same on the whole
+   * AppendAnswer carrying its client_seq (answers may come in any order;
+   * those ready together, like a group commit's, share one response). Every request must carry client_id, the same on the whole
    * stream, and client_seq > 0, or the stream ends with INVALID_ARGUMENT.
    * A refused append is answered with its error and the stream goes on;
    * the stream itself ends with UNAVAILABLE when the LogStore shuts down.
