@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option } from "commander";
+import { DEFAULT_HTTP2_WINDOW_BYTES, HTTP2_WINDOW_BYTES_MAX, HTTP2_WINDOW_BYTES_MIN } from "./http2-window";
 
 /** A commander option that also reads an environment variable (shown in --help). */
 export function envOption(flags: string, description: string, env: string, defaultValue?: string): Option {
@@ -41,4 +42,11 @@ export function runMain(service: string, main: () => Promise<void>): void {
     process.stderr.write(`${service}: ${message}\n`);
     process.exit(1);
   });
+}
+
+/** The services' --http2-window-bytes flag (see installHttp2Window). */
+export function http2WindowOption(): Option {
+  return envOption("--http2-window-bytes <n>", "HTTP/2 flow-control window (per stream and per connection) advertised by this process's gRPC servers and clients", "LP_HTTP2_WINDOW_BYTES")
+    .argParser(parseIntegerInRange("--http2-window-bytes", HTTP2_WINDOW_BYTES_MIN, HTTP2_WINDOW_BYTES_MAX))
+    .default(DEFAULT_HTTP2_WINDOW_BYTES);
 }

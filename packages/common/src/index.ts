@@ -32,7 +32,8 @@ export { createRegistry, startMetricsServer, Registry, Counter, Gauge, Histogram
 export type { MetricsServer } from "./metrics";
 export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer } from "./grpc";
 export type { GrpcLimits } from "./grpc";
-export { envOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
+export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";
+export { envOption, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
 export { seededRandom } from "./seeded-random";
 export { exitOnShutdownSignals } from "./shutdown";

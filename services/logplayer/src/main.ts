@@ -3,6 +3,8 @@ import os from "node:os";
 import { Command } from "commander";
 import {
   exitOnShutdownSignals,
+  http2WindowOption,
+  installHttp2Window,
   createLogger,
   DEFAULT_BACKOFF,
   envOption,
@@ -24,6 +26,7 @@ interface PlayerFlags extends DeliveryLimits {
   shards: string[];
   playerId: string;
   listen: string;
+  http2WindowBytes: number;
   metricsPort: number;
   recoveryStreamsMax: number;
   ackTimeoutMs: number;
@@ -68,6 +71,7 @@ function buildCommand(): Command {
     .addOption(envOption("--backoff-max-ms <ms>", "retry delay cap", "LP_BACKOFF_MAX_MS").argParser(int("--backoff-max-ms", 1, 600_000)).default(DEFAULT_BACKOFF.maxDelayMs))
     .addOption(envOption("--start-wait-ms <ms>", "after the first shard answers, wait this long for the others before starting the main stream", "LP_START_WAIT_MS").argParser(int("--start-wait-ms", 0, 600_000)).default(1000))
     .addOption(envOption("--message-bytes-max <n>", "largest gRPC message either way", "LP_MESSAGE_BYTES_MAX").argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)).default(16 * 1024 * 1024))
+    .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
@@ -111,6 +115,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
 async function main(): Promise<void> {
   const flags = buildCommand().parse(process.argv).opts<PlayerFlags>();
   const options = toOptions(flags);
+  installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("logplayer", flags.logLevel);
   let player: Awaited<ReturnType<typeof startLogPlayer>> | null = null;
   // The player is null while it still waits for the LogStore: then there is nothing to close.

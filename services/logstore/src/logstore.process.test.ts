@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
+import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -379,6 +380,24 @@ describe("LogStore process", () => {
     expect(mixedError.code).toBe(Status.INVALID_ARGUMENT);
     expect(mixedError.details).toMatch(/client_id "two" on a stream of "one"/);
     expect((await status(client)).lastLsn).toBeLessThanOrEqual(BigInt(count + 2));
+    await stop(running);
+  });
+
+  it("advertises --http2-window-bytes as its HTTP/2 stream window and raises the connection window", async () => {
+    const windowBytes = 3 * 1024 * 1024;
+    const running = await start(["--shard-count", "2", "--http2-window-bytes", String(windowBytes)]);
+    const session = http2.connect(`http://127.0.0.1:${running.port}`);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve, reject) => {
+        session.once("remoteSettings", resolve);
+        session.once("error", reject);
+      });
+      expect(settings.initialWindowSize).toBe(windowBytes);
+      // The connection window arrives as a WINDOW_UPDATE: our send window grows past the 64 KiB default.
+      await waitFor(() => (session.state.remoteWindowSize ?? 0) >= windowBytes);
+    } finally {
+      session.close();
+    }
     await stop(running);
   });
 

@@ -2,6 +2,8 @@
 import { Command, type Option } from "commander";
 import {
   exitOnShutdownSignals,
+  http2WindowOption,
+  installHttp2Window,
   createLogger,
   DEFAULT_TRANSACTION_LIMITS,
   envOption,
@@ -50,6 +52,7 @@ interface LogStoreFlags {
   tickMs: number;
   electionTicks: number;
   dedupeClientsMax: number;
+  http2WindowBytes: number;
   logLevel: LogLevel;
 }
 
@@ -89,6 +92,7 @@ function buildCommand(): Command {
     .addOption(intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000))
     .addOption(intOption("--election-ticks <n>", "ticks without a leader before campaigning, randomized up to 2x (replicated mode)", "LP_ELECTION_TICKS", DEFAULT_REPLICATION_LIMITS.electionTicks, 2, 1000))
     .addOption(intOption("--dedupe-clients-max <n>", "clients remembered for idempotent appends (least recently written forgotten first)", "LP_DEDUPE_CLIENTS_MAX", DEFAULT_DEDUPE_LIMITS.clientsMax, 1, 10_000_000))
+    .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
@@ -139,6 +143,7 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
 
 async function main(): Promise<void> {
   const flags = buildCommand().parse(process.argv).opts<LogStoreFlags>();
+  installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("logstore", flags.logLevel);
   const onFatal = (error: Error): void => {
     logger.fatal({ err: error.message, stack: error.stack }, "fatal error; exiting");

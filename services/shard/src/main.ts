@@ -2,6 +2,8 @@
 import { Command, type Option } from "commander";
 import {
   exitOnShutdownSignals,
+  http2WindowOption,
+  installHttp2Window,
   createLogger,
   DEFAULT_TRANSACTION_LIMITS,
   envOption,
@@ -39,6 +41,7 @@ interface ShardFlags {
   messageBytesMax: number;
   checkpointIntervalMs: number;
   walAutocheckpointPages: number;
+  http2WindowBytes: number;
   logLevel: LogLevel;
 }
 
@@ -93,6 +96,7 @@ function buildCommand(): Command {
       intOption("--wal-autocheckpoint-pages <n>", "SQLite WAL pages before it checkpoints by itself inside a commit (the timer above normally does it first)",
         "LP_WAL_AUTOCHECKPOINT_PAGES", 1, 10_000_000, DEFAULT_WAL_AUTOCHECKPOINT_PAGES),
     )
+    .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
 
@@ -123,6 +127,7 @@ function toOptions(flags: ShardFlags): ShardOptions {
 async function main(): Promise<void> {
   const flags = buildCommand().parse(process.argv).opts<ShardFlags>();
   const options = toOptions(flags);
+  installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("shard", flags.logLevel);
   const shard = await startShard(options, logger);
   const { store } = shard.context;
