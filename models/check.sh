@@ -4,18 +4,21 @@
 #   models/check.sh <a|b> [variant] [mode]
 #     variant: ok (default) | no-term (a) | no-prev-check (b) | non-atomic (b)
 #              | send-time-prev (b)
+#              (model a also has -DLATE_DETECTION, a check of one of its
+#              reductions, not a mutation: pass it in SPIN_DEFINES with "ok")
 #     mode:    safety (default: assertions + invalid end states)
 #              liveness (model a: ltl eventuallyDone, acceptance cycles, weak fairness)
 #   env:
 #     SPIN_DEFINES   extra -D for the model, e.g. "-DFAILS=2" or "-DTARGET_FAILS=2"
 #     PAN_CFLAGS     state storage for pan (default "-DCOLLAPSE": exhaustive, compressed);
-#                    "-DBITSTATE" for a partial (supertrace) search of bigger bounds
-#     PAN_RUN_FLAGS  extra flags for ./pan (e.g. "-w33" with BITSTATE)
+#                    "-DCOLLAPSE -DMA=..." is exhaustive too; "-DBITSTATE" is a
+#                    partial (supertrace) search, not a verification
+#     PAN_RUN_FLAGS  extra flags for ./pan (e.g. "-w26": a bigger hash table)
 #     PAN_MEMLIM_MB  memory cap for pan (default 4000)
 #     KEEP_DIR=1     keep the temp dir (pan, trail) and print its path
 #
 # The last line of output is the summary:
-#   model=a variant=ok mode=safety errors=0 states=... transitions=... depth=... time=...s trail=no
+#   model=a variant=ok mode=safety errors=0 states=... transitions=... depth=... memory=...MB time=...s trail=no
 # Before it, for a counterexample, the MSC lines of the shortest-found trail.
 set -euo pipefail
 
@@ -68,6 +71,7 @@ states="$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' pan.out | tail -1)"
 transitions="$(sed -n 's/^ *\([0-9.e+]*\) transitions.*/\1/p' pan.out | tail -1)"
 depth="$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' pan.out | tail -1)"
 secs="$(sed -n 's/^pan: elapsed time \([0-9.e+]*\) seconds.*/\1/p' pan.out | tail -1)"
+memory="$(sed -n 's/^ *\([0-9.]*\)[[:space:]]*total actual memory usage.*/\1/p' pan.out | tail -1)"
 if [ -z "$errors" ] || [ -z "$states" ]; then
   echo "pan did not finish:" >&2
   tail -20 pan.out >&2
@@ -84,4 +88,4 @@ if [ "$errors" != "0" ]; then
 fi
 trail=no
 if [ -f "$pml.trail" ]; then trail=yes; fi
-echo "model=$model variant=$variant mode=$mode errors=$errors states=$states transitions=${transitions:-?} depth=${depth:-?} time=${secs:-?}s trail=$trail"
+echo "model=$model variant=$variant mode=$mode errors=$errors states=$states transitions=${transitions:-?} depth=${depth:-?} memory=${memory:-?}MB time=${secs:-?}s trail=$trail"

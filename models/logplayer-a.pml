@@ -1,22 +1,42 @@
 /*
  * Model A: the paper's LogPlayer (arXiv 1911.11286, sections 2-3) with
- * targets that trust it. One LogPlayer: main fetcher, bounded recovery
- * fetchers, dispatcher, one TargetQueue per target (states N/RF/FC/S, a term,
- * normal + catch-up queues), batching with one write in flight and a window
+ * targets that trust it. One LogPlayer: main fetcher, recovery fetchers,
+ * dispatcher, one TargetQueue per target (states N/RF/FC/S, normal +
+ * catch-up queues, a term), batching with one write in flight and a window
  * of sent-but-unacked batches, acks, a health checker, dummy entries.
  * Targets consume whatever arrives and persist "last consumed index"
  * atomically with the data; they check nothing.
  *
  * Atomicity: every LogPlayer action is one d_step. The TypeScript LogPlayer
  * is single-threaded (Node.js event loop), so each callback (a fetched entry,
- * a write completion, an ack, a health-check tick, a reconnect) runs to
+ * a write completion, an ack, a stream error, a HelloReply) runs to
  * completion without interleaving; the concurrency that remains is between
  * the LogPlayer, the targets, the network and the failures, which is what
  * the processes below interleave.
  *
- * Failures: a target crashes (down, connection lost) and restarts; a
- * connection breaks (in-flight batches and acks lost, target stays up); the
- * LogPlayer crashes (all its memory lost) and restarts.
+ * Failures: a target crashes (its stream is lost, it is down for a while,
+ * its durable index survives) and restarts; a stream breaks (in-flight
+ * batches and acks lost, the target stays up); the LogPlayer crashes (its
+ * streams and all its memory lost) and restarts.
+ *
+ * State-space reductions (each keeps every behaviour a target can observe;
+ * the arguments are in docs/model-checking.md):
+ *  R1 no dead values: scratch variables are `hidden` and written before they
+ *     are read within one d_step; freed queue, window and recovery slots are
+ *     zeroed; a crashed LogPlayer's memory is reset to one canonical value.
+ *  R2 a lost stream is suspended in the same step (no detection delay): what
+ *     the LogPlayer does for that target between the loss and the detection
+ *     reaches no target and suspend erases it. -DLATE_DETECTION models the
+ *     delay (a separate health-checker step), to check this reduction.
+ *  R3 the term: suspend retires the target's recovery streams (with the
+ *     term, every later event of theirs is dropped), so a live recovery
+ *     stream is always the current one and the term's value need not be
+ *     stored. Without the term (-DNO_TERM) they run on and only stop when
+ *     they see S.
+ *  R4 no redundant state: currentIndex is mainNext - 1; the dummy counter
+ *     counts modulo DUMMY_EVERY (as the code's #entriesSinceDummy); "stream
+ *     up" is "queue not in S" (unless LATE_DETECTION); the count of consumed
+ *     entries is implied by the consumed index and the assertions.
  *
  * Safety: assertions in consume() (each real entry routed to a target is
  * consumed exactly once and in log order; a dummy never jumps over an
@@ -24,8 +44,10 @@
  * assert(allDone)`: the system never gets stuck before delivering everything.
  * Liveness: ltl eventuallyDone, checked with `pan -a -f` (weak fairness).
  *
- * Variants (-D): NO_TERM drops the term per target (the paper's first draft).
- * Bounds (-D): FAILS (failures of each kind, default 1), see check.sh.
+ * Variants (-D): NO_TERM drops the term per target (the paper's first draft);
+ * LATE_DETECTION (see R2).
+ * Bounds (-D): FAILS (failures of each kind, default 1), TARGET_FAILS,
+ * CONN_FAILS, PLAYER_FAILS; see check.sh.
  */
 
 #define NE 4            /* log entries, LSN 1..NE */
@@ -33,7 +55,6 @@
 #define BATCH_MAX 2     /* entries per batch */
 #define WINDOW_MAX 2    /* sent-unacked batches per target */
 #define QUEUE_MAX 6     /* normal/catch-up queue capacity (NE + dummies) */
-#define RECOVERY_MAX 4  /* recovery streams alive at once (one per reconnect) */
 #define DUMMY_EVERY 2   /* a dummy round every DUMMY_EVERY main-stream entries */
 #define DUMMY_LAG 1     /* ... for targets whose lastAck < currentIndex - DUMMY_LAG */
 #ifndef FAILS
@@ -49,6 +70,12 @@
 #define PLAYER_FAILS FAILS  /* LogPlayer crashes */
 #endif
 
+#ifdef NO_TERM
+#define RECOVERY_MAX 4  /* old streams run on: a pool, first free slot */
+#else
+#define RECOVERY_MAX NT /* R3: one live (current) stream per target, in slot t */
+#endif
+
 #define ST_N 0
 #define ST_RF 1
 #define ST_FC 2
@@ -61,16 +88,15 @@
  * and 4 touch both; 2 only target 0; 3 only target 1. */
 #define ROUTE(e) ((e) == 1 -> 3 : ((e) == 2 -> 1 : ((e) == 3 -> 2 : 3)))
 #define ROUTED(e, t) (((ROUTE(e)) >> (t)) & 1)
-#define REAL_COUNT_0 3  /* real entries routed to target 0: 1, 2, 4 */
-#define REAL_COUNT_1 3  /* ... to target 1: 1, 3, 4 */
+#define LAST_REAL_0 4   /* last real entry routed to target 0 */
+#define LAST_REAL_1 4   /* ... to target 1 */
 
 /* ---- LogPlayer memory (lost on a LogPlayer crash) ---- */
 bit playerUp = 1;
-byte currentIndex = 0;       /* last main-stream entry dispatched */
 byte mainNext = 1;           /* next LSN the main fetcher reads */
-byte mainCount = 0;          /* main-stream entries dispatched (dummy rounds) */
+#define currentIndex (mainNext - 1)  /* last main-stream entry dispatched (R4) */
+byte entriesSinceDummy = 0;  /* 0 .. DUMMY_EVERY - 1 */
 byte qstate[NT];
-byte term[NT];
 byte lastAck[NT];
 byte normalQ[NT * QUEUE_MAX];
 byte normalLen[NT];
@@ -81,399 +107,448 @@ byte windowLast[NT * WINDOW_MAX];  /* last LSN of each sent-unacked batch */
 byte windowLen[NT];
 bit recActive[RECOVERY_MAX];
 byte recTarget[RECOVERY_MAX];
-byte recTerm[RECOVERY_MAX];
 byte recPos[RECOVERY_MAX];
 byte recEnd[RECOVERY_MAX];
 
 /* ---- network: one stream per target, FIFO, lost when it breaks ---- */
-bit connUp[NT];
 chan toTarget[NT] = [WINDOW_MAX] of { byte, byte, byte };  /* count, item1, item2 */
 chan toPlayer[NT] = [WINDOW_MAX] of { byte };              /* ack: last consumed */
+#ifdef LATE_DETECTION
+bit connUp[NT];              /* the stream is alive (the LogPlayer may not know yet) */
+#define STREAM_UP(x) connUp[x]
+#else
+#define STREAM_UP(x) (qstate[x] != ST_S)  /* R2 */
+#endif
 
-/* ---- targets: durable state survives crashes ---- */
+/* ---- targets: durable state (a target keeps nothing else) ---- */
 bit targetUp[NT];
 byte consumed[NT];           /* last consumed index, persisted with the data */
-byte realConsumed[NT];       /* ghost: real entries consumed */
 
 /* ---- failure budgets ---- */
 byte targetCrashes = 0;
 byte connBreaks = 0;
 byte playerCrashes = 0;
 
-#define allDone (realConsumed[0] == REAL_COUNT_0 && realConsumed[1] == REAL_COUNT_1)
+/* ---- scratch (R1): written before read inside one d_step, never stored ---- */
+hidden byte tgt, tgt2, slot, idx, ackLsn, item1, item2, batchLen, lsn, expected;
 
-/* First real entry for target t after LSN p (NE + 1 if none). */
-inline nextReal(t, p, out) {
+/* With the assertions in consume() holding, the index reaching the last real
+ * entry means every real entry was consumed, each exactly once. */
+#define allDone (consumed[0] == LAST_REAL_0 && consumed[1] == LAST_REAL_1)
+
+/* First real entry for target tq after LSN p (NE + 1 if none). */
+inline nextReal(tq, p, out) {
   out = p + 1;
   do
-  :: out <= NE && !ROUTED(out, t) -> out++
+  :: out <= NE && !ROUTED(out, tq) -> out++
   :: else -> break
   od
 }
 
-inline clearStream(t) {
+/* The stream to target tq is gone: batches and acks in flight are lost. */
+inline clearStream(tq) {
   do
-  :: nempty(toTarget[t]) -> toTarget[t]?_, _, _
-  :: empty(toTarget[t]) -> break
+  :: nempty(toTarget[tq]) -> toTarget[tq]?_, _, _
+  :: empty(toTarget[tq]) -> break
   od;
   do
-  :: nempty(toPlayer[t]) -> toPlayer[t]?_
-  :: empty(toPlayer[t]) -> break
+  :: nempty(toPlayer[tq]) -> toPlayer[tq]?_
+  :: empty(toPlayer[tq]) -> break
   od;
   skip  /* a d_step may not end in a loop's break */
 }
 
 /* ---------------- TargetQueue (Algorithm 1, 2) ---------------- */
 
-inline push(t, item, isNormal, pushTerm) {
-#ifdef NO_TERM
+inline push(tq, item, isNormal) {
   if
-  :: qstate[t] != ST_S ->
-#else
-  if
-  :: qstate[t] != ST_S && (isNormal || term[t] == pushTerm) ->
-#endif
+  :: qstate[tq] != ST_S ->
     if
     :: isNormal ->
-      assert(normalLen[t] < QUEUE_MAX);
-      normalQ[t * QUEUE_MAX + normalLen[t]] = item; normalLen[t]++
+      assert(normalLen[tq] < QUEUE_MAX);
+      normalQ[tq * QUEUE_MAX + normalLen[tq]] = item; normalLen[tq]++
     :: else ->
-      assert(catchupLen[t] < QUEUE_MAX);
-      catchupQ[t * QUEUE_MAX + catchupLen[t]] = item; catchupLen[t]++
+      assert(catchupLen[tq] < QUEUE_MAX);
+      catchupQ[tq * QUEUE_MAX + catchupLen[tq]] = item; catchupLen[tq]++
     fi
-  :: else -> skip   /* suspended, or a push for an expired term: dropped */
+  :: else -> skip   /* suspended: dropped */
   fi
 }
 
 /* front(): the next item to send, or NONE; may move FC -> N. */
-inline front(t, out) {
+inline front(tq, out) {
   if
-  :: (qstate[t] == ST_RF || qstate[t] == ST_FC) && catchupLen[t] > 0 ->
-    out = catchupQ[t * QUEUE_MAX]
-  :: qstate[t] == ST_FC && catchupLen[t] == 0 ->
-    qstate[t] = ST_N;
-    out = (normalLen[t] > 0 -> normalQ[t * QUEUE_MAX] : NONE)
-  :: qstate[t] == ST_N && normalLen[t] > 0 ->
-    out = normalQ[t * QUEUE_MAX]
+  :: (qstate[tq] == ST_RF || qstate[tq] == ST_FC) && catchupLen[tq] > 0 ->
+    out = catchupQ[tq * QUEUE_MAX]
+  :: qstate[tq] == ST_FC && catchupLen[tq] == 0 ->
+    qstate[tq] = ST_N;
+    out = (normalLen[tq] > 0 -> normalQ[tq * QUEUE_MAX] : NONE)
+  :: qstate[tq] == ST_N && normalLen[tq] > 0 ->
+    out = normalQ[tq * QUEUE_MAX]
   :: else -> out = NONE
   fi
 }
 
-inline popFront(t) {
+inline popFront(tq) {
   if
-  :: (qstate[t] == ST_RF || qstate[t] == ST_FC) && catchupLen[t] > 0 ->
-    k = 0;
+  :: (qstate[tq] == ST_RF || qstate[tq] == ST_FC) && catchupLen[tq] > 0 ->
+    idx = 0;
     do
-    :: k + 1 < catchupLen[t] ->
-      catchupQ[t * QUEUE_MAX + k] = catchupQ[t * QUEUE_MAX + k + 1]; k++
+    :: idx + 1 < catchupLen[tq] ->
+      catchupQ[tq * QUEUE_MAX + idx] = catchupQ[tq * QUEUE_MAX + idx + 1]; idx++
     :: else -> break
     od;
-    catchupLen[t]--;
-    catchupQ[t * QUEUE_MAX + catchupLen[t]] = 0;
-    k = 0;
+    catchupLen[tq]--;
+    catchupQ[tq * QUEUE_MAX + catchupLen[tq]] = 0;
     if
-    :: qstate[t] == ST_FC && catchupLen[t] == 0 -> qstate[t] = ST_N
+    :: qstate[tq] == ST_FC && catchupLen[tq] == 0 -> qstate[tq] = ST_N
     :: else -> skip
     fi
-  :: qstate[t] == ST_N && normalLen[t] > 0 ->
-    k = 0;
+  :: qstate[tq] == ST_N && normalLen[tq] > 0 ->
+    idx = 0;
     do
-    :: k + 1 < normalLen[t] ->
-      normalQ[t * QUEUE_MAX + k] = normalQ[t * QUEUE_MAX + k + 1]; k++
+    :: idx + 1 < normalLen[tq] ->
+      normalQ[tq * QUEUE_MAX + idx] = normalQ[tq * QUEUE_MAX + idx + 1]; idx++
     :: else -> break
     od;
-    normalLen[t]--;
-    normalQ[t * QUEUE_MAX + normalLen[t]] = 0;
-    k = 0
+    normalLen[tq]--;
+    normalQ[tq * QUEUE_MAX + normalLen[tq]] = 0
   :: else -> skip
   fi
 }
 
-inline clearQueues(t) {
-  k = 0;
+inline clearQueues(tq) {
+  idx = 0;
   do
-  :: k < QUEUE_MAX -> normalQ[t * QUEUE_MAX + k] = 0; catchupQ[t * QUEUE_MAX + k] = 0; k++
+  :: idx < QUEUE_MAX -> normalQ[tq * QUEUE_MAX + idx] = 0; catchupQ[tq * QUEUE_MAX + idx] = 0; idx++
   :: else -> break
   od;
-  k = 0;
-  normalLen[t] = 0; catchupLen[t] = 0;
-  windowLast[t * WINDOW_MAX] = 0; windowLast[t * WINDOW_MAX + 1] = 0; windowLen[t] = 0;
-  writeInFlight[t] = 0
+  normalLen[tq] = 0; catchupLen[tq] = 0;
+  windowLast[tq * WINDOW_MAX] = 0; windowLast[tq * WINDOW_MAX + 1] = 0; windowLen[tq] = 0;
+  writeInFlight[tq] = 0
 }
 
-/* suspend(): the health checker saw the stream to t die. */
-inline suspend(t) {
-  printf("MSC: player suspends target %d\n", t);
-  qstate[t] = ST_S;
-  lastAck[t] = 0;  /* unused until the hello after reconnecting */
-  clearQueues(t)
+inline recoveryDone(rs) {
+  recActive[rs] = 0; recTarget[rs] = 0; recPos[rs] = 0; recEnd[rs] = 0
+}
+
+/* suspend(): the stream to tq died (stream error / health checker). */
+inline suspend(tq) {
+  printf("MSC: player suspends target %d\n", tq);
+  qstate[tq] = ST_S;
+  lastAck[tq] = 0;  /* unused until the hello after reconnecting */
+  clearQueues(tq);
+#ifndef NO_TERM
+  /* R3: the term goes up at the next hello and the queue is in S until
+   * then, so every later event of this target's recovery stream would be
+   * dropped (recoveryEntry / recoveryDone / recoveryFailed check term and
+   * state; the adapter cancels the read): retire it now. */
+  if
+  :: recActive[tq] -> recoveryDone(tq)
+  :: else -> skip
+  fi
+#endif
 }
 
 /* sendNext() + nextBatch(): one write in flight, window of WINDOW_MAX. */
-inline sendNext(t) {
+inline sendNext(tq) {
   if
-  :: !writeInFlight[t] && windowLen[t] < WINDOW_MAX && qstate[t] != ST_S ->
-    front(t, item1);
+  :: !writeInFlight[tq] && windowLen[tq] < WINDOW_MAX && qstate[tq] != ST_S ->
+    front(tq, item1);
     if
     :: item1 != NONE ->
-      popFront(t);
-      front(t, item2);
+      popFront(tq);
+      front(tq, item2);
       if
-      :: item2 != NONE -> popFront(t)
+      :: item2 != NONE -> popFront(tq)
       :: else -> skip
       fi;
-      /* A write to a broken (not yet detected) stream is lost. */
       if
-      :: connUp[t] ->
-        printf("MSC: player sends target %d batch [%d %d] (dummy bit 16, none 255)\n", t, item1, item2);
-        toTarget[t]!(item2 == NONE -> 1 : 2), item1, (item2 == NONE -> 0 : item2)
-      :: else -> skip
+      :: STREAM_UP(tq) ->
+        printf("MSC: player sends target %d batch [%d %d] (dummy bit 16, none 255)\n", tq, item1, item2);
+        assert(nfull(toTarget[tq]));  /* batches in flight are bounded by the window */
+        toTarget[tq]!(item2 == NONE -> 1 : 2), item1, (item2 == NONE -> 0 : item2)
+      :: else -> skip  /* LATE_DETECTION: a write to a broken stream is lost */
       fi;
-      writeInFlight[t] = 1;
-      windowLast[t * WINDOW_MAX + windowLen[t]] = ((item2 == NONE -> item1 : item2) & (DUMMY_BIT - 1));
-      windowLen[t]++
+      writeInFlight[tq] = 1;
+      windowLast[tq * WINDOW_MAX + windowLen[tq]] = ((item2 == NONE -> item1 : item2) & (DUMMY_BIT - 1));
+      windowLen[tq]++
     :: else -> skip
-    fi;
-    item1 = NONE; item2 = NONE
+    fi
   :: else -> skip
   fi
 }
 
 /* ---------------- Dispatcher (Algorithm 3) ---------------- */
 
-inline dispatchTo(t, e, isNormal, pushTerm) {
+inline dispatchTo(tq, e, isNormal) {
   if
-  :: ROUTED(e, t) && lastAck[t] < e ->
-    push(t, e, isNormal, pushTerm);
-    sendNext(t)
+  :: ROUTED(e, tq) && lastAck[tq] < e ->
+    push(tq, e, isNormal);
+    sendNext(tq)
   :: else -> skip
   fi
 }
 
-inline dummyRound() {
-  t2 = 0;
+/* A dummy round. The paper's rule (lastAck more than DUMMY_LAG behind, and
+ * not a target that just got the real entry at currentIndex) says which
+ * targets may get a dummy; the code's rule (TargetQueue.maybePushDummy:
+ * nothing queued or acked in the last dummyEveryEntries entries) picks a
+ * subset of them, so a round gives a dummy to the targets in `mask` only,
+ * and the Player tries every mask. */
+inline dummyRound(mask) {
+  tgt2 = 0;
   do
-  :: t2 < NT ->
+  :: tgt2 < NT ->
     if
-    /* not for a target that just got the real entry at currentIndex */
-    :: lastAck[t2] + DUMMY_LAG < currentIndex && !ROUTED(currentIndex, t2) ->
-      push(t2, currentIndex | DUMMY_BIT, 1, 0);
-      sendNext(t2)
+    :: lastAck[tgt2] + DUMMY_LAG < currentIndex && !ROUTED(currentIndex, tgt2) && ((mask >> tgt2) & 1) ->
+      push(tgt2, currentIndex | DUMMY_BIT, 1);
+      sendNext(tgt2)
     :: else -> skip
     fi;
-    t2++
+    tgt2++
   :: else -> break
   od
 }
 
-inline mainFetchStep() {
-  dispatchTo(0, mainNext, 1, 0);
-  dispatchTo(1, mainNext, 1, 0);
-  currentIndex = mainNext;
-  mainNext++;
-  mainCount++;
+inline mainFetchStep(mask) {
+  dispatchTo(0, mainNext, 1);
+  dispatchTo(1, mainNext, 1);
+  mainNext++;   /* now currentIndex is the entry just dispatched */
+  entriesSinceDummy++;
   if
-  :: mainCount % DUMMY_EVERY == 0 -> dummyRound()
+  :: entriesSinceDummy == DUMMY_EVERY -> entriesSinceDummy = 0; dummyRound(mask)
   :: else -> skip
   fi
 }
 
 /* fetchingCompleted(term) */
-inline fetchingCompleted(t, fcTerm) {
-#ifdef NO_TERM
+inline fetchingCompleted(tq) {
   if
-  :: qstate[t] == ST_RF ->
-#else
-  if
-  :: qstate[t] == ST_RF && term[t] == fcTerm ->
-#endif
+  :: qstate[tq] == ST_RF ->
     if
-    :: catchupLen[t] == 0 -> qstate[t] = ST_N; sendNext(t)
-    :: else -> qstate[t] = ST_FC
+    :: catchupLen[tq] == 0 -> qstate[tq] = ST_N; sendNext(tq)
+    :: else -> qstate[tq] = ST_FC
     fi
-  :: else -> skip
+  :: else -> skip  /* NO_TERM only: an old stream ends after a newer one */
   fi
 }
 
-/* One step of recovery stream s: fetch the next entry, or finish. */
-inline recoveryDone(s) {
-  recActive[s] = 0; recTarget[s] = 0; recTerm[s] = 0; recPos[s] = 0; recEnd[s] = 0
-}
-
-inline recoveryStep(s) {
-  t = recTarget[s];
+/* One step of recovery stream rs: fetch the next entry, or finish. */
+inline recoveryStep(rs) {
+  tgt = recTarget[rs];
 #ifdef NO_TERM
   if
-  :: qstate[t] == ST_S -> recoveryDone(s)
-#else
-  if
-  :: qstate[t] == ST_S || term[t] != recTerm[s] -> recoveryDone(s)
-#endif
+  :: qstate[tgt] == ST_S -> recoveryDone(rs)
   :: else ->
+#else
+  /* R3: a live stream is the current one, and its target is recovering */
+  assert(qstate[tgt] == ST_RF);
+#endif
     if
-    :: recPos[s] <= recEnd[s] ->
-      dispatchTo(t, recPos[s], 0, recTerm[s]);
-      recPos[s]++
+    :: recPos[rs] <= recEnd[rs] ->
+      printf("MSC: recovery stream %d (target %d) reads %d\n", rs, tgt, recPos[rs]);
+      dispatchTo(tgt, recPos[rs], 0);
+      recPos[rs]++
     :: else ->
-      printf("MSC: recovery stream %d (target %d, term %d) completes\n", s, t, recTerm[s]);
-      fetchingCompleted(t, recTerm[s]);
-      recoveryDone(s)
+      printf("MSC: recovery stream %d (target %d) completes\n", rs, tgt);
+      fetchingCompleted(tgt);
+      recoveryDone(rs)
     fi
+#ifdef NO_TERM
   fi
+#endif
 }
 
-/* Target t is reachable again: term + 1, hello tells its last index. */
-inline reconnect(t) {
-  connUp[t] = 1;
-  term[t]++;
-  lastAck[t] = consumed[t];
-  printf("MSC: target %d reconnects: term %d, lastAck %d, currentIndex %d\n", t, term[t], lastAck[t], currentIndex);
-  writeInFlight[t] = 0;
+/* HelloReply on a new stream to tq: term + 1, lastAck = the target's index;
+ * the recovery range is fixed in this same step. */
+inline reconnect(tq) {
+#ifdef LATE_DETECTION
+  connUp[tq] = 1;
+#endif
+  lastAck[tq] = consumed[tq];
+  printf("MSC: target %d reconnects: lastAck %d, currentIndex %d\n", tq, lastAck[tq], currentIndex);
   if
-  :: lastAck[t] < currentIndex ->
-    qstate[t] = ST_RF;
-    s = 0;
+  :: lastAck[tq] < currentIndex ->
+    qstate[tq] = ST_RF;
+#ifdef NO_TERM
+    slot = 0;
     do
-    :: s < RECOVERY_MAX && recActive[s] -> s++
+    :: slot < RECOVERY_MAX && recActive[slot] -> slot++
     :: else -> break
     od;
-    assert(s < RECOVERY_MAX);
-    recActive[s] = 1; recTarget[s] = t; recTerm[s] = term[t];
-    recPos[s] = lastAck[t] + 1; recEnd[s] = currentIndex;
-    printf("MSC: recovery stream %d for target %d reads [%d, %d]\n", s, t, recPos[s], recEnd[s])
-  :: else -> qstate[t] = ST_N
+    assert(slot < RECOVERY_MAX);
+#else
+    slot = tq;
+    assert(!recActive[slot]);
+#endif
+    recActive[slot] = 1; recTarget[slot] = tq;
+    recPos[slot] = lastAck[tq] + 1; recEnd[slot] = currentIndex;
+    printf("MSC: recovery stream %d for target %d reads [%d, %d]\n", slot, tq, recPos[slot], recEnd[slot])
+  :: else -> qstate[tq] = ST_N
   fi;
-  s = 0;
-  sendNext(t)
+  sendNext(tq)  /* the queues are empty after suspend: sends nothing */
 }
 
-inline onAck(t, a) {
-  lastAck[t] = a;
+inline onAck(tq, ack) {
+  lastAck[tq] = ack;
   /* The DeliveryWindow frees every batch whose last LSN is acked. */
   do
-  :: windowLen[t] > 0 && windowLast[t * WINDOW_MAX] <= a ->
-    windowLast[t * WINDOW_MAX] = windowLast[t * WINDOW_MAX + 1];
-    windowLast[t * WINDOW_MAX + 1] = 0;
-    windowLen[t]--
+  :: windowLen[tq] > 0 && windowLast[tq * WINDOW_MAX] <= ack ->
+    windowLast[tq * WINDOW_MAX] = windowLast[tq * WINDOW_MAX + 1];
+    windowLast[tq * WINDOW_MAX + 1] = 0;
+    windowLen[tq]--
   :: else -> break
   od;
-  a = 0;
-  sendNext(t)
+  sendNext(tq)
 }
 
-/* LogPlayer restart (Algorithm 5): learn every target's last index, start
- * the main stream at min + 1. Nothing survives from before the crash. */
+/* The LogPlayer crashes: its streams are gone and its memory is lost (R1:
+ * reset to one canonical value, no stream to any target). */
+inline playerCrash() {
+  printf("MSC: player crashes\n");
+  playerCrashes++; playerUp = 0;
+  tgt = 0;
+  do
+  :: tgt < NT ->
+    clearStream(tgt);
+#ifdef LATE_DETECTION
+    connUp[tgt] = 0;
+#endif
+    qstate[tgt] = ST_S; lastAck[tgt] = 0; clearQueues(tgt);
+    tgt++
+  :: else -> break
+  od;
+  slot = 0;
+  do
+  :: slot < RECOVERY_MAX -> recoveryDone(slot); slot++
+  :: else -> break
+  od;
+  mainNext = 1; entriesSinceDummy = 0
+}
+
+/* LogPlayer restart (Algorithm 5): nothing survives from before the crash;
+ * learn every target's last index, start the main stream at min + 1. */
 inline playerRestart() {
   printf("MSC: player restarts\n");
-  t = 0;
+  tgt = 0;
   do
-  :: t < NT ->
-    qstate[t] = ST_N; term[t] = 1; clearQueues(t);
-    connUp[t] = 1; lastAck[t] = consumed[t];
-    t++
+  :: tgt < NT ->
+#ifdef LATE_DETECTION
+    connUp[tgt] = 1;
+#endif
+    qstate[tgt] = ST_N; lastAck[tgt] = consumed[tgt]; tgt++
   :: else -> break
   od;
-  t = 0;
-  s = 0;
-  do
-  :: s < RECOVERY_MAX -> recoveryDone(s); s++
-  :: else -> break
-  od;
-  s = 0;
-  currentIndex = (lastAck[0] < lastAck[1] -> lastAck[0] : lastAck[1]);
-  mainNext = currentIndex + 1;
-  mainCount = 0;
+  mainNext = (lastAck[0] < lastAck[1] -> lastAck[0] : lastAck[1]) + 1;
+  entriesSinceDummy = 0;
   playerUp = 1
 }
 
 proctype Player() {
-  byte t, t2, s, k, a, item1 = NONE, item2 = NONE;
 end_player:
   do
-  :: d_step { playerUp && mainNext <= NE -> mainFetchStep(); t2 = 0 }
-  :: d_step { playerUp && recActive[0] -> recoveryStep(0); t = 0 }
-  :: d_step { playerUp && recActive[1] -> recoveryStep(1); t = 0 }
-  :: d_step { playerUp && recActive[2] -> recoveryStep(2); t = 0 }
-  :: d_step { playerUp && recActive[3] -> recoveryStep(3); t = 0 }
+  :: d_step { playerUp && mainNext <= NE -> mainFetchStep(3) }
+  /* the same entry when it ends a dummy round: dummies for fewer targets */
+  :: d_step { playerUp && mainNext <= NE && entriesSinceDummy == DUMMY_EVERY - 1 -> mainFetchStep(0) }
+  :: d_step { playerUp && mainNext <= NE && entriesSinceDummy == DUMMY_EVERY - 1 -> mainFetchStep(1) }
+  :: d_step { playerUp && mainNext <= NE && entriesSinceDummy == DUMMY_EVERY - 1 -> mainFetchStep(2) }
+  :: d_step { playerUp && recActive[0] -> recoveryStep(0) }
+  :: d_step { playerUp && recActive[1] -> recoveryStep(1) }
+#ifdef NO_TERM
+  :: d_step { playerUp && recActive[2] -> recoveryStep(2) }
+  :: d_step { playerUp && recActive[3] -> recoveryStep(3) }
+#endif
   /* write completion (the paper's completion-queue write tag) */
   :: d_step { playerUp && writeInFlight[0] -> writeInFlight[0] = 0; sendNext(0) }
   :: d_step { playerUp && writeInFlight[1] -> writeInFlight[1] = 0; sendNext(1) }
-  :: d_step { playerUp && nempty(toPlayer[0]) -> toPlayer[0]?a; onAck(0, a) }
-  :: d_step { playerUp && nempty(toPlayer[1]) -> toPlayer[1]?a; onAck(1, a) }
-  /* health checker */
+  :: d_step { playerUp && nempty(toPlayer[0]) -> toPlayer[0]?ackLsn; onAck(0, ackLsn) }
+  :: d_step { playerUp && nempty(toPlayer[1]) -> toPlayer[1]?ackLsn; onAck(1, ackLsn) }
+#ifdef LATE_DETECTION
+  /* health checker / stream error, some time after the stream died */
   :: d_step { playerUp && !connUp[0] && qstate[0] != ST_S -> suspend(0) }
   :: d_step { playerUp && !connUp[1] && qstate[1] != ST_S -> suspend(1) }
-  :: d_step { playerUp && qstate[0] == ST_S && !connUp[0] && targetUp[0] -> reconnect(0) }
-  :: d_step { playerUp && qstate[1] == ST_S && !connUp[1] && targetUp[1] -> reconnect(1) }
+#endif
+  /* HelloReply on a new stream to a suspended target that is up */
+  :: d_step { playerUp && qstate[0] == ST_S && targetUp[0] -> reconnect(0) }
+  :: d_step { playerUp && qstate[1] == ST_S && targetUp[1] -> reconnect(1) }
+  /* restart after a crash: every target answers its hello */
   :: d_step { !playerUp && targetUp[0] && targetUp[1] -> playerRestart() }
   od
 }
 
-/* Consume a batch and persist the last index with the data (one step). */
-inline consume(t, item) {
+/* Consume one item and persist the index with the data. */
+inline consume(tq, item) {
   lsn = item & (DUMMY_BIT - 1);
-  nextReal(t, consumed[t], expected);
+  nextReal(tq, consumed[tq], expected);
   if
   :: item & DUMMY_BIT ->
-    printf("MSC: target %d consumes dummy %d (index was %d)\n", t, lsn, consumed[t]);
+    printf("MSC: target %d consumes dummy %d (index was %d)\n", tq, lsn, consumed[tq]);
     /* a dummy moves the index forward past nothing real */
-    assert(lsn >= consumed[t] && expected > lsn)
+    assert(lsn >= consumed[tq] && expected > lsn)
   :: else ->
-    printf("MSC: target %d consumes %d (index was %d, expected %d)\n", t, lsn, consumed[t], expected);
+    printf("MSC: target %d consumes %d (index was %d, expected %d)\n", tq, lsn, consumed[tq], expected);
     /* exactly once, in order */
-    assert(lsn == expected);
-    realConsumed[t]++
+    assert(lsn == expected)
   fi;
-  consumed[t] = lsn;
-  lsn = 0; expected = 0
+  consumed[tq] = lsn
 }
 
-proctype Target(byte t) {
-  byte n, item1, item2, lsn, expected;
+/* A target receives a batch, applies it in one transaction (index with the
+ * data) and acks its last index: one step. */
+proctype Target(byte me) {
 end_target:
   do
-  :: d_step { targetUp[t] && nempty(toTarget[t]) ->
-      toTarget[t]?n, item1, item2;
-      consume(t, item1);
+  :: d_step { nempty(toTarget[me]) ->
+      toTarget[me]?batchLen, item1, item2;
+      consume(me, item1);
       if
-      :: n == 2 -> consume(t, item2)
+      :: batchLen == 2 -> consume(me, item2)
       :: else -> skip
       fi;
-      assert(nfull(toPlayer[t]));  /* acks are bounded by the window */
-      toPlayer[t]!consumed[t];
-      n = 0; item1 = 0; item2 = 0 }
+      assert(nfull(toPlayer[me]));  /* acks are bounded by the window */
+      toPlayer[me]!consumed[me] }
   od
 }
 
-inline targetCrash(T) {
-  printf("MSC: target %d crashes\n", T);
-  targetCrashes++; targetUp[T] = 0; connUp[T] = 0; clearStream(T)
+/* The target crashes: it is down (its durable index survives) and its
+ * stream is lost; R2: the LogPlayer suspends its queue in the same step. */
+inline targetCrash(tq) {
+  printf("MSC: target %d crashes\n", tq);
+  targetCrashes++; targetUp[tq] = 0;
+  clearStream(tq);
+#ifdef LATE_DETECTION
+  connUp[tq] = 0
+#else
+  if
+  :: qstate[tq] != ST_S -> suspend(tq)
+  :: else -> skip  /* no stream (already suspended, or the LogPlayer is down) */
+  fi
+#endif
 }
 
-inline connBreak(T) {
-  printf("MSC: stream to target %d breaks\n", T);
-  connBreaks++; connUp[T] = 0; clearStream(T)
+/* The stream to tq breaks; the target stays up. R2: suspended at once. */
+inline connBreak(tq) {
+  printf("MSC: stream to target %d breaks\n", tq);
+  connBreaks++;
+  clearStream(tq);
+#ifdef LATE_DETECTION
+  connUp[tq] = 0
+#else
+  suspend(tq)
+#endif
 }
 
 proctype Failures() {
-  byte t;
 end_failures:
   do
   :: d_step { targetUp[0] && targetCrashes < TARGET_FAILS -> targetCrash(0) }
   :: d_step { targetUp[1] && targetCrashes < TARGET_FAILS -> targetCrash(1) }
-  :: d_step { !targetUp[0] -> targetUp[0] = 1 }
-  :: d_step { !targetUp[1] -> targetUp[1] = 1 }
-  :: d_step { connUp[0] && connBreaks < CONN_FAILS -> connBreak(0) }
-  :: d_step { connUp[1] && connBreaks < CONN_FAILS -> connBreak(1) }
-  :: d_step { playerUp && playerCrashes < PLAYER_FAILS ->
-       printf("MSC: player crashes\n");
-       playerCrashes++; playerUp = 0;
-       t = 0;
-       do
-       :: t < NT -> connUp[t] = 0; clearStream(t); t++
-       :: else -> break
-       od;
-       t = 0 }
+  :: d_step { !targetUp[0] -> printf("MSC: target 0 restarts\n"); targetUp[0] = 1 }
+  :: d_step { !targetUp[1] -> printf("MSC: target 1 restarts\n"); targetUp[1] = 1 }
+  :: d_step { STREAM_UP(0) && connBreaks < CONN_FAILS -> connBreak(0) }
+  :: d_step { STREAM_UP(1) && connBreaks < CONN_FAILS -> connBreak(1) }
+  :: d_step { playerUp && playerCrashes < PLAYER_FAILS -> playerCrash() }
   /* Stuck with entries undelivered is a bug (no fairness needed for this). */
   :: timeout -> assert(allDone); break
   od
@@ -481,12 +556,10 @@ end_failures:
 
 init {
   atomic {
-    byte i = 0;
-    do
-    :: i < NT -> qstate[i] = ST_N; term[i] = 1; targetUp[i] = 1; connUp[i] = 1; i++
-    :: else -> break
-    od;
-    i = 0;
+    targetUp[0] = 1; targetUp[1] = 1;
+#ifdef LATE_DETECTION
+    connUp[0] = 1; connUp[1] = 1;
+#endif
     run Player();
     run Target(0);
     run Target(1);
