@@ -5,6 +5,7 @@ import { assert, failedPrecondition, LpError, Status, validateShardMap, type Sha
 import { applyMutation, planBatch, type BatchPlan } from "@logplayer/delivery";
 import { MutationKind, type Mutation, type Part } from "@logplayer/proto";
 import type { IdentityUpdate, ShardIdentity } from "./identity";
+import { withUnsafeTestMutation } from "./unsafe-test-mutation";
 
 /** The SQLite file inside the data directory. */
 export const DATABASE_FILE_NAME = "shard.sqlite";
@@ -59,7 +60,7 @@ export class ShardStore {
   private constructor(db: Database.Database, dataDir: string, shardId: number) {
     this.#db = db;
     this.#dataDir = dataDir;
-    this.#statements = prepareStatements(db);
+    this.#statements = withUnsafeTestMutation(prepareStatements(db));
     this.#identity = this.#readOrCreateIdentity(shardId);
     this.#appliedLsn = this.#readAppliedLsn();
     this.#durableLsn = 0n;
