@@ -1,5 +1,6 @@
 import path from "node:path";
 import fs from "node:fs";
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { checkHealth, HealthServingStatus, LogPlayerClient } from "@logplayer/client";
 import {
   autoPortTable,
@@ -10,23 +11,35 @@ import {
   type ServiceName,
 } from "@logplayer/cluster";
 import { assert } from "@logplayer/common";
+import { LogStoreClient, type StatusResponse } from "@logplayer/proto";
+import { linkName, raftLinks, raftReplicas, routePeersThroughIngress, type RaftLink } from "./raft-links";
+import { socketOwnerSupported } from "./socket-owner";
+import { SourceRouter } from "./source-router";
 import { TcpProxy } from "./tcp-proxy";
 
 /**
  * A cluster of real processes built from the launcher's plan, with a TCP
  * proxy on every link the chaos run may cut: from each LogPlayer to every
- * process it dials (shards, LogStore replicas), and from the workload's
- * client to the LogStore. Links are found from the plan itself (an argument
- * naming another process's address), so new processes in the plan, such as
- * LogStore replicas, become kill targets and proxied links without changes here.
+ * process it dials (shards, LogStore replicas), from the workload's client
+ * to the LogStore, and between LogStore replicas in both directions (Raft).
+ * LogPlayer links are found from the plan itself (an argument naming another
+ * process's address); Raft links from the replicas' `--peers` (raft-links.ts).
  */
 export interface ChaosClusterOptions {
   dataDir: string;
   shardCount: number;
   logPlayers: number;
+  /** LogStore replicas: 1 (no Raft) or an odd number (default 1). */
+  logStoreReplicas?: number;
   logLevel: string;
-  /** Services whose outgoing links go through proxies (default: the LogPlayers). */
+  /**
+   * Services whose outgoing links go through proxies (default: the LogPlayers
+   * and the LogStore replicas). With "logstore", every Raft link between
+   * replicas is its own proxy (Linux only: senders are told apart via /proc).
+   */
   proxiedServices?: readonly ServiceName[];
+  /** Extra environment for every process of a service (e.g. a shard test mutation). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   readyTimeoutMs?: number;
   stopTimeoutMs?: number;
   /** Root holding services/<svc>/dist/main.js (default: this repository); lets a run use mutant builds. */
@@ -34,23 +47,44 @@ export interface ChaosClusterOptions {
 }
 
 export const CLIENT_LINK_PREFIX = "client";
+/** Names the never-cut link of connections to a replica's ingress from a process that is not a replica. */
+export const UNIDENTIFIED_LINK_PREFIX = "other";
+export const DEFAULT_PROXIED_SERVICES: readonly ServiceName[] = ["logplayer", "logstore"];
 const HEALTH_TIMEOUT_MS = 500;
 const START_ATTEMPTS_MAX = 3;
+const LEADER_ROLE = "leader";
+
+/** What startOnce builds besides the plan: every proxy and router, for the cluster to own. */
+interface Links {
+  proxies: Map<string, TcpProxy>;
+  clientProxies: TcpProxy[];
+  raftLinks: RaftLink[];
+  routers: SourceRouter[];
+  /** Proxies that are never faulted (closed with the cluster). */
+  uncut: TcpProxy[];
+}
 
 export class ChaosCluster {
   readonly plan: readonly ProcessSpec[];
   readonly dataDir: string;
   readonly #processes: Map<string, ManagedProcess>;
+  /** Links between LogStore replicas, each also a proxy in `proxies` (empty without Raft proxying). */
+  readonly raftLinks: readonly RaftLink[];
   readonly #proxies: Map<string, TcpProxy>;
   readonly #clientProxies: readonly TcpProxy[];
+  readonly #routers: readonly SourceRouter[];
+  readonly #uncut: readonly TcpProxy[];
   readonly #paused = new Set<string>();
   #stopping: Promise<void> | undefined;
 
-  private constructor(dataDir: string, plan: ProcessSpec[], proxies: Map<string, TcpProxy>, clientProxies: TcpProxy[], options: ChaosClusterOptions) {
+  private constructor(dataDir: string, plan: ProcessSpec[], links: Links, options: ChaosClusterOptions) {
     this.dataDir = dataDir;
     this.plan = plan;
-    this.#proxies = proxies;
-    this.#clientProxies = clientProxies;
+    this.#proxies = links.proxies;
+    this.#clientProxies = links.clientProxies;
+    this.raftLinks = links.raftLinks;
+    this.#routers = links.routers;
+    this.#uncut = links.uncut;
     const logDir = path.join(dataDir, "logs");
     this.#processes = new Map(plan.map((spec) => [spec.name, new ManagedProcess(spec, {
       logDir,
@@ -81,24 +115,34 @@ export class ChaosCluster {
   static async #startOnce(options: ChaosClusterOptions): Promise<ChaosCluster> {
     const dataDir = path.resolve(options.dataDir);
     fs.mkdirSync(path.join(dataDir, "logs"), { recursive: true });
-    const ports = await autoPortTable(options.shardCount, options.logPlayers);
-    const basePlan = clusterPlan({ dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, ports, logLevel: options.logLevel });
-    const proxies = new Map<string, TcpProxy>();
+    const logStoreReplicas = options.logStoreReplicas ?? 1;
+    const ports = await autoPortTable(options.shardCount, options.logPlayers, undefined, logStoreReplicas);
+    const basePlan = clusterPlan({
+      dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, logStoreReplicas, ports, logLevel: options.logLevel,
+    }).map((spec) => ({ ...spec, env: { ...spec.env, ...options.serviceEnv?.[spec.service] } }));
+    const links: Links = { proxies: new Map(), clientProxies: [], raftLinks: [], routers: [], uncut: [] };
+    // Filled in once the cluster exists: the routers ask it which pid is which replica.
+    let cluster: ChaosCluster | undefined;
     try {
-      const proxied = new Set(options.proxiedServices ?? ["logplayer"]);
+      const proxied = new Set(options.proxiedServices ?? DEFAULT_PROXIED_SERVICES);
+      const ingressById = proxied.has("logstore") && socketOwnerSupported()
+        ? await startRaftIngress(basePlan, links, () => (cluster === undefined ? new Map() : cluster.#runningPids("logstore")))
+        : new Map<number, string>();
       const plan: ProcessSpec[] = [];
-      for (const spec of basePlan) plan.push(proxied.has(spec.service) ? await routeThroughProxies(spec, basePlan, proxies) : spec);
-      const clientProxies: TcpProxy[] = [];
+      for (const spec of basePlan) {
+        if (spec.service === "logstore") plan.push(ingressById.size > 0 ? routePeersThroughIngress(spec, ingressById) : spec);
+        else plan.push(proxied.has(spec.service) ? await routeThroughProxies(spec, basePlan, links.proxies) : spec);
+      }
       for (const spec of basePlan.filter((s) => s.service === "logstore")) {
         const proxy = await TcpProxy.start({ name: `${CLIENT_LINK_PREFIX}→${spec.name}`, target: spec.grpcAddress });
-        proxies.set(proxy.name, proxy);
-        clientProxies.push(proxy);
+        links.proxies.set(proxy.name, proxy);
+        links.clientProxies.push(proxy);
       }
-      const cluster = new ChaosCluster(dataDir, plan, proxies, clientProxies, options);
+      cluster = new ChaosCluster(dataDir, plan, links, options);
       await cluster.#startAll();
       return cluster;
     } catch (err: unknown) {
-      await Promise.all([...proxies.values()].map((p) => p.close()));
+      await closeLinks(links);
       throw err;
     }
   }
@@ -137,6 +181,39 @@ export class ChaosCluster {
 
   addresses(service: ServiceName): string[] {
     return this.plan.filter((s) => s.service === service).map((s) => s.grpcAddress);
+  }
+
+  /**
+   * Connections the replicas opened to each other: `routed` went through the
+   * sender's own link; `unidentified` (sender not found in /proc, e.g. it
+   * exited meanwhile) through an uncut fallback. Zero both without Raft links.
+   */
+  get raftConnections(): { routed: number; unidentified: number } {
+    return {
+      routed: this.#routers.reduce((sum, r) => sum + r.stats.routed, 0),
+      unidentified: this.#routers.reduce((sum, r) => sum + r.stats.unidentified, 0),
+    };
+  }
+
+  /**
+   * The replica that says it is the leader, asked directly (not through any
+   * proxy); with two claimants (a deposed leader that has not heard yet) the
+   * one with the higher term. Undefined when none answers as leader in time.
+   */
+  async logStoreLeader(timeoutMs: number): Promise<string | undefined> {
+    const running = this.plan.filter((s) => s.service === "logstore" && this.process(s.name).running && !this.#paused.has(s.name));
+    const statuses = await Promise.all(running.map(async (spec) => ({ name: spec.name, status: await logStoreStatus(spec.grpcAddress, timeoutMs) })));
+    const leaders = statuses.filter((s) => s.status?.role.toLowerCase() === LEADER_ROLE);
+    leaders.sort((a, b) => (a.status!.term === b.status!.term ? 0 : a.status!.term > b.status!.term ? -1 : 1));
+    return leaders[0]?.name;
+  }
+
+  #runningPids(service: ServiceName): Map<number, string> {
+    const pids = new Map<number, string>();
+    for (const p of this.processes) {
+      if (p.spec.service === service && p.pid !== undefined) pids.set(p.pid, p.name);
+    }
+    return pids;
   }
 
   /** A client that reaches the LogStore through the cuttable client links, and the shards directly. */
@@ -196,7 +273,7 @@ export class ChaosCluster {
       for (const service of services) {
         await Promise.all(this.processes.filter((p) => p.spec.service === service).map((p) => p.stop()));
       }
-      await Promise.all(this.proxies.map((p) => p.close()));
+      await closeLinks({ proxies: this.#proxies, clientProxies: [], raftLinks: [], routers: [...this.#routers], uncut: [...this.#uncut] });
     })();
     return this.#stopping;
   }
@@ -232,6 +309,51 @@ async function routeThroughProxies(spec: ProcessSpec, plan: readonly ProcessSpec
   }
   assert(args.length === spec.args.length, "rewriting keeps every argument");
   return { ...spec, args };
+}
+
+/**
+ * One ingress (SourceRouter) per replica, which every replica's --peers will
+ * name, and behind it one proxy per sending replica ("logstore-1→logstore-2"),
+ * plus an uncut fallback for anyone else. Returns the ingress address by
+ * replica id; empty for a LogStore without replicas.
+ */
+async function startRaftIngress(
+  plan: readonly ProcessSpec[],
+  links: Links,
+  sources: () => ReadonlyMap<number, string>,
+): Promise<Map<number, string>> {
+  const replicas = raftReplicas(plan);
+  const ingressById = new Map<number, string>();
+  for (const to of replicas) {
+    const routes = new Map<string, TcpProxy>();
+    for (const from of replicas.filter((r) => r.name !== to.name)) {
+      const proxy = await TcpProxy.start({ name: linkName(from.name, to.name), target: to.address, listen: false });
+      links.proxies.set(proxy.name, proxy);
+      routes.set(from.name, proxy);
+    }
+    const fallback = await TcpProxy.start({ name: linkName(UNIDENTIFIED_LINK_PREFIX, to.name), target: to.address, listen: false });
+    links.uncut.push(fallback);
+    const router = await SourceRouter.start({ name: linkName("", to.name), sources, routes, fallback });
+    links.routers.push(router);
+    ingressById.set(to.replicaId, router.address);
+  }
+  links.raftLinks.push(...raftLinks(replicas));
+  return ingressById;
+}
+
+async function closeLinks(links: Links): Promise<void> {
+  await Promise.all(links.routers.map((r) => r.close()));
+  await Promise.all([...links.proxies.values(), ...links.uncut].map((p) => p.close()));
+}
+
+/** A LogStore replica's own status, or undefined when it does not answer in time. */
+function logStoreStatus(address: string, timeoutMs: number): Promise<StatusResponse | undefined> {
+  const client = new LogStoreClient(address, credentials.createInsecure());
+  return new Promise<StatusResponse | undefined>((resolve) => {
+    client.status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, response?: StatusResponse) => {
+      resolve(err === null ? response : undefined);
+    });
+  }).finally(() => client.close());
 }
 
 async function isServing(spec: ProcessSpec): Promise<boolean> {

@@ -17,6 +17,13 @@ export interface ChaosOptions {
   seed: number;
   shardCount: number;
   logPlayers: number;
+  /** LogStore replicas: 1 (no Raft) or odd (default LOGSTORE_REPLICAS_DEFAULT, 3). */
+  logStoreReplicas?: number;
+  /**
+   * TEST-ONLY: run every shard with this deliberate exactly-once bug (the
+   * shard's LP_UNSAFE_TEST_MUTATION), to see the checks fail end to end.
+   */
+  unsafeShardMutation?: UnsafeShardMutation;
   workload?: Partial<WorkloadConfig>;
   faults?: Partial<FaultScheduleConfig>;
   injector?: Partial<FaultInjectorConfig>;
@@ -38,9 +45,16 @@ export interface ChaosReport {
   durationMs: number;
   shardCount: number;
   logPlayers: number;
+  logStoreReplicas: number;
+  unsafeShardMutation: UnsafeShardMutation | undefined;
   ratePerSecond: number;
   processes: string[];
+  /** Cuttable links of the LogPlayers and the client. */
   links: string[];
+  /** Cuttable links between LogStore replicas, one per direction. */
+  raftLinks: string[];
+  /** Connections between replicas: through the sender's link, or (sender not identified) an uncut one. */
+  raftConnections: { routed: number; unidentified: number };
   workload: WorkloadStats;
   faults: FaultCounts;
   checks: CheckCounts;
@@ -52,6 +66,16 @@ export interface ChaosReport {
 }
 
 export const CATCH_UP_TIMEOUT_MS_DEFAULT = 60_000;
+/** Like `pnpm start`: a 3-replica Raft LogStore, so replica kills, Raft link faults and partitions force elections. */
+export const LOGSTORE_REPLICAS_DEFAULT = 3;
+/**
+ * The shard's test-only mutations (services/shard/src/unsafe-test-mutation.ts,
+ * set through UNSAFE_SHARD_MUTATION_ENV). A shard refuses to start with a
+ * name it does not know, so the two lists cannot drift apart silently.
+ */
+export const UNSAFE_SHARD_MUTATIONS = ["lazy-applied-lsn"] as const;
+export type UnsafeShardMutation = (typeof UNSAFE_SHARD_MUTATIONS)[number];
+export const UNSAFE_SHARD_MUTATION_ENV = "LP_UNSAFE_TEST_MUTATION";
 const CONNECT_TIMEOUT_MS = 10_000;
 const FINAL_READ_TIMEOUT_MS = 10_000;
 const LOG_READ_TIMEOUT_MS = 30_000;
@@ -71,21 +95,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   assert(options.durationMs > 0, "chaos duration is positive");
   const dataDir = fs.mkdtempSync(path.join(options.tmpDir ?? os.tmpdir(), `lp-chaos-${options.seed}-`));
   log(`data in ${dataDir}`);
+  const logStoreReplicas = options.logStoreReplicas ?? LOGSTORE_REPLICAS_DEFAULT;
+  if (options.unsafeShardMutation !== undefined) log(`UNSAFE shard mutation ${options.unsafeShardMutation}: the shards break exactly-once on purpose, violations are expected`);
   const cluster = await ChaosCluster.start({
-    dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, logLevel: options.logLevel ?? "info",
+    dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, logStoreReplicas, logLevel: options.logLevel ?? "info",
     ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
+    ...(options.unsafeShardMutation === undefined ? {} : { serviceEnv: { shard: { [UNSAFE_SHARD_MUTATION_ENV]: options.unsafeShardMutation } } }),
   });
   const clients: LogPlayerClient[] = [];
   let report: ChaosReport;
   try {
-    log(`cluster up: ${cluster.processes.map((p) => p.name).join(", ")}; ${cluster.proxies.length} cuttable links`);
+    const raftLinkNames = cluster.raftLinks.map((l) => l.name);
+    const linkNames = cluster.proxies.map((p) => p.name).filter((name) => !raftLinkNames.includes(name));
+    log(`cluster up: ${cluster.processes.map((p) => p.name).join(", ")}; ${linkNames.length} cuttable links, ${raftLinkNames.length} between replicas`);
     const workloadClient = await cluster.connectWorkloadClient(CONNECT_TIMEOUT_MS);
     clients.push(workloadClient);
     const keysByShard = workloadKeys(options.shardCount, workloadConfig.keysPerShard, (key) => workloadClient.shardForKey(key));
     const workload = new AppendWorkload(workloadClient, keysByShard, seededRandom(options.seed ^ WORKLOAD_SEED_SALT), workloadConfig);
     const schedule = new FaultSchedule(seededRandom(options.seed), {
       processes: cluster.plan.map((s) => ({ name: s.name, service: s.service })),
-      links: cluster.proxies.map((p) => p.name),
+      links: linkNames,
+      raftLinks: raftLinkNames,
     }, faultConfig);
     const injector = new FaultInjector(cluster, schedule, faultConfig.faultsActiveMax, { ...DEFAULT_FAULT_INJECTOR, ...options.injector }, log);
     const unsubscribe = cluster.onUnexpectedExit((name, exit) => injector.onCrash(name, exit.signal ?? `exit code ${exit.code}`));
@@ -97,11 +127,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     clients.push(direct);
     const verdict = await checkEverything(direct, workload, options.catchUpTimeoutMs ?? CATCH_UP_TIMEOUT_MS_DEFAULT, log);
     const violations = [...workload.violations, ...injector.violations, ...verdict.violations];
+    const raftConnections = cluster.raftConnections;
     const dataKept = options.keepData === true || violations.length > 0;
     report = {
       seed: options.seed, durationMs: options.durationMs, shardCount: options.shardCount, logPlayers: options.logPlayers,
+      logStoreReplicas, unsafeShardMutation: options.unsafeShardMutation,
       ratePerSecond: workloadConfig.ratePerSecond,
-      processes: cluster.plan.map((s) => s.name), links: cluster.proxies.map((p) => p.name),
+      processes: cluster.plan.map((s) => s.name), links: linkNames, raftLinks: raftLinkNames, raftConnections,
       workload: workload.stats, faults: injector.counts, checks: verdict.counts, commitLsn: verdict.commitLsn,
       violations, dataDir, dataKept,
     };

@@ -1,12 +1,15 @@
 import { assert } from "@logplayer/common";
 import type { ChaosCluster } from "./chaos-cluster";
 import type { Violation } from "./checker";
-import type { FaultDecision, FaultSchedule } from "./fault-schedule";
+import { RAFT_LINK_TARGET, type FaultDecision, type FaultSchedule } from "./fault-schedule";
+import { raftLinksOf } from "./raft-links";
 
 /**
  * Carries out a FaultSchedule on a ChaosCluster in real time: SIGKILL then
- * restart, SIGSTOP then SIGCONT, cut then heal. Every fault ends by undoing
- * itself, so when run() returns and drain() resolves the cluster is whole.
+ * restart, SIGSTOP then SIGCONT, cut then heal, stall then unstall; a
+ * partition asks the replicas who leads and cuts every Raft link to and from
+ * that one, then heals them. Every fault ends by undoing itself, so when
+ * run() returns and drain() resolves the cluster is whole.
  */
 export interface FaultCounts {
   /** SIGKILLs by process kind ("logstore", "shard", "logplayer", ...). */
@@ -15,9 +18,17 @@ export interface FaultCounts {
   pauses: Record<string, number>;
   restarts: number;
   restartFailures: number;
+  /** Cuts of a LogPlayer's or the client's link. */
   linkCuts: number;
-  /** Links stalled (relaying stopped, nothing closed). */
+  /** Such links stalled (relaying stopped, nothing closed). */
   linkStalls: number;
+  /** Cuts of one direction of a link between LogStore replicas. */
+  raftLinkCuts: number;
+  raftLinkStalls: number;
+  /** Replicas cut off from every other replica: "leader", or "follower" when no leader was found to isolate. */
+  partitions: Record<string, number>;
+  /** Partitions of the leader at whose end another replica led (asked just before healing). */
+  partitionFailovers: number;
   /** Processes that exited without being killed (each is also a violation). */
   crashes: number;
 }
@@ -28,9 +39,13 @@ export interface FaultInjectorConfig {
 }
 
 export const DEFAULT_FAULT_INJECTOR: FaultInjectorConfig = { restartAttemptsMax: 3 };
+/** How long a partition waits for the replicas to say who leads. */
+const LEADER_PROBE_TIMEOUT_MS = 500;
 
 export class FaultInjector {
-  readonly counts: FaultCounts = { kills: {}, pauses: {}, restarts: 0, restartFailures: 0, linkCuts: 0, linkStalls: 0, crashes: 0 };
+  readonly counts: FaultCounts = {
+    kills: {}, pauses: {}, restarts: 0, restartFailures: 0, linkCuts: 0, linkStalls: 0, raftLinkCuts: 0, raftLinkStalls: 0, partitions: {}, partitionFailovers: 0, crashes: 0,
+  };
   readonly violations: Violation[] = [];
   readonly #cluster: ChaosCluster;
   readonly #schedule: FaultSchedule;
@@ -57,7 +72,7 @@ export class FaultInjector {
       if (stopped()) break;
       if (this.#active.size >= this.#faultsActiveMax) await Promise.race(this.#active);
       const decision = this.#schedule.next(this.#busy);
-      if (decision !== undefined) this.#track(decision.target, this.#inject(decision));
+      if (decision !== undefined) this.#track(decision.occupies, this.#inject(decision));
     }
   }
 
@@ -71,12 +86,17 @@ export class FaultInjector {
     this.counts.crashes += 1;
     this.violations.push({ kind: "process-crashed", detail: `${name} exited on its own (${description})\n${this.#cluster.process(name).logTail()}` });
     this.#log(`${this.#elapsed()} !! ${name} crashed (${description}); restarting`);
-    if (!this.#busy.has(name)) this.#track(name, this.#restart(name));
+    if (!this.#busy.has(name)) this.#track([name], this.#restart(name));
   }
 
   async #inject(decision: FaultDecision): Promise<void> {
     const { kind, target, targetKind, durationMs } = decision;
+    if (kind === "partition") {
+      await this.#partition(target, durationMs);
+      return;
+    }
     this.#log(`${this.#elapsed()} ${kind} ${target} for ${durationMs} ms`);
+    const raft = targetKind === RAFT_LINK_TARGET;
     switch (kind) {
       case "kill":
         this.#cluster.kill(target);
@@ -92,17 +112,41 @@ export class FaultInjector {
         return;
       case "cut":
         this.#cluster.proxy(target).cut();
-        this.counts.linkCuts += 1;
+        if (raft) this.counts.raftLinkCuts += 1;
+        else this.counts.linkCuts += 1;
         await sleep(durationMs);
         this.#cluster.proxy(target).heal();
         return;
       case "stall":
         this.#cluster.proxy(target).stall();
-        this.counts.linkStalls += 1;
+        if (raft) this.counts.raftLinkStalls += 1;
+        else this.counts.linkStalls += 1;
         await sleep(durationMs);
         this.#cluster.proxy(target).unstall();
         return;
     }
+  }
+
+  /**
+   * Cuts the current leader (else `fallback`) off from every other replica,
+   * both ways, for `durationMs`; before healing, asks again who leads, to
+   * count a failover.
+   */
+  async #partition(fallback: string, durationMs: number): Promise<void> {
+    const leader = await this.#cluster.logStoreLeader(LEADER_PROBE_TIMEOUT_MS);
+    const isolated = leader ?? fallback;
+    const role = leader === undefined ? "follower" : "leader";
+    const links = raftLinksOf(this.#cluster.raftLinks, isolated);
+    assert(links.length > 0, `${isolated} has Raft links`);
+    this.#log(`${this.#elapsed()} partition ${isolated} (${leader === undefined ? "no leader found" : "the leader"}) from the other replicas for ${durationMs} ms`);
+    for (const link of links) this.#cluster.proxy(link.name).cut();
+    this.counts.partitions[role] = (this.counts.partitions[role] ?? 0) + 1;
+    await sleep(durationMs);
+    if (leader !== undefined) {
+      const leaderAtEnd = await this.#cluster.logStoreLeader(LEADER_PROBE_TIMEOUT_MS);
+      if (leaderAtEnd !== undefined && leaderAtEnd !== leader) this.counts.partitionFailovers += 1;
+    }
+    for (const link of links) this.#cluster.proxy(link.name).heal();
   }
 
   async #restart(name: string): Promise<void> {
@@ -120,13 +164,15 @@ export class FaultInjector {
     }
   }
 
-  #track(target: string, work: Promise<void>): void {
-    assert(!this.#busy.has(target), `one fault at a time on ${target}`);
-    this.#busy.add(target);
+  #track(targets: readonly string[], work: Promise<void>): void {
+    for (const target of targets) {
+      assert(!this.#busy.has(target), `one fault at a time on ${target}`);
+      this.#busy.add(target);
+    }
     const done = work.catch((err: unknown) => {
-      this.violations.push({ kind: "injector-error", detail: `fault on ${target}: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });
+      this.violations.push({ kind: "injector-error", detail: `fault on ${targets.join(", ")}: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });
     }).finally(() => {
-      this.#busy.delete(target);
+      for (const target of targets) this.#busy.delete(target);
       this.#active.delete(done);
     });
     this.#active.add(done);

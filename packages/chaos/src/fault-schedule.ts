@@ -5,7 +5,18 @@ import { assert } from "@logplayer/common";
  * names one fault sequence. Pure: the caller owns time and processes.
  */
 
-export type FaultKind = "kill" | "pause" | "cut" | "stall";
+/**
+ * kill / pause: a process. cut / stall: one link. partition: every Raft link
+ * to and from one LogStore replica (the leader, when the injector finds one).
+ */
+export type FaultKind = "kill" | "pause" | "cut" | "stall" | "partition";
+
+/** targetKind of a cut or stall of a LogPlayer's or the client's link. */
+export const LINK_TARGET = "link";
+/** targetKind of a cut or stall of a link between LogStore replicas. */
+export const RAFT_LINK_TARGET = "raft-link";
+/** The process kind whose replicas a partition separates. */
+export const REPLICA_SERVICE = "logstore";
 
 /** A process that can be killed or paused; `service` is its kind ("logstore", "shard", "logplayer", ...). */
 export interface ProcessTarget {
@@ -15,16 +26,23 @@ export interface ProcessTarget {
 
 export interface FaultTargets {
   processes: readonly ProcessTarget[];
-  /** Names of the links (proxies) that can be cut. */
+  /** Names of the links (proxies) that can be cut: the LogPlayers' and the client's. */
   links: readonly string[];
+  /** Names of the links between LogStore replicas (Raft), one per direction. */
+  raftLinks?: readonly string[];
 }
 
 export interface FaultDecision {
   kind: FaultKind;
-  /** A process name for kill/pause, a link name for cut/stall. */
+  /**
+   * A process name for kill/pause, a link name for cut/stall; for a
+   * partition, the replica to isolate when the injector finds no leader.
+   */
   target: string;
-  /** The process kind for kill/pause, "link" for cut/stall. */
+  /** The process kind for kill/pause, LINK_TARGET or RAFT_LINK_TARGET for cut/stall, REPLICA_SERVICE for partition. */
   targetKind: string;
+  /** Names held busy while the fault lasts: the target, or every Raft link for a partition. */
+  occupies: readonly string[];
   /** How long the process stays down / paused, or the link stays cut / stalled. */
   durationMs: number;
 }
@@ -43,6 +61,13 @@ export interface FaultScheduleConfig {
    */
   stallMsMin: number;
   stallMsMax: number;
+  /**
+   * How long a partition lasts. Longer than a LogStore election timeout
+   * (1-2 s by default: 10-20 ticks of 100 ms) plus a pre-vote round, so the
+   * followers usually elect a new leader before the partition heals.
+   */
+  partitionMsMin: number;
+  partitionMsMax: number;
   /** Faults active at once; the injector waits for one to end before starting more. */
   faultsActiveMax: number;
 }
@@ -54,6 +79,8 @@ export const DEFAULT_FAULT_SCHEDULE: FaultScheduleConfig = {
   durationMsMax: 3000,
   stallMsMin: 1000,
   stallMsMax: 7000,
+  partitionMsMin: 2500,
+  partitionMsMax: 5000,
   faultsActiveMax: 2,
 };
 
@@ -61,14 +88,18 @@ export function validateFaultSchedule(config: FaultScheduleConfig): void {
   assert(config.gapMsMin >= 0 && config.gapMsMin <= config.gapMsMax, "fault gap range is ordered");
   assert(config.durationMsMin >= 0 && config.durationMsMin <= config.durationMsMax, "fault duration range is ordered");
   assert(config.stallMsMin >= 0 && config.stallMsMin <= config.stallMsMax, "stall duration range is ordered");
+  assert(config.partitionMsMin >= 0 && config.partitionMsMin <= config.partitionMsMax, "partition duration range is ordered");
   assert(Number.isInteger(config.faultsActiveMax) && config.faultsActiveMax >= 1, "faultsActiveMax is a positive integer");
 }
 
 /**
  * Draws faults. The first round covers every (fault kind, target kind) pair
  * once, in a seeded order, so even a short run kills every kind of process,
- * pauses one and cuts a link; after that each fault is drawn at random.
- * Targets that are busy (already down, paused or cut) are skipped.
+ * pauses one, cuts and stalls a link, and (with Raft links) cuts and stalls a
+ * Raft link and partitions a replica; after that each fault is drawn at
+ * random. Targets that are busy (already down, paused or cut) are skipped; a
+ * partition needs every Raft link free (it does not know in advance which
+ * replica will lead).
  */
 export class FaultSchedule {
   readonly #random: () => number;
@@ -97,8 +128,8 @@ export class FaultSchedule {
       const [wanted] = this.#coverage.splice(index, 1);
       return this.#decide(wanted!.kind, this.#candidates(wanted!.kind, wanted!.targetKind, busy));
     }
-    const kind = this.#pickKind();
-    const candidates = this.#candidates(kind, undefined, busy);
+    const { kind, targetKind } = this.#pickKind();
+    const candidates = this.#candidates(kind, targetKind, busy);
     return candidates.length === 0 ? undefined : this.#decide(kind, candidates);
   }
 
@@ -107,18 +138,37 @@ export class FaultSchedule {
     return this.#coverage.length;
   }
 
-  #pickKind(): FaultKind {
+  #pickKind(): { kind: FaultKind; targetKind?: string } {
     // Kills are the most telling fault; link faults next; pauses (zombies) least often.
     const roll = this.#random();
-    if (this.#targets.links.length === 0) return roll < 0.8 ? "kill" : "pause";
-    if (roll < 0.45) return "kill";
-    if (roll < 0.65) return "cut";
-    return roll < 0.8 ? "stall" : "pause";
+    const raft = this.#raftLinks.length > 0;
+    if (this.#targets.links.length === 0 && !raft) return { kind: roll < 0.8 ? "kill" : "pause" };
+    if (!raft) {
+      if (roll < 0.45) return { kind: "kill" };
+      if (roll < 0.65) return { kind: "cut", targetKind: LINK_TARGET };
+      return roll < 0.8 ? { kind: "stall", targetKind: LINK_TARGET } : { kind: "pause" };
+    }
+    if (roll < 0.4) return { kind: "kill" };
+    if (roll < 0.5) return { kind: "cut", targetKind: LINK_TARGET };
+    if (roll < 0.6) return { kind: "stall", targetKind: LINK_TARGET };
+    if (roll < 0.68) return { kind: "cut", targetKind: RAFT_LINK_TARGET };
+    if (roll < 0.76) return { kind: "stall", targetKind: RAFT_LINK_TARGET };
+    if (roll < 0.85) return { kind: "partition", targetKind: REPLICA_SERVICE };
+    return { kind: "pause" };
+  }
+
+  get #raftLinks(): readonly string[] {
+    return this.#targets.raftLinks ?? [];
   }
 
   #candidates(kind: FaultKind, targetKind: string | undefined, busy: ReadonlySet<string>): { name: string; kind: string }[] {
     if (kind === "cut" || kind === "stall") {
-      return this.#targets.links.filter((l) => !busy.has(l)).map((name) => ({ name, kind: "link" }));
+      const [links, linkKind] = targetKind === RAFT_LINK_TARGET ? [this.#raftLinks, RAFT_LINK_TARGET] : [this.#targets.links, LINK_TARGET];
+      return links.filter((l) => !busy.has(l)).map((name) => ({ name, kind: linkKind }));
+    }
+    if (kind === "partition") {
+      if (this.#raftLinks.length === 0 || this.#raftLinks.some((l) => busy.has(l))) return [];
+      targetKind = REPLICA_SERVICE;
     }
     return this.#targets.processes
       .filter((p) => !busy.has(p.name) && (targetKind === undefined || p.service === targetKind))
@@ -128,10 +178,14 @@ export class FaultSchedule {
   #decide(kind: FaultKind, candidates: { name: string; kind: string }[]): FaultDecision {
     assert(candidates.length > 0, "a fault has a target");
     const chosen = candidates[Math.floor(this.#random() * candidates.length)]!;
-    const durationMs = kind === "stall"
-      ? this.#uniform(this.#config.stallMsMin, this.#config.stallMsMax)
-      : this.#uniform(this.#config.durationMsMin, this.#config.durationMsMax);
-    return { kind, target: chosen.name, targetKind: chosen.kind, durationMs };
+    const [min, max] = kind === "stall"
+      ? [this.#config.stallMsMin, this.#config.stallMsMax]
+      : kind === "partition"
+        ? [this.#config.partitionMsMin, this.#config.partitionMsMax]
+        : [this.#config.durationMsMin, this.#config.durationMsMax];
+    const durationMs = this.#uniform(min, max);
+    const occupies = kind === "partition" ? [...this.#raftLinks] : [chosen.name];
+    return { kind, target: chosen.name, targetKind: chosen.kind, occupies, durationMs };
   }
 
   #uniform(min: number, max: number): number {
@@ -145,7 +199,10 @@ function coverageRound(targets: FaultTargets): { kind: FaultKind; targetKind: st
   // One pause of a LogPlayer (a zombie) if there is one, else of any process.
   const pauseKind = services.includes("logplayer") ? "logplayer" : services[0];
   if (pauseKind !== undefined) round.push({ kind: "pause", targetKind: pauseKind });
-  if (targets.links.length > 0) round.push({ kind: "cut", targetKind: "link" }, { kind: "stall", targetKind: "link" });
+  if (targets.links.length > 0) round.push({ kind: "cut", targetKind: LINK_TARGET }, { kind: "stall", targetKind: LINK_TARGET });
+  if ((targets.raftLinks ?? []).length > 0) {
+    round.push({ kind: "cut", targetKind: RAFT_LINK_TARGET }, { kind: "stall", targetKind: RAFT_LINK_TARGET }, { kind: "partition", targetKind: REPLICA_SERVICE });
+  }
   return round;
 }
 

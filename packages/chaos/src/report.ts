@@ -19,9 +19,12 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-export function replayCommand(report: Pick<ChaosReport, "durationMs" | "seed" | "shardCount" | "logPlayers" | "ratePerSecond">): string {
+export function replayCommand(
+  report: Pick<ChaosReport, "durationMs" | "seed" | "shardCount" | "logPlayers" | "logStoreReplicas" | "ratePerSecond" | "unsafeShardMutation">,
+): string {
+  const mutation = report.unsafeShardMutation === undefined ? "" : ` --unsafe-shard-mutation ${report.unsafeShardMutation}`;
   return `pnpm chaos --duration ${formatDuration(report.durationMs)} --seed ${report.seed} --shards ${report.shardCount} ` +
-    `--log-players ${report.logPlayers} --rate ${report.ratePerSecond} --keep-data`;
+    `--log-players ${report.logPlayers} --logstore-replicas ${report.logStoreReplicas} --rate ${report.ratePerSecond}${mutation} --keep-data`;
 }
 
 function byKind(counts: Record<string, number>): string {
@@ -35,12 +38,18 @@ export function formatReport(report: ChaosReport): string {
   const unknownDetail = Object.keys(w.unknownByError).length === 0 ? "" : ` (${byKind(w.unknownByError)})`;
   const lines = [
     `chaos run: seed ${report.seed}, ${formatDuration(report.durationMs)} of faults, ${report.shardCount} shards, ` +
-      `${report.logPlayers} LogPlayer(s), ${report.ratePerSecond} txn/s offered`,
+      `${report.logPlayers} LogPlayer(s), ${report.logStoreReplicas} LogStore replica(s), ${report.ratePerSecond} txn/s offered`,
+    ...(report.unsafeShardMutation === undefined ? [] : [
+      `UNSAFE SHARD MUTATION ${report.unsafeShardMutation}: the shards break exactly-once on purpose (a self-test of the checks: violations expected)`,
+    ]),
     `processes: ${report.processes.join(", ")}`,
     `cuttable links: ${report.links.join(", ")}`,
+    `raft links: ${report.raftLinks.length === 0 ? "none" : report.raftLinks.join(", ")}` +
+      (report.raftLinks.length === 0 ? "" : ` (connections: ${report.raftConnections.routed} through the sender's link, ${report.raftConnections.unidentified} sender unidentified)`),
     `transactions: ${w.attempted} attempted, ${w.acked} acknowledged, ${w.unknown} unknown${unknownDetail}, ${w.throttled} sends skipped (in-flight bound)`,
     `faults: kills ${byKind(f.kills)}; restarts ${f.restarts} (${f.restartFailures} failed attempts); ` +
-      `link cuts ${f.linkCuts}; link stalls ${f.linkStalls}; pauses ${byKind(f.pauses)}; crashes ${f.crashes}`,
+      `link cuts ${f.linkCuts}; link stalls ${f.linkStalls}; raft link cuts ${f.raftLinkCuts}; raft link stalls ${f.raftLinkStalls}; ` +
+      `partitions ${byKind(f.partitions)}${f.partitionFailovers === 0 ? "" : ` (${f.partitionFailovers} with a new leader elected)`}; pauses ${byKind(f.pauses)}; crashes ${f.crashes}`,
     `checks: ${c.keys} keys, ${c.tokens} tokens, ${c.logEntries} log entries (final commit LSN ${report.commitLsn}), ` +
       `${c.rywReads} read-your-writes reads (${w.rywReadsFailed} more got no answer in time)`,
   ];

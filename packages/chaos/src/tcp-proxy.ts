@@ -20,6 +20,12 @@ export interface TcpProxyOptions {
   connectionsMax?: number;
   /** Per-direction socket buffer before the other side is paused. */
   bufferBytesMax?: number;
+  /**
+   * false: no listener of its own; every connection is handed over with
+   * adopt() by a listener that accepted it elsewhere (see SourceRouter).
+   * Default true.
+   */
+  listen?: boolean;
 }
 
 export interface TcpProxyStats {
@@ -39,7 +45,7 @@ export const PROXY_BUFFER_BYTES_MAX_DEFAULT = 64 * 1024;
 export class TcpProxy {
   readonly name: string;
   readonly target: { host: string; port: number };
-  readonly #server: net.Server;
+  readonly #server: net.Server | undefined;
   readonly #pairs = new Set<{ inbound: net.Socket; outbound: net.Socket }>();
   readonly #connectionsMax: number;
   readonly #bufferBytesMax: number;
@@ -48,7 +54,7 @@ export class TcpProxy {
   #closed = false;
   readonly stats: TcpProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, connectionsCut: 0, cuts: 0, stalls: 0, bytesForwarded: 0 };
 
-  private constructor(server: net.Server, options: TcpProxyOptions) {
+  private constructor(server: net.Server | undefined, options: TcpProxyOptions) {
     this.name = options.name;
     this.target = splitAddress(options.target);
     this.#server = server;
@@ -56,11 +62,12 @@ export class TcpProxy {
     this.#bufferBytesMax = options.bufferBytesMax ?? PROXY_BUFFER_BYTES_MAX_DEFAULT;
     assert(Number.isInteger(this.#connectionsMax) && this.#connectionsMax >= 1, "proxy connectionsMax is a positive integer");
     assert(Number.isInteger(this.#bufferBytesMax) && this.#bufferBytesMax >= 1024, "proxy bufferBytesMax is at least 1 KiB");
-    server.on("connection", (socket) => this.#accept(socket));
+    server?.on("connection", (socket) => this.#accept(socket));
   }
 
-  /** Listens on a free port of `listenHost` (default 127.0.0.1). */
+  /** Listens on a free port of `listenHost` (default 127.0.0.1), unless `listen` is false. */
   static async start(options: TcpProxyOptions): Promise<TcpProxy> {
+    if (options.listen === false) return new TcpProxy(undefined, options);
     const server = net.createServer({ pauseOnConnect: true, noDelay: true });
     const proxy = new TcpProxy(server, options);
     await new Promise<void>((resolve, reject) => {
@@ -75,6 +82,7 @@ export class TcpProxy {
 
   /** "host:port" that peers should dial instead of the target. */
   get address(): string {
+    assert(this.#server !== undefined, `proxy ${this.name} has a listener`);
     const bound = this.#server.address();
     assert(bound !== null && typeof bound === "object", `proxy ${this.name} is listening`);
     return `${bound.address}:${bound.port}`;
@@ -140,7 +148,18 @@ export class TcpProxy {
     this.#closed = true;
     this.#cut = true;
     for (const pair of [...this.#pairs]) this.#destroyPair(pair);
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const server = this.#server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Relays a connection accepted by another listener, exactly as if this
+   * proxy had accepted it: refused while cut, held while stalled. The socket
+   * must still be paused (accepted with pauseOnConnect).
+   */
+  adopt(socket: net.Socket): void {
+    if (socket.destroyed) return; // gone while the other listener looked at it
+    this.#accept(socket);
   }
 
   #accept(inbound: net.Socket): void {
