@@ -32,9 +32,9 @@ export interface ShardOptions {
   readonly metricsPort: number;
   /** How often to checkpoint the WAL, which advances the durable LSN. */
   readonly checkpointIntervalMs: number;
-  /** Bound on a graceful shutdown before open calls are cancelled. */
   /** WAL pages before SQLite checkpoints by itself inside a commit (default DEFAULT_WAL_AUTOCHECKPOINT_PAGES). */
   readonly walAutocheckpointPages?: number;
+  /** Bound on a graceful shutdown before open calls are cancelled. */
   readonly shutdownTimeoutMs: number;
   readonly limits: ShardLimits;
 }
