@@ -23,6 +23,7 @@ interface CliOptions {
   logPlayers: number;
   logstoreReplicas: number;
   inflightMax: number;
+  loadNice: number;
   seed: number;
   logLevel: string;
   commitTimeoutMs: number;
@@ -60,6 +61,7 @@ function parseOptions(argv: string[]): CliOptions {
     .addOption(envOption("--log-players <count>", "LogPlayer processes", "LP_BENCH_LOG_PLAYERS", "1").argParser(int("--log-players", 1, 16)))
     .addOption(envOption("--logstore-replicas <count>", "LogStore replicas (1, or 3/5 for Raft replication)", "LP_BENCH_LOGSTORE_REPLICAS", "1").argParser(int("--logstore-replicas", 1, 7)))
     .addOption(envOption("--inflight-max <count>", "bound on outstanding commits; a send beyond it is skipped and counted", "LP_BENCH_INFLIGHT_MAX", "10000").argParser(int("--inflight-max", 1, 1_000_000)))
+    .addOption(envOption("--load-nice <n>", "niceness the load generator (this process) takes once the cluster is up, so that on a shared machine it does not compete with the services it measures; 0 = same priority", "LP_BENCH_LOAD_NICE", "10").argParser(int("--load-nice", 0, 19)))
     .addOption(envOption("--seed <n>", "seed of the key and value choice", "LP_BENCH_SEED", "1").argParser(int("--seed", 0, 2 ** 32 - 1)))
     .addOption(envOption("--log-level <level>", "the services' log level", "LP_BENCH_LOG_LEVEL", "warn").choices([...LOG_LEVELS]))
     .addOption(envOption("--commit-timeout-ms <ms>", "deadline of each commit", "LP_BENCH_COMMIT_TIMEOUT_MS", "10000").argParser(int("--commit-timeout-ms", 1, 3_600_000)))
@@ -74,7 +76,7 @@ function parseOptions(argv: string[]): CliOptions {
     ...o,
     rate: num(o.rate), duration: num(o.duration), warmup: num(o.warmup), shards: num(o.shards),
     keysPerTxn: num(o.keysPerTxn), valueBytes: num(o.valueBytes), keySpace: num(o.keySpace),
-    logPlayers: num(o.logPlayers), logstoreReplicas: num(o.logstoreReplicas), inflightMax: num(o.inflightMax), seed: num(o.seed), commitTimeoutMs: num(o.commitTimeoutMs),
+    logPlayers: num(o.logPlayers), logstoreReplicas: num(o.logstoreReplicas), inflightMax: num(o.inflightMax), loadNice: num(o.loadNice), seed: num(o.seed), commitTimeoutMs: num(o.commitTimeoutMs),
   };
 }
 
@@ -116,6 +118,8 @@ async function main(): Promise<void> {
   progress.start();
   try {
     await cluster.startAll();
+    // After the services started (they keep their own priority): the load generator yields the CPU to them.
+    if (options.loadNice !== 0) os.setPriority(process.pid, options.loadNice);
     const result = await runBenchmark(cluster, config, { onPhase: (phase, live) => progress.update(phase, live) });
     progress.stop();
     const report: BenchReport = { formatVersion: 1, startedAt: startedAt.toISOString(), config, machine: machineInfo(), result };
