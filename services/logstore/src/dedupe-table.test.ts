@@ -31,4 +31,27 @@ describe("DedupeTable", () => {
     expect(table.lookup("a", 1n)).toEqual({ kind: "duplicate", lsn: 1n });
     expect(table.lookup("c", 1n)).toEqual({ kind: "duplicate", lsn: 4n });
   });
+
+  it("matches a plain model over many wraps of the window, with seqs committed out of order and two clients interleaved", () => {
+    const windowMax = 4;
+    const table = new DedupeTable({ clientsMax: 10, seqsPerClientMax: windowMax });
+    // The model: per client, the committed seqs in commit order; the window is the last windowMax of them.
+    const committed = new Map<string, { seq: bigint; lsn: bigint }[]>([["a", []], ["b", []]]);
+    let lsn = 0n;
+    for (let i = 0; i < 60; i++) {
+      const client = i % 3 === 0 ? "b" : "a";
+      // Pairs committed swapped (2, 1, 4, 3, ...), as concurrent appends can be.
+      const seq = BigInt(i % 2 === 0 ? i + 2 : i);
+      lsn += 1n;
+      table.record(client, seq, lsn);
+      committed.get(client)!.push({ seq, lsn });
+      for (const [name, history] of committed) {
+        const kept = history.slice(-windowMax);
+        const evicted = history.slice(0, -windowMax);
+        const evictedMax = evicted.reduce((max, e) => (e.seq > max ? e.seq : max), 0n);
+        for (const { seq: probe, lsn: expected } of kept) expect(table.lookup(name, probe)).toEqual({ kind: "duplicate", lsn: expected });
+        for (const { seq: probe } of evicted) expect(table.lookup(name, probe)).toEqual({ kind: "too-old", oldestSeq: evictedMax + 1n });
+      }
+    }
+  });
 });

@@ -17,8 +17,17 @@ export type DedupeVerdict =
   | { readonly kind: "too-old"; readonly oldestSeq: bigint };
 
 interface ClientWindow {
-  /** seq -> LSN, insertion order = commit order. */
+  /** seq -> LSN. */
   readonly seqs: Map<bigint, bigint>;
+  /**
+   * The seqs in `seqs`, in commit order, as a ring: the oldest is evicted
+   * first. (Evicting through `seqs.keys()` instead walked over the deleted
+   * entries V8 keeps at the front of a Map until it rehashes: ~12 us per
+   * append in a profile.)
+   */
+  readonly order: bigint[];
+  /** Index in `order` of the oldest seq. */
+  head: number;
   /** Highest seq evicted from `seqs` (0 = none): anything at or below it and absent is unknown. */
   evictedSeqMax: bigint;
 }
@@ -35,6 +44,8 @@ export class DedupeTable {
   readonly #seqsPerClientMax: number;
   /** Map order = least recently written client first. */
   readonly #clients = new Map<string, ClientWindow>();
+  /** The most recently written client, already last in #clients: no need to move it again. */
+  #newestClient: ClientWindow | null = null;
 
   constructor(limits: DedupeLimits) {
     assert(limits.clientsMax >= 1 && limits.seqsPerClientMax >= 1, "dedupe limits must be positive");
@@ -60,18 +71,26 @@ export class DedupeTable {
     assert(clientId !== "", "dedupe: record without a client id");
     let window = this.#clients.get(clientId);
     if (window === undefined) {
-      window = { seqs: new Map(), evictedSeqMax: 0n };
-    } else {
+      window = { seqs: new Map(), order: [], head: 0, evictedSeqMax: 0n };
+      this.#clients.set(clientId, window);
+    } else if (window !== this.#newestClient) {
       this.#clients.delete(clientId);
+      this.#clients.set(clientId, window);
     }
-    this.#clients.set(clientId, window);
-    if (!window.seqs.has(seq)) window.seqs.set(seq, lsn);
-    while (window.seqs.size > this.#seqsPerClientMax) {
-      const [oldest] = window.seqs.keys();
-      assert(oldest !== undefined, "dedupe: empty window over its bound");
-      window.seqs.delete(oldest);
+    this.#newestClient = window;
+    if (window.seqs.has(seq)) return;
+    window.seqs.set(seq, lsn);
+    if (window.order.length < this.#seqsPerClientMax) {
+      window.order.push(seq);
+    } else {
+      // Full ring: the slot of the oldest seq takes the new one.
+      const oldest = window.order[window.head]!;
+      assert(window.seqs.delete(oldest), "dedupe: ring and map disagree");
       if (oldest > window.evictedSeqMax) window.evictedSeqMax = oldest;
+      window.order[window.head] = seq;
+      window.head = (window.head + 1) % this.#seqsPerClientMax;
     }
+    assert(window.seqs.size <= this.#seqsPerClientMax, "dedupe: window over its bound");
     while (this.#clients.size > this.#clientsMax) {
       const [oldestClient] = this.#clients.keys();
       assert(oldestClient !== undefined, "dedupe: empty table over its bound");
