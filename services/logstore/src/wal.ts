@@ -5,7 +5,7 @@ import type { LogEntry } from "@logplayer/proto";
 import { EntryCache } from "./core/entry-cache";
 import { SegmentIndex } from "./core/segment-index";
 import { TermRuns } from "./core/term-runs";
-import { decodeRecord, encodeRecord } from "./core/wal-record";
+import { decodeRecord, encodeRecordHeader } from "./core/wal-record";
 import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./core/wal-recovery";
 
 /**
@@ -83,7 +83,10 @@ interface Segment {
 
 interface PendingAppend {
   readonly lsn: bigint;
-  readonly record: Buffer;
+  /** The record: header, then the payload as it was encoded (no copy). */
+  readonly header: Buffer;
+  readonly payload: Uint8Array;
+  readonly recordBytes: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -226,18 +229,19 @@ export class Wal {
     if (this.#unackedCount >= this.#limits.appendQueueMax) {
       throw resourceExhausted(`append queue is full (append_queue_max ${this.#limits.appendQueueMax})`);
     }
-    const record = encodeRecord(entry, payload);
-    if (this.#unackedBytes + record.length > this.#limits.appendQueueBytesMax && this.#unackedCount > 0) {
+    const header = encodeRecordHeader(entry, payload);
+    const recordBytes = header.length + payload.length;
+    if (this.#unackedBytes + recordBytes > this.#limits.appendQueueBytesMax && this.#unackedCount > 0) {
       throw resourceExhausted(`append queue is full (append_queue_bytes_max ${this.#limits.appendQueueBytesMax})`);
     }
     this.#lastLsn = entry.lsn;
     this.#terms.record(entry.lsn, entry.term);
     this.#cache.add(entry, payload.length);
     this.#unackedCount++;
-    this.#unackedBytes += record.length;
+    this.#unackedBytes += recordBytes;
     this.stats.appends++;
     const promise = new Promise<void>((resolve, reject) => {
-      this.#queue.push({ lsn: entry.lsn, record, resolve, reject });
+      this.#queue.push({ lsn: entry.lsn, header, payload, recordBytes, resolve, reject });
     });
     if (!this.#writing) {
       this.#writing = true;
@@ -278,7 +282,7 @@ export class Wal {
     while (start < batch.length) {
       const first = batch[start]!;
       const segment = this.#activeSegment;
-      if (segment.index.recordCount > 0 && segment.bytes + first.record.length > this.#limits.segmentBytesMax) {
+      if (segment.index.recordCount > 0 && segment.bytes + first.recordBytes > this.#limits.segmentBytesMax) {
         syncNs += await this.#dataSync();
         await this.#rollSegment(first.lsn);
         continue;
@@ -309,7 +313,7 @@ export class Wal {
     let bytes = this.#activeSegment.bytes;
     let end = start;
     while (end < batch.length) {
-      const size = batch[end]!.record.length;
+      const size = batch[end]!.recordBytes;
       if (end > start && bytes + size > this.#limits.segmentBytesMax) break;
       bytes += size;
       end++;
@@ -320,15 +324,19 @@ export class Wal {
 
   async #writeRecords(run: PendingAppend[]): Promise<number> {
     const segment = this.#activeSegment;
-    const buffers = run.map((p) => p.record);
-    const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
+    const buffers: Uint8Array[] = [];
+    let bytes = 0;
+    for (const pending of run) {
+      buffers.push(pending.header, pending.payload);
+      bytes += pending.recordBytes;
+    }
     const { bytesWritten } = await this.#active.writev(buffers, segment.bytes);
     assert(bytesWritten === bytes, `short write: ${bytesWritten} of ${bytes} bytes`);
     let offset = segment.bytes;
     for (const pending of run) {
       assert(pending.lsn === segment.index.lastLsn + 1n, `record for LSN ${pending.lsn} out of order in ${segment.index.fileName}`);
       segment.index.push(offset);
-      offset += pending.record.length;
+      offset += pending.recordBytes;
     }
     segment.bytes = offset;
     this.#writtenLsn = run[run.length - 1]!.lsn;

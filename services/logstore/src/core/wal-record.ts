@@ -48,26 +48,31 @@ export function encodeEntryPayload(entry: LogEntry): Uint8Array {
 }
 
 /**
- * Frames one entry. `payload` must be `encodeEntryPayload(entry)`; it is
- * passed in so the caller that already encoded it (to check limits) does not
- * pay twice. Returns header + payload as one buffer.
+ * The header framing one entry. `payload` must be `encodeEntryPayload(entry)`;
+ * it is passed in so the caller that already encoded it (to check limits) does
+ * not pay twice, and it is written after the header as it is (the WAL hands
+ * both to one writev, so the payload is never copied).
  */
-export function encodeRecord(entry: LogEntry, payload: Uint8Array): Buffer {
+export function encodeRecordHeader(entry: LogEntry, payload: Uint8Array): Buffer {
   assert(entry.lsn >= 1n, `record LSN must be >= 1, got ${entry.lsn}`);
   assert(entry.term >= 1n, `record term must be >= 1, got ${entry.term}`);
   assert(payload.length > 0, "record payload is empty");
   assert(payload.length <= RECORD_PAYLOAD_BYTES_MAX, `record payload of ${payload.length} bytes is too large`);
-  const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  record.writeUInt32LE(RECORD_MAGIC, 0);
-  record.writeUInt32LE(payload.length, 4);
-  record.writeBigUInt64LE(entry.lsn, 8);
-  record.writeBigUInt64LE(entry.term, 16);
-  record.set(payload, RECORD_HEADER_BYTES);
-  record.writeUInt32LE(recordChecksum(record, 0, payload), 24);
+  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  header.writeUInt32LE(RECORD_MAGIC, 0);
+  header.writeUInt32LE(payload.length, 4);
+  header.writeBigUInt64LE(entry.lsn, 8);
+  header.writeBigUInt64LE(entry.term, 16);
+  header.writeUInt32LE(recordChecksum(header, 0, payload), 24);
   // Pair assertion: what we are about to write must read back as the same entry.
-  const check = decodeRecordHeader(record, 0);
+  const check = decodeRecordHeader(header, 0);
   assert(check.kind === "header" && check.header.lsn === entry.lsn, `record for LSN ${entry.lsn} does not read back`);
-  return record;
+  return header;
+}
+
+/** Header and payload as one buffer (tests, the simulator). */
+export function encodeRecord(entry: LogEntry, payload: Uint8Array): Buffer {
+  return Buffer.concat([encodeRecordHeader(entry, payload), payload]);
 }
 
 function recordChecksum(bytes: Uint8Array, offset: number, payload: Uint8Array): number {
