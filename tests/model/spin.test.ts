@@ -2,12 +2,18 @@
 // models/check.sh). The correct models must verify with no error over a state
 // space that is not trivially small; every mutation must produce a
 // counterexample, which shows the checker can fail. See docs/model-checking.md.
+//
+// SPIN_MODEL_FULL=1 also runs bigger bounds (about 4.5 more minutes): model A
+// safety with 4 failures of each kind, with the failure-detection delay
+// modelled (-DLATE_DETECTION) at 2 of each kind, and liveness at 2 of each.
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const checkScript = path.join(repoRoot, "models", "check.sh");
-const checkTimeoutMs = 150_000;
+const checkTimeoutMs = 240_000;
+const fullCheckTimeoutMs = 600_000;
+const runFull = process.env["SPIN_MODEL_FULL"] === "1";
 
 function commandExists(command: string): boolean {
   return spawnSync("bash", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
@@ -21,6 +27,7 @@ if (!toolsPresent) {
   console.warn("tests/model/spin.test.ts: spin or gcc not installed; SKIPPING the model checks");
 }
 const describeSpin = toolsPresent ? describe : describe.skip;
+const testFull = runFull ? test : test.skip;
 
 interface CheckSummary {
   errors: number;
@@ -30,12 +37,12 @@ interface CheckSummary {
   output: string;
 }
 
-function runCheck(model: string, variant: string, mode: string, defines: string): CheckSummary {
+function runCheck(model: string, variant: string, mode: string, defines: string, timeoutMs = checkTimeoutMs, panRunFlags = ""): CheckSummary {
   const result = spawnSync("bash", [checkScript, model, variant, mode], {
     cwd: repoRoot,
     encoding: "utf8",
-    timeout: checkTimeoutMs,
-    env: { ...process.env, SPIN_DEFINES: defines },
+    timeout: timeoutMs,
+    env: { ...process.env, SPIN_DEFINES: defines, PAN_RUN_FLAGS: panRunFlags },
   });
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
   if (result.status !== 0) {
@@ -63,24 +70,48 @@ function runCheck(model: string, variant: string, mode: string, defines: string)
 // model that silently lost its behaviour (a guard that is never true, say)
 // cannot pass by exploring almost nothing.
 describeSpin("SPIN model checks of the delivery protocol", () => {
-  test("model A (paper's LogPlayer): exactly-once in order under target, stream and LogPlayer failures", () => {
-    const result = runCheck("a", "ok", "safety", "-DFAILS=1");
+  test("model A (paper's LogPlayer): exactly-once in order under 2 target crashes, 2 broken streams and 2 LogPlayer crashes", () => {
+    const result = runCheck("a", "ok", "safety", "-DFAILS=2");
     expect(result.errors).toBe(0);
     expect(result.states).toBeGreaterThan(1_000_000);
-  });
+  }, checkTimeoutMs);
+
+  test("model A with the failure-detection delay modelled (checks reduction R2)", () => {
+    const result = runCheck("a", "ok", "safety", "-DFAILS=1 -DLATE_DETECTION");
+    expect(result.errors).toBe(0);
+    expect(result.states).toBeGreaterThan(300_000);
+  }, checkTimeoutMs);
 
   test("model A: every entry is eventually delivered once failures stop (weak fairness)", () => {
-    const result = runCheck("a", "ok", "liveness", "-DTARGET_FAILS=1 -DCONN_FAILS=0 -DPLAYER_FAILS=1");
+    const result = runCheck("a", "ok", "liveness", "-DFAILS=1");
     expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(100_000);
-  });
+    expect(result.states).toBeGreaterThan(150_000);
+  }, checkTimeoutMs);
 
   test("model A without the term per target: duplicate or out-of-order consumption", () => {
-    const result = runCheck("a", "no-term", "safety", "-DFAILS=1");
+    const result = runCheck("a", "no-term", "safety", "-DFAILS=2");
     expect(result.errors).toBeGreaterThan(0);
     expect(result.trail).toBe(true);
     expect(result.output).toContain("assertion violated");
-  });
+  }, checkTimeoutMs);
+
+  testFull("model A, bigger bounds: 4 failures of each kind", () => {
+    const result = runCheck("a", "ok", "safety", "-DFAILS=4", fullCheckTimeoutMs, "-w26");
+    expect(result.errors).toBe(0);
+    expect(result.states).toBeGreaterThan(6_000_000);
+  }, fullCheckTimeoutMs);
+
+  testFull("model A, bigger bounds: failure-detection delay modelled, 2 failures of each kind", () => {
+    const result = runCheck("a", "ok", "safety", "-DFAILS=2 -DLATE_DETECTION", fullCheckTimeoutMs, "-w26");
+    expect(result.errors).toBe(0);
+    expect(result.states).toBeGreaterThan(4_000_000);
+  }, fullCheckTimeoutMs);
+
+  testFull("model A, bigger bounds: liveness with 2 failures of each kind", () => {
+    const result = runCheck("a", "ok", "liveness", "-DFAILS=2", fullCheckTimeoutMs, "-w26");
+    expect(result.errors).toBe(0);
+    expect(result.states).toBeGreaterThan(1_000_000);
+  }, fullCheckTimeoutMs);
 
   test("model B (two LogPlayers, checking shards): exactly-once in order whatever the LogPlayers do", () => {
     const result = runCheck("b", "ok", "safety", "-DFAILS=1");
