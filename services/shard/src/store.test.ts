@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import Database from "better-sqlite3";
 import os from "node:os";
 import path from "node:path";
 import { AssertionError, LpError, Status } from "@logplayer/common";
@@ -129,6 +130,44 @@ describe("ShardStore", () => {
   test("a second process on the same data directory is refused", () => {
     open();
     expect(() => ShardStore.open(dir, 0)).toThrow(/cannot open shard database .*locked/);
+  });
+
+  test("a version 1 database (kv WITHOUT ROWID) is migrated on open: same data, applied LSN and identity", () => {
+    // A version 1 file as the earlier code wrote it.
+    const v1 = new Database(path.join(dir, DATABASE_FILE_NAME));
+    v1.exec(`
+      CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+      INSERT INTO meta VALUES ('schema_version', 1), ('shard_id', 3), ('cluster_id', 'c-1'), ('applied_lsn', 42);
+      INSERT INTO kv VALUES ('k1', x'6f6e65'), ('k2', x'74776f');
+    `);
+    v1.close();
+    const migrated = open(3);
+    expect(migrated.appliedLsn).toBe(42n);
+    expect(migrated.identity).toMatchObject({ shardId: 3, clusterId: "c-1" });
+    expect(text(migrated.get("k1"))).toBe("one");
+    expect(migrated.scan("k", "", 10, 1 << 20).items.map((i) => i.key)).toEqual(["k1", "k2"]);
+    migrated.applyBatch([part(43, 42, [put("k3", "three")])]);
+    migrated.close();
+    store = undefined;
+    const check = new Database(path.join(dir, DATABASE_FILE_NAME), { readonly: true });
+    const kv = check.prepare("SELECT sql FROM sqlite_master WHERE name = 'kv'").get() as { sql: string };
+    const version = check.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: number };
+    const rows = check.prepare("SELECT count(*) AS n FROM kv").get() as { n: number };
+    check.close();
+    expect(kv.sql).not.toMatch(/WITHOUT ROWID/i);
+    expect(version.value).toBe(2);
+    expect(rows.n).toBe(3);
+    expect(text(open(3).get("k3"))).toBe("three");
+  });
+
+  test("a database from a newer version is refused", () => {
+    open().close();
+    store = undefined;
+    const db = new Database(path.join(dir, DATABASE_FILE_NAME));
+    db.prepare("UPDATE meta SET value = 99 WHERE name = 'schema_version'").run();
+    db.close();
+    expect(() => open()).toThrow(/schema version 99 is not the supported 2/);
   });
 
   test("a corrupt database file fails with a message naming the file", () => {
