@@ -511,6 +511,24 @@ describe("LogStore process", () => {
       expect({ name, code: err.code }).toEqual({ name, code });
       expect(err.details).toMatch(message);
     }
+    // The same refusals on an AppendStream: each answered by its seq with the same code, the stream goes on.
+    const stream = client.appendStream();
+    const answers: AppendAnswer[] = [];
+    stream.on("data", (response: AppendStreamResponse) => answers.push(...response.answers));
+    const streamEnded = new Promise<ServiceError | null>((resolve) => {
+      stream.on("error", (err: ServiceError) => resolve(err));
+      stream.on("end", () => resolve(null));
+    });
+    cases.forEach(([, request], i) => stream.write({ ...request, clientId: "bad-stream", clientSeq: BigInt(i + 1) }));
+    await waitFor(() => answers.length === cases.length);
+    for (const [i, [name, , code, message]] of cases.entries()) {
+      const answer = answers.find((a) => a.clientSeq === BigInt(i + 1));
+      expect({ name, code: answer?.errorCode, lsn: answer?.lsn }).toEqual({ name, code, lsn: 0n });
+      expect(answer?.errorMessage).toMatch(message);
+    }
+    stream.end();
+    expect(await streamEnded).toBeNull();
+
     await expect(readRange(client, 1n, 1n, 999)).rejects.toMatchObject({
       code: Status.FAILED_PRECONDITION,
       details: expect.stringMatching(new RegExp(`protocol version 999 .*version ${PROTOCOL_VERSION}`)),
@@ -523,9 +541,19 @@ describe("LogStore process", () => {
         resolve(err),
       ),
     );
-    raw.close();
     expect(rawError?.code).toBeDefined();
     expect(rawError?.code).not.toBe(Status.OK);
+    // The same on an AppendStream: the stream ends with an error status, nothing is written.
+    const rawStream = raw.makeBidiStreamRequest("/logplayer.v1.LogStore/AppendStream", (b: Buffer) => b, (b: Buffer) => b);
+    const rawStreamError = await new Promise<ServiceError | null>((resolve) => {
+      rawStream.on("data", () => undefined);
+      rawStream.on("error", (err: ServiceError) => resolve(err));
+      rawStream.on("end", () => resolve(null));
+      rawStream.write(Buffer.from([0x0a, 0xff, 0xff, 0xff]));
+    });
+    raw.close();
+    expect(rawStreamError?.code).toBeDefined();
+    expect(rawStreamError?.code).not.toBe(Status.OK);
 
     // Garbage on the TCP port: the server answers with an HTTP/2 GOAWAY (or just closes) and serves on.
     expect(await sendGarbage(running.port)).toBe(true);
