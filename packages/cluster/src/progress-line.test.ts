@@ -20,6 +20,11 @@ describe("formatProgressLine", () => {
     expect(line).toBe("commit 120 | shard-0 120 lag 0 | shard-1 117 lag 3 | shard-2 0 lag 120");
   });
 
+  it("shows no negative lag while the answering replica does not know the commit LSN yet", () => {
+    const line = formatProgressLine({ status: status(0n, [2n, 2n]), statusError: undefined, dead: [] }, 500);
+    expect(line).toBe("commit 0 | shard-0 2 lag ? | shard-1 2 lag ?");
+  });
+
   it("names a dead process and the log to read, and a shard that does not answer", () => {
     const line = formatProgressLine(
       { status: status(5n, [5n, undefined]), statusError: undefined, dead: [{ name: "shard-1", exit: "exit code 1", logFile: "data/logs/shard-1.log" }] },
