@@ -1,5 +1,5 @@
 import path from "node:path";
-import { autoPortTable, clusterPlan, defaultPortTable, planForCompose, type ProcessSpec } from "./plan";
+import { AUTO_PORT_MIN, autoPortTable, clusterPlan, ephemeralPortLow, defaultPortTable, planForCompose, type ProcessSpec } from "./plan";
 
 function flag(spec: ProcessSpec, name: string): string {
   const index = spec.args.indexOf(name);
@@ -130,13 +130,31 @@ describe("clusterPlan", () => {
   });
 });
 
+describe("ephemeralPortLow", () => {
+  it("reads the low end of the kernel's range, and falls back to Linux's default", () => {
+    expect(ephemeralPortLow(() => "32768\t60999\n")).toBe(32768);
+    expect(ephemeralPortLow(() => "40000 65000")).toBe(40000);
+    expect(ephemeralPortLow(() => "garbage")).toBe(32768);
+    expect(ephemeralPortLow(() => "1024 65000")).toBe(32768); // nothing usable below it
+    expect(
+      ephemeralPortLow(() => {
+        throw new Error("no /proc");
+      }),
+    ).toBe(32768);
+  });
+});
+
 describe("autoPortTable", () => {
   it("picks distinct free ports for every process", async () => {
     const table = await autoPortTable(3, 2);
     const ports = [table.logstore, ...table.shards, ...table.logPlayers].flatMap((p) => [p.grpc, p.metrics]);
     expect(ports).toHaveLength(12);
     expect(new Set(ports).size).toBe(12);
-    for (const port of ports) expect(port).toBeGreaterThan(0);
+    // Below the kernel's ephemeral range, where port-0 binds and outgoing connections cannot take them.
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(AUTO_PORT_MIN);
+      expect(port).toBeLessThan(ephemeralPortLow());
+    }
     // And the plan accepts it.
     expect(clusterPlan({ dataDir: "/d", shardCount: 3, logPlayers: 2, ports: table })).toHaveLength(6);
   });
