@@ -3,7 +3,6 @@ export {
   planForCompose,
   defaultPortTable,
   autoPortTable,
-  freePorts,
   logPlayerName,
   shardName,
   SERVICE_NAMES,

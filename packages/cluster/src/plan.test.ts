@@ -1,5 +1,6 @@
 import path from "node:path";
-import { AUTO_PORT_MIN, autoPortTable, clusterPlan, ephemeralPortLow, defaultPortTable, planForCompose, type ProcessSpec } from "./plan";
+import { AUTO_PORT_MIN, ephemeralPortLow } from "@logplayer/common";
+import { autoPortTable, clusterPlan, defaultPortTable, planForCompose, type ProcessSpec } from "./plan";
 
 function flag(spec: ProcessSpec, name: string): string {
   const index = spec.args.indexOf(name);

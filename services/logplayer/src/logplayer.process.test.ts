@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { createShardMap, shardForKey } from "@logplayer/common";
+import { createShardMap, freePorts, shardForKey } from "@logplayer/common";
 import { LogStoreClient, MutationKind, ShardClient, type AppendResponse, type GetResponse, type Mutation } from "@logplayer/proto";
 
 /**
@@ -62,7 +62,9 @@ function killHard(child: ChildProcess): Promise<void> {
   });
 }
 
-function startShard(id: number, port = 0, dir = "shard"): Promise<Running> {
+/** Shards restart on their port too. */
+async function startShard(id: number, port?: number, dir = "shard"): Promise<Running> {
+  port ??= (await freePorts(1))[0]!;
   const args = ["--shard-id", String(id), "--shard-count", String(SHARDS), "--data-dir", path.join(tmp, `${dir}-${id}`)];
   return start("shard", [...args, "--listen", `127.0.0.1:${port}`, "--metrics-port", "-1", "--log-level", "info"]);
 }
@@ -105,7 +107,9 @@ function transaction(i: number): Mutation[] {
 
 let logstore: Running;
 
-function startLogStore(port = 0, dir = "logstore"): Promise<Running> {
+/** The LogStore restarts on its port: pick it below the ephemeral range, where nothing else can take it meanwhile. */
+async function startLogStore(port?: number, dir = "logstore"): Promise<Running> {
+  port ??= (await freePorts(1))[0]!;
   return start("logstore", [
     "--data-dir", path.join(tmp, dir),
     "--shard-count", String(SHARDS),
@@ -210,8 +214,8 @@ test("SIGTERM shuts down cleanly with exit 0, also with shards unreachable", asy
 });
 
 test("two LogPlayers at once, one paused mid-stream (a zombie) and resumed: still exactly once, in order", async () => {
-  const store = await startLogStore(0, "logstore-twins");
-  const shards = await Promise.all([0, 1, 2].map((id) => startShard(id, 0, "twin-shard")));
+  const store = await startLogStore(undefined, "logstore-twins");
+  const shards = await Promise.all([0, 1, 2].map((id) => startShard(id, undefined, "twin-shard")));
   const shardPorts = shards.map((s) => s.grpcPort);
   const players = [await startPlayer(store.grpcPort, shardPorts), await startPlayer(store.grpcPort, shardPorts)];
   const client = new LogStoreClient(`127.0.0.1:${store.grpcPort}`, credentials.createInsecure());

@@ -10,6 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { freePorts } from "@logplayer/common";
 import {
   LogStoreClient,
   MutationKind,
@@ -86,18 +87,6 @@ const replicas = new Map<number, Replica>();
 const proxies = new Map<number, CutProxy>();
 let peersFlag: string;
 
-async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  for (let i = 0; i < count; i++) {
-    servers.push(await new Promise<net.Server>((resolve) => {
-      const server = net.createServer();
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    }));
-  }
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 function spawnReplica(replica: Replica, extra: string[] = []): ChildProcess {
   const child = spawn(process.execPath, [
