@@ -287,9 +287,12 @@ describe("LogStore replication (3 replicas)", () => {
     expect(s.replicas.map((r) => r.replicaId)).toEqual(["1", "2", "3"]);
     expect(s.replicas.filter((r) => r.role === "leader").map((r) => r.replicaId)).toEqual([String(leader)]);
     const follower = REPLICAS.find((id) => id !== leader)!;
+    const leaderAddress = `127.0.0.1:${replicas.get(leader)!.proxyPort}`;
+    // A follower names the leader once it has heard from it (its first AppendEntries), not at the election.
+    await waitFor("the follower to know the leader", async () => (await status(follower))?.leaderAddress === leaderAddress);
     const err = await append(follower, request("probe", 1n)).then(() => undefined, (e: ServiceError) => e);
     expect([err?.code, err?.details]).toEqual([14, "not the leader"]); // UNAVAILABLE
-    expect(err?.metadata.get("lp-leader")).toEqual([`127.0.0.1:${replicas.get(leader)!.proxyPort}`]);
+    expect(err?.metadata.get("lp-leader")).toEqual([leaderAddress]);
   });
 
   it("the same (client id, seq) twice gives one entry and the same LSN", async () => {
