@@ -1,5 +1,6 @@
-import { connectivityState as ConnectivityState, Metadata, status as Status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status as Status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type { AppendAnswer as WireAnswer, AppendRequest, AppendStreamResponse, LogStoreClient } from "@logplayer/proto";
+import { connectionWaitError } from "./call";
 import { clientErrorFor, DeadlineExceededError, InternalError, UnavailableError, UnimplementedError, toClientError, type ClientError } from "./errors";
 
 export interface AppendAnswer {
@@ -69,10 +70,7 @@ class OpenAppendStream {
   }
 
   #deadlineError(): ClientError {
-    const state = this.client.getChannel().getConnectivityState(false);
-    const connected = state === ConnectivityState.READY || state === ConnectivityState.IDLE;
-    const why = connected ? "deadline exceeded" : `deadline exceeded waiting for a connection (channel ${ConnectivityState[state]}; is it running?)`;
-    return new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${this.#context}: ${why}`);
+    return connectionWaitError(this.#context, this.client) ?? new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${this.#context}: deadline exceeded`);
   }
 
   #onAnswer(response: WireAnswer): void {

@@ -46,10 +46,23 @@ export function callUnary<Request, Response>(
  * message ("Waiting for LB pick") hides why; say plainly that no connection came up.
  */
 function describeFailure(error: ServiceError, target: CallTarget): ClientError {
-  const state = target.client?.getChannel().getConnectivityState(false);
-  const connected = state === undefined || state === ConnectivityState.READY || state === ConnectivityState.IDLE;
-  if (error.code !== Status.DEADLINE_EXCEEDED || connected) return toClientError(error, target.context);
-  return new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${target.context}: deadline exceeded waiting for a connection (channel ${ConnectivityState[state]}; is it running?)`, { cause: error });
+  if (error.code !== Status.DEADLINE_EXCEEDED || target.client === undefined) return toClientError(error, target.context);
+  return connectionWaitError(target.context, target.client, error) ?? toClientError(error, target.context);
+}
+
+/**
+ * The deadline error for a call whose channel never connected ("is it
+ * running?"); undefined when the channel is connected or idle, so the
+ * deadline passed for another reason.
+ */
+export function connectionWaitError(context: string, client: Client, cause?: unknown): DeadlineExceededError | undefined {
+  const state = client.getChannel().getConnectivityState(false);
+  if (state === ConnectivityState.READY || state === ConnectivityState.IDLE) return undefined;
+  return new DeadlineExceededError(
+    Status.DEADLINE_EXCEEDED,
+    `${context}: deadline exceeded waiting for a connection (channel ${ConnectivityState[state]}; is it running?)`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 export interface RetryPolicy {
