@@ -1,5 +1,5 @@
 import path from "node:path";
-import { assert, freePorts, SHARD_COUNT_MAX } from "@logplayer/common";
+import { assert, freePorts, LOOPBACK_HOST, SHARD_COUNT_MAX } from "@logplayer/common";
 
 /**
  * The one definition of a LogPlayer cluster's topology: which processes run,
@@ -78,7 +78,7 @@ export const CLUSTER_ID_DEFAULT = "logplayer-local";
 /** What `pnpm start` and docker-compose run: a 3-replica Raft LogStore (library callers default to 1). */
 export const LOCAL_LOGSTORE_REPLICAS = 3;
 export const LOG_LEVEL_DEFAULT = "info";
-export const LOOPBACK_HOST = "127.0.0.1";
+export { LOOPBACK_HOST };
 
 // Well-known ports: gRPC 7xxx, metrics 9xxx, the same last digits per service.
 const LOGSTORE_PORT_DEFAULT = 7100;

@@ -37,4 +37,4 @@ export { envOption, http2WindowOption, parseIntegerInRange, parseLsn, parseAddre
 export { LsnWaiters } from "./lsn-waiters";
 export { seededRandom } from "./seeded-random";
 export { exitOnShutdownSignals } from "./shutdown";
-export { AUTO_PORT_MIN, ephemeralPortLow, freePorts } from "./ports";
+export { AUTO_PORT_MIN, ephemeralPortLow, freePorts, LOOPBACK_HOST } from "./ports";

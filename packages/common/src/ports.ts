@@ -2,7 +2,8 @@ import fs from "node:fs";
 import net from "node:net";
 import { assert } from "./assert";
 
-const LOOPBACK_HOST = "127.0.0.1";
+/** Where every local process listens: tests and the local cluster only ever use loopback. */
+export const LOOPBACK_HOST = "127.0.0.1";
 
 /**
  * Free loopback ports for processes that tests and the local cluster start
