@@ -1,7 +1,7 @@
 import { assert, createShardMap, shardForKey, type ShardMapConfig } from "@logplayer/common";
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "@logplayer/delivery";
 import { MutationKind, type Mutation } from "@logplayer/proto";
-import { SimNetwork, type NetworkFaults, type SimNodeId } from "./network";
+import { describeNetworkFaults, pickNetworkFaults, SimNetwork, type NetworkFaults, type NetworkWeather, type SimNodeId } from "./network";
 import { Simulator, DEFAULT_SIMULATOR_CONFIG } from "./simulator";
 import { DeliveryChecker, DeliveryViolation } from "./delivery-checker";
 import { SimLogStore } from "./delivery-logstore";
@@ -64,6 +64,7 @@ interface Envelope {
 const DEFAULT_QUIESCE_STEPS_MAX = 300_000;
 const CLIENT_PENDING_APPENDS_MAX = 64;
 const HEALED_NETWORK: NetworkFaults = { dropProbability: 0, duplicateProbability: 0, delayMsMin: 1, delayMsMax: 1 };
+const DELIVERY_WEATHER: NetworkWeather = { dropProbabilities: [0, 0, 0.01, 0.05, 0.2], duplicateProbabilities: [0, 0.02, 0.1], delayMsMaxima: [1, 5, 20, 80] };
 
 export class DeliveryCluster {
   readonly sim: Simulator;
@@ -323,15 +324,9 @@ export class DeliveryCluster {
 
   #changeNetwork(): void {
     this.#count("networkChanges");
-    const prng = this.sim.prng;
-    const faults: NetworkFaults = {
-      dropProbability: prng.pick([0, 0, 0.01, 0.05, 0.2]),
-      duplicateProbability: prng.pick([0, 0.02, 0.1]),
-      delayMsMin: 1,
-      delayMsMax: prng.pick([1, 5, 20, 80]),
-    };
+    const faults = pickNetworkFaults(this.sim.prng, DELIVERY_WEATHER);
     this.#network.faults = faults;
-    this.sim.trace(`nemesis: network drop ${faults.dropProbability} dup ${faults.duplicateProbability} delay<=${faults.delayMsMax}ms`);
+    this.sim.trace(describeNetworkFaults(faults));
   }
 
   // ---- checks ----------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { assert } from "@logplayer/common";
+import type { Prng } from "./prng";
 import type { Simulator } from "./simulator";
 
 /** Node ids on the simulated network are small integers. */
@@ -15,6 +16,28 @@ export interface NetworkFaults {
 }
 
 export const RELIABLE_NETWORK: NetworkFaults = { dropProbability: 0, duplicateProbability: 0, delayMsMin: 1, delayMsMax: 5 };
+
+/** What a nemesis picks network faults from; each scenario tunes its own menus. */
+export interface NetworkWeather {
+  readonly dropProbabilities: readonly number[];
+  readonly duplicateProbabilities: readonly number[];
+  readonly delayMsMaxima: readonly number[];
+}
+
+/** Picks one fault setting (drop, then duplicate, then delay: the order seeds replay with). */
+export function pickNetworkFaults(prng: Pick<Prng, "pick">, weather: NetworkWeather): NetworkFaults {
+  return {
+    dropProbability: prng.pick(weather.dropProbabilities),
+    duplicateProbability: prng.pick(weather.duplicateProbabilities),
+    delayMsMin: 1,
+    delayMsMax: prng.pick(weather.delayMsMaxima),
+  };
+}
+
+/** The nemesis trace line for a change of network faults. */
+export function describeNetworkFaults(faults: NetworkFaults): string {
+  return `nemesis: network drop ${faults.dropProbability} dup ${faults.duplicateProbability} delay<=${faults.delayMsMax}ms`;
+}
 
 export interface NetworkConfig {
   /** Messages in flight at once; beyond this the network drops (as a full socket buffer would). */

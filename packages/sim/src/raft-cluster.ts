@@ -2,7 +2,7 @@ import { assert } from "@logplayer/common";
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE, MemoryStorage, RaftNode } from "@logplayer/raft";
 import type { Entry, HardState, Message, NodeId, Ready, TestOnlyFaults } from "@logplayer/raft";
 import { SimNetwork } from "./network";
-import type { NetworkFaults } from "./network";
+import { describeNetworkFaults, pickNetworkFaults, type NetworkWeather } from "./network";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
 import type { LogView } from "./raft-checker";
 import { SimDisk } from "./sim-disk";
@@ -48,6 +48,7 @@ const FSYNC_MS_MAX = 15;  // typical; some seeds use slower disks
 const CLIENT_PENDING_MAX = 32;
 const CLIENT_TIMEOUT_MS = 2_000;
 const DEFAULT_QUIESCE_STEPS_MAX = 60_000;
+const RAFT_WEATHER: NetworkWeather = { dropProbabilities: [0, 0, 0.02, 0.1, 0.3], duplicateProbabilities: [0, 0.05, 0.2], delayMsMaxima: [3, 10, 30, 120] };
 
 interface DurableLog {
   hardState: HardState;
@@ -428,15 +429,9 @@ export class RaftCluster {
   }
 
   private changeWeather(): void {
-    const prng = this.sim.prng;
-    const faults: NetworkFaults = {
-      dropProbability: prng.pick([0, 0, 0.02, 0.1, 0.3]),
-      duplicateProbability: prng.pick([0, 0.05, 0.2]),
-      delayMsMin: 1,
-      delayMsMax: prng.pick([3, 10, 30, 120]),
-    };
+    const faults = pickNetworkFaults(this.sim.prng, RAFT_WEATHER);
     this.network.faults = faults;
-    this.sim.trace(`nemesis: network drop ${faults.dropProbability} dup ${faults.duplicateProbability} delay<=${faults.delayMsMax}ms`);
+    this.sim.trace(describeNetworkFaults(faults));
   }
 
   // ---- checks ----------------------------------------------------------------
