@@ -158,13 +158,14 @@ export class WireReader {
   uint32(): number {
     const buf = this.buf;
     let result = 0;
-    let shift = 0;
+    // A running power of two: `2 ** shift` compiles to a pow() call.
+    let scale = 1;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) this.#eof();
       const byte = buf[this.pos++]!;
-      if (shift < 32) result += (byte & 0x7f) * 2 ** shift;
+      if (i < 5) result += (byte & 0x7f) * scale;
       if ((byte & 0x80) === 0) return result % TWO_POW_32;
-      shift += 7;
+      scale *= 128;
     }
     throw new Error("invalid varint encoding");
   }
@@ -177,14 +178,14 @@ export class WireReader {
   uint64(): bigint {
     const buf = this.buf;
     let low = 0;
-    let shift = 0;
+    let scale = 1;
     // Up to 7 bytes (49 bits) fit a double exactly: the common case, no bigint work.
     for (let i = 0; i < 7; i++) {
       if (this.pos >= this.end) this.#eof();
       const byte = buf[this.pos++]!;
-      low += (byte & 0x7f) * 2 ** shift;
+      low += (byte & 0x7f) * scale;
       if ((byte & 0x80) === 0) return BigInt(low);
-      shift += 7;
+      scale *= 128;
     }
     let result = BigInt(low);
     let bigShift = 49n;
