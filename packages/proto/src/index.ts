@@ -62,6 +62,10 @@ export {
   decodeReadResponse,
   encodeDeliverRequest,
   decodeDeliverRequest,
+  encodeAppendStreamResponse,
+  decodeAppendStreamResponse,
+  encodeDeliverResponse,
+  decodeDeliverResponse,
 } from "./wire/codec";
 
 /**

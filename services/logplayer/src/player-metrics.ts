@@ -65,7 +65,7 @@ export function createPlayerMetrics(registry: Registry, dispatcher: Dispatcher):
     mainStreamRestarts: new Counter({ name: "lp_player_main_stream_restarts_total", help: "Main stream re-opened after a failure.", registers }),
     dispatchToWriteSeconds: new Histogram({
       name: "lp_player_dispatch_to_write_seconds",
-      help: "From dispatching an entry to its batch's write callback, per part.",
+      help: "From dispatching a batch's oldest part to the batch's write callback, per batch.",
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
       registers,
     }),

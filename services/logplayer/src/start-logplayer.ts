@@ -304,7 +304,9 @@ class LogPlayer {
   #observeWrite(parts: readonly Part[]): void {
     const histogram = this.#metrics?.dispatchToWriteSeconds;
     if (histogram === undefined) return;
-    const now = monotonicNs();
-    for (const part of parts) histogram.observe(Number(now - part.dispatchTimeNs) / 1e9);
+    // Once per batch, for its oldest part (parts are in LSN order): an
+    // observation per part cost ~7% of the LogPlayer's CPU at 1,000 txn/s.
+    const oldest = parts[0];
+    if (oldest !== undefined) histogram.observe(Number(monotonicNs() - oldest.dispatchTimeNs) / 1e9);
   }
 }

@@ -2,16 +2,20 @@
 // exactly ts-proto's objects, on random messages, with unknown fields mixed
 // in, and on truncated input (both fail, or both give the same message).
 import fc from "fast-check";
-import { AppendRequest, ReadResponse } from "../gen/logplayer/v1/logstore";
-import { DeliverRequest, type Part } from "../gen/logplayer/v1/shard";
+import { AppendRequest, AppendStreamResponse, ReadResponse } from "../gen/logplayer/v1/logstore";
+import { DeliverRequest, DeliverResponse, type Part } from "../gen/logplayer/v1/shard";
 import { LogEntry, type Mutation, Transaction } from "../gen/logplayer/v1/types";
 import {
   decodeAppendRequest,
+  decodeAppendStreamResponse,
   decodeDeliverRequest,
+  decodeDeliverResponse,
   decodeLogEntry,
   decodeReadResponse,
   encodeAppendRequest,
+  encodeAppendStreamResponse,
   encodeDeliverRequest,
+  encodeDeliverResponse,
   encodeLogEntry,
   encodeReadResponse,
   transactionEncodedBytes,
@@ -66,6 +70,20 @@ const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
   }),
 );
 
+const uint32 = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
+const appendStreamResponse: fc.Arbitrary<AppendStreamResponse> = fc.record({
+  answers: fc.array(
+    fc.record({ clientSeq: uint64, lsn: uint64, duplicate: fc.boolean(), errorCode: uint32, errorMessage: text, leaderAddress: text }),
+    { maxLength: 4 },
+  ),
+});
+const deliverResponse: fc.Arbitrary<DeliverResponse> = fc.oneof(
+  fc.constant({}),
+  fc.record({ body: fc.record({ $case: fc.constant("ack" as const), value: fc.record({ appliedLsn: uint64 }) }) }),
+  fc.record({ body: fc.record({ $case: fc.constant("gap" as const), value: fc.record({ appliedLsn: uint64, lsn: uint64, prevLsn: uint64 }) }) }),
+  fc.record({ body: fc.record({ $case: fc.constant("hello" as const), value: fc.record({ shardId: uint32, appliedLsn: uint64 }) }) }),
+);
+
 /** Unknown fields (numbers 10..15, one-byte tags, every wire type) to splice between known ones. */
 const unknownField = fc.oneof(
   fc.tuple(fc.integer({ min: 10, max: 15 }), fc.nat()).map(([n, v]) => Buffer.from([(n << 3) | 0, v & 0x7f])),
@@ -90,6 +108,13 @@ const codecs = [
   { name: "AppendRequest", arbitrary: appendRequest, fast: { encode: encodeAppendRequest, decode: decodeAppendRequest }, generated: generated(AppendRequest) },
   { name: "ReadResponse", arbitrary: readResponse, fast: { encode: encodeReadResponse, decode: decodeReadResponse }, generated: generated(ReadResponse) },
   { name: "DeliverRequest", arbitrary: deliverRequest, fast: { encode: encodeDeliverRequest, decode: decodeDeliverRequest }, generated: generated(DeliverRequest) },
+  {
+    name: "AppendStreamResponse",
+    arbitrary: appendStreamResponse,
+    fast: { encode: encodeAppendStreamResponse, decode: decodeAppendStreamResponse },
+    generated: generated(AppendStreamResponse),
+  },
+  { name: "DeliverResponse", arbitrary: deliverResponse, fast: { encode: encodeDeliverResponse, decode: decodeDeliverResponse }, generated: generated(DeliverResponse) },
 ] as Codec<unknown>[];
 
 function outcome(decode: () => unknown): { ok: true; value: unknown } | { ok: false } {

@@ -1,8 +1,9 @@
 /**
  * A hand-written protobuf codec for the messages on the delivery path:
  * AppendRequest, LogEntry, ReadResponse and DeliverRequest (with Transaction,
- * Mutation, PartBatch and Part inside them). Everything else uses the
- * ts-proto code in ../gen.
+ * Mutation, PartBatch and Part inside them), and the answers that flow back
+ * once per batch (AppendStreamResponse, DeliverResponse). Everything else
+ * uses the ts-proto code in ../gen.
  *
  * Why: ts-proto's BinaryWriter copies a bytes field once per level of
  * nesting (value -> Mutation -> Transaction -> LogEntry -> ReadResponse) and
@@ -19,8 +20,18 @@
  * Decoding is stricter than ts-proto on malformed input: a nested message
  * may not read past its own length (ts-proto checks only the whole buffer).
  */
-import type { AppendRequest, ReadResponse } from "../gen/logplayer/v1/logstore";
-import { DeliverHello, DeliverRequest as GeneratedDeliverRequest, type Part, type PartBatch } from "../gen/logplayer/v1/shard";
+import type { AppendAnswer, AppendRequest, AppendStreamResponse, ReadResponse } from "../gen/logplayer/v1/logstore";
+import {
+  DeliverHello,
+  DeliverRequest as GeneratedDeliverRequest,
+  DeliverResponse as GeneratedDeliverResponse,
+  HelloReply,
+  type Ack,
+  type DeliverResponse,
+  type Gap,
+  type Part,
+  type PartBatch,
+} from "../gen/logplayer/v1/shard";
 import type { LogEntry, Mutation, Transaction } from "../gen/logplayer/v1/types";
 import type { DeliverRequest } from "../gen/logplayer/v1/shard";
 import {
@@ -29,6 +40,7 @@ import {
   int32Size,
   unzigzag64,
   varintSizeBigint,
+  varintSizeNumber,
   WIRE_END_GROUP,
   WireReader,
   WireWriter,
@@ -145,6 +157,33 @@ function measurePartBatch(batch: PartBatch): number {
   return size;
 }
 
+function measureAppendAnswer(answer: AppendAnswer): number {
+  const slot = reserveSize();
+  let size = uint64Size(answer.clientSeq, "message.clientSeq") + uint64Size(answer.lsn, "message.lsn");
+  if (answer.duplicate) size += 2;
+  if (answer.errorCode !== 0) size += 1 + varintSizeNumber(answer.errorCode >>> 0);
+  size += stringSize(answer.errorMessage);
+  size += stringSize(answer.leaderAddress);
+  sizes[slot] = size;
+  return size;
+}
+
+function measureAppendStreamResponse(response: AppendStreamResponse): number {
+  const slot = reserveSize();
+  let size = 0;
+  for (const answer of response.answers) size += 1 + delimitedSize(measureAppendAnswer(answer));
+  sizes[slot] = size;
+  return size;
+}
+
+function measureAck(ack: Ack): number {
+  return uint64Size(ack.appliedLsn, "message.appliedLsn");
+}
+
+function measureGap(gap: Gap): number {
+  return uint64Size(gap.appliedLsn, "message.appliedLsn") + uint64Size(gap.lsn, "message.lsn") + uint64Size(gap.prevLsn, "message.prevLsn");
+}
+
 // ---- writing pass --------------------------------------------------------
 
 function writeTag(w: WireWriter, tag: number): void {
@@ -235,6 +274,29 @@ function writePartBatch(w: WireWriter, batch: PartBatch): void {
   }
 }
 
+function writeAppendAnswer(w: WireWriter, answer: AppendAnswer): void {
+  writeUint64(w, 8, answer.clientSeq);
+  writeUint64(w, 16, answer.lsn);
+  if (answer.duplicate) {
+    writeTag(w, 24);
+    writeTag(w, 1);
+  }
+  if (answer.errorCode !== 0) {
+    writeTag(w, 32);
+    w.varint(answer.errorCode >>> 0);
+  }
+  writeString(w, 42, answer.errorMessage);
+  writeString(w, 50, answer.leaderAddress);
+}
+
+function writeAppendStreamResponse(w: WireWriter, response: AppendStreamResponse): void {
+  for (const answer of response.answers) {
+    writeTag(w, 10);
+    w.varint(nextSize());
+    writeAppendAnswer(w, answer);
+  }
+}
+
 /** Runs both passes for a top-level message whose own size is the first one recorded. */
 function encodeWith<T>(message: T, measure: (message: T) => number, write: (w: WireWriter, message: T) => void): Buffer {
   startEncode();
@@ -279,6 +341,27 @@ export function encodeDeliverRequest(request: DeliverRequest): Buffer {
       writePartBatch(w, batch);
     },
   );
+}
+
+export function encodeAppendStreamResponse(response: AppendStreamResponse): Buffer {
+  return encodeWith(response, measureAppendStreamResponse, writeAppendStreamResponse);
+}
+
+export function encodeDeliverResponse(response: DeliverResponse): Buffer {
+  const body = response.body;
+  // The hello reply is small and rare: the generated code encodes it.
+  if (body === undefined || body.$case === "hello") return Buffer.from(GeneratedDeliverResponse.encode(response).finish());
+  // One-level messages of uint64 fields: no nested sizes to record.
+  const bodyBytes = body.$case === "ack" ? measureAck(body.value) : measureGap(body.value);
+  const w = new WireWriter(1 + delimitedSize(bodyBytes));
+  writeTag(w, body.$case === "ack" ? 18 : 26);
+  w.varint(bodyBytes);
+  writeUint64(w, 8, body.value.appliedLsn);
+  if (body.$case === "gap") {
+    writeUint64(w, 16, body.value.lsn);
+    writeUint64(w, 24, body.value.prevLsn);
+  }
+  return w.finish();
 }
 
 // ---- decoding ------------------------------------------------------------
@@ -466,6 +549,101 @@ function decodeDeliverRequestBody(r: WireReader): DeliverRequest {
   return request;
 }
 
+function decodeAppendAnswer(r: WireReader): AppendAnswer {
+  const answer: AppendAnswer = { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 8:
+        answer.clientSeq = r.uint64();
+        continue;
+      case 16:
+        answer.lsn = r.uint64();
+        continue;
+      case 24:
+        answer.duplicate = r.uint64() !== 0n;
+        continue;
+      case 32:
+        answer.errorCode = r.uint32();
+        continue;
+      case 42:
+        answer.errorMessage = r.string();
+        continue;
+      case 50:
+        answer.leaderAddress = r.string();
+        continue;
+    }
+    if (endsMessage(r, tag)) break;
+  }
+  return answer;
+}
+
+function decodeAppendStreamResponseBody(r: WireReader): AppendStreamResponse {
+  const response: AppendStreamResponse = { answers: [] };
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    if (tag === 10) {
+      response.answers.push(nested(r, decodeAppendAnswer));
+      continue;
+    }
+    if (endsMessage(r, tag)) break;
+  }
+  return response;
+}
+
+function decodeAck(r: WireReader): Ack {
+  const ack: Ack = { appliedLsn: 0n };
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    if (tag === 8) {
+      ack.appliedLsn = r.uint64();
+      continue;
+    }
+    if (endsMessage(r, tag)) break;
+  }
+  return ack;
+}
+
+function decodeGap(r: WireReader): Gap {
+  const gap: Gap = { appliedLsn: 0n, lsn: 0n, prevLsn: 0n };
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 8:
+        gap.appliedLsn = r.uint64();
+        continue;
+      case 16:
+        gap.lsn = r.uint64();
+        continue;
+      case 24:
+        gap.prevLsn = r.uint64();
+        continue;
+    }
+    if (endsMessage(r, tag)) break;
+  }
+  return gap;
+}
+
+function decodeDeliverResponseBody(r: WireReader): DeliverResponse {
+  const response: DeliverResponse = {};
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10:
+        response.body = { $case: "hello", value: HelloReply.decode(r.bytes()) };
+        continue;
+      case 18:
+        response.body = { $case: "ack", value: nested(r, decodeAck) };
+        continue;
+      case 26:
+        response.body = { $case: "gap", value: nested(r, decodeGap) };
+        continue;
+    }
+    if (endsMessage(r, tag)) break;
+  }
+  return response;
+}
+
 /** Bytes fields of the result are views of `bytes`: keep it unmodified while they live. */
 export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   return decodeLogEntryBody(new WireReader(bytes));
@@ -481,4 +659,12 @@ export function decodeReadResponse(bytes: Uint8Array): ReadResponse {
 
 export function decodeDeliverRequest(bytes: Uint8Array): DeliverRequest {
   return decodeDeliverRequestBody(new WireReader(bytes));
+}
+
+export function decodeAppendStreamResponse(bytes: Uint8Array): AppendStreamResponse {
+  return decodeAppendStreamResponseBody(new WireReader(bytes));
+}
+
+export function decodeDeliverResponse(bytes: Uint8Array): DeliverResponse {
+  return decodeDeliverResponseBody(new WireReader(bytes));
 }

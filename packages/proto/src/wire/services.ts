@@ -9,10 +9,14 @@ import * as logstore from "../gen/logplayer/v1/logstore";
 import * as shard from "../gen/logplayer/v1/shard";
 import {
   decodeAppendRequest,
+  decodeAppendStreamResponse,
   decodeDeliverRequest,
+  decodeDeliverResponse,
   decodeReadResponse,
   encodeAppendRequest,
+  encodeAppendStreamResponse,
   encodeDeliverRequest,
+  encodeDeliverResponse,
   encodeReadResponse,
 } from "./codec";
 
@@ -27,6 +31,8 @@ export const LogStoreService = {
     ...logstore.LogStoreService.appendStream,
     requestSerialize: encodeAppendRequest,
     requestDeserialize: decodeAppendRequest,
+    responseSerialize: encodeAppendStreamResponse,
+    responseDeserialize: decodeAppendStreamResponse,
   },
   read: {
     ...logstore.LogStoreService.read,
@@ -41,6 +47,8 @@ export const ShardService = {
     ...shard.ShardService.deliver,
     requestSerialize: encodeDeliverRequest,
     requestDeserialize: decodeDeliverRequest,
+    responseSerialize: encodeDeliverResponse,
+    responseDeserialize: decodeDeliverResponse,
   },
 } as const satisfies typeof shard.ShardService;
 
