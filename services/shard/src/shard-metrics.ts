@@ -9,6 +9,8 @@ export interface ShardMetrics {
   readonly appliedLsn: Gauge;
   readonly durableLsn: Gauge;
   readonly batchApplySeconds: Histogram;
+  readonly walSyncAheadSeconds: Histogram;
+  readonly checkpointSeconds: Histogram;
   readonly deliveryStreams: Gauge;
   readonly waitingReads: Gauge;
   readonly reads: Counter<"method" | "outcome">;
@@ -31,6 +33,18 @@ export function createShardMetrics(registry: Registry): ShardMetrics {
       name: "lp_shard_batch_apply_seconds",
       help: "Time to apply one delivered batch in its SQLite transaction.",
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    }),
+    walSyncAheadSeconds: new Histogram({
+      name: "lp_shard_wal_sync_ahead_seconds",
+      help: "Time of the WAL fdatasync run off the event loop before each checkpoint.",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    checkpointSeconds: new Histogram({
+      name: "lp_shard_checkpoint_seconds",
+      help: "Time of one WAL checkpoint on the event loop (deliveries and reads wait meanwhile).",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),
     deliveryStreams: new Gauge({ name: "lp_shard_delivery_streams", help: "Open Deliver streams.", registers }),

@@ -345,6 +345,30 @@ describe("shard process", () => {
   });
 });
 
+describe("shard process checkpoints", () => {
+  test("the timer syncs the WAL off the event loop, checkpoints, and advances durable_lsn to applied_lsn", async () => {
+    const shard = await spawnShard(["--shard-id", "0", "--data-dir", tempDir(), "--checkpoint-interval-ms", "100"]).ready;
+    const client = clientFor(shard);
+    try {
+      const session = new DeliverSession(client);
+      session.send(hello());
+      await session.next();
+      session.send(batch(part(1, 0, [append(keyFor(0), "a")]), part(2, 1, [append(keyFor(0), "b")])));
+      expect((await session.next()).body).toEqual({ $case: "ack", value: { appliedLsn: 2n } });
+      await waitFor("durable_lsn to reach 2", async () => (await status(client)).durableLsn === 2n);
+      const metrics = await fetchMetrics(shard.metricsPort);
+      const count = (name: string): number => Number(new RegExp(`^${name}_count\\{[^}]*\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? "0");
+      expect(count("lp_shard_wal_sync_ahead_seconds")).toBeGreaterThanOrEqual(1);
+      expect(count("lp_shard_checkpoint_seconds")).toBeGreaterThanOrEqual(1);
+      session.close();
+    } finally {
+      client.close();
+      shard.child.kill("SIGTERM");
+      await shard.exited;
+    }
+  });
+});
+
 describe("shard process killed with SIGKILL while batches stream", () => {
   test("restarts with applied_lsn and data consistent: every applied APPEND exactly once", async () => {
     const dataDir = tempDir();

@@ -1,3 +1,4 @@
+import fsPromises from "node:fs/promises";
 import { Server } from "@grpc/grpc-js";
 import {
   addHealthService,
@@ -70,7 +71,8 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     // Metrics share the gRPC host; "[::1]:7300" style hosts lose their brackets.
     const host = options.listen.slice(0, options.listen.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
-    const checkpointTimer = setInterval(() => checkpoint(context), options.checkpointIntervalMs);
+    const checkpointer = { running: false };
+    const checkpointTimer = setInterval(() => void checkpoint(context, checkpointer), options.checkpointIntervalMs);
     checkpointTimer.unref();
     health.setStatus("", "SERVING");
     const running = { grpcPort, metricsPort: metricsServer?.port ?? null, context };
@@ -112,13 +114,44 @@ function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, r
   };
 }
 
-function checkpoint(ctx: ShardContext): void {
+/**
+ * Syncs the WAL through a descriptor of our own, on libuv's thread pool:
+ * the checkpoint that follows must sync the WAL too, on the event loop, and
+ * finds little left to write. Seconds of WAL (tens of MB at 1,000 txn/s)
+ * made that sync stall deliveries for ~100 ms per checkpoint under load.
+ */
+async function syncWalAhead(walFile: string): Promise<void> {
+  const handle = await fsPromises.open(walFile, "r");
   try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One checkpoint, skipped while the previous one is still syncing. */
+async function checkpoint(ctx: ShardContext, state: { running: boolean }): Promise<void> {
+  if (state.running) return;
+  state.running = true;
+  try {
+    const endSync = ctx.metrics.walSyncAheadSeconds.startTimer();
+    try {
+      await syncWalAhead(ctx.store.walFile);
+      endSync();
+    } catch (err: unknown) {
+      // Only an optimisation: the checkpoint syncs the WAL itself.
+      ctx.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "WAL sync ahead of the checkpoint failed");
+    }
+    if (!ctx.store.isOpen) return;
+    const endCheckpoint = ctx.metrics.checkpointSeconds.startTimer();
     const durableLsn = ctx.store.checkpoint();
+    endCheckpoint();
     ctx.metrics.durableLsn.set(Number(durableLsn));
   } catch (err: unknown) {
     // A failed checkpoint only holds the durable LSN back; the next one retries.
     ctx.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "WAL checkpoint failed");
+  } finally {
+    state.running = false;
   }
 }
 

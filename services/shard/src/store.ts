@@ -115,6 +115,15 @@ export class ShardStore {
     return this.#appliedLsn;
   }
 
+  get isOpen(): boolean {
+    return this.#db.open;
+  }
+
+  /** SQLite's WAL file beside the database (see syncWalAhead in start-shard.ts). */
+  get walFile(): string {
+    return `${this.#db.name}-wal`;
+  }
+
   /** The applied LSN as of the last successful checkpoint (synced to disk). */
   get durableLsn(): bigint {
     return this.#durableLsn;
