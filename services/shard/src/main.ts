@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, type Option } from "commander";
+import { Command, InvalidArgumentError, type Option } from "commander";
 import {
   exitOnShutdownSignals,
   http2WindowOption,
@@ -15,7 +15,7 @@ import {
   type LogLevel,
 } from "@logplayer/common";
 import { startShard, type ShardOptions } from "./start-shard";
-import { DEFAULT_WAL_AUTOCHECKPOINT_PAGES } from "./store";
+import { DEFAULT_PAGE_BYTES, DEFAULT_WAL_AUTOCHECKPOINT_PAGES, isValidPageBytes, PAGE_BYTES_MAX, PAGE_BYTES_MIN } from "./store";
 
 /** Ports are derived from the shard id unless given: 7300 + id and 9300 + id. */
 const GRPC_PORT_BASE = 7300;
@@ -41,6 +41,7 @@ interface ShardFlags {
   messageBytesMax: number;
   checkpointIntervalMs: number;
   walAutocheckpointPages: number;
+  sqlitePageBytes: number;
   http2WindowBytes: number;
   logLevel: LogLevel;
 }
@@ -50,6 +51,12 @@ function intOption(flags: string, description: string, env: string, min: number,
   const name = flags.split(" ")[0]!;
   const option = envOption(flags, description, env).argParser(parseIntegerInRange(name, min, max));
   return defaultValue === undefined ? option : option.default(defaultValue);
+}
+
+function parsePageBytes(value: string): number {
+  const pageBytes = parseIntegerInRange("--sqlite-page-bytes", PAGE_BYTES_MIN, PAGE_BYTES_MAX)(value);
+  if (!isValidPageBytes(pageBytes)) throw new InvalidArgumentError(`--sqlite-page-bytes must be a power of two, got ${value}`);
+  return pageBytes;
 }
 
 function buildCommand(): Command {
@@ -96,6 +103,12 @@ function buildCommand(): Command {
       intOption("--wal-autocheckpoint-pages <n>", "SQLite WAL pages before it checkpoints by itself inside a commit (the timer above normally does it first)",
         "LP_WAL_AUTOCHECKPOINT_PAGES", 1, 10_000_000, DEFAULT_WAL_AUTOCHECKPOINT_PAGES),
     )
+    .addOption(
+      envOption("--sqlite-page-bytes <n>", "SQLite page size of a new database (a power of two); an existing database keeps its own",
+        "LP_SQLITE_PAGE_BYTES")
+        .argParser(parsePageBytes)
+        .default(DEFAULT_PAGE_BYTES),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
@@ -110,6 +123,7 @@ function toOptions(flags: ShardFlags): ShardOptions {
     metricsPort: flags.metricsPort ?? METRICS_PORT_BASE + flags.shardId,
     checkpointIntervalMs: flags.checkpointIntervalMs,
     walAutocheckpointPages: flags.walAutocheckpointPages,
+    pageBytes: flags.sqlitePageBytes,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     limits: {
       batchPartsMax: flags.batchPartsMax,
@@ -139,6 +153,7 @@ async function main(): Promise<void> {
       clusterId: store.identity.clusterId,
       appliedLsn: store.appliedLsn.toString(),
       durableLsn: store.durableLsn.toString(),
+      sqlitePageBytes: store.pageBytes,
       dataDir: options.dataDir,
     },
     "ready",

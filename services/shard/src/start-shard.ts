@@ -35,6 +35,8 @@ export interface ShardOptions {
   readonly checkpointIntervalMs: number;
   /** WAL pages before SQLite checkpoints by itself inside a commit (default DEFAULT_WAL_AUTOCHECKPOINT_PAGES). */
   readonly walAutocheckpointPages?: number;
+  /** SQLite page size of a new database (default DEFAULT_PAGE_BYTES); an existing one keeps its own. */
+  readonly pageBytes?: number;
   /** Bound on a graceful shutdown before open calls are cancelled. */
   readonly shutdownTimeoutMs: number;
   readonly limits: ShardLimits;
@@ -56,7 +58,7 @@ export interface RunningShard {
  */
 export async function startShard(options: ShardOptions, logger: Logger): Promise<RunningShard> {
   validateLimits(options.limits);
-  const store = ShardStore.open(options.dataDir, options.shardId, options.walAutocheckpointPages);
+  const store = ShardStore.open(options.dataDir, options.shardId, { walAutocheckpointPages: options.walAutocheckpointPages, pageBytes: options.pageBytes });
   let server: Server | undefined;
   let metricsServer: MetricsServer | null = null;
   try {

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { AssertionError, LpError, Status } from "@logplayer/common";
 import { MutationKind, type Mutation, type Part } from "@logplayer/proto";
-import { DATABASE_FILE_NAME, prefixUpperBound, ShardStore } from "./store";
+import { DATABASE_FILE_NAME, DEFAULT_PAGE_BYTES, prefixUpperBound, ShardStore } from "./store";
 
 const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
 
@@ -125,6 +125,26 @@ describe("ShardStore", () => {
     expect(s.durableLsn).toBe(0n);
     expect(s.checkpoint()).toBe(1n);
     expect(s.durableLsn).toBe(1n);
+  });
+
+  test("a new database takes the configured page size; an existing one keeps its own", () => {
+    expect(open().pageBytes).toBe(DEFAULT_PAGE_BYTES);
+    store!.applyBatch([part(1, 0, [put("a", "1")])]);
+    store!.close();
+    store = ShardStore.open(dir, 0, { pageBytes: 8192 });
+    expect(store.pageBytes).toBe(DEFAULT_PAGE_BYTES);
+    expect(text(store.get("a"))).toBe("1");
+    store.close();
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), "shard-store-"));
+    try {
+      store = ShardStore.open(other, 0, { pageBytes: 8192 });
+      expect(store.pageBytes).toBe(8192);
+      store.close();
+    } finally {
+      store = undefined;
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+    expect(() => ShardStore.open(dir, 0, { pageBytes: 3000 })).toThrow(AssertionError);
   });
 
   test("a second process on the same data directory is refused", () => {

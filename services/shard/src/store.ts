@@ -30,6 +30,27 @@ const SCHEMA_VERSION = 2n;
  * unless it falls far behind.
  */
 export const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 25_000;
+/**
+ * SQLite page size of a new database (an existing one keeps its own). Every
+ * commit writes each page it changed to the WAL in full, so with random-key
+ * upserts of ~1 KB values a 4 KB page (three rows) wrote 4 KB per upsert and
+ * 2 KB pages (one row) write half as much. At 1,000 txn/s of 10 KB over 3
+ * shards that took the shards' WAL writes from ~40 to ~20 MB/s, the
+ * LogStore's mean fsync from 1.6-1.7 to 1.3-1.4 ms on the same disk, and the
+ * LogPlayer delay p50 from 0.73-0.87 to 0.59-0.75 ms (5 A/B pairs). Larger
+ * values spill to overflow pages sooner, so workloads with bigger values may
+ * prefer 4096 or more.
+ */
+export const DEFAULT_PAGE_BYTES = 2048;
+/** SQLite's own bounds on page_size (a power of two). */
+export const PAGE_BYTES_MIN = 512;
+export const PAGE_BYTES_MAX = 65_536;
+
+export interface ShardStoreOptions {
+  readonly walAutocheckpointPages?: number;
+  /** Page size when the database is created; ignored for an existing one. */
+  readonly pageBytes?: number;
+}
 
 const KV_TABLE = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)";
 const SCHEMA = `
@@ -87,14 +108,17 @@ export class ShardStore {
    * message naming the file. `shardId` is stored on first open; the caller
    * checks it against the stored one via `identity`.
    */
-  static open(dataDir: string, shardId: number, walAutocheckpointPages = DEFAULT_WAL_AUTOCHECKPOINT_PAGES): ShardStore {
+  static open(dataDir: string, shardId: number, options: ShardStoreOptions = {}): ShardStore {
+    const walAutocheckpointPages = options.walAutocheckpointPages ?? DEFAULT_WAL_AUTOCHECKPOINT_PAGES;
+    const pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
     assert(Number.isInteger(walAutocheckpointPages) && walAutocheckpointPages >= 1, "walAutocheckpointPages must be a positive integer");
+    assert(isValidPageBytes(pageBytes), `pageBytes ${pageBytes} is not a power of two in [${PAGE_BYTES_MIN}, ${PAGE_BYTES_MAX}]`);
     const file = path.join(dataDir, DATABASE_FILE_NAME);
     let db: Database.Database | undefined;
     try {
       fs.mkdirSync(dataDir, { recursive: true });
       db = new Database(file, { fileMustExist: false, timeout: 1000 });
-      configureDatabase(db, walAutocheckpointPages);
+      configureDatabase(db, walAutocheckpointPages, pageBytes);
       migrateSchema(db);
       const store = new ShardStore(db, dataDir, shardId);
       store.checkpoint();
@@ -127,6 +151,11 @@ export class ShardStore {
   /** The applied LSN as of the last successful checkpoint (synced to disk). */
   get durableLsn(): bigint {
     return this.#durableLsn;
+  }
+
+  /** The database's page size (fixed when it was created). */
+  get pageBytes(): number {
+    return this.#db.pragma("page_size", { simple: true }) as number;
   }
 
   get identity(): ShardIdentity {
@@ -280,9 +309,15 @@ export class ShardStore {
   }
 }
 
-function configureDatabase(db: Database.Database, walAutocheckpointPages: number): void {
+export function isValidPageBytes(pageBytes: number): boolean {
+  return Number.isInteger(pageBytes) && pageBytes >= PAGE_BYTES_MIN && pageBytes <= PAGE_BYTES_MAX && (pageBytes & (pageBytes - 1)) === 0;
+}
+
+function configureDatabase(db: Database.Database, walAutocheckpointPages: number, pageBytes: number): void {
   // Reading a table proves the file is a database before anything is written.
   db.prepare("SELECT count(*) FROM sqlite_master").get();
+  // Takes effect only on a new (empty) file, before WAL mode is set; an existing database keeps its size.
+  db.pragma(`page_size = ${pageBytes}`);
   // One process per data directory: the exclusive lock is taken by the write
   // below and held until close (the OS drops it if the process dies).
   db.pragma("locking_mode = EXCLUSIVE");
