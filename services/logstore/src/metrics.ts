@@ -5,7 +5,7 @@ export interface LogStoreMetrics {
   /** Appends by outcome: "ok", "duplicate" (a retry answered with its original's LSN) or the gRPC status name of the refusal. */
   readonly appends: Counter<"outcome">;
   readonly appendLatency: Histogram;
-  readonly fsyncDuration: Histogram;
+  readonly durableWriteSeconds: Histogram;
   readonly groupCommitEntries: Histogram;
   readonly commitLsn: Gauge;
   readonly activeReaders: Gauge;
@@ -25,9 +25,9 @@ export function createLogStoreMetrics(registry: Registry): LogStoreMetrics {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),
-    fsyncDuration: new Histogram({
-      name: "logstore_fsync_duration_seconds",
-      help: "fdatasync time per group commit",
+    durableWriteSeconds: new Histogram({
+      name: "logstore_durable_write_seconds",
+      help: "Time to write one group commit durably (writev on an O_DSYNC segment)",
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),

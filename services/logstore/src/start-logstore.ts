@@ -176,9 +176,9 @@ async function readClusterMetaExists(dataDir: string): Promise<boolean> {
 
 function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: Error) => void): WalObserver {
   return {
-    onGroupCommit(entries, bytes, fsyncSeconds) {
+    onGroupCommit(entries, bytes, durableWriteSeconds) {
       metrics.groupCommitEntries.observe(entries);
-      metrics.fsyncDuration.observe(fsyncSeconds);
+      metrics.durableWriteSeconds.observe(durableWriteSeconds);
       metrics.bytesWritten.inc(bytes);
     },
     onFailure(error) {

@@ -41,7 +41,7 @@ async function readAll(wal: Wal, from = 1n, bytesMax = 300): Promise<LogEntry[]>
 const json = (entries: LogEntry[]): unknown[] => entries.map((e) => LogEntry.toJSON(e));
 
 describe("Wal", () => {
-  it("group commit: many concurrent appends share far fewer fsyncs", async () => {
+  it("group commit: many concurrent appends share far fewer durable writes", async () => {
     const { wal } = await Wal.open(dir, limits());
     const count = 200;
     const appends = Array.from({ length: count }, () => appendEntry(wal));
@@ -49,8 +49,8 @@ describe("Wal", () => {
     expect(wal.durableLsn).toBe(BigInt(count));
     expect(wal.stats.appends).toBe(count);
     // The first append starts a round alone; the other 199 queue behind it and share the next.
-    expect(wal.stats.dataSyncs).toBeLessThan(count / 10);
-    expect(wal.stats.groupCommits).toBe(wal.stats.dataSyncs);
+    expect(wal.stats.durableWrites).toBeLessThan(count / 10);
+    expect(wal.stats.groupCommits).toBe(wal.stats.durableWrites);
     await wal.close();
   });
 
