@@ -258,9 +258,9 @@ describe("LogStore process", () => {
     });
     const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
     const metrics = await metricsText(metricsPort);
-    expect(metrics).toMatch(/^logstore_appends_total\{outcome="ok",service="logstore"\} 5$/m);
-    expect(metrics).toMatch(/^logstore_commit_lsn\{service="logstore"\} 5$/m);
-    expect(metrics).toMatch(/^logstore_group_commit_entries_count\{service="logstore"\} 5$/m);
+    expect(metrics).toMatch(/^lp_logstore_appends_total\{outcome="ok",service="logstore"\} 5$/m);
+    expect(metrics).toMatch(/^lp_logstore_commit_lsn\{service="logstore"\} 5$/m);
+    expect(metrics).toMatch(/^lp_logstore_group_commit_entries_count\{service="logstore"\} 5$/m);
     await stop(running);
     const mismatch = await startExpectingFailure(["--shard-count", "5"]);
     expect(mismatch.code).toBe(1);
@@ -327,7 +327,7 @@ describe("LogStore process", () => {
     expect(entries.map((e) => `${e.clientId}/${e.clientSeq}`)).toEqual(["retrier/1", "retrier/2", "someone-else/1"]);
     expect(await status(client)).toMatchObject({ lastLsn: 3n, commitLsn: 3n });
     const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
-    expect(await metricsText(metricsPort)).toMatch(/^logstore_appends_total\{outcome="duplicate",service="logstore"\} 4$/m);
+    expect(await metricsText(metricsPort)).toMatch(/^lp_logstore_appends_total\{outcome="duplicate",service="logstore"\} 4$/m);
     await stop(running);
   });
 

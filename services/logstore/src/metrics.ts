@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from "@logplayer/common";
 
-/** The LogStore's Prometheus metrics (names prefixed logstore_). */
+/** The LogStore's Prometheus metrics (names prefixed lp_logstore_, like lp_player_ and lp_shard_). */
 export interface LogStoreMetrics {
   /** Appends by outcome: "ok", "duplicate" (a retry answered with its original's LSN) or the gRPC status name of the refusal. */
   readonly appends: Counter<"outcome">;
@@ -18,28 +18,28 @@ const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
 export function createLogStoreMetrics(registry: Registry): LogStoreMetrics {
   const registers = [registry];
   return {
-    appends: new Counter({ name: "logstore_appends_total", help: "Append calls by outcome", labelNames: ["outcome"], registers }),
+    appends: new Counter({ name: "lp_logstore_appends_total", help: "Append calls by outcome", labelNames: ["outcome"], registers }),
     appendLatency: new Histogram({
-      name: "logstore_append_latency_seconds",
+      name: "lp_logstore_append_latency_seconds",
       help: "Append call to durable acknowledgement",
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),
     durableWriteSeconds: new Histogram({
-      name: "logstore_durable_write_seconds",
+      name: "lp_logstore_durable_write_seconds",
       help: "Time to write one group commit durably (writev on an O_DSYNC segment)",
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),
     groupCommitEntries: new Histogram({
-      name: "logstore_group_commit_entries",
+      name: "lp_logstore_group_commit_entries",
       help: "Entries made durable by one group commit",
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
       registers,
     }),
-    commitLsn: new Gauge({ name: "logstore_commit_lsn", help: "Highest LSN acknowledged as durable", registers }),
-    activeReaders: new Gauge({ name: "logstore_active_readers", help: "Open Read streams", registers }),
-    bytesWritten: new Counter({ name: "logstore_wal_bytes_written_total", help: "Bytes written to WAL segments", registers }),
-    entriesRead: new Counter({ name: "logstore_entries_read_total", help: "Entries sent on Read streams", registers }),
+    commitLsn: new Gauge({ name: "lp_logstore_commit_lsn", help: "Highest LSN acknowledged as durable", registers }),
+    activeReaders: new Gauge({ name: "lp_logstore_active_readers", help: "Open Read streams", registers }),
+    bytesWritten: new Counter({ name: "lp_logstore_wal_bytes_written_total", help: "Bytes written to WAL segments", registers }),
+    entriesRead: new Counter({ name: "lp_logstore_entries_read_total", help: "Entries sent on Read streams", registers }),
   };
 }
