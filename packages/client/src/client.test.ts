@@ -247,6 +247,15 @@ describe("LogPlayerClient against fake services", () => {
     expect(status.shards[2]!.address).toBe(cluster.shardAddresses[2]);
   });
 
+  it("clusterStatus gives no lag, rather than a negative one, when the LogStore's commit LSN is behind a shard", async () => {
+    await client.commit([mutation.put("a", "1")]);
+    // As a restarted replica answers before it hears from a leader.
+    cluster.logStore.commitLsn = 0n;
+    const status = await client.clusterStatus();
+    expect(status.shards.map((s) => s.status?.appliedLsn)).toEqual([1n, 1n, 1n]);
+    expect(status.shards.map((s) => s.lag)).toEqual([undefined, undefined, undefined]);
+  });
+
   it("status and deliveryStats reach the right shard; a reset is passed through", async () => {
     expect((await client.shardStatus(1)).shardId).toBe(1);
     expect((await client.logStoreStatus()).role).toBe("leader");

@@ -87,7 +87,12 @@ export interface ShardStatusReport {
   address: string;
   status?: ShardStatusResponse;
   error?: ClientError;
-  /** LogStore commitLsn - shard appliedLsn (when the shard answered). */
+  /**
+   * LogStore commitLsn - shard appliedLsn. Undefined when the shard did not
+   * answer, or when the LogStore's commit LSN is behind the shard's applied
+   * LSN: a replica that restarted answers with an old commit LSN until it
+   * hears from a leader, and a negative lag would mean nothing.
+   */
   lag?: bigint;
 }
 
@@ -376,7 +381,7 @@ export class LogPlayerClient {
   async clusterStatus(opts: CallOpts = {}): Promise<ClusterStatus> {
     this.#assertOpen();
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
-    // Shards first: the commit LSN read afterwards is >= every applied LSN read, so lag is never negative.
+    // Shards first: a commit LSN read afterwards is >= every applied LSN read, unless the replica that answers does not know it yet.
     const shards = await Promise.all(this.#channels.shardAddresses.map((_, shardId) => this.#probeShard(shardId, deadlineMs)));
     const address = this.#logStoreAddress;
     const logStore = await withReadRetry(
@@ -386,7 +391,7 @@ export class LogPlayerClient {
       () => this.#channels.closed,
     );
     for (const shard of shards) {
-      if (shard.status !== undefined) shard.lag = logStore.commitLsn - shard.status.appliedLsn;
+      if (shard.status !== undefined && logStore.commitLsn >= shard.status.appliedLsn) shard.lag = logStore.commitLsn - shard.status.appliedLsn;
     }
     return { logStoreAddress: address, logStore, shards };
   }
