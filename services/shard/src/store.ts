@@ -25,12 +25,12 @@ const SCHEMA_VERSION = 2n;
  * Pages written to the WAL before SQLite checkpoints on its own, inside a
  * commit. SQLite's default of 1000 made every ~250th batch pay a checkpoint
  * with two fsyncs on the delivery path (apply cost 210 -> 140 us CPU per
- * 3-key part, and wall time halved, in a microbenchmark); 25000 pages (50 MB
+ * 3-key part, and wall time halved, in a microbenchmark); 50000 pages (100 MB
  * of WAL with the default 2 KB pages; a shard at 1,000 txn/s over 3 shards
  * writes ~35 MB between two 5 s checkpoints) leaves checkpoints to the
  * shard's timer (--checkpoint-interval-ms) unless it falls far behind.
  */
-export const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 25_000;
+export const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 50_000;
 /**
  * SQLite page size of a new database (an existing one keeps its own). Every
  * commit writes each page it changed to the WAL in full, so with random-key
