@@ -143,6 +143,7 @@ export class Wal {
     options: { createIfMissing: boolean } = { createIfMissing: true },
   ): Promise<{ wal: Wal; report: WalOpenReport }> {
     validateWalLimits(limits);
+    assertDsyncAvailable();
     if (!options.createIfMissing && (await listSegments(dir)).length === 0) {
       throw failedPrecondition(`the WAL in ${dir} is missing (no segment files); refusing to start with an empty log`);
     }
@@ -606,8 +607,18 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** The active segment: read-write, every write durable on return (see the class comment). */
-const SEGMENT_OPEN_FLAGS = fsConstants.O_RDWR | fsConstants.O_DSYNC;
+/**
+ * The active segment: read-write, every write durable on return (see the
+ * class comment). A platform without O_DSYNC (Windows) would silently lose
+ * durability, so the WAL refuses to open there.
+ */
+const SEGMENT_OPEN_FLAGS = fsConstants.O_RDWR | (fsConstants.O_DSYNC ?? 0);
+
+function assertDsyncAvailable(): void {
+  if (fsConstants.O_DSYNC === undefined) {
+    throw failedPrecondition(`this platform (${process.platform}) has no O_DSYNC, which the WAL needs for durable writes; run the LogStore on Linux or macOS`);
+  }
+}
 
 /** Creates a new, empty segment file and makes its directory entry durable. */
 async function createSegmentFile(dir: string, firstLsn: bigint): Promise<fs.FileHandle> {
