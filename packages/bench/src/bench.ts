@@ -1,6 +1,6 @@
 import type { LogPlayerClient, MutationInput } from "@logplayer/client";
 import { LocalCluster } from "@logplayer/cluster";
-import { monotonicNs } from "@logplayer/common";
+import { LOOPBACK_HOST, monotonicNs } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
 import {
   decodeDelayHistogram,
@@ -9,6 +9,13 @@ import {
   mergeHistograms,
   summarizeUs,
 } from "./delay-histograms";
+import {
+  type GroupCommitCounters,
+  type GroupCommitSummary,
+  parseGroupCommitCounters,
+  scrapeMetrics,
+  summarizeGroupCommits,
+} from "./group-commit";
 import { type OpenLoopProgress, type OpenLoopResult, runOpenLoop } from "./open-loop";
 import { Workload } from "./workload";
 
@@ -75,6 +82,8 @@ export interface BenchOutcome {
   /** False when some shard had not applied the run's last entry for it within the bound. */
   allApplied: boolean;
   shards: ShardStats[];
+  /** The LogStore leader's group commits over the measured phase; null when its metrics could not be read. */
+  groupCommits: GroupCommitSummary | null;
   errors: string[];
 }
 
@@ -83,6 +92,7 @@ const APPLY_WAIT_TIMEOUT_MS = 60_000;
 const APPLY_POLL_INTERVAL_MS = 50;
 const CONNECT_TIMEOUT_MS = 15_000;
 const STATS_TIMEOUT_MS = 10_000;
+const METRICS_TIMEOUT_MS = 2_000;
 
 /** Runs warm-up and the measured phase against an already started cluster. */
 export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, hooks: BenchHooks): Promise<BenchOutcome> {
@@ -102,11 +112,19 @@ export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, h
     }
     // Start the measured histograms empty: warm-up parts are all received by now.
     await Promise.all(range(config.shards).map((i) => client.deliveryStats(i, { reset: true, timeoutMs: STATS_TIMEOUT_MS })));
+    const groupCommitsBefore = await scrapeLogStores(cluster);
     const measured = await phase(client, workload, config, config.durationS, (live) => hooks.onPhase("measuring", live));
+    const groupCommitsAfter = await scrapeLogStores(cluster);
     hooks.onPhase("draining");
     const allApplied = await waitForApplied(client, measured.lastLsnByShard);
     hooks.onPhase("collecting");
-    return await collect(client, config, measured, allApplied);
+    const groupCommits = summarizeGroupCommits(
+      [...groupCommitsAfter].flatMap(([replica, after]) => {
+        const before = groupCommitsBefore.get(replica);
+        return before === undefined ? [] : [{ replica, before, after }];
+      }),
+    );
+    return await collect(client, config, measured, allApplied, groupCommits);
   } finally {
     client.close();
   }
@@ -141,6 +159,20 @@ function phase(
   );
 }
 
+/** Each LogStore replica's group-commit counters; a replica whose metrics cannot be read is left out. */
+async function scrapeLogStores(cluster: LocalCluster): Promise<Map<string, GroupCommitCounters>> {
+  const counters = new Map<string, GroupCommitCounters>();
+  for (const spec of cluster.plan) {
+    if (spec.service !== "logstore" || spec.metricsPort < 0) continue;
+    try {
+      counters.set(spec.name, parseGroupCommitCounters(await scrapeMetrics(LOOPBACK_HOST, spec.metricsPort, METRICS_TIMEOUT_MS)));
+    } catch {
+      // Only the report's group-commit line is lost.
+    }
+  }
+  return counters;
+}
+
 /** Polls each shard until it applied the last LSN sent to it (bounded). True when all did. */
 async function waitForApplied(client: LogPlayerClient, lastLsnByShard: readonly bigint[]): Promise<boolean> {
   const deadline = Date.now() + APPLY_WAIT_TIMEOUT_MS;
@@ -159,7 +191,13 @@ async function waitForApplied(client: LogPlayerClient, lastLsnByShard: readonly 
   return pending.size === 0;
 }
 
-async function collect(client: LogPlayerClient, config: BenchConfig, run: OpenLoopResult, allApplied: boolean): Promise<BenchOutcome> {
+async function collect(
+  client: LogPlayerClient,
+  config: BenchConfig,
+  run: OpenLoopResult,
+  allApplied: boolean,
+  groupCommits: GroupCommitSummary | null,
+): Promise<BenchOutcome> {
   const player: Histogram[] = [];
   const apply: Histogram[] = [];
   const sqlite: Histogram[] = [];
@@ -196,6 +234,7 @@ async function collect(client: LogPlayerClient, config: BenchConfig, run: OpenLo
     lastLsn: run.lastLsn.toString(),
     allApplied,
     shards,
+    groupCommits,
     errors: run.errors,
   };
 }

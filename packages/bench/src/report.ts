@@ -61,6 +61,10 @@ export function formatReport(report: BenchReport): string {
     `sends       ${result.sent} of ${result.slots} slots; skipped ${result.skipped} (in-flight bound ${config.inflightMax}), ` +
       `failed ${result.failed}, unanswered ${result.unfinished}`,
     `last LSN    ${result.lastLsn}; every shard applied its last entry: ${result.allApplied ? "yes" : "NO (delays are partial)"}`,
+    result.groupCommits === null
+      ? "LogStore    group commits: metrics not read"
+      : `LogStore    ${result.groupCommits.groupCommits} group commits (${result.groupCommits.replica}), ` +
+        `${result.groupCommits.entriesPerGroup.toFixed(1)} entries each, durable write ${result.groupCommits.durableWriteMeanMs.toFixed(2)} ms mean`,
     `machine     ${report.machine.cpus} CPUs (${report.machine.cpuModel}), node ${report.machine.nodeVersion}`,
   ];
   for (const error of result.errors) lines.push(`error       ${error}`);
