@@ -1,4 +1,4 @@
-import { promises as fs } from "node:fs";
+import { constants as fsConstants, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { LpError, Status } from "@logplayer/common";
@@ -40,7 +40,37 @@ async function readAll(wal: Wal, from = 1n, bytesMax = 300): Promise<LogEntry[]>
 
 const json = (entries: LogEntry[]): unknown[] => entries.map((e) => LogEntry.toJSON(e));
 
+/** The open-file flags of this process's descriptors on `file` (Linux: /proc/self/fdinfo). */
+async function openFlagsOf(file: string): Promise<number[]> {
+  const flags: number[] = [];
+  for (const fd of await fs.readdir("/proc/self/fd")) {
+    const target = await fs.readlink(`/proc/self/fd/${fd}`).catch(() => "");
+    if (target !== file) continue;
+    const info = await fs.readFile(`/proc/self/fdinfo/${fd}`, "utf8").catch(() => "");
+    const match = /^flags:\s+([0-7]+)$/m.exec(info);
+    if (match !== null) flags.push(parseInt(match[1]!, 8));
+  }
+  return flags;
+}
+
 describe("Wal", () => {
+  // Acknowledged appends are durable only because the active segment is open with O_DSYNC
+  // (there is no fdatasync after the write); a kill -9 test cannot see a missing sync.
+  (process.platform === "linux" ? it : it.skip)("writes the active segment through an O_DSYNC descriptor, also after a segment roll", async () => {
+    const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+    await appendEntry(wal);
+    const first = path.join(dir, segmentFileName(1n));
+    const firstFlags = await openFlagsOf(first);
+    expect(firstFlags.length).toBeGreaterThan(0);
+    for (const flags of firstFlags) expect(flags & fsConstants.O_DSYNC).toBe(fsConstants.O_DSYNC);
+    while (wal.segmentCount < 2) await appendEntry(wal);
+    const active = path.join(dir, segmentFileName(wal.lastLsn));
+    const activeFlags = await openFlagsOf(active);
+    expect(activeFlags.length).toBeGreaterThan(0);
+    for (const flags of activeFlags) expect(flags & fsConstants.O_DSYNC).toBe(fsConstants.O_DSYNC);
+    await wal.close();
+  });
+
   it("group commit: many concurrent appends share far fewer durable writes", async () => {
     const { wal } = await Wal.open(dir, limits());
     const count = 200;
