@@ -126,7 +126,12 @@ describe("LogPlayerClient against fake services", () => {
     const patient = await LogPlayerClient.connect(options({ commitAttemptsMax: 10_000 }));
     extra.push(patient);
     for (let i = 0; i < 10_000; i++) cluster.logStore.appendFaults.push(unavailable("down"));
-    await expect(patient.commit([mutation.put("a", "1")], { timeoutMs: 300 })).rejects.toThrow(UnavailableError);
+    // The last refusal, or the deadline itself when it runs out during an attempt (a busy machine).
+    const failure: unknown = await patient.commit([mutation.put("a", "1")], { timeoutMs: 300 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(UnavailableError.is(failure) || DeadlineExceededError.is(failure)).toBe(true);
     const attempts = 10_000 - cluster.logStore.appendFaults.length;
     expect(attempts).toBeGreaterThan(1);
     expect(attempts).toBeLessThan(10_000);
