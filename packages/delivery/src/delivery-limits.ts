@@ -9,7 +9,16 @@ export interface DeliveryLimits {
   batchPartsMax: number;
   /** Estimated bytes in one PartBatch write (a single larger part still goes alone). */
   batchBytesMax: number;
-  /** Sent, unacknowledged batches per target; sending stops when reached. */
+  /**
+   * Sent, unacknowledged batches per target; sending stops when reached.
+   * The default is one: while a shard applies a batch, what is dispatched
+   * meanwhile waits here and leaves as one larger batch on its ack, instead
+   * of each group commit becoming a batch of its own that queues in the
+   * socket. With 20 shards on 2 cores (per-batch costs dominate) this cut the
+   * LogPlayer delay p50 at 1,000 txn/s from 9.3-17.7 to 7.5-11.3 ms in 3 A/B
+   * pairs; with 3 shards, and at 5,000 txn/s, it made no measurable
+   * difference. A shard far away (a long round trip) may want more.
+   */
   windowBatchesMax: number;
   /** Sent, unacknowledged bytes per target. */
   windowBytesMax: number;
@@ -26,7 +35,7 @@ export interface DeliveryLimits {
 export const DEFAULT_DELIVERY_LIMITS: DeliveryLimits = {
   batchPartsMax: 512,
   batchBytesMax: 1024 * 1024,
-  windowBatchesMax: 16,
+  windowBatchesMax: 1,
   windowBytesMax: 16 * 1024 * 1024,
   queueEntriesMax: 20_000,
   queueBytesMax: 64 * 1024 * 1024,

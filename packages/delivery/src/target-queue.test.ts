@@ -30,8 +30,14 @@ function entry(lsn: bigint, shards: number[]): LogEntry {
   };
 }
 
+/**
+ * Most tests here drive several batches in flight, so they use a window of
+ * 16; the shipped default is one batch (delivery-limits.ts), tested below.
+ */
+const TEST_LIMITS: DeliveryLimits = { ...DEFAULT_DELIVERY_LIMITS, windowBatchesMax: 16 };
+
 function limits(overrides: Partial<DeliveryLimits>): DeliveryLimits {
-  return { ...DEFAULT_DELIVERY_LIMITS, ...overrides };
+  return { ...TEST_LIMITS, ...overrides };
 }
 
 function sends(commands: DeliveryCommand[]): Extract<DeliveryCommand, { kind: "send" }>[] {
@@ -46,7 +52,7 @@ function started(l: Partial<DeliveryLimits> = {}, fromLsn = 1n): Dispatcher {
 
 describe("TargetQueue state machine", () => {
   test("connect before the main stream: N; main stream starts at min(applied)+1", () => {
-    const d = new Dispatcher(shardMap, DEFAULT_DELIVERY_LIMITS);
+    const d = new Dispatcher(shardMap, TEST_LIMITS);
     expect(d.mainStreamFromLsn()).toBeNull();
     d.connected(0, 7n);
     d.connected(1, 3n);
@@ -183,6 +189,26 @@ describe("batching and the window", () => {
     expect(batches.map((b) => [b.target, b.parts.map((p) => [p.lsn, p.mutations.length])])).toEqual([
       [0, [[1n, 1], [2n, 1], [3n, 1], [4n, 0]]],
       [1, [[2n, 1], [4n, 1]]],
+    ]);
+  });
+
+  test("with the default window of one batch, what is dispatched before the ack goes out together after it", () => {
+    const d = new Dispatcher(shardMap, DEFAULT_DELIVERY_LIMITS);
+    d.startMainStream(1n);
+    const term = d.connected(0, 0n);
+    d.dispatch(entry(1n, [0]), 0n);
+    expect(sends(d.takeCommands()).map((b) => b.parts.map((p) => p.lsn))).toEqual([[1n]]);
+    d.writeCompleted(0, term);
+    // Written but not acked: the shard is still applying it, so the next parts wait and coalesce.
+    for (let lsn = 2n; lsn <= 4n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    expect(sends(d.takeCommands())).toEqual([]);
+    d.ack(0, term, 1n);
+    expect(sends(d.takeCommands()).map((b) => b.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([
+      [
+        [2n, 1n],
+        [3n, 2n],
+        [4n, 3n],
+      ],
     ]);
   });
 
