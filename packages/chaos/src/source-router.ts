@@ -1,5 +1,5 @@
-import net from "node:net";
-import { assert } from "@logplayer/common";
+import type net from "node:net";
+import { boundAddress, createRelayServer, listenOnFreePort } from "./listener";
 import { socketOwner } from "./socket-owner";
 import type { TcpProxy } from "./tcp-proxy";
 
@@ -46,22 +46,14 @@ export class SourceRouter {
   }
 
   static async start(options: SourceRouterOptions): Promise<SourceRouter> {
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true });
+    const server = createRelayServer();
     const router = new SourceRouter(server, options);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host: options.listenHost ?? "127.0.0.1", port: 0, exclusive: true }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOnFreePort(server, options.listenHost);
     return router;
   }
 
   get address(): string {
-    const bound = this.#server.address();
-    assert(bound !== null && typeof bound === "object", `router ${this.name} is listening`);
-    return `${bound.address}:${bound.port}`;
+    return boundAddress(this.#server, `router ${this.name}`);
   }
 
   /** Stops listening; relayed connections belong to the proxies (close those too). Idempotent. */

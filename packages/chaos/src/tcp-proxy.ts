@@ -1,5 +1,6 @@
 import net from "node:net";
 import { assert } from "@logplayer/common";
+import { boundAddress, createRelayServer, listenOnFreePort } from "./listener";
 
 /**
  * A TCP relay between one peer and one target address, so a link can be cut
@@ -68,24 +69,16 @@ export class TcpProxy {
   /** Listens on a free port of `listenHost` (default 127.0.0.1), unless `listen` is false. */
   static async start(options: TcpProxyOptions): Promise<TcpProxy> {
     if (options.listen === false) return new TcpProxy(undefined, options);
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true });
+    const server = createRelayServer();
     const proxy = new TcpProxy(server, options);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host: options.listenHost ?? "127.0.0.1", port: 0, exclusive: true }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenOnFreePort(server, options.listenHost);
     return proxy;
   }
 
   /** "host:port" that peers should dial instead of the target. */
   get address(): string {
     assert(this.#server !== undefined, `proxy ${this.name} has a listener`);
-    const bound = this.#server.address();
-    assert(bound !== null && typeof bound === "object", `proxy ${this.name} is listening`);
-    return `${bound.address}:${bound.port}`;
+    return boundAddress(this.#server, `proxy ${this.name}`);
   }
 
   get isCut(): boolean {
