@@ -139,7 +139,6 @@ export async function autoPortTable(
   return table;
 }
 
-
 /**
  * The processes of a cluster, in start order: logstore, shards by id, then
  * LogPlayers. Pure: the same options give the same plan.

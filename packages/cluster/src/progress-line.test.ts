@@ -2,6 +2,7 @@ import type { ClusterStatus } from "@logplayer/client";
 import { formatProgressLine } from "./progress-line";
 
 // Only the fields the progress line reads; the rest of the proto messages do not matter here.
+// Lag as LogPlayerClient.clusterStatus computes it: unknown when the commit LSN is behind the shard.
 function status(commitLsn: bigint, applied: Array<bigint | undefined>): ClusterStatus {
   return {
     logStoreAddress: "127.0.0.1:7100",
@@ -9,7 +10,7 @@ function status(commitLsn: bigint, applied: Array<bigint | undefined>): ClusterS
     shards: applied.map((appliedLsn, shardId) =>
       appliedLsn === undefined
         ? { shardId, address: `127.0.0.1:${7300 + shardId}`, error: { codeName: "UNAVAILABLE" } }
-        : { shardId, address: `127.0.0.1:${7300 + shardId}`, status: { appliedLsn }, lag: commitLsn - appliedLsn },
+        : { shardId, address: `127.0.0.1:${7300 + shardId}`, status: { appliedLsn }, lag: commitLsn >= appliedLsn ? commitLsn - appliedLsn : undefined },
     ),
   } as unknown as ClusterStatus;
 }

@@ -30,9 +30,8 @@ export function formatProgressLine(snapshot: ProgressSnapshot, widthMax: number)
       if (shard.status === undefined) {
         parts.push(`shard-${shard.shardId} down (${shard.error?.codeName ?? "no answer"})`);
       } else {
-        // A replica that restarted answers with commit 0 until it hears from a leader: no lag to show then.
-        const lag = shard.lag === undefined || shard.lag < 0n ? "?" : String(shard.lag);
-        parts.push(`shard-${shard.shardId} ${shard.status.appliedLsn} lag ${lag}`);
+        // Lag is undefined while the answering replica does not know the commit LSN yet (see ShardStatusReport.lag).
+        parts.push(`shard-${shard.shardId} ${shard.status.appliedLsn} lag ${shard.lag ?? "?"}`);
       }
     }
   }
