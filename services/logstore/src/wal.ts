@@ -294,7 +294,7 @@ export class Wal {
       bytes += await this.#writeRecords(batch.slice(start, end));
       start = end;
     }
-    const syncNs = process.hrtime.bigint() - started;
+    const durableWriteNs = process.hrtime.bigint() - started;
     const lastLsn = batch[batch.length - 1]!.lsn;
     assert(lastLsn === this.#writtenLsn, `batch ends at ${lastLsn} but written LSN is ${this.#writtenLsn}`);
     assert(lastLsn > this.#durableLsn, `durable LSN would not advance past ${this.#durableLsn}`);
@@ -302,7 +302,7 @@ export class Wal {
     this.#unackedCount -= batch.length;
     this.#unackedBytes -= bytes;
     this.stats.groupCommits++;
-    this.#observer.onGroupCommit?.(batch.length, bytes, Number(syncNs) / 1e9);
+    this.#observer.onGroupCommit?.(batch.length, bytes, Number(durableWriteNs) / 1e9);
     for (const pending of batch) pending.resolve();
     for (const listener of this.#durableListeners) listener(lastLsn);
   }

@@ -279,7 +279,7 @@ function writeAppendAnswer(w: WireWriter, answer: AppendAnswer): void {
   writeUint64(w, 16, answer.lsn);
   if (answer.duplicate) {
     writeTag(w, 24);
-    writeTag(w, 1);
+    w.varint(1);
   }
   if (answer.errorCode !== 0) {
     writeTag(w, 32);
