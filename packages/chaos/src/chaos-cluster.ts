@@ -142,7 +142,7 @@ export class ChaosCluster {
       await cluster.#startAll();
       return cluster;
     } catch (err: unknown) {
-      await closeLinks(links);
+      await closeLinks(links.routers, [...links.proxies.values(), ...links.uncut]);
       throw err;
     }
   }
@@ -273,7 +273,7 @@ export class ChaosCluster {
       for (const service of services) {
         await Promise.all(this.processes.filter((p) => p.spec.service === service).map((p) => p.stop()));
       }
-      await closeLinks({ proxies: this.#proxies, clientProxies: [], raftLinks: [], routers: [...this.#routers], uncut: [...this.#uncut] });
+      await closeLinks(this.#routers, [...this.#proxies.values(), ...this.#uncut]);
     })();
     return this.#stopping;
   }
@@ -341,9 +341,10 @@ async function startRaftIngress(
   return ingressById;
 }
 
-async function closeLinks(links: Links): Promise<void> {
-  await Promise.all(links.routers.map((r) => r.close()));
-  await Promise.all([...links.proxies.values(), ...links.uncut].map((p) => p.close()));
+/** Routers first (no new connections), then every proxy. */
+async function closeLinks(routers: readonly SourceRouter[], proxies: readonly TcpProxy[]): Promise<void> {
+  await Promise.all(routers.map((r) => r.close()));
+  await Promise.all(proxies.map((p) => p.close()));
 }
 
 /** A LogStore replica's own status, or undefined when it does not answer in time. */
