@@ -52,6 +52,8 @@ export interface ShardStats {
   appliedLsn: string;
   /** The highest LSN of this run that touched the shard. */
   expectedLsn: string;
+  /** This shard's share of the LogPlayer delay: shows whether one shard (say, the last one written) waits longer. */
+  logPlayerDelay: DelaySummary;
 }
 
 export interface BenchMeasures {
@@ -205,7 +207,8 @@ async function collect(
   for (const shardId of range(config.shards)) {
     const stats = await client.deliveryStats(shardId, { timeoutMs: STATS_TIMEOUT_MS });
     const status = await client.shardStatus(shardId, { timeoutMs: STATS_TIMEOUT_MS });
-    player.push(decodeDelayHistogram(stats.playerDelayUs));
+    const playerDelay = decodeDelayHistogram(stats.playerDelayUs);
+    player.push(playerDelay);
     apply.push(decodeDelayHistogram(stats.applyDelayUs));
     sqlite.push(decodeDelayHistogram(stats.sqliteCommitDelayUs));
     shards.push({
@@ -213,6 +216,7 @@ async function collect(
       parts: Number(stats.parts),
       appliedLsn: status.appliedLsn.toString(),
       expectedLsn: run.lastLsnByShard[shardId]!.toString(),
+      logPlayerDelay: summarizeUs(playerDelay),
     });
   }
   const elapsedS = Number(run.lastAckNs - run.startNs) / 1e9;

@@ -41,6 +41,10 @@ export function defaultOutPath(config: Pick<BenchConfig, "shards" | "rate">, sta
   return `bench-results/bench-${config.shards}s-${config.rate}r-${stamp}.json`;
 }
 
+function formatMs(ms: number | null): string {
+  return ms === null ? "-" : ms.toFixed(3);
+}
+
 /** The human-readable report. Pure. */
 export function formatReport(report: BenchReport): string {
   const { config, result } = report;
@@ -65,6 +69,7 @@ export function formatReport(report: BenchReport): string {
       ? "LogStore    group commits: metrics not read"
       : `LogStore    ${result.groupCommits.groupCommits} group commits (${result.groupCommits.replica}), ` +
         `${result.groupCommits.entriesPerGroup.toFixed(1)} entries each, durable write ${result.groupCommits.durableWriteMeanMs.toFixed(2)} ms mean`,
+    `per shard   LogPlayer delay p50 ${result.shards.map((shard) => formatMs(shard.logPlayerDelay.p50Ms)).join(" / ")} ms`,
     `machine     ${report.machine.cpus} CPUs (${report.machine.cpuModel}), node ${report.machine.nodeVersion}`,
   ];
   for (const error of result.errors) lines.push(`error       ${error}`);
