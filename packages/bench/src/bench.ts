@@ -16,6 +16,7 @@ import {
   scrapeMetrics,
   summarizeGroupCommits,
 } from "./group-commit";
+import { readCpuTicks, summarizeCpu, type MachineCpuSummary } from "./machine-cpu";
 import { type OpenLoopProgress, type OpenLoopResult, runOpenLoop } from "./open-loop";
 import { Workload } from "./workload";
 
@@ -86,6 +87,8 @@ export interface BenchOutcome {
   shards: ShardStats[];
   /** The LogStore leader's group commits over the measured phase; null when its metrics could not be read. */
   groupCommits: GroupCommitSummary | null;
+  /** The machine's CPU use over the measured phase; null off Linux. */
+  machineCpu: MachineCpuSummary | null;
   errors: string[];
 }
 
@@ -115,7 +118,9 @@ export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, h
     // Start the measured histograms empty: warm-up parts are all received by now.
     await Promise.all(range(config.shards).map((i) => client.deliveryStats(i, { reset: true, timeoutMs: STATS_TIMEOUT_MS })));
     const groupCommitsBefore = await scrapeLogStores(cluster);
+    const cpuBefore = readCpuTicks();
     const measured = await phase(client, workload, config, config.durationS, (live) => hooks.onPhase("measuring", live));
+    const cpuAfter = readCpuTicks();
     const groupCommitsAfter = await scrapeLogStores(cluster);
     hooks.onPhase("draining");
     const allApplied = await waitForApplied(client, measured.lastLsnByShard);
@@ -126,7 +131,8 @@ export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, h
         return before === undefined ? [] : [{ replica, before, after }];
       }),
     );
-    return await collect(client, config, measured, allApplied, groupCommits);
+    const machineCpu = cpuBefore !== null && cpuAfter !== null ? summarizeCpu(cpuBefore, cpuAfter) : null;
+    return await collect(client, config, measured, allApplied, groupCommits, machineCpu);
   } finally {
     client.close();
   }
@@ -199,6 +205,7 @@ async function collect(
   run: OpenLoopResult,
   allApplied: boolean,
   groupCommits: GroupCommitSummary | null,
+  machineCpu: MachineCpuSummary | null,
 ): Promise<BenchOutcome> {
   const player: Histogram[] = [];
   const apply: Histogram[] = [];
@@ -239,6 +246,7 @@ async function collect(
     allApplied,
     shards,
     groupCommits,
+    machineCpu,
     errors: run.errors,
   };
 }

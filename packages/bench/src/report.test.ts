@@ -40,12 +40,19 @@ function report(shardP50s: readonly (number | null)[]): BenchReport {
       allApplied: true,
       shards: shardP50s.map((p50, shardId) => ({ shardId, parts: 100, appliedLsn: "12000", expectedLsn: "12000", logPlayerDelay: summary(p50) })),
       groupCommits: { replica: "logstore", groupCommits: 6000, entriesPerGroup: 1.66, durableWriteMeanMs: 1.234 },
+      machineCpu: { busyPercent: 81.6, userPercent: 65.2, systemPercent: 16.4, iowaitPercent: 3.1, stealPercent: 0.14 },
       errors: [],
     },
   };
 }
 
 describe("the bench's text report", () => {
+  test("says so when the machine's CPU use could not be read", () => {
+    const withoutCpu = report([0.5]);
+    withoutCpu.result.machineCpu = null;
+    expect(formatReport(withoutCpu)).toContain("CPU         machine use not read (no /proc/stat)");
+  });
+
   test("shows each shard's LogPlayer delay p50 in shard order, '-' for a shard that received nothing", () => {
     const text = formatReport(report([0.652, 0.7716, null]));
     expect(text).toContain("per shard   LogPlayer delay p50 0.652 / 0.772 / - ms");
@@ -56,5 +63,6 @@ describe("the bench's text report", () => {
     expect(text).toMatch(/^LogPlayer delay \(dispatch -> received\)\s+100\s+1\.050\s+0\.700\s+7\.000\s+14\.000\s+21\.000$/m);
     expect(text).toContain("throughput  999.9 acks/s (10000 acked in 10.001 s)");
     expect(text).toContain("LogStore    6000 group commits (logstore), 1.7 entries each, durable write 1.23 ms mean");
+    expect(text).toContain("CPU         82% busy over the measured phase (user 65%, system 16%, iowait 3%, steal 0.1%)");
   });
 });

@@ -69,6 +69,11 @@ export function formatReport(report: BenchReport): string {
       ? "LogStore    group commits: metrics not read"
       : `LogStore    ${result.groupCommits.groupCommits} group commits (${result.groupCommits.replica}), ` +
         `${result.groupCommits.entriesPerGroup.toFixed(1)} entries each, durable write ${result.groupCommits.durableWriteMeanMs.toFixed(2)} ms mean`,
+    result.machineCpu === null
+      ? "CPU         machine use not read (no /proc/stat)"
+      : `CPU         ${result.machineCpu.busyPercent.toFixed(0)}% busy over the measured phase ` +
+        `(user ${result.machineCpu.userPercent.toFixed(0)}%, system ${result.machineCpu.systemPercent.toFixed(0)}%, ` +
+        `iowait ${result.machineCpu.iowaitPercent.toFixed(0)}%, steal ${result.machineCpu.stealPercent.toFixed(1)}%)`,
     `per shard   LogPlayer delay p50 ${result.shards.map((shard) => formatMs(shard.logPlayerDelay.p50Ms)).join(" / ")} ms`,
     `machine     ${report.machine.cpus} CPUs (${report.machine.cpuModel}), node ${report.machine.nodeVersion}`,
   ];
