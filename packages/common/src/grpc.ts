@@ -1,5 +1,6 @@
 import { type ChannelOptions, Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import { assert } from "./assert";
 
 export interface GrpcLimits {
   /** Largest message accepted or sent, both directions. */
@@ -37,6 +38,18 @@ export function grpcChannelOptions(messageBytesMax: number, keepaliveTimeMs = 10
 }
 
 /** Binds insecure (loopback / private network) and resolves with the bound port. */
+/**
+ * The host part of a "host:port" listen address, for servers that share the
+ * gRPC host (the /metrics endpoint): "127.0.0.1:7100" gives "127.0.0.1" and
+ * "[::1]:7100" gives "::1", since an HTTP listener takes a bare IPv6 address.
+ */
+export function listenHost(address: string): string {
+  const colon = address.lastIndexOf(":");
+  assert(colon > 0, `listen address ${JSON.stringify(address)} is not host:port`);
+  const host = address.slice(0, colon);
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
 export function bindServer(server: Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));

@@ -17,6 +17,7 @@ import {
   type BackoffConfig,
   type Logger,
   type MetricsServer,
+  listenHost,
 } from "@logplayer/common";
 import { Dispatcher, type DeliveryCommand, type DeliveryLimits } from "@logplayer/delivery";
 import {
@@ -66,7 +67,7 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
   const health = addHealthService(server);
   const grpcPort = await bindServer(server, options.listen);
   const registry = createRegistry("logplayer");
-  const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
+  const host = listenHost(options.listen);
   let metricsServer: MetricsServer | null = null;
   try {
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);

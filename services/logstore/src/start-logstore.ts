@@ -14,6 +14,7 @@ import {
   type Logger,
   type MetricsServer,
   type TransactionLimits,
+  listenHost,
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
@@ -144,9 +145,9 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, options.listen);
-    const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
-    if (options.advertise === undefined) advertiseAddress = `${host}:${grpcPort}`;
-    metricsServer = await startMetricsServer(host, options.metricsPort, registry);
+    // The advertised address keeps the listen address's host as written (brackets and all).
+    if (options.advertise === undefined) advertiseAddress = `${options.listen.slice(0, options.listen.lastIndexOf(":"))}:${grpcPort}`;
+    metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry);
   } catch (err: unknown) {
     server.forceShutdown();
     replication?.stop();

@@ -13,6 +13,7 @@ import {
   type Logger,
   type MetricsServer,
   type Registry,
+  listenHost,
 } from "@logplayer/common";
 import { ShardService } from "@logplayer/proto";
 import type { ShardContext, ShardLimits } from "./context";
@@ -70,8 +71,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     server.addService(ShardService, createShardService(context));
     const health = addHealthService(server);
     const grpcPort = await bindServer(server, options.listen);
-    // Metrics share the gRPC host; "[::1]:7300" style hosts lose their brackets.
-    const host = options.listen.slice(0, options.listen.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+    const host = listenHost(options.listen);
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
     const checkpointer = { running: false };
     const checkpointTimer = setInterval(() => void checkpoint(context, checkpointer), options.checkpointIntervalMs);

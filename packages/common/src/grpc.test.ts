@@ -1,0 +1,16 @@
+import { listenHost } from "./grpc";
+
+describe("listenHost", () => {
+  test("the host of host:port, for IPv4, names and bracketed IPv6", () => {
+    expect(listenHost("127.0.0.1:7100")).toBe("127.0.0.1");
+    expect(listenHost("0.0.0.0:0")).toBe("0.0.0.0");
+    expect(listenHost("logstore:7100")).toBe("logstore");
+    expect(listenHost("[::1]:7300")).toBe("::1");
+    expect(listenHost("[::]:7300")).toBe("::");
+  });
+
+  test("an address without a host before the port is refused", () => {
+    expect(() => listenHost("7100")).toThrow(/not host:port/);
+    expect(() => listenHost(":7100")).toThrow(/not host:port/);
+  });
+});
