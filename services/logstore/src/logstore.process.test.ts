@@ -79,8 +79,8 @@ function spawnLogStore(args: string[]): { child: ChildProcess; logLines: Record<
   return { child, logLines, stderr: () => stderrText };
 }
 
-/** Starts a LogStore and waits for its ready line. */
-async function start(args: string[] = ["--shard-count", "4"]): Promise<Running> {
+/** Starts a LogStore and waits for its ready line; `host` is where the client connects (a later --listen in `args` wins). */
+async function start(args: string[] = ["--shard-count", "4"], host = "127.0.0.1"): Promise<Running> {
   const spawned = spawnLogStore(args);
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("no ready line")), WAIT_MS);
@@ -96,7 +96,7 @@ async function start(args: string[] = ["--shard-count", "4"]): Promise<Running> 
   });
   const port = ready["grpcPort"] as number;
   expect(typeof ready["metricsPort"]).toBe("number");
-  const client = new LogStoreClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  const client = new LogStoreClient(`${host}:${port}`, credentials.createInsecure());
   clients.add(client);
   return { ...spawned, client, port };
 }
@@ -214,6 +214,15 @@ async function metricsText(port: number): Promise<string> {
 }
 
 describe("LogStore process", () => {
+  it("listens on an IPv6 loopback address: gRPC, the advertised leader address and /metrics all use it", async () => {
+    const running = await start(["--shard-count", "1", "--listen", "[::1]:0", "--metrics-port", "0"], "[::1]");
+    expect((await status(running.client)).leaderAddress).toBe(`[::1]:${running.port}`);
+    const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
+    const response = await fetch(`http://[::1]:${metricsPort}/metrics`);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toMatch(/^lp_logstore_commit_lsn\{service="logstore"\} \d+$/m);
+  });
+
   it("appends, and a tailing Read receives each new commit as it happens", async () => {
     const running = await start(["--shard-count", "3", "--cluster-id", "proc-test", "--metrics-port", "0"]);
     const received: LogEntry[] = [];
