@@ -18,8 +18,12 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app /app
-# Data lives in volumes mounted under /data (see docker-compose.yml).
-RUN mkdir -p /data && chown node:node /data
+# Data lives in named volumes mounted under /data (see docker-compose.yml). Each
+# mount point must exist here, owned by node: Docker seeds a new named volume
+# with the image's directory (and its owner), and would otherwise create it
+# owned by root, which the node user cannot write.
+RUN mkdir -p /data/logstore-1 /data/logstore-2 /data/logstore-3 /data/shard-0 /data/shard-1 /data/shard-2 \
+ && chown -R node:node /data
 USER node
 ENTRYPOINT ["node"]
 CMD ["packages/client/dist/lpctl.js", "--help"]

@@ -10,6 +10,7 @@ const repoRoot = path.join(__dirname, "..", "..");
 
 interface ComposeService {
   build?: unknown;
+  environment?: Record<string, string>;
   image?: string;
   command?: string[];
   ports?: string[];
@@ -36,6 +37,7 @@ describe("docker-compose.yml", () => {
     const spec = byName.get(name)!;
     const service = compose.services[name]!;
     expect(service.command).toEqual([`services/${spec.service}/dist/main.js`, ...spec.args]);
+    expect(service.environment ?? {}).toEqual(spec.env);
     // The entry point exists once built (the image runs `node <command>`).
     expect(fs.existsSync(path.join(repoRoot, "services", spec.service, "src", "main.ts"))).toBe(true);
   });
@@ -73,5 +75,16 @@ describe("docker-compose.yml", () => {
     expect(dockerfile).toMatch(/pnpm -s build/);
     expect(dockerfile).toMatch(/COPY services \.\/services/);
     expect(dockerfile).toMatch(/ENTRYPOINT \["node"\]/);
+  });
+
+  it("the image creates every volume mount point, owned by the user the services run as", () => {
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "Dockerfile"), "utf8").replace(/\\\n/g, " ");
+    const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf("FROM "));
+    expect(runtimeStage).toMatch(/^USER node$/m);
+    expect(runtimeStage).toMatch(/chown -R node:node \/data\b/);
+    const created = new Set([...runtimeStage.matchAll(/mkdir -p ([^&\n]+)/g)].flatMap((m) => m[1]!.trim().split(/\s+/)));
+    const mountPoints = Object.values(compose.services).flatMap((service) => (service.volumes ?? []).map((v) => v.split(":")[1]!));
+    expect(mountPoints.length).toBeGreaterThan(0);
+    for (const mountPoint of mountPoints) expect(created).toContain(mountPoint);
   });
 });
