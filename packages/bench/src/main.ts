@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { LocalCluster } from "@logplayer/cluster";
-import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX } from "@logplayer/common";
+import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, flagsOnlyArgv } from "@logplayer/common";
 import { type BenchConfig, runBenchmark } from "./bench";
 import { ProgressBar } from "./progress-bar";
 import { type BenchReport, defaultOutPath, formatReport, machineInfo } from "./report";
@@ -76,7 +76,8 @@ function parseOptions(argv: string[]): CliOptions {
     .addOption(envOption("--out <file>", "JSON result path (default bench-results/bench-<shards>s-<rate>r-<timestamp>.json)", "LP_BENCH_OUT"))
     .option("--keep-data", "keep the cluster's data and logs (the path is printed)", false)
     .showHelpAfterError()
-    .parse(argv);
+    .allowExcessArguments(false)
+    .parse(flagsOnlyArgv(argv));
   const o = program.opts<CliOptions>();
   // Defaults arrive as strings (commander does not parse them).
   const num = (v: unknown): number => Number(v);

@@ -35,6 +35,19 @@ export function parseAddressList(value: string): string[] {
   return list.map(parseAddress);
 }
 
+/**
+ * process.argv for a command that takes flags only, with a "--" right after
+ * the script dropped: `pnpm bench -- --rate 5000` hands the "--" to the
+ * script, and commander would then read every flag after it as a positional
+ * argument, ignore it, and run with the defaults. Such commands also set
+ * allowExcessArguments(false), so any other stray argument is an error.
+ */
+export function flagsOnlyArgv(argv: readonly string[]): string[] {
+  const [node, script, ...rest] = argv;
+  if (node === undefined || script === undefined || rest[0] !== "--") return [...argv];
+  return [node, script, ...rest.slice(1)];
+}
+
 /** Runs `main`, printing a clear one-line error and exiting 1 when it throws. */
 export function runMain(service: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { envOption, parseIntegerInRange, runMain } from "@logplayer/common";
+import { envOption, parseIntegerInRange, runMain, flagsOnlyArgv } from "@logplayer/common";
 import { runDeliveryScenario, shrinkDeliveryFailure } from "./delivery-cluster";
 import type { DeliveryScenarioOptions, DeliveryScenarioResult } from "./delivery-cluster";
 import type { BrokenDecision } from "./delivery-shard";
@@ -50,7 +50,8 @@ function parseOptions(argv: readonly string[]): RunDeliveryOptions {
     )
     .addOption(new Option("--broken-player <name>", "TEST-ONLY broken LogPlayer adapter").choices(BROKEN_PLAYERS).env("LP_SIM_BROKEN_PLAYER"))
     .addOption(envOption("--no-shrink", "print the failing run as found, without shrinking its steps", "LP_SIM_NO_SHRINK"))
-    .parse(argv)
+    .allowExcessArguments(false)
+    .parse(flagsOnlyArgv(argv))
     .opts<RunDeliveryOptions>();
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { envOption, parseIntegerInRange, runMain } from "@logplayer/common";
+import { envOption, parseIntegerInRange, runMain, flagsOnlyArgv } from "@logplayer/common";
 import type { TestOnlyFaults } from "@logplayer/raft";
 import { runRaftScenario } from "./raft-cluster";
 import type { RaftScenarioResult } from "./raft-cluster";
@@ -37,7 +37,8 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
   return addSeedOptions(command, 3000)
     .addOption(envOption("--nodes <n>", "Raft nodes", "LP_SIM_NODES", "3").argParser(parseIntegerInRange("--nodes", 1, 9)))
     .addOption(envOption("--fault <name>", `test-only core fault: ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"))
-    .parse(argv)
+    .allowExcessArguments(false)
+    .parse(flagsOnlyArgv(argv))
     .opts<RunRaftOptions>();
 }
 
