@@ -20,6 +20,17 @@ let server: grpc.Server;
 let serverAddress: string;
 let proxy: TcpProxy;
 let client: grpc.Client;
+/** "hang" calls the server has received (and will never answer). */
+let hangsReceived = 0;
+
+/** Polls `condition` every 10 ms until it holds; fails after `timeoutMs`. */
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition did not hold in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 function echo(text: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -57,7 +68,8 @@ beforeAll(async () => {
   server = new grpc.Server();
   server.addService(echoService, {
     echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      if (call.request.toString() !== "hang") callback(null, call.request);
+      if (call.request.toString() === "hang") hangsReceived += 1;
+      else callback(null, call.request);
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -85,8 +97,10 @@ test("data passes through a healed proxy", async () => {
 test("a cut fails the call in flight at once and refuses new connections; heal lets calls through again", async () => {
   await expect(echo("warm", 10_000)).resolves.toBe("warm");
   // A long deadline: the call must fail because the link broke, not because time ran out.
+  const hangsBefore = hangsReceived;
   const inFlight = echo("hang", 60_000);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Cut only once the call is in flight: the server has it and will never answer.
+  await waitUntil(() => hangsReceived > hangsBefore, 10_000);
   proxy.cut();
   await expect(inFlight).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   expect(proxy.openConnections).toBe(0);
