@@ -1,5 +1,5 @@
 import type { sendUnaryData, ServerErrorResponse } from "@grpc/grpc-js";
-import { AssertionError, LpError } from "@logplayer/common";
+import { AssertionError, LpError, Status } from "@logplayer/common";
 import { PROTOCOL_VERSION, type ShardServer } from "@logplayer/proto";
 import type { ShardContext } from "./context";
 import { serveDeliver } from "./deliver-stream";
@@ -45,7 +45,8 @@ function reply<T>(ctx: ShardContext, method: string, result: Promise<T>, callbac
     (err: unknown) => {
       if (err instanceof AssertionError) throw err;
       const error = LpError.from(err);
-      ctx.metrics.reads.inc({ method, outcome: String(error.code) });
+      // The status name ("NOT_FOUND", "DEADLINE_EXCEEDED"), like the LogStore's append outcomes.
+      ctx.metrics.reads.inc({ method, outcome: Status[error.code] ?? String(error.code) });
       callback(error.toServiceError() as ServerErrorResponse);
     },
   );

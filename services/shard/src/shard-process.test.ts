@@ -268,6 +268,8 @@ describe("shard process", () => {
     const misrouted = await errorOf(get(client, keyFor(1)));
     expect(misrouted.code).toBe(Status.INVALID_ARGUMENT);
     expect(misrouted.details).toMatch(/belongs to shard 1, not shard 0/);
+    // Refused reads are counted under their status name.
+    expect(await fetchMetrics(shard.metricsPort)).toMatch(/^lp_shard_reads_total\{method="get",outcome="INVALID_ARGUMENT"[^}]*\} [1-9]\d*$/m);
   });
 
   test("a Get with min_lsn waits until a later batch applies it", async () => {
