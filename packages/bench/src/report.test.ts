@@ -47,6 +47,13 @@ function report(shardP50s: readonly (number | null)[]): BenchReport {
 }
 
 describe("the bench's text report", () => {
+  test("warns when the hypervisor took a noticeable share of the CPU, and not otherwise", () => {
+    const stolen = report([0.5]);
+    stolen.result.machineCpu = { busyPercent: 71, userPercent: 58, systemPercent: 13, iowaitPercent: 2, stealPercent: 11.24 };
+    expect(formatReport(stolen)).toMatch(/^warning     the hypervisor took 11\.2% of this machine's CPU during the measured phase;/m);
+    expect(formatReport(report([0.5]))).not.toMatch(/^warning/m);
+  });
+
   test("says so when the machine's CPU use could not be read", () => {
     const withoutCpu = report([0.5]);
     withoutCpu.result.machineCpu = null;
