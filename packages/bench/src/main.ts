@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { LocalCluster } from "@logplayer/cluster";
-import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, flagsOnlyArgv } from "@logplayer/common";
+import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { type BenchConfig, runBenchmark } from "./bench";
 import { ProgressBar } from "./progress-bar";
 import { type BenchReport, defaultOutPath, formatReport, machineInfo } from "./report";
@@ -82,9 +82,8 @@ function parseOptions(argv: string[]): CliOptions {
     .addOption(envOption("--commit-timeout-ms <ms>", "deadline of each commit", "LP_BENCH_COMMIT_TIMEOUT_MS", "10000").argParser(int("--commit-timeout-ms", 1, 3_600_000)))
     .addOption(envOption("--out <file>", "JSON result path (default bench-results/bench-<shards>s-<rate>r-<timestamp>.json)", "LP_BENCH_OUT"))
     .option("--keep-data", "keep the cluster's data and logs (the path is printed)", false)
-    .showHelpAfterError()
-    .allowExcessArguments(false)
-    .parse(flagsOnlyArgv(argv));
+    .showHelpAfterError();
+  parseFlags(program, argv);
   const o = program.opts<CliOptions>();
   // Defaults arrive as strings (commander does not parse them).
   const num = (v: unknown): number => Number(v);

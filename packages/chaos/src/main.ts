@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm chaos`: a cluster of real processes under seeded kills, pauses and link cuts, checked from the data.
 import { Command, InvalidArgumentError } from "commander";
-import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, flagsOnlyArgv } from "@logplayer/common";
+import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { LOG_PLAYERS_MAX } from "@logplayer/cluster";
 import { CATCH_UP_TIMEOUT_MS_DEFAULT, LOGSTORE_REPLICAS_DEFAULT, runChaos, UNSAFE_SHARD_MUTATIONS, type UnsafeShardMutation } from "./chaos-run";
 import { DEFAULT_FAULT_SCHEDULE } from "./fault-schedule";
@@ -62,9 +62,8 @@ function parseOptions(argv: string[]): CliOptions {
     .addOption(envOption("--catch-up-timeout-ms <ms>", "bound on delivery catching up once the faults stop", "LP_CHAOS_CATCH_UP_TIMEOUT_MS", String(CATCH_UP_TIMEOUT_MS_DEFAULT)).argParser(int("--catch-up-timeout-ms", 1000, 3_600_000)))
     .addOption(envOption("--log-level <level>", "the services' log level (their logs go to <data>/logs)", "LP_CHAOS_LOG_LEVEL", "info").choices([...LOG_LEVELS]))
     .addOption(envOption("--keep-data", "keep the data dir and process logs even when the run passes", "LP_CHAOS_KEEP_DATA").default(false))
-    .showHelpAfterError()
-    .allowExcessArguments(false)
-    .parse(flagsOnlyArgv(argv));
+    .showHelpAfterError();
+  parseFlags(program, argv);
   const o = program.opts<Record<string, unknown>>();
   // Defaults arrive as strings (commander does not run the parser on them).
   const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));

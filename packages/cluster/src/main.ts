@@ -3,7 +3,7 @@
 import path from "node:path";
 import { Command } from "commander";
 import type { LogPlayerClient } from "@logplayer/client";
-import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, flagsOnlyArgv } from "@logplayer/common";
+import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { LocalCluster } from "./cluster";
 import { LOCAL_LOGSTORE_REPLICAS, LOG_PLAYERS_DEFAULT, LOG_PLAYERS_MAX, LOGSTORE_REPLICAS_MAX, SHARD_COUNT_DEFAULT } from "./plan";
 import { describeExit } from "./process";
@@ -39,9 +39,8 @@ function parseOptions(argv: string[]): MainOptions {
     .addOption(envOption("--log-level <level>", "every service's log level", "LP_LOG_LEVEL", "info").choices([...LOG_LEVELS]))
     .addOption(envOption("--ports <mode>", "default = well-known ports (7100, 7200+i, 7300+i); auto = free ports", "LP_PORTS", "default")
       .choices(["default", "auto"]))
-    .showHelpAfterError()
-    .allowExcessArguments(false)
-    .parse(flagsOnlyArgv(argv));
+    .showHelpAfterError();
+  parseFlags(program, argv);
   const options = program.opts<MainOptions>();
   // Commander leaves env and default values unparsed when they come as strings.
   return {

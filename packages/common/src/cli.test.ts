@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { envOption, flagsOnlyArgv } from "./cli";
+import { envOption, flagsOnlyArgv, parseFlags } from "./cli";
 
 describe("flagsOnlyArgv", () => {
   test("drops a '--' right after the script, as `pnpm <script> -- --flag` passes it", () => {
@@ -13,14 +13,13 @@ describe("flagsOnlyArgv", () => {
     expect(flagsOnlyArgv(["node"])).toEqual(["node"]);
   });
 
-  test("with allowExcessArguments(false), flags after '--' are read and a stray argument is an error", () => {
+  test("parseFlags reads the flags after a '--' and refuses a stray argument", () => {
     const program = (): Command =>
       new Command("t")
         .exitOverride()
         .configureOutput({ writeErr: () => {} })
-        .addOption(envOption("--rate <n>", "rate", "LP_TEST_RATE_UNSET", "1000"))
-        .allowExcessArguments(false);
-    expect(program().parse(flagsOnlyArgv(["node", "main.js", "--", "--rate", "5000"])).opts()).toEqual({ rate: "5000" });
-    expect(() => program().parse(flagsOnlyArgv(["node", "main.js", "stray"]))).toThrow(/too many arguments/);
+        .addOption(envOption("--rate <n>", "rate", "LP_TEST_RATE_UNSET", "1000"));
+    expect(parseFlags(program(), ["node", "main.js", "--", "--rate", "5000"]).opts()).toEqual({ rate: "5000" });
+    expect(() => parseFlags(program(), ["node", "main.js", "stray"])).toThrow(/too many arguments/);
   });
 });

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_HTTP2_WINDOW_BYTES, HTTP2_WINDOW_BYTES_MAX, HTTP2_WINDOW_BYTES_MIN } from "./http2-window";
 
 /** A commander option that also reads an environment variable (shown in --help). */
@@ -36,12 +36,16 @@ export function parseAddressList(value: string): string[] {
 }
 
 /**
- * process.argv for a command that takes flags only, with a "--" right after
- * the script dropped: `pnpm bench -- --rate 5000` hands the "--" to the
- * script, and commander would then read every flag after it as a positional
- * argument, ignore it, and run with the defaults. Such commands also set
- * allowExcessArguments(false), so any other stray argument is an error.
+ * Parses process.argv for a command that takes flags only. A stray argument
+ * is an error, and a "--" right after the script is dropped: `pnpm bench --
+ * --rate 5000` hands the "--" to the script, and commander would then read
+ * every flag after it as an ignored argument and run with the defaults.
  */
+export function parseFlags(command: Command, argv: readonly string[]): Command {
+  return command.allowExcessArguments(false).parse(flagsOnlyArgv(argv));
+}
+
+/** `argv` without a "--" right after the script (see parseFlags). */
 export function flagsOnlyArgv(argv: readonly string[]): string[] {
   const [node, script, ...rest] = argv;
   if (node === undefined || script === undefined || rest[0] !== "--") return [...argv];

@@ -37,7 +37,6 @@ export function grpcChannelOptions(messageBytesMax: number, keepaliveTimeMs = 10
   };
 }
 
-/** Binds insecure (loopback / private network) and resolves with the bound port. */
 /**
  * The host part of a "host:port" listen address, for servers that share the
  * gRPC host (the /metrics endpoint): "127.0.0.1:7100" gives "127.0.0.1" and
@@ -50,6 +49,7 @@ export function listenHost(address: string): string {
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }
 
+/** Binds insecure (loopback / private network) and resolves with the bound port. */
 export function bindServer(server: Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));

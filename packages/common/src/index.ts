@@ -33,7 +33,7 @@ export type { MetricsServer } from "./metrics";
 export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer, listenHost } from "./grpc";
 export type { GrpcLimits } from "./grpc";
 export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";
-export { envOption, flagsOnlyArgv, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
+export { envOption, parseFlags, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
 export { seededRandom } from "./seeded-random";
 export { exitOnShutdownSignals } from "./shutdown";

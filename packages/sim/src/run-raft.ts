@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { envOption, parseIntegerInRange, runMain, flagsOnlyArgv } from "@logplayer/common";
+import { envOption, parseIntegerInRange, runMain, parseFlags } from "@logplayer/common";
 import type { TestOnlyFaults } from "@logplayer/raft";
 import { runRaftScenario } from "./raft-cluster";
 import type { RaftScenarioResult } from "./raft-cluster";
@@ -34,12 +34,10 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
   const command = new Command()
     .name("run-raft")
     .description("Deterministic simulation of the Raft core under crashes, partitions and a lossy network");
-  return addSeedOptions(command, 3000)
+  const configured = addSeedOptions(command, 3000)
     .addOption(envOption("--nodes <n>", "Raft nodes", "LP_SIM_NODES", "3").argParser(parseIntegerInRange("--nodes", 1, 9)))
-    .addOption(envOption("--fault <name>", `test-only core fault: ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"))
-    .allowExcessArguments(false)
-    .parse(flagsOnlyArgv(argv))
-    .opts<RunRaftOptions>();
+    .addOption(envOption("--fault <name>", `test-only core fault: ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"));
+  return parseFlags(configured, argv).opts<RunRaftOptions>();
 }
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -14,7 +14,7 @@ import {
   parseIntegerInRange,
   runMain,
   type LogLevel,
-  flagsOnlyArgv,
+  parseFlags,
 } from "@logplayer/common";
 import { DEFAULT_DELIVERY_LIMITS, validateDeliveryLimits, type DeliveryLimits } from "@logplayer/delivery";
 import { startLogPlayer, type LogPlayerOptions } from "./start-logplayer";
@@ -114,7 +114,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
 }
 
 async function main(): Promise<void> {
-  const flags = buildCommand().allowExcessArguments(false).parse(flagsOnlyArgv(process.argv)).opts<PlayerFlags>();
+  const flags = parseFlags(buildCommand(), process.argv).opts<PlayerFlags>();
   const options = toOptions(flags);
   installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("logplayer", flags.logLevel);

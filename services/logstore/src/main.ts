@@ -13,7 +13,7 @@ import {
   runMain,
   SHARD_COUNT_MAX,
   type LogLevel,
-  flagsOnlyArgv,
+  parseFlags,
 } from "@logplayer/common";
 import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
 import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
@@ -143,7 +143,7 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
 }
 
 async function main(): Promise<void> {
-  const flags = buildCommand().allowExcessArguments(false).parse(flagsOnlyArgv(process.argv)).opts<LogStoreFlags>();
+  const flags = parseFlags(buildCommand(), process.argv).opts<LogStoreFlags>();
   installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("logstore", flags.logLevel);
   const onFatal = (error: Error): void => {

@@ -13,7 +13,7 @@ import {
   runMain,
   SHARD_COUNT_MAX,
   type LogLevel,
-  flagsOnlyArgv,
+  parseFlags,
 } from "@logplayer/common";
 import { startShard, type ShardOptions } from "./start-shard";
 import { DEFAULT_PAGE_BYTES, DEFAULT_WAL_AUTOCHECKPOINT_PAGES, isValidPageBytes, PAGE_BYTES_MAX, PAGE_BYTES_MIN } from "./store";
@@ -140,7 +140,7 @@ function toOptions(flags: ShardFlags): ShardOptions {
 }
 
 async function main(): Promise<void> {
-  const flags = buildCommand().allowExcessArguments(false).parse(flagsOnlyArgv(process.argv)).opts<ShardFlags>();
+  const flags = parseFlags(buildCommand(), process.argv).opts<ShardFlags>();
   const options = toOptions(flags);
   installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("shard", flags.logLevel);
