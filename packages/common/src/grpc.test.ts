@@ -1,4 +1,4 @@
-import { listenHost } from "./grpc";
+import { listenHost, withPort } from "./grpc";
 
 describe("listenHost", () => {
   test("the host of host:port, for IPv4, names and bracketed IPv6", () => {
@@ -12,5 +12,13 @@ describe("listenHost", () => {
   test("an address without a host before the port is refused", () => {
     expect(() => listenHost("7100")).toThrow(/not host:port/);
     expect(() => listenHost(":7100")).toThrow(/not host:port/);
+  });
+});
+
+describe("withPort", () => {
+  test("replaces the port and keeps the host as written, brackets included", () => {
+    expect(withPort("127.0.0.1:0", 7100)).toBe("127.0.0.1:7100");
+    expect(withPort("[::1]:0", 7100)).toBe("[::1]:7100");
+    expect(() => withPort("7100", 1)).toThrow(/not host:port/);
   });
 });

@@ -43,10 +43,19 @@ export function grpcChannelOptions(messageBytesMax: number, keepaliveTimeMs = 10
  * "[::1]:7100" gives "::1", since an HTTP listener takes a bare IPv6 address.
  */
 export function listenHost(address: string): string {
+  const host = hostAsWritten(address);
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/** "host:port" with the port replaced and the host kept as written ("[::1]:0" and 7100 give "[::1]:7100"). */
+export function withPort(address: string, port: number): string {
+  return `${hostAsWritten(address)}:${port}`;
+}
+
+function hostAsWritten(address: string): string {
   const colon = address.lastIndexOf(":");
   assert(colon > 0, `listen address ${JSON.stringify(address)} is not host:port`);
-  const host = address.slice(0, colon);
-  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  return address.slice(0, colon);
 }
 
 /** Binds insecure (loopback / private network) and resolves with the bound port. */

@@ -15,6 +15,7 @@ import {
   type MetricsServer,
   type TransactionLimits,
   listenHost,
+  withPort,
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
@@ -145,8 +146,7 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, options.listen);
-    // The advertised address keeps the listen address's host as written (brackets and all).
-    if (options.advertise === undefined) advertiseAddress = `${options.listen.slice(0, options.listen.lastIndexOf(":"))}:${grpcPort}`;
+    if (options.advertise === undefined) advertiseAddress = withPort(options.listen, grpcPort);
     metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry);
   } catch (err: unknown) {
     server.forceShutdown();
