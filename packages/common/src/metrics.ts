@@ -4,10 +4,19 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 // Re-exported so services need no direct prom-client dependency of their own.
 export { Counter, Gauge, Histogram, Registry };
 
+/**
+ * Sampling interval of the event-loop delay metrics (nodejs_eventloop_lag_*).
+ * prom-client's 10 ms default keeps a timer that wakes every idle process 100
+ * times a second: an idle local cluster (five processes) measured 515 wake-ups/s
+ * and 3.0 % of a core; at 100 ms, 77 wake-ups/s and 1.7 %. That matters with
+ * many shard processes on one host; a 100 ms sample still shows lag that hurts.
+ */
+export const EVENT_LOOP_MONITORING_MS = 100;
+
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_MS });
   return registry;
 }
 
