@@ -5,7 +5,8 @@ import { LocalCluster } from "@logplayer/cluster";
 import type { LogPlayerClient } from "@logplayer/client";
 import { LogStoreClient, type StatusResponse } from "@logplayer/proto";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { checkAppendWorkload, keyNames, runAppendWorkload, waitFor } from "./workload";
+import { waitFor } from "@logplayer/testing";
+import { checkAppendWorkload, keyNames, runAppendWorkload } from "./workload";
 import { tempDataDir } from "./harness";
 
 function status(address: string): Promise<StatusResponse | undefined> {

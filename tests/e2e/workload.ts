@@ -106,16 +106,6 @@ export async function checkAppendWorkload(
   return { violations, tokensChecked };
 }
 
-/** Polls a condition with a bounded number of attempts; used only where no event exists (process liveness). */
-export async function waitFor(description: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 export function keyNames(count: number, prefix = "k"): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 }

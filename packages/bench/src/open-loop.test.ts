@@ -1,4 +1,5 @@
 import { monotonicNs } from "@logplayer/common";
+import { waitFor } from "@logplayer/testing";
 import { runOpenLoop, type CommitFn, type OpenLoopProgress } from "./open-loop";
 import { Workload } from "./workload";
 
@@ -38,7 +39,7 @@ describe("runOpenLoop", () => {
       (p) => (live = p),
     );
     // Every slot has been either sent or skipped once the sender stops; nothing was acked meanwhile.
-    for (let polls = 0; polls < 2000 && live!.sent + live!.skipped < 100; polls++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor("every slot sent or skipped", () => live !== undefined && live.sent + live.skipped >= 100, { timeoutMs: 10_000, intervalMs: 5 });
     expect(live!.sent + live!.skipped).toBe(100);
     expect(live!.sent).toBe(10);
     for (const release of pending) release();

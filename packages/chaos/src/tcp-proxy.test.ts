@@ -1,5 +1,6 @@
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { waitFor } from "@logplayer/testing";
 import { TcpProxy } from "./tcp-proxy";
 
 // A one-method gRPC service on raw bytes: "hang" is never answered (a call
@@ -22,15 +23,6 @@ let proxy: TcpProxy;
 let client: grpc.Client;
 /** "hang" calls the server has received (and will never answer). */
 let hangsReceived = 0;
-
-/** Polls `condition` every 10 ms until it holds; fails after `timeoutMs`. */
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition did not hold in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 function echo(text: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -100,7 +92,7 @@ test("a cut fails the call in flight at once and refuses new connections; heal l
   const hangsBefore = hangsReceived;
   const inFlight = echo("hang", 60_000);
   // Cut only once the call is in flight: the server has it and will never answer.
-  await waitUntil(() => hangsReceived > hangsBefore, 10_000);
+  await waitFor("the server to hold the call", () => hangsReceived > hangsBefore, { timeoutMs: 10_000, intervalMs: 10 });
   proxy.cut();
   await expect(inFlight).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   expect(proxy.openConnections).toBe(0);

@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, status as GrpcStatus, type ServerDuplexStream, type ServerWritableStream } from "@grpc/grpc-js";
 import { createShardMap, shardForKey, silentLogger } from "@logplayer/common";
 import { DEFAULT_DELIVERY_LIMITS } from "@logplayer/delivery";
+import { waitFor } from "@logplayer/testing";
 import {
   LogStoreService,
   MutationKind,
@@ -140,14 +141,6 @@ async function serve(add: (server: Server) => void): Promise<{ server: Server; p
   return { server, port };
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const servers: Server[] = [];
 let player: RunningLogPlayer | null = null;
 
@@ -185,7 +178,7 @@ test("starts at min(applied)+1, survives a silent shard and a refused hello, del
     silentLogger(),
   );
 
-  await waitFor(() => shards.every((s) => s.appliedLsns.length === s.expectedLsns().length), "every shard to apply its entries");
+  await waitFor("every shard to apply its entries", () => shards.every((s) => s.appliedLsns.length === s.expectedLsns().length), { timeoutMs: 15_000 });
   for (const shard of shards) expect(shard.appliedLsns).toEqual(shard.expectedLsns());
   // startWaitMs is long, so the main stream started once all three had answered: at min(5, 3, 7) + 1.
   expect(mainReads[0]).toBe(4n);

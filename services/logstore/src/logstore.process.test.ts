@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import { Status } from "@logplayer/common";
+import { waitFor } from "@logplayer/testing";
 import {
   LogStoreClient,
   MutationKind,
@@ -198,15 +199,6 @@ function logLine(running: Running, predicate: (line: Record<string, unknown>) =>
   });
 }
 
-/** Waits (bounded, no fixed sleep) until `condition` holds, checking on each turn of the event loop. */
-async function waitFor(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition did not hold in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 async function metricsText(port: number): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   expect(response.status).toBe(200);
@@ -360,7 +352,7 @@ describe("LogStore process", () => {
     call.write(appendRequest(put("k1", "v"), 1n, "streamer")); // a retry: the original's LSN
     call.write(appendRequest({ mutations: [] }, 21n, "streamer")); // refused, the stream goes on
     call.write(appendRequest(put("k22", "v"), 22n, "streamer"));
-    await waitFor(() => answers.length === count + 3);
+    await waitFor("every answer", () => answers.length === count + 3, { timeoutMs: WAIT_MS, intervalMs: 5 });
     const bySeq = new Map(answers.filter((a) => a.errorCode === 0 && !a.duplicate).map((a) => [a.clientSeq, a.lsn]));
     expect([...bySeq.keys()].sort((a, b) => Number(a - b))).toEqual([...Array.from({ length: count }, (_, i) => BigInt(i + 1)), 22n]);
     expect(new Set(bySeq.values()).size).toBe(count + 1);
@@ -403,7 +395,7 @@ describe("LogStore process", () => {
       });
       expect(settings.initialWindowSize).toBe(windowBytes);
       // The connection window arrives as a WINDOW_UPDATE: our send window grows past the 64 KiB default.
-      await waitFor(() => (session.state.remoteWindowSize ?? 0) >= windowBytes);
+      await waitFor("the configured HTTP/2 window", () => (session.state.remoteWindowSize ?? 0) >= windowBytes, { timeoutMs: WAIT_MS, intervalMs: 5 });
     } finally {
       session.close();
     }
@@ -529,7 +521,7 @@ describe("LogStore process", () => {
       stream.on("end", () => resolve(null));
     });
     cases.forEach(([, request], i) => stream.write({ ...request, clientId: "bad-stream", clientSeq: BigInt(i + 1) }));
-    await waitFor(() => answers.length === cases.length);
+    await waitFor("an answer to every case", () => answers.length === cases.length, { timeoutMs: WAIT_MS, intervalMs: 5 });
     for (const [i, [name, , code, message]] of cases.entries()) {
       const answer = answers.find((a) => a.clientSeq === BigInt(i + 1));
       expect({ name, code: answer?.errorCode, lsn: answer?.lsn }).toEqual({ name, code, lsn: 0n });

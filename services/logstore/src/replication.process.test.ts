@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { freePorts } from "@logplayer/common";
+import { waitFor } from "@logplayer/testing";
 import {
   LogStoreClient,
   MutationKind,
@@ -115,15 +116,6 @@ function kill9(id: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   child.kill("SIGKILL");
   return new Promise((resolve) => child.once("exit", () => resolve()));
-}
-
-async function waitFor(description: string, check: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function status(id: number): Promise<StatusResponse | undefined> {
@@ -310,7 +302,7 @@ describe("LogStore replication (3 replicas)", () => {
     const killedAt = Date.now();
     await kill9(oldLeader);
     const survivors = REPLICAS.filter((id) => id !== oldLeader);
-    await waitFor("a new leader", async () => (await leaderAmong(survivors)) !== undefined, FAILOVER_BOUND_MS);
+    await waitFor("a new leader", async () => (await leaderAmong(survivors)) !== undefined, { timeoutMs: FAILOVER_BOUND_MS });
     const failoverMs = Date.now() - killedAt;
     const ackedAtElection = load.ackedCount;
     await waitFor("acks after the failover", () => load.ackedCount >= ackedAtElection + 100);
@@ -336,8 +328,8 @@ describe("LogStore replication (3 replicas)", () => {
     tail.on("error", (err: ServiceError) => (tailError = err));
     proxies.get(oldLeader)!.cut();
     const others = REPLICAS.filter((id) => id !== oldLeader);
-    await waitFor("a leader among the others", async () => (await leaderAmong(others)) !== undefined, FAILOVER_BOUND_MS * 2);
-    await waitFor("the old leader to step down", async () => (await status(oldLeader))?.role !== "leader", FAILOVER_BOUND_MS * 2);
+    await waitFor("a leader among the others", async () => (await leaderAmong(others)) !== undefined, { timeoutMs: FAILOVER_BOUND_MS * 2 });
+    await waitFor("the old leader to step down", async () => (await status(oldLeader))?.role !== "leader", { timeoutMs: FAILOVER_BOUND_MS * 2 });
     await waitFor("the cut-off replica to end its tailing read", () => tailError !== undefined);
     expect(tailError!.code).toBe(14); // UNAVAILABLE: read from another replica
     const acked = load.ackedCount;

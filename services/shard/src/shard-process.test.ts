@@ -6,6 +6,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
 import { createShardMap, grpcChannelOptions, shardForKey, Status } from "@logplayer/common";
+import { waitFor } from "@logplayer/testing";
 import {
   MutationKind,
   PROTOCOL_VERSION,
@@ -185,14 +186,6 @@ function fetchMetrics(port: number): Promise<string> {
       res.on("end", () => resolve(body));
     }).on("error", reject);
   });
-}
-
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 afterAll(() => {
