@@ -1,4 +1,5 @@
 import { describeShardMap } from "@logplayer/common";
+import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
 import type { ClusterStatus, ShardStatusReport } from "./client";
 import type { ClientError } from "./errors";
 import type { ScanItem } from "./scan-merge";
@@ -48,15 +49,29 @@ function shardLine(shard: ShardStatusReport, clusterId: string): string {
   return [head, ...fields, ...warnings].join("  ");
 }
 
+/**
+ * One replica as the answering replica sees it, printing only what it knows:
+ * everything about itself; a follower's match LSN and lag when it leads (not
+ * the follower's commit LSN, which Status leaves at 0); only the role of the
+ * others when it follows. Printing those zeros read as "commit_lsn=0" on
+ * healthy followers.
+ */
+function replicaLine(r: ReplicaStatus, answering: StatusResponse): string {
+  const head = `  replica ${r.replicaId} ${r.address}  role=${r.role}`;
+  if (r.replicaId === answering.replicaId) {
+    return `${head} term=${r.term} last_lsn=${r.lastLsn} commit_lsn=${r.commitLsn}  (answering)`;
+  }
+  if (answering.role === "leader" && r.role === "follower") return `${head} match_lsn=${r.matchLsn} lag=${r.lag}`;
+  return head;
+}
+
 export function formatClusterStatus(status: ClusterStatus): string {
   const ls = status.logStore;
   const map = ls.shardMap === undefined ? "(none)" : describeShardMap(ls.shardMap);
   const lines = [
     `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
-    // A replicated LogStore lists every replica as the answering replica sees it (match/lag known on the leader).
-    ...ls.replicas.map((r) =>
-      `  replica ${r.replicaId} ${r.address}  role=${r.role} term=${r.term} last_lsn=${r.lastLsn} commit_lsn=${r.commitLsn} match_lsn=${r.matchLsn} lag=${r.lag}`),
+    ...ls.replicas.map((r) => replicaLine(r, ls)),
     `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
     ...status.shards.map((shard) => shardLine(shard, ls.clusterId)),
   ];

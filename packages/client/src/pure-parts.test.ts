@@ -1,4 +1,4 @@
-import type { StatusResponse } from "@logplayer/proto";
+import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
 import { chooseLogStore } from "./leader-choice";
 import { clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
 import { compareKeys, mergeScanResults } from "./scan-merge";
@@ -107,6 +107,32 @@ describe("lpctl status formatting", () => {
     expect(text).toContain("cluster c  shard_map=fnv1a32/1");
     expect(text).toContain("shard 0  h:7300  applied_lsn=7  durable_lsn=6  lag=2");
     expect(text).toContain("shard 1  h:7301  error UNAVAILABLE: shard 1 at h:7301: refused");
+  });
+  it("prints each replica with only what the answering replica knows", () => {
+    const replica = (replicaId: string, role: string, lsns: Partial<ReplicaStatus> = {}): ReplicaStatus => ({
+      replicaId, address: `h:${replicaId}`, role, term: 0n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 0n, ...lsns,
+    });
+    const fromLeader = formatClusterStatus({
+      ...cluster,
+      logStore: { ...status("leader"), replicaId: "2", commitLsn: 9n, replicas: [
+        replica("1", "follower", { term: 3n, lastLsn: 8n, matchLsn: 8n, lag: 1n }),
+        replica("2", "leader", { term: 3n, lastLsn: 9n, commitLsn: 9n, matchLsn: 9n }),
+      ] },
+    });
+    expect(fromLeader).toContain("  replica 1 h:1  role=follower match_lsn=8 lag=1\n");
+    expect(fromLeader).toContain("  replica 2 h:2  role=leader term=3 last_lsn=9 commit_lsn=9  (answering)\n");
+    const fromFollower = formatClusterStatus({
+      ...cluster,
+      logStore: { ...status("follower"), replicaId: "1", commitLsn: 9n, replicas: [
+        replica("1", "follower", { term: 3n, lastLsn: 9n, commitLsn: 9n, matchLsn: 9n }),
+        replica("2", "leader"),
+        replica("3", "unknown"),
+      ] },
+    });
+    expect(fromFollower).toContain("  replica 1 h:1  role=follower term=3 last_lsn=9 commit_lsn=9  (answering)\n");
+    expect(fromFollower).toContain("  replica 2 h:2  role=leader\n");
+    expect(fromFollower).toContain("  replica 3 h:3  role=unknown\n");
+    expect(fromFollower).not.toContain("commit_lsn=0");
   });
   it("prints JSON with LSNs as strings", () => {
     const json = JSON.parse(toJson(clusterStatusJson(cluster))) as { logStore: { commitLsn: string }; shards: { lag?: string; error?: { code: string } }[] };
