@@ -1,3 +1,5 @@
+import v8 from "node:v8";
+import vm from "node:vm";
 import { EntryCache } from "./entry-cache";
 import { seededRandom, testEntry } from "./test-entries";
 
@@ -37,6 +39,23 @@ describe("EntryCache", () => {
     cache.add(entry(100), 10);
     expect(cache.size).toBe(1);
     expect(cache.firstLsn).toBe(100n);
+  });
+
+  it("lets evicted entries be collected at once, before any compaction", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    const cache = new EntryCache(100);
+    const refs: WeakRef<object>[] = [];
+    for (let lsn = 1; lsn <= 50; lsn++) {
+      const e = entry(lsn);
+      refs.push(new WeakRef(e));
+      cache.add(e, 30);
+    }
+    // WeakRef targets stay alive until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    const alive = refs.map((ref, i) => (ref.deref() === undefined ? 0 : i + 1)).filter((lsn) => lsn > 0);
+    expect(alive).toEqual([48, 49, 50]);
   });
 
   it("compacts its arrays under steady eviction", () => {
