@@ -73,17 +73,21 @@ export interface SummaryRow {
 
 const COLUMNS = ["count", "mean", "p50", "p99", "p99.9", "max"] as const;
 
+/** A time in ms with 3 decimals, "-" when there is none (no samples). */
+export function formatMs(ms: number | null): string {
+  return ms === null ? "-" : ms.toFixed(3);
+}
+
 /** A fixed-width text table, times in ms with 3 decimals. Pure. */
 export function formatSummaryTable(rows: readonly SummaryRow[]): string {
-  const cell = (value: number | null): string => (value === null ? "-" : value.toFixed(3));
   const body = rows.map(({ name, summary: s }) => [
     name,
     String(s.count),
-    cell(s.meanMs),
-    cell(s.p50Ms),
-    cell(s.p99Ms),
-    cell(s.p999Ms),
-    cell(s.maxMs),
+    formatMs(s.meanMs),
+    formatMs(s.p50Ms),
+    formatMs(s.p99Ms),
+    formatMs(s.p999Ms),
+    formatMs(s.maxMs),
   ]);
   const header = ["(ms)", ...COLUMNS];
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));

@@ -1,6 +1,6 @@
 import os from "node:os";
 import type { BenchConfig, BenchOutcome } from "./bench";
-import { formatSummaryTable } from "./delay-histograms";
+import { formatMs, formatSummaryTable } from "./delay-histograms";
 
 export interface MachineInfo {
   cpus: number;
@@ -47,10 +47,6 @@ export function defaultOutPath(config: Pick<BenchConfig, "shards" | "rate">, sta
  * ms, against 0.52-0.85 ms below 1 %.
  */
 const STEAL_WARNING_PERCENT = 2;
-
-function formatMs(ms: number | null): string {
-  return ms === null ? "-" : ms.toFixed(3);
-}
 
 /** The human-readable report. Pure. */
 export function formatReport(report: BenchReport): string {
