@@ -1,39 +1,12 @@
-import { assert } from "./assert";
-
-export interface BackoffConfig {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  multiplier: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffConfig = { initialDelayMs: 50, maxDelayMs: 2000, multiplier: 2 };
+import { Backoff as BackoffWithInjectedRandom, DEFAULT_BACKOFF, type BackoffConfig } from "@logplayer/base";
 
 /**
- * Capped exponential backoff with full jitter: the n-th retry waits a
- * uniform random time in [0, min(max, initial * multiplier^n)]. Randomness
- * is injected so a simulator can replay it.
+ * The services' backoff: @logplayer/base's Backoff with the process's own
+ * randomness as the default. Pure code and simulators use base's and pass a
+ * seeded source instead.
  */
-export class Backoff {
-  #attempt = 0;
-  constructor(
-    private readonly config: BackoffConfig = DEFAULT_BACKOFF,
-    private readonly random: () => number = Math.random,
-  ) {
-    assert(config.initialDelayMs > 0 && config.maxDelayMs >= config.initialDelayMs, "backoff: bad delays");
-    assert(config.multiplier >= 1, "backoff: multiplier < 1");
-  }
-
-  get attempt(): number {
-    return this.#attempt;
-  }
-
-  nextDelayMs(): number {
-    const ceiling = Math.min(this.config.maxDelayMs, this.config.initialDelayMs * this.config.multiplier ** this.#attempt);
-    this.#attempt = Math.min(this.#attempt + 1, 64);
-    return Math.max(1, Math.floor(this.random() * ceiling));
-  }
-
-  reset(): void {
-    this.#attempt = 0;
+export class Backoff extends BackoffWithInjectedRandom {
+  constructor(config: BackoffConfig = DEFAULT_BACKOFF, random: () => number = Math.random) {
+    super(config, random);
   }
 }

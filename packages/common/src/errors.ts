@@ -1,8 +1,15 @@
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { CodedError, type CodedErrorKind } from "@logplayer/base";
 
 export { Status };
 
 const LP_ERROR_BRAND = Symbol.for("logplayer.LpError");
+
+/** The gRPC status each kind of @logplayer/base's coded errors becomes at a service boundary. */
+const STATUS_OF_KIND: Readonly<Record<CodedErrorKind, Status>> = {
+  "invalid-input": Status.INVALID_ARGUMENT,
+  "failed-precondition": Status.FAILED_PRECONDITION,
+};
 
 /** Metadata key naming the leader's address when a replica is not the leader. */
 export const LEADER_METADATA_KEY = "lp-leader";
@@ -28,9 +35,14 @@ export class LpError extends Error {
     return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[LP_ERROR_BRAND] === true;
   }
 
-  /** Normalise anything thrown or received from grpc-js into an LpError. */
+  /**
+   * Normalise anything thrown or received from grpc-js into an LpError. A
+   * coded error from code without a transport (the codec, the shard map) keeps
+   * its meaning: its kind picks the status.
+   */
   static from(value: unknown): LpError {
     if (LpError.is(value)) return value;
+    if (CodedError.is(value)) return new LpError(STATUS_OF_KIND[value.kind], value.message, { cause: value });
     if (isServiceError(value)) {
       const leader = value.metadata?.get(LEADER_METADATA_KEY)[0];
       return new LpError(value.code, value.details || value.message, {

@@ -1,6 +1,6 @@
 import { type ChannelOptions, Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { assert } from "./assert";
+import { assert } from "@logplayer/base";
 
 export interface GrpcLimits {
   /** Largest message accepted or sent, both directions. */

@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { assert } from "./assert";
+import { assert } from "@logplayer/base";
 
 /**
  * HTTP/2 flow-control windows for the services' gRPC connections.

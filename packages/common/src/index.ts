@@ -1,4 +1,29 @@
-export { assert, unreachable, AssertionError } from "./assert";
+// The service kit: what services and tools share (gRPC options, LpError, metrics,
+// logging, CLI, HTTP/2 window, ports, shutdown). The pure building blocks moved to
+// @logplayer/base; they are re-exported here so services keep one import. Cores
+// import @logplayer/base directly, never this package.
+export {
+  assert,
+  unreachable,
+  must,
+  AssertionError,
+  CodedError,
+  InvalidInputError,
+  FailedPreconditionError,
+  createShardMap,
+  describeShardMap,
+  sameShardMap,
+  shardForKey,
+  fnv1a32,
+  fnv1a32Utf8,
+  SHARD_MAP_HASH_FNV1A32,
+  SHARD_COUNT_MAX,
+  DEFAULT_TRANSACTION_LIMITS,
+  grpcMessageBytesMax,
+  DEFAULT_BACKOFF,
+  seededRandom,
+} from "@logplayer/base";
+export type { CodedErrorKind, ShardMapConfig, TransactionLimits, BackoffConfig } from "@logplayer/base";
 export {
   LpError,
   Status,
@@ -9,22 +34,9 @@ export {
   failedPrecondition,
   unavailable,
 } from "./errors";
-export {
-  createShardMap,
-  validateShardMap,
-  describeShardMap,
-  sameShardMap,
-  shardForKey,
-  fnv1a32,
-  fnv1a32Utf8,
-  SHARD_MAP_HASH_FNV1A32,
-  SHARD_COUNT_MAX,
-} from "./shard-map";
-export type { ShardMapConfig } from "./shard-map";
-export { DEFAULT_TRANSACTION_LIMITS, grpcMessageBytesMax, validateKey, validateTransaction } from "./limits";
-export type { TransactionLimits } from "./limits";
-export { Backoff, DEFAULT_BACKOFF } from "./backoff";
-export type { BackoffConfig } from "./backoff";
+export { validateShardMap } from "./shard-map";
+export { validateKey, validateTransaction } from "./limits";
+export { Backoff } from "./backoff";
 export { monotonicNs, nsToUs } from "./clock";
 export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
 export type { Logger, LogLevel } from "./logger";
@@ -35,6 +47,5 @@ export type { GrpcLimits } from "./grpc";
 export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";
 export { envOption, parseFlags, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
-export { seededRandom } from "./seeded-random";
 export { exitOnShutdownSignals } from "./shutdown";
 export { AUTO_PORT_MIN, ephemeralPortLow, freePorts, LOOPBACK_HOST } from "./ports";

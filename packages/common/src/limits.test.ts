@@ -1,5 +1,6 @@
 import { MutationKind, type Mutation } from "@logplayer/proto";
-import { DEFAULT_TRANSACTION_LIMITS as L, validateTransaction } from "./limits";
+import { DEFAULT_TRANSACTION_LIMITS as L } from "@logplayer/base";
+import { validateTransaction } from "./limits";
 import { Status } from "./errors";
 
 const put = (key: string, value = "v"): Mutation => ({

@@ -1,4 +1,4 @@
-import { assert } from "./assert";
+import { assert } from "@logplayer/base";
 import { resourceExhausted } from "./errors";
 
 interface Waiter {

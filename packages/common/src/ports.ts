@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import net from "node:net";
-import { assert } from "./assert";
+import { assert } from "@logplayer/base";
 
 /** Where every local process listens: tests and the local cluster only ever use loopback. */
 export const LOOPBACK_HOST = "127.0.0.1";

@@ -1,0 +1,54 @@
+/**
+ * Operating errors that code without a transport can raise: the codec on bytes
+ * it cannot decode, the shard map on a map it cannot use. They carry a kind,
+ * not a gRPC status; the service kit (`LpError.from` in @logplayer/common)
+ * maps each kind to its status, so a core never learns what gRPC is.
+ *
+ * Branded rather than relying on instanceof, which breaks across module
+ * copies and jest realms.
+ */
+const CODED_ERROR_BRAND = Symbol.for("logplayer.CodedError");
+
+/**
+ * - `invalid-input`: the caller sent something malformed (bytes that do not
+ *   decode, a value out of its field's range); the service kit answers
+ *   INVALID_ARGUMENT.
+ * - `failed-precondition`: the input is well formed but the system is not in a
+ *   state to use it (a shard map this build does not know); FAILED_PRECONDITION.
+ */
+export type CodedErrorKind = "invalid-input" | "failed-precondition";
+
+export class CodedError extends Error {
+  override readonly name: string = "CodedError";
+  readonly [CODED_ERROR_BRAND] = true;
+
+  constructor(
+    readonly kind: CodedErrorKind,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+
+  static is(value: unknown): value is CodedError {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[CODED_ERROR_BRAND] === true;
+  }
+}
+
+/** Input that cannot be used as given: the codec throws it on malformed bytes. */
+export class InvalidInputError extends CodedError {
+  override readonly name = "InvalidInputError";
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("invalid-input", message, options);
+  }
+}
+
+/** Well-formed input the system cannot act on in its present state or configuration. */
+export class FailedPreconditionError extends CodedError {
+  override readonly name = "FailedPreconditionError";
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("failed-precondition", message, options);
+  }
+}

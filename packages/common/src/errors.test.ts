@@ -1,0 +1,33 @@
+import { FailedPreconditionError, InvalidInputError } from "@logplayer/base";
+import { LpError, Status } from "./errors";
+import { validateShardMap } from "./shard-map";
+
+describe("LpError.from", () => {
+  it("maps base's coded errors to their statuses, keeping the message and the cause", () => {
+    const invalid = new InvalidInputError("wire: premature end of input");
+    const mapped = LpError.from(invalid);
+    expect(mapped.code).toBe(Status.INVALID_ARGUMENT);
+    expect(mapped.message).toBe("wire: premature end of input");
+    expect(mapped.cause).toBe(invalid);
+    expect(LpError.from(new FailedPreconditionError("unknown hash")).code).toBe(Status.FAILED_PRECONDITION);
+  });
+
+  it("still makes anything else INTERNAL", () => {
+    expect(LpError.from(new Error("plain")).code).toBe(Status.INTERNAL);
+    expect(LpError.from("a string").code).toBe(Status.INTERNAL);
+  });
+});
+
+describe("the service kit's validateShardMap", () => {
+  it("throws an LpError with FAILED_PRECONDITION, as services and the client expect", () => {
+    let thrown: unknown;
+    try {
+      validateShardMap({ shardCount: 0, hash: "fnv1a32" });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(LpError.is(thrown)).toBe(true);
+    expect((thrown as LpError).code).toBe(Status.FAILED_PRECONDITION);
+    expect((thrown as LpError).message).toMatch(/shard count 0/);
+  });
+});
