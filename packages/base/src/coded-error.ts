@@ -52,3 +52,7 @@ export class FailedPreconditionError extends CodedError {
     super("failed-precondition", message, options);
   }
 }
+
+/** Factories for call sites that throw the value: `throw invalidInput(...)`. */
+export const invalidInput = (message: string): InvalidInputError => new InvalidInputError(message);
+export const preconditionFailed = (message: string): FailedPreconditionError => new FailedPreconditionError(message);

@@ -2,7 +2,7 @@
 // dependencies and no I/O (no Node built-ins, no clock, no Math.random), so a
 // core that imports it stays pure. Explicit names only (no export *).
 export { assert, unreachable, must, AssertionError } from "./assert";
-export { CodedError, InvalidInputError, FailedPreconditionError } from "./coded-error";
+export { CodedError, InvalidInputError, FailedPreconditionError, invalidInput, preconditionFailed } from "./coded-error";
 export type { CodedErrorKind } from "./coded-error";
 export { DEFAULT_TRANSACTION_LIMITS, grpcMessageBytesMax } from "./limits";
 export type { TransactionLimits } from "./limits";

@@ -10,6 +10,8 @@ export {
   CodedError,
   InvalidInputError,
   FailedPreconditionError,
+  invalidInput,
+  preconditionFailed,
   createShardMap,
   describeShardMap,
   sameShardMap,

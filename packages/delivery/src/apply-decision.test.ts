@@ -1,4 +1,4 @@
-import { AssertionError, seededRandom } from "@logplayer/common";
+import { AssertionError, seededRandom } from "@logplayer/base";
 import { decideApply, planBatch, type PartPosition } from "./apply-decision";
 
 const part = (lsn: number, prevLsn: number): PartPosition => ({ lsn: BigInt(lsn), prevLsn: BigInt(prevLsn) });

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 
 /**
  * The shard's side of the delivery protocol, as pure functions: given the

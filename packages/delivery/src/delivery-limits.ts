@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 
 /**
  * Every bound the LogPlayer's delivery cores respect. Each is a flag on the

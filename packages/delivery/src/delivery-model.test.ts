@@ -1,4 +1,4 @@
-import { assert, createShardMap, seededRandom, shardForKey } from "@logplayer/common";
+import { assert, createShardMap, seededRandom, shardForKey } from "@logplayer/base";
 import { MutationKind, type LogEntry, type Part } from "@logplayer/proto";
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "./delivery-limits";
 import { Dispatcher } from "./dispatcher";

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 
 /** The two LSNs a shard checks, remembered for each sent part so a Gap can be matched. */
 export interface SentPart {

@@ -1,4 +1,4 @@
-import { assert, shardForKey, type ShardMapConfig } from "@logplayer/common";
+import { assert, shardForKey, type ShardMapConfig } from "@logplayer/base";
 import type { LogEntry, Mutation } from "@logplayer/proto";
 import { validateDeliveryLimits, type DeliveryLimits } from "./delivery-limits";
 import { estimatePartBytes, type QueuedPart } from "./part-queue";

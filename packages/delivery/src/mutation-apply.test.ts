@@ -1,4 +1,4 @@
-import { AssertionError } from "@logplayer/common";
+import { AssertionError } from "@logplayer/base";
 import { MutationKind, type Mutation } from "@logplayer/proto";
 import { applyMutation, decodeInt64, encodeInt64 } from "./mutation-apply";
 

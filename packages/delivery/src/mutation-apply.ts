@@ -1,4 +1,4 @@
-import { assert, unreachable } from "@logplayer/common";
+import { assert, unreachable } from "@logplayer/base";
 import { MutationKind, type Mutation } from "@logplayer/proto";
 
 /**

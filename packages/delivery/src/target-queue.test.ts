@@ -1,4 +1,4 @@
-import { createShardMap, shardForKey } from "@logplayer/common";
+import { createShardMap, shardForKey } from "@logplayer/base";
 import { MutationKind, type LogEntry, type Mutation } from "@logplayer/proto";
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "./delivery-limits";
 import { DeliveryWindow } from "./delivery-window";

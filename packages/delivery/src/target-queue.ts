@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import type { Part } from "@logplayer/proto";
 import { DeliveryWindow, type SentPart } from "./delivery-window";
 import type { DeliveryLimits } from "./delivery-limits";

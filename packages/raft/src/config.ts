@@ -1,4 +1,4 @@
-import { invalidArgument } from "@logplayer/common";
+import { invalidInput as invalidArgument } from "@logplayer/base";
 import type { NodeId } from "./types";
 
 /**

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 
 /**
  * The leader's view of one follower, after etcd's tracker.Progress.

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import { entryBytes } from "./storage";
 import type { Storage } from "./storage";
 import type { Entry } from "./types";

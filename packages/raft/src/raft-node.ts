@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import { validateRaftConfig } from "./config";
 import type { RaftConfig } from "./config";
 import { Progress } from "./progress";

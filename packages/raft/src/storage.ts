@@ -1,4 +1,4 @@
-import { assert, failedPrecondition } from "@logplayer/common";
+import { assert, preconditionFailed as failedPrecondition } from "@logplayer/base";
 import { EMPTY_HARD_STATE } from "./types";
 import type { Entry, HardState } from "./types";
 

@@ -1,6 +1,7 @@
 // The hand-written codec must produce exactly ts-proto's bytes and decode to
 // exactly ts-proto's objects, on random messages, with unknown fields mixed
 // in, and on truncated input (both fail, or both give the same message).
+import { InvalidInputError } from "@logplayer/base";
 import fc from "fast-check";
 import { AppendRequest, AppendStreamResponse, ReadResponse } from "../gen/logplayer/v1/logstore";
 import { DeliverRequest, DeliverResponse, type Part } from "../gen/logplayer/v1/shard";
@@ -160,11 +161,11 @@ describe.each(codecs)("$name codec", ({ arbitrary, fast, generated }) => {
     );
   });
 
-  test("garbage bytes throw an Error or decode; they never hang", () => {
+  test("garbage bytes throw InvalidInputError (INVALID_ARGUMENT at a service) or decode; they never hang", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (garbage) => {
         const result = outcome(() => fast.decode(garbage));
-        if (!result.ok) expect(() => fast.decode(garbage)).toThrow(Error);
+        if (!result.ok) expect(() => fast.decode(garbage)).toThrow(InvalidInputError);
       }),
       { numRuns: RUNS },
     );
@@ -183,6 +184,7 @@ test("transactionEncodedBytes is the generated encoding's length", () => {
 test("a uint64 out of range is refused, as by the generated code", () => {
   const entry: LogEntry = { lsn: 2n ** 64n, term: 1n, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
   expect(() => encodeLogEntry(entry)).toThrow(/uint64 too large/);
+  expect(() => encodeLogEntry(entry)).toThrow(InvalidInputError);
   expect(() => LogEntry.encode(entry)).toThrow(/uint64 too large/);
 });
 

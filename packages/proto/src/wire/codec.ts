@@ -20,6 +20,7 @@
  * Decoding is stricter than ts-proto on malformed input: a nested message
  * may not read past its own length (ts-proto checks only the whole buffer).
  */
+import { AssertionError } from "@logplayer/base";
 import type { AppendAnswer, AppendRequest, AppendStreamResponse, ReadResponse } from "../gen/logplayer/v1/logstore";
 import {
   DeliverHello,
@@ -62,7 +63,7 @@ function reserveSize(): number {
 
 function nextSize(): number {
   const size = sizes[sizeCursor++];
-  if (size === undefined) throw new Error("wire: sizing and writing passes disagree");
+  if (size === undefined) throw new AssertionError("wire: sizing and writing passes disagree");
   return size;
 }
 
@@ -304,7 +305,7 @@ function encodeWith<T>(message: T, measure: (message: T) => number, write: (w: W
   const w = new WireWriter(size);
   nextSize();
   write(w, message);
-  if (sizeCursor !== sizes.length) throw new Error("wire: sizing and writing passes disagree");
+  if (sizeCursor !== sizes.length) throw new AssertionError("wire: sizing and writing passes disagree");
   return w.finish();
 }
 

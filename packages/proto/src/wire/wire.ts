@@ -2,7 +2,13 @@
  * Protobuf wire primitives for the hand-written codec (codec.ts): sizes,
  * a writer into one preallocated Buffer, and a bounds-checked reader that
  * returns views instead of copies. Only what the hot messages use.
+ *
+ * Errors: input that cannot be encoded or decoded (a truncated or malformed
+ * message, a value out of its field's range) throws base's InvalidInputError,
+ * which the service kit maps to INVALID_ARGUMENT; the two passes disagreeing
+ * is a bug in this codec and throws AssertionError.
  */
+import { AssertionError, InvalidInputError } from "@logplayer/base";
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
@@ -65,12 +71,12 @@ export function delimitedSize(bodyBytes: number): number {
 
 /** Throws like ts-proto does for a uint64 field out of range. */
 export function checkUint64(value: bigint, field: string): bigint {
-  if (value < 0n || value > UINT64_MAX) throw new Error(`value provided for field ${field} of type uint64 too large`);
+  if (value < 0n || value > UINT64_MAX) throw new InvalidInputError(`value provided for field ${field} of type uint64 too large`);
   return value;
 }
 
 export function zigzag64(value: bigint, field: string): bigint {
-  if (BigInt.asIntN(64, value) !== value) throw new Error(`value provided for field ${field} of type sint64 too large`);
+  if (BigInt.asIntN(64, value) !== value) throw new InvalidInputError(`value provided for field ${field} of type sint64 too large`);
   return BigInt.asUintN(64, (value << 1n) ^ (value >> 63n));
 }
 
@@ -127,13 +133,13 @@ export class WireWriter {
   string(value: string, byteLength: number): void {
     this.varint(byteLength);
     const written = this.buf.write(value, this.pos, byteLength, "utf8");
-    if (written !== byteLength) throw new Error(`wire: string wrote ${written} bytes, expected ${byteLength}`);
+    if (written !== byteLength) throw new AssertionError(`wire: string wrote ${written} bytes, expected ${byteLength}`);
     this.pos += byteLength;
   }
 
   /** The encoded message; throws when the sizing pass and the writes disagree. */
   finish(): Buffer {
-    if (this.pos !== this.buf.length) throw new Error(`wire: wrote ${this.pos} bytes into a ${this.buf.length}-byte message`);
+    if (this.pos !== this.buf.length) throw new AssertionError(`wire: wrote ${this.pos} bytes into a ${this.buf.length}-byte message`);
     return this.buf;
   }
 }
@@ -151,7 +157,7 @@ export class WireReader {
   }
 
   #eof(): never {
-    throw new RangeError("premature EOF");
+    throw new InvalidInputError("premature EOF");
   }
 
   /** A varint's low 32 bits as an unsigned number (like protobuf's uint32 read). */
@@ -167,7 +173,7 @@ export class WireReader {
       if ((byte & 0x80) === 0) return result % TWO_POW_32;
       scale *= 128;
     }
-    throw new Error("invalid varint encoding");
+    throw new InvalidInputError("invalid varint encoding");
   }
 
   int32(): number {
@@ -196,7 +202,7 @@ export class WireReader {
       if ((byte & 0x80) === 0) return BigInt.asUintN(64, result);
       bigShift += 7n;
     }
-    throw new Error("invalid varint encoding");
+    throw new InvalidInputError("invalid varint encoding");
   }
 
   /** The length prefix of a delimited field, checked against the bytes left. */
@@ -243,7 +249,7 @@ export class WireReader {
         this.#advance(4);
         return;
       default:
-        throw new Error(`cant skip wire type ${wireType}`);
+        throw new InvalidInputError(`cant skip wire type ${wireType}`);
     }
   }
 
