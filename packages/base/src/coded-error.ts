@@ -13,10 +13,12 @@ const CODED_ERROR_BRAND = Symbol.for("logplayer.CodedError");
  * - `invalid-input`: the caller sent something malformed (bytes that do not
  *   decode, a value out of its field's range); the service kit answers
  *   INVALID_ARGUMENT.
+ * - `limit-exceeded`: well formed, but larger than a configured limit allows
+ *   (a transaction over entry_bytes_max); RESOURCE_EXHAUSTED.
  * - `failed-precondition`: the input is well formed but the system is not in a
  *   state to use it (a shard map this build does not know); FAILED_PRECONDITION.
  */
-export type CodedErrorKind = "invalid-input" | "failed-precondition";
+export type CodedErrorKind = "invalid-input" | "limit-exceeded" | "failed-precondition";
 
 export class CodedError extends Error {
   override readonly name: string = "CodedError";
@@ -44,6 +46,15 @@ export class InvalidInputError extends CodedError {
   }
 }
 
+/** Well-formed input over one of the configured limits. */
+export class LimitExceededError extends CodedError {
+  override readonly name = "LimitExceededError";
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("limit-exceeded", message, options);
+  }
+}
+
 /** Well-formed input the system cannot act on in its present state or configuration. */
 export class FailedPreconditionError extends CodedError {
   override readonly name = "FailedPreconditionError";
@@ -55,4 +66,5 @@ export class FailedPreconditionError extends CodedError {
 
 /** Factories for call sites that throw the value: `throw invalidInput(...)`. */
 export const invalidInput = (message: string): InvalidInputError => new InvalidInputError(message);
+export const limitExceeded = (message: string): LimitExceededError => new LimitExceededError(message);
 export const preconditionFailed = (message: string): FailedPreconditionError => new FailedPreconditionError(message);

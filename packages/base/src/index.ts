@@ -2,10 +2,25 @@
 // dependencies and no I/O (no Node built-ins, no clock, no Math.random), so a
 // core that imports it stays pure. Explicit names only (no export *).
 export { assert, unreachable, must, AssertionError } from "./assert";
-export { CodedError, InvalidInputError, FailedPreconditionError, invalidInput, preconditionFailed } from "./coded-error";
+export {
+  CodedError,
+  InvalidInputError,
+  LimitExceededError,
+  FailedPreconditionError,
+  invalidInput,
+  limitExceeded,
+  preconditionFailed,
+} from "./coded-error";
 export type { CodedErrorKind } from "./coded-error";
-export { DEFAULT_TRANSACTION_LIMITS, grpcMessageBytesMax } from "./limits";
-export type { TransactionLimits } from "./limits";
+export {
+  DEFAULT_TRANSACTION_LIMITS,
+  grpcMessageBytesMax,
+  validateKey,
+  validateTransaction,
+  utf8ByteLength,
+  MUTATION_KIND_NAMES,
+} from "./limits";
+export type { TransactionLimits, MutationFields, TransactionFields } from "./limits";
 export {
   createShardMap,
   validateShardMap,

@@ -1,4 +1,4 @@
-import { FailedPreconditionError, InvalidInputError } from "@logplayer/base";
+import { FailedPreconditionError, InvalidInputError, LimitExceededError } from "@logplayer/base";
 import { LpError, Status } from "./errors";
 import { validateShardMap } from "./shard-map";
 
@@ -10,6 +10,7 @@ describe("LpError.from", () => {
     expect(mapped.message).toBe("wire: premature end of input");
     expect(mapped.cause).toBe(invalid);
     expect(LpError.from(new FailedPreconditionError("unknown hash")).code).toBe(Status.FAILED_PRECONDITION);
+    expect(LpError.from(new LimitExceededError("over entry_bytes_max")).code).toBe(Status.RESOURCE_EXHAUSTED);
   });
 
   it("still makes anything else INTERNAL", () => {

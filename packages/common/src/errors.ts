@@ -8,6 +8,7 @@ const LP_ERROR_BRAND = Symbol.for("logplayer.LpError");
 /** The gRPC status each kind of @logplayer/base's coded errors becomes at a service boundary. */
 const STATUS_OF_KIND: Readonly<Record<CodedErrorKind, Status>> = {
   "invalid-input": Status.INVALID_ARGUMENT,
+  "limit-exceeded": Status.RESOURCE_EXHAUSTED,
   "failed-precondition": Status.FAILED_PRECONDITION,
 };
 

@@ -9,8 +9,10 @@ export {
   AssertionError,
   CodedError,
   InvalidInputError,
+  LimitExceededError,
   FailedPreconditionError,
   invalidInput,
+  limitExceeded,
   preconditionFailed,
   createShardMap,
   describeShardMap,
@@ -22,10 +24,18 @@ export {
   SHARD_COUNT_MAX,
   DEFAULT_TRANSACTION_LIMITS,
   grpcMessageBytesMax,
+  utf8ByteLength,
   DEFAULT_BACKOFF,
   seededRandom,
 } from "@logplayer/base";
-export type { CodedErrorKind, ShardMapConfig, TransactionLimits, BackoffConfig } from "@logplayer/base";
+export type {
+  CodedErrorKind,
+  ShardMapConfig,
+  TransactionLimits,
+  MutationFields,
+  TransactionFields,
+  BackoffConfig,
+} from "@logplayer/base";
 export {
   LpError,
   Status,

@@ -1,5 +1,5 @@
 import { MutationKind, type Mutation } from "@logplayer/proto";
-import { DEFAULT_TRANSACTION_LIMITS as L } from "@logplayer/base";
+import { DEFAULT_TRANSACTION_LIMITS as L, MUTATION_KIND_NAMES } from "@logplayer/base";
 import { validateTransaction } from "./limits";
 import { Status } from "./errors";
 
@@ -27,4 +27,12 @@ describe("validateTransaction", () => {
     expect(problem?.code).toBe(code);
     expect(problem?.message).toMatch(message);
   });
+});
+
+it("base's mutation kinds are proto's MutationKind, number for number", () => {
+  const protoKinds = Object.fromEntries(
+    Object.entries(MutationKind).filter(([name, value]) => typeof value === "number" && name !== "MUTATION_KIND_UNSPECIFIED" && value >= 0),
+  );
+  const baseKinds = Object.fromEntries(Object.entries(MUTATION_KIND_NAMES).map(([value, name]) => [name, Number(value)]));
+  expect(baseKinds).toEqual(protoKinds);
 });
