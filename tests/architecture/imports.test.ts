@@ -73,6 +73,8 @@ const PACKAGES: readonly PackageRule[] = [
   { dir: "packages/base", role: "base" },
   { dir: "packages/delivery", role: "core" },
   { dir: "packages/raft", role: "core" },
+  // The WAL's cores (record, recovery, group commit) are pure behind its SegmentFiles port. Its Node
+  // implementation of that port is the one file that may import node:fs: give it a `files` row (role library).
   { dir: "packages/wal", role: "core", optional: true },
   {
     dir: "packages/proto",
