@@ -8,7 +8,7 @@
 const root = __dirname;
 // A glob relative to the root ("*": within one path segment, "**/": any directories) as an anchored regex source.
 function pattern(glob) {
-  const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const escapeRegex = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   let source = "";
   for (let position = 0; position < glob.length; position++) {
     if (glob.startsWith("**/", position)) {
@@ -17,10 +17,10 @@ function pattern(glob) {
     } else if (glob[position] === "*") {
       source += "[^/]*";
     } else {
-      source += escape(glob[position]);
+      source += escapeRegex(glob[position]);
     }
   }
-  return `^${escape(root)}/${source}$`;
+  return `^${escapeRegex(root)}/${source}$`;
 }
 
 /** Every test file lives here; anything else named *.test.ts is an error (see tests/jest-projects.test.ts). */

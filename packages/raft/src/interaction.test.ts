@@ -106,8 +106,10 @@ function formatMessage(message: Message): string {
   const head = `${message.from}->${message.to} ${message.type} term=${message.term}`;
   switch (message.type) {
     case "append":
-      return `${head} prev=${message.prevTerm}/${message.prevIndex} commit=${message.commit}` +
-        ` entries=[${message.entries.map(formatEntry).join(", ")}]`;
+      return (
+        `${head} prev=${message.prevTerm}/${message.prevIndex} commit=${message.commit}` +
+        ` entries=[${message.entries.map(formatEntry).join(", ")}]`
+      );
     case "append-response":
       return message.reject
         ? `${head} REJECT index=${message.index} hint=${message.hintTerm}/${message.hintIndex}`
@@ -126,9 +128,11 @@ function formatMessage(message: Message): string {
 }
 
 function formatStatus(status: RaftStatus): string {
-  return `${status.id} ${status.role} term=${status.term} vote=${status.vote} leader=${status.leader}` +
+  return (
+    `${status.id} ${status.role} term=${status.term} vote=${status.vote} leader=${status.leader}` +
     ` commit=${status.commit} durable-commit=${status.durableCommit} last=${status.lastIndex}` +
-    ` persisted=${status.persistedIndex} applied=${status.applied}`;
+    ` persisted=${status.persistedIndex} applied=${status.applied}`
+  );
 }
 
 /** What changed in role, term or leader between two statuses, as lines (none if nothing did). */
@@ -186,52 +190,42 @@ class InteractionEnv {
 
   private dispatch(command: Command): void {
     const ids = (): NodeId[] => (command.args.length === 0 ? [...this.nodes.keys()] : command.args.map(parseId));
-    switch (command.name) {
-      case "add-nodes":
-        return this.addNodes(command);
-      case "campaign":
-        return this.campaign(parseId(argAt(command, 0)));
-      case "tick-election":
-        return this.tick(parseId(argAt(command, 0)), this.config(1).electionTicks);
-      case "tick-heartbeat":
-        return this.tick(parseId(argAt(command, 0)), this.config(1).heartbeatTicks);
-      case "tick":
-        return this.tick(parseId(argAt(command, 0)), Number(command.args[1] ?? "1"));
-      case "propose":
-        return this.propose(parseId(argAt(command, 0)), argAt(command, 1));
-      case "process-ready":
-        for (const id of ids()) this.processReady(id);
-        return;
-      case "deliver-msgs":
-        for (const id of ids()) this.deliver(id);
-        return;
-      case "stabilize":
-        return this.stabilize(ids());
-      case "election-jitter":
-        this.jitter.set(parseId(argAt(command, 0)), Number(argAt(command, 1)));
-        return;
-      case "persist":
-        return this.persist(parseId(argAt(command, 0)));
-      case "persist-mode":
-        return this.persistMode(parseId(argAt(command, 0)), argAt(command, 1));
-      case "partition":
-        return this.partition(command.args);
-      case "heal":
+    const id = (): NodeId => parseId(argAt(command, 0));
+    const handlers: Readonly<Record<string, () => void>> = {
+      "add-nodes": () => this.addNodes(command),
+      campaign: () => this.campaign(id()),
+      "tick-election": () => this.tick(id(), this.config(1).electionTicks),
+      "tick-heartbeat": () => this.tick(id(), this.config(1).heartbeatTicks),
+      tick: () => this.tick(id(), Number(command.args[1] ?? "1")),
+      propose: () => this.propose(id(), argAt(command, 1)),
+      "process-ready": () => {
+        for (const each of ids()) this.processReady(each);
+      },
+      "deliver-msgs": () => {
+        for (const each of ids()) this.deliver(each);
+      },
+      stabilize: () => this.stabilize(ids()),
+      "election-jitter": () => {
+        this.jitter.set(id(), Number(argAt(command, 1)));
+      },
+      persist: () => this.persist(id()),
+      "persist-mode": () => this.persistMode(id(), argAt(command, 1)),
+      partition: () => this.partition(command.args),
+      heal: () => {
         this.groups = undefined;
-        return;
-      case "crash":
-        return this.crash(parseId(argAt(command, 0)));
-      case "restart":
-        return this.restart(parseId(argAt(command, 0)));
-      case "status":
-        for (const id of ids()) this.out.push(formatStatus(this.node(id).raft.status()));
-        return;
-      case "log":
-        for (const id of ids()) this.printLog(id);
-        return;
-      default:
-        throw new ScriptError(`unknown command "${command.name}"`);
-    }
+      },
+      crash: () => this.crash(id()),
+      restart: () => this.restart(id()),
+      status: () => {
+        for (const each of ids()) this.out.push(formatStatus(this.node(each).raft.status()));
+      },
+      log: () => {
+        for (const each of ids()) this.printLog(each);
+      },
+    };
+    const handler = Object.hasOwn(handlers, command.name) ? handlers[command.name] : undefined;
+    if (handler === undefined) throw new ScriptError(`unknown command "${command.name}"`);
+    handler();
   }
 
   /** add-nodes N [pre-vote=bool] [check-quorum=bool] [election-ticks=N] [heartbeat-ticks=N] */
@@ -377,9 +371,16 @@ class InteractionEnv {
   /** partition 1 | 2 3: messages between different groups are dropped until heal. */
   private partition(words: readonly string[]): void {
     const groups = new Map<NodeId, number>();
-    words.join(" ").split("|").forEach((group, position) => {
-      for (const word of group.trim().split(/\s+/).filter((text) => text !== "")) groups.set(parseId(word), position);
-    });
+    words
+      .join(" ")
+      .split("|")
+      .forEach((group, position) => {
+        for (const word of group
+          .trim()
+          .split(/\s+/)
+          .filter((text) => text !== ""))
+          groups.set(parseId(word), position);
+      });
     for (const id of this.nodes.keys()) {
       if (!groups.has(id)) throw new ScriptError(`partition: node ${id} is in no group`);
     }
@@ -456,7 +457,9 @@ function parseBool(word: string): boolean {
 
 // ---- the runner ---------------------------------------------------------------
 
-const scripts = readdirSync(TESTDATA_DIR).filter((name) => name.endsWith(".txt")).sort();
+const scripts = readdirSync(TESTDATA_DIR)
+  .filter((name) => name.endsWith(".txt"))
+  .sort();
 
 test("there are interaction scripts", () => {
   expect(scripts.length).toBeGreaterThanOrEqual(6);
