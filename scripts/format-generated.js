@@ -1,5 +1,6 @@
 // Stamps generated files with a header naming the command that makes them,
 // and drops the version line ts-proto writes (it would differ between machines).
+// biome-ignore lint/suspicious/noRedundantUseStrict: a CommonJS script, where strict mode is not implied.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");

@@ -2,7 +2,7 @@
 // transaction appends its own unique token to a few keys, so a key's final value
 // must list the tokens of the committed transactions that touched it, in LSN
 // order, each exactly once.
-import { LogPlayerClient, mutation } from "@logplayer/client";
+import { type LogPlayerClient, mutation } from "@logplayer/client";
 import { seededRandom } from "@logplayer/common";
 
 export interface CommittedTxn {

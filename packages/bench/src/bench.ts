@@ -1,5 +1,5 @@
 import type { LogPlayerClient, MutationInput } from "@logplayer/client";
-import { LocalCluster } from "@logplayer/cluster";
+import type { LocalCluster } from "@logplayer/cluster";
 import { LOOPBACK_HOST, monotonicNs } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
 import {

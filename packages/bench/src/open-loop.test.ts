@@ -32,7 +32,13 @@ describe("runOpenLoop", () => {
     const w = workload();
     const pending: Array<() => void> = [];
     let lsn = 0n;
-    const commit: CommitFn = () => new Promise((resolve) => pending.push(() => resolve((lsn += 1n))));
+    const commit: CommitFn = () =>
+      new Promise((resolve) =>
+        pending.push(() => {
+          lsn += 1n;
+          resolve(lsn);
+        }),
+      );
     let live: OpenLoopProgress | undefined;
     const done = runOpenLoop(
       { rate: 5000, durationS: 0.02, inflightMax: 10, drainTimeoutMs: 5000, clock: monotonicNs, nextTxn: () => w.next(), commit, shardCount: 3 },

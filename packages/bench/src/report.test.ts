@@ -50,7 +50,7 @@ describe("the bench's text report", () => {
   test("warns when the hypervisor took a noticeable share of the CPU, and not otherwise", () => {
     const stolen = report([0.5]);
     stolen.result.machineCpu = { busyPercent: 71, userPercent: 58, systemPercent: 13, iowaitPercent: 2, stealPercent: 11.24 };
-    expect(formatReport(stolen)).toMatch(/^warning     the hypervisor took 11\.2% of this machine's CPU during the measured phase;/m);
+    expect(formatReport(stolen)).toMatch(/^warning {5}the hypervisor took 11\.2% of this machine's CPU during the measured phase;/m);
     expect(formatReport(report([0.5]))).not.toMatch(/^warning/m);
   });
 

@@ -262,7 +262,9 @@ export class ChaosCluster {
     const unsubscribes = this.processes.map((p) => p.onExit((exit) => {
       if (!exit.expected && this.#stopping === undefined) listener(p.name, exit);
     }));
-    return () => unsubscribes.forEach((unsubscribe) => unsubscribe());
+    return () => {
+      for (const unsubscribe of unsubscribes) unsubscribe();
+    };
   }
 
   /** Stops processes in reverse start order, then closes the proxies. Idempotent. */

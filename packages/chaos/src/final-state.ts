@@ -32,9 +32,10 @@ export async function waitForCatchUp(client: LogPlayerClient, timeoutMs: number)
       const status = await client.clusterStatus({ timeoutMs: STATUS_TIMEOUT_MS });
       const { commitLsn, lastLsn } = status.logStore;
       const behind = status.shards.filter((s) => s.status === undefined || s.status.appliedLsn < commitLsn);
-      lastSeen = `commit ${commitLsn}, last ${lastLsn}; ` + status.shards
+      const shards = status.shards
         .map((s) => `shard-${s.shardId} ${s.status === undefined ? `down (${s.error?.message ?? "?"})` : `applied ${s.status.appliedLsn}`}`)
         .join(", ");
+      lastSeen = `commit ${commitLsn}, last ${lastLsn}; ${shards}`;
       if (lastLsn === commitLsn && behind.length === 0) return { commitLsn };
     } catch (err: unknown) {
       lastSeen = `status failed: ${err instanceof Error ? err.message : String(err)}`;

@@ -9,8 +9,14 @@ describe("CommitWindow", () => {
     const b = await window.acquire(deadline);
     expect([a.seq, b.seq]).toEqual([1n, 2n]);
     const order: string[] = [];
-    const c = window.acquire(deadline).then((lease) => (order.push("c"), lease));
-    const d = window.acquire(deadline).then((lease) => (order.push("d"), lease));
+    const c = window.acquire(deadline).then((lease) => {
+      order.push("c");
+      return lease;
+    });
+    const d = window.acquire(deadline).then((lease) => {
+      order.push("d");
+      return lease;
+    });
     expect(window.inflight).toBe(2);
     expect(window.queued).toBe(2);
     a.release();
@@ -36,7 +42,10 @@ describe("CommitWindow", () => {
     expect(window.inflight).toBe(1);
     expect(window.span).toBe(4);
     let granted = false;
-    const blocked = window.acquire(deadline).then((lease) => ((granted = true), lease));
+    const blocked = window.acquire(deadline).then((lease) => {
+      granted = true;
+      return lease;
+    });
     await Promise.resolve();
     expect(granted).toBe(false);
     slow.release();

@@ -75,7 +75,7 @@ export function formatClusterStatus(status: ClusterStatus): string {
     `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
     ...status.shards.map((shard) => shardLine(shard, ls.clusterId)),
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 export function clusterStatusJson(status: ClusterStatus): unknown {

@@ -159,7 +159,9 @@ export class LocalCluster {
         if (!exit.expected && this.#stopping === undefined) listener(p.name, exit);
       }),
     );
-    return () => unsubscribes.forEach((unsubscribe) => unsubscribe());
+    return () => {
+      for (const unsubscribe of unsubscribes) unsubscribe();
+    };
   }
 
   /** A client for this cluster's LogStore and shards. */

@@ -2,7 +2,7 @@
 // `pnpm start`: a whole local cluster in the foreground, with a live progress line.
 import path from "node:path";
 import { Command } from "commander";
-import type { LogPlayerClient } from "@logplayer/client";
+import type { ClusterStatus, LogPlayerClient } from "@logplayer/client";
 import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { LocalCluster } from "./cluster";
 import { LOCAL_LOGSTORE_REPLICAS, LOG_PLAYERS_DEFAULT, LOG_PLAYERS_MAX, LOGSTORE_REPLICAS_MAX, SHARD_COUNT_DEFAULT } from "./plan";
@@ -91,7 +91,7 @@ function startProgress(cluster: LocalCluster, client: LogPlayerClient, dead: Dea
     if (polling || stopped) return;
     polling = true;
     try {
-      let status;
+      let status: ClusterStatus | undefined;
       let statusError: string | undefined;
       try {
         status = await client.clusterStatus({ timeoutMs: STATUS_TIMEOUT_MS });
