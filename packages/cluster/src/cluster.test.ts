@@ -1,11 +1,16 @@
 // A real cluster (built services, ports "auto", temp dir): start order, wiring,
 // read-your-writes through every shard, kill/restart, unexpected exits, clean stop.
 // Needs `pnpm build` (services/*/dist/main.js); `pnpm test` builds first.
+import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { mutation, type LogPlayerClient } from "@logplayer/client";
+import { DataDirInUseError } from "@logplayer/data-dir-lock";
+import { waitFor } from "@logplayer/testing";
 import { LocalCluster } from "./cluster";
+import { autoPortTable } from "./plan";
 
 const START_TIMEOUT_MS = 60_000;
 
@@ -54,6 +59,13 @@ describe("LocalCluster (real processes)", () => {
     }
   });
 
+  it("refuses a second launcher on the same data directory, naming the holder", async () => {
+    const second = LocalCluster.prepare({ dataDir, shardCount: 2, logPlayers: 1, ports: "auto" });
+    await expect(second).rejects.toThrow(DataDirInUseError);
+    await expect(second).rejects.toThrow(`in use by local cluster launcher (pid ${process.pid}`);
+    expect(cluster.processes.every((p) => p.running)).toBe(true);
+  });
+
   it("kill + restart brings a shard back on the same address and data", async () => {
     const key = keyOnShard(client, 1, "restart");
     const before = await client.commit([mutation.put(key, "before")]);
@@ -93,4 +105,53 @@ describe("LocalCluster (real processes)", () => {
     expect(exitOrder[0]).toBe("logplayer-0");
     expect(exitOrder[exitOrder.length - 1]).toBe("logstore");
   });
+});
+
+describe("LocalCluster refuses what would mix two clusters", () => {
+  const dirs: string[] = [];
+  const tempDir = (): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-cluster-refuse-"));
+    dirs.push(dir);
+    return dir;
+  };
+  afterAll(() => {
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuses to start when a planned port is already taken, and starts nothing", async () => {
+    const ports = await autoPortTable(1, 1, undefined, 1);
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(ports.logstore.grpc, "127.0.0.1", resolve));
+    const cluster = await LocalCluster.prepare({ dataDir: tempDir(), shardCount: 1, logPlayers: 1, logStoreReplicas: 1, ports });
+    try {
+      await expect(cluster.startAll()).rejects.toThrow(`port ${ports.logstore.grpc} (logstore gRPC) already in use`);
+      expect(cluster.processes.every((p) => p.pid === undefined)).toBe(true);
+    } finally {
+      await cluster.stop();
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it("a second `pnpm start` on a running cluster's data directory exits 1 naming the first one's pid", async () => {
+    const dataDir = tempDir();
+    const main = path.join(__dirname, "..", "dist", "main.js");
+    const args = [main, "--data-dir", dataDir, "--ports", "auto", "--logstore-replicas", "1", "--shards", "1"];
+    const first = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let firstOut = "";
+    first.stdout.on("data", (chunk: Buffer) => (firstOut += chunk.toString()));
+    const firstExited = new Promise((resolve) => first.once("exit", resolve));
+    try {
+      await waitFor("the first cluster runs", () => firstOut.includes("LogPlayer cluster running"), { timeoutMs: 60_000 });
+      const second = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+      let secondErr = "";
+      second.stderr.on("data", (chunk: Buffer) => (secondErr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => second.once("exit", resolve));
+      expect(code).toBe(1);
+      expect(secondErr).toContain(`data directory ${dataDir} is in use by local cluster launcher (pid ${first.pid}`);
+      expect(first.exitCode).toBeNull();
+    } finally {
+      first.kill("SIGINT");
+      await firstExited;
+    }
+  }, 90_000);
 });

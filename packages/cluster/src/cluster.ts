@@ -1,7 +1,9 @@
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { checkHealth, HealthServingStatus, LogPlayerClient } from "@logplayer/client";
 import { assert } from "@logplayer/common";
+import { type DataDirLock, lockDataDir } from "@logplayer/data-dir-lock";
 import {
   autoPortTable,
   type ClusterOptions,
@@ -11,7 +13,7 @@ import {
   type ProcessSpec,
   SHARD_COUNT_DEFAULT,
 } from "./plan";
-import { type ExitInfo, ManagedProcess, type ReadyInfo } from "./process";
+import { describeExit, type ExitInfo, ManagedProcess, type ReadyInfo } from "./process";
 
 export interface LocalClusterOptions extends Omit<ClusterOptions, "ports" | "listenHost" | "connectHost"> {
   /** "auto" = free loopback ports picked up front (for tests and the benchmark). Default "default". */
@@ -47,11 +49,14 @@ export class LocalCluster {
   readonly logDir: string;
   readonly endpoints: ClusterEndpoints;
   readonly #processes: Map<string, ManagedProcess>;
+  /** Held from prepare() to the end of stop(): one launcher per data directory. */
+  readonly #dirLock: DataDirLock;
   #stopping: Promise<void> | undefined;
 
-  private constructor(plan: ProcessSpec[], dataDir: string, options: LocalClusterOptions) {
+  private constructor(plan: ProcessSpec[], dataDir: string, dirLock: DataDirLock, options: LocalClusterOptions) {
     this.plan = plan;
     this.dataDir = dataDir;
+    this.#dirLock = dirLock;
     this.logDir = path.join(dataDir, "logs");
     this.#processes = new Map(
       plan.map((spec) => [
@@ -73,16 +78,30 @@ export class LocalCluster {
     };
   }
 
-  /** Plans the cluster (picking ports when "auto") without starting anything. */
+  /**
+   * Plans the cluster (picking ports when "auto") without starting anything.
+   * Takes the data directory's lock first: a second launcher on a directory
+   * in use is refused with the holder's pid (DataDirInUseError).
+   */
   static async prepare(options: LocalClusterOptions): Promise<LocalCluster> {
     const dataDir = path.resolve(options.dataDir);
+    const dirLock = lockDataDir(dataDir, "local cluster launcher");
+    try {
+      return await LocalCluster.#plan(options, dataDir, dirLock);
+    } catch (err: unknown) {
+      dirLock.release();
+      throw err;
+    }
+  }
+
+  static async #plan(options: LocalClusterOptions, dataDir: string, dirLock: DataDirLock): Promise<LocalCluster> {
     const shardCount = options.shardCount ?? SHARD_COUNT_DEFAULT;
     const logPlayers = options.logPlayers ?? LOG_PLAYERS_DEFAULT;
     const ports = options.ports === "auto" ? await autoPortTable(shardCount, logPlayers, undefined, options.logStoreReplicas) : options.ports;
     const { readyTimeoutMs: _r, stopTimeoutMs: _s, repoRoot: _root, ...planOptions } = options;
     const plan = clusterPlan({ ...planOptions, dataDir, shardCount, logPlayers, ports: ports ?? "default" });
     fs.mkdirSync(path.join(dataDir, "logs"), { recursive: true });
-    return new LocalCluster(plan, dataDir, options);
+    return new LocalCluster(plan, dataDir, dirLock, options);
   }
 
   /** Starts every process, each waited for; on any failure stops what started and throws. */
@@ -92,20 +111,34 @@ export class LocalCluster {
     return cluster;
   }
 
-  /** Starts the planned processes in order: LogStore, then shards together, then LogPlayers together. */
+  /**
+   * Starts the planned processes in order: LogStore, then shards together,
+   * then LogPlayers together. Refuses up front when a planned port is taken
+   * (the health probe would otherwise find another cluster's process serving
+   * there), and fails naming every process that died while the rest started.
+   */
   async startAll(): Promise<void> {
     const missing = this.processes.filter((p) => !fs.existsSync(p.scriptPath)).map((p) => p.scriptPath);
     if (missing.length > 0) {
       throw new Error(`not built: ${[...new Set(missing)].join(", ")} (run pnpm build)`);
     }
+    const taken = await takenPorts(this.plan);
+    if (taken.length > 0) {
+      throw new Error(`cannot start: ${taken.join("; ")} already in use (another cluster running? --ports auto picks free ports)`);
+    }
+    const diedWhileStarting: string[] = [];
+    const unsubscribe = this.onUnexpectedExit((name, exit) => diedWhileStarting.push(`${name} exited (${describeExit(exit)})`));
     try {
       for (const group of this.#startGroups()) {
         if (this.#stopping !== undefined) throw new Error("cluster stopped while starting");
         await startGroup(group);
+        if (diedWhileStarting.length > 0) throw new Error(`cluster start failed: ${diedWhileStarting.join("; ")}`);
       }
     } catch (err: unknown) {
       await this.stop();
       throw err;
+    } finally {
+      unsubscribe();
     }
   }
 
@@ -139,12 +172,13 @@ export class LocalCluster {
     return this.process(name).restart();
   }
 
-  /** Stops every process, LogPlayers first, LogStore last. Idempotent. */
+  /** Stops every process, LogPlayers first, LogStore last, then frees the data directory. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       for (const group of this.#startGroups().reverse()) {
         await Promise.all(group.map((p) => p.stop()));
       }
+      this.#dirLock.release();
     })();
     return this.#stopping;
   }
@@ -180,6 +214,24 @@ const HEALTH_TIMEOUT_MS = 500;
 async function isServing(spec: ProcessSpec): Promise<boolean> {
   const health = await checkHealth(spec.grpcAddress, { timeoutMs: HEALTH_TIMEOUT_MS });
   return health.status === HealthServingStatus.SERVING;
+}
+
+/** "port P (name gRPC)" for every planned fixed port something already listens on. */
+async function takenPorts(plan: readonly ProcessSpec[]): Promise<string[]> {
+  const checks = plan.flatMap((spec) => {
+    const host = spec.grpcAddress.slice(0, spec.grpcAddress.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+    const ports: [number, string][] = [[spec.grpcPort, "gRPC"], [spec.metricsPort, "metrics"]];
+    return ports.filter(([port]) => port > 0).map(async ([port, what]) => ((await isPortFree(host, port)) ? null : `port ${port} (${spec.name} ${what})`));
+  });
+  return (await Promise.all(checks)).filter((taken): taken is string => taken !== null);
+}
+
+function isPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
 }
 
 async function startGroup(group: ManagedProcess[]): Promise<void> {

@@ -197,15 +197,16 @@ export class ManagedProcess {
     exited: () => ExitInfo | undefined,
   ): Promise<ReadyInfo> {
     for (;;) {
-      const ready = findReadyLine(reader.readNewLines()) ?? (probe.serving ? this.#plannedPorts() : undefined);
-      if (ready) {
-        this.#checkPort(ready);
-        return ready;
-      }
+      // Exit first: a probe answered by some other process on the port must not count for a child that died.
       const exit = exited();
       if (exit !== undefined || child.exitCode !== null || child.signalCode !== null) {
         const info = exit ?? { code: child.exitCode, signal: child.signalCode };
         throw new Error(`${this.name} exited before it was ready (${describeExit(info)})\n${this.logTail()}`);
+      }
+      const ready = findReadyLine(reader.readNewLines()) ?? (probe.serving ? this.#plannedPorts() : undefined);
+      if (ready) {
+        this.#checkPort(ready);
+        return ready;
       }
       if (Date.now() >= deadline) {
         throw new Error(`${this.name} was not ready within ${this.#options.readyTimeoutMs} ms\n${this.logTail()}`);

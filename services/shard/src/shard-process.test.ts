@@ -326,6 +326,13 @@ describe("shard process", () => {
     expect(cleared.parts).toBe(0n);
   });
 
+  test("a second shard process on the same data directory is refused, naming the holder's pid; the first keeps serving", async () => {
+    const second = spawnShard(["--shard-id", "0", "--data-dir", dataDir]);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr()).toContain(`data directory ${dataDir} is in use by shard 0 (pid ${shard.child.pid}`);
+    expect((await status(client)).appliedLsn).toBeGreaterThanOrEqual(0n);
+  });
+
   test("SIGTERM ends open streams with UNAVAILABLE and exits 0; another --shard-id is then refused", async () => {
     const session = new DeliverSession(client);
     session.send(hello());

@@ -15,6 +15,7 @@ import {
   type Registry,
   listenHost,
 } from "@logplayer/common";
+import { lockDataDir } from "@logplayer/data-dir-lock";
 import { ShardService } from "@logplayer/proto";
 import type { ShardContext, ShardLimits } from "./context";
 import { DeliveryStats } from "./delivery-stats";
@@ -59,7 +60,15 @@ export interface RunningShard {
  */
 export async function startShard(options: ShardOptions, logger: Logger): Promise<RunningShard> {
   validateLimits(options.limits);
-  const store = ShardStore.open(options.dataDir, options.shardId, { walAutocheckpointPages: options.walAutocheckpointPages, pageBytes: options.pageBytes });
+  // Before SQLite opens anything: a second process on this directory is refused by name, not left to SQLite's busy errors.
+  const dirLock = lockDataDir(options.dataDir, `shard ${options.shardId}`);
+  let store: ShardStore;
+  try {
+    store = ShardStore.open(options.dataDir, options.shardId, { walAutocheckpointPages: options.walAutocheckpointPages, pageBytes: options.pageBytes });
+  } catch (err: unknown) {
+    dirLock.release();
+    throw err;
+  }
   let server: Server | undefined;
   let metricsServer: MetricsServer | null = null;
   try {
@@ -89,12 +98,14 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
         await shutdownServer(stopServer, options.shutdownTimeoutMs);
         await stopMetrics?.close();
         store.close();
+        dirLock.release();
       },
     };
   } catch (err: unknown) {
     server?.forceShutdown();
     await metricsServer?.close();
     store.close();
+    dirLock.release();
     throw err;
   }
 }

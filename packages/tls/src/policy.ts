@@ -1,0 +1,31 @@
+import type { Role } from "./identity";
+
+/** Who may call what: full gRPC method path → the roles allowed. A method not listed is refused to everyone. */
+export type MethodPolicy = ReadonlyMap<string, readonly Role[]>;
+
+const READERS: readonly Role[] = ["client", "reader", "admin"];
+const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard", "client", "reader", "admin"];
+
+/**
+ * The cluster's policy. Why each row:
+ * - Append writes the log: writers only (client, admin).
+ * - Read tails the committed log: the LogPlayer needs it; readers may watch it.
+ * - Step is Raft: replicas only, and the adapter also checks that the
+ *   certificate's replica id is the message's sender.
+ * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
+ * - Status and health tell nothing secret and every component asks them.
+ */
+export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
+  ["/logplayer.v1.LogStore/Append", ["client", "admin"]],
+  ["/logplayer.v1.LogStore/AppendStream", ["client", "admin"]],
+  ["/logplayer.v1.LogStore/Read", ["logplayer", ...READERS]],
+  ["/logplayer.v1.LogStore/Status", HEALTH_CALLERS],
+  ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
+  ["/logplayer.v1.Shard/Deliver", ["logplayer"]],
+  ["/logplayer.v1.Shard/Get", READERS],
+  ["/logplayer.v1.Shard/Scan", READERS],
+  ["/logplayer.v1.Shard/Status", HEALTH_CALLERS],
+  ["/logplayer.v1.Shard/DeliveryStats", ["logplayer", "admin"]],
+  ["/grpc.health.v1.Health/Check", HEALTH_CALLERS],
+  ["/grpc.health.v1.Health/Watch", HEALTH_CALLERS],
+]);
