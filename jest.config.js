@@ -39,7 +39,10 @@ const PROCESS_TEST_FILES = [
   "packages/client/src/client.test.ts",
   "packages/client/src/lpctl.test.ts",
   "packages/client/src/real-services.test.ts",
+  "packages/cluster/src/cluster.test.ts",
   "packages/cluster/src/process.test.ts",
+  "packages/data-dir-lock/src/data-dir-lock.test.ts",
+  "packages/tls/src/tls.test.ts",
   "packages/sim/src/delivery-faults.test.ts",
   "packages/sim/src/raft-faults.test.ts",
 ];

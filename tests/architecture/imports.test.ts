@@ -89,6 +89,8 @@ const PACKAGES: readonly PackageRule[] = [
   },
   { dir: "packages/client", role: "library" },
   { dir: "packages/common", role: "kit" },
+  { dir: "packages/data-dir-lock", role: "kit" },
+  { dir: "packages/tls", role: "kit" },
   { dir: "packages/testing", role: "tool" },
   { dir: "packages/sim", role: "tool" },
   { dir: "packages/bench", role: "tool" },
