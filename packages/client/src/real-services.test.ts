@@ -75,7 +75,7 @@ if (!built && process.env["CI"]) {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "lp-client-smoke-"));
     for (let id = 0; id < 2; id++) {
-      const shard = await startService("shard", ["--shard-id", String(id), "--shard-count", "2", "--data-dir", path.join(dir, `shard-${id}`)]);
+      const shard = await startService("shard", ["--shard-id", String(id), "--shard-count", "2", "--cluster-id", "smoke", "--data-dir", path.join(dir, `shard-${id}`)]);
       children.push(shard.child);
       shards.push(`127.0.0.1:${shard.port}`);
     }

@@ -74,6 +74,7 @@ describe("clusterPlan", () => {
       "--metrics-port", "9100",
       "--shard-count", "1",
       "--advertise", "127.0.0.1:7100",
+      "--cluster-id", "logplayer-local",
       "--log-level", "warn",
     ]);
     expect(byName(plan, "shard-0").args).toEqual([
@@ -82,6 +83,7 @@ describe("clusterPlan", () => {
       "--listen", "127.0.0.1:7300",
       "--metrics-port", "9300",
       "--shard-count", "1",
+      "--cluster-id", "logplayer-local",
       "--log-level", "warn",
       "--sync", "normal",
     ]);

@@ -165,9 +165,10 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
     shardCount,
     listenHost,
     connectHost,
+    clusterId: options.clusterId ?? CLUSTER_ID_DEFAULT,
     extraArgs: options.extraArgs ?? {},
   };
-  const logstores = logStoreSpecs(context, [ports.logstore, ...(ports.logstorePeers ?? [])], options.clusterId ?? CLUSTER_ID_DEFAULT);
+  const logstores = logStoreSpecs(context, [ports.logstore, ...(ports.logstorePeers ?? [])]);
   const shards = ports.shards.map((p, shardId) => shardSpec(context, shardId, p));
   const players = ports.logPlayers.map((p, index) =>
     logPlayerSpec(context, index, p, logstores.map((l) => l.grpcAddress), shards.map((s) => s.grpcAddress)),
@@ -183,6 +184,8 @@ interface PlanContext {
   shardCount: number;
   listenHost: string;
   connectHost: (name: string) => string;
+  /** Given to every LogStore and every shard: the one source of the cluster's identity. */
+  clusterId: string;
   extraArgs: Partial<Record<ServiceName, string[]>>;
 }
 
@@ -190,7 +193,7 @@ interface PlanContext {
  * One replica: today's single LogStore. Several: a Raft group, each replica
  * told every peer's address (the same list everywhere) and the cluster id.
  */
-function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[], clusterId: string): ProcessSpec[] {
+function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[]): ProcessSpec[] {
   const replicas = replicaPorts.length;
   const address = (index: number): string => `${context.connectHost(logStoreName(index + 1, replicas))}:${replicaPorts[index]!.grpc}`;
   const peers = replicaPorts.map((_, index) => `${index + 1}=${address(index)}`).join(",");
@@ -198,7 +201,7 @@ function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[], clust
     const name = logStoreName(index + 1, replicas);
     const dataDir = path.join(context.dataDir, name);
     const grpcAddress = address(index);
-    const replication = replicas === 1 ? [] : ["--replica-id", String(index + 1), "--peers", peers, "--cluster-id", clusterId];
+    const replication = replicas === 1 ? [] : ["--replica-id", String(index + 1), "--peers", peers];
     const args = [
       "--data-dir", dataDir,
       "--listen", `${context.listenHost}:${ports.grpc}`,
@@ -206,6 +209,7 @@ function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[], clust
       "--shard-count", String(context.shardCount),
       "--advertise", grpcAddress,
       ...replication,
+      "--cluster-id", context.clusterId,
       "--log-level", context.logLevel,
       ...(context.extraArgs.logstore ?? []),
     ];
@@ -222,6 +226,8 @@ function shardSpec(context: PlanContext, shardId: number, ports: ServicePorts): 
     "--listen", `${context.listenHost}:${ports.grpc}`,
     "--metrics-port", String(ports.metrics),
     "--shard-count", String(context.shardCount),
+    // The shard is configured with its cluster, never told it by the first LogPlayer that connects.
+    "--cluster-id", context.clusterId,
     "--log-level", context.logLevel,
     ...(context.extraArgs.shard ?? []),
   ];

@@ -65,7 +65,8 @@ function killHard(child: ChildProcess): Promise<void> {
 /** Shards restart on their port too. */
 async function startShard(id: number, port?: number, dir = "shard"): Promise<Running> {
   port ??= (await freePorts(1))[0]!;
-  const args = ["--shard-id", String(id), "--shard-count", String(SHARDS), "--data-dir", path.join(tmp, `${dir}-${id}`)];
+  const identity = ["--cluster-id", CLUSTER_ID, "--shard-count", String(SHARDS)];
+  const args = ["--shard-id", String(id), ...identity, "--data-dir", path.join(tmp, `${dir}-${id}`)];
   return start("shard", [...args, "--listen", `127.0.0.1:${port}`, "--metrics-port", "-1", "--log-level", "info"]);
 }
 
@@ -106,6 +107,8 @@ function transaction(i: number): Mutation[] {
 }
 
 let logstore: Running;
+/** Every LogStore and shard of these tests is one cluster: shards are configured with it, never told by a hello. */
+const CLUSTER_ID = "logplayer-process-test";
 
 /** The LogStore restarts on its port: pick it below the ephemeral range, where nothing else can take it meanwhile. */
 async function startLogStore(port?: number, dir = "logstore"): Promise<Running> {
@@ -113,6 +116,7 @@ async function startLogStore(port?: number, dir = "logstore"): Promise<Running> 
   return start("logstore", [
     "--data-dir", path.join(tmp, dir),
     "--shard-count", String(SHARDS),
+    "--cluster-id", CLUSTER_ID,
     "--listen", `127.0.0.1:${port}`,
     "--metrics-port", "-1",
     "--log-level", "info",

@@ -70,10 +70,6 @@ function acceptHello(ctx: ShardContext, request: DeliverRequest): { reply: Deliv
   const hello = request.body.value;
   const result = checkHello(ctx.store.identity, hello, PROTOCOL_VERSION);
   if (!result.ok) throw result.error;
-  if (result.update.clusterId !== undefined || result.update.shardMap !== undefined) {
-    ctx.store.adoptIdentity(result.update);
-    ctx.logger.info({ clusterId: ctx.store.identity.clusterId, shardMap: ctx.store.identity.shardMap }, "identity learned from hello");
-  }
   const reply: DeliverResponse = {
     body: { $case: "hello", value: { shardId: ctx.store.identity.shardId, appliedLsn: ctx.store.appliedLsn } },
   };

@@ -11,12 +11,12 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverHello {
 }
 
 describe("checkHello", () => {
-  test("a first hello teaches the cluster id and shard map", () => {
-    expect(checkHello(fresh, hello(), PROTOCOL_VERSION)).toEqual({ ok: true, update: { clusterId: "c1", shardMap: map4 } });
+  test("a matching hello is accepted and changes nothing", () => {
+    expect(checkHello(known, hello(), PROTOCOL_VERSION)).toEqual({ ok: true });
   });
 
-  test("a matching hello changes nothing", () => {
-    expect(checkHello(known, hello(), PROTOCOL_VERSION)).toEqual({ ok: true, update: {} });
+  test("a shard without a configured identity is a bug, not something a hello can fill in", () => {
+    expect(() => checkHello(fresh, hello(), PROTOCOL_VERSION)).toThrow(/identity is configured/);
   });
 
   test.each([
@@ -35,7 +35,7 @@ describe("checkHello", () => {
   });
 
   test("a hello without a shard map is malformed", () => {
-    const result = checkHello(fresh, hello({ shardMap: undefined }), PROTOCOL_VERSION);
+    const result = checkHello(known, hello({ shardMap: undefined }), PROTOCOL_VERSION);
     expect(result.ok ? null : result.error.code).toBe(Status.INVALID_ARGUMENT);
   });
 });
@@ -53,5 +53,13 @@ describe("reconcileConfiguredIdentity", () => {
     expect(reconcileConfiguredIdentity(known, { shardId: 1, shardCount: 4, clusterId: "c1" }, "/d")).toEqual({});
     expect(() => reconcileConfiguredIdentity(known, { shardId: 1, shardCount: 8 }, "/d")).toThrow(/fnv1a32\/4.*fnv1a32\/8/);
     expect(() => reconcileConfiguredIdentity(known, { shardId: 1, clusterId: "c9" }, "/d")).toThrow(/"c1".*"c9"/);
+  });
+
+  test("a new data directory without --cluster-id or --shard-count is refused: identity is never learned from the network", () => {
+    expect(() => reconcileConfiguredIdentity(fresh, { shardId: 1 }, "/d")).toThrow(/\/d has no --cluster-id or --shard-count yet/);
+    expect(() => reconcileConfiguredIdentity(fresh, { shardId: 1, shardCount: 4 }, "/d")).toThrow(/has no --cluster-id yet/);
+    expect(() => reconcileConfiguredIdentity(fresh, { shardId: 1, clusterId: "c1" }, "/d")).toThrow(/has no --shard-count yet/);
+    // Once stored, the flags may be left out on later starts.
+    expect(reconcileConfiguredIdentity(known, { shardId: 1 }, "/d")).toEqual({});
   });
 });

@@ -1,4 +1,5 @@
 import {
+  assert,
   describeShardMap,
   failedPrecondition,
   invalidArgument,
@@ -11,8 +12,10 @@ import type { DeliverHello } from "@logplayer/proto";
 
 /**
  * Who this shard is. The shard id is fixed when the data directory is
- * created; the cluster id and shard map are learned once (from flags or the
- * first accepted hello), persisted, and from then on every hello must agree.
+ * created; the cluster id and shard map come from the flags on the first
+ * start and are persisted; from then on flags and every hello must agree.
+ * They are never learned from the network: a shard that took them from the
+ * first hello belonged to whoever connected first.
  */
 export interface ShardIdentity {
   readonly shardId: number;
@@ -22,7 +25,7 @@ export interface ShardIdentity {
   readonly shardMap: ShardMapConfig | null;
 }
 
-/** What a start-up flag or an accepted hello adds to the stored identity. */
+/** What the start-up flags add to the stored identity. */
 export interface IdentityUpdate {
   readonly clusterId?: string;
   readonly shardMap?: ShardMapConfig;
@@ -69,6 +72,16 @@ export function reconcileConfiguredIdentity(
     }
     if (stored.clusterId === "") update = { ...update, clusterId: configured.clusterId };
   }
+  const missing = [
+    ...(stored.clusterId === "" && update.clusterId === undefined ? ["--cluster-id"] : []),
+    ...(stored.shardMap === null && update.shardMap === undefined ? ["--shard-count"] : []),
+  ];
+  if (missing.length > 0) {
+    throw failedPrecondition(
+      `data directory ${dataDir} has no ${missing.join(" or ")} yet: give ${missing.join(" and ")} (the LogStore's values) on the first start; ` +
+        "a shard never takes its identity from the network",
+    );
+  }
   return update;
 }
 
@@ -79,15 +92,16 @@ function checkShardFitsMap(shardId: number, map: ShardMapConfig): void {
 }
 
 /**
- * Checks a LogPlayer's hello against this shard's identity. Returns the
- * problem (FAILED_PRECONDITION naming both values, or INVALID_ARGUMENT for a
- * malformed hello) or what to persist on first contact. Pure.
+ * Checks a LogPlayer's hello against this shard's configured identity.
+ * Returns the problem (FAILED_PRECONDITION naming both values, or
+ * INVALID_ARGUMENT for a malformed hello). Pure.
  */
 export function checkHello(
   identity: ShardIdentity,
   hello: DeliverHello,
   protocolVersion: number,
-): { ok: false; error: LpError } | { ok: true; update: IdentityUpdate } {
+): { ok: false; error: LpError } | { ok: true } {
+  assert(identity.clusterId !== "" && identity.shardMap !== null, "a shard serves only once its identity is configured");
   const refuse = (error: LpError) => ({ ok: false as const, error });
   if (hello.protocolVersion !== protocolVersion) {
     return refuse(failedPrecondition(
@@ -105,18 +119,15 @@ export function checkHello(
   } catch (err: unknown) {
     return refuse(LpError.from(err));
   }
-  if (identity.shardMap !== null && !sameShardMap(identity.shardMap, map)) {
+  if (!sameShardMap(identity.shardMap, map)) {
     return refuse(failedPrecondition(
       `shard map mismatch: the LogPlayer has ${describeShardMap(map)}, this shard has ${describeShardMap(identity.shardMap)}`,
     ));
   }
-  if (identity.clusterId !== "" && identity.clusterId !== hello.clusterId) {
+  if (identity.clusterId !== hello.clusterId) {
     return refuse(failedPrecondition(
       `cluster id mismatch: the LogPlayer is in cluster "${hello.clusterId}", this shard is in cluster "${identity.clusterId}"`,
     ));
   }
-  let update: IdentityUpdate = {};
-  if (identity.shardMap === null) update = { ...update, shardMap: map };
-  if (identity.clusterId === "" && hello.clusterId !== "") update = { ...update, clusterId: hello.clusterId };
-  return { ok: true, update };
+  return { ok: true };
 }

@@ -70,8 +70,8 @@ function buildCommand(): Command {
       intOption("--shard-id <n>", "this shard's id (required; fixed for the data directory)", "LP_SHARD_ID", 0, SHARD_COUNT_MAX - 1)
         .makeOptionMandatory(),
     )
-    .addOption(intOption("--shard-count <n>", "shards in the cluster (else learned from the first hello)", "LP_SHARD_COUNT", 1, SHARD_COUNT_MAX))
-    .addOption(envOption("--cluster-id <id>", "cluster id (else learned from the first hello)", "LP_CLUSTER_ID"))
+    .addOption(intOption("--shard-count <n>", "shards in the cluster (required on the first start; must match the LogStore's shard map)", "LP_SHARD_COUNT", 1, SHARD_COUNT_MAX))
+    .addOption(envOption("--cluster-id <id>", "cluster id (required on the first start; must match the LogStore's)", "LP_CLUSTER_ID"))
     .addOption(envOption("--data-dir <dir>", "data directory (default: ./data/shard-<id>)", "LP_DATA_DIR"))
     .addOption(
       envOption("--listen <host:port>", `gRPC address; port 0 picks a free port (default: 127.0.0.1:<${GRPC_PORT_BASE}+id>)`, "LP_LISTEN")

@@ -42,7 +42,8 @@ function tempDir(): string {
 
 /** Spawns the shard; resolves on its "ready" line, rejects if it exits first. */
 function spawnShard(args: string[]): { ready: Promise<ShardProcess>; exited: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [MAIN, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--log-level", "info", ...args], {
+  const identity = ["--cluster-id", CLUSTER, "--shard-count", String(SHARD_MAP.shardCount)];
+  const child = spawn(process.execPath, [MAIN, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--log-level", "info", ...identity, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
