@@ -1,8 +1,8 @@
 import { assert, failedPrecondition } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
 import type { Entry, HardState, Storage } from "@logplayer/raft";
-import { encodeEntryPayload } from "../core/wal-record";
-import type { Wal } from "../wal";
+import { encodeEntryPayload } from "@logplayer/wal";
+import type { Wal } from "@logplayer/wal";
 
 /** A Raft entry as the WAL stores it: a LogEntry without a transaction is a leader no-op. */
 export function toRaftEntry(entry: LogEntry): Entry {

@@ -2,16 +2,16 @@ import { promises as fs, closeSync, constants as fsConstants, openSync, readSync
 import path from "node:path";
 import { assert, failedPrecondition, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
 import type { LogEntry } from "@logplayer/proto";
-import { EntryCache } from "./core/entry-cache";
-import { SegmentIndex } from "./core/segment-index";
-import { TermRuns } from "./core/term-runs";
-import { decodeRecord, encodeRecordHeader } from "./core/wal-record";
-import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./core/wal-recovery";
+import { EntryCache } from "./entry-cache";
+import { SegmentIndex } from "./segment-index";
+import { TermRuns } from "./term-runs";
+import { decodeRecord, encodeRecordHeader } from "./wal-record";
+import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./wal-recovery";
 
 /**
  * The write-ahead log on disk: append-only segment files named by their
  * first LSN (wal-<20-digit LSN>.seg), each a sequence of framed records
- * (see core/wal-record.ts).
+ * (see wal-record.ts).
  *
  * Appends go through group commit: they queue up, and one writer at a time
  * writes every queued record with one writev, then resolves them all. The
@@ -584,20 +584,6 @@ async function ensureDirectory(dir: string): Promise<void> {
 }
 
 /** fsync a directory, so that file creations and deletions in it survive a crash. */
-/** Writes a small file crash-safely: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomically(filePath: string, text: string): Promise<void> {
-  const tempPath = `${filePath}.tmp`;
-  const handle = await fs.open(tempPath, "w");
-  try {
-    await handle.writeFile(text, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tempPath, filePath);
-  await syncDirectory(path.dirname(filePath));
-}
-
 export async function syncDirectory(dir: string): Promise<void> {
   const handle = await fs.open(dir, "r");
   try {

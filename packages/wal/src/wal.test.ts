@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { LpError, Status } from "@logplayer/common";
 import { LogEntry } from "@logplayer/proto";
-import { encodeEntryPayload } from "./core/wal-record";
-import { seededRandom, testEntry } from "./core/test-entries";
-import { segmentFileName } from "./core/wal-recovery";
+import { encodeEntryPayload } from "./wal-record";
+import { seededRandom, testEntry } from "./test-entries";
+import { segmentFileName } from "./wal-recovery";
 import { DEFAULT_WAL_LIMITS, Wal, type WalLimits } from "./wal";
 
 const random = seededRandom(7);
