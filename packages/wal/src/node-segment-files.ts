@@ -16,7 +16,9 @@ const SEGMENT_OPEN_FLAGS = fsConstants.O_RDWR | (fsConstants.O_DSYNC ?? 0);
 export class NodeSegmentFiles implements SegmentFiles {
   constructor(readonly location: string) {
     if (fsConstants.O_DSYNC === undefined) {
-      throw failedPrecondition(`this platform (${process.platform}) has no O_DSYNC, which the WAL needs for durable writes; run the LogStore on Linux or macOS`);
+      throw failedPrecondition(
+        `this platform (${process.platform}) has no O_DSYNC, which the WAL needs for durable writes; run the LogStore on Linux or macOS`,
+      );
     }
   }
 

@@ -130,7 +130,14 @@ export class Wal {
   #closed = false;
   #truncating = false;
 
-  private constructor(files: SegmentFiles, limits: WalLimits, observer: WalObserver, segments: Segment[], active: SegmentFile, terms: TermRuns) {
+  private constructor(
+    files: SegmentFiles,
+    limits: WalLimits,
+    observer: WalObserver,
+    segments: Segment[],
+    active: SegmentFile,
+    terms: TermRuns,
+  ) {
     this.#files = files;
     this.#limits = limits;
     this.#observer = observer;
