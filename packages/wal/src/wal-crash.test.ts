@@ -9,7 +9,9 @@ import { encodeEntryPayload } from "./wal-record";
 // and with crashes chosen by a seed. After every crash the Wal is reopened and
 // what it recovered is checked against what it had acknowledged.
 
+// A failure names its seed; WAL_CRASH_SEED_FIRST=<seed> WAL_CRASH_SEEDS=1 replays just that one.
 const SEEDS = Number(process.env.WAL_CRASH_SEEDS ?? 150);
+const SEED_FIRST = Number(process.env.WAL_CRASH_SEED_FIRST ?? 1);
 const STEPS_PER_SEED = 400;
 const LIMITS: WalLimits = { ...DEFAULT_WAL_LIMITS, segmentBytesMax: 4096, cacheBytesMax: 2048, appendQueueMax: 64 };
 
@@ -175,7 +177,7 @@ describe("Wal under crashes (simulated files)", () => {
   it(`keeps every acknowledged append and only a prefix of what was written, over ${SEEDS} seeds`, async () => {
     const failures: string[] = [];
     const totals = { crashes: 0, acknowledged: 0, truncations: 0, segmentRolls: 0, tornTails: 0 };
-    for (let seed = 1; seed <= SEEDS; seed++) {
+    for (let seed = SEED_FIRST; seed < SEED_FIRST + SEEDS; seed++) {
       const result = await runSeed(seed);
       if (result.failure !== null) failures.push(result.failure);
       totals.crashes += result.crashes;
@@ -185,11 +187,12 @@ describe("Wal under crashes (simulated files)", () => {
       totals.tornTails += result.tornTails;
     }
     expect(failures.slice(0, 5)).toEqual([]);
+    if (SEEDS < 50) return;
     // The schedule must reach what it is meant to test.
     expect(totals.crashes).toBeGreaterThan(SEEDS * 2);
     expect(totals.acknowledged).toBeGreaterThan(SEEDS * 20);
     expect(totals.truncations).toBeGreaterThan(SEEDS / 2);
     expect(totals.segmentRolls).toBeGreaterThan(SEEDS);
     expect(totals.tornTails).toBeGreaterThan(SEEDS / 2);
-  });
+  }, 60_000 + SEEDS * 1000);
 });
