@@ -1,5 +1,5 @@
 import { assert } from "@logplayer/common";
-import { decodeRecord, encodeEntryPayload, encodeRecord, recoverWal, segmentFileName } from "@logplayer/logstore";
+import { decodeRecord, encodeEntryPayload, encodeRecord, recoverWal, segmentFileName } from "@logplayer/wal";
 import type { LogEntry, Transaction } from "@logplayer/proto";
 import type { SimNodeId } from "./network";
 import { SimDisk } from "./sim-disk";

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { createShardMap, describeShardMap, failedPrecondition, validateShardMap, type ShardMapConfig } from "@logplayer/common";
-import { writeFileAtomically } from "./wal";
+import { writeFileAtomically } from "./atomic-file";
 
 /**
  * cluster.json in the data directory: the cluster's identity and its shard

@@ -1,6 +1,6 @@
 import { assert } from "@logplayer/common";
 import type { DedupeTable } from "./dedupe-table";
-import type { Wal } from "./wal";
+import type { Wal } from "@logplayer/wal";
 
 /** Entries per read while scanning the log for the dedupe table. */
 const REBUILD_BATCH_ENTRIES_MAX = 4096;

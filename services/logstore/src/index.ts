@@ -2,10 +2,6 @@
 export { startLogStore, WAL_DIRECTORY } from "./start-logstore";
 export type { LogStoreOptions, RunningLogStore } from "./start-logstore";
 export { LogStoreNode } from "./server";
-export { Wal, DEFAULT_WAL_LIMITS } from "./wal";
-export type { WalLimits, WalStats, WalOpenReport, WalObserver } from "./wal";
 export { DEFAULT_READ_LIMITS } from "./read-session";
 export type { ReadLimits } from "./read-session";
-export { WalCorruptionError, recoverWal, scanSegment, segmentFileName, parseSegmentFileName } from "./core/wal-recovery";
-export { encodeRecord, decodeRecord, encodeEntryPayload, RECORD_HEADER_BYTES } from "./core/wal-record";
 export { CLUSTER_META_FILE } from "./cluster-meta";

@@ -20,8 +20,7 @@ import {
   type StatusResponse,
   type Transaction,
 } from "@logplayer/proto";
-import { RECORD_HEADER_BYTES } from "./core/wal-record";
-import { segmentFileName } from "./core/wal-recovery";
+import { RECORD_HEADER_BYTES, segmentFileName } from "@logplayer/wal";
 
 // Real processes: spawn dist/main.js (build first), talk gRPC on 127.0.0.1.
 const MAIN = path.join(__dirname, "..", "dist", "main.js");

@@ -21,7 +21,7 @@ import { DEFAULT_READ_LIMITS } from "./read-session";
 import { parsePeers, type Peer } from "./replication/peers";
 import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
 import { startLogStore, type LogStoreOptions } from "./start-logstore";
-import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "./wal";
+import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "@logplayer/wal";
 
 // Graceful shutdown is bounded to about 5 s: open calls get this long, then
 // are cancelled; the hard limit exits regardless.

@@ -23,12 +23,12 @@ import {
 } from "@logplayer/proto";
 import { AppendStreamSession } from "./append-stream";
 import type { ClusterMeta } from "./cluster-meta";
-import { encodeEntryPayload } from "./core/wal-record";
+import { encodeEntryPayload } from "@logplayer/wal";
 import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "./dedupe-table";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
 import type { ReplicatedLog } from "./replication/replicated-log";
-import type { Wal } from "./wal";
+import type { Wal } from "@logplayer/wal";
 
 export interface LogStoreConfig {
   readonly meta: ClusterMeta;

@@ -9,7 +9,7 @@ import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics } from "./metrics";
 import { DEFAULT_READ_LIMITS } from "./read-session";
 import { LogStoreNode } from "./server";
-import { DEFAULT_WAL_LIMITS, Wal } from "./wal";
+import { DEFAULT_WAL_LIMITS, Wal } from "@logplayer/wal";
 
 // The single-replica LogStoreNode over a real WAL in a temp dir: idempotent appends without --peers.
 let dir: string;

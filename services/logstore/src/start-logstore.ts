@@ -26,7 +26,7 @@ import type { ReadLimits } from "./read-session";
 import { openReplication, type ReplicationSetup } from "./replication/open-replication";
 import type { ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
-import { Wal, type WalLimits, type WalObserver } from "./wal";
+import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
 export const WAL_DIRECTORY = "wal";

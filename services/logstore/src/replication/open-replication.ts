@@ -2,7 +2,7 @@ import { assert, failedPrecondition, invalidArgument, type Logger, type Transact
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
-import type { Wal } from "../wal";
+import type { Wal } from "@logplayer/wal";
 import { peersHash, type Peer } from "./peers";
 import { checkRaftIdentity, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";

@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { failedPrecondition } from "@logplayer/common";
 import type { HardState } from "@logplayer/raft";
-import { writeFileAtomically } from "../wal";
+import { writeFileAtomically } from "../atomic-file";
 
 /**
  * raft-state.json in the data directory: Raft's hard state (term, vote,

@@ -21,8 +21,8 @@ import {
   type StepResponse,
 } from "@logplayer/proto";
 import { NO_NODE, RaftNode, type Entry, type Message, type RaftConfig, type Ready } from "@logplayer/raft";
-import { encodeEntryPayload } from "../core/wal-record";
-import type { Wal } from "../wal";
+import { encodeEntryPayload } from "@logplayer/wal";
+import type { Wal } from "@logplayer/wal";
 import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "../dedupe-table";
 import type { Peer } from "./peers";
 import { writeRaftState, type RaftIdentity } from "./raft-state-file";

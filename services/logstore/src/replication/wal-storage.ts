@@ -1,8 +1,8 @@
 import { assert, failedPrecondition } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
 import type { Entry, HardState, Storage } from "@logplayer/raft";
-import { encodeEntryPayload } from "../core/wal-record";
-import type { Wal } from "../wal";
+import { encodeEntryPayload } from "@logplayer/wal";
+import type { Wal } from "@logplayer/wal";
 
 /** A Raft entry as the WAL stores it: a LogEntry without a transaction is a leader no-op. */
 export function toRaftEntry(entry: LogEntry): Entry {
@@ -62,24 +62,35 @@ export class WalStorage implements Storage {
     return this.#wal.termAt(index);
   }
 
+  /**
+   * Entries [lo, hi), stopping before `bytesMax` (but at least one). A run
+   * not in `recent` is read from the WAL once, and every entry of that read is
+   * used: one cache range or one segment read per run, not one per entry.
+   */
   entries(lo: bigint, hi: bigint, bytesMax: number): readonly Entry[] {
     if (lo < this.firstIndex()) throw failedPrecondition(`raft storage: index ${lo} is compacted`);
     assert(lo <= hi && hi <= this.lastIndex() + 1n, `raft storage: entries [${lo}, ${hi}) out of range`);
     const result: Entry[] = [];
     let bytes = 0;
-    let index = lo;
-    while (index < hi) {
+    /** The last WAL read; loaded[loadedUsed], when there, is the entry at `index`. */
+    let loaded: LogEntry[] = [];
+    let loadedUsed = 0;
+    for (let index = lo; index < hi; index++) {
       let entry = this.#recent.get(index);
       if (entry === undefined) {
-        const loaded = this.#wal.readRangeSync(index, hi - 1n, Math.max(bytesMax - bytes, 1), Number(hi - index));
-        const first = loaded[0];
-        assert(first !== undefined && first.lsn === index, `raft storage: WAL has no readable entry ${index}`);
-        entry = toRaftEntry(first);
+        if (loadedUsed === loaded.length) {
+          loaded = this.#wal.readRangeSync(index, hi - 1n, Math.max(bytesMax - bytes, 1), Number(hi - index));
+          loadedUsed = 0;
+        }
+        const stored = loaded[loadedUsed++];
+        assert(stored !== undefined && stored.lsn === index, `raft storage: WAL has no readable entry ${index}`);
+        entry = toRaftEntry(stored);
+      } else if (loaded[loadedUsed]?.lsn === index) {
+        loadedUsed++;
       }
       bytes += entry.data.length + 24;
       if (result.length > 0 && bytes > bytesMax) break;
       result.push(entry);
-      index++;
     }
     return result;
   }

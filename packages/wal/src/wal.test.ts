@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { LpError, Status } from "@logplayer/common";
 import { LogEntry } from "@logplayer/proto";
-import { encodeEntryPayload } from "./core/wal-record";
-import { seededRandom, testEntry } from "./core/test-entries";
-import { segmentFileName } from "./core/wal-recovery";
+import { encodeEntryPayload } from "./wal-record";
+import { seededRandom, testEntry } from "./test-entries";
+import { segmentFileName } from "./wal-recovery";
 import { DEFAULT_WAL_LIMITS, Wal, type WalLimits } from "./wal";
 
 const random = seededRandom(7);
@@ -134,6 +134,24 @@ describe("Wal", () => {
     const { wal: cold } = await Wal.open(dir, limits({ cacheBytesMax: 0 }));
     expect(json(await readAll(cold, 1n, 10_000))).toEqual(json(warm));
     await cold.close();
+  });
+
+  it("readRangeSync pages exactly like readRange, and both refuse a record that no longer verifies", async () => {
+    const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096, cacheBytesMax: 0 }));
+    await Promise.all(Array.from({ length: 80 }, () => appendEntry(wal, testEntry(wal.lastLsn + 1n, random, 90))));
+    for (const [from, bytesMax, entriesMax] of [[1n, 300, 7], [5n, 1 << 20, 100], [40n, 1, 100], [79n, 1 << 20, 1]] as const) {
+      expect(json(wal.readRangeSync(from, 80n, bytesMax, entriesMax))).toEqual(json(await wal.readRange(from, 80n, bytesMax, entriesMax)));
+    }
+    // Damage the last record of the first segment under the running WAL (recovery would refuse to open it).
+    const lastInFirst = BigInt((await wal.readRange(1n, 80n, 1 << 20, 100)).length);
+    const file = path.join(dir, segmentFileName(1n));
+    const bytes = await fs.readFile(file);
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0x10;
+    await fs.writeFile(file, bytes);
+    const refusal = new RegExp(`LSN ${lastInFirst} in ${segmentFileName(1n)} at offset \\d+ no longer verifies: checksum mismatch`);
+    expect(() => wal.readRangeSync(lastInFirst, 80n, 1 << 20, 1)).toThrow(refusal);
+    await expect(wal.readRange(lastInFirst, 80n, 1 << 20, 1)).rejects.toThrow(refusal);
+    await wal.close();
   });
 
   it("honours bytesMax and entriesMax but always returns at least one entry", async () => {

@@ -1,17 +1,20 @@
-import { promises as fs, closeSync, constants as fsConstants, openSync, readSync } from "node:fs";
-import path from "node:path";
 import { assert, failedPrecondition, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
 import type { LogEntry } from "@logplayer/proto";
-import { EntryCache } from "./core/entry-cache";
-import { SegmentIndex } from "./core/segment-index";
-import { TermRuns } from "./core/term-runs";
-import { decodeRecord, encodeRecordHeader } from "./core/wal-record";
-import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./core/wal-recovery";
+import { EntryCache } from "./entry-cache";
+import { NodeSegmentFiles } from "./node-segment-files";
+import { SegmentIndex } from "./segment-index";
+import type { SegmentFile, SegmentFiles } from "./segment-files";
+import { TermRuns } from "./term-runs";
+import { decodeRecord, encodeRecordHeader } from "./wal-record";
+import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./wal-recovery";
 
 /**
  * The write-ahead log on disk: append-only segment files named by their
  * first LSN (wal-<20-digit LSN>.seg), each a sequence of framed records
- * (see core/wal-record.ts).
+ * (see wal-record.ts).
+ *
+ * All file access goes through a SegmentFiles port (segment-files.ts): the
+ * Node files that ship, or simulated ones that a test crashes.
  *
  * Appends go through group commit: they queue up, and one writer at a time
  * writes every queued record with one writev, then resolves them all. The
@@ -64,7 +67,7 @@ export interface WalStats {
   durableWrites: number;
   bytesWritten: number;
   segmentsCreated: number;
-  /** readRange calls that missed the cache and read a segment file. */
+  /** Range reads (readRange, readRangeSync) that missed the cache and read a segment file. */
   diskReads: number;
 }
 
@@ -84,6 +87,16 @@ interface Segment {
   bytes: number;
 }
 
+/** A range read that missed the cache: where its bytes are, and where each record starts in them. */
+interface DiskRead {
+  readonly fileName: string;
+  readonly position: number;
+  readonly length: number;
+  readonly fromLsn: bigint;
+  /** Offset of each record (fromLsn, fromLsn + 1, ...) from `position`. */
+  readonly recordOffsets: readonly number[];
+}
+
 interface PendingAppend {
   readonly lsn: bigint;
   /** The record: header, then the payload as it was encoded (no copy). */
@@ -96,12 +109,12 @@ interface PendingAppend {
 
 export class Wal {
   readonly stats: WalStats = { appends: 0, groupCommits: 0, durableWrites: 0, bytesWritten: 0, segmentsCreated: 0, diskReads: 0 };
-  readonly #dir: string;
+  readonly #files: SegmentFiles;
   readonly #limits: WalLimits;
   readonly #observer: WalObserver;
   readonly #segments: Segment[];
   readonly #cache: EntryCache;
-  #active: fs.FileHandle;
+  #active: SegmentFile;
   #lastLsn: bigint;
   readonly #terms: TermRuns;
   /** Every record up to here is in the file (maybe not yet synced): readable. */
@@ -117,8 +130,15 @@ export class Wal {
   #closed = false;
   #truncating = false;
 
-  private constructor(dir: string, limits: WalLimits, observer: WalObserver, segments: Segment[], active: fs.FileHandle, terms: TermRuns) {
-    this.#dir = dir;
+  private constructor(
+    files: SegmentFiles,
+    limits: WalLimits,
+    observer: WalObserver,
+    segments: Segment[],
+    active: SegmentFile,
+    terms: TermRuns,
+  ) {
+    this.#files = files;
     this.#limits = limits;
     this.#observer = observer;
     this.#segments = segments;
@@ -133,8 +153,9 @@ export class Wal {
   }
 
   /**
-   * Opens (or creates) the WAL in `dir`, scanning every segment. A torn tail
-   * is cut off on disk and reported; corruption throws WalCorruptionError.
+   * Opens (or creates) the WAL in the directory `dir`, scanning every segment.
+   * A torn tail is cut off on disk and reported; corruption throws
+   * WalCorruptionError.
    */
   static async open(
     dir: string,
@@ -143,34 +164,44 @@ export class Wal {
     options: { createIfMissing: boolean } = { createIfMissing: true },
   ): Promise<{ wal: Wal; report: WalOpenReport }> {
     validateWalLimits(limits);
-    assertDsyncAvailable();
-    if (!options.createIfMissing && (await listSegments(dir)).length === 0) {
-      throw failedPrecondition(`the WAL in ${dir} is missing (no segment files); refusing to start with an empty log`);
+    return Wal.openFiles(new NodeSegmentFiles(dir), limits, observer, options);
+  }
+
+  /** open, over any SegmentFiles (the simulated ones in tests). */
+  static async openFiles(
+    files: SegmentFiles,
+    limits: WalLimits,
+    observer: WalObserver = {},
+    options: { createIfMissing: boolean } = { createIfMissing: true },
+  ): Promise<{ wal: Wal; report: WalOpenReport }> {
+    validateWalLimits(limits);
+    if (!options.createIfMissing && (await listSegments(files)).length === 0) {
+      throw failedPrecondition(`the WAL in ${files.location} is missing (no segment files); refusing to start with an empty log`);
     }
-    await ensureDirectory(dir);
-    const names = await listSegments(dir);
+    await files.ensureDirectory();
+    const names = await listSegments(files);
     const segments: Segment[] = [];
     let tornTail: TornTail | null = null;
     const terms = new TermRuns();
     for (let i = 0; i < names.length; i++) {
       const fileName = names[i]!.name;
-      const bytes = await fs.readFile(path.join(dir, fileName));
+      const bytes = await files.readAll(fileName);
       const previous = segments[segments.length - 1];
       const scan = scanSegment({ fileName, bytes }, previous === undefined ? null : previous.index.lastLsn + 1n, i === names.length - 1, terms);
       if (scan.tornTail !== null) {
         tornTail = scan.tornTail;
-        await cutFile(path.join(dir, fileName), scan.validBytes);
+        await cutFile(files, fileName, scan.validBytes);
       }
       segments.push({ index: scan.index, bytes: scan.validBytes });
     }
-    let active: fs.FileHandle;
+    let active: SegmentFile;
     if (segments.length === 0) {
-      active = await createSegmentFile(dir, 1n);
+      active = await createSegmentFile(files, 1n);
       segments.push({ index: new SegmentIndex(segmentFileName(1n), 1n), bytes: 0 });
     } else {
-      active = await fs.open(path.join(dir, segments[segments.length - 1]!.index.fileName), SEGMENT_OPEN_FLAGS);
+      active = await files.open(segments[segments.length - 1]!.index.fileName, "existing");
     }
-    const wal = new Wal(dir, limits, observer, segments, active, terms);
+    const wal = new Wal(files, limits, observer, segments, active, terms);
     const report: WalOpenReport = { segments: segments.length, firstLsn: wal.firstLsn, lastLsn: wal.lastLsn, lastTerm: terms.lastTerm, tornTail };
     return { wal, report };
   }
@@ -333,8 +364,8 @@ export class Wal {
       buffers.push(pending.header, pending.payload);
       bytes += pending.recordBytes;
     }
-    // Durable when it returns: the segment is open with O_DSYNC.
-    const { bytesWritten } = await this.#active.writev(buffers, segment.bytes);
+    // Durable when it returns: the segment is write-through (O_DSYNC).
+    const bytesWritten = await this.#active.writev(buffers, segment.bytes);
     assert(bytesWritten === bytes, `short write: ${bytesWritten} of ${bytes} bytes`);
     this.stats.durableWrites++;
     let offset = segment.bytes;
@@ -353,7 +384,7 @@ export class Wal {
   async #rollSegment(firstLsn: bigint): Promise<void> {
     assert(firstLsn === this.#activeSegment.index.lastLsn + 1n, `new segment at ${firstLsn} would leave a gap`);
     await this.#active.close();
-    this.#active = await createSegmentFile(this.#dir, firstLsn);
+    this.#active = await createSegmentFile(this.#files, firstLsn);
     this.#segments.push({ index: new SegmentIndex(segmentFileName(firstLsn), firstLsn), bytes: 0 });
     this.stats.segmentsCreated++;
   }
@@ -373,13 +404,32 @@ export class Wal {
    * Reads consecutive entries from `fromLsn` through `toLsn` (inclusive),
    * stopping at what has been written (readable entries never include ones
    * still queued) and after at most `entriesMax` entries or `bytesMax` bytes
-   * of payload, but always at least one entry when `fromLsn` is readable.
-   * Reads from the cache when it holds `fromLsn`, else from one segment on
-   * disk (so a long range takes several calls). Returns [] when `fromLsn` is
-   * past the written end. Throws OUT_OF_RANGE below firstLsn and DATA_LOSS
-   * when a record on disk no longer verifies.
+   * (of payload from the cache, of records from disk), but always at least one
+   * entry when `fromLsn` is readable. Reads from the cache when it holds
+   * `fromLsn`, else from one segment on disk (so a long range takes several
+   * calls). Returns [] when `fromLsn` is past the written end. Throws
+   * OUT_OF_RANGE below firstLsn and DATA_LOSS when a record on disk no longer
+   * verifies.
    */
   async readRange(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {
+    const plan = this.#planRead(fromLsn, toLsn, bytesMax, entriesMax);
+    if (Array.isArray(plan)) return plan;
+    return decodeDiskRead(plan, await this.#files.read(plan.fileName, plan.position, plan.length));
+  }
+
+  /**
+   * readRange with a blocking disk read, for the Raft core's Storage port,
+   * whose `entries` cannot await (the core steps without awaits). Only a
+   * follower far behind the cache makes the leader read the disk this way.
+   */
+  readRangeSync(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): LogEntry[] {
+    const plan = this.#planRead(fromLsn, toLsn, bytesMax, entriesMax);
+    if (Array.isArray(plan)) return plan;
+    return decodeDiskRead(plan, this.#files.readSync(plan.fileName, plan.position, plan.length));
+  }
+
+  /** The entries of a read when the cache has them (or there is nothing to read), else where to read them on disk. */
+  #planRead(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): LogEntry[] | DiskRead {
     assert(fromLsn >= 1n, `read from LSN ${fromLsn}`);
     assert(bytesMax >= 1 && entriesMax >= 1, "read limits must be positive");
     if (fromLsn < this.firstLsn) {
@@ -389,82 +439,23 @@ export class Wal {
     if (fromLsn > limitLsn) return [];
     const cached = this.#cache.range(fromLsn, limitLsn, bytesMax, entriesMax);
     if (cached.length > 0) return cached;
-    return this.#readFromDisk(fromLsn, limitLsn, bytesMax, entriesMax);
-  }
-
-  /**
-   * readRange's synchronous twin, for the Raft core's Storage port (whose
-   * reads cannot wait): the cache first, else one segment read with blocking
-   * I/O. Only for a follower far behind; the hot path is the cache.
-   */
-  readRangeSync(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): LogEntry[] {
-    assert(fromLsn >= this.firstLsn, `sync read from LSN ${fromLsn} below the first LSN ${this.firstLsn}`);
-    const limitLsn = toLsn < this.#writtenLsn ? toLsn : this.#writtenLsn;
-    if (fromLsn > limitLsn) return [];
-    const cached = this.#cache.range(fromLsn, limitLsn, bytesMax, entriesMax);
-    if (cached.length > 0) return cached;
     const segment = this.#segmentFor(fromLsn);
     const { index } = segment;
-    let lastLsn = fromLsn;
+    const position = index.offsetOf(fromLsn);
     const endOfRecord = (lsn: bigint): number => (lsn < index.lastLsn ? index.offsetOf(lsn + 1n) : segment.bytes);
-    const startOffset = index.offsetOf(fromLsn);
-    while (lastLsn < limitLsn && lastLsn < index.lastLsn && Number(lastLsn - fromLsn) + 1 < entriesMax && endOfRecord(lastLsn + 1n) - startOffset <= bytesMax) {
-      lastLsn++;
-    }
-    const length = endOfRecord(lastLsn) - startOffset;
-    const buffer = Buffer.allocUnsafe(length);
-    const fd = openSync(path.join(this.#dir, index.fileName), "r");
-    try {
-      let done = 0;
-      while (done < length) {
-        const bytesRead = readSync(fd, buffer, done, length - done, startOffset + done);
-        assert(bytesRead > 0, `${index.fileName} ended at ${startOffset + done}, expected ${startOffset + length}`);
-        done += bytesRead;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    this.stats.diskReads++;
-    const entries: LogEntry[] = [];
-    for (let lsn = fromLsn; lsn <= lastLsn; lsn++) {
-      const result = decodeRecord(buffer, index.offsetOf(lsn) - startOffset);
-      if (result.kind !== "record" || result.entry.lsn !== lsn) {
-        throw new LpError(Status.DATA_LOSS, `WAL record for LSN ${lsn} in ${index.fileName} no longer verifies`);
-      }
-      entries.push(result.entry);
-    }
-    return entries;
-  }
-
-  async #readFromDisk(fromLsn: bigint, limitLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {
-    const segment = this.#segmentFor(fromLsn);
-    const { index } = segment;
-    const startOffset = index.offsetOf(fromLsn);
-    const endOfRecord = (lsn: bigint): number => (lsn < index.lastLsn ? index.offsetOf(lsn + 1n) : segment.bytes);
+    const recordOffsets = [0];
     let lastLsn = fromLsn;
     while (
       lastLsn < limitLsn &&
       lastLsn < index.lastLsn &&
-      Number(lastLsn - fromLsn) + 1 < entriesMax &&
-      endOfRecord(lastLsn + 1n) - startOffset <= bytesMax
+      recordOffsets.length < entriesMax &&
+      endOfRecord(lastLsn + 1n) - position <= bytesMax
     ) {
       lastLsn++;
+      recordOffsets.push(index.offsetOf(lastLsn) - position);
     }
-    const endOffset = endOfRecord(lastLsn);
     this.stats.diskReads++;
-    const bytes = await this.#readSegmentBytes(segment, startOffset, endOffset - startOffset);
-    const entries: LogEntry[] = [];
-    for (let lsn = fromLsn; lsn <= lastLsn; lsn++) {
-      const offset = index.offsetOf(lsn) - startOffset;
-      const result = decodeRecord(bytes, offset);
-      if (result.kind !== "record" || result.entry.lsn !== lsn) {
-        const reason = result.kind === "record" ? `found LSN ${result.entry.lsn}` : result.reason;
-        const where = `${index.fileName} at offset ${offset + startOffset}`;
-        throw new LpError(Status.DATA_LOSS, `WAL record for LSN ${lsn} in ${where} no longer verifies: ${reason}`);
-      }
-      entries.push(result.entry);
-    }
-    return entries;
+    return { fileName: index.fileName, position, length: endOfRecord(lastLsn) - position, fromLsn, recordOffsets };
   }
 
   #segmentFor(lsn: bigint): Segment {
@@ -478,23 +469,6 @@ export class Wal {
     const segment = this.#segments[low]!;
     assert(segment.index.contains(lsn), `no segment holds LSN ${lsn}`);
     return segment;
-  }
-
-  async #readSegmentBytes(segment: Segment, position: number, length: number): Promise<Buffer> {
-    const isActive = segment === this.#activeSegment;
-    const handle = isActive ? this.#active : await fs.open(path.join(this.#dir, segment.index.fileName), "r");
-    try {
-      const buffer = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-        assert(bytesRead > 0, `${segment.index.fileName} ended at ${position + done}, expected ${position + length}`);
-        done += bytesRead;
-      }
-      return buffer;
-    } finally {
-      if (!isActive) await handle.close();
-    }
   }
 
   /**
@@ -516,12 +490,12 @@ export class Wal {
       if (lsn === this.#lastLsn) return;
       await this.#active.close();
       while (this.#segments.length > 1 && this.#activeSegment.index.firstLsn > lsn) {
-        await fs.unlink(path.join(this.#dir, this.#activeSegment.index.fileName));
+        await this.#files.unlink(this.#activeSegment.index.fileName);
         this.#segments.pop();
       }
-      await syncDirectory(this.#dir);
+      await this.#files.syncDirectory();
       const segment = this.#activeSegment;
-      this.#active = await fs.open(path.join(this.#dir, segment.index.fileName), SEGMENT_OPEN_FLAGS);
+      this.#active = await this.#files.open(segment.index.fileName, "existing");
       if (segment.index.lastLsn > lsn) {
         const cutOffset = segment.index.offsetOf(lsn + 1n);
         await this.#active.truncate(cutOffset);
@@ -549,19 +523,29 @@ export class Wal {
   }
 }
 
-/** Segment files in `dir`, oldest first; [] when the directory does not exist. */
-async function listSegments(dir: string): Promise<{ name: string; lsn: bigint }[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
-  return names
+/** Segment files, oldest first; [] when the directory does not exist. */
+async function listSegments(files: SegmentFiles): Promise<{ name: string; lsn: bigint }[]> {
+  return (await files.list())
     .map((name) => ({ name, lsn: parseSegmentFileName(name) }))
     .filter((s): s is { name: string; lsn: bigint } => s.lsn !== null)
     .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
+}
+
+/** Decodes the records of a disk read, checking each is the LSN expected. */
+function decodeDiskRead(read: DiskRead, bytes: Uint8Array): LogEntry[] {
+  assert(bytes.length === read.length, `read ${bytes.length} bytes of ${read.fileName}, expected ${read.length}`);
+  const entries: LogEntry[] = [];
+  read.recordOffsets.forEach((offset, i) => {
+    const lsn = read.fromLsn + BigInt(i);
+    const result = decodeRecord(bytes, offset);
+    if (result.kind !== "record" || result.entry.lsn !== lsn) {
+      const reason = result.kind === "record" ? `found LSN ${result.entry.lsn}` : result.reason;
+      const where = `${read.fileName} at offset ${read.position + offset}`;
+      throw new LpError(Status.DATA_LOSS, `WAL record for LSN ${lsn} in ${where} no longer verifies: ${reason}`);
+    }
+    entries.push(result.entry);
+  });
+  return entries;
 }
 
 function validateWalLimits(limits: WalLimits): void {
@@ -573,67 +557,20 @@ function validateWalLimits(limits: WalLimits): void {
   assert(Number.isInteger(appendQueueBytesMax) && appendQueueBytesMax >= 1, `appendQueueBytesMax must be >= 1`);
 }
 
-/** Creates `dir` if needed, making its entry in the parent durable. */
-async function ensureDirectory(dir: string): Promise<void> {
-  try {
-    await fs.access(dir);
-  } catch {
-    await fs.mkdir(dir, { recursive: true });
-    await syncDirectory(path.dirname(dir));
-  }
-}
-
-/** fsync a directory, so that file creations and deletions in it survive a crash. */
-/** Writes a small file crash-safely: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomically(filePath: string, text: string): Promise<void> {
-  const tempPath = `${filePath}.tmp`;
-  const handle = await fs.open(tempPath, "w");
-  try {
-    await handle.writeFile(text, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tempPath, filePath);
-  await syncDirectory(path.dirname(filePath));
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * The active segment: read-write, every write durable on return (see the
- * class comment). A platform without O_DSYNC (Windows) would silently lose
- * durability, so the WAL refuses to open there.
- */
-const SEGMENT_OPEN_FLAGS = fsConstants.O_RDWR | (fsConstants.O_DSYNC ?? 0);
-
-function assertDsyncAvailable(): void {
-  if (fsConstants.O_DSYNC === undefined) {
-    throw failedPrecondition(`this platform (${process.platform}) has no O_DSYNC, which the WAL needs for durable writes; run the LogStore on Linux or macOS`);
-  }
-}
-
 /** Creates a new, empty segment file and makes its directory entry durable. */
-async function createSegmentFile(dir: string, firstLsn: bigint): Promise<fs.FileHandle> {
-  const handle = await fs.open(path.join(dir, segmentFileName(firstLsn)), SEGMENT_OPEN_FLAGS | fsConstants.O_CREAT | fsConstants.O_EXCL);
-  await syncDirectory(dir);
-  return handle;
+async function createSegmentFile(files: SegmentFiles, firstLsn: bigint): Promise<SegmentFile> {
+  const file = await files.open(segmentFileName(firstLsn), "create");
+  await files.syncDirectory();
+  return file;
 }
 
-/** Cuts a torn tail off a file, durably. */
-async function cutFile(filePath: string, length: number): Promise<void> {
-  const handle = await fs.open(filePath, "r+");
+/** Cuts a torn tail off a segment, durably. */
+async function cutFile(files: SegmentFiles, fileName: string, length: number): Promise<void> {
+  const file = await files.open(fileName, "existing");
   try {
-    await handle.truncate(length);
-    await handle.datasync();
+    await file.truncate(length);
+    await file.datasync();
   } finally {
-    await handle.close();
+    await file.close();
   }
 }
