@@ -73,9 +73,16 @@ const PACKAGES: readonly PackageRule[] = [
   { dir: "packages/base", role: "base" },
   { dir: "packages/delivery", role: "core" },
   { dir: "packages/raft", role: "core" },
-  // The WAL's cores (record, recovery, group commit) are pure behind its SegmentFiles port. Its Node
-  // implementation of that port is the one file that may import node:fs: give it a `files` row (role library).
-  { dir: "packages/wal", role: "core", optional: true },
+  // The WAL's cores (record, recovery, group commit) are pure behind its SegmentFiles port; its Node
+  // implementation of that port is the one file that may touch the file system.
+  {
+    dir: "packages/wal",
+    role: "core",
+    files: [
+      { prefix: "src/node-segment-files.ts", role: "library", why: "the Node adapter of the SegmentFiles port: fs with O_DSYNC" },
+      { prefix: "src/", role: "core", why: "group commit, range reads, truncation, recovery and framing over the port" },
+    ],
+  },
   {
     dir: "packages/proto",
     // package.json may depend on grpc-js: the bindings below need it.

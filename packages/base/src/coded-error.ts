@@ -17,8 +17,19 @@ const CODED_ERROR_BRAND = Symbol.for("logplayer.CodedError");
  *   (a transaction over entry_bytes_max); RESOURCE_EXHAUSTED.
  * - `failed-precondition`: the input is well formed but the system is not in a
  *   state to use it (a shard map this build does not know); FAILED_PRECONDITION.
+ * - `unavailable`: try again later or elsewhere (the WAL is closing); UNAVAILABLE.
+ * - `out-of-range`: a position outside what exists (an LSN below the trim point); OUT_OF_RANGE.
+ * - `data-loss`: stored data no longer verifies (a record's checksum); DATA_LOSS.
+ * - `io-failure`: the disk failed under us and the component refuses further work; INTERNAL.
  */
-export type CodedErrorKind = "invalid-input" | "limit-exceeded" | "failed-precondition";
+export type CodedErrorKind =
+  | "invalid-input"
+  | "limit-exceeded"
+  | "failed-precondition"
+  | "unavailable"
+  | "out-of-range"
+  | "data-loss"
+  | "io-failure";
 
 export class CodedError extends Error {
   override readonly name: string = "CodedError";
@@ -63,6 +74,12 @@ export class FailedPreconditionError extends CodedError {
     super("failed-precondition", message, options);
   }
 }
+
+/** The errors of I/O-free storage cores (the WAL): kinds without a class of their own. */
+export const unavailableNow = (message: string): CodedError => new CodedError("unavailable", message);
+export const outOfRange = (message: string): CodedError => new CodedError("out-of-range", message);
+export const dataLoss = (message: string): CodedError => new CodedError("data-loss", message);
+export const ioFailure = (message: string, cause: unknown): CodedError => new CodedError("io-failure", message, { cause });
 
 /** Factories for call sites that throw the value: `throw invalidInput(...)`. */
 export const invalidInput = (message: string): InvalidInputError => new InvalidInputError(message);

@@ -10,6 +10,10 @@ export {
   invalidInput,
   limitExceeded,
   preconditionFailed,
+  unavailableNow,
+  outOfRange,
+  dataLoss,
+  ioFailure,
 } from "./coded-error";
 export type { CodedErrorKind } from "./coded-error";
 export {

@@ -10,6 +10,10 @@ const STATUS_OF_KIND: Readonly<Record<CodedErrorKind, Status>> = {
   "invalid-input": Status.INVALID_ARGUMENT,
   "limit-exceeded": Status.RESOURCE_EXHAUSTED,
   "failed-precondition": Status.FAILED_PRECONDITION,
+  unavailable: Status.UNAVAILABLE,
+  "out-of-range": Status.OUT_OF_RANGE,
+  "data-loss": Status.DATA_LOSS,
+  "io-failure": Status.INTERNAL,
 };
 
 /** Metadata key naming the leader's address when a replica is not the leader. */

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import type { LogEntry } from "@logplayer/proto";
 
 /**

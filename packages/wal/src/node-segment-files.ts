@@ -1,6 +1,6 @@
 import { closeSync, constants as fsConstants, promises as fs, openSync, readSync } from "node:fs";
 import path from "node:path";
-import { assert, failedPrecondition } from "@logplayer/common";
+import { assert, preconditionFailed } from "@logplayer/base";
 import type { SegmentFile, SegmentFiles } from "./segment-files";
 
 /**
@@ -16,7 +16,7 @@ const SEGMENT_OPEN_FLAGS = fsConstants.O_RDWR | (fsConstants.O_DSYNC ?? 0);
 export class NodeSegmentFiles implements SegmentFiles {
   constructor(readonly location: string) {
     if (fsConstants.O_DSYNC === undefined) {
-      throw failedPrecondition(
+      throw preconditionFailed(
         `this platform (${process.platform}) has no O_DSYNC, which the WAL needs for durable writes; run the LogStore on Linux or macOS`,
       );
     }

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 
 const INITIAL_CAPACITY = 256;
 /** Record offsets are u32: segments are capped well below 4 GiB. */

@@ -1,4 +1,4 @@
-import { seededRandom } from "@logplayer/common";
+import { seededRandom } from "@logplayer/base";
 import { SimDisk } from "./sim-segment-files";
 
 const bytes = (...values: number[]): Buffer => Buffer.from(values);

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import type { SegmentFile, SegmentFiles } from "./segment-files";
 
 /** One file's bytes: what reads see now, and what a crash leaves. */

@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 
 /**
  * The term of every LSN in the log, stored as runs: terms change only at

@@ -2,7 +2,7 @@ import { MutationKind, type LogEntry } from "@logplayer/proto";
 import { encodeEntryPayload, encodeRecord } from "./wal-record";
 import { segmentFileName, type SegmentInput } from "./wal-recovery";
 
-export { seededRandom } from "@logplayer/common";
+export { seededRandom } from "@logplayer/base";
 
 /** A log entry with a key and a value of `valueBytes` pseudo-random bytes. */
 export function testEntry(lsn: bigint, random: () => number, valueBytes = 8 + Math.floor(random() * 40), term = 1n): LogEntry {

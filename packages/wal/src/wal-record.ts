@@ -1,5 +1,5 @@
 import { crc32 } from "node:zlib";
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import { decodeLogEntry, encodeLogEntry, type LogEntry } from "@logplayer/proto";
 
 /**

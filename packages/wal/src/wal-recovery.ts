@@ -1,4 +1,4 @@
-import { assert } from "@logplayer/common";
+import { assert } from "@logplayer/base";
 import { decodeRecord, RECORD_HEADER_BYTES, RECORD_MAGIC, type RecordProblem } from "./wal-record";
 import { SegmentIndex } from "./segment-index";
 import { TermRuns } from "./term-runs";

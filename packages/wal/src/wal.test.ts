@@ -1,7 +1,7 @@
 import { constants as fsConstants, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { LpError, Status } from "@logplayer/common";
+import { CodedError } from "@logplayer/base";
 import { LogEntry } from "@logplayer/proto";
 import { encodeEntryPayload } from "./wal-record";
 import { seededRandom, testEntry } from "./test-entries";
@@ -200,7 +200,7 @@ describe("Wal", () => {
     } catch (err: unknown) {
       refused = err;
     }
-    expect(LpError.is(refused) && refused.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(CodedError.is(refused) && refused.kind).toBe("limit-exceeded");
     expect(wal.lastLsn).toBe(5n);
     await Promise.all(accepted);
     await appendEntry(wal);

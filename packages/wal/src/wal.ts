@@ -1,4 +1,4 @@
-import { assert, failedPrecondition, LpError, resourceExhausted, Status, unavailable } from "@logplayer/common";
+import { assert, type CodedError, dataLoss, ioFailure, limitExceeded, outOfRange, preconditionFailed, unavailableNow } from "@logplayer/base";
 import type { LogEntry } from "@logplayer/proto";
 import { EntryCache } from "./entry-cache";
 import { NodeSegmentFiles } from "./node-segment-files";
@@ -126,7 +126,7 @@ export class Wal {
   #writing = false;
   #idleWaiters: (() => void)[] = [];
   #durableListeners = new Set<(durableLsn: bigint) => void>();
-  #failure: LpError | null = null;
+  #failure: CodedError | null = null;
   #closed = false;
   #truncating = false;
 
@@ -176,7 +176,7 @@ export class Wal {
   ): Promise<{ wal: Wal; report: WalOpenReport }> {
     validateWalLimits(limits);
     if (!options.createIfMissing && (await listSegments(files)).length === 0) {
-      throw failedPrecondition(`the WAL in ${files.location} is missing (no segment files); refusing to start with an empty log`);
+      throw preconditionFailed(`the WAL in ${files.location} is missing (no segment files); refusing to start with an empty log`);
     }
     await files.ensureDirectory();
     const names = await listSegments(files);
@@ -252,22 +252,22 @@ export class Wal {
   /**
    * Queues `entry` (whose lsn must be lastLsn + 1) for the next group commit.
    * `payload` is its encoding (encodeEntryPayload). The promise resolves once
-   * the entry is durable. Throws an LpError synchronously, with nothing
+   * the entry is durable. Throws a CodedError synchronously, with nothing
    * queued, when the queue is full (RESOURCE_EXHAUSTED) or the WAL is
    * closed, truncating or failed (UNAVAILABLE / INTERNAL).
    */
   append(entry: LogEntry, payload: Uint8Array): Promise<void> {
     if (this.#failure !== null) throw this.#failure;
-    if (this.#closed || this.#truncating) throw unavailable("the WAL is closing or truncating");
+    if (this.#closed || this.#truncating) throw unavailableNow("the WAL is closing or truncating");
     assert(entry.lsn === this.#lastLsn + 1n, `append of LSN ${entry.lsn} after ${this.#lastLsn}: LSNs must be dense`);
     assert(entry.term >= this.lastTerm, `append with term ${entry.term} after term ${this.lastTerm}`);
     if (this.#unackedCount >= this.#limits.appendQueueMax) {
-      throw resourceExhausted(`append queue is full (append_queue_max ${this.#limits.appendQueueMax})`);
+      throw limitExceeded(`append queue is full (append_queue_max ${this.#limits.appendQueueMax})`);
     }
     const header = encodeRecordHeader(entry, payload);
     const recordBytes = header.length + payload.length;
     if (this.#unackedBytes + recordBytes > this.#limits.appendQueueBytesMax && this.#unackedCount > 0) {
-      throw resourceExhausted(`append queue is full (append_queue_bytes_max ${this.#limits.appendQueueBytesMax})`);
+      throw limitExceeded(`append queue is full (append_queue_bytes_max ${this.#limits.appendQueueBytesMax})`);
     }
     this.#lastLsn = entry.lsn;
     this.#terms.record(entry.lsn, entry.term);
@@ -392,7 +392,7 @@ export class Wal {
   /** An I/O error leaves the file in an unknown state (fsync errors cannot be retried): stop for good. */
   #fail(err: unknown, batch: PendingAppend[]): void {
     const cause = err instanceof Error ? err : new Error(String(err));
-    const failure = new LpError(Status.INTERNAL, `WAL write failed, refusing further appends: ${cause.message}`, { cause });
+    const failure = ioFailure(`WAL write failed, refusing further appends: ${cause.message}`, cause);
     this.#failure = failure;
     const unacked = [...batch, ...this.#queue];
     this.#queue = [];
@@ -433,7 +433,7 @@ export class Wal {
     assert(fromLsn >= 1n, `read from LSN ${fromLsn}`);
     assert(bytesMax >= 1 && entriesMax >= 1, "read limits must be positive");
     if (fromLsn < this.firstLsn) {
-      throw new LpError(Status.OUT_OF_RANGE, `LSN ${fromLsn} was trimmed; the log starts at ${this.firstLsn}`);
+      throw outOfRange(`LSN ${fromLsn} was trimmed; the log starts at ${this.firstLsn}`);
     }
     const limitLsn = toLsn < this.#writtenLsn ? toLsn : this.#writtenLsn;
     if (fromLsn > limitLsn) return [];
@@ -541,7 +541,7 @@ function decodeDiskRead(read: DiskRead, bytes: Uint8Array): LogEntry[] {
     if (result.kind !== "record" || result.entry.lsn !== lsn) {
       const reason = result.kind === "record" ? `found LSN ${result.entry.lsn}` : result.reason;
       const where = `${read.fileName} at offset ${read.position + offset}`;
-      throw new LpError(Status.DATA_LOSS, `WAL record for LSN ${lsn} in ${where} no longer verifies: ${reason}`);
+      throw dataLoss(`WAL record for LSN ${lsn} in ${where} no longer verifies: ${reason}`);
     }
     entries.push(result.entry);
   });
