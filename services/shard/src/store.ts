@@ -48,9 +48,9 @@ export const PAGE_BYTES_MIN = 512;
 export const PAGE_BYTES_MAX = 65_536;
 
 export interface ShardStoreOptions {
-  readonly walAutocheckpointPages?: number;
+  readonly walAutocheckpointPages?: number | undefined;
   /** Page size when the database is created; ignored for an existing one. */
-  readonly pageBytes?: number;
+  readonly pageBytes?: number | undefined;
 }
 
 const KV_TABLE = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)";
