@@ -1,10 +1,13 @@
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { envOption, parseAddress, parseAddressList, parseIntegerInRange, parseLsn } from "@logplayer/common";
-import type { Mutation } from "@logplayer/proto";
+import { envOption, invalidArgument, parseAddress, parseAddressList, parseIntegerInRange, parseLsn, unavailable } from "@logplayer/common";
+import { PROTOCOL_VERSION, type Mutation } from "@logplayer/proto";
 import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT } from "./client";
 import { toClientError } from "./errors";
 import { checkHealth, HealthServingStatus } from "./health-check";
-import { clusterStatusJson, formatClusterStatus, formatScanLines, formatValue, toJson } from "./lpctl-format";
+import { clusterProblems, clusterStatusJson, formatClusterStatus, formatScanLines, formatValue, toJson } from "./lpctl-format";
 import { mutation } from "./mutations";
 import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, type ClientOptions } from "./options";
 import { parseDeltaArg, parseTxnOps, parseValueArg } from "./txn-args";
@@ -15,7 +18,14 @@ export interface LpctlIo {
   stderr: (text: string) => void;
   /** Default: LogPlayerClient.connect. */
   connect?: (options: ClientOptions) => Promise<LogPlayerClient>;
+  /** A value given as `-`. Default: all of process.stdin, up to VALUE_SOURCE_BYTES_MAX. */
+  readStdin?: () => Promise<Buffer>;
 }
+
+/** The most a value read from a file or stdin may hold: the largest gRPC message a LogStore accepts. */
+export const VALUE_SOURCE_BYTES_MAX = 64 * 1024 * 1024;
+/** How long the "is anything listening?" probe waits for a TCP answer before leaving the verdict to the call itself. */
+const LISTEN_PROBE_TIMEOUT_MS = 1_000;
 
 /** Exit codes: 0 success, 1 error (one line on stderr naming the gRPC code), 2 `get` found no such key. */
 export const EXIT_OK = 0;
@@ -48,6 +58,7 @@ function globals(run: Run): GlobalOptions {
 
 async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = globals(run);
+  await failFastWhenNothingListens(g.logstore, Math.min(g.timeoutMs, LISTEN_PROBE_TIMEOUT_MS));
   const connect = run.io.connect ?? LogPlayerClient.connect;
   const client = await connect({ logstore: g.logstore, shards: g.shards, timeoutMs: g.timeoutMs });
   try {
@@ -57,8 +68,74 @@ async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: Global
   }
 }
 
-async function commitAndReport(run: Run, mutations: () => Mutation[]): Promise<void> {
-  const built = mutations();
+/**
+ * A stopped cluster answers a TCP connect with a refusal at once; without
+ * this probe the client would retry until its deadline and report that
+ * instead. Only when EVERY LogStore address refuses: one refusing replica is
+ * normal during a failover, and a timeout or a DNS error is left to the call.
+ */
+async function failFastWhenNothingListens(addresses: readonly string[], timeoutMs: number): Promise<void> {
+  const refused = await Promise.all(addresses.map((address) => connectionRefused(address, timeoutMs)));
+  if (refused.every(Boolean)) {
+    throw toClientError(unavailable(`connection refused at ${addresses.join(", ")}: nothing listens there (is the cluster running? pnpm start)`));
+  }
+}
+
+function connectionRefused(address: string, timeoutMs: number): Promise<boolean> {
+  const colon = address.lastIndexOf(":");
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
+  const port = Number(address.slice(colon + 1));
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (refused: boolean): void => {
+      socket.destroy();
+      resolve(refused);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(false));
+    socket.once("error", (err: NodeJS.ErrnoException) => done(err.code === "ECONNREFUSED"));
+  });
+}
+
+/**
+ * A value argument: `-` reads stdin, `@PATH` reads a file (raw bytes, even
+ * with --hex), `@@TEXT` is the literal `@TEXT`; anything else is the value
+ * itself (hex with --hex).
+ */
+async function resolveValueArg(run: Run, text: string): Promise<Buffer> {
+  if (text === "-") return (run.io.readStdin ?? readAllStdin)();
+  if (text.startsWith("@@")) return parseValueArg(text.slice(1), globals(run).hex);
+  if (text.startsWith("@")) return readValueFile(text.slice(1));
+  return parseValueArg(text, globals(run).hex);
+}
+
+function readValueFile(file: string): Buffer {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (err: unknown) {
+    throw toClientError(invalidArgument(`cannot read value file ${file}: ${(err as Error).message}`));
+  }
+  if (size > VALUE_SOURCE_BYTES_MAX) {
+    throw toClientError(invalidArgument(`value file ${file} holds ${size} bytes, more than ${VALUE_SOURCE_BYTES_MAX}`));
+  }
+  return fs.readFileSync(file);
+}
+
+async function readAllStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of process.stdin) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    bytes += buffer.length;
+    if (bytes > VALUE_SOURCE_BYTES_MAX) throw toClientError(invalidArgument(`stdin holds more than ${VALUE_SOURCE_BYTES_MAX} bytes`));
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function commitAndReport(run: Run, mutations: () => Mutation[] | Promise<Mutation[]>): Promise<void> {
+  const built = await mutations();
   await withClient(run, async (client, g) => {
     const { lsn } = await client.commit(built);
     run.io.stdout(g.json ? `${toJson({ lsn })}\n` : `committed lsn=${lsn}\n`);
@@ -69,16 +146,16 @@ function addMutationCommands(run: Run): void {
   const hex = (): boolean => globals(run).hex;
   run.program
     .command("put")
-    .description("set KEY to VALUE (one transaction)")
+    .description("set KEY to VALUE (one transaction); VALUE - reads stdin, @FILE reads a file, @@TEXT is the literal @TEXT")
     .argument("<key>")
     .argument("<value>")
-    .action((key: string, value: string) => commitAndReport(run, () => [mutation.put(key, parseValueArg(value, hex()))]));
+    .action((key: string, value: string) => commitAndReport(run, async () => [mutation.put(key, await resolveValueArg(run, value))]));
   run.program
     .command("append")
-    .description("append VALUE's bytes to KEY's value")
+    .description("append VALUE's bytes to KEY's value (VALUE as for put: -, @FILE, @@TEXT)")
     .argument("<key>")
     .argument("<value>")
-    .action((key: string, value: string) => commitAndReport(run, () => [mutation.append(key, parseValueArg(value, hex()))]));
+    .action((key: string, value: string) => commitAndReport(run, async () => [mutation.append(key, await resolveValueArg(run, value))]));
   run.program
     .command("add")
     .description("add the signed 64-bit integer N to KEY's value")
@@ -139,11 +216,20 @@ function addReadCommands(run: Run): void {
 function addStatusCommands(run: Run): void {
   run.program
     .command("status")
-    .description("the LogStore's role, term, commit LSN, cluster id and shard map; every shard's applied/durable LSN and lag, or its error")
+    .description(
+      "the LogStore's role, term, commit LSN, cluster id and shard map; every shard's applied/durable LSN and lag, or its error; " +
+        "exits 1 when the cluster is not healthy (no leader known, a shard not answering or not the one listed)",
+    )
     .action(() =>
       withClient(run, async (client, g) => {
         const status = await client.clusterStatus();
-        run.io.stdout(g.json ? `${toJson(clusterStatusJson(status))}\n` : formatClusterStatus(status));
+        const problems = clusterProblems(status);
+        const json = { ...(clusterStatusJson(status) as Record<string, unknown>), healthy: problems.length === 0, problems };
+        run.io.stdout(g.json ? `${toJson(json)}\n` : formatClusterStatus(status));
+        if (problems.length > 0) {
+          run.io.stderr(problems.map((problem) => `lpctl: unhealthy: ${problem}\n`).join(""));
+          run.exitCode = EXIT_ERROR;
+        }
       }),
     );
   run.program
@@ -159,10 +245,17 @@ function addStatusCommands(run: Run): void {
     });
 }
 
+/** The client package's version, from its package.json (dist/ sits beside it). */
+function clientVersion(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")) as { version?: unknown };
+  return typeof manifest.version === "string" ? manifest.version : "unknown";
+}
+
 function buildProgram(run: Run): void {
   run.program
     .name("lpctl")
     .description("Command-line client for a LogPlayer cluster.")
+    .version(`lpctl ${clientVersion()} (protocol version ${PROTOCOL_VERSION})`, "-V, --version")
     .addOption(envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE").argParser(parseAddressList).default(DEFAULT_LOGSTORE.split(","), DEFAULT_LOGSTORE))
     .addOption(
       envOption("--shards <addresses>", "shard addresses in shard-id order, comma-separated", "LP_SHARDS")

@@ -1,4 +1,8 @@
-import { MutationKind } from "@logplayer/proto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { unavailable } from "@logplayer/common";
+import { MutationKind, PROTOCOL_VERSION } from "@logplayer/proto";
 import { startFakeCluster, type FakeCluster } from "./fake-cluster.fixture";
 import { runLpctl } from "./lpctl-run";
 
@@ -18,10 +22,15 @@ describe("lpctl (runLpctl in-process against fake services)", () => {
   afterAll(() => cluster.close());
 
   async function lpctl(...args: string[]): Promise<Ran> {
+    return lpctlWithStdin(Buffer.alloc(0), ...args);
+  }
+
+  async function lpctlWithStdin(stdin: Buffer, ...args: string[]): Promise<Ran> {
     let stdout = "";
     let stderr = "";
     const flags = ["--logstore", cluster.logStore.address, "--shards", cluster.shardAddresses.join(","), "--timeout-ms", "3000"];
-    const code = await runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+    const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), readStdin: async () => stdin };
+    const code = await runLpctl([...flags, ...args], io);
     return { code, stdout, stderr };
   }
 
@@ -84,6 +93,59 @@ describe("lpctl (runLpctl in-process against fake services)", () => {
     const json = JSON.parse((await lpctl("--json", "status")).stdout) as { shards: unknown[]; logStore: { clusterId: string } };
     expect(json.shards).toHaveLength(3);
     expect(json.logStore.clusterId).toBe("fake-cluster");
+  });
+
+  it("status exits 1 and names the problem when a shard does not answer (so a script can gate on it)", async () => {
+    const shard = cluster.shards[1]!;
+    shard.readFaults.push(...Array.from({ length: 1000 }, () => unavailable("shard is down (test)")));
+    try {
+      const ran = await lpctl("--timeout-ms", "500", "status");
+      expect(ran.code).toBe(1);
+      expect(ran.stderr).toContain(`lpctl: unhealthy: shard 1 at ${cluster.shardAddresses[1]} does not answer (UNAVAILABLE)`);
+      const json = await lpctl("--timeout-ms", "500", "--json", "status");
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ healthy: false, problems: [expect.stringContaining("shard 1")] });
+    } finally {
+      shard.readFaults.length = 0;
+    }
+    const healthy = await lpctl("--json", "status");
+    expect(healthy.code).toBe(0);
+    expect(JSON.parse(healthy.stdout)).toMatchObject({ healthy: true, problems: [] });
+  });
+
+  it("values come from a file (@FILE), stdin (-) or literally (@@TEXT)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lpctl-values-"));
+    try {
+      const file = path.join(dir, "value.bin");
+      const bytes = Buffer.from([0, 255, 10, 64]);
+      fs.writeFileSync(file, bytes);
+      expect((await lpctl("put", "v:file", `@${file}`)).code).toBe(0);
+      expect(Buffer.from(cluster.logStore.appends.at(-1)!.txn!.mutations[0]!.value)).toEqual(bytes);
+      expect((await lpctlWithStdin(Buffer.from("from stdin"), "append", "v:stdin", "-")).code).toBe(0);
+      expect(Buffer.from(cluster.logStore.appends.at(-1)!.txn!.mutations[0]!.value).toString()).toBe("from stdin");
+      expect((await lpctl("put", "v:at", "@@literal")).code).toBe(0);
+      expect(Buffer.from(cluster.logStore.appends.at(-1)!.txn!.mutations[0]!.value).toString()).toBe("@literal");
+      const missing = await lpctl("put", "v:missing", `@${path.join(dir, "nope")}`);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^lpctl: INVALID_ARGUMENT: cannot read value file .*nope/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--version names the client and protocol versions", async () => {
+    const ran = await lpctl("--version");
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toBe(`lpctl 0.1.0 (protocol version ${PROTOCOL_VERSION})\n`);
+  });
+
+  it("fails at once with 'connection refused' when nothing listens at any LogStore address (not after its deadline)", async () => {
+    // A deadline far beyond jest's timeout: only failing fast can pass.
+    const ran = await lpctl("--logstore", "127.0.0.1:1,127.0.0.1:2", "--timeout-ms", "3600000", "get", "k");
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toBe(
+      "lpctl: UNAVAILABLE: connection refused at 127.0.0.1:1, 127.0.0.1:2: nothing listens there (is the cluster running? pnpm start)\n",
+    );
   });
 
   it("health exits 0 for a SERVING service and 1 when nothing listens", async () => {
