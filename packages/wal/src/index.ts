@@ -1,6 +1,13 @@
 // The write-ahead log as a library: the LogStore's log, and the simulator's.
-export { Wal, DEFAULT_WAL_LIMITS, SEGMENT_BYTES_MIN, SEGMENT_BYTES_LIMIT } from "./wal";
-export type { WalLimits, WalStats, WalOpenReport, WalObserver } from "./wal";
+export {
+  Wal,
+  DEFAULT_WAL_LIMITS,
+  SEGMENT_BYTES_MIN,
+  SEGMENT_BYTES_LIMIT,
+  DISK_FULL_RETRY_MS_FIRST,
+  DISK_FULL_RETRY_MS_LAST,
+} from "./wal";
+export type { WalLimits, WalStats, WalOpenReport, WalObserver, WalOpenOptions, WalTimers } from "./wal";
 export type { SegmentFiles, SegmentFile } from "./segment-files";
 export { NodeSegmentFiles, syncDirectory } from "./node-segment-files";
 export { SimDisk } from "./sim-segment-files";

@@ -43,9 +43,45 @@ export class SimDisk {
   #inFlightWrites: InFlightWrite[] = [];
   #operations: Operation[] = [];
   #generation = 0;
-  readonly stats = { crashes: 0, tornWrites: 0, reads: 0, syncReads: 0 };
+  readonly stats = { crashes: 0, tornWrites: 0, reads: 0, syncReads: 0, noSpaceErrors: 0 };
+  /** Bytes the files may hold in all, or null for no limit: a write past it stores what fits and fails with ENOSPC. */
+  #capacityBytes: number | null = null;
 
   constructor(private readonly options: SimDiskOptions) {}
+
+  /** Sets (or with null lifts) the disk's capacity; lowering it below what is stored only stops growth. */
+  setCapacity(bytes: number | null): void {
+    this.#capacityBytes = bytes;
+  }
+
+  /** Bytes the files hold as the running process sees them. */
+  get usedBytes(): number {
+    let used = 0;
+    for (const inode of new Set(this.#currentNames.values())) used += inode.current.length;
+    return used;
+  }
+
+  /**
+   * How many of `length` bytes written at `position` of `inode` fit; the
+   * rest would grow the disk past its capacity.
+   */
+  bytesThatFit(inode: SimInode, position: number, length: number): number {
+    if (this.#capacityBytes === null) return length;
+    const growth = Math.max(0, position + length - inode.current.length);
+    const free = Math.max(0, this.#capacityBytes - this.usedBytes);
+    if (growth <= free) return length;
+    return Math.max(0, inode.current.length + free - position);
+  }
+
+  noSpace(): NodeJS.ErrnoException {
+    this.stats.noSpaceErrors++;
+    return fileError("ENOSPC", "no space left on device (sim disk)");
+  }
+
+  /** A datasync made the file's current bytes durable: no earlier write to it is still in flight. */
+  settleWrites(inode: SimInode): void {
+    this.#inFlightWrites = this.#inFlightWrites.filter((write) => write.inode !== inode);
+  }
 
   /** The files as a newly started process sees them. */
   mount(location = "sim-wal"): SegmentFiles {
@@ -227,11 +263,15 @@ class SimSegmentFile implements SegmentFile {
   ) {}
 
   writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
-    const write: InFlightWrite = { inode: this.inode, position, bytes: Buffer.concat(buffers) };
+    const bytes = Buffer.concat(buffers);
+    const fits = this.disk.bytesThatFit(this.inode, position, bytes.length);
+    const write: InFlightWrite = { inode: this.inode, position, bytes: fits === bytes.length ? bytes : bytes.subarray(0, fits) };
     return this.disk.run(
       this.generation,
       () => {
+        // A full disk stores the prefix that fits (in flight, so a crash may keep any part of it) and fails.
         this.disk.startWrite(write);
+        if (fits < bytes.length) throw this.disk.noSpace();
         return write.bytes.length;
       },
       () => this.disk.finishWrite(write),
@@ -251,6 +291,7 @@ class SimSegmentFile implements SegmentFile {
       () => undefined,
       () => {
         this.inode.durable = Buffer.from(this.inode.current);
+        this.disk.settleWrites(this.inode);
       },
     );
   }

@@ -57,7 +57,23 @@ export interface WalObserver {
   onGroupCommit?(entries: number, bytes: number, durableWriteSeconds: number): void;
   /** The WAL hit an I/O error and refuses further appends; the process should exit. */
   onFailure?(error: Error): void;
+  /**
+   * The disk filled up (a message naming the directory) or has room again
+   * (null). While full, the WAL keeps what it was given queued and retries
+   * writing it with backoff; nothing is lost and nothing is acknowledged.
+   */
+  onDiskFull?(message: string | null): void;
 }
+
+/** How the WAL waits between write attempts on a full disk; injected so a simulation can control time. */
+export interface WalTimers {
+  sleep(ms: number): Promise<void>;
+}
+
+const REAL_TIMERS: WalTimers = { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+/** Retry delays on a full disk: from the first to the last, doubling. */
+export const DISK_FULL_RETRY_MS_FIRST = 50;
+export const DISK_FULL_RETRY_MS_LAST = 2_000;
 
 /** Counters a test can observe (group commit must batch: durable writes < appends). */
 export interface WalStats {
@@ -69,6 +85,8 @@ export interface WalStats {
   segmentsCreated: number;
   /** Range reads (readRange, readRangeSync) that missed the cache and read a segment file. */
   diskReads: number;
+  /** Group commits that found the disk full and were put back to be retried. */
+  diskFullRetries: number;
 }
 
 /** What opening the WAL found, for the startup log. */
@@ -107,8 +125,22 @@ interface PendingAppend {
   readonly reject: (error: Error) => void;
 }
 
+export interface WalOpenOptions {
+  readonly createIfMissing: boolean;
+  /** Default: real timers. */
+  readonly timers?: WalTimers;
+}
+
 export class Wal {
-  readonly stats: WalStats = { appends: 0, groupCommits: 0, durableWrites: 0, bytesWritten: 0, segmentsCreated: 0, diskReads: 0 };
+  readonly stats: WalStats = {
+    appends: 0,
+    groupCommits: 0,
+    durableWrites: 0,
+    bytesWritten: 0,
+    segmentsCreated: 0,
+    diskReads: 0,
+    diskFullRetries: 0,
+  };
   readonly #files: SegmentFiles;
   readonly #limits: WalLimits;
   readonly #observer: WalObserver;
@@ -127,6 +159,9 @@ export class Wal {
   #idleWaiters: (() => void)[] = [];
   #durableListeners = new Set<(durableLsn: bigint) => void>();
   #failure: CodedError | null = null;
+  /** Why writes are failing for lack of space, or null. */
+  #diskFull: string | null = null;
+  readonly #timers: WalTimers;
   #closed = false;
   #truncating = false;
 
@@ -137,8 +172,10 @@ export class Wal {
     segments: Segment[],
     active: SegmentFile,
     terms: TermRuns,
+    timers: WalTimers,
   ) {
     this.#files = files;
+    this.#timers = timers;
     this.#limits = limits;
     this.#observer = observer;
     this.#segments = segments;
@@ -161,7 +198,7 @@ export class Wal {
     dir: string,
     limits: WalLimits,
     observer: WalObserver = {},
-    options: { createIfMissing: boolean } = { createIfMissing: true },
+    options: WalOpenOptions = { createIfMissing: true },
   ): Promise<{ wal: Wal; report: WalOpenReport }> {
     validateWalLimits(limits);
     return Wal.openFiles(new NodeSegmentFiles(dir), limits, observer, options);
@@ -172,7 +209,7 @@ export class Wal {
     files: SegmentFiles,
     limits: WalLimits,
     observer: WalObserver = {},
-    options: { createIfMissing: boolean } = { createIfMissing: true },
+    options: WalOpenOptions = { createIfMissing: true },
   ): Promise<{ wal: Wal; report: WalOpenReport }> {
     validateWalLimits(limits);
     if (!options.createIfMissing && (await listSegments(files)).length === 0) {
@@ -201,7 +238,7 @@ export class Wal {
     } else {
       active = await files.open(segments[segments.length - 1]!.index.fileName, "existing");
     }
-    const wal = new Wal(files, limits, observer, segments, active, terms);
+    const wal = new Wal(files, limits, observer, segments, active, terms, options.timers ?? REAL_TIMERS);
     const report: WalOpenReport = { segments: segments.length, firstLsn: wal.firstLsn, lastLsn: wal.lastLsn, lastTerm: terms.lastTerm, tornTail };
     return { wal, report };
   }
@@ -236,6 +273,16 @@ export class Wal {
 
   get segmentCount(): number {
     return this.#segments.length;
+  }
+
+  /**
+   * Why the disk has no room for the queued appends (names the directory), or
+   * null. The WAL keeps accepting appends up to its queue limits while full,
+   * so a Raft log never loses an entry it holds; callers that can refuse new
+   * work (a client's append) should refuse it while this is set.
+   */
+  get diskFull(): string | null {
+    return this.#diskFull;
   }
 
   /** Appends accepted but not yet durable. */
@@ -294,14 +341,35 @@ export class Wal {
   /** The single writer: one round per iteration, until the queue is empty. */
   async #writeLoop(): Promise<void> {
     assert(this.#writing, "write loop started without the writing flag");
-    while (this.#queue.length > 0 && this.#failure === null) {
+    let retryMs = DISK_FULL_RETRY_MS_FIRST;
+    while (this.#queue.length > 0 && this.#failure === null && !(this.#closed && this.#diskFull !== null)) {
       const batch = this.#queue;
       this.#queue = [];
       try {
         await this.#commitBatch(batch);
+        if (this.#diskFull !== null) this.#setDiskFull(null);
+        retryMs = DISK_FULL_RETRY_MS_FIRST;
       } catch (err: unknown) {
-        this.#fail(err, batch);
+        if (!isOutOfSpace(err)) {
+          this.#fail(err, batch);
+          continue;
+        }
+        try {
+          await this.#putBackAfterNoSpace(batch);
+        } catch (repairError: unknown) {
+          this.#fail(repairError, [...batch.filter((pending) => pending.lsn > this.#durableLsn)]);
+          continue;
+        }
+        this.#setDiskFull(`disk full: no space left for the WAL in ${this.#files.location}`);
+        await this.#timers.sleep(retryMs);
+        retryMs = Math.min(retryMs * 2, DISK_FULL_RETRY_MS_LAST);
       }
+    }
+    if (this.#closed && this.#diskFull !== null && this.#queue.length > 0) {
+      // Closing with the disk still full: what is queued was never acknowledged; say so to whoever waits.
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const pending of queued) pending.reject(unavailableNow(`${this.#diskFull}; closed before it could be written`));
     }
     this.#writing = false;
     const waiters = this.#idleWaiters;
@@ -325,9 +393,15 @@ export class Wal {
       bytes += await this.#writeRecords(batch.slice(start, end));
       start = end;
     }
-    const durableWriteNs = process.hrtime.bigint() - started;
     const lastLsn = batch[batch.length - 1]!.lsn;
     assert(lastLsn === this.#writtenLsn, `batch ends at ${lastLsn} but written LSN is ${this.#writtenLsn}`);
+    this.#acknowledge(batch, bytes, process.hrtime.bigint() - started);
+  }
+
+  /** `batch` (consecutive, just past durableLsn) is durable: advance, count, resolve, tell listeners. */
+  #acknowledge(batch: PendingAppend[], bytes: number, durableWriteNs: bigint): void {
+    const lastLsn = batch[batch.length - 1]!.lsn;
+    assert(batch[0]!.lsn === this.#durableLsn + 1n, `acknowledging from ${batch[0]!.lsn} after durable LSN ${this.#durableLsn}`);
     assert(lastLsn > this.#durableLsn, `durable LSN would not advance past ${this.#durableLsn}`);
     this.#durableLsn = lastLsn;
     this.#unackedCount -= batch.length;
@@ -366,7 +440,8 @@ export class Wal {
     }
     // Durable when it returns: the segment is write-through (O_DSYNC).
     const bytesWritten = await this.#active.writev(buffers, segment.bytes);
-    assert(bytesWritten === bytes, `short write: ${bytesWritten} of ${bytes} bytes`);
+    // A short write is the file system running out of room part-way (the next write would say ENOSPC).
+    if (bytesWritten !== bytes) throw outOfSpaceError(`short write: ${bytesWritten} of ${bytes} bytes`);
     this.stats.durableWrites++;
     let offset = segment.bytes;
     for (const pending of run) {
@@ -383,10 +458,36 @@ export class Wal {
   /** Closes the (synced) active segment and starts a new one whose first record is `firstLsn`. */
   async #rollSegment(firstLsn: bigint): Promise<void> {
     assert(firstLsn === this.#activeSegment.index.lastLsn + 1n, `new segment at ${firstLsn} would leave a gap`);
+    // Create before closing: if the disk has no room for the new file, the old one stays the active one.
+    const next = await createSegmentFile(this.#files, firstLsn);
     await this.#active.close();
-    this.#active = await createSegmentFile(this.#files, firstLsn);
+    this.#active = next;
     this.#segments.push({ index: new SegmentIndex(segmentFileName(firstLsn), firstLsn), bytes: 0 });
     this.stats.segmentsCreated++;
+  }
+
+  /**
+   * A write found no space. What was written before it is durable (each
+   * writev is O_DSYNC) and is acknowledged now; the torn rest of the failed
+   * write is cut off the active segment (truncate + datasync), so no partial
+   * record stays on disk; the unwritten appends go back to the front of the
+   * queue, in order, to be retried.
+   */
+  async #putBackAfterNoSpace(batch: PendingAppend[]): Promise<void> {
+    const written = batch.filter((pending) => pending.lsn <= this.#writtenLsn && pending.lsn > this.#durableLsn);
+    const unwritten = batch.filter((pending) => pending.lsn > this.#writtenLsn);
+    assert(written.length + unwritten.length === batch.length, "every append of the batch is either written or not");
+    const segment = this.#activeSegment;
+    await this.#active.truncate(segment.bytes);
+    await this.#active.datasync();
+    if (written.length > 0) this.#acknowledge(written, written.reduce((sum, pending) => sum + pending.recordBytes, 0), 0n);
+    this.#queue = [...unwritten, ...this.#queue];
+    this.stats.diskFullRetries++;
+  }
+
+  #setDiskFull(message: string | null): void {
+    this.#diskFull = message;
+    this.#observer.onDiskFull?.(message);
   }
 
   /** An I/O error leaves the file in an unknown state (fsync errors cannot be retried): stop for good. */
@@ -521,6 +622,16 @@ export class Wal {
     await this.flush();
     await this.#active.close();
   }
+}
+
+/** ENOSPC (no room) and EDQUOT (over quota): both clear once space is freed. */
+function isOutOfSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+function outOfSpaceError(message: string): Error {
+  return Object.assign(new Error(`ENOSPC: ${message}`), { code: "ENOSPC" });
 }
 
 /** Segment files, oldest first; [] when the directory does not exist. */
