@@ -227,7 +227,9 @@ export class ReplicatedLog {
 
   #leaderAddress(): string | undefined {
     const leader = this.#driver.status().leader;
-    return this.#options.peers.find((p) => p.id === leader)?.address;
+    const address = this.#options.peers.find((p) => p.id === leader)?.address;
+    // A single voter has no peer address; its clients already know it.
+    return address === "" ? undefined : address;
   }
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
