@@ -5,6 +5,7 @@ import type { DedupeTable } from "../dedupe-table";
 import type { Wal } from "../wal";
 import { peersHash, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
+import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
 import { WalStorage } from "./wal-storage";
 
@@ -90,10 +91,16 @@ export async function openReplication(
     { replicaId, peers, peersHash: identity.peersHash, term: hardState.term.toString(), commit: hardState.commit.toString(), dedupeClients: dedupe.clientCount },
     "replication state loaded",
   );
-  return new ReplicatedLog(
-    { identity, peers, dataDir, limits: setup.limits, transactionLimits: limits.transactionLimits, messageBytesMax: limits.messageBytesMax, appendQueueMax: limits.appendQueueMax, onFatal },
-    wal, storage, config, dedupe, logger,
-  );
+  const options = {
+    identity, peers, dataDir, limits: setup.limits, transactionLimits: limits.transactionLimits,
+    messageBytesMax: limits.messageBytesMax, appendQueueMax: limits.appendQueueMax, onFatal,
+  };
+  try {
+    return new ReplicatedLog(options, wal, storage, config, dedupe, logger);
+  } catch (err: unknown) {
+    // The core refuses a configuration with its own error; on our side of the wire it is INVALID_ARGUMENT.
+    throw fromRaftError(err);
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
-import { assert, failedPrecondition } from "@logplayer/common";
+import { assert } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
-import type { Entry, HardState, Storage } from "@logplayer/raft";
+import { compacted, type Entry, type HardState, type Storage } from "@logplayer/raft";
 import { encodeEntryPayload } from "../core/wal-record";
 import type { Wal } from "../wal";
 
@@ -63,7 +63,7 @@ export class WalStorage implements Storage {
   }
 
   entries(lo: bigint, hi: bigint, bytesMax: number): readonly Entry[] {
-    if (lo < this.firstIndex()) throw failedPrecondition(`raft storage: index ${lo} is compacted`);
+    if (lo < this.firstIndex()) throw compacted(`raft storage: index ${lo} is compacted`);
     assert(lo <= hi && hi <= this.lastIndex() + 1n, `raft storage: entries [${lo}, ${hi}) out of range`);
     const result: Entry[] = [];
     let bytes = 0;
