@@ -30,12 +30,14 @@ describe("the checkers catch a broken core", () => {
 
   // Figure 8 needs a chain of short reigns: unsafe commits happen in most runs, but one
   // turns into an overwrite of a committed entry only in about 1 run in 150-600. With
-  // this scenario the first seed that exposes it at 6000 steps is 117. If a change to
+  // this scenario (the LogStore's RaftDriver, term and vote fsynced after a simulated delay
+  // that a crash can cut short) the first seed that exposes it at 6000 steps is 207
+  // (then 208, 510, 1017). If a change to
   // the core or the scenario moves it past the bound, re-measure with
   //   node packages/sim/dist/run-raft.js --seeds 2000 --steps 6000 --fault unsafe-commit-previous-term
   // and move the bound, rather than dropping the test.
-  test("unsafeCommitPreviousTermEntries (Figure 8) is caught within 150 seeds", () => {
-    const violation = firstViolation({ unsafeCommitPreviousTermEntries: true }, 150, 6_000);
+  test("unsafeCommitPreviousTermEntries (Figure 8) is caught within 250 seeds", () => {
+    const violation = firstViolation({ unsafeCommitPreviousTermEntries: true }, 250, 6_000);
     expect(violation?.violation).toMatch(/leader completeness|state-machine safety|durability/);
     expect(violation?.replayCommand).toContain("--fault unsafe-commit-previous-term");
   });

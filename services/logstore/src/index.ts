@@ -9,3 +9,17 @@ export type { ReadLimits } from "./read-session";
 export { WalCorruptionError, recoverWal, scanSegment, segmentFileName, parseSegmentFileName } from "./core/wal-recovery";
 export { encodeRecord, decodeRecord, encodeEntryPayload, RECORD_HEADER_BYTES } from "./core/wal-record";
 export { CLUSTER_META_FILE } from "./cluster-meta";
+// The Raft driver and its ports: the simulator (packages/sim) runs this driver over simulated ports.
+export { RaftDriver } from "./replication/raft-driver";
+export type {
+  Completion,
+  HardStateWriter,
+  RaftApplication,
+  RaftClock,
+  RaftDriverOptions,
+  RaftDriverPorts,
+  RaftLogWriter,
+  RaftProposer,
+  RaftRandom,
+  RaftTransport,
+} from "./replication/raft-driver";
