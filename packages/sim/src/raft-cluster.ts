@@ -1,5 +1,5 @@
 import { assert } from "@logplayer/common";
-import { RaftDriver, type Completion, type RaftDriverPorts } from "@logplayer/logstore";
+import { RaftDriver, type Completion, type RaftDriverPorts, type RaftDriverTestOnlyFaults } from "@logplayer/logstore";
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE, MemoryStorage } from "@logplayer/raft";
 import type { Entry, HardState, Message, NodeId, TestOnlyFaults } from "@logplayer/raft";
 import { SimNetwork } from "./network";
@@ -24,6 +24,8 @@ export interface RaftScenarioOptions {
   readonly steps: number;
   readonly nodes: number;
   readonly faults?: TestOnlyFaults;
+  /** Breaks the driver's Ready order on purpose (checker tests only). */
+  readonly driverFaults?: RaftDriverTestOnlyFaults;
   /** Events allowed, after healing, to reach quiescence before it counts as a liveness failure. */
   readonly quiesceStepsMax?: number;
 }
@@ -235,6 +237,7 @@ export class RaftCluster {
       onFatal: (error) => {
         this.fatal ??= error;
       },
+      ...(this.options.driverFaults === undefined ? {} : { testOnlyFaults: this.options.driverFaults }),
     });
     this.checker.onRestart(node.id, durable.hardState.commit);
     this.sim.trace(`n${node.id} boots (incarnation ${node.incarnation}, term ${durable.hardState.term}, last ${durable.entries.length})`);
@@ -554,10 +557,11 @@ export class RaftCluster {
   }
 
   private result(violation: string | undefined): RaftScenarioResult {
-    const { seed, steps, nodes, faults } = this.options;
+    const { seed, steps, nodes, faults, driverFaults } = this.options;
     const faultFlags = [
       faults?.unsafeCommitPreviousTermEntries === true ? " --fault unsafe-commit-previous-term" : "",
       faults?.skipLogMatchingCheck === true ? " --fault skip-log-matching-check" : "",
+      driverFaults?.sendBeforePersist === true ? " --fault send-before-persist" : "",
     ].join("");
     let termMax = 0n;
     for (const node of this.nodes) {

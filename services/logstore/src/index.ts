@@ -18,6 +18,7 @@ export type {
   RaftClock,
   RaftDriverOptions,
   RaftDriverPorts,
+  RaftDriverTestOnlyFaults,
   RaftLogWriter,
   RaftProposer,
   RaftRandom,

@@ -62,6 +62,16 @@ export interface RaftDriverPorts {
   readonly random: RaftRandom;
 }
 
+/**
+ * Test-only fault switches of the driver, like the core's TestOnlyFaults: each
+ * breaks the Ready order on purpose so that the simulator can be shown to
+ * catch it. Never set outside tests.
+ */
+export interface RaftDriverTestOnlyFaults {
+  /** Send a Ready's messages before its hard state and log writes are done (breaks "persist before send"). */
+  readonly sendBeforePersist?: boolean;
+}
+
 export interface RaftDriverOptions {
   readonly config: Omit<RaftConfig, "randomInt">;
   /** The core's read-only view of the log; must hold only durable state now (what survived the last stop). */
@@ -71,6 +81,7 @@ export interface RaftDriverOptions {
   readonly application: RaftApplication;
   /** A failed write or a broken invariant: the process must not carry on. The driver has stopped. */
   readonly onFatal: (error: Error) => void;
+  readonly testOnlyFaults?: RaftDriverTestOnlyFaults;
 }
 
 /** What a proposal input may do with the node: read its status and propose. */
@@ -198,6 +209,7 @@ export class RaftDriver {
    * finished synchronously; false when it waits for I/O and will resume the loop itself.
    */
   #handleReady(ready: Ready): boolean {
+    if (this.#options.testOnlyFaults?.sendBeforePersist === true) this.#options.ports.transport.send(ready.messages);
     let waiting = false;
     let finished = false;
     this.#persist(ready, () => {
@@ -234,7 +246,7 @@ export class RaftDriver {
 
   /** 3. send, 4. apply, 5. advance. */
   #finishReady(ready: Ready): void {
-    this.#options.ports.transport.send(ready.messages);
+    if (this.#options.testOnlyFaults?.sendBeforePersist !== true) this.#options.ports.transport.send(ready.messages);
     if (ready.committedEntries.length > 0) this.#options.application.apply(ready.committedEntries);
     this.#node.advance(ready);
     this.#options.application.observe(this.#node.status());
