@@ -524,6 +524,9 @@ export class RaftCluster {
     const leaders = this.nodes.filter((node) => node.raft?.status().role === "leader");
     const leader = leaders[0]?.raft?.status();
     if (leaders.length !== 1 || leader === undefined || this.pending.size > 0) return false;
+    // The leader's whole log committed (its no-op included): otherwise a follower may still hold a
+    // conflicting uncommitted entry at the same last index, and the final check would see two logs.
+    if (leader.commit !== leader.lastIndex) return false;
     return this.nodes.every((node) => {
       const status = node.raft?.status();
       return status !== undefined && status.applied === leader.commit && status.lastIndex === leader.lastIndex && status.term === leader.term;
