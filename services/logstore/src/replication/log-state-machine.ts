@@ -48,6 +48,7 @@ export type LeadershipChange =
 
 interface PendingAppend {
   readonly term: bigint;
+  readonly identity: AppendIdentity;
   readonly key: string | undefined;
   readonly waiters: { readonly waiter: AppendWaiter; readonly duplicate: boolean }[];
 }
@@ -139,7 +140,7 @@ export class LogStateMachine {
     assert(this.leaderReady && term === this.#leaderTerm, `log state machine: append tracked at term ${term} while not the ready leader`);
     assert(lsn > this.#appliedLsn && !this.#pending.has(lsn), `log state machine: LSN ${lsn} tracked twice or already applied`);
     const key = identity.clientId === "" ? undefined : appendKey(identity.clientId, identity.clientSeq);
-    this.#pending.set(lsn, { term, key, waiters: [{ waiter, duplicate: false }] });
+    this.#pending.set(lsn, { term, identity: { clientId: identity.clientId, clientSeq: identity.clientSeq }, key, waiters: [{ waiter, duplicate: false }] });
     if (key !== undefined) this.#pendingKeys.set(key, lsn);
   }
 
@@ -152,11 +153,10 @@ export class LogStateMachine {
     for (const entry of entries) {
       assert(entry.index === this.#appliedLsn + 1n, `apply of ${entry.index} after ${this.#appliedLsn}`);
       this.#appliedLsn = entry.index;
-      if (entry.kind === "normal") {
-        const { entry: logEntry } = toLogEntry(entry);
-        if (logEntry.clientId !== "") this.#dedupe.record(logEntry.clientId, logEntry.clientSeq, entry.index);
-      }
       const pending = this.#pending.get(entry.index);
+      // The entry proposed here is the one committed when the terms match: its identity is known without decoding.
+      const identity = pending !== undefined && pending.term === entry.term ? pending.identity : appliedIdentity(entry);
+      if (identity !== undefined && identity.clientId !== "") this.#dedupe.record(identity.clientId, identity.clientSeq, entry.index);
       if (pending === undefined) continue;
       this.#pending.delete(entry.index);
       if (pending.key !== undefined) this.#pendingKeys.delete(pending.key);
@@ -206,4 +206,11 @@ export class LogStateMachine {
     for (const append of pending) for (const { waiter } of append.waiters) waiter.failed(reason);
     for (const waiter of leaderReadyWaiters) waiter.failed(reason);
   }
+}
+
+/** The identity an applied entry carries (undefined for a leader no-op). */
+function appliedIdentity(entry: Entry): AppendIdentity | undefined {
+  if (entry.kind !== "normal") return undefined;
+  const { entry: logEntry } = toLogEntry(entry);
+  return { clientId: logEntry.clientId, clientSeq: logEntry.clientSeq };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "@logplayer/common";
+import type { LogEntry } from "@logplayer/proto";
 import type { Entry, HardState } from "@logplayer/raft";
 import type { Wal } from "../wal";
 import type { Completion, HardStateWriter, RaftClock, RaftLogWriter, RaftRandom } from "./raft-driver";
@@ -12,11 +13,23 @@ export class WalLogWriter implements RaftLogWriter {
   readonly #wal: Wal;
   readonly #storage: WalStorage;
   readonly #logger: Logger;
+  /**
+   * LogEntries this leader just built for its proposals, by LSN, so that
+   * writing them needs no decode. Each is taken by the next log write (the
+   * core writes every proposal in the Ready that follows it); bounded by the
+   * core's uncommitted-entries limit all the same.
+   */
+  readonly #proposed = new Map<bigint, LogEntry>();
 
   constructor(wal: Wal, storage: WalStorage, logger: Logger) {
     this.#wal = wal;
     this.#storage = storage;
     this.#logger = logger;
+  }
+
+  /** Keeps the LogEntry of a proposal just accepted at its LSN (the core writes it in the next Ready). */
+  proposed(entry: LogEntry): void {
+    this.#proposed.set(entry.lsn, entry);
   }
 
   write(truncateAfter: bigint | undefined, entries: readonly Entry[], done: Completion): void {
@@ -39,7 +52,10 @@ export class WalLogWriter implements RaftLogWriter {
   #append(entries: readonly Entry[]): void {
     for (const entry of entries) {
       this.#storage.remember(entry);
-      const { entry: logEntry, payload } = toLogEntry(entry);
+      const built = this.#proposed.get(entry.index);
+      this.#proposed.delete(entry.index);
+      const known = built !== undefined && built.term === entry.term ? built : undefined;
+      const { entry: logEntry, payload } = known !== undefined ? { entry: known, payload: entry.data } : toLogEntry(entry);
       // Durability comes back through wal.onDurable; a write failure is fatal via the WAL observer.
       this.#wal.append(logEntry, payload).catch(() => {});
     }

@@ -65,6 +65,7 @@ export class ReplicatedLog {
   readonly #driver: RaftDriver;
   readonly #state: LogStateMachine;
   readonly #transport: PeerTransport;
+  readonly #logWriter: WalLogWriter;
   #commitListener: (lsn: bigint) => void = () => {};
   #leaderLostListener: () => void = () => {};
   #leaderKnown = false;
@@ -83,12 +84,13 @@ export class ReplicatedLog {
       peerRpcTimeoutMs: options.limits.peerRpcTimeoutMs,
       onRefused: (text) => this.#logRefusal(text),
     });
+    this.#logWriter = new WalLogWriter(wal, storage, logger);
     this.#driver = new RaftDriver({
       config,
       storage,
       tickMs: options.limits.tickMs,
       ports: {
-        log: new WalLogWriter(wal, storage, logger),
+        log: this.#logWriter,
         hardState: new RaftStateFileWriter(options.dataDir, options.identity, storage),
         transport: this.#transport,
         clock: timerClock,
@@ -207,6 +209,7 @@ export class ReplicatedLog {
       throw this.#notLeader();
     }
     assert(result.index === entry.lsn && result.term === entry.term, `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`);
+    this.#logWriter.proposed(entry);
     this.#state.track(entry.lsn, entry.term, request, waiter);
   }
 
