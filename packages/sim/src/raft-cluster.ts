@@ -290,6 +290,8 @@ export class RaftCluster {
             cancelled = true;
           };
         },
+        // Simulated events run one at a time: an input's processing runs at once, within its event.
+        soon: (run) => run(),
       },
       random: { int: (bound) => this.sim.prng.int(bound) },
     };

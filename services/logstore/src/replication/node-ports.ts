@@ -92,6 +92,8 @@ export const timerClock: RaftClock = {
     const timer = setInterval(onTick, intervalMs);
     return () => clearInterval(timer);
   },
+  // After this turn's I/O callbacks and promise continuations: the appends they make share a Ready.
+  soon: (run) => setImmediate(run),
 };
 
 export const mathRandom: RaftRandom = {

@@ -38,6 +38,12 @@ export interface RaftTransport {
 export interface RaftClock {
   /** Calls `onTick` every `intervalMs` until the returned function is called. */
   every(intervalMs: number, onTick: () => void): () => void;
+  /**
+   * Runs `run` soon, once, after the inputs arriving meanwhile have queued
+   * (so that proposals made in one turn of the event loop share one Ready
+   * and one WAL write). A simulator may run it at once.
+   */
+  soon(run: () => void): void;
 }
 
 /** Randomness for election timeouts: the driver never calls Math.random. */
@@ -106,6 +112,8 @@ export class RaftDriver {
   /** True while the loop runs or a Ready waits for its I/O: inputs then only queue. */
   #busy = false;
   #tickQueued = false;
+  /** A run is scheduled through clock.soon() and has not started yet. */
+  #runScheduled = false;
   #stopClock: (() => void) | undefined;
   #stopped = false;
 
@@ -124,7 +132,11 @@ export class RaftDriver {
     assert(this.#stopClock === undefined && !this.#stopped, "raft driver: started twice");
     this.#stopClock = this.#options.ports.clock.every(this.#options.tickMs, () => this.#queueTick());
     const { voters, id } = this.#options.config;
-    if (voters.length === 1 && voters[0] === id) this.#enqueue(() => this.#node.campaign());
+    if (voters.length === 1 && voters[0] === id) {
+      // At once rather than soon(): it leads (and takes appends, which wait for its no-op) when start() returns.
+      this.#inputs.push(() => this.#node.campaign());
+      this.#run();
+    }
   }
 
   /** Stops everything: queued inputs and the rest of a Ready in progress are dropped, as a crash would. */
@@ -177,7 +189,12 @@ export class RaftDriver {
     if (this.#stopped) return;
     assert(this.#inputs.length < INPUTS_QUEUED_MAX, "raft driver: input queue over its bound");
     this.#inputs.push(input);
-    this.#run();
+    if (this.#busy || this.#runScheduled) return;
+    this.#runScheduled = true;
+    this.#options.ports.clock.soon(() => {
+      this.#runScheduled = false;
+      this.#run();
+    });
   }
 
   /**
