@@ -93,7 +93,7 @@ export interface RaftDriverOptions {
 /** What a proposal input may do with the node: read its status and propose. */
 export type RaftProposer = Pick<RaftNode, "status" | "propose">;
 
-/** Inputs processed before an input queue is refused: the queue is bounded like every other. */
+/** Inputs waiting in the queue at most: past it is a bug (every source of inputs is bounded upstream). */
 const INPUTS_QUEUED_MAX = 1_000_000;
 
 /**
