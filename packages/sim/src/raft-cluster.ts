@@ -328,7 +328,13 @@ export class RaftCluster {
   }
 
   /** The log port: written (and readable) at once, durable after a simulated fsync that a crash can lose. */
-  private writeLog(node: SimRaftNode, incarnation: number, truncateAfter: bigint | undefined, entries: readonly Entry[], done: Completion): void {
+  private writeLog(
+    node: SimRaftNode,
+    incarnation: number,
+    truncateAfter: bigint | undefined,
+    entries: readonly Entry[],
+    done: Completion,
+  ): void {
     if (truncateAfter !== undefined) node.storage.truncateAfter(truncateAfter);
     node.storage.append(entries);
     const first = entries[0];

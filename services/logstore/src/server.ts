@@ -69,7 +69,8 @@ export class LogStoreNode {
     // A replica cut off from the leader would keep its tailing readers waiting silently; end
     // their streams so that readers with several addresses (the LogPlayer) move to another replica.
     replication.onLeaderLost(() => {
-      for (const session of this.#readers) session.stop(unavailable("this replica lost contact with the leader; read from another replica"));
+      const error = unavailable("this replica lost contact with the leader; read from another replica");
+      for (const session of this.#readers) session.stop(error);
     });
   }
 

@@ -103,7 +103,8 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
   const singleVoter = options.replication === undefined;
   let replication: ReplicatedLog;
   try {
-    replication = await openReplication(options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS), meta.clusterId, options.dataDir, wal, dedupe, {
+    const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
+    replication = await openReplication(setup, meta.clusterId, options.dataDir, wal, dedupe, {
       transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
     }, logger, onFatal);
   } catch (err: unknown) {

@@ -140,7 +140,8 @@ export class LogStateMachine {
     assert(this.leaderReady && term === this.#leaderTerm, `log state machine: append tracked at term ${term} while not the ready leader`);
     assert(lsn > this.#appliedLsn && !this.#pending.has(lsn), `log state machine: LSN ${lsn} tracked twice or already applied`);
     const key = identity.clientId === "" ? undefined : appendKey(identity.clientId, identity.clientSeq);
-    this.#pending.set(lsn, { term, identity: { clientId: identity.clientId, clientSeq: identity.clientSeq }, key, waiters: [{ waiter, duplicate: false }] });
+    const ownIdentity = { clientId: identity.clientId, clientSeq: identity.clientSeq };
+    this.#pending.set(lsn, { term, identity: ownIdentity, key, waiters: [{ waiter, duplicate: false }] });
     if (key !== undefined) this.#pendingKeys.set(key, lsn);
   }
 

@@ -38,7 +38,8 @@ export class WalLogWriter implements RaftLogWriter {
       done();
       return;
     }
-    this.#logger.warn({ after: truncateAfter.toString(), lastLsn: this.#wal.lastLsn.toString() }, "truncating a conflicting uncommitted suffix");
+    const lastLsn = this.#wal.lastLsn.toString();
+    this.#logger.warn({ after: truncateAfter.toString(), lastLsn }, "truncating a conflicting uncommitted suffix");
     this.#storage.truncateAfter(truncateAfter);
     this.#wal.truncateAfter(truncateAfter).then(
       () => {

@@ -60,7 +60,9 @@ export async function openReplication(
   if (stored !== null) checkStartMode(stored.identity, identity);
   const storedHardState = stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm };
   if (storedHardState.commit > wal.lastLsn) {
-    throw failedPrecondition(`raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`);
+    throw failedPrecondition(
+      `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
+    );
   }
   const hardState = singleVoter ? { ...storedHardState, commit: singleVoterCommit(wal, stored === null, logger) } : storedHardState;
   if (stored === null) await writeRaftState(dataDir, { identity, hardState });
@@ -124,7 +126,9 @@ function checkStartMode(stored: RaftIdentity, started: RaftIdentity): void {
     throw failedPrecondition("this data directory belongs to a LogStore started without --peers; it cannot join a replicated cluster");
   }
   if (stored.peersHash !== SINGLE_VOTER_PEERS_HASH && started.peersHash === SINGLE_VOTER_PEERS_HASH) {
-    throw failedPrecondition(`this data directory belongs to replica ${stored.replicaId} of a replicated cluster: start it with its --replica-id and --peers`);
+    throw failedPrecondition(
+      `this data directory belongs to replica ${stored.replicaId} of a replicated cluster: start it with its --replica-id and --peers`,
+    );
   }
   checkRaftIdentity(stored, started);
 }

@@ -11,7 +11,11 @@ import { messageFromWire } from "./wire";
  * `step`. Messages of an unknown type or for another replica are dropped, like
  * a lossy network would.
  */
-export function createReplicationService(identity: RaftIdentity, step: (message: Message) => void, onRefused: (text: string) => void): ReplicationServer {
+export function createReplicationService(
+  identity: RaftIdentity,
+  step: (message: Message) => void,
+  onRefused: (text: string) => void,
+): ReplicationServer {
   return {
     step: (call: ServerUnaryCall<StepRequest, StepResponse>, callback: sendUnaryData<StepResponse>) => {
       const { clusterId, peersHash, messages } = call.request;
