@@ -1,4 +1,4 @@
-import { invalidInput as invalidArgument } from "@logplayer/base";
+import { invalidConfig } from "./errors";
 import type { NodeId } from "./types";
 
 /**
@@ -64,22 +64,22 @@ export const DEFAULT_RAFT_CONFIG: RaftConfigDefaults = {
 /** Voters in one cluster: more makes no sense for a WAL and bounds quorum work. */
 export const VOTERS_MAX = 9;
 
-/** Throws INVALID_ARGUMENT on the first broken rule. */
+/** Throws a RaftError "invalid-config" on the first broken rule. */
 export function validateRaftConfig(config: RaftConfig): void {
   const { id, voters } = config;
-  if (!Number.isInteger(id) || id <= 0) throw invalidArgument(`raft: id must be a positive integer, got ${id}`);
+  if (!Number.isInteger(id) || id <= 0) throw invalidConfig(`raft: id must be a positive integer, got ${id}`);
   if (voters.length === 0 || voters.length > VOTERS_MAX) {
-    throw invalidArgument(`raft: voters must hold 1..${VOTERS_MAX} ids, got ${voters.length}`);
+    throw invalidConfig(`raft: voters must hold 1..${VOTERS_MAX} ids, got ${voters.length}`);
   }
-  if (new Set(voters).size !== voters.length) throw invalidArgument(`raft: duplicate voter ids in [${voters.join(",")}]`);
+  if (new Set(voters).size !== voters.length) throw invalidConfig(`raft: duplicate voter ids in [${voters.join(",")}]`);
   for (const voter of voters) {
-    if (!Number.isInteger(voter) || voter <= 0) throw invalidArgument(`raft: voter ids must be positive integers, got ${voter}`);
+    if (!Number.isInteger(voter) || voter <= 0) throw invalidConfig(`raft: voter ids must be positive integers, got ${voter}`);
   }
-  if (!voters.includes(id)) throw invalidArgument(`raft: id ${id} is not among voters [${voters.join(",")}]`);
+  if (!voters.includes(id)) throw invalidConfig(`raft: id ${id} is not among voters [${voters.join(",")}]`);
   positive("heartbeatTicks", config.heartbeatTicks);
   positive("electionTicks", config.electionTicks);
   if (config.electionTicks <= config.heartbeatTicks) {
-    throw invalidArgument(
+    throw invalidConfig(
       `raft: electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks})`,
     );
   }
@@ -88,11 +88,11 @@ export function validateRaftConfig(config: RaftConfig): void {
   positive("bytesPerMessageMax", config.bytesPerMessageMax);
   positive("uncommittedEntriesMax", config.uncommittedEntriesMax);
   positive("committedEntriesPerReadyMax", config.committedEntriesPerReadyMax);
-  if (config.appliedIndex < 0n) throw invalidArgument(`raft: appliedIndex must be >= 0, got ${config.appliedIndex}`);
+  if (config.appliedIndex < 0n) throw invalidConfig(`raft: appliedIndex must be >= 0, got ${config.appliedIndex}`);
 }
 
 function positive(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw invalidArgument(`raft: ${name} must be a positive integer, got ${value}`);
+    throw invalidConfig(`raft: ${name} must be a positive integer, got ${value}`);
   }
 }

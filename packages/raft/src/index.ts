@@ -1,4 +1,6 @@
 export { RaftNode } from "./raft-node";
+export { RaftError, invalidConfig, compacted } from "./errors";
+export type { RaftErrorCode } from "./errors";
 export type { Ready, ProposeResult, RaftStatus } from "./raft-node";
 export { DEFAULT_RAFT_CONFIG, VOTERS_MAX, validateRaftConfig } from "./config";
 export type { RaftConfig, RaftConfigDefaults, TestOnlyFaults } from "./config";

@@ -1,4 +1,5 @@
 import { DEFAULT_RAFT_CONFIG, validateRaftConfig } from "./config";
+import { RaftError } from "./errors";
 import { RaftNode } from "./raft-node";
 import { MemoryStorage, entryBytes } from "./storage";
 import { Harness, entriesWithTerms } from "./test-harness";
@@ -24,6 +25,28 @@ describe("config", () => {
   ])("rejects %s", (_name, change, pattern) => {
     expect(() => validateRaftConfig({ ...base, ...change })).toThrow(pattern);
     expect(() => new RaftNode({ ...base, ...change }, new MemoryStorage())).toThrow(pattern);
+    const error: unknown = (() => {
+      try {
+        validateRaftConfig({ ...base, ...change });
+      } catch (err: unknown) {
+        return err;
+      }
+      return undefined;
+    })();
+    // The core's own error, with no transport code: the adapter maps it.
+    expect(RaftError.is(error) && error.code).toBe("invalid-config");
+  });
+
+  test("storage below its first index throws a RaftError 'compacted'", () => {
+    const storage = new MemoryStorage();
+    let error: unknown;
+    try {
+      storage.entries(0n, 1n, 1024);
+    } catch (err: unknown) {
+      error = err;
+    }
+    expect(RaftError.is(error) && error.code).toBe("compacted");
+    expect(RaftError.is(new Error("not ours"))).toBe(false);
   });
 });
 

@@ -139,6 +139,17 @@ export class RaftNode {
   }
 
   /**
+   * Starts an election now instead of at the election timeout (etcd's MsgHup).
+   * A single voter calls it on start: it wins at once rather than a timeout later.
+   */
+  campaign(): void {
+    this.assertNoReadyOutstanding();
+    if (this.role === "leader") return;
+    this.electionElapsed = 0;
+    this.runCampaign(this.config.preVote ? "pre-vote" : "vote");
+  }
+
+  /**
    * Storage reports that every entry up to `index` is durable, the one at
    * `index` having `term`. A report for an entry that has since been
    * overwritten (its term differs) is ignored.
@@ -322,13 +333,13 @@ export class RaftNode {
     this.broadcastAppend(true);
   }
 
-  private campaign(kind: "pre-vote" | "vote"): void {
+  private runCampaign(kind: "pre-vote" | "vote"): void {
     if (kind === "pre-vote") this.becomePreCandidate();
     else this.becomeCandidate();
     const voteTerm = kind === "pre-vote" ? this.term + 1n : this.term;
     this.votes.set(this.id, true);
     if (this.quorum.voteResult(this.votes) === "won") {
-      if (kind === "pre-vote") this.campaign("vote");
+      if (kind === "pre-vote") this.runCampaign("vote");
       else this.becomeLeader();
       return;
     }
@@ -343,7 +354,7 @@ export class RaftNode {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.campaign(this.config.preVote ? "pre-vote" : "vote");
+      this.runCampaign(this.config.preVote ? "pre-vote" : "vote");
     }
   }
 
@@ -412,7 +423,7 @@ export class RaftNode {
     this.votes.set(message.from, !message.reject);
     const result = this.quorum.voteResult(this.votes);
     if (result === "won") {
-      if (this.role === "pre-candidate") this.campaign("vote");
+      if (this.role === "pre-candidate") this.runCampaign("vote");
       else this.becomeLeader();
     } else if (result === "lost") {
       this.becomeFollower(this.term, NO_NODE);

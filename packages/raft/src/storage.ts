@@ -1,4 +1,5 @@
-import { assert, preconditionFailed as failedPrecondition } from "@logplayer/base";
+import { assert } from "@logplayer/base";
+import { compacted } from "./errors";
 import { EMPTY_HARD_STATE } from "./types";
 import type { Entry, HardState } from "./types";
 
@@ -23,7 +24,7 @@ export interface Storage {
    * but always at least one entry when lo < hi. The returned array and its
    * entries are owned by storage: callers must not mutate them.
    * Requires firstIndex <= lo <= hi <= lastIndex + 1; below firstIndex it
-   * throws a FAILED_PRECONDITION "compacted" error, above lastIndex is a bug.
+   * throws a RaftError "compacted" (errors.ts), above lastIndex is a bug.
    */
   entries(lo: bigint, hi: bigint, bytesMax: number): readonly Entry[];
   /**
@@ -81,7 +82,7 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: bigint, hi: bigint, bytesMax: number): readonly Entry[] {
-    if (lo < this.firstIndex()) throw failedPrecondition(`raft storage: index ${lo} is compacted`);
+    if (lo < this.firstIndex()) throw compacted(`raft storage: index ${lo} is compacted`);
     assert(lo <= hi && hi <= this.lastIndex() + 1n, `raft storage: entries [${lo}, ${hi}) out of range`);
     const result: Entry[] = [];
     let bytes = 0;

@@ -1,6 +1,7 @@
 import { assert } from "@logplayer/common";
-import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE, MemoryStorage, RaftNode } from "@logplayer/raft";
-import type { Entry, HardState, Message, NodeId, Ready, TestOnlyFaults } from "@logplayer/raft";
+import { RaftDriver, type Completion, type RaftDriverPorts, type RaftDriverTestOnlyFaults } from "@logplayer/logstore";
+import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE, MemoryStorage } from "@logplayer/raft";
+import type { Entry, HardState, Message, NodeId, TestOnlyFaults } from "@logplayer/raft";
 import { SimNetwork } from "./network";
 import { describeNetworkFaults, pickNetworkFaults, type NetworkWeather } from "./network";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
@@ -9,7 +10,9 @@ import { SimDisk } from "./sim-disk";
 import { Simulator, DEFAULT_SIMULATOR_CONFIG } from "./simulator";
 
 /**
- * The Raft scenario: N RaftNode cores on a faulty network and faulty disks,
+ * The Raft scenario: N replicas, each the LogStore's own Raft driver
+ * (services/logstore's RaftDriver, the one that ships) with its ports on a
+ * simulated network, disk, clock and PRNG, on a faulty network and faulty disks,
  * a client proposing entries with unique ids, a nemesis crashing nodes and
  * cutting links, and the checker run after every step. At the end the
  * network heals, everyone restarts, and every acknowledged proposal must be
@@ -21,6 +24,8 @@ export interface RaftScenarioOptions {
   readonly steps: number;
   readonly nodes: number;
   readonly faults?: TestOnlyFaults;
+  /** Breaks the driver's Ready order on purpose (checker tests only). */
+  readonly driverFaults?: RaftDriverTestOnlyFaults;
   /** Events allowed, after healing, to reach quiescence before it counts as a liveness failure. */
   readonly quiesceStepsMax?: number;
 }
@@ -89,7 +94,8 @@ function entryKey(entry: Entry): string {
 
 class SimRaftNode implements LogView {
   incarnation = 0;
-  raft: RaftNode | undefined = undefined;
+  /** The production driver (input queue, Ready handling) over this node's simulated ports; undefined while down. */
+  raft: RaftDriver | undefined = undefined;
   storage = new MemoryStorage();
   readonly disk = new SimDisk<DurableLog, LogWrite>({ hardState: EMPTY_HARD_STATE, entries: [] }, applyLogWrite, 10_000);
   /** The application's state: proposal ids applied, each at most once. */
@@ -131,6 +137,8 @@ export class RaftCluster {
   private readonly nodes: SimRaftNode[] = [];
   private faultsOn = true;
   private crashes = 0;
+  /** A driver's fatal error (a failed port or a broken invariant in the core): ends the run. */
+  private fatal: Error | undefined = undefined;
   // Client state.
   private nextProposalId = 1;
   private leaderHint: NodeId = 0;
@@ -187,10 +195,7 @@ export class RaftCluster {
   // ---- setup and driving -------------------------------------------------------
 
   private start(): void {
-    for (const node of this.nodes) {
-      this.boot(node);
-      this.scheduleTicks(node);
-    }
+    for (const node of this.nodes) this.boot(node);
     this.scheduleClient();
     this.scheduleNemesis();
   }
@@ -203,8 +208,8 @@ export class RaftCluster {
     node.appliedIds = new Set();
     node.stateIds = [];
     const voters = this.nodes.map((each) => each.id);
-    node.raft = new RaftNode(
-      {
+    node.raft = new RaftDriver({
+      config: {
         ...DEFAULT_RAFT_CONFIG,
         id: node.id,
         voters,
@@ -218,33 +223,96 @@ export class RaftCluster {
         uncommittedEntriesMax: 256,
         committedEntriesPerReadyMax: 16,
         appliedIndex: 0n,
-        randomInt: (bound) => this.sim.prng.int(bound),
         ...(this.options.faults === undefined ? {} : { testOnlyFaults: this.options.faults }),
       },
-      node.storage,
-    );
+      storage: node.storage,
+      tickMs: TICK_MS,
+      ports: this.simPorts(node, node.incarnation),
+      application: {
+        apply: (entries) => {
+          for (const entry of entries) this.apply(node, entry);
+        },
+        observe: () => {},
+      },
+      onFatal: (error) => {
+        this.fatal ??= error;
+      },
+      ...(this.options.driverFaults === undefined ? {} : { testOnlyFaults: this.options.driverFaults }),
+    });
     this.checker.onRestart(node.id, durable.hardState.commit);
     this.sim.trace(`n${node.id} boots (incarnation ${node.incarnation}, term ${durable.hardState.term}, last ${durable.entries.length})`);
+    node.raft.start();
+  }
+
+  /**
+   * The driver's ports over the simulator. Every completion checks the
+   * incarnation: I/O of a crashed process never completes into its successor.
+   */
+  private simPorts(node: SimRaftNode, incarnation: number): RaftDriverPorts {
+    const alive = (): boolean => node.incarnation === incarnation && node.raft !== undefined;
+    return {
+      log: { write: (truncateAfter, entries, done) => this.writeLog(node, incarnation, truncateAfter, entries, done) },
+      hardState: {
+        save: (hardState, mustSync, done) => {
+          node.storage.setHardState(hardState);
+          if (!mustSync) {
+            // A commit-only change may be written lazily; the simulator writes it at once.
+            node.disk.writeSynced((state) => ({ ...state, hardState }));
+            done();
+            return;
+          }
+          // Term and vote reach the disk only after an fsync that a crash can cut short.
+          this.afterPause(node, this.sim.prng.between(0, this.tuning.fsyncMsMax), () => {
+            if (!alive()) return;
+            node.disk.writeSynced((state) => ({ ...state, hardState }));
+            done();
+          });
+        },
+      },
+      transport: {
+        send: (messages) => {
+          for (const message of messages) this.network.send(node.id, message.to, message);
+        },
+      },
+      clock: {
+        every: (intervalMs, onTick) => {
+          let cancelled = false;
+          const schedule = (): void => {
+            // Each node's clock runs at its own slightly jittered pace; a paused process does not tick.
+            this.sim.schedule(intervalMs + this.sim.prng.between(-2, 2), () => {
+              if (cancelled || !alive()) return;
+              if (node.pausedUntilMs <= this.sim.nowMs) onTick();
+              schedule();
+            });
+          };
+          schedule();
+          return () => {
+            cancelled = true;
+          };
+        },
+        // Simulated events run one at a time: an input's processing runs at once, within its event.
+        soon: (run) => run(),
+      },
+      random: { int: (bound) => this.sim.prng.int(bound) },
+    };
+  }
+
+  /** Runs `action` after `delayMs`, or once the node's pause ends if it is paused then. */
+  private afterPause(node: SimRaftNode, delayMs: number, action: () => void): void {
+    this.sim.schedule(delayMs, () => {
+      if (node.pausedUntilMs > this.sim.nowMs) this.afterPause(node, node.pausedUntilMs - this.sim.nowMs, action);
+      else action();
+    });
   }
 
   private crash(node: SimRaftNode): void {
     if (node.raft === undefined) return;
+    node.raft.stop();
     node.raft = undefined;
     node.incarnation++;
     node.disk.crash();
     this.crashes++;
     this.sim.trace(`n${node.id} CRASHES (keeps ${node.disk.durableState().entries.length} durable entries)`);
-  }
-
-  private scheduleTicks(node: SimRaftNode): void {
-    // Each node's clock runs at its own slightly jittered pace.
-    this.sim.schedule(TICK_MS + this.sim.prng.between(-2, 2), () => {
-      if (node.raft !== undefined && node.pausedUntilMs <= this.sim.nowMs) {
-        node.raft.tick();
-        this.drain(node);
-      }
-      this.scheduleTicks(node);
-    });
   }
 
   private deliver(to: NodeId, message: Message): void {
@@ -257,35 +325,23 @@ export class RaftCluster {
     }
     this.sim.trace(describeMessage(message));
     node.raft.step(message);
-    this.drain(node);
   }
 
-  /** Processes every Ready the node has, in the order the Ready contract requires. */
-  private drain(node: SimRaftNode): void {
-    for (let round = 0; round < 1_000; round++) {
-      const raft = node.raft;
-      if (raft === undefined || !raft.hasReady()) return;
-      const ready = raft.ready();
-      this.persistReady(node, ready);
-      for (const message of ready.messages) this.network.send(node.id, message.to, message);
-      for (const entry of ready.committedEntries) this.apply(node, entry);
-      raft.advance(ready);
-    }
-    assert(false, `sim: n${node.id} still has Ready after 1000 rounds`);
-  }
-
-  private persistReady(node: SimRaftNode, ready: Ready): void {
-    const hardState = ready.hardState;
-    // Term and vote are fsynced before anything is sent; the simulator syncs commit-only changes too.
-    if (hardState !== undefined) node.disk.writeSynced((state) => ({ ...state, hardState }));
-    if (ready.truncateAfter === undefined && ready.entries.length === 0) return;
-    if (ready.truncateAfter !== undefined) node.storage.truncateAfter(ready.truncateAfter);
-    node.storage.append(ready.entries);
-    const first = ready.entries[0];
-    if (first !== undefined) this.checker.onWrite(node.id, ready.entries, node.term(first.index - 1n));
-    const writeId = node.disk.write({ truncateAfter: ready.truncateAfter, entries: ready.entries });
-    const incarnation = node.incarnation;
+  /** The log port: written (and readable) at once, durable after a simulated fsync that a crash can lose. */
+  private writeLog(
+    node: SimRaftNode,
+    incarnation: number,
+    truncateAfter: bigint | undefined,
+    entries: readonly Entry[],
+    done: Completion,
+  ): void {
+    if (truncateAfter !== undefined) node.storage.truncateAfter(truncateAfter);
+    node.storage.append(entries);
+    const first = entries[0];
+    if (first !== undefined) this.checker.onWrite(node.id, entries, node.term(first.index - 1n));
+    const writeId = node.disk.write({ truncateAfter, entries });
     this.sim.schedule(this.sim.prng.between(0, this.tuning.fsyncMsMax), () => this.fsyncDone(node, incarnation, writeId));
+    done();
   }
 
   private fsyncDone(node: SimRaftNode, incarnation: number, writeId: number): void {
@@ -298,7 +354,6 @@ export class RaftCluster {
     const last = node.disk.durableState().entries.at(-1);
     if (last === undefined) return;
     node.raft.persisted(last.index, last.term);
-    this.drain(node);
   }
 
   private apply(node: SimRaftNode, entry: Entry): void {
@@ -344,15 +399,19 @@ export class RaftCluster {
     const id = retry ? (this.unacked.shift() ?? 0) : this.nextProposalId++;
     const raft = node.raft;
     assert(raft !== undefined, "sim: proposing to a stopped node");
-    const result = raft.propose(encodeProposalId(id));
-    if (result.ok) {
-      this.pending.set(id, { node: node.id, incarnation: node.incarnation, index: result.index, term: result.term, sinceMs: this.sim.nowMs });
-      this.sim.trace(`client: p${id} proposed at n${node.id} index ${result.index} term ${result.term}${retry ? " (retry)" : ""}`);
-      this.drain(node);
-    } else {
-      this.leaderHint = result.leaderHint;
-      this.unacked.push(id);
-    }
+    const incarnation = node.incarnation;
+    // The driver runs the proposal as one input: at once, or after the Ready it is waiting on (then
+    // dropped if the node crashes first, like a request lost with its process).
+    raft.proposeData(encodeProposalId(id), (result) => {
+      if (node.incarnation !== incarnation) return;
+      if (result.ok) {
+        this.pending.set(id, { node: node.id, incarnation, index: result.index, term: result.term, sinceMs: this.sim.nowMs });
+        this.sim.trace(`client: p${id} proposed at n${node.id} index ${result.index} term ${result.term}${retry ? " (retry)" : ""}`);
+      } else {
+        this.leaderHint = result.leaderHint;
+        this.unacked.push(id);
+      }
+    });
   }
 
   /** A proposal unanswered for too long is given up (it may still commit: the retry is deduped). */
@@ -437,6 +496,7 @@ export class RaftCluster {
   // ---- checks ----------------------------------------------------------------
 
   private checkStep(): void {
+    if (this.fatal !== undefined) throw this.fatal;
     for (const node of this.nodes) {
       if (node.raft === undefined) continue;
       const status = node.raft.status();
@@ -472,6 +532,9 @@ export class RaftCluster {
     const leaders = this.nodes.filter((node) => node.raft?.status().role === "leader");
     const leader = leaders[0]?.raft?.status();
     if (leaders.length !== 1 || leader === undefined || this.pending.size > 0) return false;
+    // The leader's whole log committed (its no-op included): otherwise a follower may still hold a
+    // conflicting uncommitted entry at the same last index, and the final check would see two logs.
+    if (leader.commit !== leader.lastIndex) return false;
     return this.nodes.every((node) => {
       const status = node.raft?.status();
       return status !== undefined && status.applied === leader.commit && status.lastIndex === leader.lastIndex && status.term === leader.term;
@@ -505,10 +568,11 @@ export class RaftCluster {
   }
 
   private result(violation: string | undefined): RaftScenarioResult {
-    const { seed, steps, nodes, faults } = this.options;
+    const { seed, steps, nodes, faults, driverFaults } = this.options;
     const faultFlags = [
       faults?.unsafeCommitPreviousTermEntries === true ? " --fault unsafe-commit-previous-term" : "",
       faults?.skipLogMatchingCheck === true ? " --fault skip-log-matching-check" : "",
+      driverFaults?.sendBeforePersist === true ? " --fault send-before-persist" : "",
     ].join("");
     let termMax = 0n;
     for (const node of this.nodes) {

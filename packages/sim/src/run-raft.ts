@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { envOption, parseIntegerInRange, runMain, parseFlags } from "@logplayer/common";
-import type { TestOnlyFaults } from "@logplayer/raft";
 import { runRaftScenario } from "./raft-cluster";
-import type { RaftScenarioResult } from "./raft-cluster";
+import type { RaftScenarioOptions, RaftScenarioResult } from "./raft-cluster";
 import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
 
 /**
@@ -12,9 +11,11 @@ import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
  * after printing the command that replays it.
  */
 
-const FAULTS: Record<string, TestOnlyFaults> = {
-  "unsafe-commit-previous-term": { unsafeCommitPreviousTermEntries: true },
-  "skip-log-matching-check": { skipLogMatchingCheck: true },
+/** Test-only faults of the core (`faults`) and of the LogStore's Raft driver (`driverFaults`). */
+const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults">> = {
+  "unsafe-commit-previous-term": { faults: { unsafeCommitPreviousTermEntries: true } },
+  "skip-log-matching-check": { faults: { skipLogMatchingCheck: true } },
+  "send-before-persist": { driverFaults: { sendBeforePersist: true } },
 };
 
 function describe(result: RaftScenarioResult): string {
@@ -49,7 +50,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (options.fault !== undefined && faults === undefined) throw new Error(`--fault: unknown fault "${options.fault}"`);
   const run = runSeeds(
     options,
-    (seed) => runRaftScenario({ seed, steps, nodes, ...(faults === undefined ? {} : { faults }) }),
+    (seed) => runRaftScenario({ seed, steps, nodes, ...faults }),
     describe,
   );
   if (run.failed) return;

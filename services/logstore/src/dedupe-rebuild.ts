@@ -9,7 +9,7 @@ const REBUILD_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 /**
  * Fills `dedupe` from the committed log [firstLsn, commitLsn] on start, so a
  * retry after a restart still finds its original. No-op entries (no txn)
- * and anonymous appends are skipped. Both modes use it.
+ * and anonymous appends are skipped.
  */
 export async function rebuildDedupeTable(wal: Wal, commitLsn: bigint, dedupe: DedupeTable): Promise<void> {
   let next = wal.firstLsn;

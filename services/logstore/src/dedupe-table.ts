@@ -1,6 +1,6 @@
 import { assert, failedPrecondition, type LpError } from "@logplayer/common";
 
-/** Bounds of the dedupe table (both modes). */
+/** Bounds of the dedupe table. */
 export interface DedupeLimits {
   /** Clients remembered; the least recently written is forgotten first. */
   readonly clientsMax: number;
@@ -34,8 +34,8 @@ interface ClientWindow {
 
 /**
  * Idempotent appends: (clientId, clientSeq) -> LSN for COMMITTED entries,
- * rebuilt from the log on start. Used by both the single-replica and the
- * replicated mode (each adds its own map of appends still in flight). Bounded: the `clientsMax` most recently
+ * rebuilt from the log on start; the log state machine adds the appends
+ * still in flight (replication/log-state-machine.ts). Bounded: the `clientsMax` most recently
  * active clients, and per client the last `seqsPerClientMax` sequence
  * numbers (a client has at most that many appends in flight). Pure.
  */

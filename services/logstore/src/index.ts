@@ -5,3 +5,18 @@ export { LogStoreNode } from "./server";
 export { DEFAULT_READ_LIMITS } from "./read-session";
 export type { ReadLimits } from "./read-session";
 export { CLUSTER_META_FILE } from "./cluster-meta";
+// The Raft driver and its ports: the simulator (packages/sim) runs this driver over simulated ports.
+export { RaftDriver } from "./replication/raft-driver";
+export type {
+  Completion,
+  HardStateWriter,
+  RaftApplication,
+  RaftClock,
+  RaftDriverOptions,
+  RaftDriverPorts,
+  RaftDriverTestOnlyFaults,
+  RaftLogWriter,
+  RaftProposer,
+  RaftRandom,
+  RaftTransport,
+} from "./replication/raft-driver";

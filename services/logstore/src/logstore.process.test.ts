@@ -235,12 +235,15 @@ describe("LogStore process", () => {
         };
         notify();
       });
+    // LSN 1 is the leader's no-op (a LogStore without --peers is the one voter of its own Raft).
+    await receivedCount(1);
+    expect(received[0]).toMatchObject({ lsn: 1n, term: 1n, txn: undefined });
     for (let i = 1; i <= 5; i++) {
       const { lsn } = await append(running.client, appendRequest(put(`k${i}`, `v${i}`), BigInt(i)));
-      expect(lsn).toBe(BigInt(i));
-      await receivedCount(i);
-      expect(received[i - 1]).toMatchObject({ lsn: BigInt(i), term: 1n, commitTimeNs: 123n, clientId: "test", clientSeq: BigInt(i) });
-      expect(received[i - 1]!.txn!.mutations[0]!.key).toBe(`k${i}`);
+      expect(lsn).toBe(BigInt(i + 1));
+      await receivedCount(i + 1);
+      expect(received[i]).toMatchObject({ lsn: BigInt(i + 1), term: 1n, commitTimeNs: 123n, clientId: "test", clientSeq: BigInt(i) });
+      expect(received[i]!.txn!.mutations[0]!.key).toBe(`k${i}`);
     }
     call.cancel();
     expect(await readRange(running.client, 2n, 4n)).toHaveLength(3);
@@ -250,8 +253,8 @@ describe("LogStore process", () => {
       clusterId: "proc-test",
       shardMap: { shardCount: 3, hash: "fnv1a32" },
       firstLsn: 1n,
-      lastLsn: 5n,
-      commitLsn: 5n,
+      lastLsn: 6n,
+      commitLsn: 6n,
       role: "leader",
       term: 1n,
       leaderAddress: `127.0.0.1:${running.port}`,
@@ -259,8 +262,9 @@ describe("LogStore process", () => {
     const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
     const metrics = await metricsText(metricsPort);
     expect(metrics).toMatch(/^lp_logstore_appends_total\{outcome="ok",service="logstore"\} 5$/m);
-    expect(metrics).toMatch(/^lp_logstore_commit_lsn\{service="logstore"\} 5$/m);
-    expect(metrics).toMatch(/^lp_logstore_group_commit_entries_count\{service="logstore"\} 5$/m);
+    expect(metrics).toMatch(/^lp_logstore_commit_lsn\{service="logstore"\} 6$/m);
+    // Six group commits: the no-op's and one per (sequential) append.
+    expect(metrics).toMatch(/^lp_logstore_group_commit_entries_count\{service="logstore"\} 6$/m);
     await stop(running);
     const mismatch = await startExpectingFailure(["--shard-count", "5"]);
     expect(mismatch.code).toBe(1);
@@ -298,7 +302,8 @@ describe("LogStore process", () => {
     const entries = await readRange(restarted.client, 1n, commitLsn);
     expect(entries.map((e) => e.lsn)).toEqual(Array.from({ length: Number(commitLsn) }, (_, i) => BigInt(i + 1)));
     const seenKeys = new Set<string>();
-    for (const entry of entries) {
+    // Leader no-ops (LSN 1, and one per start) carry no transaction.
+    for (const entry of entries.filter((e) => e.txn !== undefined)) {
       const key = entry.txn!.mutations[0]!.key;
       expect(seenKeys.has(key)).toBe(false);
       seenKeys.add(key);
@@ -315,17 +320,18 @@ describe("LogStore process", () => {
     const running = await start(["--shard-count", "2", "--metrics-port", "0"]);
     const { client } = running;
     const first = await append(client, appendRequest(put("a", "1"), 1n, "retrier"));
-    expect(first).toEqual({ lsn: 1n, duplicate: false });
-    expect(await append(client, appendRequest(put("a", "1"), 1n, "retrier"))).toEqual({ lsn: 1n, duplicate: true });
+    // LSN 1 is the leader's no-op.
+    expect(first).toEqual({ lsn: 2n, duplicate: false });
+    expect(await append(client, appendRequest(put("a", "1"), 1n, "retrier"))).toEqual({ lsn: 2n, duplicate: true });
     // Retries racing their original: every copy gets one LSN, exactly one is not a duplicate.
     const racing = await Promise.all(Array.from({ length: 4 }, () => append(client, appendRequest(put("b", "2"), 2n, "retrier"))));
-    expect(new Set(racing.map((r) => r.lsn))).toEqual(new Set([2n]));
+    expect(new Set(racing.map((r) => r.lsn))).toEqual(new Set([3n]));
     expect(racing.filter((r) => !r.duplicate)).toHaveLength(1);
     // Another client's seq 1 is its own append.
-    expect(await append(client, appendRequest(put("c", "3"), 1n, "someone-else"))).toEqual({ lsn: 3n, duplicate: false });
-    const entries = await readRange(client, 1n, 3n);
+    expect(await append(client, appendRequest(put("c", "3"), 1n, "someone-else"))).toEqual({ lsn: 4n, duplicate: false });
+    const entries = await readRange(client, 2n, 4n);
     expect(entries.map((e) => `${e.clientId}/${e.clientSeq}`)).toEqual(["retrier/1", "retrier/2", "someone-else/1"]);
-    expect(await status(client)).toMatchObject({ lastLsn: 3n, commitLsn: 3n });
+    expect(await status(client)).toMatchObject({ lastLsn: 4n, commitLsn: 4n });
     const metricsPort = running.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
     expect(await metricsText(metricsPort)).toMatch(/^lp_logstore_appends_total\{outcome="duplicate",service="logstore"\} 4$/m);
     await stop(running);
@@ -359,7 +365,8 @@ describe("LogStore process", () => {
     expect(responses).toBeLessThan(answers.length);
     expect(answers.find((a) => a.duplicate)).toMatchObject({ clientSeq: 1n, lsn: bySeq.get(1n), errorCode: 0 });
     expect(answers.find((a) => a.clientSeq === 21n)).toMatchObject({ errorCode: Status.INVALID_ARGUMENT, lsn: 0n });
-    const entries = await readRange(client, 1n, BigInt(count + 1));
+    // After the leader's no-op at LSN 1.
+    const entries = await readRange(client, 2n, BigInt(count + 2));
     expect(entries.map((e) => e.clientSeq)).toEqual([...bySeq.entries()].sort((a, b) => Number(a[1] - b[1])).map(([seq]) => seq));
     call.end();
     expect(await ended).toBeNull();
@@ -379,7 +386,7 @@ describe("LogStore process", () => {
     const mixedError = await mixedEnd;
     expect(mixedError.code).toBe(Status.INVALID_ARGUMENT);
     expect(mixedError.details).toMatch(/client_id "two" on a stream of "one"/);
-    expect((await status(client)).lastLsn).toBeLessThanOrEqual(BigInt(count + 2));
+    expect((await status(client)).lastLsn).toBeLessThanOrEqual(BigInt(count + 3));
     await stop(running);
   });
 
@@ -424,17 +431,18 @@ describe("LogStore process", () => {
 
     const restarted = await start([]);
     expect(restarted.logLines.find((l) => l["msg"] === "dedupe table rebuilt")).toMatchObject({ dedupeClients: 1 });
-    const before = await status(restarted.client);
     for (const [seq, lsn] of acked) {
       expect(await append(restarted.client, appendRequest(put(`k${seq}`, "v"), seq, "crashy"))).toEqual({ lsn, duplicate: true });
     }
+    // Taken once appends are taken, so that the new term's no-op is in.
+    const before = await status(restarted.client);
     // Seq 41 had an unknown outcome at the crash: its retry either finds it or appends it now, never twice.
     const retried = await append(restarted.client, appendRequest(put("k-unacked", "v"), 41n, "crashy"));
     if (maybe !== undefined) expect(retried).toEqual({ lsn: maybe.lsn, duplicate: true });
     const after = await status(restarted.client);
     expect(after.lastLsn).toBe(retried.duplicate ? before.lastLsn : before.lastLsn + 1n);
     const entries = await readRange(restarted.client, 1n, after.commitLsn);
-    const seqs = entries.map((e) => e.clientSeq);
+    const seqs = entries.filter((e) => e.txn !== undefined).map((e) => e.clientSeq);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect([...seqs].sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 41 }, (_, i) => BigInt(i + 1)));
     for (const [seq, lsn] of acked) expect(entries[Number(lsn) - 1]!.clientSeq).toBe(seq);
@@ -447,14 +455,17 @@ describe("LogStore process", () => {
     await stop(running);
     const file = path.join(dataDir, "wal", FIRST_SEGMENT);
     const bytes = await fs.readFile(file);
-    const lastOffset = segmentRecordOffsets(bytes)[9]!;
+    // Records: the leader's no-op (LSN 1), then the ten appends (LSN 2..11).
+    const lastOffset = segmentRecordOffsets(bytes)[10]!;
     await fs.truncate(file, bytes.length - 3);
 
     const restarted = await start([]);
     const warning = restarted.logLines.find((l) => l["msg"] === "WAL torn tail repaired: cut off an incomplete last record");
     expect(warning).toMatchObject({ level: "warn", file: FIRST_SEGMENT, offset: lastOffset, bytesDropped: bytes.length - 3 - lastOffset });
-    expect(await status(restarted.client)).toMatchObject({ lastLsn: 9n, commitLsn: 9n });
-    expect((await append(restarted.client, appendRequest(put("again", "v")))).lsn).toBe(10n);
+    expect((await status(restarted.client)).commitLsn).toBeGreaterThanOrEqual(10n);
+    // LSN 11 was cut off; the new term's no-op took its place.
+    expect((await append(restarted.client, appendRequest(put("again", "v")))).lsn).toBe(12n);
+    expect(await status(restarted.client)).toMatchObject({ lastLsn: 12n, commitLsn: 12n });
     await stop(restarted);
   });
 
@@ -490,13 +501,14 @@ describe("LogStore process", () => {
     await fs.rm(path.join(dataDir, "cluster.json"));
     const noMeta = await startExpectingFailure(["--shard-count", "4"]);
     expect(noMeta.code).toBe(1);
-    expect(noMeta.stderr).toMatch(/wal\/ holds entries up to LSN 1 but cluster.json is missing/);
+    expect(noMeta.stderr).toMatch(/wal\/ holds entries up to LSN 2 but cluster.json is missing/);
   });
 
   it("refuses bad input on every RPC with the right code, writes nothing, and keeps serving", async () => {
     const running = await start(["--shard-count", "2", "--entry-bytes-max", "4096", "--value-bytes-max", "100000"]);
     const { client } = running;
-    expect((await append(client, appendRequest(put("good", "v")))).lsn).toBe(1n);
+    // LSN 1 is the leader's no-op.
+    expect((await append(client, appendRequest(put("good", "v")))).lsn).toBe(2n);
     const kind = (k: number): Transaction => ({ mutations: [{ ...put("k", "v").mutations[0]!, kind: k as MutationKind }] });
     const cases: [string, AppendRequest, Status, RegExp][] = [
       ["empty transaction", appendRequest({ mutations: [] }), Status.INVALID_ARGUMENT, /empty transaction/],
@@ -558,9 +570,9 @@ describe("LogStore process", () => {
     // Garbage on the TCP port: the server answers with an HTTP/2 GOAWAY (or just closes) and serves on.
     expect(await sendGarbage(running.port)).toBe(true);
 
-    expect(await status(client)).toMatchObject({ lastLsn: 1n, commitLsn: 1n });
-    expect((await append(client, appendRequest(put("still-serving", "v")))).lsn).toBe(2n);
-    expect((await readRange(client, 1n, 2n)).map((e) => e.txn!.mutations[0]!.key)).toEqual(["good", "still-serving"]);
+    expect(await status(client)).toMatchObject({ lastLsn: 2n, commitLsn: 2n });
+    expect((await append(client, appendRequest(put("still-serving", "v")))).lsn).toBe(3n);
+    expect((await readRange(client, 2n, 3n)).map((e) => e.txn!.mutations[0]!.key)).toEqual(["good", "still-serving"]);
     await stop(running);
   });
 

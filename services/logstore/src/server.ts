@@ -5,7 +5,6 @@ import {
   LsnWaiters,
   Status,
   unavailable,
-  validateTransaction,
   type Logger,
   type TransactionLimits,
 } from "@logplayer/common";
@@ -14,7 +13,6 @@ import {
   type AppendRequest,
   type AppendResponse,
   type AppendStreamResponse,
-  type LogEntry,
   type LogStoreServer,
   type ReadRequest,
   type ReadResponse,
@@ -23,8 +21,6 @@ import {
 } from "@logplayer/proto";
 import { AppendStreamSession } from "./append-stream";
 import type { ClusterMeta } from "./cluster-meta";
-import { encodeEntryPayload } from "@logplayer/wal";
-import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "./dedupe-table";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
 import type { ReplicatedLog } from "./replication/replicated-log";
@@ -41,16 +37,13 @@ export interface LogStoreConfig {
   readonly appendStreamPendingMax: number;
   /** Called on a broken invariant: the process must not carry on. */
   readonly onFatal: (error: Error) => void;
-  /**
-   * Idempotent appends, filled from the log on start. Consulted here in the
-   * single-replica mode; with replication the ReplicatedLog owns it.
-   */
-  readonly dedupe: DedupeTable;
-  /** Raft replication (--peers); undefined = the single-replica mode. */
-  readonly replication?: ReplicatedLog;
+  /** The log: Raft over the WAL, with --peers or as the one voter without them. */
+  readonly replication: ReplicatedLog;
+  /** Started without --peers: Status shows no replica list and this replica as the leader, as before Raft. */
+  readonly singleVoter: boolean;
 }
 
-/** The single-replica LogStore: always the leader, term 1, commit = durable. */
+/** One LogStore replica: appends go through its Raft log, reads serve what it has committed and made durable. */
 export class LogStoreNode {
   readonly #wal: Wal;
   readonly #config: LogStoreConfig;
@@ -59,11 +52,6 @@ export class LogStoreNode {
   readonly #commitWaiters: LsnWaiters;
   readonly #readers = new Set<ReadSession>();
   readonly #appendStreams = new Set<AppendStreamSession>();
-  /**
-   * "clientId/seq" -> its LSN once durable, for appends queued but not yet
-   * durable (single-replica mode). Bounded by the WAL's append queue.
-   */
-  readonly #inflight = new Map<string, Promise<bigint>>();
   #commitLsn: bigint;
   #stopping = false;
 
@@ -72,20 +60,18 @@ export class LogStoreNode {
     this.#config = config;
     this.#metrics = metrics;
     this.#logger = logger;
-    // With one replica, durable is committed; with Raft, committed = applied (committed and durable here).
+    // Committed = applied: committed in the cluster and durable here.
     const { replication } = config;
-    this.#commitLsn = replication === undefined ? wal.durableLsn : replication.appliedLsn;
+    this.#commitLsn = replication.appliedLsn;
     this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
     metrics.commitLsn.set(Number(this.#commitLsn));
-    if (replication === undefined) wal.onDurable((durableLsn) => this.#advanceCommit(durableLsn));
-    else {
-      replication.onCommit((lsn) => this.#advanceCommit(lsn));
-      // A replica cut off from the leader would keep its tailing readers waiting silently; end
-      // their streams so that readers with several addresses (the LogPlayer) move to another replica.
-      replication.onLeaderLost(() => {
-        for (const session of this.#readers) session.stop(unavailable("this replica lost contact with the leader; read from another replica"));
-      });
-    }
+    replication.onCommit((lsn) => this.#advanceCommit(lsn));
+    // A replica cut off from the leader would keep its tailing readers waiting silently; end
+    // their streams so that readers with several addresses (the LogPlayer) move to another replica.
+    replication.onLeaderLost(() => {
+      const error = unavailable("this replica lost contact with the leader; read from another replica");
+      for (const session of this.#readers) session.stop(error);
+    });
   }
 
   get commitLsn(): bigint {
@@ -100,11 +86,6 @@ export class LogStoreNode {
     return this.#config.readLimits;
   }
 
-  /** Raft term of new entries: always 1 until replication exists. */
-  get term(): bigint {
-    return this.#wal.lastTerm > 1n ? this.#wal.lastTerm : 1n;
-  }
-
   #advanceCommit(durableLsn: bigint): void {
     if (durableLsn <= this.#commitLsn) return;
     this.#commitLsn = durableLsn;
@@ -117,70 +98,19 @@ export class LogStoreNode {
     return this.#commitWaiters.wait(lsn, resolve);
   }
 
-  /** Refuses writes unless this replica leads (always, for now: one replica). */
-  #checkLeader(): void {
-    if (this.#stopping) throw unavailable("the LogStore is shutting down");
-    // With replication: throw unavailable("not the leader", leaderAddress) here.
-  }
-
   /**
-   * Appends one transaction. The dedupe check and validation happen before
-   * anything is queued, so a refused or repeated append leaves no trace.
-   * Resolves once durable (committed, with one replica).
+   * Appends one transaction through the Raft log: a retry of an append
+   * already made is answered with its original LSN. Resolves once committed
+   * and durable here.
    */
   async append(request: AppendRequest): Promise<AppendResponse> {
-    this.#checkLeader();
-    if (this.#config.replication !== undefined) return this.#config.replication.append(request);
-    const known = this.#knownAppend(request);
-    if (known !== undefined) return known;
-    const lsn = this.#wal.lastLsn + 1n;
-    const entry: LogEntry = {
-      lsn,
-      term: this.term,
-      txn: request.txn,
-      commitTimeNs: request.commitTimeNs,
-      clientId: request.clientId,
-      clientSeq: request.clientSeq,
-    };
-    const payload = encodeEntryPayload(entry);
-    const problem = validateTransaction(request.txn, payload.length, this.#config.transactionLimits);
-    if (problem !== null) throw problem;
-    // Nothing awaited between the dedupe check and here: a concurrent retry sees this append in #inflight.
-    const durable = this.#wal.append(entry, payload);
-    if (!isIdempotent(request)) {
-      await durable;
-      return { lsn, duplicate: false };
-    }
-    const key = appendKey(request.clientId, request.clientSeq);
-    const committed = durable.then(() => {
-      this.#config.dedupe.record(request.clientId, request.clientSeq, lsn);
-      return lsn;
-    });
-    this.#inflight.set(key, committed);
-    try {
-      await committed;
-    } finally {
-      this.#inflight.delete(key);
-    }
-    return { lsn, duplicate: false };
-  }
-
-  /**
-   * A retry of an append this LogStore already has: its original's answer
-   * (waiting for it while it is being made durable). Undefined for a new one.
-   */
-  #knownAppend(request: AppendRequest): Promise<AppendResponse> | undefined {
-    if (!isIdempotent(request)) return undefined;
-    const verdict = this.#config.dedupe.lookup(request.clientId, request.clientSeq);
-    if (verdict.kind === "duplicate") return Promise.resolve({ lsn: verdict.lsn, duplicate: true });
-    if (verdict.kind === "too-old") throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
-    const inflight = this.#inflight.get(appendKey(request.clientId, request.clientSeq));
-    return inflight?.then((lsn) => ({ lsn, duplicate: true }));
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    return this.#config.replication.append(request);
   }
 
   status(): StatusResponse {
-    const { meta, advertiseAddress, replicaId, replication } = this.#config;
-    const raft = replication?.status();
+    const { meta, advertiseAddress, replicaId, replication, singleVoter } = this.#config;
+    const raft = replication.status();
     return {
       protocolVersion: PROTOCOL_VERSION,
       clusterId: meta.clusterId,
@@ -188,11 +118,11 @@ export class LogStoreNode {
       firstLsn: this.#wal.firstLsn,
       lastLsn: this.#wal.lastLsn,
       commitLsn: this.#commitLsn,
-      role: raft?.role ?? "leader",
-      term: raft?.term ?? this.term,
-      leaderAddress: raft?.leaderAddress ?? advertiseAddress(),
+      role: raft.role,
+      term: raft.term,
+      leaderAddress: singleVoter ? advertiseAddress() : raft.leaderAddress,
       replicaId,
-      replicas: raft?.replicas ?? [],
+      replicas: singleVoter ? [] : raft.replicas,
     };
   }
 
@@ -252,7 +182,7 @@ export class LogStoreNode {
   /** Refuses new work and ends every Read stream with UNAVAILABLE. */
   stop(): void {
     this.#stopping = true;
-    this.#config.replication?.stop();
+    this.#config.replication.stop();
     for (const session of this.#readers) session.stop(unavailable("the LogStore is shutting down"));
     for (const session of this.#appendStreams) session.stop(unavailable("the LogStore is shutting down"));
     this.#appendStreams.clear();

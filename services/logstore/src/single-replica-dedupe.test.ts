@@ -2,47 +2,59 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
-import { createRegistry, createShardMap, DEFAULT_TRANSACTION_LIMITS, LpError, silentLogger, Status } from "@logplayer/common";
-import { MutationKind, type AppendRequest } from "@logplayer/proto";
-import { rebuildDedupeTable } from "./dedupe-rebuild";
-import { DedupeTable, type DedupeLimits } from "./dedupe-table";
-import { createLogStoreMetrics } from "./metrics";
+import { createShardMap, DEFAULT_TRANSACTION_LIMITS, LpError, silentLogger, Status } from "@logplayer/common";
+import { MutationKind, type AppendRequest, type LogEntry } from "@logplayer/proto";
+import { writeClusterMeta } from "./cluster-meta";
+import { encodeEntryPayload } from "@logplayer/wal";
+import type { DedupeLimits } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
-import { LogStoreNode } from "./server";
+import { RAFT_STATE_FILE } from "./replication/raft-state-file";
+import { startLogStore, WAL_DIRECTORY, type RunningLogStore } from "./start-logstore";
 import { DEFAULT_WAL_LIMITS, Wal } from "@logplayer/wal";
 
-// The single-replica LogStoreNode over a real WAL in a temp dir: idempotent appends without --peers.
+// A LogStore without --peers (the one voter of its own Raft) in-process over a real WAL in a temp dir:
+// idempotent appends. LSN 1 is the leader's no-op, and every start appends one more.
 let dir: string;
-const open: Wal[] = [];
+const running: RunningLogStore[] = [];
 
 beforeEach(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "logstore-dedupe-"));
 });
 
 afterEach(async () => {
-  for (const wal of open.splice(0)) await wal.close();
+  for (const store of running.splice(0)) await store.close();
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function openNode(limits: DedupeLimits = { clientsMax: 10, seqsPerClientMax: 10 }): Promise<{ node: LogStoreNode; wal: Wal; dedupe: DedupeTable }> {
-  const { wal } = await Wal.open(dir, DEFAULT_WAL_LIMITS);
-  open.push(wal);
-  const dedupe = new DedupeTable(limits);
-  await rebuildDedupeTable(wal, wal.durableLsn, dedupe);
-  const config = {
-    meta: { clusterId: "dedupe-test", shardMap: createShardMap(1) },
-    replicaId: "1",
-    advertiseAddress: () => "127.0.0.1:1",
-    transactionLimits: DEFAULT_TRANSACTION_LIMITS,
-    readLimits: DEFAULT_READ_LIMITS,
-    appendStreamPendingMax: DEFAULT_APPEND_STREAM_PENDING_MAX,
-    onFatal: (error: Error) => {
+async function openStore(limits: DedupeLimits = { clientsMax: 10, seqsPerClientMax: 10 }): Promise<RunningLogStore> {
+  const store = await startLogStore(
+    {
+      dataDir: dir,
+      listen: "127.0.0.1:0",
+      advertise: undefined,
+      metricsPort: -1,
+      replicaId: "1",
+      shardCount: 1,
+      clusterId: "dedupe-test",
+      walLimits: DEFAULT_WAL_LIMITS,
+      transactionLimits: DEFAULT_TRANSACTION_LIMITS,
+      readLimits: DEFAULT_READ_LIMITS,
+      appendStreamPendingMax: DEFAULT_APPEND_STREAM_PENDING_MAX,
+      shutdownTimeoutMs: 1000,
+      dedupeLimits: limits,
+    },
+    silentLogger(),
+    (error: Error) => {
       throw error;
     },
-    dedupe,
-  };
-  const node = new LogStoreNode(wal, config, createLogStoreMetrics(createRegistry("logstore")), silentLogger());
-  return { node, wal, dedupe };
+  );
+  running.push(store);
+  return store;
+}
+
+async function closeStore(store: RunningLogStore): Promise<void> {
+  running.splice(running.indexOf(store), 1);
+  await store.close();
 }
 
 function request(clientId: string, clientSeq: bigint, key = `k-${clientId}-${clientSeq}`): AppendRequest {
@@ -51,54 +63,70 @@ function request(clientId: string, clientSeq: bigint, key = `k-${clientId}-${cli
 
 describe("single-replica idempotent appends", () => {
   it("a retry arriving while the original is being fsynced waits for it and gets its LSN", async () => {
-    const { node, wal } = await openNode();
+    const { node } = await openStore();
     // Both calls start before any fsync completes: the second must find the first in flight.
     const original = node.append(request("c", 1n));
     const retry = node.append(request("c", 1n));
-    expect(wal.lastLsn).toBe(1n);
-    expect(await original).toEqual({ lsn: 1n, duplicate: false });
-    expect(await retry).toEqual({ lsn: 1n, duplicate: true });
-    // Once durable, the table answers.
-    expect(await node.append(request("c", 1n))).toEqual({ lsn: 1n, duplicate: true });
-    expect(await node.append(request("c", 2n))).toEqual({ lsn: 2n, duplicate: false });
-    expect(await node.append(request("other", 1n))).toEqual({ lsn: 3n, duplicate: false });
-    expect(wal.lastLsn).toBe(3n);
+    expect(await original).toEqual({ lsn: 2n, duplicate: false });
+    expect(await retry).toEqual({ lsn: 2n, duplicate: true });
+    // Once committed, the table answers.
+    expect(await node.append(request("c", 1n))).toEqual({ lsn: 2n, duplicate: true });
+    expect(await node.append(request("c", 2n))).toEqual({ lsn: 3n, duplicate: false });
+    expect(await node.append(request("other", 1n))).toEqual({ lsn: 4n, duplicate: false });
+    expect(node.wal.lastLsn).toBe(4n);
   });
 
   it("appends without a client id are never deduplicated", async () => {
-    const { node, wal } = await openNode();
-    expect(await node.append(request("", 0n, "same"))).toEqual({ lsn: 1n, duplicate: false });
+    const { node } = await openStore();
     expect(await node.append(request("", 0n, "same"))).toEqual({ lsn: 2n, duplicate: false });
-    expect(wal.lastLsn).toBe(2n);
+    expect(await node.append(request("", 0n, "same"))).toEqual({ lsn: 3n, duplicate: false });
+    expect(node.wal.lastLsn).toBe(3n);
   });
 
   it("refuses a seq older than the client's window instead of risking a second copy", async () => {
-    const { node, wal } = await openNode({ clientsMax: 10, seqsPerClientMax: 2 });
+    const { node } = await openStore({ clientsMax: 10, seqsPerClientMax: 2 });
     for (let seq = 1n; seq <= 3n; seq++) await node.append(request("c", seq));
     const error: unknown = await node.append(request("c", 1n)).catch((e: unknown) => e);
     expect(LpError.is(error) && error.code).toBe(Status.FAILED_PRECONDITION);
     expect(String(error)).toMatch(/older than the dedupe window \(oldest kept 2\)/);
-    expect(await node.append(request("c", 2n))).toEqual({ lsn: 2n, duplicate: true });
-    expect(wal.lastLsn).toBe(3n);
+    expect(await node.append(request("c", 2n))).toEqual({ lsn: 3n, duplicate: true });
+    expect(node.wal.lastLsn).toBe(4n);
   });
 
   it("a refused append (invalid) leaves nothing in flight: its corrected retry is appended", async () => {
-    const { node, wal } = await openNode();
+    const { node } = await openStore();
     const bad: AppendRequest = { ...request("c", 1n), txn: { mutations: [] } };
     await expect(node.append(bad)).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
-    expect(await node.append(request("c", 1n))).toEqual({ lsn: 1n, duplicate: false });
-    expect(wal.lastLsn).toBe(1n);
+    expect(await node.append(request("c", 1n))).toEqual({ lsn: 2n, duplicate: false });
+    expect(node.wal.lastLsn).toBe(2n);
   });
 
   it("the table is rebuilt from the WAL on reopen", async () => {
-    const first = await openNode();
+    const first = await openStore();
     for (let seq = 1n; seq <= 5n; seq++) await first.node.append(request("c", seq));
-    await first.wal.close();
-    open.splice(0);
-    const { node, wal, dedupe } = await openNode();
-    expect(dedupe.clientCount).toBe(1);
-    expect(await node.append(request("c", 4n))).toEqual({ lsn: 4n, duplicate: true });
-    expect(await node.append(request("c", 6n))).toEqual({ lsn: 6n, duplicate: false });
-    expect(wal.lastLsn).toBe(6n);
+    await closeStore(first);
+    const { node } = await openStore();
+    // 1 no-op, c/1..c/5 at 2..6, the second start's no-op at 7.
+    expect(await node.append(request("c", 4n))).toEqual({ lsn: 5n, duplicate: true });
+    expect(await node.append(request("c", 6n))).toEqual({ lsn: 8n, duplicate: false });
+    expect(node.wal.lastLsn).toBe(8n);
+  });
+
+  it("opens a data directory written before the one-voter Raft: its entries count as committed", async () => {
+    // What the single-replica mode left: cluster.json and a WAL of term-1 entries from LSN 1, no raft-state.json.
+    await writeClusterMeta(dir, { clusterId: "dedupe-test", shardMap: createShardMap(1) });
+    const { wal } = await Wal.open(path.join(dir, WAL_DIRECTORY), DEFAULT_WAL_LIMITS, {}, { createIfMissing: true });
+    for (let seq = 1n; seq <= 3n; seq++) {
+      const entry: LogEntry = { lsn: seq, term: 1n, commitTimeNs: 1n, clientId: "old", clientSeq: seq, txn: request("old", seq).txn };
+      await wal.append(entry, encodeEntryPayload(entry));
+    }
+    await wal.close();
+    const { node } = await openStore();
+    await expect(fs.access(path.join(dir, RAFT_STATE_FILE))).resolves.toBeUndefined();
+    expect(node.commitLsn).toBeGreaterThanOrEqual(3n);
+    expect(await node.append(request("old", 2n))).toEqual({ lsn: 2n, duplicate: true });
+    // The new term's no-op follows the old entries.
+    expect(await node.append(request("old", 4n))).toEqual({ lsn: 5n, duplicate: false });
+    expect(node.status()).toMatchObject({ role: "leader", commitLsn: 5n, replicas: [] });
   });
 });

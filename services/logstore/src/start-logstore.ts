@@ -19,12 +19,11 @@ import {
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
-import { rebuildDedupeTable } from "./dedupe-rebuild";
 import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
 import type { ReadLimits } from "./read-session";
-import { openReplication, type ReplicationSetup } from "./replication/open-replication";
-import type { ReplicatedLog } from "./replication/replicated-log";
+import { openReplication, singleVoterSetup, type ReplicationSetup } from "./replication/open-replication";
+import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
 
@@ -49,9 +48,9 @@ export interface LogStoreOptions {
   /** Appends in flight on one AppendStream before it is paused. */
   appendStreamPendingMax: number;
   shutdownTimeoutMs: number;
-  /** Idempotent appends (both modes): how many clients and seqs per client are remembered. */
+  /** Idempotent appends: how many clients and seqs per client are remembered. */
   dedupeLimits: DedupeLimits;
-  /** Raft replication (--replica-id + --peers); undefined = one replica, always the leader. */
+  /** Raft replication (--replica-id + --peers); undefined = one replica, the one voter of its own Raft. */
   replication?: ReplicationSetup;
 }
 
@@ -101,17 +100,13 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
   );
   const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
   const dedupe = new DedupeTable(options.dedupeLimits);
-  let replication: ReplicatedLog | undefined;
+  const singleVoter = options.replication === undefined;
+  let replication: ReplicatedLog;
   try {
-    if (options.replication !== undefined) {
-      replication = await openReplication(options.replication, meta.clusterId, options.dataDir, wal, dedupe, {
-        transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
-      }, logger, onFatal);
-    } else {
-      // One replica: everything recovered is durable, hence committed.
-      await rebuildDedupeTable(wal, wal.durableLsn, dedupe);
-      logger.info({ dedupeClients: dedupe.clientCount }, "dedupe table rebuilt");
-    }
+    const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
+    replication = await openReplication(setup, meta.clusterId, options.dataDir, wal, dedupe, {
+      transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
+    }, logger, onFatal);
   } catch (err: unknown) {
     await wal.close();
     throw err;
@@ -133,14 +128,15 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
       readLimits: options.readLimits,
       appendStreamPendingMax: options.appendStreamPendingMax,
       onFatal,
-      dedupe,
-      ...(replication !== undefined ? { replication } : {}),
+      replication,
+      singleVoter,
     },
     metrics,
     logger,
   );
   server.addService(LogStoreService, createLogStoreService(node, metrics, logger));
-  if (replication !== undefined) server.addService(ReplicationService, replication.service());
+  // A single voter has no peers to hear from: it serves no Replication.
+  if (!singleVoter) server.addService(ReplicationService, replication.service());
   const health = addHealthService(server);
   let metricsServer: MetricsServer | null = null;
   let grpcPort: number;
@@ -150,11 +146,11 @@ export async function startLogStore(options: LogStoreOptions, logger: Logger, on
     metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry);
   } catch (err: unknown) {
     server.forceShutdown();
-    replication?.stop();
+    replication.stop();
     await wal.close();
     throw err;
   }
-  replication?.start();
+  replication.start();
   health.setStatus("", "SERVING");
   const close = async (): Promise<void> => {
     health.setStatus("", "NOT_SERVING");

@@ -4,7 +4,8 @@ import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal } from "@logplayer/wal";
 import { peersHash, type Peer } from "./peers";
-import { checkRaftIdentity, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
+import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
+import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
 import { WalStorage } from "./wal-storage";
 
@@ -12,6 +13,21 @@ export interface ReplicationSetup {
   readonly replicaId: number;
   readonly peers: readonly Peer[];
   readonly limits: ReplicationLimits;
+  /** Started without --peers: the one voter of its own cluster. */
+  readonly singleVoter?: true;
+}
+
+/**
+ * The peer-list hash of a LogStore started without --peers: a one-voter Raft
+ * (as etcd runs a single node). Not a digest of an address, so the listen
+ * address may change between starts; it differs from every real peer list, so
+ * such a data directory cannot join a replicated cluster by accident.
+ */
+export const SINGLE_VOTER_PEERS_HASH = "single-voter";
+
+/** The one-voter setup of a LogStore started without --peers (it has no peer address: clients know it). */
+export function singleVoterSetup(limits: ReplicationLimits): ReplicationSetup {
+  return { replicaId: 1, peers: [{ id: 1, address: "" }], limits, singleVoter: true };
 }
 
 /** Durable entries the Storage adapter keeps decoded-and-encoded beyond the WAL's cache. */
@@ -38,16 +54,21 @@ export async function openReplication(
   if (!peers.some((p) => p.id === replicaId)) {
     throw invalidArgument(`--replica-id ${replicaId} is not in --peers (${peers.map((p) => p.id).join(",")})`);
   }
-  const identity: RaftIdentity = { clusterId, replicaId, peersHash: peersHash(peers) };
+  const singleVoter = setup.singleVoter === true;
+  const identity: RaftIdentity = { clusterId, replicaId, peersHash: singleVoter ? SINGLE_VOTER_PEERS_HASH : peersHash(peers) };
   const stored = await readRaftState(dataDir);
-  if (stored !== null) checkRaftIdentity(stored.identity, identity);
-  const hardState = stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm };
-  if (hardState.commit > wal.lastLsn) {
-    throw failedPrecondition(`raft-state.json says LSN ${hardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`);
+  if (stored !== null) checkStartMode(stored.identity, identity);
+  const storedHardState = stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm };
+  if (storedHardState.commit > wal.lastLsn) {
+    throw failedPrecondition(
+      `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
+    );
   }
+  const hardState = singleVoter ? { ...storedHardState, commit: singleVoterCommit(wal, stored === null, logger) } : storedHardState;
   if (stored === null) await writeRaftState(dataDir, { identity, hardState });
   assert(dedupe.clientCount === 0, "dedupe table filled before replication opened");
   await rebuildDedupeTable(wal, hardState.commit, dedupe);
+  logger.info({ dedupeClients: dedupe.clientCount }, "dedupe table rebuilt");
   // In flight per follower and uncommitted on the leader must fit in the WAL's append queue.
   const entriesPerMessageMax = 64;
   const inflightMessagesMax = Math.max(1, Math.min(16, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))));
@@ -72,8 +93,42 @@ export async function openReplication(
     { replicaId, peers, peersHash: identity.peersHash, term: hardState.term.toString(), commit: hardState.commit.toString(), dedupeClients: dedupe.clientCount },
     "replication state loaded",
   );
-  return new ReplicatedLog(
-    { identity, peers, dataDir, limits: setup.limits, transactionLimits: limits.transactionLimits, messageBytesMax: limits.messageBytesMax, appendQueueMax: limits.appendQueueMax, onFatal },
-    wal, storage, config, dedupe, logger,
-  );
+  const options = {
+    identity, peers, dataDir, limits: setup.limits, transactionLimits: limits.transactionLimits,
+    messageBytesMax: limits.messageBytesMax, appendQueueMax: limits.appendQueueMax, onFatal,
+  };
+  try {
+    return new ReplicatedLog(options, wal, storage, config, dedupe, logger);
+  } catch (err: unknown) {
+    // The core refuses a configuration with its own error; on our side of the wire it is INVALID_ARGUMENT.
+    throw fromRaftError(err);
+  }
+}
+
+/**
+ * A single voter's commit index on start: its whole recovered WAL. Every entry
+ * in it was written by this node as leader and a quorum of one is this node,
+ * so a durable entry is a committed one (the hard state's commit is written
+ * lazily and may lag). This also opens a data directory made before the
+ * LogStore ran as a one-voter Raft: a WAL of term-1 entries from LSN 1 and no
+ * raft-state.json (written now), whose entries were all acknowledged once durable.
+ */
+function singleVoterCommit(wal: Wal, legacy: boolean, logger: Logger): bigint {
+  if (legacy && wal.lastLsn > 0n) {
+    logger.info({ lastLsn: wal.lastLsn.toString() }, `single-replica data directory without ${RAFT_STATE_FILE}: its entries are committed`);
+  }
+  return wal.lastLsn;
+}
+
+/** A data directory keeps its mode: one voter (no --peers) or a member of a replicated cluster. */
+function checkStartMode(stored: RaftIdentity, started: RaftIdentity): void {
+  if (stored.peersHash === SINGLE_VOTER_PEERS_HASH && started.peersHash !== SINGLE_VOTER_PEERS_HASH) {
+    throw failedPrecondition("this data directory belongs to a LogStore started without --peers; it cannot join a replicated cluster");
+  }
+  if (stored.peersHash !== SINGLE_VOTER_PEERS_HASH && started.peersHash === SINGLE_VOTER_PEERS_HASH) {
+    throw failedPrecondition(
+      `this data directory belongs to replica ${stored.replicaId} of a replicated cluster: start it with its --replica-id and --peers`,
+    );
+  }
+  checkRaftIdentity(stored, started);
 }

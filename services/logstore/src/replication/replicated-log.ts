@@ -1,8 +1,5 @@
-import { credentials, Metadata, type ServerUnaryCall, type sendUnaryData, type ServiceError } from "@grpc/grpc-js";
 import {
   assert,
-  failedPrecondition,
-  grpcChannelOptions,
   LpError,
   Status,
   unavailable,
@@ -10,24 +7,19 @@ import {
   type Logger,
   type TransactionLimits,
 } from "@logplayer/common";
-import {
-  ReplicationClient,
-  type AppendRequest,
-  type AppendResponse,
-  type LogEntry,
-  type ReplicaStatus,
-  type ReplicationServer,
-  type StepRequest,
-  type StepResponse,
-} from "@logplayer/proto";
-import { NO_NODE, RaftNode, type Entry, type Message, type RaftConfig, type Ready } from "@logplayer/raft";
+import type { AppendRequest, AppendResponse, LogEntry, ReplicaStatus, ReplicationServer } from "@logplayer/proto";
+import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
 import { encodeEntryPayload } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
-import { appendKey, isIdempotent, tooOldError, type DedupeTable } from "../dedupe-table";
+import { tooOldError, type DedupeTable } from "../dedupe-table";
+import { LogStateMachine, type AppendFailure, type AppendWaiter } from "./log-state-machine";
+import { mathRandom, RaftStateFileWriter, timerClock, WalLogWriter } from "./node-ports";
+import { PeerTransport } from "./peer-transport";
 import type { Peer } from "./peers";
-import { writeRaftState, type RaftIdentity } from "./raft-state-file";
-import { toLogEntry, WalStorage } from "./wal-storage";
-import { messageFromWire, messageToWire } from "./wire";
+import { RaftDriver, type RaftProposer } from "./raft-driver";
+import type { RaftIdentity } from "./raft-state-file";
+import { createReplicationService } from "./replication-service";
+import type { WalStorage } from "./wal-storage";
 
 export interface ReplicationLimits {
   /** Milliseconds per Raft tick (election timeout = electionTicks..2*electionTicks ticks). */
@@ -62,52 +54,18 @@ export interface ReplicatedLogOptions {
   readonly onFatal: (error: Error) => void;
 }
 
-interface PendingAppend {
-  readonly term: bigint;
-  readonly resolvers: { resolve: (response: AppendResponse) => void; reject: (error: LpError) => void; duplicate: boolean }[];
-}
-
 /**
- * One peer's outbound channel: ONE Step call in flight at a time, carrying
- * everything queued meanwhile. Separate concurrent unary calls can be handled
- * out of order by the receiver, and a reordered AppendEntries makes the
- * leader fall back to probing; one call at a time keeps the order and
- * batches under load.
- */
-interface PeerLink {
-  readonly peer: Peer;
-  readonly client: ReplicationClient;
-  queue: Message[];
-  sending: boolean;
-}
-
-/**
- * The Raft adapter: drives a RaftNode over the WAL (its log), raft-state.json
- * (its hard state), gRPC Step calls (its network) and a timer (its clock).
- * Every input (tick, message, proposal, fsync report) runs through one queue,
- * so nothing reaches the node between ready() and advance() even while a
- * Ready waits for an fsync or a truncation.
+ * The LogStore's log over Raft: wires the Raft driver to its ports on this
+ * machine (the WAL, raft-state.json, gRPC peers, a timer, Math.random) and to
+ * the log state machine, and turns their outcomes into gRPC-coded answers.
  */
 export class ReplicatedLog {
   readonly #options: ReplicatedLogOptions;
-  readonly #wal: Wal;
   readonly #logger: Logger;
-  readonly #storage: WalStorage;
-  readonly #node: RaftNode;
-  readonly #dedupe: DedupeTable;
-  readonly #links = new Map<number, PeerLink>();
-  readonly #pending = new Map<bigint, PendingAppend>();
-  /** "clientId/seq" -> LSN for appends proposed but not yet applied. */
-  readonly #pendingKeys = new Map<string, bigint>();
-  #inputs: (() => void)[] = [];
-  #processing = false;
-  #tickQueued = false;
-  #timer: NodeJS.Timeout | undefined;
-  #appliedLsn: bigint;
-  /** The no-op this node appended on winning its term: appends wait until it is applied. */
-  #leaderNoopLsn = 0n;
-  #leaderTerm = 0n;
-  #leaderReadyWaiters: { resolve: () => void; reject: (error: LpError) => void }[] = [];
+  readonly #driver: RaftDriver;
+  readonly #state: LogStateMachine;
+  readonly #transport: PeerTransport;
+  readonly #logWriter: WalLogWriter;
   #commitListener: (lsn: bigint) => void = () => {};
   #leaderLostListener: () => void = () => {};
   #leaderKnown = false;
@@ -116,25 +74,45 @@ export class ReplicatedLog {
 
   constructor(options: ReplicatedLogOptions, wal: Wal, storage: WalStorage, config: Omit<RaftConfig, "randomInt">, dedupe: DedupeTable, logger: Logger) {
     this.#options = options;
-    this.#wal = wal;
     this.#logger = logger;
-    this.#storage = storage;
-    this.#dedupe = dedupe;
-    this.#node = new RaftNode({ ...config, randomInt: (bound) => Math.floor(Math.random() * bound) }, storage);
-    this.#appliedLsn = config.appliedIndex;
-    for (const peer of options.peers) {
-      if (peer.id === options.identity.replicaId) continue;
-      const client = new ReplicationClient(peer.address, credentials.createInsecure(), grpcChannelOptions(options.messageBytesMax));
-      this.#links.set(peer.id, { peer, client, queue: [], sending: false });
-    }
+    this.#state = new LogStateMachine(dedupe, config.appliedIndex, options.limits.appendWaitersMax);
+    this.#transport = new PeerTransport({
+      identity: options.identity,
+      peers: options.peers,
+      messageBytesMax: options.messageBytesMax,
+      peerQueueMessagesMax: options.limits.peerQueueMessagesMax,
+      peerRpcTimeoutMs: options.limits.peerRpcTimeoutMs,
+      onRefused: (text) => this.#logRefusal(text),
+    });
+    this.#logWriter = new WalLogWriter(wal, storage, logger);
+    this.#driver = new RaftDriver({
+      config,
+      storage,
+      tickMs: options.limits.tickMs,
+      ports: {
+        log: this.#logWriter,
+        hardState: new RaftStateFileWriter(options.dataDir, options.identity, storage),
+        transport: this.#transport,
+        clock: timerClock,
+        random: mathRandom,
+      },
+      application: {
+        apply: (entries) => {
+          this.#state.apply(entries);
+          this.#commitListener(this.#state.appliedLsn);
+        },
+        observe: (status) => this.#observe(status),
+      },
+      onFatal: options.onFatal,
+    });
     wal.onDurable((durableLsn) => {
       const term = wal.termAt(durableLsn);
-      if (term !== undefined) this.#enqueue(() => this.#node.persisted(durableLsn, term));
+      if (term !== undefined) this.#driver.persisted(durableLsn, term);
     });
   }
 
   get appliedLsn(): bigint {
-    return this.#appliedLsn;
+    return this.#state.appliedLsn;
   }
 
   onCommit(listener: (lsn: bigint) => void): void {
@@ -147,144 +125,27 @@ export class ReplicatedLog {
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      if (this.#tickQueued) return;
-      this.#tickQueued = true;
-      this.#enqueue(() => {
-        this.#tickQueued = false;
-        this.#node.tick();
-      });
-    }, this.#options.limits.tickMs);
+    this.#driver.start();
   }
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#failPending(unavailable("the LogStore is shutting down"));
-    for (const link of this.#links.values()) link.client.close();
-  }
-
-  // ---- the input queue --------------------------------------------------------
-
-  #enqueue(input: () => void): void {
-    if (this.#stopped) return;
-    this.#inputs.push(input);
-    if (!this.#processing) void this.#process();
-  }
-
-  async #process(): Promise<void> {
-    assert(!this.#processing, "two Raft processing loops");
-    this.#processing = true;
-    try {
-      while (!this.#stopped && (this.#inputs.length > 0 || this.#node.hasReady())) {
-        const inputs = this.#inputs;
-        this.#inputs = [];
-        for (const input of inputs) input();
-        while (this.#node.hasReady()) {
-          const ready = this.#node.ready();
-          const io = this.#handleReady(ready);
-          if (io !== undefined) await io;
-          this.#node.advance(ready);
-          this.#afterAdvance();
-        }
-      }
-    } catch (err: unknown) {
-      this.#options.onFatal(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      this.#processing = false;
-    }
-  }
-
-  /** Carries out a Ready in the documented order. Returns a promise only when it must wait for disk. */
-  #handleReady(ready: Ready): Promise<void> | undefined {
-    const { hardState } = ready;
-    if (hardState !== undefined) this.#storage.setHardState(hardState);
-    const mustSync = hardState !== undefined && ready.hardStateMustSync;
-    const truncate = ready.truncateAfter !== undefined && ready.truncateAfter < this.#wal.lastLsn;
-    if (!mustSync && !truncate) {
-      this.#finishReady(ready);
-      return undefined;
-    }
-    return (async () => {
-      if (mustSync) await writeRaftState(this.#options.dataDir, { identity: this.#options.identity, hardState: this.#storage.hardState() });
-      if (truncate && ready.truncateAfter !== undefined) {
-        this.#logger.warn({ after: ready.truncateAfter.toString(), lastLsn: this.#wal.lastLsn.toString() }, "truncating a conflicting uncommitted suffix");
-        this.#storage.truncateAfter(ready.truncateAfter);
-        await this.#wal.truncateAfter(ready.truncateAfter);
-      }
-      this.#finishReady(ready);
-    })();
-  }
-
-  #finishReady(ready: Ready): void {
-    // After stop() the WAL is closing: what is left of this Ready is dropped, like a crash would.
-    if (this.#stopped) return;
-    for (const entry of ready.entries) this.#appendToWal(entry);
-    this.#send(ready.messages);
-    if (ready.committedEntries.length > 0) this.#apply(ready.committedEntries);
-  }
-
-  #appendToWal(entry: Entry): void {
-    this.#storage.remember(entry);
-    const { entry: logEntry, payload } = toLogEntry(entry);
-    // Durability comes back through wal.onDurable; a write failure is fatal via the WAL observer.
-    this.#wal.append(logEntry, payload).catch(() => {});
-  }
-
-  // ---- applying committed entries ----------------------------------------------
-
-  #apply(entries: readonly Entry[]): void {
-    for (const entry of entries) {
-      assert(entry.index === this.#appliedLsn + 1n, `apply of ${entry.index} after ${this.#appliedLsn}`);
-      this.#appliedLsn = entry.index;
-      const pending = this.#pending.get(entry.index);
-      this.#pending.delete(entry.index);
-      if (entry.kind === "normal") {
-        const { entry: logEntry } = toLogEntry(entry);
-        if (isIdempotent(logEntry)) {
-          this.#dedupe.record(logEntry.clientId, logEntry.clientSeq, entry.index);
-          this.#pendingKeys.delete(appendKey(logEntry.clientId, logEntry.clientSeq));
-        }
-      }
-      if (pending === undefined) continue;
-      for (const waiter of pending.resolvers) {
-        if (pending.term === entry.term) waiter.resolve({ lsn: entry.index, duplicate: waiter.duplicate });
-        else waiter.reject(unavailable("the append was overwritten by a new leader; retry", this.#leaderAddress()));
-      }
-    }
-    this.#commitListener(this.#appliedLsn);
-    if (this.#leaderNoopLsn > 0n && this.#appliedLsn >= this.#leaderNoopLsn) {
-      const waiters = this.#leaderReadyWaiters;
-      this.#leaderReadyWaiters = [];
-      for (const waiter of waiters) waiter.resolve();
-    }
+    this.#driver.stop();
+    this.#state.failAll("stopped");
+    this.#transport.close();
   }
 
   /** Notices leadership changes: a lost leadership fails every waiting append (the client retries). */
-  #afterAdvance(): void {
-    const status = this.#node.status();
+  #observe(status: RaftStatus): void {
     const leaderKnown = status.leader !== NO_NODE;
     if (this.#leaderKnown && !leaderKnown) this.#leaderLostListener();
     this.#leaderKnown = leaderKnown;
-    if (status.role === "leader" && this.#leaderTerm !== status.term) {
-      this.#leaderTerm = status.term;
-      this.#leaderNoopLsn = status.lastIndex;
-      this.#logger.info({ term: status.term.toString(), noopLsn: status.lastIndex.toString() }, "became leader");
-    } else if (status.role !== "leader" && this.#leaderTerm !== 0n) {
-      this.#logger.info({ term: status.term.toString(), leader: status.leader }, "lost leadership");
-      this.#leaderTerm = 0n;
-      this.#leaderNoopLsn = 0n;
-      this.#failPending(unavailable("leadership changed before the append committed; retry", this.#leaderAddress()));
+    const change = this.#state.observe(status);
+    if (change?.kind === "became-leader") {
+      this.#logger.info({ term: change.term.toString(), noopLsn: change.noopLsn.toString() }, "became leader");
+    } else if (change?.kind === "lost-leadership") {
+      this.#logger.info({ term: change.term.toString(), leader: status.leader }, "lost leadership");
     }
-  }
-
-  #failPending(error: LpError): void {
-    for (const pending of this.#pending.values()) for (const waiter of pending.resolvers) waiter.reject(error);
-    this.#pending.clear();
-    this.#pendingKeys.clear();
-    const waiters = this.#leaderReadyWaiters;
-    this.#leaderReadyWaiters = [];
-    for (const waiter of waiters) waiter.reject(error);
   }
 
   // ---- appends -------------------------------------------------------------------
@@ -293,42 +154,47 @@ export class ReplicatedLog {
   async append(request: AppendRequest): Promise<AppendResponse> {
     await this.#waitLeaderReady();
     return new Promise<AppendResponse>((resolve, reject) => {
-      this.#enqueue(() => {
+      const waiter: AppendWaiter = {
+        committed: (lsn, duplicate) => resolve({ lsn, duplicate }),
+        failed: (reason) => reject(this.#failureError(reason)),
+      };
+      this.#driver.propose((node) => {
         try {
-          this.#propose(request, resolve, reject);
+          this.#propose(node, request, waiter);
         } catch (err: unknown) {
           if (!(err instanceof LpError)) throw err;
           reject(err);
         }
       });
+      if (this.#driver.stopped) reject(unavailable("the LogStore is shutting down"));
     });
   }
 
   #waitLeaderReady(): Promise<void> {
     if (this.#stopped) return Promise.reject(unavailable("the LogStore is shutting down"));
-    const status = this.#node.status();
-    if (status.role !== "leader") return Promise.reject(this.#notLeader());
-    if (this.#appliedLsn >= this.#leaderNoopLsn) return Promise.resolve();
-    if (this.#leaderReadyWaiters.length >= this.#options.limits.appendWaitersMax) {
-      return Promise.reject(new LpError(Status.RESOURCE_EXHAUSTED, "too many appends waiting for the new leader"));
-    }
-    return new Promise((resolve, reject) => this.#leaderReadyWaiters.push({ resolve, reject }));
+    // A node that has just won (its first Ready still being written) waits like one whose no-op is not applied yet.
+    if (this.#driver.status().role !== "leader") return Promise.reject(this.#notLeader());
+    if (this.#state.leaderReady) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiting = this.#state.waitLeaderReady({ ready: resolve, failed: (reason) => reject(this.#failureError(reason)) });
+      if (!waiting) reject(new LpError(Status.RESOURCE_EXHAUSTED, "too many appends waiting for the new leader"));
+    });
   }
 
-  #propose(request: AppendRequest, resolve: (r: AppendResponse) => void, reject: (e: LpError) => void): void {
-    const status = this.#node.status();
-    if (status.role !== "leader" || this.#appliedLsn < this.#leaderNoopLsn) throw this.#notLeader();
-    if (isIdempotent(request)) {
-      const verdict = this.#dedupe.lookup(request.clientId, request.clientSeq);
-      if (verdict.kind === "duplicate") return resolve({ lsn: verdict.lsn, duplicate: true });
-      if (verdict.kind === "too-old") throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
-      const inflightLsn = this.#pendingKeys.get(appendKey(request.clientId, request.clientSeq));
-      const inflight = inflightLsn === undefined ? undefined : this.#pending.get(inflightLsn);
-      if (inflight !== undefined) {
-        // The original is still uncommitted: answer with its outcome.
-        inflight.resolvers.push({ resolve, reject, duplicate: true });
+  /** One input of the driver's queue: the verdict, validation and proposal happen with nothing in between. */
+  #propose(node: RaftProposer, request: AppendRequest, waiter: AppendWaiter): void {
+    const status = node.status();
+    if (status.role !== "leader" || status.term !== this.#state.leaderTerm || !this.#state.leaderReady) throw this.#notLeader();
+    const verdict = this.#state.verdict(request, waiter);
+    switch (verdict.kind) {
+      case "duplicate":
+        return waiter.committed(verdict.lsn, true);
+      case "too-old":
+        throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
+      case "joined-in-flight":
         return;
-      }
+      case "new":
+        break;
     }
     const entry: LogEntry = {
       lsn: status.lastIndex + 1n, term: status.term, txn: request.txn,
@@ -337,14 +203,25 @@ export class ReplicatedLog {
     const payload = encodeEntryPayload(entry);
     const problem = validateTransaction(request.txn, payload.length, this.#options.transactionLimits);
     if (problem !== null) throw problem;
-    const result = this.#node.propose(payload);
+    const result = node.propose(payload);
     if (!result.ok) {
       if (result.reason === "overloaded") throw new LpError(Status.RESOURCE_EXHAUSTED, "too many uncommitted appends; back off");
       throw this.#notLeader();
     }
     assert(result.index === entry.lsn && result.term === entry.term, `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`);
-    this.#pending.set(entry.lsn, { term: entry.term, resolvers: [{ resolve, reject, duplicate: false }] });
-    if (isIdempotent(request)) this.#pendingKeys.set(appendKey(request.clientId, request.clientSeq), entry.lsn);
+    this.#logWriter.proposed(entry);
+    this.#state.track(entry.lsn, entry.term, request, waiter);
+  }
+
+  #failureError(reason: AppendFailure): LpError {
+    switch (reason) {
+      case "overwritten":
+        return unavailable("the append was overwritten by a new leader; retry", this.#leaderAddress());
+      case "leadership-lost":
+        return unavailable("leadership changed before the append committed; retry", this.#leaderAddress());
+      case "stopped":
+        return unavailable("the LogStore is shutting down");
+    }
   }
 
   #notLeader(): LpError {
@@ -352,70 +229,15 @@ export class ReplicatedLog {
   }
 
   #leaderAddress(): string | undefined {
-    const leader = this.#node.status().leader;
-    return this.#options.peers.find((p) => p.id === leader)?.address;
-  }
-
-  // ---- the network ---------------------------------------------------------------
-
-  #send(messages: readonly Message[]): void {
-    for (const message of messages) {
-      const link = this.#links.get(message.to);
-      if (link === undefined || link.queue.length >= this.#options.limits.peerQueueMessagesMax) continue;
-      link.queue.push(message);
-    }
-    for (const link of this.#links.values()) if (!link.sending && link.queue.length > 0) this.#flush(link);
-  }
-
-  /** Sends the queued messages that fit in one gRPC message; the next call starts when this one returns. */
-  #flush(link: PeerLink): void {
-    assert(!link.sending && link.queue.length > 0, "flush without messages or while sending");
-    const bytesMax = this.#options.messageBytesMax - STEP_OVERHEAD_BYTES;
-    let bytes = 0;
-    let count = 0;
-    while (count < link.queue.length) {
-      bytes += messageBytes(link.queue[count]!);
-      if (count > 0 && bytes > bytesMax) break;
-      count++;
-    }
-    const batch = link.queue.splice(0, count);
-    link.sending = true;
-    const request: StepRequest = {
-      clusterId: this.#options.identity.clusterId,
-      peersHash: this.#options.identity.peersHash,
-      messages: batch.map(messageToWire),
-    };
-    const deadline = Date.now() + this.#options.limits.peerRpcTimeoutMs;
-    link.client.step(request, new Metadata(), { deadline }, (err: ServiceError | null) => {
-      link.sending = false;
-      // A failed call loses its messages, like a lossy network: Raft resends what matters.
-      if (err !== null && err.code === Status.FAILED_PRECONDITION) this.#logRefusal(`replica ${link.peer.id} at ${link.peer.address} refused our messages: ${err.details}`);
-      if (!this.#stopped && link.queue.length > 0) this.#flush(link);
-    });
+    const leader = this.#driver.status().leader;
+    const address = this.#options.peers.find((p) => p.id === leader)?.address;
+    // A single voter has no peer address; its clients already know it.
+    return address === "" ? undefined : address;
   }
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
   service(): ReplicationServer {
-    return {
-      step: (call: ServerUnaryCall<StepRequest, StepResponse>, callback: sendUnaryData<StepResponse>) => {
-        const { clusterId, peersHash, messages } = call.request;
-        const { identity } = this.#options;
-        if (clusterId !== identity.clusterId || peersHash !== identity.peersHash) {
-          const reason =
-            `cluster/peer mismatch: sender has cluster "${clusterId}" peers hash ${peersHash}, ` +
-            `replica ${identity.replicaId} has cluster "${identity.clusterId}" peers hash ${identity.peersHash}`;
-          this.#logRefusal(`refused Raft messages: ${reason}`);
-          callback(failedPrecondition(reason).toServiceError());
-          return;
-        }
-        for (const wire of messages) {
-          const message = messageFromWire(wire);
-          if (message === undefined || message.to !== identity.replicaId) continue;
-          this.#enqueue(() => this.#node.step(message));
-        }
-        callback(null, {});
-      },
-    };
+    return createReplicationService(this.#options.identity, (message) => this.#driver.step(message), (text) => this.#logRefusal(text));
   }
 
   #logRefusal(text: string): void {
@@ -428,15 +250,15 @@ export class ReplicatedLog {
   // ---- status --------------------------------------------------------------------
 
   status(): { role: string; term: bigint; leaderAddress: string; replicas: ReplicaStatus[] } {
-    const status = this.#node.status();
+    const status = this.#driver.status();
     const replicas = this.#options.peers.map((peer): ReplicaStatus => {
       if (peer.id === status.id) {
         return {
           replicaId: String(peer.id), address: peer.address, role: status.role, term: status.term,
-          lastLsn: status.lastIndex, commitLsn: this.#appliedLsn, matchLsn: status.persistedIndex, lag: 0n,
+          lastLsn: status.lastIndex, commitLsn: this.#state.appliedLsn, matchLsn: status.persistedIndex, lag: 0n,
         };
       }
-      const progress = status.role === "leader" ? this.#node.progressOf(peer.id) : undefined;
+      const progress = status.role === "leader" ? this.#driver.progressOf(peer.id) : undefined;
       const role = peer.id === status.leader ? "leader" : progress !== undefined ? "follower" : "unknown";
       const match = progress?.match ?? 0n;
       return {
@@ -446,13 +268,4 @@ export class ReplicatedLog {
     });
     return { role: status.role, term: status.term, leaderAddress: this.#leaderAddress() ?? "", replicas };
   }
-}
-
-/** Room for the request's own fields next to the messages' entries. */
-const STEP_OVERHEAD_BYTES = 16 * 1024;
-
-/** An upper estimate of a message's encoded size. */
-function messageBytes(message: Message): number {
-  if (message.type !== "append") return 64;
-  return message.entries.reduce((sum, entry) => sum + entry.data.length + 32, 64);
 }

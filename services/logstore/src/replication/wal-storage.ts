@@ -1,6 +1,6 @@
-import { assert, failedPrecondition } from "@logplayer/common";
+import { assert } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
-import type { Entry, HardState, Storage } from "@logplayer/raft";
+import { compacted, type Entry, type HardState, type Storage } from "@logplayer/raft";
 import { encodeEntryPayload } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
 
@@ -68,7 +68,7 @@ export class WalStorage implements Storage {
    * used: one cache range or one segment read per run, not one per entry.
    */
   entries(lo: bigint, hi: bigint, bytesMax: number): readonly Entry[] {
-    if (lo < this.firstIndex()) throw failedPrecondition(`raft storage: index ${lo} is compacted`);
+    if (lo < this.firstIndex()) throw compacted(`raft storage: index ${lo} is compacted`);
     assert(lo <= hi && hi <= this.lastIndex() + 1n, `raft storage: entries [${lo}, ${hi}) out of range`);
     const result: Entry[] = [];
     let bytes = 0;

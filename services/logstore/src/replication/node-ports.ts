@@ -1,0 +1,102 @@
+import type { Logger } from "@logplayer/common";
+import type { LogEntry } from "@logplayer/proto";
+import type { Entry, HardState } from "@logplayer/raft";
+import type { Wal } from "@logplayer/wal";
+import type { Completion, HardStateWriter, RaftClock, RaftLogWriter, RaftRandom } from "./raft-driver";
+import { writeRaftState, type RaftIdentity } from "./raft-state-file";
+import { toLogEntry, type WalStorage } from "./wal-storage";
+
+// The Raft driver's ports on a real machine: the WAL, raft-state.json, timers and Math.random.
+
+/** The log port over the WAL: truncation awaits the WAL; appends are queued for its group commit. */
+export class WalLogWriter implements RaftLogWriter {
+  readonly #wal: Wal;
+  readonly #storage: WalStorage;
+  readonly #logger: Logger;
+  /**
+   * LogEntries this leader just built for its proposals, by LSN, so that
+   * writing them needs no decode. Each is taken by the next log write (the
+   * core writes every proposal in the Ready that follows it); bounded by the
+   * core's uncommitted-entries limit all the same.
+   */
+  readonly #proposed = new Map<bigint, LogEntry>();
+
+  constructor(wal: Wal, storage: WalStorage, logger: Logger) {
+    this.#wal = wal;
+    this.#storage = storage;
+    this.#logger = logger;
+  }
+
+  /** Keeps the LogEntry of a proposal just accepted at its LSN (the core writes it in the next Ready). */
+  proposed(entry: LogEntry): void {
+    this.#proposed.set(entry.lsn, entry);
+  }
+
+  write(truncateAfter: bigint | undefined, entries: readonly Entry[], done: Completion): void {
+    if (truncateAfter === undefined || truncateAfter >= this.#wal.lastLsn) {
+      this.#append(entries);
+      done();
+      return;
+    }
+    const lastLsn = this.#wal.lastLsn.toString();
+    this.#logger.warn({ after: truncateAfter.toString(), lastLsn }, "truncating a conflicting uncommitted suffix");
+    this.#storage.truncateAfter(truncateAfter);
+    this.#wal.truncateAfter(truncateAfter).then(
+      () => {
+        this.#append(entries);
+        done();
+      },
+      (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  #append(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      this.#storage.remember(entry);
+      const built = this.#proposed.get(entry.index);
+      this.#proposed.delete(entry.index);
+      const known = built !== undefined && built.term === entry.term ? built : undefined;
+      const { entry: logEntry, payload } = known !== undefined ? { entry: known, payload: entry.data } : toLogEntry(entry);
+      // Durability comes back through wal.onDurable; a write failure is fatal via the WAL observer.
+      this.#wal.append(logEntry, payload).catch(() => {});
+    }
+  }
+}
+
+/** The hard-state port: mirrored into the Storage port at once, raft-state.json fsynced when it must be. */
+export class RaftStateFileWriter implements HardStateWriter {
+  readonly #dataDir: string;
+  readonly #identity: RaftIdentity;
+  readonly #storage: WalStorage;
+
+  constructor(dataDir: string, identity: RaftIdentity, storage: WalStorage) {
+    this.#dataDir = dataDir;
+    this.#identity = identity;
+    this.#storage = storage;
+  }
+
+  save(state: HardState, mustSync: boolean, done: Completion): void {
+    this.#storage.setHardState(state);
+    if (!mustSync) {
+      done();
+      return;
+    }
+    writeRaftState(this.#dataDir, { identity: this.#identity, hardState: state }).then(
+      () => done(),
+      (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+}
+
+export const timerClock: RaftClock = {
+  every(intervalMs, onTick) {
+    const timer = setInterval(onTick, intervalMs);
+    return () => clearInterval(timer);
+  },
+  // After this turn's I/O callbacks and promise continuations: the appends they make share a Ready.
+  soon: (run) => setImmediate(run),
+};
+
+export const mathRandom: RaftRandom = {
+  int: (bound) => Math.floor(Math.random() * bound),
+};

@@ -1,0 +1,99 @@
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { assert, grpcChannelOptions, Status } from "@logplayer/common";
+import { ReplicationClient, type StepRequest } from "@logplayer/proto";
+import type { Message, NodeId } from "@logplayer/raft";
+import type { Peer } from "./peers";
+import type { RaftIdentity } from "./raft-state-file";
+import type { RaftTransport } from "./raft-driver";
+import { messageToWire } from "./wire";
+
+export interface PeerTransportOptions {
+  readonly identity: RaftIdentity;
+  readonly peers: readonly Peer[];
+  readonly messageBytesMax: number;
+  /** Messages waiting for the Step call to one peer; beyond it new ones are dropped (Raft resends). */
+  readonly peerQueueMessagesMax: number;
+  readonly peerRpcTimeoutMs: number;
+  /** Logs a refusal by a peer (rate-limited by the caller). */
+  readonly onRefused: (text: string) => void;
+}
+
+/**
+ * One peer's outbound channel: ONE Step call in flight at a time, carrying
+ * everything queued meanwhile. Separate concurrent unary calls can be handled
+ * out of order by the receiver, and a reordered AppendEntries makes the
+ * leader fall back to probing; one call at a time keeps the order and
+ * batches under load.
+ */
+interface PeerLink {
+  readonly peer: Peer;
+  readonly client: ReplicationClient;
+  queue: Message[];
+  sending: boolean;
+}
+
+/** Raft messages to the other replicas over gRPC Replication.Step: the driver's transport port. */
+export class PeerTransport implements RaftTransport {
+  readonly #options: PeerTransportOptions;
+  readonly #links = new Map<NodeId, PeerLink>();
+  #closed = false;
+
+  constructor(options: PeerTransportOptions) {
+    this.#options = options;
+    for (const peer of options.peers) {
+      if (peer.id === options.identity.replicaId) continue;
+      const client = new ReplicationClient(peer.address, credentials.createInsecure(), grpcChannelOptions(options.messageBytesMax));
+      this.#links.set(peer.id, { peer, client, queue: [], sending: false });
+    }
+  }
+
+  send(messages: readonly Message[]): void {
+    if (this.#closed) return;
+    for (const message of messages) {
+      const link = this.#links.get(message.to);
+      if (link === undefined || link.queue.length >= this.#options.peerQueueMessagesMax) continue;
+      link.queue.push(message);
+    }
+    for (const link of this.#links.values()) if (!link.sending && link.queue.length > 0) this.#flush(link);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const link of this.#links.values()) link.client.close();
+  }
+
+  /** Sends the queued messages that fit in one gRPC message; the next call starts when this one returns. */
+  #flush(link: PeerLink): void {
+    assert(!link.sending && link.queue.length > 0, "flush without messages or while sending");
+    const bytesMax = this.#options.messageBytesMax - STEP_OVERHEAD_BYTES;
+    let bytes = 0;
+    let count = 0;
+    while (count < link.queue.length) {
+      bytes += messageBytes(link.queue[count]!);
+      if (count > 0 && bytes > bytesMax) break;
+      count++;
+    }
+    const batch = link.queue.splice(0, count);
+    link.sending = true;
+    const { identity } = this.#options;
+    const request: StepRequest = { clusterId: identity.clusterId, peersHash: identity.peersHash, messages: batch.map(messageToWire) };
+    const deadline = Date.now() + this.#options.peerRpcTimeoutMs;
+    link.client.step(request, new Metadata(), { deadline }, (err: ServiceError | null) => {
+      link.sending = false;
+      // A failed call loses its messages, like a lossy network: Raft resends what matters.
+      if (err !== null && err.code === Status.FAILED_PRECONDITION) {
+        this.#options.onRefused(`replica ${link.peer.id} at ${link.peer.address} refused our messages: ${err.details}`);
+      }
+      if (!this.#closed && link.queue.length > 0) this.#flush(link);
+    });
+  }
+}
+
+/** Room for the request's own fields next to the messages' entries. */
+const STEP_OVERHEAD_BYTES = 16 * 1024;
+
+/** An upper estimate of a message's encoded size. */
+function messageBytes(message: Message): number {
+  if (message.type !== "append") return 64;
+  return message.entries.reduce((sum, entry) => sum + entry.data.length + 32, 64);
+}

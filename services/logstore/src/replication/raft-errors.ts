@@ -1,0 +1,17 @@
+import { LpError, Status } from "@logplayer/common";
+import { RaftError } from "@logplayer/raft";
+
+/** The gRPC meaning of the Raft core's errors: the core has none of its own. */
+export function raftErrorToLpError(error: RaftError): LpError {
+  switch (error.code) {
+    case "invalid-config":
+      return new LpError(Status.INVALID_ARGUMENT, error.message, { cause: error });
+    case "compacted":
+      return new LpError(Status.FAILED_PRECONDITION, error.message, { cause: error });
+  }
+}
+
+/** Maps a RaftError to its LpError; anything else is returned as it is. */
+export function fromRaftError(error: unknown): unknown {
+  return RaftError.is(error) ? raftErrorToLpError(error) : error;
+}
