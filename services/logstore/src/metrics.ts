@@ -8,6 +8,8 @@ export interface LogStoreMetrics {
   readonly durableWriteSeconds: Histogram;
   readonly groupCommitEntries: Histogram;
   readonly commitLsn: Gauge;
+  /** 1 while the WAL's disk is full (appends refused with RESOURCE_EXHAUSTED, writes retried), else 0. */
+  readonly walDiskFull: Gauge;
   readonly activeReaders: Gauge;
   readonly bytesWritten: Counter;
   readonly entriesRead: Counter;
@@ -38,6 +40,11 @@ export function createLogStoreMetrics(registry: Registry): LogStoreMetrics {
       registers,
     }),
     commitLsn: new Gauge({ name: "lp_logstore_commit_lsn", help: "Highest LSN acknowledged as durable", registers }),
+    walDiskFull: new Gauge({
+      name: "lp_logstore_wal_disk_full",
+      help: "1 while the WAL's disk has no room: appends are refused with RESOURCE_EXHAUSTED and writes retried",
+      registers,
+    }),
     activeReaders: new Gauge({ name: "lp_logstore_active_readers", help: "Open Read streams", registers }),
     bytesWritten: new Counter({ name: "lp_logstore_wal_bytes_written_total", help: "Bytes written to WAL segments", registers }),
     entriesRead: new Counter({ name: "lp_logstore_entries_read_total", help: "Entries sent on Read streams", registers }),

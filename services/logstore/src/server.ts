@@ -3,6 +3,7 @@ import {
   AssertionError,
   LpError,
   LsnWaiters,
+  resourceExhausted,
   Status,
   unavailable,
   type Logger,
@@ -105,6 +106,9 @@ export class LogStoreNode {
    */
   async append(request: AppendRequest): Promise<AppendResponse> {
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    // Refused before it enters the Raft log: what is already there waits in the WAL's queue for room.
+    const diskFull = this.#wal.diskFull;
+    if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
     return this.#config.replication.append(request);
   }
 

@@ -25,6 +25,7 @@ import type { ReadLimits } from "./read-session";
 import { openReplication, singleVoterSetup, type ReplicationSetup } from "./replication/open-replication";
 import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
+import { lockDataDir } from "@logplayer/data-dir-lock";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
@@ -70,6 +71,24 @@ export interface RunningLogStore {
  */
 export async function startLogStore(options: LogStoreOptions, logger: Logger, onFatal: (error: Error) => void): Promise<RunningLogStore> {
   checkOptions(options);
+  // Before anything in the directory is read: two LogStores on one WAL would each acknowledge writes the other then loses.
+  const dirLock = lockDataDir(options.dataDir, `logstore replica ${options.replicaId}`);
+  try {
+    const running = await startLocked(options, logger, onFatal);
+    return {
+      ...running,
+      close: async () => {
+        await running.close();
+        dirLock.release();
+      },
+    };
+  } catch (err: unknown) {
+    dirLock.release();
+    throw err;
+  }
+}
+
+async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (error: Error) => void): Promise<RunningLogStore> {
   await fs.mkdir(options.dataDir, { recursive: true });
   if (options.replication !== undefined && options.clusterId === undefined && (await readClusterMetaExists(options.dataDir)) === false) {
     throw failedPrecondition("a replicated LogStore's first start needs --cluster-id (every replica must be created with the same one)");
@@ -181,6 +200,11 @@ function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: 
     onFailure(error) {
       logger.fatal({ err: error.message }, "WAL write failed");
       onFatal(error);
+    },
+    onDiskFull(message) {
+      metrics.walDiskFull.set(message === null ? 0 : 1);
+      if (message !== null) logger.error({ reason: message }, "WAL disk full: refusing appends, retrying writes until there is room");
+      else logger.warn("WAL disk has room again: appends accepted");
     },
   };
 }
