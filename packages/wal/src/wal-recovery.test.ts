@@ -92,6 +92,22 @@ describe("WAL recovery", () => {
     }
   });
 
+  it("refuses a flipped bit anywhere in the LAST record (whole, nothing after it): never cut as a torn tail", () => {
+    const last = segments[segments.length - 1]!;
+    let lastRecordOffset = 0;
+    for (let offset = 0; offset < last.bytes.length; offset += RECORD_HEADER_BYTES + last.bytes.readUInt32LE(offset + 4)) {
+      lastRecordOffset = offset;
+    }
+    for (let i = lastRecordOffset; i < last.bytes.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const damaged = Buffer.from(last.bytes);
+        damaged[i] = damaged[i]! ^ bit;
+        const wal = [...segments.slice(0, -1), { fileName: last.fileName, bytes: damaged }];
+        expectCorruption(() => recoverWal(wal), last.fileName, lastRecordOffset, /the last record is whole but/);
+      }
+    }
+  });
+
   it("refuses a bad record anywhere in a segment that is not the last", () => {
     const first = segments[0]!;
     const damaged = Buffer.from(first.bytes);

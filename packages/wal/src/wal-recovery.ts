@@ -10,9 +10,16 @@ import { TermRuns } from "./term-runs";
  * Rules:
  * - Records must carry dense LSNs, within and across segments, and each
  *   segment's file name must name its first LSN.
- * - A bad or partial record at the end of the LAST segment, with no valid
- *   record after it, is a torn tail: an append that never completed (and so
- *   was never acknowledged). It is cut off and reported.
+ * - An INCOMPLETE record (a partial header or payload) or zero-filled bytes
+ *   at the end of the LAST segment, with no valid record after it, is a torn
+ *   tail: an append whose write never completed (each record is written
+ *   O_DSYNC and acknowledged only after, so it was never acknowledged). It is
+ *   cut off and reported.
+ * - A WHOLE last record that fails its checks (checksum, magic, a header field)
+ *   is not a torn write, which leaves a record incomplete or zero-filled: it
+ *   may have been acknowledged and delivered, so cutting it would hand its LSN
+ *   out again. Likewise a record that looks incomplete only because its length
+ *   field was damaged (the checksum matches with the real length). Refused.
  * - Anything else bad is corruption of acknowledged data: a bad record in an
  *   earlier segment, a bad record followed by any valid one, or an LSN gap.
  *   Recovery refuses with a WalCorruptionError naming the file and offset.
@@ -134,7 +141,36 @@ function classifyBadRecord(
       `${describe(problem)}, but a valid record for LSN ${later.lsn} follows at offset ${later.offset}`,
     );
   }
+  const rest = bytes.subarray(offset);
+  if (problem.kind === "invalid" && !rest.every((byte) => byte === 0)) {
+    throw new WalCorruptionError(
+      fileName,
+      offset,
+      `the last record is whole but ${describe(problem)}; it may have been acknowledged, so it is not cut as a torn tail ` +
+        "(a torn write leaves a record incomplete or zero-filled): restore this WAL from a replica or a backup",
+    );
+  }
+  if (problem.kind === "incomplete" && wholeWithDamagedLength(bytes, offset)) {
+    throw new WalCorruptionError(
+      fileName,
+      offset,
+      `the last record is whole but its length field is damaged (${problem.reason}); restore this WAL from a replica or a backup`,
+    );
+  }
   return { fileName, offset, bytesDropped: bytes.length - offset, reason: describe(problem) };
+}
+
+/**
+ * True when the bytes from `offset` to the end are one whole record whose
+ * length field alone was damaged: the checksum, which covers the header
+ * with its true length, matches once the length is taken from the file.
+ */
+function wholeWithDamagedLength(bytes: Uint8Array, offset: number): boolean {
+  const payloadBytes = bytes.length - offset - RECORD_HEADER_BYTES;
+  if (payloadBytes <= 0) return false;
+  const candidate = Buffer.from(bytes.subarray(offset));
+  candidate.writeUInt32LE(payloadBytes, 4);
+  return decodeRecord(candidate, 0).kind === "record";
 }
 
 const MAGIC_BYTES = (() => {

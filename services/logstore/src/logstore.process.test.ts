@@ -485,6 +485,25 @@ describe("LogStore process", () => {
     expect(stderr.trim().split("\n")).toHaveLength(1);
   });
 
+  it("refuses to start when the LAST, acknowledged record has a flipped bit, instead of cutting it and handing its LSN out again", async () => {
+    const running = await start();
+    const acknowledged: bigint[] = [];
+    for (let i = 1; i <= 3; i++) acknowledged.push((await append(running.client, appendRequest(put(`k${i}`, "v")))).lsn);
+    await stop(running);
+    const file = path.join(dataDir, "wal", FIRST_SEGMENT);
+    const bytes = await fs.readFile(file);
+    const offsets = segmentRecordOffsets(bytes);
+    const lastOffset = offsets[offsets.length - 1]!;
+    // The last record on disk is the last acknowledged append, or the no-op of the stop after it: both were durable.
+    bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0x04;
+    await fs.writeFile(file, bytes);
+
+    const { code, stderr } = await startExpectingFailure([]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`WAL corrupt in ${FIRST_SEGMENT} at offset ${lastOffset}: the last record is whole but checksum mismatch`);
+    expect(stderr).toContain("restore this WAL from a replica or a backup");
+  });
+
   it("refuses to start when the WAL or cluster.json has gone missing, instead of restarting the log", async () => {
     const running = await start();
     await append(running.client, appendRequest(put("k", "v")));
