@@ -285,6 +285,15 @@ export class Wal {
     return this.#diskFull;
   }
 
+  /** Record bytes of the appends accepted but not yet durable (bounded by appendQueueBytesMax). */
+  get unackedBytes(): number {
+    return this.#unackedBytes;
+  }
+
+  get limits(): WalLimits {
+    return this.#limits;
+  }
+
   /** Appends accepted but not yet durable. */
   get unackedCount(): number {
     return this.#unackedCount;

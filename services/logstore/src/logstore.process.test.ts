@@ -641,6 +641,27 @@ describe("operators' mistakes and full disks", () => {
     expect((await readRange(first.client, lsn, lsn))[0]?.txn?.mutations[0]?.key).toBe("k");
   });
 
+  it("many concurrent large appends past the WAL queue's byte bound are refused RESOURCE_EXHAUSTED; the leader keeps running", async () => {
+    const queueBytes = 4 * 1024 * 1024;
+    const running = await start(["--shard-count", "4", "--append-queue-bytes-max", String(queueBytes), "--value-bytes-max", String(256 * 1024)]);
+    const value = "v".repeat(250 * 1024);
+    const outcomes = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => appendWithDeadline(running.client, appendRequest(put(`big${i}`, value), BigInt(i + 1)), 60_000)),
+    );
+    const acknowledged = outcomes.flatMap((o) => ("lsn" in o ? [o.lsn] : []));
+    const refused = outcomes.flatMap((o) => ("error" in o ? [o.error] : []));
+    expect(refused.length).toBeGreaterThan(0);
+    for (const error of refused) expect([error.code, error.details]).toEqual([Status.RESOURCE_EXHAUSTED, expect.stringMatching(/queue/)]);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(running.child.exitCode).toBeNull();
+    // Still the leader, still serving, and every acknowledged append is in the log.
+    const { commitLsn } = await status(running.client);
+    const entries = await readRange(running.client, 1n, commitLsn);
+    const keys = new Set(entries.flatMap((e) => e.txn?.mutations.map((m) => m.key) ?? []));
+    for (const [i, outcome] of outcomes.entries()) if ("lsn" in outcome) expect(keys.has(`big${i}`)).toBe(true);
+    expect((await append(running.client, appendRequest(put("after", "ok"), 1000n))).lsn).toBeGreaterThan(commitLsn);
+  });
+
   // A real full file system: a small tmpfs (we are root in CI), filled by a file the test controls.
   it("a full disk answers appends RESOURCE_EXHAUSTED, keeps serving reads, and resumes by itself once space is freed, losing nothing", async () => {
     const mountPoint = path.join(dataDir, "small-disk");

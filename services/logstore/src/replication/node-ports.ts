@@ -19,7 +19,7 @@ export class WalLogWriter implements RaftLogWriter {
    * core writes every proposal in the Ready that follows it); bounded by the
    * core's uncommitted-entries limit all the same.
    */
-  readonly #proposed = new Map<bigint, LogEntry>();
+  readonly #proposed = new Map<bigint, { readonly entry: LogEntry; readonly recordBytes: number }>();
 
   constructor(wal: Wal, storage: WalStorage, logger: Logger) {
     this.#wal = wal;
@@ -27,9 +27,23 @@ export class WalLogWriter implements RaftLogWriter {
     this.#logger = logger;
   }
 
+  /** Record bytes of the proposals kept in #proposed: on their way to the WAL's queue, not in it yet. */
+  #proposedBytes = 0;
+
   /** Keeps the LogEntry of a proposal just accepted at its LSN (the core writes it in the next Ready). */
-  proposed(entry: LogEntry): void {
-    this.#proposed.set(entry.lsn, entry);
+  proposed(entry: LogEntry, recordBytes: number): void {
+    this.#proposed.set(entry.lsn, { entry, recordBytes });
+    this.#proposedBytes += recordBytes;
+  }
+
+  /**
+   * Bytes this replica has committed itself to write and not yet made
+   * durable: the WAL's queue plus the proposals on their way to it. The
+   * leader's admission keeps this under the WAL's byte bound, so a burst of
+   * large appends is refused at the door instead of overflowing the queue.
+   */
+  get pendingBytes(): number {
+    return this.#wal.unackedBytes + this.#proposedBytes;
   }
 
   write(truncateAfter: bigint | undefined, entries: readonly Entry[], done: Completion): void {
@@ -53,8 +67,12 @@ export class WalLogWriter implements RaftLogWriter {
   #append(entries: readonly Entry[]): void {
     for (const entry of entries) {
       this.#storage.remember(entry);
-      const built = this.#proposed.get(entry.index);
-      this.#proposed.delete(entry.index);
+      const proposal = this.#proposed.get(entry.index);
+      if (proposal !== undefined) {
+        this.#proposed.delete(entry.index);
+        this.#proposedBytes -= proposal.recordBytes;
+      }
+      const built = proposal?.entry;
       const known = built !== undefined && built.term === entry.term ? built : undefined;
       const { entry: logEntry, payload } = known !== undefined ? { entry: known, payload: entry.data } : toLogEntry(entry);
       // Durability comes back through wal.onDurable; a write failure is fatal via the WAL observer.

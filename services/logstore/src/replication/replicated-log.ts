@@ -9,7 +9,7 @@ import {
 } from "@logplayer/common";
 import type { AppendRequest, AppendResponse, LogEntry, ReplicaStatus, ReplicationServer } from "@logplayer/proto";
 import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
-import { encodeEntryPayload } from "@logplayer/wal";
+import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
 import { tooOldError, type DedupeTable } from "../dedupe-table";
 import { LogStateMachine, type AppendFailure, type AppendWaiter } from "./log-state-machine";
@@ -66,6 +66,7 @@ export class ReplicatedLog {
   readonly #state: LogStateMachine;
   readonly #transport: PeerTransport;
   readonly #logWriter: WalLogWriter;
+  readonly #admissionBytesMax: number;
   #commitListener: (lsn: bigint) => void = () => {};
   #leaderLostListener: () => void = () => {};
   #leaderKnown = false;
@@ -85,6 +86,9 @@ export class ReplicatedLog {
       onRefused: (text) => this.#logRefusal(text),
     });
     this.#logWriter = new WalLogWriter(wal, storage, logger);
+    // A quarter of the WAL's byte bound stays free for what this replica must take without refusing: the
+    // entries a leader sends it as a follower, a new term's no-op.
+    this.#admissionBytesMax = Math.floor((wal.limits.appendQueueBytesMax * 3) / 4);
     this.#driver = new RaftDriver({
       config,
       storage,
@@ -203,13 +207,22 @@ export class ReplicatedLog {
     const payload = encodeEntryPayload(entry);
     const problem = validateTransaction(request.txn, payload.length, this.#options.transactionLimits);
     if (problem !== null) throw problem;
+    // The Raft window counts entries; this counts bytes, before the entry is in the log at all.
+    const pendingBytes = this.#logWriter.pendingBytes + RECORD_HEADER_BYTES + payload.length;
+    if (pendingBytes > this.#admissionBytesMax) {
+      throw new LpError(
+        Status.RESOURCE_EXHAUSTED,
+        `append queue is full by bytes (${pendingBytes} would be queued, admission bound ${this.#admissionBytesMax} = 3/4 of ` +
+          "append_queue_bytes_max); back off and retry",
+      );
+    }
     const result = node.propose(payload);
     if (!result.ok) {
       if (result.reason === "overloaded") throw new LpError(Status.RESOURCE_EXHAUSTED, "too many uncommitted appends; back off");
       throw this.#notLeader();
     }
     assert(result.index === entry.lsn && result.term === entry.term, `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`);
-    this.#logWriter.proposed(entry);
+    this.#logWriter.proposed(entry, payload.length + RECORD_HEADER_BYTES);
     this.#state.track(entry.lsn, entry.term, request, waiter);
   }
 
