@@ -295,6 +295,35 @@ describe("LogStore replication (3 replicas)", () => {
     expect(second).toEqual({ lsn: first.lsn, duplicate: true });
   });
 
+  it("400 concurrent 250 KB appends (past the WAL queue's 64 MB): refusals are RESOURCE_EXHAUSTED, every replica keeps running", async () => {
+    await waitFor("a leader", async () => (await leaderAmong(REPLICAS)) !== undefined);
+    const leader = (await leaderAmong(REPLICAS))!;
+    const client = replicas.get(leader)!.client;
+    const value = Buffer.alloc(250 * 1024, 0x61);
+    const outcomes = await Promise.all(
+      Array.from({ length: 400 }, (_, i) => {
+        const big: AppendRequest = {
+          txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key: `burst-${i}`, value, delta: 0n }] },
+          commitTimeNs: 0n, clientId: "burst", clientSeq: BigInt(i + 1),
+        };
+        return new Promise<{ lsn: bigint } | { error: ServiceError }>((resolve) =>
+          client.append(big, new Metadata(), { deadline: Date.now() + 60_000 }, (err, response) =>
+            resolve(err ? { error: err } : { lsn: response!.lsn })),
+        );
+      }),
+    );
+    const refused = outcomes.flatMap((o) => ("error" in o ? [o.error] : []));
+    const acknowledged = outcomes.flatMap((o) => ("lsn" in o ? [o.lsn] : []));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    for (const error of refused) expect([error.code, error.details]).toEqual([8, expect.stringMatching(/append queue is full by bytes/)]);
+    for (const id of REPLICAS) expect(replicas.get(id)!.child?.exitCode).toBeNull();
+    const entries = await readAll(leader, acknowledged.reduce((a, b) => (a > b ? a : b)));
+    const byLsn = new Map(entries.map((e) => [e.lsn, e]));
+    for (const lsn of acknowledged) expect(byLsn.get(lsn)?.clientId).toBe("burst");
+    expect((await append(leader, request("after-burst", 1n))).duplicate).toBe(false);
+  });
+
   it("kill -9 of the leader under load: a new leader within the bound, nothing lost or doubled", async () => {
     const load = new Load(6, "kill-");
     await waitFor("acks before the kill", () => load.ackedCount >= 100);

@@ -125,6 +125,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
     const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
     replication = await openReplication(setup, meta.clusterId, options.dataDir, wal, dedupe, {
       transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
+      appendQueueBytesMax: options.walLimits.appendQueueBytesMax,
     }, logger, onFatal);
   } catch (err: unknown) {
     await wal.close();

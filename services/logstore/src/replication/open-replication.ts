@@ -46,7 +46,7 @@ export async function openReplication(
   dataDir: string,
   wal: Wal,
   dedupe: DedupeTable,
-  limits: { transactionLimits: TransactionLimits; messageBytesMax: number; appendQueueMax: number },
+  limits: { transactionLimits: TransactionLimits; messageBytesMax: number; appendQueueMax: number; appendQueueBytesMax: number },
   logger: Logger,
   onFatal: (error: Error) => void,
 ): Promise<ReplicatedLog> {
@@ -71,7 +71,11 @@ export async function openReplication(
   logger.info({ dedupeClients: dedupe.clientCount }, "dedupe table rebuilt");
   // In flight per follower and uncommitted on the leader must fit in the WAL's append queue.
   const entriesPerMessageMax = 64;
-  const inflightMessagesMax = Math.max(1, Math.min(16, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))));
+  // And in bytes: what a leader may have in flight to this replica as a follower fits in a quarter of the WAL's byte
+  // bound (the leader's own admission takes at most the other three quarters), so a follower's queue cannot overflow.
+  const bytesPerMessageMax = Math.max(1, Math.min(limits.messageBytesMax - 64 * 1024, Math.floor(limits.appendQueueBytesMax / 4)));
+  const inflightMessagesByBytes = Math.max(1, Math.floor(limits.appendQueueBytesMax / 4 / bytesPerMessageMax));
+  const inflightMessagesMax = Math.max(1, Math.min(16, inflightMessagesByBytes, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))));
   const uncommittedEntriesMax = Math.max(1, Math.floor(limits.appendQueueMax / 2));
   assert(inflightMessagesMax * entriesPerMessageMax <= limits.appendQueueMax || limits.appendQueueMax < 128, "raft window exceeds the WAL queue");
   // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
@@ -86,7 +90,7 @@ export async function openReplication(
     entriesPerMessageMax,
     inflightMessagesMax,
     uncommittedEntriesMax,
-    bytesPerMessageMax: Math.max(1, limits.messageBytesMax - 64 * 1024),
+    bytesPerMessageMax,
     appliedIndex: hardState.commit,
   };
   logger.info(
