@@ -20,6 +20,11 @@ import { CLUSTER_POLICY } from "./policy";
 
 const DOMAIN = "test.logplayer";
 
+/** A certificate request for a process on loopback, its files named `<role>-<name>`. */
+function loopbackCertificate(role: PeerIdentity["role"], name: string, validityDays: number) {
+  return { fileStem: `${role}-${name}`, identity: { role, name }, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityDays };
+}
+
 describe("identity URIs", () => {
   it("round-trips every role", () => {
     for (const role of ["logstore-replica", "logplayer", "shard", "client", "reader", "admin"] as const) {
@@ -45,13 +50,7 @@ describe("certificates", () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const request = (role: PeerIdentity["role"], name: string) => ({
-    fileStem: `${role}-${name}`,
-    identity: { role, name },
-    dnsNames: ["localhost"],
-    ipAddresses: ["127.0.0.1"],
-    validityDays: 30,
-  });
+  const request = (role: PeerIdentity["role"], name: string) => loopbackCertificate(role, name, 30);
 
   it("makes a CA and certificates signed by it, naming one identity each, keys readable by the owner only", async () => {
     const files = await ensureCertificates(dir, { trustDomain: DOMAIN, validityDays: 30, certificates: [request("shard", "0"), request("client", "cli")] });
@@ -116,13 +115,7 @@ describe("mTLS and roles over a real connection", () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-tls-grpc-"));
-    const certificate = (role: PeerIdentity["role"], name: string) => ({
-      fileStem: `${role}-${name}`,
-      identity: { role, name },
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
-      validityDays: 1,
-    });
+    const certificate = (role: PeerIdentity["role"], name: string) => loopbackCertificate(role, name, 1);
     files = await ensureCertificates(dir, {
       trustDomain: DOMAIN,
       validityDays: 1,
