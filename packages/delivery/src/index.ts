@@ -10,3 +10,5 @@ export type { QueuedPart } from "./part-queue";
 export { TargetQueue } from "./target-queue";
 export type { TargetState, DeliveryCommand, GapReport, TargetCounters } from "./target-queue";
 export { Dispatcher, splitByShard } from "./dispatcher";
+export { LogPlayer } from "./log-player";
+export type { LogPlayerConfig, PlayerCommand } from "./log-player";
