@@ -20,8 +20,8 @@ export interface SimLogStoreConfig {
   readonly fsyncMsMax: number;
   /** Entries per Read response message. */
   readonly readEntriesPerMessageMax: number;
-  /** Tail heartbeat period on the main stream (carries the commit LSN). */
-  readonly tailHeartbeatMs: number;
+  /** Transport keepalive period on every open read (carries the count of messages sent, not the commit LSN). */
+  readonly keepaliveMs: number;
   readonly pendingAppendsMax: number;
   readonly readsMax: number;
 }
@@ -33,6 +33,8 @@ interface Subscription {
   nextLsn: bigint;
   /** 0 = tail forever (the main stream). */
   readonly toLsn: bigint;
+  /** Messages sent on this read; each carries its number. */
+  sentCount: number;
 }
 
 /**
@@ -117,10 +119,17 @@ export class SimLogStore {
     const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > this.commitLsn;
     if (incarnation === null || bad || this.#subscriptions.size >= this.config.readsMax) {
       // OUT_OF_RANGE / RESOURCE_EXHAUSTED: the reader retries.
-      this.#send(from, { kind: "read-end", readId: message.readId, ok: false });
+      this.#send(from, { kind: "read-end", readId: message.readId, seq: 1, ok: false });
       return;
     }
-    const subscription: Subscription = { readId: message.readId, player: from, playerIncarnation: incarnation, nextLsn: message.fromLsn, toLsn: message.toLsn };
+    const subscription: Subscription = {
+      readId: message.readId,
+      player: from,
+      playerIncarnation: incarnation,
+      nextLsn: message.fromLsn,
+      toLsn: message.toLsn,
+      sentCount: 0,
+    };
     this.#subscriptions.set(message.readId, subscription);
     this.#serve(subscription);
   }
@@ -146,23 +155,29 @@ export class SimLogStore {
       const count = Math.min(this.config.readEntriesPerMessageMax, Number(last) - from);
       const entries = this.committed.slice(from, from + count);
       subscription.nextLsn += BigInt(entries.length);
-      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, entries, commitLsn: this.commitLsn });
+      subscription.sentCount += 1;
+      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, seq: subscription.sentCount, entries, commitLsn: this.commitLsn });
     }
     if (subscription.toLsn !== 0n) {
-      this.#send(subscription.player, { kind: "read-end", readId: subscription.readId, ok: true });
+      subscription.sentCount += 1;
+      this.#send(subscription.player, { kind: "read-end", readId: subscription.readId, seq: subscription.sentCount, ok: true });
       this.#subscriptions.delete(subscription.readId);
     }
   }
 
-  /** Keepalive and tail heartbeat: dead readers' subscriptions go; live main streams learn the commit LSN. */
+  /**
+   * The transport's keepalive (gRPC/HTTP2 pings, TCP): dead readers' reads go; a live reader learns how many
+   * messages each open read has sent, so a lost one breaks its call instead of leaving it waiting forever.
+   * It carries no protocol state: the LogPlayer's core never sees it.
+   */
   #scheduleHeartbeat(incarnation: number): void {
-    this.env.sim.schedule(this.config.tailHeartbeatMs, () => {
+    this.env.sim.schedule(this.config.keepaliveMs, () => {
       if (incarnation !== this.incarnation || !this.up) return;
       for (const subscription of [...this.#subscriptions.values()]) {
         if (!this.env.peerAlive(LOGSTORE_NODE, subscription.player, subscription.playerIncarnation)) {
           this.#subscriptions.delete(subscription.readId);
-        } else if (subscription.toLsn === 0n) {
-          this.#send(subscription.player, { kind: "tail", readId: subscription.readId, commitLsn: this.commitLsn });
+        } else {
+          this.#send(subscription.player, { kind: "keepalive", readId: subscription.readId, sentCount: subscription.sentCount });
         }
       }
       this.#scheduleHeartbeat(incarnation);
