@@ -6,7 +6,7 @@ export type { DeliveryLimits } from "./delivery-limits";
 export { DeliveryWindow } from "./delivery-window";
 export type { SentBatch, SentPart } from "./delivery-window";
 export { PartQueue, estimatePartBytes } from "./part-queue";
-export type { QueuedPart } from "./part-queue";
+export type { PartContent, QueuedPart } from "./part-queue";
 export { TargetQueue } from "./target-queue";
 export type { TargetState, DeliveryCommand, GapReport, TargetCounters } from "./target-queue";
 export { Dispatcher, splitByShard } from "./dispatcher";
