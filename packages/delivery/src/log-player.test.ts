@@ -242,7 +242,8 @@ describe("LogPlayer core: target streams", () => {
     fresh.start(0);
     fresh.takeCommands();
     fresh.tick(1000);
-    expect(only(fresh.takeCommands(), "closeStream").map((c) => c.reason)).toEqual(["no HelloReply within 1000 ms", "no HelloReply within 1000 ms"]);
+    const reasons = only(fresh.takeCommands(), "closeStream").map((c) => c.reason);
+    expect(reasons).toEqual(["no HelloReply within 1000 ms", "no HelloReply within 1000 ms"]);
   });
 
   test("events of a stream the core already closed change nothing", () => {

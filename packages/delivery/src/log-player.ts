@@ -36,7 +36,13 @@ export type PlayerCommand =
   /** Cancel the main stream (it failed, or sent something unusable); it is reopened in `resumeInMs`. */
   | { readonly kind: "closeMainStream"; readonly reason: string; readonly resumeInMs: number }
   /** Read [fromLsn, toLsn] for `target`; report its entries, done or failed under `readId`. */
-  | { readonly kind: "startRecoveryRead"; readonly readId: number; readonly target: number; readonly fromLsn: bigint; readonly toLsn: bigint }
+  | {
+      readonly kind: "startRecoveryRead";
+      readonly readId: number;
+      readonly target: number;
+      readonly fromLsn: bigint;
+      readonly toLsn: bigint;
+    }
   /** The read is no longer wanted (superseded, or its term expired): cancel it, report nothing more about it. */
   | { readonly kind: "cancelRecoveryRead"; readonly readId: number; readonly target: number };
 

@@ -156,7 +156,8 @@ export class SimLogStore {
       const entries = this.committed.slice(from, from + count);
       subscription.nextLsn += BigInt(entries.length);
       subscription.sentCount += 1;
-      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, seq: subscription.sentCount, entries, commitLsn: this.commitLsn });
+      const seq = subscription.sentCount;
+      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, seq, entries, commitLsn: this.commitLsn });
     }
     if (subscription.toLsn !== 0n) {
       subscription.sentCount += 1;

@@ -23,7 +23,13 @@ export type DeliveryMessage =
   | { readonly kind: "cancel"; readonly readId: number }
   // LogStore -> LogPlayer. `seq` numbers a read's messages from 1, so the receiving call can deliver them in
   // order or break, as a stream over TCP would; the keepalive says how many were sent (transport only).
-  | { readonly kind: "entries"; readonly readId: number; readonly seq: number; readonly entries: readonly LogEntry[]; readonly commitLsn: bigint }
+  | {
+      readonly kind: "entries";
+      readonly readId: number;
+      readonly seq: number;
+      readonly entries: readonly LogEntry[];
+      readonly commitLsn: bigint;
+    }
   | { readonly kind: "keepalive"; readonly readId: number; readonly sentCount: number }
   | { readonly kind: "read-end"; readonly readId: number; readonly seq: number; readonly ok: boolean }
   // Client -> shard and back: Get(key, minLsn).

@@ -60,8 +60,9 @@ class SimDeliverCall extends EventEmitter implements DeliverCall {
   write(request: DeliverRequest, written: () => void): boolean {
     if (!this.open) return true;
     const body = request.body;
-    if (body?.$case === "hello") this.transport.send(shardNode(this.target), { kind: "hello", streamId: this.streamId });
-    else if (body?.$case === "batch") this.transport.send(shardNode(this.target), { kind: "batch", streamId: this.streamId, parts: body.value.parts });
+    const shard = shardNode(this.target);
+    if (body?.$case === "hello") this.transport.send(shard, { kind: "hello", streamId: this.streamId });
+    else if (body?.$case === "batch") this.transport.send(shard, { kind: "batch", streamId: this.streamId, parts: body.value.parts });
     // The write callback: the bytes left for the socket, whatever the network then does with them.
     this.transport.later(this.transport.env.sim.prng.between(0, 2), () => {
       if (this.open) written();
@@ -216,7 +217,10 @@ export class SimPlayer {
     this.#streams = new Map();
     this.#reads = new Map();
     const prng = this.env.sim.prng;
-    const shards = Array.from({ length: this.env.shardCount }, (_, target) => ({ address: `shard-${target}`, connector: this.#connector(target) }));
+    const shards = Array.from({ length: this.env.shardCount }, (_, target) => ({
+      address: `shard-${target}`,
+      connector: this.#connector(target),
+    }));
     const logstore = new LogStorePool([{ address: "logstore", client: this.#reader() }]);
     const config = {
       clusterId: "sim",
@@ -363,7 +367,9 @@ export class SimPlayer {
         const call = this.#streams.get(message.streamId);
         if (call === undefined) return;
         const response: DeliverResponse =
-          message.kind === "ack" ? { body: { $case: "ack", value: { appliedLsn: message.appliedLsn } } } : { body: { $case: "gap", value: message.report } };
+          message.kind === "ack"
+            ? { body: { $case: "ack", value: { appliedLsn: message.appliedLsn } } }
+            : { body: { $case: "gap", value: message.report } };
         call.emit("data", response);
         return;
       }
@@ -386,7 +392,9 @@ export class SimPlayer {
     const target = call?.target ?? this.#readTargets.get(readId);
     if (target === undefined || target === null) return call;
     let newest: SimReadCall | undefined;
-    for (const each of this.#reads.values()) if (each.target === target && (newest === undefined || each.readId > newest.readId)) newest = each;
+    for (const each of this.#reads.values()) {
+      if (each.target === target && (newest === undefined || each.readId > newest.readId)) newest = each;
+    }
     return newest;
   }
 

@@ -142,7 +142,10 @@ function createDriver(
   logger: Logger,
 ): PlayerDriver {
   const shardMap = status.shardMap!;
-  const shards = options.shardAddresses.map((address) => ({ address, connector: new ShardClient(address, credentials.createInsecure(), channelOptions) }));
+  const shards = options.shardAddresses.map((address) => ({
+    address,
+    connector: new ShardClient(address, credentials.createInsecure(), channelOptions),
+  }));
   const config = {
     clusterId: status.clusterId,
     shardMap,
@@ -156,7 +159,12 @@ function createDriver(
   };
   const driver = new PlayerDriver(config, { shards, logstore, clock: NODE_CLOCK }, logger);
   logger.info(
-    { clusterId: status.clusterId, shardMap: describeShardMap(shardMap), commitLsn: status.commitLsn.toString(), playerId: options.playerId },
+    {
+      clusterId: status.clusterId,
+      shardMap: describeShardMap(shardMap),
+      commitLsn: status.commitLsn.toString(),
+      playerId: options.playerId,
+    },
     "cluster learned from the LogStore",
   );
   return driver;
