@@ -26,6 +26,9 @@ export interface SimLogStoreConfig {
   readonly readsMax: number;
 }
 
+/** Far more than the reads a run keeps in flight at once, so an evicted id's copies are long delivered. */
+const READS_SEEN_MAX = 4096;
+
 interface Subscription {
   readonly readId: number;
   readonly player: SimNodeId;
@@ -51,6 +54,11 @@ export class SimLogStore {
   readonly disk: SimDisk<WalFile, Buffer>;
   #pending: { readonly entry: LogEntry; readonly record: Buffer; readonly writeId: number; readonly onCommit: (lsn: bigint) => void }[] = [];
   #subscriptions = new Map<number, Subscription>();
+  /**
+   * Read ids already received, oldest first (bounded): a Read request is one RPC, so a copy the network
+   * duplicated must not start the read again with fresh message numbers (the reader would drop them).
+   */
+  readonly #readsSeen = new Set<number>();
   stats = { crashes: 0, tornTails: 0, recoveries: 0 };
 
   constructor(
@@ -115,6 +123,9 @@ export class SimLogStore {
       return;
     }
     assert(message.kind === "read", `logstore: unexpected ${message.kind}`);
+    if (this.#readsSeen.has(message.readId)) return;
+    this.#readsSeen.add(message.readId);
+    if (this.#readsSeen.size > READS_SEEN_MAX) this.#readsSeen.delete(this.#readsSeen.values().next().value as number);
     const incarnation = this.env.incarnationOf(from);
     const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > this.commitLsn;
     if (incarnation === null || bad || this.#subscriptions.size >= this.config.readsMax) {
