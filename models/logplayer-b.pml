@@ -30,8 +30,9 @@
  * Variants (-D): NO_PREV_CHECK (shard applies anything with lsn > applied);
  * NON_ATOMIC (data and applied LSN are two commits; a crash may fall
  * between them); SEND_TIME_PREV (prevLsn is the last part this player sent
- * on the stream, as TargetQueue.#nextPrevLsn does, and the player's queue
- * may skip a part: the shard's check can no longer see the skip).
+ * on the stream, as TargetQueue.#pump assigned it before prevLsn moved to
+ * queue time, and the player's queue may skip a part: the shard's check can
+ * no longer see the skip).
  * Bounds (-D): FAILS (failures of each kind, default 1).
  */
 

@@ -130,7 +130,7 @@ describeSpin("SPIN model checks of the delivery protocol", () => {
     expect(result.output).toContain("assertion violated");
   });
 
-  test("model B with prevLsn = last part sent (TargetQueue.#nextPrevLsn) and a queue that skips: the shard cannot see the skip", () => {
+  test("model B with prevLsn = last part sent (send time, no longer shipped) and a queue that skips: the shard cannot see the skip", () => {
     const result = runCheck("b", "send-time-prev", "safety", "-DFAILS=1");
     expect(result.errors).toBeGreaterThan(0);
     expect(result.trail).toBe(true);

@@ -1,14 +1,16 @@
 import { assert, createShardMap, seededRandom, shardForKey } from "@logplayer/base";
 import { MutationKind, type LogEntry, type Part } from "@logplayer/proto";
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "./delivery-limits";
-import { Dispatcher } from "./dispatcher";
+import { LogPlayer, type PlayerCommand } from "./log-player";
 
 /**
- * A seeded simulation: the real Dispatcher/TargetQueue against simulated
- * shards (a local model of the (lsn, prevLsn) decision table), streams,
- * recovery reads and faults (disconnects, shard crashes losing unsynced
- * commits, silently dropped batches, LogPlayer restarts, stale events), with
- * one LogPlayer or two at once (the second a restarted twin or a zombie).
+ * A seeded simulation: the real LogPlayer core (with its Dispatcher and
+ * TargetQueues) against simulated shards (a local model of the (lsn, prevLsn)
+ * decision table), streams, recovery reads and faults (disconnects, shard
+ * crashes losing unsynced commits, silently dropped batches, main-stream
+ * breaks, LogPlayer restarts, stale events, time jumps that fire the core's
+ * deadlines), with one LogPlayer or two at once (the second a restarted twin
+ * or a zombie). It decides nothing itself: it is the transport.
  * Invariant: every shard applies exactly its filtered log, in order, once.
  */
 
@@ -65,28 +67,46 @@ interface SimShard {
 }
 
 interface SimRead {
-  target: number;
-  term: number;
+  readonly readId: number;
   nextLsn: bigint;
-  toLsn: bigint;
+  readonly toLsn: bigint;
 }
 
-/** One LogPlayer process: its Dispatcher and everything in flight for it. */
+/** One LogPlayer process: its core and the (model) transport in flight for it. */
 interface SimPlayer {
-  dispatcher: Dispatcher;
+  core: LogPlayer;
   streams: (SimStream | null)[];
-  reconnectPending: boolean[];
+  /** A stream the core opened and whose HelloReply (or failure) is still due. */
+  connecting: boolean[];
   reads: SimRead[];
+  /** The main stream's next LSN, or null while it is closed. */
+  mainNextLsn: bigint | null;
   /** Streams of this player that were closed: their leftovers may still surface. */
   staleStreams: { target: number; stream: SimStream }[];
 }
 
+const CORE_CONFIG = {
+  shardMap,
+  startWaitMs: 50,
+  ackTimeoutMs: 400,
+  recoveryStreamsMax: 2,
+  backoff: { initialDelayMs: 5, maxDelayMs: 100, multiplier: 2 },
+} as const;
+
+/**
+ * The harness is only transport: streams, reads and the shards. Every
+ * decision (when the main stream starts, which entries are new, which reads
+ * run or are stale, when a silent stream is dead, when to reconnect) is the
+ * LogPlayer core's. Time advances one ms per step, and jumps to the core's
+ * next deadline when nothing else can happen (or as a fault).
+ */
 class Simulation {
   readonly log: LogEntry[];
   readonly filtered: bigint[][] = [];
   readonly shards: SimShard[] = [];
   readonly players: SimPlayer[] = [];
   faults = 0;
+  nowMs = 0;
   /** Counters summed over every player instance, to show which paths ran. */
   readonly totals = new Map<string, number>();
 
@@ -105,42 +125,71 @@ class Simulation {
   }
 
   newPlayer(): SimPlayer {
-    return {
-      dispatcher: new Dispatcher(shardMap, this.limits),
+    const p: SimPlayer = {
+      core: new LogPlayer({ ...CORE_CONFIG, limits: this.limits, random: () => this.rng.next() }),
       streams: Array.from({ length: SHARDS }, () => null),
-      reconnectPending: Array.from({ length: SHARDS }, () => true),
+      connecting: Array.from({ length: SHARDS }, () => false),
       reads: [],
+      mainNextLsn: null,
       staleStreams: [],
     };
+    p.core.start(this.nowMs);
+    this.#execute(p);
+    return p;
   }
 
   run(): void {
     // Fault phase.
     for (let step = 0; step < 4000; step++) {
+      this.nowMs += 1;
       if (this.rng.chance(0.03)) this.injectFault();
       else this.stepNormal();
     }
     // Faults stop: everything must converge.
     for (let step = 0; step < 400_000; step++) {
-      if (this.stepNormal()) continue;
-      if (!this.healthCheck()) break;
+      this.nowMs += 1;
+      if (!this.stepNormal() && !this.tickNext()) break;
     }
     for (const p of this.players) this.addTotals(p);
   }
 
   #execute(p: SimPlayer): void {
-    for (const command of p.dispatcher.takeCommands()) {
-      const stream = p.streams[command.target] ?? null;
-      if (command.kind === "send") {
+    for (let commands = p.core.takeCommands(); commands.length > 0; commands = p.core.takeCommands()) {
+      for (const command of commands) this.#command(p, command);
+    }
+  }
+
+  #command(p: SimPlayer, command: PlayerCommand): void {
+    switch (command.kind) {
+      case "openStream":
+        assert(p.streams[command.target] === null && !p.connecting[command.target], "open with a stream open");
+        p.connecting[command.target] = true;
+        return;
+      case "closeStream":
+        p.connecting[command.target] = false;
+        this.#dropStream(p, command.target);
+        return;
+      case "send": {
+        const stream = p.streams[command.target] ?? null;
         assert(stream !== null && stream.streamTerm === command.streamTerm, "send on a stream that is not current");
         stream.toShard.push(command.parts);
         stream.pendingWrites += 1;
-      } else if (command.kind === "recoveryRead") {
-        assert(command.toLsn <= BigInt(this.log.length), "recovery read beyond the log");
-        p.reads.push({ target: command.target, term: command.term, nextLsn: command.fromLsn, toLsn: command.toLsn });
-      } else {
-        p.reconnectPending[command.target] = true;
+        return;
       }
+      case "openMainStream":
+        assert(p.mainNextLsn === null, "main stream opened twice");
+        p.mainNextLsn = command.fromLsn;
+        return;
+      case "closeMainStream":
+        p.mainNextLsn = null;
+        return;
+      case "startRecoveryRead":
+        assert(command.toLsn <= BigInt(this.log.length), "recovery read beyond the log");
+        p.reads.push({ readId: command.readId, nextLsn: command.fromLsn, toLsn: command.toLsn });
+        return;
+      case "cancelRecoveryRead":
+        p.reads = p.reads.filter((read) => read.readId !== command.readId);
+        return;
     }
   }
 
@@ -155,16 +204,38 @@ class Simulation {
     return true;
   }
 
+  /** Time jumps to the earliest deadline of any player's core; false when none waits on time. */
+  tickNext(): boolean {
+    let next: { p: SimPlayer; atMs: number } | null = null;
+    for (const p of this.players) {
+      const atMs = p.core.nextDeadlineMs();
+      if (atMs !== null && (next === null || atMs < next.atMs)) next = { p, atMs };
+    }
+    if (next === null) return false;
+    this.nowMs = Math.max(this.nowMs, next.atMs);
+    next.p.core.tick(this.nowMs);
+    this.#execute(next.p);
+    return true;
+  }
+
   #playerOptions(p: SimPlayer, options: [SimPlayer, () => void][]): void {
-    const d = p.dispatcher;
-    const from = d.mainStreamFromLsn();
-    if (d.currentIndex === null && from !== null) options.push([p, () => d.startMainStream(from)]);
-    if (d.currentIndex !== null && d.currentIndex < BigInt(this.log.length)) {
-      // Entries arrive alone or in bursts (one ReadResponse).
-      options.push([p, () => d.dispatchEntries(this.log.slice(Number(d.currentIndex!), Number(d.currentIndex!) + 1 + this.rng.int(4)), 0n)]);
+    const core = p.core;
+    const mainNext = p.mainNextLsn;
+    if (mainNext !== null && mainNext <= BigInt(this.log.length)) {
+      // Entries arrive alone or in bursts (one ReadResponse), sometimes with some already sent again.
+      options.push([
+        p,
+        () => {
+          const resent = this.rng.chance(0.1) ? Math.min(this.rng.int(3), Number(mainNext) - 1) : 0;
+          const first = Number(mainNext) - 1 - resent;
+          const entries = this.log.slice(first, Number(mainNext) + this.rng.int(4));
+          p.mainNextLsn = BigInt(first + entries.length + 1);
+          core.mainEntries(entries, BigInt(this.log.length), 0n, this.nowMs);
+        },
+      ]);
     }
     for (let target = 0; target < SHARDS; target++) {
-      if (p.reconnectPending[target]) options.push([p, () => this.connect(p, target)]);
+      if (p.connecting[target]) options.push([p, () => this.connect(p, target)]);
       const stream = p.streams[target];
       if (stream === null || stream === undefined) continue;
       if (stream.toShard.length > 0) options.push([p, () => this.shardReceives(p, target, stream)]);
@@ -174,7 +245,7 @@ class Simulation {
           p,
           () => {
             stream.pendingWrites -= 1;
-            d.writeCompleted(target, stream.streamTerm);
+            core.writeCompleted(target, stream.streamTerm, this.nowMs);
           },
         ]);
       }
@@ -183,12 +254,12 @@ class Simulation {
   }
 
   connect(p: SimPlayer, target: number): void {
-    p.reconnectPending[target] = false;
+    p.connecting[target] = false;
     if (this.rng.chance(0.1)) {
-      p.dispatcher.connectFailed(target);
+      p.core.connectFailed(target, this.rng.chance(0.2), this.nowMs);
       return;
     }
-    const streamTerm = p.dispatcher.connected(target, this.shards[target]!.applied);
+    const streamTerm = p.core.connected(target, this.shards[target]!.applied, this.nowMs);
     p.streams[target] = { streamTerm, toShard: [], toPlayer: [], pendingWrites: 0 };
   }
 
@@ -221,16 +292,15 @@ class Simulation {
 
   playerReceives(p: SimPlayer, target: number, stream: SimStream): void {
     const response = stream.toPlayer.shift()!;
-    if (response.kind === "ack") p.dispatcher.ack(target, stream.streamTerm, response.applied);
-    else p.dispatcher.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn });
+    if (response.kind === "ack") p.core.ack(target, stream.streamTerm, response.applied, this.nowMs);
+    else p.core.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn }, this.nowMs);
   }
 
   serveRead(p: SimPlayer): void {
-    const index = this.rng.int(p.reads.length);
-    const read = p.reads[index]!;
+    const read = this.rng.pick(p.reads);
     if (this.rng.chance(0.05)) {
-      p.reads.splice(index, 1);
-      p.dispatcher.recoveryFailed(read.target, read.term);
+      p.reads = p.reads.filter((each) => each !== read);
+      p.core.recoveryFailed(read.readId, this.nowMs);
       return;
     }
     const entries: LogEntry[] = [];
@@ -239,40 +309,33 @@ class Simulation {
       entries.push(this.log[Number(read.nextLsn) - 1]!);
       read.nextLsn += 1n;
     }
-    if (entries.length > 0 && !p.dispatcher.recoveryEntries(read.target, read.term, entries, 0n)) {
-      p.reads.splice(index, 1); // refused: the adapter cancels the read
-      return;
-    }
-    if (read.nextLsn > read.toLsn) {
-      p.reads.splice(index, 1);
-      p.dispatcher.recoveryDone(read.target, read.term);
+    if (entries.length > 0) p.core.recoveryEntries(read.readId, entries, 0n, this.nowMs);
+    if (read.nextLsn > read.toLsn && p.reads.includes(read)) {
+      p.reads = p.reads.filter((each) => each !== read);
+      p.core.recoveryDone(read.readId, this.nowMs);
     }
   }
 
-  /** The health checker: a target with unacked batches and nothing left that could answer is dead. */
-  healthCheck(): boolean {
-    for (const p of this.players) {
-      for (let target = 0; target < SHARDS; target++) {
-        const queue = p.dispatcher.targets[target]!;
-        if (queue.state !== "S" && queue.windowBatches > 0) {
-          this.closeStream(p, target);
-          this.#execute(p);
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-
-  closeStream(p: SimPlayer, target: number): void {
+  /** The stream is gone at the transport; some written batches still reach the shard, their answers are lost. */
+  #dropStream(p: SimPlayer, target: number): SimStream | null {
     const stream = p.streams[target] ?? null;
-    if (stream === null) return;
-    // Some written batches still reach the shard; their answers are lost with the stream.
+    if (stream === null) return null;
     const delivered = this.rng.int(stream.toShard.length + 1);
     for (const batch of stream.toShard.slice(0, delivered)) this.apply(target, batch);
     p.streams[target] = null;
     p.staleStreams.push({ target, stream });
-    p.dispatcher.disconnected(target, stream.streamTerm);
+    return stream;
+  }
+
+  /** The stream breaks (or its connect attempt fails) and the adapter reports it. */
+  breakStream(p: SimPlayer, target: number): void {
+    if (p.connecting[target]) {
+      p.connecting[target] = false;
+      p.core.connectFailed(target, false, this.nowMs);
+      return;
+    }
+    const stream = this.#dropStream(p, target);
+    if (stream !== null) p.core.disconnected(target, stream.streamTerm, false, this.nowMs);
   }
 
   injectFault(): void {
@@ -281,12 +344,12 @@ class Simulation {
     const shard = this.shards[target]!;
     const k = this.rng.int(this.players.length);
     const p = this.players[k]!;
-    switch (this.rng.int(7)) {
+    switch (this.rng.int(8)) {
       case 0: // stream breaks
-        this.closeStream(p, target);
+        this.breakStream(p, target);
         break;
       case 1: // shard crash: every stream to it breaks, commits after the last sync are lost
-        for (const q of this.players) this.closeStream(q, target);
+        for (const q of this.players) this.breakStream(q, target);
         shard.applied = shard.durable.applied;
         shard.appliedReal.length = shard.durable.realCount;
         for (const q of this.players) this.#execute(q);
@@ -306,8 +369,11 @@ class Simulation {
       case 5: // an event from a closed stream surfaces late: the core must ignore it
         this.deliverStale(p);
         break;
-      default: // ack timeout declared by the health checker
-        if (p.dispatcher.targets[target]!.windowBatches > 0) this.closeStream(p, target);
+      case 6: // the main stream breaks
+        if (p.mainNextLsn !== null) p.core.mainStreamFailed("model: main stream broke", this.nowMs);
+        break;
+      default: // time passes: the core's next deadline (ack timeout, reconnect, retry, start wait) is reached
+        this.tickNext();
         break;
     }
     this.#execute(p);
@@ -323,9 +389,10 @@ class Simulation {
   }
 
   addTotals(p: SimPlayer): void {
-    for (const target of p.dispatcher.targets) {
+    for (const target of p.core.targets) {
       for (const [name, value] of Object.entries(target.counters)) this.totals.set(name, (this.totals.get(name) ?? 0) + value);
     }
+    for (const [name, value] of Object.entries(p.core.counters)) this.totals.set(name, (this.totals.get(name) ?? 0) + value);
   }
 
   deliverStale(p: SimPlayer): void {
@@ -334,13 +401,13 @@ class Simulation {
     const response = stream.toPlayer.shift();
     if (stream.pendingWrites > 0) {
       stream.pendingWrites -= 1;
-      p.dispatcher.writeCompleted(target, stream.streamTerm);
+      p.core.writeCompleted(target, stream.streamTerm, this.nowMs);
     }
-    if (response?.kind === "ack") p.dispatcher.ack(target, stream.streamTerm, response.applied + 5n);
+    if (response?.kind === "ack") p.core.ack(target, stream.streamTerm, response.applied + 5n, this.nowMs);
     if (response?.kind === "gap") {
-      p.dispatcher.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn });
+      p.core.gap(target, stream.streamTerm, { appliedLsn: response.applied, lsn: response.lsn, prevLsn: response.prevLsn }, this.nowMs);
     }
-    p.dispatcher.disconnected(target, stream.streamTerm);
+    p.core.disconnected(target, stream.streamTerm, false, this.nowMs);
   }
 }
 

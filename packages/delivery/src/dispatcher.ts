@@ -1,7 +1,7 @@
 import { assert, shardForKey, type ShardMapConfig } from "@logplayer/base";
 import type { LogEntry, Mutation } from "@logplayer/proto";
 import { validateDeliveryLimits, type DeliveryLimits } from "./delivery-limits";
-import { estimatePartBytes, type QueuedPart } from "./part-queue";
+import { estimatePartBytes, type PartContent } from "./part-queue";
 import { TargetQueue, type DeliveryCommand, type GapReport } from "./target-queue";
 
 /** Splits a transaction's mutations by shard, keeping their order within each shard. */
@@ -186,7 +186,7 @@ export class Dispatcher {
   }
 }
 
-function partOf(entry: LogEntry, mutations: Mutation[], dispatchTimeNs: bigint): QueuedPart {
+function partOf(entry: LogEntry, mutations: Mutation[], dispatchTimeNs: bigint): PartContent {
   return {
     lsn: entry.lsn,
     mutations,

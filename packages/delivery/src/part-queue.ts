@@ -1,13 +1,27 @@
 import { assert } from "@logplayer/base";
 import type { Mutation } from "@logplayer/proto";
 
+/** One target's part of one log entry as the dispatcher or a recovery read builds it, before it joins a chain. */
+export interface PartContent {
+  readonly lsn: bigint;
+  readonly mutations: Mutation[];
+  readonly commitTimeNs: bigint;
+  readonly dispatchTimeNs: bigint;
+  /** Estimated encoded size, for the byte limits. */
+  readonly bytes: number;
+}
+
 /**
- * One target's part of one log entry, waiting to be sent. prevLsn is not
- * here: it is assigned when the part enters the send order (see TargetQueue).
- * A part with no mutations is a dummy: it only advances the shard's applied LSN.
+ * One target's part of one log entry, waiting to be sent. prevLsn is fixed
+ * when the part is queued — at dispatch for the main stream, as it is read
+ * for recovery — to the part queued before it on the same chain, never at
+ * send time: a part lost inside the queues then shows up as a Gap at the
+ * shard instead of being papered over. A part with no mutations is a dummy:
+ * it only advances the shard's applied LSN.
  */
 export interface QueuedPart {
   readonly lsn: bigint;
+  readonly prevLsn: bigint;
   readonly mutations: Mutation[];
   readonly commitTimeNs: bigint;
   readonly dispatchTimeNs: bigint;
@@ -74,16 +88,16 @@ export class PartQueue {
     return part;
   }
 
-  /** Removes the last part when it is a dummy (no mutations); a newer dummy supersedes it. */
-  dropLastIfDummy(): boolean {
-    if (this.length === 0) return false;
+  /** Removes the last part when it is a dummy (no mutations) and returns it; a newer dummy supersedes it. */
+  dropLastIfDummy(): QueuedPart | null {
+    if (this.length === 0) return null;
     const last = this.#items[this.#items.length - 1];
     assert(last !== undefined, "part queue: live slot is empty");
-    if (last.mutations.length > 0) return false;
+    if (last.mutations.length > 0) return null;
     this.#items.pop();
     this.#bytes -= last.bytes;
     if (this.length === 0) this.clear();
-    return true;
+    return last;
   }
 
   clear(): void {

@@ -1,8 +1,10 @@
 import { createShardMap, shardForKey } from "@logplayer/base";
 import { MutationKind, type LogEntry, type Mutation } from "@logplayer/proto";
 import { DEFAULT_DELIVERY_LIMITS, type DeliveryLimits } from "./delivery-limits";
+import { planBatch } from "./apply-decision";
 import { DeliveryWindow } from "./delivery-window";
 import { Dispatcher } from "./dispatcher";
+import { PartQueue } from "./part-queue";
 import type { DeliveryCommand } from "./target-queue";
 
 const shardMap = createShardMap(3);
@@ -279,7 +281,7 @@ describe("overflow, gaps and dummies", () => {
     d.gap(0, streamTerm, { appliedLsn: 0n, lsn: 1n, prevLsn: 0n });
     expect(t.term).toBe(termBefore + 1);
     expect(t.state).toBe("RF");
-    expect(t.nextPrevLsn).toBe(0n);
+    expect(t.lastSentLsn).toBe(0n);
     const cmds = d.takeCommands();
     expect(cmds).toContainEqual({ kind: "recoveryRead", target: 0, term: t.term, fromLsn: 1n, toLsn: 3n, retry: false });
     // An echo gap for a part sent before the rewind does not rewind again.
@@ -382,5 +384,57 @@ describe("overflow, gaps and dummies", () => {
     expect(d.targets[0]!.state).toBe("N");
     d.writeCompleted(0, term);
     expect(sends(d.takeCommands()).flatMap((s) => s.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([[4n, 3n]]);
+  });
+});
+
+describe("prevLsn is fixed when a part is queued, not when it is sent", () => {
+  /**
+   * Runs `during` with the next PartQueue.shift() also losing the part behind the one it takes (as a
+   * queue bug would): the sender takes the head, and the part after it never leaves.
+   */
+  function losingOnePart(during: () => void): void {
+    const shift = PartQueue.prototype.shift;
+    let lost = false;
+    const spy = jest.spyOn(PartQueue.prototype, "shift").mockImplementation(function (this: PartQueue) {
+      if (!lost) {
+        lost = true;
+        shift.call(this);
+      }
+      return shift.call(this);
+    });
+    try {
+      during();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lost).toBe(true);
+  }
+
+  test("main stream: a part lost in the normal queue shows up as a Gap at the shard", () => {
+    const d = started({ windowBatchesMax: 1 });
+    const streamTerm = d.connected(0, 0n);
+    d.dispatch(entry(1n, [0]), 0n); // sent at once; 2..4 wait for its ack
+    for (let lsn = 2n; lsn <= 4n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    expect(sends(d.takeCommands()).map((c) => c.parts.map((p) => p.lsn))).toEqual([[1n]]);
+    d.writeCompleted(0, streamTerm);
+    losingOnePart(() => d.ack(0, streamTerm, 1n));
+    const sent = sends(d.takeCommands()).flatMap((c) => c.parts);
+    expect(sent.map((p) => [p.prevLsn, p.lsn])).toEqual([[1n, 2n], [3n, 4n]]);
+    // Were prevLsn the last part sent (2), the shard would apply 4 and never see 3.
+    expect(planBatch(1n, sent).gap).toEqual({ lsn: 4n, prevLsn: 3n });
+  });
+
+  test("recovery: a part lost in the catch-up queue shows up as a Gap at the shard", () => {
+    const d = started({ windowBatchesMax: 1 });
+    for (let lsn = 1n; lsn <= 4n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const streamTerm = d.connected(0, 0n); // behind currentIndex 4: recovery reads [1, 4]
+    const t = d.targets[0]!;
+    d.takeCommands();
+    losingOnePart(() => d.recoveryEntries(0, t.term, [1n, 2n, 3n, 4n].map((lsn) => entry(lsn, [0])), 0n));
+    const first = sends(d.takeCommands()).flatMap((c) => c.parts);
+    expect(first.map((p) => [p.prevLsn, p.lsn])).toEqual([[0n, 1n], [2n, 3n], [3n, 4n]]);
+    expect(planBatch(0n, first).gap).toEqual({ lsn: 3n, prevLsn: 2n });
+    d.gap(0, streamTerm, { appliedLsn: 1n, lsn: 3n, prevLsn: 2n });
+    expect(t.counters.rewinds).toBe(1); // the LogPlayer rewinds and re-reads from the shard's position
   });
 });

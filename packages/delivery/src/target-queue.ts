@@ -2,7 +2,7 @@ import { assert } from "@logplayer/base";
 import type { Part } from "@logplayer/proto";
 import { DeliveryWindow, type SentPart } from "./delivery-window";
 import type { DeliveryLimits } from "./delivery-limits";
-import { PartQueue, estimatePartBytes, type QueuedPart } from "./part-queue";
+import { PartQueue, estimatePartBytes, type PartContent } from "./part-queue";
 
 /**
  * The paper's four queue states:
@@ -72,8 +72,15 @@ export class TargetQueue {
   #term = 0;
   #streamTerm = 0;
   #lastAck = 0n;
-  /** prev_lsn of the next part to enter the send order: the LSN of the last one that did. */
-  #nextPrevLsn = 0n;
+  /** The LSN of the last part sent on the stream (only to keep the send order ascending). */
+  #lastSentLsn = 0n;
+  /**
+   * prevLsn of the next part queued for the main stream: the part queued before it on the normal
+   * chain, or, while recovering, the end of the recovery range (the catch-up chain ends there).
+   */
+  #normalPrevLsn = 0n;
+  /** prevLsn of the next part read for recovery: the part read before it, or the shard's position. */
+  #catchUpPrevLsn = 0n;
   /** Highest LSN known to the target or queued for it; drives dummy parts. */
   #lastQueuedLsn = 0n;
   #writeInFlight = false;
@@ -113,8 +120,9 @@ export class TargetQueue {
   get lastAck(): bigint {
     return this.#lastAck;
   }
-  get nextPrevLsn(): bigint {
-    return this.#nextPrevLsn;
+  /** The LSN of the last part sent on the current stream (the shard's position after a connect or rewind). */
+  get lastSentLsn(): bigint {
+    return this.#lastSentLsn;
   }
   get normalLength(): number {
     return this.#normal.length;
@@ -200,7 +208,7 @@ export class TargetQueue {
    * batch, so a burst of entries leaves as one write instead of one alone
    * plus the rest a write-callback later.
    */
-  pushNormal(part: QueuedPart, currentIndex: bigint): void {
+  pushNormal(part: PartContent, currentIndex: bigint): void {
     if (this.#state === "S" || part.lsn <= this.#lastAck) return;
     if (part.lsn > currentIndex) assert(false, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
     const queue = this.#normal;
@@ -211,7 +219,9 @@ export class TargetQueue {
       this.#overflow(currentIndex);
       return;
     }
-    queue.push(part);
+    // Dispatch time: the part follows whatever this chain queued last, whether or not that is ever sent.
+    queue.push({ ...part, prevLsn: this.#normalPrevLsn });
+    this.#normalPrevLsn = part.lsn;
     if (part.lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = part.lsn;
   }
 
@@ -241,7 +251,9 @@ export class TargetQueue {
     if (this.#state === "S") return false;
     const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
     if (known >= currentIndex) return false;
-    this.#normal.dropLastIfDummy();
+    // The replaced dummy never joins the chain: the new one takes its place (and its prevLsn).
+    const replaced = this.#normal.dropLastIfDummy();
+    if (replaced !== null) this.#normalPrevLsn = replaced.prevLsn;
     this.counters.dummiesQueued += 1;
     this.pushNormal(dummyPart(currentIndex, dispatchTimeNs), currentIndex);
     return true;
@@ -253,7 +265,7 @@ export class TargetQueue {
    * when the read is stale (the caller may stop feeding it). Does not send:
    * the caller calls flush() after the whole response.
    */
-  recoveryEntry(term: number, lsn: bigint, part: QueuedPart | null): boolean {
+  recoveryEntry(term: number, lsn: bigint, part: PartContent | null): boolean {
     const recovery = this.#recovery;
     if (term !== this.#term || this.#state !== "RF" || recovery === null || recovery.chunkToLsn === null) {
       this.counters.staleEventsDropped += 1;
@@ -267,13 +279,13 @@ export class TargetQueue {
     recovery.nextLsn = lsn + 1n;
     if (part !== null && part.lsn > this.#lastAck) {
       assert(part.lsn === lsn, "recovery part LSN differs from its entry");
-      this.#catchUp.push(part);
+      this.#pushCatchUp(part);
       if (lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = lsn;
     } else if (part === null && lsn === recovery.toLsn && lsn > this.#lastAck) {
       // The missed range ends on entries that do not touch this target: close it
       // with a dummy so the shard's applied LSN reaches the end of the range.
       this.counters.dummiesQueued += 1;
-      this.#catchUp.push(dummyPart(lsn, 0n));
+      this.#pushCatchUp(dummyPart(lsn, 0n));
       if (lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = lsn;
     }
     return true; // the caller flushes once per response
@@ -311,16 +323,27 @@ export class TargetQueue {
     return current;
   }
 
+  /** Recovery time: the part follows whatever the catch-up chain read last. */
+  #pushCatchUp(part: PartContent): void {
+    this.#catchUp.push({ ...part, prevLsn: this.#catchUpPrevLsn });
+    this.#catchUpPrevLsn = part.lsn;
+    if (part.lsn > this.#lastQueuedLsn) this.#lastQueuedLsn = part.lsn;
+  }
+
   /** After connect or rewind: the next part follows `appliedLsn`; re-read what it lacks. */
   #restartChainAt(appliedLsn: bigint, currentIndex: bigint | null): void {
-    this.#nextPrevLsn = appliedLsn;
+    this.#lastSentLsn = appliedLsn;
     this.#lastQueuedLsn = appliedLsn;
     if (currentIndex !== null && appliedLsn < currentIndex) {
       this.#state = "RF";
       this.#recovery = { nextLsn: appliedLsn + 1n, toLsn: currentIndex, chunkToLsn: null };
+      this.#catchUpPrevLsn = appliedLsn;
+      // The catch-up chain always ends at the range's end (a closing dummy if need be): main-stream parts follow it.
+      this.#normalPrevLsn = currentIndex;
     } else {
       this.#state = "N";
       this.#recovery = null;
+      this.#normalPrevLsn = appliedLsn;
     }
     this.#pump();
   }
@@ -335,13 +358,16 @@ export class TargetQueue {
     if (this.#recovery === null) {
       assert(this.#state === "N", `target ${this.target}: no recovery range in state ${this.#state}`);
       assert(this.#catchUp.length === 0, "catch-up queue not empty in state N");
-      const covered = this.#nextPrevLsn > this.#lastAck ? this.#nextPrevLsn : this.#lastAck;
+      // In N nothing is queued for catch-up; what was sent (or acknowledged) is where the re-read starts.
+      const covered = this.#lastSentLsn > this.#lastAck ? this.#lastSentLsn : this.#lastAck;
       this.#recovery = { nextLsn: covered + 1n, toLsn: currentIndex, chunkToLsn: null };
+      this.#catchUpPrevLsn = covered;
     } else {
       this.#recovery.toLsn = currentIndex;
     }
     this.#state = "RF";
     this.#lastQueuedLsn = currentIndex;
+    this.#normalPrevLsn = currentIndex;
     this.#pump();
   }
 
@@ -417,15 +443,16 @@ export class TargetQueue {
       if (queue === null || next === undefined) break;
       if (parts.length > 0 && bytes + next.bytes > this.limits.batchBytesMax) break;
       queue.shift();
-      if (next.lsn <= this.#nextPrevLsn) assert(false, `target ${this.target}: part ${next.lsn} does not follow ${this.#nextPrevLsn}`);
-      const prevLsn = this.#nextPrevLsn;
+      if (next.lsn <= this.#lastSentLsn) assert(false, `target ${this.target}: part ${next.lsn} does not follow ${this.#lastSentLsn}`);
+      // prevLsn as the part was queued, not the last part sent: if a part went missing in between, the shard says Gap.
+      const prevLsn = next.prevLsn;
       parts.push({ lsn: next.lsn, prevLsn, mutations: next.mutations, commitTimeNs: next.commitTimeNs, dispatchTimeNs: next.dispatchTimeNs });
       positions.push({ lsn: next.lsn, prevLsn });
-      this.#nextPrevLsn = next.lsn;
+      this.#lastSentLsn = next.lsn;
       bytes += next.bytes;
     }
     if (parts.length > 0) {
-      this.#window.add({ lastLsn: this.#nextPrevLsn, bytes, parts: positions });
+      this.#window.add({ lastLsn: this.#lastSentLsn, bytes, parts: positions });
       this.#writeInFlight = true;
       this.counters.partsSent += parts.length;
       this.counters.batchesSent += 1;
@@ -450,6 +477,6 @@ export class TargetQueue {
   }
 }
 
-function dummyPart(lsn: bigint, dispatchTimeNs: bigint): QueuedPart {
+function dummyPart(lsn: bigint, dispatchTimeNs: bigint): PartContent {
   return { lsn, mutations: [], commitTimeNs: 0n, dispatchTimeNs, bytes: estimatePartBytes([]) };
 }

@@ -11,8 +11,9 @@ import { SimShard, type BrokenDecision } from "./delivery-shard";
 
 /**
  * The delivery scenario: a LogStore (real WAL framing and recovery on a
- * SimDisk), one or two LogPlayers (each a real Dispatcher behind a simulated
- * adapter) and N shards (real planBatch + applyMutation over a SimDisk that
+ * SimDisk), one or two LogPlayers (each the production PlayerDriver of
+ * services/logplayer — the LogPlayer core and its shims — over a simulated
+ * transport and clock) and N shards (real planBatch + applyMutation over a SimDisk that
  * loses unsynced commits), on a network that drops, duplicates, delays,
  * reorders and partitions. A client appends transactions of APPEND tokens
  * and reads with min LSNs; a nemesis crashes, restarts and pauses processes.
@@ -106,7 +107,7 @@ export class DeliveryCluster {
     this.logStore = new SimLogStore(this.#env, {
       fsyncMsMax: prng.pick([0, 3, 15]),
       readEntriesPerMessageMax: prng.pick([1, 4, 32]),
-      tailHeartbeatMs: 50,
+      keepaliveMs: 50,
       pendingAppendsMax: CLIENT_PENDING_APPENDS_MAX,
       readsMax: 16,
     });
@@ -127,15 +128,11 @@ export class DeliveryCluster {
         new SimPlayer(1 + options.shards + k, this.#env, {
           shardMap: this.#shardMap,
           limits: this.#limits,
-          tickMs: 20,
-          connectTimeoutMs: 300,
+          keepaliveMs: 20,
+          readSilenceMs: 300,
           ackTimeoutMs: prng.pick([150, 400, 1000]),
-          readTimeoutMs: 400,
-          mainStallMs: 200,
-          mainIdleMs: 300,
           startWaitMs: 100,
           recoveryStreamsMax: 2,
-          closedStreamsMax: 16,
           backoff: { initialDelayMs: 5, maxDelayMs: 200, multiplier: 2 },
           ...(options.brokenPlayer === undefined ? {} : { brokenPlayer: options.brokenPlayer }),
         }),
@@ -196,7 +193,7 @@ export class DeliveryCluster {
 
   #deliver(to: SimNodeId, envelope: Envelope): void {
     const { from, message } = envelope;
-    if (message.kind !== "tail" && message.kind !== "get" && message.kind !== "get-reply" && message.kind !== "batch") {
+    if (message.kind !== "keepalive" && message.kind !== "get" && message.kind !== "get-reply" && message.kind !== "batch") {
       this.sim.trace(`n${to} <- n${from} ${describeMessage(message)}`);
     }
     if (to === LOGSTORE_NODE) this.logStore.receive(from, message);

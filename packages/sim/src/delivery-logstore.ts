@@ -20,11 +20,14 @@ export interface SimLogStoreConfig {
   readonly fsyncMsMax: number;
   /** Entries per Read response message. */
   readonly readEntriesPerMessageMax: number;
-  /** Tail heartbeat period on the main stream (carries the commit LSN). */
-  readonly tailHeartbeatMs: number;
+  /** Transport keepalive period on every open read (carries the count of messages sent, not the commit LSN). */
+  readonly keepaliveMs: number;
   readonly pendingAppendsMax: number;
   readonly readsMax: number;
 }
+
+/** Far more than the reads a run keeps in flight at once, so an evicted id's copies are long delivered. */
+const READS_SEEN_MAX = 4096;
 
 interface Subscription {
   readonly readId: number;
@@ -33,6 +36,8 @@ interface Subscription {
   nextLsn: bigint;
   /** 0 = tail forever (the main stream). */
   readonly toLsn: bigint;
+  /** Messages sent on this read; each carries its number. */
+  sentCount: number;
 }
 
 /**
@@ -49,6 +54,11 @@ export class SimLogStore {
   readonly disk: SimDisk<WalFile, Buffer>;
   #pending: { readonly entry: LogEntry; readonly record: Buffer; readonly writeId: number; readonly onCommit: (lsn: bigint) => void }[] = [];
   #subscriptions = new Map<number, Subscription>();
+  /**
+   * Read ids already received, oldest first (bounded): a Read request is one RPC, so a copy the network
+   * duplicated must not start the read again with fresh message numbers (the reader would drop them).
+   */
+  readonly #readsSeen = new Set<number>();
   stats = { crashes: 0, tornTails: 0, recoveries: 0 };
 
   constructor(
@@ -113,14 +123,24 @@ export class SimLogStore {
       return;
     }
     assert(message.kind === "read", `logstore: unexpected ${message.kind}`);
+    if (this.#readsSeen.has(message.readId)) return;
+    this.#readsSeen.add(message.readId);
+    if (this.#readsSeen.size > READS_SEEN_MAX) this.#readsSeen.delete(this.#readsSeen.values().next().value as number);
     const incarnation = this.env.incarnationOf(from);
     const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > this.commitLsn;
     if (incarnation === null || bad || this.#subscriptions.size >= this.config.readsMax) {
       // OUT_OF_RANGE / RESOURCE_EXHAUSTED: the reader retries.
-      this.#send(from, { kind: "read-end", readId: message.readId, ok: false });
+      this.#send(from, { kind: "read-end", readId: message.readId, seq: 1, ok: false });
       return;
     }
-    const subscription: Subscription = { readId: message.readId, player: from, playerIncarnation: incarnation, nextLsn: message.fromLsn, toLsn: message.toLsn };
+    const subscription: Subscription = {
+      readId: message.readId,
+      player: from,
+      playerIncarnation: incarnation,
+      nextLsn: message.fromLsn,
+      toLsn: message.toLsn,
+      sentCount: 0,
+    };
     this.#subscriptions.set(message.readId, subscription);
     this.#serve(subscription);
   }
@@ -146,23 +166,30 @@ export class SimLogStore {
       const count = Math.min(this.config.readEntriesPerMessageMax, Number(last) - from);
       const entries = this.committed.slice(from, from + count);
       subscription.nextLsn += BigInt(entries.length);
-      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, entries, commitLsn: this.commitLsn });
+      subscription.sentCount += 1;
+      const seq = subscription.sentCount;
+      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, seq, entries, commitLsn: this.commitLsn });
     }
     if (subscription.toLsn !== 0n) {
-      this.#send(subscription.player, { kind: "read-end", readId: subscription.readId, ok: true });
+      subscription.sentCount += 1;
+      this.#send(subscription.player, { kind: "read-end", readId: subscription.readId, seq: subscription.sentCount, ok: true });
       this.#subscriptions.delete(subscription.readId);
     }
   }
 
-  /** Keepalive and tail heartbeat: dead readers' subscriptions go; live main streams learn the commit LSN. */
+  /**
+   * The transport's keepalive (gRPC/HTTP2 pings, TCP): dead readers' reads go; a live reader learns how many
+   * messages each open read has sent, so a lost one breaks its call instead of leaving it waiting forever.
+   * It carries no protocol state: the LogPlayer's core never sees it.
+   */
   #scheduleHeartbeat(incarnation: number): void {
-    this.env.sim.schedule(this.config.tailHeartbeatMs, () => {
+    this.env.sim.schedule(this.config.keepaliveMs, () => {
       if (incarnation !== this.incarnation || !this.up) return;
       for (const subscription of [...this.#subscriptions.values()]) {
         if (!this.env.peerAlive(LOGSTORE_NODE, subscription.player, subscription.playerIncarnation)) {
           this.#subscriptions.delete(subscription.readId);
-        } else if (subscription.toLsn === 0n) {
-          this.#send(subscription.player, { kind: "tail", readId: subscription.readId, commitLsn: this.commitLsn });
+        } else {
+          this.#send(subscription.player, { kind: "keepalive", readId: subscription.readId, sentCount: subscription.sentCount });
         }
       }
       this.#scheduleHeartbeat(incarnation);

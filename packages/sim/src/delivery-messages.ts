@@ -21,10 +21,17 @@ export type DeliveryMessage =
   // LogPlayer -> LogStore: Read(from, to); toLsn 0 tails forever (the main stream).
   | { readonly kind: "read"; readonly readId: number; readonly fromLsn: bigint; readonly toLsn: bigint }
   | { readonly kind: "cancel"; readonly readId: number }
-  // LogStore -> LogPlayer.
-  | { readonly kind: "entries"; readonly readId: number; readonly entries: readonly LogEntry[]; readonly commitLsn: bigint }
-  | { readonly kind: "tail"; readonly readId: number; readonly commitLsn: bigint }
-  | { readonly kind: "read-end"; readonly readId: number; readonly ok: boolean }
+  // LogStore -> LogPlayer. `seq` numbers a read's messages from 1, so the receiving call can deliver them in
+  // order or break, as a stream over TCP would; the keepalive says how many were sent (transport only).
+  | {
+      readonly kind: "entries";
+      readonly readId: number;
+      readonly seq: number;
+      readonly entries: readonly LogEntry[];
+      readonly commitLsn: bigint;
+    }
+  | { readonly kind: "keepalive"; readonly readId: number; readonly sentCount: number }
+  | { readonly kind: "read-end"; readonly readId: number; readonly seq: number; readonly ok: boolean }
   // Client -> shard and back: Get(key, minLsn).
   | { readonly kind: "get"; readonly getId: number; readonly key: string; readonly minLsn: bigint }
   | { readonly kind: "get-reply"; readonly getId: number; readonly key: string; readonly minLsn: bigint; readonly value: Uint8Array | undefined; readonly appliedLsn: bigint };
@@ -78,8 +85,8 @@ export function describeMessage(message: DeliveryMessage): string {
       const last = message.entries.at(-1)?.lsn;
       return `entries r${message.readId} [${first}..${last}] commit ${message.commitLsn}`;
     }
-    case "tail":
-      return `tail r${message.readId} commit ${message.commitLsn}`;
+    case "keepalive":
+      return `keepalive r${message.readId} sent ${message.sentCount}`;
     case "read-end":
       return `read-end r${message.readId} ${message.ok ? "ok" : "FAILED"}`;
     case "get":

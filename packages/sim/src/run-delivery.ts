@@ -41,14 +41,19 @@ interface RunDeliveryOptions extends SeedOptions {
 function parseOptions(argv: readonly string[]): RunDeliveryOptions {
   const command = new Command()
     .name("run-delivery")
-    .description("Deterministic simulation of the real delivery cores (Dispatcher, shard decision, WAL) under crashes, zombies, partitions and a lossy network");
+    .description(
+      "Deterministic simulation of the production LogPlayer (core and adapters) and the real shard decision and WAL cores " +
+        "under crashes, zombies, partitions and a lossy network",
+    );
   const configured = addSeedOptions(command, 4000)
     .addOption(envOption("--shards <n>", "shards", "LP_SIM_SHARDS", "3").argParser(parseIntegerInRange("--shards", 1, 16)))
     .addOption(envOption("--players <n>", "LogPlayers running at once (1 or 2)", "LP_SIM_PLAYERS", "1").argParser(parseIntegerInRange("--players", 1, 2)))
     .addOption(
       new Option("--broken-decision <name>", "TEST-ONLY broken shard decision").choices(BROKEN_DECISIONS).env("LP_SIM_BROKEN_DECISION"),
     )
-    .addOption(new Option("--broken-player <name>", "TEST-ONLY broken LogPlayer adapter").choices(BROKEN_PLAYERS).env("LP_SIM_BROKEN_PLAYER"))
+    .addOption(
+      new Option("--broken-player <name>", "TEST-ONLY broken LogPlayer transport").choices(BROKEN_PLAYERS).env("LP_SIM_BROKEN_PLAYER"),
+    )
     .addOption(envOption("--no-shrink", "print the failing run as found, without shrinking its steps", "LP_SIM_NO_SHRINK"));
   return parseFlags(configured, argv).opts<RunDeliveryOptions>();
 }

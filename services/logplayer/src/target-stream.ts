@@ -1,32 +1,17 @@
-import type { ClientDuplexStream } from "@grpc/grpc-js";
-import { Backoff, LpError, Status, type BackoffConfig, type Logger } from "@logplayer/common";
-import {
-  PROTOCOL_VERSION,
-  type DeliverRequest,
-  type DeliverResponse,
-  type Part,
-  type ShardClient,
-  type ShardMap,
-} from "@logplayer/proto";
+import { LpError, Status, type Logger } from "@logplayer/common";
+import { PROTOCOL_VERSION, type DeliverRequest, type DeliverResponse, type Part, type ShardMap } from "@logplayer/proto";
 import type { GapReport } from "@logplayer/delivery";
+import type { DeliverCall, ShardConnector } from "./ports";
 
-/** What a TargetStream reports; the LogPlayer forwards each to the Dispatcher. */
+/** What a TargetStream reports; the driver forwards each to the LogPlayer core. */
 export interface TargetStreamEvents {
-  /** HelloReply: returns the stream term to stamp on later events. */
-  connected(target: number, appliedLsn: bigint): number;
-  connectFailed(target: number): void;
-  disconnected(target: number, streamTerm: number): void;
+  /** The HelloReply; the driver answers with `established(streamTerm)`. */
+  helloReply(target: number, appliedLsn: bigint): void;
+  /** The stream broke: `streamTerm` is 0 before the HelloReply; `refused` when the shard refused our identity. */
+  failed(target: number, streamTerm: number, refused: boolean): void;
   ack(target: number, streamTerm: number, appliedLsn: bigint): void;
   gap(target: number, streamTerm: number, report: GapReport): void;
   writeCompleted(target: number, streamTerm: number, parts: readonly Part[]): void;
-  /** Sent, unacknowledged batches right now (the health checker's question). */
-  unackedBatches(target: number): number;
-}
-
-/** Counters the owner keeps (metrics); the stream only reports. */
-export interface TargetStreamHooks {
-  readonly onConnectAttempt: () => void;
-  readonly onAckTimeout: () => void;
 }
 
 export interface TargetStreamConfig {
@@ -35,45 +20,31 @@ export interface TargetStreamConfig {
   readonly clusterId: string;
   readonly shardMap: ShardMap;
   readonly playerId: string;
-  /** No Ack/Gap within this while batches are unacked (or no HelloReply): the target is dead. */
-  readonly ackTimeoutMs: number;
-  readonly backoff: BackoffConfig;
 }
 
 /**
- * One long-lived bidi Shard.Deliver stream: hello, then batches out and
- * Ack/Gap back. The write callback (plus 'drain' when write() returns false)
- * is the paper's completion-queue tag. Any failure closes the stream and is
- * reported once; reconnection waits for the core's "reconnect" command.
+ * One long-lived bidi Shard.Deliver stream, as transport only: hello, then
+ * batches out and Ack/Gap back. The write callback (plus 'drain' when
+ * write() returns false) is the paper's completion-queue tag. A failure
+ * closes the stream and is reported once; when to reconnect, and when a
+ * silent stream is dead, is the core's decision.
  */
 export class TargetStream {
-  #call: ClientDuplexStream<DeliverRequest, DeliverResponse> | null = null;
+  #call: DeliverCall | null = null;
   #streamTerm = 0;
-  #ackTimer: NodeJS.Timeout | null = null;
-  #reconnectTimer: NodeJS.Timeout | null = null;
-  #lastErrorCode: Status | null = null;
   #closed = false;
-  readonly #backoff: Backoff;
 
   constructor(
     private readonly config: TargetStreamConfig,
-    private readonly client: ShardClient,
+    private readonly connector: ShardConnector,
     private readonly events: TargetStreamEvents,
     private readonly logger: Logger,
-    private readonly hooks: TargetStreamHooks,
-  ) {
-    this.#backoff = new Backoff(config.backoff);
-  }
+  ) {}
 
-  get connected(): boolean {
-    return this.#streamTerm !== 0;
-  }
-
-  /** Opens the stream now (first connect) — later ones go through scheduleReconnect. */
+  /** Executes the core's "openStream": a new call and its hello. */
   open(): void {
     if (this.#closed || this.#call !== null) return;
-    this.hooks.onConnectAttempt();
-    const call = this.client.deliver();
+    const call = this.connector.deliver();
     this.#call = call;
     this.#streamTerm = 0;
     call.on("data", (response: DeliverResponse) => this.#onResponse(call, response));
@@ -91,19 +62,13 @@ export class TargetStream {
         },
       },
     };
-    call.write(hello);
-    this.#armTimer(); // a HelloReply is due too
+    call.write(hello, () => undefined);
   }
 
-  /** The core's "reconnect": wait a capped, jittered backoff, then open. */
-  scheduleReconnect(): void {
-    if (this.#closed || this.#reconnectTimer !== null || this.#call !== null) return;
-    // A refused identity (wrong cluster, map or version) will not fix itself soon: retry slowly.
-    const delayMs = this.#lastErrorCode === Status.FAILED_PRECONDITION ? this.config.backoff.maxDelayMs : this.#backoff.nextDelayMs();
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null;
-      this.open();
-    }, delayMs);
+  /** The core accepted the HelloReply: later events are stamped with `streamTerm`. */
+  established(streamTerm: number, appliedLsn: bigint): void {
+    this.#streamTerm = streamTerm;
+    this.logger.info({ target: this.config.target, appliedLsn: appliedLsn.toString(), streamTerm }, "delivery stream connected");
   }
 
   /** Executes a "send" command: one PartBatch write, one completion report. */
@@ -120,25 +85,24 @@ export class TargetStream {
       pending += 1;
       call.once("drain", completed);
     }
-    if (this.#ackTimer === null) this.#armTimer();
+  }
+
+  /** Executes the core's "closeStream" (the health checker gave up on it): no report follows. */
+  abandon(reason: string): void {
+    const call = this.#call;
+    if (call === null) return;
+    this.#drop(call);
+    const fields = { target: this.config.target, address: this.config.address, code: Status[Status.DEADLINE_EXCEEDED], err: reason };
+    this.logger.warn(fields, "delivery stream closed");
   }
 
   close(): void {
     this.#closed = true;
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
-    this.#clearTimer();
     const call = this.#call;
-    this.#call = null;
-    this.#streamTerm = 0;
-    if (call !== null) {
-      call.removeAllListeners();
-      call.on("error", () => undefined); // the cancel below reports CANCELLED; nobody listens any more
-      call.cancel();
-    }
+    if (call !== null) this.#drop(call);
   }
 
-  #onResponse(call: ClientDuplexStream<DeliverRequest, DeliverResponse>, response: DeliverResponse): void {
+  #onResponse(call: DeliverCall, response: DeliverResponse): void {
     if (call !== this.#call) return;
     const target = this.config.target;
     const body = response.body;
@@ -148,59 +112,34 @@ export class TargetStream {
         this.#fail(call, new LpError(Status.INTERNAL, `unexpected HelloReply (shard id ${body.value.shardId}, expected ${target})`));
         return;
       }
-      this.#clearTimer();
-      this.#lastErrorCode = null;
-      this.#streamTerm = this.events.connected(target, body.value.appliedLsn);
-      this.logger.info({ target, appliedLsn: body.value.appliedLsn.toString(), streamTerm: this.#streamTerm }, "delivery stream connected");
+      this.events.helloReply(target, body.value.appliedLsn);
       return;
     }
     if (this.#streamTerm === 0) {
       this.#fail(call, new LpError(Status.INTERNAL, `shard sent ${body.$case} before its HelloReply`));
       return;
     }
-    this.#backoff.reset();
-    if (body.$case === "ack") {
-      this.events.ack(target, this.#streamTerm, body.value.appliedLsn);
-    } else {
-      this.events.gap(target, this.#streamTerm, body.value);
-    }
-    this.#clearTimer();
-    if (this.events.unackedBatches(target) > 0) this.#armTimer();
+    if (body.$case === "ack") this.events.ack(target, this.#streamTerm, body.value.appliedLsn);
+    else this.events.gap(target, this.#streamTerm, body.value);
   }
 
-  /** Closes the current stream and reports it once: connectFailed before the hello, disconnected after. */
-  #fail(call: ClientDuplexStream<DeliverRequest, DeliverResponse>, error: LpError): void {
+  /** Closes the current stream and reports it once. */
+  #fail(call: DeliverCall, error: LpError): void {
     if (call !== this.#call) return;
     const streamTerm = this.#streamTerm;
+    this.#drop(call);
+    const refused = error.code === Status.FAILED_PRECONDITION;
+    const fields = { target: this.config.target, address: this.config.address, code: Status[error.code], err: error.message };
+    if (refused) this.logger.error(fields, "shard refused the delivery stream; retrying slowly");
+    else this.logger.warn(fields, "delivery stream closed");
+    this.events.failed(this.config.target, streamTerm, refused);
+  }
+
+  #drop(call: DeliverCall): void {
     this.#call = null;
     this.#streamTerm = 0;
-    this.#clearTimer();
     call.removeAllListeners();
-    call.on("error", () => undefined);
+    call.on("error", () => undefined); // the cancel reports CANCELLED; nobody listens any more
     call.cancel();
-    this.#lastErrorCode = error.code;
-    const fields = { target: this.config.target, address: this.config.address, code: Status[error.code], err: error.message };
-    if (error.code === Status.FAILED_PRECONDITION) this.logger.error(fields, "shard refused the delivery stream; retrying slowly");
-    else this.logger.warn(fields, "delivery stream closed");
-    if (streamTerm === 0) this.events.connectFailed(this.config.target);
-    else this.events.disconnected(this.config.target, streamTerm);
-  }
-
-  #armTimer(): void {
-    this.#clearTimer();
-    const call = this.#call;
-    this.#ackTimer = setTimeout(() => {
-      this.#ackTimer = null;
-      if (call === null || call !== this.#call) return;
-      const waiting = this.#streamTerm === 0 ? "HelloReply" : "Ack";
-      if (this.#streamTerm !== 0 && this.events.unackedBatches(this.config.target) === 0) return;
-      this.hooks.onAckTimeout();
-      this.#fail(call, new LpError(Status.DEADLINE_EXCEEDED, `no ${waiting} within ${this.config.ackTimeoutMs} ms`));
-    }, this.config.ackTimeoutMs);
-  }
-
-  #clearTimer(): void {
-    if (this.#ackTimer !== null) clearTimeout(this.#ackTimer);
-    this.#ackTimer = null;
   }
 }

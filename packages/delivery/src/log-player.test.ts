@@ -1,0 +1,257 @@
+import { createShardMap, shardForKey } from "@logplayer/base";
+import { MutationKind, type LogEntry } from "@logplayer/proto";
+import { DEFAULT_DELIVERY_LIMITS } from "./delivery-limits";
+import { LogPlayer, type LogPlayerConfig, type PlayerCommand } from "./log-player";
+
+const SHARDS = 2;
+const shardMap = createShardMap(SHARDS);
+const KEY_FOR_SHARD = [0, 1].map((shard) => {
+  for (let i = 0; i < 1000; i++) if (shardForKey(`k${i}`, shardMap) === shard) return `k${i}`;
+  throw new Error(`no key for shard ${shard}`);
+});
+
+function config(overrides: Partial<LogPlayerConfig> = {}): LogPlayerConfig {
+  return {
+    shardMap,
+    limits: { ...DEFAULT_DELIVERY_LIMITS, recoveryReadEntriesMax: 100 },
+    startWaitMs: 100,
+    ackTimeoutMs: 1000,
+    recoveryStreamsMax: 2,
+    backoff: { initialDelayMs: 10, maxDelayMs: 5000, multiplier: 2 },
+    random: () => 0.5,
+    ...overrides,
+  };
+}
+
+/** Entry `lsn` touching every shard. */
+function entry(lsn: number): LogEntry {
+  const mutations = KEY_FOR_SHARD.map((key) => ({ kind: MutationKind.MUTATION_KIND_PUT, key, value: Buffer.from("v"), delta: 0n }));
+  return { lsn: BigInt(lsn), term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+}
+
+function entries(from: number, to: number): LogEntry[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => entry(from + i));
+}
+
+function kinds(commands: readonly PlayerCommand[]): string[] {
+  return commands.map((c) => c.kind);
+}
+
+function only<K extends PlayerCommand["kind"]>(commands: readonly PlayerCommand[], kind: K): Extract<PlayerCommand, { kind: K }>[] {
+  return commands.filter((c): c is Extract<PlayerCommand, { kind: K }> => c.kind === kind);
+}
+
+/** A started core with every shard connected at `applied` and the main stream open. */
+function runningCore(applied: readonly bigint[], overrides: Partial<LogPlayerConfig> = {}): { core: LogPlayer; terms: number[] } {
+  const core = new LogPlayer(config(overrides));
+  core.start(0);
+  expect(kinds(core.takeCommands())).toEqual(["openStream", "openStream"]);
+  const terms = applied.map((lsn, target) => core.connected(target, lsn, 0));
+  core.takeCommands();
+  expect(core.mainStreamOpen).toBe(true);
+  return { core, terms };
+}
+
+/** At `nowMs` the target's stream breaks; the core reopens it within its backoff ceiling and the shard answers with `applied`. */
+function reconnect(core: LogPlayer, target: number, applied: bigint, nowMs: number): void {
+  const queue = core.targets[target]!;
+  if (queue.state !== "S") core.disconnected(target, queue.streamTerm, false, nowMs);
+  const openAtMs = nowMs + config().backoff.maxDelayMs;
+  core.tick(openAtMs);
+  expect(only(core.takeCommands(), "openStream")).toEqual([{ kind: "openStream", target }]);
+  core.connected(target, applied, openAtMs);
+}
+
+describe("LogPlayer core: main stream", () => {
+  const running = runningCore;
+  test("starts at min(applied) + 1 once every shard answered", () => {
+    const core = new LogPlayer(config());
+    core.start(0);
+    core.takeCommands();
+    core.connected(0, 7n, 1);
+    expect(core.takeCommands()).toEqual([]);
+    core.connected(1, 4n, 2);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 5n, resumed: false }]);
+  });
+
+  test("starts startWaitMs after the first HelloReply when a shard stays silent", () => {
+    const core = new LogPlayer(config());
+    core.start(0);
+    core.takeCommands();
+    core.connected(0, 3n, 10);
+    expect(core.nextDeadlineMs()).toBe(110);
+    core.tick(109);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([]);
+    core.tick(110);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 4n, resumed: false }]);
+  });
+
+  test("skips re-sent entries and dispatches only the new ones", () => {
+    const { core } = running([2n, 2n]);
+    core.mainEntries(entries(1, 4), 4n, 0n, 1);
+    expect(core.dispatcher.currentIndex).toBe(4n);
+    const sent = only(core.takeCommands(), "send");
+    expect(sent.map((s) => s.parts.map((p) => p.lsn))).toEqual([[3n, 4n], [3n, 4n]]);
+    expect(kinds(core.takeCommands())).toEqual([]);
+  });
+
+  test("a jump closes the main stream and resumes it at currentIndex + 1 after a backoff", () => {
+    const { core } = running([0n, 0n]);
+    core.mainEntries([entry(1), entry(2), entry(4)], 4n, 0n, 50);
+    expect(core.dispatcher.currentIndex).toBe(2n);
+    const [close] = only(core.takeCommands(), "closeMainStream");
+    expect(close?.reason).toMatch(/jumped from 2 to 4/);
+    expect(core.mainStreamOpen).toBe(false);
+    core.mainEntries([entry(3)], 4n, 0n, 51); // a late message of the closed stream
+    expect(core.dispatcher.currentIndex).toBe(2n);
+    const resumeAt = 50 + close!.resumeInMs;
+    expect(core.nextDeadlineMs()).toBe(resumeAt);
+    core.tick(resumeAt);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 3n, resumed: true }]);
+  });
+
+  test("a failed main stream resumes; a second failure report for it changes nothing", () => {
+    const { core } = running([0n, 0n]);
+    core.mainStreamFailed("LogStore ended the tailing read", 5);
+    core.mainStreamFailed("again", 6);
+    expect(only(core.takeCommands(), "closeMainStream")).toHaveLength(1);
+  });
+});
+
+describe("LogPlayer core: recovery reads", () => {
+  // Long enough that the health checker's deadline never comes first here.
+  const running = (applied: readonly bigint[], overrides: Partial<LogPlayerConfig> = {}): ReturnType<typeof runningCore> =>
+    runningCore(applied, { ackTimeoutMs: 1_000_000, ...overrides });
+
+  test("a target behind currentIndex gets a read; its entries go out, done ends recovery", () => {
+    const { core, terms } = running([0n, 0n]);
+    core.mainEntries(entries(1, 5), 5n, 0n, 1);
+    core.takeCommands();
+    core.disconnected(1, terms[1]!, false, 2);
+    core.tick(core.nextDeadlineMs()!);
+    expect(kinds(core.takeCommands())).toEqual(["openStream"]);
+    core.connected(1, 2n, 100);
+    const [read] = only(core.takeCommands(), "startRecoveryRead");
+    expect(read).toMatchObject({ target: 1, fromLsn: 3n, toLsn: 5n });
+    core.recoveryEntries(read!.readId, entries(3, 5), 0n, 101);
+    expect(only(core.takeCommands(), "send")[0]?.parts.map((p) => p.lsn)).toEqual([3n, 4n, 5n]);
+    core.recoveryDone(read!.readId, 102);
+    expect(core.targets[1]?.state).toBe("N"); // everything read was already sent
+    expect(core.recoveryReadsOutstanding).toBe(0);
+  });
+
+  test("entries of a read whose term expired are refused and the read is cancelled", () => {
+    const { core, terms } = running([0n, 0n]);
+    core.mainEntries(entries(1, 5), 5n, 0n, 1);
+    core.takeCommands();
+    core.disconnected(1, terms[1]!, false, 2);
+    core.tick(core.nextDeadlineMs()!);
+    core.connected(1, 2n, 100);
+    const [stale] = only(core.takeCommands(), "startRecoveryRead");
+    // The target reconnects again: a new term, a new read supersedes the old one.
+    core.disconnected(1, core.targets[1]!.streamTerm, false, 110);
+    expect(only(core.takeCommands(), "cancelRecoveryRead")).toEqual([]);
+    core.recoveryEntries(stale!.readId, entries(3, 5), 0n, 111);
+    expect(only(core.takeCommands(), "cancelRecoveryRead")).toEqual([{ kind: "cancelRecoveryRead", readId: stale!.readId, target: 1 }]);
+    expect(core.targets[1]?.catchUpLength).toBe(0);
+    expect(core.recoveryReadsOutstanding).toBe(0);
+  });
+
+  test("a new read for a target supersedes (cancels) its running one", () => {
+    const { core } = running([0n, 0n]);
+    core.mainEntries(entries(1, 5), 5n, 0n, 1);
+    core.takeCommands();
+    reconnect(core, 1, 1n, 10); // term + 1, a read from 2
+    const [first] = only(core.takeCommands(), "startRecoveryRead");
+    reconnect(core, 1, 3n, 10_000);
+    const commands = core.takeCommands();
+    expect(only(commands, "cancelRecoveryRead")).toEqual([{ kind: "cancelRecoveryRead", readId: first!.readId, target: 1 }]);
+    expect(only(commands, "startRecoveryRead")).toMatchObject([{ target: 1, fromLsn: 4n, toLsn: 5n }]);
+    expect(core.recoveryReadsOutstanding).toBe(1);
+  });
+
+  test("at most recoveryStreamsMax reads run; the next starts when one ends", () => {
+    const { core } = running([0n, 0n], { recoveryStreamsMax: 1 });
+    core.mainEntries(entries(1, 5), 5n, 0n, 1);
+    core.takeCommands();
+    core.disconnected(0, core.targets[0]!.streamTerm, false, 10);
+    core.disconnected(1, core.targets[1]!.streamTerm, false, 10);
+    core.tick(5010);
+    expect(kinds(core.takeCommands())).toEqual(["openStream", "openStream"]);
+    core.connected(0, 1n, 5010);
+    core.connected(1, 1n, 5010);
+    const started = only(core.takeCommands(), "startRecoveryRead");
+    expect(started.map((r) => r.target)).toEqual([0]);
+    expect(core.recoveryReadsOutstanding).toBe(2);
+    core.recoveryFailed(started[0]!.readId, 10_000);
+    const next = only(core.takeCommands(), "startRecoveryRead");
+    expect(next.map((r) => r.target)).toEqual([1]); // the retry of target 0 waits its backoff
+  });
+
+  test("a failed read is retried after a backoff", () => {
+    const { core } = running([0n, 0n]);
+    core.mainEntries(entries(1, 5), 5n, 0n, 1);
+    reconnect(core, 1, 1n, 10);
+    const [read] = only(core.takeCommands(), "startRecoveryRead");
+    core.recoveryFailed(read!.readId, 10_000);
+    expect(only(core.takeCommands(), "startRecoveryRead")).toEqual([]);
+    const due = core.nextDeadlineMs()!;
+    expect(due).toBeGreaterThan(10_000);
+    core.tick(due);
+    expect(only(core.takeCommands(), "startRecoveryRead")).toMatchObject([{ target: 1, fromLsn: 2n, toLsn: 5n }]);
+  });
+});
+
+describe("LogPlayer core: target streams", () => {
+  const running = runningCore;
+  test("a refused stream is retried slowly (maxDelayMs), another failure with the backoff", () => {
+    const core = new LogPlayer(config());
+    core.start(0);
+    core.takeCommands();
+    core.connectFailed(0, true, 10);
+    core.connectFailed(1, false, 10);
+    expect(core.nextDeadlineMs()).toBe(10 + 5); // target 1: half the first backoff ceiling (random 0.5)
+    core.tick(15);
+    expect(core.takeCommands()).toEqual([{ kind: "openStream", target: 1 }]);
+    core.tick(5009);
+    expect(only(core.takeCommands(), "openStream")).toEqual([]);
+    core.tick(5010);
+    expect(only(core.takeCommands(), "openStream")).toEqual([{ kind: "openStream", target: 0 }]);
+  });
+
+  test("the health checker closes a stream whose batches stay unacked past ackTimeoutMs", () => {
+    const { core, terms } = running([0n, 0n]);
+    core.mainEntries(entries(1, 1), 1n, 0n, 100);
+    expect(only(core.takeCommands(), "send")).toHaveLength(2);
+    core.ack(0, terms[0]!, 1n, 600); // target 0 answers; target 1 stays silent
+    core.tick(1099);
+    expect(core.takeCommands()).toEqual([]);
+    core.tick(1100);
+    expect(core.takeCommands()).toEqual([{ kind: "closeStream", target: 1, reason: "no Ack within 1000 ms" }]);
+    expect(core.targets[1]?.state).toBe("S");
+    expect(core.targets[0]?.state).toBe("N");
+    core.tick(core.nextDeadlineMs()!);
+    expect(core.takeCommands()).toEqual([{ kind: "openStream", target: 1 }]);
+  });
+
+  test("an idle stream (nothing unacked) is never declared dead; a missing HelloReply is", () => {
+    const { core } = running([0n, 0n]);
+    core.tick(1_000_000);
+    expect(core.takeCommands()).toEqual([]);
+    const fresh = new LogPlayer(config());
+    fresh.start(0);
+    fresh.takeCommands();
+    fresh.tick(1000);
+    const reasons = only(fresh.takeCommands(), "closeStream").map((c) => c.reason);
+    expect(reasons).toEqual(["no HelloReply within 1000 ms", "no HelloReply within 1000 ms"]);
+  });
+
+  test("events of a stream the core already closed change nothing", () => {
+    const { core, terms } = running([0n, 0n]);
+    core.disconnected(0, terms[0]!, false, 1);
+    core.disconnected(0, terms[0]!, false, 2);
+    core.ack(0, terms[0]!, 5n, 3);
+    expect(core.targets[0]?.lastAck).toBe(0n);
+    expect(core.takeCommands()).toEqual([]);
+  });
+});

@@ -1,0 +1,466 @@
+import { assert, Backoff, type BackoffConfig, type ShardMapConfig } from "@logplayer/base";
+import type { LogEntry, Part } from "@logplayer/proto";
+import { Dispatcher } from "./dispatcher";
+import type { DeliveryLimits } from "./delivery-limits";
+import type { GapReport, TargetQueue } from "./target-queue";
+
+export interface LogPlayerConfig {
+  readonly shardMap: ShardMapConfig;
+  readonly limits: DeliveryLimits;
+  /** After the first shard answers, how long to wait for the others before starting the main stream. */
+  readonly startWaitMs: number;
+  /** The health checker: no HelloReply, or no Ack/Gap while batches are unacked, for this long: the stream is dead. */
+  readonly ackTimeoutMs: number;
+  /** Recovery reads running at once; more wait in FIFO order (at most one per target). */
+  readonly recoveryStreamsMax: number;
+  /** Reconnects, main-stream resumes and recovery retries wait a capped, jittered backoff. */
+  readonly backoff: BackoffConfig;
+  /** Uniform in [0, 1): the backoff's jitter. Math.random in production, the seeded PRNG in the simulator. */
+  readonly random: () => number;
+}
+
+/**
+ * What the LogPlayer core asks its adapter to do, at once (every delay is
+ * the core's: it waits for the tick that reaches it). The adapter executes
+ * each command and reports what happens as events.
+ */
+export type PlayerCommand =
+  /** Open a Deliver stream to the target and send its hello; report connected or connectFailed. */
+  | { readonly kind: "openStream"; readonly target: number }
+  /** The health checker gave up on the target's stream: cancel it and report nothing more about it. */
+  | { readonly kind: "closeStream"; readonly target: number; readonly reason: string }
+  /** Write `parts` as one PartBatch on the stream opened at `streamTerm`; report writeCompleted. */
+  | { readonly kind: "send"; readonly target: number; readonly streamTerm: number; readonly parts: Part[]; readonly bytes: number }
+  /** Open the main stream: Read(fromLsn, tail). `resumed` is false for the first start of this process. */
+  | { readonly kind: "openMainStream"; readonly fromLsn: bigint; readonly resumed: boolean }
+  /** Cancel the main stream (it failed, or sent something unusable); it is reopened in `resumeInMs`. */
+  | { readonly kind: "closeMainStream"; readonly reason: string; readonly resumeInMs: number }
+  /** Read [fromLsn, toLsn] for `target`; report its entries, done or failed under `readId`. */
+  | {
+      readonly kind: "startRecoveryRead";
+      readonly readId: number;
+      readonly target: number;
+      readonly fromLsn: bigint;
+      readonly toLsn: bigint;
+    }
+  /** The read is no longer wanted (superseded, or its term expired): cancel it, report nothing more about it. */
+  | { readonly kind: "cancelRecoveryRead"; readonly readId: number; readonly target: number };
+
+/** The transport state of one target's stream, as far as the core knows it. */
+interface TargetLink {
+  stream: "closed" | "connecting" | "connected";
+  streamTerm: number;
+  /** When to open a new stream, or null when none is scheduled. */
+  reconnectAtMs: number | null;
+  /** The last attempt was refused (wrong cluster, map or version): that will not fix itself soon. */
+  refused: boolean;
+  /** The health checker's deadline: HelloReply or Ack/Gap due by then. */
+  ackDeadlineMs: number | null;
+  readonly reconnectBackoff: Backoff;
+  readonly readBackoff: Backoff;
+}
+
+interface RecoveryRead {
+  readonly readId: number;
+  readonly target: number;
+  readonly term: number;
+  readonly fromLsn: bigint;
+  readonly toLsn: bigint;
+  readonly notBeforeMs: number;
+}
+
+type MainStreamState = "waiting" | "open" | "resuming";
+
+/**
+ * The LogPlayer's protocol, sans I/O: the Dispatcher and its target queues
+ * plus every decision around them that used to live in the adapters — when
+ * the main stream starts and restarts, which main-stream entries are new
+ * and which are a jump, which recovery reads are stale, superseded or wait
+ * their turn, how long a reconnect waits, and when a silent target is dead.
+ * Events in (each with the time it happened), commands out (`takeCommands`),
+ * and `tick(nowMs)` once `nextDeadlineMs()` is reached. No timers, no
+ * clock, no randomness of its own: the caller passes them in.
+ */
+export class LogPlayer {
+  readonly dispatcher: Dispatcher;
+  readonly #config: LogPlayerConfig;
+  readonly #links: TargetLink[];
+  readonly #mainBackoff: Backoff;
+  #main: MainStreamState = "waiting";
+  #mainResumeAtMs: number | null = null;
+  /** Set at the first HelloReply while some shard is still missing. */
+  #startWaitDeadlineMs: number | null = null;
+  #started = false;
+  #nowMs = 0;
+  #nextReadId = 1;
+  readonly #readsRunning = new Map<number, RecoveryRead>();
+  readonly #readsWaiting: RecoveryRead[] = [];
+  #outbox: PlayerCommand[] = [];
+  readonly counters = { mainStreamJumps: 0, readsSuperseded: 0, readsCancelled: 0, ackTimeouts: 0 };
+
+  constructor(config: LogPlayerConfig) {
+    assert(config.startWaitMs >= 0 && config.ackTimeoutMs >= 1, "log player: bad timeouts");
+    assert(Number.isSafeInteger(config.recoveryStreamsMax) && config.recoveryStreamsMax >= 1, "recoveryStreamsMax must be at least 1");
+    this.#config = config;
+    this.dispatcher = new Dispatcher(config.shardMap, config.limits);
+    this.#links = this.dispatcher.targets.map(() => ({
+      stream: "closed",
+      streamTerm: 0,
+      reconnectAtMs: null,
+      refused: false,
+      ackDeadlineMs: null,
+      reconnectBackoff: new Backoff(config.backoff, config.random),
+      readBackoff: new Backoff(config.backoff, config.random),
+    }));
+    this.#mainBackoff = new Backoff(config.backoff, config.random);
+  }
+
+  get targets(): readonly TargetQueue[] {
+    return this.dispatcher.targets;
+  }
+
+  get mainStreamOpen(): boolean {
+    return this.#main === "open";
+  }
+
+  /** Recovery reads running or waiting; at most one per target. */
+  get recoveryReadsOutstanding(): number {
+    return this.#readsRunning.size + this.#readsWaiting.length;
+  }
+
+  /** Commands produced since the last call, in order. */
+  takeCommands(): PlayerCommand[] {
+    if (this.#outbox.length === 0) return [];
+    const commands = this.#outbox;
+    this.#outbox = [];
+    return commands;
+  }
+
+  /** When the next tick is due, or null when nothing waits on time. */
+  nextDeadlineMs(): number | null {
+    let next: number | null = null;
+    const consider = (at: number | null): void => {
+      if (at !== null && (next === null || at < next)) next = at;
+    };
+    for (const link of this.#links) {
+      consider(link.reconnectAtMs);
+      consider(link.ackDeadlineMs);
+    }
+    consider(this.#startWaitDeadlineMs);
+    consider(this.#mainResumeAtMs);
+    if (this.#readsRunning.size < this.#config.recoveryStreamsMax) for (const read of this.#readsWaiting) consider(read.notBeforeMs);
+    return next;
+  }
+
+  /** The process starts: connect to every shard (the core keeps no durable state; the shards tell it where they are). */
+  start(nowMs: number): void {
+    assert(!this.#started, "log player started twice");
+    this.#started = true;
+    this.#advance(nowMs);
+    for (let target = 0; target < this.#links.length; target++) this.#openStream(target);
+  }
+
+  /** Runs whatever is due by `nowMs`: reconnects, the health checker, the main stream's start or resume, waiting reads. */
+  tick(nowMs: number): void {
+    this.#advance(nowMs);
+    this.#links.forEach((link, target) => {
+      if (link.reconnectAtMs !== null && link.reconnectAtMs <= nowMs) {
+        link.reconnectAtMs = null;
+        if (link.stream === "closed") this.#openStream(target);
+      }
+      if (link.ackDeadlineMs !== null && link.ackDeadlineMs <= nowMs) this.#ackDeadlinePassed(target, link);
+    });
+    if (this.#startWaitDeadlineMs !== null && this.#startWaitDeadlineMs <= nowMs) {
+      this.#startWaitDeadlineMs = null;
+      this.#startMainStreamNow();
+    }
+    if (this.#mainResumeAtMs !== null && this.#mainResumeAtMs <= nowMs) {
+      this.#mainResumeAtMs = null;
+      this.#openMainStream(true);
+    }
+    this.#drain();
+  }
+
+  // ---- Deliver streams ---------------------------------------------------------
+
+  /** HelloReply on the stream opened for `target`. Returns the stream's term, which the adapter stamps on its events. */
+  connected(target: number, appliedLsn: bigint, nowMs: number): number {
+    this.#advance(nowMs);
+    const link = this.#link(target);
+    assert(link.stream === "connecting", `target ${target}: HelloReply with no stream opening (${link.stream})`);
+    link.stream = "connected";
+    link.refused = false;
+    link.ackDeadlineMs = null;
+    link.streamTerm = this.dispatcher.connected(target, appliedLsn);
+    this.#maybeStartMainStream();
+    this.#drain();
+    return link.streamTerm;
+  }
+
+  /** The stream opened for `target` failed before its HelloReply; `refused` when the shard refused our identity. */
+  connectFailed(target: number, refused: boolean, nowMs: number): void {
+    this.#advance(nowMs);
+    const link = this.#link(target);
+    if (link.stream !== "connecting") return;
+    link.stream = "closed";
+    link.refused = refused;
+    link.ackDeadlineMs = null;
+    this.dispatcher.connectFailed(target);
+    this.#drain();
+  }
+
+  /** The connected stream at `streamTerm` broke; `refused` when the shard refused our identity. */
+  disconnected(target: number, streamTerm: number, refused: boolean, nowMs: number): void {
+    this.#advance(nowMs);
+    const link = this.#link(target);
+    if (link.stream !== "connected" || link.streamTerm !== streamTerm) return;
+    this.#closeLink(link, refused);
+    this.dispatcher.disconnected(target, streamTerm);
+    this.#drain();
+  }
+
+  ack(target: number, streamTerm: number, appliedLsn: bigint, nowMs: number): void {
+    this.#advance(nowMs);
+    this.dispatcher.ack(target, streamTerm, appliedLsn);
+    this.#heardFrom(target, streamTerm);
+    this.#drain();
+  }
+
+  gap(target: number, streamTerm: number, report: GapReport, nowMs: number): void {
+    this.#advance(nowMs);
+    this.dispatcher.gap(target, streamTerm, report);
+    this.#heardFrom(target, streamTerm);
+    this.#drain();
+  }
+
+  writeCompleted(target: number, streamTerm: number, nowMs: number): void {
+    this.#advance(nowMs);
+    this.dispatcher.writeCompleted(target, streamTerm);
+    this.#drain();
+  }
+
+  // ---- the main stream -------------------------------------------------------
+
+  /**
+   * One message of the main stream: consecutive entries and the LogStore's
+   * commit LSN. What was already dispatched (re-sent after a resume) is
+   * skipped; a jump past currentIndex + 1 restarts the stream there.
+   */
+  mainEntries(entries: readonly LogEntry[], commitLsn: bigint, dispatchTimeNs: bigint, nowMs: number): void {
+    this.#advance(nowMs);
+    const currentIndex = this.dispatcher.currentIndex;
+    if (this.#main !== "open" || currentIndex === null) return;
+    this.#mainBackoff.reset();
+    let first = 0;
+    while (first < entries.length && entries[first]!.lsn <= currentIndex) first += 1;
+    let end = first;
+    while (end < entries.length && entries[end]!.lsn === currentIndex + 1n + BigInt(end - first)) end += 1;
+    if (end > first) {
+      const fresh = first === 0 && end === entries.length ? entries : entries.slice(first, end);
+      this.dispatcher.dispatchEntries(fresh, dispatchTimeNs, commitLsn);
+    }
+    if (end < entries.length) {
+      this.counters.mainStreamJumps += 1;
+      this.#closeMainStream(`main stream jumped from ${this.dispatcher.currentIndex} to ${entries[end]!.lsn}`);
+    }
+    this.#drain();
+  }
+
+  /** The main stream failed or ended (it tails forever, so an end is a failure too). */
+  mainStreamFailed(reason: string, nowMs: number): void {
+    this.#advance(nowMs);
+    if (this.#main !== "open") return;
+    this.#closeMainStream(reason);
+    this.#drain();
+  }
+
+  // ---- recovery reads --------------------------------------------------------
+
+  /** Entries of a running recovery read. A read whose term expired, or that the target refused, is cancelled. */
+  recoveryEntries(readId: number, entries: readonly LogEntry[], dispatchTimeNs: bigint, nowMs: number): void {
+    this.#advance(nowMs);
+    const read = this.#readsRunning.get(readId);
+    if (read === undefined) return;
+    if (!this.#readIsCurrent(read)) {
+      this.#cancelRead(read);
+    } else {
+      const accepted = this.dispatcher.recoveryEntries(read.target, read.term, entries, dispatchTimeNs);
+      if ((!accepted || !this.#readIsCurrent(read)) && this.#readsRunning.has(readId)) this.#cancelRead(read);
+    }
+    this.#drain();
+  }
+
+  /** The recovery read ended normally. */
+  recoveryDone(readId: number, nowMs: number): void {
+    this.#advance(nowMs);
+    const read = this.#readsRunning.get(readId);
+    if (read === undefined) return;
+    this.#readsRunning.delete(readId);
+    this.#link(read.target).readBackoff.reset();
+    this.dispatcher.recoveryDone(read.target, read.term);
+    this.#drain();
+  }
+
+  recoveryFailed(readId: number, nowMs: number): void {
+    this.#advance(nowMs);
+    const read = this.#readsRunning.get(readId);
+    if (read === undefined) return;
+    this.#readsRunning.delete(readId);
+    this.dispatcher.recoveryFailed(read.target, read.term);
+    this.#drain();
+  }
+
+  // ---- internals ---------------------------------------------------------------
+
+  #advance(nowMs: number): void {
+    assert(Number.isFinite(nowMs), "log player: time must be a finite number");
+    // Time never runs backwards for the core, whatever the caller's clock does.
+    if (nowMs > this.#nowMs) this.#nowMs = nowMs;
+  }
+
+  #link(target: number): TargetLink {
+    const link = this.#links[target];
+    if (link === undefined) assert(false, `target ${target} out of range [0, ${this.#links.length})`);
+    return link;
+  }
+
+  #openStream(target: number): void {
+    const link = this.#link(target);
+    assert(link.stream === "closed", `target ${target}: open with a stream ${link.stream}`);
+    link.stream = "connecting";
+    link.ackDeadlineMs = this.#nowMs + this.#config.ackTimeoutMs; // a HelloReply is due too
+    this.#outbox.push({ kind: "openStream", target });
+  }
+
+  #closeLink(link: TargetLink, refused: boolean): void {
+    link.stream = "closed";
+    link.streamTerm = 0;
+    link.refused = refused;
+    link.ackDeadlineMs = null;
+  }
+
+  /** An Ack or Gap: the target is alive; the deadline runs again only while batches wait for their ack. */
+  #heardFrom(target: number, streamTerm: number): void {
+    const link = this.#link(target);
+    if (link.stream !== "connected" || link.streamTerm !== streamTerm) return;
+    link.reconnectBackoff.reset();
+    link.ackDeadlineMs = this.dispatcher.targets[target]!.windowBatches > 0 ? this.#nowMs + this.#config.ackTimeoutMs : null;
+  }
+
+  #ackDeadlinePassed(target: number, link: TargetLink): void {
+    link.ackDeadlineMs = null;
+    if (link.stream === "connected" && this.dispatcher.targets[target]!.windowBatches === 0) return;
+    this.counters.ackTimeouts += 1;
+    const waiting = link.stream === "connected" ? "Ack" : "HelloReply";
+    this.#outbox.push({ kind: "closeStream", target, reason: `no ${waiting} within ${this.#config.ackTimeoutMs} ms` });
+    if (link.stream === "connecting") {
+      this.#closeLink(link, false);
+      this.dispatcher.connectFailed(target);
+    } else if (link.stream === "connected") {
+      const streamTerm = link.streamTerm;
+      this.#closeLink(link, false);
+      this.dispatcher.disconnected(target, streamTerm);
+    }
+  }
+
+  /** The main stream starts once every shard answered, or startWaitMs after the first did. */
+  #maybeStartMainStream(): void {
+    if (this.dispatcher.currentIndex !== null) return;
+    if (this.dispatcher.targets.every((t) => t.state !== "S")) {
+      this.#startMainStreamNow();
+      return;
+    }
+    this.#startWaitDeadlineMs ??= this.#nowMs + this.#config.startWaitMs;
+  }
+
+  #startMainStreamNow(): void {
+    this.#startWaitDeadlineMs = null;
+    if (this.dispatcher.currentIndex !== null) return;
+    const fromLsn = this.dispatcher.mainStreamFromLsn();
+    if (fromLsn === null) return; // every shard dropped again; the next HelloReply tries again
+    this.dispatcher.startMainStream(fromLsn);
+    this.#openMainStream(false);
+  }
+
+  #openMainStream(resumed: boolean): void {
+    const fromLsn = this.dispatcher.mainStreamFromLsn();
+    assert(fromLsn !== null && this.dispatcher.currentIndex !== null, "main stream opened before its start was fixed");
+    assert(this.#main !== "open", "main stream opened twice");
+    this.#main = "open";
+    this.#outbox.push({ kind: "openMainStream", fromLsn, resumed });
+  }
+
+  #closeMainStream(reason: string): void {
+    assert(this.#main === "open", "closing a main stream that is not open");
+    const resumeInMs = this.#mainBackoff.nextDelayMs();
+    this.#main = "resuming";
+    this.#mainResumeAtMs = this.#nowMs + resumeInMs;
+    this.#outbox.push({ kind: "closeMainStream", reason, resumeInMs });
+  }
+
+  #readIsCurrent(read: RecoveryRead): boolean {
+    const queue = this.dispatcher.targets[read.target]!;
+    return queue.term === read.term && queue.state === "RF";
+  }
+
+  #cancelRead(read: RecoveryRead): void {
+    this.counters.readsCancelled += 1;
+    this.#readsRunning.delete(read.readId);
+    this.#outbox.push({ kind: "cancelRecoveryRead", readId: read.readId, target: read.target });
+  }
+
+  /** A new read for a target supersedes its older one: cancel it if running, forget it if waiting. */
+  #queueRead(target: number, term: number, fromLsn: bigint, toLsn: bigint, retry: boolean): void {
+    for (const running of this.#readsRunning.values()) {
+      if (running.target !== target) continue;
+      this.counters.readsSuperseded += 1;
+      this.#cancelRead(running);
+    }
+    const waiting = this.#readsWaiting.findIndex((read) => read.target === target);
+    if (waiting !== -1) this.#readsWaiting.splice(waiting, 1);
+    const notBeforeMs = retry ? this.#nowMs + this.#link(target).readBackoff.nextDelayMs() : this.#nowMs;
+    this.#readsWaiting.push({ readId: this.#nextReadId++, target, term, fromLsn, toLsn, notBeforeMs });
+  }
+
+  /** Starts waiting reads that are due, oldest first, while fewer than recoveryStreamsMax run. */
+  #startReads(): void {
+    for (let i = 0; i < this.#readsWaiting.length && this.#readsRunning.size < this.#config.recoveryStreamsMax; ) {
+      const read = this.#readsWaiting[i]!;
+      if (read.notBeforeMs > this.#nowMs) {
+        i += 1;
+        continue;
+      }
+      this.#readsWaiting.splice(i, 1);
+      this.#readsRunning.set(read.readId, read);
+      this.#outbox.push({ kind: "startRecoveryRead", readId: read.readId, target: read.target, fromLsn: read.fromLsn, toLsn: read.toLsn });
+    }
+  }
+
+  /** Turns the dispatcher's commands into the core's, then starts the reads that may run. */
+  #drain(): void {
+    for (let commands = this.dispatcher.takeCommands(); commands.length > 0; commands = this.dispatcher.takeCommands()) {
+      for (const command of commands) {
+        switch (command.kind) {
+          case "send": {
+            const link = this.#link(command.target);
+            link.ackDeadlineMs ??= this.#nowMs + this.#config.ackTimeoutMs;
+            this.#outbox.push(command);
+            break;
+          }
+          case "recoveryRead":
+            this.#queueRead(command.target, command.term, command.fromLsn, command.toLsn, command.retry);
+            break;
+          case "reconnect": {
+            const link = this.#link(command.target);
+            if (link.stream !== "closed" || link.reconnectAtMs !== null) break;
+            // A refused identity will not fix itself soon: retry slowly.
+            const delayMs = link.refused ? this.#config.backoff.maxDelayMs : link.reconnectBackoff.nextDelayMs();
+            link.reconnectAtMs = this.#nowMs + delayMs;
+            break;
+          }
+        }
+      }
+    }
+    this.#startReads();
+  }
+}
