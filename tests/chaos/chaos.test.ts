@@ -67,7 +67,14 @@ describe("chaos run of the real services", () => {
 // times; with other seeds, every run that killed a shard was caught).
 const MUTANT_SEED = 10;
 const MUTANT_ARGS = [
-  "--duration", "10s", "--seed", String(MUTANT_SEED), "--logstore-replicas", "1", "--unsafe-shard-mutation", "lazy-applied-lsn",
+  "--duration",
+  "10s",
+  "--seed",
+  String(MUTANT_SEED),
+  "--logstore-replicas",
+  "1",
+  "--unsafe-shard-mutation",
+  "lazy-applied-lsn",
 ];
 
 describe("chaos self-test: a shard that persists applied_lsn lazily is caught end to end", () => {

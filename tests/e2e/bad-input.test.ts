@@ -58,7 +58,11 @@ describe("bad input", () => {
     ["an unknown mutation kind", { ...base, txn: { mutations: [{ ...put("k"), kind: 42 as MutationKind }] } }, Status.INVALID_ARGUMENT],
     ["an empty key", { ...base, txn: { mutations: [put("")] } }, Status.INVALID_ARGUMENT],
     ["a key with a control character", { ...base, txn: { mutations: [put("a\u0001b")] } }, Status.INVALID_ARGUMENT],
-    ["an oversized entry", { ...base, txn: { mutations: Array.from({ length: 8 }, (_, i) => put(`big${i}`, 200 * 1024)) } }, Status.RESOURCE_EXHAUSTED],
+    [
+      "an oversized entry",
+      { ...base, txn: { mutations: Array.from({ length: 8 }, (_, i) => put(`big${i}`, 200 * 1024)) } },
+      Status.RESOURCE_EXHAUSTED,
+    ],
   ])("Append with %s is refused and writes nothing", async (_what, request, code) => {
     const before = await client.logStoreStatus();
     await expect(append(raw, request as AppendRequest)).rejects.toMatchObject({ code });

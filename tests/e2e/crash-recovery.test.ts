@@ -6,12 +6,7 @@ import type { LogPlayerClient } from "@logplayer/client";
 import { checkAppendWorkload, keyNames, runAppendWorkload } from "./workload";
 import { startTestCluster } from "./harness";
 
-async function killMidStream(
-  cluster: LocalCluster,
-  client: LogPlayerClient,
-  victim: string,
-  seed: number,
-): Promise<void> {
+async function killMidStream(cluster: LocalCluster, client: LogPlayerClient, victim: string, seed: number): Promise<void> {
   const keys = keyNames(30, `${victim}-`);
   let restart: Promise<unknown> | undefined;
   const result = await runAppendWorkload(client, {

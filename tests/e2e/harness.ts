@@ -8,10 +8,7 @@ export function tempDataDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `lp-e2e-${name}-`));
 }
 
-export async function startTestCluster(
-  name: string,
-  options: { shardCount?: number; logPlayers?: number } = {},
-): Promise<LocalCluster> {
+export async function startTestCluster(name: string, options: { shardCount?: number; logPlayers?: number } = {}): Promise<LocalCluster> {
   return LocalCluster.start({
     dataDir: tempDataDir(name),
     shardCount: options.shardCount ?? 3,

@@ -33,7 +33,11 @@ describe("pipeline", () => {
 
   it("reads with a min LSN see the write the LSN came from (read-your-writes)", async () => {
     for (let i = 0; i < 20; i++) {
-      const { lsn } = await client.commit([mutation.put(`ryw-a-${i}`, `a${i}`), mutation.add(`ryw-n-${i}`, 5), mutation.add(`ryw-n-${i}`, -2)]);
+      const { lsn } = await client.commit([
+        mutation.put(`ryw-a-${i}`, `a${i}`),
+        mutation.add(`ryw-n-${i}`, 5),
+        mutation.add(`ryw-n-${i}`, -2),
+      ]);
       const a = await client.get(`ryw-a-${i}`, { minLsn: lsn });
       expect(a.found).toBe(true);
       expect(a.value.toString()).toBe(`a${i}`);

@@ -31,7 +31,14 @@ describe("a 3-replica LogStore under the whole pipeline", () => {
   let client: LogPlayerClient;
 
   beforeAll(async () => {
-    cluster = await LocalCluster.start({ dataDir: tempDataDir("replicated"), shardCount: 3, logPlayers: 1, logStoreReplicas: 3, ports: "auto", logLevel: "info" });
+    cluster = await LocalCluster.start({
+      dataDir: tempDataDir("replicated"),
+      shardCount: 3,
+      logPlayers: 1,
+      logStoreReplicas: 3,
+      ports: "auto",
+      logLevel: "info",
+    });
     await waitFor("a LogStore leader", async () => (await leaderName(cluster)) !== undefined);
     client = await cluster.connectClient({ timeoutMs: 10_000 });
   });
@@ -45,7 +52,12 @@ describe("a 3-replica LogStore under the whole pipeline", () => {
     let restart: Promise<unknown> | undefined;
     let killed: string | undefined;
     const result = await runAppendWorkload(client, {
-      keys, keysPerTxn: 3, concurrency: 6, txnsMax: 600, seed: 31, tokenPrefix: "raft.",
+      keys,
+      keysPerTxn: 3,
+      concurrency: 6,
+      txnsMax: 600,
+      seed: 31,
+      tokenPrefix: "raft.",
       onAck: (acked) => {
         if (acked !== 200) return;
         restart = (async () => {
@@ -69,7 +81,12 @@ describe("a 3-replica LogStore under the whole pipeline", () => {
     const names = cluster.plan.filter((s) => s.service === "logstore").map((s) => s.name);
     let restart: Promise<unknown> | undefined;
     const result = await runAppendWorkload(client, {
-      keys, keysPerTxn: 3, concurrency: 6, txnsMax: 500, seed: 32, tokenPrefix: "raft-all.",
+      keys,
+      keysPerTxn: 3,
+      concurrency: 6,
+      txnsMax: 500,
+      seed: 32,
+      tokenPrefix: "raft-all.",
       onAck: (acked) => {
         if (acked !== 150) return;
         for (const name of names) cluster.kill(name, "SIGKILL");

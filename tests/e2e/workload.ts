@@ -82,7 +82,13 @@ export async function checkAppendWorkload(
   let tokensChecked = 0;
   for (const key of keys) {
     const read = await client.get(key, { minLsn: maxLsn, timeoutMs: readTimeoutMs });
-    const tokens = read.found ? read.value.toString("utf8").split(";").filter((s) => s !== "").map((s) => `${s};`) : [];
+    const tokens = read.found
+      ? read.value
+          .toString("utf8")
+          .split(";")
+          .filter((s) => s !== "")
+          .map((s) => `${s};`)
+      : [];
     const seen = new Set<string>();
     let lastLsn = 0n;
     for (const token of tokens) {

@@ -41,7 +41,14 @@ interface CheckSummary {
   output: string;
 }
 
-function runCheck(model: string, variant: string, mode: string, defines: string, timeoutMs = checkTimeoutMs, panRunFlags = ""): CheckSummary {
+function runCheck(
+  model: string,
+  variant: string,
+  mode: string,
+  defines: string,
+  timeoutMs = checkTimeoutMs,
+  panRunFlags = "",
+): CheckSummary {
   const result = spawnSync("bash", [checkScript, model, variant, mode], {
     cwd: repoRoot,
     encoding: "utf8",
@@ -74,48 +81,76 @@ function runCheck(model: string, variant: string, mode: string, defines: string,
 // model that silently lost its behaviour (a guard that is never true, say)
 // cannot pass by exploring almost nothing.
 describeSpin("SPIN model checks of the delivery protocol", () => {
-  test("model A (paper's LogPlayer): exactly-once in order under 2 target crashes, 2 broken streams and 2 LogPlayer crashes", () => {
-    const result = runCheck("a", "ok", "safety", "-DFAILS=2");
-    expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(1_000_000);
-  }, checkTimeoutMs);
+  test(
+    "model A (paper's LogPlayer): exactly-once in order under 2 target crashes, 2 broken streams and 2 LogPlayer crashes",
+    () => {
+      const result = runCheck("a", "ok", "safety", "-DFAILS=2");
+      expect(result.errors).toBe(0);
+      expect(result.states).toBeGreaterThan(1_000_000);
+    },
+    checkTimeoutMs,
+  );
 
-  test("model A with the failure-detection delay modelled (checks reduction R2)", () => {
-    const result = runCheck("a", "ok", "safety", "-DFAILS=1 -DLATE_DETECTION");
-    expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(300_000);
-  }, checkTimeoutMs);
+  test(
+    "model A with the failure-detection delay modelled (checks reduction R2)",
+    () => {
+      const result = runCheck("a", "ok", "safety", "-DFAILS=1 -DLATE_DETECTION");
+      expect(result.errors).toBe(0);
+      expect(result.states).toBeGreaterThan(300_000);
+    },
+    checkTimeoutMs,
+  );
 
-  test("model A: every entry is eventually delivered once failures stop (weak fairness)", () => {
-    const result = runCheck("a", "ok", "liveness", "-DFAILS=1");
-    expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(150_000);
-  }, checkTimeoutMs);
+  test(
+    "model A: every entry is eventually delivered once failures stop (weak fairness)",
+    () => {
+      const result = runCheck("a", "ok", "liveness", "-DFAILS=1");
+      expect(result.errors).toBe(0);
+      expect(result.states).toBeGreaterThan(150_000);
+    },
+    checkTimeoutMs,
+  );
 
-  test("model A without the term per target: duplicate or out-of-order consumption", () => {
-    const result = runCheck("a", "no-term", "safety", "-DFAILS=2");
-    expect(result.errors).toBeGreaterThan(0);
-    expect(result.trail).toBe(true);
-    expect(result.output).toContain("assertion violated");
-  }, checkTimeoutMs);
+  test(
+    "model A without the term per target: duplicate or out-of-order consumption",
+    () => {
+      const result = runCheck("a", "no-term", "safety", "-DFAILS=2");
+      expect(result.errors).toBeGreaterThan(0);
+      expect(result.trail).toBe(true);
+      expect(result.output).toContain("assertion violated");
+    },
+    checkTimeoutMs,
+  );
 
-  testFull("model A, bigger bounds: 4 failures of each kind", () => {
-    const result = runCheck("a", "ok", "safety", "-DFAILS=4", fullCheckTimeoutMs, "-w26");
-    expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(6_000_000);
-  }, fullCheckTimeoutMs);
+  testFull(
+    "model A, bigger bounds: 4 failures of each kind",
+    () => {
+      const result = runCheck("a", "ok", "safety", "-DFAILS=4", fullCheckTimeoutMs, "-w26");
+      expect(result.errors).toBe(0);
+      expect(result.states).toBeGreaterThan(6_000_000);
+    },
+    fullCheckTimeoutMs,
+  );
 
-  testFull("model A, bigger bounds: failure-detection delay modelled, 2 failures of each kind", () => {
-    const result = runCheck("a", "ok", "safety", "-DFAILS=2 -DLATE_DETECTION", fullCheckTimeoutMs, "-w26");
-    expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(4_000_000);
-  }, fullCheckTimeoutMs);
+  testFull(
+    "model A, bigger bounds: failure-detection delay modelled, 2 failures of each kind",
+    () => {
+      const result = runCheck("a", "ok", "safety", "-DFAILS=2 -DLATE_DETECTION", fullCheckTimeoutMs, "-w26");
+      expect(result.errors).toBe(0);
+      expect(result.states).toBeGreaterThan(4_000_000);
+    },
+    fullCheckTimeoutMs,
+  );
 
-  testFull("model A, bigger bounds: liveness with 2 failures of each kind", () => {
-    const result = runCheck("a", "ok", "liveness", "-DFAILS=2", fullCheckTimeoutMs, "-w26");
-    expect(result.errors).toBe(0);
-    expect(result.states).toBeGreaterThan(1_000_000);
-  }, fullCheckTimeoutMs);
+  testFull(
+    "model A, bigger bounds: liveness with 2 failures of each kind",
+    () => {
+      const result = runCheck("a", "ok", "liveness", "-DFAILS=2", fullCheckTimeoutMs, "-w26");
+      expect(result.errors).toBe(0);
+      expect(result.states).toBeGreaterThan(1_000_000);
+    },
+    fullCheckTimeoutMs,
+  );
 
   test("model B (two LogPlayers, checking shards): exactly-once in order whatever the LogPlayers do", () => {
     const result = runCheck("b", "ok", "safety", "-DFAILS=1");

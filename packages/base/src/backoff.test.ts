@@ -13,7 +13,7 @@ describe("Backoff", () => {
   it("replays the same delays from the same random sequence", () => {
     const sequence = (): (() => number) => {
       let n = 0;
-      return () => ((n++ * 0.37) % 1);
+      return () => (n++ * 0.37) % 1;
     };
     const first = new Backoff(config, sequence());
     const second = new Backoff(config, sequence());

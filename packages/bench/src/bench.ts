@@ -2,13 +2,7 @@ import type { LogPlayerClient, MutationInput } from "@logplayer/client";
 import type { LocalCluster } from "@logplayer/cluster";
 import { LOOPBACK_HOST, monotonicNs } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
-import {
-  decodeDelayHistogram,
-  type DelaySummary,
-  type Histogram,
-  mergeHistograms,
-  summarizeUs,
-} from "./delay-histograms";
+import { decodeDelayHistogram, type DelaySummary, type Histogram, mergeHistograms, summarizeUs } from "./delay-histograms";
 import {
   type GroupCommitCounters,
   type GroupCommitSummary,
@@ -155,7 +149,9 @@ function phase(
       nextTxn: () => workload.next(),
       commit: async (txn) => {
         // The wire Mutation directly: mutation.put() copies its value, and the pooled values never change.
-        const mutations = txn.keys.map((key, i): MutationInput => ({ kind: MutationKind.MUTATION_KIND_PUT, key, value: txn.values[i]!, delta: 0n }));
+        const mutations = txn.keys.map(
+          (key, i): MutationInput => ({ kind: MutationKind.MUTATION_KIND_PUT, key, value: txn.values[i]!, delta: 0n }),
+        );
         // The paper's commit time: read after the transaction is built, right before the send.
         const commitTimeNs = monotonicNs();
         const { lsn } = await client.commit(mutations, { commitTimeNs, timeoutMs: config.commitTimeoutMs });

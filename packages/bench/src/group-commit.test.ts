@@ -21,7 +21,12 @@ describe("group-commit summary from the LogStore's /metrics", () => {
       entries: 100,
       durableWriteSeconds: 0.08,
     });
-    expect(parseGroupCommitCounters("garbage\n# only comments")).toEqual({ appends: 0, groupCommits: 0, entries: 0, durableWriteSeconds: 0 });
+    expect(parseGroupCommitCounters("garbage\n# only comments")).toEqual({
+      appends: 0,
+      groupCommits: 0,
+      entries: 0,
+      durableWriteSeconds: 0,
+    });
   });
 
   test("the summary covers the interval between two scrapes, from the replica that took the most appends", () => {

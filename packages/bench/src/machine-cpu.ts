@@ -34,7 +34,16 @@ export function parseProcStat(text: string): CpuTicks | null {
   if (line === undefined) return null;
   const fields = line.trim().split(/\s+/).slice(1).map(Number);
   if (fields.length < 8 || fields.slice(0, 8).some((n) => !Number.isFinite(n) || n < 0)) return null;
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return { user, nice, system, idle, iowait, irq, softirq, steal };
 }
 

@@ -65,22 +65,87 @@ function parseNonNegativeNumber(name: string, max: number): (value: string) => n
 function parseOptions(argv: string[]): CliOptions {
   const int = parseIntegerInRange;
   const program = new Command("pnpm bench")
-    .description("Open-loop benchmark: starts its own cluster, offers a fixed transaction rate, reports LogPlayer delay, apply delay, commit latency and delay to SQLite commit.")
-    .addOption(envOption("--rate <txn/s>", "offered load, transactions per second", "LP_BENCH_RATE", "1000").argParser(parsePositiveNumber("--rate", RATE_MAX)))
-    .addOption(envOption("--duration <s>", "measured phase, seconds", "LP_BENCH_DURATION", "10").argParser(parsePositiveNumber("--duration", DURATION_S_MAX)))
-    .addOption(envOption("--warmup <s>", "warm-up phase before measuring, long enough for V8 to finish compiling the services' hot code (0 = none)", "LP_BENCH_WARMUP", String(WARMUP_S_DEFAULT)).argParser(parseNonNegativeNumber("--warmup", DURATION_S_MAX)))
-    .addOption(envOption("--shards <count>", "number of shards (the paper uses 2-20)", "LP_BENCH_SHARDS", "3").argParser(int("--shards", 1, SHARD_COUNT_MAX)))
-    .addOption(envOption("--keys-per-txn <count>", "keys PUT by each transaction", "LP_BENCH_KEYS_PER_TXN", "10").argParser(int("--keys-per-txn", 1, KEYS_PER_TXN_MAX)))
-    .addOption(envOption("--value-bytes <bytes>", "size of each value (10 x 1024 = the paper's 10 KB txns)", "LP_BENCH_VALUE_BYTES", "1024").argParser(int("--value-bytes", 0, 256 * 1024)))
-    .addOption(envOption("--key-space <count>", "distinct keys to draw from", "LP_BENCH_KEY_SPACE", "10000").argParser(int("--key-space", 1, 10_000_000)))
-    .addOption(envOption("--log-players <count>", "LogPlayer processes", "LP_BENCH_LOG_PLAYERS", "1").argParser(int("--log-players", 1, 16)))
-    .addOption(envOption("--logstore-replicas <count>", "LogStore replicas (1, or 3/5 for Raft replication)", "LP_BENCH_LOGSTORE_REPLICAS", "1").argParser(int("--logstore-replicas", 1, 7)))
-    .addOption(envOption("--inflight-max <count>", "bound on outstanding commits; a send beyond it is skipped and counted", "LP_BENCH_INFLIGHT_MAX", "10000").argParser(int("--inflight-max", 1, 1_000_000)))
-    .addOption(envOption("--load-nice <n>", "niceness the load generator (this process) takes once the cluster is up, so that on a shared machine it does not compete with the services it measures; 0 = same priority", "LP_BENCH_LOAD_NICE", String(LOAD_NICE_DEFAULT)).argParser(int("--load-nice", 0, 19)))
+    .description(
+      "Open-loop benchmark: starts its own cluster, offers a fixed transaction rate, reports LogPlayer delay, apply delay, commit latency and delay to SQLite commit.",
+    )
+    .addOption(
+      envOption("--rate <txn/s>", "offered load, transactions per second", "LP_BENCH_RATE", "1000").argParser(
+        parsePositiveNumber("--rate", RATE_MAX),
+      ),
+    )
+    .addOption(
+      envOption("--duration <s>", "measured phase, seconds", "LP_BENCH_DURATION", "10").argParser(
+        parsePositiveNumber("--duration", DURATION_S_MAX),
+      ),
+    )
+    .addOption(
+      envOption(
+        "--warmup <s>",
+        "warm-up phase before measuring, long enough for V8 to finish compiling the services' hot code (0 = none)",
+        "LP_BENCH_WARMUP",
+        String(WARMUP_S_DEFAULT),
+      ).argParser(parseNonNegativeNumber("--warmup", DURATION_S_MAX)),
+    )
+    .addOption(
+      envOption("--shards <count>", "number of shards (the paper uses 2-20)", "LP_BENCH_SHARDS", "3").argParser(
+        int("--shards", 1, SHARD_COUNT_MAX),
+      ),
+    )
+    .addOption(
+      envOption("--keys-per-txn <count>", "keys PUT by each transaction", "LP_BENCH_KEYS_PER_TXN", "10").argParser(
+        int("--keys-per-txn", 1, KEYS_PER_TXN_MAX),
+      ),
+    )
+    .addOption(
+      envOption(
+        "--value-bytes <bytes>",
+        "size of each value (10 x 1024 = the paper's 10 KB txns)",
+        "LP_BENCH_VALUE_BYTES",
+        "1024",
+      ).argParser(int("--value-bytes", 0, 256 * 1024)),
+    )
+    .addOption(
+      envOption("--key-space <count>", "distinct keys to draw from", "LP_BENCH_KEY_SPACE", "10000").argParser(
+        int("--key-space", 1, 10_000_000),
+      ),
+    )
+    .addOption(
+      envOption("--log-players <count>", "LogPlayer processes", "LP_BENCH_LOG_PLAYERS", "1").argParser(int("--log-players", 1, 16)),
+    )
+    .addOption(
+      envOption(
+        "--logstore-replicas <count>",
+        "LogStore replicas (1, or 3/5 for Raft replication)",
+        "LP_BENCH_LOGSTORE_REPLICAS",
+        "1",
+      ).argParser(int("--logstore-replicas", 1, 7)),
+    )
+    .addOption(
+      envOption(
+        "--inflight-max <count>",
+        "bound on outstanding commits; a send beyond it is skipped and counted",
+        "LP_BENCH_INFLIGHT_MAX",
+        "10000",
+      ).argParser(int("--inflight-max", 1, 1_000_000)),
+    )
+    .addOption(
+      envOption(
+        "--load-nice <n>",
+        "niceness the load generator (this process) takes once the cluster is up, so that on a shared machine it does not compete with the services it measures; 0 = same priority",
+        "LP_BENCH_LOAD_NICE",
+        String(LOAD_NICE_DEFAULT),
+      ).argParser(int("--load-nice", 0, 19)),
+    )
     .addOption(envOption("--seed <n>", "seed of the key and value choice", "LP_BENCH_SEED", "1").argParser(int("--seed", 0, 2 ** 32 - 1)))
     .addOption(envOption("--log-level <level>", "the services' log level", "LP_BENCH_LOG_LEVEL", "warn").choices([...LOG_LEVELS]))
-    .addOption(envOption("--commit-timeout-ms <ms>", "deadline of each commit", "LP_BENCH_COMMIT_TIMEOUT_MS", "10000").argParser(int("--commit-timeout-ms", 1, 3_600_000)))
-    .addOption(envOption("--out <file>", "JSON result path (default bench-results/bench-<shards>s-<rate>r-<timestamp>.json)", "LP_BENCH_OUT"))
+    .addOption(
+      envOption("--commit-timeout-ms <ms>", "deadline of each commit", "LP_BENCH_COMMIT_TIMEOUT_MS", "10000").argParser(
+        int("--commit-timeout-ms", 1, 3_600_000),
+      ),
+    )
+    .addOption(
+      envOption("--out <file>", "JSON result path (default bench-results/bench-<shards>s-<rate>r-<timestamp>.json)", "LP_BENCH_OUT"),
+    )
     .option("--keep-data", "keep the cluster's data and logs (the path is printed)", false)
     .showHelpAfterError();
   parseFlags(program, argv);
@@ -89,18 +154,38 @@ function parseOptions(argv: string[]): CliOptions {
   const num = (v: unknown): number => Number(v);
   return {
     ...o,
-    rate: num(o.rate), duration: num(o.duration), warmup: num(o.warmup), shards: num(o.shards),
-    keysPerTxn: num(o.keysPerTxn), valueBytes: num(o.valueBytes), keySpace: num(o.keySpace),
-    logPlayers: num(o.logPlayers), logstoreReplicas: num(o.logstoreReplicas), inflightMax: num(o.inflightMax), loadNice: num(o.loadNice), seed: num(o.seed), commitTimeoutMs: num(o.commitTimeoutMs),
+    rate: num(o.rate),
+    duration: num(o.duration),
+    warmup: num(o.warmup),
+    shards: num(o.shards),
+    keysPerTxn: num(o.keysPerTxn),
+    valueBytes: num(o.valueBytes),
+    keySpace: num(o.keySpace),
+    logPlayers: num(o.logPlayers),
+    logstoreReplicas: num(o.logstoreReplicas),
+    inflightMax: num(o.inflightMax),
+    loadNice: num(o.loadNice),
+    seed: num(o.seed),
+    commitTimeoutMs: num(o.commitTimeoutMs),
   };
 }
 
 function toConfig(o: CliOptions): BenchConfig {
   if (o.keySpace < o.keysPerTxn) throw new Error(`--key-space ${o.keySpace} is smaller than --keys-per-txn ${o.keysPerTxn}`);
   return {
-    rate: o.rate, durationS: o.duration, warmupS: o.warmup, shards: o.shards, keysPerTxn: o.keysPerTxn,
-    valueBytes: o.valueBytes, keySpace: o.keySpace, logPlayers: o.logPlayers, logStoreReplicas: o.logstoreReplicas, inflightMax: o.inflightMax,
-    seed: o.seed, logLevel: o.logLevel, commitTimeoutMs: o.commitTimeoutMs,
+    rate: o.rate,
+    durationS: o.duration,
+    warmupS: o.warmup,
+    shards: o.shards,
+    keysPerTxn: o.keysPerTxn,
+    valueBytes: o.valueBytes,
+    keySpace: o.keySpace,
+    logPlayers: o.logPlayers,
+    logStoreReplicas: o.logstoreReplicas,
+    inflightMax: o.inflightMax,
+    seed: o.seed,
+    logLevel: o.logLevel,
+    commitTimeoutMs: o.commitTimeoutMs,
   };
 }
 
@@ -112,7 +197,12 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-bench-"));
   const progress = new ProgressBar();
   const cluster = await LocalCluster.prepare({
-    dataDir, shardCount: config.shards, logPlayers: config.logPlayers, logStoreReplicas: config.logStoreReplicas, ports: "auto", logLevel: config.logLevel,
+    dataDir,
+    shardCount: config.shards,
+    logPlayers: config.logPlayers,
+    logStoreReplicas: config.logStoreReplicas,
+    ports: "auto",
+    logLevel: config.logLevel,
   });
   const cleanUp = async (): Promise<void> => {
     await cluster.stop();

@@ -16,8 +16,14 @@ describe("runOpenLoop", () => {
       return nextLsn;
     };
     const result = await runOpenLoop({
-      rate: 2000, durationS: 0.05, inflightMax: 1000, drainTimeoutMs: 5000, clock: monotonicNs,
-      nextTxn: () => w.next(), commit, shardCount: 3,
+      rate: 2000,
+      durationS: 0.05,
+      inflightMax: 1000,
+      drainTimeoutMs: 5000,
+      clock: monotonicNs,
+      nextTxn: () => w.next(),
+      commit,
+      shardCount: 3,
     });
     expect(result).toMatchObject({ slotsTotal: 100, sent: 100, acked: 100, failed: 0, skipped: 0, inflight: 0, unfinished: 0 });
     expect(result.commitLatency.totalCount).toBe(100);
@@ -41,11 +47,23 @@ describe("runOpenLoop", () => {
       );
     let live: OpenLoopProgress | undefined;
     const done = runOpenLoop(
-      { rate: 5000, durationS: 0.02, inflightMax: 10, drainTimeoutMs: 5000, clock: monotonicNs, nextTxn: () => w.next(), commit, shardCount: 3 },
+      {
+        rate: 5000,
+        durationS: 0.02,
+        inflightMax: 10,
+        drainTimeoutMs: 5000,
+        clock: monotonicNs,
+        nextTxn: () => w.next(),
+        commit,
+        shardCount: 3,
+      },
       (p) => (live = p),
     );
     // Every slot has been either sent or skipped once the sender stops; nothing was acked meanwhile.
-    await waitFor("every slot sent or skipped", () => live !== undefined && live.sent + live.skipped >= 100, { timeoutMs: 10_000, intervalMs: 5 });
+    await waitFor("every slot sent or skipped", () => live !== undefined && live.sent + live.skipped >= 100, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    });
     expect(live!.sent + live!.skipped).toBe(100);
     expect(live!.sent).toBe(10);
     for (const release of pending) release();
@@ -63,8 +81,14 @@ describe("runOpenLoop", () => {
       return Promise.resolve(BigInt(calls));
     };
     const result = await runOpenLoop({
-      rate: 1000, durationS: 0.01, inflightMax: 100, drainTimeoutMs: 50, clock: monotonicNs,
-      nextTxn: () => w.next(), commit, shardCount: 3,
+      rate: 1000,
+      durationS: 0.01,
+      inflightMax: 100,
+      drainTimeoutMs: 50,
+      clock: monotonicNs,
+      nextTxn: () => w.next(),
+      commit,
+      shardCount: 3,
     });
     expect(result).toMatchObject({ sent: 10, failed: 5, acked: 4, unfinished: 1 });
     expect(result.errors).toEqual(["RESOURCE_EXHAUSTED: queue full"]);

@@ -60,9 +60,19 @@ export function runOpenLoop(options: OpenLoopOptions, onStart?: (live: OpenLoopP
   const startNs = options.clock();
   const scheduler = new OpenLoopScheduler({ startNs, rate: options.rate, slotsTotal });
   const result: OpenLoopResult = {
-    slotsTotal, sent: 0, acked: 0, failed: 0, skipped: 0, inflight: 0,
-    commitLatency: createDelayHistogram(), startNs, lastAckNs: startNs, unfinished: 0,
-    lastLsn: 0n, lastLsnByShard: Array.from({ length: options.shardCount }, () => 0n), errors: [],
+    slotsTotal,
+    sent: 0,
+    acked: 0,
+    failed: 0,
+    skipped: 0,
+    inflight: 0,
+    commitLatency: createDelayHistogram(),
+    startNs,
+    lastAckNs: startNs,
+    unfinished: 0,
+    lastLsn: 0n,
+    lastLsnByShard: Array.from({ length: options.shardCount }, () => 0n),
+    errors: [],
   };
   onStart?.(result);
   return new Promise((resolve) => {
@@ -77,13 +87,16 @@ export function runOpenLoop(options: OpenLoopOptions, onStart?: (live: OpenLoopP
       const txn = options.nextTxn();
       result.sent += 1;
       result.inflight += 1;
-      options.commit(txn).then(
-        (lsn) => recordAck(result, txn, lsn, scheduledNs, options.clock()),
-        (err: unknown) => recordFailure(result, err),
-      ).finally(() => {
-        result.inflight -= 1;
-        finishIfDrained();
-      });
+      options
+        .commit(txn)
+        .then(
+          (lsn) => recordAck(result, txn, lsn, scheduledNs, options.clock()),
+          (err: unknown) => recordFailure(result, err),
+        )
+        .finally(() => {
+          result.inflight -= 1;
+          finishIfDrained();
+        });
     };
     const tick = (): void => {
       const { from, to } = scheduler.takeDue(options.clock());

@@ -37,7 +37,10 @@ export function machineInfo(): MachineInfo {
 
 /** bench-results/bench-3s-1000r-20261122T014200Z.json */
 export function defaultOutPath(config: Pick<BenchConfig, "shards" | "rate">, startedAt: Date): string {
-  const stamp = startedAt.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = startedAt
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   return `bench-results/bench-${config.shards}s-${config.rate}r-${stamp}.json`;
 }
 

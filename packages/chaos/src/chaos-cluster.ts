@@ -2,14 +2,7 @@ import path from "node:path";
 import fs from "node:fs";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { checkHealth, HealthServingStatus, LogPlayerClient } from "@logplayer/client";
-import {
-  autoPortTable,
-  clusterPlan,
-  ManagedProcess,
-  type ExitInfo,
-  type ProcessSpec,
-  type ServiceName,
-} from "@logplayer/cluster";
+import { autoPortTable, clusterPlan, ManagedProcess, type ExitInfo, type ProcessSpec, type ServiceName } from "@logplayer/cluster";
 import { assert } from "@logplayer/common";
 import { LogStoreClient, type StatusResponse } from "@logplayer/proto";
 import { linkName, raftLinks, raftReplicas, routePeersThroughIngress, type RaftLink } from "./raft-links";
@@ -86,13 +79,18 @@ export class ChaosCluster {
     this.#routers = links.routers;
     this.#uncut = links.uncut;
     const logDir = path.join(dataDir, "logs");
-    this.#processes = new Map(plan.map((spec) => [spec.name, new ManagedProcess(spec, {
-      logDir,
-      readyProbe: isServing,
-      ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
-      ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
-      ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
-    })]));
+    this.#processes = new Map(
+      plan.map((spec) => [
+        spec.name,
+        new ManagedProcess(spec, {
+          logDir,
+          readyProbe: isServing,
+          ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
+          ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+          ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
+        }),
+      ]),
+    );
   }
 
   /**
@@ -118,16 +116,22 @@ export class ChaosCluster {
     const logStoreReplicas = options.logStoreReplicas ?? 1;
     const ports = await autoPortTable(options.shardCount, options.logPlayers, undefined, logStoreReplicas);
     const basePlan = clusterPlan({
-      dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, logStoreReplicas, ports, logLevel: options.logLevel,
+      dataDir,
+      shardCount: options.shardCount,
+      logPlayers: options.logPlayers,
+      logStoreReplicas,
+      ports,
+      logLevel: options.logLevel,
     }).map((spec) => ({ ...spec, env: { ...spec.env, ...options.serviceEnv?.[spec.service] } }));
     const links: Links = { proxies: new Map(), clientProxies: [], raftLinks: [], routers: [], uncut: [] };
     // Filled in once the cluster exists: the routers ask it which pid is which replica.
     let cluster: ChaosCluster | undefined;
     try {
       const proxied = new Set(options.proxiedServices ?? DEFAULT_PROXIED_SERVICES);
-      const ingressById = proxied.has("logstore") && socketOwnerSupported()
-        ? await startRaftIngress(basePlan, links, () => (cluster === undefined ? new Map() : cluster.#runningPids("logstore")))
-        : new Map<number, string>();
+      const ingressById =
+        proxied.has("logstore") && socketOwnerSupported()
+          ? await startRaftIngress(basePlan, links, () => (cluster === undefined ? new Map() : cluster.#runningPids("logstore")))
+          : new Map<number, string>();
       const plan: ProcessSpec[] = [];
       for (const spec of basePlan) {
         if (spec.service === "logstore") plan.push(ingressById.size > 0 ? routePeersThroughIngress(spec, ingressById) : spec);
@@ -202,7 +206,9 @@ export class ChaosCluster {
    */
   async logStoreLeader(timeoutMs: number): Promise<string | undefined> {
     const running = this.plan.filter((s) => s.service === "logstore" && this.process(s.name).running && !this.#paused.has(s.name));
-    const statuses = await Promise.all(running.map(async (spec) => ({ name: spec.name, status: await logStoreStatus(spec.grpcAddress, timeoutMs) })));
+    const statuses = await Promise.all(
+      running.map(async (spec) => ({ name: spec.name, status: await logStoreStatus(spec.grpcAddress, timeoutMs) })),
+    );
     const leaders = statuses.filter((s) => s.status?.role.toLowerCase() === LEADER_ROLE);
     leaders.sort((a, b) => (a.status!.term === b.status!.term ? 0 : a.status!.term > b.status!.term ? -1 : 1));
     return leaders[0]?.name;
@@ -259,9 +265,11 @@ export class ChaosCluster {
 
   /** Calls `listener` when a process exits without being killed or stopped by us. */
   onUnexpectedExit(listener: (name: string, exit: ExitInfo) => void): () => void {
-    const unsubscribes = this.processes.map((p) => p.onExit((exit) => {
-      if (!exit.expected && this.#stopping === undefined) listener(p.name, exit);
-    }));
+    const unsubscribes = this.processes.map((p) =>
+      p.onExit((exit) => {
+        if (!exit.expected && this.#stopping === undefined) listener(p.name, exit);
+      }),
+    );
     return () => {
       for (const unsubscribe of unsubscribes) unsubscribe();
     };

@@ -96,28 +96,47 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const dataDir = fs.mkdtempSync(path.join(options.tmpDir ?? os.tmpdir(), `lp-chaos-${options.seed}-`));
   log(`data in ${dataDir}`);
   const logStoreReplicas = options.logStoreReplicas ?? LOGSTORE_REPLICAS_DEFAULT;
-  if (options.unsafeShardMutation !== undefined) log(`UNSAFE shard mutation ${options.unsafeShardMutation}: the shards break exactly-once on purpose, violations are expected`);
+  if (options.unsafeShardMutation !== undefined)
+    log(`UNSAFE shard mutation ${options.unsafeShardMutation}: the shards break exactly-once on purpose, violations are expected`);
   const cluster = await ChaosCluster.start({
-    dataDir, shardCount: options.shardCount, logPlayers: options.logPlayers, logStoreReplicas, logLevel: options.logLevel ?? "info",
+    dataDir,
+    shardCount: options.shardCount,
+    logPlayers: options.logPlayers,
+    logStoreReplicas,
+    logLevel: options.logLevel ?? "info",
     ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
-    ...(options.unsafeShardMutation === undefined ? {} : { serviceEnv: { shard: { [UNSAFE_SHARD_MUTATION_ENV]: options.unsafeShardMutation } } }),
+    ...(options.unsafeShardMutation === undefined
+      ? {}
+      : { serviceEnv: { shard: { [UNSAFE_SHARD_MUTATION_ENV]: options.unsafeShardMutation } } }),
   });
   const clients: LogPlayerClient[] = [];
   let report: ChaosReport;
   try {
     const raftLinkNames = cluster.raftLinks.map((l) => l.name);
     const linkNames = cluster.proxies.map((p) => p.name).filter((name) => !raftLinkNames.includes(name));
-    log(`cluster up: ${cluster.processes.map((p) => p.name).join(", ")}; ${linkNames.length} cuttable links, ${raftLinkNames.length} between replicas`);
+    log(
+      `cluster up: ${cluster.processes.map((p) => p.name).join(", ")}; ${linkNames.length} cuttable links, ${raftLinkNames.length} between replicas`,
+    );
     const workloadClient = await cluster.connectWorkloadClient(CONNECT_TIMEOUT_MS);
     clients.push(workloadClient);
     const keysByShard = workloadKeys(options.shardCount, workloadConfig.keysPerShard, (key) => workloadClient.shardForKey(key));
     const workload = new AppendWorkload(workloadClient, keysByShard, seededRandom(options.seed ^ WORKLOAD_SEED_SALT), workloadConfig);
-    const schedule = new FaultSchedule(seededRandom(options.seed), {
-      processes: cluster.plan.map((s) => ({ name: s.name, service: s.service })),
-      links: linkNames,
-      raftLinks: raftLinkNames,
-    }, faultConfig);
-    const injector = new FaultInjector(cluster, schedule, faultConfig.faultsActiveMax, { ...DEFAULT_FAULT_INJECTOR, ...options.injector }, log);
+    const schedule = new FaultSchedule(
+      seededRandom(options.seed),
+      {
+        processes: cluster.plan.map((s) => ({ name: s.name, service: s.service })),
+        links: linkNames,
+        raftLinks: raftLinkNames,
+      },
+      faultConfig,
+    );
+    const injector = new FaultInjector(
+      cluster,
+      schedule,
+      faultConfig.faultsActiveMax,
+      { ...DEFAULT_FAULT_INJECTOR, ...options.injector },
+      log,
+    );
     const unsubscribe = cluster.onUnexpectedExit((name, exit) => injector.onCrash(name, exit.signal ?? `exit code ${exit.code}`));
     await runFaultPhase(options.durationMs, workload, injector, log);
     log("faults over: healing every link, resuming and restarting every process");
@@ -130,12 +149,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const raftConnections = cluster.raftConnections;
     const dataKept = options.keepData === true || violations.length > 0;
     report = {
-      seed: options.seed, durationMs: options.durationMs, shardCount: options.shardCount, logPlayers: options.logPlayers,
-      logStoreReplicas, unsafeShardMutation: options.unsafeShardMutation,
+      seed: options.seed,
+      durationMs: options.durationMs,
+      shardCount: options.shardCount,
+      logPlayers: options.logPlayers,
+      logStoreReplicas,
+      unsafeShardMutation: options.unsafeShardMutation,
       ratePerSecond: workloadConfig.ratePerSecond,
-      processes: cluster.plan.map((s) => s.name), links: linkNames, raftLinks: raftLinkNames, raftConnections,
-      workload: workload.stats, faults: injector.counts, checks: verdict.counts, commitLsn: verdict.commitLsn,
-      violations, dataDir, dataKept,
+      processes: cluster.plan.map((s) => s.name),
+      links: linkNames,
+      raftLinks: raftLinkNames,
+      raftConnections,
+      workload: workload.stats,
+      faults: injector.counts,
+      checks: verdict.counts,
+      commitLsn: verdict.commitLsn,
+      violations,
+      dataDir,
+      dataKept,
     };
   } finally {
     for (const client of clients) client.close();
@@ -145,7 +176,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   return report;
 }
 
-async function runFaultPhase(durationMs: number, workload: AppendWorkload, injector: FaultInjector, log: (line: string) => void): Promise<void> {
+async function runFaultPhase(
+  durationMs: number,
+  workload: AppendWorkload,
+  injector: FaultInjector,
+  log: (line: string) => void,
+): Promise<void> {
   const endMs = Date.now() + durationMs;
   const stopped = (): boolean => Date.now() >= endMs;
   log(`workload and faults for ${(durationMs / 1000).toFixed(0)} s`);
@@ -165,7 +201,10 @@ async function healEverything(cluster: ChaosCluster, injector: FaultInjector): P
     try {
       await cluster.restart(process.name);
     } catch (err: unknown) {
-      injector.violations.push({ kind: "restart-failed", detail: `${process.name} final restart: ${err instanceof Error ? err.message : String(err)}` });
+      injector.violations.push({
+        kind: "restart-failed",
+        detail: `${process.name} final restart: ${err instanceof Error ? err.message : String(err)}`,
+      });
     }
   }
 }

@@ -21,10 +21,34 @@ const txns: TxnRecord[] = [
 ];
 
 const log: LoggedTxn[] = [
-  { lsn: 1n, appends: [{ key: "a", value: "t0;" }, { key: "b", value: "t0;" }] },
-  { lsn: 2n, appends: [{ key: "b", value: "t1;" }, { key: "c", value: "t1;" }] },
-  { lsn: 3n, appends: [{ key: "a", value: "t2;" }, { key: "c", value: "t2;" }] },
-  { lsn: 4n, appends: [{ key: "b", value: "t4;" }, { key: "c", value: "t4;" }] },
+  {
+    lsn: 1n,
+    appends: [
+      { key: "a", value: "t0;" },
+      { key: "b", value: "t0;" },
+    ],
+  },
+  {
+    lsn: 2n,
+    appends: [
+      { key: "b", value: "t1;" },
+      { key: "c", value: "t1;" },
+    ],
+  },
+  {
+    lsn: 3n,
+    appends: [
+      { key: "a", value: "t2;" },
+      { key: "c", value: "t2;" },
+    ],
+  },
+  {
+    lsn: 4n,
+    appends: [
+      { key: "b", value: "t4;" },
+      { key: "c", value: "t4;" },
+    ],
+  },
   { lsn: 5n, appends: [{ key: "a", value: "t3;" }] },
 ];
 
@@ -44,7 +68,7 @@ describe("parseTokens", () => {
   test("splits a well-formed value and flags the rest", () => {
     expect(parseTokens("")).toEqual({ tokens: [], malformed: [] });
     expect(parseTokens("t1;t22;")).toEqual({ tokens: ["t1", "t22"], malformed: [] });
-    expect(parseTokens("t1;x;t2").malformed).toEqual(["unterminated \"t2\"", "x"]);
+    expect(parseTokens("t1;x;t2").malformed).toEqual(['unterminated "t2"', "x"]);
   });
 });
 
@@ -104,10 +128,7 @@ describe("checkAgainstLog", () => {
   test("data that differs from the log, an ack the log lost, a token logged twice", () => {
     const values = correctValues();
     values.set("b", "t0;t4;t1;");
-    const lossy: LoggedTxn[] = [
-      ...log.slice(0, 4),
-      { lsn: 5n, appends: [{ key: "a", value: "t2;" }] },
-    ];
+    const lossy: LoggedTxn[] = [...log.slice(0, 4), { lsn: 5n, appends: [{ key: "a", value: "t2;" }] }];
     const { violations } = checkAgainstLog(txns, values, lossy);
     expect(kinds(violations)).toEqual(["ack-not-in-log", "data-differs-from-log", "data-differs-from-log", "logged-twice"]);
     expect(violations.find((v) => v.kind === "ack-not-in-log")!.detail).toContain("t3");
@@ -133,11 +154,25 @@ describe("checkRywReads", () => {
     ];
     const violations = checkRywReads(reads, txns, correctValues(), view);
     expect(kinds(violations)).toEqual([
-      "ryw-inconsistent", "ryw-inconsistent", "ryw-inconsistent",
-      "ryw-not-prefix", "ryw-not-prefix",
-      "ryw-stale", "ryw-stale",
+      "ryw-inconsistent",
+      "ryw-inconsistent",
+      "ryw-inconsistent",
+      "ryw-not-prefix",
+      "ryw-not-prefix",
+      "ryw-stale",
+      "ryw-stale",
     ]);
-    expect(violations.filter((v) => v.kind === "ryw-stale").map((v) => v.key).sort()).toEqual(["a", "c"]);
-    expect(violations.filter((v) => v.kind === "ryw-not-prefix").map((v) => v.key).sort()).toEqual(["b", "c"]);
+    expect(
+      violations
+        .filter((v) => v.kind === "ryw-stale")
+        .map((v) => v.key)
+        .sort(),
+    ).toEqual(["a", "c"]);
+    expect(
+      violations
+        .filter((v) => v.kind === "ryw-not-prefix")
+        .map((v) => v.key)
+        .sort(),
+    ).toEqual(["b", "c"]);
   });
 });

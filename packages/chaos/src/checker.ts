@@ -96,7 +96,10 @@ export function parseTokens(value: string): { tokens: string[]; malformed: strin
  * must be at the log's commit LSN for that); nothing that was never sent.
  * `finalValues` must hold every key of the workload ("" when absent).
  */
-export function checkFinalData(txns: readonly TxnRecord[], finalValues: ReadonlyMap<string, string>): { violations: Violation[]; counts: CheckCounts } {
+export function checkFinalData(
+  txns: readonly TxnRecord[],
+  finalValues: ReadonlyMap<string, string>,
+): { violations: Violation[]; counts: CheckCounts } {
   const byToken = indexTxns(txns);
   const violations: Violation[] = [];
   const tokenSets = new Map<string, Set<string>>();
@@ -118,7 +121,10 @@ export function checkFinalData(txns: readonly TxnRecord[], finalValues: Readonly
     }
     if (txn.lsn === undefined && seenIn.length > 0 && seenIn.length < txn.keys.length) {
       const absent = txn.keys.filter((k) => !seenIn.includes(k));
-      violations.push({ kind: "partial", detail: `unacknowledged ${txn.token} applied to ${seenIn.join(",")} but not to ${absent.join(",")}` });
+      violations.push({
+        kind: "partial",
+        detail: `unacknowledged ${txn.token} applied to ${seenIn.join(",")} but not to ${absent.join(",")}`,
+      });
     }
   }
   return { violations, counts: { keys: finalValues.size, tokens: tokensChecked, rywReads: 0, logEntries: 0 } };
@@ -156,7 +162,11 @@ function checkKeyTokens(key: string, tokens: readonly string[], byToken: Readonl
     }
     if (txn.lsn === undefined) continue;
     if (previous !== undefined && txn.lsn <= previous.lsn) {
-      violations.push({ kind: "out-of-order", key, detail: `${token} (lsn ${txn.lsn}) applied after ${previous.token} (lsn ${previous.lsn})` });
+      violations.push({
+        kind: "out-of-order",
+        key,
+        detail: `${token} (lsn ${txn.lsn}) applied after ${previous.token} (lsn ${previous.lsn})`,
+      });
       continue;
     }
     previous = { token, lsn: txn.lsn };
@@ -183,7 +193,10 @@ export function checkAgainstLog(
     if (txn.lsn === undefined) continue;
     const at = loggedAt.get(txn.token);
     if (at !== txn.lsn) {
-      violations.push({ kind: "ack-not-in-log", detail: `${txn.token} acknowledged at lsn ${txn.lsn}, ${at === undefined ? "absent from the log" : `logged at ${at}`}` });
+      violations.push({
+        kind: "ack-not-in-log",
+        detail: `${txn.token} acknowledged at lsn ${txn.lsn}, ${at === undefined ? "absent from the log" : `logged at ${at}`}`,
+      });
     }
   }
   for (const [key, value] of finalValues) {
@@ -194,7 +207,8 @@ export function checkAgainstLog(
       violations.push({
         kind: "data-differs-from-log",
         key,
-        detail: `${actual.length} tokens, log has ${wanted.length}; first difference at #${firstDifference}: ` +
+        detail:
+          `${actual.length} tokens, log has ${wanted.length}; first difference at #${firstDifference}: ` +
           `${actual[firstDifference] ?? "(end)"} where the log has ${wanted[firstDifference] ?? "(end)"}`,
       });
     }
@@ -220,7 +234,8 @@ function expectedFromLog(
           violations.push({ kind: "logged-twice", detail: `${token} logged at lsn ${earlier} and ${entry.lsn}` });
         }
         loggedAt.set(token, earlier ?? entry.lsn);
-        if (!byToken.has(token)) violations.push({ kind: "never-sent", key: append.key, detail: `${token} in the log at lsn ${entry.lsn} was never sent` });
+        if (!byToken.has(token))
+          violations.push({ kind: "never-sent", key: append.key, detail: `${token} in the log at lsn ${entry.lsn} was never sent` });
         const list = expected.get(append.key) ?? [];
         list.push(token);
         expected.set(append.key, list);
@@ -266,16 +281,28 @@ export function checkRywReads(
     if (read.appliedLsn < read.minLsn) violations.push({ kind: "ryw-stale", key: read.key, detail: `${where}: applied LSN below minLsn` });
     const stale = (ackedByKey.get(read.key) ?? []).filter((t) => t.lsn! <= read.minLsn && !present.has(t.token));
     if (stale.length > 0) {
-      violations.push({ kind: "ryw-stale", key: read.key, detail: `${where} lacks ${stale.map((t) => `${t.token} (lsn ${t.lsn})`).join(", ")}` });
+      violations.push({
+        kind: "ryw-stale",
+        key: read.key,
+        detail: `${where} lacks ${stale.map((t) => `${t.token} (lsn ${t.lsn})`).join(", ")}`,
+      });
     }
     const final = parseTokens(finalValues.get(read.key) ?? "").tokens;
     if (firstDifferenceAt(tokens, final.slice(0, tokens.length)) !== undefined) {
-      violations.push({ kind: "ryw-not-prefix", key: read.key, detail: `${where} returned ${tokens.length} tokens that are not a prefix of the final value` });
+      violations.push({
+        kind: "ryw-not-prefix",
+        key: read.key,
+        detail: `${where} returned ${tokens.length} tokens that are not a prefix of the final value`,
+      });
     }
     if (logView !== undefined) {
       const atApplied = (logView.expected.get(read.key) ?? []).filter((t) => (logView.lsnByToken.get(t) ?? 0n) <= read.appliedLsn);
       if (firstDifferenceAt(tokens, atApplied) !== undefined) {
-        violations.push({ kind: "ryw-inconsistent", key: read.key, detail: `${where} returned ${tokens.length} tokens; the log up to the applied LSN has ${atApplied.length}` });
+        violations.push({
+          kind: "ryw-inconsistent",
+          key: read.key,
+          detail: `${where} returned ${tokens.length} tokens; the log up to the applied LSN has ${atApplied.length}`,
+        });
       }
     }
   }

@@ -44,7 +44,17 @@ const LEADER_PROBE_TIMEOUT_MS = 500;
 
 export class FaultInjector {
   readonly counts: FaultCounts = {
-    kills: {}, pauses: {}, restarts: 0, restartFailures: 0, linkCuts: 0, linkStalls: 0, raftLinkCuts: 0, raftLinkStalls: 0, partitions: {}, partitionFailovers: 0, crashes: 0,
+    kills: {},
+    pauses: {},
+    restarts: 0,
+    restartFailures: 0,
+    linkCuts: 0,
+    linkStalls: 0,
+    raftLinkCuts: 0,
+    raftLinkStalls: 0,
+    partitions: {},
+    partitionFailovers: 0,
+    crashes: 0,
   };
   readonly violations: Violation[] = [];
   readonly #cluster: ChaosCluster;
@@ -56,7 +66,13 @@ export class FaultInjector {
   readonly #startedMs = Date.now();
   readonly #faultsActiveMax: number;
 
-  constructor(cluster: ChaosCluster, schedule: FaultSchedule, faultsActiveMax: number, config: FaultInjectorConfig, log: (line: string) => void) {
+  constructor(
+    cluster: ChaosCluster,
+    schedule: FaultSchedule,
+    faultsActiveMax: number,
+    config: FaultInjectorConfig,
+    log: (line: string) => void,
+  ) {
     assert(config.restartAttemptsMax >= 1, "a killed process gets at least one restart attempt");
     this.#cluster = cluster;
     this.#schedule = schedule;
@@ -84,7 +100,10 @@ export class FaultInjector {
   /** A process died on its own: a violation, and it is restarted so the run goes on. */
   onCrash(name: string, description: string): void {
     this.counts.crashes += 1;
-    this.violations.push({ kind: "process-crashed", detail: `${name} exited on its own (${description})\n${this.#cluster.process(name).logTail()}` });
+    this.violations.push({
+      kind: "process-crashed",
+      detail: `${name} exited on its own (${description})\n${this.#cluster.process(name).logTail()}`,
+    });
     this.#log(`${this.#elapsed()} !! ${name} crashed (${description}); restarting`);
     if (!this.#busy.has(name)) this.#track([name], this.#restart(name));
   }
@@ -138,7 +157,9 @@ export class FaultInjector {
     const role = leader === undefined ? "follower" : "leader";
     const links = raftLinksOf(this.#cluster.raftLinks, isolated);
     assert(links.length > 0, `${isolated} has Raft links`);
-    this.#log(`${this.#elapsed()} partition ${isolated} (${leader === undefined ? "no leader found" : "the leader"}) from the other replicas for ${durationMs} ms`);
+    this.#log(
+      `${this.#elapsed()} partition ${isolated} (${leader === undefined ? "no leader found" : "the leader"}) from the other replicas for ${durationMs} ms`,
+    );
     for (const link of links) this.#cluster.proxy(link.name).cut();
     this.counts.partitions[role] = (this.counts.partitions[role] ?? 0) + 1;
     await sleep(durationMs);
@@ -169,12 +190,17 @@ export class FaultInjector {
       assert(!this.#busy.has(target), `one fault at a time on ${target}`);
       this.#busy.add(target);
     }
-    const done = work.catch((err: unknown) => {
-      this.violations.push({ kind: "injector-error", detail: `fault on ${targets.join(", ")}: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });
-    }).finally(() => {
-      for (const target of targets) this.#busy.delete(target);
-      this.#active.delete(done);
-    });
+    const done = work
+      .catch((err: unknown) => {
+        this.violations.push({
+          kind: "injector-error",
+          detail: `fault on ${targets.join(", ")}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        });
+      })
+      .finally(() => {
+        for (const target of targets) this.#busy.delete(target);
+        this.#active.delete(done);
+      });
     this.#active.add(done);
   }
 

@@ -21,7 +21,14 @@ const raftTargets: FaultTargets = {
     { name: "logplayer-0", service: "logplayer" },
   ],
   links: ["logplayer-0→logstore-1", "logplayer-0→shard-0", "client→logstore-1"],
-  raftLinks: ["logstore-1→logstore-2", "logstore-2→logstore-1", "logstore-1→logstore-3", "logstore-3→logstore-1", "logstore-2→logstore-3", "logstore-3→logstore-2"],
+  raftLinks: [
+    "logstore-1→logstore-2",
+    "logstore-2→logstore-1",
+    "logstore-1→logstore-3",
+    "logstore-3→logstore-1",
+    "logstore-2→logstore-3",
+    "logstore-3→logstore-2",
+  ],
 };
 
 function draw(seed: number, count: number, busy: ReadonlySet<string> = new Set()): FaultDecision[] {
@@ -31,7 +38,9 @@ function draw(seed: number, count: number, busy: ReadonlySet<string> = new Set()
 
 test("the first faults kill every kind of process, pause a LogPlayer, cut a link and stall one", () => {
   for (const seed of [1, 2, 3, 42]) {
-    const first = draw(seed, 6).map((d) => `${d.kind} ${d.targetKind}`).sort();
+    const first = draw(seed, 6)
+      .map((d) => `${d.kind} ${d.targetKind}`)
+      .sort();
     expect(first).toEqual(["cut link", "kill logplayer", "kill logstore", "kill shard", "pause logplayer", "stall link"]);
   }
 });
@@ -50,8 +59,15 @@ test("busy targets are skipped, and nothing is drawn when all are busy", () => {
 
 test("durations stay within the configured range", () => {
   const schedule = new FaultSchedule(seededRandom(5), raftTargets, {
-    gapMsMin: 10, gapMsMax: 20, durationMsMin: 100, durationMsMax: 200, stallMsMin: 300, stallMsMax: 400,
-    partitionMsMin: 500, partitionMsMax: 600, faultsActiveMax: 1,
+    gapMsMin: 10,
+    gapMsMax: 20,
+    durationMsMin: 100,
+    durationMsMax: 200,
+    stallMsMin: 300,
+    stallMsMax: 400,
+    partitionMsMin: 500,
+    partitionMsMax: 600,
+    faultsActiveMax: 1,
   });
   for (let i = 0; i < 100; i++) {
     const d = schedule.next(new Set())!;
@@ -72,9 +88,19 @@ function drawRaft(seed: number, count: number, busy: ReadonlySet<string> = new S
 
 test("with Raft links the first faults also cut and stall a Raft link and partition a replica", () => {
   for (const seed of [1, 2, 3, 42]) {
-    const first = drawRaft(seed, 9).map((d) => `${d.kind} ${d.targetKind}`).sort();
+    const first = drawRaft(seed, 9)
+      .map((d) => `${d.kind} ${d.targetKind}`)
+      .sort();
     expect(first).toEqual([
-      "cut link", "cut raft-link", "kill logplayer", "kill logstore", "kill shard", "partition logstore", "pause logplayer", "stall link", "stall raft-link",
+      "cut link",
+      "cut raft-link",
+      "kill logplayer",
+      "kill logstore",
+      "kill shard",
+      "partition logstore",
+      "pause logplayer",
+      "stall link",
+      "stall raft-link",
     ]);
   }
 });
@@ -93,7 +119,8 @@ test("Raft link faults name Raft links, other link faults never do; a partition 
   }
   // Every kind comes up again after the first round, in both link categories.
   const kinds = new Set(decisions.slice(9).map((d) => `${d.kind} ${d.targetKind}`));
-  for (const kind of ["cut link", "stall link", "cut raft-link", "stall raft-link", "partition logstore"]) expect(kinds.has(kind)).toBe(true);
+  for (const kind of ["cut link", "stall link", "cut raft-link", "stall raft-link", "partition logstore"])
+    expect(kinds.has(kind)).toBe(true);
 });
 
 test("no partition while any Raft link is busy, and no Raft faults without Raft links", () => {

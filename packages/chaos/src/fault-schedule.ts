@@ -178,11 +178,12 @@ export class FaultSchedule {
   #decide(kind: FaultKind, candidates: { name: string; kind: string }[]): FaultDecision {
     assert(candidates.length > 0, "a fault has a target");
     const chosen = candidates[Math.floor(this.#random() * candidates.length)]!;
-    const [min, max] = kind === "stall"
-      ? [this.#config.stallMsMin, this.#config.stallMsMax]
-      : kind === "partition"
-        ? [this.#config.partitionMsMin, this.#config.partitionMsMax]
-        : [this.#config.durationMsMin, this.#config.durationMsMax];
+    const [min, max] =
+      kind === "stall"
+        ? [this.#config.stallMsMin, this.#config.stallMsMax]
+        : kind === "partition"
+          ? [this.#config.partitionMsMin, this.#config.partitionMsMax]
+          : [this.#config.durationMsMin, this.#config.durationMsMax];
     const durationMs = this.#uniform(min, max);
     const occupies = kind === "partition" ? [...this.#raftLinks] : [chosen.name];
     return { kind, target: chosen.name, targetKind: chosen.kind, occupies, durationMs };
@@ -201,7 +202,11 @@ function coverageRound(targets: FaultTargets): { kind: FaultKind; targetKind: st
   if (pauseKind !== undefined) round.push({ kind: "pause", targetKind: pauseKind });
   if (targets.links.length > 0) round.push({ kind: "cut", targetKind: LINK_TARGET }, { kind: "stall", targetKind: LINK_TARGET });
   if ((targets.raftLinks ?? []).length > 0) {
-    round.push({ kind: "cut", targetKind: RAFT_LINK_TARGET }, { kind: "stall", targetKind: RAFT_LINK_TARGET }, { kind: "partition", targetKind: REPLICA_SERVICE });
+    round.push(
+      { kind: "cut", targetKind: RAFT_LINK_TARGET },
+      { kind: "stall", targetKind: RAFT_LINK_TARGET },
+      { kind: "partition", targetKind: REPLICA_SERVICE },
+    );
   }
   return round;
 }

@@ -41,14 +41,22 @@ export async function waitForCatchUp(client: LogPlayerClient, timeoutMs: number)
       lastSeen = `status failed: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (Date.now() >= deadlineMs) {
-      return { commitLsn: undefined, violation: { kind: "no-catch-up", detail: `delivery did not catch up within ${timeoutMs} ms: ${lastSeen}` } };
+      return {
+        commitLsn: undefined,
+        violation: { kind: "no-catch-up", detail: `delivery did not catch up within ${timeoutMs} ms: ${lastSeen}` },
+      };
     }
     await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
   }
 }
 
 /** Every key's value read with minLsn (missing keys as ""). */
-export async function readFinalValues(client: LogPlayerClient, keys: readonly string[], minLsn: bigint, timeoutMs: number): Promise<Map<string, string>> {
+export async function readFinalValues(
+  client: LogPlayerClient,
+  keys: readonly string[],
+  minLsn: bigint,
+  timeoutMs: number,
+): Promise<Map<string, string>> {
   const values = new Map<string, string>();
   for (const key of keys) {
     const read = await client.get(key, { minLsn, timeoutMs });
@@ -64,7 +72,10 @@ export async function readLog(address: string, toLsn: bigint, timeoutMs: number)
   const messageBytesMax = grpcMessageBytesMax(DEFAULT_TRANSACTION_LIMITS) * 4;
   const client = new LogStoreClient(address, credentials.createInsecure(), grpcChannelOptions(messageBytesMax));
   try {
-    const call = client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn, readerId: "chaos-checker" }, { deadline: Date.now() + timeoutMs });
+    const call = client.read(
+      { protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn, readerId: "chaos-checker" },
+      { deadline: Date.now() + timeoutMs },
+    );
     for await (const response of call as AsyncIterable<ReadResponse>) {
       for (const entry of response.entries) {
         const appends = (entry.txn?.mutations ?? [])

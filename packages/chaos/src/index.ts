@@ -1,6 +1,10 @@
 // The chaos test's public surface. Explicit names only (no export *).
 export {
-  runChaos, CATCH_UP_TIMEOUT_MS_DEFAULT, LOGSTORE_REPLICAS_DEFAULT, UNSAFE_SHARD_MUTATIONS, UNSAFE_SHARD_MUTATION_ENV,
+  runChaos,
+  CATCH_UP_TIMEOUT_MS_DEFAULT,
+  LOGSTORE_REPLICAS_DEFAULT,
+  UNSAFE_SHARD_MUTATIONS,
+  UNSAFE_SHARD_MUTATION_ENV,
 } from "./chaos-run";
 export type { ChaosOptions, ChaosReport, UnsafeShardMutation } from "./chaos-run";
 export { ChaosCluster, CLIENT_LINK_PREFIX, UNIDENTIFIED_LINK_PREFIX, DEFAULT_PROXIED_SERVICES } from "./chaos-cluster";
@@ -12,7 +16,14 @@ export type { SourceRouterOptions, SourceRouterStats } from "./source-router";
 export { socketOwner, socketOwnerSupported, connectingSocketInode } from "./socket-owner";
 export { linkName, raftLinks, raftLinksOf, raftReplicas, rewritePeerList, routePeersThroughIngress } from "./raft-links";
 export type { RaftLink, RaftReplica } from "./raft-links";
-export { FaultSchedule, DEFAULT_FAULT_SCHEDULE, validateFaultSchedule, LINK_TARGET, RAFT_LINK_TARGET, REPLICA_SERVICE } from "./fault-schedule";
+export {
+  FaultSchedule,
+  DEFAULT_FAULT_SCHEDULE,
+  validateFaultSchedule,
+  LINK_TARGET,
+  RAFT_LINK_TARGET,
+  REPLICA_SERVICE,
+} from "./fault-schedule";
 export type { FaultDecision, FaultKind, FaultScheduleConfig, FaultTargets, ProcessTarget } from "./fault-schedule";
 export { FaultInjector, DEFAULT_FAULT_INJECTOR } from "./fault-injector";
 export type { FaultCounts, FaultInjectorConfig } from "./fault-injector";

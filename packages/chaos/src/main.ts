@@ -3,7 +3,13 @@
 import { Command, InvalidArgumentError } from "commander";
 import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { LOG_PLAYERS_MAX } from "@logplayer/cluster";
-import { CATCH_UP_TIMEOUT_MS_DEFAULT, LOGSTORE_REPLICAS_DEFAULT, runChaos, UNSAFE_SHARD_MUTATIONS, type UnsafeShardMutation } from "./chaos-run";
+import {
+  CATCH_UP_TIMEOUT_MS_DEFAULT,
+  LOGSTORE_REPLICAS_DEFAULT,
+  runChaos,
+  UNSAFE_SHARD_MUTATIONS,
+  type UnsafeShardMutation,
+} from "./chaos-run";
 import { DEFAULT_FAULT_SCHEDULE } from "./fault-schedule";
 import { formatReport, parseDuration } from "./report";
 import { DEFAULT_WORKLOAD } from "./workload";
@@ -42,25 +48,85 @@ function mutationArg(value: string): UnsafeShardMutation {
 
 function durationArg(value: string): number {
   const ms = parseDuration(value);
-  if (ms === undefined || ms > DURATION_MS_MAX) throw new InvalidArgumentError(`expected a duration like 60s, 2m or 500ms (at most 24h), got "${value}"`);
+  if (ms === undefined || ms > DURATION_MS_MAX)
+    throw new InvalidArgumentError(`expected a duration like 60s, 2m or 500ms (at most 24h), got "${value}"`);
   return ms;
 }
 
 function parseOptions(argv: string[]): CliOptions {
   const int = parseIntegerInRange;
   const program = new Command("pnpm chaos")
-    .description("Chaos test: starts a cluster of real processes, runs multi-shard APPEND transactions while SIGKILLing and restarting processes of every kind, pausing them (SIGSTOP), cutting and stalling links (LogPlayer, client and Raft links) and partitioning the LogStore leader from its followers, then checks from the data that every acknowledged transaction was applied exactly once, in LSN order, and that reads with a min LSN never went back in time. Exits 1 on any violation.")
-    .addOption(envOption("--duration <time>", "length of the fault phase: 60s, 2m, 500ms, or seconds", "LP_CHAOS_DURATION", "60s").argParser(durationArg))
-    .addOption(envOption("--seed <n>", "seed of the fault sequence and key choice (default: random, printed)", "LP_CHAOS_SEED").argParser(int("--seed", 0, 2 ** 32 - 1)))
+    .description(
+      "Chaos test: starts a cluster of real processes, runs multi-shard APPEND transactions while SIGKILLing and restarting processes of every kind, pausing them (SIGSTOP), cutting and stalling links (LogPlayer, client and Raft links) and partitioning the LogStore leader from its followers, then checks from the data that every acknowledged transaction was applied exactly once, in LSN order, and that reads with a min LSN never went back in time. Exits 1 on any violation.",
+    )
+    .addOption(
+      envOption("--duration <time>", "length of the fault phase: 60s, 2m, 500ms, or seconds", "LP_CHAOS_DURATION", "60s").argParser(
+        durationArg,
+      ),
+    )
+    .addOption(
+      envOption("--seed <n>", "seed of the fault sequence and key choice (default: random, printed)", "LP_CHAOS_SEED").argParser(
+        int("--seed", 0, 2 ** 32 - 1),
+      ),
+    )
     .addOption(envOption("--shards <n>", "number of shards", "LP_CHAOS_SHARDS", "3").argParser(int("--shards", 1, SHARD_COUNT_MAX)))
-    .addOption(envOption("--log-players <n>", "LogPlayer processes (2 or more makes a paused one a zombie next to a live one)", "LP_CHAOS_LOG_PLAYERS", "2").argParser(int("--log-players", 1, LOG_PLAYERS_MAX)))
-    .addOption(envOption("--logstore-replicas <n>", "LogStore replicas (odd; 1 = no Raft, so no Raft link faults or partitions)", "LP_CHAOS_LOGSTORE_REPLICAS", String(LOGSTORE_REPLICAS_DEFAULT)).argParser(replicasArg))
-    .addOption(envOption("--unsafe-shard-mutation <name>", `TEST-ONLY: run the shards with a deliberate exactly-once bug to see the checks fail (${UNSAFE_SHARD_MUTATIONS.join(", ")})`, "LP_CHAOS_UNSAFE_SHARD_MUTATION").argParser(mutationArg))
-    .addOption(envOption("--rate <txn/s>", "offered transactions per second", "LP_CHAOS_RATE", String(DEFAULT_WORKLOAD.ratePerSecond)).argParser(int("--rate", 1, RATE_MAX)))
-    .addOption(envOption("--faults-active-max <n>", "faults in effect at once", "LP_CHAOS_FAULTS_ACTIVE_MAX", String(DEFAULT_FAULT_SCHEDULE.faultsActiveMax)).argParser(int("--faults-active-max", 1, 64)))
-    .addOption(envOption("--fault-duration-ms-max <ms>", "longest a process stays down or paused, or a link stays cut", "LP_CHAOS_FAULT_DURATION_MS_MAX", String(DEFAULT_FAULT_SCHEDULE.durationMsMax)).argParser(int("--fault-duration-ms-max", DEFAULT_FAULT_SCHEDULE.durationMsMin, 600_000)))
-    .addOption(envOption("--catch-up-timeout-ms <ms>", "bound on delivery catching up once the faults stop", "LP_CHAOS_CATCH_UP_TIMEOUT_MS", String(CATCH_UP_TIMEOUT_MS_DEFAULT)).argParser(int("--catch-up-timeout-ms", 1000, 3_600_000)))
-    .addOption(envOption("--log-level <level>", "the services' log level (their logs go to <data>/logs)", "LP_CHAOS_LOG_LEVEL", "info").choices([...LOG_LEVELS]))
+    .addOption(
+      envOption(
+        "--log-players <n>",
+        "LogPlayer processes (2 or more makes a paused one a zombie next to a live one)",
+        "LP_CHAOS_LOG_PLAYERS",
+        "2",
+      ).argParser(int("--log-players", 1, LOG_PLAYERS_MAX)),
+    )
+    .addOption(
+      envOption(
+        "--logstore-replicas <n>",
+        "LogStore replicas (odd; 1 = no Raft, so no Raft link faults or partitions)",
+        "LP_CHAOS_LOGSTORE_REPLICAS",
+        String(LOGSTORE_REPLICAS_DEFAULT),
+      ).argParser(replicasArg),
+    )
+    .addOption(
+      envOption(
+        "--unsafe-shard-mutation <name>",
+        `TEST-ONLY: run the shards with a deliberate exactly-once bug to see the checks fail (${UNSAFE_SHARD_MUTATIONS.join(", ")})`,
+        "LP_CHAOS_UNSAFE_SHARD_MUTATION",
+      ).argParser(mutationArg),
+    )
+    .addOption(
+      envOption("--rate <txn/s>", "offered transactions per second", "LP_CHAOS_RATE", String(DEFAULT_WORKLOAD.ratePerSecond)).argParser(
+        int("--rate", 1, RATE_MAX),
+      ),
+    )
+    .addOption(
+      envOption(
+        "--faults-active-max <n>",
+        "faults in effect at once",
+        "LP_CHAOS_FAULTS_ACTIVE_MAX",
+        String(DEFAULT_FAULT_SCHEDULE.faultsActiveMax),
+      ).argParser(int("--faults-active-max", 1, 64)),
+    )
+    .addOption(
+      envOption(
+        "--fault-duration-ms-max <ms>",
+        "longest a process stays down or paused, or a link stays cut",
+        "LP_CHAOS_FAULT_DURATION_MS_MAX",
+        String(DEFAULT_FAULT_SCHEDULE.durationMsMax),
+      ).argParser(int("--fault-duration-ms-max", DEFAULT_FAULT_SCHEDULE.durationMsMin, 600_000)),
+    )
+    .addOption(
+      envOption(
+        "--catch-up-timeout-ms <ms>",
+        "bound on delivery catching up once the faults stop",
+        "LP_CHAOS_CATCH_UP_TIMEOUT_MS",
+        String(CATCH_UP_TIMEOUT_MS_DEFAULT),
+      ).argParser(int("--catch-up-timeout-ms", 1000, 3_600_000)),
+    )
+    .addOption(
+      envOption("--log-level <level>", "the services' log level (their logs go to <data>/logs)", "LP_CHAOS_LOG_LEVEL", "info").choices([
+        ...LOG_LEVELS,
+      ]),
+    )
     .addOption(envOption("--keep-data", "keep the data dir and process logs even when the run passes", "LP_CHAOS_KEEP_DATA").default(false))
     .showHelpAfterError();
   parseFlags(program, argv);

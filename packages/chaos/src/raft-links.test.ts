@@ -16,19 +16,29 @@ test("the replicas and their ordered pairs come from the plan", () => {
   ]);
   const links = raftLinks(replicas);
   expect(links.map((l) => l.name)).toEqual([
-    "logstore-1→logstore-2", "logstore-1→logstore-3",
-    "logstore-2→logstore-1", "logstore-2→logstore-3",
-    "logstore-3→logstore-1", "logstore-3→logstore-2",
+    "logstore-1→logstore-2",
+    "logstore-1→logstore-3",
+    "logstore-2→logstore-1",
+    "logstore-2→logstore-3",
+    "logstore-3→logstore-1",
+    "logstore-3→logstore-2",
   ]);
   // Partitioning one replica cuts both directions to each other replica.
   expect(raftLinksOf(links, "logstore-2").map((l) => l.name)).toEqual([
-    "logstore-1→logstore-2", "logstore-2→logstore-1", "logstore-2→logstore-3", "logstore-3→logstore-2",
+    "logstore-1→logstore-2",
+    "logstore-2→logstore-1",
+    "logstore-2→logstore-3",
+    "logstore-3→logstore-2",
   ]);
   expect(raftReplicas(clusterPlan({ dataDir: "/tmp/unused", shardCount: 2, logPlayers: 1 }))).toEqual([]);
 });
 
 test("every replica gets the same rewritten --peers (their peer-list hashes must agree), nothing else changes", () => {
-  const ingress = new Map([[1, "127.0.0.1:40001"], [2, "127.0.0.1:40002"], [3, "127.0.0.1:40003"]]);
+  const ingress = new Map([
+    [1, "127.0.0.1:40001"],
+    [2, "127.0.0.1:40002"],
+    [3, "127.0.0.1:40003"],
+  ]);
   const specs = plan.filter((s) => s.service === "logstore");
   const routed = specs.map((s) => routePeersThroughIngress(s, ingress));
   for (const [i, spec] of routed.entries()) {

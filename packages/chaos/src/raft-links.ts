@@ -47,7 +47,9 @@ export function raftReplicas(plan: readonly ProcessSpec[]): RaftReplica[] {
 
 /** Every ordered pair of distinct replicas, in plan order. */
 export function raftLinks(replicas: readonly RaftReplica[]): RaftLink[] {
-  return replicas.flatMap((from) => replicas.filter((to) => to.name !== from.name).map((to) => ({ name: linkName(from.name, to.name), from: from.name, to: to.name })));
+  return replicas.flatMap((from) =>
+    replicas.filter((to) => to.name !== from.name).map((to) => ({ name: linkName(from.name, to.name), from: from.name, to: to.name })),
+  );
 }
 
 /** The links that carry anything to or from `replica`: cutting them all partitions it from the others. */
@@ -70,13 +72,16 @@ export function routePeersThroughIngress(spec: ProcessSpec, ingressById: Readonl
 
 /** "1=a:1,2=b:2" with each id's address replaced by `addressById`'s. */
 export function rewritePeerList(list: string, addressById: ReadonlyMap<number, string>): string {
-  return list.split(",").map((item) => {
-    const match = /^(\d+)=(.+)$/.exec(item.trim());
-    assert(match !== null, `--peers entry ${JSON.stringify(item)} is id=host:port`);
-    const address = addressById.get(Number(match[1]));
-    assert(address !== undefined, `no address for replica ${match[1]}`);
-    return `${match[1]}=${address}`;
-  }).join(",");
+  return list
+    .split(",")
+    .map((item) => {
+      const match = /^(\d+)=(.+)$/.exec(item.trim());
+      assert(match !== null, `--peers entry ${JSON.stringify(item)} is id=host:port`);
+      const address = addressById.get(Number(match[1]));
+      assert(address !== undefined, `no address for replica ${match[1]}`);
+      return `${match[1]}=${address}`;
+    })
+    .join(",");
 }
 
 function flagValue(args: readonly string[], flag: string): string | undefined {

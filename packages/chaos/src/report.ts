@@ -20,11 +20,16 @@ export function parseDuration(text: string): number | undefined {
 }
 
 export function replayCommand(
-  report: Pick<ChaosReport, "durationMs" | "seed" | "shardCount" | "logPlayers" | "logStoreReplicas" | "ratePerSecond" | "unsafeShardMutation">,
+  report: Pick<
+    ChaosReport,
+    "durationMs" | "seed" | "shardCount" | "logPlayers" | "logStoreReplicas" | "ratePerSecond" | "unsafeShardMutation"
+  >,
 ): string {
   const mutation = report.unsafeShardMutation === undefined ? "" : ` --unsafe-shard-mutation ${report.unsafeShardMutation}`;
-  return `pnpm chaos --duration ${formatDuration(report.durationMs)} --seed ${report.seed} --shards ${report.shardCount} ` +
-    `--log-players ${report.logPlayers} --logstore-replicas ${report.logStoreReplicas} --rate ${report.ratePerSecond}${mutation} --keep-data`;
+  return (
+    `pnpm chaos --duration ${formatDuration(report.durationMs)} --seed ${report.seed} --shards ${report.shardCount} ` +
+    `--log-players ${report.logPlayers} --logstore-replicas ${report.logStoreReplicas} --rate ${report.ratePerSecond}${mutation} --keep-data`
+  );
 }
 
 function byKind(counts: Record<string, number>): string {
@@ -39,13 +44,17 @@ export function formatReport(report: ChaosReport): string {
   const lines = [
     `chaos run: seed ${report.seed}, ${formatDuration(report.durationMs)} of faults, ${report.shardCount} shards, ` +
       `${report.logPlayers} LogPlayer(s), ${report.logStoreReplicas} LogStore replica(s), ${report.ratePerSecond} txn/s offered`,
-    ...(report.unsafeShardMutation === undefined ? [] : [
-      `UNSAFE SHARD MUTATION ${report.unsafeShardMutation}: the shards break exactly-once on purpose (a self-test of the checks: violations expected)`,
-    ]),
+    ...(report.unsafeShardMutation === undefined
+      ? []
+      : [
+          `UNSAFE SHARD MUTATION ${report.unsafeShardMutation}: the shards break exactly-once on purpose (a self-test of the checks: violations expected)`,
+        ]),
     `processes: ${report.processes.join(", ")}`,
     `cuttable links: ${report.links.join(", ")}`,
     `raft links: ${report.raftLinks.length === 0 ? "none" : report.raftLinks.join(", ")}` +
-      (report.raftLinks.length === 0 ? "" : ` (connections: ${report.raftConnections.routed} through the sender's link, ${report.raftConnections.unidentified} sender unidentified)`),
+      (report.raftLinks.length === 0
+        ? ""
+        : ` (connections: ${report.raftConnections.routed} through the sender's link, ${report.raftConnections.unidentified} sender unidentified)`),
     `transactions: ${w.attempted} attempted, ${w.acked} acknowledged, ${w.unknown} unknown${unknownDetail}, ${w.throttled} sends skipped (in-flight bound)`,
     `faults: kills ${byKind(f.kills)}; restarts ${f.restarts} (${f.restartFailures} failed attempts); ` +
       `link cuts ${f.linkCuts}; link stalls ${f.linkStalls}; raft link cuts ${f.raftLinkCuts}; raft link stalls ${f.raftLinkStalls}; ` +
@@ -57,7 +66,8 @@ export function formatReport(report: ChaosReport): string {
     lines.push("result: PASS, no violations");
   } else {
     lines.push(`result: FAIL, ${report.violations.length} violation(s), seed ${report.seed}:`);
-    for (const v of report.violations.slice(0, VIOLATION_LINES_MAX)) lines.push(`  [${v.kind}]${v.key === undefined ? "" : ` ${v.key}:`} ${v.detail}`);
+    for (const v of report.violations.slice(0, VIOLATION_LINES_MAX))
+      lines.push(`  [${v.kind}]${v.key === undefined ? "" : ` ${v.key}:`} ${v.detail}`);
     const rest = report.violations.length - VIOLATION_LINES_MAX;
     if (rest > 0) lines.push(`  … and ${rest} more`);
   }

@@ -42,7 +42,11 @@ function portOf(hexAddress: string): number {
  * end of a connection from `clientPort` to `serverPort`, or undefined when
  * none of them does (another process, or one that has exited since).
  */
-export async function socketOwner(clientPort: number, serverPort: number, candidates: ReadonlyMap<number, string>): Promise<string | undefined> {
+export async function socketOwner(
+  clientPort: number,
+  serverPort: number,
+  candidates: ReadonlyMap<number, string>,
+): Promise<string | undefined> {
   let inode: string | undefined;
   for (const table of PROC_NET_TABLES) {
     inode = connectingSocketInode(await readOrEmpty(table), clientPort, serverPort);

@@ -26,9 +26,15 @@ let hangsReceived = 0;
 
 function echo(text: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(echoMethod.path, echoMethod.requestSerialize, echoMethod.responseDeserialize, Buffer.from(text),
-      new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + timeoutMs },
-      (err: grpc.ServiceError | null, value?: Buffer) => (err ? reject(err) : resolve(value!.toString())));
+    client.makeUnaryRequest(
+      echoMethod.path,
+      echoMethod.requestSerialize,
+      echoMethod.responseDeserialize,
+      Buffer.from(text),
+      new grpc.Metadata({ waitForReady: true }),
+      { deadline: Date.now() + timeoutMs },
+      (err: grpc.ServiceError | null, value?: Buffer) => (err ? reject(err) : resolve(value!.toString())),
+    );
   });
 }
 
@@ -65,7 +71,8 @@ beforeAll(async () => {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   serverAddress = `127.0.0.1:${port}`;
   proxy = await TcpProxy.start({ name: "test→echo", target: serverAddress, bufferBytesMax: 4096 });
   client = new EchoClient(proxy.address, grpc.credentials.createInsecure(), {
@@ -133,8 +140,16 @@ test("the proxy reaches nothing behind it when the target is down, and the calle
   const deadClient = new EchoClient(deadTarget.address, grpc.credentials.createInsecure());
   try {
     const error = await new Promise<grpc.ServiceError>((resolve) =>
-      deadClient.makeUnaryRequest(echoMethod.path, echoMethod.requestSerialize, echoMethod.responseDeserialize, Buffer.from("x"),
-        new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err: grpc.ServiceError | null) => resolve(err!)));
+      deadClient.makeUnaryRequest(
+        echoMethod.path,
+        echoMethod.requestSerialize,
+        echoMethod.responseDeserialize,
+        Buffer.from("x"),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 5_000 },
+        (err: grpc.ServiceError | null) => resolve(err!),
+      ),
+    );
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
   } finally {
     deadClient.close();

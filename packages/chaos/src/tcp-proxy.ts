@@ -53,7 +53,14 @@ export class TcpProxy {
   #cut = false;
   #stalled = false;
   #closed = false;
-  readonly stats: TcpProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, connectionsCut: 0, cuts: 0, stalls: 0, bytesForwarded: 0 };
+  readonly stats: TcpProxyStats = {
+    connectionsAccepted: 0,
+    connectionsRefused: 0,
+    connectionsCut: 0,
+    cuts: 0,
+    stalls: 0,
+    bytesForwarded: 0,
+  };
 
   private constructor(server: net.Server | undefined, options: TcpProxyOptions) {
     this.name = options.name;

@@ -60,7 +60,10 @@ export function workloadKeys(shardCount: number, keysPerShard: number, shardForK
     const keys = byShard[shardForKey(key)]!;
     if (keys.length < keysPerShard) keys.push(key);
   }
-  assert(byShard.every((keys) => keys.length === keysPerShard), "the key hash reaches every shard");
+  assert(
+    byShard.every((keys) => keys.length === keysPerShard),
+    "the key hash reaches every shard",
+  );
   return byShard;
 }
 
@@ -127,12 +130,19 @@ export class AppendWorkload {
   }
 
   async #commitOne(): Promise<void> {
-    const txn: TxnRecord = { token: tokenFor(this.txns.length), keys: chooseTxnKeys(this.#keysByShard, this.#config.shardsPerTxnMax, this.#random), lsn: undefined };
+    const txn: TxnRecord = {
+      token: tokenFor(this.txns.length),
+      keys: chooseTxnKeys(this.#keysByShard, this.#config.shardsPerTxnMax, this.#random),
+      lsn: undefined,
+    };
     this.txns.push(txn);
     this.stats.attempted += 1;
     const value = `${txn.token}${TOKEN_SEPARATOR}`;
     try {
-      const result = await this.#client.commit(txn.keys.map((key) => mutation.append(key, value)), { timeoutMs: this.#config.commitTimeoutMs });
+      const result = await this.#client.commit(
+        txn.keys.map((key) => mutation.append(key, value)),
+        { timeoutMs: this.#config.commitTimeoutMs },
+      );
       txn.lsn = result.lsn;
       this.stats.acked += 1;
       this.#recentAcked.push(txn);
@@ -163,11 +173,16 @@ export class AppendWorkload {
       const value = read.found ? read.value.toString("utf8") : "";
       if (this.reads.length < this.#config.rywReadsStoredMax) this.reads.push({ key, minLsn: txn.lsn, appliedLsn: read.appliedLsn, value });
       if (!value.split(TOKEN_SEPARATOR).includes(txn.token)) {
-        this.violations.push({ kind: "ryw-stale", key, detail: `read with minLsn ${txn.lsn} (applied ${read.appliedLsn}) lacks ${txn.token}` });
+        this.violations.push({
+          kind: "ryw-stale",
+          key,
+          detail: `read with minLsn ${txn.lsn} (applied ${read.appliedLsn}) lacks ${txn.token}`,
+        });
       }
     } catch (err: unknown) {
       // The client raises InternalError when a shard answers below minLsn: older state.
-      if (InternalError.is(err) && err.message.includes("< min LSN")) this.violations.push({ kind: "ryw-error", key, detail: `read with minLsn ${txn.lsn}: ${err.message}` });
+      if (InternalError.is(err) && err.message.includes("< min LSN"))
+        this.violations.push({ kind: "ryw-error", key, detail: `read with minLsn ${txn.lsn}: ${err.message}` });
       else this.stats.rywReadsFailed += 1;
     }
   }

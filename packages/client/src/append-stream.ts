@@ -1,7 +1,15 @@
 import { Metadata, status as Status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type { AppendAnswer as WireAnswer, AppendRequest, AppendStreamResponse, LogStoreClient } from "@logplayer/proto";
 import { connectionWaitError } from "./call";
-import { clientErrorFor, DeadlineExceededError, InternalError, UnavailableError, UnimplementedError, toClientError, type ClientError } from "./errors";
+import {
+  clientErrorFor,
+  DeadlineExceededError,
+  InternalError,
+  UnavailableError,
+  UnimplementedError,
+  toClientError,
+  type ClientError,
+} from "./errors";
 
 export interface AppendAnswer {
   readonly lsn: bigint;
@@ -52,13 +60,18 @@ class OpenAppendStream {
   append(request: AppendRequest, deadlineMs: number): Promise<AppendAnswer> {
     const seq = request.clientSeq;
     if (this.#pending.has(seq)) {
-      return Promise.reject(new InternalError(Status.INTERNAL, `${this.#context}: client_seq ${seq} is already pending on the append stream`));
+      return Promise.reject(
+        new InternalError(Status.INTERNAL, `${this.#context}: client_seq ${seq} is already pending on the append stream`),
+      );
     }
     return new Promise<AppendAnswer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(seq);
-        reject(this.#deadlineError());
-      }, Math.max(0, deadlineMs - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.#pending.delete(seq);
+          reject(this.#deadlineError());
+        },
+        Math.max(0, deadlineMs - Date.now()),
+      );
       this.#pending.set(seq, { resolve, reject, timer });
       // write() returning false only means the HTTP/2 buffer is full; the commit window bounds what is buffered.
       this.#call.write(request);
@@ -70,7 +83,10 @@ class OpenAppendStream {
   }
 
   #deadlineError(): ClientError {
-    return connectionWaitError(this.#context, this.client) ?? new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${this.#context}: deadline exceeded`);
+    return (
+      connectionWaitError(this.#context, this.client) ??
+      new DeadlineExceededError(Status.DEADLINE_EXCEEDED, `${this.#context}: deadline exceeded`)
+    );
   }
 
   #onAnswer(response: WireAnswer): void {
@@ -81,7 +97,9 @@ class OpenAppendStream {
     clearTimeout(pending.timer);
     if (response.errorCode !== Status.OK) {
       const leader = response.leaderAddress;
-      pending.reject(clientErrorFor(response.errorCode, `${this.#context}: ${response.errorMessage}`, leader === "" ? {} : { leaderAddress: leader }));
+      pending.reject(
+        clientErrorFor(response.errorCode, `${this.#context}: ${response.errorMessage}`, leader === "" ? {} : { leaderAddress: leader }),
+      );
     } else if (response.lsn <= 0n) {
       pending.reject(new InternalError(Status.INTERNAL, `${this.#context}: append acknowledged with LSN ${response.lsn}`));
     } else {
@@ -120,7 +138,13 @@ export class AppendStreams {
    * when it breaks, UnimplementedError when the LogStore has no AppendStream
    * (after which `usable(address)` is false).
    */
-  append(address: string, client: LogStoreClient, waitForReady: boolean, request: AppendRequest, deadlineMs: number): Promise<AppendAnswer> {
+  append(
+    address: string,
+    client: LogStoreClient,
+    waitForReady: boolean,
+    request: AppendRequest,
+    deadlineMs: number,
+  ): Promise<AppendAnswer> {
     let stream = this.#streams.get(address);
     if (stream === undefined || stream.ended || stream.client !== client) {
       stream = new OpenAppendStream(address, client, waitForReady, (ended, error) => this.#onEnd(ended, error));

@@ -1,4 +1,12 @@
-import { connectivityState as ConnectivityState, Metadata, status as Status, type CallOptions, type Client, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import {
+  connectivityState as ConnectivityState,
+  Metadata,
+  status as Status,
+  type CallOptions,
+  type Client,
+  type ClientUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { Backoff, type BackoffConfig } from "@logplayer/common";
 import { DeadlineExceededError, InternalError, UnavailableError, toClientError, type ClientError } from "./errors";
 

@@ -15,7 +15,10 @@ import { FakeLogStore, startFakeCluster, startLogStore, startShard, type FakeClu
 import { mutation } from "./mutations";
 import type { ClientOptions } from "./options";
 
-const FAST_RETRY = { readBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 }, commitBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 } };
+const FAST_RETRY = {
+  readBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 },
+  commitBackoff: { initialDelayMs: 5, maxDelayMs: 50, multiplier: 2 },
+};
 const FAST_COMMIT = { timeoutMs: 3_000 };
 
 describe("LogPlayerClient against fake services", () => {
@@ -55,7 +58,10 @@ describe("LogPlayerClient against fake services", () => {
     expect(second.lsn).toBe(2n);
     const [a1, a2] = cluster.logStore.appends;
     expect(a1!.txn!.mutations.map((m) => m.kind)).toEqual([
-      MutationKind.MUTATION_KIND_PUT, MutationKind.MUTATION_KIND_ADD, MutationKind.MUTATION_KIND_APPEND, MutationKind.MUTATION_KIND_DELETE,
+      MutationKind.MUTATION_KIND_PUT,
+      MutationKind.MUTATION_KIND_ADD,
+      MutationKind.MUTATION_KIND_APPEND,
+      MutationKind.MUTATION_KIND_DELETE,
     ]);
     expect([a1!.clientId, a1!.clientSeq, a2!.clientSeq]).toEqual(["test-client", 1n, 2n]);
     expect(a1!.commitTimeNs).toBeGreaterThan(0n);
@@ -107,7 +113,10 @@ describe("LogPlayerClient against fake services", () => {
     cluster.logStore.appendFaults.push({ applyThenFail: unavailable("connection reset") });
     const result = await client.commit([mutation.add("counter", 1)], FAST_COMMIT);
     expect(result).toEqual({ lsn: 1n, duplicate: true });
-    expect(cluster.logStore.appends.map((a) => [a.clientId, a.clientSeq])).toEqual([["test-client", 1n], ["test-client", 1n]]);
+    expect(cluster.logStore.appends.map((a) => [a.clientId, a.clientSeq])).toEqual([
+      ["test-client", 1n],
+      ["test-client", 1n],
+    ]);
     expect(cluster.logStore.commitLsn).toBe(1n);
     expect((await client.get("counter", { minLsn: result.lsn })).value.toString()).toBe("1");
     // The next logical commit takes the next seq.
@@ -191,7 +200,9 @@ describe("LogPlayerClient against fake services", () => {
     await startLogStore(next);
     extra.push({ close: () => next.server?.forceShutdown() });
     next.role = "follower";
-    const failover = await LogPlayerClient.connect(options({ ...FAST_COMMIT, logstore: [cluster.logStore.address, next.address], clientId: "f" }));
+    const failover = await LogPlayerClient.connect(
+      options({ ...FAST_COMMIT, logstore: [cluster.logStore.address, next.address], clientId: "f" }),
+    );
     extra.push(failover);
     expect(failover.logStoreAddress).toBe(cluster.logStore.address);
     cluster.logStore.role = "follower";
@@ -219,7 +230,9 @@ describe("LogPlayerClient against fake services", () => {
 
   it("connect refuses a shard list that does not match the shard map, or another protocol version", async () => {
     await expect(LogPlayerClient.connect(options({ shards: cluster.shardAddresses.slice(0, 2) }))).rejects.toThrow(FailedPreconditionError);
-    await expect(LogPlayerClient.connect(options({ shards: cluster.shardAddresses.slice(0, 2) }))).rejects.toThrow(/fnv1a32\/3\) has 3 shards but 2/);
+    await expect(LogPlayerClient.connect(options({ shards: cluster.shardAddresses.slice(0, 2) }))).rejects.toThrow(
+      /fnv1a32\/3\) has 3 shards but 2/,
+    );
     cluster.logStore.protocolVersion = 99;
     await expect(LogPlayerClient.connect(options())).rejects.toThrow(/protocol version 99/);
     await expect(LogPlayerClient.connect(options({ shards: ["nohostport"] }))).rejects.toThrow(InvalidArgumentError);

@@ -30,7 +30,16 @@ import {
   type ShardStatusResponse,
   type StatusResponse,
 } from "@logplayer/proto";
-import { callUnary, sleepMs, withReadRetry, withRetry, type CallTarget, type ReadRetryPolicy, type RetryDecision, type RetryPolicy } from "./call";
+import {
+  callUnary,
+  sleepMs,
+  withReadRetry,
+  withRetry,
+  type CallTarget,
+  type ReadRetryPolicy,
+  type RetryDecision,
+  type RetryPolicy,
+} from "./call";
 import { Channels } from "./channels";
 import { AppendStreams } from "./append-stream";
 import { CommitWindow } from "./commit-window";
@@ -254,7 +263,9 @@ export class LogPlayerClient {
     try {
       const chosen = await discoverLogStore(this.#channels, probeDeadlineMs, this.#retryPolicy);
       if (chosen.status.clusterId !== this.clusterId) {
-        throw failedPrecondition(`LogStore at ${chosen.address} belongs to cluster ${JSON.stringify(chosen.status.clusterId)}, not ${JSON.stringify(this.clusterId)}`);
+        throw failedPrecondition(
+          `LogStore at ${chosen.address} belongs to cluster ${JSON.stringify(chosen.status.clusterId)}, not ${JSON.stringify(this.clusterId)}`,
+        );
       }
       this.#logStoreAddress = chosen.address;
     } catch (err: unknown) {
@@ -277,7 +288,8 @@ export class LogPlayerClient {
     }
     const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady, client };
     const response = await callUnary<AppendRequest, AppendResponse>((r, m, o, cb) => client.append(r, m, o, cb), request, target);
-    if (response.lsn <= 0n) throw new InternalError(Status.INTERNAL, `LogStore at ${address}: append acknowledged with LSN ${response.lsn}`);
+    if (response.lsn <= 0n)
+      throw new InternalError(Status.INTERNAL, `LogStore at ${address}: append acknowledged with LSN ${response.lsn}`);
     return { lsn: response.lsn, duplicate: response.duplicate };
   }
 
@@ -304,7 +316,10 @@ export class LogPlayerClient {
       callUnary<GetRequest, GetResponse>((r, m, o, cb) => client.get(r, m, o, cb), { key, minLsn }, { ...target, client }),
     );
     if (response.appliedLsn < minLsn) {
-      throw new InternalError(Status.INTERNAL, `${this.#shardContext(shardId)}: read at applied LSN ${response.appliedLsn} < min LSN ${minLsn}`);
+      throw new InternalError(
+        Status.INTERNAL,
+        `${this.#shardContext(shardId)}: read at applied LSN ${response.appliedLsn} < min LSN ${minLsn}`,
+      );
     }
     return { found: response.found, value: response.value, appliedLsn: response.appliedLsn };
   }
@@ -328,11 +343,23 @@ export class LogPlayerClient {
       this.#channels.shardAddresses.map((_, shardId) => this.#scanShard(shardId, prefix, minLsn, limit, deadlineMs)),
     );
     const appliedLsn = perShard.reduce((low, shard) => (shard.appliedLsn < low ? shard.appliedLsn : low), perShard[0]!.appliedLsn);
-    return { items: mergeScanResults(perShard.map((s) => s.items), limit), appliedLsn };
+    return {
+      items: mergeScanResults(
+        perShard.map((s) => s.items),
+        limit,
+      ),
+      appliedLsn,
+    };
   }
 
   /** Pages through one shard until it has `limit` matches or no more. Each page is one retried read. */
-  async #scanShard(shardId: number, prefix: string, minLsn: bigint, limit: number, deadlineMs: number): Promise<{ items: ScanItem[]; appliedLsn: bigint }> {
+  async #scanShard(
+    shardId: number,
+    prefix: string,
+    minLsn: bigint,
+    limit: number,
+    deadlineMs: number,
+  ): Promise<{ items: ScanItem[]; appliedLsn: bigint }> {
     const client = this.#channels.shard(shardId);
     const context = this.#shardContext(shardId);
     const items: ScanItem[] = [];
@@ -342,8 +369,14 @@ export class LogPlayerClient {
     while (items.length < limit) {
       const request = { prefix, minLsn, limit: limit - items.length, startAfter };
       const target: CallTarget = { context, deadlineMs, waitForReady: true, client };
-      const page = await withReadRetry(() => callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, target), deadlineMs, this.#retryPolicy, () => this.#channels.closed);
-      if (page.appliedLsn < minLsn) throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${minLsn}`);
+      const page = await withReadRetry(
+        () => callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, target),
+        deadlineMs,
+        this.#retryPolicy,
+        () => this.#channels.closed,
+      );
+      if (page.appliedLsn < minLsn)
+        throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${minLsn}`);
       appliedLsn = appliedLsn === undefined || page.appliedLsn < appliedLsn ? page.appliedLsn : appliedLsn;
       for (const item of page.items) items.push({ key: item.key, value: item.value });
       if (!page.more) break;
@@ -391,7 +424,8 @@ export class LogPlayerClient {
       () => this.#channels.closed,
     );
     for (const shard of shards) {
-      if (shard.status !== undefined && logStore.commitLsn >= shard.status.appliedLsn) shard.lag = logStore.commitLsn - shard.status.appliedLsn;
+      if (shard.status !== undefined && logStore.commitLsn >= shard.status.appliedLsn)
+        shard.lag = logStore.commitLsn - shard.status.appliedLsn;
     }
     return { logStoreAddress: address, logStore, shards };
   }
@@ -418,7 +452,10 @@ export class LogPlayerClient {
     const client = this.#channels.shard(shardId);
     const request = { reset: opts.reset ?? false };
     const call = (target: CallTarget): Promise<DeliveryStatsResponse> =>
-      callUnary<DeliveryStatsRequest, DeliveryStatsResponse>((r, m, o, cb) => client.deliveryStats(r, m, o, cb), request, { ...target, client });
+      callUnary<DeliveryStatsRequest, DeliveryStatsResponse>((r, m, o, cb) => client.deliveryStats(r, m, o, cb), request, {
+        ...target,
+        client,
+      });
     const context = this.#shardContext(shardId);
     if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true });
     return this.#read(context, opts.timeoutMs, call);
@@ -433,7 +470,12 @@ export class LogPlayerClient {
   #read<T>(context: string, timeoutMs: number | undefined, run: (target: CallTarget) => Promise<T>): Promise<T> {
     const deadlineMs = this.#deadlineMs(timeoutMs);
     const target: CallTarget = { context, deadlineMs, waitForReady: true };
-    return withReadRetry(() => run(target), deadlineMs, this.#retryPolicy, () => this.#channels.closed);
+    return withReadRetry(
+      () => run(target),
+      deadlineMs,
+      this.#retryPolicy,
+      () => this.#channels.closed,
+    );
   }
 
   #deadlineMs(timeoutMs: number | undefined): number {
@@ -461,7 +503,8 @@ export class LogPlayerClient {
 }
 
 function checkLsn(lsn: bigint): bigint {
-  if (typeof lsn !== "bigint" || lsn < 0n || lsn >= 2n ** 64n) throw toClientError(invalidArgument(`minLsn must be a bigint in [0, 2^64), got ${String(lsn)}`));
+  if (typeof lsn !== "bigint" || lsn < 0n || lsn >= 2n ** 64n)
+    throw toClientError(invalidArgument(`minLsn must be a bigint in [0, 2^64), got ${String(lsn)}`));
   return lsn;
 }
 
@@ -485,7 +528,11 @@ function checkClusterStatus(status: StatusResponse, shardAddressCount: number, a
 }
 
 /** Finds the LogStore replica to append to among the configured ones, each status read retried within the deadline. */
-function discoverLogStore(channels: Channels, deadlineMs: number, policy: ReadRetryPolicy): Promise<{ address: string; status: StatusResponse }> {
+function discoverLogStore(
+  channels: Channels,
+  deadlineMs: number,
+  policy: ReadRetryPolicy,
+): Promise<{ address: string; status: StatusResponse }> {
   const readStatus = (address: string): Promise<StatusResponse> =>
     withReadRetry(
       () => logStoreStatusCall(channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
@@ -502,7 +549,10 @@ function discoverLogStore(channels: Channels, deadlineMs: number, policy: ReadRe
  * failed (then `chooseLogStore` decides). Rejects with the first error when
  * none answered.
  */
-function probeReplicas(addresses: readonly string[], readStatus: (address: string) => Promise<StatusResponse>): Promise<{ address: string; status: StatusResponse }> {
+function probeReplicas(
+  addresses: readonly string[],
+  readStatus: (address: string) => Promise<StatusResponse>,
+): Promise<{ address: string; status: StatusResponse }> {
   return new Promise((resolve, reject) => {
     const probes: ReplicaProbe[] = addresses.map((address) => ({ address, status: undefined }));
     const errors: unknown[] = [];

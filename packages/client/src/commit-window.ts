@@ -71,16 +71,19 @@ export class CommitWindow {
           clearTimeout(waiter.timer);
           resolve(this.#lease(seq));
         },
-        timer: setTimeout(() => {
-          const index = this.#waiters.indexOf(waiter);
-          if (index >= 0) this.#waiters.splice(index, 1);
-          reject(
-            new DeadlineExceededError(
-              Status.DEADLINE_EXCEEDED,
-              `commit: deadline passed while waiting for a seq within ${this.inflightMax} of the oldest commit in flight`,
-            ),
-          );
-        }, Math.max(0, deadlineMs - Date.now())),
+        timer: setTimeout(
+          () => {
+            const index = this.#waiters.indexOf(waiter);
+            if (index >= 0) this.#waiters.splice(index, 1);
+            reject(
+              new DeadlineExceededError(
+                Status.DEADLINE_EXCEEDED,
+                `commit: deadline passed while waiting for a seq within ${this.inflightMax} of the oldest commit in flight`,
+              ),
+            );
+          },
+          Math.max(0, deadlineMs - Date.now()),
+        ),
       };
       this.#waiters.push(waiter);
     });

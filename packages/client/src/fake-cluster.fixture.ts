@@ -5,15 +5,7 @@
  * commits at once; knobs inject failures, hangs and redirects.
  */
 import { Server, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import {
-  LpError,
-  addHealthService,
-  bindServer,
-  createShardMap,
-  grpcServerOptions,
-  shardForKey,
-  unavailable,
-} from "@logplayer/common";
+import { LpError, addHealthService, bindServer, createShardMap, grpcServerOptions, shardForKey, unavailable } from "@logplayer/common";
 import {
   LogStoreService,
   MutationKind,
@@ -145,7 +137,11 @@ function scanPage(shard: FakeShard, request: ScanRequest): { items: { key: strin
     .sort();
   const pageMax = Math.min(request.limit === 0 ? shard.scanPageItemsMax : request.limit, shard.scanPageItemsMax);
   const page = keys.slice(0, pageMax);
-  return { items: page.map((key) => ({ key, value: shard.data.get(key)! })), appliedLsn: shard.appliedLsn, more: keys.length > page.length };
+  return {
+    items: page.map((key) => ({ key, value: shard.data.get(key)! })),
+    appliedLsn: shard.appliedLsn,
+    more: keys.length > page.length,
+  };
 }
 
 export async function startShard(shard: FakeShard, port = 0): Promise<void> {

@@ -10,7 +10,13 @@ export type {
   ClusterStatus,
 } from "./client";
 export type { ScanItem } from "./scan-merge";
-export { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, DEFAULT_READ_ATTEMPTS_MAX, DEFAULT_COMMIT_ATTEMPTS_MAX, DEFAULT_LEADER_PROBE_TIMEOUT_MS } from "./options";
+export {
+  DEFAULT_TIMEOUT_MS,
+  TIMEOUT_MS_MAX,
+  DEFAULT_READ_ATTEMPTS_MAX,
+  DEFAULT_COMMIT_ATTEMPTS_MAX,
+  DEFAULT_LEADER_PROBE_TIMEOUT_MS,
+} from "./options";
 export type { ClientOptions } from "./options";
 export { mutation } from "./mutations";
 export type { MutationInput } from "./mutations";

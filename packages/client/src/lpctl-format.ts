@@ -99,13 +99,15 @@ export function clusterStatusJson(status: ClusterStatus): unknown {
 export function clusterProblems(status: ClusterStatus): string[] {
   const ls = status.logStore;
   const problems: string[] = [];
-  if (ls.role !== "leader" && ls.leaderAddress === "") problems.push(`logstore ${status.logStoreAddress} knows no leader (role ${ls.role})`);
+  if (ls.role !== "leader" && ls.leaderAddress === "")
+    problems.push(`logstore ${status.logStoreAddress} knows no leader (role ${ls.role})`);
   for (const shard of status.shards) {
     if (shard.status === undefined) {
       problems.push(`shard ${shard.shardId} at ${shard.address} does not answer (${shard.error?.codeName ?? "UNKNOWN"})`);
       continue;
     }
-    if (shard.status.shardId !== shard.shardId) problems.push(`shard ${shard.shardId} at ${shard.address} says it is shard ${shard.status.shardId}`);
+    if (shard.status.shardId !== shard.shardId)
+      problems.push(`shard ${shard.shardId} at ${shard.address} says it is shard ${shard.status.shardId}`);
     if (shard.status.clusterId !== ls.clusterId) {
       problems.push(`shard ${shard.shardId} at ${shard.address} belongs to cluster ${JSON.stringify(shard.status.clusterId)}`);
     }

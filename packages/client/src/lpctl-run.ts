@@ -77,7 +77,9 @@ async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: Global
 async function failFastWhenNothingListens(addresses: readonly string[], timeoutMs: number): Promise<void> {
   const refused = await Promise.all(addresses.map((address) => connectionRefused(address, timeoutMs)));
   if (refused.every(Boolean)) {
-    throw toClientError(unavailable(`connection refused at ${addresses.join(", ")}: nothing listens there (is the cluster running? pnpm start)`));
+    throw toClientError(
+      unavailable(`connection refused at ${addresses.join(", ")}: nothing listens there (is the cluster running? pnpm start)`),
+    );
   }
 }
 
@@ -199,7 +201,11 @@ function addReadCommands(run: Run): void {
     .description("print KEY<TAB>VALUE lines for keys starting with PREFIX, from every shard, in key order")
     .argument("<prefix>")
     .option("--min-lsn <lsn>", "wait until every shard has applied this LSN", parseLsn)
-    .addOption(new Option("--limit <n>", "at most this many keys").argParser(parseIntegerInRange("--limit", 1, SCAN_LIMIT_MAX)).default(DEFAULT_SCAN_LIMIT))
+    .addOption(
+      new Option("--limit <n>", "at most this many keys")
+        .argParser(parseIntegerInRange("--limit", 1, SCAN_LIMIT_MAX))
+        .default(DEFAULT_SCAN_LIMIT),
+    )
     .action((prefix: string, opts: { minLsn?: bigint; limit: number }) =>
       withClient(run, async (client, g) => {
         const result = await client.scan(prefix, { limit: opts.limit, ...(opts.minLsn === undefined ? {} : { minLsn: opts.minLsn }) });
@@ -256,7 +262,11 @@ function buildProgram(run: Run): void {
     .name("lpctl")
     .description("Command-line client for a LogPlayer cluster.")
     .version(`lpctl ${clientVersion()} (protocol version ${PROTOCOL_VERSION})`, "-V, --version")
-    .addOption(envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE").argParser(parseAddressList).default(DEFAULT_LOGSTORE.split(","), DEFAULT_LOGSTORE))
+    .addOption(
+      envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE")
+        .argParser(parseAddressList)
+        .default(DEFAULT_LOGSTORE.split(","), DEFAULT_LOGSTORE),
+    )
     .addOption(
       envOption("--shards <addresses>", "shard addresses in shard-id order, comma-separated", "LP_SHARDS")
         .argParser(parseAddressList)

@@ -89,7 +89,8 @@ describe("lpctl (runLpctl in-process against fake services)", () => {
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain(`logstore ${cluster.logStore.address}  role=leader term=1 commit_lsn=${cluster.logStore.commitLsn}`);
     expect(ran.stdout).toContain("cluster fake-cluster  shard_map=fnv1a32/3");
-    for (let id = 0; id < 3; id++) expect(ran.stdout).toMatch(new RegExp(`shard ${id}  ${cluster.shardAddresses[id]}  applied_lsn=\\d+  durable_lsn=\\d+  lag=\\d+`));
+    for (let id = 0; id < 3; id++)
+      expect(ran.stdout).toMatch(new RegExp(`shard ${id}  ${cluster.shardAddresses[id]}  applied_lsn=\\d+  durable_lsn=\\d+  lag=\\d+`));
     const json = JSON.parse((await lpctl("--json", "status")).stdout) as { shards: unknown[]; logStore: { clusterId: string } };
     expect(json.shards).toHaveLength(3);
     expect(json.logStore.clusterId).toBe("fake-cluster");
@@ -158,7 +159,9 @@ describe("lpctl (runLpctl in-process against fake services)", () => {
   it("errors are one line on stderr naming the gRPC code, exit 1", async () => {
     const bad = await lpctl("txn", "put:a=1", "bogus");
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toBe('lpctl: INVALID_ARGUMENT: txn argument 2 ("bogus"): expected put:KEY=VALUE, append:KEY=VALUE, add:KEY=N or delete:KEY\n');
+    expect(bad.stderr).toBe(
+      'lpctl: INVALID_ARGUMENT: txn argument 2 ("bogus"): expected put:KEY=VALUE, append:KEY=VALUE, add:KEY=N or delete:KEY\n',
+    );
     const mismatch = await lpctl("--shards", cluster.shardAddresses[0]!, "get", "a");
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr).toMatch(/^lpctl: FAILED_PRECONDITION: .*has 3 shards but 1 shard addresses were given\n$/);

@@ -4,7 +4,12 @@ import { mutation } from "./mutations";
 
 describe("mutation builders", () => {
   it("put and append carry the value as bytes (strings as UTF-8)", () => {
-    expect(mutation.put("k", "héllo")).toEqual({ kind: MutationKind.MUTATION_KIND_PUT, key: "k", value: Buffer.from("héllo", "utf8"), delta: 0n });
+    expect(mutation.put("k", "héllo")).toEqual({
+      kind: MutationKind.MUTATION_KIND_PUT,
+      key: "k",
+      value: Buffer.from("héllo", "utf8"),
+      delta: 0n,
+    });
     const bytes = new Uint8Array([0, 255, 7]);
     const appended = mutation.append("k", bytes);
     expect(appended.kind).toBe(MutationKind.MUTATION_KIND_APPEND);

@@ -74,7 +74,8 @@ const ADDRESS = /^[^\s,]+:(\d{1,5})$/;
 
 function checkAddress(what: string, address: string): string {
   const match = ADDRESS.exec(address);
-  if (!match || Number(match[1]) > 65535) throw toClientError(invalidArgument(`${what}: expected host:port, got ${JSON.stringify(address)}`));
+  if (!match || Number(match[1]) > 65535)
+    throw toClientError(invalidArgument(`${what}: expected host:port, got ${JSON.stringify(address)}`));
   return address;
 }
 
@@ -107,9 +108,24 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     readBackoff: options.readBackoff ?? DEFAULT_BACKOFF,
     readAttemptsMax: checkInteger("readAttemptsMax", options.readAttemptsMax ?? DEFAULT_READ_ATTEMPTS_MAX, 1, READ_ATTEMPTS_MAX_LIMIT),
     commitBackoff: options.commitBackoff ?? DEFAULT_BACKOFF,
-    commitAttemptsMax: checkInteger("commitAttemptsMax", options.commitAttemptsMax ?? DEFAULT_COMMIT_ATTEMPTS_MAX, 1, COMMIT_ATTEMPTS_MAX_LIMIT),
-    leaderProbeTimeoutMs: checkInteger("leaderProbeTimeoutMs", options.leaderProbeTimeoutMs ?? DEFAULT_LEADER_PROBE_TIMEOUT_MS, 1, TIMEOUT_MS_MAX),
-    commitsInflightMax: checkInteger("commitsInflightMax", options.commitsInflightMax ?? DEFAULT_COMMITS_INFLIGHT_MAX, 1, COMMITS_INFLIGHT_MAX_LIMIT),
+    commitAttemptsMax: checkInteger(
+      "commitAttemptsMax",
+      options.commitAttemptsMax ?? DEFAULT_COMMIT_ATTEMPTS_MAX,
+      1,
+      COMMIT_ATTEMPTS_MAX_LIMIT,
+    ),
+    leaderProbeTimeoutMs: checkInteger(
+      "leaderProbeTimeoutMs",
+      options.leaderProbeTimeoutMs ?? DEFAULT_LEADER_PROBE_TIMEOUT_MS,
+      1,
+      TIMEOUT_MS_MAX,
+    ),
+    commitsInflightMax: checkInteger(
+      "commitsInflightMax",
+      options.commitsInflightMax ?? DEFAULT_COMMITS_INFLIGHT_MAX,
+      1,
+      COMMITS_INFLIGHT_MAX_LIMIT,
+    ),
     commitsQueuedMax: checkInteger("commitsQueuedMax", options.commitsQueuedMax ?? DEFAULT_COMMITS_QUEUED_MAX, 0, 10_000_000),
     appendStream: options.appendStream ?? true,
   };

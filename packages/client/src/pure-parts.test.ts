@@ -30,19 +30,41 @@ describe("scan merge", () => {
 
 function status(role: string, leaderAddress = ""): StatusResponse {
   return {
-    protocolVersion: 1, clusterId: "c", shardMap: { shardCount: 1, hash: "fnv1a32" },
-    firstLsn: 1n, lastLsn: 0n, commitLsn: 0n, role, term: 1n, leaderAddress, replicaId: "r", replicas: [],
+    protocolVersion: 1,
+    clusterId: "c",
+    shardMap: { shardCount: 1, hash: "fnv1a32" },
+    firstLsn: 1n,
+    lastLsn: 0n,
+    commitLsn: 0n,
+    role,
+    term: 1n,
+    leaderAddress,
+    replicaId: "r",
+    replicas: [],
   };
 }
 
 describe("chooseLogStore", () => {
   it("prefers the replica that says it is the leader", () => {
-    expect(chooseLogStore([{ address: "a:1", status: status("follower") }, { address: "b:1", status: status("LEADER") }])?.address).toBe("b:1");
+    expect(
+      chooseLogStore([
+        { address: "a:1", status: status("follower") },
+        { address: "b:1", status: status("LEADER") },
+      ])?.address,
+    ).toBe("b:1");
   });
   it("otherwise the configured replica others name as leader, else the first that answered", () => {
-    const probes = [{ address: "a:1", status: status("follower", "c:1") }, { address: "c:1", status: status("candidate") }];
+    const probes = [
+      { address: "a:1", status: status("follower", "c:1") },
+      { address: "c:1", status: status("candidate") },
+    ];
     expect(chooseLogStore(probes)?.address).toBe("c:1");
-    expect(chooseLogStore([{ address: "a:1", status: undefined }, { address: "b:1", status: status("") }])?.address).toBe("b:1");
+    expect(
+      chooseLogStore([
+        { address: "a:1", status: undefined },
+        { address: "b:1", status: status("") },
+      ])?.address,
+    ).toBe("b:1");
     expect(chooseLogStore([{ address: "a:1", status: undefined }])).toBeNull();
   });
 });
@@ -52,7 +74,10 @@ describe("withReadRetry", () => {
     backoff: { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2 },
     attemptsMax,
     nowMs: () => now.ms,
-    sleepMs: async (ms) => { slept.push(ms); now.ms += ms; },
+    sleepMs: async (ms) => {
+      slept.push(ms);
+      now.ms += ms;
+    },
     random: () => 0.99,
   });
   const down = (): UnavailableError => new UnavailableError(Status.UNAVAILABLE, "down");
@@ -60,7 +85,15 @@ describe("withReadRetry", () => {
   it("retries UNAVAILABLE with growing, capped waits until it succeeds", async () => {
     let calls = 0;
     const slept: number[] = [];
-    const result = await withReadRetry(async () => { if (++calls < 5) throw down(); return "ok"; }, 10_000, policy(10, { ms: 0 }, slept), () => false);
+    const result = await withReadRetry(
+      async () => {
+        if (++calls < 5) throw down();
+        return "ok";
+      },
+      10_000,
+      policy(10, { ms: 0 }, slept),
+      () => false,
+    );
     expect(result).toBe("ok");
     expect(calls).toBe(5);
     expect(slept).toEqual([9, 19, 39, 39]);
@@ -69,19 +102,45 @@ describe("withReadRetry", () => {
   it("gives up with the last error when the next wait would pass the deadline", async () => {
     let calls = 0;
     const slept: number[] = [];
-    await expect(withReadRetry(async () => { calls++; throw down(); }, 35, policy(100, { ms: 0 }, slept), () => false)).rejects.toThrow(UnavailableError);
+    await expect(
+      withReadRetry(
+        async () => {
+          calls++;
+          throw down();
+        },
+        35,
+        policy(100, { ms: 0 }, slept),
+        () => false,
+      ),
+    ).rejects.toThrow(UnavailableError);
     expect(slept).toEqual([9, 19]);
     expect(calls).toBe(3);
   });
 
   it("stops at attemptsMax and never retries other errors", async () => {
     let calls = 0;
-    await expect(withReadRetry(async () => { calls++; throw down(); }, 1e12, policy(3, { ms: 0 }, []), () => false)).rejects.toThrow(UnavailableError);
+    await expect(
+      withReadRetry(
+        async () => {
+          calls++;
+          throw down();
+        },
+        1e12,
+        policy(3, { ms: 0 }, []),
+        () => false,
+      ),
+    ).rejects.toThrow(UnavailableError);
     expect(calls).toBe(3);
     calls = 0;
-    const bad = async (): Promise<never> => { calls++; throw new InvalidArgumentError(Status.INVALID_ARGUMENT, "bad"); };
+    const bad = async (): Promise<never> => {
+      calls++;
+      throw new InvalidArgumentError(Status.INVALID_ARGUMENT, "bad");
+    };
     await expect(withReadRetry(bad, 1e12, policy(3, { ms: 0 }, []), () => false)).rejects.toThrow(InvalidArgumentError);
-    const late = async (): Promise<never> => { calls++; throw new DeadlineExceededError(Status.DEADLINE_EXCEEDED, "late"); };
+    const late = async (): Promise<never> => {
+      calls++;
+      throw new DeadlineExceededError(Status.DEADLINE_EXCEEDED, "late");
+    };
     await expect(withReadRetry(late, 1e12, policy(3, { ms: 0 }, []), () => false)).rejects.toThrow(DeadlineExceededError);
     expect(calls).toBe(2);
   });
@@ -97,7 +156,23 @@ describe("lpctl status formatting", () => {
     logStoreAddress: "h:7100",
     logStore: { ...status("leader"), commitLsn: 9n },
     shards: [
-      { shardId: 0, address: "h:7300", lag: 2n, status: { protocolVersion: 1, shardId: 0, clusterId: "c", shardMap: undefined, appliedLsn: 7n, durableLsn: 6n, partsApplied: 7n, partsDuplicate: 0n, gaps: 0n, deliveryStreams: 1 } },
+      {
+        shardId: 0,
+        address: "h:7300",
+        lag: 2n,
+        status: {
+          protocolVersion: 1,
+          shardId: 0,
+          clusterId: "c",
+          shardMap: undefined,
+          appliedLsn: 7n,
+          durableLsn: 6n,
+          partsApplied: 7n,
+          partsDuplicate: 0n,
+          gaps: 0n,
+          deliveryStreams: 1,
+        },
+      },
       { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },
     ],
   };
@@ -110,24 +185,42 @@ describe("lpctl status formatting", () => {
   });
   it("prints each replica with only what the answering replica knows", () => {
     const replica = (replicaId: string, role: string, lsns: Partial<ReplicaStatus> = {}): ReplicaStatus => ({
-      replicaId, address: `h:${replicaId}`, role, term: 0n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 0n, ...lsns,
+      replicaId,
+      address: `h:${replicaId}`,
+      role,
+      term: 0n,
+      lastLsn: 0n,
+      commitLsn: 0n,
+      matchLsn: 0n,
+      lag: 0n,
+      ...lsns,
     });
     const fromLeader = formatClusterStatus({
       ...cluster,
-      logStore: { ...status("leader"), replicaId: "2", commitLsn: 9n, replicas: [
-        replica("1", "follower", { term: 3n, lastLsn: 8n, matchLsn: 8n, lag: 1n }),
-        replica("2", "leader", { term: 3n, lastLsn: 9n, commitLsn: 9n, matchLsn: 9n }),
-      ] },
+      logStore: {
+        ...status("leader"),
+        replicaId: "2",
+        commitLsn: 9n,
+        replicas: [
+          replica("1", "follower", { term: 3n, lastLsn: 8n, matchLsn: 8n, lag: 1n }),
+          replica("2", "leader", { term: 3n, lastLsn: 9n, commitLsn: 9n, matchLsn: 9n }),
+        ],
+      },
     });
     expect(fromLeader).toContain("  replica 1 h:1  role=follower match_lsn=8 lag=1\n");
     expect(fromLeader).toContain("  replica 2 h:2  role=leader term=3 last_lsn=9 commit_lsn=9  (answering)\n");
     const fromFollower = formatClusterStatus({
       ...cluster,
-      logStore: { ...status("follower"), replicaId: "1", commitLsn: 9n, replicas: [
-        replica("1", "follower", { term: 3n, lastLsn: 9n, commitLsn: 9n, matchLsn: 9n }),
-        replica("2", "leader"),
-        replica("3", "unknown"),
-      ] },
+      logStore: {
+        ...status("follower"),
+        replicaId: "1",
+        commitLsn: 9n,
+        replicas: [
+          replica("1", "follower", { term: 3n, lastLsn: 9n, commitLsn: 9n, matchLsn: 9n }),
+          replica("2", "leader"),
+          replica("3", "unknown"),
+        ],
+      },
     });
     expect(fromFollower).toContain("  replica 1 h:1  role=follower term=3 last_lsn=9 commit_lsn=9  (answering)\n");
     expect(fromFollower).toContain("  replica 2 h:2  role=leader\n");
@@ -135,7 +228,10 @@ describe("lpctl status formatting", () => {
     expect(fromFollower).not.toContain("commit_lsn=0");
   });
   it("prints JSON with LSNs as strings", () => {
-    const json = JSON.parse(toJson(clusterStatusJson(cluster))) as { logStore: { commitLsn: string }; shards: { lag?: string; error?: { code: string } }[] };
+    const json = JSON.parse(toJson(clusterStatusJson(cluster))) as {
+      logStore: { commitLsn: string };
+      shards: { lag?: string; error?: { code: string } }[];
+    };
     expect(json.logStore.commitLsn).toBe("9");
     expect(json.shards[0]!.lag).toBe("2");
     expect(json.shards[1]!.error?.code).toBe("UNAVAILABLE");
@@ -150,7 +246,13 @@ describe("commit retry policy", () => {
     expect(retryable(Status.DEADLINE_EXCEEDED)).toBe(true);
     expect(retryable(Status.UNAVAILABLE, "h:1")).toBe(true);
     expect(retryable(Status.FAILED_PRECONDITION, "h:1")).toBe(true);
-    for (const code of [Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.FAILED_PRECONDITION, Status.CANCELLED, Status.INTERNAL]) {
+    for (const code of [
+      Status.INVALID_ARGUMENT,
+      Status.RESOURCE_EXHAUSTED,
+      Status.FAILED_PRECONDITION,
+      Status.CANCELLED,
+      Status.INTERNAL,
+    ]) {
       expect({ code, retryable: retryable(code) }).toEqual({ code, retryable: false });
     }
   });
@@ -162,19 +264,44 @@ describe("commit retry policy", () => {
       backoff: { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2 },
       attemptsMax: 100,
       nowMs: () => now.ms,
-      sleepMs: async (ms) => { slept.push(ms); now.ms += ms; },
+      sleepMs: async (ms) => {
+        slept.push(ms);
+        now.ms += ms;
+      },
       random: () => 0.99,
     };
     const decisions = ["now", "backoff", "now", "backoff"] as const;
     let calls = 0;
     const started: number[] = [];
-    const result = await withRetry(async () => { started.push(now.ms); if (++calls <= decisions.length) throw new UnavailableError(Status.UNAVAILABLE, "down"); return calls; }, 1_000, policy, () => decisions[calls - 1]!, () => false);
+    const result = await withRetry(
+      async () => {
+        started.push(now.ms);
+        if (++calls <= decisions.length) throw new UnavailableError(Status.UNAVAILABLE, "down");
+        return calls;
+      },
+      1_000,
+      policy,
+      () => decisions[calls - 1]!,
+      () => false,
+    );
     expect(result).toBe(5);
     expect(slept).toEqual([9, 19]);
     expect(started).toEqual([0, 0, 9, 9, 28]);
     now.ms = 0;
     started.splice(0);
-    await expect(withRetry(async () => { started.push(now.ms); now.ms += 30; throw new UnavailableError(Status.UNAVAILABLE, "slow"); }, 100, policy, () => "backoff", () => false)).rejects.toThrow(UnavailableError);
+    await expect(
+      withRetry(
+        async () => {
+          started.push(now.ms);
+          now.ms += 30;
+          throw new UnavailableError(Status.UNAVAILABLE, "slow");
+        },
+        100,
+        policy,
+        () => "backoff",
+        () => false,
+      ),
+    ).rejects.toThrow(UnavailableError);
     // Attempts start at 0, 30+9 and 69+19; the next wait (39) would end past 100, so the loop gives up.
     expect(started).toEqual([0, 39, 88]);
   });

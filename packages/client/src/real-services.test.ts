@@ -25,9 +25,13 @@ interface Started {
 
 /** Starts a service on port 0 and resolves with the gRPC port from its "ready" log line. */
 function startService(service: string, args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, [MAIN(service), "--listen", "127.0.0.1:0", "--metrics-port", "-1", "--log-level", "info", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [MAIN(service), "--listen", "127.0.0.1:0", "--metrics-port", "-1", "--log-level", "info", ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve, reject) => {
@@ -75,7 +79,16 @@ if (!built && process.env["CI"]) {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "lp-client-smoke-"));
     for (let id = 0; id < 2; id++) {
-      const shard = await startService("shard", ["--shard-id", String(id), "--shard-count", "2", "--cluster-id", "smoke", "--data-dir", path.join(dir, `shard-${id}`)]);
+      const shard = await startService("shard", [
+        "--shard-id",
+        String(id),
+        "--shard-count",
+        "2",
+        "--cluster-id",
+        "smoke",
+        "--data-dir",
+        path.join(dir, `shard-${id}`),
+      ]);
       children.push(shard.child);
       shards.push(`127.0.0.1:${shard.port}`);
     }

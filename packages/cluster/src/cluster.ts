@@ -97,7 +97,8 @@ export class LocalCluster {
   static async #plan(options: LocalClusterOptions, dataDir: string, dirLock: DataDirLock): Promise<LocalCluster> {
     const shardCount = options.shardCount ?? SHARD_COUNT_DEFAULT;
     const logPlayers = options.logPlayers ?? LOG_PLAYERS_DEFAULT;
-    const ports = options.ports === "auto" ? await autoPortTable(shardCount, logPlayers, undefined, options.logStoreReplicas) : options.ports;
+    const ports =
+      options.ports === "auto" ? await autoPortTable(shardCount, logPlayers, undefined, options.logStoreReplicas) : options.ports;
     const { readyTimeoutMs: _r, stopTimeoutMs: _s, repoRoot: _root, ...planOptions } = options;
     const plan = clusterPlan({ ...planOptions, dataDir, shardCount, logPlayers, ports: ports ?? "default" });
     fs.mkdirSync(path.join(dataDir, "logs"), { recursive: true });
@@ -143,8 +144,7 @@ export class LocalCluster {
   }
 
   #startGroups(): ManagedProcess[][] {
-    const byService = (service: ProcessSpec["service"]): ManagedProcess[] =>
-      this.processes.filter((p) => p.spec.service === service);
+    const byService = (service: ProcessSpec["service"]): ManagedProcess[] => this.processes.filter((p) => p.spec.service === service);
     return [byService("logstore"), byService("shard"), byService("logplayer")];
   }
 
@@ -220,8 +220,13 @@ async function isServing(spec: ProcessSpec): Promise<boolean> {
 async function takenPorts(plan: readonly ProcessSpec[]): Promise<string[]> {
   const checks = plan.flatMap((spec) => {
     const host = spec.grpcAddress.slice(0, spec.grpcAddress.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-    const ports: [number, string][] = [[spec.grpcPort, "gRPC"], [spec.metricsPort, "metrics"]];
-    return ports.filter(([port]) => port > 0).map(async ([port, what]) => ((await isPortFree(host, port)) ? null : `port ${port} (${spec.name} ${what})`));
+    const ports: [number, string][] = [
+      [spec.grpcPort, "gRPC"],
+      [spec.metricsPort, "metrics"],
+    ];
+    return ports
+      .filter(([port]) => port > 0)
+      .map(async ([port, what]) => ((await isPortFree(host, port)) ? null : `port ${port} (${spec.name} ${what})`));
   });
   return (await Promise.all(checks)).filter((taken): taken is string => taken !== null);
 }

@@ -29,16 +29,35 @@ function parseOptions(argv: string[]): MainOptions {
   const program = new Command("pnpm start")
     .description("Run a local LogPlayer cluster (LogStore, shards, LogPlayer) until Ctrl-C; resumes an existing data dir.")
     // LP_SHARD_COUNT, not LP_SHARDS: lpctl's LP_SHARDS is a list of addresses.
-    .addOption(envOption("--shards <count>", "number of shards (fixed when the data dir is created)", "LP_SHARD_COUNT", String(SHARD_COUNT_DEFAULT))
-      .argParser(parseIntegerInRange("--shards", 1, SHARD_COUNT_MAX)))
-    .addOption(envOption("--log-players <count>", "number of LogPlayer processes", "LP_LOG_PLAYERS", String(LOG_PLAYERS_DEFAULT))
-      .argParser(parseIntegerInRange("--log-players", 1, LOG_PLAYERS_MAX)))
-    .addOption(envOption("--logstore-replicas <count>", "LogStore replicas: 1 (no Raft) or an odd number (a Raft group)", "LP_LOGSTORE_REPLICAS", String(LOCAL_LOGSTORE_REPLICAS))
-      .argParser(parseIntegerInRange("--logstore-replicas", 1, LOGSTORE_REPLICAS_MAX)))
+    .addOption(
+      envOption(
+        "--shards <count>",
+        "number of shards (fixed when the data dir is created)",
+        "LP_SHARD_COUNT",
+        String(SHARD_COUNT_DEFAULT),
+      ).argParser(parseIntegerInRange("--shards", 1, SHARD_COUNT_MAX)),
+    )
+    .addOption(
+      envOption("--log-players <count>", "number of LogPlayer processes", "LP_LOG_PLAYERS", String(LOG_PLAYERS_DEFAULT)).argParser(
+        parseIntegerInRange("--log-players", 1, LOG_PLAYERS_MAX),
+      ),
+    )
+    .addOption(
+      envOption(
+        "--logstore-replicas <count>",
+        "LogStore replicas: 1 (no Raft) or an odd number (a Raft group)",
+        "LP_LOGSTORE_REPLICAS",
+        String(LOCAL_LOGSTORE_REPLICAS),
+      ).argParser(parseIntegerInRange("--logstore-replicas", 1, LOGSTORE_REPLICAS_MAX)),
+    )
     .addOption(envOption("--data-dir <dir>", "root of all state and logs (relative to the current directory)", "LP_DATA_DIR", "./data"))
     .addOption(envOption("--log-level <level>", "every service's log level", "LP_LOG_LEVEL", "info").choices([...LOG_LEVELS]))
-    .addOption(envOption("--ports <mode>", "default = well-known ports (7100, 7200+i, 7300+i); auto = free ports", "LP_PORTS", "default")
-      .choices(["default", "auto"]))
+    .addOption(
+      envOption("--ports <mode>", "default = well-known ports (7100, 7200+i, 7300+i); auto = free ports", "LP_PORTS", "default").choices([
+        "default",
+        "auto",
+      ]),
+    )
     .showHelpAfterError();
   parseFlags(program, argv);
   const options = program.opts<MainOptions>();
@@ -61,7 +80,11 @@ function printEndpoints(cluster: LocalCluster): void {
   ]);
   const header = ["process", "gRPC", "metrics", "log"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   const { shards } = cluster.endpoints;
   const lpctl = `pnpm lpctl --logstore ${cluster.endpoints.logstores.join(",")} --shards ${shards.join(",")}`;
   process.stdout.write(
@@ -155,7 +178,9 @@ async function main(): Promise<void> {
   // The terminal went away: stop as cleanly as for Ctrl-C.
   process.on("SIGHUP", shutdown);
 
-  process.stdout.write(`starting ${options.logstoreReplicas} LogStore replica(s), ${options.shards} shard(s) and ${options.logPlayers} LogPlayer(s); logs in ${path.relative(process.cwd(), cluster.logDir)}\n`);
+  process.stdout.write(
+    `starting ${options.logstoreReplicas} LogStore replica(s), ${options.shards} shard(s) and ${options.logPlayers} LogPlayer(s); logs in ${path.relative(process.cwd(), cluster.logDir)}\n`,
+  );
   try {
     await cluster.startAll();
   } catch (err: unknown) {

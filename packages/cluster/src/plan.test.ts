@@ -38,8 +38,16 @@ describe("clusterPlan", () => {
     const ports = {
       logstore: { grpc: 5000, metrics: 6000 },
       // Deliberately not ascending, so order must come from the shard id.
-      shards: [{ grpc: 5009, metrics: 6009 }, { grpc: 5003, metrics: 6003 }, { grpc: 5005, metrics: 6005 }, { grpc: 5001, metrics: 6001 }],
-      logPlayers: [{ grpc: 5100, metrics: -1 }, { grpc: 5101, metrics: 6101 }],
+      shards: [
+        { grpc: 5009, metrics: 6009 },
+        { grpc: 5003, metrics: 6003 },
+        { grpc: 5005, metrics: 6005 },
+        { grpc: 5001, metrics: 6001 },
+      ],
+      logPlayers: [
+        { grpc: 5100, metrics: -1 },
+        { grpc: 5101, metrics: 6101 },
+      ],
     };
     const plan = clusterPlan({ dataDir: "/d", shardCount: 4, logPlayers: 2, ports });
     for (const player of ["logplayer-0", "logplayer-1"]) {
@@ -69,31 +77,52 @@ describe("clusterPlan", () => {
   it("keeps a stable flag order, with extra args last and state under dataDir/<name>", () => {
     const plan = clusterPlan({ dataDir: "/d", shardCount: 1, logLevel: "warn", extraArgs: { shard: ["--sync", "normal"] } });
     expect(byName(plan, "logstore").args).toEqual([
-      "--data-dir", path.join("/d", "logstore"),
-      "--listen", "127.0.0.1:7100",
-      "--metrics-port", "9100",
-      "--shard-count", "1",
-      "--advertise", "127.0.0.1:7100",
-      "--cluster-id", "logplayer-local",
-      "--log-level", "warn",
+      "--data-dir",
+      path.join("/d", "logstore"),
+      "--listen",
+      "127.0.0.1:7100",
+      "--metrics-port",
+      "9100",
+      "--shard-count",
+      "1",
+      "--advertise",
+      "127.0.0.1:7100",
+      "--cluster-id",
+      "logplayer-local",
+      "--log-level",
+      "warn",
     ]);
     expect(byName(plan, "shard-0").args).toEqual([
-      "--shard-id", "0",
-      "--data-dir", path.join("/d", "shard-0"),
-      "--listen", "127.0.0.1:7300",
-      "--metrics-port", "9300",
-      "--shard-count", "1",
-      "--cluster-id", "logplayer-local",
-      "--log-level", "warn",
-      "--sync", "normal",
+      "--shard-id",
+      "0",
+      "--data-dir",
+      path.join("/d", "shard-0"),
+      "--listen",
+      "127.0.0.1:7300",
+      "--metrics-port",
+      "9300",
+      "--shard-count",
+      "1",
+      "--cluster-id",
+      "logplayer-local",
+      "--log-level",
+      "warn",
+      "--sync",
+      "normal",
     ]);
     expect(byName(plan, "logplayer-0").args).toEqual([
-      "--logstore", "127.0.0.1:7100",
-      "--shards", "127.0.0.1:7300",
-      "--player-id", "logplayer-0",
-      "--listen", "127.0.0.1:7200",
-      "--metrics-port", "9200",
-      "--log-level", "warn",
+      "--logstore",
+      "127.0.0.1:7100",
+      "--shards",
+      "127.0.0.1:7300",
+      "--player-id",
+      "logplayer-0",
+      "--listen",
+      "127.0.0.1:7200",
+      "--metrics-port",
+      "9200",
+      "--log-level",
+      "warn",
     ]);
     expect(byName(plan, "shard-0").dataDir).toBe(path.join("/d", "shard-0"));
   });

@@ -149,9 +149,8 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
   const logStoreReplicas = options.logStoreReplicas ?? LOGSTORE_REPLICAS_DEFAULT;
   validateCounts(shardCount, logPlayers);
   validateReplicas(logStoreReplicas);
-  const ports = options.ports === undefined || options.ports === "default"
-    ? defaultPortTable(shardCount, logPlayers, logStoreReplicas)
-    : options.ports;
+  const ports =
+    options.ports === undefined || options.ports === "default" ? defaultPortTable(shardCount, logPlayers, logStoreReplicas) : options.ports;
   assert(
     (ports.logstorePeers?.length ?? 0) === logStoreReplicas - 1,
     `port table has ${1 + (ports.logstorePeers?.length ?? 0)} LogStore replica(s), expected ${logStoreReplicas}`,
@@ -171,7 +170,13 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
   const logstores = logStoreSpecs(context, [ports.logstore, ...(ports.logstorePeers ?? [])]);
   const shards = ports.shards.map((p, shardId) => shardSpec(context, shardId, p));
   const players = ports.logPlayers.map((p, index) =>
-    logPlayerSpec(context, index, p, logstores.map((l) => l.grpcAddress), shards.map((s) => s.grpcAddress)),
+    logPlayerSpec(
+      context,
+      index,
+      p,
+      logstores.map((l) => l.grpcAddress),
+      shards.map((s) => s.grpcAddress),
+    ),
   );
   const plan = [...logstores, ...shards, ...players];
   assert(new Set(plan.map((p) => p.name)).size === plan.length, "process names are unique");
@@ -203,14 +208,21 @@ function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[]): Proc
     const grpcAddress = address(index);
     const replication = replicas === 1 ? [] : ["--replica-id", String(index + 1), "--peers", peers];
     const args = [
-      "--data-dir", dataDir,
-      "--listen", `${context.listenHost}:${ports.grpc}`,
-      "--metrics-port", String(ports.metrics),
-      "--shard-count", String(context.shardCount),
-      "--advertise", grpcAddress,
+      "--data-dir",
+      dataDir,
+      "--listen",
+      `${context.listenHost}:${ports.grpc}`,
+      "--metrics-port",
+      String(ports.metrics),
+      "--shard-count",
+      String(context.shardCount),
+      "--advertise",
+      grpcAddress,
       ...replication,
-      "--cluster-id", context.clusterId,
-      "--log-level", context.logLevel,
+      "--cluster-id",
+      context.clusterId,
+      "--log-level",
+      context.logLevel,
       ...(context.extraArgs.logstore ?? []),
     ];
     return { name, service: "logstore", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir };
@@ -221,14 +233,21 @@ function shardSpec(context: PlanContext, shardId: number, ports: ServicePorts): 
   const name = shardName(shardId);
   const dataDir = path.join(context.dataDir, name);
   const args = [
-    "--shard-id", String(shardId),
-    "--data-dir", dataDir,
-    "--listen", `${context.listenHost}:${ports.grpc}`,
-    "--metrics-port", String(ports.metrics),
-    "--shard-count", String(context.shardCount),
+    "--shard-id",
+    String(shardId),
+    "--data-dir",
+    dataDir,
+    "--listen",
+    `${context.listenHost}:${ports.grpc}`,
+    "--metrics-port",
+    String(ports.metrics),
+    "--shard-count",
+    String(context.shardCount),
     // The shard is configured with its cluster, never told it by the first LogPlayer that connects.
-    "--cluster-id", context.clusterId,
-    "--log-level", context.logLevel,
+    "--cluster-id",
+    context.clusterId,
+    "--log-level",
+    context.logLevel,
     ...(context.extraArgs.shard ?? []),
   ];
   const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
@@ -245,18 +264,31 @@ function logPlayerSpec(
   const name = logPlayerName(index);
   assert(shardAddresses.length === context.shardCount, "the LogPlayer is given every shard");
   const args = [
-    "--logstore", logstoreAddresses.join(","),
+    "--logstore",
+    logstoreAddresses.join(","),
     // In shard-id order: position i is shard i.
-    "--shards", shardAddresses.join(","),
-    "--player-id", name,
-    "--listen", `${context.listenHost}:${ports.grpc}`,
-    "--metrics-port", String(ports.metrics),
-    "--log-level", context.logLevel,
+    "--shards",
+    shardAddresses.join(","),
+    "--player-id",
+    name,
+    "--listen",
+    `${context.listenHost}:${ports.grpc}`,
+    "--metrics-port",
+    String(ports.metrics),
+    "--log-level",
+    context.logLevel,
     ...(context.extraArgs.logplayer ?? []),
   ];
   const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
   return {
-    name, service: "logplayer", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir: undefined,
+    name,
+    service: "logplayer",
+    args,
+    env: {},
+    grpcAddress,
+    grpcPort: ports.grpc,
+    metricsPort: ports.metrics,
+    dataDir: undefined,
   };
 }
 

@@ -127,7 +127,7 @@ describe("ManagedProcess", () => {
 
 describe("findReadyLine", () => {
   it("finds the pino ready line with numeric ports and skips everything else", () => {
-    expect(findReadyLine(["garbage \"ready\"", '{"msg":"ready","grpcPort":"1"}', '{"msg":"not ready"}'])).toBeUndefined();
+    expect(findReadyLine(['garbage "ready"', '{"msg":"ready","grpcPort":"1"}', '{"msg":"not ready"}'])).toBeUndefined();
     expect(findReadyLine(['{"msg":"x"}', '{"level":"info","msg":"ready","grpcPort":7100,"metricsPort":-1}'])).toEqual({
       grpcPort: 7100,
       metricsPort: -1,

@@ -351,7 +351,10 @@ function readLogTail(file: string, bytesMax: number, linesMax: number): string[]
     const length = Math.min(size, bytesMax);
     const buffer = Buffer.alloc(length);
     fs.readSync(fd, buffer, 0, length, size - length);
-    const lines = buffer.toString("utf8").split("\n").filter((l) => l.trim() !== "");
+    const lines = buffer
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "");
     return lines.slice(-linesMax);
   } finally {
     fs.closeSync(fd);

@@ -10,7 +10,12 @@ function status(commitLsn: bigint, applied: Array<bigint | undefined>): ClusterS
     shards: applied.map((appliedLsn, shardId) =>
       appliedLsn === undefined
         ? { shardId, address: `127.0.0.1:${7300 + shardId}`, error: { codeName: "UNAVAILABLE" } }
-        : { shardId, address: `127.0.0.1:${7300 + shardId}`, status: { appliedLsn }, lag: commitLsn >= appliedLsn ? commitLsn - appliedLsn : undefined },
+        : {
+            shardId,
+            address: `127.0.0.1:${7300 + shardId}`,
+            status: { appliedLsn },
+            lag: commitLsn >= appliedLsn ? commitLsn - appliedLsn : undefined,
+          },
     ),
   } as unknown as ClusterStatus;
 }
@@ -28,7 +33,11 @@ describe("formatProgressLine", () => {
 
   it("names a dead process and the log to read, and a shard that does not answer", () => {
     const line = formatProgressLine(
-      { status: status(5n, [5n, undefined]), statusError: undefined, dead: [{ name: "shard-1", exit: "exit code 1", logFile: "data/logs/shard-1.log" }] },
+      {
+        status: status(5n, [5n, undefined]),
+        statusError: undefined,
+        dead: [{ name: "shard-1", exit: "exit code 1", logFile: "data/logs/shard-1.log" }],
+      },
       500,
     );
     expect(line).toBe("commit 5 | shard-0 5 lag 0 | shard-1 down (UNAVAILABLE) | !! shard-1 died (exit code 1), see data/logs/shard-1.log");

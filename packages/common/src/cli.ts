@@ -30,7 +30,10 @@ export function parseAddress(value: string): string {
 }
 
 export function parseAddressList(value: string): string[] {
-  const list = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const list = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (list.length === 0) throw new InvalidArgumentError("expected a comma-separated list of host:port");
   return list.map(parseAddress);
 }
@@ -63,7 +66,11 @@ export function runMain(service: string, main: () => Promise<void>): void {
 
 /** The services' --http2-window-bytes flag (see installHttp2Window). */
 export function http2WindowOption(): Option {
-  return envOption("--http2-window-bytes <n>", "HTTP/2 flow-control window (per stream and per connection) advertised by this process's gRPC servers and clients", "LP_HTTP2_WINDOW_BYTES")
+  return envOption(
+    "--http2-window-bytes <n>",
+    "HTTP/2 flow-control window (per stream and per connection) advertised by this process's gRPC servers and clients",
+    "LP_HTTP2_WINDOW_BYTES",
+  )
     .argParser(parseIntegerInRange("--http2-window-bytes", HTTP2_WINDOW_BYTES_MIN, HTTP2_WINDOW_BYTES_MAX))
     .default(DEFAULT_HTTP2_WINDOW_BYTES);
 }

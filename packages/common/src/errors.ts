@@ -68,11 +68,7 @@ export class LpError extends Error {
 }
 
 export function isServiceError(value: unknown): value is ServiceError {
-  return (
-    value instanceof Error &&
-    typeof (value as Partial<ServiceError>).code === "number" &&
-    "details" in value
-  );
+  return value instanceof Error && typeof (value as Partial<ServiceError>).code === "number" && "details" in value;
 }
 
 export const invalidArgument = (message: string): LpError => new LpError(Status.INVALID_ARGUMENT, message);

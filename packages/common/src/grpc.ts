@@ -1,4 +1,4 @@
-import { type ChannelOptions, Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
+import { type ChannelOptions, type Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { assert } from "@logplayer/base";
 

@@ -45,7 +45,10 @@ function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number)
  * in this process. Idempotent for one value; a second, different value is a bug.
  */
 export function installHttp2Window(windowBytes: number): void {
-  assert(Number.isInteger(windowBytes) && windowBytes >= HTTP2_WINDOW_BYTES_MIN && windowBytes <= HTTP2_WINDOW_BYTES_MAX, `bad HTTP/2 window ${windowBytes}`);
+  assert(
+    Number.isInteger(windowBytes) && windowBytes >= HTTP2_WINDOW_BYTES_MIN && windowBytes <= HTTP2_WINDOW_BYTES_MAX,
+    `bad HTTP/2 window ${windowBytes}`,
+  );
   if (installedWindowBytes !== 0) {
     assert(installedWindowBytes === windowBytes, `HTTP/2 window already installed as ${installedWindowBytes}, not ${windowBytes}`);
     return;
@@ -53,12 +56,19 @@ export function installHttp2Window(windowBytes: number): void {
   installedWindowBytes = windowBytes;
   const createServer = http2.createServer;
   const connect = http2.connect;
-  const patchedCreateServer = (options?: http2.ServerOptions, listener?: (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void): http2.Http2Server => {
+  const patchedCreateServer = (
+    options?: http2.ServerOptions,
+    listener?: (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
+  ): http2.Http2Server => {
     const server = createServer({ ...options, settings: { ...options?.settings, initialWindowSize: windowBytes } }, listener);
     server.on("session", (session: http2.ServerHttp2Session) => raiseConnectionWindow(session, windowBytes));
     return server;
   };
-  const patchedConnect = (authority: string | URL, options?: http2.ClientSessionOptions | http2.SecureClientSessionOptions, listener?: (session: http2.ClientHttp2Session, socket: unknown) => void): http2.ClientHttp2Session => {
+  const patchedConnect = (
+    authority: string | URL,
+    options?: http2.ClientSessionOptions | http2.SecureClientSessionOptions,
+    listener?: (session: http2.ClientHttp2Session, socket: unknown) => void,
+  ): http2.ClientHttp2Session => {
     const session = connect(authority, { ...options, settings: { ...options?.settings, initialWindowSize: windowBytes } }, listener);
     session.once("connect", () => raiseConnectionWindow(session, windowBytes));
     return session;

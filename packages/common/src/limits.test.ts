@@ -21,7 +21,13 @@ describe("validateTransaction", () => {
     ["control char key", { mutations: [put("a\nb")] }, 10, Status.INVALID_ARGUMENT, /control character/],
     ["long key", { mutations: [put("k".repeat(L.keyBytesMax + 1))] }, 10, Status.INVALID_ARGUMENT, /key_bytes_max/],
     ["oversized entry", { mutations: [put("a")] }, L.entryBytesMax + 1, Status.RESOURCE_EXHAUSTED, /entry_bytes_max/],
-    ["delete with value", { mutations: [{ ...put("a"), kind: MutationKind.MUTATION_KIND_DELETE }] }, 10, Status.INVALID_ARGUMENT, /takes no value/],
+    [
+      "delete with value",
+      { mutations: [{ ...put("a"), kind: MutationKind.MUTATION_KIND_DELETE }] },
+      10,
+      Status.INVALID_ARGUMENT,
+      /takes no value/,
+    ],
   ])("refuses %s", (_name, txn, bytes, code, message) => {
     const problem = validateTransaction(txn, bytes, L);
     expect(problem?.code).toBe(code);

@@ -19,11 +19,7 @@ export function validateKey(key: string, limits: TransactionLimits): LpError | n
  * Checks a transaction against the limits. Returns the first problem, or
  * null. `encodedBytes` is the size of the log entry it would become. Pure.
  */
-export function validateTransaction(
-  txn: TransactionFields | undefined,
-  encodedBytes: number,
-  limits: TransactionLimits,
-): LpError | null {
+export function validateTransaction(txn: TransactionFields | undefined, encodedBytes: number, limits: TransactionLimits): LpError | null {
   const problem = transactionProblem(txn, encodedBytes, limits);
   return problem === null ? null : LpError.from(problem);
 }

@@ -13,13 +13,16 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export function createLogger(service: string, level: LogLevel = "info"): Logger {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 0 });
   destination.on("error", () => undefined);
-  return pino({
-    name: service,
-    level,
-    base: { service, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  }, destination);
+  return pino(
+    {
+      name: service,
+      level,
+      base: { service, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
 }
 
 /** A logger that drops everything: for unit tests and simulators. */

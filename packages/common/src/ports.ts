@@ -22,7 +22,9 @@ const EPHEMERAL_PORT_LOW_DEFAULT = 32_768;
 const AUTO_PORT_ATTEMPTS_MAX = 200;
 
 /** The lowest port of the kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range). */
-export function ephemeralPortLow(readRange: () => string = () => fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")): number {
+export function ephemeralPortLow(
+  readRange: () => string = () => fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8"),
+): number {
   try {
     const low = Number(readRange().trim().split(/\s+/)[0]);
     return Number.isInteger(low) && low > AUTO_PORT_MIN ? low : EPHEMERAL_PORT_LOW_DEFAULT;

@@ -8,6 +8,7 @@ import type { Logger } from "./logger";
  */
 export function exitOnShutdownSignals(
   logger: Logger,
+  // biome-ignore lint/suspicious/noConfusingVoidType: services pass `async () => { ... }` closes that return nothing.
   close: () => Promise<Record<string, unknown> | void>,
   hardLimitMs: number,
 ): void {

@@ -450,7 +450,8 @@ describe("delivery model: random faults, exactly-once in order", () => {
   });
 
   test("two-LogPlayer seeds saw their streams interleave (rewinds, overflows, recovery)", () => {
-    for (const name of ["rewinds", "overflows", "recoveryReads", "dummiesQueued"]) expect(totals.get(`two:${name}`) ?? 0).toBeGreaterThan(0);
+    for (const name of ["rewinds", "overflows", "recoveryReads", "dummiesQueued"])
+      expect(totals.get(`two:${name}`) ?? 0).toBeGreaterThan(0);
   });
 
   test("roomier limits, longer log", () => {

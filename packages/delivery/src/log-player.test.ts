@@ -91,7 +91,10 @@ describe("LogPlayer core: main stream", () => {
     core.mainEntries(entries(1, 4), 4n, 0n, 1);
     expect(core.dispatcher.currentIndex).toBe(4n);
     const sent = only(core.takeCommands(), "send");
-    expect(sent.map((s) => s.parts.map((p) => p.lsn))).toEqual([[3n, 4n], [3n, 4n]]);
+    expect(sent.map((s) => s.parts.map((p) => p.lsn))).toEqual([
+      [3n, 4n],
+      [3n, 4n],
+    ]);
     expect(kinds(core.takeCommands())).toEqual([]);
   });
 

@@ -3,8 +3,7 @@ import { MutationKind, type Mutation } from "@logplayer/proto";
 import { applyMutation, decodeInt64, encodeInt64 } from "./mutation-apply";
 
 const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
-const text = (value: Uint8Array | undefined): string | undefined =>
-  value === undefined ? undefined : new TextDecoder().decode(value);
+const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : new TextDecoder().decode(value));
 
 function mutation(kind: MutationKind, fields: Partial<Mutation> = {}): Mutation {
   return { kind, key: "k", value: Buffer.alloc(0), delta: 0n, ...fields };

@@ -69,9 +69,7 @@ describe("TargetQueue state machine", () => {
     const term = d.connected(0, 2n);
     const target = d.targets[0]!;
     expect(target.state).toBe("RF");
-    expect(d.takeCommands()).toEqual([
-      { kind: "recoveryRead", target: 0, term, fromLsn: 3n, toLsn: 5n, retry: false },
-    ]);
+    expect(d.takeCommands()).toEqual([{ kind: "recoveryRead", target: 0, term, fromLsn: 3n, toLsn: 5n, retry: false }]);
     d.recoveryEntries(0, term, [entry(3n, [0]), entry(4n, [1])], 0n);
     const first = sends(d.takeCommands());
     expect(first.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([[[3n, 2n]]]);
@@ -189,8 +187,22 @@ describe("batching and the window", () => {
     const batches = sends(d.takeCommands());
     // Target 0 is not touched by the last entry: a progress dummy at 4 closes its burst.
     expect(batches.map((b) => [b.target, b.parts.map((p) => [p.lsn, p.mutations.length])])).toEqual([
-      [0, [[1n, 1], [2n, 1], [3n, 1], [4n, 0]]],
-      [1, [[2n, 1], [4n, 1]]],
+      [
+        0,
+        [
+          [1n, 1],
+          [2n, 1],
+          [3n, 1],
+          [4n, 0],
+        ],
+      ],
+      [
+        1,
+        [
+          [2n, 1],
+          [4n, 1],
+        ],
+      ],
     ]);
   });
 
@@ -243,7 +255,14 @@ describe("batching and the window", () => {
   test("DeliveryWindow releases by applied LSN and matches sent parts", () => {
     const w = new DeliveryWindow(3, 1000);
     w.add({ lastLsn: 2n, bytes: 10, parts: [{ lsn: 2n, prevLsn: 1n }] });
-    w.add({ lastLsn: 5n, bytes: 10, parts: [{ lsn: 4n, prevLsn: 2n }, { lsn: 5n, prevLsn: 4n }] });
+    w.add({
+      lastLsn: 5n,
+      bytes: 10,
+      parts: [
+        { lsn: 4n, prevLsn: 2n },
+        { lsn: 5n, prevLsn: 4n },
+      ],
+    });
     expect(w.holdsPart(4n, 2n)).toBe(true);
     expect(w.holdsPart(4n, 3n)).toBe(false);
     expect(w.release(4n)).toBe(1);
@@ -419,7 +438,10 @@ describe("prevLsn is fixed when a part is queued, not when it is sent", () => {
     d.writeCompleted(0, streamTerm);
     losingOnePart(() => d.ack(0, streamTerm, 1n));
     const sent = sends(d.takeCommands()).flatMap((c) => c.parts);
-    expect(sent.map((p) => [p.prevLsn, p.lsn])).toEqual([[1n, 2n], [3n, 4n]]);
+    expect(sent.map((p) => [p.prevLsn, p.lsn])).toEqual([
+      [1n, 2n],
+      [3n, 4n],
+    ]);
     // Were prevLsn the last part sent (2), the shard would apply 4 and never see 3.
     expect(planBatch(1n, sent).gap).toEqual({ lsn: 4n, prevLsn: 3n });
   });
@@ -430,9 +452,20 @@ describe("prevLsn is fixed when a part is queued, not when it is sent", () => {
     const streamTerm = d.connected(0, 0n); // behind currentIndex 4: recovery reads [1, 4]
     const t = d.targets[0]!;
     d.takeCommands();
-    losingOnePart(() => d.recoveryEntries(0, t.term, [1n, 2n, 3n, 4n].map((lsn) => entry(lsn, [0])), 0n));
+    losingOnePart(() =>
+      d.recoveryEntries(
+        0,
+        t.term,
+        [1n, 2n, 3n, 4n].map((lsn) => entry(lsn, [0])),
+        0n,
+      ),
+    );
     const first = sends(d.takeCommands()).flatMap((c) => c.parts);
-    expect(first.map((p) => [p.prevLsn, p.lsn])).toEqual([[0n, 1n], [2n, 3n], [3n, 4n]]);
+    expect(first.map((p) => [p.prevLsn, p.lsn])).toEqual([
+      [0n, 1n],
+      [2n, 3n],
+      [3n, 4n],
+    ]);
     expect(planBatch(0n, first).gap).toEqual({ lsn: 3n, prevLsn: 2n });
     d.gap(0, streamTerm, { appliedLsn: 1n, lsn: 3n, prevLsn: 2n });
     expect(t.counters.rewinds).toBe(1); // the LogPlayer rewinds and re-reads from the shard's position

@@ -213,8 +213,7 @@ export class TargetQueue {
     if (part.lsn > currentIndex) assert(false, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
     const queue = this.#normal;
     const overflows =
-      queue.length > 0 &&
-      (queue.length + 1 > this.limits.queueEntriesMax || queue.bytes + part.bytes > this.limits.queueBytesMax);
+      queue.length > 0 && (queue.length + 1 > this.limits.queueEntriesMax || queue.bytes + part.bytes > this.limits.queueBytesMax);
     if (overflows) {
       this.#overflow(currentIndex);
       return;
@@ -446,7 +445,13 @@ export class TargetQueue {
       if (next.lsn <= this.#lastSentLsn) assert(false, `target ${this.target}: part ${next.lsn} does not follow ${this.#lastSentLsn}`);
       // prevLsn as the part was queued, not the last part sent: if a part went missing in between, the shard says Gap.
       const prevLsn = next.prevLsn;
-      parts.push({ lsn: next.lsn, prevLsn, mutations: next.mutations, commitTimeNs: next.commitTimeNs, dispatchTimeNs: next.dispatchTimeNs });
+      parts.push({
+        lsn: next.lsn,
+        prevLsn,
+        mutations: next.mutations,
+        commitTimeNs: next.commitTimeNs,
+        dispatchTimeNs: next.dispatchTimeNs,
+      });
       positions.push({ lsn: next.lsn, prevLsn });
       this.#lastSentLsn = next.lsn;
       bytes += next.bytes;

@@ -79,9 +79,7 @@ export function validateRaftConfig(config: RaftConfig): void {
   positive("heartbeatTicks", config.heartbeatTicks);
   positive("electionTicks", config.electionTicks);
   if (config.electionTicks <= config.heartbeatTicks) {
-    throw invalidConfig(
-      `raft: electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks})`,
-    );
+    throw invalidConfig(`raft: electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks})`);
   }
   positive("inflightMessagesMax", config.inflightMessagesMax);
   positive("entriesPerMessageMax", config.entriesPerMessageMax);

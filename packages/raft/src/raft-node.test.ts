@@ -73,11 +73,15 @@ describe("election", () => {
   });
 
   test("a candidate with a less up-to-date log is refused", () => {
-    const cluster = new Harness(3, {}, {
-      1: { hardState: hardState(1, 0), entries: entriesWithTerms([1]) },
-      2: { hardState: hardState(2, 0), entries: entriesWithTerms([1, 2]) },
-      3: { hardState: hardState(2, 0), entries: entriesWithTerms([1, 2]) },
-    });
+    const cluster = new Harness(
+      3,
+      {},
+      {
+        1: { hardState: hardState(1, 0), entries: entriesWithTerms([1]) },
+        2: { hardState: hardState(2, 0), entries: entriesWithTerms([1, 2]) },
+        3: { hardState: hardState(2, 0), entries: entriesWithTerms([1, 2]) },
+      },
+    );
     cluster.elect(1);
     expect(cluster.raft(1).status().role).not.toBe("leader");
     cluster.elect(2);
@@ -170,28 +174,54 @@ describe("log replication", () => {
   });
 
   test("a conflicting uncommitted suffix is truncated and replaced", () => {
-    const cluster = new Harness(3, {}, {
-      1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2, 2]) },
-      2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, 1, 1, 1]) },
-      3: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2]) },
-    });
+    const cluster = new Harness(
+      3,
+      {},
+      {
+        1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2, 2]) },
+        2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, 1, 1, 1]) },
+        3: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2]) },
+      },
+    );
     cluster.elect(1);
     cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
     cluster.stabilize();
-    const leaderLog = cluster.node(1).storage.allEntries().map((entry) => [entry.index, entry.term]);
-    expect(leaderLog).toEqual([[1n, 1n], [2n, 2n], [3n, 2n], [4n, 3n]]);
-    expect(cluster.node(2).storage.allEntries().map((entry) => [entry.index, entry.term])).toEqual(leaderLog);
-    expect(cluster.node(2).readies.map((ready) => ready.truncateAfter).filter((after) => after !== undefined)).toEqual([1n]);
+    const leaderLog = cluster
+      .node(1)
+      .storage.allEntries()
+      .map((entry) => [entry.index, entry.term]);
+    expect(leaderLog).toEqual([
+      [1n, 1n],
+      [2n, 2n],
+      [3n, 2n],
+      [4n, 3n],
+    ]);
+    expect(
+      cluster
+        .node(2)
+        .storage.allEntries()
+        .map((entry) => [entry.index, entry.term]),
+    ).toEqual(leaderLog);
+    expect(
+      cluster
+        .node(2)
+        .readies.map((ready) => ready.truncateAfter)
+        .filter((after) => after !== undefined),
+    ).toEqual([1n]);
     expect(cluster.raft(2).status().commit).toBe(4n);
   });
 
   test("fast backtracking skips a whole conflicting term in one rejection", () => {
     const conflictingLength = 50;
-    const cluster = new Harness(3, {}, {
-      1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, ...Array<number>(conflictingLength).fill(2)]) },
-      2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, ...Array<number>(conflictingLength).fill(1)]) },
-      3: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
-    });
+    const cluster = new Harness(
+      3,
+      {},
+      {
+        1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, ...Array<number>(conflictingLength).fill(2)]) },
+        2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, ...Array<number>(conflictingLength).fill(1)]) },
+        3: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
+      },
+    );
     cluster.elect(1);
     cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
     cluster.stabilize();
@@ -210,11 +240,15 @@ describe("§5.4.2: a leader commits by counting only entries of its own term (Ra
   // Once node 2 holds index 2, a majority has it, yet it must not commit: a node holding a
   // term-3 entry at index 2 could still be elected and overwrite it (Figure 8 (d)).
   function replicateOldEntry(unsafe: boolean): Harness {
-    const cluster = new Harness(3, { entriesPerMessageMax: 1, testOnlyFaults: { unsafeCommitPreviousTermEntries: unsafe } }, {
-      1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2]) },
-      2: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
-      3: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
-    });
+    const cluster = new Harness(
+      3,
+      { entriesPerMessageMax: 1, testOnlyFaults: { unsafeCommitPreviousTermEntries: unsafe } },
+      {
+        1: { hardState: hardState(2, 1), entries: entriesWithTerms([1, 2]) },
+        2: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
+        3: { hardState: hardState(2, 1), entries: entriesWithTerms([1]) },
+      },
+    );
     cluster.isolated.add(3);
     cluster.tick(1, DEFAULT_RAFT_CONFIG.electionTicks);
     // Hold back the term-3 entry once node 2 could accept it; the first probe carrying it is refused anyway.

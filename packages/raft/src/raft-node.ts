@@ -386,9 +386,7 @@ export class RaftNode {
   private handleVoteRequest(message: VoteMessage): void {
     const preVote = message.type === "pre-vote";
     const canVote =
-      this.vote === message.from ||
-      (this.vote === NO_NODE && this.leader === NO_NODE) ||
-      (preVote && message.term > this.term);
+      this.vote === message.from || (this.vote === NO_NODE && this.leader === NO_NODE) || (preVote && message.term > this.term);
     const responseType = preVote ? "pre-vote-response" : "vote-response";
     if (canVote && this.log.isUpToDate(message.lastIndex, message.lastTerm)) {
       this.send({ type: responseType, to: message.from, term: message.term, reject: false });
@@ -453,8 +451,13 @@ export class RaftNode {
       const probe = message.prevIndex < this.log.lastIndex() ? message.prevIndex : this.log.lastIndex();
       const hint = this.log.findConflictByTerm(probe, message.prevTerm);
       this.send({
-        type: "append-response", to: message.from, term: this.term, reject: true,
-        index: message.prevIndex, hintIndex: hint.index, hintTerm: hint.term,
+        type: "append-response",
+        to: message.from,
+        term: this.term,
+        reject: true,
+        index: message.prevIndex,
+        hintIndex: hint.index,
+        hintTerm: hint.term,
       });
       return;
     }
@@ -514,8 +517,7 @@ export class RaftNode {
 
   private handleAppendResponse(message: AppendResponseMessage, progress: Progress): void {
     if (message.reject) {
-      const matchHint =
-        message.hintTerm > 0n ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm).index : message.hintIndex;
+      const matchHint = message.hintTerm > 0n ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm).index : message.hintIndex;
       if (progress.maybeDecrTo(message.index, matchHint)) this.sendAppend(message.from, progress, true);
       return;
     }

@@ -104,10 +104,7 @@ export class MemoryStorage implements Storage {
   /** Appends entries that must continue the log densely (truncate first to overwrite). */
   append(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      assert(
-        entry.index === this.lastIndex() + 1n,
-        `raft storage: append of index ${entry.index} after lastIndex ${this.lastIndex()}`,
-      );
+      assert(entry.index === this.lastIndex() + 1n, `raft storage: append of index ${entry.index} after lastIndex ${this.lastIndex()}`);
       this.log.push(entry);
     }
   }

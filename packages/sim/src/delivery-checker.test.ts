@@ -15,7 +15,12 @@ const b = keyOn(0, 1);
 const c = keyOn(1, 0);
 
 function entry(lsn: number, keys: string[]): LogEntry {
-  const mutations = keys.map((key, i) => ({ kind: MutationKind.MUTATION_KIND_APPEND, key, value: Buffer.from(`t${lsn}.${i};`), delta: 0n }));
+  const mutations = keys.map((key, i) => ({
+    kind: MutationKind.MUTATION_KIND_APPEND,
+    key,
+    value: Buffer.from(`t${lsn}.${i};`),
+    delta: 0n,
+  }));
   return { lsn: BigInt(lsn), term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: BigInt(lsn) };
 }
 
@@ -39,7 +44,10 @@ function shard0(appliedLsn: number, parts: number[], kv: Record<string, string>)
 
 describe("delivery checker", () => {
   test("the filtered log per shard", () => {
-    expect(checker().filtered).toEqual([[1n, 3n], [1n, 2n]]);
+    expect(checker().filtered).toEqual([
+      [1n, 3n],
+      [1n, 2n],
+    ]);
   });
 
   test("a correct shard passes at every applied LSN, dummies included", () => {
@@ -51,7 +59,9 @@ describe("delivery checker", () => {
   });
 
   test("a part applied twice is a violation", () => {
-    expect(() => checker().checkShard(shard0(1, [1, 1], { [a]: "t1.0;t1.0;" }))).toThrow(/exactly-once: shard 0 applied part #2 = LSN 1, expected 3/);
+    expect(() => checker().checkShard(shard0(1, [1, 1], { [a]: "t1.0;t1.0;" }))).toThrow(
+      /exactly-once: shard 0 applied part #2 = LSN 1, expected 3/,
+    );
   });
 
   test("a skipped part is a violation, even with consistent data", () => {
@@ -61,7 +71,9 @@ describe("delivery checker", () => {
 
   test("half an entry's mutations, or data past the applied LSN, is an atomicity violation", () => {
     expect(() => checker().checkShard(shard0(3, [1, 3], { [a]: "t1.0;t3.0;" }))).toThrow(/atomicity: shard 0 key k\d+ at applied LSN 3/);
-    expect(() => checker().checkShard(shard0(2, [1, 3], { [a]: "t1.0;t3.0;", [b]: "t3.1;" }))).toThrow(/atomicity: .* part 3 above its applied LSN 2/);
+    expect(() => checker().checkShard(shard0(2, [1, 3], { [a]: "t1.0;t3.0;", [b]: "t3.1;" }))).toThrow(
+      /atomicity: .* part 3 above its applied LSN 2/,
+    );
   });
 
   test("a read older than its minLsn, or not the state at its applied LSN, is a read-your-writes violation", () => {

@@ -83,12 +83,15 @@ export class DeliveryChecker {
   checkShard(shard: ShardView, keys?: Iterable<string>): void {
     const filtered = this.filtered[shard.index] ?? [];
     const parts = shard.appliedParts;
-    if (shard.appliedLsn > this.#lastCommitted) this.fail(`shard ${shard.index}: applied LSN ${shard.appliedLsn} beyond the committed log ${this.#lastCommitted}`);
+    if (shard.appliedLsn > this.#lastCommitted)
+      this.fail(`shard ${shard.index}: applied LSN ${shard.appliedLsn} beyond the committed log ${this.#lastCommitted}`);
     for (let i = this.#verified[shard.index] ?? 0; i < parts.length; i++) {
       if (parts[i] === filtered[i]) continue;
       const seen = parts.slice(Math.max(0, i - 3), i + 2).join(",");
       const want = filtered.slice(Math.max(0, i - 3), i + 2).join(",");
-      this.fail(`exactly-once: shard ${shard.index} applied part #${i + 1} = LSN ${parts[i]}, expected ${filtered[i]} (applied ...${seen}; log ...${want})`);
+      this.fail(
+        `exactly-once: shard ${shard.index} applied part #${i + 1} = LSN ${parts[i]}, expected ${filtered[i]} (applied ...${seen}; log ...${want})`,
+      );
     }
     this.#verified[shard.index] = parts.length;
     const nextExpected = filtered[parts.length];
@@ -96,7 +99,10 @@ export class DeliveryChecker {
       this.fail(`exactly-once: shard ${shard.index} is at applied LSN ${shard.appliedLsn} but never applied LSN ${nextExpected} (skipped)`);
     }
     const last = parts.at(-1);
-    if (last !== undefined && last > shard.appliedLsn) this.fail(`atomicity: shard ${shard.index} holds the data of part ${last} above its applied LSN ${shard.appliedLsn} (data and applied LSN split)`);
+    if (last !== undefined && last > shard.appliedLsn)
+      this.fail(
+        `atomicity: shard ${shard.index} holds the data of part ${last} above its applied LSN ${shard.appliedLsn} (data and applied LSN split)`,
+      );
     for (const key of keys ?? this.#keysOf(shard.index)) this.#checkValue(shard, key, shard.kv.get(key), shard.appliedLsn, "atomicity");
   }
 
@@ -111,16 +117,21 @@ export class DeliveryChecker {
   checkBounded(targets: readonly TargetQueue[], limits: DeliveryLimits, label: string): void {
     for (const target of targets) {
       const where = `bounded: ${label} target ${target.target}`;
-      if (target.normalLength + target.catchUpLength > 2 * limits.queueEntriesMax) this.fail(`${where}: ${target.normalLength}+${target.catchUpLength} parts queued`);
-      if (target.normalLength > limits.queueEntriesMax) this.fail(`${where}: normal queue ${target.normalLength} > ${limits.queueEntriesMax}`);
-      if (target.catchUpLength > limits.queueEntriesMax) this.fail(`${where}: catch-up queue ${target.catchUpLength} > ${limits.queueEntriesMax}`);
-      if (target.windowBatches > limits.windowBatchesMax) this.fail(`${where}: window ${target.windowBatches} > ${limits.windowBatchesMax}`);
+      if (target.normalLength + target.catchUpLength > 2 * limits.queueEntriesMax)
+        this.fail(`${where}: ${target.normalLength}+${target.catchUpLength} parts queued`);
+      if (target.normalLength > limits.queueEntriesMax)
+        this.fail(`${where}: normal queue ${target.normalLength} > ${limits.queueEntriesMax}`);
+      if (target.catchUpLength > limits.queueEntriesMax)
+        this.fail(`${where}: catch-up queue ${target.catchUpLength} > ${limits.queueEntriesMax}`);
+      if (target.windowBatches > limits.windowBatchesMax)
+        this.fail(`${where}: window ${target.windowBatches} > ${limits.windowBatchesMax}`);
     }
   }
 
   /** After quiescence: every shard holds the whole filtered log, every key its every token. */
   checkComplete(shard: ShardView): void {
-    if (shard.appliedLsn !== this.#lastCommitted) this.fail(`liveness: shard ${shard.index} at ${shard.appliedLsn}, log at ${this.#lastCommitted}`);
+    if (shard.appliedLsn !== this.#lastCommitted)
+      this.fail(`liveness: shard ${shard.index} at ${shard.appliedLsn}, log at ${this.#lastCommitted}`);
     this.checkShard(shard);
     const filtered = this.filtered[shard.index] ?? [];
     if (shard.appliedParts.length !== filtered.length) {
@@ -151,6 +162,8 @@ export class DeliveryChecker {
     const actual = value === undefined ? "" : decoder.decode(value);
     const expected = this.expectedValue(key, appliedLsn);
     if (actual === expected) return;
-    this.fail(`${rule}: shard ${shard.index} key ${key} at applied LSN ${appliedLsn} holds "${actual.slice(-80)}", expected "${expected.slice(-80)}"`);
+    this.fail(
+      `${rule}: shard ${shard.index} key ${key} at applied LSN ${appliedLsn} holds "${actual.slice(-80)}", expected "${expected.slice(-80)}"`,
+    );
   }
 }

@@ -65,7 +65,11 @@ interface Envelope {
 const DEFAULT_QUIESCE_STEPS_MAX = 300_000;
 const CLIENT_PENDING_APPENDS_MAX = 64;
 const HEALED_NETWORK: NetworkFaults = { dropProbability: 0, duplicateProbability: 0, delayMsMin: 1, delayMsMax: 1 };
-const DELIVERY_WEATHER: NetworkWeather = { dropProbabilities: [0, 0, 0.01, 0.05, 0.2], duplicateProbabilities: [0, 0.02, 0.1], delayMsMaxima: [1, 5, 20, 80] };
+const DELIVERY_WEATHER: NetworkWeather = {
+  dropProbabilities: [0, 0, 0.01, 0.05, 0.2],
+  duplicateProbabilities: [0, 0.02, 0.1],
+  delayMsMaxima: [1, 5, 20, 80],
+};
 
 export class DeliveryCluster {
   readonly sim: Simulator;
@@ -245,7 +249,10 @@ export class DeliveryCluster {
       const minLsn = prng.chance(0.7) ? this.#lastAckedLsn : BigInt(prng.between(0, Number(this.#lastAckedLsn)));
       const shard = shardForKey(key, this.#shardMap);
       this.#readsSent += 1;
-      this.#network.send(this.#clientNode, shardNode(shard), { from: this.#clientNode, message: { kind: "get", getId: this.#nextId++, key, minLsn } });
+      this.#network.send(this.#clientNode, shardNode(shard), {
+        from: this.#clientNode,
+        message: { kind: "get", getId: this.#nextId++, key, minLsn },
+      });
       this.#scheduleReads();
     });
   }
@@ -313,7 +320,12 @@ export class DeliveryCluster {
     this.#count("partitions");
     const prng = this.sim.prng;
     const groups: SimNodeId[][] = [[], []];
-    const nodes = [LOGSTORE_NODE, ...this.shards.map((shard) => shard.node), ...this.players.map((player) => player.node), this.#clientNode];
+    const nodes = [
+      LOGSTORE_NODE,
+      ...this.shards.map((shard) => shard.node),
+      ...this.players.map((player) => player.node),
+      this.#clientNode,
+    ];
     for (const node of nodes) groups[prng.int(2)]?.push(node);
     this.#network.partition(groups);
     this.sim.trace(`nemesis: partition [${groups[0]?.join(",")}] | [${groups[1]?.join(",")}]`);

@@ -60,8 +60,15 @@ describe("a broken LogPlayer transport against checking shards", () => {
   test("ignore-recovery-term never breaks exactly-once, atomicity or read-your-writes in 15 seeds", () => {
     const outcomes: string[] = [];
     for (let seed = 1; seed <= 15; seed++) {
-      const result = runDeliveryScenario({ seed, steps: STEPS, shards: 3, players: 1, brokenPlayer: "ignore-recovery-term", quiesceStepsMax: 20_000 });
-      outcomes.push(result.ok ? "ok" : (result.violation ?? "").split(":")[0] ?? "");
+      const result = runDeliveryScenario({
+        seed,
+        steps: STEPS,
+        shards: 3,
+        players: 1,
+        brokenPlayer: "ignore-recovery-term",
+        quiesceStepsMax: 20_000,
+      });
+      outcomes.push(result.ok ? "ok" : ((result.violation ?? "").split(":")[0] ?? ""));
     }
     expect(outcomes.filter((outcome) => outcome !== "ok" && outcome !== "liveness")).toEqual([]);
     expect(outcomes.filter((outcome) => outcome === "liveness").length).toBeGreaterThan(0);

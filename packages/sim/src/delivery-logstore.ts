@@ -52,7 +52,8 @@ export class SimLogStore {
   /** The committed log: entries[i].lsn === i + 1. */
   readonly committed: LogEntry[] = [];
   readonly disk: SimDisk<WalFile, Buffer>;
-  #pending: { readonly entry: LogEntry; readonly record: Buffer; readonly writeId: number; readonly onCommit: (lsn: bigint) => void }[] = [];
+  #pending: { readonly entry: LogEntry; readonly record: Buffer; readonly writeId: number; readonly onCommit: (lsn: bigint) => void }[] =
+    [];
   #subscriptions = new Map<number, Subscription>();
   /**
    * Read ids already received, oldest first (bounded): a Read request is one RPC, so a copy the network
@@ -214,7 +215,8 @@ export class SimLogStore {
     }
     entries.forEach((entry, i) => {
       const committed = this.committed[i];
-      if (committed === undefined || !sameEntry(entry, committed)) this.env.checker.fail(`durability: recovered LSN ${entry.lsn} differs from the committed entry`);
+      if (committed === undefined || !sameEntry(entry, committed))
+        this.env.checker.fail(`durability: recovered LSN ${entry.lsn} differs from the committed entry`);
     });
     // Cut the torn tail, as the adapter truncates the file.
     if (recovery.tornTail !== null) this.disk.writeSynced(() => ({ chunks: [bytes.subarray(0, validBytes)] }));

@@ -34,7 +34,14 @@ export type DeliveryMessage =
   | { readonly kind: "read-end"; readonly readId: number; readonly seq: number; readonly ok: boolean }
   // Client -> shard and back: Get(key, minLsn).
   | { readonly kind: "get"; readonly getId: number; readonly key: string; readonly minLsn: bigint }
-  | { readonly kind: "get-reply"; readonly getId: number; readonly key: string; readonly minLsn: bigint; readonly value: Uint8Array | undefined; readonly appliedLsn: bigint };
+  | {
+      readonly kind: "get-reply";
+      readonly getId: number;
+      readonly key: string;
+      readonly minLsn: bigint;
+      readonly value: Uint8Array | undefined;
+      readonly appliedLsn: bigint;
+    };
 
 /** The network as the processes see it (a SimNetwork underneath, which stamps the sender). */
 export interface DeliveryLinks {

@@ -83,7 +83,11 @@ export class SimShard implements ShardView {
     private readonly config: SimShardConfig,
   ) {
     this.node = shardNode(index);
-    this.disk = new SimDisk<ShardDurable, ShardCommit>({ appliedLsn: 0n, kv: new Map(), appliedParts: [] }, applyCommit, config.pendingCommitsMax);
+    this.disk = new SimDisk<ShardDurable, ShardCommit>(
+      { appliedLsn: 0n, kv: new Map(), appliedParts: [] },
+      applyCommit,
+      config.pendingCommitsMax,
+    );
   }
 
   boot(): void {
@@ -118,7 +122,12 @@ export class SimShard implements ShardView {
     switch (message.kind) {
       case "hello":
         this.#streams.set(message.streamId, from);
-        this.#reply(from, { kind: "hello-reply", streamId: message.streamId, appliedLsn: this.appliedLsn, shardIncarnation: this.incarnation });
+        this.#reply(from, {
+          kind: "hello-reply",
+          streamId: message.streamId,
+          appliedLsn: this.appliedLsn,
+          shardIncarnation: this.incarnation,
+        });
         return;
       case "batch":
         if (this.#streams.get(message.streamId) !== from) return; // not a stream of this incarnation
@@ -134,7 +143,8 @@ export class SimShard implements ShardView {
 
   #applyBatch(from: SimNodeId, streamId: number, parts: readonly Part[]): void {
     this.stats.batches += 1;
-    const plan = this.config.brokenDecision === "apply-any-newer" ? planAnyNewer(this.appliedLsn, parts) : planBatch(this.appliedLsn, parts);
+    const plan =
+      this.config.brokenDecision === "apply-any-newer" ? planAnyNewer(this.appliedLsn, parts) : planBatch(this.appliedLsn, parts);
     const writes = new Map<string, Uint8Array | undefined>();
     const applied: bigint[] = [];
     for (const part of plan.apply) {
@@ -148,7 +158,9 @@ export class SimShard implements ShardView {
     this.stats.applied += plan.apply.length;
     this.stats.duplicates += plan.duplicates;
     const range = parts.length === 0 ? "[]" : `[${parts[0]?.lsn}..${parts.at(-1)?.lsn}]`;
-    this.env.sim.trace(`shard ${this.index} <- batch s${streamId} ${range}: apply ${plan.apply.length}, dup ${plan.duplicates}${plan.gap ? `, GAP at ${plan.gap.prevLsn}>${plan.gap.lsn}` : ""} -> applied ${this.appliedLsn}`);
+    this.env.sim.trace(
+      `shard ${this.index} <- batch s${streamId} ${range}: apply ${plan.apply.length}, dup ${plan.duplicates}${plan.gap ? `, GAP at ${plan.gap.prevLsn}>${plan.gap.lsn}` : ""} -> applied ${this.appliedLsn}`,
+    );
     this.env.checker.checkShard(this, writes.keys());
     if (plan.gap !== undefined) {
       this.stats.gaps += 1;
@@ -200,7 +212,15 @@ export class SimShard implements ShardView {
     const still: WaitingGet[] = [];
     for (const get of this.#waitingGets) {
       if (this.appliedLsn < get.minLsn) still.push(get);
-      else this.#reply(get.from, { kind: "get-reply", getId: get.getId, key: get.key, minLsn: get.minLsn, value: this.kv.get(get.key), appliedLsn: this.appliedLsn });
+      else
+        this.#reply(get.from, {
+          kind: "get-reply",
+          getId: get.getId,
+          key: get.key,
+          minLsn: get.minLsn,
+          value: this.kv.get(get.key),
+          appliedLsn: this.appliedLsn,
+        });
     }
     this.#waitingGets = still;
   }
@@ -217,7 +237,10 @@ export class SimShard implements ShardView {
 }
 
 /** The broken decision: any part past the applied LSN is applied, whatever its prevLsn. */
-function planAnyNewer(appliedLsn: bigint, parts: readonly Part[]): { apply: Part[]; appliedLsnAfter: bigint; duplicates: number; gap?: { lsn: bigint; prevLsn: bigint } } {
+function planAnyNewer(
+  appliedLsn: bigint,
+  parts: readonly Part[],
+): { apply: Part[]; appliedLsnAfter: bigint; duplicates: number; gap?: { lsn: bigint; prevLsn: bigint } } {
   const apply: Part[] = [];
   let appliedLsnAfter = appliedLsn;
   let duplicates = 0;

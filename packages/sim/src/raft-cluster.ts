@@ -49,11 +49,15 @@ export interface RaftScenarioResult {
 
 /** Simulated milliseconds per Raft tick. */
 const TICK_MS = 10;
-const FSYNC_MS_MAX = 15;  // typical; some seeds use slower disks
+const FSYNC_MS_MAX = 15; // typical; some seeds use slower disks
 const CLIENT_PENDING_MAX = 32;
 const CLIENT_TIMEOUT_MS = 2_000;
 const DEFAULT_QUIESCE_STEPS_MAX = 60_000;
-const RAFT_WEATHER: NetworkWeather = { dropProbabilities: [0, 0, 0.02, 0.1, 0.3], duplicateProbabilities: [0, 0.05, 0.2], delayMsMaxima: [3, 10, 30, 120] };
+const RAFT_WEATHER: NetworkWeather = {
+  dropProbabilities: [0, 0, 0.02, 0.1, 0.3],
+  duplicateProbabilities: [0, 0.05, 0.2],
+  delayMsMaxima: [3, 10, 30, 120],
+};
 
 interface DurableLog {
   hardState: HardState;
@@ -537,7 +541,9 @@ export class RaftCluster {
     if (leader.commit !== leader.lastIndex) return false;
     return this.nodes.every((node) => {
       const status = node.raft?.status();
-      return status !== undefined && status.applied === leader.commit && status.lastIndex === leader.lastIndex && status.term === leader.term;
+      return (
+        status !== undefined && status.applied === leader.commit && status.lastIndex === leader.lastIndex && status.term === leader.term
+      );
     });
   }
 

@@ -18,7 +18,9 @@ const BROKEN_PLAYERS: readonly BrokenPlayer[] = ["ignore-recovery-term"];
 
 function describe(result: DeliveryScenarioResult): string {
   const { stats } = result;
-  const faults = Object.entries(stats.faults).map(([name, count]) => `${name} ${count}`).join(", ");
+  const faults = Object.entries(stats.faults)
+    .map(([name, count]) => `${name} ${count}`)
+    .join(", ");
   const core = ["rewinds", "overflows", "recoveryReads", "dummiesQueued", "staleEventsDropped", "suspends"]
     .map((name) => `${name} ${stats.core[name] ?? 0}`)
     .join(", ");
@@ -47,7 +49,11 @@ function parseOptions(argv: readonly string[]): RunDeliveryOptions {
     );
   const configured = addSeedOptions(command, 4000)
     .addOption(envOption("--shards <n>", "shards", "LP_SIM_SHARDS", "3").argParser(parseIntegerInRange("--shards", 1, 16)))
-    .addOption(envOption("--players <n>", "LogPlayers running at once (1 or 2)", "LP_SIM_PLAYERS", "1").argParser(parseIntegerInRange("--players", 1, 2)))
+    .addOption(
+      envOption("--players <n>", "LogPlayers running at once (1 or 2)", "LP_SIM_PLAYERS", "1").argParser(
+        parseIntegerInRange("--players", 1, 2),
+      ),
+    )
     .addOption(
       new Option("--broken-decision <name>", "TEST-ONLY broken shard decision").choices(BROKEN_DECISIONS).env("LP_SIM_BROKEN_DECISION"),
     )
@@ -75,7 +81,9 @@ async function main(argv: readonly string[]): Promise<void> {
     (failed) => (options.shrink === false ? failed : shrinkDeliveryFailure(failed)),
   );
   if (run.failed) return;
-  process.stdout.write(`all ${run.passed} seed(s) from ${run.first} passed (${base.steps} steps, ${base.shards} shards, ${base.players} LogPlayer(s))\n`);
+  process.stdout.write(
+    `all ${run.passed} seed(s) from ${run.first} passed (${base.steps} steps, ${base.shards} shards, ${base.players} LogPlayer(s))\n`,
+  );
 }
 
 runMain("run-delivery", () => main(process.argv));

@@ -48,11 +48,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const nodes = Number(options.nodes);
   const faults = options.fault === undefined ? undefined : FAULTS[options.fault];
   if (options.fault !== undefined && faults === undefined) throw new Error(`--fault: unknown fault "${options.fault}"`);
-  const run = runSeeds(
-    options,
-    (seed) => runRaftScenario({ seed, steps, nodes, ...faults }),
-    describe,
-  );
+  const run = runSeeds(options, (seed) => runRaftScenario({ seed, steps, nodes, ...faults }), describe);
   if (run.failed) return;
   process.stdout.write(`all ${run.passed} seed(s) from ${run.first} passed (${steps} steps, ${nodes} nodes)\n`);
 }

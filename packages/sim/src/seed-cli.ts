@@ -1,4 +1,4 @@
-import { type Command } from "commander";
+import type { Command } from "commander";
 import { envOption, parseIntegerInRange } from "@logplayer/common";
 
 /** The flags every scenario CLI shares: which seeds, how many steps, verbosity. */
@@ -14,9 +14,15 @@ export function addSeedOptions(command: Command, defaultSteps: number): Command 
   const seedParser = parseIntegerInRange("--seed", 0, 2 ** 31 - 1);
   return command
     .addOption(envOption("--seed <n>", "run this one seed", "LP_SIM_SEED").argParser(seedParser))
-    .addOption(envOption("--seeds <n>", "run this many seeds", "LP_SIM_SEEDS", "100").argParser(parseIntegerInRange("--seeds", 1, 10_000_000)))
+    .addOption(
+      envOption("--seeds <n>", "run this many seeds", "LP_SIM_SEEDS", "100").argParser(parseIntegerInRange("--seeds", 1, 10_000_000)),
+    )
     .addOption(envOption("--first-seed <n>", "first seed of --seeds", "LP_SIM_FIRST_SEED", "1").argParser(seedParser))
-    .addOption(envOption("--steps <n>", "events per run with faults on", "LP_SIM_STEPS", String(defaultSteps)).argParser(parseIntegerInRange("--steps", 1, 100_000_000)))
+    .addOption(
+      envOption("--steps <n>", "events per run with faults on", "LP_SIM_STEPS", String(defaultSteps)).argParser(
+        parseIntegerInRange("--steps", 1, 100_000_000),
+      ),
+    )
     .addOption(envOption("--verbose", "print one line per passing seed", "LP_SIM_VERBOSE"));
 }
 

@@ -23,7 +23,7 @@ describe("EventQueue", () => {
     const queue = new EventQueue(100);
     const order: string[] = [];
     const times = [5, 1, 3, 1, 9, 0];
-    times.forEach((timeMs, sequence) => queue.push({ timeMs, sequence, run: () => order.push(`${timeMs}.${sequence}`) }));
+    for (const [sequence, timeMs] of times.entries()) queue.push({ timeMs, sequence, run: () => void order.push(`${timeMs}.${sequence}`) });
     for (let event = queue.pop(); event !== undefined; event = queue.pop()) event.run();
     expect(order).toEqual(["0.5", "1.1", "1.3", "3.2", "5.0", "9.4"]);
   });
@@ -84,12 +84,24 @@ describe("SimDisk", () => {
 
 describe("RaftInvariantChecker", () => {
   const entry = (index: number, term: number, id: number): Entry => ({
-    index: BigInt(index), term: BigInt(term), kind: "normal", data: new Uint8Array([id]),
+    index: BigInt(index),
+    term: BigInt(term),
+    kind: "normal",
+    data: new Uint8Array([id]),
   });
   const key = (e: Entry): string => String(e.data[0]);
   const emptyLog = { lastIndex: () => 0n, term: () => undefined, entryKey: () => undefined };
   const status = (id: number, term: number, role: RaftStatus["role"], commit = 0): RaftStatus => ({
-    id, role, term: BigInt(term), vote: 0, leader: 0, commit: BigInt(commit), durableCommit: 0n, lastIndex: 0n, persistedIndex: 0n, applied: 0n,
+    id,
+    role,
+    term: BigInt(term),
+    vote: 0,
+    leader: 0,
+    commit: BigInt(commit),
+    durableCommit: 0n,
+    lastIndex: 0n,
+    persistedIndex: 0n,
+    applied: 0n,
   });
 
   test("two leaders in one term", () => {

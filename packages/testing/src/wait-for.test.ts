@@ -14,10 +14,14 @@ test("accepts an asynchronous check", async () => {
 
 test("throws with the description once the timeout has passed", async () => {
   let checks = 0;
-  const waiting = waitFor("a condition that never holds", () => {
-    checks += 1;
-    return false;
-  }, { timeoutMs: 30, intervalMs: 5 });
+  const waiting = waitFor(
+    "a condition that never holds",
+    () => {
+      checks += 1;
+      return false;
+    },
+    { timeoutMs: 30, intervalMs: 5 },
+  );
   await expect(waiting).rejects.toThrow("timed out after 30 ms waiting for a condition that never holds");
   expect(checks).toBeGreaterThan(1);
 });

@@ -15,14 +15,11 @@ export const WAIT_FOR_INTERVAL_MS = 20;
  * another process's applied LSN); never a fixed sleep in disguise, since it
  * returns as soon as the condition holds.
  */
-export async function waitFor(
-  description: string,
-  check: () => boolean | Promise<boolean>,
-  options: WaitForOptions = {},
-): Promise<void> {
+export async function waitFor(description: string, check: () => boolean | Promise<boolean>, options: WaitForOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? WAIT_FOR_TIMEOUT_MS;
   const intervalMs = options.intervalMs ?? WAIT_FOR_INTERVAL_MS;
-  if (!(timeoutMs > 0 && intervalMs > 0)) throw new RangeError(`waitFor needs a positive timeout and interval, got ${timeoutMs} and ${intervalMs}`);
+  if (!(timeoutMs > 0 && intervalMs > 0))
+    throw new RangeError(`waitFor needs a positive timeout and interval, got ${timeoutMs} and ${intervalMs}`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

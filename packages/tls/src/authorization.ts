@@ -28,7 +28,11 @@ export function loadTlsFiles(files: TlsFiles): TlsMaterial {
       throw new Error(`cannot read the ${what} ${file}: ${(err as Error).message}`, { cause: err });
     }
   };
-  return { caCert: read(files.caCertFile, "CA certificate"), cert: read(files.certFile, "certificate"), key: read(files.keyFile, "private key") };
+  return {
+    caCert: read(files.caCertFile, "CA certificate"),
+    cert: read(files.certFile, "certificate"),
+    key: read(files.keyFile, "private key"),
+  };
 }
 
 /** A server that requires a client certificate signed by the cluster CA (mTLS). */
@@ -51,10 +55,17 @@ export interface Refusal {
   readonly reason: string;
 }
 
-export type AuthorizationVerdict = { readonly allowed: true; readonly identity: PeerIdentity } | ({ readonly allowed: false } & Omit<Refusal, "peer">);
+export type AuthorizationVerdict =
+  | { readonly allowed: true; readonly identity: PeerIdentity }
+  | ({ readonly allowed: false } & Omit<Refusal, "peer">);
 
 /** Pure: the verdict for a caller whose certificate (DER) is `peerCertificate` calling `method`. */
-export function authorize(method: string, peerCertificate: Buffer | undefined, trustDomain: string, policy: MethodPolicy): AuthorizationVerdict {
+export function authorize(
+  method: string,
+  peerCertificate: Buffer | undefined,
+  trustDomain: string,
+  policy: MethodPolicy,
+): AuthorizationVerdict {
   if (peerCertificate === undefined || peerCertificate.length === 0) {
     return { allowed: false, method, code: status.UNAUTHENTICATED, identity: null, reason: "no client certificate (mTLS is required)" };
   }
@@ -77,7 +88,11 @@ export function authorize(method: string, peerCertificate: Buffer | undefined, t
  * handler sees anything; a refused call ends with UNAUTHENTICATED or
  * PERMISSION_DENIED and reaches no handler.
  */
-export function authorizationInterceptor(trustDomain: string, policy: MethodPolicy, onRefused: (refusal: Refusal) => void): ServerInterceptor {
+export function authorizationInterceptor(
+  trustDomain: string,
+  policy: MethodPolicy,
+  onRefused: (refusal: Refusal) => void,
+): ServerInterceptor {
   return (method, call) => {
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {

@@ -123,7 +123,8 @@ function writeKeyPair(certFile: string, keyFile: string, pair: PemPair): void {
 }
 
 function validity(now: Date, validityDays: number): { notBefore: Date; notAfter: Date } {
-  if (!Number.isInteger(validityDays) || validityDays < 1) throw new Error(`validity must be a positive number of days, got ${validityDays}`);
+  if (!Number.isInteger(validityDays) || validityDays < 1)
+    throw new Error(`validity must be a positive number of days, got ${validityDays}`);
   return { notBefore: new Date(now.getTime() - NOT_BEFORE_SKEW_MS), notAfter: new Date(now.getTime() + validityDays * DAY_MS) };
 }
 

@@ -13,7 +13,14 @@ import {
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
-import { authorizationInterceptor, authorize, loadTlsFiles, mtlsChannelCredentials, mtlsServerCredentials, type Refusal } from "./authorization";
+import {
+  authorizationInterceptor,
+  authorize,
+  loadTlsFiles,
+  mtlsChannelCredentials,
+  mtlsServerCredentials,
+  type Refusal,
+} from "./authorization";
 import { createCertificateAuthority, ensureCertificates, issueCertificate, type TlsFiles } from "./certificates";
 import { identityFromCertificate, identityUri, parseIdentityUri, type PeerIdentity } from "./identity";
 import { CLUSTER_POLICY } from "./policy";
@@ -53,7 +60,11 @@ describe("certificates", () => {
   const request = (role: PeerIdentity["role"], name: string) => loopbackCertificate(role, name, 30);
 
   it("makes a CA and certificates signed by it, naming one identity each, keys readable by the owner only", async () => {
-    const files = await ensureCertificates(dir, { trustDomain: DOMAIN, validityDays: 30, certificates: [request("shard", "0"), request("client", "cli")] });
+    const files = await ensureCertificates(dir, {
+      trustDomain: DOMAIN,
+      validityDays: 30,
+      certificates: [request("shard", "0"), request("client", "cli")],
+    });
     const shard = files.get("shard-0")!;
     const ca = new X509Certificate(fs.readFileSync(shard.caCertFile));
     const leaf = new X509Certificate(fs.readFileSync(shard.certFile));
@@ -79,7 +90,12 @@ describe("certificates", () => {
 
   it("a certificate with two identities names nobody", async () => {
     const ca = await createCertificateAuthority(DOMAIN, 1);
-    const one = await issueCertificate(ca, DOMAIN, { identity: { role: "client", name: "a" }, dnsNames: [], ipAddresses: [], validityDays: 1 });
+    const one = await issueCertificate(ca, DOMAIN, {
+      identity: { role: "client", name: "a" },
+      dnsNames: [],
+      ipAddresses: [],
+      validityDays: 1,
+    });
     expect(identityFromCertificate(new X509Certificate(one.certPem).raw, DOMAIN)).toEqual({ role: "client", name: "a" });
     expect(authorize("/logplayer.v1.Shard/Deliver", Buffer.from("not a certificate"), DOMAIN, CLUSTER_POLICY)).toMatchObject({
       allowed: false,
@@ -140,7 +156,9 @@ describe("mTLS and roles over a real connection", () => {
     );
     server.addService(definition, handlers);
     port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", mtlsServerCredentials(loadTlsFiles(files.get("shard-0")!)), (err, bound) => (err ? reject(err) : resolve(bound))),
+      server.bindAsync("127.0.0.1:0", mtlsServerCredentials(loadTlsFiles(files.get("shard-0")!)), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      ),
     );
   });
 
@@ -209,7 +227,9 @@ describe("mTLS and roles over a real connection", () => {
 
   it("a server without the CA's client check still cannot be reached by a client that does not trust its certificate", async () => {
     const other = new Server();
-    other.addService(definition, { "/logplayer.v1.LogStore/Append": (_c: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from("ok")) });
+    other.addService(definition, {
+      "/logplayer.v1.LogStore/Append": (_c: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from("ok")),
+    });
     const strangerFiles = loadTlsFiles(files.get("stranger")!);
     const otherPort = await new Promise<number>((resolve, reject) =>
       other.bindAsync(

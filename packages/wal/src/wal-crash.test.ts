@@ -174,25 +174,29 @@ function checkRecovered(wal: Wal, candidate: readonly LogEntry[], required: numb
 }
 
 describe("Wal under crashes (simulated files)", () => {
-  it(`keeps every acknowledged append and only a prefix of what was written, over ${SEEDS} seeds`, async () => {
-    const failures: string[] = [];
-    const totals = { crashes: 0, acknowledged: 0, truncations: 0, segmentRolls: 0, tornTails: 0 };
-    for (let seed = SEED_FIRST; seed < SEED_FIRST + SEEDS; seed++) {
-      const result = await runSeed(seed);
-      if (result.failure !== null) failures.push(result.failure);
-      totals.crashes += result.crashes;
-      totals.acknowledged += result.acknowledged;
-      totals.truncations += result.truncations;
-      totals.segmentRolls += result.segmentRolls;
-      totals.tornTails += result.tornTails;
-    }
-    expect(failures.slice(0, 5)).toEqual([]);
-    if (SEEDS < 50) return;
-    // The schedule must reach what it is meant to test.
-    expect(totals.crashes).toBeGreaterThan(SEEDS * 2);
-    expect(totals.acknowledged).toBeGreaterThan(SEEDS * 20);
-    expect(totals.truncations).toBeGreaterThan(SEEDS / 2);
-    expect(totals.segmentRolls).toBeGreaterThan(SEEDS);
-    expect(totals.tornTails).toBeGreaterThan(SEEDS / 2);
-  }, 60_000 + SEEDS * 1000);
+  it(
+    `keeps every acknowledged append and only a prefix of what was written, over ${SEEDS} seeds`,
+    async () => {
+      const failures: string[] = [];
+      const totals = { crashes: 0, acknowledged: 0, truncations: 0, segmentRolls: 0, tornTails: 0 };
+      for (let seed = SEED_FIRST; seed < SEED_FIRST + SEEDS; seed++) {
+        const result = await runSeed(seed);
+        if (result.failure !== null) failures.push(result.failure);
+        totals.crashes += result.crashes;
+        totals.acknowledged += result.acknowledged;
+        totals.truncations += result.truncations;
+        totals.segmentRolls += result.segmentRolls;
+        totals.tornTails += result.tornTails;
+      }
+      expect(failures.slice(0, 5)).toEqual([]);
+      if (SEEDS < 50) return;
+      // The schedule must reach what it is meant to test.
+      expect(totals.crashes).toBeGreaterThan(SEEDS * 2);
+      expect(totals.acknowledged).toBeGreaterThan(SEEDS * 20);
+      expect(totals.truncations).toBeGreaterThan(SEEDS / 2);
+      expect(totals.segmentRolls).toBeGreaterThan(SEEDS);
+      expect(totals.tornTails).toBeGreaterThan(SEEDS / 2);
+    },
+    60_000 + SEEDS * 1000,
+  );
 });

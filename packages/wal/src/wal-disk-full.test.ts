@@ -31,10 +31,15 @@ async function openHarness(seed: number): Promise<Harness> {
       harness.onSleep(harness.sleeps.length);
     },
   };
-  const { wal } = await Wal.openFiles(disk.mount(), LIMITS, { onDiskFull: (message) => harness.diskFullEvents.push(message) }, {
-    createIfMissing: true,
-    timers,
-  });
+  const { wal } = await Wal.openFiles(
+    disk.mount(),
+    LIMITS,
+    { onDiskFull: (message) => harness.diskFullEvents.push(message) },
+    {
+      createIfMissing: true,
+      timers,
+    },
+  );
   harness.wal = wal;
   return harness;
 }
@@ -104,7 +109,11 @@ describe("Wal on a full disk", () => {
       h.disk.setCapacity(h.disk.usedBytes + Math.floor(random() * 600));
       const rest = entries(first.length + 1, 5 + Math.floor(random() * 20), random);
       const acknowledged: bigint[] = [];
-      for (const [i, promise] of append(h.wal, rest).entries()) void promise.then(() => acknowledged.push(rest[i]!.lsn), () => {});
+      for (const [i, promise] of append(h.wal, rest).entries())
+        void promise.then(
+          () => acknowledged.push(rest[i]!.lsn),
+          () => {},
+        );
       await waitFor(`seed ${seed}: the disk fills`, () => h.wal.diskFull !== null, { timeoutMs: 5_000, intervalMs: 1 });
       const { wal, tornTail } = await reopenAfterCrash(h.disk);
       const recovered = await readAll(wal);
@@ -112,7 +121,8 @@ describe("Wal on a full disk", () => {
       expect({ seed, tornTail }).toEqual({ seed, tornTail: null });
       expect(recovered.length).toBeGreaterThanOrEqual(mustHave);
       const written = [...first, ...rest];
-      recovered.forEach((entry, i) => expect(Buffer.compare(encodeEntryPayload(entry), encodeEntryPayload(written[i]!))).toBe(0));
+      for (const [i, entry] of recovered.entries())
+        expect(Buffer.compare(encodeEntryPayload(entry), encodeEntryPayload(written[i]!))).toBe(0);
     }
   });
 
@@ -121,7 +131,12 @@ describe("Wal on a full disk", () => {
     const h = await openHarness(3);
     await Promise.all(append(h.wal, entries(1, 2, random)));
     h.disk.setCapacity(h.disk.usedBytes);
-    const stuck = append(h.wal, entries(3, 4, random)).map((p) => p.then(() => "written", (err: Error) => err.message));
+    const stuck = append(h.wal, entries(3, 4, random)).map((p) =>
+      p.then(
+        () => "written",
+        (err: Error) => err.message,
+      ),
+    );
     await waitFor("the disk fills", () => h.wal.diskFull !== null, { timeoutMs: 5_000, intervalMs: 1 });
     await h.wal.close();
     const outcomes = await Promise.all(stuck);

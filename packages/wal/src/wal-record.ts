@@ -38,9 +38,7 @@ export type RecordProblem =
 
 export type HeaderResult = { readonly kind: "header"; readonly header: RecordHeader } | RecordProblem;
 
-export type RecordResult =
-  | { readonly kind: "record"; readonly entry: LogEntry; readonly recordBytes: number }
-  | RecordProblem;
+export type RecordResult = { readonly kind: "record"; readonly entry: LogEntry; readonly recordBytes: number } | RecordProblem;
 
 /** Encodes an entry's payload, the bytes the transaction size limit is checked against. */
 export function encodeEntryPayload(entry: LogEntry): Uint8Array {

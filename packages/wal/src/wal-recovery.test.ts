@@ -122,7 +122,12 @@ describe("WAL recovery", () => {
     })();
     damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0xff;
     const wal = [{ fileName: first.fileName, bytes: damaged }, ...segments.slice(1)];
-    expectCorruption(() => recoverWal(wal), first.fileName, lastRecordOffset, /checksum mismatch \(record for LSN \d+\) in a segment that is not the last/);
+    expectCorruption(
+      () => recoverWal(wal),
+      first.fileName,
+      lastRecordOffset,
+      /checksum mismatch \(record for LSN \d+\) in a segment that is not the last/,
+    );
   });
 
   it("treats a zero-filled tail as torn", () => {

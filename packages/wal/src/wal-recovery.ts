@@ -122,13 +122,7 @@ export function scanSegment(
 }
 
 /** Decides torn tail (returned) vs corruption (thrown) for a bad record at `offset`. */
-function classifyBadRecord(
-  input: SegmentInput,
-  offset: number,
-  problem: RecordProblem,
-  nextLsn: bigint,
-  isLast: boolean,
-): TornTail {
+function classifyBadRecord(input: SegmentInput, offset: number, problem: RecordProblem, nextLsn: bigint, isLast: boolean): TornTail {
   const { fileName, bytes } = input;
   if (!isLast) {
     throw new WalCorruptionError(fileName, offset, `${describe(problem)} in a segment that is not the last`);
@@ -184,11 +178,7 @@ const MAGIC_BYTES = (() => {
  * (at least `nextLsn`, and no further ahead than the bytes left could hold).
  * Finding one means the bad record is not a torn tail but lost data.
  */
-export function findLaterValidRecord(
-  bytes: Uint8Array,
-  fromOffset: number,
-  nextLsn: bigint,
-): { offset: number; lsn: bigint } | null {
+export function findLaterValidRecord(bytes: Uint8Array, fromOffset: number, nextLsn: bigint): { offset: number; lsn: bigint } | null {
   const haystack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   let offset = haystack.indexOf(MAGIC_BYTES, fromOffset);
   while (offset !== -1) {

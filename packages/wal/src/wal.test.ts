@@ -56,20 +56,23 @@ async function openFlagsOf(file: string): Promise<number[]> {
 describe("Wal", () => {
   // Acknowledged appends are durable only because the active segment is open with O_DSYNC
   // (there is no fdatasync after the write); a kill -9 test cannot see a missing sync.
-  (process.platform === "linux" ? it : it.skip)("writes the active segment through an O_DSYNC descriptor, also after a segment roll", async () => {
-    const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
-    await appendEntry(wal);
-    const first = path.join(dir, segmentFileName(1n));
-    const firstFlags = await openFlagsOf(first);
-    expect(firstFlags.length).toBeGreaterThan(0);
-    for (const flags of firstFlags) expect(flags & fsConstants.O_DSYNC).toBe(fsConstants.O_DSYNC);
-    while (wal.segmentCount < 2) await appendEntry(wal);
-    const active = path.join(dir, segmentFileName(wal.lastLsn));
-    const activeFlags = await openFlagsOf(active);
-    expect(activeFlags.length).toBeGreaterThan(0);
-    for (const flags of activeFlags) expect(flags & fsConstants.O_DSYNC).toBe(fsConstants.O_DSYNC);
-    await wal.close();
-  });
+  (process.platform === "linux" ? it : it.skip)(
+    "writes the active segment through an O_DSYNC descriptor, also after a segment roll",
+    async () => {
+      const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+      await appendEntry(wal);
+      const first = path.join(dir, segmentFileName(1n));
+      const firstFlags = await openFlagsOf(first);
+      expect(firstFlags.length).toBeGreaterThan(0);
+      for (const flags of firstFlags) expect(flags & fsConstants.O_DSYNC).toBe(fsConstants.O_DSYNC);
+      while (wal.segmentCount < 2) await appendEntry(wal);
+      const active = path.join(dir, segmentFileName(wal.lastLsn));
+      const activeFlags = await openFlagsOf(active);
+      expect(activeFlags.length).toBeGreaterThan(0);
+      for (const flags of activeFlags) expect(flags & fsConstants.O_DSYNC).toBe(fsConstants.O_DSYNC);
+      await wal.close();
+    },
+  );
 
   it("group commit: many concurrent appends share far fewer durable writes", async () => {
     const { wal } = await Wal.open(dir, limits());
@@ -139,7 +142,12 @@ describe("Wal", () => {
   it("readRangeSync pages exactly like readRange, and both refuse a record that no longer verifies", async () => {
     const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096, cacheBytesMax: 0 }));
     await Promise.all(Array.from({ length: 80 }, () => appendEntry(wal, testEntry(wal.lastLsn + 1n, random, 90))));
-    for (const [from, bytesMax, entriesMax] of [[1n, 300, 7], [5n, 1 << 20, 100], [40n, 1, 100], [79n, 1 << 20, 1]] as const) {
+    for (const [from, bytesMax, entriesMax] of [
+      [1n, 300, 7],
+      [5n, 1 << 20, 100],
+      [40n, 1, 100],
+      [79n, 1 << 20, 1],
+    ] as const) {
       expect(json(wal.readRangeSync(from, 80n, bytesMax, entriesMax))).toEqual(json(await wal.readRange(from, 80n, bytesMax, entriesMax)));
     }
     // Damage the last record of the first segment under the running WAL (recovery would refuse to open it).

@@ -1,4 +1,13 @@
-import { assert, type CodedError, dataLoss, ioFailure, limitExceeded, outOfRange, preconditionFailed, unavailableNow } from "@logplayer/base";
+import {
+  assert,
+  type CodedError,
+  dataLoss,
+  ioFailure,
+  limitExceeded,
+  outOfRange,
+  preconditionFailed,
+  unavailableNow,
+} from "@logplayer/base";
 import type { LogEntry } from "@logplayer/proto";
 import { EntryCache } from "./entry-cache";
 import { NodeSegmentFiles } from "./node-segment-files";
@@ -224,7 +233,12 @@ export class Wal {
       const fileName = names[i]!.name;
       const bytes = await files.readAll(fileName);
       const previous = segments[segments.length - 1];
-      const scan = scanSegment({ fileName, bytes }, previous === undefined ? null : previous.index.lastLsn + 1n, i === names.length - 1, terms);
+      const scan = scanSegment(
+        { fileName, bytes },
+        previous === undefined ? null : previous.index.lastLsn + 1n,
+        i === names.length - 1,
+        terms,
+      );
       if (scan.tornTail !== null) {
         tornTail = scan.tornTail;
         await cutFile(files, fileName, scan.validBytes);
@@ -239,7 +253,13 @@ export class Wal {
       active = await files.open(segments[segments.length - 1]!.index.fileName, "existing");
     }
     const wal = new Wal(files, limits, observer, segments, active, terms, options.timers ?? REAL_TIMERS);
-    const report: WalOpenReport = { segments: segments.length, firstLsn: wal.firstLsn, lastLsn: wal.lastLsn, lastTerm: terms.lastTerm, tornTail };
+    const report: WalOpenReport = {
+      segments: segments.length,
+      firstLsn: wal.firstLsn,
+      lastLsn: wal.lastLsn,
+      lastTerm: terms.lastTerm,
+      tornTail,
+    };
     return { wal, report };
   }
 
@@ -489,7 +509,12 @@ export class Wal {
     const segment = this.#activeSegment;
     await this.#active.truncate(segment.bytes);
     await this.#active.datasync();
-    if (written.length > 0) this.#acknowledge(written, written.reduce((sum, pending) => sum + pending.recordBytes, 0), 0n);
+    if (written.length > 0)
+      this.#acknowledge(
+        written,
+        written.reduce((sum, pending) => sum + pending.recordBytes, 0),
+        0n,
+      );
     this.#queue = [...unwritten, ...this.#queue];
     this.stats.diskFullRetries++;
   }
@@ -670,8 +695,10 @@ function decodeDiskRead(read: DiskRead, bytes: Uint8Array): LogEntry[] {
 
 function validateWalLimits(limits: WalLimits): void {
   const { segmentBytesMax, cacheBytesMax, appendQueueMax, appendQueueBytesMax } = limits;
-  assert(Number.isInteger(segmentBytesMax) && segmentBytesMax >= SEGMENT_BYTES_MIN && segmentBytesMax <= SEGMENT_BYTES_LIMIT,
-    `segmentBytesMax ${segmentBytesMax} outside [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_LIMIT}]`);
+  assert(
+    Number.isInteger(segmentBytesMax) && segmentBytesMax >= SEGMENT_BYTES_MIN && segmentBytesMax <= SEGMENT_BYTES_LIMIT,
+    `segmentBytesMax ${segmentBytesMax} outside [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_LIMIT}]`,
+  );
   assert(Number.isInteger(cacheBytesMax) && cacheBytesMax >= 0, `cacheBytesMax ${cacheBytesMax} must be >= 0`);
   assert(Number.isInteger(appendQueueMax) && appendQueueMax >= 1, `appendQueueMax ${appendQueueMax} must be >= 1`);
   assert(Number.isInteger(appendQueueBytesMax) && appendQueueBytesMax >= 1, `appendQueueBytesMax must be >= 1`);

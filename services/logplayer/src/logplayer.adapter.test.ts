@@ -37,7 +37,12 @@ function keyFor(shard: number, n: number): string {
 const log: LogEntry[] = Array.from({ length: LOG_LENGTH }, (_, index) => {
   const lsn = index + 1;
   const shards = lsn % 2 === 0 ? [lsn % SHARDS, (lsn + 1) % SHARDS] : [lsn % SHARDS];
-  const mutations = shards.map((s) => ({ kind: MutationKind.MUTATION_KIND_PUT, key: keyFor(s, lsn), value: Buffer.from([lsn]), delta: 0n }));
+  const mutations = shards.map((s) => ({
+    kind: MutationKind.MUTATION_KIND_PUT,
+    key: keyFor(s, lsn),
+    value: Buffer.from([lsn]),
+    delta: 0n,
+  }));
   return { lsn: BigInt(lsn), term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
 });
 
@@ -178,7 +183,9 @@ test("starts at min(applied)+1, survives a silent shard and a refused hello, del
     silentLogger(),
   );
 
-  await waitFor("every shard to apply its entries", () => shards.every((s) => s.appliedLsns.length === s.expectedLsns().length), { timeoutMs: 15_000 });
+  await waitFor("every shard to apply its entries", () => shards.every((s) => s.appliedLsns.length === s.expectedLsns().length), {
+    timeoutMs: 15_000,
+  });
   for (const shard of shards) expect(shard.appliedLsns).toEqual(shard.expectedLsns());
   // startWaitMs is long, so the main stream started once all three had answered: at min(5, 3, 7) + 1.
   expect(mainReads[0]).toBe(4n);

@@ -72,14 +72,22 @@ async function startShard(id: number, port?: number, dir = "shard"): Promise<Run
 
 function startPlayer(logstorePort: number, shardPorts: number[]): Promise<Running> {
   return start("logplayer", [
-    "--logstore", `127.0.0.1:${logstorePort}`,
-    "--shards", shardPorts.map((p) => `127.0.0.1:${p}`).join(","),
-    "--listen", "127.0.0.1:0",
-    "--metrics-port", "-1",
-    "--ack-timeout-ms", "2000",
-    "--backoff-max-ms", "300",
-    "--start-wait-ms", "200",
-    "--log-level", "info",
+    "--logstore",
+    `127.0.0.1:${logstorePort}`,
+    "--shards",
+    shardPorts.map((p) => `127.0.0.1:${p}`).join(","),
+    "--listen",
+    "127.0.0.1:0",
+    "--metrics-port",
+    "-1",
+    "--ack-timeout-ms",
+    "2000",
+    "--backoff-max-ms",
+    "300",
+    "--start-wait-ms",
+    "200",
+    "--log-level",
+    "info",
   ]);
 }
 
@@ -114,12 +122,18 @@ const CLUSTER_ID = "logplayer-process-test";
 async function startLogStore(port?: number, dir = "logstore"): Promise<Running> {
   port ??= (await freePorts(1))[0]!;
   return start("logstore", [
-    "--data-dir", path.join(tmp, dir),
-    "--shard-count", String(SHARDS),
-    "--cluster-id", CLUSTER_ID,
-    "--listen", `127.0.0.1:${port}`,
-    "--metrics-port", "-1",
-    "--log-level", "info",
+    "--data-dir",
+    path.join(tmp, dir),
+    "--shard-count",
+    String(SHARDS),
+    "--cluster-id",
+    CLUSTER_ID,
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--metrics-port",
+    "-1",
+    "--log-level",
+    "info",
   ]);
 }
 
@@ -175,7 +189,7 @@ test("delivers every transaction exactly once, in order, across SIGKILLs of the 
 
   // Appends land in LSN order per list, since each batch of ten is awaited before the next.
   for (let i = 0; i < total; i++) {
-    for (const m of transaction(i)) expected.set(m.key, (expected.get(m.key) ?? "") + `${i},`);
+    for (const m of transaction(i)) expected.set(m.key, `${expected.get(m.key) ?? ""}${i},`);
   }
   const decoder = new TextDecoder();
   for (const [key, value] of expected) {
@@ -197,13 +211,21 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 test("refuses to start when --shards does not match the LogStore's shard map (exit 1, names both counts)", async () => {
-  const child = spawn(process.execPath, [
-    path.join(ROOT, "services", "logplayer", "dist", "main.js"),
-    "--logstore", `127.0.0.1:${logstore.grpcPort}`,
-    "--shards", "127.0.0.1:1,127.0.0.1:2",
-    "--listen", "127.0.0.1:0",
-    "--metrics-port", "-1",
-  ], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, "services", "logplayer", "dist", "main.js"),
+      "--logstore",
+      `127.0.0.1:${logstore.grpcPort}`,
+      "--shards",
+      "127.0.0.1:1,127.0.0.1:2",
+      "--listen",
+      "127.0.0.1:0",
+      "--metrics-port",
+      "-1",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   children.add(child);
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -244,7 +266,7 @@ test("two LogPlayers at once, one paused mid-stream (a zombie) and resumed: stil
   await appendRange(250, 400);
 
   const expected = new Map<string, string>();
-  for (let i = 0; i < 400; i++) for (const m of transaction(i)) expected.set(m.key, (expected.get(m.key) ?? "") + `${i},`);
+  for (let i = 0; i < 400; i++) for (const m of transaction(i)) expected.set(m.key, `${expected.get(m.key) ?? ""}${i},`);
   const decoder = new TextDecoder();
   for (const [key, value] of expected) {
     const shard = shardForKey(key, shardMap);

@@ -43,35 +43,109 @@ const int = (name: string, min: number, max: number) => parseIntegerInRange(name
 /** A limit flag: `--batch-parts-max` ↔ LP_BATCH_PARTS_MAX, default from DEFAULT_DELIVERY_LIMITS. */
 function limitOption(flag: string, description: string, key: keyof DeliveryLimits, max: number) {
   const env = `LP_${flag.replace(/-/g, "_").toUpperCase()}`;
-  return envOption(`--${flag} <n>`, description, env).argParser(int(`--${flag}`, 1, max)).default(DEFAULT_DELIVERY_LIMITS[key]);
+  return envOption(`--${flag} <n>`, description, env)
+    .argParser(int(`--${flag}`, 1, max))
+    .default(DEFAULT_DELIVERY_LIMITS[key]);
 }
 
 function buildCommand(): Command {
   return new Command("logplayer")
     .description("LogPlayer: reads committed entries from the LogStore and streams each shard its parts, in order, exactly once.")
-    .addOption(envOption("--logstore <addresses>", "LogStore gRPC address(es), comma-separated host:port: every replica (committed entries are read from any)", "LP_LOGSTORE", "127.0.0.1:7100").argParser(parseAddressList))
     .addOption(
-      envOption("--shards <list>", "shard gRPC addresses, comma-separated; position = shard id (count must match the LogStore's shard map)", "LP_SHARDS")
+      envOption(
+        "--logstore <addresses>",
+        "LogStore gRPC address(es), comma-separated host:port: every replica (committed entries are read from any)",
+        "LP_LOGSTORE",
+        "127.0.0.1:7100",
+      ).argParser(parseAddressList),
+    )
+    .addOption(
+      envOption(
+        "--shards <list>",
+        "shard gRPC addresses, comma-separated; position = shard id (count must match the LogStore's shard map)",
+        "LP_SHARDS",
+      )
         .argParser(parseAddressList)
         .default(["127.0.0.1:7300", "127.0.0.1:7301", "127.0.0.1:7302"], "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302"),
     )
-    .addOption(envOption("--player-id <id>", "name in logs and the shards' hello", "LP_PLAYER_ID", `player-${os.hostname()}-${process.pid}`))
-    .addOption(envOption("--listen <host:port>", "gRPC health service address; port 0 picks a free port", "LP_LISTEN", "127.0.0.1:7200").argParser(parseAddress))
-    .addOption(envOption("--metrics-port <n>", "Prometheus /metrics port on the listen host; 0 = any free port, -1 = off", "LP_METRICS_PORT").argParser(int("--metrics-port", -1, 65535)).default(9200))
+    .addOption(
+      envOption("--player-id <id>", "name in logs and the shards' hello", "LP_PLAYER_ID", `player-${os.hostname()}-${process.pid}`),
+    )
+    .addOption(
+      envOption("--listen <host:port>", "gRPC health service address; port 0 picks a free port", "LP_LISTEN", "127.0.0.1:7200").argParser(
+        parseAddress,
+      ),
+    )
+    .addOption(
+      envOption("--metrics-port <n>", "Prometheus /metrics port on the listen host; 0 = any free port, -1 = off", "LP_METRICS_PORT")
+        .argParser(int("--metrics-port", -1, 65535))
+        .default(9200),
+    )
     .addOption(limitOption("batch-parts-max", "parts in one batch written to a shard", "batchPartsMax", 1_000_000))
     .addOption(limitOption("batch-bytes-max", "estimated bytes in one batch (a larger single part goes alone)", "batchBytesMax", 1 << 30))
     .addOption(limitOption("window-batches-max", "sent, unacknowledged batches per shard", "windowBatchesMax", 1_000_000))
     .addOption(limitOption("window-bytes-max", "sent, unacknowledged bytes per shard", "windowBytesMax", 1 << 30))
-    .addOption(limitOption("queue-entries-max", "parts waiting per shard; beyond it the shard falls back to recovery", "queueEntriesMax", 10_000_000))
-    .addOption(limitOption("queue-bytes-max", "bytes waiting per shard; beyond it the shard falls back to recovery", "queueBytesMax", 1 << 30))
-    .addOption(limitOption("dummy-every-entries", "every E entries, a shard more than E behind gets a dummy part", "dummyEveryEntries", 1_000_000_000))
-    .addOption(limitOption("recovery-read-entries-max", "entries one recovery read asks for (≤ --queue-entries-max)", "recoveryReadEntriesMax", 10_000_000))
-    .addOption(envOption("--recovery-streams-max <n>", "recovery reads open at once", "LP_RECOVERY_STREAMS_MAX").argParser(int("--recovery-streams-max", 1, 1024)).default(4))
-    .addOption(envOption("--ack-timeout-ms <ms>", "a shard with unacked batches and no Ack/Gap for this long is declared dead", "LP_ACK_TIMEOUT_MS").argParser(int("--ack-timeout-ms", 10, 3_600_000)).default(5000))
-    .addOption(envOption("--backoff-initial-ms <ms>", "first retry delay (reconnects, reads); doubles, with jitter", "LP_BACKOFF_INITIAL_MS").argParser(int("--backoff-initial-ms", 1, 60_000)).default(DEFAULT_BACKOFF.initialDelayMs))
-    .addOption(envOption("--backoff-max-ms <ms>", "retry delay cap", "LP_BACKOFF_MAX_MS").argParser(int("--backoff-max-ms", 1, 600_000)).default(DEFAULT_BACKOFF.maxDelayMs))
-    .addOption(envOption("--start-wait-ms <ms>", "after the first shard answers, wait this long for the others before starting the main stream", "LP_START_WAIT_MS").argParser(int("--start-wait-ms", 0, 600_000)).default(1000))
-    .addOption(envOption("--message-bytes-max <n>", "largest gRPC message either way", "LP_MESSAGE_BYTES_MAX").argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)).default(16 * 1024 * 1024))
+    .addOption(
+      limitOption(
+        "queue-entries-max",
+        "parts waiting per shard; beyond it the shard falls back to recovery",
+        "queueEntriesMax",
+        10_000_000,
+      ),
+    )
+    .addOption(
+      limitOption("queue-bytes-max", "bytes waiting per shard; beyond it the shard falls back to recovery", "queueBytesMax", 1 << 30),
+    )
+    .addOption(
+      limitOption(
+        "dummy-every-entries",
+        "every E entries, a shard more than E behind gets a dummy part",
+        "dummyEveryEntries",
+        1_000_000_000,
+      ),
+    )
+    .addOption(
+      limitOption(
+        "recovery-read-entries-max",
+        "entries one recovery read asks for (≤ --queue-entries-max)",
+        "recoveryReadEntriesMax",
+        10_000_000,
+      ),
+    )
+    .addOption(
+      envOption("--recovery-streams-max <n>", "recovery reads open at once", "LP_RECOVERY_STREAMS_MAX")
+        .argParser(int("--recovery-streams-max", 1, 1024))
+        .default(4),
+    )
+    .addOption(
+      envOption("--ack-timeout-ms <ms>", "a shard with unacked batches and no Ack/Gap for this long is declared dead", "LP_ACK_TIMEOUT_MS")
+        .argParser(int("--ack-timeout-ms", 10, 3_600_000))
+        .default(5000),
+    )
+    .addOption(
+      envOption("--backoff-initial-ms <ms>", "first retry delay (reconnects, reads); doubles, with jitter", "LP_BACKOFF_INITIAL_MS")
+        .argParser(int("--backoff-initial-ms", 1, 60_000))
+        .default(DEFAULT_BACKOFF.initialDelayMs),
+    )
+    .addOption(
+      envOption("--backoff-max-ms <ms>", "retry delay cap", "LP_BACKOFF_MAX_MS")
+        .argParser(int("--backoff-max-ms", 1, 600_000))
+        .default(DEFAULT_BACKOFF.maxDelayMs),
+    )
+    .addOption(
+      envOption(
+        "--start-wait-ms <ms>",
+        "after the first shard answers, wait this long for the others before starting the main stream",
+        "LP_START_WAIT_MS",
+      )
+        .argParser(int("--start-wait-ms", 0, 600_000))
+        .default(1000),
+    )
+    .addOption(
+      envOption("--message-bytes-max <n>", "largest gRPC message either way", "LP_MESSAGE_BYTES_MAX")
+        .argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30))
+        .default(16 * 1024 * 1024),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
@@ -120,12 +194,22 @@ async function main(): Promise<void> {
   const logger = createLogger("logplayer", flags.logLevel);
   let player: Awaited<ReturnType<typeof startLogPlayer>> | null = null;
   // The player is null while it still waits for the LogStore: then there is nothing to close.
-  exitOnShutdownSignals(logger, async () => {
-    await player?.close();
-  }, SHUTDOWN_HARD_LIMIT_MS);
+  exitOnShutdownSignals(
+    logger,
+    async () => {
+      await player?.close();
+    },
+    SHUTDOWN_HARD_LIMIT_MS,
+  );
   player = await startLogPlayer(options, logger);
   logger.info(
-    { grpcPort: player.grpcPort, metricsPort: player.metricsPort ?? -1, clusterId: player.clusterId, playerId: options.playerId, shards: options.shardAddresses },
+    {
+      grpcPort: player.grpcPort,
+      metricsPort: player.metricsPort ?? -1,
+      clusterId: player.clusterId,
+      playerId: options.playerId,
+      shards: options.shardAddresses,
+    },
     "ready",
   );
 }

@@ -59,46 +59,61 @@ export class PlayerDriver {
       backoff: config.backoff,
       random: config.random,
     });
-    this.#mainStream = new MainStream(ports.logstore, config.playerId, {
-      entries: (entries, commitLsn) =>
-        this.#step((now) => {
-          const before = this.core.dispatcher.currentIndex ?? 0n;
-          this.core.mainEntries(entries, commitLsn, this.#clock.nowNs(), now);
-          const dispatched = (this.core.dispatcher.currentIndex ?? 0n) - before;
-          if (dispatched > 0n) this.#metrics?.entriesDispatched.inc(Number(dispatched));
-        }),
-      failed: (reason) => this.#step((now) => this.core.mainStreamFailed(reason, now)),
-    }, logger);
-    this.#recovery = new RecoveryReads(ports.logstore, config.playerId, {
-      entries: (readId, entries) => this.#step((now) => this.core.recoveryEntries(readId, entries, this.#clock.nowNs(), now)),
-      done: (readId) => this.#step((now) => this.core.recoveryDone(readId, now)),
-      failed: (readId) => this.#step((now) => this.core.recoveryFailed(readId, now)),
-    }, logger);
+    this.#mainStream = new MainStream(
+      ports.logstore,
+      config.playerId,
+      {
+        entries: (entries, commitLsn) =>
+          this.#step((now) => {
+            const before = this.core.dispatcher.currentIndex ?? 0n;
+            this.core.mainEntries(entries, commitLsn, this.#clock.nowNs(), now);
+            const dispatched = (this.core.dispatcher.currentIndex ?? 0n) - before;
+            if (dispatched > 0n) this.#metrics?.entriesDispatched.inc(Number(dispatched));
+          }),
+        failed: (reason) => this.#step((now) => this.core.mainStreamFailed(reason, now)),
+      },
+      logger,
+    );
+    this.#recovery = new RecoveryReads(
+      ports.logstore,
+      config.playerId,
+      {
+        entries: (readId, entries) => this.#step((now) => this.core.recoveryEntries(readId, entries, this.#clock.nowNs(), now)),
+        done: (readId) => this.#step((now) => this.core.recoveryDone(readId, now)),
+        failed: (readId) => this.#step((now) => this.core.recoveryFailed(readId, now)),
+      },
+      logger,
+    );
     this.#streams = ports.shards.map(({ address, connector }, target) => {
       const streamConfig = { target, address, clusterId: config.clusterId, shardMap: config.shardMap, playerId: config.playerId };
-      return new TargetStream(streamConfig, connector, {
-        helloReply: (shard, appliedLsn) =>
-          this.#step((now) => {
-            const streamTerm = this.core.connected(shard, appliedLsn, now);
-            this.#streams[shard]?.established(streamTerm, appliedLsn);
-          }),
-        failed: (shard, streamTerm, refused) =>
-          this.#step((now) => {
-            if (streamTerm === 0) this.core.connectFailed(shard, refused, now);
-            else this.core.disconnected(shard, streamTerm, refused, now);
-          }),
-        ack: (shard, streamTerm, appliedLsn) => this.#step((now) => this.core.ack(shard, streamTerm, appliedLsn, now)),
-        gap: (shard, streamTerm, report) =>
-          this.#step((now) => {
-            this.#metrics?.gapsReceived.inc({ target: String(shard) });
-            this.core.gap(shard, streamTerm, report, now);
-          }),
-        writeCompleted: (shard, streamTerm, parts) =>
-          this.#step((now) => {
-            this.#observeWrite(parts);
-            this.core.writeCompleted(shard, streamTerm, now);
-          }),
-      }, logger);
+      return new TargetStream(
+        streamConfig,
+        connector,
+        {
+          helloReply: (shard, appliedLsn) =>
+            this.#step((now) => {
+              const streamTerm = this.core.connected(shard, appliedLsn, now);
+              this.#streams[shard]?.established(streamTerm, appliedLsn);
+            }),
+          failed: (shard, streamTerm, refused) =>
+            this.#step((now) => {
+              if (streamTerm === 0) this.core.connectFailed(shard, refused, now);
+              else this.core.disconnected(shard, streamTerm, refused, now);
+            }),
+          ack: (shard, streamTerm, appliedLsn) => this.#step((now) => this.core.ack(shard, streamTerm, appliedLsn, now)),
+          gap: (shard, streamTerm, report) =>
+            this.#step((now) => {
+              this.#metrics?.gapsReceived.inc({ target: String(shard) });
+              this.core.gap(shard, streamTerm, report, now);
+            }),
+          writeCompleted: (shard, streamTerm, parts) =>
+            this.#step((now) => {
+              this.#observeWrite(parts);
+              this.core.writeCompleted(shard, streamTerm, now);
+            }),
+        },
+        logger,
+      );
     });
   }
 

@@ -62,7 +62,11 @@ export function createPlayerMetrics(registry: Registry, dispatcher: Dispatcher):
     reconnects: perTarget("lp_player_reconnects_total", "Delivery stream (re)connection attempts."),
     gapsReceived: perTarget("lp_player_gaps_received_total", "Gap replies received from a shard."),
     ackTimeouts: perTarget("lp_player_ack_timeouts_total", "Streams declared dead by the health checker (no ack in time)."),
-    mainStreamRestarts: new Counter({ name: "lp_player_main_stream_restarts_total", help: "Main stream re-opened after a failure.", registers }),
+    mainStreamRestarts: new Counter({
+      name: "lp_player_main_stream_restarts_total",
+      help: "Main stream re-opened after a failure.",
+      registers,
+    }),
     dispatchToWriteSeconds: new Histogram({
       name: "lp_player_dispatch_to_write_seconds",
       help: "From dispatching a batch's oldest part to the batch's write callback, per batch.",

@@ -67,7 +67,10 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
     const channelOptions = grpcChannelOptions(options.messageBytesMax);
     const logstore = new LogStorePool(
-      options.logstoreAddresses.map((address) => ({ address, client: new LogStoreClient(address, credentials.createInsecure(), channelOptions) })),
+      options.logstoreAddresses.map((address) => ({
+        address,
+        client: new LogStoreClient(address, credentials.createInsecure(), channelOptions),
+      })),
     );
     const status = await fetchStatus(logstore, options, logger);
     const player = createDriver(options, status, logstore, channelOptions, logger);
@@ -105,7 +108,10 @@ async function fetchStatus(pool: LogStorePool<LogStoreClient>, options: LogPlaye
       const address = pool.currentAddress;
       pool.failed(client);
       const delayMs = backoff.nextDelayMs();
-      logger.warn({ logstore: address, code: Status[error.code], err: error.message, retryInMs: delayMs }, "LogStore status unavailable; retrying");
+      logger.warn(
+        { logstore: address, code: Status[error.code], err: error.message, retryInMs: delayMs },
+        "LogStore status unavailable; retrying",
+      );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }

@@ -98,7 +98,14 @@ export class AppendStreamSession {
     const error = LpError.from(err);
     this.#hooks.onAnswer(error, startedNs);
     this.#hooks.onUnexpected(err);
-    return { clientSeq, lsn: 0n, duplicate: false, errorCode: error.code, errorMessage: error.message, leaderAddress: error.leaderAddress ?? "" };
+    return {
+      clientSeq,
+      lsn: 0n,
+      duplicate: false,
+      errorCode: error.code,
+      errorMessage: error.message,
+      leaderAddress: error.leaderAddress ?? "",
+    };
   }
 
   #answer(answer: AppendAnswer): void {
@@ -131,7 +138,9 @@ export class AppendStreamSession {
     }
     if (this.#clientId === null) this.#clientId = request.clientId;
     else if (request.clientId !== this.#clientId) {
-      return invalidArgument(`AppendStream: client_id ${JSON.stringify(request.clientId)} on a stream of ${JSON.stringify(this.#clientId)}`);
+      return invalidArgument(
+        `AppendStream: client_id ${JSON.stringify(request.clientId)} on a stream of ${JSON.stringify(this.#clientId)}`,
+      );
     }
     return null;
   }

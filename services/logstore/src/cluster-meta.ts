@@ -66,7 +66,9 @@ export function parseClusterMeta(text: string, filePath: string): ClusterMeta {
     typeof shardMap["shardCount"] !== "number" ||
     typeof shardMap["hash"] !== "string"
   ) {
-    throw failedPrecondition(`${filePath} is malformed: expected {formatVersion: ${FORMAT_VERSION}, clusterId, shardMap: {shardCount, hash}}`);
+    throw failedPrecondition(
+      `${filePath} is malformed: expected {formatVersion: ${FORMAT_VERSION}, clusterId, shardMap: {shardCount, hash}}`,
+    );
   }
   const meta: ClusterMeta = {
     clusterId: record["clusterId"],

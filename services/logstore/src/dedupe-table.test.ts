@@ -36,7 +36,10 @@ describe("DedupeTable", () => {
     const windowMax = 4;
     const table = new DedupeTable({ clientsMax: 10, seqsPerClientMax: windowMax });
     // The model: per client, the committed seqs in commit order; the window is the last windowMax of them.
-    const committed = new Map<string, { seq: bigint; lsn: bigint }[]>([["a", []], ["b", []]]);
+    const committed = new Map<string, { seq: bigint; lsn: bigint }[]>([
+      ["a", []],
+      ["b", []],
+    ]);
     let lsn = 0n;
     for (let i = 0; i < 60; i++) {
       const client = i % 3 === 0 ? "b" : "a";

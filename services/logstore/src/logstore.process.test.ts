@@ -67,8 +67,7 @@ function spawnLogStore(args: string[]): { child: ChildProcess; logLines: Record<
   let stderrText = "";
   child.stdout!.on("data", (chunk: Buffer) => {
     stdoutBuffer += chunk.toString("utf8");
-    let newline: number;
-    while ((newline = stdoutBuffer.indexOf("\n")) >= 0) {
+    for (let newline = stdoutBuffer.indexOf("\n"); newline >= 0; newline = stdoutBuffer.indexOf("\n")) {
       const line = stdoutBuffer.slice(0, newline);
       stdoutBuffer = stdoutBuffer.slice(newline + 1);
       logLines.push(JSON.parse(line) as Record<string, unknown>);
@@ -120,7 +119,9 @@ const put = (key: string, value: string): Transaction => ({
 
 /** With a seq the append is idempotent (client "test"); without one it is anonymous and never deduplicated. */
 function appendRequest(txn: Transaction | undefined, clientSeq?: bigint, clientId = "test"): AppendRequest {
-  return clientSeq === undefined ? { txn, commitTimeNs: 123n, clientId: "", clientSeq: 0n } : { txn, commitTimeNs: 123n, clientId, clientSeq };
+  return clientSeq === undefined
+    ? { txn, commitTimeNs: 123n, clientId: "", clientSeq: 0n }
+    : { txn, commitTimeNs: 123n, clientId, clientSeq };
 }
 
 function append(client: LogStoreClient, request: AppendRequest): Promise<AppendResponse> {
@@ -401,7 +402,10 @@ describe("LogStore process", () => {
       });
       expect(settings.initialWindowSize).toBe(windowBytes);
       // The connection window arrives as a WINDOW_UPDATE: our send window grows past the 64 KiB default.
-      await waitFor("the configured HTTP/2 window", () => (session.state.remoteWindowSize ?? 0) >= windowBytes, { timeoutMs: WAIT_MS, intervalMs: 5 });
+      await waitFor("the configured HTTP/2 window", () => (session.state.remoteWindowSize ?? 0) >= windowBytes, {
+        timeoutMs: WAIT_MS,
+        intervalMs: 5,
+      });
     } finally {
       session.close();
     }
@@ -550,7 +554,7 @@ describe("LogStore process", () => {
       stream.on("error", (err: ServiceError) => resolve(err));
       stream.on("end", () => resolve(null));
     });
-    cases.forEach(([, request], i) => stream.write({ ...request, clientId: "bad-stream", clientSeq: BigInt(i + 1) }));
+    for (const [i, [, request]] of cases.entries()) stream.write({ ...request, clientId: "bad-stream", clientSeq: BigInt(i + 1) });
     await waitFor("an answer to every case", () => answers.length === cases.length, { timeoutMs: WAIT_MS, intervalMs: 5 });
     for (const [i, [name, , code, message]] of cases.entries()) {
       const answer = answers.find((a) => a.clientSeq === BigInt(i + 1));
@@ -568,14 +572,22 @@ describe("LogStore process", () => {
     // A request that is not a protobuf at all: grpc-js refuses it before our handler runs.
     const raw = new Client(`127.0.0.1:${running.port}`, credentials.createInsecure());
     const rawError = await new Promise<ServiceError | null>((resolve) =>
-      raw.makeUnaryRequest("/logplayer.v1.LogStore/Append", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0x0a, 0xff, 0xff, 0xff]), (err) =>
-        resolve(err),
+      raw.makeUnaryRequest(
+        "/logplayer.v1.LogStore/Append",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from([0x0a, 0xff, 0xff, 0xff]),
+        (err) => resolve(err),
       ),
     );
     expect(rawError?.code).toBeDefined();
     expect(rawError?.code).not.toBe(Status.OK);
     // The same on an AppendStream: the stream ends with an error status, nothing is written.
-    const rawStream = raw.makeBidiStreamRequest("/logplayer.v1.LogStore/AppendStream", (b: Buffer) => b, (b: Buffer) => b);
+    const rawStream = raw.makeBidiStreamRequest(
+      "/logplayer.v1.LogStore/AppendStream",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     const rawStreamError = await new Promise<ServiceError | null>((resolve) => {
       rawStream.on("data", () => undefined);
       rawStream.on("error", (err: ServiceError) => resolve(err));
@@ -602,11 +614,16 @@ describe("LogStore process", () => {
     await Promise.all(Array.from({ length: count }, (_, i) => append(client, appendRequest(put(`k${i}`, "x".repeat(2000))))));
 
     // Two tailing readers fill the limit; a third is refused until one cancels.
-    const tailing = [0, 1].map(() => client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: BigInt(count + 1), toLsn: 0n, readerId: "idle" }));
+    const tailing = [0, 1].map(() =>
+      client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: BigInt(count + 1), toLsn: 0n, readerId: "idle" }),
+    );
     for (const call of tailing) call.on("error", () => {});
     const opened = (l: Record<string, unknown>): boolean => l["msg"] === "read stream opened" && l["readerId"] === "idle";
     await logLine(running, () => running.logLines.filter(opened).length >= 2);
-    await expect(readRange(client, 1n, 1n)).rejects.toMatchObject({ code: Status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/readers_max 2/) });
+    await expect(readRange(client, 1n, 1n)).rejects.toMatchObject({
+      code: Status.RESOURCE_EXHAUSTED,
+      details: expect.stringMatching(/readers_max 2/),
+    });
     tailing[0]!.cancel();
     await logLine(running, (l) => l["msg"] === "read stream closed" && l["readerId"] === "idle");
     expect(await readRange(client, 1n, 1n)).toHaveLength(1);
@@ -643,10 +660,19 @@ describe("operators' mistakes and full disks", () => {
 
   it("many concurrent large appends past the WAL queue's byte bound are refused RESOURCE_EXHAUSTED; the leader keeps running", async () => {
     const queueBytes = 4 * 1024 * 1024;
-    const running = await start(["--shard-count", "4", "--append-queue-bytes-max", String(queueBytes), "--value-bytes-max", String(256 * 1024)]);
+    const running = await start([
+      "--shard-count",
+      "4",
+      "--append-queue-bytes-max",
+      String(queueBytes),
+      "--value-bytes-max",
+      String(256 * 1024),
+    ]);
     const value = "v".repeat(250 * 1024);
     const outcomes = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => appendWithDeadline(running.client, appendRequest(put(`big${i}`, value), BigInt(i + 1)), 60_000)),
+      Array.from({ length: 100 }, (_, i) =>
+        appendWithDeadline(running.client, appendRequest(put(`big${i}`, value), BigInt(i + 1)), 60_000),
+      ),
     );
     const acknowledged = outcomes.flatMap((o) => ("lsn" in o ? [o.lsn] : []));
     const refused = outcomes.flatMap((o) => ("error" in o ? [o.error] : []));

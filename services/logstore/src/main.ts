@@ -60,7 +60,9 @@ interface LogStoreFlags {
 /** An integer flag with a numeric default (commander does not run defaults through the parser). */
 function intOption(flags: string, description: string, env: string, defaultValue: number, min: number, max: number): Option {
   const name = flags.split(" ")[0]!;
-  return envOption(flags, description, env).argParser(parseIntegerInRange(name, min, max)).default(defaultValue);
+  return envOption(flags, description, env)
+    .argParser(parseIntegerInRange(name, min, max))
+    .default(defaultValue);
 }
 
 function buildCommand(): Command {
@@ -69,30 +71,164 @@ function buildCommand(): Command {
   const wal = DEFAULT_WAL_LIMITS;
   const read = DEFAULT_READ_LIMITS;
   return new Command("logstore")
-    .description("LogPlayer LogStore: the durable write-ahead log. Appends are acknowledged after fsync; Read streams committed entries and tails new commits.")
+    .description(
+      "LogPlayer LogStore: the durable write-ahead log. Appends are acknowledged after fsync; Read streams committed entries and tails new commits.",
+    )
     .addOption(envOption("--data-dir <dir>", "data directory (cluster.json and wal/)", "LP_DATA_DIR", "./data/logstore"))
-    .addOption(envOption("--listen <host:port>", "gRPC address; port 0 picks a free port", "LP_LISTEN", "127.0.0.1:7100").argParser(parseAddress))
-    .addOption(envOption("--advertise <host:port>", "address reported as the leader's in Status (default: listen host and bound port)", "LP_ADVERTISE").argParser(parseAddress))
-    .addOption(intOption("--metrics-port <n>", "Prometheus /metrics port on the listen host; 0 = any free port, -1 = off", "LP_METRICS_PORT", 9100, -1, 65535))
+    .addOption(
+      envOption("--listen <host:port>", "gRPC address; port 0 picks a free port", "LP_LISTEN", "127.0.0.1:7100").argParser(parseAddress),
+    )
+    .addOption(
+      envOption(
+        "--advertise <host:port>",
+        "address reported as the leader's in Status (default: listen host and bound port)",
+        "LP_ADVERTISE",
+      ).argParser(parseAddress),
+    )
+    .addOption(
+      intOption(
+        "--metrics-port <n>",
+        "Prometheus /metrics port on the listen host; 0 = any free port, -1 = off",
+        "LP_METRICS_PORT",
+        9100,
+        -1,
+        65535,
+      ),
+    )
     .addOption(envOption("--replica-id <id>", "this replica's id, reported in Status", "LP_REPLICA_ID", "1"))
-    .addOption(envOption("--shard-count <n>", "shards in the cluster: required on first start, must match cluster.json later", "LP_SHARD_COUNT").argParser(int("--shard-count", 1, SHARD_COUNT_MAX)))
-    .addOption(envOption("--cluster-id <id>", "cluster id on first start (default: a random UUID); must match cluster.json later", "LP_CLUSTER_ID"))
-    .addOption(intOption("--segment-bytes-max <n>", "WAL segment size before rolling to a new file", "LP_SEGMENT_BYTES_MAX", wal.segmentBytesMax, SEGMENT_BYTES_MIN, SEGMENT_BYTES_LIMIT))
-    .addOption(intOption("--cache-bytes-max <n>", "bytes of recent entries kept in memory for tailing readers", "LP_CACHE_BYTES_MAX", wal.cacheBytesMax, 0, BYTES_LIMIT))
-    .addOption(intOption("--append-queue-max <n>", "appends accepted but not yet durable; more are refused with RESOURCE_EXHAUSTED", "LP_APPEND_QUEUE_MAX", wal.appendQueueMax, 1, 1_000_000))
-    .addOption(intOption("--append-queue-bytes-max <n>", "bytes of appends accepted but not yet durable", "LP_APPEND_QUEUE_BYTES_MAX", wal.appendQueueBytesMax, 1, BYTES_LIMIT))
-    .addOption(intOption("--entry-bytes-max <n>", "largest encoded log entry (one transaction)", "LP_ENTRY_BYTES_MAX", tx.entryBytesMax, 1024, 64 * 1024 * 1024))
+    .addOption(
+      envOption(
+        "--shard-count <n>",
+        "shards in the cluster: required on first start, must match cluster.json later",
+        "LP_SHARD_COUNT",
+      ).argParser(int("--shard-count", 1, SHARD_COUNT_MAX)),
+    )
+    .addOption(
+      envOption("--cluster-id <id>", "cluster id on first start (default: a random UUID); must match cluster.json later", "LP_CLUSTER_ID"),
+    )
+    .addOption(
+      intOption(
+        "--segment-bytes-max <n>",
+        "WAL segment size before rolling to a new file",
+        "LP_SEGMENT_BYTES_MAX",
+        wal.segmentBytesMax,
+        SEGMENT_BYTES_MIN,
+        SEGMENT_BYTES_LIMIT,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--cache-bytes-max <n>",
+        "bytes of recent entries kept in memory for tailing readers",
+        "LP_CACHE_BYTES_MAX",
+        wal.cacheBytesMax,
+        0,
+        BYTES_LIMIT,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--append-queue-max <n>",
+        "appends accepted but not yet durable; more are refused with RESOURCE_EXHAUSTED",
+        "LP_APPEND_QUEUE_MAX",
+        wal.appendQueueMax,
+        1,
+        1_000_000,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--append-queue-bytes-max <n>",
+        "bytes of appends accepted but not yet durable",
+        "LP_APPEND_QUEUE_BYTES_MAX",
+        wal.appendQueueBytesMax,
+        1,
+        BYTES_LIMIT,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--entry-bytes-max <n>",
+        "largest encoded log entry (one transaction)",
+        "LP_ENTRY_BYTES_MAX",
+        tx.entryBytesMax,
+        1024,
+        64 * 1024 * 1024,
+      ),
+    )
     .addOption(intOption("--mutations-max <n>", "mutations in one transaction", "LP_MUTATIONS_MAX", tx.mutationsMax, 1, 1_000_000))
     .addOption(intOption("--key-bytes-max <n>", "UTF-8 bytes in one key", "LP_KEY_BYTES_MAX", tx.keyBytesMax, 1, 64 * 1024))
     .addOption(intOption("--value-bytes-max <n>", "bytes in one value", "LP_VALUE_BYTES_MAX", tx.valueBytesMax, 0, 64 * 1024 * 1024))
-    .addOption(intOption("--read-batch-bytes-max <n>", "entry bytes per ReadResponse (at most --entry-bytes-max)", "LP_READ_BATCH_BYTES_MAX", read.readBatchBytesMax, 1, 64 * 1024 * 1024))
-    .addOption(intOption("--read-batch-entries-max <n>", "entries per ReadResponse", "LP_READ_BATCH_ENTRIES_MAX", read.readBatchEntriesMax, 1, 1_000_000))
-    .addOption(intOption("--readers-max <n>", "concurrent Read streams; more are refused with RESOURCE_EXHAUSTED", "LP_READERS_MAX", read.readersMax, 1, 100_000))
-    .addOption(intOption("--append-stream-pending-max <n>", "appends in flight on one AppendStream; past it the LogStore stops reading that stream until answers drain", "LP_APPEND_STREAM_PENDING_MAX", DEFAULT_APPEND_STREAM_PENDING_MAX, 1, 1_000_000))
-    .addOption(envOption("--peers <list>", "Raft replication: every replica as id=host:port,... (this one included); omit for a single replica", "LP_PEERS").argParser(parsePeers))
-    .addOption(intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000))
-    .addOption(intOption("--election-ticks <n>", "ticks without a leader before campaigning, randomized up to 2x (replicated mode)", "LP_ELECTION_TICKS", DEFAULT_REPLICATION_LIMITS.electionTicks, 2, 1000))
-    .addOption(intOption("--dedupe-clients-max <n>", "clients remembered for idempotent appends (least recently written forgotten first)", "LP_DEDUPE_CLIENTS_MAX", DEFAULT_DEDUPE_LIMITS.clientsMax, 1, 10_000_000))
+    .addOption(
+      intOption(
+        "--read-batch-bytes-max <n>",
+        "entry bytes per ReadResponse (at most --entry-bytes-max)",
+        "LP_READ_BATCH_BYTES_MAX",
+        read.readBatchBytesMax,
+        1,
+        64 * 1024 * 1024,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--read-batch-entries-max <n>",
+        "entries per ReadResponse",
+        "LP_READ_BATCH_ENTRIES_MAX",
+        read.readBatchEntriesMax,
+        1,
+        1_000_000,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--readers-max <n>",
+        "concurrent Read streams; more are refused with RESOURCE_EXHAUSTED",
+        "LP_READERS_MAX",
+        read.readersMax,
+        1,
+        100_000,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--append-stream-pending-max <n>",
+        "appends in flight on one AppendStream; past it the LogStore stops reading that stream until answers drain",
+        "LP_APPEND_STREAM_PENDING_MAX",
+        DEFAULT_APPEND_STREAM_PENDING_MAX,
+        1,
+        1_000_000,
+      ),
+    )
+    .addOption(
+      envOption(
+        "--peers <list>",
+        "Raft replication: every replica as id=host:port,... (this one included); omit for a single replica",
+        "LP_PEERS",
+      ).argParser(parsePeers),
+    )
+    .addOption(
+      intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000),
+    )
+    .addOption(
+      intOption(
+        "--election-ticks <n>",
+        "ticks without a leader before campaigning, randomized up to 2x (replicated mode)",
+        "LP_ELECTION_TICKS",
+        DEFAULT_REPLICATION_LIMITS.electionTicks,
+        2,
+        1000,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--dedupe-clients-max <n>",
+        "clients remembered for idempotent appends (least recently written forgotten first)",
+        "LP_DEDUPE_CLIENTS_MAX",
+        DEFAULT_DEDUPE_LIMITS.clientsMax,
+        1,
+        10_000_000,
+      ),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
 }
@@ -163,10 +299,14 @@ async function main(): Promise<void> {
     },
     "ready",
   );
-  exitOnShutdownSignals(logger, async () => {
-    await logStore.close();
-    return { commitLsn: node.commitLsn.toString() };
-  }, SHUTDOWN_HARD_LIMIT_MS);
+  exitOnShutdownSignals(
+    logger,
+    async () => {
+      await logStore.close();
+      return { commitLsn: node.commitLsn.toString() };
+    },
+    SHUTDOWN_HARD_LIMIT_MS,
+  );
 }
 
 runMain("logstore", main);

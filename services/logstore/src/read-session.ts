@@ -82,7 +82,9 @@ export class ReadSession {
 
   #checkRequest(request: ReadRequest): { fromLsn: bigint; toLsn: bigint } {
     if (request.protocolVersion !== PROTOCOL_VERSION) {
-      throw failedPrecondition(`protocol version ${request.protocolVersion} is not supported; this LogStore speaks version ${PROTOCOL_VERSION}`);
+      throw failedPrecondition(
+        `protocol version ${request.protocolVersion} is not supported; this LogStore speaks version ${PROTOCOL_VERSION}`,
+      );
     }
     const fromLsn = request.fromLsn === 0n ? 1n : request.fromLsn;
     const toLsn = request.toLsn;

@@ -26,7 +26,6 @@ import {
 const MAIN = path.join(__dirname, "..", "dist", "main.js");
 const CLUSTER_ID = "repl-test";
 const REPLICAS = [1, 2, 3];
-const WAIT_MS = 20_000;
 /** Stated failover bound with the default timeouts (tick 100 ms, election 10..20 ticks). */
 const FAILOVER_BOUND_MS = 5_000;
 
@@ -36,7 +35,10 @@ class CutProxy {
   readonly #server: net.Server;
   #cut = false;
 
-  constructor(readonly port: number, target: number) {
+  constructor(
+    readonly port: number,
+    target: number,
+  ) {
     this.#server = net.createServer((inbound) => {
       if (this.#cut) return void inbound.destroy();
       const outbound = net.connect(target, "127.0.0.1");
@@ -88,12 +90,29 @@ const replicas = new Map<number, Replica>();
 const proxies = new Map<number, CutProxy>();
 let peersFlag: string;
 
-
 function spawnReplica(replica: Replica, extra: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [
-    MAIN, "--data-dir", replica.dataDir, "--listen", `127.0.0.1:${replica.port}`, "--metrics-port", "-1",
-    "--replica-id", String(replica.id), "--peers", peersFlag, "--shard-count", "2", "--cluster-id", CLUSTER_ID, ...extra,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      "--data-dir",
+      replica.dataDir,
+      "--listen",
+      `127.0.0.1:${replica.port}`,
+      "--metrics-port",
+      "-1",
+      "--replica-id",
+      String(replica.id),
+      "--peers",
+      peersFlag,
+      "--shard-count",
+      "2",
+      "--cluster-id",
+      CLUSTER_ID,
+      ...extra,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   replica.output = "";
   child.stdout!.on("data", (chunk: Buffer) => (replica.output += chunk.toString("utf8")));
   child.stderr!.on("data", (chunk: Buffer) => (replica.output += chunk.toString("utf8")));
@@ -148,7 +167,9 @@ function append(id: number, request: AppendRequest): Promise<AppendResponse> {
 function request(clientId: string, seq: bigint): AppendRequest {
   return {
     txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_APPEND, key: `${clientId}-k`, value: Buffer.from(`${seq};`), delta: 0n }] },
-    commitTimeNs: 0n, clientId, clientSeq: seq,
+    commitTimeNs: 0n,
+    clientId,
+    clientSeq: seq,
   };
 }
 
@@ -158,7 +179,10 @@ class Load {
   #stopping = false;
   readonly #workers: Promise<void>[];
 
-  constructor(appenders: number, readonly prefix: string) {
+  constructor(
+    appenders: number,
+    readonly prefix: string,
+  ) {
     this.#workers = Array.from({ length: appenders }, (_, i) => this.#run(`${prefix}${i}`));
   }
 
@@ -253,8 +277,13 @@ beforeAll(async () => {
   peersFlag = REPLICAS.map((id, i) => `${id}=127.0.0.1:${ports[REPLICAS.length + i]}`).join(",");
   for (const [i, id] of REPLICAS.entries()) {
     const replica: Replica = {
-      id, port: ports[i]!, proxyPort: ports[REPLICAS.length + i]!, dataDir: path.join(root, `r${id}`), child: undefined,
-      client: new LogStoreClient(`127.0.0.1:${ports[i]}`, credentials.createInsecure()), output: "",
+      id,
+      port: ports[i]!,
+      proxyPort: ports[REPLICAS.length + i]!,
+      dataDir: path.join(root, `r${id}`),
+      child: undefined,
+      client: new LogStoreClient(`127.0.0.1:${ports[i]}`, credentials.createInsecure()),
+      output: "",
     };
     replicas.set(id, replica);
     const proxy = new CutProxy(replica.proxyPort, replica.port);
@@ -282,7 +311,10 @@ describe("LogStore replication (3 replicas)", () => {
     const leaderAddress = `127.0.0.1:${replicas.get(leader)!.proxyPort}`;
     // A follower names the leader once it has heard from it (its first AppendEntries), not at the election.
     await waitFor("the follower to know the leader", async () => (await status(follower))?.leaderAddress === leaderAddress);
-    const err = await append(follower, request("probe", 1n)).then(() => undefined, (e: ServiceError) => e);
+    const err = await append(follower, request("probe", 1n)).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
     expect([err?.code, err?.details]).toEqual([14, "not the leader"]); // UNAVAILABLE
     expect(err?.metadata.get("lp-leader")).toEqual([leaderAddress]);
   });
@@ -304,11 +336,14 @@ describe("LogStore replication (3 replicas)", () => {
       Array.from({ length: 400 }, (_, i) => {
         const big: AppendRequest = {
           txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key: `burst-${i}`, value, delta: 0n }] },
-          commitTimeNs: 0n, clientId: "burst", clientSeq: BigInt(i + 1),
+          commitTimeNs: 0n,
+          clientId: "burst",
+          clientSeq: BigInt(i + 1),
         };
         return new Promise<{ lsn: bigint } | { error: ServiceError }>((resolve) =>
           client.append(big, new Metadata(), { deadline: Date.now() + 60_000 }, (err, response) =>
-            resolve(err ? { error: err } : { lsn: response!.lsn })),
+            resolve(err ? { error: err } : { lsn: response!.lsn }),
+          ),
         );
       }),
     );
@@ -318,7 +353,10 @@ describe("LogStore replication (3 replicas)", () => {
     expect(acknowledged.length).toBeGreaterThan(0);
     for (const error of refused) expect([error.code, error.details]).toEqual([8, expect.stringMatching(/append queue is full by bytes/)]);
     for (const id of REPLICAS) expect(replicas.get(id)!.child?.exitCode).toBeNull();
-    const entries = await readAll(leader, acknowledged.reduce((a, b) => (a > b ? a : b)));
+    const entries = await readAll(
+      leader,
+      acknowledged.reduce((a, b) => (a > b ? a : b)),
+    );
     const byLsn = new Map(entries.map((e) => [e.lsn, e]));
     for (const lsn of acknowledged) expect(byLsn.get(lsn)?.clientId).toBe("burst");
     expect((await append(leader, request("after-burst", 1n))).duplicate).toBe(false);
@@ -358,7 +396,9 @@ describe("LogStore replication (3 replicas)", () => {
     proxies.get(oldLeader)!.cut();
     const others = REPLICAS.filter((id) => id !== oldLeader);
     await waitFor("a leader among the others", async () => (await leaderAmong(others)) !== undefined, { timeoutMs: FAILOVER_BOUND_MS * 2 });
-    await waitFor("the old leader to step down", async () => (await status(oldLeader))?.role !== "leader", { timeoutMs: FAILOVER_BOUND_MS * 2 });
+    await waitFor("the old leader to step down", async () => (await status(oldLeader))?.role !== "leader", {
+      timeoutMs: FAILOVER_BOUND_MS * 2,
+    });
     await waitFor("the cut-off replica to end its tailing read", () => tailError !== undefined);
     expect(tailError!.code).toBe(14); // UNAVAILABLE: read from another replica
     const acked = load.ackedCount;

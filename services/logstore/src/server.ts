@@ -153,7 +153,10 @@ export class LogStoreNode {
   }
 
   /** Serves one AppendStream: pipelined appends, each answered by its client_seq. */
-  appendStream(call: ServerDuplexStream<AppendRequest, AppendStreamResponse>, onAnswer: (outcome: "ok" | "duplicate" | LpError, startedNs: bigint) => void): void {
+  appendStream(
+    call: ServerDuplexStream<AppendRequest, AppendStreamResponse>,
+    onAnswer: (outcome: "ok" | "duplicate" | LpError, startedNs: bigint) => void,
+  ): void {
     const session = new AppendStreamSession(
       call,
       { append: (request) => this.append(request), onAnswer, onUnexpected: (err) => this.reportUnexpected(err) },

@@ -58,7 +58,12 @@ async function closeStore(store: RunningLogStore): Promise<void> {
 }
 
 function request(clientId: string, clientSeq: bigint, key = `k-${clientId}-${clientSeq}`): AppendRequest {
-  return { txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_APPEND, key, value: Buffer.from("x"), delta: 0n }] }, commitTimeNs: 1n, clientId, clientSeq };
+  return {
+    txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_APPEND, key, value: Buffer.from("x"), delta: 0n }] },
+    commitTimeNs: 1n,
+    clientId,
+    clientSeq,
+  };
 }
 
 describe("single-replica idempotent appends", () => {

@@ -98,13 +98,20 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   const metrics = createLogStoreMetrics(registry);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
-  const { wal, report } = await Wal.open(path.join(options.dataDir, WAL_DIRECTORY), options.walLimits, walObserver(metrics, logger, onFatal), {
-    createIfMissing: created,
-  });
+  const { wal, report } = await Wal.open(
+    path.join(options.dataDir, WAL_DIRECTORY),
+    options.walLimits,
+    walObserver(metrics, logger, onFatal),
+    {
+      createIfMissing: created,
+    },
+  );
   if (created) {
     if (report.lastLsn > 0n) {
       await wal.close();
-      throw failedPrecondition(`${WAL_DIRECTORY}/ holds entries up to LSN ${report.lastLsn} but ${CLUSTER_META_FILE} is missing; refusing to start`);
+      throw failedPrecondition(
+        `${WAL_DIRECTORY}/ holds entries up to LSN ${report.lastLsn} but ${CLUSTER_META_FILE} is missing; refusing to start`,
+      );
     }
     await writeClusterMeta(options.dataDir, meta);
   }
@@ -114,7 +121,12 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
     logger.warn({ file: fileName, offset, bytesDropped, reason }, "WAL torn tail repaired: cut off an incomplete last record");
   }
   logger.info(
-    { segments: report.segments, firstLsn: report.firstLsn.toString(), lastLsn: report.lastLsn.toString(), lastTerm: report.lastTerm.toString() },
+    {
+      segments: report.segments,
+      firstLsn: report.firstLsn.toString(),
+      lastLsn: report.lastLsn.toString(),
+      lastTerm: report.lastTerm.toString(),
+    },
     "WAL recovered",
   );
   const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
@@ -123,10 +135,21 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   let replication: ReplicatedLog;
   try {
     const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
-    replication = await openReplication(setup, meta.clusterId, options.dataDir, wal, dedupe, {
-      transactionLimits: options.transactionLimits, messageBytesMax, appendQueueMax: options.walLimits.appendQueueMax,
-      appendQueueBytesMax: options.walLimits.appendQueueBytesMax,
-    }, logger, onFatal);
+    replication = await openReplication(
+      setup,
+      meta.clusterId,
+      options.dataDir,
+      wal,
+      dedupe,
+      {
+        transactionLimits: options.transactionLimits,
+        messageBytesMax,
+        appendQueueMax: options.walLimits.appendQueueMax,
+        appendQueueBytesMax: options.walLimits.appendQueueBytesMax,
+      },
+      logger,
+      onFatal,
+    );
   } catch (err: unknown) {
     await wal.close();
     throw err;

@@ -26,12 +26,7 @@ export interface BatchLimits {
  * formed and every key routed to this shard. Returns the first problem
  * (INVALID_ARGUMENT, or RESOURCE_EXHAUSTED for a limit) or null. Pure.
  */
-export function validateBatch(
-  parts: readonly Part[],
-  shardId: number,
-  shardMap: ShardMapConfig,
-  limits: BatchLimits,
-): LpError | null {
+export function validateBatch(parts: readonly Part[], shardId: number, shardMap: ShardMapConfig, limits: BatchLimits): LpError | null {
   if (parts.length > limits.batchPartsMax) {
     return resourceExhausted(`batch has ${parts.length} parts, more than batch_parts_max ${limits.batchPartsMax}`);
   }
@@ -53,12 +48,7 @@ export function validateBatch(
   return null;
 }
 
-function validatePartMutations(
-  part: Part,
-  shardId: number,
-  shardMap: ShardMapConfig,
-  limits: TransactionLimits,
-): LpError | null {
+function validatePartMutations(part: Part, shardId: number, shardMap: ShardMapConfig, limits: TransactionLimits): LpError | null {
   // A part without mutations is a dummy: it only moves applied_lsn forward.
   if (part.mutations.length === 0) return null;
   // The encoded size was bounded by the gRPC message limit already.

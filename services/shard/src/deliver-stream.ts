@@ -1,11 +1,4 @@
-import {
-  AssertionError,
-  assert,
-  invalidArgument,
-  LpError,
-  monotonicNs,
-  resourceExhausted,
-} from "@logplayer/common";
+import { AssertionError, assert, invalidArgument, LpError, monotonicNs, resourceExhausted } from "@logplayer/common";
 import { PROTOCOL_VERSION, type DeliverRequest, type DeliverResponse, type PartBatch } from "@logplayer/proto";
 import { validateBatch } from "./batch-validation";
 import type { DeliverCall, ShardContext } from "./context";
@@ -20,7 +13,10 @@ import { checkHello } from "./identity";
  */
 export function serveDeliver(ctx: ShardContext, call: DeliverCall): void {
   if (ctx.streams.size >= ctx.limits.deliveryStreamsMax) {
-    call.emit("error", resourceExhausted(`too many delivery streams (delivery_streams_max ${ctx.limits.deliveryStreamsMax})`).toServiceError());
+    call.emit(
+      "error",
+      resourceExhausted(`too many delivery streams (delivery_streams_max ${ctx.limits.deliveryStreamsMax})`).toServiceError(),
+    );
     return;
   }
   let helloAccepted = false;
@@ -102,7 +98,10 @@ function applyBatch(ctx: ShardContext, batch: PartBatch, receivedNs: bigint): De
   recordPlan(ctx, plan.apply.length, plan.duplicates, plan.gap !== undefined);
   if (plan.apply.length > 0) ctx.waiters.advance(plan.appliedLsnAfter);
   if (plan.gap !== undefined) {
-    ctx.logger.debug({ appliedLsn: plan.appliedLsnAfter.toString(), lsn: plan.gap.lsn.toString(), prevLsn: plan.gap.prevLsn.toString() }, "gap");
+    ctx.logger.debug(
+      { appliedLsn: plan.appliedLsnAfter.toString(), lsn: plan.gap.lsn.toString(), prevLsn: plan.gap.prevLsn.toString() },
+      "gap",
+    );
     return { body: { $case: "gap", value: { appliedLsn: plan.appliedLsnAfter, lsn: plan.gap.lsn, prevLsn: plan.gap.prevLsn } } };
   }
   return { body: { $case: "ack", value: { appliedLsn: plan.appliedLsnAfter } } };

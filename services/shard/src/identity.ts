@@ -42,15 +42,9 @@ export interface ConfiguredIdentity {
  * directory. Throws FAILED_PRECONDITION naming both values on a mismatch;
  * returns what to persist (values given by flags and not yet stored).
  */
-export function reconcileConfiguredIdentity(
-  stored: ShardIdentity,
-  configured: ConfiguredIdentity,
-  dataDir: string,
-): IdentityUpdate {
+export function reconcileConfiguredIdentity(stored: ShardIdentity, configured: ConfiguredIdentity, dataDir: string): IdentityUpdate {
   if (stored.shardId !== configured.shardId) {
-    throw failedPrecondition(
-      `data directory ${dataDir} holds shard ${stored.shardId}, but --shard-id is ${configured.shardId}`,
-    );
+    throw failedPrecondition(`data directory ${dataDir} holds shard ${stored.shardId}, but --shard-id is ${configured.shardId}`);
   }
   let update: IdentityUpdate = {};
   if (configured.shardCount !== undefined) {
@@ -104,9 +98,9 @@ export function checkHello(
   assert(identity.clusterId !== "" && identity.shardMap !== null, "a shard serves only once its identity is configured");
   const refuse = (error: LpError) => ({ ok: false as const, error });
   if (hello.protocolVersion !== protocolVersion) {
-    return refuse(failedPrecondition(
-      `protocol version mismatch: the LogPlayer speaks ${hello.protocolVersion}, this shard speaks ${protocolVersion}`,
-    ));
+    return refuse(
+      failedPrecondition(`protocol version mismatch: the LogPlayer speaks ${hello.protocolVersion}, this shard speaks ${protocolVersion}`),
+    );
   }
   if (hello.shardId !== identity.shardId) {
     return refuse(failedPrecondition(`wrong shard: the stream is for shard ${hello.shardId}, this is shard ${identity.shardId}`));
@@ -120,14 +114,18 @@ export function checkHello(
     return refuse(LpError.from(err));
   }
   if (!sameShardMap(identity.shardMap, map)) {
-    return refuse(failedPrecondition(
-      `shard map mismatch: the LogPlayer has ${describeShardMap(map)}, this shard has ${describeShardMap(identity.shardMap)}`,
-    ));
+    return refuse(
+      failedPrecondition(
+        `shard map mismatch: the LogPlayer has ${describeShardMap(map)}, this shard has ${describeShardMap(identity.shardMap)}`,
+      ),
+    );
   }
   if (identity.clusterId !== hello.clusterId) {
-    return refuse(failedPrecondition(
-      `cluster id mismatch: the LogPlayer is in cluster "${hello.clusterId}", this shard is in cluster "${identity.clusterId}"`,
-    ));
+    return refuse(
+      failedPrecondition(
+        `cluster id mismatch: the LogPlayer is in cluster "${hello.clusterId}", this shard is in cluster "${identity.clusterId}"`,
+      ),
+    );
   }
   return { ok: true };
 }

@@ -63,50 +63,96 @@ function parsePageBytes(value: string): number {
 function buildCommand(): Command {
   const MiB = 1024 * 1024;
   return new Command("shard")
-    .description(
-      "LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.",
+    .description("LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.")
+    .addOption(
+      intOption(
+        "--shard-id <n>",
+        "this shard's id (required; fixed for the data directory)",
+        "LP_SHARD_ID",
+        0,
+        SHARD_COUNT_MAX - 1,
+      ).makeOptionMandatory(),
     )
     .addOption(
-      intOption("--shard-id <n>", "this shard's id (required; fixed for the data directory)", "LP_SHARD_ID", 0, SHARD_COUNT_MAX - 1)
-        .makeOptionMandatory(),
+      intOption(
+        "--shard-count <n>",
+        "shards in the cluster (required on the first start; must match the LogStore's shard map)",
+        "LP_SHARD_COUNT",
+        1,
+        SHARD_COUNT_MAX,
+      ),
     )
-    .addOption(intOption("--shard-count <n>", "shards in the cluster (required on the first start; must match the LogStore's shard map)", "LP_SHARD_COUNT", 1, SHARD_COUNT_MAX))
     .addOption(envOption("--cluster-id <id>", "cluster id (required on the first start; must match the LogStore's)", "LP_CLUSTER_ID"))
     .addOption(envOption("--data-dir <dir>", "data directory (default: ./data/shard-<id>)", "LP_DATA_DIR"))
     .addOption(
-      envOption("--listen <host:port>", `gRPC address; port 0 picks a free port (default: 127.0.0.1:<${GRPC_PORT_BASE}+id>)`, "LP_LISTEN")
-        .argParser(parseAddress),
+      envOption(
+        "--listen <host:port>",
+        `gRPC address; port 0 picks a free port (default: 127.0.0.1:<${GRPC_PORT_BASE}+id>)`,
+        "LP_LISTEN",
+      ).argParser(parseAddress),
     )
     .addOption(
-      intOption("--metrics-port <n>", `/metrics port on the listen host; 0 = any free port, -1 = off (default: ${METRICS_PORT_BASE}+id)`,
-        "LP_METRICS_PORT", -1, 65535),
+      intOption(
+        "--metrics-port <n>",
+        `/metrics port on the listen host; 0 = any free port, -1 = off (default: ${METRICS_PORT_BASE}+id)`,
+        "LP_METRICS_PORT",
+        -1,
+        65535,
+      ),
     )
     .addOption(intOption("--batch-parts-max <n>", "parts accepted in one delivered batch", "LP_BATCH_PARTS_MAX", 1, 1_000_000, 4096))
     .addOption(intOption("--delivery-streams-max <n>", "Deliver streams open at once", "LP_DELIVERY_STREAMS_MAX", 1, 1024, 8))
     .addOption(intOption("--read-waiters-max <n>", "reads waiting for min_lsn at once", "LP_READ_WAITERS_MAX", 1, 1_000_000, 10_000))
     .addOption(
-      intOption("--read-wait-ms-max <ms>", "longest a read waits for min_lsn (the call deadline may cut it shorter)",
-        "LP_READ_WAIT_MS_MAX", 1, 3_600_000, 10_000),
+      intOption(
+        "--read-wait-ms-max <ms>",
+        "longest a read waits for min_lsn (the call deadline may cut it shorter)",
+        "LP_READ_WAIT_MS_MAX",
+        1,
+        3_600_000,
+        10_000,
+      ),
     )
     .addOption(intOption("--scan-items-max <n>", "items in one Scan response", "LP_SCAN_ITEMS_MAX", 1, 1_000_000, 1000))
     .addOption(
       intOption("--scan-bytes-max <n>", "approximate key+value bytes in one Scan response", "LP_SCAN_BYTES_MAX", 1, 1024 * MiB, 4 * MiB),
     )
     .addOption(
-      intOption("--message-bytes-max <n>", "largest gRPC message either way (bounds a delivered batch)", "LP_MESSAGE_BYTES_MAX",
-        MiB, 1024 * MiB, 16 * MiB),
+      intOption(
+        "--message-bytes-max <n>",
+        "largest gRPC message either way (bounds a delivered batch)",
+        "LP_MESSAGE_BYTES_MAX",
+        MiB,
+        1024 * MiB,
+        16 * MiB,
+      ),
     )
     .addOption(
-      intOption("--checkpoint-interval-ms <ms>", "WAL checkpoint period; advances durable_lsn", "LP_CHECKPOINT_INTERVAL_MS",
-        10, 3_600_000, 5000),
+      intOption(
+        "--checkpoint-interval-ms <ms>",
+        "WAL checkpoint period; advances durable_lsn",
+        "LP_CHECKPOINT_INTERVAL_MS",
+        10,
+        3_600_000,
+        5000,
+      ),
     )
     .addOption(
-      intOption("--wal-autocheckpoint-pages <n>", "SQLite WAL pages before it checkpoints by itself inside a commit (the timer above normally does it first)",
-        "LP_WAL_AUTOCHECKPOINT_PAGES", 1, 10_000_000, DEFAULT_WAL_AUTOCHECKPOINT_PAGES),
+      intOption(
+        "--wal-autocheckpoint-pages <n>",
+        "SQLite WAL pages before it checkpoints by itself inside a commit (the timer above normally does it first)",
+        "LP_WAL_AUTOCHECKPOINT_PAGES",
+        1,
+        10_000_000,
+        DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
+      ),
     )
     .addOption(
-      envOption("--sqlite-page-bytes <n>", "SQLite page size of a new database (a power of two); an existing database keeps its own",
-        "LP_SQLITE_PAGE_BYTES")
+      envOption(
+        "--sqlite-page-bytes <n>",
+        "SQLite page size of a new database (a power of two); an existing database keeps its own",
+        "LP_SQLITE_PAGE_BYTES",
+      )
         .argParser(parsePageBytes)
         .default(DEFAULT_PAGE_BYTES),
     )
@@ -159,10 +205,14 @@ async function main(): Promise<void> {
     },
     "ready",
   );
-  exitOnShutdownSignals(logger, async () => {
-    await shard.close();
-    return { appliedLsn: store.appliedLsn.toString() };
-  }, SHUTDOWN_HARD_LIMIT_MS);
+  exitOnShutdownSignals(
+    logger,
+    async () => {
+      await shard.close();
+      return { appliedLsn: store.appliedLsn.toString() };
+    },
+    SHUTDOWN_HARD_LIMIT_MS,
+  );
 }
 
 runMain("shard", main);

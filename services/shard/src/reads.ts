@@ -1,11 +1,5 @@
 import type { Deadline, ServerUnaryCall } from "@grpc/grpc-js";
-import {
-  invalidArgument,
-  LpError,
-  shardForKey,
-  Status,
-  validateKey,
-} from "@logplayer/common";
+import { invalidArgument, LpError, shardForKey, Status, validateKey } from "@logplayer/common";
 import type { GetRequest, GetResponse, ScanRequest, ScanResponse } from "@logplayer/proto";
 import type { ShardContext } from "./context";
 
@@ -26,7 +20,10 @@ export async function readKey(ctx: ShardContext, call: ServerUnaryCall<GetReques
 /** Scan: keys with a prefix in UTF-8 byte order, paged, once applied_lsn >= min_lsn. */
 export async function scanKeys(ctx: ShardContext, call: ServerUnaryCall<ScanRequest, ScanResponse>): Promise<ScanResponse> {
   const { prefix, startAfter, limit, minLsn } = call.request;
-  for (const [name, value] of [["prefix", prefix], ["start_after", startAfter]] as const) {
+  for (const [name, value] of [
+    ["prefix", prefix],
+    ["start_after", startAfter],
+  ] as const) {
     const problem = value === "" ? null : validateKey(value, ctx.limits.transaction);
     if (problem) throw invalidArgument(`${name}: ${problem.message}`);
   }
@@ -71,10 +68,9 @@ function waitForApplied(ctx: ShardContext, call: ServerUnaryCall<unknown, unknow
     };
     const onCancelled = (): void => settle(new LpError(Status.CANCELLED, "read cancelled by the caller"));
     const timer = setTimeout(() => {
-      settle(new LpError(
-        Status.DEADLINE_EXCEEDED,
-        `applied_lsn ${ctx.store.appliedLsn} did not reach min_lsn ${minLsn} within ${waitMs} ms`,
-      ));
+      settle(
+        new LpError(Status.DEADLINE_EXCEEDED, `applied_lsn ${ctx.store.appliedLsn} did not reach min_lsn ${minLsn} within ${waitMs} ms`),
+      );
     }, waitMs);
     try {
       cancelWait = ctx.waiters.wait(minLsn, () => settle());

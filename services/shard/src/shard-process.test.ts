@@ -43,16 +43,22 @@ function tempDir(): string {
 /** Spawns the shard; resolves on its "ready" line, rejects if it exits first. */
 function spawnShard(args: string[]): { ready: Promise<ShardProcess>; exited: Promise<number | null>; stderr: () => string } {
   const identity = ["--cluster-id", CLUSTER, "--shard-count", String(SHARD_MAP.shardCount)];
-  const child = spawn(process.execPath, [MAIN, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--log-level", "info", ...identity, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [MAIN, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--log-level", "info", ...identity, ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   children.add(child);
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => {
-    children.delete(child);
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
   const ready = new Promise<ShardProcess>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`shard not ready in time; stderr: ${stderr}`)), READY_TIMEOUT_MS);
     let buffered = "";
@@ -154,7 +160,12 @@ class DeliverSession {
 }
 
 function unary<Req, Res>(
-  method: (req: Req, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall,
+  method: (
+    req: Req,
+    metadata: grpc.Metadata,
+    options: Partial<grpc.CallOptions>,
+    cb: (err: grpc.ServiceError | null, res: Res) => void,
+  ) => grpc.ClientUnaryCall,
   request: Req,
   deadlineMs = 15_000,
 ): Promise<Res> {
@@ -181,11 +192,13 @@ async function errorOf(promise: Promise<unknown>): Promise<grpc.ServiceError> {
 
 function fetchMetrics(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve(body));
-    }).on("error", reject);
+    http
+      .get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve(body));
+      })
+      .on("error", reject);
   });
 }
 
@@ -263,7 +276,9 @@ describe("shard process", () => {
     expect(misrouted.code).toBe(Status.INVALID_ARGUMENT);
     expect(misrouted.details).toMatch(/belongs to shard 1, not shard 0/);
     // Refused reads are counted under their status name.
-    expect(await fetchMetrics(shard.metricsPort)).toMatch(/^lp_shard_reads_total\{method="get",outcome="INVALID_ARGUMENT"[^}]*\} [1-9]\d*$/m);
+    expect(await fetchMetrics(shard.metricsPort)).toMatch(
+      /^lp_shard_reads_total\{method="get",outcome="INVALID_ARGUMENT"[^}]*\} [1-9]\d*$/m,
+    );
   });
 
   test("a Get with min_lsn waits until a later batch applies it", async () => {
@@ -387,7 +402,11 @@ describe("shard process killed with SIGKILL while batches stream", () => {
     for (let b = 0; b < batches; b++) {
       const parts = Array.from({ length: 10 }, (_x, i) => {
         const lsn = b * 10 + i + 1;
-        return part(lsn, lsn - 1, tokensFor(lsn).map((k) => append(k, `${lsn},`)));
+        return part(
+          lsn,
+          lsn - 1,
+          tokensFor(lsn).map((k) => append(k, `${lsn},`)),
+        );
       });
       session.send(batch(...parts));
     }

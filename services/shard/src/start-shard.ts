@@ -64,7 +64,10 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
   const dirLock = lockDataDir(options.dataDir, `shard ${options.shardId}`);
   let store: ShardStore;
   try {
-    store = ShardStore.open(options.dataDir, options.shardId, { walAutocheckpointPages: options.walAutocheckpointPages, pageBytes: options.pageBytes });
+    store = ShardStore.open(options.dataDir, options.shardId, {
+      walAutocheckpointPages: options.walAutocheckpointPages,
+      pageBytes: options.pageBytes,
+    });
   } catch (err: unknown) {
     dirLock.release();
     throw err;

@@ -212,7 +212,13 @@ describe("ShardStore.scan", () => {
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "shard-scan-"));
     store = ShardStore.open(dir, 0);
-    store.applyBatch([part(1, 0, keys.map((key) => put(key, `v-${key}`)))]);
+    store.applyBatch([
+      part(
+        1,
+        0,
+        keys.map((key) => put(key, `v-${key}`)),
+      ),
+    ]);
   });
   afterAll(() => {
     store.close();

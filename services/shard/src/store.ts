@@ -212,8 +212,7 @@ export class ShardStore {
   #applyMutation(mutation: Mutation): void {
     const s = this.#statements;
     // PUT and DELETE do not depend on the current value: skip the read.
-    const readsCurrent =
-      mutation.kind === MutationKind.MUTATION_KIND_APPEND || mutation.kind === MutationKind.MUTATION_KIND_ADD;
+    const readsCurrent = mutation.kind === MutationKind.MUTATION_KIND_APPEND || mutation.kind === MutationKind.MUTATION_KIND_ADD;
     const current = readsCurrent ? (s.kvGet.get(mutation.key) as { value: Buffer } | undefined)?.value : undefined;
     const next = applyMutation(current, mutation);
     if (next === undefined) {
@@ -238,9 +237,9 @@ export class ShardStore {
     const upper = prefixUpperBound(prefix);
     const s = this.#statements;
     // One extra row tells whether more keys match.
-    const rows = (upper === null
-      ? s.scanOpen.all(prefix, startAfter, itemsMax + 1)
-      : s.scanBounded.all(prefix, startAfter, upper, itemsMax + 1)) as KeyValueItem[];
+    const rows = (
+      upper === null ? s.scanOpen.all(prefix, startAfter, itemsMax + 1) : s.scanBounded.all(prefix, startAfter, upper, itemsMax + 1)
+    ) as KeyValueItem[];
     const items: KeyValueItem[] = [];
     let bytes = 0;
     for (const row of rows) {

@@ -33,7 +33,9 @@ export function unsafeTestMutationFromEnv(env: NodeJS.ProcessEnv = process.env):
   if (value === undefined || value === "") return undefined;
   const known = UNSAFE_TEST_MUTATIONS.find((m) => m === value);
   if (known === undefined) {
-    throw new Error(`${UNSAFE_TEST_MUTATION_ENV}=${JSON.stringify(value)} is not one of ${UNSAFE_TEST_MUTATIONS.join(", ")} (test-only; unset it)`);
+    throw new Error(
+      `${UNSAFE_TEST_MUTATION_ENV}=${JSON.stringify(value)} is not one of ${UNSAFE_TEST_MUTATIONS.join(", ")} (test-only; unset it)`,
+    );
   }
   return known;
 }

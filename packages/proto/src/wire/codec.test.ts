@@ -27,7 +27,10 @@ const RUNS = 300;
 const uint64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 300n }), fc.bigInt({ min: 0n, max: 2n ** 53n }), fc.bigUintN(64));
 const sint64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: -300n, max: 300n }), fc.bigIntN(64));
 const text = fc.oneof(fc.constant(""), fc.string({ maxLength: 40 }), fc.fullUnicodeString({ maxLength: 20 }));
-const bytes = fc.oneof(fc.constant(Buffer.alloc(0)), fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)));
+const bytes = fc.oneof(
+  fc.constant(Buffer.alloc(0)),
+  fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+);
 const kind = fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
 
 const mutation: fc.Arbitrary<Mutation> = fc.record({ kind, key: text, value: bytes, delta: sint64 });
@@ -81,7 +84,9 @@ const appendStreamResponse: fc.Arbitrary<AppendStreamResponse> = fc.record({
 const deliverResponse: fc.Arbitrary<DeliverResponse> = fc.oneof(
   fc.constant({}),
   fc.record({ body: fc.record({ $case: fc.constant("ack" as const), value: fc.record({ appliedLsn: uint64 }) }) }),
-  fc.record({ body: fc.record({ $case: fc.constant("gap" as const), value: fc.record({ appliedLsn: uint64, lsn: uint64, prevLsn: uint64 }) }) }),
+  fc.record({
+    body: fc.record({ $case: fc.constant("gap" as const), value: fc.record({ appliedLsn: uint64, lsn: uint64, prevLsn: uint64 }) }),
+  }),
   fc.record({ body: fc.record({ $case: fc.constant("hello" as const), value: fc.record({ shardId: uint32, appliedLsn: uint64 }) }) }),
 );
 
@@ -106,16 +111,36 @@ function generated<T>(fns: { encode(m: T): { finish(): Uint8Array }; decode(b: U
 
 const codecs = [
   { name: "LogEntry", arbitrary: logEntry, fast: { encode: encodeLogEntry, decode: decodeLogEntry }, generated: generated(LogEntry) },
-  { name: "AppendRequest", arbitrary: appendRequest, fast: { encode: encodeAppendRequest, decode: decodeAppendRequest }, generated: generated(AppendRequest) },
-  { name: "ReadResponse", arbitrary: readResponse, fast: { encode: encodeReadResponse, decode: decodeReadResponse }, generated: generated(ReadResponse) },
-  { name: "DeliverRequest", arbitrary: deliverRequest, fast: { encode: encodeDeliverRequest, decode: decodeDeliverRequest }, generated: generated(DeliverRequest) },
+  {
+    name: "AppendRequest",
+    arbitrary: appendRequest,
+    fast: { encode: encodeAppendRequest, decode: decodeAppendRequest },
+    generated: generated(AppendRequest),
+  },
+  {
+    name: "ReadResponse",
+    arbitrary: readResponse,
+    fast: { encode: encodeReadResponse, decode: decodeReadResponse },
+    generated: generated(ReadResponse),
+  },
+  {
+    name: "DeliverRequest",
+    arbitrary: deliverRequest,
+    fast: { encode: encodeDeliverRequest, decode: decodeDeliverRequest },
+    generated: generated(DeliverRequest),
+  },
   {
     name: "AppendStreamResponse",
     arbitrary: appendStreamResponse,
     fast: { encode: encodeAppendStreamResponse, decode: decodeAppendStreamResponse },
     generated: generated(AppendStreamResponse),
   },
-  { name: "DeliverResponse", arbitrary: deliverResponse, fast: { encode: encodeDeliverResponse, decode: decodeDeliverResponse }, generated: generated(DeliverResponse) },
+  {
+    name: "DeliverResponse",
+    arbitrary: deliverResponse,
+    fast: { encode: encodeDeliverResponse, decode: decodeDeliverResponse },
+    generated: generated(DeliverResponse),
+  },
 ] as Codec<unknown>[];
 
 function outcome(decode: () => unknown): { ok: true; value: unknown } | { ok: false } {

@@ -53,7 +53,10 @@ export const ShardService = {
 } as const satisfies typeof shard.ShardService;
 
 export type LogStoreClient = logstore.LogStoreClient;
-export const LogStoreClient = makeGenericClientConstructor(LogStoreService, "logplayer.v1.LogStore") as unknown as typeof logstore.LogStoreClient;
+export const LogStoreClient = makeGenericClientConstructor(
+  LogStoreService,
+  "logplayer.v1.LogStore",
+) as unknown as typeof logstore.LogStoreClient;
 
 export type ShardClient = shard.ShardClient;
 export const ShardClient = makeGenericClientConstructor(ShardService, "logplayer.v1.Shard") as unknown as typeof shard.ShardClient;

@@ -224,7 +224,9 @@ export class WireReader {
     const length = this.length();
     const start = this.pos;
     this.pos += length;
-    return length <= SHORT_STRING_BYTES ? decodeShortString(this.buf, start, start + length) : this.buf.toString("utf8", start, start + length);
+    return length <= SHORT_STRING_BYTES
+      ? decodeShortString(this.buf, start, start + length)
+      : this.buf.toString("utf8", start, start + length);
   }
 
   /** Skips a field of an unknown number, or of a known one with an unexpected wire type. */

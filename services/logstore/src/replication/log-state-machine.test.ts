@@ -8,7 +8,11 @@ import { LogStateMachine, type AppendFailure, type AppendWaiter } from "./log-st
 
 function normalEntry(index: bigint, term: bigint, clientId: string, clientSeq: bigint): Entry {
   const entry: LogEntry = {
-    lsn: index, term, commitTimeNs: 1n, clientId, clientSeq,
+    lsn: index,
+    term,
+    commitTimeNs: 1n,
+    clientId,
+    clientSeq,
     txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key: `k${index}`, value: Buffer.from("v"), delta: 0n }] },
   };
   return { index, term, kind: "normal", data: encodeEntryPayload(entry) };

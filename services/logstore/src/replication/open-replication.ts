@@ -75,9 +75,15 @@ export async function openReplication(
   // bound (the leader's own admission takes at most the other three quarters), so a follower's queue cannot overflow.
   const bytesPerMessageMax = Math.max(1, Math.min(limits.messageBytesMax - 64 * 1024, Math.floor(limits.appendQueueBytesMax / 4)));
   const inflightMessagesByBytes = Math.max(1, Math.floor(limits.appendQueueBytesMax / 4 / bytesPerMessageMax));
-  const inflightMessagesMax = Math.max(1, Math.min(16, inflightMessagesByBytes, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))));
+  const inflightMessagesMax = Math.max(
+    1,
+    Math.min(16, inflightMessagesByBytes, Math.floor(limits.appendQueueMax / (2 * entriesPerMessageMax))),
+  );
   const uncommittedEntriesMax = Math.max(1, Math.floor(limits.appendQueueMax / 2));
-  assert(inflightMessagesMax * entriesPerMessageMax <= limits.appendQueueMax || limits.appendQueueMax < 128, "raft window exceeds the WAL queue");
+  assert(
+    inflightMessagesMax * entriesPerMessageMax <= limits.appendQueueMax || limits.appendQueueMax < 128,
+    "raft window exceeds the WAL queue",
+  );
   // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
   // short tail is kept, older reads go to the WAL's own cache (--cache-bytes-max) or to disk.
   const storage = new WalStorage(wal, hardState, RECENT_DURABLE_ENTRIES_MAX);
@@ -94,12 +100,25 @@ export async function openReplication(
     appliedIndex: hardState.commit,
   };
   logger.info(
-    { replicaId, peers, peersHash: identity.peersHash, term: hardState.term.toString(), commit: hardState.commit.toString(), dedupeClients: dedupe.clientCount },
+    {
+      replicaId,
+      peers,
+      peersHash: identity.peersHash,
+      term: hardState.term.toString(),
+      commit: hardState.commit.toString(),
+      dedupeClients: dedupe.clientCount,
+    },
     "replication state loaded",
   );
   const options = {
-    identity, peers, dataDir, limits: setup.limits, transactionLimits: limits.transactionLimits,
-    messageBytesMax: limits.messageBytesMax, appendQueueMax: limits.appendQueueMax, onFatal,
+    identity,
+    peers,
+    dataDir,
+    limits: setup.limits,
+    transactionLimits: limits.transactionLimits,
+    messageBytesMax: limits.messageBytesMax,
+    appendQueueMax: limits.appendQueueMax,
+    onFatal,
   };
   try {
     return new ReplicatedLog(options, wal, storage, config, dedupe, logger);

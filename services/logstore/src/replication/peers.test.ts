@@ -5,7 +5,10 @@ import { messageFromWire, messageToWire } from "./wire";
 
 describe("--peers", () => {
   it("parses id=host:port lists, sorted by id", () => {
-    expect(parsePeers("2=b:2,1=a:1")).toEqual([{ id: 1, address: "a:1" }, { id: 2, address: "b:2" }]);
+    expect(parsePeers("2=b:2,1=a:1")).toEqual([
+      { id: 1, address: "a:1" },
+      { id: 2, address: "b:2" },
+    ]);
   });
 
   it.each(["", "1=a", "x=a:1", "0=a:1", "1=a:1,1=b:2", "1=a:70000"])("refuses %j", (text) => {
@@ -33,10 +36,19 @@ describe("raft-state.json identity", () => {
 
 describe("Raft messages on the wire", () => {
   const messages: Message[] = [
-    { type: "append", from: 1, to: 2, term: 3n, prevIndex: 4n, prevTerm: 2n, commit: 4n, entries: [
-      { index: 5n, term: 3n, kind: "leader-noop", data: Buffer.alloc(0) },
-      { index: 6n, term: 3n, kind: "normal", data: Buffer.from([1, 2, 3]) },
-    ] },
+    {
+      type: "append",
+      from: 1,
+      to: 2,
+      term: 3n,
+      prevIndex: 4n,
+      prevTerm: 2n,
+      commit: 4n,
+      entries: [
+        { index: 5n, term: 3n, kind: "leader-noop", data: Buffer.alloc(0) },
+        { index: 6n, term: 3n, kind: "normal", data: Buffer.from([1, 2, 3]) },
+      ],
+    },
     { type: "append-response", from: 2, to: 1, term: 3n, reject: true, index: 4n, hintIndex: 2n, hintTerm: 1n },
     { type: "heartbeat", from: 1, to: 2, term: 3n, commit: 6n },
     { type: "heartbeat-response", from: 2, to: 1, term: 3n },

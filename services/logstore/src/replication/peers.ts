@@ -13,7 +13,10 @@ export interface Peer {
  * integers, unique, at most VOTERS_MAX of them. Throws INVALID_ARGUMENT.
  */
 export function parsePeers(text: string): Peer[] {
-  const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const items = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (items.length === 0 || items.length > VOTERS_MAX) {
     throw invalidArgument(`--peers needs 1..${VOTERS_MAX} entries of id=host:port, got "${text}"`);
   }
@@ -35,6 +38,9 @@ export function parsePeers(text: string): Peer[] {
  * vote for or append to each other.
  */
 export function peersHash(peers: readonly Peer[]): string {
-  const canonical = [...peers].sort((a, b) => a.id - b.id).map((p) => `${p.id}=${p.address}`).join(",");
+  const canonical = [...peers]
+    .sort((a, b) => a.id - b.id)
+    .map((p) => `${p.id}=${p.address}`)
+    .join(",");
   return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
 }

@@ -45,8 +45,13 @@ export function parseRaftState(text: string, filePath: string): RaftStateRecord 
   }
   const { formatVersion, clusterId, replicaId, peersHash, term, vote, commit } = record;
   if (
-    formatVersion !== FORMAT_VERSION || typeof clusterId !== "string" || typeof replicaId !== "number" ||
-    typeof peersHash !== "string" || typeof term !== "string" || typeof vote !== "number" || typeof commit !== "string"
+    formatVersion !== FORMAT_VERSION ||
+    typeof clusterId !== "string" ||
+    typeof replicaId !== "number" ||
+    typeof peersHash !== "string" ||
+    typeof term !== "string" ||
+    typeof vote !== "number" ||
+    typeof commit !== "string"
   ) {
     throw failedPrecondition(`${filePath} is malformed`);
   }
@@ -56,7 +61,9 @@ export function parseRaftState(text: string, filePath: string): RaftStateRecord 
 /** Refuses to run a replica whose stored identity differs from the one it was started with. */
 export function checkRaftIdentity(stored: RaftIdentity, started: RaftIdentity): void {
   if (stored.clusterId !== started.clusterId) {
-    throw failedPrecondition(`${RAFT_STATE_FILE} belongs to cluster "${stored.clusterId}", but this replica was started for "${started.clusterId}"`);
+    throw failedPrecondition(
+      `${RAFT_STATE_FILE} belongs to cluster "${stored.clusterId}", but this replica was started for "${started.clusterId}"`,
+    );
   }
   if (stored.replicaId !== started.replicaId) {
     throw failedPrecondition(`${RAFT_STATE_FILE} belongs to replica ${stored.replicaId}, but --replica-id is ${started.replicaId}`);

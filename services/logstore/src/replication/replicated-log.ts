@@ -1,12 +1,4 @@
-import {
-  assert,
-  LpError,
-  Status,
-  unavailable,
-  validateTransaction,
-  type Logger,
-  type TransactionLimits,
-} from "@logplayer/common";
+import { assert, LpError, Status, unavailable, validateTransaction, type Logger, type TransactionLimits } from "@logplayer/common";
 import type { AppendRequest, AppendResponse, LogEntry, ReplicaStatus, ReplicationServer } from "@logplayer/proto";
 import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
@@ -73,7 +65,14 @@ export class ReplicatedLog {
   #stopped = false;
   #lastRefusalLogMs = 0;
 
-  constructor(options: ReplicatedLogOptions, wal: Wal, storage: WalStorage, config: Omit<RaftConfig, "randomInt">, dedupe: DedupeTable, logger: Logger) {
+  constructor(
+    options: ReplicatedLogOptions,
+    wal: Wal,
+    storage: WalStorage,
+    config: Omit<RaftConfig, "randomInt">,
+    dedupe: DedupeTable,
+    logger: Logger,
+  ) {
     this.#options = options;
     this.#logger = logger;
     this.#state = new LogStateMachine(dedupe, config.appliedIndex, options.limits.appendWaitersMax);
@@ -192,7 +191,8 @@ export class ReplicatedLog {
     const verdict = this.#state.verdict(request, waiter);
     switch (verdict.kind) {
       case "duplicate":
-        return waiter.committed(verdict.lsn, true);
+        waiter.committed(verdict.lsn, true);
+        return;
       case "too-old":
         throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
       case "joined-in-flight":
@@ -201,8 +201,12 @@ export class ReplicatedLog {
         break;
     }
     const entry: LogEntry = {
-      lsn: status.lastIndex + 1n, term: status.term, txn: request.txn,
-      commitTimeNs: request.commitTimeNs, clientId: request.clientId, clientSeq: request.clientSeq,
+      lsn: status.lastIndex + 1n,
+      term: status.term,
+      txn: request.txn,
+      commitTimeNs: request.commitTimeNs,
+      clientId: request.clientId,
+      clientSeq: request.clientSeq,
     };
     const payload = encodeEntryPayload(entry);
     const problem = validateTransaction(request.txn, payload.length, this.#options.transactionLimits);
@@ -221,7 +225,10 @@ export class ReplicatedLog {
       if (result.reason === "overloaded") throw new LpError(Status.RESOURCE_EXHAUSTED, "too many uncommitted appends; back off");
       throw this.#notLeader();
     }
-    assert(result.index === entry.lsn && result.term === entry.term, `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`);
+    assert(
+      result.index === entry.lsn && result.term === entry.term,
+      `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`,
+    );
     this.#logWriter.proposed(entry, payload.length + RECORD_HEADER_BYTES);
     this.#state.track(entry.lsn, entry.term, request, waiter);
   }
@@ -250,7 +257,11 @@ export class ReplicatedLog {
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
   service(): ReplicationServer {
-    return createReplicationService(this.#options.identity, (message) => this.#driver.step(message), (text) => this.#logRefusal(text));
+    return createReplicationService(
+      this.#options.identity,
+      (message) => this.#driver.step(message),
+      (text) => this.#logRefusal(text),
+    );
   }
 
   #logRefusal(text: string): void {
@@ -267,16 +278,28 @@ export class ReplicatedLog {
     const replicas = this.#options.peers.map((peer): ReplicaStatus => {
       if (peer.id === status.id) {
         return {
-          replicaId: String(peer.id), address: peer.address, role: status.role, term: status.term,
-          lastLsn: status.lastIndex, commitLsn: this.#state.appliedLsn, matchLsn: status.persistedIndex, lag: 0n,
+          replicaId: String(peer.id),
+          address: peer.address,
+          role: status.role,
+          term: status.term,
+          lastLsn: status.lastIndex,
+          commitLsn: this.#state.appliedLsn,
+          matchLsn: status.persistedIndex,
+          lag: 0n,
         };
       }
       const progress = status.role === "leader" ? this.#driver.progressOf(peer.id) : undefined;
       const role = peer.id === status.leader ? "leader" : progress !== undefined ? "follower" : "unknown";
       const match = progress?.match ?? 0n;
       return {
-        replicaId: String(peer.id), address: peer.address, role, term: progress !== undefined ? status.term : 0n,
-        lastLsn: match, commitLsn: 0n, matchLsn: match, lag: progress !== undefined ? status.lastIndex - match : 0n,
+        replicaId: String(peer.id),
+        address: peer.address,
+        role,
+        term: progress !== undefined ? status.term : 0n,
+        lastLsn: match,
+        commitLsn: 0n,
+        matchLsn: match,
+        lag: progress !== undefined ? status.lastIndex - match : 0n,
       };
     });
     return { role: status.role, term: status.term, leaderAddress: this.#leaderAddress() ?? "", replicas };

@@ -7,7 +7,12 @@ import type { Wal } from "@logplayer/wal";
 /** A Raft entry as the WAL stores it: a LogEntry without a transaction is a leader no-op. */
 export function toRaftEntry(entry: LogEntry): Entry {
   const noop = entry.txn === undefined;
-  return { index: entry.lsn, term: entry.term, kind: noop ? "leader-noop" : "normal", data: noop ? new Uint8Array(0) : encodeEntryPayload(entry) };
+  return {
+    index: entry.lsn,
+    term: entry.term,
+    kind: noop ? "leader-noop" : "normal",
+    data: noop ? new Uint8Array(0) : encodeEntryPayload(entry),
+  };
 }
 
 /** The WAL record for a Raft entry, checked against the entry's index and term. */
@@ -17,7 +22,10 @@ export function toLogEntry(entry: Entry): { entry: LogEntry; payload: Uint8Array
     return { entry: noop, payload: encodeEntryPayload(noop) };
   }
   const decoded = decodeLogEntry(entry.data);
-  assert(decoded.lsn === entry.index && decoded.term === entry.term, `raft entry ${entry.index}/${entry.term} carries LogEntry ${decoded.lsn}/${decoded.term}`);
+  assert(
+    decoded.lsn === entry.index && decoded.term === entry.term,
+    `raft entry ${entry.index}/${entry.term} carries LogEntry ${decoded.lsn}/${decoded.term}`,
+  );
   assert(decoded.txn !== undefined, `raft entry ${entry.index} is normal but has no transaction`);
   return { entry: decoded, payload: entry.data };
 }

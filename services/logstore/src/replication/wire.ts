@@ -13,14 +13,29 @@ const TYPE_TO_WIRE: Record<Message["type"], RaftMessageType> = {
 };
 
 const EMPTY: Omit<RaftMessage, "type" | "from" | "to" | "term"> = {
-  prevIndex: 0n, prevTerm: 0n, entries: [], commit: 0n, reject: false, index: 0n, hintIndex: 0n, hintTerm: 0n, lastIndex: 0n, lastTerm: 0n,
+  prevIndex: 0n,
+  prevTerm: 0n,
+  entries: [],
+  commit: 0n,
+  reject: false,
+  index: 0n,
+  hintIndex: 0n,
+  hintTerm: 0n,
+  lastIndex: 0n,
+  lastTerm: 0n,
 };
 
 export function messageToWire(message: Message): RaftMessage {
   const base = { ...EMPTY, type: TYPE_TO_WIRE[message.type], from: message.from, to: message.to, term: message.term };
   switch (message.type) {
     case "append":
-      return { ...base, prevIndex: message.prevIndex, prevTerm: message.prevTerm, commit: message.commit, entries: message.entries.map(entryToWire) };
+      return {
+        ...base,
+        prevIndex: message.prevIndex,
+        prevTerm: message.prevTerm,
+        commit: message.commit,
+        entries: message.entries.map(entryToWire),
+      };
     case "append-response":
       return { ...base, reject: message.reject, index: message.index, hintIndex: message.hintIndex, hintTerm: message.hintTerm };
     case "heartbeat":
@@ -41,9 +56,23 @@ export function messageFromWire(wire: RaftMessage): Message | undefined {
   const base = { from: wire.from, to: wire.to, term: wire.term };
   switch (wire.type) {
     case RaftMessageType.RAFT_MESSAGE_TYPE_APPEND:
-      return { ...base, type: "append", prevIndex: wire.prevIndex, prevTerm: wire.prevTerm, commit: wire.commit, entries: wire.entries.map(entryFromWire) };
+      return {
+        ...base,
+        type: "append",
+        prevIndex: wire.prevIndex,
+        prevTerm: wire.prevTerm,
+        commit: wire.commit,
+        entries: wire.entries.map(entryFromWire),
+      };
     case RaftMessageType.RAFT_MESSAGE_TYPE_APPEND_RESPONSE:
-      return { ...base, type: "append-response", reject: wire.reject, index: wire.index, hintIndex: wire.hintIndex, hintTerm: wire.hintTerm };
+      return {
+        ...base,
+        type: "append-response",
+        reject: wire.reject,
+        index: wire.index,
+        hintIndex: wire.hintIndex,
+        hintTerm: wire.hintTerm,
+      };
     case RaftMessageType.RAFT_MESSAGE_TYPE_HEARTBEAT:
       return { ...base, type: "heartbeat", commit: wire.commit };
     case RaftMessageType.RAFT_MESSAGE_TYPE_HEARTBEAT_RESPONSE:
@@ -62,7 +91,12 @@ export function messageFromWire(wire: RaftMessage): Message | undefined {
 }
 
 function entryToWire(entry: Entry): RaftEntry {
-  return { index: entry.index, term: entry.term, leaderNoop: entry.kind === "leader-noop", data: Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength) };
+  return {
+    index: entry.index,
+    term: entry.term,
+    leaderNoop: entry.kind === "leader-noop",
+    data: Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength),
+  };
 }
 
 function entryFromWire(wire: RaftEntry): Entry {
