@@ -1,5 +1,5 @@
 import { assert } from "@logplayer/common";
-import { RaftNode } from "@logplayer/raft";
+import { checkIncomingMessage, RaftNode } from "@logplayer/raft";
 import type { Entry, HardState, Message, NodeId, ProposeResult, RaftConfig, RaftStatus, Ready, Storage } from "@logplayer/raft";
 
 /**
@@ -87,6 +87,8 @@ export interface RaftDriverOptions {
   readonly application: RaftApplication;
   /** A failed write or a broken invariant: the process must not carry on. The driver has stopped. */
   readonly onFatal: (error: Error) => void;
+  /** A message refused before the core saw it (see step). Default: ignored. */
+  readonly onMessageRefused?: (reason: string, message: Message) => void;
   readonly testOnlyFaults?: RaftDriverTestOnlyFaults;
 }
 
@@ -117,10 +119,20 @@ export class RaftDriver {
   #stopClock: (() => void) | undefined;
   #stopped = false;
 
+  #messagesRefused = 0;
+
   constructor(options: RaftDriverOptions) {
     this.#options = options;
     const { random } = options.ports;
     this.#node = new RaftNode({ ...options.config, randomInt: (bound) => random.int(bound) }, options.storage);
+  }
+
+  get #voters(): readonly NodeId[] {
+    return this.#options.config.voters;
+  }
+
+  #onMessageRefused(reason: string, message: Message): void {
+    this.#options.onMessageRefused?.(reason, message);
   }
 
   get stopped(): boolean {
@@ -146,8 +158,28 @@ export class RaftDriver {
     this.#stopClock?.();
   }
 
+  /**
+   * A message off the network. Checked against the node's state when its
+   * turn comes, so that nothing a correct peer could not have sent reaches a
+   * core assertion; a refused message is dropped (Raft tolerates a lost
+   * message), counted and reported.
+   */
   step(message: Message): void {
-    this.#enqueue(() => this.#node.step(message));
+    this.#enqueue(() => {
+      const status = this.#node.status();
+      const problem = checkIncomingMessage(message, { id: status.id, voters: this.#voters, lastIndex: status.lastIndex });
+      if (problem !== null) {
+        this.#messagesRefused++;
+        this.#onMessageRefused(problem, message);
+        return;
+      }
+      this.#node.step(message);
+    });
+  }
+
+  /** Messages dropped by checkIncomingMessage since start. */
+  get messagesRefused(): number {
+    return this.#messagesRefused;
   }
 
   /** The log reports every entry up to `index` durable, the one at `index` having `term`. */

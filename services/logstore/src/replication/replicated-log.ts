@@ -107,6 +107,8 @@ export class ReplicatedLog {
         observe: (status) => this.#observe(status),
       },
       onFatal: options.onFatal,
+      onMessageRefused: (reason, message) =>
+        this.#logRefusal(`refused a Raft ${message.type} from replica ${message.from} (dropped, the node keeps running): ${reason}`),
     });
     wal.onDurable((durableLsn) => {
       const term = wal.termAt(durableLsn);

@@ -1,0 +1,74 @@
+import type { NodeId } from "./types";
+import type { Message } from "./types";
+
+/** What a node knows that bounds the messages it can be sent: its id, the voters, its log's end. */
+export interface MessageCheckView {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly lastIndex: bigint;
+}
+
+/**
+ * Why `message` is impossible for a node in `view` (a string), or null when a
+ * correct peer could have sent it. Pure.
+ *
+ * The core asserts on its own invariants (a commit past the log's end, a
+ * progress past the leader's log): those assertions catch OUR bugs. A
+ * message off the network, even from an authenticated peer, may be buggy or
+ * forged, so the adapter runs this check first and drops what fails it,
+ * which Raft tolerates like any lost message. It checks shape and bounds, not
+ * truth: a well-formed lie from a voter (a forged ack) is for authentication
+ * to stop.
+ */
+export function checkIncomingMessage(message: Message, view: MessageCheckView): string | null {
+  if (message.to !== view.id) return `addressed to ${message.to}, this is ${view.id}`;
+  if (message.from === view.id || !view.voters.includes(message.from)) return `from ${message.from}, which is not a peer voter`;
+  if (message.term < 0n) return `negative term ${message.term}`;
+  switch (message.type) {
+    case "append":
+      return checkAppend(message.prevIndex, message.prevTerm, message.term, message.entries, message.commit);
+    case "heartbeat":
+      // A leader sends min(our match, its commit): never past what we hold.
+      return message.commit < 0n || message.commit > view.lastIndex
+        ? `heartbeat commit ${message.commit} outside [0, ${view.lastIndex}] (this node's log)`
+        : null;
+    case "append-response":
+      // Acks and rejections name indexes of the leader's own log.
+      if (message.index < 0n || message.index > view.lastIndex)
+        return `append-response index ${message.index} outside [0, ${view.lastIndex}]`;
+      if (message.hintIndex < 0n || message.hintIndex > view.lastIndex) {
+        return `append-response hint ${message.hintIndex} outside [0, ${view.lastIndex}]`;
+      }
+      if (message.hintTerm < 0n || message.hintTerm > message.term) return `append-response hint term ${message.hintTerm} above its term`;
+      return null;
+    case "vote":
+    case "pre-vote":
+      if (message.lastIndex < 0n || message.lastTerm < 0n || message.lastTerm > message.term) {
+        return `${message.type} with last entry ${message.lastIndex}/${message.lastTerm} impossible in term ${message.term}`;
+      }
+      return null;
+    case "heartbeat-response":
+    case "vote-response":
+    case "pre-vote-response":
+      return null;
+  }
+}
+
+function checkAppend(
+  prevIndex: bigint,
+  prevTerm: bigint,
+  term: bigint,
+  entries: readonly { readonly index: bigint; readonly term: bigint }[],
+  commit: bigint,
+): string | null {
+  if (prevIndex < 0n || prevTerm < 0n || prevTerm > term) return `append after ${prevIndex}/${prevTerm} impossible in term ${term}`;
+  if (commit < 0n) return `append with negative commit ${commit}`;
+  let previousTerm = prevTerm;
+  for (const [i, entry] of entries.entries()) {
+    if (entry.index !== prevIndex + 1n + BigInt(i))
+      return `append entry ${i} has index ${entry.index}, expected ${prevIndex + 1n + BigInt(i)}`;
+    if (entry.term < previousTerm || entry.term > term) return `append entry ${entry.index} has term ${entry.term} out of order`;
+    previousTerm = entry.term;
+  }
+  return null;
+}
