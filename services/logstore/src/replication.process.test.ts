@@ -13,6 +13,7 @@ import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { freePorts } from "@logplayer/common";
 import { waitFor } from "@logplayer/testing";
 import {
+  ReplicationClient,
   LogStoreClient,
   MutationKind,
   PROTOCOL_VERSION,
@@ -22,6 +23,9 @@ import {
   type ReadResponse,
   type StatusResponse,
 } from "@logplayer/proto";
+
+import { parsePeers, peersHash } from "./replication/peers";
+import { messageToWire } from "./replication/wire";
 
 const MAIN = path.join(__dirname, "..", "dist", "main.js");
 const CLUSTER_ID = "repl-test";
@@ -360,6 +364,44 @@ describe("LogStore replication (3 replicas)", () => {
     const byLsn = new Map(entries.map((e) => [e.lsn, e]));
     for (const lsn of acknowledged) expect(byLsn.get(lsn)?.clientId).toBe("burst");
     expect((await append(leader, request("after-burst", 1n))).duplicate).toBe(false);
+  });
+
+  it("forged Steps (a heartbeat committing past a follower's log, an ack past the leader's log) are dropped: every replica keeps running", async () => {
+    await waitFor("a leader", async () => (await leaderAmong(REPLICAS)) !== undefined);
+    const leader = (await leaderAmong(REPLICAS))!;
+    const follower = REPLICAS.find((id) => id !== leader)!;
+    const { term } = (await status(leader))!;
+    // Everything an attacker needs is public: the cluster id and the peer list (from Status) give the peers hash.
+    const hash = peersHash(parsePeers(peersFlag));
+    const forge = (to: number, message: Parameters<typeof messageToWire>[0]): Promise<ServiceError | null> => {
+      const client = new ReplicationClient(`127.0.0.1:${replicas.get(to)!.port}`, credentials.createInsecure());
+      return new Promise((resolve) =>
+        client.step({ clusterId: CLUSTER_ID, peersHash: hash, messages: [messageToWire(message)] }, (err) => {
+          client.close();
+          resolve(err);
+        }),
+      );
+    };
+    await forge(follower, { type: "heartbeat", from: leader, to: follower, term, commit: 2n ** 62n });
+    await forge(leader, {
+      type: "append-response",
+      from: follower,
+      to: leader,
+      term,
+      reject: true,
+      index: 2n ** 62n,
+      hintIndex: 2n ** 62n,
+      hintTerm: 0n,
+    });
+    await waitFor(
+      "both refusals logged",
+      () =>
+        replicas.get(follower)!.output.includes("refused a Raft heartbeat") &&
+        replicas.get(leader)!.output.includes("refused a Raft append-response"),
+    );
+    for (const id of REPLICAS) expect(replicas.get(id)!.child?.exitCode).toBeNull();
+    expect((await append(leader, request("after-forgery", 1n))).duplicate).toBe(false);
+    expect((await status(leader))?.role).toBe("leader");
   });
 
   it("kill -9 of the leader under load: a new leader within the bound, nothing lost or doubled", async () => {
