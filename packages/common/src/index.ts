@@ -53,7 +53,7 @@ export { monotonicNs, nsToUs } from "./clock";
 export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
 export type { Logger, LogLevel } from "./logger";
 export { createRegistry, startMetricsServer, Registry, Counter, Gauge, Histogram } from "./metrics";
-export type { MetricsServer } from "./metrics";
+export type { HttpProbes, MetricsServer, Readiness } from "./metrics";
 export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer, listenHost, withPort } from "./grpc";
 export type { GrpcLimits } from "./grpc";
 export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";

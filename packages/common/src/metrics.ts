@@ -26,10 +26,30 @@ export interface MetricsServer {
 }
 
 /** Serves GET /metrics (Prometheus text format). Port 0 disables it; returns null then. */
-export async function startMetricsServer(host: string, port: number, registry: Registry): Promise<MetricsServer | null> {
+/** Whether a process should get traffic now (a load balancer's or Kubernetes' readiness), and why not. */
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
+
+export interface HttpProbes {
+  /** Default: always ready once the server runs. */
+  readonly ready?: () => Readiness;
+}
+
+/**
+ * Serves `/metrics` (Prometheus), `/healthz` (liveness: 200 while the event
+ * loop answers) and `/readyz` (readiness: 200, or 503 with the reason) on
+ * `host:port`; port -1 turns it off, 0 picks a free port.
+ */
+export async function startMetricsServer(host: string, port: number, registry: Registry, probes: HttpProbes = {}): Promise<MetricsServer | null> {
   if (port < 0) return null;
   const server = http.createServer((req, res) => {
-    if (req.method === "GET" && req.url === "/metrics") {
+    if (req.method === "GET" && req.url === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("ok\n");
+    } else if (req.method === "GET" && req.url === "/readyz") {
+      const readiness = probes.ready?.() ?? { ready: true };
+      res.writeHead(readiness.ready ? 200 : 503, { "content-type": "text/plain" });
+      res.end(readiness.ready ? "ready\n" : `not ready: ${readiness.reason}\n`);
+    } else if (req.method === "GET" && req.url === "/metrics") {
       registry.metrics().then(
         (body) => {
           res.writeHead(200, { "content-type": registry.contentType });
@@ -42,7 +62,7 @@ export async function startMetricsServer(host: string, port: number, registry: R
       );
     } else {
       res.writeHead(404);
-      res.end("not found: try /metrics\n");
+      res.end("not found: try /metrics, /healthz or /readyz\n");
     }
   });
   server.keepAliveTimeout = 5000;

@@ -12,6 +12,7 @@ import {
   monotonicNs,
   shutdownServer,
   startMetricsServer,
+  type Readiness,
   Status,
   validateShardMap,
   type BackoffConfig,
@@ -63,8 +64,10 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
   const registry = createRegistry("logplayer");
   const host = listenHost(options.listen);
   let metricsServer: MetricsServer | null = null;
+  // Ready once the main stream has its start position: before, nothing is being delivered.
+  let readiness = (): Readiness => ({ ready: false, reason: "learning the cluster from the LogStore" });
   try {
-    metricsServer = await startMetricsServer(host, options.metricsPort, registry);
+    metricsServer = await startMetricsServer(host, options.metricsPort, registry, { ready: () => readiness() });
     const channelOptions = grpcChannelOptions(options.messageBytesMax);
     const logstore = new LogStorePool(
       options.logstoreAddresses.map((address) => ({
@@ -76,6 +79,10 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     const player = createDriver(options, status, logstore, channelOptions, logger);
     player.useMetrics(createPlayerMetrics(registry, player.core.dispatcher));
     player.start();
+    readiness = () =>
+      player.core.dispatcher.currentIndex === null
+        ? { ready: false, reason: "waiting for the shards before starting the main stream" }
+        : { ready: true };
     health.setStatus("", "SERVING");
     const close = async (): Promise<void> => {
       health.setStatus("", "NOT_SERVING");

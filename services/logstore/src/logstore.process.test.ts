@@ -5,7 +5,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Status } from "@logplayer/common";
+import { freePorts, Status } from "@logplayer/common";
 import { waitFor } from "@logplayer/testing";
 import {
   LogStoreClient,
@@ -686,6 +686,43 @@ describe("operators' mistakes and full disks", () => {
     const keys = new Set(entries.flatMap((e) => e.txn?.mutations.map((m) => m.key) ?? []));
     for (const [i, outcome] of outcomes.entries()) if ("lsn" in outcome) expect(keys.has(`big${i}`)).toBe(true);
     expect((await append(running.client, appendRequest(put("after", "ok"), 1000n))).lsn).toBeGreaterThan(commitLsn);
+  });
+
+  it("serves /healthz and /readyz on the metrics port: ready while it knows a leader, 503 with the reason when it does not", async () => {
+    const single = await start(["--shard-count", "4", "--metrics-port", "0"]);
+    const singlePort = single.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
+    const health = await fetch(`http://127.0.0.1:${singlePort}/healthz`);
+    expect([health.status, await health.text()]).toEqual([200, "ok\n"]);
+    const ready = await fetch(`http://127.0.0.1:${singlePort}/readyz`);
+    expect([ready.status, await ready.text()]).toEqual([200, "ready\n"]);
+    await stop(single);
+
+    // One replica of three whose peers never answer: alive, but no leader, so not ready.
+    const [own] = await freePorts(1);
+    const peers = `1=127.0.0.1:${own},2=127.0.0.1:1,3=127.0.0.1:2`;
+    const lone = await start([
+      "--shard-count",
+      "4",
+      "--metrics-port",
+      "0",
+      "--data-dir",
+      path.join(dataDir, "lone"),
+      "--listen",
+      `127.0.0.1:${own}`,
+      "--replica-id",
+      "1",
+      "--peers",
+      peers,
+      "--cluster-id",
+      "lone",
+    ]);
+    const lonePort = lone.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
+    expect((await fetch(`http://127.0.0.1:${lonePort}/healthz`)).status).toBe(200);
+    const notReady = await fetch(`http://127.0.0.1:${lonePort}/readyz`);
+    expect([notReady.status, await notReady.text()]).toEqual([
+      503,
+      expect.stringMatching(/^not ready: no leader known \(role (follower|pre-candidate|candidate)\)/),
+    ]);
   });
 
   // A real full file system: a small tmpfs (we are root in CI), filled by a file the test controls.

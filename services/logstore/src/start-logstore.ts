@@ -186,7 +186,12 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   try {
     grpcPort = await bindServer(server, options.listen);
     if (options.advertise === undefined) advertiseAddress = withPort(options.listen, grpcPort);
-    metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry);
+    metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry, {
+      ready: () => {
+        const { role, leaderAddress } = node.status();
+        return role === "leader" || leaderAddress !== "" ? { ready: true } : { ready: false, reason: `no leader known (role ${role})` };
+      },
+    });
   } catch (err: unknown) {
     server.forceShutdown();
     replication.stop();
