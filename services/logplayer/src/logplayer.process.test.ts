@@ -6,6 +6,7 @@ import readline from "node:readline";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { createShardMap, freePorts, shardForKey } from "@logplayer/common";
 import { LogStoreClient, MutationKind, ShardClient, type AppendResponse, type GetResponse, type Mutation } from "@logplayer/proto";
+import { waitFor } from "@logplayer/testing";
 
 /**
  * Real processes: one LogStore, three shards, one LogPlayer. Transactions
@@ -24,6 +25,8 @@ const READY_TIMEOUT_MS = 20_000;
 interface Running {
   child: ChildProcess;
   grpcPort: number;
+  /** -1 when metrics are off. */
+  metricsPort: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -42,10 +45,10 @@ function start(service: string, args: string[]): Promise<Running> {
     child.on("exit", (code) => reject(new Error(`${service} exited ${code} before ready: ${stderr}`)));
     readline.createInterface({ input: child.stdout! }).on("line", (line) => {
       try {
-        const record = JSON.parse(line) as { msg?: string; grpcPort?: number };
+        const record = JSON.parse(line) as { msg?: string; grpcPort?: number; metricsPort?: number };
         if (record.msg === "ready" && typeof record.grpcPort === "number") {
           clearTimeout(timer);
-          resolve({ child, grpcPort: record.grpcPort });
+          resolve({ child, grpcPort: record.grpcPort, metricsPort: record.metricsPort ?? -1 });
         }
       } catch {
         // not a JSON line
@@ -70,7 +73,7 @@ async function startShard(id: number, port?: number, dir = "shard"): Promise<Run
   return start("shard", [...args, "--listen", `127.0.0.1:${port}`, "--metrics-port", "-1", "--log-level", "info"]);
 }
 
-function startPlayer(logstorePort: number, shardPorts: number[]): Promise<Running> {
+function startPlayer(logstorePort: number, shardPorts: number[], metricsPort = -1): Promise<Running> {
   return start("logplayer", [
     "--logstore",
     `127.0.0.1:${logstorePort}`,
@@ -79,7 +82,7 @@ function startPlayer(logstorePort: number, shardPorts: number[]): Promise<Runnin
     "--listen",
     "127.0.0.1:0",
     "--metrics-port",
-    "-1",
+    String(metricsPort),
     "--ack-timeout-ms",
     "2000",
     "--backoff-max-ms",
@@ -231,6 +234,26 @@ test("refuses to start when --shards does not match the LogStore's shard map (ex
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   expect(await exitOf(child)).toBe(1);
   expect(stderr).toMatch(/--shards lists 2 shard\(s\) but the LogStore's shard map fnv1a32\/3 has 3/);
+});
+
+test("/healthz answers at once; /readyz is 503 until the main stream can start, 200 after", async () => {
+  const unreachable = await startPlayer(logstore.grpcPort, [1, 2, 3], 0);
+  const base = `http://127.0.0.1:${unreachable.metricsPort}`;
+  expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  const waiting = await fetch(`${base}/readyz`);
+  expect([waiting.status, await waiting.text()]).toEqual([503, "not ready: waiting for the shards before starting the main stream\n"]);
+  unreachable.child.kill("SIGTERM");
+  expect(await exitOf(unreachable.child)).toBe(0);
+
+  const shards = await Promise.all([0, 1, 2].map((id) => startShard(id, undefined, "ready-shard")));
+  const player = await startPlayer(
+    logstore.grpcPort,
+    shards.map((s) => s.grpcPort),
+    0,
+  );
+  await waitFor("the LogPlayer reports ready", async () => (await fetch(`http://127.0.0.1:${player.metricsPort}/readyz`)).status === 200, {
+    timeoutMs: 20_000,
+  });
 });
 
 test("SIGTERM shuts down cleanly with exit 0, also with shards unreachable", async () => {
