@@ -39,7 +39,12 @@ export interface HttpProbes {
  * loop answers) and `/readyz` (readiness: 200, or 503 with the reason) on
  * `host:port`; port -1 turns it off, 0 picks a free port.
  */
-export async function startMetricsServer(host: string, port: number, registry: Registry, probes: HttpProbes = {}): Promise<MetricsServer | null> {
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  registry: Registry,
+  probes: HttpProbes = {},
+): Promise<MetricsServer | null> {
   if (port < 0) return null;
   const server = http.createServer((req, res) => {
     if (req.method === "GET" && req.url === "/healthz") {
