@@ -46,7 +46,8 @@ describe("docker-compose.yml", () => {
     const spec = byName.get(name)!;
     const service = compose.services[name]!;
     expect(service.build ?? service.image).toBeDefined();
-    expect(service.ports).toEqual(expect.arrayContaining([`${spec.grpcPort}:${spec.grpcPort}`, `${spec.metricsPort}:${spec.metricsPort}`]));
+    // Published on the host's loopback only: nothing is reachable from other machines unless the operator says so.
+    expect(service.ports).toEqual([`127.0.0.1:${spec.grpcPort}:${spec.grpcPort}`, `127.0.0.1:${spec.metricsPort}:${spec.metricsPort}`]);
     if (spec.dataDir !== undefined) {
       // Stateful processes keep their data dir on a named volume.
       const mount = service.volumes?.find((v) => v.endsWith(`:${spec.dataDir}`));
@@ -56,7 +57,7 @@ describe("docker-compose.yml", () => {
       // The LogPlayer keeps no durable state, so it must not get a volume that suggests otherwise.
       expect(service.volumes).toBeUndefined();
     }
-    expect(service.healthcheck?.test).toEqual(["CMD", "node", "packages/client/dist/lpctl.js", "health", `127.0.0.1:${spec.grpcPort}`]);
+    expect(service.healthcheck?.test).toEqual(["CMD", "node", "-e", readyProbeScript(spec.metricsPort)]);
     expect(service.healthcheck?.retries).toBeGreaterThan(0);
   });
 
@@ -88,3 +89,8 @@ describe("docker-compose.yml", () => {
     for (const mountPoint of mountPoints) expect(created).toContain(mountPoint);
   });
 });
+
+/** The healthcheck: one HTTP GET of /readyz on the metrics port (tests/deploy/healthcheck.process.test.ts runs it). */
+export function readyProbeScript(metricsPort: number): string {
+  return `require('http').get('http://127.0.0.1:${metricsPort}/readyz', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))`;
+}
