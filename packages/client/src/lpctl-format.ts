@@ -43,10 +43,16 @@ function shardLine(shard: ShardStatusReport, clusterId: string): string {
     `gaps=${s.gaps}`,
     `delivery_streams=${s.deliveryStreams}`,
   ];
-  const warnings: string[] = [];
-  if (s.shardId !== shard.shardId) warnings.push(`WARNING: says it is shard ${s.shardId}`);
-  if (s.clusterId !== clusterId) warnings.push(`WARNING: belongs to cluster ${JSON.stringify(s.clusterId)}`);
+  const warnings = misplacement(shard.shardId, s, clusterId).map((problem) => `WARNING: ${problem}`);
   return [head, ...fields, ...warnings].join("  ");
+}
+
+/** How a shard that answered is not the one listed: another shard id, another cluster. */
+function misplacement(listedShardId: number, answer: { shardId: number; clusterId: string }, clusterId: string): string[] {
+  return [
+    ...(answer.shardId === listedShardId ? [] : [`says it is shard ${answer.shardId}`]),
+    ...(answer.clusterId === clusterId ? [] : [`belongs to cluster ${JSON.stringify(answer.clusterId)}`]),
+  ];
 }
 
 /**
@@ -78,7 +84,7 @@ export function formatClusterStatus(status: ClusterStatus): string {
   return `${lines.join("\n")}\n`;
 }
 
-export function clusterStatusJson(status: ClusterStatus): unknown {
+export function clusterStatusJson(status: ClusterStatus): Record<string, unknown> {
   return {
     logStoreAddress: status.logStoreAddress,
     logStore: status.logStore,
@@ -106,10 +112,8 @@ export function clusterProblems(status: ClusterStatus): string[] {
       problems.push(`shard ${shard.shardId} at ${shard.address} does not answer (${shard.error?.codeName ?? "UNKNOWN"})`);
       continue;
     }
-    if (shard.status.shardId !== shard.shardId)
-      problems.push(`shard ${shard.shardId} at ${shard.address} says it is shard ${shard.status.shardId}`);
-    if (shard.status.clusterId !== ls.clusterId) {
-      problems.push(`shard ${shard.shardId} at ${shard.address} belongs to cluster ${JSON.stringify(shard.status.clusterId)}`);
+    for (const problem of misplacement(shard.shardId, shard.status, ls.clusterId)) {
+      problems.push(`shard ${shard.shardId} at ${shard.address} ${problem}`);
     }
   }
   return problems;

@@ -2,7 +2,17 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { envOption, invalidArgument, parseAddress, parseAddressList, parseIntegerInRange, parseLsn, unavailable } from "@logplayer/common";
+import {
+  envOption,
+  invalidArgument,
+  listenHost,
+  parseAddress,
+  parseAddressList,
+  parseIntegerInRange,
+  parseLsn,
+  portOf,
+  unavailable,
+} from "@logplayer/common";
 import { PROTOCOL_VERSION, type Mutation } from "@logplayer/proto";
 import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT } from "./client";
 import { toClientError } from "./errors";
@@ -84,11 +94,8 @@ async function failFastWhenNothingListens(addresses: readonly string[], timeoutM
 }
 
 function connectionRefused(address: string, timeoutMs: number): Promise<boolean> {
-  const colon = address.lastIndexOf(":");
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
-  const port = Number(address.slice(colon + 1));
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host: listenHost(address), port: portOf(address) });
     const done = (refused: boolean): void => {
       socket.destroy();
       resolve(refused);
@@ -230,7 +237,7 @@ function addStatusCommands(run: Run): void {
       withClient(run, async (client, g) => {
         const status = await client.clusterStatus();
         const problems = clusterProblems(status);
-        const json = { ...(clusterStatusJson(status) as Record<string, unknown>), healthy: problems.length === 0, problems };
+        const json = { ...clusterStatusJson(status), healthy: problems.length === 0, problems };
         run.io.stdout(g.json ? `${toJson(json)}\n` : formatClusterStatus(status));
         if (problems.length > 0) {
           run.io.stderr(problems.map((problem) => `lpctl: unhealthy: ${problem}\n`).join(""));

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { checkHealth, HealthServingStatus, LogPlayerClient } from "@logplayer/client";
-import { assert } from "@logplayer/common";
+import { assert, listenHost } from "@logplayer/common";
 import { type DataDirLock, lockDataDir } from "@logplayer/data-dir-lock";
 import {
   autoPortTable,
@@ -219,7 +219,7 @@ async function isServing(spec: ProcessSpec): Promise<boolean> {
 /** "port P (name gRPC)" for every planned fixed port something already listens on. */
 async function takenPorts(plan: readonly ProcessSpec[]): Promise<string[]> {
   const checks = plan.flatMap((spec) => {
-    const host = spec.grpcAddress.slice(0, spec.grpcAddress.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+    const host = listenHost(spec.grpcAddress);
     const ports: [number, string][] = [
       [spec.grpcPort, "gRPC"],
       [spec.metricsPort, "metrics"],

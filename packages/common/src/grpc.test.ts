@@ -1,4 +1,4 @@
-import { listenHost, withPort } from "./grpc";
+import { listenHost, portOf, withPort } from "./grpc";
 
 describe("listenHost", () => {
   test("the host of host:port, for IPv4, names and bracketed IPv6", () => {
@@ -20,5 +20,16 @@ describe("withPort", () => {
     expect(withPort("127.0.0.1:0", 7100)).toBe("127.0.0.1:7100");
     expect(withPort("[::1]:0", 7100)).toBe("[::1]:7100");
     expect(() => withPort("7100", 1)).toThrow(/not host:port/);
+  });
+});
+
+describe("portOf", () => {
+  test("reads the port after the last colon, whatever the host", () => {
+    expect(portOf("127.0.0.1:7100")).toBe(7100);
+    expect(portOf("[::1]:7300")).toBe(7300);
+    expect(portOf("logstore-1:0")).toBe(0);
+    expect(() => portOf("7100")).toThrow(/not host:port/);
+    expect(() => portOf("host:99999")).toThrow(/no port/);
+    expect(() => portOf("host:x")).toThrow(/no port/);
   });
 });

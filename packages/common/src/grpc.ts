@@ -38,9 +38,9 @@ export function grpcChannelOptions(messageBytesMax: number, keepaliveTimeMs = 10
 }
 
 /**
- * The host part of a "host:port" listen address, for servers that share the
- * gRPC host (the /metrics endpoint): "127.0.0.1:7100" gives "127.0.0.1" and
- * "[::1]:7100" gives "::1", since an HTTP listener takes a bare IPv6 address.
+ * The host part of a "host:port" address, for socket calls that take a bare
+ * host (the /metrics listener beside a gRPC server, a TCP probe): "127.0.0.1:7100"
+ * gives "127.0.0.1" and "[::1]:7100" gives "::1".
  */
 export function listenHost(address: string): string {
   const host = hostAsWritten(address);
@@ -50,6 +50,13 @@ export function listenHost(address: string): string {
 /** "host:port" with the port replaced and the host kept as written ("[::1]:0" and 7100 give "[::1]:7100"). */
 export function withPort(address: string, port: number): string {
   return `${hostAsWritten(address)}:${port}`;
+}
+
+/** The port of a "host:port" address: "[::1]:7300" gives 7300. */
+export function portOf(address: string): number {
+  const port = Number(address.slice(hostAsWritten(address).length + 1));
+  assert(Number.isInteger(port) && port >= 0 && port <= 65535, `address ${JSON.stringify(address)} has no port in [0, 65535]`);
+  return port;
 }
 
 function hostAsWritten(address: string): string {

@@ -54,7 +54,7 @@ export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
 export type { Logger, LogLevel } from "./logger";
 export { createRegistry, startMetricsServer, Registry, Counter, Gauge, Histogram } from "./metrics";
 export type { HttpProbes, MetricsServer, Readiness } from "./metrics";
-export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer, listenHost, withPort } from "./grpc";
+export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer, listenHost, portOf, withPort } from "./grpc";
 export type { GrpcLimits } from "./grpc";
 export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";
 export { envOption, parseFlags, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
