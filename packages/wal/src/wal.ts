@@ -209,7 +209,6 @@ export class Wal {
     observer: WalObserver = {},
     options: WalOpenOptions = { createIfMissing: true },
   ): Promise<{ wal: Wal; report: WalOpenReport }> {
-    validateWalLimits(limits);
     return Wal.openFiles(new NodeSegmentFiles(dir), limits, observer, options);
   }
 
@@ -386,7 +385,10 @@ export class Wal {
         try {
           await this.#putBackAfterNoSpace(batch);
         } catch (repairError: unknown) {
-          this.#fail(repairError, [...batch.filter((pending) => pending.lsn > this.#durableLsn)]);
+          this.#fail(
+            repairError,
+            batch.filter((pending) => pending.lsn > this.#durableLsn),
+          );
           continue;
         }
         this.#setDiskFull(`disk full: no space left for the WAL in ${this.#files.location}`);
@@ -424,19 +426,23 @@ export class Wal {
     }
     const lastLsn = batch[batch.length - 1]!.lsn;
     assert(lastLsn === this.#writtenLsn, `batch ends at ${lastLsn} but written LSN is ${this.#writtenLsn}`);
-    this.#acknowledge(batch, bytes, process.hrtime.bigint() - started);
+    this.stats.groupCommits++;
+    this.#observer.onGroupCommit?.(batch.length, bytes, Number(process.hrtime.bigint() - started) / 1e9);
+    this.#acknowledge(batch, bytes);
   }
 
-  /** `batch` (consecutive, just past durableLsn) is durable: advance, count, resolve, tell listeners. */
-  #acknowledge(batch: PendingAppend[], bytes: number, durableWriteNs: bigint): void {
+  /**
+   * `batch` (consecutive, just past durableLsn) is durable: advance, resolve,
+   * tell listeners. A whole group commit, or the part of one that a full disk
+   * let through (not reported as a group commit: it has no timing of its own).
+   */
+  #acknowledge(batch: PendingAppend[], bytes: number): void {
     const lastLsn = batch[batch.length - 1]!.lsn;
     assert(batch[0]!.lsn === this.#durableLsn + 1n, `acknowledging from ${batch[0]!.lsn} after durable LSN ${this.#durableLsn}`);
     assert(lastLsn > this.#durableLsn, `durable LSN would not advance past ${this.#durableLsn}`);
     this.#durableLsn = lastLsn;
     this.#unackedCount -= batch.length;
     this.#unackedBytes -= bytes;
-    this.stats.groupCommits++;
-    this.#observer.onGroupCommit?.(batch.length, bytes, Number(durableWriteNs) / 1e9);
     for (const pending of batch) pending.resolve();
     for (const listener of this.#durableListeners) listener(lastLsn);
   }
@@ -503,9 +509,9 @@ export class Wal {
    * queue, in order, to be retried.
    */
   async #putBackAfterNoSpace(batch: PendingAppend[]): Promise<void> {
-    const written = batch.filter((pending) => pending.lsn <= this.#writtenLsn && pending.lsn > this.#durableLsn);
+    // Every append of the batch is past durableLsn (it was queued unacknowledged): each is written whole or not.
+    const written = batch.filter((pending) => pending.lsn <= this.#writtenLsn);
     const unwritten = batch.filter((pending) => pending.lsn > this.#writtenLsn);
-    assert(written.length + unwritten.length === batch.length, "every append of the batch is either written or not");
     const segment = this.#activeSegment;
     await this.#active.truncate(segment.bytes);
     await this.#active.datasync();
@@ -513,7 +519,6 @@ export class Wal {
       this.#acknowledge(
         written,
         written.reduce((sum, pending) => sum + pending.recordBytes, 0),
-        0n,
       );
     this.#queue = [...unwritten, ...this.#queue];
     this.stats.diskFullRetries++;
