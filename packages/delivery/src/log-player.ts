@@ -292,21 +292,23 @@ export class LogPlayer {
 
   /** The recovery read ended normally. */
   recoveryDone(readId: number, nowMs: number): void {
-    this.#advance(nowMs);
-    const read = this.#readsRunning.get(readId);
-    if (read === undefined) return;
-    this.#readsRunning.delete(readId);
-    this.#link(read.target).readBackoff.reset();
-    this.dispatcher.recoveryDone(read.target, read.term);
-    this.#drain();
+    this.#endRead(readId, nowMs, (read) => {
+      this.#link(read.target).readBackoff.reset();
+      this.dispatcher.recoveryDone(read.target, read.term);
+    });
   }
 
   recoveryFailed(readId: number, nowMs: number): void {
+    this.#endRead(readId, nowMs, (read) => this.dispatcher.recoveryFailed(read.target, read.term));
+  }
+
+  /** A running read ended: forget it and tell the dispatcher how; an unknown (cancelled) read changes nothing. */
+  #endRead(readId: number, nowMs: number, ended: (read: RecoveryRead) => void): void {
     this.#advance(nowMs);
     const read = this.#readsRunning.get(readId);
     if (read === undefined) return;
     this.#readsRunning.delete(readId);
-    this.dispatcher.recoveryFailed(read.target, read.term);
+    ended(read);
     this.#drain();
   }
 
