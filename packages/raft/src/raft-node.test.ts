@@ -363,3 +363,84 @@ describe("restart", () => {
     raft.advance(ready);
   });
 });
+
+describe("rejoin after a lost disk", () => {
+  /**
+   * Issue #12's scenario 1: (1) leads term 1 and commits an entry with (2)
+   * while (3) is cut off; then (2) is down and (1) comes back blank. Had (1)
+   * forgotten everything, its vote would elect stale (3) and the committed
+   * entry would be overwritten.
+   */
+  function committedOnOneAndTwo(): { cluster: Harness; committed: bigint } {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    cluster.isolated.add(3);
+    const proposal = cluster.propose(1, new Uint8Array([42]));
+    cluster.stabilize();
+    if (!proposal.ok) throw new Error("proposal refused");
+    expect(cluster.raft(1).status().commit).toBe(proposal.index);
+    expect(cluster.raft(3).status().lastIndex).toBeLessThan(proposal.index);
+    return { cluster, committed: proposal.index };
+  }
+
+  /** What the LogStore writes for a blank replica that joins: the peers' highest term, its vote spent there. */
+  const rejoinState = (cluster: Harness, id: number) => {
+    const terms = [...cluster.nodes.values()].filter((node) => node.id !== id).map((node) => node.raft.status().term);
+    const term = terms.reduce((a, b) => (a > b ? a : b), 0n);
+    return { term, vote: id, commit: 0n, rejoining: true as const };
+  };
+
+  test("a rejoining node refuses votes and never campaigns, so a stale candidate cannot win", () => {
+    const { cluster } = committedOnOneAndTwo();
+    cluster.wipe(1, rejoinState(cluster, 1));
+    const deliveredBefore = cluster.delivered.length;
+    cluster.isolated.clear();
+    cluster.isolated.add(2);
+    for (let round = 0; round < 5; round++) {
+      cluster.tick(3, DEFAULT_RAFT_CONFIG.electionTicks * 2);
+      cluster.tick(1, DEFAULT_RAFT_CONFIG.electionTicks * 2);
+      cluster.stabilize();
+    }
+    expect(cluster.raft(3).status().role).not.toBe("leader");
+    expect(cluster.raft(1).status()).toMatchObject({ role: "follower", rejoining: true });
+    const afterWipe = cluster.delivered.slice(deliveredBefore);
+    const refusals = afterWipe.filter((m) => m.from === 1 && (m.type === "pre-vote-response" || m.type === "vote-response"));
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals.every((m) => (m.type === "pre-vote-response" || m.type === "vote-response") && m.reject)).toBe(true);
+    expect(afterWipe.some((m) => m.from === 1 && (m.type === "pre-vote" || m.type === "vote"))).toBe(false);
+  });
+
+  test("it votes again once it holds a committed entry of the leader's term, with every committed entry", () => {
+    const { cluster, committed } = committedOnOneAndTwo();
+    const entry = cluster.node(1).storage.allEntries()[Number(committed) - 1];
+    cluster.wipe(1, rejoinState(cluster, 1));
+    cluster.isolated.clear();
+    // (3)'s lease on the old leader runs out first; then (2), the up-to-date one, campaigns.
+    cluster.tick(3, DEFAULT_RAFT_CONFIG.electionTicks);
+    cluster.stabilize();
+    cluster.elect(2);
+    expect(cluster.raft(2).status().role).toBe("leader");
+    const status = cluster.raft(1).status();
+    expect(status).toMatchObject({ role: "follower", leader: 2, rejoining: false });
+    expect(cluster.node(1).storage.allEntries()[Number(committed) - 1]).toEqual(entry);
+    // The flag's end is durable at once: a restart must not find it set and, worse, not find it cleared too early.
+    const flip = cluster.node(1).readies.find((ready) => ready.hardState !== undefined && ready.hardState.rejoining === undefined);
+    expect(flip?.hardStateMustSync).toBe(true);
+    expect(cluster.node(1).storage.hardState().rejoining).toBeUndefined();
+  });
+
+  test("a commit covering only entries of older terms does not end the rejoin", () => {
+    const cluster = new Harness(3);
+    cluster.wipe(2, { term: 2n, vote: 2, commit: 0n, rejoining: true });
+    const append = (entries: ReturnType<typeof entriesWithTerms>, prevIndex: bigint, prevTerm: bigint, commit: bigint) => {
+      cluster.raft(2).step({ type: "append", from: 1, to: 2, term: 2n, prevIndex, prevTerm, entries, commit });
+      cluster.process(2);
+    };
+    // Leader 1 of term 2 has not yet committed anything of term 2: its commit names term-1 entries only.
+    append(entriesWithTerms([1, 1]), 0n, 0n, 2n);
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 2n, durableCommit: 2n, rejoining: true });
+    expect(cluster.queue.some((m) => m.from === 2 && m.type === "append-response" && !m.reject)).toBe(true);
+    append(entriesWithTerms([2], 3), 2n, 1n, 3n);
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 3n, rejoining: false });
+  });
+});

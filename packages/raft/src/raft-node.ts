@@ -66,6 +66,8 @@ export interface RaftStatus {
   readonly lastIndex: bigint;
   readonly persistedIndex: bigint;
   readonly applied: bigint;
+  /** Lost its disk, catching up: neither votes nor campaigns yet (HardState.rejoining). */
+  readonly rejoining: boolean;
 }
 
 /**
@@ -98,6 +100,8 @@ export class RaftNode {
   private messages: Message[] = [];
   private lastHardState: HardState;
   private readyOutstanding: Ready | undefined = undefined;
+  /** HardState.rejoining: no votes, no campaigns until caught up with a leader. */
+  private rejoining: boolean;
 
   /** `storage` must hold only durable state: everything in it counts as persisted. */
   constructor(config: RaftConfig, storage: Storage) {
@@ -113,6 +117,7 @@ export class RaftNode {
     this.commit = hardState.commit;
     this.persistedIndex = storage.lastIndex();
     this.applied = config.appliedIndex;
+    this.rejoining = hardState.rejoining === true;
     assert(this.applied <= this.commit, `raft: appliedIndex ${this.applied} beyond commit ${this.commit}`);
     this.lastHardState = hardState;
     this.becomeFollower(this.term, NO_NODE);
@@ -144,7 +149,7 @@ export class RaftNode {
    */
   campaign(): void {
     this.assertNoReadyOutstanding();
-    if (this.role === "leader") return;
+    if (this.role === "leader" || this.rejoining) return;
     this.electionElapsed = 0;
     this.runCampaign(this.config.preVote ? "pre-vote" : "vote");
   }
@@ -162,6 +167,7 @@ export class RaftNode {
       if (this.maybeCommit()) this.broadcastAppend(true);
     } else {
       this.flushAck(false);
+      this.maybeFinishRejoin();
     }
   }
 
@@ -207,7 +213,11 @@ export class RaftNode {
     const writes = this.log.unstableWrites();
     const ready: Ready = {
       hardState: changed ? hardState : undefined,
-      hardStateMustSync: changed && (hardState.term !== this.lastHardState.term || hardState.vote !== this.lastHardState.vote),
+      hardStateMustSync:
+        changed &&
+        (hardState.term !== this.lastHardState.term ||
+          hardState.vote !== this.lastHardState.vote ||
+          hardState.rejoining !== this.lastHardState.rejoining),
       truncateAfter: writes.truncateAfter,
       entries: writes.entries,
       committedEntries: this.nextCommittedEntries(),
@@ -242,6 +252,7 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       persistedIndex: this.persistedIndex,
       applied: this.applied,
+      rejoining: this.rejoining,
     };
   }
 
@@ -352,6 +363,8 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
+    // A rejoining node waits for a leader to find it; it must not start elections it may not vote in.
+    if (this.rejoining && this.electionElapsed >= this.randomizedElectionTimeout) this.electionElapsed = 0;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.runCampaign(this.config.preVote ? "pre-vote" : "vote");
@@ -388,7 +401,7 @@ export class RaftNode {
     const canVote =
       this.vote === message.from || (this.vote === NO_NODE && this.leader === NO_NODE) || (preVote && message.term > this.term);
     const responseType = preVote ? "pre-vote-response" : "vote-response";
-    if (canVote && this.log.isUpToDate(message.lastIndex, message.lastTerm)) {
+    if (canVote && !this.rejoining && this.log.isUpToDate(message.lastIndex, message.lastTerm)) {
       this.send({ type: responseType, to: message.from, term: message.term, reject: false });
       if (!preVote) {
         this.electionElapsed = 0;
@@ -436,6 +449,25 @@ export class RaftNode {
     this.leader = message.from;
     if (message.type === "append") this.handleAppend(message);
     else this.handleHeartbeat(message);
+    this.maybeFinishRejoin();
+  }
+
+  // ---- rejoin ---------------------------------------------------------------
+
+  /**
+   * A node that lost its disk may have voted and acknowledged entries it no
+   * longer holds: a vote from it could elect a candidate that misses a
+   * committed entry. It votes again once it holds, durably, an entry of the
+   * current term that this term's leader has committed: committing an entry
+   * of its own term commits every earlier one (§5.4.2), and the leader holds
+   * every committed entry (§5.4.1), so by log matching this node now holds
+   * them all. (The adapter starts it in a term at least that of every vote it
+   * may have cast, with its vote spent in that term: see HardState.rejoining.)
+   */
+  private maybeFinishRejoin(): void {
+    if (!this.rejoining || this.role !== "follower" || this.leader === NO_NODE) return;
+    const durable = this.durableCommit();
+    if (durable > 0n && this.log.term(durable) === this.term) this.rejoining = false;
   }
 
   private handleAppend(message: AppendMessage): void {
@@ -581,7 +613,8 @@ export class RaftNode {
   }
 
   private hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.durableCommit() };
+    const state = { term: this.term, vote: this.vote, commit: this.durableCommit() };
+    return this.rejoining ? { ...state, rejoining: true } : state;
   }
 
   private nextCommittedEntries(): Entry[] {
@@ -604,5 +637,5 @@ export class RaftNode {
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.rejoining === b.rejoining;
 }

@@ -143,6 +143,14 @@ export class Harness {
     node.applied.length = 0;
   }
 
+  /** Restarts `id` as if its disk were lost, from `hardState` and an empty log. */
+  wipe(id: NodeId, hardState: HardState): void {
+    const node = this.node(id);
+    node.storage = new MemoryStorage(hardState, []);
+    node.raft = new RaftNode(this.config(id, [...this.nodes.keys()]), node.storage);
+    node.applied.length = 0;
+  }
+
   private config(id: NodeId, voters: NodeId[]): RaftConfig {
     // randomInt = 0: every timeout is exactly electionTicks, so tests choose who campaigns.
     return { ...DEFAULT_RAFT_CONFIG, id, voters, randomInt: () => 0, ...this.overrides };

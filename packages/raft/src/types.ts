@@ -29,6 +29,14 @@ export interface HardState {
   readonly term: bigint;
   readonly vote: NodeId;
   readonly commit: bigint;
+  /**
+   * Set on a node that lost its disk and came back blank: it may have voted
+   * and acknowledged entries before, and remembers none of it, so it neither
+   * votes nor campaigns until it holds durably an entry of the current
+   * leader's term that the leader has committed (then it holds every entry
+   * committed before its loss). See RaftNode's "rejoin" section.
+   */
+  readonly rejoining?: true;
 }
 
 export const EMPTY_HARD_STATE: HardState = { term: 0n, vote: NO_NODE, commit: 0n };
