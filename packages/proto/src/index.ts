@@ -26,6 +26,9 @@ export {
   RaftMessage,
   StepRequest,
   StepResponse,
+  ProbeRequest,
+  ProbeResponse,
+  ReplicaStartState,
   ReplicationService,
   ReplicationClient,
 } from "./gen/logplayer/v1/replication";

@@ -50,6 +50,7 @@ interface LogStoreFlags {
   readersMax: number;
   appendStreamPendingMax: number;
   peers?: Peer[];
+  join?: boolean;
   tickMs: number;
   electionTicks: number;
   dedupeClientsMax: number;
@@ -207,6 +208,14 @@ function buildCommand(): Command {
       ).argParser(parsePeers),
     )
     .addOption(
+      envOption(
+        "--join",
+        "with --peers and an empty data directory: if the cluster already exists, catch up from its leader as a " +
+          "non-voter and vote again once caught up (without it such a replica refuses to start: it may have lost its disk)",
+        "LP_JOIN",
+      ),
+    )
+    .addOption(
       intOption("--tick-ms <n>", "Raft tick length in ms (replicated mode)", "LP_TICK_MS", DEFAULT_REPLICATION_LIMITS.tickMs, 1, 10_000),
     )
     .addOption(
@@ -274,6 +283,7 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
   return {
     replicaId,
     peers,
+    join: flags.join === true,
     limits: { ...DEFAULT_REPLICATION_LIMITS, tickMs: flags.tickMs, electionTicks: flags.electionTicks },
   };
 }

@@ -134,9 +134,9 @@ async function startReplica(id: number): Promise<void> {
 }
 
 function kill9(id: number): Promise<void> {
-  const child = replicas.get(id)!.child!;
+  const child = replicas.get(id)!.child;
   replicas.get(id)!.child = undefined;
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   child.kill("SIGKILL");
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
@@ -484,5 +484,38 @@ describe("LogStore replication (3 replicas)", () => {
     expect(code2).toBe(1);
     expect(replica.output).toMatch(/cluster id/);
     await startReplica(3);
+  });
+
+  it("a replica that lost its disk refuses to start as a voter, rejoins with --join, and no acknowledged append is lost", async () => {
+    // Issue #12, scenario 1. (3) has taken part (it holds the first leader's no-op); then it is cut off, so what
+    // (1) and (2) acknowledge is durable on them alone.
+    await waitFor("(3) to hold a committed entry", async () => ((await status(3))?.commitLsn ?? 0n) > 0n);
+    proxies.get(3)!.cut();
+    const pair = [1, 2];
+    await waitFor("a leader among (1) and (2)", async () => (await leaderAmong(pair)) !== undefined, { timeoutMs: FAILOVER_BOUND_MS * 2 });
+    const acked = new Map<string, bigint>();
+    for (let seq = 1n; seq <= 5n; seq++) {
+      const leader = (await leaderAmong(pair))!;
+      acked.set(`wiped/${seq}`, (await append(leader, request("wiped", seq))).lsn);
+    }
+    // (1) and (2) go down, (1)'s data directory is lost, (3) — stale — is back.
+    await Promise.all(pair.map((id) => kill9(id)));
+    await fs.rm(replicas.get(1)!.dataDir, { recursive: true, force: true });
+    proxies.get(3)!.heal();
+    const replica = replicas.get(1)!;
+    const sameFlags = spawnReplica(replica);
+    const code = await new Promise<number | null>((resolve) => sameFlags.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(replica.output).toMatch(/data directory is empty, but replica 3 of this cluster is in term \d+.*--join/);
+    // With --join it waits for (2): without every peer's term it cannot know which terms it may already have voted in.
+    replica.child = spawnReplica(replica, ["--join"]);
+    await waitFor("(1) to wait for (2)", () => /"missing":\[2\].*waiting for these replicas/.test(replica.output), { timeoutMs: 15_000 });
+    expect(await leaderAmong([3])).toBeUndefined();
+    await startReplica(2);
+    await waitFor("(1) ready", () => replica.output.includes('"msg":"ready"'), { timeoutMs: 15_000 });
+    await waitFor("(1) rejoined", () => replica.output.includes("rejoined: this replica holds every committed entry"), {
+      timeoutMs: 15_000,
+    });
+    await checkLog(acked);
   });
 });

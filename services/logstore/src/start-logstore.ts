@@ -149,6 +149,15 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
       },
       logger,
       onFatal,
+      {
+        probeIntervalMs: BLANK_START_PROBE_INTERVAL_MS,
+        serveWhileDeciding: async (service) => {
+          const probeServer = new Server(grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 64 }));
+          probeServer.addService(ReplicationService, service);
+          await bindServer(probeServer, options.listen);
+          return () => shutdownServer(probeServer, 1000);
+        },
+      },
     );
   } catch (err: unknown) {
     await wal.close();
@@ -209,6 +218,9 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   };
   return { grpcPort, metricsPort: metricsServer?.port ?? null, meta, node, close };
 }
+
+/** How often a replica with an empty data directory asks its peers whether the cluster exists. */
+const BLANK_START_PROBE_INTERVAL_MS = 200;
 
 async function readClusterMetaExists(dataDir: string): Promise<boolean> {
   try {

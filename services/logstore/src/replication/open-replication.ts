@@ -3,6 +3,7 @@ import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal } from "@logplayer/wal";
+import { settleBlankStart, type BlankStartOptions } from "./blank-start-probe";
 import { peersHash, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { fromRaftError } from "./raft-errors";
@@ -15,6 +16,14 @@ export interface ReplicationSetup {
   readonly limits: ReplicationLimits;
   /** Started without --peers: the one voter of its own cluster. */
   readonly singleVoter?: true;
+  /** --join: a blank replica of an existing cluster rejoins instead of refusing to start (see blank-start.ts). */
+  readonly join?: boolean;
+}
+
+/** How a replica with an empty data directory reaches its peers before it has a Raft node. */
+export interface BlankStartIo {
+  readonly serveWhileDeciding: BlankStartOptions["serveWhileDeciding"];
+  readonly probeIntervalMs: number;
 }
 
 /**
@@ -49,6 +58,7 @@ export async function openReplication(
   limits: { transactionLimits: TransactionLimits; messageBytesMax: number; appendQueueMax: number; appendQueueBytesMax: number },
   logger: Logger,
   onFatal: (error: Error) => void,
+  blankStartIo?: BlankStartIo,
 ): Promise<ReplicatedLog> {
   const { replicaId, peers } = setup;
   if (!peers.some((p) => p.id === replicaId)) {
@@ -58,7 +68,11 @@ export async function openReplication(
   const identity: RaftIdentity = { clusterId, replicaId, peersHash: singleVoter ? SINGLE_VOTER_PEERS_HASH : peersHash(peers) };
   const stored = await readRaftState(dataDir);
   if (stored !== null) checkStartMode(stored.identity, identity);
-  const storedHardState = stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm };
+  // An empty data directory of a replicated cluster: a new cluster, or a replica that lost its disk? Its peers know.
+  const blank = stored === null && !singleVoter && wal.lastLsn === 0n && blankStartIo !== undefined;
+  const storedHardState = blank
+    ? await settleBlankStart({ ...blankStartIo, identity, peers, join: setup.join === true }, logger)
+    : (stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm });
   if (storedHardState.commit > wal.lastLsn) {
     throw failedPrecondition(
       `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,

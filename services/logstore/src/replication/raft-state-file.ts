@@ -43,7 +43,7 @@ export function parseRaftState(text: string, filePath: string): RaftStateRecord 
   } catch (err: unknown) {
     throw failedPrecondition(`${filePath} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const { formatVersion, clusterId, replicaId, peersHash, term, vote, commit } = record;
+  const { formatVersion, clusterId, replicaId, peersHash, term, vote, commit, rejoining } = record;
   if (
     formatVersion !== FORMAT_VERSION ||
     typeof clusterId !== "string" ||
@@ -51,11 +51,13 @@ export function parseRaftState(text: string, filePath: string): RaftStateRecord 
     typeof peersHash !== "string" ||
     typeof term !== "string" ||
     typeof vote !== "number" ||
-    typeof commit !== "string"
+    typeof commit !== "string" ||
+    (rejoining !== undefined && rejoining !== true)
   ) {
     throw failedPrecondition(`${filePath} is malformed`);
   }
-  return { identity: { clusterId, replicaId, peersHash }, hardState: { term: BigInt(term), vote, commit: BigInt(commit) } };
+  const hardState = { term: BigInt(term), vote, commit: BigInt(commit) };
+  return { identity: { clusterId, replicaId, peersHash }, hardState: rejoining === true ? { ...hardState, rejoining } : hardState };
 }
 
 /** Refuses to run a replica whose stored identity differs from the one it was started with. */
@@ -86,6 +88,7 @@ export async function writeRaftState(dataDir: string, state: RaftStateRecord): P
     term: hardState.term.toString(),
     vote: hardState.vote,
     commit: hardState.commit.toString(),
+    ...(hardState.rejoining === true ? { rejoining: true } : {}),
   });
   const filePath = path.join(dataDir, RAFT_STATE_FILE);
   await writeFileAtomically(filePath, text);

@@ -62,6 +62,8 @@ export class ReplicatedLog {
   #commitListener: (lsn: bigint) => void = () => {};
   #leaderLostListener: () => void = () => {};
   #leaderKnown = false;
+  /** Started blank with --join and not yet caught up (HardState.rejoining). */
+  #rejoining: boolean;
   #stopped = false;
   #lastRefusalLogMs = 0;
 
@@ -75,6 +77,7 @@ export class ReplicatedLog {
   ) {
     this.#options = options;
     this.#logger = logger;
+    this.#rejoining = storage.hardState().rejoining === true;
     this.#state = new LogStateMachine(dedupe, config.appliedIndex, options.limits.appendWaitersMax);
     this.#transport = new PeerTransport({
       identity: options.identity,
@@ -145,6 +148,13 @@ export class ReplicatedLog {
     const leaderKnown = status.leader !== NO_NODE;
     if (this.#leaderKnown && !leaderKnown) this.#leaderLostListener();
     this.#leaderKnown = leaderKnown;
+    if (this.#rejoining && !status.rejoining) {
+      this.#rejoining = false;
+      this.#logger.info(
+        { term: status.term.toString(), leader: status.leader, durableCommit: status.durableCommit.toString() },
+        "rejoined: this replica holds every committed entry and votes again",
+      );
+    }
     const change = this.#state.observe(status);
     if (change?.kind === "became-leader") {
       this.#logger.info({ term: change.term.toString(), noopLsn: change.noopLsn.toString() }, "became leader");
@@ -263,6 +273,10 @@ export class ReplicatedLog {
       this.#options.identity,
       (message) => this.#driver.step(message),
       (text) => this.#logRefusal(text),
+      () => {
+        const status = this.#driver.status();
+        return { state: status.rejoining ? "rejoining" : "voter", term: status.term, lastIndex: status.lastIndex };
+      },
     );
   }
 
@@ -282,7 +296,7 @@ export class ReplicatedLog {
         return {
           replicaId: String(peer.id),
           address: peer.address,
-          role: status.role,
+          role: status.rejoining ? "rejoining" : status.role,
           term: status.term,
           lastLsn: status.lastIndex,
           commitLsn: this.#state.appliedLsn,

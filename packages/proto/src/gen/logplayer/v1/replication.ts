@@ -95,6 +95,54 @@ export function raftMessageTypeToJSON(object: RaftMessageType): string {
   }
 }
 
+export enum ReplicaStartState {
+  REPLICA_START_STATE_UNSPECIFIED = 0,
+  /** REPLICA_START_STATE_BLANK - Empty data directory, still asking its peers whether the cluster exists. */
+  REPLICA_START_STATE_BLANK = 1,
+  /** REPLICA_START_STATE_VOTER - Running as a voter. */
+  REPLICA_START_STATE_VOTER = 2,
+  /** REPLICA_START_STATE_REJOINING - Lost its disk and catching up: votes again once it holds every committed entry. */
+  REPLICA_START_STATE_REJOINING = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function replicaStartStateFromJSON(object: any): ReplicaStartState {
+  switch (object) {
+    case 0:
+    case "REPLICA_START_STATE_UNSPECIFIED":
+      return ReplicaStartState.REPLICA_START_STATE_UNSPECIFIED;
+    case 1:
+    case "REPLICA_START_STATE_BLANK":
+      return ReplicaStartState.REPLICA_START_STATE_BLANK;
+    case 2:
+    case "REPLICA_START_STATE_VOTER":
+      return ReplicaStartState.REPLICA_START_STATE_VOTER;
+    case 3:
+    case "REPLICA_START_STATE_REJOINING":
+      return ReplicaStartState.REPLICA_START_STATE_REJOINING;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ReplicaStartState.UNRECOGNIZED;
+  }
+}
+
+export function replicaStartStateToJSON(object: ReplicaStartState): string {
+  switch (object) {
+    case ReplicaStartState.REPLICA_START_STATE_UNSPECIFIED:
+      return "REPLICA_START_STATE_UNSPECIFIED";
+    case ReplicaStartState.REPLICA_START_STATE_BLANK:
+      return "REPLICA_START_STATE_BLANK";
+    case ReplicaStartState.REPLICA_START_STATE_VOTER:
+      return "REPLICA_START_STATE_VOTER";
+    case ReplicaStartState.REPLICA_START_STATE_REJOINING:
+      return "REPLICA_START_STATE_REJOINING";
+    case ReplicaStartState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * A Raft log entry. `data` is the encoded LogEntry for a normal entry and
  * empty for a leader no-op.
@@ -132,6 +180,24 @@ export interface StepRequest {
 }
 
 export interface StepResponse {
+}
+
+export interface ProbeRequest {
+  clusterId: string;
+  peersHash: string;
+  /** The asking replica's id. */
+  from: number;
+}
+
+export interface ProbeResponse {
+  replicaId: number;
+  state: ReplicaStartState;
+  /**
+   * The replica's current term and last log index: both 0 for a replica that
+   * has never taken part in an election or held an entry.
+   */
+  term: bigint;
+  lastIndex: bigint;
 }
 
 function createBaseRaftEntry(): RaftEntry {
@@ -695,6 +761,212 @@ export const StepResponse: MessageFns<StepResponse> = {
   },
 };
 
+function createBaseProbeRequest(): ProbeRequest {
+  return { clusterId: "", peersHash: "", from: 0 };
+}
+
+export const ProbeRequest: MessageFns<ProbeRequest> = {
+  encode(message: ProbeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.peersHash !== "") {
+      writer.uint32(18).string(message.peersHash);
+    }
+    if (message.from !== 0) {
+      writer.uint32(24).uint32(message.from);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProbeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseProbeRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.clusterId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.peersHash = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.from = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ProbeRequest {
+    return {
+      clusterId: isSet(object.clusterId) ? globalThis.String(object.clusterId) : "",
+      peersHash: isSet(object.peersHash) ? globalThis.String(object.peersHash) : "",
+      from: isSet(object.from) ? globalThis.Number(object.from) : 0,
+    };
+  },
+
+  toJSON(message: ProbeRequest): unknown {
+    const obj: any = {};
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.peersHash !== "") {
+      obj.peersHash = message.peersHash;
+    }
+    if (message.from !== 0) {
+      obj.from = Math.round(message.from);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProbeRequest>, I>>(base?: I): ProbeRequest {
+    return ProbeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProbeRequest>, I>>(object: I): ProbeRequest {
+    const message = createBaseProbeRequest();
+    message.clusterId = object.clusterId ?? "";
+    message.peersHash = object.peersHash ?? "";
+    message.from = object.from ?? 0;
+    return message;
+  },
+};
+
+function createBaseProbeResponse(): ProbeResponse {
+  return { replicaId: 0, state: 0, term: 0n, lastIndex: 0n };
+}
+
+export const ProbeResponse: MessageFns<ProbeResponse> = {
+  encode(message: ProbeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicaId !== 0) {
+      writer.uint32(8).uint32(message.replicaId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.term);
+    }
+    if (message.lastIndex !== 0n) {
+      if (BigInt.asUintN(64, message.lastIndex) !== message.lastIndex) {
+        throw new globalThis.Error("value provided for field message.lastIndex of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.lastIndex);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProbeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseProbeResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.replicaId = reader.uint32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.state = reader.int32() as any;
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.term = reader.uint64() as bigint;
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.lastIndex = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ProbeResponse {
+    return {
+      replicaId: isSet(object.replicaId) ? globalThis.Number(object.replicaId) : 0,
+      state: isSet(object.state) ? replicaStartStateFromJSON(object.state) : 0,
+      term: isSet(object.term) ? BigInt(object.term) : 0n,
+      lastIndex: isSet(object.lastIndex) ? BigInt(object.lastIndex) : 0n,
+    };
+  },
+
+  toJSON(message: ProbeResponse): unknown {
+    const obj: any = {};
+    if (message.replicaId !== 0) {
+      obj.replicaId = Math.round(message.replicaId);
+    }
+    if (message.state !== 0) {
+      obj.state = replicaStartStateToJSON(message.state);
+    }
+    if (message.term !== 0n) {
+      obj.term = message.term.toString();
+    }
+    if (message.lastIndex !== 0n) {
+      obj.lastIndex = message.lastIndex.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProbeResponse>, I>>(base?: I): ProbeResponse {
+    return ProbeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProbeResponse>, I>>(object: I): ProbeResponse {
+    const message = createBaseProbeResponse();
+    message.replicaId = object.replicaId ?? 0;
+    message.state = object.state ?? 0;
+    message.term = object.term ?? 0n;
+    message.lastIndex = object.lastIndex ?? 0n;
+    return message;
+  },
+};
+
 /**
  * Raft traffic between the replicas of one LogStore cluster. Every request
  * names the cluster and a hash of the peer list, so a replica configured for
@@ -717,6 +989,21 @@ export const ReplicationService = {
     responseSerialize: (value: StepResponse) => Buffer.from(StepResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => StepResponse.decode(value),
   },
+  /**
+   * What a replica holds, for a replica that starts with an empty data
+   * directory: it bootstraps a new cluster only when every peer answers that
+   * it is blank too, and otherwise must rejoin (it may have lost votes and
+   * entries the cluster counted on).
+   */
+  probe: {
+    path: "/logplayer.v1.Replication/Probe",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ProbeRequest) => Buffer.from(ProbeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ProbeRequest.decode(value),
+    responseSerialize: (value: ProbeResponse) => Buffer.from(ProbeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ProbeResponse.decode(value),
+  },
 } as const;
 
 export interface ReplicationServer extends UntypedServiceImplementation {
@@ -726,6 +1013,13 @@ export interface ReplicationServer extends UntypedServiceImplementation {
    * back as Step calls in the other direction.
    */
   step: handleUnaryCall<StepRequest, StepResponse>;
+  /**
+   * What a replica holds, for a replica that starts with an empty data
+   * directory: it bootstraps a new cluster only when every peer answers that
+   * it is blank too, and otherwise must rejoin (it may have lost votes and
+   * entries the cluster counted on).
+   */
+  probe: handleUnaryCall<ProbeRequest, ProbeResponse>;
 }
 
 export interface ReplicationClient extends Client {
@@ -745,6 +1039,27 @@ export interface ReplicationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StepResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * What a replica holds, for a replica that starts with an empty data
+   * directory: it bootstraps a new cluster only when every peer answers that
+   * it is blank too, and otherwise must rejoin (it may have lost votes and
+   * entries the cluster counted on).
+   */
+  probe(
+    request: ProbeRequest,
+    callback: (error: ServiceError | null, response: ProbeResponse) => void,
+  ): ClientUnaryCall;
+  probe(
+    request: ProbeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ProbeResponse) => void,
+  ): ClientUnaryCall;
+  probe(
+    request: ProbeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ProbeResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,128 @@
+import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { failedPrecondition, grpcChannelOptions, type Logger, Status } from "@logplayer/common";
+import { type ProbeResponse, ReplicationClient, type ReplicationServer } from "@logplayer/proto";
+import type { HardState, NodeId } from "@logplayer/raft";
+import { decideBlankStart, type ProbeAnswer } from "./blank-start";
+import type { Peer } from "./peers";
+import type { RaftIdentity } from "./raft-state-file";
+import { createReplicationService, probeAnswerFromWire } from "./replication-service";
+
+export interface BlankStartOptions {
+  readonly identity: RaftIdentity;
+  readonly peers: readonly Peer[];
+  /** --join: a blank replica of an existing cluster catches up as a non-voter instead of refusing to start. */
+  readonly join: boolean;
+  /**
+   * Serves `service` on the replica's listen address until the returned
+   * function is called: peers that start blank at the same time ask this
+   * replica too, before it has a Raft node.
+   */
+  readonly serveWhileDeciding: (service: ReplicationServer) => Promise<() => Promise<void>>;
+  readonly probeIntervalMs: number;
+  /** Stops asking (the process is shutting down). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Asks every peer what it holds until decideBlankStart can decide, and
+ * returns the hard state to start from: empty for a new cluster, a
+ * rejoining one otherwise. Throws FAILED_PRECONDITION when the replica must
+ * not start (an existing cluster and no --join).
+ */
+export async function settleBlankStart(options: BlankStartOptions, logger: Logger): Promise<HardState> {
+  const { identity, peers } = options;
+  const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n };
+  const service = createReplicationService(
+    identity,
+    () => {},
+    (text) => logger.warn(text),
+    () => blank,
+  );
+  const stopServing = await options.serveWhileDeciding(service);
+  const others = peers.filter((peer) => peer.id !== identity.replicaId);
+  const clients = new Map(
+    others.map((peer) => [
+      peer.id,
+      new ReplicationClient(peer.address, credentials.createInsecure(), {
+        ...grpcChannelOptions(64 * 1024),
+        // Peers come up at about the same time: notice each one soon after it listens.
+        "grpc.initial_reconnect_backoff_ms": options.probeIntervalMs,
+        "grpc.max_reconnect_backoff_ms": options.probeIntervalMs * 4,
+      }),
+    ]),
+  );
+  logger.info(
+    { peers: others.map((peer) => peer.id), join: options.join },
+    "empty data directory: asking every peer whether this cluster already exists",
+  );
+  let lastWaitLogMs = Date.now();
+  /** Peers that refused our probe (another cluster id or peer list), by id: logged with the wait. */
+  const refusals = new Map<NodeId, string>();
+  try {
+    for (;;) {
+      if (options.signal?.aborted === true) throw failedPrecondition("stopped while asking the peers whether the cluster exists");
+      const answers = new Map<NodeId, ProbeAnswer | undefined>(
+        await Promise.all(
+          [...clients].map(
+            async ([id, client]) => [id, await probeOnce(client, identity, id, options.probeIntervalMs * 5, refusals)] as const,
+          ),
+        ),
+      );
+      const decision = decideBlankStart(identity.replicaId, answers, options.join);
+      switch (decision.kind) {
+        case "bootstrap":
+          logger.info("every peer is blank too: bootstrapping a new cluster");
+          return { term: 0n, vote: 0, commit: 0n };
+        case "rejoin":
+          logger.warn(
+            { term: decision.hardState.term.toString(), newest: decision.existing.id, lastIndex: decision.existing.lastIndex.toString() },
+            "the cluster exists and this replica's data directory is empty: rejoining as a non-voter until it holds every committed entry",
+          );
+          return decision.hardState;
+        case "refuse":
+          throw failedPrecondition(decision.reason);
+        case "wait":
+          if (Date.now() - lastWaitLogMs >= 5000) {
+            lastWaitLogMs = Date.now();
+            const refused = Object.fromEntries([...refusals].filter(([id]) => decision.missing.includes(id)));
+            logger.info({ missing: decision.missing, refused }, "waiting for these replicas to answer before deciding how to start");
+          }
+          await sleep(options.probeIntervalMs, options.signal);
+      }
+    }
+  } finally {
+    for (const client of clients.values()) client.close();
+    await stopServing();
+  }
+}
+
+function probeOnce(
+  client: ReplicationClient,
+  identity: RaftIdentity,
+  peerId: NodeId,
+  timeoutMs: number,
+  refusals: Map<NodeId, string>,
+): Promise<ProbeAnswer | undefined> {
+  return new Promise((resolve) => {
+    const request = { clusterId: identity.clusterId, peersHash: identity.peersHash, from: identity.replicaId };
+    client.probe(request, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, response?: ProbeResponse) => {
+      if (err?.code === Status.FAILED_PRECONDITION) refusals.set(peerId, err.details);
+      else if (err === null) refusals.delete(peerId);
+      resolve(err === null && response !== undefined ? probeAnswerFromWire(response, peerId) : undefined);
+    });
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,34 @@
+import { decideBlankStart, type ProbeAnswer } from "./blank-start";
+
+const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n };
+const voter = (term: bigint, lastIndex: bigint): ProbeAnswer => ({ state: "voter", term, lastIndex });
+const answers = (entries: Record<number, ProbeAnswer | undefined>) => new Map(Object.entries(entries).map(([id, a]) => [Number(id), a]));
+
+describe("decideBlankStart", () => {
+  test("bootstraps only when every peer has answered and none has a history", () => {
+    expect(decideBlankStart(1, answers({ 2: blank, 3: voter(0n, 0n) }), false)).toEqual({ kind: "bootstrap" });
+    expect(decideBlankStart(1, answers({ 2: blank, 3: undefined }), false)).toEqual({ kind: "wait", missing: [3] });
+  });
+
+  test("an existing cluster without --join is refused, naming the newest peer, even with peers missing", () => {
+    const decision = decideBlankStart(1, answers({ 2: undefined, 3: voter(4n, 17n) }), false);
+    expect(decision.kind).toBe("refuse");
+    expect(decision.kind === "refuse" && decision.reason).toMatch(/replica 3 .*term 4 .*LSN 17.*--join/);
+    // A peer that is itself rejoining counts as history, whatever its term.
+    expect(decideBlankStart(1, answers({ 2: { state: "rejoining", term: 0n, lastIndex: 0n }, 3: blank }), false).kind).toBe("refuse");
+  });
+
+  test("with --join it waits for every peer, then rejoins in the highest term with its vote spent", () => {
+    expect(decideBlankStart(1, answers({ 2: undefined, 3: voter(4n, 17n) }), true)).toEqual({ kind: "wait", missing: [2] });
+    const decision = decideBlankStart(1, answers({ 2: voter(6n, 9n), 3: voter(4n, 17n) }), true);
+    expect(decision).toEqual({
+      kind: "rejoin",
+      hardState: { term: 6n, vote: 1, commit: 0n, rejoining: true },
+      existing: { id: 2, term: 6n, lastIndex: 9n },
+    });
+  });
+
+  test("--join on a new cluster bootstraps like everyone else", () => {
+    expect(decideBlankStart(2, answers({ 1: blank, 3: blank }), true)).toEqual({ kind: "bootstrap" });
+  });
+});
