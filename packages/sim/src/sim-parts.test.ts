@@ -102,6 +102,7 @@ describe("RaftInvariantChecker", () => {
     lastIndex: 0n,
     persistedIndex: 0n,
     applied: 0n,
+    rejoining: false,
   });
 
   test("two leaders in one term", () => {
