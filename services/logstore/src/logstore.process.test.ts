@@ -697,32 +697,32 @@ describe("operators' mistakes and full disks", () => {
     expect([ready.status, await ready.text()]).toEqual([200, "ready\n"]);
     await stop(single);
 
-    // One replica of three whose peers never answer: alive, but no leader, so not ready.
+    // One replica of three, blank, whose peers never answer: alive, but waiting for them before it has a Raft node.
     const [own] = await freePorts(1);
     const peers = `1=127.0.0.1:${own},2=127.0.0.1:1,3=127.0.0.1:2`;
-    const lone = await start([
-      "--shard-count",
-      "4",
-      "--metrics-port",
-      "0",
-      "--data-dir",
-      path.join(dataDir, "lone"),
-      "--listen",
-      `127.0.0.1:${own}`,
-      "--replica-id",
-      "1",
-      "--peers",
-      peers,
-      "--cluster-id",
-      "lone",
+    const lone = spawnLogStore([
+      ...["--shard-count", "4", "--metrics-port", "0", "--data-dir", path.join(dataDir, "lone"), "--listen", `127.0.0.1:${own}`],
+      ...["--replica-id", "1", "--peers", peers, "--cluster-id", "lone"],
     ]);
-    const lonePort = lone.logLines.find((l) => l["msg"] === "ready")!["metricsPort"] as number;
-    expect((await fetch(`http://127.0.0.1:${lonePort}/healthz`)).status).toBe(200);
-    const notReady = await fetch(`http://127.0.0.1:${lonePort}/readyz`);
-    expect([notReady.status, await notReady.text()]).toEqual([
-      503,
-      expect.stringMatching(/^not ready: no leader known \(role (follower|pre-candidate|candidate)\)/),
-    ]);
+    try {
+      let lonePort = 0;
+      await waitFor("the lone replica's metrics port", () => {
+        lonePort = (lone.logLines.find((l) => l["msg"] === "metrics, /healthz and /readyz listening")?.["metricsPort"] as number) ?? 0;
+        return lonePort > 0;
+      });
+      await waitFor("the lone replica to ask its peers", () =>
+        lone.logLines.some((l) => String(l["msg"]).startsWith("empty data directory: asking every peer")),
+      );
+      expect((await fetch(`http://127.0.0.1:${lonePort}/healthz`)).status).toBe(200);
+      const notReady = await fetch(`http://127.0.0.1:${lonePort}/readyz`);
+      expect([notReady.status, await notReady.text()]).toEqual([
+        503,
+        expect.stringMatching(/^not ready: starting: opening the replicated log \(a blank replica first waits for every peer\)/),
+      ]);
+    } finally {
+      lone.child.kill("SIGTERM");
+      await exited(lone.child);
+    }
   });
 
   // A real full file system: a small tmpfs (we are root in CI), filled by a file the test controls.

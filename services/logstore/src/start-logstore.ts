@@ -13,6 +13,8 @@ import {
   startMetricsServer,
   type Logger,
   type MetricsServer,
+  type Readiness,
+  type Registry,
   type TransactionLimits,
   listenHost,
   withPort,
@@ -95,6 +97,33 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   }
   const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
   const registry = createRegistry("logstore");
+  // Up before the log opens, so that a probe sees a replica that is alive but still starting (a blank replica
+  // waits for every peer's answer before it has a Raft node).
+  let readiness: () => Readiness = () => ({ ready: false, reason: "starting: opening the WAL" });
+  const metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry, { ready: () => readiness() });
+  if (metricsServer !== null) logger.info({ metricsPort: metricsServer.port }, "metrics, /healthz and /readyz listening");
+  try {
+    return await startServing(options, logger, onFatal, { meta, created, registry, metricsServer, setReadiness: (r) => (readiness = r) });
+  } catch (err: unknown) {
+    await metricsServer?.close();
+    throw err;
+  }
+}
+
+interface StartContext {
+  readonly meta: ClusterMeta;
+  readonly created: boolean;
+  readonly registry: Registry;
+  readonly metricsServer: MetricsServer | null;
+  readonly setReadiness: (readiness: () => Readiness) => void;
+}
+
+async function startServing(
+  options: LogStoreOptions,
+  logger: Logger,
+  onFatal: (error: Error) => void,
+  { meta, created, registry, metricsServer, setReadiness }: StartContext,
+): Promise<RunningLogStore> {
   const metrics = createLogStoreMetrics(registry);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
@@ -132,6 +161,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
   const dedupe = new DedupeTable(options.dedupeLimits);
   const singleVoter = options.replication === undefined;
+  setReadiness(() => ({ ready: false, reason: "starting: opening the replicated log (a blank replica first waits for every peer)" }));
   let replication: ReplicatedLog;
   try {
     const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
@@ -190,16 +220,13 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   // A single voter has no peers to hear from: it serves no Replication.
   if (!singleVoter) server.addService(ReplicationService, replication.service());
   const health = addHealthService(server);
-  let metricsServer: MetricsServer | null = null;
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, options.listen);
     if (options.advertise === undefined) advertiseAddress = withPort(options.listen, grpcPort);
-    metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry, {
-      ready: () => {
-        const { role, leaderAddress } = node.status();
-        return role === "leader" || leaderAddress !== "" ? { ready: true } : { ready: false, reason: `no leader known (role ${role})` };
-      },
+    setReadiness(() => {
+      const { role, leaderAddress } = node.status();
+      return role === "leader" || leaderAddress !== "" ? { ready: true } : { ready: false, reason: `no leader known (role ${role})` };
     });
   } catch (err: unknown) {
     server.forceShutdown();
