@@ -57,7 +57,17 @@ export type { HttpProbes, MetricsServer, Readiness } from "./metrics";
 export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer, listenHost, portOf, withPort } from "./grpc";
 export type { GrpcLimits } from "./grpc";
 export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";
-export { envOption, parseFlags, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
+export {
+  envOption,
+  parseFlags,
+  flagsOnlyArgv,
+  http2WindowOption,
+  parseIntegerInRange,
+  parseLsn,
+  parseAddress,
+  parseAddressList,
+  runMain,
+} from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
 export { exitOnShutdownSignals } from "./shutdown";
 export { AUTO_PORT_MIN, ephemeralPortLow, freePorts, LOOPBACK_HOST } from "./ports";

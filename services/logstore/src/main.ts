@@ -14,7 +14,9 @@ import {
   SHARD_COUNT_MAX,
   type LogLevel,
   parseFlags,
+  listenHost,
 } from "@logplayer/common";
+import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
 import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
@@ -29,7 +31,7 @@ const SHUTDOWN_TIMEOUT_MS = 3000;
 const SHUTDOWN_HARD_LIMIT_MS = 5000;
 const BYTES_LIMIT = 2 ** 31 - 1;
 
-interface LogStoreFlags {
+interface LogStoreFlags extends TlsFlags {
   dataDir: string;
   listen: string;
   advertise?: string;
@@ -70,7 +72,7 @@ function buildCommand(): Command {
   const tx = DEFAULT_TRANSACTION_LIMITS;
   const wal = DEFAULT_WAL_LIMITS;
   const read = DEFAULT_READ_LIMITS;
-  return new Command("logstore")
+  const command = new Command("logstore")
     .description(
       "LogPlayer LogStore: the durable write-ahead log. Appends are acknowledged after fsync; Read streams committed entries and tails new commits.",
     )
@@ -231,6 +233,7 @@ function buildCommand(): Command {
     )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+  return withTlsOptions(command);
 }
 
 function toOptions(flags: LogStoreFlags): LogStoreOptions {
@@ -262,6 +265,11 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
     appendStreamPendingMax: flags.appendStreamPendingMax,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     dedupeLimits: { ...DEFAULT_DEDUPE_LIMITS, clientsMax: flags.dedupeClientsMax },
+    security: transportSecurityFromFlags(flags, {
+      role: "logstore-replica",
+      name: flags.replicaId,
+      listenHosts: [listenHost(flags.listen)],
+    }),
     ...(flags.peers !== undefined ? { replication: replicationSetup(flags, flags.peers) } : {}),
   };
 }

@@ -18,6 +18,7 @@ import {
   withPort,
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
+import { logTransportSecurity, RefusalLog, serverCredentialsFor, serverInterceptorsFor, type TransportSecurity } from "@logplayer/tls";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
 import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
@@ -51,6 +52,8 @@ export interface LogStoreOptions {
   shutdownTimeoutMs: number;
   /** Idempotent appends: how many clients and seqs per client are remembered. */
   dedupeLimits: DedupeLimits;
+  /** mTLS (the default) or --insecure: every server and peer channel of this replica. */
+  security: TransportSecurity;
   /** Raft replication (--replica-id + --peers); undefined = one replica, the one voter of its own Raft. */
   replication?: ReplicationSetup;
 }
@@ -96,6 +99,8 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
   const registry = createRegistry("logstore");
   const metrics = createLogStoreMetrics(registry);
+  logTransportSecurity(logger, options.security);
+  const refusals = new RefusalLog("logstore", registry, logger);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
   const { wal, report } = await Wal.open(
@@ -149,6 +154,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
       },
       logger,
       onFatal,
+      { security: options.security, refusals },
     );
   } catch (err: unknown) {
     await wal.close();
@@ -159,6 +165,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
       messageBytesMax,
       concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + options.readLimits.readersMax + 16, 2 ** 31 - 1),
     }),
+    ...serverInterceptorsFor(options.security, refusals),
   });
   let advertiseAddress = options.advertise ?? options.listen;
   const node = new LogStoreNode(
@@ -184,7 +191,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   let metricsServer: MetricsServer | null = null;
   let grpcPort: number;
   try {
-    grpcPort = await bindServer(server, options.listen);
+    grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
     if (options.advertise === undefined) advertiseAddress = withPort(options.listen, grpcPort);
     metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry, {
       ready: () => {

@@ -14,7 +14,9 @@ import {
   SHARD_COUNT_MAX,
   type LogLevel,
   parseFlags,
+  listenHost,
 } from "@logplayer/common";
+import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { startShard, type ShardOptions } from "./start-shard";
 import { DEFAULT_PAGE_BYTES, DEFAULT_WAL_AUTOCHECKPOINT_PAGES, isValidPageBytes, PAGE_BYTES_MAX, PAGE_BYTES_MIN } from "./store";
 
@@ -26,7 +28,7 @@ const METRICS_PORT_BASE = 9300;
 const SHUTDOWN_TIMEOUT_MS = 3000;
 const SHUTDOWN_HARD_LIMIT_MS = 5000;
 
-interface ShardFlags {
+interface ShardFlags extends TlsFlags {
   shardId: number;
   shardCount?: number;
   clusterId?: string;
@@ -62,7 +64,7 @@ function parsePageBytes(value: string): number {
 
 function buildCommand(): Command {
   const MiB = 1024 * 1024;
-  return new Command("shard")
+  const command = new Command("shard")
     .description("LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.")
     .addOption(
       intOption(
@@ -158,15 +160,17 @@ function buildCommand(): Command {
     )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+  return withTlsOptions(command);
 }
 
 function toOptions(flags: ShardFlags): ShardOptions {
+  const listen = flags.listen ?? `127.0.0.1:${GRPC_PORT_BASE + flags.shardId}`;
   return {
     shardId: flags.shardId,
     ...(flags.shardCount === undefined ? {} : { shardCount: flags.shardCount }),
     ...(flags.clusterId === undefined ? {} : { clusterId: flags.clusterId }),
     dataDir: flags.dataDir ?? `./data/shard-${flags.shardId}`,
-    listen: flags.listen ?? `127.0.0.1:${GRPC_PORT_BASE + flags.shardId}`,
+    listen,
     metricsPort: flags.metricsPort ?? METRICS_PORT_BASE + flags.shardId,
     checkpointIntervalMs: flags.checkpointIntervalMs,
     walAutocheckpointPages: flags.walAutocheckpointPages,
@@ -182,6 +186,7 @@ function toOptions(flags: ShardFlags): ShardOptions {
       messageBytesMax: flags.messageBytesMax,
       transaction: DEFAULT_TRANSACTION_LIMITS,
     },
+    security: transportSecurityFromFlags(flags, { role: "shard", name: String(flags.shardId), listenHosts: [listenHost(listen)] }),
   };
 }
 

@@ -17,6 +17,7 @@ import {
 } from "@logplayer/common";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { ShardService } from "@logplayer/proto";
+import { logTransportSecurity, RefusalLog, serverCredentialsFor, serverInterceptorsFor, type TransportSecurity } from "@logplayer/tls";
 import type { ShardContext, ShardLimits } from "./context";
 import { DeliveryStats } from "./delivery-stats";
 import { reconcileConfiguredIdentity } from "./identity";
@@ -42,6 +43,8 @@ export interface ShardOptions {
   /** Bound on a graceful shutdown before open calls are cancelled. */
   readonly shutdownTimeoutMs: number;
   readonly limits: ShardLimits;
+  /** mTLS (the default) or --insecure. */
+  readonly security: TransportSecurity;
 }
 
 export interface RunningShard {
@@ -79,10 +82,15 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     if (update.clusterId !== undefined || update.shardMap !== undefined) store.adoptIdentity(update);
     const registry = createRegistry("shard");
     const context = createContext(store, options.limits, logger, registry);
-    server = new Server(grpcServerOptions({ messageBytesMax: options.limits.messageBytesMax, concurrentStreamsMax: 1024 }));
+    logTransportSecurity(logger, options.security);
+    const refusals = new RefusalLog("shard", registry, logger);
+    server = new Server({
+      ...grpcServerOptions({ messageBytesMax: options.limits.messageBytesMax, concurrentStreamsMax: 1024 }),
+      ...serverInterceptorsFor(options.security, refusals),
+    });
     server.addService(ShardService, createShardService(context));
     const health = addHealthService(server);
-    const grpcPort = await bindServer(server, options.listen);
+    const grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
     const host = listenHost(options.listen);
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
     const checkpointer = { running: false };

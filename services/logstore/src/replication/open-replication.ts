@@ -1,4 +1,5 @@
 import { assert, failedPrecondition, invalidArgument, type Logger, type TransactionLimits } from "@logplayer/common";
+import type { RefusalLog, TransportSecurity } from "@logplayer/tls";
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
@@ -49,6 +50,7 @@ export async function openReplication(
   limits: { transactionLimits: TransactionLimits; messageBytesMax: number; appendQueueMax: number; appendQueueBytesMax: number },
   logger: Logger,
   onFatal: (error: Error) => void,
+  transport: { readonly security: TransportSecurity; readonly refusals: RefusalLog },
 ): Promise<ReplicatedLog> {
   const { replicaId, peers } = setup;
   if (!peers.some((p) => p.id === replicaId)) {
@@ -119,6 +121,8 @@ export async function openReplication(
     messageBytesMax: limits.messageBytesMax,
     appendQueueMax: limits.appendQueueMax,
     onFatal,
+    security: transport.security,
+    refusals: transport.refusals,
   };
   try {
     return new ReplicatedLog(options, wal, storage, config, dedupe, logger);
