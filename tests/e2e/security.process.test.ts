@@ -8,7 +8,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { credentials, type ChannelCredentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
-import { checkHealth, HealthServingStatus, type LogPlayerClient, mutation } from "@logplayer/client";
+import { checkHealth, HealthServingStatus, LimitExceededError, type LogPlayerClient, mutation } from "@logplayer/client";
 import { LocalCluster } from "@logplayer/cluster";
 import {
   type DeliverResponse,
@@ -31,6 +31,7 @@ import { tempDataDir } from "./harness";
 const CALL_TIMEOUT_MS = 5_000;
 /** The forged writes use LSN 2^63-1: accepted once, it would freeze the shard for good (issue 13). */
 const FORGED_LSN = 2n ** 63n - 1n;
+const READ_WAITERS_PER_CALLER = 2;
 const PLAIN_TEXT_FAILURES: readonly Status[] = [Status.UNAVAILABLE, Status.INTERNAL];
 
 interface Snapshot {
@@ -55,6 +56,8 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
       logStoreReplicas: 3,
       ports: "auto",
       logLevel: "info",
+      // Small per-caller bound on waiting reads, so that the test can fill one caller's share.
+      extraArgs: { shard: ["--read-waiters-per-caller-max", String(READ_WAITERS_PER_CALLER)] },
     });
     client = await cluster.connectClient({ timeoutMs: 10_000 });
     lastLsn = (await client.commit([mutation.put("victim", "legit-0")])).lsn;
@@ -235,6 +238,29 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
       },
     );
     expect(await snapshot()).toEqual(before);
+    await everythingStillServes();
+  });
+
+  it("waiting reads are bounded per caller: one client's share full is RESOURCE_EXHAUSTED for it, not for another identity", async () => {
+    const shard = cluster.plan.find((spec) => spec.name === `shard-${client.shardForKey("victim")}`)!;
+    const future = lastLsn + 1_000n;
+    const waiting = Array.from({ length: READ_WAITERS_PER_CALLER }, () =>
+      client.get("victim", { minLsn: future, timeoutMs: 8_000 }).then(
+        () => "answered",
+        (err: unknown) => (err instanceof Error ? err.name : String(err)),
+      ),
+    );
+    await waitFor("the client's reads to wait", async () => (await metric(shard, "lp_shard_waiting_reads", "")) >= READ_WAITERS_PER_CALLER);
+    await expect(client.get("victim", { minLsn: future, timeoutMs: 8_000 })).rejects.toThrow(LimitExceededError);
+    await expect(client.get("victim", { minLsn: future, timeoutMs: 8_000 })).rejects.toThrow(/read_waiters_per_caller_max 2/);
+    // Another identity (lpctl's admin certificate) is not held back by the client's share: its read waits too.
+    const admin = await cluster.connectClient({ timeoutMs: 10_000, security: cluster.adminSecurity });
+    try {
+      await expect(admin.get("victim", { minLsn: future, timeoutMs: 300 })).rejects.toMatchObject({ name: "DeadlineExceededError" });
+    } finally {
+      admin.close();
+    }
+    expect(await Promise.all(waiting)).toEqual(Array(READ_WAITERS_PER_CALLER).fill("DeadlineExceededError"));
     await everythingStillServes();
   });
 });

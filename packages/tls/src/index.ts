@@ -24,6 +24,7 @@ export { authorizationInterceptor, authorize, loadTlsFiles, mtlsChannelCredentia
 export type { AuthorizationVerdict, Refusal, TlsMaterial } from "./authorization";
 export {
   callerIdentity,
+  callerKey,
   certificateFileStem,
   channelCredentialsFor,
   INSECURE,

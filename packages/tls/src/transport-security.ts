@@ -117,3 +117,17 @@ export function isLoopbackHost(host: string): boolean {
   if (bare === "localhost" || bare === "::1") return true;
   return isIP(bare) === 4 && bare.startsWith("127.");
 }
+
+/**
+ * The key a caller's per-caller limits are counted under: its certificate's
+ * identity with mTLS; with --insecure, where nobody is authenticated, its host.
+ */
+export function callerKey(
+  call: { getPeer(): string; getAuthContext(): { sslPeerCertificate?: { raw: Buffer } } | null },
+  security: TransportSecurity,
+): string {
+  const identity = callerIdentity(call, security);
+  if (identity !== null) return describeIdentity(identity);
+  const peer = call.getPeer();
+  return `unauthenticated ${peer.slice(0, Math.max(0, peer.lastIndexOf(":")) || peer.length)}`;
+}

@@ -50,6 +50,7 @@ interface LogStoreFlags extends TlsFlags {
   readBatchBytesMax: number;
   readBatchEntriesMax: number;
   readersMax: number;
+  readersPerCallerMax: number;
   appendStreamPendingMax: number;
   peers?: Peer[];
   tickMs: number;
@@ -193,6 +194,16 @@ function buildCommand(): Command {
     )
     .addOption(
       intOption(
+        "--readers-per-caller-max <n>",
+        "concurrent Read streams of one caller (its certificate's identity; its host with --insecure)",
+        "LP_READERS_PER_CALLER_MAX",
+        read.readersPerCallerMax,
+        1,
+        100_000,
+      ),
+    )
+    .addOption(
+      intOption(
         "--append-stream-pending-max <n>",
         "appends in flight on one AppendStream; past it the LogStore stops reading that stream until answers drain",
         "LP_APPEND_STREAM_PENDING_MAX",
@@ -261,6 +272,7 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       readBatchBytesMax: Math.min(flags.readBatchBytesMax, flags.entryBytesMax),
       readBatchEntriesMax: flags.readBatchEntriesMax,
       readersMax: flags.readersMax,
+      readersPerCallerMax: flags.readersPerCallerMax,
     },
     appendStreamPendingMax: flags.appendStreamPendingMax,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,

@@ -18,7 +18,14 @@ import {
   withPort,
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
-import { logTransportSecurity, RefusalLog, serverCredentialsFor, serverInterceptorsFor, type TransportSecurity } from "@logplayer/tls";
+import {
+  callerKey,
+  logTransportSecurity,
+  RefusalLog,
+  serverCredentialsFor,
+  serverInterceptorsFor,
+  type TransportSecurity,
+} from "@logplayer/tls";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
 import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
@@ -180,6 +187,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
       onFatal,
       replication,
       singleVoter,
+      callerOf: (call) => callerKey(call, options.security),
     },
     metrics,
     logger,

@@ -37,7 +37,9 @@ interface ShardFlags extends TlsFlags {
   metricsPort?: number;
   batchPartsMax: number;
   deliveryStreamsMax: number;
+  deliveryStreamsPerCallerMax: number;
   readWaitersMax: number;
+  readWaitersPerCallerMax: number;
   readWaitMsMax: number;
   scanItemsMax: number;
   scanBytesMax: number;
@@ -104,7 +106,27 @@ function buildCommand(): Command {
     )
     .addOption(intOption("--batch-parts-max <n>", "parts accepted in one delivered batch", "LP_BATCH_PARTS_MAX", 1, 1_000_000, 4096))
     .addOption(intOption("--delivery-streams-max <n>", "Deliver streams open at once", "LP_DELIVERY_STREAMS_MAX", 1, 1024, 8))
+    .addOption(
+      intOption(
+        "--delivery-streams-per-caller-max <n>",
+        "Deliver streams of one caller (its certificate's identity; its host with --insecure)",
+        "LP_DELIVERY_STREAMS_PER_CALLER_MAX",
+        1,
+        1024,
+        4,
+      ),
+    )
     .addOption(intOption("--read-waiters-max <n>", "reads waiting for min_lsn at once", "LP_READ_WAITERS_MAX", 1, 1_000_000, 10_000))
+    .addOption(
+      intOption(
+        "--read-waiters-per-caller-max <n>",
+        "reads of one caller waiting for min_lsn at once",
+        "LP_READ_WAITERS_PER_CALLER_MAX",
+        1,
+        1_000_000,
+        5_000,
+      ),
+    )
     .addOption(
       intOption(
         "--read-wait-ms-max <ms>",
@@ -179,7 +201,9 @@ function toOptions(flags: ShardFlags): ShardOptions {
     limits: {
       batchPartsMax: flags.batchPartsMax,
       deliveryStreamsMax: flags.deliveryStreamsMax,
+      deliveryStreamsPerCallerMax: flags.deliveryStreamsPerCallerMax,
       readWaitersMax: flags.readWaitersMax,
+      readWaitersPerCallerMax: flags.readWaitersPerCallerMax,
       readWaitMsMax: flags.readWaitMsMax,
       scanItemsMax: flags.scanItemsMax,
       scanBytesMax: flags.scanBytesMax,

@@ -4,6 +4,7 @@ import {
   addHealthService,
   assert,
   bindServer,
+  CallerSlots,
   createRegistry,
   grpcServerOptions,
   LsnWaiters,
@@ -17,7 +18,14 @@ import {
 } from "@logplayer/common";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { ShardService } from "@logplayer/proto";
-import { logTransportSecurity, RefusalLog, serverCredentialsFor, serverInterceptorsFor, type TransportSecurity } from "@logplayer/tls";
+import {
+  callerKey,
+  logTransportSecurity,
+  RefusalLog,
+  serverCredentialsFor,
+  serverInterceptorsFor,
+  type TransportSecurity,
+} from "@logplayer/tls";
 import type { ShardContext, ShardLimits } from "./context";
 import { DeliveryStats } from "./delivery-stats";
 import { reconcileConfiguredIdentity } from "./identity";
@@ -81,7 +89,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     const update = reconcileConfiguredIdentity(store.identity, options, options.dataDir);
     if (update.clusterId !== undefined || update.shardMap !== undefined) store.adoptIdentity(update);
     const registry = createRegistry("shard");
-    const context = createContext(store, options.limits, logger, registry);
+    const context = createContext(store, options.limits, logger, registry, (call) => callerKey(call, options.security));
     logTransportSecurity(logger, options.security);
     const refusals = new RefusalLog("shard", registry, logger);
     server = new Server({
@@ -121,7 +129,13 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
   }
 }
 
-function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, registry: Registry): ShardContext {
+function createContext(
+  store: ShardStore,
+  limits: ShardLimits,
+  logger: Logger,
+  registry: Registry,
+  callerOf: ShardContext["callerOf"],
+): ShardContext {
   const metrics = createShardMetrics(registry);
   metrics.appliedLsn.set(Number(store.appliedLsn));
   metrics.durableLsn.set(Number(store.durableLsn));
@@ -135,6 +149,9 @@ function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, r
     counts: { partsApplied: 0n, partsDuplicate: 0n, gaps: 0n },
     streams: new Map(),
     pendingReads: new Set(),
+    callerOf,
+    deliverySlots: new CallerSlots(limits.deliveryStreamsPerCallerMax),
+    readWaiterSlots: new CallerSlots(limits.readWaitersPerCallerMax),
   };
 }
 
@@ -192,6 +209,8 @@ function validateLimits(limits: ShardLimits): void {
     ["batch_parts_max", limits.batchPartsMax],
     ["delivery_streams_max", limits.deliveryStreamsMax],
     ["read_waiters_max", limits.readWaitersMax],
+    ["delivery_streams_per_caller_max", limits.deliveryStreamsPerCallerMax],
+    ["read_waiters_per_caller_max", limits.readWaitersPerCallerMax],
     ["read_wait_ms_max", limits.readWaitMsMax],
     ["scan_items_max", limits.scanItemsMax],
     ["scan_bytes_max", limits.scanBytesMax],
