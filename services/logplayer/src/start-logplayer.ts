@@ -72,7 +72,7 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
   logTransportSecurity(logger, options.security);
   const server = new Server({
     ...grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 16 }),
-    ...serverInterceptorsFor(options.security, new RefusalLog("logplayer", registry, logger)),
+    ...serverInterceptorsFor(options.security, new RefusalLog("player", registry, logger)),
   });
   const health = addHealthService(server);
   const grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
