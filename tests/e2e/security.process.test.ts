@@ -4,6 +4,7 @@
 // for another replica. Each is refused with the right status, changes nothing
 // (shard applied LSN and data, every replica's log and term), every process
 // keeps serving, and the next legitimate request succeeds.
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -263,4 +264,48 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
     expect(await Promise.all(waiting)).toEqual(Array(READ_WAITERS_PER_CALLER).fill("DeadlineExceededError"));
     await everythingStillServes();
   });
+});
+
+describe("starting without TLS is a choice, and only on loopback", () => {
+  const ROOT = path.resolve(__dirname, "..", "..");
+  const main = (service: string): string => path.join(ROOT, "services", service, "dist", "main.js");
+  const run = (service: string, args: string[]): { status: number | null; stderr: string } => {
+    const result = spawnSync(process.execPath, [main(service), ...args], { encoding: "utf8", timeout: 20_000 });
+    return { status: result.status, stderr: result.stderr };
+  };
+  const SERVICE_ARGS: Record<string, string[]> = {
+    logstore: ["--data-dir", path.join(tempDataDir("insecure-flags"), "logstore"), "--shard-count", "1", "--metrics-port", "-1"],
+    shard: [
+      "--shard-id",
+      "0",
+      "--shard-count",
+      "1",
+      "--cluster-id",
+      "c",
+      "--data-dir",
+      tempDataDir("insecure-flags-shard"),
+      "--metrics-port",
+      "-1",
+    ],
+    logplayer: ["--logstore", "127.0.0.1:1", "--shards", "127.0.0.1:2", "--metrics-port", "-1"],
+  };
+
+  it.each(Object.keys(SERVICE_ARGS))(
+    "%s: --insecure on 0.0.0.0 exits 1 naming --insecure-allow-remote; no certificate exits 1 saying where to get one",
+    (service) => {
+      const remote = run(service, [...SERVICE_ARGS[service]!, "--listen", "0.0.0.0:0", "--insecure"]);
+      expect([remote.status, remote.stderr]).toEqual([1, expect.stringContaining("--insecure-allow-remote")]);
+      const missing = run(service, [
+        ...SERVICE_ARGS[service]!,
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-dir",
+        path.join(tempDataDir("no-tls"), "tls"),
+      ]);
+      expect([missing.status, missing.stderr]).toEqual([
+        1,
+        expect.stringMatching(/TLS CA certificate .*ca\.crt not found: `pnpm start` makes/),
+      ]);
+    },
+  );
 });
