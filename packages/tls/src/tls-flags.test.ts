@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { status } from "@grpc/grpc-js";
-import { createLogger, createRegistry } from "@logplayer/common";
+import { createRegistry, silentLogger } from "@logplayer/common";
 import { ensureCertificates } from "./certificates";
 import { TRUST_DOMAIN_DEFAULT } from "./identity";
 import { parseIdentityList } from "./main";
@@ -77,9 +77,8 @@ describe("transport security from flags", () => {
 describe("RefusalLog", () => {
   it("counts every refusal by method and reason, logs a peer once per interval, and keeps unknown methods out of the labels", async () => {
     const registry = createRegistry("test");
-    const lines: string[] = [];
-    const logger = createLogger("test", "warn");
-    logger.warn = ((_obj: unknown, message: string) => lines.push(message)) as typeof logger.warn;
+    const logger = silentLogger();
+    const warn = jest.spyOn(logger, "warn");
     let now = 0;
     const refusals = new RefusalLog("test", registry, logger, () => now);
     const refusal = (method: string, peer: string) => ({
@@ -94,7 +93,7 @@ describe("RefusalLog", () => {
     refusals.record(refusal("/made.up/Method", "b"));
     now += REFUSAL_LOG_INTERVAL_MS;
     refusals.record(refusal("/logplayer.v1.Shard/Deliver", "a"));
-    expect(lines).toHaveLength(3);
+    expect(warn).toHaveBeenCalledTimes(3);
     const text = await registry.getSingleMetricAsString("lp_test_auth_refusals_total");
     expect(text).toContain('lp_test_auth_refusals_total{method="/logplayer.v1.Shard/Deliver",reason="permission_denied",service="test"} 3');
     expect(text).toContain('method="other",reason="permission_denied"');

@@ -128,6 +128,8 @@ export function callerKey(
 ): string {
   const identity = callerIdentity(call, security);
   if (identity !== null) return describeIdentity(identity);
+  // "ipv4:127.0.0.1:53012" -> "ipv4:127.0.0.1": every connection from one host counts as one caller.
   const peer = call.getPeer();
-  return `unauthenticated ${peer.slice(0, Math.max(0, peer.lastIndexOf(":")) || peer.length)}`;
+  const portColon = peer.lastIndexOf(":");
+  return `unauthenticated ${portColon > 0 ? peer.slice(0, portColon) : peer}`;
 }
