@@ -33,6 +33,8 @@ const CALL_TIMEOUT_MS = 5_000;
 /** The forged writes use LSN 2^63-1: accepted once, it would freeze the shard for good (issue 13). */
 const FORGED_LSN = 2n ** 63n - 1n;
 const READ_WAITERS_PER_CALLER = 2;
+/** The shard's default --delivery-streams-per-caller-max. */
+const DELIVERY_STREAMS_PER_CALLER = 4;
 const PLAIN_TEXT_FAILURES: readonly Status[] = [Status.UNAVAILABLE, Status.INTERNAL];
 
 interface Snapshot {
@@ -262,6 +264,29 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
       admin.close();
     }
     expect(await Promise.all(waiting)).toEqual(Array(READ_WAITERS_PER_CALLER).fill("DeadlineExceededError"));
+    await everythingStillServes();
+  });
+  it("Deliver streams are bounded per caller: past the LogPlayer identity's share, RESOURCE_EXHAUSTED; the LogPlayer keeps delivering", async () => {
+    const shard = cluster.plan.find((spec) => spec.name === "shard-0")!;
+    const open = await metric(shard, "lp_shard_delivery_streams", "");
+    // The running LogPlayer holds `open` streams as logplayer/main; fill the rest of that identity's share (4).
+    const raw = new ShardClient(cluster.endpoints.shards[0]!, credentialsOf({ role: "logplayer", name: "main" }));
+    const idle = Array.from({ length: DELIVERY_STREAMS_PER_CALLER - open }, () => raw.deliver());
+    for (const call of idle) call.on("error", () => undefined);
+    try {
+      await waitFor(
+        "the idle streams to be open",
+        async () => (await metric(shard, "lp_shard_delivery_streams", "")) === DELIVERY_STREAMS_PER_CALLER,
+      );
+      const refused = raw.deliver(new Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS });
+      const err = await new Promise<ServiceError>((resolve) => refused.on("error", resolve));
+      expect(err.code).toBe(Status.RESOURCE_EXHAUSTED);
+      expect(err.details).toContain("logplayer/main already has 4 delivery streams open (delivery_streams_per_caller_max 4)");
+    } finally {
+      for (const call of idle) call.cancel();
+      raw.close();
+    }
+    await waitFor("the idle streams to close", async () => (await metric(shard, "lp_shard_delivery_streams", "")) === open);
     await everythingStillServes();
   });
 });
