@@ -22,7 +22,7 @@ COPY --from=build /app /app
 # mount point must exist here, owned by node: Docker seeds a new named volume
 # with the image's directory (and its owner), and would otherwise create it
 # owned by root, which the node user cannot write.
-RUN mkdir -p /data/logstore-1 /data/logstore-2 /data/logstore-3 /data/shard-0 /data/shard-1 /data/shard-2 \
+RUN mkdir -p /data/tls /data/logstore-1 /data/logstore-2 /data/logstore-3 /data/shard-0 /data/shard-1 /data/shard-2 \
  && chown -R node:node /data
 USER node
 ENTRYPOINT ["node"]

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
-import { planForCompose, type ProcessSpec } from "@logplayer/cluster";
+import { COMPOSE_DATA_DIR, COMPOSE_TLS_INIT_SERVICE, composeTlsInitCommand, planForCompose, type ProcessSpec } from "@logplayer/cluster";
 
 const repoRoot = path.join(__dirname, "..", "..");
 
@@ -29,8 +29,29 @@ describe("docker-compose.yml", () => {
   const plan = planForCompose();
   const byName = new Map<string, ProcessSpec>(plan.map((p) => [p.name, p]));
 
-  it("runs exactly the processes of the local cluster's plan", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(plan.map((p) => p.name).sort());
+  const tlsMount = `tls:${COMPOSE_DATA_DIR}/tls`;
+
+  it("runs exactly the processes of the local cluster's plan, and the one-shot certificate service", () => {
+    expect(Object.keys(compose.services).sort()).toEqual([...plan.map((p) => p.name), COMPOSE_TLS_INIT_SERVICE].sort());
+  });
+
+  it("the certificate service makes every certificate the plan's processes and tools use, into the tls volume", () => {
+    const init = compose.services[COMPOSE_TLS_INIT_SERVICE]!;
+    expect(init.command).toEqual(composeTlsInitCommand(plan));
+    expect(init.volumes).toEqual([tlsMount]);
+    expect(Object.keys(compose.volumes ?? {})).toContain("tls");
+    // The command names a script the image builds.
+    expect(fs.existsSync(path.join(repoRoot, "packages", "tls", "src", "main.ts"))).toBe(true);
+  });
+
+  it.each(planForCompose().map((p) => [p.name]))("%s: runs with mTLS from the tls volume, after the certificates exist", (name) => {
+    const spec = byName.get(name)!;
+    const service = compose.services[name]!;
+    const tlsDir = spec.args[spec.args.indexOf("--tls-dir") + 1];
+    expect(tlsDir).toBe(`${COMPOSE_DATA_DIR}/tls`);
+    expect(spec.args).not.toContain("--insecure");
+    expect(service.volumes).toContain(`${tlsMount}:ro`);
+    expect(service.depends_on?.[COMPOSE_TLS_INIT_SERVICE]).toEqual({ condition: "service_completed_successfully" });
   });
 
   it.each(planForCompose().map((p) => [p.name]))("%s: command is the local cluster's command", (name) => {
@@ -54,8 +75,8 @@ describe("docker-compose.yml", () => {
       expect(mount).toBeDefined();
       expect(Object.keys(compose.volumes ?? {})).toContain(mount!.split(":")[0]);
     } else {
-      // The LogPlayer keeps no durable state, so it must not get a volume that suggests otherwise.
-      expect(service.volumes).toBeUndefined();
+      // The LogPlayer keeps no durable state, so it must not get a volume that suggests otherwise: only the certificates.
+      expect(service.volumes).toEqual([`${tlsMount}:ro`]);
     }
     expect(service.healthcheck?.test).toEqual(["CMD", "node", "-e", readyProbeScript(spec.metricsPort)]);
     expect(service.healthcheck?.retries).toBeGreaterThan(0);
@@ -64,6 +85,9 @@ describe("docker-compose.yml", () => {
   it("starts LogPlayers only after the LogStore and every shard are healthy", () => {
     for (const player of plan.filter((p) => p.service === "logplayer")) {
       const deps = compose.services[player.name]!.depends_on ?? {};
+      expect(Object.keys(deps).sort()).toEqual(
+        [...plan.filter((p) => p.service !== "logplayer").map((p) => p.name), COMPOSE_TLS_INIT_SERVICE].sort(),
+      );
       for (const other of plan.filter((p) => p.service !== "logplayer")) {
         expect(deps[other.name]).toEqual({ condition: "service_healthy" });
       }

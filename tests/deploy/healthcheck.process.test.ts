@@ -35,7 +35,10 @@ describe("the compose healthcheck", () => {
   });
   afterAll(() => new Promise((resolve) => server.close(resolve)));
 
-  it.each(Object.keys(compose.services))("%s: exit 0 when /readyz is 200, 1 when it is 503 or nothing listens", async (name) => {
+  // Every long-running service; the one-shot certificate service exits once done and has no healthcheck.
+  const longRunning = Object.keys(compose.services).filter((name) => name !== "tls-init");
+
+  it.each(longRunning)("%s: exit 0 when /readyz is 200, 1 when it is 503 or nothing listens", async (name) => {
     const test = compose.services[name]!.healthcheck?.test;
     expect(test?.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
     const script = test![3]!;

@@ -1,10 +1,11 @@
 // Bad input against a running cluster: a clear error with the right status,
 // nothing written, and every service keeps serving afterwards.
 import net from "node:net";
-import { credentials, Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
 import type { LocalCluster } from "@logplayer/cluster";
 import { mutation, type LogPlayerClient } from "@logplayer/client";
 import { LogStoreClient, MutationKind, PROTOCOL_VERSION, type AppendRequest, type AppendResponse } from "@logplayer/proto";
+import { channelCredentialsFor } from "@logplayer/tls";
 import { startTestCluster } from "./harness";
 
 function append(raw: LogStoreClient, request: AppendRequest): Promise<AppendResponse> {
@@ -35,7 +36,7 @@ describe("bad input", () => {
   beforeAll(async () => {
     cluster = await startTestCluster("bad-input");
     client = await cluster.connectClient();
-    raw = new LogStoreClient(cluster.endpoints.logstore, credentials.createInsecure());
+    raw = new LogStoreClient(cluster.endpoints.logstore, channelCredentialsFor(cluster.clientSecurity));
     await client.commit([mutation.put("before", "x")]);
   });
   afterAll(async () => {

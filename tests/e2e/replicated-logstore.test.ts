@@ -4,13 +4,14 @@
 import { LocalCluster } from "@logplayer/cluster";
 import type { LogPlayerClient } from "@logplayer/client";
 import { LogStoreClient, type StatusResponse } from "@logplayer/proto";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
+import { channelCredentialsFor, type TransportSecurity } from "@logplayer/tls";
 import { waitFor } from "@logplayer/testing";
 import { checkAppendWorkload, keyNames, runAppendWorkload } from "./workload";
 import { tempDataDir } from "./harness";
 
-function status(address: string): Promise<StatusResponse | undefined> {
-  const client = new LogStoreClient(address, credentials.createInsecure());
+function status(address: string, security: TransportSecurity): Promise<StatusResponse | undefined> {
+  const client = new LogStoreClient(address, channelCredentialsFor(security));
   return new Promise((resolve) => {
     client.status({}, new Metadata(), { deadline: Date.now() + 1000 }, (err, response) => {
       client.close();
@@ -21,7 +22,7 @@ function status(address: string): Promise<StatusResponse | undefined> {
 
 async function leaderName(cluster: LocalCluster): Promise<string | undefined> {
   for (const spec of cluster.plan.filter((s) => s.service === "logstore")) {
-    if ((await status(spec.grpcAddress))?.role === "leader") return spec.name;
+    if ((await status(spec.grpcAddress, cluster.adminSecurity))?.role === "leader") return spec.name;
   }
   return undefined;
 }

@@ -31,6 +31,8 @@ export interface BenchConfig {
   logLevel: string;
   /** Deadline of each commit call. */
   commitTimeoutMs: number;
+  /** mTLS (the default, as users run it) or plain text (--insecure), to measure what TLS costs. */
+  transport: "mtls" | "insecure";
 }
 
 /** Where the run is, for the progress display. */
@@ -95,7 +97,8 @@ const METRICS_TIMEOUT_MS = 2_000;
 
 /** Runs warm-up and the measured phase against an already started cluster. */
 export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, hooks: BenchHooks): Promise<BenchOutcome> {
-  const client = await cluster.connectClient({ timeoutMs: CONNECT_TIMEOUT_MS });
+  // The admin certificate: the bench appends and also reads and resets the shards' DeliveryStats (admin and LogPlayer only).
+  const client = await cluster.connectClient({ timeoutMs: CONNECT_TIMEOUT_MS, security: cluster.adminSecurity });
   try {
     const workload = new Workload({
       keysPerTxn: config.keysPerTxn,

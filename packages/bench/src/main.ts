@@ -29,6 +29,7 @@ interface CliOptions {
   commitTimeoutMs: number;
   out: string | undefined;
   keepData: boolean;
+  insecure: boolean;
 }
 
 const DURATION_S_MAX = 24 * 3600;
@@ -147,6 +148,7 @@ function parseOptions(argv: string[]): CliOptions {
       envOption("--out <file>", "JSON result path (default bench-results/bench-<shards>s-<rate>r-<timestamp>.json)", "LP_BENCH_OUT"),
     )
     .option("--keep-data", "keep the cluster's data and logs (the path is printed)", false)
+    .option("--insecure", "run the cluster in plain text without authentication (to compare with the default mTLS)", false)
     .showHelpAfterError();
   parseFlags(program, argv);
   const o = program.opts<CliOptions>();
@@ -186,6 +188,7 @@ function toConfig(o: CliOptions): BenchConfig {
     seed: o.seed,
     logLevel: o.logLevel,
     commitTimeoutMs: o.commitTimeoutMs,
+    transport: o.insecure ? "insecure" : "mtls",
   };
 }
 
@@ -203,6 +206,7 @@ async function main(): Promise<void> {
     logStoreReplicas: config.logStoreReplicas,
     ports: "auto",
     logLevel: config.logLevel,
+    insecure: config.transport === "insecure",
   });
   const cleanUp = async (): Promise<void> => {
     await cluster.stop();

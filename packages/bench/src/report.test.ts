@@ -24,6 +24,7 @@ function report(shardP50s: readonly (number | null)[]): BenchReport {
       seed: 1,
       logLevel: "warn",
       commitTimeoutMs: 10_000,
+      transport: "mtls",
     },
     machine: {
       cpus: 2,

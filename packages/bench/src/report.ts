@@ -63,7 +63,8 @@ export function formatReport(report: BenchReport): string {
   ]);
   const lines = [
     `offered ${config.rate} txn/s for ${config.durationS} s (after ${config.warmupS} s warm-up), ` +
-      `${config.shards} shards, ${config.keysPerTxn} keys x ${config.valueBytes} B per txn, ${config.logPlayers} LogPlayer(s), ${config.logStoreReplicas} LogStore replica(s)`,
+      `${config.shards} shards, ${config.keysPerTxn} keys x ${config.valueBytes} B per txn, ${config.logPlayers} LogPlayer(s), ${config.logStoreReplicas} LogStore replica(s), ` +
+      `transport ${config.transport}`,
     "",
     table,
     "",

@@ -1,8 +1,18 @@
 import path from "node:path";
 import fs from "node:fs";
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
 import { checkHealth, HealthServingStatus, LogPlayerClient } from "@logplayer/client";
-import { autoPortTable, clusterPlan, ManagedProcess, type ExitInfo, type ProcessSpec, type ServiceName } from "@logplayer/cluster";
+import {
+  autoPortTable,
+  clusterPlan,
+  type ClusterToolSecurity,
+  makeClusterCertificates,
+  ManagedProcess,
+  type ExitInfo,
+  type ProcessSpec,
+  type ServiceName,
+} from "@logplayer/cluster";
+import { channelCredentialsFor, type TransportSecurity } from "@logplayer/tls";
 import { assert } from "@logplayer/common";
 import { LogStoreClient, type StatusResponse } from "@logplayer/proto";
 import { linkName, raftLinks, raftReplicas, routePeersThroughIngress, type RaftLink } from "./raft-links";
@@ -70,8 +80,11 @@ export class ChaosCluster {
   readonly #paused = new Set<string>();
   #stopping: Promise<void> | undefined;
 
-  private constructor(dataDir: string, plan: ProcessSpec[], links: Links, options: ChaosClusterOptions) {
+  /** The launcher-made certificates the run's clients and probes use. */
+  readonly security: ClusterToolSecurity;
+  private constructor(dataDir: string, plan: ProcessSpec[], links: Links, options: ChaosClusterOptions, security: ClusterToolSecurity) {
     this.dataDir = dataDir;
+    this.security = security;
     this.plan = plan;
     this.#proxies = links.proxies;
     this.#clientProxies = links.clientProxies;
@@ -84,7 +97,7 @@ export class ChaosCluster {
         spec.name,
         new ManagedProcess(spec, {
           logDir,
-          readyProbe: isServing,
+          readyProbe: (spec: ProcessSpec) => isServing(spec, security.admin),
           ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
           ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
           ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
@@ -142,7 +155,8 @@ export class ChaosCluster {
         links.proxies.set(proxy.name, proxy);
         links.clientProxies.push(proxy);
       }
-      cluster = new ChaosCluster(dataDir, plan, links, options);
+      // The launcher's certificates, made once under <dataDir>/tls: the chaos run is a TLS cluster like any other.
+      cluster = new ChaosCluster(dataDir, plan, links, options, await makeClusterCertificates(basePlan, dataDir));
       await cluster.#startAll();
       return cluster;
     } catch (err: unknown) {
@@ -207,7 +221,7 @@ export class ChaosCluster {
   async logStoreLeader(timeoutMs: number): Promise<string | undefined> {
     const running = this.plan.filter((s) => s.service === "logstore" && this.process(s.name).running && !this.#paused.has(s.name));
     const statuses = await Promise.all(
-      running.map(async (spec) => ({ name: spec.name, status: await logStoreStatus(spec.grpcAddress, timeoutMs) })),
+      running.map(async (spec) => ({ name: spec.name, status: await logStoreStatus(spec.grpcAddress, timeoutMs, this.security.admin) })),
     );
     const leaders = statuses.filter((s) => s.status?.role.toLowerCase() === LEADER_ROLE);
     leaders.sort((a, b) => (a.status!.term === b.status!.term ? 0 : a.status!.term > b.status!.term ? -1 : 1));
@@ -224,12 +238,22 @@ export class ChaosCluster {
 
   /** A client that reaches the LogStore through the cuttable client links, and the shards directly. */
   connectWorkloadClient(timeoutMs: number): Promise<LogPlayerClient> {
-    return LogPlayerClient.connect({ logstore: this.#clientProxies.map((p) => p.address), shards: this.addresses("shard"), timeoutMs });
+    return LogPlayerClient.connect({
+      logstore: this.#clientProxies.map((p) => p.address),
+      shards: this.addresses("shard"),
+      timeoutMs,
+      security: this.security.client,
+    });
   }
 
   /** A client that bypasses every proxy, for the final checks. */
   connectDirectClient(timeoutMs: number): Promise<LogPlayerClient> {
-    return LogPlayerClient.connect({ logstore: this.addresses("logstore"), shards: this.addresses("shard"), timeoutMs });
+    return LogPlayerClient.connect({
+      logstore: this.addresses("logstore"),
+      shards: this.addresses("shard"),
+      timeoutMs,
+      security: this.security.client,
+    });
   }
 
   kill(name: string): void {
@@ -358,8 +382,8 @@ async function closeLinks(routers: readonly SourceRouter[], proxies: readonly Tc
 }
 
 /** A LogStore replica's own status, or undefined when it does not answer in time. */
-function logStoreStatus(address: string, timeoutMs: number): Promise<StatusResponse | undefined> {
-  const client = new LogStoreClient(address, credentials.createInsecure());
+function logStoreStatus(address: string, timeoutMs: number, security: TransportSecurity): Promise<StatusResponse | undefined> {
+  const client = new LogStoreClient(address, channelCredentialsFor(security));
   return new Promise<StatusResponse | undefined>((resolve) => {
     client.status({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, response?: StatusResponse) => {
       resolve(err === null ? response : undefined);
@@ -367,7 +391,7 @@ function logStoreStatus(address: string, timeoutMs: number): Promise<StatusRespo
   }).finally(() => client.close());
 }
 
-async function isServing(spec: ProcessSpec): Promise<boolean> {
-  const health = await checkHealth(spec.grpcAddress, { timeoutMs: HEALTH_TIMEOUT_MS });
+async function isServing(spec: ProcessSpec, security: TransportSecurity): Promise<boolean> {
+  const health = await checkHealth(spec.grpcAddress, { timeoutMs: HEALTH_TIMEOUT_MS, security });
   return health.status === HealthServingStatus.SERVING;
 }

@@ -1,3 +1,4 @@
+import type { TransportSecurity } from "@logplayer/tls";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -144,7 +145,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     unsubscribe();
     const direct = await cluster.connectDirectClient(CONNECT_TIMEOUT_MS);
     clients.push(direct);
-    const verdict = await checkEverything(direct, workload, options.catchUpTimeoutMs ?? CATCH_UP_TIMEOUT_MS_DEFAULT, log);
+    const verdict = await checkEverything(
+      direct,
+      workload,
+      { catchUpTimeoutMs: options.catchUpTimeoutMs ?? CATCH_UP_TIMEOUT_MS_DEFAULT, logReader: cluster.security.admin },
+      log,
+    );
     const violations = [...workload.violations, ...injector.violations, ...verdict.violations];
     const raftConnections = cluster.raftConnections;
     const dataKept = options.keepData === true || violations.length > 0;
@@ -212,18 +218,18 @@ async function healEverything(cluster: ChaosCluster, injector: FaultInjector): P
 async function checkEverything(
   client: LogPlayerClient,
   workload: AppendWorkload,
-  catchUpTimeoutMs: number,
+  check: { readonly catchUpTimeoutMs: number; readonly logReader: TransportSecurity },
   log: (line: string) => void,
 ): Promise<{ violations: Violation[]; counts: CheckCounts; commitLsn: bigint }> {
   log("waiting for delivery to catch up");
-  const caughtUp = await waitForCatchUp(client, catchUpTimeoutMs);
+  const caughtUp = await waitForCatchUp(client, check.catchUpTimeoutMs);
   if (caughtUp.commitLsn === undefined) {
     return { violations: [caughtUp.violation!], counts: { keys: 0, tokens: 0, rywReads: 0, logEntries: 0 }, commitLsn: 0n };
   }
   const commitLsn = caughtUp.commitLsn;
   log(`caught up at commit LSN ${commitLsn}; reading ${workload.keys.length} keys and the log`);
   const finalValues = await readFinalValues(client, workload.keys, commitLsn, FINAL_READ_TIMEOUT_MS);
-  const logEntries = await readLog(client.logStoreAddress, commitLsn, LOG_READ_TIMEOUT_MS);
+  const logEntries = await readLog(client.logStoreAddress, commitLsn, LOG_READ_TIMEOUT_MS, check.logReader);
   const data = checkFinalData(workload.txns, finalValues);
   const againstLog = checkAgainstLog(workload.txns, finalValues, logEntries);
   const ryw = checkRywReads(workload.reads, workload.txns, finalValues, againstLog.view);

@@ -1,4 +1,4 @@
-import { credentials } from "@grpc/grpc-js";
+import { channelCredentialsFor, type TransportSecurity } from "@logplayer/tls";
 import type { LogPlayerClient } from "@logplayer/client";
 import { DEFAULT_TRANSACTION_LIMITS, grpcChannelOptions, grpcMessageBytesMax } from "@logplayer/common";
 import { LogStoreClient, MutationKind, PROTOCOL_VERSION, type ReadResponse } from "@logplayer/proto";
@@ -66,11 +66,11 @@ export async function readFinalValues(
 }
 
 /** The log [1, toLsn] from the LogStore at `address`, as APPEND mutations per entry. */
-export async function readLog(address: string, toLsn: bigint, timeoutMs: number): Promise<LoggedTxn[]> {
+export async function readLog(address: string, toLsn: bigint, timeoutMs: number, security: TransportSecurity): Promise<LoggedTxn[]> {
   const log: LoggedTxn[] = [];
   if (toLsn === 0n) return log;
   const messageBytesMax = grpcMessageBytesMax(DEFAULT_TRANSACTION_LIMITS) * 4;
-  const client = new LogStoreClient(address, credentials.createInsecure(), grpcChannelOptions(messageBytesMax));
+  const client = new LogStoreClient(address, channelCredentialsFor(security), grpcChannelOptions(messageBytesMax));
   try {
     const call = client.read(
       { protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn, readerId: "chaos-checker" },

@@ -1,4 +1,4 @@
-import { credentials, type ChannelOptions } from "@grpc/grpc-js";
+import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
 import { assert } from "@logplayer/common";
 import { LogStoreClient, ShardClient } from "@logplayer/proto";
 
@@ -16,10 +16,11 @@ export class Channels {
     readonly logStoreAddresses: readonly string[],
     readonly shardAddresses: readonly string[],
     private readonly channelOptions: ChannelOptions,
+    private readonly channelCredentials: ChannelCredentials,
   ) {
     assert(logStoreAddresses.length > 0, "channels: no LogStore address");
     assert(shardAddresses.length > 0, "channels: no shard address");
-    this.#shards = shardAddresses.map((address) => new ShardClient(address, credentials.createInsecure(), channelOptions));
+    this.#shards = shardAddresses.map((address) => new ShardClient(address, channelCredentials, channelOptions));
   }
 
   get closed(): boolean {
@@ -31,7 +32,7 @@ export class Channels {
     assert(this.logStoreAddresses.includes(address), `channels: ${address} is not a configured LogStore address`);
     let client = this.#logStores.get(address);
     if (client === undefined) {
-      client = new LogStoreClient(address, credentials.createInsecure(), this.channelOptions);
+      client = new LogStoreClient(address, this.channelCredentials, this.channelOptions);
       this.#logStores.set(address, client);
     }
     return client;

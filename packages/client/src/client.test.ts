@@ -1,3 +1,4 @@
+import { INSECURE } from "@logplayer/tls";
 import { status as Status } from "@grpc/grpc-js";
 import { failedPrecondition, invalidArgument, LpError, resourceExhausted, unavailable } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
@@ -30,6 +31,8 @@ describe("LogPlayerClient against fake services", () => {
     logstore: cluster.logStore.address,
     shards: cluster.shardAddresses,
     timeoutMs: 3_000,
+    // The fake cluster serves plain text.
+    security: INSECURE,
     ...FAST_RETRY,
     ...overrides,
   });

@@ -40,6 +40,7 @@ import {
   type RetryDecision,
   type RetryPolicy,
 } from "./call";
+import { channelCredentialsFor } from "@logplayer/tls";
 import { Channels } from "./channels";
 import { AppendStreams } from "./append-stream";
 import { CommitWindow } from "./commit-window";
@@ -178,7 +179,12 @@ export class LogPlayerClient {
    */
   static async connect(options: ClientOptions): Promise<LogPlayerClient> {
     const resolved = resolveOptions(options);
-    const channels = new Channels(resolved.logStoreAddresses, resolved.shardAddresses, grpcChannelOptions(resolved.messageBytesMax));
+    const channels = new Channels(
+      resolved.logStoreAddresses,
+      resolved.shardAddresses,
+      grpcChannelOptions(resolved.messageBytesMax),
+      channelCredentialsFor(resolved.security),
+    );
     try {
       const chosen = await discoverLogStore(channels, Date.now() + resolved.timeoutMs, defaultRetryPolicy(resolved));
       checkClusterStatus(chosen.status, resolved.shardAddresses.length, chosen.address);

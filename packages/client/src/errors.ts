@@ -136,7 +136,7 @@ export class UnimplementedError extends ClientError {
   }
 }
 
-/** Thrown for PERMISSION_DENIED and UNAUTHENTICATED (no service checks credentials today). */
+/** Thrown for PERMISSION_DENIED and UNAUTHENTICATED: the caller has no certificate, or its role may not make the call. */
 export class PermissionDeniedError extends ClientError {
   override readonly name = "PermissionDeniedError";
   static override is(value: unknown): value is PermissionDeniedError {

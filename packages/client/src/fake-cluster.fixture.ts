@@ -4,7 +4,7 @@
  * LogStore applies each append straight to the fake shards, so reads see
  * commits at once; knobs inject failures, hangs and redirects.
  */
-import { Server, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { LpError, addHealthService, bindServer, createShardMap, grpcServerOptions, shardForKey, unavailable } from "@logplayer/common";
 import {
   LogStoreService,
@@ -179,7 +179,7 @@ export async function startShard(shard: FakeShard, port = 0): Promise<void> {
     },
   });
   addHealthService(server).setStatus("", "SERVING");
-  shard.port = await bindServer(server, `127.0.0.1:${port}`);
+  shard.port = await bindServer(server, `127.0.0.1:${port}`, ServerCredentials.createInsecure());
   shard.server = server;
 }
 
@@ -191,7 +191,7 @@ export async function startLogStore(logStore: FakeLogStore): Promise<void> {
     read: () => undefined,
     status: (_call: ServerUnaryCall<unknown, StatusResponse>, callback: sendUnaryData<StatusResponse>) => callback(null, logStore.status()),
   });
-  logStore.port = await bindServer(server, "127.0.0.1:0");
+  logStore.port = await bindServer(server, "127.0.0.1:0", ServerCredentials.createInsecure());
   logStore.server = server;
 }
 

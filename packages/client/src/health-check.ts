@@ -1,4 +1,5 @@
-import { Client, credentials } from "@grpc/grpc-js";
+import { Client } from "@grpc/grpc-js";
+import { channelCredentialsFor, type TransportSecurity } from "@logplayer/tls";
 import { grpcChannelOptions } from "@logplayer/common";
 import { service as healthService } from "grpc-health-check";
 import { callUnary } from "./call";
@@ -31,8 +32,11 @@ interface HealthCheckResponse {
  * check wants. Throws a typed ClientError when the call itself fails (e.g.
  * UnavailableError when nothing listens there).
  */
-export async function checkHealth(address: string, opts: { service?: string; timeoutMs: number }): Promise<HealthCheckResult> {
-  const client = new Client(address, credentials.createInsecure(), grpcChannelOptions(HEALTH_MESSAGE_BYTES_MAX));
+export async function checkHealth(
+  address: string,
+  opts: { service?: string; timeoutMs: number; security: TransportSecurity },
+): Promise<HealthCheckResult> {
+  const client = new Client(address, channelCredentialsFor(opts.security), grpcChannelOptions(HEALTH_MESSAGE_BYTES_MAX));
   try {
     const response = await callUnary<{ service: string }, HealthCheckResponse>(
       (request, metadata, options, callback) =>

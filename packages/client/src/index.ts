@@ -16,6 +16,8 @@ export {
   DEFAULT_READ_ATTEMPTS_MAX,
   DEFAULT_COMMIT_ATTEMPTS_MAX,
   DEFAULT_LEADER_PROBE_TIMEOUT_MS,
+  DEFAULT_CLIENT_CERTIFICATE_NAME,
+  defaultClientSecurity,
 } from "./options";
 export type { ClientOptions } from "./options";
 export { mutation } from "./mutations";

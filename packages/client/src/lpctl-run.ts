@@ -14,6 +14,7 @@ import {
   unavailable,
 } from "@logplayer/common";
 import { PROTOCOL_VERSION, type Mutation } from "@logplayer/proto";
+import { type TlsFlags, type TransportSecurity, tlsOptions, transportSecurityFromFlags } from "@logplayer/tls";
 import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT } from "./client";
 import { toClientError } from "./errors";
 import { checkHealth, HealthServingStatus } from "./health-check";
@@ -47,7 +48,10 @@ export const EXIT_NOT_FOUND = 2;
 const DEFAULT_LOGSTORE = "127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102";
 const DEFAULT_SHARDS = "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302";
 
-interface GlobalOptions {
+/** lpctl's certificate in --tls-dir: admin-lpctl.crt/.key, made by `pnpm start`. */
+export const LPCTL_CERTIFICATE_NAME = "lpctl";
+
+interface GlobalOptions extends TlsFlags {
   logstore: string[];
   shards: string[];
   timeoutMs: number;
@@ -70,11 +74,20 @@ async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: Global
   const g = globals(run);
   await failFastWhenNothingListens(g.logstore, Math.min(g.timeoutMs, LISTEN_PROBE_TIMEOUT_MS));
   const connect = run.io.connect ?? LogPlayerClient.connect;
-  const client = await connect({ logstore: g.logstore, shards: g.shards, timeoutMs: g.timeoutMs });
+  const client = await connect({ logstore: g.logstore, shards: g.shards, timeoutMs: g.timeoutMs, security: lpctlSecurity(g) });
   try {
     return await body(client, g);
   } finally {
     client.close();
+  }
+}
+
+/** mTLS with lpctl's admin certificate (from --tls-dir, default ./data/tls), or --insecure. */
+function lpctlSecurity(g: GlobalOptions): TransportSecurity {
+  try {
+    return transportSecurityFromFlags(g, { role: "admin", defaultFileName: LPCTL_CERTIFICATE_NAME, listenHosts: [] });
+  } catch (err: unknown) {
+    throw toClientError(invalidArgument(err instanceof Error ? err.message : String(err)));
   }
 }
 
@@ -252,7 +265,7 @@ function addStatusCommands(run: Run): void {
     .option("--service <name>", "the health service name to ask about", "")
     .action(async (address: string, opts: { service: string }) => {
       const g = globals(run);
-      const result = await checkHealth(address, { service: opts.service, timeoutMs: g.timeoutMs });
+      const result = await checkHealth(address, { service: opts.service, timeoutMs: g.timeoutMs, security: lpctlSecurity(g) });
       run.io.stdout(g.json ? `${toJson({ address, status: result.statusName })}\n` : `${result.statusName}\n`);
       if (result.status !== HealthServingStatus.SERVING) run.exitCode = EXIT_ERROR;
     });
@@ -285,10 +298,10 @@ function buildProgram(run: Run): void {
         .default(DEFAULT_TIMEOUT_MS),
     )
     .option("--json", "machine-readable output (one JSON document; LSNs as strings)", false)
-    .option("--hex", "values are hex-encoded bytes, in arguments and output", false)
-    .exitOverride()
-    .configureOutput({ writeOut: run.io.stdout, writeErr: run.io.stderr })
-    .showHelpAfterError(false);
+    .option("--hex", "values are hex-encoded bytes, in arguments and output", false);
+  // lpctl listens on nothing, so --insecure needs no --insecure-allow-remote here.
+  for (const option of tlsOptions()) if (option.long !== "--insecure-allow-remote") run.program.addOption(option);
+  run.program.exitOverride().configureOutput({ writeOut: run.io.stdout, writeErr: run.io.stderr }).showHelpAfterError(false);
   addMutationCommands(run);
   addReadCommands(run);
   addStatusCommands(run);

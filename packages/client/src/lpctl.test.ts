@@ -28,7 +28,15 @@ describe("lpctl (runLpctl in-process against fake services)", () => {
   async function lpctlWithStdin(stdin: Buffer, ...args: string[]): Promise<Ran> {
     let stdout = "";
     let stderr = "";
-    const flags = ["--logstore", cluster.logStore.address, "--shards", cluster.shardAddresses.join(","), "--timeout-ms", "3000"];
+    const flags = [
+      "--logstore",
+      cluster.logStore.address,
+      "--shards",
+      cluster.shardAddresses.join(","),
+      "--timeout-ms",
+      "3000",
+      "--insecure",
+    ];
     const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), readStdin: async () => stdin };
     const code = await runLpctl([...flags, ...args], io);
     return { code, stdout, stderr };

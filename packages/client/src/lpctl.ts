@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 import { runLpctl } from "./lpctl-run";
 
+// grpc-js gives the dialled IP (127.0.0.1) as the TLS server name, which Node flags as DEP0123 on every run;
+// the server's certificate is still checked against that IP. Only that warning is dropped, and only in this CLI.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  if (rest.includes("DEP0123")) return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
 // Thin entry point: all the logic is in runLpctl so tests can drive it in-process.
 runLpctl(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),

@@ -7,6 +7,15 @@ import {
   type BackoffConfig,
   type TransactionLimits,
 } from "@logplayer/common";
+import {
+  INSECURE,
+  insecureRequested,
+  TLS_DIR_DEFAULT,
+  tlsFilesInDir,
+  TRUST_DOMAIN_DEFAULT,
+  loadTransportSecurity,
+  type TransportSecurity,
+} from "@logplayer/tls";
 import { toClientError } from "./errors";
 
 export interface ClientOptions {
@@ -36,6 +45,12 @@ export interface ClientOptions {
   commitsInflightMax?: number;
   /** Commits waiting for a slot; beyond it commit() fails with LimitExceededError (default 100000). */
   commitsQueuedMax?: number;
+  /**
+   * mTLS with a client certificate, or INSECURE for a cluster run with --insecure
+   * (default: LP_INSECURE=1 gives INSECURE, else the certificate client-default in
+   * LP_TLS_DIR or ./data/tls, as `pnpm start` makes it).
+   */
+  security?: TransportSecurity;
   /** Send commits on one pipelined AppendStream per LogStore instead of a unary call each (default true; an older LogStore without it is detected and served by unary Append). */
   appendStream?: boolean;
 }
@@ -68,6 +83,20 @@ export interface ResolvedOptions {
   readonly commitsInflightMax: number;
   readonly commitsQueuedMax: number;
   readonly appendStream: boolean;
+  readonly security: TransportSecurity;
+}
+
+/** The client name of the certificate `pnpm start` makes for applications: client-default.crt. */
+export const DEFAULT_CLIENT_CERTIFICATE_NAME = "default";
+
+/** The security a client uses when none is given (see ClientOptions.security). */
+export function defaultClientSecurity(env: NodeJS.ProcessEnv = process.env): TransportSecurity {
+  if (insecureRequested({}, env)) return INSECURE;
+  const dir = env["LP_TLS_DIR"] ?? TLS_DIR_DEFAULT;
+  const trustDomain = env["LP_TLS_TRUST_DOMAIN"] ?? TRUST_DOMAIN_DEFAULT;
+  return loadTransportSecurity(tlsFilesInDir(dir, { role: "client", name: DEFAULT_CLIENT_CERTIFICATE_NAME }), trustDomain, {
+    role: "client",
+  });
 }
 
 const ADDRESS = /^[^\s,]+:(\d{1,5})$/;
@@ -128,5 +157,14 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     ),
     commitsQueuedMax: checkInteger("commitsQueuedMax", options.commitsQueuedMax ?? DEFAULT_COMMITS_QUEUED_MAX, 0, 10_000_000),
     appendStream: options.appendStream ?? true,
+    security: options.security ?? defaultSecurityOrInvalid(),
   };
+}
+
+function defaultSecurityOrInvalid(): TransportSecurity {
+  try {
+    return defaultClientSecurity();
+  } catch (err: unknown) {
+    throw toClientError(invalidArgument(`security: ${err instanceof Error ? err.message : String(err)}`));
+  }
 }

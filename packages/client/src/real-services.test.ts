@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { createTestTls, type TestTls } from "@logplayer/testing";
 import { LogPlayerClient } from "./client";
 import { runLpctl } from "./lpctl-run";
 import { mutation } from "./mutations";
@@ -18,6 +19,9 @@ const missingBuild = [...["logstore", "shard", "logplayer"].map(MAIN), LPCTL].fi
 const built = missingBuild.length === 0;
 const READY_TIMEOUT_MS = 20_000;
 
+// mTLS, as the services run by default: one test CA, made in beforeAll.
+let tls: TestTls;
+
 interface Started {
   child: ChildProcess;
   port: number;
@@ -27,7 +31,7 @@ interface Started {
 function startService(service: string, args: string[]): Promise<Started> {
   const child = spawn(
     process.execPath,
-    [MAIN(service), "--listen", "127.0.0.1:0", "--metrics-port", "-1", "--log-level", "info", ...args],
+    [MAIN(service), "--listen", "127.0.0.1:0", "--metrics-port", "-1", "--log-level", "info", ...tls.serviceFlags, ...args],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -78,6 +82,7 @@ if (!built && process.env["CI"]) {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "lp-client-smoke-"));
+    tls = await createTestTls([{ role: "admin", name: "lpctl" }]);
     for (let id = 0; id < 2; id++) {
       const shard = await startService("shard", [
         "--shard-id",
@@ -102,10 +107,16 @@ if (!built && process.env["CI"]) {
   afterAll(async () => {
     await Promise.all(children.map(stop));
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
+    tls?.remove();
   });
 
   it("commits a multi-shard transaction and reads it back with read-your-writes", async () => {
-    const client = await LogPlayerClient.connect({ logstore, shards, timeoutMs: 10_000 });
+    const client = await LogPlayerClient.connect({
+      logstore,
+      shards,
+      timeoutMs: 10_000,
+      security: tls.security({ role: "client", name: "test" }),
+    });
     try {
       expect(client.clusterId).toBe("smoke");
       const keys = ["smoke:a", "smoke:b", "smoke:c", "smoke:d"];
@@ -126,7 +137,7 @@ if (!built && process.env["CI"]) {
 
   it("lpctl put/get/txn/status/health work as documented", async () => {
     let stdout = "";
-    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000"];
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
     const run = (...args: string[]): Promise<number> =>
       runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stdout += t) });
     expect(await run("txn", "put:cli:x=1", "add:cli:y=5")).toBe(0);
@@ -138,7 +149,7 @@ if (!built && process.env["CI"]) {
     expect(await run("status")).toBe(0);
     expect(stdout).toContain("cluster smoke  shard_map=fnv1a32/2");
     // The built binary, as docker-compose and people run it.
-    const health = spawnSync(process.execPath, [LPCTL, "health", shards[0]!], { encoding: "utf8", timeout: 20_000 });
+    const health = spawnSync(process.execPath, [LPCTL, "--tls-dir", tls.dir, "health", shards[0]!], { encoding: "utf8", timeout: 20_000 });
     expect([health.status, health.stdout]).toEqual([0, "SERVING\n"]);
     const get = spawnSync(process.execPath, [LPCTL, ...flags, "get", "cli:x", "--min-lsn", lsn], { encoding: "utf8", timeout: 20_000 });
     expect([get.status, get.stdout]).toEqual([0, "1\n"]);

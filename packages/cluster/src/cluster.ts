@@ -12,10 +12,27 @@ import {
   type PortTable,
   type ProcessSpec,
   SHARD_COUNT_DEFAULT,
+  certificateHosts,
+  CLIENT_CERTIFICATE,
+  clusterCertificates,
+  LPCTL_CERTIFICATE,
+  TLS_DIR_NAME,
 } from "./plan";
 import { describeExit, type ExitInfo, ManagedProcess, type ReadyInfo } from "./process";
+import {
+  certificateFileStem,
+  ensureCertificates,
+  INSECURE,
+  loadTransportSecurity,
+  TRUST_DOMAIN_DEFAULT,
+  tlsFilesInDir,
+  type TransportSecurity,
+} from "@logplayer/tls";
 
-export interface LocalClusterOptions extends Omit<ClusterOptions, "ports" | "listenHost" | "connectHost"> {
+/** Certificates made by the launcher stay valid this long (a restart keeps existing ones; see the README on rotation). */
+export const LOCAL_CERTIFICATE_VALIDITY_DAYS = 825;
+
+export interface LocalClusterOptions extends Omit<ClusterOptions, "ports" | "listenHost" | "connectHost" | "tlsDir"> {
   /** "auto" = free loopback ports picked up front (for tests and the benchmark). Default "default". */
   ports?: "default" | "auto" | PortTable;
   /** Bound on each process's start-up. */
@@ -48,14 +65,30 @@ export class LocalCluster {
   readonly dataDir: string;
   readonly logDir: string;
   readonly endpoints: ClusterEndpoints;
+  /** `<dataDir>/tls`, where the launcher made the certificates (unused when insecure). */
+  readonly tlsDir: string;
+  /** What clients of this cluster use: the launcher's client certificate, or plain text for an insecure cluster. */
+  readonly clientSecurity: TransportSecurity;
+  /** lpctl's admin certificate (or plain text): the launcher's own health probes use it. */
+  readonly adminSecurity: TransportSecurity;
   readonly #processes: Map<string, ManagedProcess>;
   /** Held from prepare() to the end of stop(): one launcher per data directory. */
   readonly #dirLock: DataDirLock;
   #stopping: Promise<void> | undefined;
 
-  private constructor(plan: ProcessSpec[], dataDir: string, dirLock: DataDirLock, options: LocalClusterOptions) {
+  private constructor(
+    plan: ProcessSpec[],
+    dataDir: string,
+    dirLock: DataDirLock,
+    options: LocalClusterOptions,
+    security: { client: TransportSecurity; admin: TransportSecurity },
+  ) {
     this.plan = plan;
     this.dataDir = dataDir;
+    this.tlsDir = path.join(dataDir, TLS_DIR_NAME);
+    this.clientSecurity = security.client;
+    this.adminSecurity = security.admin;
+    const probeSecurity = security.admin;
     this.#dirLock = dirLock;
     this.logDir = path.join(dataDir, "logs");
     this.#processes = new Map(
@@ -63,7 +96,7 @@ export class LocalCluster {
         spec.name,
         new ManagedProcess(spec, {
           logDir: this.logDir,
-          readyProbe: isServing,
+          readyProbe: (spec: ProcessSpec) => isServing(spec, probeSecurity),
           ...(options.repoRoot === undefined ? {} : { repoRoot: options.repoRoot }),
           ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
           ...(options.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: options.stopTimeoutMs }),
@@ -102,7 +135,8 @@ export class LocalCluster {
     const { readyTimeoutMs: _r, stopTimeoutMs: _s, repoRoot: _root, ...planOptions } = options;
     const plan = clusterPlan({ ...planOptions, dataDir, shardCount, logPlayers, ports: ports ?? "default" });
     fs.mkdirSync(path.join(dataDir, "logs"), { recursive: true });
-    return new LocalCluster(plan, dataDir, dirLock, options);
+    const security = options.insecure === true ? { client: INSECURE, admin: INSECURE } : await makeClusterCertificates(plan, dataDir);
+    return new LocalCluster(plan, dataDir, dirLock, options, security);
   }
 
   /** Starts every process, each waited for; on any failure stops what started and throws. */
@@ -201,6 +235,7 @@ export class LocalCluster {
   /** A client for this cluster's LogStore and shards. */
   connectClient(options: Partial<ConnectOptions> = {}): Promise<LogPlayerClient> {
     return LogPlayerClient.connect({
+      security: this.clientSecurity,
       ...options,
       logstore: this.endpoints.logstores,
       shards: this.endpoints.shards,
@@ -211,8 +246,8 @@ export class LocalCluster {
 const HEALTH_TIMEOUT_MS = 500;
 
 /** SERVING on the gRPC health service is the services' other ready signal (see ManagedProcess). */
-async function isServing(spec: ProcessSpec): Promise<boolean> {
-  const health = await checkHealth(spec.grpcAddress, { timeoutMs: HEALTH_TIMEOUT_MS });
+async function isServing(spec: ProcessSpec, security: TransportSecurity): Promise<boolean> {
+  const health = await checkHealth(spec.grpcAddress, { timeoutMs: HEALTH_TIMEOUT_MS, security });
   return health.status === HealthServingStatus.SERVING;
 }
 
@@ -246,4 +281,37 @@ async function startGroup(group: ManagedProcess[]): Promise<void> {
     const reasons = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
     throw new Error(`cluster start failed:\n${reasons.join("\n")}`);
   }
+}
+
+/** What a cluster's own tools use to call it: a client certificate and an admin one. */
+export interface ClusterToolSecurity {
+  readonly client: TransportSecurity;
+  readonly admin: TransportSecurity;
+}
+
+/**
+ * Makes what is missing under `<dataDir>/tls`: the local CA on the first start,
+ * then every certificate of clusterCertificates(plan). Existing files are kept,
+ * so a restart changes nobody's identity.
+ */
+export async function makeClusterCertificates(plan: readonly ProcessSpec[], dataDir: string): Promise<ClusterToolSecurity> {
+  const dir = path.join(dataDir, TLS_DIR_NAME);
+  const hosts = certificateHosts(plan);
+  const ipAddresses = hosts.filter((host) => net.isIP(host) !== 0);
+  const dnsNames = hosts.filter((host) => net.isIP(host) === 0);
+  await ensureCertificates(dir, {
+    trustDomain: TRUST_DOMAIN_DEFAULT,
+    validityDays: LOCAL_CERTIFICATE_VALIDITY_DAYS,
+    certificates: clusterCertificates(plan).map((identity) => ({
+      fileStem: certificateFileStem(identity),
+      identity,
+      dnsNames,
+      ipAddresses,
+      validityDays: LOCAL_CERTIFICATE_VALIDITY_DAYS,
+    })),
+  });
+  return {
+    client: loadTransportSecurity(tlsFilesInDir(dir, CLIENT_CERTIFICATE), TRUST_DOMAIN_DEFAULT, CLIENT_CERTIFICATE),
+    admin: loadTransportSecurity(tlsFilesInDir(dir, LPCTL_CERTIFICATE), TRUST_DOMAIN_DEFAULT, LPCTL_CERTIFICATE),
+  };
 }

@@ -12,9 +12,17 @@ export {
   LOG_LEVEL_DEFAULT,
   LOOPBACK_HOST,
   COMPOSE_DATA_DIR,
+  COMPOSE_TLS_INIT_SERVICE,
+  composeTlsInitCommand,
+  clusterCertificates,
+  certificateHosts,
+  TLS_DIR_NAME,
+  CLIENT_CERTIFICATE,
+  LPCTL_CERTIFICATE,
+  LOGPLAYER_CERTIFICATE,
 } from "./plan";
-export type { ClusterOptions, PortTable, ProcessSpec, ServiceName, ServicePorts } from "./plan";
+export type { ClusterCertificate, ClusterOptions, PortTable, ProcessSpec, ServiceName, ServicePorts } from "./plan";
 export { ManagedProcess, findReadyLine, findRepoRoot, serviceScript, describeExit } from "./process";
 export type { ExitInfo, ManagedProcessOptions, ReadyInfo } from "./process";
-export { LocalCluster } from "./cluster";
-export type { ClusterEndpoints, ConnectOptions, LocalClusterOptions } from "./cluster";
+export { LocalCluster, makeClusterCertificates, LOCAL_CERTIFICATE_VALIDITY_DAYS } from "./cluster";
+export type { ClusterToolSecurity, ClusterEndpoints, ConnectOptions, LocalClusterOptions } from "./cluster";

@@ -86,7 +86,10 @@ function printEndpoints(cluster: LocalCluster): void {
       .join("  ")
       .trimEnd();
   const { shards } = cluster.endpoints;
-  const lpctl = `pnpm lpctl --logstore ${cluster.endpoints.logstores.join(",")} --shards ${shards.join(",")}`;
+  // lpctl finds its certificate in ./data/tls by default; another data dir needs --tls-dir.
+  const tlsDir = path.relative(cwd, cluster.tlsDir);
+  const tlsFlag = path.resolve(cwd, tlsDir) === path.resolve(cwd, "data", "tls") ? "" : ` --tls-dir ${tlsDir}`;
+  const lpctl = `pnpm lpctl --logstore ${cluster.endpoints.logstores.join(",")} --shards ${shards.join(",")}${tlsFlag}`;
   process.stdout.write(
     [
       `LogPlayer cluster running, data in ${path.relative(cwd, cluster.dataDir) || "."}`,

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { AUTO_PORT_MIN, ephemeralPortLow } from "@logplayer/common";
-import { autoPortTable, clusterPlan, defaultPortTable, planForCompose, type ProcessSpec } from "./plan";
+import { autoPortTable, clusterCertificates, clusterPlan, defaultPortTable, planForCompose, type ProcessSpec } from "./plan";
 
 function flag(spec: ProcessSpec, name: string): string {
   const index = spec.args.indexOf(name);
@@ -91,6 +91,8 @@ describe("clusterPlan", () => {
       "logplayer-local",
       "--log-level",
       "warn",
+      "--tls-dir",
+      path.join("/d", "tls"),
     ]);
     expect(byName(plan, "shard-0").args).toEqual([
       "--shard-id",
@@ -107,6 +109,8 @@ describe("clusterPlan", () => {
       "logplayer-local",
       "--log-level",
       "warn",
+      "--tls-dir",
+      path.join("/d", "tls"),
       "--sync",
       "normal",
     ]);
@@ -123,8 +127,31 @@ describe("clusterPlan", () => {
       "9200",
       "--log-level",
       "warn",
+      "--tls-dir",
+      path.join("/d", "tls"),
     ]);
     expect(byName(plan, "shard-0").dataDir).toBe(path.join("/d", "shard-0"));
+  });
+
+  it("runs every process with mTLS from <dataDir>/tls, or every one with --insecure, never a mix", () => {
+    const secure = clusterPlan({ dataDir: "/d", shardCount: 2, logStoreReplicas: 3 });
+    for (const spec of secure)
+      expect(spec.args.slice(spec.args.indexOf("--tls-dir"), spec.args.indexOf("--tls-dir") + 2)).toEqual([
+        "--tls-dir",
+        path.join("/d", "tls"),
+      ]);
+    const insecure = clusterPlan({ dataDir: "/d", shardCount: 2, insecure: true });
+    for (const spec of insecure) expect([spec.args.includes("--insecure"), spec.args.includes("--tls-dir")]).toEqual([true, false]);
+    expect(clusterCertificates(secure).map((c) => `${c.role}/${c.name}`)).toEqual([
+      "logstore-replica/1",
+      "logstore-replica/2",
+      "logstore-replica/3",
+      "shard/0",
+      "shard/1",
+      "logplayer/main",
+      "client/default",
+      "admin/lpctl",
+    ]);
   });
 
   it("refuses inconsistent port tables and counts", () => {

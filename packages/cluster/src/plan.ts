@@ -67,6 +67,10 @@ export interface ClusterOptions {
   listenHost?: string;
   /** Host name others use to reach process `name` (default: listenHost). */
   connectHost?: (name: string) => string;
+  /** Where every process finds ca.crt and its certificate (default `<dataDir>/tls`); see clusterCertificates. */
+  tlsDir?: string;
+  /** Plain text, no authentication (`--insecure` on every process): for comparisons only, never the default. */
+  insecure?: boolean;
 }
 
 export const SHARD_COUNT_DEFAULT = 3;
@@ -166,6 +170,7 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
     connectHost,
     clusterId: options.clusterId ?? CLUSTER_ID_DEFAULT,
     extraArgs: options.extraArgs ?? {},
+    securityArgs: options.insecure === true ? ["--insecure"] : ["--tls-dir", options.tlsDir ?? path.join(options.dataDir, TLS_DIR_NAME)],
   };
   const logstores = logStoreSpecs(context, [ports.logstore, ...(ports.logstorePeers ?? [])]);
   const shards = ports.shards.map((p, shardId) => shardSpec(context, shardId, p));
@@ -192,6 +197,8 @@ interface PlanContext {
   /** Given to every LogStore and every shard: the one source of the cluster's identity. */
   clusterId: string;
   extraArgs: Partial<Record<ServiceName, string[]>>;
+  /** `--tls-dir <dir>` or `--insecure`, the same for every process. */
+  securityArgs: string[];
 }
 
 /**
@@ -223,6 +230,7 @@ function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[]): Proc
       context.clusterId,
       "--log-level",
       context.logLevel,
+      ...context.securityArgs,
       ...(context.extraArgs.logstore ?? []),
     ];
     return { name, service: "logstore", args, env: {}, grpcAddress, grpcPort: ports.grpc, metricsPort: ports.metrics, dataDir };
@@ -248,6 +256,7 @@ function shardSpec(context: PlanContext, shardId: number, ports: ServicePorts): 
     context.clusterId,
     "--log-level",
     context.logLevel,
+    ...context.securityArgs,
     ...(context.extraArgs.shard ?? []),
   ];
   const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
@@ -277,6 +286,7 @@ function logPlayerSpec(
     String(ports.metrics),
     "--log-level",
     context.logLevel,
+    ...context.securityArgs,
     ...(context.extraArgs.logplayer ?? []),
   ];
   const grpcAddress = `${context.connectHost(name)}:${ports.grpc}`;
@@ -290,6 +300,42 @@ function logPlayerSpec(
     metricsPort: ports.metrics,
     dataDir: undefined,
   };
+}
+
+/** The certificates directory under the data root: `<dataDir>/tls`. */
+export const TLS_DIR_NAME = "tls";
+/** The certificate the LogPlayers share (`--tls-name` default) and the ones `pnpm start` makes for users. */
+export const LOGPLAYER_CERTIFICATE = { role: "logplayer", name: "main" } as const;
+export const CLIENT_CERTIFICATE = { role: "client", name: "default" } as const;
+export const LPCTL_CERTIFICATE = { role: "admin", name: "lpctl" } as const;
+
+export interface ClusterCertificate {
+  readonly role: "logstore-replica" | "shard" | "logplayer" | "client" | "admin";
+  readonly name: string;
+}
+
+/**
+ * The certificates a cluster needs: one per LogStore replica and shard (named
+ * by its id, which peers check), one the LogPlayers share, a client one for
+ * applications and the benchmark, and lpctl's admin one. Pure, from the plan.
+ */
+export function clusterCertificates(plan: readonly ProcessSpec[]): ClusterCertificate[] {
+  const replicas = plan.filter((spec) => spec.service === "logstore");
+  const shards = plan.filter((spec) => spec.service === "shard");
+  return [
+    ...replicas.map((_, index): ClusterCertificate => ({ role: "logstore-replica", name: String(index + 1) })),
+    ...shards.map((_, shardId): ClusterCertificate => ({ role: "shard", name: String(shardId) })),
+    LOGPLAYER_CERTIFICATE,
+    CLIENT_CERTIFICATE,
+    LPCTL_CERTIFICATE,
+  ];
+}
+
+/** Host names every certificate is valid for: loopback, and each process's connect host (compose: its service name). */
+export function certificateHosts(plan: readonly ProcessSpec[]): string[] {
+  const hosts = new Set(["localhost", "127.0.0.1", "::1"]);
+  for (const spec of plan) hosts.add(spec.grpcAddress.slice(0, spec.grpcAddress.lastIndexOf(":")));
+  return [...hosts];
 }
 
 /** Container data root used by planForCompose. */
@@ -311,6 +357,23 @@ export function planForCompose(
     listenHost: "0.0.0.0",
     connectHost: (name) => name,
   });
+}
+
+/** The compose file's one-shot certificate service: makes the CA and clusterCertificates() into the shared volume. */
+export const COMPOSE_TLS_INIT_SERVICE = "tls-init";
+
+export function composeTlsInitCommand(plan: readonly ProcessSpec[] = planForCompose()): string[] {
+  const names = clusterCertificates(plan).map((c) => `${c.role}/${c.name}`);
+  return [
+    "packages/tls/dist/main.js",
+    "init",
+    "--dir",
+    path.posix.join(COMPOSE_DATA_DIR, TLS_DIR_NAME),
+    "--names",
+    names.join(","),
+    "--hosts",
+    certificateHosts(plan).join(","),
+  ];
 }
 
 function validateCounts(shardCount: number, logPlayers: number): void {

@@ -1,4 +1,4 @@
-import { type ChannelOptions, type Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
+import type { ChannelOptions, Server, ServerCredentials, ServerOptions } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { assert } from "@logplayer/base";
 
@@ -65,10 +65,10 @@ function hostAsWritten(address: string): string {
   return address.slice(0, colon);
 }
 
-/** Binds insecure (loopback / private network) and resolves with the bound port. */
-export function bindServer(server: Server, address: string): Promise<number> {
+/** Binds with `credentials` (mTLS, or insecure with --insecure) and resolves with the bound port. */
+export function bindServer(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
   });
 }
 

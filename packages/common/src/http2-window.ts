@@ -14,7 +14,7 @@ import { assert } from "@logplayer/base";
  * txn/s while the LogStore group-committed only ~6 entries at a time.
  *
  * How: the services (never the client library, which must not change its
- * host's globals) wrap node:http2's createServer and connect, which grpc-js
+ * host's globals) wrap node:http2's createServer, createSecureServer and connect, which grpc-js
  * calls, to advertise `windowBytes` as the initial stream window and to
  * raise each session's connection window to it. Memory stays bounded by the
  * window per stream and by each protocol's own limits (commit window,
@@ -55,12 +55,22 @@ export function installHttp2Window(windowBytes: number): void {
   }
   installedWindowBytes = windowBytes;
   const createServer = http2.createServer;
+  const createSecureServer = http2.createSecureServer;
   const connect = http2.connect;
   const patchedCreateServer = (
     options?: http2.ServerOptions,
     listener?: (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
   ): http2.Http2Server => {
     const server = createServer({ ...options, settings: { ...options?.settings, initialWindowSize: windowBytes } }, listener);
+    server.on("session", (session: http2.ServerHttp2Session) => raiseConnectionWindow(session, windowBytes));
+    return server;
+  };
+  // grpc-js serves mTLS through createSecureServer: without this, TLS servers kept HTTP/2's 64 KiB windows.
+  const patchedCreateSecureServer = (
+    options: http2.SecureServerOptions,
+    listener?: (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
+  ): http2.Http2SecureServer => {
+    const server = createSecureServer({ ...options, settings: { ...options.settings, initialWindowSize: windowBytes } }, listener);
     server.on("session", (session: http2.ServerHttp2Session) => raiseConnectionWindow(session, windowBytes));
     return server;
   };
@@ -74,5 +84,6 @@ export function installHttp2Window(windowBytes: number): void {
     return session;
   };
   http2.createServer = patchedCreateServer as typeof http2.createServer;
+  http2.createSecureServer = patchedCreateSecureServer as typeof http2.createSecureServer;
   http2.connect = patchedConnect as typeof http2.connect;
 }

@@ -54,10 +54,21 @@ export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
 export type { Logger, LogLevel } from "./logger";
 export { createRegistry, startMetricsServer, Registry, Counter, Gauge, Histogram } from "./metrics";
 export type { HttpProbes, MetricsServer, Readiness } from "./metrics";
+export { CallerSlots } from "./caller-slots";
 export { grpcServerOptions, grpcChannelOptions, bindServer, addHealthService, shutdownServer, listenHost, portOf, withPort } from "./grpc";
 export type { GrpcLimits } from "./grpc";
 export { DEFAULT_HTTP2_WINDOW_BYTES, installHttp2Window, installedHttp2WindowBytes } from "./http2-window";
-export { envOption, parseFlags, http2WindowOption, parseIntegerInRange, parseLsn, parseAddress, parseAddressList, runMain } from "./cli";
+export {
+  envOption,
+  parseFlags,
+  flagsOnlyArgv,
+  http2WindowOption,
+  parseIntegerInRange,
+  parseLsn,
+  parseAddress,
+  parseAddressList,
+  runMain,
+} from "./cli";
 export { LsnWaiters } from "./lsn-waiters";
 export { exitOnShutdownSignals } from "./shutdown";
 export { AUTO_PORT_MIN, ephemeralPortLow, freePorts, LOOPBACK_HOST } from "./ports";

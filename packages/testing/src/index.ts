@@ -1,1 +1,2 @@
 export { waitFor, type WaitForOptions } from "./wait-for";
+export { createTestTls, TEST_IDENTITIES, type TestTls } from "./test-tls";

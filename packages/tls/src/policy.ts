@@ -21,6 +21,7 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.LogStore/Read", ["logplayer", ...READERS]],
   ["/logplayer.v1.LogStore/Status", HEALTH_CALLERS],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
+  ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],
   ["/logplayer.v1.Shard/Deliver", ["logplayer"]],
   ["/logplayer.v1.Shard/Get", READERS],
   ["/logplayer.v1.Shard/Scan", READERS],

@@ -1,3 +1,4 @@
+import { INSECURE } from "@logplayer/tls";
 import { Server, ServerCredentials, status as GrpcStatus, type ServerDuplexStream, type ServerWritableStream } from "@grpc/grpc-js";
 import { createShardMap, shardForKey, silentLogger } from "@logplayer/common";
 import { DEFAULT_DELIVERY_LIMITS } from "@logplayer/delivery";
@@ -179,6 +180,8 @@ test("starts at min(applied)+1, survives a silent shard and a refused hello, del
       startWaitMs: 5000, // long: the start must come from "all shards answered", not from the timer
       messageBytesMax: 4 * 1024 * 1024,
       statusTimeoutMs: 2000,
+      // The fakes serve plain text; transport security is tested against the real services.
+      security: INSECURE,
     },
     silentLogger(),
   );

@@ -17,6 +17,7 @@ import { waitFor } from "@logplayer/testing";
  * expected values.
  */
 
+// Plain text: this file drives the services with raw clients; mTLS and roles are tested in tests/e2e/security.process.test.ts.
 const ROOT = path.resolve(__dirname, "../../..");
 const SHARDS = 3;
 const shardMap = createShardMap(SHARDS);
@@ -33,7 +34,7 @@ const children = new Set<ChildProcess>();
 let tmp = "";
 
 function start(service: string, args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [path.join(ROOT, "services", service, "dist", "main.js"), ...args], {
+  const child = spawn(process.execPath, [path.join(ROOT, "services", service, "dist", "main.js"), "--insecure", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
@@ -226,6 +227,7 @@ test("refuses to start when --shards does not match the LogStore's shard map (ex
       "127.0.0.1:0",
       "--metrics-port",
       "-1",
+      "--insecure",
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );

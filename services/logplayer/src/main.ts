@@ -15,13 +15,16 @@ import {
   runMain,
   type LogLevel,
   parseFlags,
+  listenHost,
 } from "@logplayer/common";
 import { DEFAULT_DELIVERY_LIMITS, validateDeliveryLimits, type DeliveryLimits } from "@logplayer/delivery";
+import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { startLogPlayer, type LogPlayerOptions } from "./start-logplayer";
 
 const SHUTDOWN_HARD_LIMIT_MS = 5000;
 
-interface PlayerFlags extends DeliveryLimits {
+interface PlayerFlags extends DeliveryLimits, TlsFlags {
+  tlsName: string;
   /** The default stays a string: commander does not run defaults through the parser. */
   logstore: string | string[];
   shards: string[];
@@ -49,7 +52,7 @@ function limitOption(flag: string, description: string, key: keyof DeliveryLimit
 }
 
 function buildCommand(): Command {
-  return new Command("logplayer")
+  const command = new Command("logplayer")
     .description("LogPlayer: reads committed entries from the LogStore and streams each shard its parts, in order, exactly once.")
     .addOption(
       envOption(
@@ -147,7 +150,9 @@ function buildCommand(): Command {
         .default(16 * 1024 * 1024),
     )
     .addOption(http2WindowOption())
-    .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+    .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS))
+    .addOption(envOption("--tls-name <name>", "with --tls-dir, use the certificate logplayer-<name>.crt/.key", "LP_TLS_NAME", "main"));
+  return withTlsOptions(command);
 }
 
 function toOptions(flags: PlayerFlags): LogPlayerOptions {
@@ -184,6 +189,11 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
     startWaitMs: flags.startWaitMs,
     messageBytesMax: flags.messageBytesMax,
     statusTimeoutMs: 2000,
+    security: transportSecurityFromFlags(flags, {
+      role: "logplayer",
+      defaultFileName: flags.tlsName,
+      listenHosts: [listenHost(flags.listen)],
+    }),
   };
 }
 

@@ -1,4 +1,4 @@
-import { credentials, Metadata, Server, type ChannelOptions } from "@grpc/grpc-js";
+import { type ChannelCredentials, Metadata, Server, type ChannelOptions } from "@grpc/grpc-js";
 import {
   addHealthService,
   Backoff,
@@ -22,6 +22,14 @@ import {
 } from "@logplayer/common";
 import type { DeliveryLimits } from "@logplayer/delivery";
 import { LogStoreClient, PROTOCOL_VERSION, ShardClient, type StatusResponse } from "@logplayer/proto";
+import {
+  channelCredentialsFor,
+  logTransportSecurity,
+  RefusalLog,
+  serverCredentialsFor,
+  serverInterceptorsFor,
+  type TransportSecurity,
+} from "@logplayer/tls";
 import { LogStorePool } from "./fetcher";
 import { PlayerDriver } from "./player-driver";
 import { createPlayerMetrics } from "./player-metrics";
@@ -45,6 +53,8 @@ export interface LogPlayerOptions {
   readonly startWaitMs: number;
   readonly messageBytesMax: number;
   readonly statusTimeoutMs: number;
+  /** mTLS (the default) or --insecure: its health server and its channels to the LogStore and the shards. */
+  readonly security: TransportSecurity;
 }
 
 export interface RunningLogPlayer {
@@ -58,10 +68,14 @@ const SHUTDOWN_GRPC_MS = 2000;
 
 /** Starts the health server and metrics, learns the cluster from the LogStore, then connects to every shard. */
 export async function startLogPlayer(options: LogPlayerOptions, logger: Logger): Promise<RunningLogPlayer> {
-  const server = new Server(grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 16 }));
-  const health = addHealthService(server);
-  const grpcPort = await bindServer(server, options.listen);
   const registry = createRegistry("logplayer");
+  logTransportSecurity(logger, options.security);
+  const server = new Server({
+    ...grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 16 }),
+    ...serverInterceptorsFor(options.security, new RefusalLog("player", registry, logger)),
+  });
+  const health = addHealthService(server);
+  const grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
   const host = listenHost(options.listen);
   let metricsServer: MetricsServer | null = null;
   // Ready once the main stream has its start position: before, nothing is being delivered.
@@ -69,14 +83,15 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
   try {
     metricsServer = await startMetricsServer(host, options.metricsPort, registry, { ready: () => readiness() });
     const channelOptions = grpcChannelOptions(options.messageBytesMax);
+    const channelCredentials = channelCredentialsFor(options.security);
     const logstore = new LogStorePool(
       options.logstoreAddresses.map((address) => ({
         address,
-        client: new LogStoreClient(address, credentials.createInsecure(), channelOptions),
+        client: new LogStoreClient(address, channelCredentials, channelOptions),
       })),
     );
     const status = await fetchStatus(logstore, options, logger);
-    const player = createDriver(options, status, logstore, channelOptions, logger);
+    const player = createDriver(options, status, logstore, { channelOptions, channelCredentials }, logger);
     player.useMetrics(createPlayerMetrics(registry, player.core.dispatcher));
     player.start();
     readiness = () =>
@@ -151,13 +166,13 @@ function createDriver(
   options: LogPlayerOptions,
   status: StatusResponse,
   logstore: LogStorePool<LogStoreClient>,
-  channelOptions: ChannelOptions,
+  channel: { readonly channelOptions: ChannelOptions; readonly channelCredentials: ChannelCredentials },
   logger: Logger,
 ): PlayerDriver {
   const shardMap = status.shardMap!;
   const shards = options.shardAddresses.map((address) => ({
     address,
-    connector: new ShardClient(address, credentials.createInsecure(), channelOptions),
+    connector: new ShardClient(address, channel.channelCredentials, channel.channelOptions),
   }));
   const config = {
     clusterId: status.clusterId,

@@ -23,6 +23,7 @@ import {
 import { RECORD_HEADER_BYTES, segmentFileName } from "@logplayer/wal";
 
 // Real processes: spawn dist/main.js (build first), talk gRPC on 127.0.0.1.
+// Plain text: this file drives the service's own protocol with raw clients; mTLS and roles are tested in tests/e2e/security.process.test.ts.
 const MAIN = path.join(__dirname, "..", "dist", "main.js");
 const WAIT_MS = 15_000;
 const FIRST_SEGMENT = segmentFileName(1n);
@@ -58,9 +59,13 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 function spawnLogStore(args: string[]): { child: ChildProcess; logLines: Record<string, unknown>[]; stderr: () => string } {
-  const child = spawn(process.execPath, [MAIN, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-port", "-1", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [MAIN, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-port", "-1", "--insecure", ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   children.add(child);
   const logLines: Record<string, unknown>[] = [];
   let stdoutBuffer = "";

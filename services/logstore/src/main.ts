@@ -14,7 +14,9 @@ import {
   SHARD_COUNT_MAX,
   type LogLevel,
   parseFlags,
+  listenHost,
 } from "@logplayer/common";
+import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
 import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
@@ -29,7 +31,7 @@ const SHUTDOWN_TIMEOUT_MS = 3000;
 const SHUTDOWN_HARD_LIMIT_MS = 5000;
 const BYTES_LIMIT = 2 ** 31 - 1;
 
-interface LogStoreFlags {
+interface LogStoreFlags extends TlsFlags {
   dataDir: string;
   listen: string;
   advertise?: string;
@@ -48,6 +50,7 @@ interface LogStoreFlags {
   readBatchBytesMax: number;
   readBatchEntriesMax: number;
   readersMax: number;
+  readersPerCallerMax: number;
   appendStreamPendingMax: number;
   peers?: Peer[];
   join?: boolean;
@@ -71,7 +74,7 @@ function buildCommand(): Command {
   const tx = DEFAULT_TRANSACTION_LIMITS;
   const wal = DEFAULT_WAL_LIMITS;
   const read = DEFAULT_READ_LIMITS;
-  return new Command("logstore")
+  const command = new Command("logstore")
     .description(
       "LogPlayer LogStore: the durable write-ahead log. Appends are acknowledged after fsync; Read streams committed entries and tails new commits.",
     )
@@ -192,6 +195,16 @@ function buildCommand(): Command {
     )
     .addOption(
       intOption(
+        "--readers-per-caller-max <n>",
+        "concurrent Read streams of one caller (its certificate's identity; its host with --insecure)",
+        "LP_READERS_PER_CALLER_MAX",
+        read.readersPerCallerMax,
+        1,
+        100_000,
+      ),
+    )
+    .addOption(
+      intOption(
         "--append-stream-pending-max <n>",
         "appends in flight on one AppendStream; past it the LogStore stops reading that stream until answers drain",
         "LP_APPEND_STREAM_PENDING_MAX",
@@ -240,6 +253,7 @@ function buildCommand(): Command {
     )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+  return withTlsOptions(command);
 }
 
 function toOptions(flags: LogStoreFlags): LogStoreOptions {
@@ -267,10 +281,16 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       readBatchBytesMax: Math.min(flags.readBatchBytesMax, flags.entryBytesMax),
       readBatchEntriesMax: flags.readBatchEntriesMax,
       readersMax: flags.readersMax,
+      readersPerCallerMax: flags.readersPerCallerMax,
     },
     appendStreamPendingMax: flags.appendStreamPendingMax,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     dedupeLimits: { ...DEFAULT_DEDUPE_LIMITS, clientsMax: flags.dedupeClientsMax },
+    security: transportSecurityFromFlags(flags, {
+      role: "logstore-replica",
+      name: flags.replicaId,
+      listenHosts: [listenHost(flags.listen)],
+    }),
     ...(flags.peers !== undefined ? { replication: replicationSetup(flags, flags.peers) } : {}),
   };
 }

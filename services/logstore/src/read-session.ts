@@ -9,12 +9,15 @@ export interface ReadLimits {
   readBatchEntriesMax: number;
   /** Concurrent Read streams. */
   readersMax: number;
+  /** Concurrent Read streams of one caller (its certificate's identity), so one caller cannot take them all. */
+  readersPerCallerMax: number;
 }
 
 export const DEFAULT_READ_LIMITS: ReadLimits = {
   readBatchBytesMax: 256 * 1024,
   readBatchEntriesMax: 1024,
   readersMax: 64,
+  readersPerCallerMax: 32,
 };
 
 type StopReason = LpError | "cancelled";

@@ -27,6 +27,7 @@ import {
 import { parsePeers, peersHash } from "./replication/peers";
 import { messageToWire } from "./replication/wire";
 
+// Plain text: this file drives the service's own protocol with raw clients; mTLS and roles are tested in tests/e2e/security.process.test.ts.
 const MAIN = path.join(__dirname, "..", "dist", "main.js");
 const CLUSTER_ID = "repl-test";
 const REPLICAS = [1, 2, 3];
@@ -113,6 +114,7 @@ function spawnReplica(replica: Replica, extra: string[] = []): ChildProcess {
       "2",
       "--cluster-id",
       CLUSTER_ID,
+      "--insecure",
       ...extra,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },

@@ -1,6 +1,7 @@
 import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import {
   AssertionError,
+  CallerSlots,
   LpError,
   LsnWaiters,
   resourceExhausted,
@@ -42,6 +43,8 @@ export interface LogStoreConfig {
   readonly replication: ReplicatedLog;
   /** Started without --peers: Status shows no replica list and this replica as the leader, as before Raft. */
   readonly singleVoter: boolean;
+  /** Who a call is from, for per-caller limits (the certificate's identity; the peer's host when insecure). */
+  readonly callerOf: (call: ServerWritableStream<ReadRequest, ReadResponse>) => string;
 }
 
 /** One LogStore replica: appends go through its Raft log, reads serve what it has committed and made durable. */
@@ -52,6 +55,7 @@ export class LogStoreNode {
   readonly #logger: Logger;
   readonly #commitWaiters: LsnWaiters;
   readonly #readers = new Set<ReadSession>();
+  readonly #readerSlots: CallerSlots;
   readonly #appendStreams = new Set<AppendStreamSession>();
   #commitLsn: bigint;
   #stopping = false;
@@ -65,6 +69,7 @@ export class LogStoreNode {
     const { replication } = config;
     this.#commitLsn = replication.appliedLsn;
     this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
+    this.#readerSlots = new CallerSlots(config.readLimits.readersPerCallerMax);
     metrics.commitLsn.set(Number(this.#commitLsn));
     replication.onCommit((lsn) => this.#advanceCommit(lsn));
     // A replica cut off from the leader would keep its tailing readers waiting silently; end
@@ -141,11 +146,24 @@ export class LogStoreNode {
       session.refuse(new LpError(Status.RESOURCE_EXHAUSTED, `too many readers (readers_max ${this.#config.readLimits.readersMax})`));
       return;
     }
+    const caller = this.#config.callerOf(call);
+    const releaseSlot = this.#readerSlots.tryAcquire(caller);
+    if (releaseSlot === null) {
+      const max = this.#readerSlots.perCallerMax;
+      session.refuse(
+        new LpError(Status.RESOURCE_EXHAUSTED, `${caller} already has ${max} Read streams open (readers_per_caller_max ${max})`),
+      );
+      return;
+    }
     this.#readers.add(session);
     this.#metrics.activeReaders.set(this.#readers.size);
     session.run().then(
-      () => this.#closeReader(session),
+      () => {
+        releaseSlot();
+        this.#closeReader(session);
+      },
       (err: unknown) => {
+        releaseSlot();
         this.#closeReader(session);
         this.reportUnexpected(err);
       },

@@ -1,3 +1,4 @@
+import { INSECURE } from "@logplayer/tls";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +43,7 @@ async function openStore(limits: DedupeLimits = { clientsMax: 10, seqsPerClientM
       appendStreamPendingMax: DEFAULT_APPEND_STREAM_PENDING_MAX,
       shutdownTimeoutMs: 1000,
       dedupeLimits: limits,
+      security: INSECURE,
     },
     silentLogger(),
     (error: Error) => {

@@ -20,6 +20,15 @@ import {
   withPort,
 } from "@logplayer/common";
 import { LogStoreService, ReplicationService } from "@logplayer/proto";
+import {
+  callerKey,
+  channelCredentialsFor,
+  logTransportSecurity,
+  RefusalLog,
+  serverCredentialsFor,
+  serverInterceptorsFor,
+  type TransportSecurity,
+} from "@logplayer/tls";
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
 import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
@@ -53,6 +62,8 @@ export interface LogStoreOptions {
   shutdownTimeoutMs: number;
   /** Idempotent appends: how many clients and seqs per client are remembered. */
   dedupeLimits: DedupeLimits;
+  /** mTLS (the default) or --insecure: every server and peer channel of this replica. */
+  security: TransportSecurity;
   /** Raft replication (--replica-id + --peers); undefined = one replica, the one voter of its own Raft. */
   replication?: ReplicationSetup;
 }
@@ -125,6 +136,8 @@ async function startServing(
   { meta, created, registry, metricsServer, setReadiness }: StartContext,
 ): Promise<RunningLogStore> {
   const metrics = createLogStoreMetrics(registry);
+  logTransportSecurity(logger, options.security);
+  const refusals = new RefusalLog("logstore", registry, logger);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
   const { wal, report } = await Wal.open(
@@ -179,12 +192,17 @@ async function startServing(
       },
       logger,
       onFatal,
+      { security: options.security, refusals },
       {
         probeIntervalMs: BLANK_START_PROBE_INTERVAL_MS,
+        channelCredentials: channelCredentialsFor(options.security),
         serveWhileDeciding: async (service) => {
-          const probeServer = new Server(grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 64 }));
+          const probeServer = new Server({
+            ...grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 64 }),
+            ...serverInterceptorsFor(options.security, refusals),
+          });
           probeServer.addService(ReplicationService, service);
-          await bindServer(probeServer, options.listen);
+          await bindServer(probeServer, options.listen, serverCredentialsFor(options.security));
           return () => shutdownServer(probeServer, 1000);
         },
       },
@@ -198,6 +216,7 @@ async function startServing(
       messageBytesMax,
       concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + options.readLimits.readersMax + 16, 2 ** 31 - 1),
     }),
+    ...serverInterceptorsFor(options.security, refusals),
   });
   let advertiseAddress = options.advertise ?? options.listen;
   const node = new LogStoreNode(
@@ -212,6 +231,7 @@ async function startServing(
       onFatal,
       replication,
       singleVoter,
+      callerOf: (call) => callerKey(call, options.security),
     },
     metrics,
     logger,
@@ -222,7 +242,7 @@ async function startServing(
   const health = addHealthService(server);
   let grpcPort: number;
   try {
-    grpcPort = await bindServer(server, options.listen);
+    grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
     if (options.advertise === undefined) advertiseAddress = withPort(options.listen, grpcPort);
     setReadiness(() => {
       const { role, leaderAddress } = node.status();

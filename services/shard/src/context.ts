@@ -1,4 +1,4 @@
-import type { Logger, LpError, LsnWaiters, TransactionLimits } from "@logplayer/common";
+import type { CallerSlots, Logger, LpError, LsnWaiters, TransactionLimits } from "@logplayer/common";
 import type { DeliverRequest, DeliverResponse } from "@logplayer/proto";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { DeliveryStats } from "./delivery-stats";
@@ -11,8 +11,12 @@ export interface ShardLimits {
   readonly batchPartsMax: number;
   /** Deliver streams open at once (two LogPlayers need two). */
   readonly deliveryStreamsMax: number;
+  /** Deliver streams of one caller (its certificate's identity), so one caller cannot take them all. */
+  readonly deliveryStreamsPerCallerMax: number;
   /** Get/Scan calls waiting for applied_lsn >= min_lsn at once. */
   readonly readWaitersMax: number;
+  /** Waiting reads of one caller. */
+  readonly readWaitersPerCallerMax: number;
   /** Longest a read waits for min_lsn, whatever the call deadline. */
   readonly readWaitMsMax: number;
   /** Items in one Scan response. */
@@ -48,4 +52,8 @@ export interface ShardContext {
   readonly streams: Map<DeliverCall, (error?: LpError) => void>;
   /** Waiting reads, each with the function that fails it (used at shutdown). */
   readonly pendingReads: Set<(error: LpError) => void>;
+  /** Who a call is from, for the per-caller limits: the certificate's identity (the peer's host when insecure). */
+  readonly callerOf: (call: { getPeer(): string; getAuthContext(): { sslPeerCertificate?: { raw: Buffer } } | null }) => string;
+  readonly deliverySlots: CallerSlots;
+  readonly readWaiterSlots: CallerSlots;
 }

@@ -19,12 +19,23 @@ export function serveDeliver(ctx: ShardContext, call: DeliverCall): void {
     );
     return;
   }
+  const caller = ctx.callerOf(call);
+  const releaseSlot = ctx.deliverySlots.tryAcquire(caller);
+  if (releaseSlot === null) {
+    const max = ctx.deliverySlots.perCallerMax;
+    call.emit(
+      "error",
+      resourceExhausted(`${caller} already has ${max} delivery streams open (delivery_streams_per_caller_max ${max})`).toServiceError(),
+    );
+    return;
+  }
   let helloAccepted = false;
   let finished = false;
   let playerId = "";
   const finish = (error?: LpError, replying = true): void => {
     if (finished) return;
     finished = true;
+    releaseSlot();
     ctx.streams.delete(call);
     ctx.metrics.deliveryStreams.set(ctx.streams.size);
     if (!replying) return;

@@ -14,7 +14,9 @@ import {
   SHARD_COUNT_MAX,
   type LogLevel,
   parseFlags,
+  listenHost,
 } from "@logplayer/common";
+import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { startShard, type ShardOptions } from "./start-shard";
 import { DEFAULT_PAGE_BYTES, DEFAULT_WAL_AUTOCHECKPOINT_PAGES, isValidPageBytes, PAGE_BYTES_MAX, PAGE_BYTES_MIN } from "./store";
 
@@ -26,7 +28,7 @@ const METRICS_PORT_BASE = 9300;
 const SHUTDOWN_TIMEOUT_MS = 3000;
 const SHUTDOWN_HARD_LIMIT_MS = 5000;
 
-interface ShardFlags {
+interface ShardFlags extends TlsFlags {
   shardId: number;
   shardCount?: number;
   clusterId?: string;
@@ -35,7 +37,9 @@ interface ShardFlags {
   metricsPort?: number;
   batchPartsMax: number;
   deliveryStreamsMax: number;
+  deliveryStreamsPerCallerMax: number;
   readWaitersMax: number;
+  readWaitersPerCallerMax: number;
   readWaitMsMax: number;
   scanItemsMax: number;
   scanBytesMax: number;
@@ -62,7 +66,7 @@ function parsePageBytes(value: string): number {
 
 function buildCommand(): Command {
   const MiB = 1024 * 1024;
-  return new Command("shard")
+  const command = new Command("shard")
     .description("LogPlayer shard: a SQLite key-value store that applies delivered parts exactly once and serves read-your-writes reads.")
     .addOption(
       intOption(
@@ -102,7 +106,27 @@ function buildCommand(): Command {
     )
     .addOption(intOption("--batch-parts-max <n>", "parts accepted in one delivered batch", "LP_BATCH_PARTS_MAX", 1, 1_000_000, 4096))
     .addOption(intOption("--delivery-streams-max <n>", "Deliver streams open at once", "LP_DELIVERY_STREAMS_MAX", 1, 1024, 8))
+    .addOption(
+      intOption(
+        "--delivery-streams-per-caller-max <n>",
+        "Deliver streams of one caller (its certificate's identity; its host with --insecure)",
+        "LP_DELIVERY_STREAMS_PER_CALLER_MAX",
+        1,
+        1024,
+        4,
+      ),
+    )
     .addOption(intOption("--read-waiters-max <n>", "reads waiting for min_lsn at once", "LP_READ_WAITERS_MAX", 1, 1_000_000, 10_000))
+    .addOption(
+      intOption(
+        "--read-waiters-per-caller-max <n>",
+        "reads of one caller waiting for min_lsn at once",
+        "LP_READ_WAITERS_PER_CALLER_MAX",
+        1,
+        1_000_000,
+        5_000,
+      ),
+    )
     .addOption(
       intOption(
         "--read-wait-ms-max <ms>",
@@ -158,15 +182,17 @@ function buildCommand(): Command {
     )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
+  return withTlsOptions(command);
 }
 
 function toOptions(flags: ShardFlags): ShardOptions {
+  const listen = flags.listen ?? `127.0.0.1:${GRPC_PORT_BASE + flags.shardId}`;
   return {
     shardId: flags.shardId,
     ...(flags.shardCount === undefined ? {} : { shardCount: flags.shardCount }),
     ...(flags.clusterId === undefined ? {} : { clusterId: flags.clusterId }),
     dataDir: flags.dataDir ?? `./data/shard-${flags.shardId}`,
-    listen: flags.listen ?? `127.0.0.1:${GRPC_PORT_BASE + flags.shardId}`,
+    listen,
     metricsPort: flags.metricsPort ?? METRICS_PORT_BASE + flags.shardId,
     checkpointIntervalMs: flags.checkpointIntervalMs,
     walAutocheckpointPages: flags.walAutocheckpointPages,
@@ -175,13 +201,16 @@ function toOptions(flags: ShardFlags): ShardOptions {
     limits: {
       batchPartsMax: flags.batchPartsMax,
       deliveryStreamsMax: flags.deliveryStreamsMax,
+      deliveryStreamsPerCallerMax: flags.deliveryStreamsPerCallerMax,
       readWaitersMax: flags.readWaitersMax,
+      readWaitersPerCallerMax: flags.readWaitersPerCallerMax,
       readWaitMsMax: flags.readWaitMsMax,
       scanItemsMax: flags.scanItemsMax,
       scanBytesMax: flags.scanBytesMax,
       messageBytesMax: flags.messageBytesMax,
       transaction: DEFAULT_TRANSACTION_LIMITS,
     },
+    security: transportSecurityFromFlags(flags, { role: "shard", name: String(flags.shardId), listenHosts: [listenHost(listen)] }),
   };
 }
 

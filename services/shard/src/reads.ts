@@ -52,12 +52,21 @@ function checkKeyRoutesHere(ctx: ShardContext, key: string): void {
 function waitForApplied(ctx: ShardContext, call: ServerUnaryCall<unknown, unknown>, minLsn: bigint): Promise<void> {
   if (ctx.store.appliedLsn >= minLsn) return Promise.resolve();
   const waitMs = readWaitMs(call.getDeadline(), ctx.limits.readWaitMsMax, Date.now());
+  const caller = ctx.callerOf(call);
+  const releaseSlot = ctx.readWaiterSlots.tryAcquire(caller);
+  if (releaseSlot === null) {
+    const max = ctx.readWaiterSlots.perCallerMax;
+    return Promise.reject(
+      new LpError(Status.RESOURCE_EXHAUSTED, `${caller} already has ${max} reads waiting for min_lsn (read_waiters_per_caller_max ${max})`),
+    );
+  }
   return new Promise<void>((resolve, reject) => {
     let cancelWait = (): void => {};
     let settled = false;
     const settle = (error?: LpError): void => {
       if (settled) return;
       settled = true;
+      releaseSlot();
       clearTimeout(timer);
       cancelWait();
       call.removeListener("cancelled", onCancelled);
@@ -75,6 +84,7 @@ function waitForApplied(ctx: ShardContext, call: ServerUnaryCall<unknown, unknow
     try {
       cancelWait = ctx.waiters.wait(minLsn, () => settle());
     } catch (err: unknown) {
+      releaseSlot();
       clearTimeout(timer);
       reject(LpError.from(err));
       return;

@@ -18,6 +18,7 @@ import {
   type Part,
 } from "@logplayer/proto";
 
+// Plain text: this file drives the service's own protocol with raw clients; mTLS and roles are tested in tests/e2e/security.process.test.ts.
 const MAIN = path.resolve(__dirname, "../dist/main.js");
 const SHARD_MAP = createShardMap(2);
 const CLUSTER = "test-cluster";
@@ -45,7 +46,7 @@ function spawnShard(args: string[]): { ready: Promise<ShardProcess>; exited: Pro
   const identity = ["--cluster-id", CLUSTER, "--shard-count", String(SHARD_MAP.shardCount)];
   const child = spawn(
     process.execPath,
-    [MAIN, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--log-level", "info", ...identity, ...args],
+    [MAIN, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--log-level", "info", "--insecure", ...identity, ...args],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },

@@ -4,6 +4,7 @@ import {
   addHealthService,
   assert,
   bindServer,
+  CallerSlots,
   createRegistry,
   grpcServerOptions,
   LsnWaiters,
@@ -17,6 +18,14 @@ import {
 } from "@logplayer/common";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { ShardService } from "@logplayer/proto";
+import {
+  callerKey,
+  logTransportSecurity,
+  RefusalLog,
+  serverCredentialsFor,
+  serverInterceptorsFor,
+  type TransportSecurity,
+} from "@logplayer/tls";
 import type { ShardContext, ShardLimits } from "./context";
 import { DeliveryStats } from "./delivery-stats";
 import { reconcileConfiguredIdentity } from "./identity";
@@ -42,6 +51,8 @@ export interface ShardOptions {
   /** Bound on a graceful shutdown before open calls are cancelled. */
   readonly shutdownTimeoutMs: number;
   readonly limits: ShardLimits;
+  /** mTLS (the default) or --insecure. */
+  readonly security: TransportSecurity;
 }
 
 export interface RunningShard {
@@ -78,11 +89,16 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     const update = reconcileConfiguredIdentity(store.identity, options, options.dataDir);
     if (update.clusterId !== undefined || update.shardMap !== undefined) store.adoptIdentity(update);
     const registry = createRegistry("shard");
-    const context = createContext(store, options.limits, logger, registry);
-    server = new Server(grpcServerOptions({ messageBytesMax: options.limits.messageBytesMax, concurrentStreamsMax: 1024 }));
+    const context = createContext(store, options.limits, logger, registry, (call) => callerKey(call, options.security));
+    logTransportSecurity(logger, options.security);
+    const refusals = new RefusalLog("shard", registry, logger);
+    server = new Server({
+      ...grpcServerOptions({ messageBytesMax: options.limits.messageBytesMax, concurrentStreamsMax: 1024 }),
+      ...serverInterceptorsFor(options.security, refusals),
+    });
     server.addService(ShardService, createShardService(context));
     const health = addHealthService(server);
-    const grpcPort = await bindServer(server, options.listen);
+    const grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
     const host = listenHost(options.listen);
     metricsServer = await startMetricsServer(host, options.metricsPort, registry);
     const checkpointer = { running: false };
@@ -113,7 +129,13 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
   }
 }
 
-function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, registry: Registry): ShardContext {
+function createContext(
+  store: ShardStore,
+  limits: ShardLimits,
+  logger: Logger,
+  registry: Registry,
+  callerOf: ShardContext["callerOf"],
+): ShardContext {
   const metrics = createShardMetrics(registry);
   metrics.appliedLsn.set(Number(store.appliedLsn));
   metrics.durableLsn.set(Number(store.durableLsn));
@@ -127,6 +149,9 @@ function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, r
     counts: { partsApplied: 0n, partsDuplicate: 0n, gaps: 0n },
     streams: new Map(),
     pendingReads: new Set(),
+    callerOf,
+    deliverySlots: new CallerSlots(limits.deliveryStreamsPerCallerMax),
+    readWaiterSlots: new CallerSlots(limits.readWaitersPerCallerMax),
   };
 }
 
@@ -184,6 +209,8 @@ function validateLimits(limits: ShardLimits): void {
     ["batch_parts_max", limits.batchPartsMax],
     ["delivery_streams_max", limits.deliveryStreamsMax],
     ["read_waiters_max", limits.readWaitersMax],
+    ["delivery_streams_per_caller_max", limits.deliveryStreamsPerCallerMax],
+    ["read_waiters_per_caller_max", limits.readWaitersPerCallerMax],
     ["read_wait_ms_max", limits.readWaitMsMax],
     ["scan_items_max", limits.scanItemsMax],
     ["scan_bytes_max", limits.scanBytesMax],

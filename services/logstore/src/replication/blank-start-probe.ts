@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type ChannelCredentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { failedPrecondition, grpcChannelOptions, type Logger, Status } from "@logplayer/common";
 import { type ProbeResponse, ReplicationClient, type ReplicationServer } from "@logplayer/proto";
 import type { HardState, NodeId } from "@logplayer/raft";
@@ -19,6 +19,8 @@ export interface BlankStartOptions {
    */
   readonly serveWhileDeciding: (service: ReplicationServer) => Promise<() => Promise<void>>;
   readonly probeIntervalMs: number;
+  /** How this replica reaches its peers (mTLS with its replica certificate, or plain text with --insecure). */
+  readonly channelCredentials: ChannelCredentials;
   /** Stops asking (the process is shutting down). */
   readonly signal?: AbortSignal;
 }
@@ -36,6 +38,8 @@ export async function settleBlankStart(options: BlankStartOptions, logger: Logge
     identity,
     () => {},
     (text) => logger.warn(text),
+    // No Step is stepped while deciding, so no sender needs binding to its certificate here.
+    null,
     () => blank,
   );
   const stopServing = await options.serveWhileDeciding(service);
@@ -43,7 +47,7 @@ export async function settleBlankStart(options: BlankStartOptions, logger: Logge
   const clients = new Map(
     others.map((peer) => [
       peer.id,
-      new ReplicationClient(peer.address, credentials.createInsecure(), {
+      new ReplicationClient(peer.address, options.channelCredentials, {
         ...grpcChannelOptions(64 * 1024),
         // Peers come up at about the same time: notice each one soon after it listens.
         "grpc.initial_reconnect_backoff_ms": options.probeIntervalMs,

@@ -1,4 +1,5 @@
 import { assert, failedPrecondition, invalidArgument, type Logger, type TransactionLimits } from "@logplayer/common";
+import type { RefusalLog, TransportSecurity } from "@logplayer/tls";
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
@@ -24,6 +25,7 @@ export interface ReplicationSetup {
 export interface BlankStartIo {
   readonly serveWhileDeciding: BlankStartOptions["serveWhileDeciding"];
   readonly probeIntervalMs: number;
+  readonly channelCredentials: BlankStartOptions["channelCredentials"];
 }
 
 /**
@@ -58,6 +60,7 @@ export async function openReplication(
   limits: { transactionLimits: TransactionLimits; messageBytesMax: number; appendQueueMax: number; appendQueueBytesMax: number },
   logger: Logger,
   onFatal: (error: Error) => void,
+  transport: { readonly security: TransportSecurity; readonly refusals: RefusalLog },
   blankStartIo?: BlankStartIo,
 ): Promise<ReplicatedLog> {
   const { replicaId, peers } = setup;
@@ -133,6 +136,8 @@ export async function openReplication(
     messageBytesMax: limits.messageBytesMax,
     appendQueueMax: limits.appendQueueMax,
     onFatal,
+    security: transport.security,
+    refusals: transport.refusals,
   };
   try {
     return new ReplicatedLog(options, wal, storage, config, dedupe, logger);

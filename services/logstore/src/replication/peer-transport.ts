@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type ChannelCredentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { assert, grpcChannelOptions, Status } from "@logplayer/common";
 import { ReplicationClient, type StepRequest } from "@logplayer/proto";
 import type { Message, NodeId } from "@logplayer/raft";
@@ -14,6 +14,8 @@ export interface PeerTransportOptions {
   /** Messages waiting for the Step call to one peer; beyond it new ones are dropped (Raft resends). */
   readonly peerQueueMessagesMax: number;
   readonly peerRpcTimeoutMs: number;
+  /** mTLS with this replica's certificate, or insecure. */
+  readonly channelCredentials: ChannelCredentials;
   /** Logs a refusal by a peer (rate-limited by the caller). */
   readonly onRefused: (text: string) => void;
 }
@@ -42,7 +44,7 @@ export class PeerTransport implements RaftTransport {
     this.#options = options;
     for (const peer of options.peers) {
       if (peer.id === options.identity.replicaId) continue;
-      const client = new ReplicationClient(peer.address, credentials.createInsecure(), grpcChannelOptions(options.messageBytesMax));
+      const client = new ReplicationClient(peer.address, options.channelCredentials, grpcChannelOptions(options.messageBytesMax));
       this.#links.set(peer.id, { peer, client, queue: [], sending: false });
     }
   }

@@ -1,4 +1,5 @@
 import { assert, LpError, Status, unavailable, validateTransaction, type Logger, type TransactionLimits } from "@logplayer/common";
+import { callerIdentity, channelCredentialsFor, type RefusalLog, type TransportSecurity } from "@logplayer/tls";
 import type { AppendRequest, AppendResponse, LogEntry, ReplicaStatus, ReplicationServer } from "@logplayer/proto";
 import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
@@ -44,6 +45,9 @@ export interface ReplicatedLogOptions {
   /** Bounds the WAL's queue: the in-flight windows are sized below it. */
   readonly appendQueueMax: number;
   readonly onFatal: (error: Error) => void;
+  /** mTLS to the peers and the sender check on Step, or --insecure. */
+  readonly security: TransportSecurity;
+  readonly refusals: RefusalLog;
 }
 
 /**
@@ -85,6 +89,7 @@ export class ReplicatedLog {
       messageBytesMax: options.messageBytesMax,
       peerQueueMessagesMax: options.limits.peerQueueMessagesMax,
       peerRpcTimeoutMs: options.limits.peerRpcTimeoutMs,
+      channelCredentials: channelCredentialsFor(options.security),
       onRefused: (text) => this.#logRefusal(text),
     });
     this.#logWriter = new WalLogWriter(wal, storage, logger);
@@ -269,10 +274,12 @@ export class ReplicatedLog {
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
   service(): ReplicationServer {
+    const { security, refusals } = this.#options;
     return createReplicationService(
       this.#options.identity,
       (message) => this.#driver.step(message),
       (text) => this.#logRefusal(text),
+      security.mode === "insecure" ? null : { senderOf: (call) => callerIdentity(call, security), refusals },
       () => {
         const status = this.#driver.status();
         return { state: status.rejoining ? "rejoining" : "voter", term: status.term, lastIndex: status.lastIndex };
