@@ -7,8 +7,10 @@ import type { GapReport, TargetQueue } from "./target-queue";
 /**
  * Commit-LSN checks that must each find a held shard beyond the LogStore's
  * commit LSN before the LogPlayer declares it ahead of the log. More than one,
- * spaced by the backoff, so a replica that lags (a follower a heartbeat
- * behind, a leader just elected) does not stop a healthy shard for good.
+ * each the backoff's ceiling after the last, so that replicas that lag (a
+ * follower a heartbeat behind, a leader elected after the old one died before
+ * telling anyone its commit index, whose own index catches up once its no-op
+ * commits) do not stop a healthy shard for good.
  */
 export const AHEAD_CHECKS_TO_CONFIRM = 3;
 
@@ -330,7 +332,8 @@ export class LogPlayer {
     const running = check.running;
     if (running === null) return;
     check.running = null;
-    check.atMs = this.#nowMs + check.backoff.nextDelayMs();
+    // A failed check is retried with the backoff; an answered one that leaves a shard held, at the ceiling.
+    check.atMs = this.#nowMs + (commitLsn === null ? check.backoff.nextDelayMs() : this.#config.backoff.maxDelayMs);
     if (commitLsn !== null) {
       this.dispatcher.observeCommitLsn(commitLsn);
       for (const [target, term] of running.targets) this.#confirmAhead(target, term);
