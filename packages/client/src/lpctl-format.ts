@@ -28,7 +28,7 @@ export function formatScanLines(items: readonly ScanItem[], hex: boolean): strin
   return items.map((item) => `${item.key}\t${formatValue(item.value, hex)}\n`).join("");
 }
 
-function shardLine(shard: ShardStatusReport, clusterId: string): string {
+function shardLine(shard: ShardStatusReport, logStore: StatusResponse): string {
   const head = `shard ${shard.shardId}  ${shard.address}`;
   if (shard.status === undefined) {
     return `${head}  error ${shard.error?.codeName ?? "UNKNOWN"}: ${shard.error?.message ?? "no answer"}`;
@@ -43,8 +43,21 @@ function shardLine(shard: ShardStatusReport, clusterId: string): string {
     `gaps=${s.gaps}`,
     `delivery_streams=${s.deliveryStreams}`,
   ];
-  const warnings = misplacement(shard.shardId, s, clusterId).map((problem) => `WARNING: ${problem}`);
+  const problems = [...misplacement(shard.shardId, s, logStore.clusterId), ...aheadOfLog(s.appliedLsn, logStore)];
+  const warnings = problems.map((problem) => `WARNING: ${problem}`);
   return [head, ...fields, ...warnings].join("  ");
+}
+
+/**
+ * A shard that applied more than the log holds: the log lost acknowledged
+ * entries (or the shard's data is from another log), and the LogPlayer has
+ * stopped delivering to it. Only the leader's commit LSN says so: a follower
+ * may not know the latest commit yet (the shards are asked first, so the
+ * leader's commit LSN, read after, covers every applied LSN of a sound log).
+ */
+function aheadOfLog(appliedLsn: bigint, logStore: StatusResponse): string[] {
+  if (logStore.role !== "leader" || appliedLsn <= logStore.commitLsn) return [];
+  return [`has applied LSN ${appliedLsn}, ahead of the log's commit LSN ${logStore.commitLsn}: the log lost entries the shard applied`];
 }
 
 /** How a shard that answered is not the one listed: another shard id, another cluster. */
@@ -79,7 +92,7 @@ export function formatClusterStatus(status: ClusterStatus): string {
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
     ...ls.replicas.map((r) => replicaLine(r, ls)),
     `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
-    ...status.shards.map((shard) => shardLine(shard, ls.clusterId)),
+    ...status.shards.map((shard) => shardLine(shard, ls)),
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -99,8 +112,8 @@ export function clusterStatusJson(status: ClusterStatus): Record<string, unknown
 /**
  * Why the cluster is not healthy, one line each; empty when it is. A script
  * gates on `lpctl status` with this: the answering replica must know a
- * leader, and every shard must answer, be the shard it is listed as, and
- * belong to this cluster.
+ * leader, and every shard must answer, be the shard it is listed as, belong
+ * to this cluster, and not be ahead of the leader's commit LSN.
  */
 export function clusterProblems(status: ClusterStatus): string[] {
   const ls = status.logStore;
@@ -112,7 +125,7 @@ export function clusterProblems(status: ClusterStatus): string[] {
       problems.push(`shard ${shard.shardId} at ${shard.address} does not answer (${shard.error?.codeName ?? "UNKNOWN"})`);
       continue;
     }
-    for (const problem of misplacement(shard.shardId, shard.status, ls.clusterId)) {
+    for (const problem of [...misplacement(shard.shardId, shard.status, ls.clusterId), ...aheadOfLog(shard.status.appliedLsn, ls)]) {
       problems.push(`shard ${shard.shardId} at ${shard.address} ${problem}`);
     }
   }

@@ -244,7 +244,8 @@ function addStatusCommands(run: Run): void {
     .command("status")
     .description(
       "the LogStore's role, term, commit LSN, cluster id and shard map; every shard's applied/durable LSN and lag, or its error; " +
-        "exits 1 when the cluster is not healthy (no leader known, a shard not answering or not the one listed)",
+        "exits 1 when the cluster is not healthy (no leader known, a shard not answering, not the one listed, " +
+        "or ahead of the log's commit LSN)",
     )
     .action(() =>
       withClient(run, async (client, g) => {

@@ -1,6 +1,6 @@
 import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
 import { chooseLogStore } from "./leader-choice";
-import { clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
+import { clusterProblems, clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
 import { compareKeys, mergeScanResults } from "./scan-merge";
 import { Backoff } from "@logplayer/common";
 import { withReadRetry, withRetry, type ReadRetryPolicy } from "./call";
@@ -226,6 +226,16 @@ describe("lpctl status formatting", () => {
     expect(fromFollower).toContain("  replica 2 h:2  role=leader\n");
     expect(fromFollower).toContain("  replica 3 h:3  role=unknown\n");
     expect(fromFollower).not.toContain("commit_lsn=0");
+  });
+  it("a shard ahead of the leader's commit LSN is a problem; ahead of a follower's (which may lag) only a warning", () => {
+    const shard0 = cluster.shards[0]!;
+    const ahead = { ...cluster, shards: [{ ...shard0, status: { ...shard0.status!, appliedLsn: 12n } }] };
+    const message = "shard 0 at h:7300 has applied LSN 12, ahead of the log's commit LSN 9: the log lost entries the shard applied";
+    expect(clusterProblems(ahead)).toEqual([message]);
+    expect(formatClusterStatus(ahead)).toContain("WARNING: has applied LSN 12, ahead of the log's commit LSN 9");
+    expect(clusterProblems(cluster).filter((p) => p.includes("ahead"))).toEqual([]);
+    const fromFollower = { ...ahead, logStore: { ...status("follower", "h:7101"), commitLsn: 9n } };
+    expect(clusterProblems(fromFollower)).toEqual([]);
   });
   it("prints JSON with LSNs as strings", () => {
     const json = JSON.parse(toJson(clusterStatusJson(cluster))) as {

@@ -83,6 +83,8 @@ interface SimPlayer {
   mainNextLsn: bigint | null;
   /** Streams of this player that were closed: their leftovers may still surface. */
   staleStreams: { target: number; stream: SimStream }[];
+  /** A commit-LSN check the core asked for, not answered yet. */
+  commitCheckDue: boolean;
 }
 
 const CORE_CONFIG = {
@@ -132,7 +134,9 @@ class Simulation {
       reads: [],
       mainNextLsn: null,
       staleStreams: [],
+      commitCheckDue: false,
     };
+    // The commit LSN unknown at start (0): shards that applied anything are held until a check answers.
     p.core.start(this.nowMs);
     this.#execute(p);
     return p;
@@ -190,6 +194,13 @@ class Simulation {
       case "cancelRecoveryRead":
         p.reads = p.reads.filter((read) => read.readId !== command.readId);
         return;
+      case "checkCommitLsn":
+        assert(!p.commitCheckDue, "two commit checks at once");
+        p.commitCheckDue = true;
+        return;
+      case "targetAheadOfLog":
+        // The whole log is committed from the start: no shard can be ahead of it.
+        assert(false, `target ${command.target} declared ahead of the log (applied ${command.appliedLsn}, commit ${command.commitLsn})`);
     }
   }
 
@@ -251,6 +262,16 @@ class Simulation {
       }
     }
     if (p.reads.length > 0) options.push([p, () => this.serveRead(p)]);
+    if (p.commitCheckDue) {
+      options.push([
+        p,
+        () => {
+          p.commitCheckDue = false;
+          // Now and then the LogStore does not answer.
+          core.commitLsnChecked(this.rng.chance(0.2) ? null : BigInt(this.log.length), this.nowMs);
+        },
+      ]);
+    }
   }
 
   connect(p: SimPlayer, target: number): void {
@@ -433,8 +454,17 @@ describe("delivery model: random faults, exactly-once in order", () => {
     }
   });
 
-  test("the seeds exercised every path (overflow, rewind, dummy, recovery, stale events)", () => {
-    for (const name of ["overflows", "rewinds", "dummiesQueued", "recoveryReads", "staleEventsDropped", "suspends"]) {
+  test("the seeds exercised every path (overflow, rewind, dummy, recovery, stale events, held shards)", () => {
+    for (const name of [
+      "overflows",
+      "rewinds",
+      "dummiesQueued",
+      "recoveryReads",
+      "staleEventsDropped",
+      "suspends",
+      "aheadHolds",
+      "commitChecks",
+    ]) {
       expect([name, totals.get(name) ?? 0]).toEqual([name, expect.any(Number)]);
       expect(totals.get(name) ?? 0).toBeGreaterThan(0);
     }

@@ -26,6 +26,12 @@ export class Dispatcher {
   readonly targets: readonly TargetQueue[];
   /** The last main-stream entry dispatched; null until the main stream starts. */
   #currentIndex: bigint | null = null;
+  /**
+   * The highest commit LSN the LogStore has reported (Read responses, Status):
+   * every LSN up to it is committed for good. A shard reporting an applied
+   * LSN beyond it is held in A until it is known to be reached.
+   */
+  #commitLsnKnown = 0n;
   #entriesSinceDummy = 0;
   #entriesDispatched = 0;
   #outbox: DeliveryCommand[] = [];
@@ -47,6 +53,10 @@ export class Dispatcher {
     return this.#currentIndex;
   }
 
+  get commitLsnKnown(): bigint {
+    return this.#commitLsnKnown;
+  }
+
   get entriesDispatched(): number {
     return this.#entriesDispatched;
   }
@@ -66,7 +76,8 @@ export class Dispatcher {
     if (this.#currentIndex !== null) return this.#currentIndex + 1n;
     let min: bigint | null = null;
     for (const target of this.targets) {
-      if (target.state === "S") continue;
+      // A target in A is ahead of the known log: it cannot say where the log starts.
+      if (target.state === "S" || target.state === "A") continue;
       if (min === null || target.lastAck < min) min = target.lastAck;
     }
     return min === null ? null : min + 1n;
@@ -94,6 +105,9 @@ export class Dispatcher {
    * only the paper's every-E dummies go out.
    */
   dispatchEntries(entries: readonly LogEntry[], dispatchTimeNs: bigint, commitLsn?: bigint): void {
+    const lastLsn = entries[entries.length - 1]?.lsn;
+    // First, so that a target released by this commit LSN gets these entries' parts too.
+    this.observeCommitLsn(commitLsn ?? lastLsn ?? 0n);
     const touched = this.#touched;
     for (const entry of entries) this.#dispatchOne(entry, dispatchTimeNs, touched);
     const currentIndex = this.#currentIndex;
@@ -154,9 +168,35 @@ export class Dispatcher {
     this.#target(target).recoveryFailed(term);
   }
 
-  /** HelloReply on a new stream; returns the stream's term for the adapter to stamp on its events. */
+  /**
+   * The LogStore's commit LSN as reported now (Read response, Status). The
+   * known commit LSN only grows (a replica that lags reports less than is
+   * committed, never more); targets held in A that it now covers are released.
+   */
+  observeCommitLsn(commitLsn: bigint): void {
+    if (commitLsn <= this.#commitLsnKnown) return;
+    this.#commitLsnKnown = commitLsn;
+    for (const target of this.targets) target.release(commitLsn, this.#currentIndex);
+  }
+
+  /** Targets held in A that are not (yet) confirmed ahead of the log: they wait for a commit LSN check. */
+  targetsAwaitingCommitCheck(): TargetQueue[] {
+    return this.targets.filter((target) => target.state === "A" && target.aheadOfLog === null);
+  }
+
+  /** The LogStore confirmed the target's shard is beyond its commit LSN: stop delivering to it. */
+  declareAheadOfLog(target: number): void {
+    this.#target(target).declareAheadOfLog(this.#commitLsnKnown);
+  }
+
+  /**
+   * HelloReply on a new stream; returns the stream's term for the adapter to
+   * stamp on its events. A shard beyond the known commit LSN is held (A).
+   */
   connected(target: number, appliedLsn: bigint): number {
-    return this.#target(target).connected(appliedLsn, this.#currentIndex);
+    const queue = this.#target(target);
+    const ahead = appliedLsn > this.#commitLsnKnown || (queue.aheadOfLog !== null && appliedLsn >= queue.aheadOfLog.appliedLsn);
+    return ahead ? queue.connectedAhead(appliedLsn) : queue.connected(appliedLsn, this.#currentIndex);
   }
 
   disconnected(target: number, streamTerm: number): void {
@@ -168,11 +208,15 @@ export class Dispatcher {
   }
 
   ack(target: number, streamTerm: number, appliedLsn: bigint): void {
-    this.#target(target).ack(streamTerm, appliedLsn);
+    const queue = this.#target(target);
+    if (appliedLsn > this.#commitLsnKnown) queue.aheadReported(streamTerm, appliedLsn);
+    else queue.ack(streamTerm, appliedLsn);
   }
 
   gap(target: number, streamTerm: number, report: GapReport): void {
-    this.#target(target).gap(streamTerm, report, this.#currentIndex);
+    const queue = this.#target(target);
+    if (report.appliedLsn > this.#commitLsnKnown) queue.aheadReported(streamTerm, report.appliedLsn);
+    else queue.gap(streamTerm, report, this.#currentIndex);
   }
 
   writeCompleted(target: number, streamTerm: number): void {

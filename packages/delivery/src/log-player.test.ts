@@ -1,7 +1,7 @@
 import { createShardMap, shardForKey } from "@logplayer/base";
 import { MutationKind, type LogEntry } from "@logplayer/proto";
 import { DEFAULT_DELIVERY_LIMITS } from "./delivery-limits";
-import { LogPlayer, type LogPlayerConfig, type PlayerCommand } from "./log-player";
+import { AHEAD_CHECKS_TO_CONFIRM, LogPlayer, type LogPlayerConfig, type PlayerCommand } from "./log-player";
 
 const SHARDS = 2;
 const shardMap = createShardMap(SHARDS);
@@ -9,6 +9,9 @@ const KEY_FOR_SHARD = [0, 1].map((shard) => {
   for (let i = 0; i < 1000; i++) if (shardForKey(`k${i}`, shardMap) === shard) return `k${i}`;
   throw new Error(`no key for shard ${shard}`);
 });
+
+/** The LogStore's commit LSN when the core starts: above every applied LSN the tests' shards report. */
+const COMMIT_AT_START = 1000n;
 
 function config(overrides: Partial<LogPlayerConfig> = {}): LogPlayerConfig {
   return {
@@ -44,7 +47,7 @@ function only<K extends PlayerCommand["kind"]>(commands: readonly PlayerCommand[
 /** A started core with every shard connected at `applied` and the main stream open. */
 function runningCore(applied: readonly bigint[], overrides: Partial<LogPlayerConfig> = {}): { core: LogPlayer; terms: number[] } {
   const core = new LogPlayer(config(overrides));
-  core.start(0);
+  core.start(0, COMMIT_AT_START);
   expect(kinds(core.takeCommands())).toEqual(["openStream", "openStream"]);
   const terms = applied.map((lsn, target) => core.connected(target, lsn, 0));
   core.takeCommands();
@@ -58,7 +61,7 @@ function reconnect(core: LogPlayer, target: number, applied: bigint, nowMs: numb
   if (queue.state !== "S") core.disconnected(target, queue.streamTerm, false, nowMs);
   const openAtMs = nowMs + config().backoff.maxDelayMs;
   core.tick(openAtMs);
-  expect(only(core.takeCommands(), "openStream")).toEqual([{ kind: "openStream", target }]);
+  expect(only(core.takeCommands(), "openStream")).toEqual([{ kind: "openStream", target, commitLsn: core.dispatcher.commitLsnKnown }]);
   core.connected(target, applied, openAtMs);
 }
 
@@ -66,7 +69,7 @@ describe("LogPlayer core: main stream", () => {
   const running = runningCore;
   test("starts at min(applied) + 1 once every shard answered", () => {
     const core = new LogPlayer(config());
-    core.start(0);
+    core.start(0, COMMIT_AT_START);
     core.takeCommands();
     core.connected(0, 7n, 1);
     expect(core.takeCommands()).toEqual([]);
@@ -76,7 +79,7 @@ describe("LogPlayer core: main stream", () => {
 
   test("starts startWaitMs after the first HelloReply when a shard stays silent", () => {
     const core = new LogPlayer(config());
-    core.start(0);
+    core.start(0, COMMIT_AT_START);
     core.takeCommands();
     core.connected(0, 3n, 10);
     expect(core.nextDeadlineMs()).toBe(110);
@@ -209,17 +212,17 @@ describe("LogPlayer core: target streams", () => {
   const running = runningCore;
   test("a refused stream is retried slowly (maxDelayMs), another failure with the backoff", () => {
     const core = new LogPlayer(config());
-    core.start(0);
+    core.start(0, COMMIT_AT_START);
     core.takeCommands();
     core.connectFailed(0, true, 10);
     core.connectFailed(1, false, 10);
     expect(core.nextDeadlineMs()).toBe(10 + 5); // target 1: half the first backoff ceiling (random 0.5)
     core.tick(15);
-    expect(core.takeCommands()).toEqual([{ kind: "openStream", target: 1 }]);
+    expect(core.takeCommands()).toEqual([{ kind: "openStream", target: 1, commitLsn: COMMIT_AT_START }]);
     core.tick(5009);
     expect(only(core.takeCommands(), "openStream")).toEqual([]);
     core.tick(5010);
-    expect(only(core.takeCommands(), "openStream")).toEqual([{ kind: "openStream", target: 0 }]);
+    expect(only(core.takeCommands(), "openStream")).toEqual([{ kind: "openStream", target: 0, commitLsn: COMMIT_AT_START }]);
   });
 
   test("the health checker closes a stream whose batches stay unacked past ackTimeoutMs", () => {
@@ -234,7 +237,7 @@ describe("LogPlayer core: target streams", () => {
     expect(core.targets[1]?.state).toBe("S");
     expect(core.targets[0]?.state).toBe("N");
     core.tick(core.nextDeadlineMs()!);
-    expect(core.takeCommands()).toEqual([{ kind: "openStream", target: 1 }]);
+    expect(core.takeCommands()).toEqual([{ kind: "openStream", target: 1, commitLsn: COMMIT_AT_START }]);
   });
 
   test("an idle stream (nothing unacked) is never declared dead; a missing HelloReply is", () => {
@@ -242,7 +245,7 @@ describe("LogPlayer core: target streams", () => {
     core.tick(1_000_000);
     expect(core.takeCommands()).toEqual([]);
     const fresh = new LogPlayer(config());
-    fresh.start(0);
+    fresh.start(0, COMMIT_AT_START);
     fresh.takeCommands();
     fresh.tick(1000);
     const reasons = only(fresh.takeCommands(), "closeStream").map((c) => c.reason);
@@ -256,5 +259,90 @@ describe("LogPlayer core: target streams", () => {
     core.ack(0, terms[0]!, 5n, 3);
     expect(core.targets[0]?.lastAck).toBe(0n);
     expect(core.takeCommands()).toEqual([]);
+  });
+});
+
+describe("LogPlayer core: the log's commit LSN", () => {
+  /** A core started knowing commit `commitLsn`; shard 0 answers at `applied0`, shard 1 at `applied1`. */
+  function connectedAt(commitLsn: bigint, applied0: bigint, applied1: bigint): LogPlayer {
+    const core = new LogPlayer(config({ ackTimeoutMs: 1_000_000 }));
+    core.start(0, commitLsn);
+    expect(only(core.takeCommands(), "openStream").map((c) => c.commitLsn)).toEqual([commitLsn, commitLsn]);
+    core.connected(0, applied0, 1);
+    core.connected(1, applied1, 2);
+    return core;
+  }
+
+  test("every batch carries the known commit LSN, which covers its parts", () => {
+    const { core } = runningCore([0n, 0n]);
+    core.mainEntries(entries(1, 3), 3n, 0n, 1);
+    const sent = only(core.takeCommands(), "send");
+    expect(sent.map((s) => s.commitLsn)).toEqual([COMMIT_AT_START, COMMIT_AT_START]);
+  });
+
+  test("a shard beyond the known commit LSN is held (A) and left out of the main stream's start; a check that covers it releases it", () => {
+    const core = connectedAt(5n, 7n, 3n);
+    expect(core.targets.map((t) => t.state)).toEqual(["A", "N"]);
+    const commands = core.takeCommands();
+    expect(only(commands, "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 4n, resumed: false }]);
+    expect(only(commands, "checkCommitLsn")).toHaveLength(1);
+    core.mainEntries(entries(4, 5), 5n, 0n, 3);
+    expect(only(core.takeCommands(), "send").map((s) => s.target)).toEqual([1]); // nothing to the held shard
+    core.commitLsnChecked(9n, 4); // another LogPlayer had delivered up to 7: the log is there
+    expect(core.targets[0]?.state).toBe("N");
+    expect(core.targets[0]?.aheadOfLog).toBeNull();
+    expect(only(core.takeCommands(), "targetAheadOfLog")).toEqual([]);
+    expect(core.dispatcher.commitLsnKnown).toBe(9n);
+  });
+
+  test("a main-stream commit LSN that covers a held shard releases it too", () => {
+    const core = connectedAt(3n, 5n, 3n);
+    core.takeCommands();
+    core.mainEntries(entries(4, 6), 6n, 0n, 3);
+    expect(core.targets[0]?.state).toBe("N");
+    expect(only(core.takeCommands(), "send").map((s) => [s.target, s.parts.map((p) => p.lsn)])).toEqual([
+      [0, [6n]],
+      [1, [4n, 5n, 6n]],
+    ]);
+  });
+
+  test(`${AHEAD_CHECKS_TO_CONFIRM} checks below its applied LSN: the shard is declared ahead of the log, for good; the others go on`, () => {
+    const core = connectedAt(1n, 2n, 1n);
+    const answers = [1n, null, 1n, 1n]; // a failed check (null) confirms nothing
+    expect(answers.filter((a) => a !== null)).toHaveLength(AHEAD_CHECKS_TO_CONFIRM);
+    for (const [i, answer] of answers.entries()) {
+      core.tick(core.nextDeadlineMs() ?? 0);
+      expect(only(core.takeCommands(), "checkCommitLsn")).toHaveLength(1);
+      expect(core.targets[0]?.aheadOfLog).toBeNull();
+      core.commitLsnChecked(answer, core.nextDeadlineMs() ?? 0);
+      if (i < answers.length - 1) expect(only(core.takeCommands(), "targetAheadOfLog")).toEqual([]);
+    }
+    expect(only(core.takeCommands(), "targetAheadOfLog")).toEqual([{ kind: "targetAheadOfLog", target: 0, appliedLsn: 2n, commitLsn: 1n }]);
+    expect(core.targets[0]?.aheadOfLog).toEqual({ appliedLsn: 2n, commitLsn: 1n });
+    expect(core.nextDeadlineMs()).toBeNull(); // no more checks
+    // The log grows back past the shard's LSN: that is another entry under LSN 2, so the shard stays stopped.
+    core.mainEntries(entries(2, 4), 4n, 0n, 100);
+    expect(core.targets[0]?.state).toBe("A");
+    expect(only(core.takeCommands(), "send").map((s) => s.target)).toEqual([1]);
+    // It reconnects with the same LSN: still stopped, no new check; restored from an older backup: delivered again.
+    reconnect(core, 0, 2n, 100_000);
+    expect(core.targets[0]?.state).toBe("A");
+    expect(only(core.takeCommands(), "checkCommitLsn")).toEqual([]);
+    reconnect(core, 0, 1n, 200_000);
+    expect(core.targets[0]?.state).toBe("RF");
+    expect(core.targets[0]?.aheadOfLog).toBeNull();
+  });
+
+  test("an Ack beyond the known commit LSN holds the shard on its stream until a check covers it", () => {
+    const { core, terms } = runningCore([0n, 0n]);
+    core.mainEntries(entries(1, 2), 2n, 0n, 1);
+    core.takeCommands();
+    core.ack(0, terms[0]!, COMMIT_AT_START + 5n, 2);
+    expect(core.targets[0]?.state).toBe("A");
+    expect(only(core.takeCommands(), "checkCommitLsn")).toHaveLength(1);
+    core.writeCompleted(0, terms[0]!, 3); // the write in flight still completes on the same stream
+    core.commitLsnChecked(COMMIT_AT_START + 5n, 4);
+    expect(core.targets[0]?.state).toBe("N");
+    expect(core.targets[0]?.lastAck).toBe(COMMIT_AT_START + 5n);
   });
 });

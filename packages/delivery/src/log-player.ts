@@ -4,6 +4,16 @@ import { Dispatcher } from "./dispatcher";
 import type { DeliveryLimits } from "./delivery-limits";
 import type { GapReport, TargetQueue } from "./target-queue";
 
+/**
+ * Commit-LSN checks that must each find a held shard beyond the LogStore's
+ * commit LSN before the LogPlayer declares it ahead of the log. More than one,
+ * each the backoff's ceiling after the last, so that replicas that lag (a
+ * follower a heartbeat behind, a leader elected after the old one died before
+ * telling anyone its commit index, whose own index catches up once its no-op
+ * commits) do not stop a healthy shard for good.
+ */
+export const AHEAD_CHECKS_TO_CONFIRM = 3;
+
 export interface LogPlayerConfig {
   readonly shardMap: ShardMapConfig;
   readonly limits: DeliveryLimits;
@@ -25,12 +35,22 @@ export interface LogPlayerConfig {
  * each command and reports what happens as events.
  */
 export type PlayerCommand =
-  /** Open a Deliver stream to the target and send its hello; report connected or connectFailed. */
-  | { readonly kind: "openStream"; readonly target: number }
+  /** Open a Deliver stream to the target and send its hello (carrying `commitLsn`); report connected or connectFailed. */
+  | { readonly kind: "openStream"; readonly target: number; readonly commitLsn: bigint }
   /** The health checker gave up on the target's stream: cancel it and report nothing more about it. */
   | { readonly kind: "closeStream"; readonly target: number; readonly reason: string }
-  /** Write `parts` as one PartBatch on the stream opened at `streamTerm`; report writeCompleted. */
-  | { readonly kind: "send"; readonly target: number; readonly streamTerm: number; readonly parts: Part[]; readonly bytes: number }
+  /**
+   * Write `parts` as one PartBatch on the stream opened at `streamTerm`, carrying `commitLsn` (the
+   * LogStore's commit LSN as known now: at least every part's LSN, never less than before); report writeCompleted.
+   */
+  | {
+      readonly kind: "send";
+      readonly target: number;
+      readonly streamTerm: number;
+      readonly parts: Part[];
+      readonly bytes: number;
+      readonly commitLsn: bigint;
+    }
   /** Open the main stream: Read(fromLsn, tail). `resumed` is false for the first start of this process. */
   | { readonly kind: "openMainStream"; readonly fromLsn: bigint; readonly resumed: boolean }
   /** Cancel the main stream (it failed, or sent something unusable); it is reopened in `resumeInMs`. */
@@ -44,7 +64,11 @@ export type PlayerCommand =
       readonly toLsn: bigint;
     }
   /** The read is no longer wanted (superseded, or its term expired): cancel it, report nothing more about it. */
-  | { readonly kind: "cancelRecoveryRead"; readonly readId: number; readonly target: number };
+  | { readonly kind: "cancelRecoveryRead"; readonly readId: number; readonly target: number }
+  /** Ask the LogStore for its commit LSN (a shard reported more than is known); report commitLsnChecked. */
+  | { readonly kind: "checkCommitLsn" }
+  /** The target's shard is ahead of the log: delivery to it stopped. Say so loudly; nothing else to do. */
+  | { readonly kind: "targetAheadOfLog"; readonly target: number; readonly appliedLsn: bigint; readonly commitLsn: bigint };
 
 /** The transport state of one target's stream, as far as the core knows it. */
 interface TargetLink {
@@ -58,6 +82,16 @@ interface TargetLink {
   ackDeadlineMs: number | null;
   readonly reconnectBackoff: Backoff;
   readonly readBackoff: Backoff;
+  /** Commit-LSN checks that found the target's shard beyond the log, while held at `term`. */
+  aheadChecks: { term: number; confirmations: number };
+}
+
+/** The commit-LSN check: at most one runs; `targets` are the held targets (and their terms) it was asked for. */
+interface CommitCheck {
+  running: { readonly targets: ReadonlyMap<number, number> } | null;
+  /** When the next check may run (after a failed or inconclusive one), or null when none is wanted. */
+  atMs: number | null;
+  readonly backoff: Backoff;
 }
 
 interface RecoveryRead {
@@ -96,7 +130,8 @@ export class LogPlayer {
   readonly #readsRunning = new Map<number, RecoveryRead>();
   readonly #readsWaiting: RecoveryRead[] = [];
   #outbox: PlayerCommand[] = [];
-  readonly counters = { mainStreamJumps: 0, readsSuperseded: 0, readsCancelled: 0, ackTimeouts: 0 };
+  readonly #commitCheck: CommitCheck;
+  readonly counters = { mainStreamJumps: 0, readsSuperseded: 0, readsCancelled: 0, ackTimeouts: 0, commitChecks: 0, targetsAheadOfLog: 0 };
 
   constructor(config: LogPlayerConfig) {
     assert(config.startWaitMs >= 0 && config.ackTimeoutMs >= 1, "log player: bad timeouts");
@@ -111,8 +146,10 @@ export class LogPlayer {
       ackDeadlineMs: null,
       reconnectBackoff: new Backoff(config.backoff, config.random),
       readBackoff: new Backoff(config.backoff, config.random),
+      aheadChecks: { term: 0, confirmations: 0 },
     }));
     this.#mainBackoff = new Backoff(config.backoff, config.random);
+    this.#commitCheck = { running: null, atMs: null, backoff: new Backoff(config.backoff, config.random) };
   }
 
   get targets(): readonly TargetQueue[] {
@@ -148,15 +185,22 @@ export class LogPlayer {
     }
     consider(this.#startWaitDeadlineMs);
     consider(this.#mainResumeAtMs);
+    if (this.#commitCheck.running === null) consider(this.#commitCheck.atMs);
     if (this.#readsRunning.size < this.#config.recoveryStreamsMax) for (const read of this.#readsWaiting) consider(read.notBeforeMs);
     return next;
   }
 
-  /** The process starts: connect to every shard (the core keeps no durable state; the shards tell it where they are). */
-  start(nowMs: number): void {
+  /**
+   * The process starts: connect to every shard (the core keeps no durable
+   * state; the shards tell it where they are). `commitLsn`: the LogStore's,
+   * when the adapter asked it first (0 when unknown: a shard with anything
+   * applied is then held until the first check or Read response).
+   */
+  start(nowMs: number, commitLsn = 0n): void {
     assert(!this.#started, "log player started twice");
     this.#started = true;
     this.#advance(nowMs);
+    this.dispatcher.observeCommitLsn(commitLsn);
     for (let target = 0; target < this.#links.length; target++) this.#openStream(target);
   }
 
@@ -274,6 +318,60 @@ export class LogPlayer {
     this.#drain();
   }
 
+  // ---- the commit LSN -----------------------------------------------------------
+
+  /**
+   * The answer to checkCommitLsn: the LogStore's commit LSN, or null when
+   * it could not be learned. Held targets it covers are released; one it
+   * finds beyond the log for the AHEAD_CHECKS_TO_CONFIRM-th time is declared
+   * ahead of the log (delivery to it stops for good: `targetAheadOfLog`).
+   */
+  commitLsnChecked(commitLsn: bigint | null, nowMs: number): void {
+    this.#advance(nowMs);
+    const check = this.#commitCheck;
+    const running = check.running;
+    if (running === null) return;
+    check.running = null;
+    // A failed check is retried with the backoff; an answered one that leaves a shard held, at the ceiling.
+    check.atMs = this.#nowMs + (commitLsn === null ? check.backoff.nextDelayMs() : this.#config.backoff.maxDelayMs);
+    if (commitLsn !== null) {
+      this.dispatcher.observeCommitLsn(commitLsn);
+      for (const [target, term] of running.targets) this.#confirmAhead(target, term);
+      this.#maybeStartMainStream();
+    }
+    this.#drain();
+  }
+
+  #confirmAhead(target: number, term: number): void {
+    const queue = this.dispatcher.targets[target]!;
+    if (queue.state !== "A" || queue.aheadOfLog !== null || queue.term !== term) return; // released, or held anew since
+    const link = this.#link(target);
+    if (link.aheadChecks.term !== term) link.aheadChecks = { term, confirmations: 0 };
+    link.aheadChecks.confirmations += 1;
+    if (link.aheadChecks.confirmations < AHEAD_CHECKS_TO_CONFIRM) return;
+    this.dispatcher.declareAheadOfLog(target);
+    this.counters.targetsAheadOfLog += 1;
+    this.#outbox.push({ kind: "targetAheadOfLog", target, appliedLsn: queue.lastAck, commitLsn: this.dispatcher.commitLsnKnown });
+  }
+
+  /** While some target is held and not yet declared, one check runs, the next after a backoff. */
+  #maybeCheckCommitLsn(): void {
+    const check = this.#commitCheck;
+    if (check.running !== null) return;
+    const held = this.dispatcher.targetsAwaitingCommitCheck();
+    if (held.length === 0) {
+      check.atMs = null;
+      check.backoff.reset();
+      return;
+    }
+    check.atMs ??= this.#nowMs;
+    if (check.atMs > this.#nowMs) return;
+    check.atMs = null;
+    check.running = { targets: new Map(held.map((queue) => [queue.target, queue.term])) };
+    this.counters.commitChecks += 1;
+    this.#outbox.push({ kind: "checkCommitLsn" });
+  }
+
   // ---- recovery reads --------------------------------------------------------
 
   /** Entries of a running recovery read. A read whose term expired, or that the target refused, is cancelled. */
@@ -331,7 +429,7 @@ export class LogPlayer {
     assert(link.stream === "closed", `target ${target}: open with a stream ${link.stream}`);
     link.stream = "connecting";
     link.ackDeadlineMs = this.#nowMs + this.#config.ackTimeoutMs; // a HelloReply is due too
-    this.#outbox.push({ kind: "openStream", target });
+    this.#outbox.push({ kind: "openStream", target, commitLsn: this.dispatcher.commitLsnKnown });
   }
 
   #closeLink(link: TargetLink, refused: boolean): void {
@@ -368,6 +466,7 @@ export class LogPlayer {
   /** The main stream starts once every shard answered, or startWaitMs after the first did. */
   #maybeStartMainStream(): void {
     if (this.dispatcher.currentIndex !== null) return;
+    if (this.dispatcher.targets.every((t) => t.state === "S")) return; // nobody answered yet
     if (this.dispatcher.targets.every((t) => t.state !== "S")) {
       this.#startMainStreamNow();
       return;
@@ -446,7 +545,10 @@ export class LogPlayer {
           case "send": {
             const link = this.#link(command.target);
             link.ackDeadlineMs ??= this.#nowMs + this.#config.ackTimeoutMs;
-            this.#outbox.push(command);
+            const commitLsn = this.dispatcher.commitLsnKnown;
+            const lastLsn = command.parts[command.parts.length - 1]?.lsn ?? 0n;
+            assert(lastLsn <= commitLsn, `target ${command.target}: part ${lastLsn} sent beyond the known commit LSN ${commitLsn}`);
+            this.#outbox.push({ ...command, commitLsn });
             break;
           }
           case "recoveryRead":
@@ -464,5 +566,6 @@ export class LogPlayer {
       }
     }
     this.#startReads();
+    this.#maybeCheckCommitLsn();
   }
 }

@@ -46,8 +46,12 @@ function sends(commands: DeliveryCommand[]): Extract<DeliveryCommand, { kind: "s
   return commands.filter((c): c is Extract<DeliveryCommand, { kind: "send" }> => c.kind === "send");
 }
 
+/** The LogStore's commit LSN as reported before the tests connect shards: above every applied LSN they report. */
+const COMMIT_LSN_KNOWN = 100_000n;
+
 function started(l: Partial<DeliveryLimits> = {}, fromLsn = 1n): Dispatcher {
   const d = new Dispatcher(shardMap, limits(l));
+  d.observeCommitLsn(COMMIT_LSN_KNOWN);
   d.startMainStream(fromLsn);
   return d;
 }
@@ -55,6 +59,7 @@ function started(l: Partial<DeliveryLimits> = {}, fromLsn = 1n): Dispatcher {
 describe("TargetQueue state machine", () => {
   test("connect before the main stream: N; main stream starts at min(applied)+1", () => {
     const d = new Dispatcher(shardMap, TEST_LIMITS);
+    d.observeCommitLsn(COMMIT_LSN_KNOWN);
     expect(d.mainStreamFromLsn()).toBeNull();
     d.connected(0, 7n);
     d.connected(1, 3n);

@@ -10,8 +10,20 @@ import { PartQueue, estimatePartBytes, type PartContent } from "./part-queue";
  * RF recovery fetching: target up, missed entries still being read from the LogStore;
  * FC fetching completed: all missed entries read, not all sent yet;
  * S  suspended: no stream (down, disconnected, or not yet connected).
+ * Ours:
+ * A  ahead: connected, but the shard reports an applied LSN beyond the log's
+ *    commit LSN as the LogPlayer knows it. Nothing is sent: the shard would
+ *    take newer entries for duplicates. Released when the commit LSN is known
+ *    to reach it, or kept for good once the LogPlayer confirmed the shard is
+ *    ahead of the log (`aheadOfLog`).
  */
-export type TargetState = "N" | "RF" | "FC" | "S";
+export type TargetState = "N" | "RF" | "FC" | "S" | "A";
+
+/** A shard found ahead of the log: what it reported, and the commit LSN the LogStore confirmed. */
+export interface AheadOfLog {
+  readonly appliedLsn: bigint;
+  readonly commitLsn: bigint;
+}
 
 /**
  * What a TargetQueue asks its adapter to do. Commands carry the term they
@@ -50,6 +62,8 @@ export interface TargetCounters {
   connects: number;
   suspends: number;
   staleEventsDropped: number;
+  /** Times the target entered A (its shard reported an applied LSN beyond the known commit LSN). */
+  aheadHolds: number;
 }
 
 /** The missed range being re-read: [nextLsn, toLsn], one chunk in flight at most. */
@@ -85,6 +99,7 @@ export class TargetQueue {
   #lastQueuedLsn = 0n;
   #writeInFlight = false;
   #recovery: RecoveryRange | null = null;
+  #aheadOfLog: AheadOfLog | null = null;
   readonly #normal = new PartQueue();
   readonly #catchUp = new PartQueue();
   readonly #window: DeliveryWindow;
@@ -98,6 +113,7 @@ export class TargetQueue {
     connects: 0,
     suspends: 0,
     staleEventsDropped: 0,
+    aheadHolds: 0,
   };
 
   constructor(
@@ -139,6 +155,10 @@ export class TargetQueue {
   get writeInFlight(): boolean {
     return this.#writeInFlight;
   }
+  /** Set once the LogPlayer confirmed this shard is ahead of the log; delivery to it has stopped. */
+  get aheadOfLog(): AheadOfLog | null {
+    return this.#aheadOfLog;
+  }
 
   /**
    * HelloReply arrived on a new stream: the shard has applied `appliedLsn`.
@@ -152,8 +172,61 @@ export class TargetQueue {
     this.counters.connects += 1;
     // Set, not max: a shard that lost unsynced commits reports a lower LSN and must get them again.
     this.#lastAck = appliedLsn;
+    this.#aheadOfLog = null;
     this.#restartChainAt(appliedLsn, currentIndex);
     return this.#streamTerm;
+  }
+
+  /**
+   * HelloReply from a shard whose applied LSN is beyond the log's commit LSN
+   * as far as the LogPlayer knows it: the stream is kept, nothing is sent
+   * (A). A shard already found ahead of the log stays so unless it now
+   * reports less than it did then (it was restored). Returns the stream's term.
+   */
+  connectedAhead(appliedLsn: bigint): number {
+    if (this.#state !== "S") this.#suspend();
+    this.#term += 1;
+    this.#streamTerm = this.#term;
+    this.counters.connects += 1;
+    this.#lastAck = appliedLsn;
+    if (this.#aheadOfLog !== null && appliedLsn < this.#aheadOfLog.appliedLsn) this.#aheadOfLog = null;
+    this.#enterAhead();
+    return this.#streamTerm;
+  }
+
+  /**
+   * An Ack or Gap on the current stream reported `appliedLsn`, beyond the
+   * known commit LSN (another LogPlayer knew more, or the log lost entries):
+   * stop sending (A). The stream and its write in flight stay; a new term
+   * expires the recovery reads.
+   */
+  aheadReported(streamTerm: number, appliedLsn: bigint): void {
+    if (!this.#isCurrentStream(streamTerm)) return;
+    if (appliedLsn > this.#lastAck) this.#lastAck = appliedLsn;
+    if (this.#state === "A") return;
+    this.#clearQueues();
+    this.#term += 1;
+    this.#enterAhead();
+  }
+
+  /**
+   * The commit LSN is now known to reach the shard's applied LSN: leave A as
+   * on a connect (term + 1, chains from lastAck). Not once the shard was found
+   * ahead of the log: a log that grew back past a lost LSN hands out another
+   * entry under it. Returns whether the target was released.
+   */
+  release(commitLsnKnown: bigint, currentIndex: bigint | null): boolean {
+    if (this.#state !== "A" || this.#aheadOfLog !== null || this.#lastAck > commitLsnKnown) return false;
+    this.#term += 1;
+    this.#restartChainAt(this.#lastAck, currentIndex);
+    return true;
+  }
+
+  /** The LogPlayer confirmed the shard is ahead of the log (the LogStore's commit LSN is `commitLsn`): stay in A. */
+  declareAheadOfLog(commitLsn: bigint): void {
+    assert(this.#state === "A", `target ${this.target}: declared ahead of the log in state ${this.#state}`);
+    assert(this.#lastAck > commitLsn, `target ${this.target}: applied ${this.#lastAck} is not ahead of commit ${commitLsn}`);
+    this.#aheadOfLog = { appliedLsn: this.#lastAck, commitLsn };
   }
 
   /** The stream broke, or the health checker declared the target dead. */
@@ -209,7 +282,7 @@ export class TargetQueue {
    * plus the rest a write-callback later.
    */
   pushNormal(part: PartContent, currentIndex: bigint): void {
-    if (this.#state === "S" || part.lsn <= this.#lastAck) return;
+    if (this.#state === "S" || this.#state === "A" || part.lsn <= this.#lastAck) return;
     if (part.lsn > currentIndex) assert(false, `target ${this.target}: part ${part.lsn} beyond currentIndex ${currentIndex}`);
     const queue = this.#normal;
     const overflows =
@@ -231,7 +304,7 @@ export class TargetQueue {
 
   /** The paper's dummy entry: an empty part at currentIndex for a target more than E behind. */
   maybePushDummy(currentIndex: bigint, dispatchTimeNs: bigint): void {
-    if (this.#state === "S") return;
+    if (this.#state === "S" || this.#state === "A") return;
     const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
     if (currentIndex - known <= BigInt(this.limits.dummyEveryEntries)) return;
     this.counters.dummiesQueued += 1;
@@ -247,7 +320,7 @@ export class TargetQueue {
    * target holds at most one. Returns whether a dummy was queued.
    */
   pushProgressDummy(currentIndex: bigint, dispatchTimeNs: bigint): boolean {
-    if (this.#state === "S") return false;
+    if (this.#state === "S" || this.#state === "A") return false;
     const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
     if (known >= currentIndex) return false;
     // The replaced dummy never joins the chain: the new one takes its place (and its prevLsn).
@@ -429,7 +502,7 @@ export class TargetQueue {
 
   /** sendNext: with no write in flight and room in the window, send what has accumulated. */
   #pump(): void {
-    if (this.#state === "S" || this.#writeInFlight || this.#window.isFull()) {
+    if (this.#state === "S" || this.#state === "A" || this.#writeInFlight || this.#window.isFull()) {
       this.#requestChunk(false);
       return;
     }
@@ -464,6 +537,14 @@ export class TargetQueue {
       this.outbox.push({ kind: "send", target: this.target, streamTerm: this.#streamTerm, parts, bytes });
     }
     this.#requestChunk(false);
+  }
+
+  #enterAhead(): void {
+    this.counters.aheadHolds += 1;
+    this.#state = "A";
+    this.#recovery = null;
+    this.#lastSentLsn = this.#lastAck;
+    this.#lastQueuedLsn = this.#lastAck;
   }
 
   #clearQueues(): void {

@@ -1,6 +1,6 @@
 import { shardForKey, type ShardMapConfig } from "@logplayer/common";
-import type { DeliveryLimits, TargetQueue } from "@logplayer/delivery";
-import type { LogEntry } from "@logplayer/proto";
+import type { DeliveryLimits, Dispatcher, TargetQueue } from "@logplayer/delivery";
+import type { LogEntry, Part } from "@logplayer/proto";
 
 /** A broken invariant: the run stops and reports it with its seed. */
 export class DeliveryViolation extends Error {
@@ -111,6 +111,33 @@ export class DeliveryChecker {
     this.readsChecked += 1;
     if (appliedLsn < minLsn) this.fail(`read-your-writes: shard ${shard} answered ${key} at applied ${appliedLsn} < minLsn ${minLsn}`);
     this.#checkValue({ index: shard, appliedLsn, appliedParts: [], kv: new Map() }, key, value, appliedLsn, "read-your-writes");
+  }
+
+  /**
+   * The commit-LSN fence: a batch's commit LSN is committed, and covers its
+   * parts (the production shard refuses a batch that breaks this).
+   */
+  checkCommitFence(shard: number, parts: readonly Part[], commitLsn: bigint): void {
+    const last = parts[parts.length - 1];
+    if (last !== undefined && last.lsn > commitLsn)
+      this.fail(`commit fence: shard ${shard} got part ${last.lsn} in a batch with commit ${commitLsn}`);
+    if (commitLsn > this.#lastCommitted)
+      this.fail(`commit fence: shard ${shard} got commit ${commitLsn}, the log is at ${this.#lastCommitted}`);
+  }
+
+  /**
+   * A LogPlayer never believes more is committed than is, and never finds a
+   * shard ahead of the log: this log loses no committed entry, so that would be a
+   * false alarm that stops a healthy shard for good.
+   */
+  checkCommitKnowledge(dispatcher: Dispatcher, label: string): void {
+    if (dispatcher.commitLsnKnown > this.#lastCommitted)
+      this.fail(`commit: ${label} knows commit ${dispatcher.commitLsnKnown}, the log is at ${this.#lastCommitted}`);
+    for (const target of dispatcher.targets) {
+      const ahead = target.aheadOfLog;
+      if (ahead !== null)
+        this.fail(`ahead: ${label} declared shard ${target.target} (applied ${ahead.appliedLsn}) ahead of commit ${ahead.commitLsn}`);
+    }
   }
 
   /** Bounded: every queue and window of a live Dispatcher within its limits. */

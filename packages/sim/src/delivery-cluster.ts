@@ -182,6 +182,7 @@ export class DeliveryCluster {
       peerAlive: (from, node, incarnation) => this.#incarnationOf(node) === incarnation && this.#network.connected(from, node),
       incarnationOf: (node) => this.#incarnationOf(node),
       nextId: () => this.#nextId++,
+      logstoreCommitLsn: () => this.logStore.commitLsn,
     };
   }
 
@@ -346,6 +347,7 @@ export class DeliveryCluster {
       const dispatcher = player.dispatcher;
       if (dispatcher === null) continue;
       this.checker.checkBounded(dispatcher.targets, this.#limits, player.label);
+      this.checker.checkCommitKnowledge(dispatcher, player.label);
       if (this.options.brokenPlayer === undefined && player.readsOutstanding > this.options.shards) {
         this.checker.fail(`bounded: ${player.label} holds ${player.readsOutstanding} recovery reads for ${this.options.shards} targets`);
       }

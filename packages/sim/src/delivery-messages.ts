@@ -13,7 +13,7 @@ import type { DeliveryChecker } from "./delivery-checker";
 export type DeliveryMessage =
   // LogPlayer -> shard: the Deliver stream.
   | { readonly kind: "hello"; readonly streamId: number }
-  | { readonly kind: "batch"; readonly streamId: number; readonly parts: readonly Part[] }
+  | { readonly kind: "batch"; readonly streamId: number; readonly parts: readonly Part[]; readonly commitLsn: bigint }
   // Shard -> LogPlayer.
   | { readonly kind: "hello-reply"; readonly streamId: number; readonly appliedLsn: bigint; readonly shardIncarnation: number }
   | { readonly kind: "ack"; readonly streamId: number; readonly appliedLsn: bigint }
@@ -61,6 +61,8 @@ export interface DeliveryEnv {
   incarnationOf(node: SimNodeId): number | null;
   /** A fresh id for a stream, read or get. */
   nextId(): number;
+  /** The LogStore's commit LSN now (what its Status would answer). */
+  logstoreCommitLsn(): bigint;
 }
 
 /** Node ids: the LogStore is 0, shards 1..N, LogPlayers after them, the client last. */
@@ -75,7 +77,7 @@ export function describeMessage(message: DeliveryMessage): string {
       return `hello s${message.streamId}`;
     case "batch": {
       const parts = message.parts.map((p) => `${p.prevLsn}>${p.lsn}${p.mutations.length === 0 ? "d" : ""}`).join(" ");
-      return `batch s${message.streamId} [${parts}]`;
+      return `batch s${message.streamId} [${parts}] commit ${message.commitLsn}`;
     }
     case "hello-reply":
       return `hello-reply s${message.streamId} applied ${message.appliedLsn}`;

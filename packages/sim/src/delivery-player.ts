@@ -4,6 +4,7 @@ import type { DeliveryLimits, Dispatcher } from "@logplayer/delivery";
 import {
   LogStorePool,
   PlayerDriver,
+  type CommitLsnSource,
   type DeliverCall,
   type LogReader,
   type PlayerClock,
@@ -62,7 +63,9 @@ class SimDeliverCall extends EventEmitter implements DeliverCall {
     const body = request.body;
     const shard = shardNode(this.target);
     if (body?.$case === "hello") this.transport.send(shard, { kind: "hello", streamId: this.streamId });
-    else if (body?.$case === "batch") this.transport.send(shard, { kind: "batch", streamId: this.streamId, parts: body.value.parts });
+    else if (body?.$case === "batch") {
+      this.transport.send(shard, { kind: "batch", streamId: this.streamId, parts: body.value.parts, commitLsn: body.value.commitLsn });
+    }
     // The write callback: the bytes left for the socket, whatever the network then does with them.
     this.transport.later(this.transport.env.sim.prng.between(0, 2), () => {
       if (this.open) written();
@@ -233,7 +236,8 @@ export class SimPlayer {
       startWaitMs: this.config.startWaitMs,
       random: () => prng.next(),
     };
-    this.driver = new PlayerDriver(config, { shards, logstore, clock: this.#clock() }, this.#logger);
+    const commitLsn = this.#commitLsnSource();
+    this.driver = new PlayerDriver(config, { shards, logstore, commitLsn, clock: this.#clock() }, this.#logger);
     this.env.sim.trace(`${this.label} boots (incarnation ${this.incarnation})`);
     this.driver.start();
     this.#scheduleKeepalive(this.incarnation);
@@ -330,6 +334,18 @@ export class SimPlayer {
         return call;
       },
       close: () => undefined,
+    };
+  }
+
+  /** LogStore.Status: the LogStore's commit LSN after a round trip, or null when it is down or cut off. */
+  #commitLsnSource(): CommitLsnSource {
+    return {
+      commitLsn: (done) => {
+        this.later(this.env.sim.prng.between(1, 5), () => {
+          const reachable = this.env.incarnationOf(LOGSTORE_NODE) !== null && this.env.network.connected(this.node, LOGSTORE_NODE);
+          done(reachable ? this.env.logstoreCommitLsn() : null);
+        });
+      },
     };
   }
 

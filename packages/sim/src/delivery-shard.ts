@@ -131,6 +131,7 @@ export class SimShard implements ShardView {
         return;
       case "batch":
         if (this.#streams.get(message.streamId) !== from) return; // not a stream of this incarnation
+        this.env.checker.checkCommitFence(this.index, message.parts, message.commitLsn);
         this.#applyBatch(from, message.streamId, message.parts);
         return;
       case "get":

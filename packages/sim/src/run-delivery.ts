@@ -21,7 +21,7 @@ function describe(result: DeliveryScenarioResult): string {
   const faults = Object.entries(stats.faults)
     .map(([name, count]) => `${name} ${count}`)
     .join(", ");
-  const core = ["rewinds", "overflows", "recoveryReads", "dummiesQueued", "staleEventsDropped", "suspends"]
+  const core = ["rewinds", "overflows", "recoveryReads", "dummiesQueued", "staleEventsDropped", "suspends", "aheadHolds", "commitChecks"]
     .map((name) => `${name} ${stats.core[name] ?? 0}`)
     .join(", ");
   const decisions = stats.shardDecisions;

@@ -30,6 +30,11 @@ export class LogStorePool<Client extends LogReader = LogReader> {
     return this.replicas[this.#index]!.address;
   }
 
+  /** Every replica's client, in the configured order. */
+  get clients(): Client[] {
+    return this.replicas.map((replica) => replica.client);
+  }
+
   /** A call on `client` failed: the next call goes to the next replica (unless another call already moved on). */
   failed(client: Client): void {
     if (client === this.current) this.#index = (this.#index + 1) % this.replicas.length;

@@ -6,4 +6,4 @@ export { LogStorePool, MainStream, RecoveryReads } from "./fetcher";
 export type { MainStreamEvents, RecoveryEvents } from "./fetcher";
 export { TargetStream } from "./target-stream";
 export type { TargetStreamConfig, TargetStreamEvents } from "./target-stream";
-export type { DeliverCall, LogReader, PlayerClock, ReadCall, ShardConnector, TimerHandle } from "./ports";
+export type { CommitLsnSource, DeliverCall, LogReader, PlayerClock, ReadCall, ShardConnector, TimerHandle } from "./ports";

@@ -71,7 +71,16 @@ class ManualClock implements PlayerClock {
 const SHARDS = 2;
 const shardMap = createShardMap(SHARDS);
 
-function setUp(): { driver: PlayerDriver; clock: ManualClock; calls: FakeDeliverCall[][]; reads: FakeReadCall[] } {
+interface SetUp {
+  driver: PlayerDriver;
+  clock: ManualClock;
+  calls: FakeDeliverCall[][];
+  reads: FakeReadCall[];
+  /** Commit-LSN checks the driver asked for, answered by the test. */
+  commitChecks: ((commitLsn: bigint | null) => void)[];
+}
+
+function setUp(): SetUp {
   const clock = new ManualClock();
   const calls: FakeDeliverCall[][] = Array.from({ length: SHARDS }, () => []);
   const reads: FakeReadCall[] = [];
@@ -106,8 +115,10 @@ function setUp(): { driver: PlayerDriver; clock: ManualClock; calls: FakeDeliver
     random: () => 0.5,
   };
   const logstore = new LogStorePool([{ address: "ls", client: reader }]);
-  const driver = new PlayerDriver(config, { shards, logstore, clock }, silentLogger());
-  return { driver, clock, calls, reads };
+  const commitChecks: ((commitLsn: bigint | null) => void)[] = [];
+  const commitLsn = { commitLsn: (done: (commitLsn: bigint | null) => void) => void commitChecks.push(done) };
+  const driver = new PlayerDriver(config, { shards, logstore, commitLsn, clock }, silentLogger());
+  return { driver, clock, calls, reads, commitChecks };
 }
 
 function hello(shardId: number, appliedLsn: bigint): DeliverResponse {
@@ -116,7 +127,7 @@ function hello(shardId: number, appliedLsn: bigint): DeliverResponse {
 
 test("opens every stream, starts the main stream at min(applied) + 1, and keeps one timer for the core's deadline", () => {
   const { driver, clock, calls, reads } = setUp();
-  driver.start();
+  driver.start(10n);
   expect(calls.map((list) => list.length)).toEqual([1, 1]);
   expect(calls[0]![0]!.written[0]?.body?.$case).toBe("hello");
   expect(clock.armed().map((t) => t.atMs)).toEqual([1000]); // HelloReplies due
@@ -146,5 +157,26 @@ test("a silent shard: the core's ack deadline fires through the timer, the call 
   expect(abandoned).toEqual(sentTo.map((n) => n > 0));
   clock.fireNext(); // the reconnect backoff
   expect(calls.map((list) => list.length)).toEqual(sentTo.map((n) => (n > 0 ? 2 : 1)));
+  driver.close();
+});
+
+test("hello and batches carry the known commit LSN; a shard ahead of the log is checked through the port, then stopped", () => {
+  const { driver, calls, reads, commitChecks } = setUp();
+  driver.start(3n);
+  const helloOf = (call: FakeDeliverCall) => (call.written[0]?.body?.$case === "hello" ? call.written[0].body.value : null);
+  expect(calls.map((list) => helloOf(list[0]!)?.commitLsn)).toEqual([3n, 3n]);
+  calls[0]![0]!.reply(hello(0, 5n)); // ahead of what the LogStore said at start
+  calls[1]![0]!.reply(hello(1, 3n));
+  expect(commitChecks).toHaveLength(1);
+  expect(driver.core.targets[0]?.state).toBe("A");
+  const main = reads[0]!;
+  const mutations = [0, 1, 2, 3].map((i) => ({ kind: MutationKind.MUTATION_KIND_PUT, key: `k${i}`, value: Buffer.from("v"), delta: 0n }));
+  const entry = { lsn: 4n, term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+  main.emit("data", { entries: [entry], commitLsn: 4n } satisfies ReadResponse);
+  const batches = (call: FakeDeliverCall) => call.written.flatMap((w) => (w.body?.$case === "batch" ? [w.body.value] : []));
+  expect(batches(calls[0]![0]!)).toEqual([]);
+  expect(batches(calls[1]![0]!).map((b) => [b.commitLsn, b.parts.map((p) => p.lsn)])).toEqual([[4n, [4n]]]);
+  commitChecks.shift()!(4n);
+  expect(driver.core.targets[0]?.aheadOfLog).toBeNull(); // one check is not enough
   driver.close();
 });

@@ -3,7 +3,7 @@ import { LogPlayer, type DeliveryLimits, type PlayerCommand } from "@logplayer/d
 import type { Part, ShardMap } from "@logplayer/proto";
 import { MainStream, RecoveryReads, type LogStorePool } from "./fetcher";
 import type { PlayerMetrics } from "./player-metrics";
-import type { PlayerClock, ShardConnector, TimerHandle } from "./ports";
+import type { CommitLsnSource, PlayerClock, ShardConnector, TimerHandle } from "./ports";
 import { TargetStream } from "./target-stream";
 
 export interface PlayerDriverConfig {
@@ -23,6 +23,8 @@ export interface PlayerDriverConfig {
 export interface PlayerPorts {
   readonly shards: readonly { readonly address: string; readonly connector: ShardConnector }[];
   readonly logstore: LogStorePool;
+  /** Asked only when a shard reports more than the LogPlayer knows is committed. */
+  readonly commitLsn: CommitLsnSource;
   readonly clock: PlayerClock;
 }
 
@@ -38,6 +40,7 @@ export class PlayerDriver {
   readonly #mainStream: MainStream;
   readonly #recovery: RecoveryReads;
   readonly #clock: PlayerClock;
+  readonly #logger: Logger;
   #metrics: PlayerMetrics | null = null;
   #timer: TimerHandle | null = null;
   #timerAtMs: number | null = null;
@@ -50,6 +53,7 @@ export class PlayerDriver {
     logger: Logger,
   ) {
     this.#clock = ports.clock;
+    this.#logger = logger;
     this.core = new LogPlayer({
       shardMap: config.shardMap,
       limits: config.limits,
@@ -122,10 +126,11 @@ export class PlayerDriver {
     this.#metrics = metrics;
   }
 
-  start(): void {
+  /** `commitLsn`: the LogStore's, if the owner asked it before starting (0: unknown). */
+  start(commitLsn = 0n): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    this.#step((now) => this.core.start(now));
+    this.#step((now) => this.core.start(now, commitLsn));
   }
 
   close(): void {
@@ -154,7 +159,7 @@ export class PlayerDriver {
     switch (command.kind) {
       case "openStream":
         this.#metrics?.reconnects.inc(label(command.target));
-        this.#streams[command.target]?.open();
+        this.#streams[command.target]?.open(command.commitLsn);
         break;
       case "closeStream":
         this.#metrics?.ackTimeouts.inc(label(command.target));
@@ -163,7 +168,7 @@ export class PlayerDriver {
       case "send":
         this.#metrics?.partsSent.inc(label(command.target), command.parts.length);
         this.#metrics?.batchesSent.inc(label(command.target));
-        this.#streams[command.target]?.send(command.streamTerm, command.parts);
+        this.#streams[command.target]?.send(command.streamTerm, command.parts, command.commitLsn);
         break;
       case "openMainStream":
         if (command.resumed) this.#metrics?.mainStreamRestarts.inc();
@@ -179,7 +184,24 @@ export class PlayerDriver {
       case "cancelRecoveryRead":
         this.#recovery.cancel(command.readId);
         break;
+      case "checkCommitLsn":
+        this.ports.commitLsn.commitLsn((commitLsn) => this.#step((now) => this.core.commitLsnChecked(commitLsn, now)));
+        break;
+      case "targetAheadOfLog":
+        this.#reportAheadOfLog(command.target, command.appliedLsn, command.commitLsn);
+        break;
     }
+  }
+
+  /** Loud on purpose: a shard ahead of the log holds entries the log no longer has (or hands out again under their LSNs). */
+  #reportAheadOfLog(target: number, appliedLsn: bigint, commitLsn: bigint): void {
+    const address = this.ports.shards[target]?.address ?? "?";
+    this.#logger.error(
+      { target, address, appliedLsn: appliedLsn.toString(), commitLsn: commitLsn.toString() },
+      `shard ${target} is ahead of the log: it has applied LSN ${appliedLsn} but the LogStore has committed only up to ` +
+        `${commitLsn}; delivery to it is stopped (the log lost acknowledged entries, or the shard's data is from another log). ` +
+        "Restore the LogStore or the shard, then restart the LogPlayer",
+    );
   }
 
   /** One timer, for the core's next deadline; a tick runs whatever is due. */

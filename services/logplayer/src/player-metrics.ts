@@ -14,10 +14,10 @@ export interface PlayerMetrics {
   readonly dispatchToWriteSeconds: Histogram;
 }
 
-const STATE_CODES: Record<TargetState, number> = { N: 0, RF: 1, FC: 2, S: 3 };
+const STATE_CODES: Record<TargetState, number> = { N: 0, RF: 1, FC: 2, S: 3, A: 4 };
 
 /** Core counters exported as gauges (they restart at 0 with the process, like all our counters). */
-const CORE_COUNTERS: readonly (keyof TargetCounters)[] = ["overflows", "rewinds", "dummiesQueued", "staleEventsDropped"];
+const CORE_COUNTERS: readonly (keyof TargetCounters)[] = ["overflows", "rewinds", "dummiesQueued", "staleEventsDropped", "aheadHolds"];
 
 export function createPlayerMetrics(registry: Registry, dispatcher: Dispatcher): PlayerMetrics {
   const registers = [registry];
@@ -34,7 +34,16 @@ export function createPlayerMetrics(registry: Registry, dispatcher: Dispatcher):
       },
     });
   };
-  gauge("lp_player_target_state", "Target queue state: 0 N, 1 RF, 2 FC, 3 S.", (t) => STATE_CODES[t.state]);
+  gauge(
+    "lp_player_target_state",
+    "Target queue state: 0 N, 1 RF, 2 FC, 3 S, 4 A (held: ahead of the known commit LSN).",
+    (t) => STATE_CODES[t.state],
+  );
+  gauge(
+    "lp_player_target_ahead_of_log",
+    "1 when the shard was found ahead of the LogStore's commit LSN: delivery to it is stopped (an alert, see the logs).",
+    (t) => (t.aheadOfLog === null ? 0 : 1),
+  );
   gauge("lp_player_target_last_ack_lsn", "The shard's applied LSN as last reported.", (t) => Number(t.lastAck));
   gauge("lp_player_target_lag_entries", "currentIndex - lastAck (0 before the main stream starts).", (t) => {
     const current = dispatcher.currentIndex;

@@ -41,6 +41,16 @@ export interface LogReader {
   close(): void;
 }
 
+/**
+ * The LogStore's commit LSN, asked for when a shard reports more than the
+ * LogPlayer knows is committed. Calls back once: with the highest commit LSN
+ * any replica reported, or null when none answered. (A callback, not a
+ * promise: the simulator runs without a microtask turn between its events.)
+ */
+export interface CommitLsnSource {
+  commitLsn(done: (commitLsn: bigint | null) => void): void;
+}
+
 /** An armed timer, as the clock's owner knows it. */
 export type TimerHandle = unknown;
 

@@ -33,7 +33,7 @@ import {
 import { LogStorePool } from "./fetcher";
 import { PlayerDriver } from "./player-driver";
 import { createPlayerMetrics } from "./player-metrics";
-import type { PlayerClock } from "./ports";
+import type { CommitLsnSource, PlayerClock } from "./ports";
 
 export interface LogPlayerOptions {
   /** Every LogStore replica; reads go to any of them (committed entries only). */
@@ -93,7 +93,7 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     const status = await fetchStatus(logstore, options, logger);
     const player = createDriver(options, status, logstore, { channelOptions, channelCredentials }, logger);
     player.useMetrics(createPlayerMetrics(registry, player.core.dispatcher));
-    player.start();
+    player.start(status.commitLsn);
     readiness = () =>
       player.core.dispatcher.currentIndex === null
         ? { ready: false, reason: "waiting for the shards before starting the main stream" }
@@ -153,6 +153,31 @@ function checkStatus(status: StatusResponse, options: LogPlayerOptions): void {
   }
 }
 
+/**
+ * Status of every replica at once, within the status timeout: the highest
+ * commit LSN reported (a follower may lag, none reports more than is
+ * committed), or null when none answered.
+ */
+function replicasCommitLsn(clients: readonly LogStoreClient[], timeoutMs: number, logger: Logger): CommitLsnSource {
+  const askOne = (client: LogStoreClient): Promise<bigint | null> =>
+    new Promise((resolve) => {
+      const deadline = new Date(Date.now() + timeoutMs);
+      client.status({}, new Metadata(), { deadline }, (err, response) => {
+        if (err) logger.debug({ err: err.message }, "commit LSN check: a LogStore replica did not answer");
+        resolve(err ? null : response.commitLsn);
+      });
+    });
+  return {
+    commitLsn(done) {
+      void Promise.all(clients.map(askOne)).then((answers) => {
+        let highest: bigint | null = null;
+        for (const answer of answers) if (answer !== null && (highest === null || answer > highest)) highest = answer;
+        done(highest);
+      });
+    },
+  };
+}
+
 /** The Node clock: monotonic time and real timers. */
 const NODE_CLOCK: PlayerClock = {
   nowMs: () => performance.now(),
@@ -185,7 +210,9 @@ function createDriver(
     startWaitMs: options.startWaitMs,
     random: Math.random,
   };
-  const driver = new PlayerDriver(config, { shards, logstore, clock: NODE_CLOCK }, logger);
+  const clients = logstore.clients;
+  const commitLsn = replicasCommitLsn(clients, options.statusTimeoutMs, logger);
+  const driver = new PlayerDriver(config, { shards, logstore, commitLsn, clock: NODE_CLOCK }, logger);
   logger.info(
     {
       clusterId: status.clusterId,

@@ -41,8 +41,8 @@ export class TargetStream {
     private readonly logger: Logger,
   ) {}
 
-  /** Executes the core's "openStream": a new call and its hello. */
-  open(): void {
+  /** Executes the core's "openStream": a new call and its hello, carrying the known commit LSN. */
+  open(commitLsn: bigint): void {
     if (this.#closed || this.#call !== null) return;
     const call = this.connector.deliver();
     this.#call = call;
@@ -59,6 +59,7 @@ export class TargetStream {
           shardMap: this.config.shardMap,
           shardId: this.config.target,
           playerId: this.config.playerId,
+          commitLsn,
         },
       },
     };
@@ -72,7 +73,7 @@ export class TargetStream {
   }
 
   /** Executes a "send" command: one PartBatch write, one completion report. */
-  send(streamTerm: number, parts: Part[]): void {
+  send(streamTerm: number, parts: Part[], commitLsn: bigint): void {
     const call = this.#call;
     if (call === null || streamTerm !== this.#streamTerm) return; // the stream it was meant for is gone
     let pending = 1;
@@ -80,7 +81,7 @@ export class TargetStream {
       pending -= 1;
       if (pending === 0 && this.#call === call) this.events.writeCompleted(this.config.target, streamTerm, parts);
     };
-    const flushed = call.write({ body: { $case: "batch", value: { parts } } }, completed);
+    const flushed = call.write({ body: { $case: "batch", value: { parts, commitLsn } } }, completed);
     if (!flushed) {
       pending += 1;
       call.once("drain", completed);

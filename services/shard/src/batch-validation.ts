@@ -48,6 +48,25 @@ export function validateBatch(parts: readonly Part[], shardId: number, shardMap:
   return null;
 }
 
+/**
+ * The commit-LSN fence: a batch carries the LogStore's commit LSN as the
+ * LogPlayer knows it. It must not go back on the stream (`commitLsnFloor`
+ * is the hello's, then the previous batch's), and no part may be beyond it:
+ * an LSN the log has not committed cannot be applied. Returns the problem
+ * (INVALID_ARGUMENT) or null. Pure.
+ */
+export function checkCommitFence(parts: readonly Part[], commitLsn: bigint, commitLsnFloor: bigint): LpError | null {
+  if (commitLsn < commitLsnFloor) {
+    return invalidArgument(`batch commit_lsn ${commitLsn} is below ${commitLsnFloor}, already announced on this stream`);
+  }
+  const last = parts[parts.length - 1];
+  // Parts are in ascending LSN order (validateBatch): the last is the highest.
+  if (last !== undefined && last.lsn > commitLsn) {
+    return invalidArgument(`part ${last.lsn} is beyond the batch's commit_lsn ${commitLsn}: the log has not committed it`);
+  }
+  return null;
+}
+
 function validatePartMutations(part: Part, shardId: number, shardMap: ShardMapConfig, limits: TransactionLimits): LpError | null {
   // A part without mutations is a dummy: it only moves applied_lsn forward.
   if (part.mutations.length === 0) return null;

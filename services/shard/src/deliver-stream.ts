@@ -1,6 +1,6 @@
 import { AssertionError, assert, invalidArgument, LpError, monotonicNs, resourceExhausted } from "@logplayer/common";
 import { PROTOCOL_VERSION, type DeliverRequest, type DeliverResponse, type PartBatch } from "@logplayer/proto";
-import { validateBatch } from "./batch-validation";
+import { checkCommitFence, validateBatch } from "./batch-validation";
 import type { DeliverCall, ShardContext } from "./context";
 import { checkHello } from "./identity";
 
@@ -32,6 +32,8 @@ export function serveDeliver(ctx: ShardContext, call: DeliverCall): void {
   let helloAccepted = false;
   let finished = false;
   let playerId = "";
+  /** The commit LSN announced last on this stream (hello, then each batch); batches must not go below it. */
+  let commitLsnFloor = 0n;
   const finish = (error?: LpError, replying = true): void => {
     if (finished) return;
     finished = true;
@@ -51,12 +53,17 @@ export function serveDeliver(ctx: ShardContext, call: DeliverCall): void {
     if (finished) return;
     try {
       if (helloAccepted) {
-        call.write(applyBatchRequest(ctx, request, receivedNs));
+        const batch = batchOf(request);
+        call.write(applyBatch(ctx, batch, commitLsnFloor, receivedNs));
+        commitLsnFloor = batch.commitLsn;
       } else {
         const accepted = acceptHello(ctx, request);
         helloAccepted = true;
         playerId = accepted.playerId;
-        ctx.logger.info({ playerId, appliedLsn: ctx.store.appliedLsn.toString() }, "delivery stream opened");
+        commitLsnFloor = accepted.commitLsn;
+        const appliedLsn = ctx.store.appliedLsn;
+        const fields = { playerId, appliedLsn: appliedLsn.toString(), commitLsn: accepted.commitLsn.toString() };
+        ctx.logger.info(fields, "delivery stream opened");
         call.write(accepted.reply);
       }
     } catch (err: unknown) {
@@ -70,7 +77,7 @@ export function serveDeliver(ctx: ShardContext, call: DeliverCall): void {
   call.on("cancelled", () => finish(undefined, false));
 }
 
-function acceptHello(ctx: ShardContext, request: DeliverRequest): { reply: DeliverResponse; playerId: string } {
+function acceptHello(ctx: ShardContext, request: DeliverRequest): { reply: DeliverResponse; playerId: string; commitLsn: bigint } {
   if (request.body?.$case !== "hello") {
     throw invalidArgument("the first Deliver request must be a hello");
   }
@@ -80,22 +87,23 @@ function acceptHello(ctx: ShardContext, request: DeliverRequest): { reply: Deliv
   const reply: DeliverResponse = {
     body: { $case: "hello", value: { shardId: ctx.store.identity.shardId, appliedLsn: ctx.store.appliedLsn } },
   };
-  return { reply, playerId: hello.playerId };
+  return { reply, playerId: hello.playerId, commitLsn: hello.commitLsn };
 }
 
-function applyBatchRequest(ctx: ShardContext, request: DeliverRequest, receivedNs: bigint): DeliverResponse {
+function batchOf(request: DeliverRequest): PartBatch {
   if (request.body?.$case === "hello") throw invalidArgument("a second hello on one Deliver stream");
   if (request.body?.$case !== "batch") throw invalidArgument("a Deliver request with no body");
-  return applyBatch(ctx, request.body.value, receivedNs);
+  return request.body.value;
 }
 
-function applyBatch(ctx: ShardContext, batch: PartBatch, receivedNs: bigint): DeliverResponse {
+function applyBatch(ctx: ShardContext, batch: PartBatch, commitLsnFloor: bigint, receivedNs: bigint): DeliverResponse {
   const identity = ctx.store.identity;
   assert(identity.shardMap !== null, "a hello was accepted but the shard map is unknown");
-  const problem = validateBatch(batch.parts, identity.shardId, identity.shardMap, {
-    batchPartsMax: ctx.limits.batchPartsMax,
-    transaction: ctx.limits.transaction,
-  });
+  const problem =
+    validateBatch(batch.parts, identity.shardId, identity.shardMap, {
+      batchPartsMax: ctx.limits.batchPartsMax,
+      transaction: ctx.limits.transaction,
+    }) ?? checkCommitFence(batch.parts, batch.commitLsn, commitLsnFloor);
   if (problem) {
     ctx.metrics.batchesRefused.inc();
     throw problem;

@@ -7,7 +7,7 @@ const fresh: ShardIdentity = { shardId: 1, clusterId: "", shardMap: null };
 const known: ShardIdentity = { shardId: 1, clusterId: "c1", shardMap: map4 };
 
 function hello(fields: Partial<DeliverHello> = {}): DeliverHello {
-  return { protocolVersion: PROTOCOL_VERSION, clusterId: "c1", shardMap: map4, shardId: 1, playerId: "p", ...fields };
+  return { protocolVersion: PROTOCOL_VERSION, clusterId: "c1", shardMap: map4, shardId: 1, playerId: "p", commitLsn: 0n, ...fields };
 }
 
 describe("checkHello", () => {

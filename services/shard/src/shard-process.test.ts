@@ -97,13 +97,28 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverRequest {
   return {
     body: {
       $case: "hello",
-      value: { protocolVersion: PROTOCOL_VERSION, clusterId: CLUSTER, shardMap: SHARD_MAP, shardId: 0, playerId: "test", ...fields },
+      value: {
+        protocolVersion: PROTOCOL_VERSION,
+        clusterId: CLUSTER,
+        shardMap: SHARD_MAP,
+        shardId: 0,
+        playerId: "test",
+        commitLsn: 0n,
+        ...fields,
+      },
     },
   };
 }
 
+/** The commit LSN the tests' batches carry: above every part they send. */
+const COMMIT_LSN = 1_000_000n;
+
 function batch(...parts: Part[]): DeliverRequest {
-  return { body: { $case: "batch", value: { parts } } };
+  return batchAt(COMMIT_LSN, ...parts);
+}
+
+function batchAt(commitLsn: bigint, ...parts: Part[]): DeliverRequest {
+  return { body: { $case: "batch", value: { parts, commitLsn } } };
 }
 
 function part(lsn: number, prevLsn: number, mutations: Mutation[] = [], times: Partial<Part> = {}): Part {
@@ -280,6 +295,36 @@ describe("shard process", () => {
     expect(await fetchMetrics(shard.metricsPort)).toMatch(
       /^lp_shard_reads_total\{method="get",outcome="INVALID_ARGUMENT"[^}]*\} [1-9]\d*$/m,
     );
+  });
+
+  test("the commit-LSN fence: a part beyond the batch's commit LSN, or a commit LSN below the stream's last, is refused", async () => {
+    const before = await status(client);
+    const next = before.appliedLsn + 1n;
+    const beyond = new DeliverSession(client);
+    beyond.send(hello({ commitLsn: before.appliedLsn }));
+    await beyond.next();
+    // A LogPlayer that says the log is committed up to `next`, and sends `next + 1`.
+    beyond.send(batchAt(next, part(Number(next), Number(before.appliedLsn), [append(key, "x")]), part(Number(next) + 1, Number(next))));
+    const refused = await beyond.ended;
+    expect(refused.code).toBe(Status.INVALID_ARGUMENT);
+    expect(refused.details).toMatch(`part ${next + 1n} is beyond the batch's commit_lsn ${next}`);
+    const backwards = new DeliverSession(client);
+    backwards.send(hello({ commitLsn: next + 5n }));
+    await backwards.next();
+    backwards.send(batchAt(next + 4n, part(Number(next), Number(before.appliedLsn), [append(key, "x")])));
+    const wentBack = await backwards.ended;
+    expect(wentBack.code).toBe(Status.INVALID_ARGUMENT);
+    expect(wentBack.details).toMatch(`batch commit_lsn ${next + 4n} is below ${next + 5n}`);
+    // Nothing changed, and the next good stream is served.
+    expect((await status(client)).appliedLsn).toBe(before.appliedLsn);
+    expect(Buffer.from((await get(client, key)).value).toString()).toBe("abc");
+    const good = new DeliverSession(client);
+    good.send(hello({ commitLsn: next }));
+    await good.next();
+    good.send(batchAt(next, part(Number(next), Number(before.appliedLsn))));
+    expect((await good.next()).body).toEqual({ $case: "ack", value: { appliedLsn: next } });
+    good.close();
+    await good.ended;
   });
 
   test("a Get with min_lsn waits until a later batch applies it", async () => {

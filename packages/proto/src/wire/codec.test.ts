@@ -59,7 +59,12 @@ const part: fc.Arbitrary<Part> = fc.record({
 });
 const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
   fc.constant({}),
-  fc.record({ body: fc.record({ $case: fc.constant("batch" as const), value: fc.record({ parts: fc.array(part, { maxLength: 4 }) }) }) }),
+  fc.record({
+    body: fc.record({
+      $case: fc.constant("batch" as const),
+      value: fc.record({ parts: fc.array(part, { maxLength: 4 }), commitLsn: uint64 }),
+    }),
+  }),
   fc.record({
     body: fc.record({
       $case: fc.constant("hello" as const),
@@ -69,6 +74,7 @@ const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
         shardMap: fc.option(fc.record({ shardCount: fc.nat(), hash: text }), { nil: undefined }),
         shardId: fc.nat(),
         playerId: text,
+        commitLsn: uint64,
       }),
     }),
   }),

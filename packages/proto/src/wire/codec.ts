@@ -154,6 +154,7 @@ function measurePartBatch(batch: PartBatch): number {
   const slot = reserveSize();
   let size = 0;
   for (const part of batch.parts) size += 1 + delimitedSize(measurePart(part));
+  size += uint64Size(batch.commitLsn, "message.commitLsn");
   sizes[slot] = size;
   return size;
 }
@@ -273,6 +274,7 @@ function writePartBatch(w: WireWriter, batch: PartBatch): void {
     w.varint(nextSize());
     writePart(w, part);
   }
+  writeUint64(w, 16, batch.commitLsn);
 }
 
 function writeAppendAnswer(w: WireWriter, answer: AppendAnswer): void {
@@ -521,11 +523,15 @@ function decodePart(r: WireReader): Part {
 }
 
 function decodePartBatch(r: WireReader): PartBatch {
-  const batch: PartBatch = { parts: [] };
+  const batch: PartBatch = { parts: [], commitLsn: 0n };
   while (r.pos < r.end) {
     const tag = r.uint32();
     if (tag === 10) {
       batch.parts.push(nested(r, decodePart));
+      continue;
+    }
+    if (tag === 16) {
+      batch.commitLsn = r.uint64();
       continue;
     }
     if (endsMessage(r, tag)) break;

@@ -32,6 +32,12 @@ export interface DeliverHello {
   /** The shard this stream is meant for; the shard refuses a stream for another. */
   shardId: number;
   playerId: string;
+  /**
+   * The LogStore's commit LSN as the LogPlayer knows it (from its Read
+   * stream or the LogStore's Status). Every batch on the stream carries one
+   * at least this high. See docs/delivery-protocol.md, "Commit LSN fence".
+   */
+  commitLsn: bigint;
 }
 
 /**
@@ -53,6 +59,13 @@ export interface Part {
 
 export interface PartBatch {
   parts: Part[];
+  /**
+   * The LogStore's commit LSN as the LogPlayer knows it when it sends the
+   * batch: never below the hello's or the previous batch's on the stream,
+   * and at least every part's lsn. Otherwise the shard refuses the batch
+   * with INVALID_ARGUMENT and applies none of it.
+   */
+  commitLsn: bigint;
 }
 
 export interface DeliverRequest {
@@ -149,7 +162,7 @@ export interface DeliveryStatsResponse {
 }
 
 function createBaseDeliverHello(): DeliverHello {
-  return { protocolVersion: 0, clusterId: "", shardMap: undefined, shardId: 0, playerId: "" };
+  return { protocolVersion: 0, clusterId: "", shardMap: undefined, shardId: 0, playerId: "", commitLsn: 0n };
 }
 
 export const DeliverHello: MessageFns<DeliverHello> = {
@@ -168,6 +181,12 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     }
     if (message.playerId !== "") {
       writer.uint32(42).string(message.playerId);
+    }
+    if (message.commitLsn !== 0n) {
+      if (BigInt.asUintN(64, message.commitLsn) !== message.commitLsn) {
+        throw new globalThis.Error("value provided for field message.commitLsn of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.commitLsn);
     }
     return writer;
   },
@@ -219,6 +238,14 @@ export const DeliverHello: MessageFns<DeliverHello> = {
           message.playerId = reader.string();
           continue;
         }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.commitLsn = reader.uint64() as bigint;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -235,6 +262,7 @@ export const DeliverHello: MessageFns<DeliverHello> = {
       shardMap: isSet(object.shardMap) ? ShardMap.fromJSON(object.shardMap) : undefined,
       shardId: isSet(object.shardId) ? globalThis.Number(object.shardId) : 0,
       playerId: isSet(object.playerId) ? globalThis.String(object.playerId) : "",
+      commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
     };
   },
 
@@ -255,6 +283,9 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     if (message.playerId !== "") {
       obj.playerId = message.playerId;
     }
+    if (message.commitLsn !== 0n) {
+      obj.commitLsn = message.commitLsn.toString();
+    }
     return obj;
   },
 
@@ -270,6 +301,7 @@ export const DeliverHello: MessageFns<DeliverHello> = {
       : undefined;
     message.shardId = object.shardId ?? 0;
     message.playerId = object.playerId ?? "";
+    message.commitLsn = object.commitLsn ?? 0n;
     return message;
   },
 };
@@ -413,13 +445,19 @@ export const Part: MessageFns<Part> = {
 };
 
 function createBasePartBatch(): PartBatch {
-  return { parts: [] };
+  return { parts: [], commitLsn: 0n };
 }
 
 export const PartBatch: MessageFns<PartBatch> = {
   encode(message: PartBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.parts) {
       Part.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.commitLsn !== 0n) {
+      if (BigInt.asUintN(64, message.commitLsn) !== message.commitLsn) {
+        throw new globalThis.Error("value provided for field message.commitLsn of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.commitLsn);
     }
     return writer;
   },
@@ -439,6 +477,14 @@ export const PartBatch: MessageFns<PartBatch> = {
           message.parts.push(Part.decode(reader, reader.uint32()));
           continue;
         }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.commitLsn = reader.uint64() as bigint;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -449,13 +495,19 @@ export const PartBatch: MessageFns<PartBatch> = {
   },
 
   fromJSON(object: any): PartBatch {
-    return { parts: globalThis.Array.isArray(object?.parts) ? object.parts.map((e: any) => Part.fromJSON(e)) : [] };
+    return {
+      parts: globalThis.Array.isArray(object?.parts) ? object.parts.map((e: any) => Part.fromJSON(e)) : [],
+      commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
+    };
   },
 
   toJSON(message: PartBatch): unknown {
     const obj: any = {};
     if (message.parts?.length) {
       obj.parts = message.parts.map((e) => Part.toJSON(e));
+    }
+    if (message.commitLsn !== 0n) {
+      obj.commitLsn = message.commitLsn.toString();
     }
     return obj;
   },
@@ -466,6 +518,7 @@ export const PartBatch: MessageFns<PartBatch> = {
   fromPartial<I extends Exact<DeepPartial<PartBatch>, I>>(object: I): PartBatch {
     const message = createBasePartBatch();
     message.parts = object.parts?.map((e) => Part.fromPartial(e)) || [];
+    message.commitLsn = object.commitLsn ?? 0n;
     return message;
   },
 };
