@@ -33,6 +33,9 @@ interface Running {
   lines: string[];
 }
 
+// Plain text (LP_INSECURE=1 for every process): this file drives the delivery protocol with raw clients;
+// mTLS and roles are tested in tests/e2e/security.process.test.ts.
+const PLAIN_TEXT_ENV = { ...process.env, LP_INSECURE: "1" };
 const children = new Set<ChildProcess>();
 let tmp = "";
 
@@ -41,7 +44,7 @@ function serviceMain(service: string): string {
 }
 
 function start(service: string, args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [serviceMain(service), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [serviceMain(service), ...args], { stdio: ["ignore", "pipe", "pipe"], env: PLAIN_TEXT_ENV });
   children.add(child);
   child.on("exit", () => children.delete(child));
   let stderr = "";
@@ -67,7 +70,7 @@ function start(service: string, args: string[]): Promise<Running> {
 
 /** Runs a process to its end: exit code and everything it printed. */
 function runToExit(file: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [file, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [file, ...args], { stdio: ["ignore", "pipe", "pipe"], env: PLAIN_TEXT_ENV });
   children.add(child);
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
