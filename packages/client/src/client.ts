@@ -13,8 +13,11 @@ import {
   type ShardMapConfig,
 } from "@logplayer/common";
 import {
+  PartOutcome,
   PROTOCOL_VERSION,
   transactionEncodedBytes,
+  type GetOutcomeRequest,
+  type GetOutcomeResponse,
   type Transaction,
   type AppendRequest,
   type AppendResponse,
@@ -81,6 +84,23 @@ export interface GetResult {
   value: Buffer;
   /** The shard's applied LSN when the read ran (>= minLsn). */
   appliedLsn: bigint;
+}
+
+/** What became of one transaction's part on one shard (see Shard.GetOutcome). */
+export interface ShardOutcome {
+  shardId: number;
+  /** "unknown": a rejection older than the shard remembers. */
+  outcome: "applied" | "rejected" | "unknown";
+  /** For "rejected": which mutation broke which limit, starting with a code such as VALUE_TOO_LARGE. */
+  reason: string;
+}
+
+export interface TransactionOutcome {
+  lsn: bigint;
+  /** One per shard the keys route to, in shard order. */
+  shards: ShardOutcome[];
+  /** True when any shard rejected its part (none of that part's mutations were applied there). */
+  rejected: boolean;
 }
 
 export interface ScanResult {
@@ -388,6 +408,37 @@ export class LogPlayerClient {
     return { items: items.slice(0, limit), appliedLsn };
   }
 
+  /**
+   * What became of the transaction committed at `lsn` on the shards its
+   * `keys` route to, once each has applied it (waiting like a read with
+   * minLsn = lsn). A shard rejects its part as a whole when applying it
+   * would break a limit (a value grown past value_bytes_max by APPEND): the
+   * log holds the transaction, but none of its mutations on that shard took
+   * effect. Other shards' parts are independent (see docs/delivery-protocol.md).
+   */
+  async outcome(lsn: bigint, keys: readonly string[], opts: CallOpts = {}): Promise<TransactionOutcome> {
+    this.#assertOpen();
+    if (checkLsn(lsn) === 0n) throw toClientError(invalidArgument("lsn must be at least 1"));
+    if (keys.length === 0) throw toClientError(invalidArgument("outcome needs at least one key of the transaction"));
+    for (const key of keys) this.#checkKey(key);
+    const shardIds = [...new Set(keys.map((key) => this.shardForKey(key)))].sort((a, b) => a - b);
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const shards = await Promise.all(
+      shardIds.map(async (shardId): Promise<ShardOutcome> => {
+        const client = this.#channels.shard(shardId);
+        const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: true, client };
+        const response = await withReadRetry(
+          () => callUnary<GetOutcomeRequest, GetOutcomeResponse>((r, m, o, cb) => client.getOutcome(r, m, o, cb), { lsn }, target),
+          deadlineMs,
+          this.#retryPolicy,
+          () => this.#channels.closed,
+        );
+        return { shardId, outcome: outcomeName(response.outcome, target.context), reason: response.reason };
+      }),
+    );
+    return { lsn, shards, rejected: shards.some((shard) => shard.outcome === "rejected") };
+  }
+
   /** The LogStore's Status (role, term, commit LSN...), retried on UNAVAILABLE. */
   async logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
     this.#assertOpen();
@@ -499,6 +550,19 @@ export class LogPlayerClient {
 
   #shardContext(shardId: number): string {
     return `shard ${shardId} at ${this.#channels.shardAddress(shardId)}`;
+  }
+}
+
+function outcomeName(outcome: PartOutcome, context: string): ShardOutcome["outcome"] {
+  switch (outcome) {
+    case PartOutcome.PART_OUTCOME_APPLIED:
+      return "applied";
+    case PartOutcome.PART_OUTCOME_REJECTED:
+      return "rejected";
+    case PartOutcome.PART_OUTCOME_UNKNOWN:
+      return "unknown";
+    default:
+      throw new InternalError(Status.INTERNAL, `${context}: unknown part outcome ${outcome}`);
   }
 }
 

@@ -41,6 +41,7 @@ function status(role: string, leaderAddress = ""): StatusResponse {
     leaderAddress,
     replicaId: "r",
     replicas: [],
+    limits: undefined,
   };
 }
 
@@ -171,6 +172,7 @@ describe("lpctl status formatting", () => {
           partsDuplicate: 0n,
           gaps: 0n,
           deliveryStreams: 1,
+          limits: undefined,
         },
       },
       { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },

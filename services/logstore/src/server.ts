@@ -127,6 +127,7 @@ export class LogStoreNode {
       leaderAddress: singleVoter ? advertiseAddress() : raft.leaderAddress,
       replicaId,
       replicas: singleVoter ? [] : raft.replicas,
+      limits: { ...meta.limits },
     };
   }
 

@@ -13,6 +13,7 @@ import {
   startMetricsServer,
   type Logger,
   type MetricsServer,
+  type GivenTransactionLimits,
   type TransactionLimits,
   listenHost,
   withPort,
@@ -44,7 +45,8 @@ export interface LogStoreOptions {
   shardCount: number | undefined;
   clusterId: string | undefined;
   walLimits: WalLimits;
-  transactionLimits: TransactionLimits;
+  /** Limit flags given: recorded in cluster.json on the first start (defaults for the rest), checked against it after. */
+  transactionLimits: GivenTransactionLimits;
   readLimits: ReadLimits;
   /** Appends in flight on one AppendStream before it is paused. */
   appendStreamPendingMax: number;
@@ -70,7 +72,6 @@ export interface RunningLogStore {
  * `onFatal` is called when the process can no longer trust its state.
  */
 export async function startLogStore(options: LogStoreOptions, logger: Logger, onFatal: (error: Error) => void): Promise<RunningLogStore> {
-  checkOptions(options);
   // Before anything in the directory is read: two LogStores on one WAL would each acknowledge writes the other then loses.
   const dirLock = lockDataDir(options.dataDir, `logstore replica ${options.replicaId}`);
   try {
@@ -93,7 +94,14 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   if (options.replication !== undefined && options.clusterId === undefined && (await readClusterMetaExists(options.dataDir)) === false) {
     throw failedPrecondition("a replicated LogStore's first start needs --cluster-id (every replica must be created with the same one)");
   }
-  const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
+  const { meta, created } = await loadClusterMeta(options.dataDir, {
+    shardCount: options.shardCount,
+    clusterId: options.clusterId,
+    limits: options.transactionLimits,
+  });
+  // From here on the cluster's recorded limits, not the flags, are the ones enforced.
+  const transactionLimits = meta.limits;
+  const readLimits = checkReadLimits(options.readLimits, transactionLimits);
   const registry = createRegistry("logstore");
   const metrics = createLogStoreMetrics(registry);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
@@ -115,7 +123,10 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
     }
     await writeClusterMeta(options.dataDir, meta);
   }
-  logger.info({ clusterId: meta.clusterId, shardMap: meta.shardMap, created }, created ? "cluster created" : "cluster loaded");
+  logger.info(
+    { clusterId: meta.clusterId, shardMap: meta.shardMap, limits: meta.limits, created },
+    created ? "cluster created" : "cluster loaded",
+  );
   if (report.tornTail !== null) {
     const { fileName, offset, bytesDropped, reason } = report.tornTail;
     logger.warn({ file: fileName, offset, bytesDropped, reason }, "WAL torn tail repaired: cut off an incomplete last record");
@@ -129,7 +140,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
     },
     "WAL recovered",
   );
-  const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
+  const messageBytesMax = grpcMessageBytesMax(transactionLimits);
   const dedupe = new DedupeTable(options.dedupeLimits);
   const singleVoter = options.replication === undefined;
   let replication: ReplicatedLog;
@@ -142,7 +153,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
       wal,
       dedupe,
       {
-        transactionLimits: options.transactionLimits,
+        transactionLimits,
         messageBytesMax,
         appendQueueMax: options.walLimits.appendQueueMax,
         appendQueueBytesMax: options.walLimits.appendQueueBytesMax,
@@ -157,7 +168,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   const server = new Server({
     ...grpcServerOptions({
       messageBytesMax,
-      concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + options.readLimits.readersMax + 16, 2 ** 31 - 1),
+      concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + readLimits.readersMax + 16, 2 ** 31 - 1),
     }),
   });
   let advertiseAddress = options.advertise ?? options.listen;
@@ -167,8 +178,8 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
       meta,
       replicaId: options.replicaId,
       advertiseAddress: () => advertiseAddress,
-      transactionLimits: options.transactionLimits,
-      readLimits: options.readLimits,
+      transactionLimits,
+      readLimits,
       appendStreamPendingMax: options.appendStreamPendingMax,
       onFatal,
       replication,
@@ -238,12 +249,8 @@ function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: 
   };
 }
 
-function checkOptions(options: LogStoreOptions): void {
-  const { readLimits, transactionLimits } = options;
-  // Keeps one cap on gRPC messages: a read batch is never larger than the largest entry.
-  assert(
-    readLimits.readBatchBytesMax <= transactionLimits.entryBytesMax,
-    `read batch bytes max ${readLimits.readBatchBytesMax} must not exceed entry bytes max ${transactionLimits.entryBytesMax}`,
-  );
+/** Keeps one cap on gRPC messages: a read batch is never larger than the cluster's largest entry. */
+function checkReadLimits(readLimits: ReadLimits, transactionLimits: TransactionLimits): ReadLimits {
   assert(readLimits.readersMax >= 1 && readLimits.readBatchEntriesMax >= 1, "read limits must be positive");
+  return { ...readLimits, readBatchBytesMax: Math.min(readLimits.readBatchBytesMax, transactionLimits.entryBytesMax) };
 }

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
-import { createShardMap, grpcChannelOptions, shardForKey, Status } from "@logplayer/common";
+import { createShardMap, DEFAULT_TRANSACTION_LIMITS, grpcChannelOptions, shardForKey, Status } from "@logplayer/common";
 import { waitFor } from "@logplayer/testing";
 import {
   MutationKind,
@@ -96,7 +96,15 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverRequest {
   return {
     body: {
       $case: "hello",
-      value: { protocolVersion: PROTOCOL_VERSION, clusterId: CLUSTER, shardMap: SHARD_MAP, shardId: 0, playerId: "test", ...fields },
+      value: {
+        protocolVersion: PROTOCOL_VERSION,
+        clusterId: CLUSTER,
+        shardMap: SHARD_MAP,
+        shardId: 0,
+        playerId: "test",
+        limits: DEFAULT_TRANSACTION_LIMITS,
+        ...fields,
+      },
     },
   };
 }

@@ -69,6 +69,9 @@ const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
         shardMap: fc.option(fc.record({ shardCount: fc.nat(), hash: text }), { nil: undefined }),
         shardId: fc.nat(),
         playerId: text,
+        limits: fc.option(fc.record({ entryBytesMax: fc.nat(), mutationsMax: fc.nat(), keyBytesMax: fc.nat(), valueBytesMax: fc.nat() }), {
+          nil: undefined,
+        }),
       }),
     }),
   }),
