@@ -13,7 +13,7 @@ import {
   type TransactionLimits,
 } from "@logplayer/common";
 import { transactionEncodedBytes, type Mutation } from "@logplayer/proto";
-import { waitFor } from "@logplayer/testing";
+import { fillUntilFree, mountTmpfs, unmount, waitFor } from "@logplayer/testing";
 
 /**
  * Issue 12, scenarios 5 and 6, against real processes: one LogStore, three
@@ -296,5 +296,76 @@ describe("deterministic outcomes for every committed mutation", () => {
     cluster.shards[1] = await start("shard", shardArgs("outcome-cluster", 1, cluster.shardPorts[1]!, {}));
     expect((await client.outcome(breaking.lsn, [lists[1]!])).shards[0]!.outcome).toBe("rejected");
     expect((await client.get(lists[1]!, { minLsn: later.lsn })).value.length).toBe(1000);
+  });
+});
+
+describe("a shard's full disk", () => {
+  // A real full file system: a small tmpfs (we are root in CI) holding one shard's data directory.
+  it("stops acking with a clear status, keeps the process, and applies everything exactly once when space is freed", async () => {
+    const mountPoint = path.join(tmp, "small-disk");
+    fs.mkdirSync(mountPoint);
+    const mounted = mountTmpfs(mountPoint, "8m");
+    if (!mounted.ok) {
+      // Locally without root this cannot run; CI is root and must run it.
+      expect(process.env["CI"] === undefined ? "skipped locally" : mounted.reason).toBe("skipped locally");
+      return;
+    }
+    let client: LogPlayerClient | undefined;
+    const processes: ChildProcess[] = [];
+    try {
+      const [logStorePort, shardPort] = await freePorts(2);
+      const logStore = await start("logstore", [
+        ...["--data-dir", path.join(tmp, "full-disk", "logstore"), "--shard-count", "1", "--cluster-id", "full-disk"],
+        ...["--listen", `127.0.0.1:${logStorePort}`, "--metrics-port", "-1"],
+      ]);
+      const shardDir = path.join(mountPoint, "shard-0");
+      const shardFlags = ["--shard-id", "0", "--shard-count", "1", "--cluster-id", "full-disk", "--data-dir", shardDir];
+      const shard = await start("shard", [...shardFlags, "--listen", `127.0.0.1:${shardPort}`, "--metrics-port", "-1"]);
+      const player = spawnService("logplayer", playerArgs(logStore, [shard]));
+      processes.push(logStore.child, shard.child, player.child);
+      client = await LogPlayerClient.connect({ logstore: logStore.address, shards: [shard.address], timeoutMs: 30_000 });
+      const first = await client.commit([mutation.put("warm-up", "1")]);
+      await client.get("warm-up", { minLsn: first.lsn });
+
+      const filler = path.join(mountPoint, "filler");
+      await fillUntilFree(filler, mountPoint, 256 * 1024);
+      // APPEND is not idempotent: a transaction applied twice, or lost, shows in the values. 600 KB in all, each list
+      // below value_bytes_max (256 KiB), against 256 KB free.
+      const tokens = Array.from({ length: 60 }, (_, i) => `${i}:${"t".repeat(10_000)},`);
+      let lastLsn = 0n;
+      for (const [i, token] of tokens.entries()) lastLsn = (await client.commit([mutation.append(`list-${i % 4}`, token)])).lsn;
+
+      await waitFor("the shard reports its full disk", async () => /^disk full: /.test((await client!.shardStatus(0)).diskFull), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
+      const stalled = await client.shardStatus(0);
+      expect(stalled.appliedLsn).toBeLessThan(lastLsn);
+      expect(stalled.diskFull).toMatch(new RegExp(`^disk full: no space left for the shard database in ${shardDir}`));
+      await waitFor("the LogPlayer sees RESOURCE_EXHAUSTED, not a crash", () => /RESOURCE_EXHAUSTED/.test(player.output()));
+      // Still serving reads of what it has.
+      expect((await client.get("warm-up")).value.toString()).toBe("1");
+      expect(shard.child.exitCode).toBeNull();
+
+      fs.rmSync(filler);
+      // Each list holds its tokens' numbers once each, in commit order: nothing lost, nothing twice.
+      const tokenNumbers = (value: string): string[] =>
+        value
+          .split(",")
+          .filter((t) => t !== "")
+          .map((t) => t.split(":")[0]!);
+      for (let i = 0; i < 4; i++) {
+        const expected = tokens.filter((_, k) => k % 4 === i).join("");
+        const value = (await client.get(`list-${i}`, { minLsn: lastLsn })).value.toString();
+        expect(tokenNumbers(value)).toEqual(tokenNumbers(expected));
+        expect(value === expected).toBe(true);
+      }
+      expect((await client.shardStatus(0)).diskFull).toBe("");
+      expect(shard.child.exitCode).toBeNull();
+    } finally {
+      client?.close();
+      await Promise.all(processes.map(killHard));
+      unmount(mountPoint);
+    }
   });
 });

@@ -173,6 +173,7 @@ describe("lpctl status formatting", () => {
           gaps: 0n,
           deliveryStreams: 1,
           limits: undefined,
+          diskFull: "",
         },
       },
       { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },

@@ -32,6 +32,7 @@ export function createShardService(ctx: ShardContext): ShardServer {
         gaps: ctx.counts.gaps,
         deliveryStreams: ctx.streams.size,
         limits: limits ?? undefined,
+        diskFull: ctx.store.diskFull ?? "",
       });
     },
     deliveryStats: (call, callback) => {

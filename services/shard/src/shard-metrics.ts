@@ -6,6 +6,8 @@ export interface ShardMetrics {
   readonly partsDuplicate: Counter;
   readonly gaps: Counter;
   readonly partsRejected: Counter;
+  /** 1 while the database's disk is full (batches refused with RESOURCE_EXHAUSTED), else 0. */
+  readonly diskFull: Gauge;
   readonly batchesRefused: Counter;
   readonly appliedLsn: Gauge;
   readonly durableLsn: Gauge;
@@ -23,6 +25,11 @@ export function createShardMetrics(registry: Registry): ShardMetrics {
     partsApplied: new Counter({ name: "lp_shard_parts_applied_total", help: "Parts applied (dummies included).", registers }),
     partsDuplicate: new Counter({ name: "lp_shard_parts_duplicate_total", help: "Parts skipped as already applied.", registers }),
     gaps: new Counter({ name: "lp_shard_gaps_total", help: "Gap replies sent (a part did not follow on).", registers }),
+    diskFull: new Gauge({
+      name: "lp_shard_disk_full",
+      help: "1 while the shard's database has no room: batches are refused with RESOURCE_EXHAUSTED and retried by the LogPlayer",
+      registers,
+    }),
     partsRejected: new Counter({
       name: "lp_shard_parts_rejected_total",
       help: "Parts consumed but rejected as a whole at apply time (a value past value_bytes_max); see GetOutcome.",

@@ -122,6 +122,11 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
 
 function createContext(store: ShardStore, limits: ShardLimits, logger: Logger, registry: Registry): ShardContext {
   const metrics = createShardMetrics(registry);
+  store.onDiskFull((message) => {
+    metrics.diskFull.set(message === null ? 0 : 1);
+    if (message !== null) logger.error({ reason: message }, "shard disk full: batches refused with RESOURCE_EXHAUSTED until one commits");
+    else logger.warn("shard disk has room again: batches applied");
+  });
   metrics.appliedLsn.set(Number(store.appliedLsn));
   metrics.durableLsn.set(Number(store.durableLsn));
   return {

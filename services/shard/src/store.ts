@@ -122,6 +122,9 @@ export class ShardStore {
   #appliedLsn: bigint;
   #durableLsn: bigint;
   #identity: ShardIdentity;
+  /** Why the last apply failed for want of space; null once an apply commits. */
+  #diskFull: string | null = null;
+  #onDiskFull: (message: string | null) => void = () => undefined;
 
   private constructor(db: Database.Database, dataDir: string, shardId: number) {
     this.#db = db;
@@ -227,9 +230,37 @@ export class ShardStore {
    * On any SQLite error the whole transaction rolls back and nothing changes.
    */
   applyBatch(parts: readonly Part[]): StoredBatchPlan {
-    const plan = this.#applyBatchTransaction(parts);
+    let plan: StoredBatchPlan;
+    try {
+      plan = this.#applyBatchTransaction(parts);
+    } catch (err: unknown) {
+      if (!isDiskFull(err)) throw err;
+      // The transaction rolled back: nothing of the batch is applied, and the next attempt starts from the same applied LSN.
+      this.#setDiskFull(`disk full: no space left for the shard database in ${this.#dataDir}; retrying as batches arrive`);
+      throw new LpError(Status.RESOURCE_EXHAUSTED, `${this.#diskFull}; nothing of this batch was applied`);
+    }
     this.#appliedLsn = plan.appliedLsnAfter;
+    this.#setDiskFull(null);
     return plan;
+  }
+
+  /**
+   * Non-null while the database's disk is full: the last apply failed with
+   * SQLITE_FULL and rolled back. Cleared by the next apply that commits.
+   */
+  get diskFull(): string | null {
+    return this.#diskFull;
+  }
+
+  /** Called on each change of `diskFull` (for the log and metrics). */
+  onDiskFull(observer: (message: string | null) => void): void {
+    this.#onDiskFull = observer;
+  }
+
+  #setDiskFull(message: string | null): void {
+    if (message === this.#diskFull) return;
+    this.#diskFull = message;
+    this.#onDiskFull(message);
   }
 
   #applyBatchInTransaction(parts: readonly Part[]): StoredBatchPlan {
@@ -388,6 +419,11 @@ export class ShardStore {
       limits: parseStoredLimits(this.#readMeta("transaction_limits")),
     };
   }
+}
+
+/** SQLite's answer when a write finds no room (ENOSPC, or the file size limit). */
+function isDiskFull(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code === "SQLITE_FULL";
 }
 
 export function isValidPageBytes(pageBytes: number): boolean {

@@ -191,7 +191,15 @@ export interface ShardStatusResponse {
   gaps: bigint;
   deliveryStreams: number;
   /** The cluster's limits as recorded in this shard's database. */
-  limits: TransactionLimits | undefined;
+  limits:
+    | TransactionLimits
+    | undefined;
+  /**
+   * Non-empty while the shard's disk is full ("disk full: ..."): delivered
+   * batches are refused with RESOURCE_EXHAUSTED, nothing is applied, and the
+   * LogPlayer's resends apply once space is freed.
+   */
+  diskFull: string;
 }
 
 export interface DeliveryStatsRequest {
@@ -1444,6 +1452,7 @@ function createBaseShardStatusResponse(): ShardStatusResponse {
     gaps: 0n,
     deliveryStreams: 0,
     limits: undefined,
+    diskFull: "",
   };
 }
 
@@ -1496,6 +1505,9 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     }
     if (message.limits !== undefined) {
       TransactionLimits.encode(message.limits, writer.uint32(90).fork()).join();
+    }
+    if (message.diskFull !== "") {
+      writer.uint32(98).string(message.diskFull);
     }
     return writer;
   },
@@ -1595,6 +1607,14 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
           message.limits = TransactionLimits.decode(reader, reader.uint32());
           continue;
         }
+        case 12: {
+          if (tag !== 98) {
+            break;
+          }
+
+          message.diskFull = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1617,6 +1637,7 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       gaps: isSet(object.gaps) ? BigInt(object.gaps) : 0n,
       deliveryStreams: isSet(object.deliveryStreams) ? globalThis.Number(object.deliveryStreams) : 0,
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
+      diskFull: isSet(object.diskFull) ? globalThis.String(object.diskFull) : "",
     };
   },
 
@@ -1655,6 +1676,9 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     if (message.limits !== undefined) {
       obj.limits = TransactionLimits.toJSON(message.limits);
     }
+    if (message.diskFull !== "") {
+      obj.diskFull = message.diskFull;
+    }
     return obj;
   },
 
@@ -1678,6 +1702,7 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
+    message.diskFull = object.diskFull ?? "";
     return message;
   },
 };
