@@ -19,7 +19,10 @@ export enum MutationKind {
   MUTATION_KIND_PUT = 1,
   /** MUTATION_KIND_DELETE - Remove key (a no-op when it is absent). */
   MUTATION_KIND_DELETE = 2,
-  /** MUTATION_KIND_APPEND - Append value's bytes to the key's current value (empty when absent). */
+  /**
+   * MUTATION_KIND_APPEND - Append value's bytes to the key's current value (empty when absent). If the
+   * result would exceed value_bytes_max, the whole part is rejected on its shard.
+   */
   MUTATION_KIND_APPEND = 3,
   /**
    * MUTATION_KIND_ADD - Add delta to the key's value read as a signed 64-bit decimal integer
@@ -81,7 +84,12 @@ export interface Mutation {
   delta: bigint;
 }
 
-/** A transaction: every mutation is applied, on every shard it touches, or none is. */
+/**
+ * A transaction: on each shard it touches, every mutation of that shard's part
+ * is applied or none is. A part that would grow a value past value_bytes_max is
+ * rejected whole on its shard (Shard.GetOutcome tells); parts on other shards
+ * are not affected.
+ */
 export interface Transaction {
   mutations: Mutation[];
 }
