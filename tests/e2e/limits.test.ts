@@ -3,15 +3,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { LogPlayerClient, mutation } from "@logplayer/client";
-import {
-  createShardMap,
-  DEFAULT_TRANSACTION_LIMITS,
-  freePorts,
-  grpcMessageBytesMax,
-  shardForKey,
-  type TransactionLimits,
-} from "@logplayer/common";
+import { LogPlayerClient, mutation, runLpctl } from "@logplayer/client";
+import { createShardMap, DEFAULT_TRANSACTION_LIMITS, freePorts, shardForKey, type TransactionLimits } from "@logplayer/common";
 import { transactionEncodedBytes, type Mutation } from "@logplayer/proto";
 import { fillUntilFree, mountTmpfs, unmount, waitFor } from "@logplayer/testing";
 
@@ -141,14 +134,9 @@ async function startCluster(cluster: string, limits: Partial<TransactionLimits>)
   const logStore = await start("logstore", logStoreArgs(cluster, logStorePort!, limits));
   const shards = await Promise.all(shardPorts.map((port, id) => start("shard", shardArgs(cluster, id, port, limits))));
   const player = await start("logplayer", playerArgs(logStore, shards));
-  const fullLimits = { ...DEFAULT_TRANSACTION_LIMITS, ...limits };
-  const client = await LogPlayerClient.connect({
-    logstore: logStore.address,
-    shards: shards.map((s) => s.address),
-    limits: fullLimits,
-    messageBytesMax: grpcMessageBytesMax(fullLimits),
-    timeoutMs: 30_000,
-  });
+  // No limits given: the client learns the cluster's from Status, and sizes its channels for them.
+  const client = await LogPlayerClient.connect({ logstore: logStore.address, shards: shards.map((s) => s.address), timeoutMs: 30_000 });
+  expect(client.limits).toEqual({ ...DEFAULT_TRANSACTION_LIMITS, ...limits });
   return { logStore, shards, player, client, logStorePort: logStorePort!, shardPorts };
 }
 
@@ -290,6 +278,12 @@ describe("deterministic outcomes for every committed mutation", () => {
     for (const key of lists)
       expect((await client.get(key, { minLsn: later.lsn })).value.toString()).toBe(`${"x".repeat(900)}${"z".repeat(100)}`);
     for (const key of others) expect((await client.get(key, { minLsn: later.lsn })).value.toString()).toBe("later");
+    // lpctl says the same, and exits 1 for a rejected transaction.
+    const printed: string[] = [];
+    const io = { stdout: (text: string) => printed.push(text), stderr: (text: string) => printed.push(text) };
+    const addresses = ["--logstore", cluster.logStore.address, "--shards", cluster.shards.map((s) => s.address).join(",")];
+    expect(await runLpctl([...addresses, "outcome", String(breaking.lsn), lists[0]!, others[2]!], io)).toBe(1);
+    expect(printed.join("")).toMatch(/^shard 0: rejected \(VALUE_TOO_LARGE: .*\)\nshard 2: rejected \(VALUE_TOO_LARGE: .*\)\n$/);
 
     // The outcome is the log's, not the moment's: a shard that restarts and a LogPlayer that replays reach the same one.
     await killHard(cluster.shards[1]!.child);

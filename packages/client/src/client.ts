@@ -6,11 +6,13 @@ import {
   grpcChannelOptions,
   invalidArgument,
   monotonicNs,
+  parseTransactionLimits,
   shardForKey,
   validateKey,
   validateShardMap,
   validateTransaction,
   type ShardMapConfig,
+  type TransactionLimits,
 } from "@logplayer/common";
 import {
   PartOutcome,
@@ -58,7 +60,7 @@ import {
   type ClientError,
 } from "./errors";
 import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
-import { checkTimeoutMs, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options";
+import { checkTimeoutMs, resolveOptions, withClusterLimits, type ClientOptions, type ResolvedOptions } from "./options";
 import { mergeScanResults, type ScanItem } from "./scan-merge";
 
 export interface CallOpts {
@@ -197,16 +199,27 @@ export class LogPlayerClient {
    * FailedPreconditionError when `shards` does not match the shard map.
    */
   static async connect(options: ClientOptions): Promise<LogPlayerClient> {
-    const resolved = resolveOptions(options);
-    const channels = new Channels(resolved.logStoreAddresses, resolved.shardAddresses, grpcChannelOptions(resolved.messageBytesMax));
+    const given = resolveOptions(options);
+    let channels = new Channels(given.logStoreAddresses, given.shardAddresses, grpcChannelOptions(given.messageBytesMax));
     try {
-      const chosen = await discoverLogStore(channels, Date.now() + resolved.timeoutMs, defaultRetryPolicy(resolved));
-      checkClusterStatus(chosen.status, resolved.shardAddresses.length, chosen.address);
+      const chosen = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given));
+      checkClusterStatus(chosen.status, given.shardAddresses.length, chosen.address);
+      const resolved = withClusterLimits(given, options, clusterLimits(chosen.status, chosen.address));
+      if (resolved.messageBytesMax !== given.messageBytesMax) {
+        // Channels fix their message cap when made: the cluster's limits need others.
+        channels.close();
+        channels = new Channels(resolved.logStoreAddresses, resolved.shardAddresses, grpcChannelOptions(resolved.messageBytesMax));
+      }
       return new LogPlayerClient(channels, resolved, chosen.address, chosen.status);
     } catch (err: unknown) {
       channels.close();
       throw toClientError(err);
     }
+  }
+
+  /** The transaction limits in use: the cluster's unless given in the options. */
+  get limits(): TransactionLimits {
+    return this.#options.limits;
   }
 
   /** The address appends currently go to (changes when a NotLeaderError is followed). */
@@ -575,6 +588,14 @@ function checkLsn(lsn: bigint): bigint {
 function logStoreStatusCall(channels: Channels, address: string, target: CallTarget): Promise<StatusResponse> {
   const client = channels.logStore(address);
   return callUnary<StatusRequest, StatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, { ...target, client });
+}
+
+/** The cluster's limits from Status; null from a LogStore that predates recorded limits. */
+function clusterLimits(status: StatusResponse, address: string): TransactionLimits | null {
+  if (status.limits === undefined) return null;
+  const limits = parseTransactionLimits(status.limits);
+  if (limits === null) throw failedPrecondition(`LogStore at ${address} reported malformed limits: ${JSON.stringify(status.limits)}`);
+  return limits;
 }
 
 /** The LogStore's answer must describe a cluster this client can talk to. */

@@ -1,5 +1,5 @@
-import { describeShardMap } from "@logplayer/common";
-import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
+import { describeShardMap, describeTransactionLimits, sameTransactionLimits } from "@logplayer/common";
+import type { ReplicaStatus, ShardStatusResponse, StatusResponse } from "@logplayer/proto";
 import type { ClusterStatus, ShardStatusReport } from "./client";
 import type { ClientError } from "./errors";
 import type { ScanItem } from "./scan-merge";
@@ -28,7 +28,8 @@ export function formatScanLines(items: readonly ScanItem[], hex: boolean): strin
   return items.map((item) => `${item.key}\t${formatValue(item.value, hex)}\n`).join("");
 }
 
-function shardLine(shard: ShardStatusReport, clusterId: string): string {
+function shardLine(shard: ShardStatusReport, logStore: StatusResponse): string {
+  const clusterId = logStore.clusterId;
   const head = `shard ${shard.shardId}  ${shard.address}`;
   if (shard.status === undefined) {
     return `${head}  error ${shard.error?.codeName ?? "UNKNOWN"}: ${shard.error?.message ?? "no answer"}`;
@@ -43,7 +44,7 @@ function shardLine(shard: ShardStatusReport, clusterId: string): string {
     `gaps=${s.gaps}`,
     `delivery_streams=${s.deliveryStreams}`,
   ];
-  const warnings = misplacement(shard.shardId, s, clusterId).map((problem) => `WARNING: ${problem}`);
+  const warnings = [...misplacement(shard.shardId, s, clusterId), ...shardTrouble(s, logStore)].map((problem) => `WARNING: ${problem}`);
   return [head, ...fields, ...warnings].join("  ");
 }
 
@@ -52,6 +53,16 @@ function misplacement(listedShardId: number, answer: { shardId: number; clusterI
   return [
     ...(answer.shardId === listedShardId ? [] : [`says it is shard ${answer.shardId}`]),
     ...(answer.clusterId === clusterId ? [] : [`belongs to cluster ${JSON.stringify(answer.clusterId)}`]),
+  ];
+}
+
+/** A shard that answers but cannot apply: its disk is full, or it recorded other limits than the LogStore's. */
+function shardTrouble(answer: ShardStatusResponse, logStore: StatusResponse): string[] {
+  const limitsDiffer =
+    answer.limits !== undefined && logStore.limits !== undefined && !sameTransactionLimits(answer.limits, logStore.limits);
+  return [
+    ...(answer.diskFull === "" ? [] : [answer.diskFull]),
+    ...(limitsDiffer ? [`recorded other limits (${describeTransactionLimits(answer.limits!)}) than the LogStore's`] : []),
   ];
 }
 
@@ -78,8 +89,9 @@ export function formatClusterStatus(status: ClusterStatus): string {
     `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
     ...ls.replicas.map((r) => replicaLine(r, ls)),
-    `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
-    ...status.shards.map((shard) => shardLine(shard, ls.clusterId)),
+    `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}` +
+      (ls.limits === undefined ? "" : `  limits: ${describeTransactionLimits(ls.limits)}`),
+    ...status.shards.map((shard) => shardLine(shard, ls)),
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -112,7 +124,7 @@ export function clusterProblems(status: ClusterStatus): string[] {
       problems.push(`shard ${shard.shardId} at ${shard.address} does not answer (${shard.error?.codeName ?? "UNKNOWN"})`);
       continue;
     }
-    for (const problem of misplacement(shard.shardId, shard.status, ls.clusterId)) {
+    for (const problem of [...misplacement(shard.shardId, shard.status, ls.clusterId), ...shardTrouble(shard.status, ls)]) {
       problems.push(`shard ${shard.shardId} at ${shard.address} ${problem}`);
     }
   }
