@@ -19,12 +19,19 @@ export type { CodedErrorKind } from "./coded-error";
 export {
   DEFAULT_TRANSACTION_LIMITS,
   grpcMessageBytesMax,
+  MESSAGE_FRAMING_BYTES,
+  TRANSACTION_LIMIT_RANGES,
+  parseTransactionLimits,
+  describeTransactionLimits,
+  transactionLimitsMismatch,
+  sameTransactionLimits,
+  withDefaultLimits,
   validateKey,
   validateTransaction,
   utf8ByteLength,
   MUTATION_KIND_NAMES,
 } from "./limits";
-export type { TransactionLimits, MutationFields, TransactionFields } from "./limits";
+export type { TransactionLimits, GivenTransactionLimits, MutationFields, TransactionFields } from "./limits";
 export {
   createShardMap,
   validateShardMap,

@@ -1,5 +1,16 @@
 import { seededRandom } from "./seeded-random";
-import { DEFAULT_TRANSACTION_LIMITS as L, utf8ByteLength, validateKey, validateTransaction, type MutationFields } from "./limits";
+import {
+  DEFAULT_TRANSACTION_LIMITS as L,
+  grpcMessageBytesMax,
+  MESSAGE_FRAMING_BYTES,
+  parseTransactionLimits,
+  sameTransactionLimits,
+  transactionLimitsMismatch,
+  utf8ByteLength,
+  validateKey,
+  validateTransaction,
+  type MutationFields,
+} from "./limits";
 
 const put = (key: string, value = "v"): MutationFields => ({ kind: 1, key, value: new TextEncoder().encode(value), delta: 0n });
 
@@ -41,5 +52,30 @@ describe("validation answers with coded errors, not statuses", () => {
     const fourByteCharacters = "\ud83d\ude00".repeat(L.keyBytesMax / 4);
     expect(validateKey(fourByteCharacters, L)).toBeNull();
     expect(validateKey(`${fourByteCharacters}x`, L)?.message).toMatch(/key_bytes_max/);
+  });
+});
+
+describe("cluster limits", () => {
+  it("the message cap fits the largest entry and the largest value with its key", () => {
+    const bigValues = { ...L, entryBytesMax: 1024 * 1024, valueBytesMax: 4 * 1024 * 1024 };
+    expect(grpcMessageBytesMax(L)).toBe(L.entryBytesMax + MESSAGE_FRAMING_BYTES);
+    expect(grpcMessageBytesMax(bigValues)).toBe(bigValues.valueBytesMax + bigValues.keyBytesMax + MESSAGE_FRAMING_BYTES);
+  });
+
+  it("parses a recorded set and refuses one with a field missing, fractional or out of range", () => {
+    expect(parseTransactionLimits(JSON.parse(JSON.stringify(L)))).toEqual(L);
+    for (const bad of [null, "x", { ...L, mutationsMax: undefined }, { ...L, keyBytesMax: 1.5 }, { ...L, entryBytesMax: 10 }]) {
+      expect(parseTransactionLimits(bad)).toBeNull();
+    }
+  });
+
+  it("names each flag that differs from the recorded value, and only those", () => {
+    expect(transactionLimitsMismatch(L, {})).toBeNull();
+    expect(transactionLimitsMismatch(L, { valueBytesMax: L.valueBytesMax })).toBeNull();
+    expect(transactionLimitsMismatch(L, { valueBytesMax: 400_000, keyBytesMax: L.keyBytesMax })).toBe(
+      `--value-bytes-max 400000 (recorded: ${L.valueBytesMax})`,
+    );
+    expect(sameTransactionLimits(L, { ...L })).toBe(true);
+    expect(sameTransactionLimits(L, { ...L, mutationsMax: 1 })).toBe(false);
   });
 });

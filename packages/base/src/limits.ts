@@ -16,9 +16,77 @@ export const DEFAULT_TRANSACTION_LIMITS: TransactionLimits = {
   valueBytesMax: 256 * 1024,
 };
 
-/** gRPC message size cap: an entry plus framing headroom. */
+/** Room for a message's framing around the largest entry or value it carries. */
+export const MESSAGE_FRAMING_BYTES = 64 * 1024;
+
+/**
+ * The cluster's gRPC message size cap, derived from its transaction limits:
+ * the largest entry (an append, a Read batch of one entry, a Deliver batch of
+ * one part) or the largest value with its key (a Get or Scan answer; APPEND
+ * can grow a value up to value_bytes_max however small the entries), plus
+ * framing. Every service's message limit is at least this, so whatever the
+ * LogStore accepts can be delivered and read back.
+ */
 export function grpcMessageBytesMax(limits: TransactionLimits): number {
-  return limits.entryBytesMax + 64 * 1024;
+  return Math.max(limits.entryBytesMax, limits.valueBytesMax + limits.keyBytesMax) + MESSAGE_FRAMING_BYTES;
+}
+
+/**
+ * The range each limit may take, as the LogStore's flags allow; a recorded
+ * set outside them is refused. Names are the flags' and cluster.json's.
+ */
+export const TRANSACTION_LIMIT_RANGES: Readonly<Record<keyof TransactionLimits, { flag: string; min: number; max: number }>> = {
+  entryBytesMax: { flag: "--entry-bytes-max", min: 1024, max: 64 * 1024 * 1024 },
+  mutationsMax: { flag: "--mutations-max", min: 1, max: 1_000_000 },
+  keyBytesMax: { flag: "--key-bytes-max", min: 1, max: 64 * 1024 },
+  valueBytesMax: { flag: "--value-bytes-max", min: 0, max: 64 * 1024 * 1024 },
+};
+const LIMIT_NAMES = Object.keys(TRANSACTION_LIMIT_RANGES) as (keyof TransactionLimits)[];
+
+/**
+ * Reads a recorded set of limits (cluster.json, a shard's meta, Status):
+ * every field an integer in its range. Null when anything is off. Pure.
+ */
+export function parseTransactionLimits(value: unknown): TransactionLimits | null {
+  if (typeof value !== "object" || value === null) return null;
+  const record = value as Record<string, unknown>;
+  const limits: Partial<Record<keyof TransactionLimits, number>> = {};
+  for (const name of LIMIT_NAMES) {
+    const field = record[name];
+    const { min, max } = TRANSACTION_LIMIT_RANGES[name];
+    if (typeof field !== "number" || !Number.isInteger(field) || field < min || field > max) return null;
+    limits[name] = field;
+  }
+  return limits as TransactionLimits;
+}
+
+export function describeTransactionLimits(limits: TransactionLimits): string {
+  return LIMIT_NAMES.map((name) => `${TRANSACTION_LIMIT_RANGES[name].flag.slice(2)} ${limits[name]}`).join(", ");
+}
+
+/**
+ * The limits given on a command line that differ from the recorded ones, as
+ * one sentence naming each flag and both values; null when all agree. Pure.
+ */
+export function transactionLimitsMismatch(recorded: TransactionLimits, given: GivenTransactionLimits): string | null {
+  const differences = LIMIT_NAMES.filter((name) => given[name] !== undefined && given[name] !== recorded[name]).map(
+    (name) => `${TRANSACTION_LIMIT_RANGES[name].flag} ${given[name]} (recorded: ${recorded[name]})`,
+  );
+  return differences.length === 0 ? null : differences.join(", ");
+}
+
+/** Limits given on a command line: each one absent (undefined) or a value. */
+export type GivenTransactionLimits = { readonly [K in keyof TransactionLimits]?: number | undefined };
+
+/** The limits to record on a cluster's first start: those given, today's defaults for the rest. Pure. */
+export function withDefaultLimits(given: GivenTransactionLimits): TransactionLimits {
+  const limits = { ...DEFAULT_TRANSACTION_LIMITS };
+  for (const name of LIMIT_NAMES) limits[name] = given[name] ?? limits[name];
+  return limits;
+}
+
+export function sameTransactionLimits(a: TransactionLimits, b: TransactionLimits): boolean {
+  return LIMIT_NAMES.every((name) => a[name] === b[name]);
 }
 
 /**

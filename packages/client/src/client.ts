@@ -6,15 +6,20 @@ import {
   grpcChannelOptions,
   invalidArgument,
   monotonicNs,
+  parseTransactionLimits,
   shardForKey,
   validateKey,
   validateShardMap,
   validateTransaction,
   type ShardMapConfig,
+  type TransactionLimits,
 } from "@logplayer/common";
 import {
+  PartOutcome,
   PROTOCOL_VERSION,
   transactionEncodedBytes,
+  type GetOutcomeRequest,
+  type GetOutcomeResponse,
   type Transaction,
   type AppendRequest,
   type AppendResponse,
@@ -56,7 +61,7 @@ import {
   type ClientError,
 } from "./errors";
 import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
-import { checkTimeoutMs, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options";
+import { checkTimeoutMs, resolveOptions, withClusterLimits, type ClientOptions, type ResolvedOptions } from "./options";
 import { mergeScanResults, type ScanItem } from "./scan-merge";
 
 export interface CallOpts {
@@ -82,6 +87,23 @@ export interface GetResult {
   value: Buffer;
   /** The shard's applied LSN when the read ran (>= minLsn). */
   appliedLsn: bigint;
+}
+
+/** What became of one transaction's part on one shard (see Shard.GetOutcome). */
+export interface ShardOutcome {
+  shardId: number;
+  /** "unknown": a rejection older than the shard remembers. */
+  outcome: "applied" | "rejected" | "unknown";
+  /** For "rejected": which mutation broke which limit, starting with a code such as VALUE_TOO_LARGE. */
+  reason: string;
+}
+
+export interface TransactionOutcome {
+  lsn: bigint;
+  /** One per shard the keys route to, in shard order. */
+  shards: ShardOutcome[];
+  /** True when any shard rejected its part (none of that part's mutations were applied there). */
+  rejected: boolean;
 }
 
 export interface ScanResult {
@@ -178,21 +200,38 @@ export class LogPlayerClient {
    * FailedPreconditionError when `shards` does not match the shard map.
    */
   static async connect(options: ClientOptions): Promise<LogPlayerClient> {
-    const resolved = resolveOptions(options);
-    const channels = new Channels(
-      resolved.logStoreAddresses,
-      resolved.shardAddresses,
-      grpcChannelOptions(resolved.messageBytesMax),
-      channelCredentialsFor(resolved.security),
+    const given = resolveOptions(options);
+    const channelCredentials = channelCredentialsFor(given.security);
+    let channels = new Channels(
+      given.logStoreAddresses,
+      given.shardAddresses,
+      grpcChannelOptions(given.messageBytesMax),
+      channelCredentials,
     );
     try {
-      const chosen = await discoverLogStore(channels, Date.now() + resolved.timeoutMs, defaultRetryPolicy(resolved));
-      checkClusterStatus(chosen.status, resolved.shardAddresses.length, chosen.address);
+      const chosen = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given));
+      checkClusterStatus(chosen.status, given.shardAddresses.length, chosen.address);
+      const resolved = withClusterLimits(given, options, clusterLimits(chosen.status, chosen.address));
+      if (resolved.messageBytesMax !== given.messageBytesMax) {
+        // Channels fix their message cap when made: the cluster's limits need others.
+        channels.close();
+        channels = new Channels(
+          resolved.logStoreAddresses,
+          resolved.shardAddresses,
+          grpcChannelOptions(resolved.messageBytesMax),
+          channelCredentials,
+        );
+      }
       return new LogPlayerClient(channels, resolved, chosen.address, chosen.status);
     } catch (err: unknown) {
       channels.close();
       throw toClientError(err);
     }
+  }
+
+  /** The transaction limits in use: the cluster's unless given in the options. */
+  get limits(): TransactionLimits {
+    return this.#options.limits;
   }
 
   /** The address appends currently go to (changes when a NotLeaderError is followed). */
@@ -394,6 +433,37 @@ export class LogPlayerClient {
     return { items: items.slice(0, limit), appliedLsn };
   }
 
+  /**
+   * What became of the transaction committed at `lsn` on the shards its
+   * `keys` route to, once each has applied it (waiting like a read with
+   * minLsn = lsn). A shard rejects its part as a whole when applying it
+   * would break a limit (a value grown past value_bytes_max by APPEND): the
+   * log holds the transaction, but none of its mutations on that shard took
+   * effect. Other shards' parts are independent (see docs/delivery-protocol.md).
+   */
+  async outcome(lsn: bigint, keys: readonly string[], opts: CallOpts = {}): Promise<TransactionOutcome> {
+    this.#assertOpen();
+    if (checkLsn(lsn) === 0n) throw toClientError(invalidArgument("lsn must be at least 1"));
+    if (keys.length === 0) throw toClientError(invalidArgument("outcome needs at least one key of the transaction"));
+    for (const key of keys) this.#checkKey(key);
+    const shardIds = [...new Set(keys.map((key) => this.shardForKey(key)))].sort((a, b) => a - b);
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const shards = await Promise.all(
+      shardIds.map(async (shardId): Promise<ShardOutcome> => {
+        const client = this.#channels.shard(shardId);
+        const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: true, client };
+        const response = await withReadRetry(
+          () => callUnary<GetOutcomeRequest, GetOutcomeResponse>((r, m, o, cb) => client.getOutcome(r, m, o, cb), { lsn }, target),
+          deadlineMs,
+          this.#retryPolicy,
+          () => this.#channels.closed,
+        );
+        return { shardId, outcome: outcomeName(response.outcome, target.context), reason: response.reason };
+      }),
+    );
+    return { lsn, shards, rejected: shards.some((shard) => shard.outcome === "rejected") };
+  }
+
   /** The LogStore's Status (role, term, commit LSN...), retried on UNAVAILABLE. */
   async logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
     this.#assertOpen();
@@ -508,6 +578,19 @@ export class LogPlayerClient {
   }
 }
 
+function outcomeName(outcome: PartOutcome, context: string): ShardOutcome["outcome"] {
+  switch (outcome) {
+    case PartOutcome.PART_OUTCOME_APPLIED:
+      return "applied";
+    case PartOutcome.PART_OUTCOME_REJECTED:
+      return "rejected";
+    case PartOutcome.PART_OUTCOME_UNKNOWN:
+      return "unknown";
+    default:
+      throw new InternalError(Status.INTERNAL, `${context}: unknown part outcome ${outcome}`);
+  }
+}
+
 function checkLsn(lsn: bigint): bigint {
   if (typeof lsn !== "bigint" || lsn < 0n || lsn >= 2n ** 64n)
     throw toClientError(invalidArgument(`minLsn must be a bigint in [0, 2^64), got ${String(lsn)}`));
@@ -517,6 +600,14 @@ function checkLsn(lsn: bigint): bigint {
 function logStoreStatusCall(channels: Channels, address: string, target: CallTarget): Promise<StatusResponse> {
   const client = channels.logStore(address);
   return callUnary<StatusRequest, StatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, { ...target, client });
+}
+
+/** The cluster's limits from Status; null from a LogStore that predates recorded limits. */
+function clusterLimits(status: StatusResponse, address: string): TransactionLimits | null {
+  if (status.limits === undefined) return null;
+  const limits = parseTransactionLimits(status.limits);
+  if (limits === null) throw failedPrecondition(`LogStore at ${address} reported malformed limits: ${JSON.stringify(status.limits)}`);
+  return limits;
 }
 
 /** The LogStore's answer must describe a cluster this client can talk to. */

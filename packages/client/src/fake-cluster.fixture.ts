@@ -92,6 +92,7 @@ export class FakeLogStore {
       leaderAddress: this.leaderAddress,
       replicaId: `replica-${this.port}`,
       replicas: [],
+      limits: undefined,
     };
   }
 

@@ -8,6 +8,8 @@ export type {
   ScanResult,
   ShardStatusReport,
   ClusterStatus,
+  ShardOutcome,
+  TransactionOutcome,
 } from "./client";
 export type { ScanItem } from "./scan-merge";
 export {

@@ -1,5 +1,5 @@
-import { describeShardMap } from "@logplayer/common";
-import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
+import { describeShardMap, describeTransactionLimits, sameTransactionLimits } from "@logplayer/common";
+import type { ReplicaStatus, ShardStatusResponse, StatusResponse } from "@logplayer/proto";
 import type { ClusterStatus, ShardStatusReport } from "./client";
 import type { ClientError } from "./errors";
 import type { ScanItem } from "./scan-merge";
@@ -43,7 +43,11 @@ function shardLine(shard: ShardStatusReport, logStore: StatusResponse): string {
     `gaps=${s.gaps}`,
     `delivery_streams=${s.deliveryStreams}`,
   ];
-  const problems = [...misplacement(shard.shardId, s, logStore.clusterId), ...aheadOfLog(s.appliedLsn, logStore)];
+  const problems = [
+    ...misplacement(shard.shardId, s, logStore.clusterId),
+    ...aheadOfLog(s.appliedLsn, logStore),
+    ...shardTrouble(s, logStore),
+  ];
   const warnings = problems.map((problem) => `WARNING: ${problem}`);
   return [head, ...fields, ...warnings].join("  ");
 }
@@ -65,6 +69,16 @@ function misplacement(listedShardId: number, answer: { shardId: number; clusterI
   return [
     ...(answer.shardId === listedShardId ? [] : [`says it is shard ${answer.shardId}`]),
     ...(answer.clusterId === clusterId ? [] : [`belongs to cluster ${JSON.stringify(answer.clusterId)}`]),
+  ];
+}
+
+/** A shard that answers but cannot apply: its disk is full, or it recorded other limits than the LogStore's. */
+function shardTrouble(answer: ShardStatusResponse, logStore: StatusResponse): string[] {
+  const limitsDiffer =
+    answer.limits !== undefined && logStore.limits !== undefined && !sameTransactionLimits(answer.limits, logStore.limits);
+  return [
+    ...(answer.diskFull === "" ? [] : [answer.diskFull]),
+    ...(limitsDiffer ? [`recorded other limits (${describeTransactionLimits(answer.limits!)}) than the LogStore's`] : []),
   ];
 }
 
@@ -91,7 +105,8 @@ export function formatClusterStatus(status: ClusterStatus): string {
     `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
     ...ls.replicas.map((r) => replicaLine(r, ls)),
-    `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}`,
+    `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}` +
+      (ls.limits === undefined ? "" : `  limits: ${describeTransactionLimits(ls.limits)}`),
     ...status.shards.map((shard) => shardLine(shard, ls)),
   ];
   return `${lines.join("\n")}\n`;
@@ -125,7 +140,8 @@ export function clusterProblems(status: ClusterStatus): string[] {
       problems.push(`shard ${shard.shardId} at ${shard.address} does not answer (${shard.error?.codeName ?? "UNKNOWN"})`);
       continue;
     }
-    for (const problem of [...misplacement(shard.shardId, shard.status, ls.clusterId), ...aheadOfLog(shard.status.appliedLsn, ls)]) {
+    const trouble = [...aheadOfLog(shard.status.appliedLsn, ls), ...shardTrouble(shard.status, ls)];
+    for (const problem of [...misplacement(shard.shardId, shard.status, ls.clusterId), ...trouble]) {
       problems.push(`shard ${shard.shardId} at ${shard.address} ${problem}`);
     }
   }

@@ -239,6 +239,28 @@ function addReadCommands(run: Run): void {
     );
 }
 
+function addOutcomeCommand(run: Run): void {
+  run.program
+    .command("outcome")
+    .description(
+      "what became of the transaction at LSN on the shards its KEYs route to: applied, or rejected at apply time " +
+        "(a value grown past value_bytes_max) with the reason; exits 1 when any shard rejected it",
+    )
+    .argument("<lsn>", "the LSN the commit returned", parseLsn)
+    .argument("<keys...>", "keys the transaction wrote (they pick the shards to ask)")
+    .action((lsn: bigint, keys: string[]) =>
+      withClient(run, async (client, g) => {
+        const result = await client.outcome(lsn, keys);
+        if (g.json) run.io.stdout(`${toJson(result)}\n`);
+        else {
+          const lines = result.shards.map((s) => `shard ${s.shardId}: ${s.outcome}${s.reason === "" ? "" : ` (${s.reason})`}\n`);
+          run.io.stdout(lines.join(""));
+        }
+        if (result.rejected) run.exitCode = EXIT_ERROR;
+      }),
+    );
+}
+
 function addStatusCommands(run: Run): void {
   run.program
     .command("status")
@@ -305,6 +327,7 @@ function buildProgram(run: Run): void {
   run.program.exitOverride().configureOutput({ writeOut: run.io.stdout, writeErr: run.io.stderr }).showHelpAfterError(false);
   addMutationCommands(run);
   addReadCommands(run);
+  addOutcomeCommand(run);
   addStatusCommands(run);
 }
 

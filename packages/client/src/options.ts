@@ -27,9 +27,12 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Sent with every append, with an increasing client_seq (default: a random UUID). */
   clientId?: string;
-  /** gRPC message cap, both directions (default: grpcMessageBytesMax(DEFAULT_TRANSACTION_LIMITS)). */
+  /** gRPC message cap, both directions (default: grpcMessageBytesMax of the limits in use). */
   messageBytesMax?: number;
-  /** Limits checked client-side before sending; keep them equal to the LogStore's (default DEFAULT_TRANSACTION_LIMITS). */
+  /**
+   * Limits checked client-side before sending (default: the cluster's, from the LogStore's Status at
+   * connect; DEFAULT_TRANSACTION_LIMITS from a LogStore that predates recorded limits).
+   */
   limits?: TransactionLimits;
   /** Backoff between retries of a read that failed with UNAVAILABLE (default DEFAULT_BACKOFF). */
   readBackoff?: BackoffConfig;
@@ -117,6 +120,21 @@ function checkInteger(what: string, value: number, min: number, max: number): nu
 
 export function checkTimeoutMs(value: number): number {
   return checkInteger("timeoutMs", value, 1, TIMEOUT_MS_MAX);
+}
+
+/**
+ * The options with the cluster's limits (from Status) where the caller gave
+ * none, and the message cap derived from them where the caller gave none:
+ * then every value the cluster can hold can be read back. Pure.
+ */
+export function withClusterLimits(
+  resolved: ResolvedOptions,
+  options: ClientOptions,
+  clusterLimits: TransactionLimits | null,
+): ResolvedOptions {
+  if (options.limits !== undefined || clusterLimits === null) return resolved;
+  const messageBytesMax = options.messageBytesMax ?? grpcMessageBytesMax(clusterLimits);
+  return { ...resolved, limits: clusterLimits, messageBytesMax };
 }
 
 /** Validates options and fills in defaults. Throws InvalidArgumentError naming the bad option. */

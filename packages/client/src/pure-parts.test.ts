@@ -2,7 +2,8 @@ import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
 import { chooseLogStore } from "./leader-choice";
 import { clusterProblems, clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
 import { compareKeys, mergeScanResults } from "./scan-merge";
-import { Backoff } from "@logplayer/common";
+import { Backoff, DEFAULT_TRANSACTION_LIMITS, grpcMessageBytesMax } from "@logplayer/common";
+import { resolveOptions, withClusterLimits } from "./options";
 import { withReadRetry, withRetry, type ReadRetryPolicy } from "./call";
 import { isRetryableCommit } from "./client";
 import { clientErrorFor, UnavailableError, InvalidArgumentError, DeadlineExceededError } from "./errors";
@@ -41,6 +42,7 @@ function status(role: string, leaderAddress = ""): StatusResponse {
     leaderAddress,
     replicaId: "r",
     replicas: [],
+    limits: undefined,
   };
 }
 
@@ -171,6 +173,8 @@ describe("lpctl status formatting", () => {
           partsDuplicate: 0n,
           gaps: 0n,
           deliveryStreams: 1,
+          limits: undefined,
+          diskFull: "",
         },
       },
       { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },
@@ -236,6 +240,28 @@ describe("lpctl status formatting", () => {
     expect(clusterProblems(cluster).filter((p) => p.includes("ahead"))).toEqual([]);
     const fromFollower = { ...ahead, logStore: { ...status("follower", "h:7101"), commitLsn: 9n } };
     expect(clusterProblems(fromFollower)).toEqual([]);
+  });
+  it("shows the cluster's limits, and warns of a shard whose disk is full or whose limits differ", () => {
+    const shard0 = cluster.shards[0]!;
+    const troubled = {
+      ...cluster,
+      logStore: { ...cluster.logStore, limits: DEFAULT_TRANSACTION_LIMITS },
+      shards: [
+        {
+          ...shard0,
+          status: { ...shard0.status!, diskFull: "disk full: no space left", limits: { ...DEFAULT_TRANSACTION_LIMITS, mutationsMax: 5 } },
+        },
+      ],
+    };
+    const text = formatClusterStatus(troubled);
+    expect(text).toContain("limits: entry-bytes-max 1048576, mutations-max 1000, key-bytes-max 512, value-bytes-max 262144");
+    expect(text).toContain("WARNING: disk full: no space left");
+    expect(text).toContain("WARNING: recorded other limits (entry-bytes-max 1048576, mutations-max 5,");
+    expect(clusterProblems(troubled)).toEqual([
+      "shard 0 at h:7300 disk full: no space left",
+      expect.stringMatching(/^shard 0 at h:7300 recorded other limits/),
+    ]);
+    expect(clusterProblems(cluster)).toEqual(["shard 1 at h:7301 does not answer (UNAVAILABLE)"]);
   });
   it("prints JSON with LSNs as strings", () => {
     const json = JSON.parse(toJson(clusterStatusJson(cluster))) as {
@@ -314,5 +340,26 @@ describe("commit retry policy", () => {
     ).rejects.toThrow(UnavailableError);
     // Attempts start at 0, 30+9 and 69+19; the next wait (39) would end past 100, so the loop gives up.
     expect(started).toEqual([0, 39, 88]);
+  });
+});
+
+describe("withClusterLimits", () => {
+  const addresses = { logstore: "h:7100", shards: ["h:7300"] };
+  const cluster = { ...DEFAULT_TRANSACTION_LIMITS, valueBytesMax: 4 * 1024 * 1024 };
+
+  it("takes the cluster's limits and derives the message cap from them, so the largest value can be read", () => {
+    const resolved = withClusterLimits(resolveOptions(addresses), addresses, cluster);
+    expect(resolved.limits).toEqual(cluster);
+    expect(resolved.messageBytesMax).toBe(grpcMessageBytesMax(cluster));
+    expect(resolved.messageBytesMax).toBeGreaterThan(cluster.valueBytesMax + cluster.keyBytesMax);
+  });
+
+  it("keeps what the caller gave, and the defaults for a LogStore that reports no limits", () => {
+    const given = { ...addresses, limits: DEFAULT_TRANSACTION_LIMITS };
+    expect(withClusterLimits(resolveOptions(given), given, cluster).limits).toBe(DEFAULT_TRANSACTION_LIMITS);
+    const capped = { ...addresses, messageBytesMax: 8 * 1024 * 1024 };
+    expect(withClusterLimits(resolveOptions(capped), capped, cluster).messageBytesMax).toBe(8 * 1024 * 1024);
+    const resolved = resolveOptions(addresses);
+    expect(withClusterLimits(resolved, addresses, null)).toBe(resolved);
   });
 });

@@ -24,6 +24,13 @@ export {
   SHARD_COUNT_MAX,
   DEFAULT_TRANSACTION_LIMITS,
   grpcMessageBytesMax,
+  MESSAGE_FRAMING_BYTES,
+  TRANSACTION_LIMIT_RANGES,
+  parseTransactionLimits,
+  describeTransactionLimits,
+  transactionLimitsMismatch,
+  sameTransactionLimits,
+  withDefaultLimits,
   utf8ByteLength,
   DEFAULT_BACKOFF,
   seededRandom,
@@ -32,6 +39,7 @@ export type {
   CodedErrorKind,
   ShardMapConfig,
   TransactionLimits,
+  GivenTransactionLimits,
   MutationFields,
   TransactionFields,
   BackoffConfig,
@@ -47,7 +55,7 @@ export {
   unavailable,
 } from "./errors";
 export { validateShardMap } from "./shard-map";
-export { validateKey, validateTransaction } from "./limits";
+export { validateKey, validateTransaction, serviceMessageBytesMax, DEFAULT_MESSAGE_BYTES_MAX } from "./limits";
 export { Backoff } from "./backoff";
 export { monotonicNs, nsToUs } from "./clock";
 export { createLogger, silentLogger, LOG_LEVELS } from "./logger";

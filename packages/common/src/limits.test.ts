@@ -1,6 +1,6 @@
 import { MutationKind, type Mutation } from "@logplayer/proto";
-import { DEFAULT_TRANSACTION_LIMITS as L, MUTATION_KIND_NAMES } from "@logplayer/base";
-import { validateTransaction } from "./limits";
+import { DEFAULT_TRANSACTION_LIMITS as L, grpcMessageBytesMax, MUTATION_KIND_NAMES } from "@logplayer/base";
+import { DEFAULT_MESSAGE_BYTES_MAX, serviceMessageBytesMax, validateTransaction } from "./limits";
 import { Status } from "./errors";
 
 const put = (key: string, value = "v"): Mutation => ({
@@ -41,4 +41,16 @@ it("base's mutation kinds are proto's MutationKind, number for number", () => {
   );
   const baseKinds = Object.fromEntries(Object.entries(MUTATION_KIND_NAMES).map(([value, name]) => [name, Number(value)]));
   expect(baseKinds).toEqual(protoKinds);
+});
+
+describe("serviceMessageBytesMax", () => {
+  const big = { ...L, entryBytesMax: 32 * 1024 * 1024 };
+  it("is derived from the cluster's limits when not given, never below the default", () => {
+    expect(serviceMessageBytesMax(undefined, L)).toBe(DEFAULT_MESSAGE_BYTES_MAX);
+    expect(serviceMessageBytesMax(undefined, big)).toBe(grpcMessageBytesMax(big));
+  });
+  it("keeps a given value that fits every legal entry and refuses one that does not", () => {
+    expect(serviceMessageBytesMax(grpcMessageBytesMax(big), big)).toBe(grpcMessageBytesMax(big));
+    expect(() => serviceMessageBytesMax(16 * 1024 * 1024, big)).toThrow(/--message-bytes-max 16777216 is below 33619968/);
+  });
 });

@@ -1,6 +1,7 @@
 export { decideApply, planBatch } from "./apply-decision";
 export type { ApplyDecision, PartPosition, BatchPlan } from "./apply-decision";
-export { applyMutation, decodeInt64, encodeInt64 } from "./mutation-apply";
+export { applyMutation, applyPartMutations, decodeInt64, encodeInt64 } from "./mutation-apply";
+export type { PartApplyOutcome, PartWrite } from "./mutation-apply";
 export { DEFAULT_DELIVERY_LIMITS, validateDeliveryLimits } from "./delivery-limits";
 export type { DeliveryLimits } from "./delivery-limits";
 export { DeliveryWindow } from "./delivery-window";

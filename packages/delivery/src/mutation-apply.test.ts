@@ -1,6 +1,6 @@
 import { AssertionError } from "@logplayer/base";
 import { MutationKind, type Mutation } from "@logplayer/proto";
-import { applyMutation, decodeInt64, encodeInt64 } from "./mutation-apply";
+import { applyMutation, applyPartMutations, decodeInt64, encodeInt64 } from "./mutation-apply";
 
 const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
 const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -53,6 +53,44 @@ describe("applyMutation", () => {
 
   test("kinds that validation refuses are programmer errors here", () => {
     expect(() => applyMutation(undefined, mutation(MutationKind.MUTATION_KIND_UNSPECIFIED))).toThrow(AssertionError);
+  });
+});
+
+describe("applyPartMutations", () => {
+  const stored = new Map<string, Uint8Array>([["a", bytes("1234")]]);
+  const read = (key: string): Uint8Array | undefined => stored.get(key);
+  const on = (key: string, m: Mutation): Mutation => ({ ...m, key });
+
+  test("returns each key's final value in first-touch order, later mutations seeing earlier ones", () => {
+    const outcome = applyPartMutations([on("a", append("5")), on("b", put("x")), on("a", append("6")), on("b", del())], read, 10);
+    expect(outcome.kind).toBe("applied");
+    if (outcome.kind !== "applied") return;
+    expect(outcome.writes.map(([key, value]) => [key, text(value)])).toEqual([
+      ["a", "123456"],
+      ["b", undefined],
+    ]);
+  });
+
+  test("a value of exactly value_bytes_max is applied; one byte more rejects the whole part", () => {
+    expect(applyPartMutations([on("a", append("123456"))], read, 10).kind).toBe("applied");
+    const outcome = applyPartMutations([on("b", put("ok")), on("a", append("1234567"))], read, 10);
+    expect(outcome).toEqual({ kind: "rejected", reason: expect.stringContaining("VALUE_TOO_LARGE: mutation 1 (MUTATION_KIND_APPEND)") });
+    expect(outcome.kind === "rejected" && outcome.reason).toContain('key "a" 11 bytes, more than value_bytes_max 10');
+  });
+
+  test("the limit applies to the value after every step, not only the last", () => {
+    // Grows past the limit, then a PUT shrinks it again: still rejected, whatever the final size.
+    expect(applyPartMutations([on("a", append("1234567")), on("a", put("s"))], read, 10).kind).toBe("rejected");
+  });
+
+  test("an ADD whose decimal text exceeds a tiny value_bytes_max is rejected like an APPEND", () => {
+    expect(applyPartMutations([on("n", add(12n))], read, 2).kind).toBe("applied");
+    expect(applyPartMutations([on("n", add(123n))], read, 2).kind).toBe("rejected");
+  });
+
+  test("the same part on the same state gives the same outcome", () => {
+    const part = [on("a", append("xxxxxxx")), on("c", add(1n))];
+    expect(applyPartMutations(part, read, 10)).toEqual(applyPartMutations(part, read, 10));
   });
 });
 

@@ -30,6 +30,53 @@ export function applyMutation(current: Uint8Array | undefined, mutation: Mutatio
   return undefined;
 }
 
+/** One key's new value after a part: `undefined` deletes it. */
+export type PartWrite = readonly [key: string, value: Uint8Array | undefined];
+
+/**
+ * What applying one part's mutations does, decided before anything is
+ * written: every write (each key's final value, in first-touch order), or
+ * the part rejected as a whole with the reason. Every shard that applies the
+ * same part to the same state reaches the same outcome, so a rejection is an
+ * outcome of the committed log, never a refusal to apply it.
+ */
+export type PartApplyOutcome =
+  | { readonly kind: "applied"; readonly writes: readonly PartWrite[] }
+  | { readonly kind: "rejected"; readonly reason: string };
+
+/**
+ * Applies a part's mutations in order over `readCurrent` (the shard's stored
+ * values) and checks every resulting value against `valueBytesMax`: an
+ * APPEND (or an ADD's decimal text) that would make a value longer rejects
+ * the whole part. PUT values were already bounded when the entry was
+ * accepted; they are checked again so the rule holds for any input. Pure,
+ * given a pure `readCurrent`.
+ */
+export function applyPartMutations(
+  mutations: readonly Mutation[],
+  readCurrent: (key: string) => Uint8Array | undefined,
+  valueBytesMax: number,
+): PartApplyOutcome {
+  assert(Number.isSafeInteger(valueBytesMax) && valueBytesMax >= 0, `valueBytesMax ${valueBytesMax} is not a byte count`);
+  const values = new Map<string, Uint8Array | undefined>();
+  for (let i = 0; i < mutations.length; i++) {
+    const mutation = mutations[i]!;
+    const current = values.has(mutation.key) ? values.get(mutation.key) : readCurrent(mutation.key);
+    const next = applyMutation(current, mutation);
+    if (next !== undefined && next.length > valueBytesMax) {
+      const kindName = MutationKind[mutation.kind] ?? String(mutation.kind);
+      return {
+        kind: "rejected",
+        reason:
+          `VALUE_TOO_LARGE: mutation ${i} (${kindName}) would make key ${JSON.stringify(mutation.key)} ` +
+          `${next.length} bytes, more than value_bytes_max ${valueBytesMax}`,
+      };
+    }
+    values.set(mutation.key, next);
+  }
+  return { kind: "applied", writes: [...values] };
+}
+
 function concatBytes(current: Uint8Array | undefined, suffix: Uint8Array): Uint8Array {
   if (current === undefined || current.length === 0) return suffix;
   if (suffix.length === 0) return current;

@@ -7,6 +7,8 @@ export {
   ShardMap,
   LogEntry,
   KeyValue,
+  // Same fields as @logplayer/base's TransactionLimits, which services use; this is the wire message.
+  TransactionLimits as TransactionLimitsMessage,
 } from "./gen/logplayer/v1/types";
 export {
   AppendRequest,
@@ -50,6 +52,9 @@ export {
   ShardStatusResponse,
   DeliveryStatsRequest,
   DeliveryStatsResponse,
+  GetOutcomeRequest,
+  GetOutcomeResponse,
+  PartOutcome,
 } from "./gen/logplayer/v1/shard";
 export type { ShardServer } from "./gen/logplayer/v1/shard";
 // Service definitions and clients: the generated ones with the hand-written

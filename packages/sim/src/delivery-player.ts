@@ -1,5 +1,14 @@
 import { EventEmitter } from "node:events";
-import { assert, LpError, silentLogger, Status, type BackoffConfig, type Logger, type ShardMapConfig } from "@logplayer/common";
+import {
+  assert,
+  DEFAULT_TRANSACTION_LIMITS,
+  LpError,
+  silentLogger,
+  Status,
+  type BackoffConfig,
+  type Logger,
+  type ShardMapConfig,
+} from "@logplayer/common";
 import type { DeliveryLimits, Dispatcher } from "@logplayer/delivery";
 import {
   LogStorePool,
@@ -230,6 +239,7 @@ export class SimPlayer {
       shardMap: this.config.shardMap,
       playerId: this.label,
       limits: this.config.limits,
+      transactionLimits: DEFAULT_TRANSACTION_LIMITS,
       recoveryStreamsMax: this.config.recoveryStreamsMax,
       ackTimeoutMs: this.config.ackTimeoutMs,
       backoff: this.config.backoff,

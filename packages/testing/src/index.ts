@@ -1,2 +1,3 @@
 export { waitFor, type WaitForOptions } from "./wait-for";
 export { createTestTls, TEST_IDENTITIES, type TestTls } from "./test-tls";
+export { mountTmpfs, unmount, fillUntilFree } from "./small-disk";

@@ -12,7 +12,9 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
  * - Read tails the committed log: the LogPlayer needs it; readers may watch it.
  * - Step is Raft: replicas only, and the adapter also checks that the
  *   certificate's replica id is the message's sender.
+ * - Probe tells a blank replica whether its cluster exists: replicas only.
  * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
+ * - GetOutcome says whether a shard applied or rejected a part: a read.
  * - Status and health tell nothing secret and every component asks them.
  */
 export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
@@ -27,6 +29,7 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.Shard/Scan", READERS],
   ["/logplayer.v1.Shard/Status", HEALTH_CALLERS],
   ["/logplayer.v1.Shard/DeliveryStats", ["logplayer", "admin"]],
+  ["/logplayer.v1.Shard/GetOutcome", READERS],
   ["/grpc.health.v1.Health/Check", HEALTH_CALLERS],
   ["/grpc.health.v1.Health/Watch", HEALTH_CALLERS],
 ]);

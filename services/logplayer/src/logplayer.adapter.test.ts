@@ -65,6 +65,7 @@ const logstore: LogStoreServer = {
       leaderAddress: "",
       replicaId: "1",
       replicas: [],
+      limits: undefined,
     }),
   read: (call: ServerWritableStream<ReadRequest, ReadResponse>) => {
     const { fromLsn, toLsn } = call.request;
@@ -114,6 +115,7 @@ class FakeShard {
       call.on("error", () => undefined);
     },
     get: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+    getOutcome: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     scan: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     status: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     deliveryStats: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),

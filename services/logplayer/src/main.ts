@@ -7,6 +7,7 @@ import {
   installHttp2Window,
   createLogger,
   DEFAULT_BACKOFF,
+  DEFAULT_MESSAGE_BYTES_MAX,
   envOption,
   LOG_LEVELS,
   parseAddress,
@@ -37,7 +38,7 @@ interface PlayerFlags extends DeliveryLimits, TlsFlags {
   backoffInitialMs: number;
   backoffMaxMs: number;
   startWaitMs: number;
-  messageBytesMax: number;
+  messageBytesMax?: number;
   logLevel: LogLevel;
 }
 
@@ -145,9 +146,12 @@ function buildCommand(): Command {
         .default(1000),
     )
     .addOption(
-      envOption("--message-bytes-max <n>", "largest gRPC message either way", "LP_MESSAGE_BYTES_MAX")
-        .argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30))
-        .default(16 * 1024 * 1024),
+      envOption(
+        "--message-bytes-max <n>",
+        "largest gRPC message either way; at least the cluster's message cap, derived from its limits " +
+          `(default: the larger of ${DEFAULT_MESSAGE_BYTES_MAX} and that cap)`,
+        "LP_MESSAGE_BYTES_MAX",
+      ).argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)),
     )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS))
@@ -172,7 +176,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
   if (flags.backoffMaxMs < flags.backoffInitialMs) {
     throw new Error(`--backoff-max-ms ${flags.backoffMaxMs} is below --backoff-initial-ms ${flags.backoffInitialMs}`);
   }
-  if (limits.batchBytesMax + 64 * 1024 > flags.messageBytesMax) {
+  if (flags.messageBytesMax !== undefined && limits.batchBytesMax + 64 * 1024 > flags.messageBytesMax) {
     throw new Error(`--batch-bytes-max ${limits.batchBytesMax} leaves no headroom under --message-bytes-max ${flags.messageBytesMax}`);
   }
   validateDeliveryLimits(limits);

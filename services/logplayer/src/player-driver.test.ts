@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { createShardMap, silentLogger } from "@logplayer/common";
+import { createShardMap, DEFAULT_TRANSACTION_LIMITS, silentLogger } from "@logplayer/common";
 import { DEFAULT_DELIVERY_LIMITS } from "@logplayer/delivery";
 import { MutationKind, type DeliverRequest, type DeliverResponse, type ReadRequest, type ReadResponse } from "@logplayer/proto";
 import { LogStorePool } from "./fetcher";
@@ -108,6 +108,7 @@ function setUp(): SetUp {
     shardMap,
     playerId: "p",
     limits: DEFAULT_DELIVERY_LIMITS,
+    transactionLimits: DEFAULT_TRANSACTION_LIMITS,
     recoveryStreamsMax: 2,
     ackTimeoutMs: 1000,
     backoff: { initialDelayMs: 10, maxDelayMs: 100, multiplier: 2 },

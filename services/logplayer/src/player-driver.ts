@@ -1,4 +1,4 @@
-import type { BackoffConfig, Logger } from "@logplayer/common";
+import type { BackoffConfig, Logger, TransactionLimits } from "@logplayer/common";
 import { LogPlayer, type DeliveryLimits, type PlayerCommand } from "@logplayer/delivery";
 import type { Part, ShardMap } from "@logplayer/proto";
 import { MainStream, RecoveryReads, type LogStorePool } from "./fetcher";
@@ -11,6 +11,8 @@ export interface PlayerDriverConfig {
   readonly shardMap: ShardMap;
   readonly playerId: string;
   readonly limits: DeliveryLimits;
+  /** The cluster's transaction limits (LogStore Status), sent in every hello. */
+  readonly transactionLimits: TransactionLimits;
   readonly recoveryStreamsMax: number;
   readonly ackTimeoutMs: number;
   readonly backoff: BackoffConfig;
@@ -89,7 +91,14 @@ export class PlayerDriver {
       logger,
     );
     this.#streams = ports.shards.map(({ address, connector }, target) => {
-      const streamConfig = { target, address, clusterId: config.clusterId, shardMap: config.shardMap, playerId: config.playerId };
+      const streamConfig = {
+        target,
+        address,
+        clusterId: config.clusterId,
+        shardMap: config.shardMap,
+        playerId: config.playerId,
+        limits: config.transactionLimits,
+      };
       return new TargetStream(
         streamConfig,
         connector,

@@ -5,11 +5,16 @@ import {
   bindServer,
   createRegistry,
   describeShardMap,
+  describeTransactionLimits,
   failedPrecondition,
   grpcChannelOptions,
   grpcServerOptions,
   LpError,
+  MESSAGE_FRAMING_BYTES,
   monotonicNs,
+  DEFAULT_TRANSACTION_LIMITS,
+  parseTransactionLimits,
+  serviceMessageBytesMax,
   shutdownServer,
   startMetricsServer,
   type Readiness,
@@ -18,6 +23,7 @@ import {
   type BackoffConfig,
   type Logger,
   type MetricsServer,
+  type TransactionLimits,
   listenHost,
 } from "@logplayer/common";
 import type { DeliveryLimits } from "@logplayer/delivery";
@@ -51,7 +57,8 @@ export interface LogPlayerOptions {
   readonly backoff: BackoffConfig;
   /** After the first shard connects, how long to wait for the others before starting the main stream. */
   readonly startWaitMs: number;
-  readonly messageBytesMax: number;
+  /** --message-bytes-max when given (refused below the cluster's message cap); else derived from the cluster's limits. */
+  readonly messageBytesMax: number | undefined;
   readonly statusTimeoutMs: number;
   /** mTLS (the default) or --insecure: its health server and its channels to the LogStore and the shards. */
   readonly security: TransportSecurity;
@@ -82,16 +89,26 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
   let readiness = (): Readiness => ({ ready: false, reason: "learning the cluster from the LogStore" });
   try {
     metricsServer = await startMetricsServer(host, options.metricsPort, registry, { ready: () => readiness() });
-    const channelOptions = grpcChannelOptions(options.messageBytesMax);
+    // Status is small; the channels that carry entries are sized once the cluster's limits are known.
     const channelCredentials = channelCredentialsFor(options.security);
-    const logstore = new LogStorePool(
-      options.logstoreAddresses.map((address) => ({
-        address,
-        client: new LogStoreClient(address, channelCredentials, channelOptions),
-      })),
+    const statusPool = logStorePool(options, grpcChannelOptions(STATUS_MESSAGE_BYTES_MAX), channelCredentials);
+    const status = await fetchStatus(statusPool, options, logger).finally(() => statusPool.close());
+    const transactionLimits = clusterLimits(status);
+    const messageBytesMax = serviceMessageBytesMax(options.messageBytesMax, transactionLimits);
+    if (options.limits.batchBytesMax + MESSAGE_FRAMING_BYTES > messageBytesMax) {
+      throw failedPrecondition(
+        `--batch-bytes-max ${options.limits.batchBytesMax} leaves no headroom under the message cap ${messageBytesMax}`,
+      );
+    }
+    const channelOptions = grpcChannelOptions(messageBytesMax);
+    const logstore = logStorePool(options, channelOptions, channelCredentials);
+    const player = createDriver(
+      options,
+      { status, transactionLimits, messageBytesMax },
+      logstore,
+      { channelOptions, channelCredentials },
+      logger,
     );
-    const status = await fetchStatus(logstore, options, logger);
-    const player = createDriver(options, status, logstore, { channelOptions, channelCredentials }, logger);
     player.useMetrics(createPlayerMetrics(registry, player.core.dispatcher));
     player.start(status.commitLsn);
     readiness = () =>
@@ -110,6 +127,30 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     server.forceShutdown();
     throw err;
   }
+}
+
+/** A Status answer (shard map, replicas, limits) fits in far less. */
+const STATUS_MESSAGE_BYTES_MAX = 1024 * 1024;
+
+function logStorePool(
+  options: LogPlayerOptions,
+  channelOptions: ChannelOptions,
+  channelCredentials: ChannelCredentials,
+): LogStorePool<LogStoreClient> {
+  return new LogStorePool(
+    options.logstoreAddresses.map((address) => ({
+      address,
+      client: new LogStoreClient(address, channelCredentials, channelOptions),
+    })),
+  );
+}
+
+/** The cluster's limits from Status; a LogStore that predates recorded limits runs with the defaults. */
+function clusterLimits(status: StatusResponse): TransactionLimits {
+  if (status.limits === undefined) return DEFAULT_TRANSACTION_LIMITS;
+  const limits = parseTransactionLimits(status.limits);
+  if (limits === null) throw failedPrecondition(`LogStore status has malformed limits: ${JSON.stringify(status.limits)}`);
+  return limits;
 }
 
 /** Retries Status until the LogStore answers; a refused or mismatched cluster is fatal. */
@@ -189,11 +230,12 @@ const NODE_CLOCK: PlayerClock = {
 /** The driver on gRPC: a ShardClient per shard, the LogStore pool, Node's clock. */
 function createDriver(
   options: LogPlayerOptions,
-  status: StatusResponse,
+  cluster: { status: StatusResponse; transactionLimits: TransactionLimits; messageBytesMax: number },
   logstore: LogStorePool<LogStoreClient>,
   channel: { readonly channelOptions: ChannelOptions; readonly channelCredentials: ChannelCredentials },
   logger: Logger,
 ): PlayerDriver {
+  const { status, transactionLimits } = cluster;
   const shardMap = status.shardMap!;
   const shards = options.shardAddresses.map((address) => ({
     address,
@@ -204,6 +246,7 @@ function createDriver(
     shardMap,
     playerId: options.playerId,
     limits: options.limits,
+    transactionLimits,
     recoveryStreamsMax: options.recoveryStreamsMax,
     ackTimeoutMs: options.ackTimeoutMs,
     backoff: options.backoff,
@@ -219,6 +262,8 @@ function createDriver(
       shardMap: describeShardMap(shardMap),
       commitLsn: status.commitLsn.toString(),
       playerId: options.playerId,
+      limits: describeTransactionLimits(transactionLimits),
+      messageBytesMax: cluster.messageBytesMax,
     },
     "cluster learned from the LogStore",
   );

@@ -1,4 +1,4 @@
-import { LpError, Status, type Logger } from "@logplayer/common";
+import { LpError, Status, type Logger, type TransactionLimits } from "@logplayer/common";
 import { PROTOCOL_VERSION, type DeliverRequest, type DeliverResponse, type Part, type ShardMap } from "@logplayer/proto";
 import type { GapReport } from "@logplayer/delivery";
 import type { DeliverCall, ShardConnector } from "./ports";
@@ -20,6 +20,8 @@ export interface TargetStreamConfig {
   readonly clusterId: string;
   readonly shardMap: ShardMap;
   readonly playerId: string;
+  /** The cluster's limits, as learned from the LogStore: the shard checks them against its own record. */
+  readonly limits: TransactionLimits;
 }
 
 /**
@@ -60,6 +62,7 @@ export class TargetStream {
           shardId: this.config.target,
           playerId: this.config.playerId,
           commitLsn,
+          limits: this.config.limits,
         },
       },
     };

@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEFAULT_TRANSACTION_LIMITS } from "@logplayer/common";
 import {
   CLUSTER_META_FILE,
   formatClusterMeta,
@@ -10,7 +11,7 @@ import {
   writeClusterMeta,
 } from "./cluster-meta";
 
-const stored = { clusterId: "c-1", shardMap: { shardCount: 4, hash: "fnv1a32" } };
+const stored = { clusterId: "c-1", shardMap: { shardCount: 4, hash: "fnv1a32" }, limits: DEFAULT_TRANSACTION_LIMITS };
 
 describe("cluster metadata", () => {
   it("needs --shard-count on first start and defaults the cluster id", () => {
@@ -20,7 +21,28 @@ describe("cluster metadata", () => {
     expect(resolveClusterMeta(null, { shardCount: 3, clusterId: undefined }, "new")).toEqual({
       clusterId: "new",
       shardMap: { shardCount: 3, hash: "fnv1a32" },
+      limits: DEFAULT_TRANSACTION_LIMITS,
     });
+  });
+
+  it("records the limit flags given on the first start (defaults for the rest) and refuses different ones later", () => {
+    const created = resolveClusterMeta(null, { shardCount: 3, clusterId: undefined, limits: { valueBytesMax: 400_000 } }, "new");
+    expect(created.limits).toEqual({ ...DEFAULT_TRANSACTION_LIMITS, valueBytesMax: 400_000 });
+    expect(resolveClusterMeta(created, { shardCount: undefined, clusterId: undefined, limits: { valueBytesMax: 400_000 } }, "x")).toBe(
+      created,
+    );
+    expect(resolveClusterMeta(created, { shardCount: undefined, clusterId: undefined, limits: {} }, "x")).toBe(created);
+    expect(() =>
+      resolveClusterMeta(created, { shardCount: undefined, clusterId: undefined, limits: { valueBytesMax: 300_000 } }, "x"),
+    ).toThrow(/--value-bytes-max 300000 \(recorded: 400000\) differs from the cluster's limits/);
+  });
+
+  it("reads a format-1 cluster.json (before limits were recorded) with today's defaults", () => {
+    const old = JSON.stringify({ formatVersion: 1, clusterId: "c-1", shardMap: { shardCount: 4, hash: "fnv1a32" } });
+    expect(parseClusterMeta(old, "f")).toEqual(stored);
+    const newer = JSON.parse(formatClusterMeta(stored)) as Record<string, unknown>;
+    expect(newer["formatVersion"]).toBe(2);
+    expect(() => parseClusterMeta(JSON.stringify({ ...newer, limits: undefined }), "f.json")).toThrow(/f.json is malformed/);
   });
 
   it("keeps the stored values and refuses different ones, naming both", () => {

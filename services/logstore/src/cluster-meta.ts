@@ -1,26 +1,48 @@
 import { randomUUID } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { createShardMap, describeShardMap, failedPrecondition, validateShardMap, type ShardMapConfig } from "@logplayer/common";
+import {
+  createShardMap,
+  DEFAULT_TRANSACTION_LIMITS,
+  describeShardMap,
+  describeTransactionLimits,
+  failedPrecondition,
+  parseTransactionLimits,
+  transactionLimitsMismatch,
+  validateShardMap,
+  withDefaultLimits,
+  type GivenTransactionLimits,
+  type ShardMapConfig,
+  type TransactionLimits,
+} from "@logplayer/common";
 import { writeFileAtomically } from "./atomic-file";
 
 /**
- * cluster.json in the data directory: the cluster's identity and its shard
- * map. The LogStore is the one source of truth for the shard map; every
- * other process learns it from LogStore.Status.
+ * cluster.json in the data directory: the cluster's identity, its shard map
+ * and its transaction limits. The LogStore is the one source of truth for
+ * them; every other process learns them from LogStore.Status (shards also
+ * take them as flags and check every hello against them).
+ *
+ * Format 1 (before limits were recorded) is still read: its cluster runs
+ * with DEFAULT_TRANSACTION_LIMITS, the values every service used then. The
+ * file is left as it is; a new cluster is written as format 2.
  */
 export const CLUSTER_META_FILE = "cluster.json";
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+const FORMAT_VERSION_WITHOUT_LIMITS = 1;
 
 export interface ClusterMeta {
   readonly clusterId: string;
   readonly shardMap: ShardMapConfig;
+  readonly limits: TransactionLimits;
 }
 
-/** What the command line asked for; both optional after the first start. */
+/** What the command line asked for; all optional after the first start. */
 export interface ClusterMetaRequest {
   readonly shardCount: number | undefined;
   readonly clusterId: string | undefined;
+  /** Limit flags given; on the first start the rest take their defaults. */
+  readonly limits?: GivenTransactionLimits;
 }
 
 /**
@@ -33,7 +55,11 @@ export function resolveClusterMeta(stored: ClusterMeta | null, request: ClusterM
     if (request.shardCount === undefined) {
       throw failedPrecondition("no cluster.json in the data directory: the first start needs --shard-count");
     }
-    return { clusterId: request.clusterId ?? newClusterId, shardMap: createShardMap(request.shardCount) };
+    return {
+      clusterId: request.clusterId ?? newClusterId,
+      shardMap: createShardMap(request.shardCount),
+      limits: withDefaultLimits(request.limits ?? {}),
+    };
   }
   if (request.shardCount !== undefined && request.shardCount !== stored.shardMap.shardCount) {
     throw failedPrecondition(
@@ -43,6 +69,13 @@ export function resolveClusterMeta(stored: ClusterMeta | null, request: ClusterM
   }
   if (request.clusterId !== undefined && request.clusterId !== stored.clusterId) {
     throw failedPrecondition(`--cluster-id "${request.clusterId}" differs from the stored cluster id "${stored.clusterId}"`);
+  }
+  const mismatch = transactionLimitsMismatch(stored.limits, request.limits ?? {});
+  if (mismatch !== null) {
+    throw failedPrecondition(
+      `${mismatch} differs from the cluster's limits (${describeTransactionLimits(stored.limits)}); ` +
+        "the limits are fixed when the cluster is created: leave the flag out or give the recorded value",
+    );
   }
   return stored;
 }
@@ -57,8 +90,11 @@ export function parseClusterMeta(text: string, filePath: string): ClusterMeta {
   }
   const record = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
   const shardMap = record["shardMap"] as Record<string, unknown> | undefined;
+  const version = record["formatVersion"];
+  const limits = version === FORMAT_VERSION_WITHOUT_LIMITS ? DEFAULT_TRANSACTION_LIMITS : parseTransactionLimits(record["limits"]);
   if (
-    record["formatVersion"] !== FORMAT_VERSION ||
+    (version !== FORMAT_VERSION && version !== FORMAT_VERSION_WITHOUT_LIMITS) ||
+    limits === null ||
     typeof record["clusterId"] !== "string" ||
     record["clusterId"] === "" ||
     typeof shardMap !== "object" ||
@@ -67,19 +103,21 @@ export function parseClusterMeta(text: string, filePath: string): ClusterMeta {
     typeof shardMap["hash"] !== "string"
   ) {
     throw failedPrecondition(
-      `${filePath} is malformed: expected {formatVersion: ${FORMAT_VERSION}, clusterId, shardMap: {shardCount, hash}}`,
+      `${filePath} is malformed: expected {formatVersion: ${FORMAT_VERSION}, clusterId, shardMap: {shardCount, hash}, ` +
+        "limits: {entryBytesMax, mutationsMax, keyBytesMax, valueBytesMax}} (or format 1 without limits)",
     );
   }
   const meta: ClusterMeta = {
     clusterId: record["clusterId"],
     shardMap: { shardCount: shardMap["shardCount"], hash: shardMap["hash"] },
+    limits,
   };
   validateShardMap(meta.shardMap);
   return meta;
 }
 
 export function formatClusterMeta(meta: ClusterMeta): string {
-  const document = { formatVersion: FORMAT_VERSION, clusterId: meta.clusterId, shardMap: meta.shardMap };
+  const document = { formatVersion: FORMAT_VERSION, clusterId: meta.clusterId, shardMap: meta.shardMap, limits: meta.limits };
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 

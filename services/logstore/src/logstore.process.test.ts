@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { freePorts, Status } from "@logplayer/common";
-import { waitFor } from "@logplayer/testing";
+import { fillUntilFree, mountTmpfs, unmount, waitFor } from "@logplayer/testing";
 import {
   LogStoreClient,
   MutationKind,
@@ -784,22 +784,6 @@ describe("operators' mistakes and full disks", () => {
     }
   });
 });
-
-function mountTmpfs(mountPoint: string, size: string): { ok: true } | { ok: false; reason: string } {
-  const result = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mountPoint], { encoding: "utf8" });
-  return result.status === 0 ? { ok: true } : { ok: false, reason: `mount tmpfs failed: ${result.stderr || result.error?.message}` };
-}
-
-function unmount(mountPoint: string): void {
-  spawnSync("umount", [mountPoint]);
-}
-
-/** Writes a file until the file system has about `leaveBytes` free. */
-async function fillUntilFree(file: string, mountPoint: string, leaveBytes: number): Promise<void> {
-  const { bavail, bsize } = await fs.statfs(mountPoint);
-  const fill = Math.max(0, Number(bavail) * Number(bsize) - leaveBytes);
-  await fs.writeFile(file, Buffer.alloc(fill));
-}
 
 function appendWithDeadline(
   client: LogStoreClient,

@@ -12,6 +12,7 @@ import {
   parseIntegerInRange,
   runMain,
   SHARD_COUNT_MAX,
+  TRANSACTION_LIMIT_RANGES,
   type LogLevel,
   parseFlags,
   listenHost,
@@ -43,10 +44,10 @@ interface LogStoreFlags extends TlsFlags {
   cacheBytesMax: number;
   appendQueueMax: number;
   appendQueueBytesMax: number;
-  entryBytesMax: number;
-  mutationsMax: number;
-  keyBytesMax: number;
-  valueBytesMax: number;
+  entryBytesMax?: number;
+  mutationsMax?: number;
+  keyBytesMax?: number;
+  valueBytesMax?: number;
   readBatchBytesMax: number;
   readBatchEntriesMax: number;
   readersMax: number;
@@ -69,9 +70,21 @@ function intOption(flags: string, description: string, env: string, defaultValue
     .default(defaultValue);
 }
 
+/**
+ * A cluster limit: recorded in cluster.json on the first start (the default
+ * when not given); a later start that gives another value is refused.
+ */
+function limitOption(name: keyof typeof TRANSACTION_LIMIT_RANGES, description: string, env: string): Option {
+  const { flag, min, max } = TRANSACTION_LIMIT_RANGES[name];
+  return envOption(
+    `${flag} <n>`,
+    `${description}: the cluster's limit, fixed at creation (default ${DEFAULT_TRANSACTION_LIMITS[name]})`,
+    env,
+  ).argParser(parseIntegerInRange(flag, min, max));
+}
+
 function buildCommand(): Command {
   const int = (name: string, min: number, max: number) => parseIntegerInRange(name, min, max);
-  const tx = DEFAULT_TRANSACTION_LIMITS;
   const wal = DEFAULT_WAL_LIMITS;
   const read = DEFAULT_READ_LIMITS;
   const command = new Command("logstore")
@@ -150,19 +163,10 @@ function buildCommand(): Command {
         BYTES_LIMIT,
       ),
     )
-    .addOption(
-      intOption(
-        "--entry-bytes-max <n>",
-        "largest encoded log entry (one transaction)",
-        "LP_ENTRY_BYTES_MAX",
-        tx.entryBytesMax,
-        1024,
-        64 * 1024 * 1024,
-      ),
-    )
-    .addOption(intOption("--mutations-max <n>", "mutations in one transaction", "LP_MUTATIONS_MAX", tx.mutationsMax, 1, 1_000_000))
-    .addOption(intOption("--key-bytes-max <n>", "UTF-8 bytes in one key", "LP_KEY_BYTES_MAX", tx.keyBytesMax, 1, 64 * 1024))
-    .addOption(intOption("--value-bytes-max <n>", "bytes in one value", "LP_VALUE_BYTES_MAX", tx.valueBytesMax, 0, 64 * 1024 * 1024))
+    .addOption(limitOption("entryBytesMax", "largest encoded log entry (one transaction)", "LP_ENTRY_BYTES_MAX"))
+    .addOption(limitOption("mutationsMax", "mutations in one transaction", "LP_MUTATIONS_MAX"))
+    .addOption(limitOption("keyBytesMax", "UTF-8 bytes in one key", "LP_KEY_BYTES_MAX"))
+    .addOption(limitOption("valueBytesMax", "bytes in one value (PUT, and as grown by APPEND)", "LP_VALUE_BYTES_MAX"))
     .addOption(
       intOption(
         "--read-batch-bytes-max <n>",
@@ -278,7 +282,8 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       valueBytesMax: flags.valueBytesMax,
     },
     readLimits: {
-      readBatchBytesMax: Math.min(flags.readBatchBytesMax, flags.entryBytesMax),
+      // Capped at the cluster's entry_bytes_max once cluster.json is read.
+      readBatchBytesMax: flags.readBatchBytesMax,
       readBatchEntriesMax: flags.readBatchEntriesMax,
       readersMax: flags.readersMax,
       readersPerCallerMax: flags.readersPerCallerMax,

@@ -132,6 +132,7 @@ export class LogStoreNode {
       leaderAddress: singleVoter ? advertiseAddress() : raft.leaderAddress,
       replicaId,
       replicas: singleVoter ? [] : raft.replicas,
+      limits: { ...meta.limits },
     };
   }
 

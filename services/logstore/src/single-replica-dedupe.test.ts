@@ -121,7 +121,7 @@ describe("single-replica idempotent appends", () => {
 
   it("opens a data directory written before the one-voter Raft: its entries count as committed", async () => {
     // What the single-replica mode left: cluster.json and a WAL of term-1 entries from LSN 1, no raft-state.json.
-    await writeClusterMeta(dir, { clusterId: "dedupe-test", shardMap: createShardMap(1) });
+    await writeClusterMeta(dir, { clusterId: "dedupe-test", shardMap: createShardMap(1), limits: DEFAULT_TRANSACTION_LIMITS });
     const { wal } = await Wal.open(path.join(dir, WAL_DIRECTORY), DEFAULT_WAL_LIMITS, {}, { createIfMissing: true });
     for (let seq = 1n; seq <= 3n; seq++) {
       const entry: LogEntry = { lsn: seq, term: 1n, commitTimeNs: 1n, clientId: "old", clientSeq: seq, txn: request("old", seq).txn };

@@ -15,6 +15,7 @@ import {
   type MetricsServer,
   type Readiness,
   type Registry,
+  type GivenTransactionLimits,
   type TransactionLimits,
   listenHost,
   withPort,
@@ -55,7 +56,8 @@ export interface LogStoreOptions {
   shardCount: number | undefined;
   clusterId: string | undefined;
   walLimits: WalLimits;
-  transactionLimits: TransactionLimits;
+  /** Limit flags given: recorded in cluster.json on the first start (defaults for the rest), checked against it after. */
+  transactionLimits: GivenTransactionLimits;
   readLimits: ReadLimits;
   /** Appends in flight on one AppendStream before it is paused. */
   appendStreamPendingMax: number;
@@ -83,7 +85,6 @@ export interface RunningLogStore {
  * `onFatal` is called when the process can no longer trust its state.
  */
 export async function startLogStore(options: LogStoreOptions, logger: Logger, onFatal: (error: Error) => void): Promise<RunningLogStore> {
-  checkOptions(options);
   // Before anything in the directory is read: two LogStores on one WAL would each acknowledge writes the other then loses.
   const dirLock = lockDataDir(options.dataDir, `logstore replica ${options.replicaId}`);
   try {
@@ -106,7 +107,14 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   if (options.replication !== undefined && options.clusterId === undefined && (await readClusterMetaExists(options.dataDir)) === false) {
     throw failedPrecondition("a replicated LogStore's first start needs --cluster-id (every replica must be created with the same one)");
   }
-  const { meta, created } = await loadClusterMeta(options.dataDir, { shardCount: options.shardCount, clusterId: options.clusterId });
+  const { meta, created } = await loadClusterMeta(options.dataDir, {
+    shardCount: options.shardCount,
+    clusterId: options.clusterId,
+    limits: options.transactionLimits,
+  });
+  // From here on the cluster's recorded limits, not the flags, are the ones enforced.
+  const transactionLimits = meta.limits;
+  const readLimits = checkReadLimits(options.readLimits, transactionLimits);
   const registry = createRegistry("logstore");
   // Up before the log opens, so that a probe sees a replica that is alive but still starting (a blank replica
   // waits for every peer's answer before it has a Raft node).
@@ -114,7 +122,11 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   const metricsServer = await startMetricsServer(listenHost(options.listen), options.metricsPort, registry, { ready: () => readiness() });
   if (metricsServer !== null) logger.info({ metricsPort: metricsServer.port }, "metrics, /healthz and /readyz listening");
   try {
-    return await startServing(options, logger, onFatal, { meta, created, registry, metricsServer, setReadiness: (r) => (readiness = r) });
+    const setReadiness = (r: () => Readiness): void => {
+      readiness = r;
+    };
+    const context = { meta, created, transactionLimits, readLimits, registry, metricsServer, setReadiness };
+    return await startServing(options, logger, onFatal, context);
   } catch (err: unknown) {
     await metricsServer?.close();
     throw err;
@@ -124,6 +136,9 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
 interface StartContext {
   readonly meta: ClusterMeta;
   readonly created: boolean;
+  /** The cluster's recorded limits (cluster.json), which every check uses, and the read limits checked against them. */
+  readonly transactionLimits: TransactionLimits;
+  readonly readLimits: ReadLimits;
   readonly registry: Registry;
   readonly metricsServer: MetricsServer | null;
   readonly setReadiness: (readiness: () => Readiness) => void;
@@ -133,7 +148,7 @@ async function startServing(
   options: LogStoreOptions,
   logger: Logger,
   onFatal: (error: Error) => void,
-  { meta, created, registry, metricsServer, setReadiness }: StartContext,
+  { meta, created, transactionLimits, readLimits, registry, metricsServer, setReadiness }: StartContext,
 ): Promise<RunningLogStore> {
   const metrics = createLogStoreMetrics(registry);
   logTransportSecurity(logger, options.security);
@@ -157,7 +172,10 @@ async function startServing(
     }
     await writeClusterMeta(options.dataDir, meta);
   }
-  logger.info({ clusterId: meta.clusterId, shardMap: meta.shardMap, created }, created ? "cluster created" : "cluster loaded");
+  logger.info(
+    { clusterId: meta.clusterId, shardMap: meta.shardMap, limits: meta.limits, created },
+    created ? "cluster created" : "cluster loaded",
+  );
   if (report.tornTail !== null) {
     const { fileName, offset, bytesDropped, reason } = report.tornTail;
     logger.warn({ file: fileName, offset, bytesDropped, reason }, "WAL torn tail repaired: cut off an incomplete last record");
@@ -171,7 +189,7 @@ async function startServing(
     },
     "WAL recovered",
   );
-  const messageBytesMax = grpcMessageBytesMax(options.transactionLimits);
+  const messageBytesMax = grpcMessageBytesMax(transactionLimits);
   const dedupe = new DedupeTable(options.dedupeLimits);
   const singleVoter = options.replication === undefined;
   setReadiness(() => ({ ready: false, reason: "starting: opening the replicated log (a blank replica first waits for every peer)" }));
@@ -185,7 +203,7 @@ async function startServing(
       wal,
       dedupe,
       {
-        transactionLimits: options.transactionLimits,
+        transactionLimits,
         messageBytesMax,
         appendQueueMax: options.walLimits.appendQueueMax,
         appendQueueBytesMax: options.walLimits.appendQueueBytesMax,
@@ -214,7 +232,7 @@ async function startServing(
   const server = new Server({
     ...grpcServerOptions({
       messageBytesMax,
-      concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + options.readLimits.readersMax + 16, 2 ** 31 - 1),
+      concurrentStreamsMax: Math.min(options.walLimits.appendQueueMax + readLimits.readersMax + 16, 2 ** 31 - 1),
     }),
     ...serverInterceptorsFor(options.security, refusals),
   });
@@ -225,8 +243,8 @@ async function startServing(
       meta,
       replicaId: options.replicaId,
       advertiseAddress: () => advertiseAddress,
-      transactionLimits: options.transactionLimits,
-      readLimits: options.readLimits,
+      transactionLimits,
+      readLimits,
       appendStreamPendingMax: options.appendStreamPendingMax,
       onFatal,
       replication,
@@ -297,12 +315,8 @@ function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: 
   };
 }
 
-function checkOptions(options: LogStoreOptions): void {
-  const { readLimits, transactionLimits } = options;
-  // Keeps one cap on gRPC messages: a read batch is never larger than the largest entry.
-  assert(
-    readLimits.readBatchBytesMax <= transactionLimits.entryBytesMax,
-    `read batch bytes max ${readLimits.readBatchBytesMax} must not exceed entry bytes max ${transactionLimits.entryBytesMax}`,
-  );
+/** Keeps one cap on gRPC messages: a read batch is never larger than the cluster's largest entry. */
+function checkReadLimits(readLimits: ReadLimits, transactionLimits: TransactionLimits): ReadLimits {
   assert(readLimits.readersMax >= 1 && readLimits.readBatchEntriesMax >= 1, "read limits must be positive");
+  return { ...readLimits, readBatchBytesMax: Math.min(readLimits.readBatchBytesMax, transactionLimits.entryBytesMax) };
 }

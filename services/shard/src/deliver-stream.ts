@@ -115,6 +115,10 @@ function applyBatch(ctx: ShardContext, batch: PartBatch, commitLsnFloor: bigint,
   endTimer();
   for (const part of plan.apply) ctx.stats.recordCommitted(part, committedNs);
   recordPlan(ctx, plan.apply.length, plan.duplicates, plan.gap !== undefined);
+  if (plan.rejectedLsns.length > 0) {
+    ctx.metrics.partsRejected.inc(plan.rejectedLsns.length);
+    ctx.logger.warn({ lsns: plan.rejectedLsns.map(String) }, "parts rejected at apply time (their outcome is readable with GetOutcome)");
+  }
   if (plan.apply.length > 0) ctx.waiters.advance(plan.appliedLsnAfter);
   if (plan.gap !== undefined) {
     ctx.logger.debug(

@@ -1,12 +1,19 @@
 import {
   assert,
+  DEFAULT_TRANSACTION_LIMITS,
   describeShardMap,
+  describeTransactionLimits,
   failedPrecondition,
   invalidArgument,
   LpError,
   sameShardMap,
+  sameTransactionLimits,
+  transactionLimitsMismatch,
   validateShardMap,
   type ShardMapConfig,
+  withDefaultLimits,
+  type GivenTransactionLimits,
+  type TransactionLimits,
 } from "@logplayer/common";
 import type { DeliverHello } from "@logplayer/proto";
 
@@ -23,18 +30,23 @@ export interface ShardIdentity {
   readonly clusterId: string;
   /** null until learned. */
   readonly shardMap: ShardMapConfig | null;
+  /** The cluster's transaction limits; null until recorded (a database from before they were). */
+  readonly limits: TransactionLimits | null;
 }
 
 /** What the start-up flags add to the stored identity. */
 export interface IdentityUpdate {
   readonly clusterId?: string;
   readonly shardMap?: ShardMapConfig;
+  readonly limits?: TransactionLimits;
 }
 
 export interface ConfiguredIdentity {
   readonly shardId: number;
   readonly shardCount?: number;
   readonly clusterId?: string;
+  /** Limit flags given on the command line (each must be the LogStore's value). */
+  readonly transactionLimits?: GivenTransactionLimits;
 }
 
 /**
@@ -66,6 +78,19 @@ export function reconcileConfiguredIdentity(stored: ShardIdentity, configured: C
     }
     if (stored.clusterId === "") update = { ...update, clusterId: configured.clusterId };
   }
+  const givenLimits = configured.transactionLimits ?? {};
+  if (stored.limits === null) {
+    // First start, or a database from before limits were recorded: the flags, else today's defaults.
+    update = { ...update, limits: withDefaultLimits(givenLimits) };
+  } else {
+    const mismatch = transactionLimitsMismatch(stored.limits, givenLimits);
+    if (mismatch !== null) {
+      throw failedPrecondition(
+        `data directory ${dataDir} was created with the cluster's limits (${describeTransactionLimits(stored.limits)}), ` +
+          `but ${mismatch}; the limits are fixed when the cluster is created`,
+      );
+    }
+  }
   const missing = [
     ...(stored.clusterId === "" && update.clusterId === undefined ? ["--cluster-id"] : []),
     ...(stored.shardMap === null && update.shardMap === undefined ? ["--shard-count"] : []),
@@ -95,7 +120,10 @@ export function checkHello(
   hello: DeliverHello,
   protocolVersion: number,
 ): { ok: false; error: LpError } | { ok: true } {
-  assert(identity.clusterId !== "" && identity.shardMap !== null, "a shard serves only once its identity is configured");
+  assert(
+    identity.clusterId !== "" && identity.shardMap !== null && identity.limits !== null,
+    "a shard serves only once its identity is configured",
+  );
   const refuse = (error: LpError) => ({ ok: false as const, error });
   if (hello.protocolVersion !== protocolVersion) {
     return refuse(
@@ -124,6 +152,16 @@ export function checkHello(
     return refuse(
       failedPrecondition(
         `cluster id mismatch: the LogPlayer is in cluster "${hello.clusterId}", this shard is in cluster "${identity.clusterId}"`,
+      ),
+    );
+  }
+  // A LogPlayer that sends no limits predates them: it knows only the defaults.
+  const helloLimits = hello.limits ?? DEFAULT_TRANSACTION_LIMITS;
+  if (!sameTransactionLimits(identity.limits, helloLimits)) {
+    return refuse(
+      failedPrecondition(
+        `limits mismatch: the LogPlayer has the cluster's limits as ${describeTransactionLimits(helloLimits)}, ` +
+          `this shard recorded ${describeTransactionLimits(identity.limits)}`,
       ),
     );
   }

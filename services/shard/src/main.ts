@@ -5,13 +5,14 @@ import {
   http2WindowOption,
   installHttp2Window,
   createLogger,
-  DEFAULT_TRANSACTION_LIMITS,
   envOption,
   LOG_LEVELS,
   parseAddress,
   parseIntegerInRange,
   runMain,
   SHARD_COUNT_MAX,
+  TRANSACTION_LIMIT_RANGES,
+  DEFAULT_MESSAGE_BYTES_MAX,
   type LogLevel,
   parseFlags,
   listenHost,
@@ -43,7 +44,11 @@ interface ShardFlags extends TlsFlags {
   readWaitMsMax: number;
   scanItemsMax: number;
   scanBytesMax: number;
-  messageBytesMax: number;
+  messageBytesMax?: number;
+  entryBytesMax?: number;
+  mutationsMax?: number;
+  keyBytesMax?: number;
+  valueBytesMax?: number;
   checkpointIntervalMs: number;
   walAutocheckpointPages: number;
   sqlitePageBytes: number;
@@ -56,6 +61,16 @@ function intOption(flags: string, description: string, env: string, min: number,
   const name = flags.split(" ")[0]!;
   const option = envOption(flags, description, env).argParser(parseIntegerInRange(name, min, max));
   return defaultValue === undefined ? option : option.default(defaultValue);
+}
+
+/**
+ * A cluster limit flag: no default, because the value is the cluster's
+ * (recorded on the first start, defaults for those not given) and a value
+ * given later must equal the record.
+ */
+function limitOption(name: keyof typeof TRANSACTION_LIMIT_RANGES, description: string, env: string): Option {
+  const { flag, min, max } = TRANSACTION_LIMIT_RANGES[name];
+  return intOption(`${flag} <n>`, `${description}: the cluster's limit, the LogStore's value (recorded on the first start)`, env, min, max);
 }
 
 function parsePageBytes(value: string): number {
@@ -144,13 +159,17 @@ function buildCommand(): Command {
     .addOption(
       intOption(
         "--message-bytes-max <n>",
-        "largest gRPC message either way (bounds a delivered batch)",
+        "largest gRPC message either way (bounds a delivered batch); at least the cluster's message cap " +
+          `(default: the larger of ${DEFAULT_MESSAGE_BYTES_MAX} and that cap)`,
         "LP_MESSAGE_BYTES_MAX",
         MiB,
         1024 * MiB,
-        16 * MiB,
       ),
     )
+    .addOption(limitOption("entryBytesMax", "largest encoded log entry", "LP_ENTRY_BYTES_MAX"))
+    .addOption(limitOption("mutationsMax", "mutations in one transaction", "LP_MUTATIONS_MAX"))
+    .addOption(limitOption("keyBytesMax", "UTF-8 bytes in one key", "LP_KEY_BYTES_MAX"))
+    .addOption(limitOption("valueBytesMax", "bytes in one value (PUT, and as grown by APPEND)", "LP_VALUE_BYTES_MAX"))
     .addOption(
       intOption(
         "--checkpoint-interval-ms <ms>",
@@ -207,8 +226,13 @@ function toOptions(flags: ShardFlags): ShardOptions {
       readWaitMsMax: flags.readWaitMsMax,
       scanItemsMax: flags.scanItemsMax,
       scanBytesMax: flags.scanBytesMax,
-      messageBytesMax: flags.messageBytesMax,
-      transaction: DEFAULT_TRANSACTION_LIMITS,
+    },
+    ...(flags.messageBytesMax === undefined ? {} : { messageBytesMax: flags.messageBytesMax }),
+    transactionLimits: {
+      entryBytesMax: flags.entryBytesMax,
+      mutationsMax: flags.mutationsMax,
+      keyBytesMax: flags.keyBytesMax,
+      valueBytesMax: flags.valueBytesMax,
     },
     security: transportSecurityFromFlags(flags, { role: "shard", name: String(flags.shardId), listenHosts: [listenHost(listen)] }),
   };

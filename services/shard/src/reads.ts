@@ -1,6 +1,14 @@
 import type { Deadline, ServerUnaryCall } from "@grpc/grpc-js";
 import { invalidArgument, LpError, shardForKey, Status, validateKey } from "@logplayer/common";
-import type { GetRequest, GetResponse, ScanRequest, ScanResponse } from "@logplayer/proto";
+import {
+  PartOutcome,
+  type GetOutcomeRequest,
+  type GetOutcomeResponse,
+  type GetRequest,
+  type GetResponse,
+  type ScanRequest,
+  type ScanResponse,
+} from "@logplayer/proto";
 import type { ShardContext } from "./context";
 
 /**
@@ -31,6 +39,32 @@ export async function scanKeys(ctx: ShardContext, call: ServerUnaryCall<ScanRequ
   await waitForApplied(ctx, call, minLsn);
   const result = ctx.store.scan(prefix, startAfter, itemsMax, ctx.limits.scanBytesMax);
   return { items: result.items, appliedLsn: ctx.store.appliedLsn, more: result.more };
+}
+
+/**
+ * GetOutcome: what became of one LSN on this shard, once applied_lsn >= lsn
+ * (waiting like a read with min_lsn = lsn). LSN 0 is not an entry.
+ */
+export async function readOutcome(
+  ctx: ShardContext,
+  call: ServerUnaryCall<GetOutcomeRequest, GetOutcomeResponse>,
+): Promise<GetOutcomeResponse> {
+  const { lsn } = call.request;
+  if (lsn === 0n) throw invalidArgument("lsn must be at least 1");
+  await waitForApplied(ctx, call, lsn);
+  const outcome = ctx.store.outcome(lsn);
+  const appliedLsn = ctx.store.appliedLsn;
+  switch (outcome.kind) {
+    case "applied":
+      return { outcome: PartOutcome.PART_OUTCOME_APPLIED, reason: "", appliedLsn };
+    case "rejected":
+      return { outcome: PartOutcome.PART_OUTCOME_REJECTED, reason: outcome.reason, appliedLsn };
+    case "unknown":
+      return { outcome: PartOutcome.PART_OUTCOME_UNKNOWN, reason: "", appliedLsn };
+    case "pending":
+      // waitForApplied returned, so the applied LSN reached lsn; it never moves back.
+      throw new LpError(Status.INTERNAL, `outcome of LSN ${lsn} pending at applied LSN ${appliedLsn}`);
+  }
 }
 
 function checkKeyRoutesHere(ctx: ShardContext, key: string): void {

@@ -3,7 +3,7 @@ import { AssertionError, LpError, Status } from "@logplayer/common";
 import { PROTOCOL_VERSION, type ShardServer } from "@logplayer/proto";
 import type { ShardContext } from "./context";
 import { serveDeliver } from "./deliver-stream";
-import { readKey, scanKeys } from "./reads";
+import { readKey, readOutcome, scanKeys } from "./reads";
 
 /** The gRPC Shard service over one shard's context. */
 export function createShardService(ctx: ShardContext): ShardServer {
@@ -15,8 +15,11 @@ export function createShardService(ctx: ShardContext): ShardServer {
     scan: (call, callback) => {
       reply(ctx, "scan", scanKeys(ctx, call), callback);
     },
+    getOutcome: (call, callback) => {
+      reply(ctx, "get_outcome", readOutcome(ctx, call), callback);
+    },
     status: (_call, callback) => {
-      const { shardId, clusterId, shardMap } = ctx.store.identity;
+      const { shardId, clusterId, shardMap, limits } = ctx.store.identity;
       callback(null, {
         protocolVersion: PROTOCOL_VERSION,
         shardId,
@@ -28,6 +31,8 @@ export function createShardService(ctx: ShardContext): ShardServer {
         partsDuplicate: ctx.counts.partsDuplicate,
         gaps: ctx.counts.gaps,
         deliveryStreams: ctx.streams.size,
+        limits: limits ?? undefined,
+        diskFull: ctx.store.diskFull ?? "",
       });
     },
     deliveryStats: (call, callback) => {

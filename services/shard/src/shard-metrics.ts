@@ -5,6 +5,9 @@ export interface ShardMetrics {
   readonly partsApplied: Counter;
   readonly partsDuplicate: Counter;
   readonly gaps: Counter;
+  readonly partsRejected: Counter;
+  /** 1 while the database's disk is full (batches refused with RESOURCE_EXHAUSTED), else 0. */
+  readonly diskFull: Gauge;
   readonly batchesRefused: Counter;
   readonly appliedLsn: Gauge;
   readonly durableLsn: Gauge;
@@ -22,6 +25,16 @@ export function createShardMetrics(registry: Registry): ShardMetrics {
     partsApplied: new Counter({ name: "lp_shard_parts_applied_total", help: "Parts applied (dummies included).", registers }),
     partsDuplicate: new Counter({ name: "lp_shard_parts_duplicate_total", help: "Parts skipped as already applied.", registers }),
     gaps: new Counter({ name: "lp_shard_gaps_total", help: "Gap replies sent (a part did not follow on).", registers }),
+    diskFull: new Gauge({
+      name: "lp_shard_disk_full",
+      help: "1 while the shard's database has no room: batches are refused with RESOURCE_EXHAUSTED and retried by the LogPlayer",
+      registers,
+    }),
+    partsRejected: new Counter({
+      name: "lp_shard_parts_rejected_total",
+      help: "Parts consumed but rejected as a whole at apply time (a value past value_bytes_max); see GetOutcome.",
+      registers,
+    }),
     batchesRefused: new Counter({
       name: "lp_shard_batches_refused_total",
       help: "Delivery batches refused as invalid; the stream was ended.",
@@ -51,7 +64,7 @@ export function createShardMetrics(registry: Registry): ShardMetrics {
     waitingReads: new Gauge({ name: "lp_shard_waiting_reads", help: "Reads waiting for applied_lsn >= min_lsn.", registers }),
     reads: new Counter({
       name: "lp_shard_reads_total",
-      help: "Get and Scan calls by outcome.",
+      help: "Get, Scan and GetOutcome calls by outcome.",
       labelNames: ["method", "outcome"] as const,
       registers,
     }),

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as hdr from "hdr-histogram-js";
-import { createShardMap, grpcChannelOptions, shardForKey, Status } from "@logplayer/common";
+import { createShardMap, DEFAULT_TRANSACTION_LIMITS, grpcChannelOptions, shardForKey, Status } from "@logplayer/common";
 import { waitFor } from "@logplayer/testing";
 import {
   MutationKind,
@@ -104,6 +104,7 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverRequest {
         shardId: 0,
         playerId: "test",
         commitLsn: 0n,
+        limits: DEFAULT_TRANSACTION_LIMITS,
         ...fields,
       },
     },

@@ -9,8 +9,10 @@ import {
   grpcServerOptions,
   LsnWaiters,
   shutdownServer,
+  serviceMessageBytesMax,
   startMetricsServer,
   unavailable,
+  type GivenTransactionLimits,
   type Logger,
   type MetricsServer,
   type Registry,
@@ -50,9 +52,14 @@ export interface ShardOptions {
   readonly pageBytes?: number;
   /** Bound on a graceful shutdown before open calls are cancelled. */
   readonly shutdownTimeoutMs: number;
-  readonly limits: ShardLimits;
   /** mTLS (the default) or --insecure. */
   readonly security: TransportSecurity;
+  /** The shard's own limits; the transaction limits and message cap come from the cluster's (below). */
+  readonly limits: Omit<ShardLimits, "transaction" | "messageBytesMax">;
+  /** --message-bytes-max when given (refused below the cluster's cap); else derived. */
+  readonly messageBytesMax?: number;
+  /** Limit flags given; recorded on the first start (defaults for the rest), checked against the record after. */
+  readonly transactionLimits?: GivenTransactionLimits;
 }
 
 export interface RunningShard {
@@ -70,7 +77,6 @@ export interface RunningShard {
  * database or an identity mismatch.
  */
 export async function startShard(options: ShardOptions, logger: Logger): Promise<RunningShard> {
-  validateLimits(options.limits);
   // Before SQLite opens anything: a second process on this directory is refused by name, not left to SQLite's busy errors.
   const dirLock = lockDataDir(options.dataDir, `shard ${options.shardId}`);
   let store: ShardStore;
@@ -87,13 +93,14 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
   let metricsServer: MetricsServer | null = null;
   try {
     const update = reconcileConfiguredIdentity(store.identity, options, options.dataDir);
-    if (update.clusterId !== undefined || update.shardMap !== undefined) store.adoptIdentity(update);
+    if (Object.keys(update).length > 0) store.adoptIdentity(update);
+    const limits = clusterLimits(store, options);
     const registry = createRegistry("shard");
-    const context = createContext(store, options.limits, logger, registry, (call) => callerKey(call, options.security));
+    const context = createContext(store, limits, logger, registry, (call) => callerKey(call, options.security));
     logTransportSecurity(logger, options.security);
     const refusals = new RefusalLog("shard", registry, logger);
     server = new Server({
-      ...grpcServerOptions({ messageBytesMax: options.limits.messageBytesMax, concurrentStreamsMax: 1024 }),
+      ...grpcServerOptions({ messageBytesMax: limits.messageBytesMax, concurrentStreamsMax: 1024 }),
       ...serverInterceptorsFor(options.security, refusals),
     });
     server.addService(ShardService, createShardService(context));
@@ -137,6 +144,11 @@ function createContext(
   callerOf: ShardContext["callerOf"],
 ): ShardContext {
   const metrics = createShardMetrics(registry);
+  store.onDiskFull((message) => {
+    metrics.diskFull.set(message === null ? 0 : 1);
+    if (message !== null) logger.error({ reason: message }, "shard disk full: batches refused with RESOURCE_EXHAUSTED until one commits");
+    else logger.warn("shard disk has room again: batches applied");
+  });
   metrics.appliedLsn.set(Number(store.appliedLsn));
   metrics.durableLsn.set(Number(store.durableLsn));
   return {
@@ -202,6 +214,15 @@ function endOpenCalls(ctx: ShardContext): void {
   for (const end of [...ctx.streams.values()]) end(error);
   for (const fail of [...ctx.pendingReads]) fail(error);
   assert(ctx.streams.size === 0 && ctx.pendingReads.size === 0, "open calls left after ending them all");
+}
+
+/** The shard's limits with the cluster's transaction limits (as recorded) and the message cap derived from them. */
+function clusterLimits(store: ShardStore, options: ShardOptions): ShardLimits {
+  const transaction = store.identity.limits;
+  assert(transaction !== null, "the cluster's limits are recorded before the shard serves");
+  const limits = { ...options.limits, transaction, messageBytesMax: serviceMessageBytesMax(options.messageBytesMax, transaction) };
+  validateLimits(limits);
+  return limits;
 }
 
 function validateLimits(limits: ShardLimits): void {

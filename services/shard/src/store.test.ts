@@ -2,9 +2,9 @@ import fs from "node:fs";
 import Database from "better-sqlite3";
 import os from "node:os";
 import path from "node:path";
-import { AssertionError, LpError, Status } from "@logplayer/common";
+import { AssertionError, DEFAULT_TRANSACTION_LIMITS, LpError, Status } from "@logplayer/common";
 import { MutationKind, type Mutation, type Part } from "@logplayer/proto";
-import { DATABASE_FILE_NAME, DEFAULT_PAGE_BYTES, prefixUpperBound, ShardStore } from "./store";
+import { DATABASE_FILE_NAME, DEFAULT_PAGE_BYTES, prefixUpperBound, REJECTED_PARTS_KEPT_MAX, ShardStore } from "./store";
 
 const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
 
@@ -19,6 +19,9 @@ const del = (key: string) => m(MutationKind.MUTATION_KIND_DELETE, key);
 function part(lsn: number, prevLsn: number, mutations: Mutation[] = []): Part {
   return { lsn: BigInt(lsn), prevLsn: BigInt(prevLsn), mutations, commitTimeNs: 0n, dispatchTimeNs: 0n };
 }
+
+/** Values of at most 10 bytes, to reach the limit with a few appends. */
+const SMALL_VALUES = { ...DEFAULT_TRANSACTION_LIMITS, valueBytesMax: 10 };
 
 const text = (value: Buffer | undefined): string | undefined => value?.toString("utf8");
 
@@ -42,7 +45,7 @@ describe("ShardStore", () => {
   test("a new store starts at applied LSN 0 with the given shard id", () => {
     const s = open(3);
     expect(s.appliedLsn).toBe(0n);
-    expect(s.identity).toEqual({ shardId: 3, clusterId: "", shardMap: null });
+    expect(s.identity).toEqual({ shardId: 3, clusterId: "", shardMap: null, limits: null });
   });
 
   test("applies, skips duplicates, refuses gaps", () => {
@@ -109,14 +112,48 @@ describe("ShardStore", () => {
 
   test("reopening keeps the applied LSN, the data and the learned identity", () => {
     const s = open(2);
-    s.adoptIdentity({ clusterId: "c1", shardMap: { shardCount: 4, hash: "fnv1a32" } });
+    s.adoptIdentity({ clusterId: "c1", shardMap: { shardCount: 4, hash: "fnv1a32" }, limits: SMALL_VALUES });
     s.applyBatch([part(3, 0, [append("a", "x")]), part(7, 3, [append("a", "y")])]);
     s.close();
     const again = open(2);
     expect(again.appliedLsn).toBe(7n);
     expect(again.durableLsn).toBe(7n);
     expect(text(again.get("a"))).toBe("xy");
-    expect(again.identity).toEqual({ shardId: 2, clusterId: "c1", shardMap: { shardCount: 4, hash: "fnv1a32" } });
+    expect(again.identity).toEqual({ shardId: 2, clusterId: "c1", shardMap: { shardCount: 4, hash: "fnv1a32" }, limits: SMALL_VALUES });
+  });
+
+  test("a part that would grow a value past value_bytes_max is rejected whole, recorded, and consumed", () => {
+    const s = open();
+    s.adoptIdentity({ limits: SMALL_VALUES });
+    s.applyBatch([part(1, 0, [put("a", "12345678")])]);
+    // Part 2 would make "a" 11 bytes: none of it applies, not even the PUT of "b"; part 3 still applies.
+    const plan = s.applyBatch([part(2, 1, [put("b", "x"), append("a", "abc")]), part(3, 2, [append("a", "90")])]);
+    expect(plan.appliedLsnAfter).toBe(3n);
+    expect(plan.rejectedLsns).toEqual([2n]);
+    expect(s.get("b")).toBeUndefined();
+    expect(text(s.get("a"))).toBe("1234567890");
+    expect(s.outcome(1n)).toEqual({ kind: "applied" });
+    expect(s.outcome(2n)).toEqual({
+      kind: "rejected",
+      reason: expect.stringMatching(/^VALUE_TOO_LARGE: mutation 1 \(MUTATION_KIND_APPEND\)/),
+    });
+    expect(s.outcome(3n)).toEqual({ kind: "applied" });
+    expect(s.outcome(4n)).toEqual({ kind: "pending" });
+    // A resend of the rejected part is a duplicate like any other, and the outcome survives a reopen.
+    expect(s.applyBatch([part(2, 1, [put("b", "x"), append("a", "abc")])])).toMatchObject({ duplicates: 1, rejectedLsns: [] });
+    s.close();
+    expect(open().outcome(2n).kind).toBe("rejected");
+  });
+
+  test("rejections are remembered up to REJECTED_PARTS_KEPT_MAX; older ones read as unknown, never as applied", () => {
+    const s = open();
+    s.adoptIdentity({ limits: { ...SMALL_VALUES, valueBytesMax: 0 } });
+    const parts = Array.from({ length: REJECTED_PARTS_KEPT_MAX + 2 }, (_, i) => part(i + 1, i, [append("a", "x")]));
+    for (let i = 0; i < parts.length; i += 1000) s.applyBatch(parts.slice(i, i + 1000));
+    expect(s.outcome(1n)).toEqual({ kind: "unknown" });
+    expect(s.outcome(2n)).toEqual({ kind: "unknown" });
+    expect(s.outcome(3n).kind).toBe("rejected");
+    expect(s.outcome(BigInt(parts.length)).kind).toBe("rejected");
   });
 
   test("the durable LSN advances only at a checkpoint", () => {

@@ -1,9 +1,19 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { assert, failedPrecondition, LpError, Status, validateShardMap, type ShardMapConfig } from "@logplayer/common";
-import { applyMutation, planBatch, type BatchPlan } from "@logplayer/delivery";
-import { MutationKind, type Mutation, type Part } from "@logplayer/proto";
+import {
+  assert,
+  DEFAULT_TRANSACTION_LIMITS,
+  failedPrecondition,
+  LpError,
+  parseTransactionLimits,
+  Status,
+  validateShardMap,
+  type ShardMapConfig,
+  type TransactionLimits,
+} from "@logplayer/common";
+import { applyPartMutations, planBatch, type BatchPlan } from "@logplayer/delivery";
+import type { Part } from "@logplayer/proto";
 import type { IdentityUpdate, ShardIdentity } from "./identity";
 import { withUnsafeTestMutation } from "./unsafe-test-mutation";
 
@@ -53,11 +63,33 @@ export interface ShardStoreOptions {
   readonly pageBytes?: number | undefined;
 }
 
+/**
+ * Rejected parts remembered for GetOutcome; the oldest is forgotten beyond
+ * this many (its LSN then reads as "unknown", never as "applied").
+ */
+export const REJECTED_PARTS_KEPT_MAX = 10_000;
+
 const KV_TABLE = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)";
+// rejected_parts needs no schema version: an older file simply gets the empty table.
 const SCHEMA = `
   ${KV_TABLE};
   CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS rejected_parts (lsn INTEGER PRIMARY KEY, reason TEXT NOT NULL);
 `;
+
+/**
+ * What became of one LSN on this shard. "applied" also covers an LSN that
+ * had no part here; "rejected" means none of the part's mutations were
+ * applied (see applyPartMutations); "pending" is above the applied LSN.
+ */
+export type PartOutcome =
+  | { readonly kind: "applied" }
+  | { readonly kind: "rejected"; readonly reason: string }
+  | { readonly kind: "unknown" }
+  | { readonly kind: "pending" };
+
+/** A batch's plan plus the LSNs of the applied parts that were rejected as a whole. */
+export type StoredBatchPlan = BatchPlan<Part> & { readonly rejectedLsns: readonly bigint[] };
 
 export interface KeyValueItem {
   readonly key: string;
@@ -86,10 +118,13 @@ export class ShardStore {
   readonly #db: Database.Database;
   readonly #dataDir: string;
   readonly #statements: ReturnType<typeof prepareStatements>;
-  readonly #applyBatchTransaction: (parts: readonly Part[]) => BatchPlan<Part>;
+  readonly #applyBatchTransaction: (parts: readonly Part[]) => StoredBatchPlan;
   #appliedLsn: bigint;
   #durableLsn: bigint;
   #identity: ShardIdentity;
+  /** Why the last apply failed for want of space; null once an apply commits. */
+  #diskFull: string | null = null;
+  #onDiskFull: (message: string | null) => void = () => undefined;
 
   private constructor(db: Database.Database, dataDir: string, shardId: number) {
     this.#db = db;
@@ -175,11 +210,16 @@ export class ShardStore {
         assert(this.#identity.shardMap === null, "shard map is already set");
         s.metaPut.run("shard_map", JSON.stringify(update.shardMap));
       }
+      if (update.limits !== undefined) {
+        assert(this.#identity.limits === null, "transaction limits are already set");
+        s.metaPut.run("transaction_limits", JSON.stringify(update.limits));
+      }
     })();
     this.#identity = {
       shardId: this.#identity.shardId,
       clusterId: update.clusterId ?? this.#identity.clusterId,
       shardMap: update.shardMap ?? this.#identity.shardMap,
+      limits: update.limits ?? this.#identity.limits,
     };
   }
 
@@ -189,37 +229,104 @@ export class ShardStore {
    * and the new applied LSN. Parts from the first gap on are not applied.
    * On any SQLite error the whole transaction rolls back and nothing changes.
    */
-  applyBatch(parts: readonly Part[]): BatchPlan<Part> {
-    const plan = this.#applyBatchTransaction(parts);
+  applyBatch(parts: readonly Part[]): StoredBatchPlan {
+    let plan: StoredBatchPlan;
+    try {
+      plan = this.#applyBatchTransaction(parts);
+    } catch (err: unknown) {
+      if (!isDiskFull(err)) throw err;
+      // The transaction rolled back: nothing of the batch is applied, and the next attempt starts from the same applied LSN.
+      this.#setDiskFull(`disk full: no space left for the shard database in ${this.#dataDir}; retrying as batches arrive`);
+      throw new LpError(Status.RESOURCE_EXHAUSTED, `${this.#diskFull}; nothing of this batch was applied`);
+    }
     this.#appliedLsn = plan.appliedLsnAfter;
+    this.#setDiskFull(null);
     return plan;
   }
 
-  #applyBatchInTransaction(parts: readonly Part[]): BatchPlan<Part> {
+  /**
+   * Non-null while the database's disk is full: the last apply failed with
+   * SQLITE_FULL and rolled back. Cleared by the next apply that commits.
+   */
+  get diskFull(): string | null {
+    return this.#diskFull;
+  }
+
+  /** Called on each change of `diskFull` (for the log and metrics). */
+  onDiskFull(observer: (message: string | null) => void): void {
+    this.#onDiskFull = observer;
+  }
+
+  #setDiskFull(message: string | null): void {
+    if (message === this.#diskFull) return;
+    this.#diskFull = message;
+    this.#onDiskFull(message);
+  }
+
+  #applyBatchInTransaction(parts: readonly Part[]): StoredBatchPlan {
     const appliedLsnStored = this.#readAppliedLsn();
     assert(appliedLsnStored === this.#appliedLsn, `applied LSN in memory ${this.#appliedLsn} != stored ${appliedLsnStored}`);
     const batchPlan = planBatch(appliedLsnStored, parts);
+    const rejectedLsns: bigint[] = [];
     for (const part of batchPlan.apply) {
-      for (const mutation of part.mutations) this.#applyMutation(mutation);
+      if (!this.#applyPart(part)) rejectedLsns.push(part.lsn);
     }
     if (batchPlan.apply.length > 0) {
       assert(batchPlan.appliedLsnAfter > appliedLsnStored, "applied LSN did not advance");
       this.#statements.metaPut.run("applied_lsn", batchPlan.appliedLsnAfter);
     }
-    return batchPlan;
+    return { ...batchPlan, rejectedLsns };
   }
 
-  #applyMutation(mutation: Mutation): void {
+  /**
+   * Writes one part's mutations, or, when the part breaks a limit at apply
+   * time, none of them and a rejected_parts row instead. Either way the part
+   * is consumed: a committed part is never refused. Returns whether it applied.
+   */
+  #applyPart(part: Part): boolean {
     const s = this.#statements;
-    // PUT and DELETE do not depend on the current value: skip the read.
-    const readsCurrent = mutation.kind === MutationKind.MUTATION_KIND_APPEND || mutation.kind === MutationKind.MUTATION_KIND_ADD;
-    const current = readsCurrent ? (s.kvGet.get(mutation.key) as { value: Buffer } | undefined)?.value : undefined;
-    const next = applyMutation(current, mutation);
-    if (next === undefined) {
-      s.kvDelete.run(mutation.key);
-    } else {
-      s.kvPut.run(mutation.key, toBuffer(next));
+    if (part.mutations.length === 0) return true;
+    const readCurrent = (key: string): Uint8Array | undefined => (s.kvGet.get(key) as { value: Buffer } | undefined)?.value;
+    const outcome = applyPartMutations(part.mutations, readCurrent, this.transactionLimits.valueBytesMax);
+    if (outcome.kind === "rejected") {
+      s.rejectedPut.run(part.lsn, outcome.reason);
+      this.#forgetOldestRejection();
+      return false;
     }
+    for (const [key, value] of outcome.writes) {
+      if (value === undefined) s.kvDelete.run(key);
+      else s.kvPut.run(key, toBuffer(value));
+    }
+    return true;
+  }
+
+  /** Keeps rejected_parts at REJECTED_PARTS_KEPT_MAX rows; what is forgotten reads as "unknown". */
+  #forgetOldestRejection(): void {
+    const s = this.#statements;
+    const { rows } = s.rejectedCount.get() as { rows: bigint };
+    if (rows <= BigInt(REJECTED_PARTS_KEPT_MAX)) return;
+    const { lsn } = s.rejectedOldest.get() as { lsn: bigint };
+    s.rejectedDelete.run(lsn);
+    s.metaPut.run("outcomes_forgotten_through", lsn);
+  }
+
+  /** What became of `lsn` on this shard (see PartOutcome). */
+  outcome(lsn: bigint): PartOutcome {
+    if (lsn > this.#appliedLsn) return { kind: "pending" };
+    const row = this.#statements.rejectedGet.get(lsn) as { reason: string } | undefined;
+    if (row !== undefined) return { kind: "rejected", reason: row.reason };
+    const forgottenThrough = this.#readMeta("outcomes_forgotten_through");
+    if (typeof forgottenThrough === "bigint" && lsn <= forgottenThrough) return { kind: "unknown" };
+    return { kind: "applied" };
+  }
+
+  /**
+   * The limits parts are applied under: the cluster's, recorded with the
+   * identity. Before they are recorded (a store opened by a test; a shard
+   * records them before serving) the defaults apply.
+   */
+  get transactionLimits(): TransactionLimits {
+    return this.#identity.limits ?? DEFAULT_TRANSACTION_LIMITS;
   }
 
   get(key: string): Buffer | undefined {
@@ -305,8 +412,18 @@ export class ShardStore {
     if (typeof storedShardId !== "bigint" || typeof clusterId !== "string") {
       throw new LpError(Status.DATA_LOSS, "meta table is missing shard_id or cluster_id");
     }
-    return { shardId: Number(storedShardId), clusterId, shardMap: parseStoredShardMap(shardMapJson) };
+    return {
+      shardId: Number(storedShardId),
+      clusterId,
+      shardMap: parseStoredShardMap(shardMapJson),
+      limits: parseStoredLimits(this.#readMeta("transaction_limits")),
+    };
   }
+}
+
+/** SQLite's answer when a write finds no room (ENOSPC, or the file size limit). */
+function isDiskFull(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code === "SQLITE_FULL";
 }
 
 export function isValidPageBytes(pageBytes: number): boolean {
@@ -356,6 +473,11 @@ function prepareStatements(db: Database.Database) {
     kvDelete: db.prepare("DELETE FROM kv WHERE key = ?"),
     scanOpen: db.prepare("SELECT key, value FROM kv WHERE key >= ? AND key > ? ORDER BY key LIMIT ?"),
     scanBounded: db.prepare("SELECT key, value FROM kv WHERE key >= ? AND key > ? AND key < ? ORDER BY key LIMIT ?"),
+    rejectedPut: db.prepare("INSERT INTO rejected_parts (lsn, reason) VALUES (?, ?)"),
+    rejectedGet: db.prepare("SELECT reason FROM rejected_parts WHERE lsn = ?"),
+    rejectedCount: db.prepare("SELECT count(*) AS rows FROM rejected_parts").safeIntegers(true),
+    rejectedOldest: db.prepare("SELECT min(lsn) AS lsn FROM rejected_parts").safeIntegers(true),
+    rejectedDelete: db.prepare("DELETE FROM rejected_parts WHERE lsn = ?"),
   };
 }
 
@@ -369,6 +491,14 @@ function parseStoredShardMap(json: unknown): ShardMapConfig | null {
   const map = { shardCount: parsed.shardCount, hash: parsed.hash };
   validateShardMap(map);
   return map;
+}
+
+function parseStoredLimits(json: unknown): TransactionLimits | null {
+  if (json === undefined) return null;
+  if (typeof json !== "string") throw new LpError(Status.DATA_LOSS, "meta transaction_limits is not text");
+  const limits = parseTransactionLimits(JSON.parse(json) as unknown);
+  if (limits === null) throw new LpError(Status.DATA_LOSS, `meta transaction_limits is malformed: ${json}`);
+  return limits;
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { LogEntry, ShardMap, Transaction } from "./types";
+import { LogEntry, ShardMap, Transaction, TransactionLimits } from "./types";
 
 export const protobufPackage = "logplayer.v1";
 
@@ -90,6 +90,11 @@ export interface StatusResponse {
   replicaId: string;
   /** Every replica as far as this one knows (empty for a single replica). */
   replicas: ReplicaStatus[];
+  /**
+   * The cluster's limits (cluster.json); absent from a LogStore that predates
+   * them, whose limits are the defaults.
+   */
+  limits: TransactionLimits | undefined;
 }
 
 /**
@@ -757,6 +762,7 @@ function createBaseStatusResponse(): StatusResponse {
     leaderAddress: "",
     replicaId: "",
     replicas: [],
+    limits: undefined,
   };
 }
 
@@ -806,6 +812,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     for (const v of message.replicas) {
       ReplicaStatus.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.limits !== undefined) {
+      TransactionLimits.encode(message.limits, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -905,6 +914,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
           message.replicas.push(ReplicaStatus.decode(reader, reader.uint32()));
           continue;
         }
+        case 12: {
+          if (tag !== 98) {
+            break;
+          }
+
+          message.limits = TransactionLimits.decode(reader, reader.uint32());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -929,6 +946,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       replicas: globalThis.Array.isArray(object?.replicas)
         ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
         : [],
+      limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
     };
   },
 
@@ -967,6 +985,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.replicas?.length) {
       obj.replicas = message.replicas.map((e) => ReplicaStatus.toJSON(e));
     }
+    if (message.limits !== undefined) {
+      obj.limits = TransactionLimits.toJSON(message.limits);
+    }
     return obj;
   },
 
@@ -988,6 +1009,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.leaderAddress = object.leaderAddress ?? "";
     message.replicaId = object.replicaId ?? "";
     message.replicas = object.replicas?.map((e) => ReplicaStatus.fromPartial(e)) || [];
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? TransactionLimits.fromPartial(object.limits)
+      : undefined;
     return message;
   },
 };

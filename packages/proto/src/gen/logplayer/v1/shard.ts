@@ -19,9 +19,63 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { KeyValue, Mutation, ShardMap } from "./types";
+import { KeyValue, Mutation, ShardMap, TransactionLimits } from "./types";
 
 export const protobufPackage = "logplayer.v1";
+
+export enum PartOutcome {
+  PART_OUTCOME_UNSPECIFIED = 0,
+  /**
+   * PART_OUTCOME_APPLIED - Every mutation of the entry's part for this shard was applied, or the
+   * entry had no part here.
+   */
+  PART_OUTCOME_APPLIED = 1,
+  /**
+   * PART_OUTCOME_REJECTED - The part broke a limit at apply time (a value grown past value_bytes_max):
+   * none of its mutations were applied on this shard; reason says which.
+   */
+  PART_OUTCOME_REJECTED = 2,
+  /** PART_OUTCOME_UNKNOWN - Rejected parts are kept for a bounded number of LSNs; this one is older. */
+  PART_OUTCOME_UNKNOWN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function partOutcomeFromJSON(object: any): PartOutcome {
+  switch (object) {
+    case 0:
+    case "PART_OUTCOME_UNSPECIFIED":
+      return PartOutcome.PART_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "PART_OUTCOME_APPLIED":
+      return PartOutcome.PART_OUTCOME_APPLIED;
+    case 2:
+    case "PART_OUTCOME_REJECTED":
+      return PartOutcome.PART_OUTCOME_REJECTED;
+    case 3:
+    case "PART_OUTCOME_UNKNOWN":
+      return PartOutcome.PART_OUTCOME_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PartOutcome.UNRECOGNIZED;
+  }
+}
+
+export function partOutcomeToJSON(object: PartOutcome): string {
+  switch (object) {
+    case PartOutcome.PART_OUTCOME_UNSPECIFIED:
+      return "PART_OUTCOME_UNSPECIFIED";
+    case PartOutcome.PART_OUTCOME_APPLIED:
+      return "PART_OUTCOME_APPLIED";
+    case PartOutcome.PART_OUTCOME_REJECTED:
+      return "PART_OUTCOME_REJECTED";
+    case PartOutcome.PART_OUTCOME_UNKNOWN:
+      return "PART_OUTCOME_UNKNOWN";
+    case PartOutcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 export interface DeliverHello {
   protocolVersion: number;
@@ -38,6 +92,12 @@ export interface DeliverHello {
    * at least this high. See docs/delivery-protocol.md, "Commit LSN fence".
    */
   commitLsn: bigint;
+  /**
+   * The cluster's limits as the LogPlayer learned them from the LogStore; the
+   * shard refuses a stream whose limits differ from its recorded ones. Absent
+   * means the defaults (a LogPlayer that predates recorded limits).
+   */
+  limits: TransactionLimits | undefined;
 }
 
 /**
@@ -143,6 +203,16 @@ export interface ShardStatusResponse {
   partsDuplicate: bigint;
   gaps: bigint;
   deliveryStreams: number;
+  /** The cluster's limits as recorded in this shard's database. */
+  limits:
+    | TransactionLimits
+    | undefined;
+  /**
+   * Non-empty while the shard's disk is full ("disk full: ..."): delivered
+   * batches are refused with RESOURCE_EXHAUSTED, nothing is applied, and the
+   * LogPlayer's resends apply once space is freed.
+   */
+  diskFull: string;
 }
 
 export interface DeliveryStatsRequest {
@@ -161,8 +231,28 @@ export interface DeliveryStatsResponse {
   parts: bigint;
 }
 
+export interface GetOutcomeRequest {
+  lsn: bigint;
+}
+
+export interface GetOutcomeResponse {
+  outcome: PartOutcome;
+  /** For REJECTED: which mutation broke which limit (starts with a code such as VALUE_TOO_LARGE). */
+  reason: string;
+  /** The shard's applied LSN when the read ran (>= lsn). */
+  appliedLsn: bigint;
+}
+
 function createBaseDeliverHello(): DeliverHello {
-  return { protocolVersion: 0, clusterId: "", shardMap: undefined, shardId: 0, playerId: "", commitLsn: 0n };
+  return {
+    protocolVersion: 0,
+    clusterId: "",
+    shardMap: undefined,
+    shardId: 0,
+    playerId: "",
+    commitLsn: 0n,
+    limits: undefined,
+  };
 }
 
 export const DeliverHello: MessageFns<DeliverHello> = {
@@ -187,6 +277,9 @@ export const DeliverHello: MessageFns<DeliverHello> = {
         throw new globalThis.Error("value provided for field message.commitLsn of type uint64 too large");
       }
       writer.uint32(48).uint64(message.commitLsn);
+    }
+    if (message.limits !== undefined) {
+      TransactionLimits.encode(message.limits, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -246,6 +339,14 @@ export const DeliverHello: MessageFns<DeliverHello> = {
           message.commitLsn = reader.uint64() as bigint;
           continue;
         }
+        case 10: {
+          if (tag !== 82) {
+            break;
+          }
+
+          message.limits = TransactionLimits.decode(reader, reader.uint32());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -263,6 +364,7 @@ export const DeliverHello: MessageFns<DeliverHello> = {
       shardId: isSet(object.shardId) ? globalThis.Number(object.shardId) : 0,
       playerId: isSet(object.playerId) ? globalThis.String(object.playerId) : "",
       commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
+      limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
     };
   },
 
@@ -286,6 +388,9 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     if (message.commitLsn !== 0n) {
       obj.commitLsn = message.commitLsn.toString();
     }
+    if (message.limits !== undefined) {
+      obj.limits = TransactionLimits.toJSON(message.limits);
+    }
     return obj;
   },
 
@@ -302,6 +407,9 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     message.shardId = object.shardId ?? 0;
     message.playerId = object.playerId ?? "";
     message.commitLsn = object.commitLsn ?? 0n;
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? TransactionLimits.fromPartial(object.limits)
+      : undefined;
     return message;
   },
 };
@@ -1404,6 +1512,8 @@ function createBaseShardStatusResponse(): ShardStatusResponse {
     partsDuplicate: 0n,
     gaps: 0n,
     deliveryStreams: 0,
+    limits: undefined,
+    diskFull: "",
   };
 }
 
@@ -1453,6 +1563,12 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     }
     if (message.deliveryStreams !== 0) {
       writer.uint32(80).uint32(message.deliveryStreams);
+    }
+    if (message.limits !== undefined) {
+      TransactionLimits.encode(message.limits, writer.uint32(90).fork()).join();
+    }
+    if (message.diskFull !== "") {
+      writer.uint32(98).string(message.diskFull);
     }
     return writer;
   },
@@ -1544,6 +1660,22 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
           message.deliveryStreams = reader.uint32();
           continue;
         }
+        case 11: {
+          if (tag !== 90) {
+            break;
+          }
+
+          message.limits = TransactionLimits.decode(reader, reader.uint32());
+          continue;
+        }
+        case 12: {
+          if (tag !== 98) {
+            break;
+          }
+
+          message.diskFull = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1565,6 +1697,8 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       partsDuplicate: isSet(object.partsDuplicate) ? BigInt(object.partsDuplicate) : 0n,
       gaps: isSet(object.gaps) ? BigInt(object.gaps) : 0n,
       deliveryStreams: isSet(object.deliveryStreams) ? globalThis.Number(object.deliveryStreams) : 0,
+      limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
+      diskFull: isSet(object.diskFull) ? globalThis.String(object.diskFull) : "",
     };
   },
 
@@ -1600,6 +1734,12 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     if (message.deliveryStreams !== 0) {
       obj.deliveryStreams = Math.round(message.deliveryStreams);
     }
+    if (message.limits !== undefined) {
+      obj.limits = TransactionLimits.toJSON(message.limits);
+    }
+    if (message.diskFull !== "") {
+      obj.diskFull = message.diskFull;
+    }
     return obj;
   },
 
@@ -1620,6 +1760,10 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     message.partsDuplicate = object.partsDuplicate ?? 0n;
     message.gaps = object.gaps ?? 0n;
     message.deliveryStreams = object.deliveryStreams ?? 0;
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? TransactionLimits.fromPartial(object.limits)
+      : undefined;
+    message.diskFull = object.diskFull ?? "";
     return message;
   },
 };
@@ -1793,6 +1937,162 @@ export const DeliveryStatsResponse: MessageFns<DeliveryStatsResponse> = {
   },
 };
 
+function createBaseGetOutcomeRequest(): GetOutcomeRequest {
+  return { lsn: 0n };
+}
+
+export const GetOutcomeRequest: MessageFns<GetOutcomeRequest> = {
+  encode(message: GetOutcomeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lsn !== 0n) {
+      if (BigInt.asUintN(64, message.lsn) !== message.lsn) {
+        throw new globalThis.Error("value provided for field message.lsn of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.lsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetOutcomeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetOutcomeRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.lsn = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): GetOutcomeRequest {
+    return { lsn: isSet(object.lsn) ? BigInt(object.lsn) : 0n };
+  },
+
+  toJSON(message: GetOutcomeRequest): unknown {
+    const obj: any = {};
+    if (message.lsn !== 0n) {
+      obj.lsn = message.lsn.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetOutcomeRequest>, I>>(base?: I): GetOutcomeRequest {
+    return GetOutcomeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetOutcomeRequest>, I>>(object: I): GetOutcomeRequest {
+    const message = createBaseGetOutcomeRequest();
+    message.lsn = object.lsn ?? 0n;
+    return message;
+  },
+};
+
+function createBaseGetOutcomeResponse(): GetOutcomeResponse {
+  return { outcome: 0, reason: "", appliedLsn: 0n };
+}
+
+export const GetOutcomeResponse: MessageFns<GetOutcomeResponse> = {
+  encode(message: GetOutcomeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.outcome !== 0) {
+      writer.uint32(8).int32(message.outcome);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.appliedLsn !== 0n) {
+      if (BigInt.asUintN(64, message.appliedLsn) !== message.appliedLsn) {
+        throw new globalThis.Error("value provided for field message.appliedLsn of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.appliedLsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetOutcomeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetOutcomeResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.outcome = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.reason = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.appliedLsn = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): GetOutcomeResponse {
+    return {
+      outcome: isSet(object.outcome) ? partOutcomeFromJSON(object.outcome) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      appliedLsn: isSet(object.appliedLsn) ? BigInt(object.appliedLsn) : 0n,
+    };
+  },
+
+  toJSON(message: GetOutcomeResponse): unknown {
+    const obj: any = {};
+    if (message.outcome !== 0) {
+      obj.outcome = partOutcomeToJSON(message.outcome);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.appliedLsn !== 0n) {
+      obj.appliedLsn = message.appliedLsn.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetOutcomeResponse>, I>>(base?: I): GetOutcomeResponse {
+    return GetOutcomeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetOutcomeResponse>, I>>(object: I): GetOutcomeResponse {
+    const message = createBaseGetOutcomeResponse();
+    message.outcome = object.outcome ?? 0;
+    message.reason = object.reason ?? "";
+    message.appliedLsn = object.appliedLsn ?? 0n;
+    return message;
+  },
+};
+
 /** A storage shard: SQLite holding the keys routed to it and its applied LSN. */
 export type ShardService = typeof ShardService;
 export const ShardService = {
@@ -1848,6 +2148,19 @@ export const ShardService = {
     responseSerialize: (value: DeliveryStatsResponse) => Buffer.from(DeliveryStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => DeliveryStatsResponse.decode(value),
   },
+  /**
+   * What became of one LSN on this shard, once applied_lsn >= lsn (bounded
+   * by the call deadline): applied, or rejected as a whole at apply time.
+   */
+  getOutcome: {
+    path: "/logplayer.v1.Shard/GetOutcome",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetOutcomeRequest) => Buffer.from(GetOutcomeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => GetOutcomeRequest.decode(value),
+    responseSerialize: (value: GetOutcomeResponse) => Buffer.from(GetOutcomeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => GetOutcomeResponse.decode(value),
+  },
 } as const;
 
 export interface ShardServer extends UntypedServiceImplementation {
@@ -1863,6 +2176,11 @@ export interface ShardServer extends UntypedServiceImplementation {
   status: handleUnaryCall<ShardStatusRequest, ShardStatusResponse>;
   /** Delay histograms recorded as parts arrive (for benchmarks). */
   deliveryStats: handleUnaryCall<DeliveryStatsRequest, DeliveryStatsResponse>;
+  /**
+   * What became of one LSN on this shard, once applied_lsn >= lsn (bounded
+   * by the call deadline): applied, or rejected as a whole at apply time.
+   */
+  getOutcome: handleUnaryCall<GetOutcomeRequest, GetOutcomeResponse>;
 }
 
 export interface ShardClient extends Client {
@@ -1929,6 +2247,25 @@ export interface ShardClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeliveryStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * What became of one LSN on this shard, once applied_lsn >= lsn (bounded
+   * by the call deadline): applied, or rejected as a whole at apply time.
+   */
+  getOutcome(
+    request: GetOutcomeRequest,
+    callback: (error: ServiceError | null, response: GetOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  getOutcome(
+    request: GetOutcomeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  getOutcome(
+    request: GetOutcomeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetOutcomeResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -19,7 +19,10 @@ export enum MutationKind {
   MUTATION_KIND_PUT = 1,
   /** MUTATION_KIND_DELETE - Remove key (a no-op when it is absent). */
   MUTATION_KIND_DELETE = 2,
-  /** MUTATION_KIND_APPEND - Append value's bytes to the key's current value (empty when absent). */
+  /**
+   * MUTATION_KIND_APPEND - Append value's bytes to the key's current value (empty when absent). If the
+   * result would exceed value_bytes_max, the whole part is rejected on its shard.
+   */
   MUTATION_KIND_APPEND = 3,
   /**
    * MUTATION_KIND_ADD - Add delta to the key's value read as a signed 64-bit decimal integer
@@ -81,7 +84,12 @@ export interface Mutation {
   delta: bigint;
 }
 
-/** A transaction: every mutation is applied, on every shard it touches, or none is. */
+/**
+ * A transaction: on each shard it touches, every mutation of that shard's part
+ * is applied or none is. A part that would grow a value past value_bytes_max is
+ * rejected whole on its shard (Shard.GetOutcome tells); parts on other shards
+ * are not affected.
+ */
 export interface Transaction {
   mutations: Mutation[];
 }
@@ -94,6 +102,21 @@ export interface ShardMap {
   shardCount: number;
   /** Name of the key hash; "fnv1a32" is the only one today. */
   hash: string;
+}
+
+/**
+ * The cluster's transaction limits, fixed when the cluster is created and
+ * recorded in the LogStore's cluster.json (and each shard's database). Every
+ * service enforces these same values; gRPC message caps are derived from them.
+ */
+export interface TransactionLimits {
+  /** Largest encoded log entry (one transaction). */
+  entryBytesMax: number;
+  mutationsMax: number;
+  /** UTF-8 bytes in one key. */
+  keyBytesMax: number;
+  /** Bytes in one value, as written by a PUT and as grown by APPEND. */
+  valueBytesMax: number;
 }
 
 /** One committed entry of the write-ahead log: exactly one transaction. */
@@ -364,6 +387,114 @@ export const ShardMap: MessageFns<ShardMap> = {
     const message = createBaseShardMap();
     message.shardCount = object.shardCount ?? 0;
     message.hash = object.hash ?? "";
+    return message;
+  },
+};
+
+function createBaseTransactionLimits(): TransactionLimits {
+  return { entryBytesMax: 0, mutationsMax: 0, keyBytesMax: 0, valueBytesMax: 0 };
+}
+
+export const TransactionLimits: MessageFns<TransactionLimits> = {
+  encode(message: TransactionLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entryBytesMax !== 0) {
+      writer.uint32(8).uint32(message.entryBytesMax);
+    }
+    if (message.mutationsMax !== 0) {
+      writer.uint32(16).uint32(message.mutationsMax);
+    }
+    if (message.keyBytesMax !== 0) {
+      writer.uint32(24).uint32(message.keyBytesMax);
+    }
+    if (message.valueBytesMax !== 0) {
+      writer.uint32(32).uint32(message.valueBytesMax);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransactionLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTransactionLimits();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.entryBytesMax = reader.uint32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.mutationsMax = reader.uint32();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.keyBytesMax = reader.uint32();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.valueBytesMax = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): TransactionLimits {
+    return {
+      entryBytesMax: isSet(object.entryBytesMax) ? globalThis.Number(object.entryBytesMax) : 0,
+      mutationsMax: isSet(object.mutationsMax) ? globalThis.Number(object.mutationsMax) : 0,
+      keyBytesMax: isSet(object.keyBytesMax) ? globalThis.Number(object.keyBytesMax) : 0,
+      valueBytesMax: isSet(object.valueBytesMax) ? globalThis.Number(object.valueBytesMax) : 0,
+    };
+  },
+
+  toJSON(message: TransactionLimits): unknown {
+    const obj: any = {};
+    if (message.entryBytesMax !== 0) {
+      obj.entryBytesMax = Math.round(message.entryBytesMax);
+    }
+    if (message.mutationsMax !== 0) {
+      obj.mutationsMax = Math.round(message.mutationsMax);
+    }
+    if (message.keyBytesMax !== 0) {
+      obj.keyBytesMax = Math.round(message.keyBytesMax);
+    }
+    if (message.valueBytesMax !== 0) {
+      obj.valueBytesMax = Math.round(message.valueBytesMax);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransactionLimits>, I>>(base?: I): TransactionLimits {
+    return TransactionLimits.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransactionLimits>, I>>(object: I): TransactionLimits {
+    const message = createBaseTransactionLimits();
+    message.entryBytesMax = object.entryBytesMax ?? 0;
+    message.mutationsMax = object.mutationsMax ?? 0;
+    message.keyBytesMax = object.keyBytesMax ?? 0;
+    message.valueBytesMax = object.valueBytesMax ?? 0;
     return message;
   },
 };
