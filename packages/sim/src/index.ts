@@ -8,7 +8,7 @@ export type { NetworkFaults, NetworkConfig, SimNodeId } from "./network";
 export { SimDisk } from "./sim-disk";
 export { RaftInvariantChecker, InvariantViolation } from "./raft-checker";
 export type { LogView, EntryKeyOf } from "./raft-checker";
-export { RaftCluster, runRaftScenario, encodeProposalId, decodeProposalId } from "./raft-cluster";
+export { RaftCluster, runRaftScenario, proposalEntry, proposalIdOf } from "./raft-cluster";
 export type { RaftScenarioOptions, RaftScenarioResult } from "./raft-cluster";
 export { DeliveryCluster, runDeliveryScenario, shrinkDeliveryFailure } from "./delivery-cluster";
 export type { DeliveryScenarioOptions, DeliveryScenarioResult, DeliveryScenarioStats } from "./delivery-cluster";

@@ -123,6 +123,16 @@ describe("RaftInvariantChecker", () => {
     expect(() => checker.onWrite(2, [entry(2, 3, 9)], 2n)).toThrow(/log matching/);
   });
 
+  test("a WAL recovering an entry never written there, or with a hole", () => {
+    const checker = new RaftInvariantChecker(key);
+    checker.onWrite(1, [entry(1, 1, 5), entry(2, 1, 6)], 0n);
+    const recovered = (index: number, term: number, id: number) => ({ index: BigInt(index), term: BigInt(term), key: String(id) });
+    expect(() => checker.onRecover(1, [recovered(1, 1, 5), recovered(2, 1, 6)])).not.toThrow();
+    expect(() => checker.onRecover(1, [recovered(1, 1, 5), recovered(2, 1, 7)])).toThrow(/durability/);
+    expect(() => checker.onRecover(1, [recovered(1, 1, 5), recovered(2, 2, 6)])).toThrow(/durability/);
+    expect(() => checker.onRecover(1, [recovered(2, 1, 6)])).toThrow(/durability/);
+  });
+
   test("a commit index going back", () => {
     const checker = new RaftInvariantChecker(key);
     checker.checkNode(status(1, 1, "follower", 5), emptyLog);
