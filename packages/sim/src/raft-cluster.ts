@@ -25,6 +25,7 @@ import {
 import { SimNetwork } from "./network";
 import { describeNetworkFaults, pickNetworkFaults, type NetworkWeather } from "./network";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
+import { ackBeforeDurable } from "./lying-segment-files";
 import { SimRaftStateFile } from "./sim-raft-state-file";
 import { entryKey, proposalEntry, proposalIdOf, recoveredLog, sharedSilentLogger, SimRaftNode } from "./sim-raft-node";
 import { Simulator, DEFAULT_SIMULATOR_CONFIG } from "./simulator";
@@ -50,6 +51,8 @@ export interface RaftScenarioOptions {
   readonly faults?: TestOnlyFaults;
   /** Breaks the driver's Ready order on purpose (checker tests only). */
   readonly driverFaults?: RaftDriverTestOnlyFaults;
+  /** Breaks the WAL's files on purpose (checker tests only): writes acknowledged before they are durable. */
+  readonly fileFaults?: { readonly ackBeforeDurable?: boolean };
   /** Events allowed, after healing, to reach quiescence before it counts as a liveness failure. */
   readonly quiesceStepsMax?: number;
   /**
@@ -252,7 +255,9 @@ export class RaftCluster {
     const incarnation = node.incarnation;
     this.promisesTouched = true;
     const observer = { onFailure: (error: Error) => this.failIn(node, incarnation, error) };
-    Wal.openFiles(node.disk.mount(`n${node.id}/wal`), this.walLimits, observer, { createIfMissing: true, timers: this.walTimers }).then(
+    const mounted = node.disk.mount(`n${node.id}/wal`);
+    const files = this.options.fileFaults?.ackBeforeDurable === true ? ackBeforeDurable(mounted) : mounted;
+    Wal.openFiles(files, this.walLimits, observer, { createIfMissing: true, timers: this.walTimers }).then(
       ({ wal, report }) => {
         if (node.incarnation !== incarnation) return;
         try {
@@ -676,11 +681,12 @@ export class RaftCluster {
   }
 
   private result(violation: string | undefined): RaftScenarioResult {
-    const { seed, steps, nodes, faults, driverFaults } = this.options;
+    const { seed, steps, nodes, faults, driverFaults, fileFaults } = this.options;
     const faultFlags = [
       faults?.unsafeCommitPreviousTermEntries === true ? " --fault unsafe-commit-previous-term" : "",
       faults?.skipLogMatchingCheck === true ? " --fault skip-log-matching-check" : "",
       driverFaults?.sendBeforePersist === true ? " --fault send-before-persist" : "",
+      fileFaults?.ackBeforeDurable === true ? " --fault ack-before-durable" : "",
       this.options.diskWipes === true ? " --disk-wipes" : "",
     ].join("");
     let termMax = 0n;

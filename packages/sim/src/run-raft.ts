@@ -11,11 +11,12 @@ import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
  * after printing the command that replays it.
  */
 
-/** Test-only faults of the core (`faults`) and of the LogStore's Raft driver (`driverFaults`). */
-const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults">> = {
+/** Test-only faults of the core (`faults`), of the LogStore's Raft driver (`driverFaults`) and under its WAL (`fileFaults`). */
+const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults" | "fileFaults">> = {
   "unsafe-commit-previous-term": { faults: { unsafeCommitPreviousTermEntries: true } },
   "skip-log-matching-check": { faults: { skipLogMatchingCheck: true } },
   "send-before-persist": { driverFaults: { sendBeforePersist: true } },
+  "ack-before-durable": { fileFaults: { ackBeforeDurable: true } },
 };
 
 function describe(result: RaftScenarioResult): string {
@@ -40,7 +41,7 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
     .description("Deterministic simulation of the Raft core under crashes, partitions and a lossy network");
   const configured = addSeedOptions(command, 3000)
     .addOption(envOption("--nodes <n>", "Raft nodes", "LP_SIM_NODES", "3").argParser(parseIntegerInRange("--nodes", 1, 9)))
-    .addOption(envOption("--fault <name>", `test-only core fault: ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"))
+    .addOption(envOption("--fault <name>", `test-only fault (core, driver, WAL files): ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"))
     .addOption(
       envOption(
         "--disk-wipes",
