@@ -3,6 +3,7 @@ import { SimNetwork } from "./network";
 import { Prng } from "./prng";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
 import { SimDisk } from "./sim-disk";
+import { SimRaftStateFile } from "./sim-raft-state-file";
 import { Simulator } from "./simulator";
 import type { Entry, RaftStatus } from "@logplayer/raft";
 
@@ -79,6 +80,29 @@ describe("SimDisk", () => {
     expect(disk.crash()).toEqual([1]);
     disk.sync(100);
     expect(disk.durableState()).toEqual([1]);
+  });
+});
+
+describe("SimRaftStateFile", () => {
+  const record = (term: number) => ({
+    identity: { clusterId: "sim", replicaId: 1, peersHash: "sim" },
+    hardState: { term: BigInt(term), vote: 1, commit: 0n },
+  });
+
+  test("a write is durable once it completes; one a crash cuts short is lost and never resolves", async () => {
+    const scheduled: (() => void)[] = [];
+    const file = new SimRaftStateFile((complete) => scheduled.push(complete));
+    const first = file.write("n1", record(1));
+    expect(file.durable.term).toBe(0n);
+    scheduled.shift()?.();
+    await first;
+    expect(file.durable.term).toBe(1n);
+    let resolved = false;
+    void file.write("n1", record(2)).then(() => (resolved = true));
+    file.crash();
+    scheduled.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect({ term: file.durable.term, resolved }).toEqual({ term: 1n, resolved: false });
   });
 });
 
