@@ -16,6 +16,13 @@ export interface LogView {
   entryKey(index: bigint): string | undefined;
 }
 
+/** An entry a node's log recovered after a crash, with its content's identity (as EntryKeyOf gives it). */
+export interface RecoveredEntry {
+  readonly index: bigint;
+  readonly term: bigint;
+  readonly key: string;
+}
+
 /** Identity of an entry's content for comparisons: kind and payload id. */
 export type EntryKeyOf = (entry: Entry) => string;
 
@@ -61,6 +68,26 @@ export class RaftInvariantChecker {
       if (seen === undefined) this.written.set(key, value);
       else if (seen !== value) {
         violated(`log matching: n${node} wrote (index ${entry.index}, term ${entry.term}) as ${value}, seen before as ${seen}`);
+      }
+      prevTerm = entry.term;
+    }
+  }
+
+  /**
+   * A node's whole log as its WAL recovered it on restart: every entry must be
+   * one written there before, after the same term (a recovered entry that was
+   * never written, or a hole, is a WAL that lost or invented data).
+   */
+  onRecover(node: NodeId, entries: readonly RecoveredEntry[]): void {
+    let prevTerm = 0n;
+    for (const [i, entry] of entries.entries()) {
+      if (entry.index !== BigInt(i) + 1n) violated(`durability: n${node}'s WAL recovered index ${entry.index} at position ${i + 1}`);
+      const seen = this.written.get(`${entry.index}/${entry.term}`);
+      const value = `${prevTerm}|${entry.key}`;
+      if (seen !== value) {
+        violated(
+          `durability: n${node}'s WAL recovered (index ${entry.index}, term ${entry.term}) as ${value}, written as ${seen ?? "nothing"}`,
+        );
       }
       prevTerm = entry.term;
     }

@@ -1,22 +1,47 @@
 import { assert } from "@logplayer/common";
-import { RaftDriver, type Completion, type RaftDriverPorts, type RaftDriverTestOnlyFaults } from "@logplayer/logstore";
-import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE, MemoryStorage } from "@logplayer/raft";
-import type { Entry, HardState, Message, NodeId, TestOnlyFaults } from "@logplayer/raft";
+import {
+  RaftDriver,
+  RaftStateFileWriter,
+  WalLogWriter,
+  WalStorage,
+  type RaftDriverPorts,
+  type RaftDriverTestOnlyFaults,
+  type RaftIdentity,
+} from "@logplayer/logstore";
+import { DEFAULT_RAFT_CONFIG } from "@logplayer/raft";
+import type { Entry, Message, NodeId, TestOnlyFaults } from "@logplayer/raft";
+import {
+  DEFAULT_WAL_LIMITS,
+  encodeEntryPayload,
+  RECORD_HEADER_BYTES,
+  SEGMENT_BYTES_MIN,
+  SimDisk as SimSegmentDisk,
+  Wal,
+  type SimDiskScheduler,
+  type WalLimits,
+  type WalOpenReport,
+  type WalTimers,
+} from "@logplayer/wal";
 import { SimNetwork } from "./network";
 import { describeNetworkFaults, pickNetworkFaults, type NetworkWeather } from "./network";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
-import type { LogView } from "./raft-checker";
-import { SimDisk } from "./sim-disk";
+import { ackBeforeDurable } from "./lying-segment-files";
+import { SimRaftStateFile } from "./sim-raft-state-file";
+import { entryKey, proposalEntry, proposalIdOf, recoveredLog, sharedSilentLogger, SimRaftNode } from "./sim-raft-node";
 import { Simulator, DEFAULT_SIMULATOR_CONFIG } from "./simulator";
 
 /**
  * The Raft scenario: N replicas, each the LogStore's own Raft driver
- * (services/logstore's RaftDriver, the one that ships) with its ports on a
- * simulated network, disk, clock and PRNG, on a faulty network and faulty disks,
- * a client proposing entries with unique ids, a nemesis crashing nodes and
- * cutting links, and the checker run after every step. At the end the
- * network heals, everyone restarts, and every acknowledged proposal must be
- * in every node's applied state exactly once.
+ * (services/logstore's RaftDriver, the one that ships) over the ports that
+ * ship: the real Wal (group commit, segment rolls, truncation, recovery) on
+ * simulated segment files behind the WalLogWriter and WalStorage, and the
+ * RaftStateFileWriter on a simulated raft-state.json; only the network,
+ * clock and PRNG are the simulator's own. A crash loses what the files had
+ * not made durable and may tear the write in flight, and a restart recovers
+ * through Wal.open. A client proposes entries with unique ids, a nemesis
+ * crashes nodes and cuts links, and the checker runs after every step. At the
+ * end the network heals, everyone restarts, and every acknowledged proposal
+ * must be in every node's applied state exactly once.
  */
 export interface RaftScenarioOptions {
   readonly seed: number;
@@ -26,8 +51,16 @@ export interface RaftScenarioOptions {
   readonly faults?: TestOnlyFaults;
   /** Breaks the driver's Ready order on purpose (checker tests only). */
   readonly driverFaults?: RaftDriverTestOnlyFaults;
+  /** Breaks the WAL's files on purpose (checker tests only): writes acknowledged before they are durable. */
+  readonly fileFaults?: { readonly ackBeforeDurable?: boolean };
   /** Events allowed, after healing, to reach quiescence before it counts as a liveness failure. */
   readonly quiesceStepsMax?: number;
+  /**
+   * Some crashes also wipe the node's disk: it restarts with no WAL and no
+   * raft-state.json. Off by default: a wiped replica that votes can break
+   * safety until replicas that lost their data rejoin without voting.
+   */
+  readonly diskWipes?: boolean;
 }
 
 export interface RaftScenarioResult {
@@ -42,6 +75,12 @@ export interface RaftScenarioResult {
     readonly proposed: number;
     readonly acked: number;
     readonly crashes: number;
+    readonly diskWipes: number;
+    /** Crashes that tore a WAL write in flight (part of it survived), and recoveries that cut a torn tail. */
+    readonly tornWrites: number;
+    readonly tornTailsCut: number;
+    /** Conflicting suffixes the WALs truncated. */
+    readonly truncations: number;
     readonly termMax: bigint;
     readonly committed: bigint;
   };
@@ -59,73 +98,6 @@ const RAFT_WEATHER: NetworkWeather = {
   delayMsMaxima: [3, 10, 30, 120],
 };
 
-interface DurableLog {
-  hardState: HardState;
-  readonly entries: Entry[];
-}
-
-interface LogWrite {
-  readonly truncateAfter: bigint | undefined;
-  readonly entries: readonly Entry[];
-}
-
-function applyLogWrite(state: DurableLog, write: LogWrite): DurableLog {
-  if (write.truncateAfter !== undefined && write.truncateAfter < BigInt(state.entries.length)) {
-    state.entries.length = Number(write.truncateAfter);
-  }
-  for (const entry of write.entries) {
-    assert(entry.index === BigInt(state.entries.length) + 1n, "sim: durable log write leaves a hole");
-    state.entries.push(entry);
-  }
-  return state;
-}
-
-/** Payload ids are uint32, big-endian in 4 bytes. */
-export function encodeProposalId(id: number): Uint8Array {
-  const data = new Uint8Array(4);
-  new DataView(data.buffer).setUint32(0, id);
-  return data;
-}
-
-export function decodeProposalId(data: Uint8Array): number {
-  assert(data.length === 4, `sim: proposal of ${data.length} bytes`);
-  return new DataView(data.buffer, data.byteOffset, 4).getUint32(0);
-}
-
-function entryKey(entry: Entry): string {
-  return entry.kind === "normal" ? `p${decodeProposalId(entry.data)}` : entry.kind;
-}
-
-class SimRaftNode implements LogView {
-  incarnation = 0;
-  /** The production driver (input queue, Ready handling) over this node's simulated ports; undefined while down. */
-  raft: RaftDriver | undefined = undefined;
-  storage = new MemoryStorage();
-  readonly disk = new SimDisk<DurableLog, LogWrite>({ hardState: EMPTY_HARD_STATE, entries: [] }, applyLogWrite, 10_000);
-  /** The application's state: proposal ids applied, each at most once. */
-  appliedIds = new Set<number>();
-  stateIds: number[] = [];
-  /** Role and term last seen by the checker, to trace changes. */
-  lastRole = "";
-  /** A paused process (GC pause, SIGSTOP) does nothing until then, then catches up. */
-  pausedUntilMs = 0;
-
-  constructor(readonly id: NodeId) {}
-
-  lastIndex(): bigint {
-    return this.storage.lastIndex();
-  }
-
-  term(index: bigint): bigint | undefined {
-    return index <= this.storage.lastIndex() ? this.storage.term(index) : undefined;
-  }
-
-  entryKey(index: bigint): string | undefined {
-    const entry = this.storage.allEntries()[Number(index) - 1];
-    return entry === undefined ? undefined : entryKey(entry);
-  }
-}
-
 interface PendingProposal {
   readonly node: NodeId;
   readonly incarnation: number;
@@ -141,6 +113,11 @@ export class RaftCluster {
   private readonly nodes: SimRaftNode[] = [];
   private faultsOn = true;
   private crashes = 0;
+  private diskWipes = 0;
+  private tornTailsCut = 0;
+  private truncations = 0;
+  /** The last event started or completed I/O: promise continuations may be waiting to run (see settle). */
+  private promisesTouched = false;
   /** A driver's fatal error (a failed port or a broken invariant in the core): ends the run. */
   private fatal: Error | undefined = undefined;
   // Client state.
@@ -152,13 +129,20 @@ export class RaftCluster {
   /** Drawn per seed so that runs explore small and large batches and windows. */
   private readonly nemesisGapMsMax: number;
   private readonly leaderChurnProbability: number;
+  private readonly voterChurnProbability: number;
   private readonly tuning: {
     entriesPerMessageMax: number;
     inflightMessagesMax: number;
     fsyncMsMax: number;
     preVote: boolean;
     checkQuorum: boolean;
+    /** Durable entries WalStorage keeps beyond the WAL (production: 1024); fewer sends reads to the WAL. */
+    recentEntriesMax: number;
   };
+  /** Small segments and caches, so that runs roll segments, truncate across them and read the files. */
+  private readonly walLimits: WalLimits;
+  /** The WAL's disk-full backoff on the simulated clock (the disks here never fill up). */
+  private readonly walTimers: WalTimers;
 
   constructor(private readonly options: RaftScenarioOptions) {
     assert(options.nodes >= 1 && options.nodes <= 9, `sim: nodes must be 1..9, got ${options.nodes}`);
@@ -171,29 +155,86 @@ export class RaftCluster {
       // Mostly the production settings, sometimes plain Raft: both must be safe.
       preVote: prng.chance(0.75),
       checkQuorum: prng.chance(0.75),
+      recentEntriesMax: prng.pick([1, 16, 1024]),
+    };
+    this.walLimits = {
+      ...DEFAULT_WAL_LIMITS,
+      segmentBytesMax: prng.pick([SEGMENT_BYTES_MIN, 64 * 1024]),
+      cacheBytesMax: prng.pick([0, 1024, 1024 * 1024]),
+    };
+    this.walTimers = {
+      sleep: (ms) =>
+        new Promise((resolve) =>
+          this.sim.schedule(ms, () => {
+            this.promisesTouched = true;
+            resolve();
+          }),
+        ),
     };
     this.nemesisGapMsMax = prng.pick([100, 400]);
     this.leaderChurnProbability = prng.pick([0, 0.2, 0.5]);
+    this.voterChurnProbability = prng.pick([0, 0.05, 0.2]);
     this.network = new SimNetwork<Message>(this.sim, { messagesInFlightMax: 10_000 }, (to, message) => this.deliver(to, message));
-    for (let id = 1; id <= options.nodes; id++) this.nodes.push(new SimRaftNode(id));
+    for (let id = 1; id <= options.nodes; id++) this.nodes.push(new SimRaftNode(id, this.newDisk(id), this.newStateFile(id)));
   }
 
-  run(): RaftScenarioResult {
+  async run(): Promise<RaftScenarioResult> {
     let violation: string | undefined;
     try {
       this.start();
+      await this.settle();
       for (let step = 0; step < this.options.steps; step++) {
         if (!this.sim.step()) break;
+        await this.settle();
         this.checkStep();
       }
       this.healAll();
-      this.runUntilQuiescent();
+      await this.settle();
+      await this.runUntilQuiescent();
       this.checkFinal();
     } catch (error: unknown) {
       if (error instanceof InvariantViolation) violation = error.message;
       else violation = `exception: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
     }
     return this.result(violation);
+  }
+
+  /**
+   * Runs the promise continuations the last event set off (the Wal's and
+   * the hard-state writer's awaits) before the next event. They touch only
+   * simulated files and the simulated clock, and setImmediate fires only once
+   * no microtask is left, so a seed replays exactly. Skipped when the event
+   * touched no promise: no I/O completed or started.
+   */
+  private async settle(): Promise<void> {
+    if (!this.promisesTouched) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.promisesTouched = false;
+  }
+
+  /** A fresh disk: each operation completes after a simulated delay, held back while the node is paused. */
+  private newDisk(id: NodeId): SimSegmentDisk {
+    return new SimSegmentDisk({ random: () => this.sim.prng.next(), completion: this.ioScheduler(id) });
+  }
+
+  private newStateFile(id: NodeId): SimRaftStateFile {
+    const scheduler = this.ioScheduler(id);
+    return new SimRaftStateFile((complete) => scheduler(complete, true));
+  }
+
+  /** Operations that wait for the device take a simulated fsync; the others complete at once (as the next event). */
+  private ioScheduler(id: NodeId): SimDiskScheduler {
+    return (complete, makesDurable) =>
+      this.afterPause(this.node(id), makesDurable ? this.sim.prng.between(0, this.tuning.fsyncMsMax) : 0, () => {
+        this.promisesTouched = true;
+        complete();
+      });
+  }
+
+  private node(id: NodeId): SimRaftNode {
+    const node = this.nodes[id - 1];
+    assert(node !== undefined, `sim: unknown n${id}`);
+    return node;
   }
 
   // ---- setup and driving -------------------------------------------------------
@@ -204,19 +245,59 @@ export class RaftCluster {
     this.scheduleNemesis();
   }
 
+  /** Starts the process: the Wal recovers its files (simulated I/O, so it takes simulated time), then the driver runs. */
   private boot(node: SimRaftNode): void {
-    const durable = node.disk.durableState();
-    node.storage = new MemoryStorage(durable.hardState, durable.entries);
     node.incarnation++;
+    node.state = "recovering";
     node.pausedUntilMs = 0;
     node.appliedIds = new Set();
     node.stateIds = [];
-    const voters = this.nodes.map((each) => each.id);
-    node.raft = new RaftDriver({
+    const incarnation = node.incarnation;
+    this.promisesTouched = true;
+    const observer = { onFailure: (error: Error) => this.failIn(node, incarnation, error) };
+    const mounted = node.disk.mount(`n${node.id}/wal`);
+    const files = this.options.fileFaults?.ackBeforeDurable === true ? ackBeforeDurable(mounted) : mounted;
+    Wal.openFiles(files, this.walLimits, observer, { createIfMissing: true, timers: this.walTimers }).then(
+      ({ wal, report }) => {
+        if (node.incarnation !== incarnation) return;
+        try {
+          this.recovered(node, wal, report);
+        } catch (error: unknown) {
+          this.failIn(node, incarnation, error);
+        }
+      },
+      (error: unknown) => this.failIn(node, incarnation, error),
+    );
+  }
+
+  /** An error in a promise continuation of this incarnation: ends the run (a crashed process's errors do not count). */
+  private failIn(node: SimRaftNode, incarnation: number, error: unknown): void {
+    if (node.incarnation !== incarnation) return;
+    this.fatal ??= error instanceof Error ? error : new Error(String(error));
+  }
+
+  /**
+   * The Wal is open: checks what it recovered against what was written and
+   * reported durable, then starts the production driver over the production
+   * ports (as openReplication and ReplicatedLog wire them).
+   */
+  private recovered(node: SimRaftNode, wal: Wal, report: WalOpenReport): void {
+    if (report.tornTail !== null) this.tornTailsCut++;
+    if (wal.lastLsn < node.durableFloor) {
+      throw new InvariantViolation(`durability: n${node.id}'s WAL recovered to ${wal.lastLsn}, but ${node.durableFloor} was durable`);
+    }
+    const hardState = node.stateFile.durable;
+    const storage = new WalStorage(wal, hardState, this.tuning.recentEntriesMax);
+    const logWriter = new WalLogWriter(wal, storage, sharedSilentLogger());
+    node.storage = storage;
+    node.logWriter = logWriter;
+    node.durableFloor = wal.lastLsn;
+    this.checker.onRecover(node.id, recoveredLog(wal));
+    const raft = new RaftDriver({
       config: {
         ...DEFAULT_RAFT_CONFIG,
         id: node.id,
-        voters,
+        voters: this.nodes.map((each) => each.id),
         electionTicks: 10,
         heartbeatTicks: 2,
         inflightMessagesMax: this.tuning.inflightMessagesMax,
@@ -229,9 +310,9 @@ export class RaftCluster {
         appliedIndex: 0n,
         ...(this.options.faults === undefined ? {} : { testOnlyFaults: this.options.faults }),
       },
-      storage: node.storage,
+      storage,
       tickMs: TICK_MS,
-      ports: this.simPorts(node, node.incarnation),
+      ports: this.simPorts(node, node.incarnation, logWriter, storage),
       application: {
         apply: (entries) => {
           for (const entry of entries) this.apply(node, entry);
@@ -243,36 +324,54 @@ export class RaftCluster {
       },
       ...(this.options.driverFaults === undefined ? {} : { testOnlyFaults: this.options.driverFaults }),
     });
-    this.checker.onRestart(node.id, durable.hardState.commit);
-    this.sim.trace(`n${node.id} boots (incarnation ${node.incarnation}, term ${durable.hardState.term}, last ${durable.entries.length})`);
-    node.raft.start();
+    // As ReplicatedLog does: the WAL's durable LSN is what the driver hears as persisted.
+    wal.onDurable((durableLsn) => {
+      const { truncatingTo } = node;
+      node.durableFloor = truncatingTo !== undefined && truncatingTo < durableLsn ? truncatingTo : durableLsn;
+      const term = wal.termAt(durableLsn);
+      if (term !== undefined) raft.persisted(durableLsn, term);
+    });
+    node.raft = raft;
+    node.state = "up";
+    this.checker.onRestart(node.id, hardState.commit);
+    const torn = report.tornTail === null ? "" : ", cut a torn tail";
+    this.sim.trace(`n${node.id} boots (incarnation ${node.incarnation}, term ${hardState.term}, last ${wal.lastLsn}${torn})`);
+    raft.start();
   }
 
   /**
-   * The driver's ports over the simulator. Every completion checks the
+   * The driver's ports: the production log, Storage and hard-state ports over
+   * simulated files, the rest over the simulator. Every completion checks the
    * incarnation: I/O of a crashed process never completes into its successor.
    */
-  private simPorts(node: SimRaftNode, incarnation: number): RaftDriverPorts {
+  private simPorts(node: SimRaftNode, incarnation: number, logWriter: WalLogWriter, storage: WalStorage): RaftDriverPorts {
     const alive = (): boolean => node.incarnation === incarnation && node.raft !== undefined;
+    const identity: RaftIdentity = { clusterId: "sim", replicaId: node.id, peersHash: "sim" };
     return {
-      log: { write: (truncateAfter, entries, done) => this.writeLog(node, incarnation, truncateAfter, entries, done) },
-      hardState: {
-        save: (hardState, mustSync, done) => {
-          node.storage.setHardState(hardState);
-          if (!mustSync) {
-            // A commit-only change may be written lazily; the simulator writes it at once.
-            node.disk.writeSynced((state) => ({ ...state, hardState }));
-            done();
-            return;
+      log: {
+        write: (truncateAfter, entries, done) => {
+          this.promisesTouched = true;
+          if (truncateAfter !== undefined && truncateAfter < storage.lastIndex()) {
+            this.truncations++;
+            node.truncatingTo = truncateAfter;
+            if (truncateAfter < node.durableFloor) node.durableFloor = truncateAfter;
           }
-          // Term and vote reach the disk only after an fsync that a crash can cut short.
-          this.afterPause(node, this.sim.prng.between(0, this.tuning.fsyncMsMax), () => {
-            if (!alive()) return;
-            node.disk.writeSynced((state) => ({ ...state, hardState }));
-            done();
+          logWriter.write(truncateAfter, entries, (error) => {
+            node.truncatingTo = undefined;
+            if (error === undefined && alive()) {
+              const first = entries[0];
+              try {
+                if (first !== undefined) this.checker.onWrite(node.id, entries, node.term(first.index - 1n));
+              } catch (violation: unknown) {
+                this.failIn(node, incarnation, violation);
+                return;
+              }
+            }
+            done(error);
           });
         },
       },
+      hardState: new RaftStateFileWriter(`n${node.id}`, identity, storage, node.stateFile.write),
       transport: {
         send: (messages) => {
           for (const message of messages) this.network.send(node.id, message.to, message);
@@ -309,19 +408,29 @@ export class RaftCluster {
     });
   }
 
-  private crash(node: SimRaftNode): void {
-    if (node.raft === undefined) return;
-    node.raft.stop();
+  /** Power loss: the files keep only what they made durable (the write in flight may tear); a wipe loses them all. */
+  private crash(node: SimRaftNode, wipe = false): void {
+    if (node.state === "down") return;
+    node.raft?.stop();
     node.raft = undefined;
+    node.truncatingTo = undefined;
+    node.state = "down";
     node.incarnation++;
     node.disk.crash();
+    node.stateFile.crash();
     this.crashes++;
-    this.sim.trace(`n${node.id} CRASHES (keeps ${node.disk.durableState().entries.length} durable entries)`);
+    if (wipe) {
+      node.disk = this.newDisk(node.id);
+      node.stateFile = this.newStateFile(node.id);
+      node.durableFloor = 0n;
+      this.diskWipes++;
+    }
+    const kept = wipe ? "loses its disk" : `keeps ${node.disk.durableFiles().size} WAL segment(s) durable`;
+    this.sim.trace(`n${node.id} CRASHES (${kept})`);
   }
 
   private deliver(to: NodeId, message: Message): void {
-    const node = this.nodes[to - 1];
-    assert(node !== undefined, `sim: message to unknown n${to}`);
+    const node = this.node(to);
     if (node.raft === undefined) return;
     if (node.pausedUntilMs > this.sim.nowMs) {
       this.sim.schedule(node.pausedUntilMs - this.sim.nowMs, () => this.deliver(to, message));
@@ -329,41 +438,13 @@ export class RaftCluster {
     }
     this.sim.trace(describeMessage(message));
     node.raft.step(message);
-  }
-
-  /** The log port: written (and readable) at once, durable after a simulated fsync that a crash can lose. */
-  private writeLog(
-    node: SimRaftNode,
-    incarnation: number,
-    truncateAfter: bigint | undefined,
-    entries: readonly Entry[],
-    done: Completion,
-  ): void {
-    if (truncateAfter !== undefined) node.storage.truncateAfter(truncateAfter);
-    node.storage.append(entries);
-    const first = entries[0];
-    if (first !== undefined) this.checker.onWrite(node.id, entries, node.term(first.index - 1n));
-    const writeId = node.disk.write({ truncateAfter, entries });
-    this.sim.schedule(this.sim.prng.between(0, this.tuning.fsyncMsMax), () => this.fsyncDone(node, incarnation, writeId));
-    done();
-  }
-
-  private fsyncDone(node: SimRaftNode, incarnation: number, writeId: number): void {
-    if (node.incarnation !== incarnation || node.raft === undefined) return;
-    if (node.pausedUntilMs > this.sim.nowMs) {
-      this.sim.schedule(node.pausedUntilMs - this.sim.nowMs, () => this.fsyncDone(node, incarnation, writeId));
-      return;
-    }
-    node.disk.sync(writeId);
-    const last = node.disk.durableState().entries.at(-1);
-    if (last === undefined) return;
-    node.raft.persisted(last.index, last.term);
+    if (message.type === "vote") this.maybeCrashVoter(node);
   }
 
   private apply(node: SimRaftNode, entry: Entry): void {
     this.checker.onApply(node.id, entry);
     if (entry.kind !== "normal") return;
-    const id = decodeProposalId(entry.data);
+    const id = proposalIdOf(entry.data);
     // The application dedupes on the proposal id: a re-proposed id applies once.
     if (!node.appliedIds.has(id)) {
       node.appliedIds.add(id);
@@ -401,20 +482,27 @@ export class RaftCluster {
     if (node.pausedUntilMs > this.sim.nowMs) return;
     const retry = this.unacked.length > 0 && prng.chance(0.3);
     const id = retry ? (this.unacked.shift() ?? 0) : this.nextProposalId++;
-    const raft = node.raft;
-    assert(raft !== undefined, "sim: proposing to a stopped node");
+    const { raft, logWriter } = node;
+    assert(raft !== undefined && logWriter !== undefined, "sim: proposing to a stopped node");
     const incarnation = node.incarnation;
     // The driver runs the proposal as one input: at once, or after the Ready it is waiting on (then
-    // dropped if the node crashes first, like a request lost with its process).
-    raft.proposeData(encodeProposalId(id), (result) => {
+    // dropped if the node crashes first, like a request lost with its process). As the LogStore's leader
+    // does, it builds the LogEntry at the index and term it will land at and hands it to the log writer.
+    raft.propose((proposer) => {
       if (node.incarnation !== incarnation) return;
-      if (result.ok) {
-        this.pending.set(id, { node: node.id, incarnation, index: result.index, term: result.term, sinceMs: this.sim.nowMs });
-        this.sim.trace(`client: p${id} proposed at n${node.id} index ${result.index} term ${result.term}${retry ? " (retry)" : ""}`);
-      } else {
+      const status = proposer.status();
+      const entry = proposalEntry(id, status.lastIndex + 1n, status.term);
+      const payload = encodeEntryPayload(entry);
+      const result = proposer.propose(payload);
+      if (!result.ok) {
         this.leaderHint = result.leaderHint;
         this.unacked.push(id);
+        return;
       }
+      assert(result.index === entry.lsn && result.term === entry.term, `sim: proposal landed at ${result.index}/${result.term}`);
+      logWriter.proposed(entry, RECORD_HEADER_BYTES + payload.length);
+      this.pending.set(id, { node: node.id, incarnation, index: result.index, term: result.term, sinceMs: this.sim.nowMs });
+      this.sim.trace(`client: p${id} proposed at n${node.id} index ${result.index} term ${result.term}${retry ? " (retry)" : ""}`);
     });
   }
 
@@ -443,7 +531,8 @@ export class RaftCluster {
     // Faults aimed at the current leader find more: most interesting schedules start there.
     const leader = this.nodes.find((node) => node.raft?.status().role === "leader");
     if (choice < 3) {
-      this.crashFor(choice === 0 && leader !== undefined ? leader : prng.pick(this.nodes), prng.between(20, 1_500));
+      const node = choice === 0 && leader !== undefined ? leader : prng.pick(this.nodes);
+      this.crashFor(node, prng.between(20, 1_500), this.options.diskWipes === true && prng.chance(0.2));
     } else if (choice < 5) {
       const groups: NodeId[][] = [[], []];
       for (const node of this.nodes) groups[prng.int(2)]?.push(node.id);
@@ -484,10 +573,27 @@ export class RaftCluster {
     });
   }
 
-  private crashFor(node: SimRaftNode, downMs: number): void {
-    this.crash(node);
+  /**
+   * Voter churn: sometimes a node that was just asked for its vote crashes
+   * within its hard-state fsync and comes back at once, while the election
+   * is still on. A vote acted on before it was durable (the driver's
+   * send-before-persist fault) is then forgotten and can be given twice.
+   */
+  private maybeCrashVoter(node: SimRaftNode): void {
+    const prng = this.sim.prng;
+    if (!this.faultsOn || !prng.chance(this.voterChurnProbability)) return;
+    const incarnation = node.incarnation;
+    this.sim.schedule(prng.between(0, this.tuning.fsyncMsMax), () => {
+      if (node.incarnation !== incarnation || !this.faultsOn) return;
+      this.sim.trace(`nemesis: crash voter n${node.id}`);
+      this.crashFor(node, prng.between(1, 30));
+    });
+  }
+
+  private crashFor(node: SimRaftNode, downMs: number, wipe = false): void {
+    this.crash(node, wipe);
     this.sim.schedule(downMs, () => {
-      if (node.raft === undefined && this.faultsOn) this.boot(node);
+      if (node.state === "down" && this.faultsOn) this.boot(node);
     });
   }
 
@@ -518,14 +624,15 @@ export class RaftCluster {
     this.faultsOn = false;
     this.network.heal();
     this.network.faults = { dropProbability: 0, duplicateProbability: 0, delayMsMin: 1, delayMsMax: 5 };
-    for (const node of this.nodes) if (node.raft === undefined) this.boot(node);
+    for (const node of this.nodes) if (node.state === "down") this.boot(node);
     this.sim.trace("heal: network reliable, every node running");
   }
 
-  private runUntilQuiescent(): void {
+  private async runUntilQuiescent(): Promise<void> {
     const stepsMax = this.options.quiesceStepsMax ?? DEFAULT_QUIESCE_STEPS_MAX;
     for (let step = 0; step < stepsMax; step++) {
       if (!this.sim.step()) break;
+      await this.settle();
       this.checkStep();
       if (step % 50 === 0 && this.quiescent()) return;
     }
@@ -550,18 +657,18 @@ export class RaftCluster {
   private checkFinal(): void {
     const reference = this.nodes[0];
     assert(reference !== undefined, "sim: no nodes");
-    const committed = reference.storage.allEntries();
+    const committed = reference.allEntries();
     const counts = new Map<number, number>();
     for (const entry of committed) {
       if (entry.kind !== "normal") continue;
-      const id = decodeProposalId(entry.data);
+      const id = proposalIdOf(entry.data);
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
-    const lastIndex = reference.storage.lastIndex();
+    const lastIndex = reference.lastIndex();
     for (const node of this.nodes) {
       // With log matching checked all along, the same last (index, term) means identical logs.
-      if (node.storage.lastIndex() !== lastIndex || node.term(lastIndex) !== reference.term(lastIndex)) {
-        throw new InvariantViolation(`final: n${node.id} log ends at ${node.storage.lastIndex()}, n1 at ${lastIndex}`);
+      if (node.lastIndex() !== lastIndex || node.term(lastIndex) !== reference.term(lastIndex)) {
+        throw new InvariantViolation(`final: n${node.id} log ends at ${node.lastIndex()}, n1 at ${lastIndex}`);
       }
       if (new Set(node.stateIds).size !== node.stateIds.length) throw new InvariantViolation(`final: n${node.id} applied an id twice`);
     }
@@ -574,15 +681,17 @@ export class RaftCluster {
   }
 
   private result(violation: string | undefined): RaftScenarioResult {
-    const { seed, steps, nodes, faults, driverFaults } = this.options;
+    const { seed, steps, nodes, faults, driverFaults, fileFaults } = this.options;
     const faultFlags = [
       faults?.unsafeCommitPreviousTermEntries === true ? " --fault unsafe-commit-previous-term" : "",
       faults?.skipLogMatchingCheck === true ? " --fault skip-log-matching-check" : "",
       driverFaults?.sendBeforePersist === true ? " --fault send-before-persist" : "",
+      fileFaults?.ackBeforeDurable === true ? " --fault ack-before-durable" : "",
+      this.options.diskWipes === true ? " --disk-wipes" : "",
     ].join("");
     let termMax = 0n;
     for (const node of this.nodes) {
-      const term = node.raft?.status().term ?? node.disk.durableState().hardState.term;
+      const term = node.raft?.status().term ?? node.stateFile.durable.term;
       if (term > termMax) termMax = term;
     }
     return {
@@ -597,6 +706,10 @@ export class RaftCluster {
         proposed: this.nextProposalId - 1,
         acked: this.acked.size,
         crashes: this.crashes,
+        diskWipes: this.diskWipes,
+        tornWrites: this.nodes.reduce((sum, node) => sum + node.disk.stats.tornWrites, 0),
+        tornTailsCut: this.tornTailsCut,
+        truncations: this.truncations,
         termMax,
         committed: this.checker.appliedIndexMax(),
       },
@@ -604,7 +717,7 @@ export class RaftCluster {
   }
 }
 
-export function runRaftScenario(options: RaftScenarioOptions): RaftScenarioResult {
+export function runRaftScenario(options: RaftScenarioOptions): Promise<RaftScenarioResult> {
   return new RaftCluster(options).run();
 }
 

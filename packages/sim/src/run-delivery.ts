@@ -74,7 +74,7 @@ async function main(argv: readonly string[]): Promise<void> {
     ...(options.brokenDecision === undefined ? {} : { brokenDecision: options.brokenDecision }),
     ...(options.brokenPlayer === undefined ? {} : { brokenPlayer: options.brokenPlayer }),
   };
-  const run = runSeeds(
+  const run = await runSeeds(
     options,
     (seed) => runDeliveryScenario({ ...base, seed }),
     describe,

@@ -11,24 +11,28 @@ import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
  * after printing the command that replays it.
  */
 
-/** Test-only faults of the core (`faults`) and of the LogStore's Raft driver (`driverFaults`). */
-const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults">> = {
+/** Test-only faults of the core (`faults`), of the LogStore's Raft driver (`driverFaults`) and under its WAL (`fileFaults`). */
+const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults" | "fileFaults">> = {
   "unsafe-commit-previous-term": { faults: { unsafeCommitPreviousTermEntries: true } },
   "skip-log-matching-check": { faults: { skipLogMatchingCheck: true } },
   "send-before-persist": { driverFaults: { sendBeforePersist: true } },
+  "ack-before-durable": { fileFaults: { ackBeforeDurable: true } },
 };
 
 function describe(result: RaftScenarioResult): string {
   const { stats } = result;
   return (
     `seed ${result.seed}: ok, ${stats.steps} steps, ${stats.simulatedMs} ms simulated, ${stats.crashes} crashes, ` +
-    `term ${stats.termMax}, committed ${stats.committed}, proposed ${stats.proposed}, acked ${stats.acked}`
+    `term ${stats.termMax}, committed ${stats.committed}, proposed ${stats.proposed}, acked ${stats.acked}, ` +
+    `WAL: ${stats.truncations} truncations, ${stats.tornWrites} torn writes, ${stats.tornTailsCut} torn tails cut` +
+    (stats.diskWipes > 0 ? `, ${stats.diskWipes} disk wipes` : "")
   );
 }
 
 interface RunRaftOptions extends SeedOptions {
   nodes: number;
   fault?: string;
+  diskWipes?: boolean;
 }
 
 function parseOptions(argv: readonly string[]): RunRaftOptions {
@@ -37,7 +41,14 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
     .description("Deterministic simulation of the Raft core under crashes, partitions and a lossy network");
   const configured = addSeedOptions(command, 3000)
     .addOption(envOption("--nodes <n>", "Raft nodes", "LP_SIM_NODES", "3").argParser(parseIntegerInRange("--nodes", 1, 9)))
-    .addOption(envOption("--fault <name>", `test-only core fault: ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"));
+    .addOption(envOption("--fault <name>", `test-only fault (core, driver, WAL files): ${Object.keys(FAULTS).join(", ")}`, "LP_SIM_FAULT"))
+    .addOption(
+      envOption(
+        "--disk-wipes",
+        "some crashes also wipe the node's disk (it restarts with no WAL and no hard state; unsafe while a wiped replica may vote)",
+        "LP_SIM_DISK_WIPES",
+      ),
+    );
   return parseFlags(configured, argv).opts<RunRaftOptions>();
 }
 
@@ -48,7 +59,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const nodes = Number(options.nodes);
   const faults = options.fault === undefined ? undefined : FAULTS[options.fault];
   if (options.fault !== undefined && faults === undefined) throw new Error(`--fault: unknown fault "${options.fault}"`);
-  const run = runSeeds(options, (seed) => runRaftScenario({ seed, steps, nodes, ...faults }), describe);
+  const diskWipes = options.diskWipes === true ? { diskWipes: true } : {};
+  const run = await runSeeds(options, (seed) => runRaftScenario({ seed, steps, nodes, ...faults, ...diskWipes }), describe);
   if (run.failed) return;
   process.stdout.write(`all ${run.passed} seed(s) from ${run.first} passed (${steps} steps, ${nodes} nodes)\n`);
 }

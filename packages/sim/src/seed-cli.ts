@@ -46,21 +46,22 @@ export function formatViolation(result: ViolationReport): string {
 }
 
 /**
- * Runs the seeds the options name, one after another; stops at the first
- * failure, prints it (after `explain`, e.g. a shrink) and sets exit code 1.
- * Returns the number of seeds that passed.
+ * Runs the seeds the options name, one after another (a scenario may be
+ * async: the Raft one awaits the WAL's promises between events); stops at the
+ * first failure, prints it (after `explain`, e.g. a shrink) and sets exit
+ * code 1. Returns the number of seeds that passed.
  */
-export function runSeeds<R extends ViolationReport & { ok: boolean }>(
+export async function runSeeds<R extends ViolationReport & { ok: boolean }>(
   options: SeedOptions,
-  run: (seed: number) => R,
+  run: (seed: number) => R | Promise<R>,
   describe: (result: R) => string,
   explain: (failed: R) => R = (failed) => failed,
-): { first: number; passed: number; failed: boolean } {
+): Promise<{ first: number; passed: number; failed: boolean }> {
   // Defaults arrive as strings when the parser is not run on them.
   const first = options.seed ?? Number(options.firstSeed);
   const count = options.seed === undefined ? Number(options.seeds) : 1;
   for (let seed = first; seed < first + count; seed++) {
-    const result = run(seed);
+    const result = await run(seed);
     if (!result.ok) {
       process.stdout.write(formatViolation(explain(result)));
       process.exitCode = 1;

@@ -3,6 +3,7 @@ import { SimNetwork } from "./network";
 import { Prng } from "./prng";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
 import { SimDisk } from "./sim-disk";
+import { SimRaftStateFile } from "./sim-raft-state-file";
 import { Simulator } from "./simulator";
 import type { Entry, RaftStatus } from "@logplayer/raft";
 
@@ -82,6 +83,29 @@ describe("SimDisk", () => {
   });
 });
 
+describe("SimRaftStateFile", () => {
+  const record = (term: number) => ({
+    identity: { clusterId: "sim", replicaId: 1, peersHash: "sim" },
+    hardState: { term: BigInt(term), vote: 1, commit: 0n },
+  });
+
+  test("a write is durable once it completes; one a crash cuts short is lost and never resolves", async () => {
+    const scheduled: (() => void)[] = [];
+    const file = new SimRaftStateFile((complete) => scheduled.push(complete));
+    const first = file.write("n1", record(1));
+    expect(file.durable.term).toBe(0n);
+    scheduled.shift()?.();
+    await first;
+    expect(file.durable.term).toBe(1n);
+    let resolved = false;
+    void file.write("n1", record(2)).then(() => (resolved = true));
+    file.crash();
+    scheduled.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect({ term: file.durable.term, resolved }).toEqual({ term: 1n, resolved: false });
+  });
+});
+
 describe("RaftInvariantChecker", () => {
   const entry = (index: number, term: number, id: number): Entry => ({
     index: BigInt(index),
@@ -122,6 +146,16 @@ describe("RaftInvariantChecker", () => {
     const checker = new RaftInvariantChecker(key);
     checker.onWrite(1, [entry(2, 3, 9)], 1n);
     expect(() => checker.onWrite(2, [entry(2, 3, 9)], 2n)).toThrow(/log matching/);
+  });
+
+  test("a WAL recovering an entry never written there, or with a hole", () => {
+    const checker = new RaftInvariantChecker(key);
+    checker.onWrite(1, [entry(1, 1, 5), entry(2, 1, 6)], 0n);
+    const recovered = (index: number, term: number, id: number) => ({ index: BigInt(index), term: BigInt(term), key: String(id) });
+    expect(() => checker.onRecover(1, [recovered(1, 1, 5), recovered(2, 1, 6)])).not.toThrow();
+    expect(() => checker.onRecover(1, [recovered(1, 1, 5), recovered(2, 1, 7)])).toThrow(/durability/);
+    expect(() => checker.onRecover(1, [recovered(1, 1, 5), recovered(2, 2, 6)])).toThrow(/durability/);
+    expect(() => checker.onRecover(1, [recovered(2, 1, 6)])).toThrow(/durability/);
   });
 
   test("a commit index going back", () => {

@@ -11,7 +11,7 @@ export type { WalLimits, WalStats, WalOpenReport, WalObserver, WalOpenOptions, W
 export type { SegmentFiles, SegmentFile } from "./segment-files";
 export { NodeSegmentFiles, syncDirectory } from "./node-segment-files";
 export { SimDisk } from "./sim-segment-files";
-export type { SimDiskOptions } from "./sim-segment-files";
+export type { SimDiskOptions, SimDiskScheduler } from "./sim-segment-files";
 export { WalCorruptionError, recoverWal, scanSegment, segmentFileName, parseSegmentFileName } from "./wal-recovery";
 export type { SegmentInput, SegmentScan, TornTail, WalRecovery } from "./wal-recovery";
 export { encodeRecord, encodeRecordHeader, decodeRecord, encodeEntryPayload, RECORD_HEADER_BYTES } from "./wal-record";

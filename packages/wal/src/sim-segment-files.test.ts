@@ -61,4 +61,32 @@ describe("SimDisk", () => {
     expect(settled).toBe(false);
     expect(() => files.readSync("a", 0, 1)).toThrow(/crashed process/);
   });
+
+  it("with a scheduler, completes each operation when the scheduler says, and a crashed process's never", async () => {
+    const scheduled: (() => void)[] = [];
+    const disk = new SimDisk({ random: () => 0, completion: (complete) => scheduled.push(complete) });
+    const files = disk.mount();
+    const opening = files.open("a", "create");
+    expect(scheduled).toHaveLength(1);
+    scheduled.shift()?.();
+    const file = await opening;
+    const syncing = files.syncDirectory();
+    scheduled.shift()?.();
+    await syncing;
+    let written = false;
+    void file.writev([bytes(1, 2)], 0).then(() => (written = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBe(false);
+    scheduled.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBe(true);
+    // A write scheduled before a crash and completed after it leaves nothing durable and never resolves.
+    let lateWritten = false;
+    void file.writev([bytes(3, 4)], 2).then(() => (lateWritten = true));
+    disk.crash();
+    scheduled.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lateWritten).toBe(false);
+    expect(disk.durableFiles().get("a")).toEqual(bytes(1, 2));
+  });
 });

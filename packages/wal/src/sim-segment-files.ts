@@ -17,6 +17,16 @@ interface Operation {
   readonly complete: () => void;
 }
 
+/**
+ * Decides when an operation completes: called once per operation as it
+ * starts; the operation completes (becomes durable, resolves) when
+ * `complete` is called. A simulator schedules `complete` on its own clock.
+ * `makesDurable` is true for the operations that wait for the device
+ * (writev, datasync, syncDirectory), false for the ones a real file system
+ * answers from memory (reads, list, open, truncate, unlink, close).
+ */
+export type SimDiskScheduler = (complete: () => void, makesDurable: boolean) => void;
+
 export interface SimDiskOptions {
   /** Uniform in [0, 1), seeded: decides how much of a torn write survives a crash. */
   readonly random: () => number;
@@ -24,8 +34,10 @@ export interface SimDiskOptions {
    * "immediate": every operation completes at once (on the next microtask).
    * "manual": operations queue until completeNext(), so a test decides when
    * each write becomes durable and can crash in between.
+   * A scheduler: each operation completes when the scheduler says (see
+   * SimDiskScheduler); completing one of a crashed process does nothing.
    */
-  readonly completion: "immediate" | "manual";
+  readonly completion: "immediate" | "manual" | SimDiskScheduler;
 }
 
 /**
@@ -88,7 +100,7 @@ export class SimDisk {
     return new SimSegmentFiles(this, this.#generation, location);
   }
 
-  /** Operations started but not completed. */
+  /** Operations started but not completed ("manual" completion). */
   get pendingOperations(): number {
     return this.#operations.length;
   }
@@ -126,7 +138,7 @@ export class SimDisk {
   // The operations of SimSegmentFiles: `effect` runs at once (what the process
   // sees), `durably` when the operation completes.
 
-  run<T>(generation: number, effect: () => T, durably: (result: T) => void = () => {}): Promise<T> {
+  run<T>(generation: number, effect: () => T, durably?: (result: T) => void): Promise<T> {
     if (generation !== this.#generation) return new Promise<T>(() => {});
     let result: T;
     try {
@@ -136,11 +148,16 @@ export class SimDisk {
     }
     return new Promise<T>((resolve) => {
       const complete = (): void => {
-        durably(result);
+        durably?.(result);
         resolve(result);
       };
-      if (this.options.completion === "immediate") complete();
-      else this.#operations.push({ complete });
+      const { completion } = this.options;
+      if (completion === "immediate") complete();
+      else if (completion === "manual") this.#operations.push({ complete });
+      else
+        completion(() => {
+          if (generation === this.#generation) complete();
+        }, durably !== undefined);
     });
   }
 

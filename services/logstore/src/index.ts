@@ -20,3 +20,9 @@ export type {
   RaftRandom,
   RaftTransport,
 } from "./replication/raft-driver";
+// The driver's production log and hard-state ports and the Storage port over the WAL: the simulator runs them
+// over simulated segment files and a simulated raft-state.json.
+export { RaftStateFileWriter, WalLogWriter } from "./replication/node-ports";
+export type { RaftStateWrite } from "./replication/node-ports";
+export type { RaftIdentity, RaftStateRecord } from "./replication/raft-state-file";
+export { WalStorage } from "./replication/wal-storage";

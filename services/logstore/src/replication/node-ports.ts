@@ -3,7 +3,7 @@ import type { LogEntry } from "@logplayer/proto";
 import type { Entry, HardState } from "@logplayer/raft";
 import type { Wal } from "@logplayer/wal";
 import type { Completion, HardStateWriter, RaftClock, RaftLogWriter, RaftRandom } from "./raft-driver";
-import { writeRaftState, type RaftIdentity } from "./raft-state-file";
+import { writeRaftState, type RaftIdentity, type RaftStateRecord } from "./raft-state-file";
 import { toLogEntry, type WalStorage } from "./wal-storage";
 
 // The Raft driver's ports on a real machine: the WAL, raft-state.json, timers and Math.random.
@@ -81,16 +81,24 @@ export class WalLogWriter implements RaftLogWriter {
   }
 }
 
+/**
+ * Writes raft-state.json in `dataDir` atomically and durably (old or new after a crash, new once it resolves):
+ * writeRaftState on a real machine, a simulated file in the simulator.
+ */
+export type RaftStateWrite = (dataDir: string, record: RaftStateRecord) => Promise<void>;
+
 /** The hard-state port: mirrored into the Storage port at once, raft-state.json fsynced when it must be. */
 export class RaftStateFileWriter implements HardStateWriter {
   readonly #dataDir: string;
   readonly #identity: RaftIdentity;
   readonly #storage: WalStorage;
+  readonly #writeState: RaftStateWrite;
 
-  constructor(dataDir: string, identity: RaftIdentity, storage: WalStorage) {
+  constructor(dataDir: string, identity: RaftIdentity, storage: WalStorage, writeState: RaftStateWrite = writeRaftState) {
     this.#dataDir = dataDir;
     this.#identity = identity;
     this.#storage = storage;
+    this.#writeState = writeState;
   }
 
   save(state: HardState, mustSync: boolean, done: Completion): void {
@@ -99,7 +107,7 @@ export class RaftStateFileWriter implements HardStateWriter {
       done();
       return;
     }
-    writeRaftState(this.#dataDir, { identity: this.#identity, hardState: state }).then(
+    this.#writeState(this.#dataDir, { identity: this.#identity, hardState: state }).then(
       () => done(),
       (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
     );
