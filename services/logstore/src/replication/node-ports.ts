@@ -114,14 +114,24 @@ export class RaftStateFileWriter implements HardStateWriter {
   }
 }
 
-export const timerClock: RaftClock = {
-  every(intervalMs, onTick) {
-    const timer = setInterval(onTick, intervalMs);
-    return () => clearInterval(timer);
-  },
-  // After this turn's I/O callbacks and promise continuations: the appends they make share a Ready.
-  soon: (run) => setImmediate(run),
-};
+/**
+ * Timers, and a soon() that batches only when batching gains something. While
+ * the WAL writes, whatever arrives waits for its next round anyway: the run
+ * comes after this turn's I/O callbacks (setImmediate), so the inputs of the
+ * whole turn share one Ready and one write. With the WAL idle, waiting for the
+ * end of the turn would only delay the write: the run comes as soon as the
+ * current callback is done (a microtask), and what arrives after it finds the
+ * WAL writing and is batched as above.
+ */
+export function walTimerClock(wal: Pick<Wal, "unackedCount">): RaftClock {
+  return {
+    every(intervalMs, onTick) {
+      const timer = setInterval(onTick, intervalMs);
+      return () => clearInterval(timer);
+    },
+    soon: (run) => (wal.unackedCount === 0 ? queueMicrotask(run) : setImmediate(run)),
+  };
+}
 
 export const mathRandom: RaftRandom = {
   int: (bound) => Math.floor(Math.random() * bound),

@@ -182,9 +182,14 @@ export class RaftDriver {
     return this.#messagesRefused;
   }
 
-  /** The log reports every entry up to `index` durable, the one at `index` having `term`. */
+  /**
+   * The log reports every entry up to `index` durable, the one at `index`
+   * having `term`. Run at once when the driver is idle, not soon(): a single
+   * voter commits and applies in the turn its write became durable, and the
+   * answers it resolves go out in that turn too instead of one turn later.
+   */
   persisted(index: bigint, term: bigint): void {
-    this.#enqueue(() => this.#node.persisted(index, term));
+    this.#enqueue(() => this.#node.persisted(index, term), "now");
   }
 
   /** Runs `input` in the queue, where it may read the node's status and propose; ignored once stopped. */
@@ -217,11 +222,18 @@ export class RaftDriver {
     });
   }
 
-  #enqueue(input: () => void): void {
+  /** Queues `input`; runs the queue `soon` (inputs of one turn share a Ready) or, when idle, `now`. */
+  #enqueue(input: () => void, when: "soon" | "now" = "soon"): void {
     if (this.#stopped) return;
     assert(this.#inputs.length < INPUTS_QUEUED_MAX, "raft driver: input queue over its bound");
     this.#inputs.push(input);
-    if (this.#busy || this.#runScheduled) return;
+    if (this.#busy) return;
+    if (when === "now") {
+      // A run already scheduled then finds this turn's inputs taken: it does nothing.
+      this.#run();
+      return;
+    }
+    if (this.#runScheduled) return;
     this.#runScheduled = true;
     this.#options.ports.clock.soon(() => {
       this.#runScheduled = false;

@@ -6,7 +6,7 @@ import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
 import { tooOldError, type DedupeTable } from "../dedupe-table";
 import { LogStateMachine, type AppendFailure, type AppendWaiter } from "./log-state-machine";
-import { mathRandom, RaftStateFileWriter, timerClock, WalLogWriter } from "./node-ports";
+import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
 import { PeerTransport } from "./peer-transport";
 import type { Peer } from "./peers";
 import { RaftDriver, type RaftProposer } from "./raft-driver";
@@ -104,7 +104,7 @@ export class ReplicatedLog {
         log: this.#logWriter,
         hardState: new RaftStateFileWriter(options.dataDir, options.identity, storage),
         transport: this.#transport,
-        clock: timerClock,
+        clock: walTimerClock(wal),
         random: mathRandom,
       },
       application: {
