@@ -209,7 +209,7 @@ describe("LogPlayerClient against fake services", () => {
     next.role = "leader";
     // The old leader wrote the append but lost its answer; the new one has it (the log is replicated) and says duplicate.
     cluster.logStore.appendFaults.push({ applyThenFail: unavailable("stepping down") });
-    next.append({ txn: { mutations: [] }, commitTimeNs: 0n, clientId: "f", clientSeq: 1n });
+    next.append({ txn: { mutations: [] }, commitTimeNs: 0n, clientId: "f", clientSeq: 1n, sessionLsn: 0n });
     next.appends.splice(0);
     const result = await failover.commit([mutation.add("n", 1)]);
     expect(result).toEqual({ lsn: 1n, duplicate: true });

@@ -229,6 +229,7 @@ export class LogPlayerClient {
       commitTimeNs: opts.commitTimeNs ?? monotonicNs(),
       clientId: this.clientId,
       clientSeq,
+      sessionLsn: 0n,
     };
     let redirects = 0;
     const attempt = async (): Promise<CommitResult> => {

@@ -15,6 +15,10 @@ import {
   type AppendResponse,
   type AppendStreamResponse,
   type LogStoreServer,
+  type LookupAppendRequest,
+  type LookupAppendResponse,
+  type RegisterClientRequest,
+  type RegisterClientResponse,
   type ReadRequest,
   type ReadResponse,
   type StatusRequest,
@@ -110,6 +114,20 @@ export class LogStoreNode {
     const diskFull = this.#wal.diskFull;
     if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
     return this.#config.replication.append(request);
+  }
+
+  /** Opens a client session (a registration entry); resolves with its LSN once committed and durable here. */
+  async registerClient(request: RegisterClientRequest): Promise<RegisterClientResponse> {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    const diskFull = this.#wal.diskFull;
+    if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
+    return { sessionLsn: await this.#config.replication.register(request.clientId) };
+  }
+
+  /** Where an idempotent append stands (leader only). */
+  async lookupAppend(request: LookupAppendRequest): Promise<LookupAppendResponse> {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    return this.#config.replication.lookupAppend(request);
   }
 
   status(): StatusResponse {
@@ -237,5 +255,27 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
     status(_call: ServerUnaryCall<StatusRequest, StatusResponse>, callback: sendUnaryData<StatusResponse>): void {
       callback(null, node.status());
     },
+    registerClient(
+      call: ServerUnaryCall<RegisterClientRequest, RegisterClientResponse>,
+      callback: sendUnaryData<RegisterClientResponse>,
+    ): void {
+      answerUnary(node.registerClient(call.request), callback, node, logger);
+    },
+    lookupAppend(call: ServerUnaryCall<LookupAppendRequest, LookupAppendResponse>, callback: sendUnaryData<LookupAppendResponse>): void {
+      answerUnary(node.lookupAppend(call.request), callback, node, logger);
+    },
   };
+}
+
+/** Answers a unary call from a promise: a refusal goes back as its status, a broken invariant stops the process. */
+function answerUnary<T>(result: Promise<T>, callback: sendUnaryData<T>, node: LogStoreNode, logger: Logger): void {
+  result.then(
+    (response) => callback(null, response),
+    (err: unknown) => {
+      const error = LpError.from(err);
+      if (error.code === Status.INTERNAL) logger.error({ err: error }, "call failed");
+      callback(error.toServiceError());
+      node.reportUnexpected(err);
+    },
+  );
 }

@@ -6,7 +6,7 @@ import { createShardMap, DEFAULT_TRANSACTION_LIMITS, LpError, silentLogger, Stat
 import { MutationKind, type AppendRequest, type LogEntry } from "@logplayer/proto";
 import { writeClusterMeta } from "./cluster-meta";
 import { encodeEntryPayload } from "@logplayer/wal";
-import type { DedupeLimits } from "./dedupe-table";
+import { DEFAULT_DEDUPE_LIMITS, type DedupeLimits } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
 import { RAFT_STATE_FILE } from "./replication/raft-state-file";
 import { startLogStore, WAL_DIRECTORY, type RunningLogStore } from "./start-logstore";
@@ -26,7 +26,8 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function openStore(limits: DedupeLimits = { clientsMax: 10, seqsPerClientMax: 10 }): Promise<RunningLogStore> {
+async function openStore(overrides: Partial<DedupeLimits> = {}): Promise<RunningLogStore> {
+  const limits: DedupeLimits = { ...DEFAULT_DEDUPE_LIMITS, clientsMax: 10, seqsPerClientMax: 10, ...overrides };
   const store = await startLogStore(
     {
       dataDir: dir,
@@ -63,6 +64,7 @@ function request(clientId: string, clientSeq: bigint, key = `k-${clientId}-${cli
     commitTimeNs: 1n,
     clientId,
     clientSeq,
+    sessionLsn: 0n,
   };
 }
 
@@ -89,7 +91,7 @@ describe("single-replica idempotent appends", () => {
   });
 
   it("refuses a seq older than the client's window instead of risking a second copy", async () => {
-    const { node } = await openStore({ clientsMax: 10, seqsPerClientMax: 2 });
+    const { node } = await openStore({ seqsPerClientMax: 2 });
     for (let seq = 1n; seq <= 3n; seq++) await node.append(request("c", seq));
     const error: unknown = await node.append(request("c", 1n)).catch((e: unknown) => e);
     expect(LpError.is(error) && error.code).toBe(Status.FAILED_PRECONDITION);

@@ -48,6 +48,7 @@ const appendRequest: fc.Arbitrary<AppendRequest> = fc.record({
   commitTimeNs: uint64,
   clientId: text,
   clientSeq: uint64,
+  sessionLsn: uint64,
 });
 const readResponse: fc.Arbitrary<ReadResponse> = fc.record({ entries: fc.array(logEntry, { maxLength: 4 }), commitLsn: uint64 });
 const part: fc.Arbitrary<Part> = fc.record({
@@ -77,7 +78,15 @@ const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
 const uint32 = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
 const appendStreamResponse: fc.Arbitrary<AppendStreamResponse> = fc.record({
   answers: fc.array(
-    fc.record({ clientSeq: uint64, lsn: uint64, duplicate: fc.boolean(), errorCode: uint32, errorMessage: text, leaderAddress: text }),
+    fc.record({
+      clientSeq: uint64,
+      lsn: uint64,
+      duplicate: fc.boolean(),
+      errorCode: uint32,
+      errorMessage: text,
+      leaderAddress: text,
+      errorReason: text,
+    }),
     { maxLength: 4 },
   ),
 });

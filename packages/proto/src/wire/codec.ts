@@ -127,6 +127,7 @@ function measureAppendRequest(request: AppendRequest): number {
   size += uint64Size(request.commitTimeNs, "message.commitTimeNs");
   size += stringSize(request.clientId);
   size += uint64Size(request.clientSeq, "message.clientSeq");
+  size += uint64Size(request.sessionLsn, "message.sessionLsn");
   sizes[slot] = size;
   return size;
 }
@@ -165,6 +166,7 @@ function measureAppendAnswer(answer: AppendAnswer): number {
   if (answer.errorCode !== 0) size += 1 + varintSizeNumber(answer.errorCode >>> 0);
   size += stringSize(answer.errorMessage);
   size += stringSize(answer.leaderAddress);
+  size += stringSize(answer.errorReason);
   sizes[slot] = size;
   return size;
 }
@@ -248,6 +250,7 @@ function writeAppendRequest(w: WireWriter, request: AppendRequest): void {
   writeUint64(w, 16, request.commitTimeNs);
   writeString(w, 26, request.clientId);
   writeUint64(w, 32, request.clientSeq);
+  writeUint64(w, 40, request.sessionLsn);
 }
 
 function writeReadResponse(w: WireWriter, response: ReadResponse): void {
@@ -288,6 +291,7 @@ function writeAppendAnswer(w: WireWriter, answer: AppendAnswer): void {
   }
   writeString(w, 42, answer.errorMessage);
   writeString(w, 50, answer.leaderAddress);
+  writeString(w, 58, answer.errorReason);
 }
 
 function writeAppendStreamResponse(w: WireWriter, response: AppendStreamResponse): void {
@@ -455,7 +459,7 @@ function decodeLogEntryBody(r: WireReader): LogEntry {
 }
 
 function decodeAppendRequestBody(r: WireReader): AppendRequest {
-  const request: AppendRequest = { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+  const request: AppendRequest = { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n, sessionLsn: 0n };
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {
@@ -470,6 +474,9 @@ function decodeAppendRequestBody(r: WireReader): AppendRequest {
         continue;
       case 32:
         request.clientSeq = r.uint64();
+        continue;
+      case 40:
+        request.sessionLsn = r.uint64();
         continue;
     }
     if (endsMessage(r, tag)) break;
@@ -551,7 +558,15 @@ function decodeDeliverRequestBody(r: WireReader): DeliverRequest {
 }
 
 function decodeAppendAnswer(r: WireReader): AppendAnswer {
-  const answer: AppendAnswer = { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+  const answer: AppendAnswer = {
+    clientSeq: 0n,
+    lsn: 0n,
+    duplicate: false,
+    errorCode: 0,
+    errorMessage: "",
+    leaderAddress: "",
+    errorReason: "",
+  };
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {
@@ -572,6 +587,9 @@ function decodeAppendAnswer(r: WireReader): AppendAnswer {
         continue;
       case 50:
         answer.leaderAddress = r.string();
+        continue;
+      case 58:
+        answer.errorReason = r.string();
         continue;
     }
     if (endsMessage(r, tag)) break;
