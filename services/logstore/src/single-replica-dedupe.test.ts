@@ -108,6 +108,21 @@ describe("single-replica idempotent appends", () => {
     expect(node.wal.lastLsn).toBe(2n);
   });
 
+  it("an idempotent append with client_seq 0 is INVALID_ARGUMENT after the transaction's own checks; only RegisterClient registers", async () => {
+    const { node } = await openStore();
+    await expect(node.append(request("c", 0n))).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT, message: /client_seq must be > 0/ });
+    // What a registration entry holds (seq 0, no mutations), sent as an append: refused as an empty transaction.
+    await expect(node.append({ ...request("c", 0n), txn: { mutations: [] } })).rejects.toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      message: /empty/,
+    });
+    expect(node.wal.lastLsn).toBe(1n);
+    const { sessionLsn } = await node.registerClient({ clientId: "c" });
+    expect(sessionLsn).toBe(2n);
+    expect(await node.append({ ...request("c", 5n), sessionLsn })).toEqual({ lsn: 3n, duplicate: false });
+    await expect(node.append(request("c", 5n))).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "SESSION_EXPIRED" });
+  });
+
   it("the table is rebuilt from the WAL on reopen", async () => {
     const first = await openStore();
     for (let seq = 1n; seq <= 5n; seq++) await first.node.append(request("c", seq));

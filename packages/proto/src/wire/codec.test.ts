@@ -237,3 +237,10 @@ test("decoded bytes fields are views of the input, not copies", () => {
   expect(value.toString()).toBe("value");
   expect(value.buffer).toBe(encoded.buffer);
 });
+
+test("an AppendRequest built before session_lsn existed (the field absent) encodes as session 0, the same bytes as the generated code", () => {
+  const older = { txn: undefined, commitTimeNs: 5n, clientId: "c", clientSeq: 1n } as unknown as AppendRequest;
+  const bytes = encodeAppendRequest(older);
+  expect(decodeAppendRequest(bytes)).toEqual({ txn: undefined, commitTimeNs: 5n, clientId: "c", clientSeq: 1n, sessionLsn: 0n });
+  expect(Buffer.from(bytes)).toEqual(Buffer.from(AppendRequest.encode({ ...older, sessionLsn: 0n }).finish()));
+});

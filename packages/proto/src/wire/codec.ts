@@ -127,7 +127,8 @@ function measureAppendRequest(request: AppendRequest): number {
   size += uint64Size(request.commitTimeNs, "message.commitTimeNs");
   size += stringSize(request.clientId);
   size += uint64Size(request.clientSeq, "message.clientSeq");
-  size += uint64Size(request.sessionLsn, "message.sessionLsn");
+  // `?? 0n`: a caller built its request before the field existed (plain objects typed loosely, or JavaScript).
+  size += uint64Size(request.sessionLsn ?? 0n, "message.sessionLsn");
   sizes[slot] = size;
   return size;
 }
@@ -166,7 +167,7 @@ function measureAppendAnswer(answer: AppendAnswer): number {
   if (answer.errorCode !== 0) size += 1 + varintSizeNumber(answer.errorCode >>> 0);
   size += stringSize(answer.errorMessage);
   size += stringSize(answer.leaderAddress);
-  size += stringSize(answer.errorReason);
+  size += stringSize(answer.errorReason ?? "");
   sizes[slot] = size;
   return size;
 }
@@ -250,7 +251,7 @@ function writeAppendRequest(w: WireWriter, request: AppendRequest): void {
   writeUint64(w, 16, request.commitTimeNs);
   writeString(w, 26, request.clientId);
   writeUint64(w, 32, request.clientSeq);
-  writeUint64(w, 40, request.sessionLsn);
+  writeUint64(w, 40, request.sessionLsn ?? 0n);
 }
 
 function writeReadResponse(w: WireWriter, response: ReadResponse): void {
@@ -291,7 +292,7 @@ function writeAppendAnswer(w: WireWriter, answer: AppendAnswer): void {
   }
   writeString(w, 42, answer.errorMessage);
   writeString(w, 50, answer.leaderAddress);
-  writeString(w, 58, answer.errorReason);
+  writeString(w, 58, answer.errorReason ?? "");
 }
 
 function writeAppendStreamResponse(w: WireWriter, response: AppendStreamResponse): void {

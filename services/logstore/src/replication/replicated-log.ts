@@ -59,6 +59,7 @@ const LOOKUP_SCAN_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 
 /** What one proposal carries: an append's transaction, or a registration (seq 0, no mutations). */
 interface Proposal {
+  readonly kind: "append" | "registration";
   readonly identity: AppendIdentity;
   readonly txn: LogEntry["txn"];
   readonly commitTimeNs: bigint;
@@ -193,9 +194,8 @@ export class ReplicatedLog {
   /** Appends one transaction through Raft; resolves once it is committed and durable here. */
   async append(request: AppendRequest): Promise<AppendResponse> {
     const { clientId, clientSeq, sessionLsn } = request;
-    if (clientId !== "" && clientSeq === 0n) throw invalidArgument("client_seq must be > 0 in an append with a client_id");
-    if (clientId === "" && sessionLsn !== 0n) throw invalidArgument("session_lsn without a client_id");
-    return this.#submit({ identity: { clientId, clientSeq, sessionLsn }, txn: request.txn, commitTimeNs: request.commitTimeNs });
+    const identity = { clientId, clientSeq, sessionLsn };
+    return this.#submit({ kind: "append", identity, txn: request.txn, commitTimeNs: request.commitTimeNs });
   }
 
   /**
@@ -205,6 +205,7 @@ export class ReplicatedLog {
   async register(clientId: string): Promise<bigint> {
     if (clientId === "") throw invalidArgument("RegisterClient needs a client_id");
     const response = await this.#submit({
+      kind: "registration",
       identity: { clientId, clientSeq: 0n, sessionLsn: 0n },
       txn: { mutations: [] },
       commitTimeNs: 0n,
@@ -262,14 +263,18 @@ export class ReplicatedLog {
       clientSeq: identity.clientSeq,
     };
     const payload = encodeEntryPayload(entry);
-    const registration = isRegistration(entry);
-    if (registration) {
+    if (proposal.kind === "registration") {
+      assert(isRegistration(entry), "log: a registration entry that does not read as one");
       const entryBytesMax = this.#options.transactionLimits.entryBytesMax;
       if (payload.length > entryBytesMax)
         throw resourceExhausted(`registration entry of ${payload.length} bytes > entry_bytes_max ${entryBytesMax}`);
     } else {
       const problem = validateTransaction(proposal.txn, payload.length, this.#options.transactionLimits);
       if (problem !== null) throw problem;
+      // After the transaction's own checks, so that bad input keeps its code (an empty transaction with seq 0 is not a registration).
+      if (identity.clientId !== "" && identity.clientSeq === 0n)
+        throw invalidArgument("client_seq must be > 0 in an append with a client_id");
+      if (identity.clientId === "" && identity.sessionLsn !== 0n) throw invalidArgument("session_lsn without a client_id");
       const verdict = this.#state.verdict(identity, waiter);
       switch (verdict.kind) {
         case "duplicate":
