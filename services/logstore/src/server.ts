@@ -59,6 +59,8 @@ export class LogStoreNode {
   readonly #appendStreams = new Set<AppendStreamSession>();
   #commitLsn: bigint;
   #stopping = false;
+  /** What lp_logstore_dedupe_sessions_ended_total already counts. */
+  #sessionsEndedCounted = { evicted: 0, expired: 0 };
 
   constructor(wal: Wal, config: LogStoreConfig, metrics: LogStoreMetrics, logger: Logger) {
     this.#wal = wal;
@@ -70,6 +72,7 @@ export class LogStoreNode {
     this.#commitLsn = replication.appliedLsn;
     this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
     metrics.commitLsn.set(Number(this.#commitLsn));
+    this.#countSessions();
     replication.onCommit((lsn) => this.#advanceCommit(lsn));
     // A replica cut off from the leader would keep its tailing readers waiting silently; end
     // their streams so that readers with several addresses (the LogPlayer) move to another replica.
@@ -95,7 +98,17 @@ export class LogStoreNode {
     if (durableLsn <= this.#commitLsn) return;
     this.#commitLsn = durableLsn;
     this.#metrics.commitLsn.set(Number(durableLsn));
+    this.#countSessions();
     this.#commitWaiters.advance(durableLsn);
+  }
+
+  #countSessions(): void {
+    const sessions = this.#config.replication.sessions;
+    this.#metrics.dedupeSessions.set(sessions.live);
+    const counted = this.#sessionsEndedCounted;
+    if (sessions.evicted > counted.evicted) this.#metrics.dedupeSessionsEnded.inc({ cause: "evicted" }, sessions.evicted - counted.evicted);
+    if (sessions.expired > counted.expired) this.#metrics.dedupeSessionsEnded.inc({ cause: "expired" }, sessions.expired - counted.expired);
+    this.#sessionsEndedCounted = { evicted: sessions.evicted, expired: sessions.expired };
   }
 
   /** Waits until commitLsn >= lsn. Returns a cancel function. Bounded by readersMax. */
@@ -227,7 +240,8 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
       metrics.appendLatency.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
       return;
     }
-    metrics.appends.inc({ outcome: Status[outcome.code] ?? String(outcome.code) });
+    // A refusal with a machine-readable reason (SESSION_EXPIRED) is counted under it, not its status.
+    metrics.appends.inc({ outcome: outcome.reason || (Status[outcome.code] ?? String(outcome.code)) });
     if (outcome.code === Status.INTERNAL) logger.error({ err: outcome }, "append failed");
   };
   return {

@@ -26,6 +26,7 @@ const CLIENTS_MAX = 8;
 interface Running {
   readonly child: ChildProcess;
   readonly client: LogStoreClient;
+  readonly metricsPort: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -49,13 +50,13 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Starts a one-voter LogStore on a free port and waits for its ready line. */
 async function start(extraArgs: string[]): Promise<Running> {
-  const args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-port", "-1", "--shard-count", "1", "--cluster-id", "sessions"];
+  const args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--shard-count", "1", "--cluster-id", "sessions"];
   const child = spawn(process.execPath, [MAIN, ...args, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let stdout = "";
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-  const port = await new Promise<number>((resolve, reject) => {
+  const ports = await new Promise<{ grpc: number; metrics: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line: ${stderr}`)), WAIT_MS);
     child.stdout!.on("data", (chunk: Buffer) => {
       stdout += chunk.toString("utf8");
@@ -66,11 +67,11 @@ async function start(extraArgs: string[]): Promise<Running> {
         .find((line) => line["msg"] === "ready");
       if (ready === undefined) return;
       clearTimeout(timer);
-      resolve(ready["grpcPort"] as number);
+      resolve({ grpc: ready["grpcPort"] as number, metrics: ready["metricsPort"] as number });
     });
     child.once("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
   });
-  return { child, client: new LogStoreClient(`127.0.0.1:${port}`, credentials.createInsecure()) };
+  return { child, client: new LogStoreClient(`127.0.0.1:${ports.grpc}`, credentials.createInsecure()), metricsPort: ports.metrics };
 }
 
 async function restart(running: Running, extraArgs: string[]): Promise<Running> {
@@ -144,6 +145,10 @@ describe("client sessions that expire safely (scenario 3)", () => {
     expectSessionExpired(await refusal(store, request("A", 2n)));
     const after = await status(store);
     expect(after.lastLsn).toBe(before.lastLsn);
+    const metrics = await (await fetch(`http://127.0.0.1:${store.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^lp_logstore_appends_total\{[^}]*outcome="SESSION_EXPIRED"[^}]*\} 1$/m);
+    expect(metrics).toMatch(/^lp_logstore_dedupe_sessions_ended_total\{[^}]*cause="evicted"[^}]*\} 1$/m);
+    expect(metrics).toMatch(/^lp_logstore_dedupe_sessions\{[^}]*\} 8$/m);
   });
 
   it("registered: A's retry of seq 1 after eviction is refused, also after a restart; LookupAppend finds the original", async () => {

@@ -91,6 +91,7 @@ export class ReplicatedLog {
   readonly #logWriter: WalLogWriter;
   readonly #admissionBytesMax: number;
   readonly #wal: Wal;
+  readonly #dedupe: DedupeTable;
   readonly #lookupScanEntriesMax: number;
   #lookupScanRunning = false;
   #commitListener: (lsn: bigint) => void = () => {};
@@ -110,6 +111,7 @@ export class ReplicatedLog {
     this.#options = options;
     this.#logger = logger;
     this.#wal = wal;
+    this.#dedupe = dedupe;
     this.#lookupScanEntriesMax = dedupe.limits.lookupScanEntriesMax;
     this.#state = new LogStateMachine(dedupe, config.appliedIndex, options.limits.appendWaitersMax);
     this.#transport = new PeerTransport({
@@ -154,6 +156,12 @@ export class ReplicatedLog {
 
   get appliedLsn(): bigint {
     return this.#state.appliedLsn;
+  }
+
+  /** The dedupe table's sessions: how many it holds, and how many ended since start, by cause. */
+  get sessions(): { readonly live: number; readonly evicted: number; readonly expired: number } {
+    const { evicted, expired } = this.#dedupe.sessionsEnded;
+    return { live: this.#dedupe.clientCount, evicted, expired };
   }
 
   onCommit(listener: (lsn: bigint) => void): void {
