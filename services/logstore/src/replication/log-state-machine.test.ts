@@ -196,12 +196,15 @@ describe("LogStateMachine", () => {
     expect(machine.verdict({ ...retry, clientSeq: 2n }, waiter())).toEqual({ kind: "session-expired" });
   });
 
-  test("a table rebuilt from the committed log gives every verdict the live one gives", async () => {
+  test("a follower that applied the log, then leads, and a table rebuilt from the log give every verdict the leader gives", async () => {
     const dedupeLimits = limits({ clientsMax: 4, seqsPerClientMax: 3, sessionIdleEntriesMax: 12n });
     const live = new LogStateMachine(new DedupeTable(dedupeLimits), 0n, 4);
+    // A follower applies what commits, decoding each entry; the leader knows its own proposals' identities.
+    const follower = new LogStateMachine(new DedupeTable(dedupeLimits), 0n, 4);
     live.observe({ role: "leader", term: 1n, lastIndex: 1n });
     const log: Entry[] = [noop(1n, 1n)];
     live.apply(log);
+    follower.apply(log);
     // Registrations, appends (some retried), anonymous appends and other leaders' no-ops, from a seeded sequence.
     const random = seededRandom(7);
     const next = (n: number): number => Math.floor(random() * n);
@@ -225,9 +228,11 @@ describe("LogStateMachine", () => {
         if (live.verdict(identity, waiter()).kind !== "new") continue;
         seqs.set(client, seq);
         entry = normalEntry(index, 1n, client, seq);
+        live.track(index, 1n, identity, waiter());
       }
       log.push(entry);
       live.apply([entry]);
+      follower.apply([entry]);
     }
     const rebuilt = new DedupeTable(dedupeLimits);
     const wal = {
@@ -240,6 +245,8 @@ describe("LogStateMachine", () => {
     restarted.observe({ role: "leader", term: 2n, lastIndex: BigInt(log.length + 1) });
     restarted.apply([noop(BigInt(log.length + 1), 2n)]);
     live.apply([noop(BigInt(log.length + 1), 2n)]);
+    follower.observe({ role: "leader", term: 2n, lastIndex: BigInt(log.length + 1) });
+    follower.apply([noop(BigInt(log.length + 1), 2n)]);
     const verdicts = (machine: LogStateMachine): AppendVerdict[] => {
       const all: AppendVerdict[] = [];
       for (let c = 0; c < 7; c++) {
@@ -252,6 +259,7 @@ describe("LogStateMachine", () => {
     const expected = verdicts(live);
     expect(new Set(expected.map((v) => v.kind))).toEqual(new Set(["new", "duplicate", "too-old", "session-expired"]));
     expect(verdicts(restarted)).toEqual(expected);
+    expect(verdicts(follower)).toEqual(expected);
     expect(rebuilt.sessionsEnded.evicted + rebuilt.sessionsEnded.expired).toBeGreaterThan(0);
   });
 });
