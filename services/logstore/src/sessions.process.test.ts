@@ -3,7 +3,8 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Status } from "@logplayer/common";
+import { freePorts, Status } from "@logplayer/common";
+import { waitFor } from "@logplayer/testing";
 import {
   LogStoreClient,
   LookupAppendState,
@@ -30,6 +31,7 @@ interface Running {
 }
 
 const children = new Set<ChildProcess>();
+const clients = new Set<LogStoreClient>();
 let dataDir: string;
 
 beforeEach(async () => {
@@ -37,6 +39,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  for (const client of clients) client.close();
+  clients.clear();
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await Promise.all([...children].map((child) => exited(child)));
   children.clear();
@@ -48,9 +52,23 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
-/** Starts a one-voter LogStore on a free port and waits for its ready line. */
-async function start(extraArgs: string[]): Promise<Running> {
-  const args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-port", "0", "--shard-count", "1", "--cluster-id", "sessions"];
+/** Starts a LogStore (one voter on a free port unless told otherwise) and waits for its ready line. */
+async function start(
+  extraArgs: string[],
+  where: { dataDir: string; listen: string } = { dataDir, listen: "127.0.0.1:0" },
+): Promise<Running> {
+  const args = [
+    "--data-dir",
+    where.dataDir,
+    "--listen",
+    where.listen,
+    "--metrics-port",
+    "0",
+    "--shard-count",
+    "1",
+    "--cluster-id",
+    "sessions",
+  ];
   const child = spawn(process.execPath, [MAIN, ...args, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let stdout = "";
@@ -71,7 +89,9 @@ async function start(extraArgs: string[]): Promise<Running> {
     });
     child.once("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
   });
-  return { child, client: new LogStoreClient(`127.0.0.1:${ports.grpc}`, credentials.createInsecure()), metricsPort: ports.metrics };
+  const client = new LogStoreClient(`127.0.0.1:${ports.grpc}`, credentials.createInsecure());
+  clients.add(client);
+  return { child, client, metricsPort: ports.metrics };
 }
 
 async function restart(running: Running, extraArgs: string[]): Promise<Running> {
@@ -190,4 +210,43 @@ describe("client sessions that expire safely (scenario 3)", () => {
     expectSessionExpired(await refusal(store, request("A", 1n, session)));
     expect((await status(store)).lastLsn).toBe(lastLsn);
   });
+
+  it("three replicas: a session survives a leader change, and once other clients evict it the new leader refuses its retry", async () => {
+    const ports = await freePorts(3);
+    const peers = ports.map((port, i) => `${i + 1}=127.0.0.1:${port}`).join(",");
+    const flags = (id: number): string[] => ["--replica-id", String(id), "--peers", peers, "--dedupe-clients-max", String(CLIENTS_MAX)];
+    const replicas = await Promise.all(
+      ports.map((port, i) => start(flags(i + 1), { dataDir: path.join(dataDir, `replica-${i + 1}`), listen: `127.0.0.1:${port}` })),
+    );
+    const leaderAmong = async (among: readonly Running[]): Promise<Running | undefined> => {
+      for (const replica of among) {
+        const answer = await status(replica).catch(() => undefined);
+        if (answer?.role === "leader") return replica;
+      }
+      return undefined;
+    };
+    const waitForLeader = async (among: readonly Running[], description: string): Promise<Running> => {
+      let found: Running | undefined;
+      const check = async (): Promise<boolean> => {
+        found = await leaderAmong(among);
+        return found !== undefined;
+      };
+      await waitFor(description, check, { timeoutMs: 30_000 });
+      return found!;
+    };
+    const leader = await waitForLeader(replicas, "a leader");
+    const session = await register(leader, "A");
+    const original = await append(leader, request("A", 1n, session));
+
+    leader.child.kill("SIGKILL");
+    await exited(leader.child);
+    const survivors = replicas.filter((r) => r !== leader);
+    const next = await waitForLeader(survivors, "a new leader");
+    // The new leader rebuilt nothing: it applied the same entries as a follower, so it holds A's session.
+    expect(await append(next, request("A", 1n, session))).toEqual({ lsn: original.lsn, duplicate: true });
+    await otherClientsAppend(next, CLIENTS_MAX, "other");
+    const lastLsn = (await status(next)).lastLsn;
+    expectSessionExpired(await refusal(next, request("A", 1n, session)));
+    expect((await status(next)).lastLsn).toBe(lastLsn);
+  }, 120_000);
 });
