@@ -1,3 +1,4 @@
+import { seededRandom } from "@logplayer/common";
 import { DEFAULT_DEDUPE_LIMITS, DedupeTable, type DedupeEntry, type DedupeLimits } from "./dedupe-table";
 
 function table(overrides: Partial<DedupeLimits> = {}): DedupeTable {
@@ -109,5 +110,51 @@ describe("DedupeTable", () => {
           expect(dedupe.lookup(name, probe, 0n)).toEqual({ kind: "too-old", oldestSeq: evictedMax + 1n });
       }
     }
+  });
+
+  it("ends sessions as a plain model does (least recently used past clientsMax, idle past sessionIdleEntriesMax), over a seeded run", () => {
+    const clientsMax = 3;
+    const idleMax = 7n;
+    const dedupe = table({ clientsMax, sessionIdleEntriesMax: idleMax, seqsPerClientMax: 100 });
+    // The model: clientId -> its session id, last use and seqs; ended sessions are simply deleted.
+    const model = new Map<string, { sessionLsn: bigint; lastUsedLsn: bigint; seqs: Map<bigint, bigint> }>();
+    const random = seededRandom(11);
+    const clients = ["a", "b", "c", "d", "e"];
+    const nextSeq = new Map<string, bigint>();
+    for (let lsn = 1n; lsn <= 400n; lsn++) {
+      const client = clients[Math.floor(random() * clients.length)]!;
+      const roll = random();
+      if (roll < 0.15) {
+        at(dedupe, lsn, registration(client));
+        model.set(client, { sessionLsn: lsn, lastUsedLsn: lsn, seqs: new Map() });
+      } else if (roll < 0.35) {
+        at(dedupe, lsn, undefined);
+      } else {
+        const seq = (nextSeq.get(client) ?? 0n) + 1n;
+        nextSeq.set(client, seq);
+        at(dedupe, lsn, append(client, seq));
+        const session = model.get(client) ?? { sessionLsn: 0n, lastUsedLsn: lsn, seqs: new Map<bigint, bigint>() };
+        session.lastUsedLsn = lsn;
+        session.seqs.set(seq, lsn);
+        model.set(client, session);
+      }
+      while (model.size > clientsMax) {
+        const [oldest] = [...model.entries()].sort((x, y) => (x[1].lastUsedLsn < y[1].lastUsedLsn ? -1 : 1));
+        model.delete(oldest![0]);
+      }
+      for (const [name, session] of [...model]) if (lsn - session.lastUsedLsn > idleMax) model.delete(name);
+      expect(dedupe.clientCount).toBe(model.size);
+      for (const name of clients) {
+        const session = model.get(name);
+        expect(dedupe.hasSession(name)).toBe(session !== undefined);
+        if (session === undefined) continue;
+        for (const [seq, seqLsn] of session.seqs)
+          expect(dedupe.lookup(name, seq, session.sessionLsn)).toEqual({ kind: "duplicate", lsn: seqLsn });
+        expect(dedupe.lookup(name, 1000n, session.sessionLsn)).toEqual({ kind: "new" });
+        expect(dedupe.lookup(name, 1000n, session.sessionLsn + 1n)).toEqual({ kind: "no-session" });
+      }
+    }
+    expect(dedupe.sessionsEnded.evicted).toBeGreaterThan(0);
+    expect(dedupe.sessionsEnded.expired).toBeGreaterThan(0);
   });
 });

@@ -61,6 +61,9 @@ interface ClientSession {
   head: number;
   /** Highest seq evicted from `seqs` (0 = none): anything at or below it and absent is unknown. */
   evictedSeqMax: bigint;
+  /** Neighbours in the table's use order (null at either end). */
+  older: ClientSession | null;
+  newer: ClientSession | null;
 }
 
 /** Sessions that ended since the table was made, by cause (for metrics and logs). */
@@ -86,10 +89,15 @@ export interface SessionEndCounts {
  */
 export class DedupeTable {
   readonly #limits: DedupeLimits;
-  /** Map order = least recently used session first, which is also ascending `lastUsedLsn`. */
   readonly #sessions = new Map<string, ClientSession>();
-  /** The most recently used session, already last in #sessions: no need to move it again. */
-  #newestSession: ClientSession | null = null;
+  /**
+   * Use order as a linked list, least recently used first, which is also ascending `lastUsedLsn`:
+   * eviction and expiry look at the oldest in O(1). (Keeping the order in the Map by deleting and
+   * re-inserting on each use, and reading its first entry, walked over the deleted slots V8 keeps
+   * until it rehashes.)
+   */
+  #oldest: ClientSession | null = null;
+  #newest: ClientSession | null = null;
   /** The last LSN applied: the position the table reflects. */
   #positionLsn = 0n;
   readonly #ended: SessionEndCounts = { evicted: 0, expired: 0 };
@@ -161,18 +169,43 @@ export class DedupeTable {
       order: [],
       head: 0,
       evictedSeqMax: 0n,
+      older: null,
+      newer: null,
     };
-    // A new registration replaces the client's session: delete first, so the new one goes last (most recent).
-    this.#sessions.delete(clientId);
+    // A new registration replaces the client's session.
+    const replaced = this.#sessions.get(clientId);
+    if (replaced !== undefined) this.#unlink(replaced);
     this.#sessions.set(clientId, session);
-    this.#newestSession = session;
+    this.#linkNewest(session);
     while (this.#sessions.size > this.#limits.clientsMax) {
-      const [oldest] = this.#sessions.values();
-      assert(oldest !== undefined && oldest !== session, "dedupe: empty table over its bound");
-      this.#sessions.delete(oldest.clientId);
+      const oldest = this.#oldest;
+      assert(oldest !== null && oldest !== session, "dedupe: empty table over its bound");
+      this.#end(oldest);
       this.#ended.evicted += 1;
     }
     return session;
+  }
+
+  #linkNewest(session: ClientSession): void {
+    session.older = this.#newest;
+    session.newer = null;
+    if (this.#newest !== null) this.#newest.newer = session;
+    else this.#oldest = session;
+    this.#newest = session;
+  }
+
+  #unlink(session: ClientSession): void {
+    if (session.older !== null) session.older.newer = session.newer;
+    else this.#oldest = session.newer;
+    if (session.newer !== null) session.newer.older = session.older;
+    else this.#newest = session.older;
+    session.older = null;
+    session.newer = null;
+  }
+
+  #end(session: ClientSession): void {
+    this.#unlink(session);
+    assert(this.#sessions.delete(session.clientId), "dedupe: a listed session missing from the map");
   }
 
   /** Records a committed append. A (client, seq) already present keeps its first LSN. */
@@ -180,10 +213,9 @@ export class DedupeTable {
     let session = this.#sessions.get(clientId);
     if (session === undefined) {
       session = this.#open(clientId, 0n);
-    } else if (session !== this.#newestSession) {
-      this.#sessions.delete(clientId);
-      this.#sessions.set(clientId, session);
-      this.#newestSession = session;
+    } else if (session !== this.#newest) {
+      this.#unlink(session);
+      this.#linkNewest(session);
     }
     session.lastUsedLsn = lsn;
     if (session.seqs.has(seq)) return;
@@ -202,12 +234,11 @@ export class DedupeTable {
     assert(session.seqs.size <= windowMax, "dedupe: window over its bound");
   }
 
-  /** Ends the sessions unused for more than sessionIdleEntriesMax entries: they sit at the front of the map. */
+  /** Ends the sessions unused for more than sessionIdleEntriesMax entries: they are the oldest in use order. */
   #expireIdle(): void {
-    for (const session of this.#sessions.values()) {
-      if (this.#positionLsn - session.lastUsedLsn <= this.#limits.sessionIdleEntriesMax) return;
-      this.#sessions.delete(session.clientId);
-      if (session === this.#newestSession) this.#newestSession = null;
+    for (let oldest = this.#oldest; oldest !== null; oldest = this.#oldest) {
+      if (this.#positionLsn - oldest.lastUsedLsn <= this.#limits.sessionIdleEntriesMax) return;
+      this.#end(oldest);
       this.#ended.expired += 1;
     }
   }
