@@ -187,6 +187,9 @@ describe("client sessions that expire safely (scenario 3)", () => {
     expect(found).toMatchObject({ state: LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED, lsn: original.lsn });
     const never = await lookup(store, { clientId: "A", clientSeq: 2n, sessionLsn: session, fromLsn: session });
     expect(never.state).toBe(LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED);
+    // A search that starts after the session's first possible append cannot say "not appended".
+    const late = await lookup(store, { clientId: "A", clientSeq: 2n, sessionLsn: session, fromLsn: original.lsn + 1n });
+    expect(late).toMatchObject({ state: LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN, detail: expect.stringMatching(/give from_lsn/) });
 
     // A restart rebuilds the table from the log: the same verdicts (the restart's no-op ages sessions by one entry only).
     store = await restart(store, flags);

@@ -348,7 +348,8 @@ export class ReplicatedLog {
       scannedToLsn,
       detail,
     });
-    let next = fromLsn > this.#wal.firstLsn ? fromLsn : this.#wal.firstLsn;
+    const scanStart = fromLsn > this.#wal.firstLsn ? fromLsn : this.#wal.firstLsn;
+    let next = scanStart;
     let budget = this.#lookupScanEntriesMax;
     // Each turn scans what committed since the last one (at least one entry) or answers: at most lookupScanEntriesMax turns.
     for (;;) {
@@ -370,9 +371,13 @@ export class ReplicatedLog {
       if (next > appliedLsn) {
         // Not in the log, nothing in flight, and no live session: an attempt still on its way will be refused.
         // Without registration a first append (seq 1) opens a new session, so such an attempt could still land.
-        const final = identity.sessionLsn !== 0n;
-        const state = final ? LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED : LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED;
-        return answer(state, 0n, appliedLsn);
+        if (identity.sessionLsn === 0n) return answer(LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED, 0n, appliedLsn);
+        // A session's appends all come after its registration: a search that started later may have missed one.
+        if (scanStart > identity.sessionLsn + 1n) {
+          const detail = `searched from LSN ${scanStart} only, but the session's appends start after LSN ${identity.sessionLsn}; give from_lsn ${identity.sessionLsn}`;
+          return answer(LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN, 0n, appliedLsn, detail);
+        }
+        return answer(LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED, 0n, appliedLsn);
       }
       const span = appliedLsn - next + 1n;
       if (span > BigInt(budget)) {

@@ -42,8 +42,9 @@ export enum LookupAppendState {
    */
   LOOKUP_APPEND_STATE_NOT_YET_APPENDED = 4,
   /**
-   * LOOKUP_APPEND_STATE_UNKNOWN - Cannot tell: the scan would pass the lookup bound, or the seq is older
-   * than the session's window. Read the transaction's keys instead.
+   * LOOKUP_APPEND_STATE_UNKNOWN - Cannot tell: the scan would pass the lookup bound, started after the
+   * session's first possible append (from_lsn > session_lsn + 1), or the seq
+   * is older than the session's window. Read the transaction's keys instead.
    */
   LOOKUP_APPEND_STATE_UNKNOWN = 5,
   UNRECOGNIZED = -1,
