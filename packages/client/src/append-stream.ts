@@ -98,7 +98,10 @@ class OpenAppendStream {
     if (response.errorCode !== Status.OK) {
       const leader = response.leaderAddress;
       pending.reject(
-        clientErrorFor(response.errorCode, `${this.#context}: ${response.errorMessage}`, leader === "" ? {} : { leaderAddress: leader }),
+        clientErrorFor(response.errorCode, `${this.#context}: ${response.errorMessage}`, {
+          reason: response.errorReason,
+          ...(leader === "" ? {} : { leaderAddress: leader }),
+        }),
       );
     } else if (response.lsn <= 0n) {
       pending.reject(new InternalError(Status.INTERNAL, `${this.#context}: append acknowledged with LSN ${response.lsn}`));

@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
   LimitExceededError,
   NotLeaderError,
+  SessionExpiredError,
   UnavailableError,
 } from "./errors";
 import { FakeLogStore, startFakeCluster, startLogStore, startShard, type FakeCluster } from "./fake-cluster.fixture";
@@ -212,7 +213,7 @@ describe("LogPlayerClient against fake services", () => {
     next.role = "leader";
     // The old leader wrote the append but lost its answer; the new one has it (the log is replicated) and says duplicate.
     cluster.logStore.appendFaults.push({ applyThenFail: unavailable("stepping down") });
-    next.append({ txn: { mutations: [] }, commitTimeNs: 0n, clientId: "f", clientSeq: 1n });
+    next.append({ txn: { mutations: [] }, commitTimeNs: 0n, clientId: "f", clientSeq: 1n, sessionLsn: 0n });
     next.appends.splice(0);
     const result = await failover.commit([mutation.add("n", 1)]);
     expect(result).toEqual({ lsn: 1n, duplicate: true });
@@ -300,5 +301,74 @@ describe("LogPlayerClient against fake services", () => {
     client.close();
     await expect(client.get("a")).rejects.toThrow(CancelledError);
     client.close();
+  });
+});
+
+describe("LogPlayerClient sessions (a fake LogStore with RegisterClient)", () => {
+  let cluster: FakeCluster;
+  let client: LogPlayerClient;
+
+  beforeEach(async () => {
+    cluster = await startFakeCluster(3);
+    cluster.logStore.sessions = true;
+    client = await LogPlayerClient.connect({
+      logstore: cluster.logStore.address,
+      shards: cluster.shardAddresses,
+      timeoutMs: 3_000,
+      clientId: "s-client",
+      ...FAST_RETRY,
+    });
+  });
+
+  afterEach(() => {
+    client.close();
+    cluster.close();
+  });
+
+  it("registers once before its first commit and sends every append in that session", async () => {
+    expect(client.sessionLsn).toBeUndefined();
+    await Promise.all([client.commit([mutation.put("a", "1")]), client.commit([mutation.put("b", "2")])]);
+    expect(cluster.logStore.registrations).toEqual(["s-client"]);
+    expect(client.sessionLsn).toBe(1n);
+    expect(cluster.logStore.appends.map((a) => a.sessionLsn)).toEqual([1n, 1n]);
+  });
+
+  it("a first attempt refused SESSION_EXPIRED appended nothing: the commit registers again and is sent in the new session", async () => {
+    await client.commit([mutation.put("a", "1")]);
+    cluster.logStore.liveSessions.delete("s-client"); // evicted by other clients
+    const result = await client.commit([mutation.append("log", "x")]);
+    expect(result).toEqual({ lsn: 4n, duplicate: false });
+    expect(cluster.logStore.registrations).toEqual(["s-client", "s-client"]);
+    expect(client.sessionLsn).toBe(3n);
+    expect(cluster.shards[client.shardForKey("log")]!.data.get("log")?.toString()).toBe("x");
+  });
+
+  it("SESSION_EXPIRED after an attempt that may have landed: SessionExpiredError, outcome unknown, and lookupAppend finds it", async () => {
+    await client.commit([mutation.put("a", "1")]);
+    // Seq 2 is applied, then its session ends and its answer is lost: the retry is refused.
+    cluster.logStore.afterAppend = (request) => {
+      if (request.clientSeq === 2n) cluster.logStore.liveSessions.delete(request.clientId);
+    };
+    cluster.logStore.appendFaults.push({ applyThenFail: unavailable("answer lost") });
+    const error: unknown = await client.commit([mutation.append("log", "x")], FAST_COMMIT).catch((e: unknown) => e);
+    expect(SessionExpiredError.is(error)).toBe(true);
+    const expired = error as SessionExpiredError;
+    expect(expired.code).toBe(Status.FAILED_PRECONDITION);
+    expect(expired.append).toEqual({ clientId: "s-client", clientSeq: 2n, sessionLsn: 1n });
+    expect(expired.message).toMatch(/outcome of this commit is unknown/);
+    expect(expired.message).toMatch(/lpctl lookup s-client 2 --session-lsn 1/);
+    expect(FailedPreconditionError.is(error)).toBe(false);
+    expect(await client.lookupAppend(expired.append)).toEqual({ state: "committed", lsn: 3n });
+    expect(await client.lookupAppend({ clientSeq: 9n })).toEqual({ state: "not-appended", scannedToLsn: 3n });
+    // The next commit opens a new session.
+    expect((await client.commit([mutation.put("b", "2")])).lsn).toBe(5n);
+    expect(client.sessionLsn).toBe(4n);
+  });
+
+  it("a LogStore without RegisterClient gets appends without registration (session 0)", async () => {
+    cluster.logStore.sessions = false;
+    expect((await client.commit([mutation.put("a", "1")])).lsn).toBe(1n);
+    expect(client.sessionLsn).toBe(0n);
+    expect(cluster.logStore.appends[0]!.sessionLsn).toBe(0n);
   });
 });

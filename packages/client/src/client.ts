@@ -21,8 +21,13 @@ import {
   type GetOutcomeRequest,
   type GetOutcomeResponse,
   type Transaction,
+  LookupAppendState,
   type AppendRequest,
   type AppendResponse,
+  type LookupAppendRequest,
+  type LookupAppendResponse,
+  type RegisterClientRequest,
+  type RegisterClientResponse,
   type DeliveryStatsRequest,
   type DeliveryStatsResponse,
   type GetRequest,
@@ -55,9 +60,11 @@ import {
   FailedPreconditionError,
   InternalError,
   NotLeaderError,
+  SessionExpiredError,
   UnavailableError,
   UnimplementedError,
   toClientError,
+  type AppendIdentity,
   type ClientError,
 } from "./errors";
 import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
@@ -80,6 +87,19 @@ export interface CommitResult {
   /** The LogStore already held this (clientId, clientSeq): lsn is the original's. */
   duplicate: boolean;
 }
+
+/**
+ * Where an idempotent append stands, from the LogStore leader (`lookupAppend`):
+ * - `committed` at `lsn`; `in-flight` at `lsn` (not committed yet: ask again);
+ * - `not-appended`: not in the log and its session is gone, so no attempt can land any more;
+ * - `not-yet-appended`: not in the log now, but its session lives (or it had none) and an attempt
+ *   still on its way could land: ask again once the commit's deadline has passed;
+ * - `unknown`: the LogStore cannot tell (`detail` says why); read the transaction's keys.
+ */
+export type AppendLookup =
+  | { readonly state: "committed" | "in-flight"; readonly lsn: bigint }
+  | { readonly state: "not-appended" | "not-yet-appended"; readonly scannedToLsn: bigint }
+  | { readonly state: "unknown"; readonly detail: string };
 
 export interface GetResult {
   found: boolean;
@@ -178,6 +198,12 @@ export class LogPlayerClient {
   #logStoreAddress: string;
   /** Set when an append failed in a way that may mean the leader moved; the next commit asks the replicas first. */
   #leaderInDoubt = false;
+  /**
+   * This client's session from RegisterClient (its LSN), opened before the first commit; undefined until
+   * then and after the LogStore said it ended. 0: the LogStore has no RegisterClient (an older one).
+   */
+  #sessionLsn: bigint | undefined;
+  #registering: Promise<bigint> | undefined;
   readonly #commitWindow: CommitWindow;
   readonly #appendStreams = new AppendStreams();
 
@@ -234,6 +260,11 @@ export class LogPlayerClient {
     return this.#options.limits;
   }
 
+  /** The session commits go in (the LSN RegisterClient answered), once opened; 0 with a LogStore without sessions. */
+  get sessionLsn(): bigint | undefined {
+    return this.#sessionLsn;
+  }
+
   /** The address appends currently go to (changes when a NotLeaderError is followed). */
   get logStoreAddress(): string {
     return this.#logStoreAddress;
@@ -267,32 +298,142 @@ export class LogPlayerClient {
     }
   }
 
-  /** One commit with its seq from the window, kept across retries. */
+  /**
+   * One commit with its seq from the window, kept across retries. A SESSION_EXPIRED refusal of its first
+   * attempt leaves nothing of it in the log: it is sent again in a new session. After an earlier attempt
+   * that may have landed, the outcome is unknown and the caller gets a SessionExpiredError saying so.
+   */
   async #commitWithSeq(txn: Transaction, clientSeq: bigint, opts: CommitOpts, deadlineMs: number): Promise<CommitResult> {
-    const request: AppendRequest = {
-      txn,
-      commitTimeNs: opts.commitTimeNs ?? monotonicNs(),
-      clientId: this.clientId,
-      clientSeq,
-    };
-    let redirects = 0;
+    const commitTimeNs = opts.commitTimeNs ?? monotonicNs();
+    let sessionLsn = 0n;
+    let attemptsSentInSession = 0;
     const attempt = async (): Promise<CommitResult> => {
+      sessionLsn = await this.#session(deadlineMs);
       if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
+      attemptsSentInSession += 1;
+      const request: AppendRequest = { txn, commitTimeNs, clientId: this.clientId, clientSeq, sessionLsn };
       return this.#append(this.#logStoreAddress, request, deadlineMs);
     };
+    const leaderDecision = this.#leaderRetryDecision();
     const decide = (error: ClientError): RetryDecision => {
+      if (!SessionExpiredError.is(error)) return leaderDecision(error);
+      if (attemptsSentInSession !== 1) return "fail";
+      this.#sessionEnded(sessionLsn);
+      attemptsSentInSession = 0;
+      return "now";
+    };
+    try {
+      return await withRetry(attempt, deadlineMs, this.#commitPolicy, decide, () => this.#channels.closed);
+    } catch (err: unknown) {
+      const error = toClientError(err);
+      if (!SessionExpiredError.is(error)) throw error;
+      this.#sessionEnded(sessionLsn);
+      throw outcomeUnknown(error, { clientId: this.clientId, clientSeq, sessionLsn });
+    }
+  }
+
+  /**
+   * The retry decision for calls that must reach the leader (appends, registrations, lookups): retry
+   * UNAVAILABLE, DEADLINE_EXCEEDED and not-leader refusals; a refusal naming another configured replica is
+   * followed at once the first time (two replicas naming each other back off).
+   */
+  #leaderRetryDecision(): (error: ClientError) => RetryDecision {
+    let redirects = 0;
+    return (error) => {
       if (!isRetryableCommit(error)) return "fail";
       const redirect = this.#redirectTarget(error);
       if (redirect === undefined) {
         this.#leaderInDoubt = true;
         return "backoff";
       }
-      // A refusal names the leader: go there at once, the first time (two replicas naming each other back off).
       this.#logStoreAddress = redirect;
       redirects += 1;
       return redirects === 1 ? "now" : "backoff";
     };
-    return withRetry(attempt, deadlineMs, this.#commitPolicy, decide, () => this.#channels.closed);
+  }
+
+  /** Calls the leader, following redirects and retrying as commits do, within the deadline. */
+  #callLeader<T>(call: (address: string) => Promise<T>, deadlineMs: number): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
+      return call(this.#logStoreAddress);
+    };
+    return withRetry(attempt, deadlineMs, this.#commitPolicy, this.#leaderRetryDecision(), () => this.#channels.closed);
+  }
+
+  /** This client's session, registered on first use (one registration for every commit waiting for it). */
+  #session(deadlineMs: number): Promise<bigint> {
+    if (this.#sessionLsn !== undefined) return Promise.resolve(this.#sessionLsn);
+    this.#registering ??= this.#register(deadlineMs).finally(() => {
+      this.#registering = undefined;
+    });
+    return this.#registering;
+  }
+
+  /**
+   * RegisterClient: a registration entry in the log opens the session. Retrying it after a lost answer
+   * opens another session, which is harmless: the last answer is the one used. A LogStore without
+   * RegisterClient (UNIMPLEMENTED) gets appends without registration (session 0).
+   */
+  async #register(deadlineMs: number): Promise<bigint> {
+    const call = (address: string): Promise<RegisterClientResponse> => {
+      const client = this.#channels.logStore(address);
+      const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: this.#waitForReady(), client };
+      return callUnary<RegisterClientRequest, RegisterClientResponse>(
+        (r, m, o, cb) => client.registerClient(r, m, o, cb),
+        { clientId: this.clientId },
+        target,
+      );
+    };
+    try {
+      const { sessionLsn } = await this.#callLeader(call, deadlineMs);
+      if (sessionLsn <= 0n) throw new InternalError(Status.INTERNAL, `LogStore registered client ${this.clientId} at LSN ${sessionLsn}`);
+      this.#sessionLsn = sessionLsn;
+    } catch (err: unknown) {
+      const error = toClientError(err);
+      if (!UnimplementedError.is(error)) throw error;
+      this.#sessionLsn = 0n;
+    }
+    return this.#sessionLsn;
+  }
+
+  /** The LogStore said `sessionLsn` ended: the next commit registers again (unless that already happened). */
+  #sessionEnded(sessionLsn: bigint): void {
+    if (this.#sessionLsn === sessionLsn) this.#sessionLsn = undefined;
+  }
+
+  #waitForReady(): boolean {
+    // With one address, waiting for the connection rides through a restart; with several, a dead replica must fail fast.
+    return this.#channels.logStoreAddresses.length === 1;
+  }
+
+  /**
+   * Asks the LogStore leader where an append stands: by default one of this client's, in its current
+   * session (pass `err.append` of a SessionExpiredError). When the session is gone the LogStore searches
+   * its log from `fromLsn` (default: the session's LSN, where its appends start), up to a bound.
+   */
+  async lookupAppend(
+    append: Partial<AppendIdentity> & { readonly clientSeq: bigint },
+    opts: { fromLsn?: bigint } & CallOpts = {},
+  ): Promise<AppendLookup> {
+    this.#assertOpen();
+    const sessionLsn = append.sessionLsn ?? this.#sessionLsn ?? 0n;
+    const request: LookupAppendRequest = {
+      clientId: append.clientId ?? this.clientId,
+      clientSeq: checkLsn(append.clientSeq, "clientSeq"),
+      sessionLsn: checkLsn(sessionLsn, "sessionLsn"),
+      fromLsn: checkLsn(opts.fromLsn ?? sessionLsn, "fromLsn"),
+    };
+    if (request.clientId === "" || request.clientSeq === 0n) {
+      throw toClientError(invalidArgument("lookupAppend needs a client id and a client seq > 0"));
+    }
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const call = (address: string): Promise<LookupAppendResponse> => {
+      const client = this.#channels.logStore(address);
+      const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: this.#waitForReady(), client };
+      return callUnary<LookupAppendRequest, LookupAppendResponse>((r, m, o, cb) => client.lookupAppend(r, m, o, cb), request, target);
+    };
+    return toAppendLookup(await this.#callLeader(call, deadlineMs));
   }
 
   /**
@@ -591,10 +732,43 @@ function outcomeName(outcome: PartOutcome, context: string): ShardOutcome["outco
   }
 }
 
-function checkLsn(lsn: bigint): bigint {
+function checkLsn(lsn: bigint, name = "minLsn"): bigint {
   if (typeof lsn !== "bigint" || lsn < 0n || lsn >= 2n ** 64n)
-    throw toClientError(invalidArgument(`minLsn must be a bigint in [0, 2^64), got ${String(lsn)}`));
+    throw toClientError(invalidArgument(`${name} must be a bigint in [0, 2^64), got ${String(lsn)}`));
   return lsn;
+}
+
+/**
+ * The error commit() throws when its session ended after an attempt that may have landed: the LogStore
+ * refused the retry, so whether the transaction is in the log is unknown. Says how to find out.
+ */
+function outcomeUnknown(refusal: SessionExpiredError, append: AppendIdentity): SessionExpiredError {
+  const { clientId, clientSeq, sessionLsn } = append;
+  return new SessionExpiredError(
+    Status.FAILED_PRECONDITION,
+    `the outcome of this commit is unknown: an attempt may have been appended, but the LogStore no longer holds session ` +
+      `${sessionLsn} of client ${clientId} (evicted by other clients or expired) and refused the retry of client_seq ${clientSeq} ` +
+      `rather than risk appending it twice. Find out with lookupAppend(err.append) ` +
+      `(lpctl lookup ${clientId} ${clientSeq} --session-lsn ${sessionLsn}), or read the transaction's keys (${refusal.message})`,
+    { cause: refusal, append },
+  );
+}
+
+function toAppendLookup(response: LookupAppendResponse): AppendLookup {
+  switch (response.state) {
+    case LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED:
+      return { state: "committed", lsn: response.lsn };
+    case LookupAppendState.LOOKUP_APPEND_STATE_IN_FLIGHT:
+      return { state: "in-flight", lsn: response.lsn };
+    case LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED:
+      return { state: "not-appended", scannedToLsn: response.scannedToLsn };
+    case LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED:
+      return { state: "not-yet-appended", scannedToLsn: response.scannedToLsn };
+    case LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN:
+      return { state: "unknown", detail: response.detail };
+    default:
+      return { state: "unknown", detail: `the LogStore answered state ${response.state}, which this client does not know` };
+  }
 }
 
 function logStoreStatusCall(channels: Channels, address: string, target: CallTarget): Promise<StatusResponse> {

@@ -1,5 +1,5 @@
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
-import { LpError, invalidArgument, unavailable } from "@logplayer/common";
+import { ErrorReason, LpError, invalidArgument, unavailable } from "@logplayer/common";
 import {
   AbortedError,
   CancelledError,
@@ -13,6 +13,7 @@ import {
   NotLeaderError,
   OutOfRangeError,
   PermissionDeniedError,
+  SessionExpiredError,
   UnavailableError,
   UnimplementedError,
   toClientError,
@@ -118,5 +119,21 @@ describe("toClientError", () => {
 
   it("names the code for one-line reports", () => {
     expect(toClientError(serviceError(Status.RESOURCE_EXHAUSTED, "full")).codeName).toBe("RESOURCE_EXHAUSTED");
+  });
+});
+
+describe("SESSION_EXPIRED", () => {
+  it("FAILED_PRECONDITION with reason SESSION_EXPIRED becomes SessionExpiredError, from metadata, an LpError or a stream answer", () => {
+    const withReason = serviceError(Status.FAILED_PRECONDITION, "no live session");
+    withReason.metadata.set("lp-error-reason", "SESSION_EXPIRED");
+    const fromWire = toClientError(withReason, "LogStore at x");
+    expect(SessionExpiredError.is(fromWire)).toBe(true);
+    expect(fromWire.code).toBe(Status.FAILED_PRECONDITION);
+    expect(fromWire.message).toBe("LogStore at x: no live session");
+    const fromLpError = toClientError(new LpError(Status.FAILED_PRECONDITION, "gone", { reason: ErrorReason.sessionExpired }));
+    expect(SessionExpiredError.is(fromLpError)).toBe(true);
+    // Without the reason it stays a plain FailedPreconditionError (wrong cluster, seq older than the window).
+    expect(FailedPreconditionError.is(toClientError(serviceError(Status.FAILED_PRECONDITION, "other")))).toBe(true);
+    expect(SessionExpiredError.is(toClientError(serviceError(Status.FAILED_PRECONDITION, "other")))).toBe(false);
   });
 });

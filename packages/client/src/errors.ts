@@ -1,5 +1,5 @@
 import { status as Status } from "@grpc/grpc-js";
-import { LEADER_METADATA_KEY, LpError, isServiceError } from "@logplayer/common";
+import { ERROR_REASON_METADATA_KEY, ErrorReason, LEADER_METADATA_KEY, LpError, isServiceError } from "@logplayer/common";
 
 const CLIENT_ERROR_BRAND = Symbol.for("logplayer.ClientError");
 
@@ -96,6 +96,39 @@ export class FailedPreconditionError extends ClientError {
   }
 }
 
+/** The identity of one idempotent append: who sent it, in which session, with which seq. */
+export interface AppendIdentity {
+  readonly clientId: string;
+  readonly clientSeq: bigint;
+  /** The session from RegisterClient (0: none, or not known where the error was made). */
+  readonly sessionLsn: bigint;
+}
+
+/**
+ * Thrown for FAILED_PRECONDITION with reason SESSION_EXPIRED: the LogStore no
+ * longer holds this client's session (other clients pushed it out of its
+ * dedupe table, or it sat unused too long), so it refused an append it could
+ * not deduplicate rather than risk writing it twice. Nothing was appended by
+ * the refused attempt, but when commit() throws it an earlier attempt of the
+ * same commit may have landed: **the outcome of that commit is unknown.**
+ * Find out with `client.lookupAppend(err.append)` (`lpctl lookup`), or read
+ * the transaction's keys. `append` says which append it was (empty client id
+ * when the error did not come from a commit).
+ */
+export class SessionExpiredError extends ClientError {
+  override readonly name = "SessionExpiredError";
+  readonly append: AppendIdentity;
+
+  constructor(code: Status, message: string, options: { cause?: unknown; append?: AppendIdentity } = {}) {
+    super(code, message, options);
+    this.append = options.append ?? { clientId: "", clientSeq: 0n, sessionLsn: 0n };
+  }
+
+  static override is(value: unknown): value is SessionExpiredError {
+    return isNamed(value, "SessionExpiredError");
+  }
+}
+
 /** Thrown for NOT_FOUND: the server has no such thing (e.g. an unknown method or resource). A missing key is NOT an error: `get` returns found = false. */
 export class NotFoundError extends ClientError {
   override readonly name = "NotFoundError";
@@ -175,8 +208,18 @@ const ERROR_CLASS_BY_CODE: Record<Status, ErrorConstructor> = {
   [Status.UNAUTHENTICATED]: PermissionDeniedError,
 };
 
-/** Builds the typed error for a status code; a leader address turns a refusal into NotLeaderError. */
-export function clientErrorFor(code: Status, message: string, options: { cause?: unknown; leaderAddress?: string } = {}): ClientError {
+/**
+ * Builds the typed error for a status code; a leader address turns a refusal
+ * into NotLeaderError, the reason SESSION_EXPIRED into SessionExpiredError.
+ */
+export function clientErrorFor(
+  code: Status,
+  message: string,
+  options: { cause?: unknown; leaderAddress?: string; reason?: string } = {},
+): ClientError {
+  if (code === Status.FAILED_PRECONDITION && options.reason === ErrorReason.sessionExpired) {
+    return new SessionExpiredError(code, message, { cause: options.cause });
+  }
   const leaderRefusal = code === Status.UNAVAILABLE || code === Status.FAILED_PRECONDITION;
   if (leaderRefusal && options.leaderAddress !== undefined && options.leaderAddress !== "") {
     return new NotLeaderError(code, message, options.leaderAddress, { cause: options.cause });
@@ -185,9 +228,9 @@ export function clientErrorFor(code: Status, message: string, options: { cause?:
   return new ErrorClass(code, message, { cause: options.cause });
 }
 
-function leaderFromMetadata(value: { metadata?: { get(key: string): unknown[] } }): string | undefined {
-  const leader = value.metadata?.get(LEADER_METADATA_KEY)[0];
-  return typeof leader === "string" && leader !== "" ? leader : undefined;
+function metadataString(value: { metadata?: { get(key: string): unknown[] } }, key: string): string | undefined {
+  const text = value.metadata?.get(key)[0];
+  return typeof text === "string" && text !== "" ? text : undefined;
 }
 
 /**
@@ -201,12 +244,21 @@ export function toClientError(value: unknown, context?: string): ClientError {
   const prefix = context === undefined ? "" : `${context}: `;
   if (LpError.is(value)) {
     const leaderAddress = value.leaderAddress;
-    return clientErrorFor(value.code, prefix + value.message, { cause: value, ...(leaderAddress ? { leaderAddress } : {}) });
+    return clientErrorFor(value.code, prefix + value.message, {
+      cause: value,
+      reason: value.reason,
+      ...(leaderAddress ? { leaderAddress } : {}),
+    });
   }
   if (isServiceError(value)) {
-    const leaderAddress = leaderFromMetadata(value);
+    const leaderAddress = metadataString(value, LEADER_METADATA_KEY);
+    const reason = metadataString(value, ERROR_REASON_METADATA_KEY);
     const message = prefix + (value.details || value.message);
-    return clientErrorFor(value.code, message, { cause: value, ...(leaderAddress ? { leaderAddress } : {}) });
+    return clientErrorFor(value.code, message, {
+      cause: value,
+      ...(leaderAddress ? { leaderAddress } : {}),
+      ...(reason ? { reason } : {}),
+    });
   }
   if (value instanceof Error) return new InternalError(Status.INTERNAL, prefix + value.message, { cause: value });
   return new InternalError(Status.INTERNAL, prefix + String(value));

@@ -5,15 +5,30 @@
  * commits at once; knobs inject failures, hangs and redirects.
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import { LpError, addHealthService, bindServer, createShardMap, grpcServerOptions, shardForKey, unavailable } from "@logplayer/common";
+import {
+  ErrorReason,
+  LpError,
+  Status,
+  addHealthService,
+  bindServer,
+  createShardMap,
+  grpcServerOptions,
+  shardForKey,
+  unavailable,
+} from "@logplayer/common";
 import {
   LogStoreService,
   MutationKind,
   PROTOCOL_VERSION,
   ShardService,
+  LookupAppendState,
   type AppendRequest,
   type AppendResponse,
   type GetRequest,
+  type LookupAppendRequest,
+  type LookupAppendResponse,
+  type RegisterClientRequest,
+  type RegisterClientResponse,
   type Mutation,
   type ScanRequest,
   type StatusResponse,
@@ -63,6 +78,13 @@ export class FakeLogStore {
   /** Idempotent appends like the real LogStore: "clientId/seq" -> LSN. */
   readonly #appended = new Map<string, bigint>();
   readonly appendFaults: Fault[] = [];
+  /** Client sessions like the real LogStore's (RegisterClient); off: RegisterClient is UNIMPLEMENTED, as in an older one. */
+  sessions = false;
+  /** clientId -> the LSN of its live session's registration. */
+  readonly liveSessions = new Map<string, bigint>();
+  readonly registrations: string[] = [];
+  /** Called after an append is applied (before its answer, which a fault may then lose). */
+  afterAppend: (request: AppendRequest) => void = () => {};
   role = "leader";
   leaderAddress = "";
   protocolVersion = PROTOCOL_VERSION;
@@ -96,8 +118,25 @@ export class FakeLogStore {
     };
   }
 
+  registerClient(request: RegisterClientRequest): RegisterClientResponse {
+    if (!this.sessions) throw new LpError(Status.UNIMPLEMENTED, "fake LogStore without sessions");
+    this.commitLsn += 1n;
+    this.registrations.push(request.clientId);
+    this.liveSessions.set(request.clientId, this.commitLsn);
+    return { sessionLsn: this.commitLsn };
+  }
+
+  lookupAppend(request: LookupAppendRequest): LookupAppendResponse {
+    const lsn = this.#appended.get(`${request.clientId}/${request.clientSeq}`);
+    const state = lsn !== undefined ? LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED : LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED;
+    return { state, lsn: lsn ?? 0n, scannedToLsn: this.commitLsn, detail: "" };
+  }
+
   append(request: AppendRequest): AppendResponse {
     this.appends.push(request);
+    if (this.sessions && request.clientId !== "" && this.liveSessions.get(request.clientId) !== request.sessionLsn) {
+      throw new LpError(Status.FAILED_PRECONDITION, `fake: no live session ${request.sessionLsn}`, { reason: ErrorReason.sessionExpired });
+    }
     const key = `${request.clientId}/${request.clientSeq}`;
     const original = request.clientId === "" ? undefined : this.#appended.get(key);
     if (original !== undefined) return { lsn: original, duplicate: true };
@@ -108,6 +147,7 @@ export class FakeLogStore {
       const part = (request.txn?.mutations ?? []).filter((m) => shardForKey(m.key, map) === shard.shardId);
       shard.apply(this.commitLsn, part);
     }
+    this.afterAppend(request);
     return { lsn: this.commitLsn, duplicate: false };
   }
 }
@@ -191,6 +231,12 @@ export async function startLogStore(logStore: FakeLogStore): Promise<void> {
       respond(logStore.appendFaults, callback, () => logStore.append(call.request)),
     read: () => undefined,
     status: (_call: ServerUnaryCall<unknown, StatusResponse>, callback: sendUnaryData<StatusResponse>) => callback(null, logStore.status()),
+    registerClient: (
+      call: ServerUnaryCall<RegisterClientRequest, RegisterClientResponse>,
+      callback: sendUnaryData<RegisterClientResponse>,
+    ) => respond([], callback, () => logStore.registerClient(call.request)),
+    lookupAppend: (call: ServerUnaryCall<LookupAppendRequest, LookupAppendResponse>, callback: sendUnaryData<LookupAppendResponse>) =>
+      respond([], callback, () => logStore.lookupAppend(call.request)),
   });
   logStore.port = await bindServer(server, "127.0.0.1:0", ServerCredentials.createInsecure());
   logStore.server = server;

@@ -6,6 +6,7 @@ export type {
   CommitResult,
   GetResult,
   ScanResult,
+  AppendLookup,
   ShardStatusReport,
   ClusterStatus,
   ShardOutcome,
@@ -39,8 +40,10 @@ export {
   UnimplementedError,
   PermissionDeniedError,
   InternalError,
+  SessionExpiredError,
   toClientError,
 } from "./errors";
+export type { AppendIdentity } from "./errors";
 export { checkHealth, HealthServingStatus } from "./health-check";
 export type { HealthCheckResult } from "./health-check";
 export { runLpctl } from "./lpctl-run";

@@ -15,7 +15,7 @@ import {
 } from "@logplayer/common";
 import { PROTOCOL_VERSION, type Mutation } from "@logplayer/proto";
 import { type TlsFlags, type TransportSecurity, tlsOptions, transportSecurityFromFlags } from "@logplayer/tls";
-import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT } from "./client";
+import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT, type AppendLookup } from "./client";
 import { toClientError } from "./errors";
 import { checkHealth, HealthServingStatus } from "./health-check";
 import { clusterProblems, clusterStatusJson, formatClusterStatus, formatScanLines, formatValue, toJson } from "./lpctl-format";
@@ -38,10 +38,14 @@ export const VALUE_SOURCE_BYTES_MAX = 64 * 1024 * 1024;
 /** How long the "is anything listening?" probe waits for a TCP answer before leaving the verdict to the call itself. */
 const LISTEN_PROBE_TIMEOUT_MS = 1_000;
 
-/** Exit codes: 0 success, 1 error (one line on stderr naming the gRPC code), 2 `get` found no such key. */
+/**
+ * Exit codes: 0 success, 1 error (one line on stderr naming the gRPC code), 2 `get` found no such key or
+ * `lookup` found the append was not made, 3 `lookup` cannot tell yet.
+ */
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_NOT_FOUND = 2;
+export const EXIT_UNDECIDED = 3;
 
 // Commander does not run defaults through argParser, so they are given parsed.
 // The local cluster (`pnpm start`): three LogStore replicas; the client finds the leader among them.
@@ -261,6 +265,47 @@ function addOutcomeCommand(run: Run): void {
     );
 }
 
+function addLookupCommand(run: Run): void {
+  run.program
+    .command("lookup")
+    .description(
+      "where an idempotent append stands, after a commit whose outcome is unknown: committed lsn=N (exit 0), " +
+        "not appended (exit 2), or not known yet (in flight, its session still lives, or the LogStore cannot tell: exit 3)",
+    )
+    .argument("<client-id>")
+    .argument("<client-seq>", "the commit's client_seq", parseLsn)
+    .option("--session-lsn <lsn>", "the session the commit was sent in (the error message names it); 0 = none", parseLsn)
+    .option("--from-lsn <lsn>", "where the search of the log starts once the session is gone (default: the session's LSN)", parseLsn)
+    .action((clientId: string, clientSeq: bigint, opts: { sessionLsn?: bigint; fromLsn?: bigint }) =>
+      withClient(run, async (client, g) => {
+        const found = await client.lookupAppend(
+          { clientId, clientSeq, sessionLsn: opts.sessionLsn ?? 0n },
+          opts.fromLsn === undefined ? {} : { fromLsn: opts.fromLsn },
+        );
+        run.exitCode = found.state === "committed" ? EXIT_OK : found.state === "not-appended" ? EXIT_NOT_FOUND : EXIT_UNDECIDED;
+        run.io.stdout(g.json ? `${toJson(found)}\n` : `${formatAppendLookup(found)}\n`);
+      }),
+    );
+}
+
+function formatAppendLookup(found: AppendLookup): string {
+  switch (found.state) {
+    case "committed":
+      return `committed lsn=${found.lsn}`;
+    case "in-flight":
+      return `in flight lsn=${found.lsn} (not committed yet: ask again)`;
+    case "not-appended":
+      return `not appended (not in the log up to lsn ${found.scannedToLsn}, and its session is gone: no attempt can land any more)`;
+    case "not-yet-appended":
+      return (
+        `not appended yet (not in the log up to lsn ${found.scannedToLsn}; its session lives, so an attempt still on its way ` +
+        "could land: ask again after the commit's deadline)"
+      );
+    case "unknown":
+      return `unknown: ${found.detail}`;
+  }
+}
+
 function addStatusCommands(run: Run): void {
   run.program
     .command("status")
@@ -329,6 +374,7 @@ function buildProgram(run: Run): void {
   addReadCommands(run);
   addOutcomeCommand(run);
   addStatusCommands(run);
+  addLookupCommand(run);
 }
 
 /**

@@ -18,6 +18,8 @@ const LPCTL = path.join(ROOT, "packages", "client", "dist", "lpctl.js");
 const missingBuild = [...["logstore", "shard", "logplayer"].map(MAIN), LPCTL].filter((file) => !existsSync(file));
 const built = missingBuild.length === 0;
 const READY_TIMEOUT_MS = 20_000;
+/** Small, so that a few clients push an older one's session out of the LogStore's dedupe table. */
+const DEDUPE_CLIENTS_MAX = 4;
 
 // mTLS, as the services run by default: one test CA, made in beforeAll.
 let tls: TestTls;
@@ -97,7 +99,16 @@ if (!built && process.env["CI"]) {
       children.push(shard.child);
       shards.push(`127.0.0.1:${shard.port}`);
     }
-    const store = await startService("logstore", ["--data-dir", path.join(dir, "logstore"), "--shard-count", "2", "--cluster-id", "smoke"]);
+    const store = await startService("logstore", [
+      "--data-dir",
+      path.join(dir, "logstore"),
+      "--shard-count",
+      "2",
+      "--cluster-id",
+      "smoke",
+      "--dedupe-clients-max",
+      String(DEDUPE_CLIENTS_MAX),
+    ]);
     children.push(store.child);
     logstore = `127.0.0.1:${store.port}`;
     const player = await startService("logplayer", ["--logstore", logstore, "--shards", shards.join(",")]);
@@ -155,5 +166,40 @@ if (!built && process.env["CI"]) {
     expect([get.status, get.stdout]).toEqual([0, "1\n"]);
     const missing = spawnSync(process.execPath, [LPCTL, ...flags, "get", "cli:none"], { encoding: "utf8", timeout: 20_000 });
     expect([missing.status, missing.stdout]).toEqual([2, "(not found)\n"]);
+  });
+
+  it("a client whose session other clients evicted registers again; lookupAppend and lpctl lookup find a commit", async () => {
+    const connect = (clientId?: string): Promise<LogPlayerClient> =>
+      LogPlayerClient.connect({ logstore, shards, timeoutMs: 10_000, ...(clientId === undefined ? {} : { clientId }) });
+    const a = await connect("smoke-a");
+    const others: LogPlayerClient[] = [];
+    try {
+      const first = await a.commit([mutation.put("session:a", "1")]);
+      const session = a.sessionLsn!;
+      expect(session).toBeGreaterThan(0n);
+      expect(await a.lookupAppend({ clientSeq: 1n })).toEqual({ state: "committed", lsn: first.lsn });
+      for (let i = 0; i < DEDUPE_CLIENTS_MAX; i++) {
+        const other = await connect();
+        others.push(other);
+        await other.commit([mutation.put(`session:other-${i}`, "x")]);
+      }
+      // The first attempt is refused SESSION_EXPIRED on the AppendStream (nothing appended), so it is sent again in a new session.
+      const second = await a.commit([mutation.put("session:a", "2")]);
+      expect(a.sessionLsn).toBeGreaterThan(session);
+      expect((await a.get("session:a", { minLsn: second.lsn })).value.toString()).toBe("2");
+      let stdout = "";
+      const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000"];
+      const lookup = (...args: string[]): Promise<number> =>
+        runLpctl([...flags, "lookup", ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stdout += t) });
+      // The first session is gone: the LogStore searches its log from the session's LSN.
+      expect(await lookup("smoke-a", "1", "--session-lsn", String(session))).toBe(0);
+      expect(stdout).toBe(`committed lsn=${first.lsn}\n`);
+      stdout = "";
+      expect(await lookup("smoke-a", "7", "--session-lsn", String(session))).toBe(2);
+      expect(stdout).toMatch(/^not appended \(/);
+    } finally {
+      a.close();
+      for (const other of others) other.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { FailedPreconditionError, InvalidInputError, LimitExceededError } from "@logplayer/base";
-import { LpError, Status } from "./errors";
+import { ERROR_REASON_METADATA_KEY, ErrorReason, LpError, Status } from "./errors";
 import { validateShardMap } from "./shard-map";
 
 describe("LpError.from", () => {
@@ -11,6 +11,16 @@ describe("LpError.from", () => {
     expect(mapped.cause).toBe(invalid);
     expect(LpError.from(new FailedPreconditionError("unknown hash")).code).toBe(Status.FAILED_PRECONDITION);
     expect(LpError.from(new LimitExceededError("over entry_bytes_max")).code).toBe(Status.RESOURCE_EXHAUSTED);
+  });
+
+  it("carries a machine-readable reason through gRPC metadata and back", () => {
+    const refused = new LpError(Status.FAILED_PRECONDITION, "session gone", { reason: ErrorReason.sessionExpired });
+    const wire = refused.toServiceError();
+    expect(wire.metadata?.get(ERROR_REASON_METADATA_KEY)).toEqual(["SESSION_EXPIRED"]);
+    const received = LpError.from(Object.assign(new Error("9 FAILED_PRECONDITION: session gone"), wire));
+    expect(received.reason).toBe("SESSION_EXPIRED");
+    expect(received.code).toBe(Status.FAILED_PRECONDITION);
+    expect(LpError.from(new Error("plain")).reason).toBe("");
   });
 
   it("still makes anything else INTERNAL", () => {

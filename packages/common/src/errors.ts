@@ -20,6 +20,22 @@ const STATUS_OF_KIND: Readonly<Record<CodedErrorKind, Status>> = {
 export const LEADER_METADATA_KEY = "lp-leader";
 
 /**
+ * Metadata key carrying an error's machine-readable reason, for a status code
+ * that covers several cases a caller must tell apart (as google.rpc.ErrorInfo's
+ * `reason`). On an AppendStream the same value travels in `AppendAnswer.error_reason`.
+ */
+export const ERROR_REASON_METADATA_KEY = "lp-error-reason";
+
+/**
+ * The reasons in use. SESSION_EXPIRED (with FAILED_PRECONDITION): an
+ * idempotent append whose client session the LogStore no longer holds (evicted
+ * or expired), refused because it cannot tell whether the append is already in
+ * the log; the outcome of that commit is unknown (LookupAppend tells).
+ */
+export const ErrorReason = { sessionExpired: "SESSION_EXPIRED" } as const;
+export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
+
+/**
  * The one error type that crosses a service boundary: a gRPC status code, a
  * message for people, and optional details. Branded rather than relying on
  * instanceof, which breaks across module copies and jest realms.
@@ -29,11 +45,14 @@ export class LpError extends Error {
   readonly [LP_ERROR_BRAND] = true;
   readonly code: Status;
   readonly leaderAddress: string | undefined;
+  /** A machine-readable reason (ERROR_REASON_METADATA_KEY), or "" when the code says it all. */
+  readonly reason: string;
 
-  constructor(code: Status, message: string, options: { cause?: unknown; leaderAddress?: string } = {}) {
+  constructor(code: Status, message: string, options: { cause?: unknown; leaderAddress?: string; reason?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.leaderAddress = options.leaderAddress;
+    this.reason = options.reason ?? "";
   }
 
   static is(value: unknown): value is LpError {
@@ -50,9 +69,11 @@ export class LpError extends Error {
     if (CodedError.is(value)) return new LpError(STATUS_OF_KIND[value.kind], value.message, { cause: value });
     if (isServiceError(value)) {
       const leader = value.metadata?.get(LEADER_METADATA_KEY)[0];
+      const reason = value.metadata?.get(ERROR_REASON_METADATA_KEY)[0];
       return new LpError(value.code, value.details || value.message, {
         cause: value,
         ...(typeof leader === "string" && leader !== "" ? { leaderAddress: leader } : {}),
+        ...(typeof reason === "string" && reason !== "" ? { reason } : {}),
       });
     }
     if (value instanceof Error) return new LpError(Status.INTERNAL, value.message, { cause: value });
@@ -63,6 +84,7 @@ export class LpError extends Error {
   toServiceError(): Partial<ServiceError> {
     const metadata = new Metadata();
     if (this.leaderAddress !== undefined) metadata.set(LEADER_METADATA_KEY, this.leaderAddress);
+    if (this.reason !== "") metadata.set(ERROR_REASON_METADATA_KEY, this.reason);
     return { code: this.code, details: this.message, metadata };
   }
 }

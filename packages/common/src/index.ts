@@ -48,6 +48,8 @@ export {
   LpError,
   Status,
   LEADER_METADATA_KEY,
+  ERROR_REASON_METADATA_KEY,
+  ErrorReason,
   isServiceError,
   invalidArgument,
   resourceExhausted,

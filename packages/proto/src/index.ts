@@ -20,6 +20,11 @@ export {
   StatusRequest,
   StatusResponse,
   ReplicaStatus,
+  RegisterClientRequest,
+  RegisterClientResponse,
+  LookupAppendRequest,
+  LookupAppendResponse,
+  LookupAppendState,
 } from "./gen/logplayer/v1/logstore";
 export type { LogStoreServer } from "./gen/logplayer/v1/logstore";
 export {

@@ -9,6 +9,8 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
 /**
  * The cluster's policy. Why each row:
  * - Append writes the log: writers only (client, admin).
+ * - RegisterClient opens a client session for idempotent appends: writers only.
+ * - LookupAppend says where a (client id, seq) stands: a read.
  * - Read tails the committed log: the LogPlayer needs it; readers may watch it.
  * - Step is Raft: replicas only, and the adapter also checks that the
  *   certificate's replica id is the message's sender.
@@ -22,6 +24,8 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.LogStore/AppendStream", ["client", "admin"]],
   ["/logplayer.v1.LogStore/Read", ["logplayer", ...READERS]],
   ["/logplayer.v1.LogStore/Status", HEALTH_CALLERS],
+  ["/logplayer.v1.LogStore/RegisterClient", ["client", "admin"]],
+  ["/logplayer.v1.LogStore/LookupAppend", READERS],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
   ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],
   ["/logplayer.v1.Shard/Deliver", ["logplayer"]],

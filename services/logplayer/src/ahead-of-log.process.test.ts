@@ -114,7 +114,7 @@ function startPlayer(logstorePort: number, shardPorts: readonly number[]): Promi
 /** One PUT per transaction; `seq` numbers the client's appends. */
 function put(client: LogStoreClient, key: string, value: string, seq: number): Promise<AppendResponse> {
   const mutations = [{ kind: MutationKind.MUTATION_KIND_PUT, key, value: Buffer.from(value), delta: 0n }];
-  const request = { txn: { mutations }, commitTimeNs: 0n, clientId: `ahead-${process.pid}-${key}`, clientSeq: BigInt(seq) };
+  const request = { txn: { mutations }, commitTimeNs: 0n, clientId: `ahead-${process.pid}-${key}`, clientSeq: BigInt(seq), sessionLsn: 0n };
   return new Promise((resolve, reject) => {
     const deadline = new Date(Date.now() + 10_000);
     client.append(request, new Metadata({ waitForReady: true }), { deadline }, (err, response) => (err ? reject(err) : resolve(response)));

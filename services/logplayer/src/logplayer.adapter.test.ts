@@ -52,6 +52,8 @@ const mainReads: bigint[] = [];
 const logstore: LogStoreServer = {
   append: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   appendStream: (call) => call.emit("error", { code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+  registerClient: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+  lookupAppend: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   status: (_call, callback) =>
     callback(null, {
       protocolVersion: 1,

@@ -95,10 +95,20 @@ function startPlayer(logstorePort: number, shardPorts: number[], metricsPort = -
   ]);
 }
 
+/**
+ * Appends transactions `batch` concurrently, as seqs n + 1. Seq 1 goes alone first: without registration it opens
+ * the client's session, and a later seq arriving before it would be refused (SESSION_EXPIRED).
+ */
+async function appendBatch(client: LogStoreClient, batch: number[]): Promise<AppendResponse[]> {
+  const opening = batch[0] === 0 ? [await append(client, transaction(0), 1)] : [];
+  const rest = await Promise.all(batch.slice(opening.length).map((n) => append(client, transaction(n), n + 1)));
+  return [...opening, ...rest];
+}
+
 function append(client: LogStoreClient, mutations: Mutation[], seq: number): Promise<AppendResponse> {
   return new Promise((resolve, reject) => {
     const deadline = new Date(Date.now() + 10_000);
-    const request = { txn: { mutations }, commitTimeNs: 0n, clientId: "process-test", clientSeq: BigInt(seq) };
+    const request = { txn: { mutations }, commitTimeNs: 0n, clientId: "process-test", clientSeq: BigInt(seq), sessionLsn: 0n };
     // waitForReady: appends right after the LogStore restarts wait for the channel instead of failing fast.
     client.append(request, new Metadata({ waitForReady: true }), { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
   });
@@ -163,7 +173,7 @@ test("delivers every transaction exactly once, in order, across SIGKILLs of the 
   const appendRange = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i += 10) {
       const batch = Array.from({ length: Math.min(10, to - i) }, (_, k) => i + k);
-      const responses = await Promise.all(batch.map((n) => append(logstoreClient, transaction(n), n + 1)));
+      const responses = await appendBatch(logstoreClient, batch);
       responses.forEach((response, k) => {
         for (const m of transaction(batch[k]!)) {
           const shard = shardForKey(m.key, shardMap);
@@ -274,7 +284,7 @@ test("two LogPlayers at once, one paused mid-stream (a zombie) and resumed: stil
   const appendRange = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i += 10) {
       const batch = Array.from({ length: Math.min(10, to - i) }, (_, k) => i + k);
-      const responses = await Promise.all(batch.map((n) => append(client, transaction(n), n + 1)));
+      const responses = await appendBatch(client, batch);
       responses.forEach((response, k) => {
         for (const m of transaction(batch[k]!)) {
           const shard = shardForKey(m.key, shardMap);

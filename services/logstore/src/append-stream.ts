@@ -84,7 +84,15 @@ export class AppendStreamSession {
       answer = this.#hooks.append(request).then(
         (response): AppendAnswer => {
           this.#hooks.onAnswer(response.duplicate ? "duplicate" : "ok", startedNs);
-          return { clientSeq, lsn: response.lsn, duplicate: response.duplicate, errorCode: 0, errorMessage: "", leaderAddress: "" };
+          return {
+            clientSeq,
+            lsn: response.lsn,
+            duplicate: response.duplicate,
+            errorCode: 0,
+            errorMessage: "",
+            leaderAddress: "",
+            errorReason: "",
+          };
         },
         (err: unknown) => this.#refusal(clientSeq, err, startedNs),
       );
@@ -105,6 +113,7 @@ export class AppendStreamSession {
       errorCode: error.code,
       errorMessage: error.message,
       leaderAddress: error.leaderAddress ?? "",
+      errorReason: error.reason,
     };
   }
 

@@ -1,22 +1,53 @@
-import { assert, failedPrecondition, type LpError } from "@logplayer/common";
+import { assert, ErrorReason, failedPrecondition, LpError, Status } from "@logplayer/common";
+import type { LogEntry } from "@logplayer/proto";
 
 /** Bounds of the dedupe table. */
 export interface DedupeLimits {
-  /** Clients remembered; the least recently written is forgotten first. */
+  /** Client sessions remembered; past it the least recently used one ends (evicted). */
   readonly clientsMax: number;
   /** Sequence numbers remembered per client (a client has at most this many appends in flight). */
   readonly seqsPerClientMax: number;
+  /**
+   * A session not used for more than this many log entries ends (expired). Counted in LSNs, not
+   * time, so that every replica, and a replica rebuilding the table from its log, ends the same
+   * sessions at the same entry: a replica's clock would make them disagree.
+   */
+  readonly sessionIdleEntriesMax: bigint;
+  /** Log entries one LookupAppend may read when the session is gone (one such scan runs at a time). */
+  readonly lookupScanEntriesMax: number;
 }
 
-export const DEFAULT_DEDUPE_LIMITS: DedupeLimits = { clientsMax: 100_000, seqsPerClientMax: 1024 };
+export const DEFAULT_DEDUPE_LIMITS: DedupeLimits = {
+  clientsMax: 100_000,
+  seqsPerClientMax: 1024,
+  sessionIdleEntriesMax: 10_000_000n,
+  lookupScanEntriesMax: 1_000_000,
+};
 
 export type DedupeVerdict =
   | { readonly kind: "new" }
   | { readonly kind: "duplicate"; readonly lsn: bigint }
   /** Older than the window kept for this client: we cannot tell, so we refuse rather than risk a second copy. */
-  | { readonly kind: "too-old"; readonly oldestSeq: bigint };
+  | { readonly kind: "too-old"; readonly oldestSeq: bigint }
+  /**
+   * No live session matches (client id, session LSN): never opened, evicted, expired, or replaced
+   * by a newer registration. The table cannot tell whether the seq is in the log.
+   */
+  | { readonly kind: "no-session" };
 
-interface ClientWindow {
+/** What a committed log entry means to the table (undefined: nothing, e.g. a no-op or an anonymous append). */
+export type DedupeEntry =
+  /** RegisterClient: opens a session whose id is this entry's LSN. */
+  | { readonly kind: "registration"; readonly clientId: string }
+  | { readonly kind: "append"; readonly clientId: string; readonly clientSeq: bigint }
+  | undefined;
+
+interface ClientSession {
+  readonly clientId: string;
+  /** The registration entry's LSN; 0 for a session opened by an append without registration. */
+  readonly sessionLsn: bigint;
+  /** The LSN of the last entry that registered or appended in this session: its age is measured from it. */
+  lastUsedLsn: bigint;
   /** seq -> LSN. */
   readonly seqs: Map<bigint, bigint>;
   /**
@@ -30,73 +61,204 @@ interface ClientWindow {
   head: number;
   /** Highest seq evicted from `seqs` (0 = none): anything at or below it and absent is unknown. */
   evictedSeqMax: bigint;
+  /** Neighbours in the table's use order (null at either end). */
+  older: ClientSession | null;
+  newer: ClientSession | null;
+}
+
+/** Sessions that ended since the table was made, by cause (for metrics and logs). */
+export interface SessionEndCounts {
+  evicted: number;
+  expired: number;
 }
 
 /**
- * Idempotent appends: (clientId, clientSeq) -> LSN for COMMITTED entries,
- * rebuilt from the log on start; the log state machine adds the appends
- * still in flight (replication/log-state-machine.ts). Bounded: the `clientsMax` most recently
- * active clients, and per client the last `seqsPerClientMax` sequence
- * numbers (a client has at most that many appends in flight). Pure.
+ * Idempotent appends by client session (Raft dissertation §6.3; Kafka's
+ * producer ids): client id -> its session -> (clientSeq -> LSN) of COMMITTED
+ * entries. A pure function of the committed log: `applyEntry` is called for
+ * every committed entry in LSN order, both live (the log state machine) and
+ * when rebuilding from the log on start, so every replica and every restart
+ * holds the same sessions and reaches the same verdicts.
+ *
+ * A session is opened by a registration entry (RegisterClient; its id is the
+ * entry's LSN) or, for a client that did not register, by its first append.
+ * It ends when `clientsMax` other sessions were used since (evicted, least
+ * recently used first) or when `sessionIdleEntriesMax` entries were committed
+ * since its last use (expired). A retry in a session that ended cannot be
+ * told from a new append, so the caller refuses it (SESSION_EXPIRED).
  */
 export class DedupeTable {
-  readonly #clientsMax: number;
-  readonly #seqsPerClientMax: number;
-  /** Map order = least recently written client first. */
-  readonly #clients = new Map<string, ClientWindow>();
-  /** The most recently written client, already last in #clients: no need to move it again. */
-  #newestClient: ClientWindow | null = null;
+  readonly #limits: DedupeLimits;
+  readonly #sessions = new Map<string, ClientSession>();
+  /**
+   * Use order as a linked list, least recently used first, which is also ascending `lastUsedLsn`:
+   * eviction and expiry look at the oldest in O(1). (Keeping the order in the Map by deleting and
+   * re-inserting on each use, and reading its first entry, walked over the deleted slots V8 keeps
+   * until it rehashes.)
+   */
+  #oldest: ClientSession | null = null;
+  #newest: ClientSession | null = null;
+  /** The last LSN applied: the position the table reflects. */
+  #positionLsn = 0n;
+  readonly #ended: SessionEndCounts = { evicted: 0, expired: 0 };
 
   constructor(limits: DedupeLimits) {
     assert(limits.clientsMax >= 1 && limits.seqsPerClientMax >= 1, "dedupe limits must be positive");
-    this.#clientsMax = limits.clientsMax;
-    this.#seqsPerClientMax = limits.seqsPerClientMax;
+    assert(limits.sessionIdleEntriesMax >= 1n && limits.lookupScanEntriesMax >= 1, "dedupe: limits must be positive");
+    this.#limits = limits;
+  }
+
+  get limits(): DedupeLimits {
+    return this.#limits;
   }
 
   get clientCount(): number {
-    return this.#clients.size;
+    return this.#sessions.size;
   }
 
-  lookup(clientId: string, seq: bigint): DedupeVerdict {
-    const window = this.#clients.get(clientId);
-    if (window === undefined) return { kind: "new" };
-    const lsn = window.seqs.get(seq);
+  /** The last LSN applied to the table. */
+  get positionLsn(): bigint {
+    return this.#positionLsn;
+  }
+
+  get sessionsEnded(): Readonly<SessionEndCounts> {
+    return this.#ended;
+  }
+
+  /** Whether `clientId` has a live session, of any id. */
+  hasSession(clientId: string): boolean {
+    return this.#sessions.has(clientId);
+  }
+
+  /** The verdict for (clientId, sessionLsn, seq) against the committed log as applied so far. */
+  lookup(clientId: string, seq: bigint, sessionLsn: bigint): DedupeVerdict {
+    const session = this.#sessions.get(clientId);
+    if (session === undefined || session.sessionLsn !== sessionLsn) return { kind: "no-session" };
+    const lsn = session.seqs.get(seq);
     if (lsn !== undefined) return { kind: "duplicate", lsn };
-    if (seq <= window.evictedSeqMax) return { kind: "too-old", oldestSeq: window.evictedSeqMax + 1n };
+    if (seq <= session.evictedSeqMax) return { kind: "too-old", oldestSeq: session.evictedSeqMax + 1n };
     return { kind: "new" };
   }
 
-  /** Records a committed entry. A (client, seq) already present keeps its first LSN. */
-  record(clientId: string, seq: bigint, lsn: bigint): void {
-    assert(clientId !== "", "dedupe: record without a client id");
-    let window = this.#clients.get(clientId);
-    if (window === undefined) {
-      window = { seqs: new Map(), order: [], head: 0, evictedSeqMax: 0n };
-      this.#clients.set(clientId, window);
-    } else if (window !== this.#newestClient) {
-      this.#clients.delete(clientId);
-      this.#clients.set(clientId, window);
+  /**
+   * Applies the committed entry at `lsn` (the next one: LSNs come in order,
+   * no-ops included, since they age sessions too). A registration opens a
+   * session, replacing the client's previous one. An append is recorded in
+   * its client's session; a client without one gets a session without
+   * registration (its first append, or one that committed after its session
+   * ended: a later retry in the old session then no longer matches). Then
+   * sessions idle for more than `sessionIdleEntriesMax` entries expire.
+   */
+  applyEntry(lsn: bigint, entry: DedupeEntry): void {
+    assert(lsn === this.#positionLsn + 1n || this.#positionLsn === 0n, `dedupe: entry ${lsn} applied after ${this.#positionLsn}`);
+    this.#positionLsn = lsn;
+    if (entry !== undefined) {
+      assert(entry.clientId !== "", "dedupe: an entry without a client id");
+      if (entry.kind === "registration") this.#open(entry.clientId, lsn);
+      else this.#record(entry.clientId, entry.clientSeq, lsn);
     }
-    this.#newestClient = window;
-    if (window.seqs.has(seq)) return;
-    window.seqs.set(seq, lsn);
-    if (window.order.length < this.#seqsPerClientMax) {
-      window.order.push(seq);
+    this.#expireIdle();
+  }
+
+  #open(clientId: string, sessionLsn: bigint): ClientSession {
+    const session: ClientSession = {
+      clientId,
+      sessionLsn,
+      lastUsedLsn: sessionLsn,
+      seqs: new Map(),
+      order: [],
+      head: 0,
+      evictedSeqMax: 0n,
+      older: null,
+      newer: null,
+    };
+    // A new registration replaces the client's session.
+    const replaced = this.#sessions.get(clientId);
+    if (replaced !== undefined) this.#unlink(replaced);
+    this.#sessions.set(clientId, session);
+    this.#linkNewest(session);
+    while (this.#sessions.size > this.#limits.clientsMax) {
+      const oldest = this.#oldest;
+      assert(oldest !== null && oldest !== session, "dedupe: empty table over its bound");
+      this.#end(oldest);
+      this.#ended.evicted += 1;
+    }
+    return session;
+  }
+
+  #linkNewest(session: ClientSession): void {
+    session.older = this.#newest;
+    session.newer = null;
+    if (this.#newest !== null) this.#newest.newer = session;
+    else this.#oldest = session;
+    this.#newest = session;
+  }
+
+  #unlink(session: ClientSession): void {
+    if (session.older !== null) session.older.newer = session.newer;
+    else this.#oldest = session.newer;
+    if (session.newer !== null) session.newer.older = session.older;
+    else this.#newest = session.older;
+    session.older = null;
+    session.newer = null;
+  }
+
+  #end(session: ClientSession): void {
+    this.#unlink(session);
+    assert(this.#sessions.delete(session.clientId), "dedupe: a listed session missing from the map");
+  }
+
+  /** Records a committed append. A (client, seq) already present keeps its first LSN. */
+  #record(clientId: string, seq: bigint, lsn: bigint): void {
+    let session = this.#sessions.get(clientId);
+    if (session === undefined) {
+      session = this.#open(clientId, 0n);
+    } else if (session !== this.#newest) {
+      this.#unlink(session);
+      this.#linkNewest(session);
+    }
+    session.lastUsedLsn = lsn;
+    if (session.seqs.has(seq)) return;
+    session.seqs.set(seq, lsn);
+    const windowMax = this.#limits.seqsPerClientMax;
+    if (session.order.length < windowMax) {
+      session.order.push(seq);
     } else {
       // Full ring: the slot of the oldest seq takes the new one.
-      const oldest = window.order[window.head]!;
-      assert(window.seqs.delete(oldest), "dedupe: ring and map disagree");
-      if (oldest > window.evictedSeqMax) window.evictedSeqMax = oldest;
-      window.order[window.head] = seq;
-      window.head = (window.head + 1) % this.#seqsPerClientMax;
+      const oldest = session.order[session.head]!;
+      assert(session.seqs.delete(oldest), "dedupe: ring and map disagree");
+      if (oldest > session.evictedSeqMax) session.evictedSeqMax = oldest;
+      session.order[session.head] = seq;
+      session.head = (session.head + 1) % windowMax;
     }
-    assert(window.seqs.size <= this.#seqsPerClientMax, "dedupe: window over its bound");
-    while (this.#clients.size > this.#clientsMax) {
-      const [oldestClient] = this.#clients.keys();
-      assert(oldestClient !== undefined, "dedupe: empty table over its bound");
-      this.#clients.delete(oldestClient);
+    assert(session.seqs.size <= windowMax, "dedupe: window over its bound");
+  }
+
+  /** Ends the sessions unused for more than sessionIdleEntriesMax entries: they are the oldest in use order. */
+  #expireIdle(): void {
+    for (let oldest = this.#oldest; oldest !== null; oldest = this.#oldest) {
+      if (this.#positionLsn - oldest.lastUsedLsn <= this.#limits.sessionIdleEntriesMax) return;
+      this.#end(oldest);
+      this.#ended.expired += 1;
     }
   }
+}
+
+/**
+ * What a log entry means to the table. A registration is an entry with a
+ * client id, client_seq 0 and an empty transaction (the LogPlayer delivers it
+ * to no shard); an append with a client id is recorded; no-ops and anonymous
+ * appends only age the sessions.
+ */
+export function dedupeEntryOf(entry: Pick<LogEntry, "clientId" | "clientSeq" | "txn">): DedupeEntry {
+  if (entry.clientId === "" || entry.txn === undefined) return undefined;
+  if (isRegistration(entry)) return { kind: "registration", clientId: entry.clientId };
+  return { kind: "append", clientId: entry.clientId, clientSeq: entry.clientSeq };
+}
+
+/** The entry RegisterClient appends: the client's id, seq 0, a transaction without mutations. */
+export function isRegistration(entry: Pick<LogEntry, "clientId" | "clientSeq" | "txn">): boolean {
+  return entry.clientId !== "" && entry.clientSeq === 0n && entry.txn !== undefined && entry.txn.mutations.length === 0;
 }
 
 /** Only appends that name their client are deduplicated. */
@@ -112,4 +274,22 @@ export function appendKey(clientId: string, seq: bigint): string {
 /** The refusal for a seq older than the client's window: we cannot tell whether it is in the log. */
 export function tooOldError(clientId: string, seq: bigint, oldestSeq: bigint): LpError {
   return failedPrecondition(`client_seq ${seq} of client "${clientId}" is older than the dedupe window (oldest kept ${oldestSeq})`);
+}
+
+/**
+ * The refusal for an append in a session the LogStore no longer holds: it
+ * cannot tell whether this seq is already in the log, and appending it again
+ * could write the transaction twice. The reason SESSION_EXPIRED lets a client
+ * tell it from other FAILED_PRECONDITIONs.
+ */
+export function sessionExpiredError(clientId: string, seq: bigint, sessionLsn: bigint): LpError {
+  const session = sessionLsn === 0n ? "its session (opened by its first append, without registration)" : `session ${sessionLsn}`;
+  return new LpError(
+    Status.FAILED_PRECONDITION,
+    `client "${clientId}" has no live session matching ${session}: it was evicted, expired or never opened, so client_seq ${seq} ` +
+      "cannot be deduplicated and was not appended; whether an earlier attempt of it is in the log is unknown (LookupAppend tells); " +
+      (sessionLsn === 0n ? "start appends without registration at client_seq 1, or " : "") +
+      "register again (RegisterClient) for new appends",
+    { reason: ErrorReason.sessionExpired },
+  );
 }

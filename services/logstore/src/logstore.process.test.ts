@@ -125,12 +125,18 @@ const put = (key: string, value: string): Transaction => ({
 /** With a seq the append is idempotent (client "test"); without one it is anonymous and never deduplicated. */
 function appendRequest(txn: Transaction | undefined, clientSeq?: bigint, clientId = "test"): AppendRequest {
   return clientSeq === undefined
-    ? { txn, commitTimeNs: 123n, clientId: "", clientSeq: 0n }
-    : { txn, commitTimeNs: 123n, clientId, clientSeq };
+    ? { txn, commitTimeNs: 123n, clientId: "", clientSeq: 0n, sessionLsn: 0n }
+    : { txn, commitTimeNs: 123n, clientId, clientSeq, sessionLsn: 0n };
 }
 
 function append(client: LogStoreClient, request: AppendRequest): Promise<AppendResponse> {
   return new Promise((resolve, reject) => client.append(request, (err, response) => (err ? reject(err) : resolve(response))));
+}
+
+function registerClient(client: LogStoreClient, clientId: string): Promise<bigint> {
+  return new Promise((resolve, reject) =>
+    client.registerClient({ clientId }, (err, response) => (err ? reject(err) : resolve(response.sessionLsn))),
+  );
 }
 
 function status(client: LogStoreClient): Promise<StatusResponse> {
@@ -674,9 +680,11 @@ describe("operators' mistakes and full disks", () => {
       String(256 * 1024),
     ]);
     const value = "v".repeat(250 * 1024);
+    // Concurrent appends of one client may arrive in any order: only a registered session accepts them so.
+    const sessionLsn = await registerClient(running.client, "test");
     const outcomes = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        appendWithDeadline(running.client, appendRequest(put(`big${i}`, value), BigInt(i + 1)), 60_000),
+        appendWithDeadline(running.client, { ...appendRequest(put(`big${i}`, value), BigInt(i + 1)), sessionLsn }, 60_000),
       ),
     );
     const acknowledged = outcomes.flatMap((o) => ("lsn" in o ? [o.lsn] : []));
@@ -690,7 +698,7 @@ describe("operators' mistakes and full disks", () => {
     const entries = await readRange(running.client, 1n, commitLsn);
     const keys = new Set(entries.flatMap((e) => e.txn?.mutations.map((m) => m.key) ?? []));
     for (const [i, outcome] of outcomes.entries()) if ("lsn" in outcome) expect(keys.has(`big${i}`)).toBe(true);
-    expect((await append(running.client, appendRequest(put("after", "ok"), 1000n))).lsn).toBeGreaterThan(commitLsn);
+    expect((await append(running.client, { ...appendRequest(put("after", "ok"), 1000n), sessionLsn })).lsn).toBeGreaterThan(commitLsn);
   });
 
   it("serves /healthz and /readyz on the metrics port: ready while it knows a leader, 503 with the reason when it does not", async () => {

@@ -58,6 +58,8 @@ interface LogStoreFlags extends TlsFlags {
   tickMs: number;
   electionTicks: number;
   dedupeClientsMax: number;
+  dedupeSessionIdleEntriesMax: number;
+  dedupeLookupScanEntriesMax: number;
   http2WindowBytes: number;
   logLevel: LogLevel;
 }
@@ -255,6 +257,26 @@ function buildCommand(): Command {
         10_000_000,
       ),
     )
+    .addOption(
+      intOption(
+        "--dedupe-session-idle-entries-max <n>",
+        "a client session unused for more than this many log entries expires (its retries get SESSION_EXPIRED)",
+        "LP_DEDUPE_SESSION_IDLE_ENTRIES_MAX",
+        Number(DEFAULT_DEDUPE_LIMITS.sessionIdleEntriesMax),
+        1,
+        Number.MAX_SAFE_INTEGER,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--dedupe-lookup-scan-entries-max <n>",
+        "log entries one LookupAppend may scan for an append whose session is gone",
+        "LP_DEDUPE_LOOKUP_SCAN_ENTRIES_MAX",
+        DEFAULT_DEDUPE_LIMITS.lookupScanEntriesMax,
+        1,
+        1_000_000_000,
+      ),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
   return withTlsOptions(command);
@@ -290,7 +312,12 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
     },
     appendStreamPendingMax: flags.appendStreamPendingMax,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
-    dedupeLimits: { ...DEFAULT_DEDUPE_LIMITS, clientsMax: flags.dedupeClientsMax },
+    dedupeLimits: {
+      ...DEFAULT_DEDUPE_LIMITS,
+      clientsMax: flags.dedupeClientsMax,
+      sessionIdleEntriesMax: BigInt(flags.dedupeSessionIdleEntriesMax),
+      lookupScanEntriesMax: flags.dedupeLookupScanEntriesMax,
+    },
     security: transportSecurityFromFlags(flags, {
       role: "logstore-replica",
       name: flags.replicaId,

@@ -11,6 +11,10 @@ export interface LogStoreMetrics {
   /** 1 while the WAL's disk is full (appends refused with RESOURCE_EXHAUSTED, writes retried), else 0. */
   readonly walDiskFull: Gauge;
   readonly activeReaders: Gauge;
+  /** Client sessions the dedupe table holds. */
+  readonly dedupeSessions: Gauge;
+  /** Client sessions ended since start, by cause: "evicted" (count bound) or "expired" (idle too long, in LSNs). */
+  readonly dedupeSessionsEnded: Counter<"cause">;
   readonly bytesWritten: Counter;
   readonly entriesRead: Counter;
 }
@@ -46,6 +50,13 @@ export function createLogStoreMetrics(registry: Registry): LogStoreMetrics {
       registers,
     }),
     activeReaders: new Gauge({ name: "lp_logstore_active_readers", help: "Open Read streams", registers }),
+    dedupeSessions: new Gauge({ name: "lp_logstore_dedupe_sessions", help: "Client sessions the dedupe table holds", registers }),
+    dedupeSessionsEnded: new Counter({
+      name: "lp_logstore_dedupe_sessions_ended_total",
+      help: "Client sessions ended since start: evicted (past --dedupe-clients-max) or expired (idle past --dedupe-session-idle-entries-max)",
+      labelNames: ["cause"],
+      registers,
+    }),
     bytesWritten: new Counter({ name: "lp_logstore_wal_bytes_written_total", help: "Bytes written to WAL segments", registers }),
     entriesRead: new Counter({ name: "lp_logstore_entries_read_total", help: "Entries sent on Read streams", registers }),
   };

@@ -176,6 +176,7 @@ function request(clientId: string, seq: bigint): AppendRequest {
     commitTimeNs: 0n,
     clientId,
     clientSeq: seq,
+    sessionLsn: 0n,
   };
 }
 
@@ -338,6 +339,12 @@ describe("LogStore replication (3 replicas)", () => {
     const leader = (await leaderAmong(REPLICAS))!;
     const client = replicas.get(leader)!.client;
     const value = Buffer.alloc(250 * 1024, 0x61);
+    // Concurrent appends of one client may arrive in any order: only a registered session accepts them so.
+    const sessionLsn = await new Promise<bigint>((resolve, reject) =>
+      client.registerClient({ clientId: "burst" }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) =>
+        err ? reject(err) : resolve(response!.sessionLsn),
+      ),
+    );
     const outcomes = await Promise.all(
       Array.from({ length: 400 }, (_, i) => {
         const big: AppendRequest = {
@@ -345,6 +352,7 @@ describe("LogStore replication (3 replicas)", () => {
           commitTimeNs: 0n,
           clientId: "burst",
           clientSeq: BigInt(i + 1),
+          sessionLsn,
         };
         return new Promise<{ lsn: bigint } | { error: ServiceError }>((resolve) =>
           client.append(big, new Metadata(), { deadline: Date.now() + 60_000 }, (err, response) =>

@@ -16,6 +16,10 @@ import {
   type AppendResponse,
   type AppendStreamResponse,
   type LogStoreServer,
+  type LookupAppendRequest,
+  type LookupAppendResponse,
+  type RegisterClientRequest,
+  type RegisterClientResponse,
   type ReadRequest,
   type ReadResponse,
   type StatusRequest,
@@ -59,6 +63,8 @@ export class LogStoreNode {
   readonly #appendStreams = new Set<AppendStreamSession>();
   #commitLsn: bigint;
   #stopping = false;
+  /** What lp_logstore_dedupe_sessions_ended_total already counts. */
+  #sessionsEndedCounted = { evicted: 0, expired: 0 };
 
   constructor(wal: Wal, config: LogStoreConfig, metrics: LogStoreMetrics, logger: Logger) {
     this.#wal = wal;
@@ -71,6 +77,7 @@ export class LogStoreNode {
     this.#commitWaiters = new LsnWaiters(this.#commitLsn, config.readLimits.readersMax);
     this.#readerSlots = new CallerSlots(config.readLimits.readersPerCallerMax);
     metrics.commitLsn.set(Number(this.#commitLsn));
+    this.#countSessions();
     replication.onCommit((lsn) => this.#advanceCommit(lsn));
     // A replica cut off from the leader would keep its tailing readers waiting silently; end
     // their streams so that readers with several addresses (the LogPlayer) move to another replica.
@@ -96,7 +103,17 @@ export class LogStoreNode {
     if (durableLsn <= this.#commitLsn) return;
     this.#commitLsn = durableLsn;
     this.#metrics.commitLsn.set(Number(durableLsn));
+    this.#countSessions();
     this.#commitWaiters.advance(durableLsn);
+  }
+
+  #countSessions(): void {
+    const sessions = this.#config.replication.sessions;
+    this.#metrics.dedupeSessions.set(sessions.live);
+    const counted = this.#sessionsEndedCounted;
+    if (sessions.evicted > counted.evicted) this.#metrics.dedupeSessionsEnded.inc({ cause: "evicted" }, sessions.evicted - counted.evicted);
+    if (sessions.expired > counted.expired) this.#metrics.dedupeSessionsEnded.inc({ cause: "expired" }, sessions.expired - counted.expired);
+    this.#sessionsEndedCounted = { evicted: sessions.evicted, expired: sessions.expired };
   }
 
   /** Waits until commitLsn >= lsn. Returns a cancel function. Bounded by readersMax. */
@@ -115,6 +132,20 @@ export class LogStoreNode {
     const diskFull = this.#wal.diskFull;
     if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
     return this.#config.replication.append(request);
+  }
+
+  /** Opens a client session (a registration entry); resolves with its LSN once committed and durable here. */
+  async registerClient(request: RegisterClientRequest): Promise<RegisterClientResponse> {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    const diskFull = this.#wal.diskFull;
+    if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
+    return { sessionLsn: await this.#config.replication.register(request.clientId) };
+  }
+
+  /** Where an idempotent append stands (leader only). */
+  async lookupAppend(request: LookupAppendRequest): Promise<LookupAppendResponse> {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    return this.#config.replication.lookupAppend(request);
   }
 
   status(): StatusResponse {
@@ -228,7 +259,8 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
       metrics.appendLatency.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
       return;
     }
-    metrics.appends.inc({ outcome: Status[outcome.code] ?? String(outcome.code) });
+    // A refusal with a machine-readable reason (SESSION_EXPIRED) is counted under it, not its status.
+    metrics.appends.inc({ outcome: outcome.reason || (Status[outcome.code] ?? String(outcome.code)) });
     if (outcome.code === Status.INTERNAL) logger.error({ err: outcome }, "append failed");
   };
   return {
@@ -256,5 +288,27 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
     status(_call: ServerUnaryCall<StatusRequest, StatusResponse>, callback: sendUnaryData<StatusResponse>): void {
       callback(null, node.status());
     },
+    registerClient(
+      call: ServerUnaryCall<RegisterClientRequest, RegisterClientResponse>,
+      callback: sendUnaryData<RegisterClientResponse>,
+    ): void {
+      answerUnary(node.registerClient(call.request), callback, node, logger);
+    },
+    lookupAppend(call: ServerUnaryCall<LookupAppendRequest, LookupAppendResponse>, callback: sendUnaryData<LookupAppendResponse>): void {
+      answerUnary(node.lookupAppend(call.request), callback, node, logger);
+    },
   };
+}
+
+/** Answers a unary call from a promise: a refusal goes back as its status, a broken invariant stops the process. */
+function answerUnary<T>(result: Promise<T>, callback: sendUnaryData<T>, node: LogStoreNode, logger: Logger): void {
+  result.then(
+    (response) => callback(null, response),
+    (err: unknown) => {
+      const error = LpError.from(err);
+      if (error.code === Status.INTERNAL) logger.error({ err: error }, "call failed");
+      callback(error.toServiceError());
+      node.reportUnexpected(err);
+    },
+  );
 }

@@ -7,7 +7,7 @@ import { createShardMap, DEFAULT_TRANSACTION_LIMITS, LpError, silentLogger, Stat
 import { MutationKind, type AppendRequest, type LogEntry } from "@logplayer/proto";
 import { writeClusterMeta } from "./cluster-meta";
 import { encodeEntryPayload } from "@logplayer/wal";
-import type { DedupeLimits } from "./dedupe-table";
+import { DEFAULT_DEDUPE_LIMITS, type DedupeLimits } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
 import { RAFT_STATE_FILE } from "./replication/raft-state-file";
 import { startLogStore, WAL_DIRECTORY, type RunningLogStore } from "./start-logstore";
@@ -27,7 +27,8 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function openStore(limits: DedupeLimits = { clientsMax: 10, seqsPerClientMax: 10 }): Promise<RunningLogStore> {
+async function openStore(overrides: Partial<DedupeLimits> = {}): Promise<RunningLogStore> {
+  const limits: DedupeLimits = { ...DEFAULT_DEDUPE_LIMITS, clientsMax: 10, seqsPerClientMax: 10, ...overrides };
   const store = await startLogStore(
     {
       dataDir: dir,
@@ -65,6 +66,7 @@ function request(clientId: string, clientSeq: bigint, key = `k-${clientId}-${cli
     commitTimeNs: 1n,
     clientId,
     clientSeq,
+    sessionLsn: 0n,
   };
 }
 
@@ -91,7 +93,7 @@ describe("single-replica idempotent appends", () => {
   });
 
   it("refuses a seq older than the client's window instead of risking a second copy", async () => {
-    const { node } = await openStore({ clientsMax: 10, seqsPerClientMax: 2 });
+    const { node } = await openStore({ seqsPerClientMax: 2 });
     for (let seq = 1n; seq <= 3n; seq++) await node.append(request("c", seq));
     const error: unknown = await node.append(request("c", 1n)).catch((e: unknown) => e);
     expect(LpError.is(error) && error.code).toBe(Status.FAILED_PRECONDITION);
@@ -106,6 +108,21 @@ describe("single-replica idempotent appends", () => {
     await expect(node.append(bad)).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
     expect(await node.append(request("c", 1n))).toEqual({ lsn: 2n, duplicate: false });
     expect(node.wal.lastLsn).toBe(2n);
+  });
+
+  it("an idempotent append with client_seq 0 is INVALID_ARGUMENT after the transaction's own checks; only RegisterClient registers", async () => {
+    const { node } = await openStore();
+    await expect(node.append(request("c", 0n))).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT, message: /client_seq must be > 0/ });
+    // What a registration entry holds (seq 0, no mutations), sent as an append: refused as an empty transaction.
+    await expect(node.append({ ...request("c", 0n), txn: { mutations: [] } })).rejects.toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      message: /empty/,
+    });
+    expect(node.wal.lastLsn).toBe(1n);
+    const { sessionLsn } = await node.registerClient({ clientId: "c" });
+    expect(sessionLsn).toBe(2n);
+    expect(await node.append({ ...request("c", 5n), sessionLsn })).toEqual({ lsn: 3n, duplicate: false });
+    await expect(node.append(request("c", 5n))).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "SESSION_EXPIRED" });
   });
 
   it("the table is rebuilt from the WAL on reopen", async () => {

@@ -48,6 +48,7 @@ const appendRequest: fc.Arbitrary<AppendRequest> = fc.record({
   commitTimeNs: uint64,
   clientId: text,
   clientSeq: uint64,
+  sessionLsn: uint64,
 });
 const readResponse: fc.Arbitrary<ReadResponse> = fc.record({ entries: fc.array(logEntry, { maxLength: 4 }), commitLsn: uint64 });
 const part: fc.Arbitrary<Part> = fc.record({
@@ -86,7 +87,15 @@ const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
 const uint32 = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
 const appendStreamResponse: fc.Arbitrary<AppendStreamResponse> = fc.record({
   answers: fc.array(
-    fc.record({ clientSeq: uint64, lsn: uint64, duplicate: fc.boolean(), errorCode: uint32, errorMessage: text, leaderAddress: text }),
+    fc.record({
+      clientSeq: uint64,
+      lsn: uint64,
+      duplicate: fc.boolean(),
+      errorCode: uint32,
+      errorMessage: text,
+      leaderAddress: text,
+      errorReason: text,
+    }),
     { maxLength: 4 },
   ),
 });
@@ -236,4 +245,11 @@ test("decoded bytes fields are views of the input, not copies", () => {
   const value = decoded.txn!.mutations[0]!.value;
   expect(value.toString()).toBe("value");
   expect(value.buffer).toBe(encoded.buffer);
+});
+
+test("an AppendRequest built before session_lsn existed (the field absent) encodes as session 0, the same bytes as the generated code", () => {
+  const older = { txn: undefined, commitTimeNs: 5n, clientId: "c", clientSeq: 1n } as unknown as AppendRequest;
+  const bytes = encodeAppendRequest(older);
+  expect(decodeAppendRequest(bytes)).toEqual({ txn: undefined, commitTimeNs: 5n, clientId: "c", clientSeq: 1n, sessionLsn: 0n });
+  expect(Buffer.from(bytes)).toEqual(Buffer.from(AppendRequest.encode({ ...older, sessionLsn: 0n }).finish()));
 });

@@ -127,6 +127,8 @@ function measureAppendRequest(request: AppendRequest): number {
   size += uint64Size(request.commitTimeNs, "message.commitTimeNs");
   size += stringSize(request.clientId);
   size += uint64Size(request.clientSeq, "message.clientSeq");
+  // `?? 0n`: a caller built its request before the field existed (plain objects typed loosely, or JavaScript).
+  size += uint64Size(request.sessionLsn ?? 0n, "message.sessionLsn");
   sizes[slot] = size;
   return size;
 }
@@ -166,6 +168,7 @@ function measureAppendAnswer(answer: AppendAnswer): number {
   if (answer.errorCode !== 0) size += 1 + varintSizeNumber(answer.errorCode >>> 0);
   size += stringSize(answer.errorMessage);
   size += stringSize(answer.leaderAddress);
+  size += stringSize(answer.errorReason ?? "");
   sizes[slot] = size;
   return size;
 }
@@ -249,6 +252,7 @@ function writeAppendRequest(w: WireWriter, request: AppendRequest): void {
   writeUint64(w, 16, request.commitTimeNs);
   writeString(w, 26, request.clientId);
   writeUint64(w, 32, request.clientSeq);
+  writeUint64(w, 40, request.sessionLsn ?? 0n);
 }
 
 function writeReadResponse(w: WireWriter, response: ReadResponse): void {
@@ -290,6 +294,7 @@ function writeAppendAnswer(w: WireWriter, answer: AppendAnswer): void {
   }
   writeString(w, 42, answer.errorMessage);
   writeString(w, 50, answer.leaderAddress);
+  writeString(w, 58, answer.errorReason ?? "");
 }
 
 function writeAppendStreamResponse(w: WireWriter, response: AppendStreamResponse): void {
@@ -457,7 +462,7 @@ function decodeLogEntryBody(r: WireReader): LogEntry {
 }
 
 function decodeAppendRequestBody(r: WireReader): AppendRequest {
-  const request: AppendRequest = { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+  const request: AppendRequest = { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n, sessionLsn: 0n };
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {
@@ -472,6 +477,9 @@ function decodeAppendRequestBody(r: WireReader): AppendRequest {
         continue;
       case 32:
         request.clientSeq = r.uint64();
+        continue;
+      case 40:
+        request.sessionLsn = r.uint64();
         continue;
     }
     if (endsMessage(r, tag)) break;
@@ -557,7 +565,15 @@ function decodeDeliverRequestBody(r: WireReader): DeliverRequest {
 }
 
 function decodeAppendAnswer(r: WireReader): AppendAnswer {
-  const answer: AppendAnswer = { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+  const answer: AppendAnswer = {
+    clientSeq: 0n,
+    lsn: 0n,
+    duplicate: false,
+    errorCode: 0,
+    errorMessage: "",
+    leaderAddress: "",
+    errorReason: "",
+  };
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {
@@ -578,6 +594,9 @@ function decodeAppendAnswer(r: WireReader): AppendAnswer {
         continue;
       case 50:
         answer.leaderAddress = r.string();
+        continue;
+      case 58:
+        answer.errorReason = r.string();
         continue;
     }
     if (endsMessage(r, tag)) break;

@@ -1,6 +1,6 @@
 import { assert } from "@logplayer/common";
 import type { Entry, RaftStatus } from "@logplayer/raft";
-import { appendKey, type DedupeTable } from "../dedupe-table";
+import { appendKey, dedupeEntryOf, type DedupeEntry, type DedupeTable } from "../dedupe-table";
 import { toLogEntry } from "./wal-storage";
 
 /** Why an append waiting for its commit will not get one from this replica (the client retries). */
@@ -31,14 +31,32 @@ export type AppendVerdict =
   | { readonly kind: "duplicate"; readonly lsn: bigint }
   /** Older than the client's dedupe window: refuse (we cannot tell). */
   | { readonly kind: "too-old"; readonly oldestSeq: bigint }
+  /** No live session matches: refuse with SESSION_EXPIRED (we cannot tell, and must not append it as new). */
+  | { readonly kind: "session-expired" }
   /** Its original is proposed and not applied yet: the waiter now waits for the original's outcome. */
   | { readonly kind: "joined-in-flight"; readonly lsn: bigint };
 
-/** The identity of an idempotent append; anonymous appends (empty client id) have none. */
+/**
+ * The identity of an idempotent append; anonymous appends (empty client id)
+ * have none. `sessionLsn` names the session from RegisterClient (0: none).
+ * A registration itself is proposed with `clientSeq` 0.
+ */
 export interface AppendIdentity {
   readonly clientId: string;
   readonly clientSeq: bigint;
+  readonly sessionLsn: bigint;
 }
+
+/** Where an idempotent append stands, as far as the table and the appends in flight tell. */
+export type AppendLocation =
+  | { readonly kind: "committed"; readonly lsn: bigint }
+  | { readonly kind: "in-flight"; readonly lsn: bigint }
+  /** The session lives and the seq is neither committed nor in flight. */
+  | { readonly kind: "absent" }
+  /** Older than the session's window. */
+  | { readonly kind: "too-old" }
+  /** No live session matches: only the log itself can tell. */
+  | { readonly kind: "no-session" };
 
 /** A leadership change seen by observe(), for the adapter to log. */
 export type LeadershipChange =
@@ -48,7 +66,7 @@ export type LeadershipChange =
 
 interface PendingAppend {
   readonly term: bigint;
-  readonly identity: AppendIdentity;
+  readonly identity: DedupeEntry;
   readonly key: string | undefined;
   readonly waiters: { readonly waiter: AppendWaiter; readonly duplicate: boolean }[];
 }
@@ -125,23 +143,68 @@ export class LogStateMachine {
    * with its outcome). Anonymous appends are always new.
    */
   verdict(identity: AppendIdentity, waiter: AppendWaiter): AppendVerdict {
-    if (identity.clientId === "") return { kind: "new" };
-    const committed = this.#dedupe.lookup(identity.clientId, identity.clientSeq);
-    if (committed.kind !== "new") return committed;
-    const lsn = this.#pendingKeys.get(appendKey(identity.clientId, identity.clientSeq));
+    const { clientId, clientSeq, sessionLsn } = identity;
+    if (clientId === "") return { kind: "new" };
+    assert(clientSeq > 0n, "log state machine: verdict for an idempotent append with client_seq 0");
+    const committed = this.#dedupe.lookup(clientId, clientSeq, sessionLsn);
+    if (committed.kind === "duplicate" || committed.kind === "too-old") return committed;
+    // A retry of an append in flight joins it, even if its session ended since: it gets the original's outcome.
+    const lsn = this.#pendingKeys.get(appendKey(clientId, clientSeq));
     const pending = lsn === undefined ? undefined : this.#pending.get(lsn);
-    if (lsn === undefined || pending === undefined) return { kind: "new" };
-    pending.waiters.push({ waiter, duplicate: true });
-    return { kind: "joined-in-flight", lsn };
+    if (lsn !== undefined && pending !== undefined) {
+      pending.waiters.push({ waiter, duplicate: true });
+      return { kind: "joined-in-flight", lsn };
+    }
+    if (committed.kind === "new" || this.#opensSession(identity)) return { kind: "new" };
+    return { kind: "session-expired" };
+  }
+
+  /**
+   * A client that did not register opens its session with its first append,
+   * client_seq 1, and may pipeline seq 2, 3... behind it while seq 1 is in
+   * flight. Any other seq without a session may be the retry of an append
+   * whose session ended: not new. (A retry of seq 1 after its session ended
+   * cannot be told from a new client's first append; registering closes that
+   * gap, and is what the client library does.)
+   */
+  #opensSession(identity: AppendIdentity): boolean {
+    if (identity.sessionLsn !== 0n || this.#dedupe.hasSession(identity.clientId)) return false;
+    return identity.clientSeq === 1n || this.#pendingKeys.has(appendKey(identity.clientId, 1n));
+  }
+
+  /**
+   * Where (clientId, sessionLsn, clientSeq) stands on this replica now: in
+   * the dedupe table, in flight, absent from a live session, or not known
+   * because no live session matches. Meaningful on the ready leader, whose
+   * table plus appends in flight cover its whole log.
+   */
+  locate(identity: AppendIdentity): AppendLocation {
+    const { clientId, clientSeq, sessionLsn } = identity;
+    const lsn = this.#pendingKeys.get(appendKey(clientId, clientSeq));
+    if (lsn !== undefined) return { kind: "in-flight", lsn };
+    const committed = this.#dedupe.lookup(clientId, clientSeq, sessionLsn);
+    switch (committed.kind) {
+      case "duplicate":
+        return { kind: "committed", lsn: committed.lsn };
+      case "new":
+        return { kind: "absent" };
+      case "too-old":
+        return { kind: "too-old" };
+      case "no-session":
+        return { kind: "no-session" };
+    }
   }
 
   /** Records an append just proposed at (lsn, term); `waiter` learns its outcome on apply. */
   track(lsn: bigint, term: bigint, identity: AppendIdentity, waiter: AppendWaiter): void {
     assert(this.leaderReady && term === this.#leaderTerm, `log state machine: append tracked at term ${term} while not the ready leader`);
     assert(lsn > this.#appliedLsn && !this.#pending.has(lsn), `log state machine: LSN ${lsn} tracked twice or already applied`);
-    const key = identity.clientId === "" ? undefined : appendKey(identity.clientId, identity.clientSeq);
-    const ownIdentity = { clientId: identity.clientId, clientSeq: identity.clientSeq };
-    this.#pending.set(lsn, { term, identity: ownIdentity, key, waiters: [{ waiter, duplicate: false }] });
+    const { clientId, clientSeq } = identity;
+    // A registration (seq 0) is not an append anyone retries: it has no key.
+    const key = clientId === "" || clientSeq === 0n ? undefined : appendKey(clientId, clientSeq);
+    const entry: DedupeEntry =
+      clientId === "" ? undefined : clientSeq === 0n ? { kind: "registration", clientId } : { kind: "append", clientId, clientSeq };
+    this.#pending.set(lsn, { term, identity: entry, key, waiters: [{ waiter, duplicate: false }] });
     if (key !== undefined) this.#pendingKeys.set(key, lsn);
   }
 
@@ -157,7 +220,8 @@ export class LogStateMachine {
       const pending = this.#pending.get(entry.index);
       // The entry proposed here is the one committed when the terms match: its identity is known without decoding.
       const identity = pending !== undefined && pending.term === entry.term ? pending.identity : appliedIdentity(entry);
-      if (identity !== undefined && identity.clientId !== "") this.#dedupe.record(identity.clientId, identity.clientSeq, entry.index);
+      // Every entry, no-ops included: they age the sessions, as the rebuild from the log does.
+      this.#dedupe.applyEntry(entry.index, identity);
       if (pending === undefined) continue;
       this.#pending.delete(entry.index);
       if (pending.key !== undefined) this.#pendingKeys.delete(pending.key);
@@ -209,9 +273,8 @@ export class LogStateMachine {
   }
 }
 
-/** The identity an applied entry carries (undefined for a leader no-op). */
-function appliedIdentity(entry: Entry): AppendIdentity | undefined {
+/** What an applied entry means to the dedupe table (undefined for a leader no-op). */
+function appliedIdentity(entry: Entry): DedupeEntry {
   if (entry.kind !== "normal") return undefined;
-  const { entry: logEntry } = toLogEntry(entry);
-  return { clientId: logEntry.clientId, clientSeq: logEntry.clientSeq };
+  return dedupeEntryOf(toLogEntry(entry).entry);
 }

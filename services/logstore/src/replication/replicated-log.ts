@@ -1,12 +1,31 @@
-import { assert, LpError, Status, unavailable, validateTransaction, type Logger, type TransactionLimits } from "@logplayer/common";
-import { callerIdentity, channelCredentialsFor, type RefusalLog, type TransportSecurity } from "@logplayer/tls";
-import type { AppendRequest, AppendResponse, LogEntry, ReplicaStatus, ReplicationServer } from "@logplayer/proto";
+import {
+  assert,
+  invalidArgument,
+  LpError,
+  resourceExhausted,
+  Status,
+  unavailable,
+  validateTransaction,
+  type Logger,
+  type TransactionLimits,
+} from "@logplayer/common";
+import {
+  LookupAppendState,
+  type AppendRequest,
+  type AppendResponse,
+  type LogEntry,
+  type LookupAppendRequest,
+  type LookupAppendResponse,
+  type ReplicaStatus,
+  type ReplicationServer,
+} from "@logplayer/proto";
 import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
-import { tooOldError, type DedupeTable } from "../dedupe-table";
-import { LogStateMachine, type AppendFailure, type AppendWaiter } from "./log-state-machine";
+import { isRegistration, sessionExpiredError, tooOldError, type DedupeTable } from "../dedupe-table";
+import { LogStateMachine, type AppendFailure, type AppendIdentity, type AppendWaiter } from "./log-state-machine";
 import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
+import { callerIdentity, channelCredentialsFor, type RefusalLog, type TransportSecurity } from "@logplayer/tls";
 import { PeerTransport } from "./peer-transport";
 import type { Peer } from "./peers";
 import { RaftDriver, type RaftProposer } from "./raft-driver";
@@ -34,6 +53,18 @@ export const DEFAULT_REPLICATION_LIMITS: ReplicationLimits = {
   peerRpcTimeoutMs: 2000,
   appendWaitersMax: 100_000,
 };
+
+/** Entries (and bytes) per WAL read while a LookupAppend scans the log. */
+const LOOKUP_SCAN_BATCH_ENTRIES_MAX = 4096;
+const LOOKUP_SCAN_BATCH_BYTES_MAX = 16 * 1024 * 1024;
+
+/** What one proposal carries: an append's transaction, or a registration (seq 0, no mutations). */
+interface Proposal {
+  readonly kind: "append" | "registration";
+  readonly identity: AppendIdentity;
+  readonly txn: LogEntry["txn"];
+  readonly commitTimeNs: bigint;
+}
 
 export interface ReplicatedLogOptions {
   readonly identity: RaftIdentity;
@@ -63,6 +94,10 @@ export class ReplicatedLog {
   readonly #transport: PeerTransport;
   readonly #logWriter: WalLogWriter;
   readonly #admissionBytesMax: number;
+  readonly #wal: Wal;
+  readonly #dedupe: DedupeTable;
+  readonly #lookupScanEntriesMax: number;
+  #lookupScanRunning = false;
   #commitListener: (lsn: bigint) => void = () => {};
   #leaderLostListener: () => void = () => {};
   #leaderKnown = false;
@@ -82,6 +117,9 @@ export class ReplicatedLog {
     this.#options = options;
     this.#logger = logger;
     this.#rejoining = storage.hardState().rejoining === true;
+    this.#wal = wal;
+    this.#dedupe = dedupe;
+    this.#lookupScanEntriesMax = dedupe.limits.lookupScanEntriesMax;
     this.#state = new LogStateMachine(dedupe, config.appliedIndex, options.limits.appendWaitersMax);
     this.#transport = new PeerTransport({
       identity: options.identity,
@@ -128,6 +166,12 @@ export class ReplicatedLog {
     return this.#state.appliedLsn;
   }
 
+  /** The dedupe table's sessions: how many it holds, and how many ended since start, by cause. */
+  get sessions(): { readonly live: number; readonly evicted: number; readonly expired: number } {
+    const { evicted, expired } = this.#dedupe.sessionsEnded;
+    return { live: this.#dedupe.clientCount, evicted, expired };
+  }
+
   onCommit(listener: (lsn: bigint) => void): void {
     this.#commitListener = listener;
   }
@@ -172,7 +216,31 @@ export class ReplicatedLog {
 
   /** Appends one transaction through Raft; resolves once it is committed and durable here. */
   async append(request: AppendRequest): Promise<AppendResponse> {
-    await this.#waitLeaderReady();
+    const { clientId, clientSeq, sessionLsn } = request;
+    const identity = { clientId, clientSeq, sessionLsn };
+    return this.#submit({ kind: "append", identity, txn: request.txn, commitTimeNs: request.commitTimeNs });
+  }
+
+  /**
+   * Opens a session for `clientId`: appends its registration entry and
+   * resolves with that entry's LSN, the session's id, once committed.
+   */
+  async register(clientId: string): Promise<bigint> {
+    if (clientId === "") throw invalidArgument("RegisterClient needs a client_id");
+    const response = await this.#submit({
+      kind: "registration",
+      identity: { clientId, clientSeq: 0n, sessionLsn: 0n },
+      txn: { mutations: [] },
+      commitTimeNs: 0n,
+    });
+    return response.lsn;
+  }
+
+  #submit(proposal: Proposal): Promise<AppendResponse> {
+    return this.#waitLeaderReady().then(() => this.#proposeAndWait(proposal));
+  }
+
+  #proposeAndWait(proposal: Proposal): Promise<AppendResponse> {
     return new Promise<AppendResponse>((resolve, reject) => {
       const waiter: AppendWaiter = {
         committed: (lsn, duplicate) => resolve({ lsn, duplicate }),
@@ -180,7 +248,7 @@ export class ReplicatedLog {
       };
       this.#driver.propose((node) => {
         try {
-          this.#propose(node, request, waiter);
+          this.#propose(node, proposal, waiter);
         } catch (err: unknown) {
           if (!(err instanceof LpError)) throw err;
           reject(err);
@@ -201,33 +269,50 @@ export class ReplicatedLog {
     });
   }
 
-  /** One input of the driver's queue: the verdict, validation and proposal happen with nothing in between. */
-  #propose(node: RaftProposer, request: AppendRequest, waiter: AppendWaiter): void {
+  /**
+   * One input of the driver's queue: validation, the verdict and the proposal happen with nothing in between.
+   * Bad input is refused before the verdict, so that it gets its own code whatever the client's session.
+   */
+  #propose(node: RaftProposer, proposal: Proposal, waiter: AppendWaiter): void {
     const status = node.status();
     if (status.role !== "leader" || status.term !== this.#state.leaderTerm || !this.#state.leaderReady) throw this.#notLeader();
-    const verdict = this.#state.verdict(request, waiter);
-    switch (verdict.kind) {
-      case "duplicate":
-        waiter.committed(verdict.lsn, true);
-        return;
-      case "too-old":
-        throw tooOldError(request.clientId, request.clientSeq, verdict.oldestSeq);
-      case "joined-in-flight":
-        return;
-      case "new":
-        break;
-    }
+    const { identity } = proposal;
     const entry: LogEntry = {
       lsn: status.lastIndex + 1n,
       term: status.term,
-      txn: request.txn,
-      commitTimeNs: request.commitTimeNs,
-      clientId: request.clientId,
-      clientSeq: request.clientSeq,
+      txn: proposal.txn,
+      commitTimeNs: proposal.commitTimeNs,
+      clientId: identity.clientId,
+      clientSeq: identity.clientSeq,
     };
     const payload = encodeEntryPayload(entry);
-    const problem = validateTransaction(request.txn, payload.length, this.#options.transactionLimits);
-    if (problem !== null) throw problem;
+    if (proposal.kind === "registration") {
+      assert(isRegistration(entry), "log: a registration entry that does not read as one");
+      const entryBytesMax = this.#options.transactionLimits.entryBytesMax;
+      if (payload.length > entryBytesMax)
+        throw resourceExhausted(`registration entry of ${payload.length} bytes > entry_bytes_max ${entryBytesMax}`);
+    } else {
+      const problem = validateTransaction(proposal.txn, payload.length, this.#options.transactionLimits);
+      if (problem !== null) throw problem;
+      // After the transaction's own checks, so that bad input keeps its code (an empty transaction with seq 0 is not a registration).
+      if (identity.clientId !== "" && identity.clientSeq === 0n)
+        throw invalidArgument("client_seq must be > 0 in an append with a client_id");
+      if (identity.clientId === "" && identity.sessionLsn !== 0n) throw invalidArgument("session_lsn without a client_id");
+      const verdict = this.#state.verdict(identity, waiter);
+      switch (verdict.kind) {
+        case "duplicate":
+          waiter.committed(verdict.lsn, true);
+          return;
+        case "too-old":
+          throw tooOldError(identity.clientId, identity.clientSeq, verdict.oldestSeq);
+        case "session-expired":
+          throw sessionExpiredError(identity.clientId, identity.clientSeq, identity.sessionLsn);
+        case "joined-in-flight":
+          return;
+        case "new":
+          break;
+      }
+    }
     // The Raft window counts entries; this counts bytes, before the entry is in the log at all.
     const pendingBytes = this.#logWriter.pendingBytes + RECORD_HEADER_BYTES + payload.length;
     if (pendingBytes > this.#admissionBytesMax) {
@@ -247,7 +332,97 @@ export class ReplicatedLog {
       `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`,
     );
     this.#logWriter.proposed(entry, payload.length + RECORD_HEADER_BYTES);
-    this.#state.track(entry.lsn, entry.term, request, waiter);
+    this.#state.track(entry.lsn, entry.term, identity, waiter);
+  }
+
+  /**
+   * Where an idempotent append stands (LookupAppend). Leader only: its
+   * dedupe table plus its appends in flight cover its whole log. While the
+   * session lives the table answers; once it is gone, the committed log from
+   * `fromLsn` is searched for (clientId, clientSeq), at most
+   * `lookupScanEntriesMax` entries, one scan at a time.
+   */
+  async lookupAppend(request: LookupAppendRequest): Promise<LookupAppendResponse> {
+    const { clientId, clientSeq, sessionLsn } = request;
+    if (clientId === "" || clientSeq === 0n) throw invalidArgument("LookupAppend needs a client_id and a client_seq > 0");
+    await this.#waitLeaderReady();
+    if (this.#lookupScanRunning) throw resourceExhausted("another LookupAppend is scanning the log; retry shortly");
+    this.#lookupScanRunning = true;
+    try {
+      return await this.#lookupLoop({ clientId, clientSeq, sessionLsn }, request.fromLsn);
+    } finally {
+      this.#lookupScanRunning = false;
+    }
+  }
+
+  async #lookupLoop(identity: AppendIdentity, fromLsn: bigint): Promise<LookupAppendResponse> {
+    const term = this.#state.leaderTerm;
+    const answer = (state: LookupAppendState, lsn: bigint, scannedToLsn: bigint, detail = ""): LookupAppendResponse => ({
+      state,
+      lsn,
+      scannedToLsn,
+      detail,
+    });
+    const scanStart = fromLsn > this.#wal.firstLsn ? fromLsn : this.#wal.firstLsn;
+    let next = scanStart;
+    let budget = this.#lookupScanEntriesMax;
+    // Each turn scans what committed since the last one (at least one entry) or answers: at most lookupScanEntriesMax turns.
+    for (;;) {
+      if (!this.#state.leaderReady || this.#state.leaderTerm !== term) throw this.#notLeader();
+      const location = this.#state.locate(identity);
+      const appliedLsn = this.#state.appliedLsn;
+      switch (location.kind) {
+        case "committed":
+          return answer(LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED, location.lsn, appliedLsn);
+        case "in-flight":
+          return answer(LookupAppendState.LOOKUP_APPEND_STATE_IN_FLIGHT, location.lsn, appliedLsn);
+        case "absent":
+          return answer(LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED, 0n, appliedLsn);
+        case "too-old":
+          return answer(LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN, 0n, 0n, "client_seq is older than the session's dedupe window");
+        case "no-session":
+          break;
+      }
+      if (next > appliedLsn) {
+        // Not in the log, nothing in flight, and no live session: an attempt still on its way will be refused.
+        // Without registration a first append (seq 1) opens a new session, so such an attempt could still land.
+        if (identity.sessionLsn === 0n) return answer(LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED, 0n, appliedLsn);
+        // A session's appends all come after its registration: a search that started later may have missed one.
+        if (scanStart > identity.sessionLsn + 1n) {
+          const detail = `searched from LSN ${scanStart} only, but the session's appends start after LSN ${identity.sessionLsn}; give from_lsn ${identity.sessionLsn}`;
+          return answer(LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN, 0n, appliedLsn, detail);
+        }
+        return answer(LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED, 0n, appliedLsn);
+      }
+      const span = appliedLsn - next + 1n;
+      if (span > BigInt(budget)) {
+        return answer(
+          LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN,
+          0n,
+          0n,
+          `the session is gone and the log from LSN ${next} to ${appliedLsn} is longer than lookup_scan_entries_max ` +
+            `(${this.#lookupScanEntriesMax}); give a later from_lsn or read the transaction's keys`,
+        );
+      }
+      budget -= Number(span);
+      const found = await this.#scanFor(identity, next, appliedLsn);
+      if (found !== undefined) return answer(LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED, found, appliedLsn);
+      next = appliedLsn + 1n;
+    }
+  }
+
+  /** The LSN of the append (clientId, clientSeq) in the committed range [from, to], if there. */
+  async #scanFor(identity: AppendIdentity, from: bigint, to: bigint): Promise<bigint | undefined> {
+    let next = from;
+    while (next <= to) {
+      const entries = await this.#wal.readRange(next, to, LOOKUP_SCAN_BATCH_BYTES_MAX, LOOKUP_SCAN_BATCH_ENTRIES_MAX);
+      assert(entries.length > 0, `lookup scan: no entries at ${next}`);
+      for (const entry of entries) {
+        if (entry.clientId === identity.clientId && entry.clientSeq === identity.clientSeq && entry.txn !== undefined) return entry.lsn;
+        next = entry.lsn + 1n;
+      }
+    }
+    return undefined;
   }
 
   #failureError(reason: AppendFailure): LpError {

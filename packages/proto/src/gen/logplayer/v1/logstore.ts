@@ -25,11 +25,89 @@ import { LogEntry, ShardMap, Transaction, TransactionLimits } from "./types";
 
 export const protobufPackage = "logplayer.v1";
 
+export enum LookupAppendState {
+  LOOKUP_APPEND_STATE_UNSPECIFIED = 0,
+  /** LOOKUP_APPEND_STATE_COMMITTED - Committed at lsn. */
+  LOOKUP_APPEND_STATE_COMMITTED = 1,
+  /** LOOKUP_APPEND_STATE_IN_FLIGHT - Proposed at lsn by this leader, not committed yet: ask again. */
+  LOOKUP_APPEND_STATE_IN_FLIGHT = 2,
+  /**
+   * LOOKUP_APPEND_STATE_NOT_APPENDED - Not in the log up to scanned_to_lsn, and the session is gone, so no
+   * attempt can still land: the append was not made.
+   */
+  LOOKUP_APPEND_STATE_NOT_APPENDED = 3,
+  /**
+   * LOOKUP_APPEND_STATE_NOT_YET_APPENDED - Not in the log now, but the session lives: an attempt still on its way
+   * could land. Ask again after the append's deadline has passed.
+   */
+  LOOKUP_APPEND_STATE_NOT_YET_APPENDED = 4,
+  /**
+   * LOOKUP_APPEND_STATE_UNKNOWN - Cannot tell: the scan would pass the lookup bound, started after the
+   * session's first possible append (from_lsn > session_lsn + 1), or the seq
+   * is older than the session's window. Read the transaction's keys instead.
+   */
+  LOOKUP_APPEND_STATE_UNKNOWN = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function lookupAppendStateFromJSON(object: any): LookupAppendState {
+  switch (object) {
+    case 0:
+    case "LOOKUP_APPEND_STATE_UNSPECIFIED":
+      return LookupAppendState.LOOKUP_APPEND_STATE_UNSPECIFIED;
+    case 1:
+    case "LOOKUP_APPEND_STATE_COMMITTED":
+      return LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED;
+    case 2:
+    case "LOOKUP_APPEND_STATE_IN_FLIGHT":
+      return LookupAppendState.LOOKUP_APPEND_STATE_IN_FLIGHT;
+    case 3:
+    case "LOOKUP_APPEND_STATE_NOT_APPENDED":
+      return LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED;
+    case 4:
+    case "LOOKUP_APPEND_STATE_NOT_YET_APPENDED":
+      return LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED;
+    case 5:
+    case "LOOKUP_APPEND_STATE_UNKNOWN":
+      return LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LookupAppendState.UNRECOGNIZED;
+  }
+}
+
+export function lookupAppendStateToJSON(object: LookupAppendState): string {
+  switch (object) {
+    case LookupAppendState.LOOKUP_APPEND_STATE_UNSPECIFIED:
+      return "LOOKUP_APPEND_STATE_UNSPECIFIED";
+    case LookupAppendState.LOOKUP_APPEND_STATE_COMMITTED:
+      return "LOOKUP_APPEND_STATE_COMMITTED";
+    case LookupAppendState.LOOKUP_APPEND_STATE_IN_FLIGHT:
+      return "LOOKUP_APPEND_STATE_IN_FLIGHT";
+    case LookupAppendState.LOOKUP_APPEND_STATE_NOT_APPENDED:
+      return "LOOKUP_APPEND_STATE_NOT_APPENDED";
+    case LookupAppendState.LOOKUP_APPEND_STATE_NOT_YET_APPENDED:
+      return "LOOKUP_APPEND_STATE_NOT_YET_APPENDED";
+    case LookupAppendState.LOOKUP_APPEND_STATE_UNKNOWN:
+      return "LOOKUP_APPEND_STATE_UNKNOWN";
+    case LookupAppendState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface AppendRequest {
   txn: Transaction | undefined;
   commitTimeNs: bigint;
   clientId: string;
   clientSeq: bigint;
+  /**
+   * The session opened by RegisterClient for client_id; 0 = no registration:
+   * the client's first append, with client_seq 1, opens its session (a retry
+   * of that seq 1 after the session is gone cannot be told from a new client).
+   */
+  sessionLsn: bigint;
 }
 
 export interface AppendResponse {
@@ -52,6 +130,42 @@ export interface AppendAnswer {
   errorMessage: string;
   /** With a refusal by a replica that does not lead: the leader, when known. */
   leaderAddress: string;
+  /**
+   * With a refusal: its machine-readable reason when it has one (as the
+   * "lp-error-reason" metadata of a unary call), e.g. SESSION_EXPIRED.
+   */
+  errorReason: string;
+}
+
+export interface RegisterClientRequest {
+  clientId: string;
+}
+
+export interface RegisterClientResponse {
+  /** The LSN of the registration entry: pass it as session_lsn in appends. */
+  sessionLsn: bigint;
+}
+
+export interface LookupAppendRequest {
+  clientId: string;
+  clientSeq: bigint;
+  /** The session's id (0 for an append without registration). */
+  sessionLsn: bigint;
+  /**
+   * Where a scan of the log starts when the session is gone (the session's
+   * LSN is a good start: its appends come after it); 0 = 1.
+   */
+  fromLsn: bigint;
+}
+
+export interface LookupAppendResponse {
+  state: LookupAppendState;
+  /** The append's LSN when COMMITTED or IN_FLIGHT. */
+  lsn: bigint;
+  /** The log was searched up to this LSN (NOT_APPENDED, NOT_YET_APPENDED, UNKNOWN). */
+  scannedToLsn: bigint;
+  /** Why the answer is UNKNOWN, for people. */
+  detail: string;
 }
 
 export interface ReadRequest {
@@ -113,7 +227,7 @@ export interface ReplicaStatus {
 }
 
 function createBaseAppendRequest(): AppendRequest {
-  return { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+  return { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n, sessionLsn: 0n };
 }
 
 export const AppendRequest: MessageFns<AppendRequest> = {
@@ -135,6 +249,12 @@ export const AppendRequest: MessageFns<AppendRequest> = {
         throw new globalThis.Error("value provided for field message.clientSeq of type uint64 too large");
       }
       writer.uint32(32).uint64(message.clientSeq);
+    }
+    if (message.sessionLsn !== 0n) {
+      if (BigInt.asUintN(64, message.sessionLsn) !== message.sessionLsn) {
+        throw new globalThis.Error("value provided for field message.sessionLsn of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.sessionLsn);
     }
     return writer;
   },
@@ -178,6 +298,14 @@ export const AppendRequest: MessageFns<AppendRequest> = {
           message.clientSeq = reader.uint64() as bigint;
           continue;
         }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.sessionLsn = reader.uint64() as bigint;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -193,6 +321,7 @@ export const AppendRequest: MessageFns<AppendRequest> = {
       commitTimeNs: isSet(object.commitTimeNs) ? BigInt(object.commitTimeNs) : 0n,
       clientId: isSet(object.clientId) ? globalThis.String(object.clientId) : "",
       clientSeq: isSet(object.clientSeq) ? BigInt(object.clientSeq) : 0n,
+      sessionLsn: isSet(object.sessionLsn) ? BigInt(object.sessionLsn) : 0n,
     };
   },
 
@@ -210,6 +339,9 @@ export const AppendRequest: MessageFns<AppendRequest> = {
     if (message.clientSeq !== 0n) {
       obj.clientSeq = message.clientSeq.toString();
     }
+    if (message.sessionLsn !== 0n) {
+      obj.sessionLsn = message.sessionLsn.toString();
+    }
     return obj;
   },
 
@@ -222,6 +354,7 @@ export const AppendRequest: MessageFns<AppendRequest> = {
     message.commitTimeNs = object.commitTimeNs ?? 0n;
     message.clientId = object.clientId ?? "";
     message.clientSeq = object.clientSeq ?? 0n;
+    message.sessionLsn = object.sessionLsn ?? 0n;
     return message;
   },
 };
@@ -368,7 +501,15 @@ export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
 };
 
 function createBaseAppendAnswer(): AppendAnswer {
-  return { clientSeq: 0n, lsn: 0n, duplicate: false, errorCode: 0, errorMessage: "", leaderAddress: "" };
+  return {
+    clientSeq: 0n,
+    lsn: 0n,
+    duplicate: false,
+    errorCode: 0,
+    errorMessage: "",
+    leaderAddress: "",
+    errorReason: "",
+  };
 }
 
 export const AppendAnswer: MessageFns<AppendAnswer> = {
@@ -396,6 +537,9 @@ export const AppendAnswer: MessageFns<AppendAnswer> = {
     }
     if (message.leaderAddress !== "") {
       writer.uint32(50).string(message.leaderAddress);
+    }
+    if (message.errorReason !== "") {
+      writer.uint32(58).string(message.errorReason);
     }
     return writer;
   },
@@ -455,6 +599,14 @@ export const AppendAnswer: MessageFns<AppendAnswer> = {
           message.leaderAddress = reader.string();
           continue;
         }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.errorReason = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -472,6 +624,7 @@ export const AppendAnswer: MessageFns<AppendAnswer> = {
       errorCode: isSet(object.errorCode) ? globalThis.Number(object.errorCode) : 0,
       errorMessage: isSet(object.errorMessage) ? globalThis.String(object.errorMessage) : "",
       leaderAddress: isSet(object.leaderAddress) ? globalThis.String(object.leaderAddress) : "",
+      errorReason: isSet(object.errorReason) ? globalThis.String(object.errorReason) : "",
     };
   },
 
@@ -495,6 +648,9 @@ export const AppendAnswer: MessageFns<AppendAnswer> = {
     if (message.leaderAddress !== "") {
       obj.leaderAddress = message.leaderAddress;
     }
+    if (message.errorReason !== "") {
+      obj.errorReason = message.errorReason;
+    }
     return obj;
   },
 
@@ -509,6 +665,357 @@ export const AppendAnswer: MessageFns<AppendAnswer> = {
     message.errorCode = object.errorCode ?? 0;
     message.errorMessage = object.errorMessage ?? "";
     message.leaderAddress = object.leaderAddress ?? "";
+    message.errorReason = object.errorReason ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterClientRequest(): RegisterClientRequest {
+  return { clientId: "" };
+}
+
+export const RegisterClientRequest: MessageFns<RegisterClientRequest> = {
+  encode(message: RegisterClientRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterClientRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRegisterClientRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.clientId = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RegisterClientRequest {
+    return { clientId: isSet(object.clientId) ? globalThis.String(object.clientId) : "" };
+  },
+
+  toJSON(message: RegisterClientRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterClientRequest>, I>>(base?: I): RegisterClientRequest {
+    return RegisterClientRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterClientRequest>, I>>(object: I): RegisterClientRequest {
+    const message = createBaseRegisterClientRequest();
+    message.clientId = object.clientId ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterClientResponse(): RegisterClientResponse {
+  return { sessionLsn: 0n };
+}
+
+export const RegisterClientResponse: MessageFns<RegisterClientResponse> = {
+  encode(message: RegisterClientResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionLsn !== 0n) {
+      if (BigInt.asUintN(64, message.sessionLsn) !== message.sessionLsn) {
+        throw new globalThis.Error("value provided for field message.sessionLsn of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.sessionLsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterClientResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRegisterClientResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.sessionLsn = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RegisterClientResponse {
+    return { sessionLsn: isSet(object.sessionLsn) ? BigInt(object.sessionLsn) : 0n };
+  },
+
+  toJSON(message: RegisterClientResponse): unknown {
+    const obj: any = {};
+    if (message.sessionLsn !== 0n) {
+      obj.sessionLsn = message.sessionLsn.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterClientResponse>, I>>(base?: I): RegisterClientResponse {
+    return RegisterClientResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterClientResponse>, I>>(object: I): RegisterClientResponse {
+    const message = createBaseRegisterClientResponse();
+    message.sessionLsn = object.sessionLsn ?? 0n;
+    return message;
+  },
+};
+
+function createBaseLookupAppendRequest(): LookupAppendRequest {
+  return { clientId: "", clientSeq: 0n, sessionLsn: 0n, fromLsn: 0n };
+}
+
+export const LookupAppendRequest: MessageFns<LookupAppendRequest> = {
+  encode(message: LookupAppendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.clientSeq !== 0n) {
+      if (BigInt.asUintN(64, message.clientSeq) !== message.clientSeq) {
+        throw new globalThis.Error("value provided for field message.clientSeq of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.clientSeq);
+    }
+    if (message.sessionLsn !== 0n) {
+      if (BigInt.asUintN(64, message.sessionLsn) !== message.sessionLsn) {
+        throw new globalThis.Error("value provided for field message.sessionLsn of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.sessionLsn);
+    }
+    if (message.fromLsn !== 0n) {
+      if (BigInt.asUintN(64, message.fromLsn) !== message.fromLsn) {
+        throw new globalThis.Error("value provided for field message.fromLsn of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.fromLsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupAppendRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseLookupAppendRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.clientId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.clientSeq = reader.uint64() as bigint;
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.sessionLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.fromLsn = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): LookupAppendRequest {
+    return {
+      clientId: isSet(object.clientId) ? globalThis.String(object.clientId) : "",
+      clientSeq: isSet(object.clientSeq) ? BigInt(object.clientSeq) : 0n,
+      sessionLsn: isSet(object.sessionLsn) ? BigInt(object.sessionLsn) : 0n,
+      fromLsn: isSet(object.fromLsn) ? BigInt(object.fromLsn) : 0n,
+    };
+  },
+
+  toJSON(message: LookupAppendRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.clientSeq !== 0n) {
+      obj.clientSeq = message.clientSeq.toString();
+    }
+    if (message.sessionLsn !== 0n) {
+      obj.sessionLsn = message.sessionLsn.toString();
+    }
+    if (message.fromLsn !== 0n) {
+      obj.fromLsn = message.fromLsn.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LookupAppendRequest>, I>>(base?: I): LookupAppendRequest {
+    return LookupAppendRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LookupAppendRequest>, I>>(object: I): LookupAppendRequest {
+    const message = createBaseLookupAppendRequest();
+    message.clientId = object.clientId ?? "";
+    message.clientSeq = object.clientSeq ?? 0n;
+    message.sessionLsn = object.sessionLsn ?? 0n;
+    message.fromLsn = object.fromLsn ?? 0n;
+    return message;
+  },
+};
+
+function createBaseLookupAppendResponse(): LookupAppendResponse {
+  return { state: 0, lsn: 0n, scannedToLsn: 0n, detail: "" };
+}
+
+export const LookupAppendResponse: MessageFns<LookupAppendResponse> = {
+  encode(message: LookupAppendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.lsn !== 0n) {
+      if (BigInt.asUintN(64, message.lsn) !== message.lsn) {
+        throw new globalThis.Error("value provided for field message.lsn of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.lsn);
+    }
+    if (message.scannedToLsn !== 0n) {
+      if (BigInt.asUintN(64, message.scannedToLsn) !== message.scannedToLsn) {
+        throw new globalThis.Error("value provided for field message.scannedToLsn of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.scannedToLsn);
+    }
+    if (message.detail !== "") {
+      writer.uint32(34).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupAppendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseLookupAppendResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.state = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.lsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.scannedToLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.detail = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): LookupAppendResponse {
+    return {
+      state: isSet(object.state) ? lookupAppendStateFromJSON(object.state) : 0,
+      lsn: isSet(object.lsn) ? BigInt(object.lsn) : 0n,
+      scannedToLsn: isSet(object.scannedToLsn) ? BigInt(object.scannedToLsn) : 0n,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: LookupAppendResponse): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = lookupAppendStateToJSON(message.state);
+    }
+    if (message.lsn !== 0n) {
+      obj.lsn = message.lsn.toString();
+    }
+    if (message.scannedToLsn !== 0n) {
+      obj.scannedToLsn = message.scannedToLsn.toString();
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LookupAppendResponse>, I>>(base?: I): LookupAppendResponse {
+    return LookupAppendResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LookupAppendResponse>, I>>(object: I): LookupAppendResponse {
+    const message = createBaseLookupAppendResponse();
+    message.state = object.state ?? 0;
+    message.lsn = object.lsn ?? 0n;
+    message.scannedToLsn = object.scannedToLsn ?? 0n;
+    message.detail = object.detail ?? "";
     return message;
   },
 };
@@ -1265,6 +1772,41 @@ export const LogStoreService = {
     responseSerialize: (value: StatusResponse) => Buffer.from(StatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => StatusResponse.decode(value),
   },
+  /**
+   * Opens a client session (Raft dissertation §6.3, Kafka's producer id): the
+   * leader appends a registration entry (a LogEntry with client_id, client_seq
+   * 0 and no txn, delivered to no shard) and answers its LSN, the session's
+   * id. Appends carrying that session_lsn are deduplicated for as long as the
+   * session lives; once it is evicted or expired they are refused with
+   * FAILED_PRECONDITION and error reason SESSION_EXPIRED, never appended as
+   * new. Every call opens a new session (a retry after a lost answer too): use
+   * the answer of the last call. Errors as for Append.
+   */
+  registerClient: {
+    path: "/logplayer.v1.LogStore/RegisterClient",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RegisterClientRequest) => Buffer.from(RegisterClientRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RegisterClientRequest.decode(value),
+    responseSerialize: (value: RegisterClientResponse) => Buffer.from(RegisterClientResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => RegisterClientResponse.decode(value),
+  },
+  /**
+   * Where an idempotent append is: committed at an LSN, still in flight, or
+   * not in the log. Served by the leader only (UNAVAILABLE with "lp-leader"
+   * elsewhere). Answered from the dedupe table while the session lives, else
+   * by scanning the committed log from from_lsn (bounded; RESOURCE_EXHAUSTED
+   * when another scan runs, UNKNOWN when the range is over the bound).
+   */
+  lookupAppend: {
+    path: "/logplayer.v1.LogStore/LookupAppend",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: LookupAppendRequest) => Buffer.from(LookupAppendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => LookupAppendRequest.decode(value),
+    responseSerialize: (value: LookupAppendResponse) => Buffer.from(LookupAppendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => LookupAppendResponse.decode(value),
+  },
 } as const;
 
 export interface LogStoreServer extends UntypedServiceImplementation {
@@ -1292,6 +1834,25 @@ export interface LogStoreServer extends UntypedServiceImplementation {
    */
   read: handleServerStreamingCall<ReadRequest, ReadResponse>;
   status: handleUnaryCall<StatusRequest, StatusResponse>;
+  /**
+   * Opens a client session (Raft dissertation §6.3, Kafka's producer id): the
+   * leader appends a registration entry (a LogEntry with client_id, client_seq
+   * 0 and no txn, delivered to no shard) and answers its LSN, the session's
+   * id. Appends carrying that session_lsn are deduplicated for as long as the
+   * session lives; once it is evicted or expired they are refused with
+   * FAILED_PRECONDITION and error reason SESSION_EXPIRED, never appended as
+   * new. Every call opens a new session (a retry after a lost answer too): use
+   * the answer of the last call. Errors as for Append.
+   */
+  registerClient: handleUnaryCall<RegisterClientRequest, RegisterClientResponse>;
+  /**
+   * Where an idempotent append is: committed at an LSN, still in flight, or
+   * not in the log. Served by the leader only (UNAVAILABLE with "lp-leader"
+   * elsewhere). Answered from the dedupe table while the session lives, else
+   * by scanning the committed log from from_lsn (bounded; RESOURCE_EXHAUSTED
+   * when another scan runs, UNKNOWN when the range is over the bound).
+   */
+  lookupAppend: handleUnaryCall<LookupAppendRequest, LookupAppendResponse>;
 }
 
 export interface LogStoreClient extends Client {
@@ -1352,6 +1913,53 @@ export interface LogStoreClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Opens a client session (Raft dissertation §6.3, Kafka's producer id): the
+   * leader appends a registration entry (a LogEntry with client_id, client_seq
+   * 0 and no txn, delivered to no shard) and answers its LSN, the session's
+   * id. Appends carrying that session_lsn are deduplicated for as long as the
+   * session lives; once it is evicted or expired they are refused with
+   * FAILED_PRECONDITION and error reason SESSION_EXPIRED, never appended as
+   * new. Every call opens a new session (a retry after a lost answer too): use
+   * the answer of the last call. Errors as for Append.
+   */
+  registerClient(
+    request: RegisterClientRequest,
+    callback: (error: ServiceError | null, response: RegisterClientResponse) => void,
+  ): ClientUnaryCall;
+  registerClient(
+    request: RegisterClientRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RegisterClientResponse) => void,
+  ): ClientUnaryCall;
+  registerClient(
+    request: RegisterClientRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RegisterClientResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Where an idempotent append is: committed at an LSN, still in flight, or
+   * not in the log. Served by the leader only (UNAVAILABLE with "lp-leader"
+   * elsewhere). Answered from the dedupe table while the session lives, else
+   * by scanning the committed log from from_lsn (bounded; RESOURCE_EXHAUSTED
+   * when another scan runs, UNKNOWN when the range is over the bound).
+   */
+  lookupAppend(
+    request: LookupAppendRequest,
+    callback: (error: ServiceError | null, response: LookupAppendResponse) => void,
+  ): ClientUnaryCall;
+  lookupAppend(
+    request: LookupAppendRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LookupAppendResponse) => void,
+  ): ClientUnaryCall;
+  lookupAppend(
+    request: LookupAppendRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LookupAppendResponse) => void,
   ): ClientUnaryCall;
 }
 
