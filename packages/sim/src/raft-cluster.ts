@@ -1,11 +1,13 @@
 import { assert } from "@logplayer/common";
 import {
+  decideBlankStart,
   RaftDriver,
   RaftStateFileWriter,
   WalLogWriter,
   WalStorage,
   type RaftDriverPorts,
   type RaftDriverTestOnlyFaults,
+  type ProbeAnswer,
   type RaftIdentity,
 } from "@logplayer/logstore";
 import { DEFAULT_RAFT_CONFIG } from "@logplayer/raft";
@@ -57,10 +59,18 @@ export interface RaftScenarioOptions {
   readonly quiesceStepsMax?: number;
   /**
    * Some crashes also wipe the node's disk: it restarts with no WAL and no
-   * raft-state.json. Off by default: a wiped replica that votes can break
-   * safety until replicas that lost their data rejoin without voting.
+   * raft-state.json, and does what a LogStore with an empty data directory
+   * started with --join does (decideBlankStart over its peers' answers, then
+   * rejoining without a vote until caught up). A wipe strikes only while no
+   * other node is blank or rejoining: two replicas of three without their
+   * data is a loss no protocol can undo.
    */
   readonly diskWipes?: boolean;
+  /**
+   * Test-only: a wiped node restarts as a blank voter instead of asking its
+   * peers and rejoining (the LogStore before issue #12's fix). Only with diskWipes.
+   */
+  readonly blankVoterAfterWipe?: boolean;
 }
 
 export interface RaftScenarioResult {
@@ -245,8 +255,57 @@ export class RaftCluster {
     this.scheduleNemesis();
   }
 
+  /**
+   * A wiped node's start, as the LogStore's settleBlankStart: its peers'
+   * answers (a node that is down or still recovering does not answer; a
+   * blank one answers blank) decide between a new cluster, rejoining with the
+   * peers' highest term and its vote spent, or asking again later. The
+   * network's faults are not applied to these answers: the real probe retries
+   * until it gets them, and only what they say matters here.
+   */
+  private bootBlank(node: SimRaftNode): void {
+    node.incarnation++;
+    node.state = "recovering";
+    const incarnation = node.incarnation;
+    const answers = new Map<NodeId, ProbeAnswer | undefined>();
+    for (const peer of this.nodes) {
+      if (peer === node) continue;
+      const status = peer.raft?.status();
+      const answer: ProbeAnswer | undefined = peer.blank
+        ? { state: "blank", term: 0n, lastIndex: 0n }
+        : status === undefined
+          ? undefined
+          : { state: status.rejoining ? "rejoining" : "voter", term: status.term, lastIndex: status.lastIndex };
+      answers.set(peer.id, answer);
+    }
+    const decision = decideBlankStart(node.id, answers, true);
+    if (decision.kind === "wait" || decision.kind === "refuse") {
+      this.sim.schedule(100, () => {
+        if (node.incarnation === incarnation && node.state === "recovering") this.bootBlank(node);
+      });
+      return;
+    }
+    if (decision.kind === "bootstrap") {
+      node.blank = false;
+      this.boot(node);
+      return;
+    }
+    this.sim.trace(`n${node.id} rejoins in term ${decision.hardState.term} (its peers' highest)`);
+    const identity = { clusterId: "sim", replicaId: node.id, peersHash: "sim" };
+    this.promisesTouched = true;
+    node.stateFile.write(`n${node.id}`, { identity, hardState: decision.hardState }).then(() => {
+      if (node.incarnation !== incarnation) return;
+      node.blank = false;
+      this.boot(node);
+    });
+  }
+
   /** Starts the process: the Wal recovers its files (simulated I/O, so it takes simulated time), then the driver runs. */
   private boot(node: SimRaftNode): void {
+    if (node.blank && this.options.blankVoterAfterWipe !== true) {
+      this.bootBlank(node);
+      return;
+    }
     node.incarnation++;
     node.state = "recovering";
     node.pausedUntilMs = 0;
@@ -423,6 +482,7 @@ export class RaftCluster {
       node.disk = this.newDisk(node.id);
       node.stateFile = this.newStateFile(node.id);
       node.durableFloor = 0n;
+      node.blank = true;
       this.diskWipes++;
     }
     const kept = wipe ? "loses its disk" : `keeps ${node.disk.durableFiles().size} WAL segment(s) durable`;
@@ -532,7 +592,7 @@ export class RaftCluster {
     const leader = this.nodes.find((node) => node.raft?.status().role === "leader");
     if (choice < 3) {
       const node = choice === 0 && leader !== undefined ? leader : prng.pick(this.nodes);
-      this.crashFor(node, prng.between(20, 1_500), this.options.diskWipes === true && prng.chance(0.2));
+      this.crashFor(node, prng.between(20, 1_500), this.options.diskWipes === true && prng.chance(0.2) && this.mayWipe(node));
     } else if (choice < 5) {
       const groups: NodeId[][] = [[], []];
       for (const node of this.nodes) groups[prng.int(2)]?.push(node.id);
@@ -588,6 +648,13 @@ export class RaftCluster {
       this.sim.trace(`nemesis: crash voter n${node.id}`);
       this.crashFor(node, prng.between(1, 30));
     });
+  }
+
+  /** No other node is without its data: blank, or rejoining (or down while it was). */
+  private mayWipe(node: SimRaftNode): boolean {
+    const withoutData = (other: SimRaftNode): boolean =>
+      other.blank || other.raft?.status().rejoining === true || other.stateFile.durable.rejoining === true;
+    return this.nodes.every((other) => other === node || !withoutData(other));
   }
 
   private crashFor(node: SimRaftNode, downMs: number, wipe = false): void {
@@ -687,6 +754,7 @@ export class RaftCluster {
       faults?.skipLogMatchingCheck === true ? " --fault skip-log-matching-check" : "",
       driverFaults?.sendBeforePersist === true ? " --fault send-before-persist" : "",
       fileFaults?.ackBeforeDurable === true ? " --fault ack-before-durable" : "",
+      this.options.blankVoterAfterWipe === true ? " --fault blank-voter-after-wipe" : "",
       this.options.diskWipes === true ? " --disk-wipes" : "",
     ].join("");
     let termMax = 0n;

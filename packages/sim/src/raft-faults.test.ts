@@ -118,3 +118,29 @@ describe("run-raft CLI", () => {
     expect(result.stderr).toMatch(/--nodes/);
   });
 });
+
+describe("the checkers catch a replica that votes after losing its disk", () => {
+  // Issue #12's scenario 1 under the simulator: with disk wipes, a wiped node that restarts as a blank voter
+  // (the LogStore before the fix) lets a stale candidate win and overwrite committed entries; first exposed at
+  // seed 1. With the LogStore's rule (ask the peers, rejoin without a vote until caught up) the same seeds pass.
+  test(
+    "a blank voter after a wipe is caught within 20 seeds; the rejoin rule passes them",
+    async () => {
+      let caught: RaftScenarioResult | undefined;
+      for (let seed = 1; seed <= 20 && caught === undefined; seed++) {
+        const result = await runRaftScenario({ seed, steps: STEPS, nodes: 3, diskWipes: true, blankVoterAfterWipe: true });
+        if (!result.ok) caught = result;
+      }
+      expect(caught?.violation).toMatch(/election safety|log matching|leader completeness|state-machine safety|durability/);
+      expect(caught?.replayCommand).toContain("--fault blank-voter-after-wipe");
+      let wipes = 0;
+      for (let seed = 1; seed <= 20; seed++) {
+        const result = await runRaftScenario({ seed, steps: STEPS, nodes: 3, diskWipes: true });
+        expect([seed, result.violation]).toEqual([seed, undefined]);
+        wipes += result.stats.diskWipes;
+      }
+      expect(wipes).toBeGreaterThan(0);
+    },
+    SEEDS_TIMEOUT_MS,
+  );
+});

@@ -11,12 +11,16 @@ import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
  * after printing the command that replays it.
  */
 
-/** Test-only faults of the core (`faults`), of the LogStore's Raft driver (`driverFaults`) and under its WAL (`fileFaults`). */
-const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults" | "fileFaults">> = {
+/**
+ * Test-only faults of the core (`faults`), of the LogStore's Raft driver (`driverFaults`), under its WAL
+ * (`fileFaults`), and of its start on an empty data directory (`blankVoterAfterWipe`, with disk wipes).
+ */
+const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults" | "fileFaults" | "blankVoterAfterWipe" | "diskWipes">> = {
   "unsafe-commit-previous-term": { faults: { unsafeCommitPreviousTermEntries: true } },
   "skip-log-matching-check": { faults: { skipLogMatchingCheck: true } },
   "send-before-persist": { driverFaults: { sendBeforePersist: true } },
   "ack-before-durable": { fileFaults: { ackBeforeDurable: true } },
+  "blank-voter-after-wipe": { blankVoterAfterWipe: true, diskWipes: true },
 };
 
 function describe(result: RaftScenarioResult): string {
@@ -45,7 +49,7 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
     .addOption(
       envOption(
         "--disk-wipes",
-        "some crashes also wipe the node's disk (it restarts with no WAL and no hard state; unsafe while a wiped replica may vote)",
+        "some crashes also wipe the node's disk (it restarts with no WAL and no hard state, and rejoins as the LogStore does)",
         "LP_SIM_DISK_WIPES",
       ),
     );

@@ -68,6 +68,11 @@ export class SimRaftNode implements LogView {
   stateIds: number[] = [];
   /** Role and term last seen by the checker, to trace changes. */
   lastRole = "";
+  /**
+   * Its disk was wiped and it has not yet decided how to start: like a
+   * LogStore with an empty data directory, it asks its peers first.
+   */
+  blank = false;
   /** A paused process (GC pause, SIGSTOP) does nothing until then, then catches up. */
   pausedUntilMs = 0;
 

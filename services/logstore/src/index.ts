@@ -26,3 +26,5 @@ export { RaftStateFileWriter, WalLogWriter } from "./replication/node-ports";
 export type { RaftStateWrite } from "./replication/node-ports";
 export type { RaftIdentity, RaftStateRecord } from "./replication/raft-state-file";
 export { WalStorage } from "./replication/wal-storage";
+export { decideBlankStart } from "./replication/blank-start";
+export type { BlankStartDecision, ProbeAnswer } from "./replication/blank-start";
