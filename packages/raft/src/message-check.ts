@@ -6,6 +6,8 @@ export interface MessageCheckView {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
   readonly lastIndex: bigint;
+  /** HardState.rejoining: a leader's heartbeat may name a commit beyond this node's (lost) log. */
+  readonly rejoining?: boolean;
 }
 
 /**
@@ -29,7 +31,7 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
       return checkAppend(message.prevIndex, message.prevTerm, message.term, message.entries, message.commit);
     case "heartbeat":
       // A leader sends min(our match, its commit): never past what we hold.
-      return message.commit < 0n || message.commit > view.lastIndex
+      return message.commit < 0n || (message.commit > view.lastIndex && view.rejoining !== true)
         ? `heartbeat commit ${message.commit} outside [0, ${view.lastIndex}] (this node's log)`
         : null;
     case "append-response":

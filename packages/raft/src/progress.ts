@@ -100,6 +100,18 @@ export class Progress {
     return true;
   }
 
+  /**
+   * The follower lost entries it had acknowledged (its disk was wiped and it
+   * rejoins; see RaftNode's rejoin section): `match` no longer holds. Probe
+   * again from just after what it still has. Lowering match only lowers what
+   * the leader counts toward a commit, never the commit index itself.
+   */
+  lostLog(followerLastIndex: bigint): void {
+    this.match = 0n;
+    this.becomeProbe();
+    this.next = followerLastIndex + 1n;
+  }
+
   /** A heartbeat answer proves the link works: let one more message through. */
   onHeartbeatResponse(): void {
     this.probeSent = false;

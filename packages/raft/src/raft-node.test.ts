@@ -429,6 +429,22 @@ describe("rejoin after a lost disk", () => {
     expect(cluster.node(1).storage.hardState().rejoining).toBeUndefined();
   });
 
+  test("a leader whose match for a follower predates its lost disk probes it again, and it catches up with no new proposal", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    for (let i = 0; i < 3; i++) cluster.propose(1);
+    cluster.stabilize();
+    const last = cluster.raft(1).status().lastIndex;
+    expect(cluster.raft(1).progressOf(3)?.match).toBe(last);
+    cluster.wipe(3, { term: cluster.raft(1).status().term, vote: 3, commit: 0n, rejoining: true });
+    // Idle leader: only heartbeats, naming a commit beyond the blank log. The rejoining node says where its log ends.
+    cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    cluster.stabilize();
+    expect(cluster.delivered.some((m) => m.from === 3 && m.type === "append-response" && m.reject && m.rejoining === true)).toBe(true);
+    expect(cluster.raft(3).status()).toMatchObject({ lastIndex: last, durableCommit: last, rejoining: false });
+    expect(cluster.raft(1).progressOf(3)?.match).toBe(last);
+  });
+
   test("a commit covering only entries of older terms does not end the rejoin", () => {
     const cluster = new Harness(3);
     cluster.wipe(2, { term: 2n, vote: 2, commit: 0n, rejoining: true });

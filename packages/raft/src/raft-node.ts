@@ -490,6 +490,7 @@ export class RaftNode {
         index: message.prevIndex,
         hintIndex: hint.index,
         hintTerm: hint.term,
+        ...(this.rejoining ? { rejoining: true as const } : {}),
       });
       return;
     }
@@ -508,6 +509,24 @@ export class RaftNode {
   }
 
   private handleHeartbeat(message: HeartbeatMessage): void {
+    if (message.commit > this.log.lastIndex()) {
+      // Only a rejoining node gets here (the adapter refuses such a heartbeat otherwise): the leader's match for
+      // us predates our lost disk. Tell it where our log ends, so that it probes from there.
+      assert(this.rejoining, `raft: heartbeat commit ${message.commit} beyond lastIndex ${this.log.lastIndex()}`);
+      const lastIndex = this.log.lastIndex();
+      const hintTerm = this.log.term(lastIndex) ?? 0n;
+      this.send({
+        type: "append-response",
+        to: message.from,
+        term: this.term,
+        reject: true,
+        index: message.commit,
+        hintIndex: lastIndex,
+        hintTerm,
+        rejoining: true,
+      });
+      return;
+    }
     // The leader sends min(our match, its commit), so this never passes our log.
     this.commitTo(message.commit);
     this.send({ type: "heartbeat-response", to: message.from, term: this.term });
@@ -548,6 +567,11 @@ export class RaftNode {
   }
 
   private handleAppendResponse(message: AppendResponseMessage, progress: Progress): void {
+    if (message.reject && message.rejoining === true && message.hintIndex < progress.match) {
+      progress.lostLog(message.hintIndex);
+      this.sendAppend(message.from, progress, true);
+      return;
+    }
     if (message.reject) {
       const matchHint = message.hintTerm > 0n ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm).index : message.hintIndex;
       if (progress.maybeDecrTo(message.index, matchHint)) this.sendAppend(message.from, progress, true);

@@ -68,6 +68,12 @@ export interface AppendResponseMessage extends MessageBase {
   readonly index: bigint;
   readonly hintIndex: bigint;
   readonly hintTerm: bigint;
+  /**
+   * Set by a rejoining node (HardState.rejoining): its log may end below what
+   * it acknowledged before it lost its disk, so a rejection from it whose hint
+   * is below the leader's match for it resets that match (Progress.lostLog).
+   */
+  readonly rejoining?: true;
 }
 
 /** Leader to follower: liveness plus a commit index the follower can safely use. */

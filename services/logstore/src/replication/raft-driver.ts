@@ -167,7 +167,12 @@ export class RaftDriver {
   step(message: Message): void {
     this.#enqueue(() => {
       const status = this.#node.status();
-      const problem = checkIncomingMessage(message, { id: status.id, voters: this.#voters, lastIndex: status.lastIndex });
+      const problem = checkIncomingMessage(message, {
+        id: status.id,
+        voters: this.#voters,
+        lastIndex: status.lastIndex,
+        rejoining: status.rejoining,
+      });
       if (problem !== null) {
         this.#messagesRefused++;
         this.#onMessageRefused(problem, message);

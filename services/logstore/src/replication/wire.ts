@@ -23,6 +23,7 @@ const EMPTY: Omit<RaftMessage, "type" | "from" | "to" | "term"> = {
   hintTerm: 0n,
   lastIndex: 0n,
   lastTerm: 0n,
+  rejoining: false,
 };
 
 export function messageToWire(message: Message): RaftMessage {
@@ -37,7 +38,14 @@ export function messageToWire(message: Message): RaftMessage {
         entries: message.entries.map(entryToWire),
       };
     case "append-response":
-      return { ...base, reject: message.reject, index: message.index, hintIndex: message.hintIndex, hintTerm: message.hintTerm };
+      return {
+        ...base,
+        reject: message.reject,
+        index: message.index,
+        hintIndex: message.hintIndex,
+        hintTerm: message.hintTerm,
+        rejoining: message.rejoining === true,
+      };
     case "heartbeat":
       return { ...base, commit: message.commit };
     case "heartbeat-response":
@@ -72,6 +80,7 @@ export function messageFromWire(wire: RaftMessage): Message | undefined {
         index: wire.index,
         hintIndex: wire.hintIndex,
         hintTerm: wire.hintTerm,
+        ...(wire.rejoining ? { rejoining: true as const } : {}),
       };
     case RaftMessageType.RAFT_MESSAGE_TYPE_HEARTBEAT:
       return { ...base, type: "heartbeat", commit: wire.commit };

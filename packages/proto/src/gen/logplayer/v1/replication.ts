@@ -170,6 +170,12 @@ export interface RaftMessage {
   hintTerm: bigint;
   lastIndex: bigint;
   lastTerm: bigint;
+  /**
+   * Append-response from a replica that lost its disk and is rejoining: its
+   * log may end below what it acknowledged before, so the leader resets its
+   * match for it when the rejection's hint is below that match.
+   */
+  rejoining: boolean;
 }
 
 export interface StepRequest {
@@ -330,6 +336,7 @@ function createBaseRaftMessage(): RaftMessage {
     hintTerm: 0n,
     lastIndex: 0n,
     lastTerm: 0n,
+    rejoining: false,
   };
 }
 
@@ -403,6 +410,9 @@ export const RaftMessage: MessageFns<RaftMessage> = {
         throw new globalThis.Error("value provided for field message.lastTerm of type uint64 too large");
       }
       writer.uint32(112).uint64(message.lastTerm);
+    }
+    if (message.rejoining !== false) {
+      writer.uint32(120).bool(message.rejoining);
     }
     return writer;
   },
@@ -526,6 +536,14 @@ export const RaftMessage: MessageFns<RaftMessage> = {
           message.lastTerm = reader.uint64() as bigint;
           continue;
         }
+        case 15: {
+          if (tag !== 120) {
+            break;
+          }
+
+          message.rejoining = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -551,6 +569,7 @@ export const RaftMessage: MessageFns<RaftMessage> = {
       hintTerm: isSet(object.hintTerm) ? BigInt(object.hintTerm) : 0n,
       lastIndex: isSet(object.lastIndex) ? BigInt(object.lastIndex) : 0n,
       lastTerm: isSet(object.lastTerm) ? BigInt(object.lastTerm) : 0n,
+      rejoining: isSet(object.rejoining) ? globalThis.Boolean(object.rejoining) : false,
     };
   },
 
@@ -598,6 +617,9 @@ export const RaftMessage: MessageFns<RaftMessage> = {
     if (message.lastTerm !== 0n) {
       obj.lastTerm = message.lastTerm.toString();
     }
+    if (message.rejoining !== false) {
+      obj.rejoining = message.rejoining;
+    }
     return obj;
   },
 
@@ -620,6 +642,7 @@ export const RaftMessage: MessageFns<RaftMessage> = {
     message.hintTerm = object.hintTerm ?? 0n;
     message.lastIndex = object.lastIndex ?? 0n;
     message.lastTerm = object.lastTerm ?? 0n;
+    message.rejoining = object.rejoining ?? false;
     return message;
   },
 };
