@@ -41,13 +41,14 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-// Plain text (LP_INSECURE=1, inherited by every process this file starts, the client and lpctl): this file is
-// about the cluster's limits; mTLS and roles are tested in tests/e2e/security.process.test.ts.
+// Plain text (LP_INSECURE=1 for every process this file starts, and for the in-process client and lpctl): this
+// file is about the cluster's limits; mTLS and roles are tested in tests/e2e/security.process.test.ts.
 process.env["LP_INSECURE"] = "1";
 
 function spawnService(service: string, args: string[]): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, [path.join(ROOT, "services", service, "dist", "main.js"), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LP_INSECURE: "1" },
   });
   children.add(child);
   child.on("exit", () => children.delete(child));

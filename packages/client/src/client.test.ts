@@ -316,6 +316,8 @@ describe("LogPlayerClient sessions (a fake LogStore with RegisterClient)", () =>
       shards: cluster.shardAddresses,
       timeoutMs: 3_000,
       clientId: "s-client",
+      // The fake cluster serves plain text.
+      security: INSECURE,
       ...FAST_RETRY,
     });
   });

@@ -1,3 +1,4 @@
+import { INSECURE } from "@logplayer/tls";
 import type { ReplicaStatus, StatusResponse } from "@logplayer/proto";
 import { chooseLogStore } from "./leader-choice";
 import { clusterProblems, clusterStatusJson, formatClusterStatus, toJson } from "./lpctl-format";
@@ -344,7 +345,8 @@ describe("commit retry policy", () => {
 });
 
 describe("withClusterLimits", () => {
-  const addresses = { logstore: "h:7100", shards: ["h:7300"] };
+  // Plain text: no certificate to look up for options resolved without a cluster.
+  const addresses = { logstore: "h:7100", shards: ["h:7300"], security: INSECURE };
   const cluster = { ...DEFAULT_TRANSACTION_LIMITS, valueBytesMax: 4 * 1024 * 1024 };
 
   it("takes the cluster's limits and derives the message cap from them, so the largest value can be read", () => {

@@ -170,7 +170,13 @@ if (!built && process.env["CI"]) {
 
   it("a client whose session other clients evicted registers again; lookupAppend and lpctl lookup find a commit", async () => {
     const connect = (clientId?: string): Promise<LogPlayerClient> =>
-      LogPlayerClient.connect({ logstore, shards, timeoutMs: 10_000, ...(clientId === undefined ? {} : { clientId }) });
+      LogPlayerClient.connect({
+        logstore,
+        shards,
+        timeoutMs: 10_000,
+        security: tls.security({ role: "client", name: "test" }),
+        ...(clientId === undefined ? {} : { clientId }),
+      });
     const a = await connect("smoke-a");
     const others: LogPlayerClient[] = [];
     try {
@@ -188,7 +194,7 @@ if (!built && process.env["CI"]) {
       expect(a.sessionLsn).toBeGreaterThan(session);
       expect((await a.get("session:a", { minLsn: second.lsn })).value.toString()).toBe("2");
       let stdout = "";
-      const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000"];
+      const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
       const lookup = (...args: string[]): Promise<number> =>
         runLpctl([...flags, "lookup", ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stdout += t) });
       // The first session is gone: the LogStore searches its log from the session's LSN.

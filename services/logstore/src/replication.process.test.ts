@@ -335,44 +335,57 @@ describe("LogStore replication (3 replicas)", () => {
   });
 
   it("400 concurrent 250 KB appends (past the WAL queue's 64 MB): refusals are RESOURCE_EXHAUSTED, every replica keeps running", async () => {
+    const value = Buffer.alloc(250 * 1024, 0x61);
+    // On a loaded machine the burst itself can starve the leader's heartbeats and a new leader is elected midway:
+    // those appends are refused UNAVAILABLE (retryable, nothing appended). A burst that loses its leader before the
+    // queue fills proves nothing, so up to three bursts run, each at the then leader, until one shows both outcomes.
+    let shown: { leader: number; acknowledged: bigint[] } | undefined;
+    for (let burst = 1; burst <= 3 && shown === undefined; burst++) {
+      await waitFor("a leader", async () => (await leaderAmong(REPLICAS)) !== undefined);
+      const leader = (await leaderAmong(REPLICAS))!;
+      const client = replicas.get(leader)!.client;
+      const clientId = `burst-${burst}`;
+      // Concurrent appends of one client may arrive in any order: only a registered session accepts them so.
+      const sessionLsn = await new Promise<bigint>((resolve, reject) =>
+        client.registerClient({ clientId }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) =>
+          err ? reject(err) : resolve(response!.sessionLsn),
+        ),
+      );
+      const outcomes = await Promise.all(
+        Array.from({ length: 400 }, (_, i) => {
+          const big: AppendRequest = {
+            txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key: `${clientId}-${i}`, value, delta: 0n }] },
+            commitTimeNs: 0n,
+            clientId,
+            clientSeq: BigInt(i + 1),
+            sessionLsn,
+          };
+          return new Promise<{ lsn: bigint } | { error: ServiceError }>((resolve) =>
+            client.append(big, new Metadata(), { deadline: Date.now() + 60_000 }, (err, response) =>
+              resolve(err ? { error: err } : { lsn: response!.lsn }),
+            ),
+          );
+        }),
+      );
+      const refused = outcomes.flatMap((o) => ("error" in o ? [o.error] : []));
+      const acknowledged = outcomes.flatMap((o) => ("lsn" in o ? [o.lsn] : []));
+      for (const error of refused) {
+        if (error.code === 14) continue; // UNAVAILABLE: the leader changed during the burst
+        expect([error.code, error.details]).toEqual([8, expect.stringMatching(/append queue is full by bytes/)]);
+      }
+      for (const id of REPLICAS) expect(replicas.get(id)!.child?.exitCode).toBeNull();
+      if (acknowledged.length > 0 && refused.some((error) => error.code === 8)) shown = { leader, acknowledged };
+    }
+    expect(shown).toBeDefined();
+    const { acknowledged } = shown!;
     await waitFor("a leader", async () => (await leaderAmong(REPLICAS)) !== undefined);
     const leader = (await leaderAmong(REPLICAS))!;
-    const client = replicas.get(leader)!.client;
-    const value = Buffer.alloc(250 * 1024, 0x61);
-    // Concurrent appends of one client may arrive in any order: only a registered session accepts them so.
-    const sessionLsn = await new Promise<bigint>((resolve, reject) =>
-      client.registerClient({ clientId: "burst" }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) =>
-        err ? reject(err) : resolve(response!.sessionLsn),
-      ),
-    );
-    const outcomes = await Promise.all(
-      Array.from({ length: 400 }, (_, i) => {
-        const big: AppendRequest = {
-          txn: { mutations: [{ kind: MutationKind.MUTATION_KIND_PUT, key: `burst-${i}`, value, delta: 0n }] },
-          commitTimeNs: 0n,
-          clientId: "burst",
-          clientSeq: BigInt(i + 1),
-          sessionLsn,
-        };
-        return new Promise<{ lsn: bigint } | { error: ServiceError }>((resolve) =>
-          client.append(big, new Metadata(), { deadline: Date.now() + 60_000 }, (err, response) =>
-            resolve(err ? { error: err } : { lsn: response!.lsn }),
-          ),
-        );
-      }),
-    );
-    const refused = outcomes.flatMap((o) => ("error" in o ? [o.error] : []));
-    const acknowledged = outcomes.flatMap((o) => ("lsn" in o ? [o.lsn] : []));
-    expect(refused.length).toBeGreaterThan(0);
-    expect(acknowledged.length).toBeGreaterThan(0);
-    for (const error of refused) expect([error.code, error.details]).toEqual([8, expect.stringMatching(/append queue is full by bytes/)]);
-    for (const id of REPLICAS) expect(replicas.get(id)!.child?.exitCode).toBeNull();
     const entries = await readAll(
       leader,
       acknowledged.reduce((a, b) => (a > b ? a : b)),
     );
     const byLsn = new Map(entries.map((e) => [e.lsn, e]));
-    for (const lsn of acknowledged) expect(byLsn.get(lsn)?.clientId).toBe("burst");
+    for (const lsn of acknowledged) expect(byLsn.get(lsn)?.clientId).toMatch(/^burst-\d$/);
     expect((await append(leader, request("after-burst", 1n))).duplicate).toBe(false);
   });
 
