@@ -215,6 +215,13 @@ describe.each(codecs)("$name codec", ({ arbitrary, fast, generated }) => {
   });
 });
 
+test("a malformed hello (left to the generated decoder) throws InvalidInputError too", () => {
+  // Found by the garbage-bytes property (seed 614161254): field 1, length 1, then a fixed32 tag with no bytes.
+  const hello = Uint8Array.from([10, 1, 5]);
+  expect(() => decodeDeliverRequest(hello)).toThrow(InvalidInputError);
+  expect(() => decodeDeliverResponse(hello)).toThrow(InvalidInputError);
+});
+
 test("transactionEncodedBytes is the generated encoding's length", () => {
   fc.assert(
     fc.property(transaction, (txn) => {

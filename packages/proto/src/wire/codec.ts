@@ -20,7 +20,7 @@
  * Decoding is stricter than ts-proto on malformed input: a nested message
  * may not read past its own length (ts-proto checks only the whole buffer).
  */
-import { AssertionError } from "@logplayer/base";
+import { AssertionError, InvalidInputError } from "@logplayer/base";
 import type { AppendAnswer, AppendRequest, AppendStreamResponse, ReadResponse } from "../gen/logplayer/v1/logstore";
 import {
   DeliverHello,
@@ -547,13 +547,26 @@ function decodePartBatch(r: WireReader): PartBatch {
   return batch;
 }
 
+/**
+ * A rare message (a stream's hello) left to the generated decoder: its
+ * malformed input throws RangeError or Error, which become InvalidInputError
+ * like the hand-written decoders' (INVALID_ARGUMENT at a service).
+ */
+function decodeGenerated<T>(type: { decode(bytes: Uint8Array): T }, bytes: Uint8Array): T {
+  try {
+    return type.decode(bytes);
+  } catch (err: unknown) {
+    throw new InvalidInputError(`malformed message: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 function decodeDeliverRequestBody(r: WireReader): DeliverRequest {
   const request: DeliverRequest = {};
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        request.body = { $case: "hello", value: DeliverHello.decode(r.bytes()) };
+        request.body = { $case: "hello", value: decodeGenerated(DeliverHello, r.bytes()) };
         continue;
       case 18:
         request.body = { $case: "batch", value: nested(r, decodePartBatch) };
@@ -656,7 +669,7 @@ function decodeDeliverResponseBody(r: WireReader): DeliverResponse {
     const tag = r.uint32();
     switch (tag) {
       case 10:
-        response.body = { $case: "hello", value: HelloReply.decode(r.bytes()) };
+        response.body = { $case: "hello", value: decodeGenerated(HelloReply, r.bytes()) };
         continue;
       case 18:
         response.body = { $case: "ack", value: nested(r, decodeAck) };
