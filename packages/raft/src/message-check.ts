@@ -6,7 +6,7 @@ export interface MessageCheckView {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
   readonly lastIndex: bigint;
-  /** HardState.rejoining: a leader's heartbeat may name a commit beyond this node's (lost) log. */
+  /** HardState.rejoinUntil set: a leader's heartbeat may name a commit beyond this node's (lost) log. */
   readonly rejoining?: boolean;
 }
 

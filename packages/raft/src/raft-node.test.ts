@@ -383,11 +383,11 @@ describe("rejoin after a lost disk", () => {
     return { cluster, committed: proposal.index };
   }
 
-  /** What the LogStore writes for a blank replica that joins: the peers' highest term, its vote spent there. */
+  /** What the LogStore writes for a blank replica that joins: the peers' highest term with its vote spent, and commit. */
   const rejoinState = (cluster: Harness, id: number) => {
-    const terms = [...cluster.nodes.values()].filter((node) => node.id !== id).map((node) => node.raft.status().term);
-    const term = terms.reduce((a, b) => (a > b ? a : b), 0n);
-    return { term, vote: id, commit: 0n, rejoining: true as const };
+    const max = (values: bigint[]): bigint => values.reduce((a, b) => (a > b ? a : b), 0n);
+    const peers = [...cluster.nodes.values()].filter((node) => node.id !== id).map((node) => node.raft.status());
+    return { term: max(peers.map((p) => p.term)), vote: id, commit: 0n, rejoinUntil: max(peers.map((p) => p.commit)) };
   };
 
   test("a rejoining node refuses votes and never campaigns, so a stale candidate cannot win", () => {
@@ -424,9 +424,9 @@ describe("rejoin after a lost disk", () => {
     expect(status).toMatchObject({ role: "follower", leader: 2, rejoining: false });
     expect(cluster.node(1).storage.allEntries()[Number(committed) - 1]).toEqual(entry);
     // The flag's end is durable at once: a restart must not find it set and, worse, not find it cleared too early.
-    const flip = cluster.node(1).readies.find((ready) => ready.hardState !== undefined && ready.hardState.rejoining === undefined);
+    const flip = cluster.node(1).readies.find((ready) => ready.hardState !== undefined && ready.hardState.rejoinUntil === undefined);
     expect(flip?.hardStateMustSync).toBe(true);
-    expect(cluster.node(1).storage.hardState().rejoining).toBeUndefined();
+    expect(cluster.node(1).storage.hardState().rejoinUntil).toBeUndefined();
   });
 
   test("a leader whose match for a follower predates its lost disk probes it again, and it catches up with no new proposal", () => {
@@ -436,7 +436,7 @@ describe("rejoin after a lost disk", () => {
     cluster.stabilize();
     const last = cluster.raft(1).status().lastIndex;
     expect(cluster.raft(1).progressOf(3)?.match).toBe(last);
-    cluster.wipe(3, { term: cluster.raft(1).status().term, vote: 3, commit: 0n, rejoining: true });
+    cluster.wipe(3, { term: cluster.raft(1).status().term, vote: 3, commit: 0n, rejoinUntil: cluster.raft(1).status().commit });
     // Idle leader: only heartbeats, naming a commit beyond the blank log. The rejoining node says where its log ends.
     cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
     cluster.stabilize();
@@ -445,18 +445,19 @@ describe("rejoin after a lost disk", () => {
     expect(cluster.raft(1).progressOf(3)?.match).toBe(last);
   });
 
-  test("a commit covering only entries of older terms does not end the rejoin", () => {
+  test("it keeps rejoining until its durable commit reaches the peers' commit index, even in the leader's own term", () => {
+    // Simulator seed 11225 with disk wipes: a rejoining node of term 1 that stopped at the first committed term-1
+    // entry it held (11) voted for a replica missing entries up to 107, committed in term 1 with its lost copy.
     const cluster = new Harness(3);
-    cluster.wipe(2, { term: 2n, vote: 2, commit: 0n, rejoining: true });
+    cluster.wipe(2, { term: 1n, vote: 2, commit: 0n, rejoinUntil: 5n });
     const append = (entries: ReturnType<typeof entriesWithTerms>, prevIndex: bigint, prevTerm: bigint, commit: bigint) => {
-      cluster.raft(2).step({ type: "append", from: 1, to: 2, term: 2n, prevIndex, prevTerm, entries, commit });
+      cluster.raft(2).step({ type: "append", from: 1, to: 2, term: 1n, prevIndex, prevTerm, entries, commit });
       cluster.process(2);
     };
-    // Leader 1 of term 2 has not yet committed anything of term 2: its commit names term-1 entries only.
-    append(entriesWithTerms([1, 1]), 0n, 0n, 2n);
-    expect(cluster.raft(2).status()).toMatchObject({ commit: 2n, durableCommit: 2n, rejoining: true });
+    append(entriesWithTerms([1, 1, 1]), 0n, 0n, 5n);
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 3n, durableCommit: 3n, rejoining: true });
     expect(cluster.queue.some((m) => m.from === 2 && m.type === "append-response" && !m.reject)).toBe(true);
-    append(entriesWithTerms([2], 3), 2n, 1n, 3n);
-    expect(cluster.raft(2).status()).toMatchObject({ commit: 3n, rejoining: false });
+    append(entriesWithTerms([1, 1], 4), 3n, 1n, 5n);
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 5n, rejoining: false });
   });
 });

@@ -66,7 +66,7 @@ export interface RaftStatus {
   readonly lastIndex: bigint;
   readonly persistedIndex: bigint;
   readonly applied: bigint;
-  /** Lost its disk, catching up: neither votes nor campaigns yet (HardState.rejoining). */
+  /** Lost its disk, catching up: neither votes nor campaigns yet (HardState.rejoinUntil). */
   readonly rejoining: boolean;
 }
 
@@ -100,8 +100,8 @@ export class RaftNode {
   private messages: Message[] = [];
   private lastHardState: HardState;
   private readyOutstanding: Ready | undefined = undefined;
-  /** HardState.rejoining: no votes, no campaigns until caught up with a leader. */
-  private rejoining: boolean;
+  /** HardState.rejoinUntil: no votes, no campaigns until the durable commit index reaches it. */
+  private rejoinUntil: bigint | undefined;
 
   /** `storage` must hold only durable state: everything in it counts as persisted. */
   constructor(config: RaftConfig, storage: Storage) {
@@ -117,7 +117,7 @@ export class RaftNode {
     this.commit = hardState.commit;
     this.persistedIndex = storage.lastIndex();
     this.applied = config.appliedIndex;
-    this.rejoining = hardState.rejoining === true;
+    this.rejoinUntil = hardState.rejoinUntil;
     assert(this.applied <= this.commit, `raft: appliedIndex ${this.applied} beyond commit ${this.commit}`);
     this.lastHardState = hardState;
     this.becomeFollower(this.term, NO_NODE);
@@ -217,7 +217,7 @@ export class RaftNode {
         changed &&
         (hardState.term !== this.lastHardState.term ||
           hardState.vote !== this.lastHardState.vote ||
-          hardState.rejoining !== this.lastHardState.rejoining),
+          hardState.rejoinUntil !== this.lastHardState.rejoinUntil),
       truncateAfter: writes.truncateAfter,
       entries: writes.entries,
       committedEntries: this.nextCommittedEntries(),
@@ -457,17 +457,21 @@ export class RaftNode {
   /**
    * A node that lost its disk may have voted and acknowledged entries it no
    * longer holds: a vote from it could elect a candidate that misses a
-   * committed entry. It votes again once it holds, durably, an entry of the
-   * current term that this term's leader has committed: committing an entry
-   * of its own term commits every earlier one (§5.4.2), and the leader holds
-   * every committed entry (§5.4.1), so by log matching this node now holds
-   * them all. (The adapter starts it in a term at least that of every vote it
-   * may have cast, with its vote spent in that term: see HardState.rejoining.)
+   * committed entry. The adapter starts it with `rejoinUntil`, the highest
+   * commit index any peer knew when it came back, so at least every entry
+   * committed before the loss; it votes again once its own durable commit
+   * index reaches that (a commit index it learned from a leader, so its log
+   * up to there is the committed log). The adapter also starts it in a term at
+   * least that of every vote it may have cast, with its vote spent in that
+   * term: see HardState.rejoinUntil.
    */
+  private get rejoining(): boolean {
+    return this.rejoinUntil !== undefined;
+  }
+
   private maybeFinishRejoin(): void {
-    if (!this.rejoining || this.role !== "follower" || this.leader === NO_NODE) return;
-    const durable = this.durableCommit();
-    if (durable > 0n && this.log.term(durable) === this.term) this.rejoining = false;
+    if (this.rejoinUntil === undefined || this.role !== "follower" || this.leader === NO_NODE) return;
+    if (this.durableCommit() >= this.rejoinUntil) this.rejoinUntil = undefined;
   }
 
   private handleAppend(message: AppendMessage): void {
@@ -638,7 +642,7 @@ export class RaftNode {
 
   private hardState(): HardState {
     const state = { term: this.term, vote: this.vote, commit: this.durableCommit() };
-    return this.rejoining ? { ...state, rejoining: true } : state;
+    return this.rejoinUntil !== undefined ? { ...state, rejoinUntil: this.rejoinUntil } : state;
   }
 
   private nextCommittedEntries(): Entry[] {
@@ -661,5 +665,5 @@ export class RaftNode {
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.rejoining === b.rejoining;
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.rejoinUntil === b.rejoinUntil;
 }

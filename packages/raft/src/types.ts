@@ -32,11 +32,11 @@ export interface HardState {
   /**
    * Set on a node that lost its disk and came back blank: it may have voted
    * and acknowledged entries before, and remembers none of it, so it neither
-   * votes nor campaigns until it holds durably an entry of the current
-   * leader's term that the leader has committed (then it holds every entry
-   * committed before its loss). See RaftNode's "rejoin" section.
+   * votes nor campaigns until its durable commit index reaches this index: the
+   * highest commit index any peer knew when it came back, so every entry
+   * committed before its loss. See RaftNode's "rejoin" section.
    */
-  readonly rejoining?: true;
+  readonly rejoinUntil?: bigint;
 }
 
 export const EMPTY_HARD_STATE: HardState = { term: 0n, vote: NO_NODE, commit: 0n };
@@ -69,7 +69,7 @@ export interface AppendResponseMessage extends MessageBase {
   readonly hintIndex: bigint;
   readonly hintTerm: bigint;
   /**
-   * Set by a rejoining node (HardState.rejoining): its log may end below what
+   * Set by a rejoining node (HardState.rejoinUntil): its log may end below what
    * it acknowledged before it lost its disk, so a rejection from it whose hint
    * is below the leader's match for it resets that match (Progress.lostLog).
    */

@@ -272,10 +272,10 @@ export class RaftCluster {
       if (peer === node) continue;
       const status = peer.raft?.status();
       const answer: ProbeAnswer | undefined = peer.blank
-        ? { state: "blank", term: 0n, lastIndex: 0n }
+        ? { state: "blank", term: 0n, lastIndex: 0n, commit: 0n }
         : status === undefined
           ? undefined
-          : { state: status.rejoining ? "rejoining" : "voter", term: status.term, lastIndex: status.lastIndex };
+          : { state: status.rejoining ? "rejoining" : "voter", term: status.term, lastIndex: status.lastIndex, commit: status.commit };
       answers.set(peer.id, answer);
     }
     const decision = decideBlankStart(node.id, answers, true);
@@ -653,7 +653,7 @@ export class RaftCluster {
   /** No other node is without its data: blank, or rejoining (or down while it was). */
   private mayWipe(node: SimRaftNode): boolean {
     const withoutData = (other: SimRaftNode): boolean =>
-      other.blank || other.raft?.status().rejoining === true || other.stateFile.durable.rejoining === true;
+      other.blank || other.raft?.status().rejoining === true || other.stateFile.durable.rejoinUntil !== undefined;
     return this.nodes.every((other) => other === node || !withoutData(other));
   }
 

@@ -33,7 +33,7 @@ export interface BlankStartOptions {
  */
 export async function settleBlankStart(options: BlankStartOptions, logger: Logger): Promise<HardState> {
   const { identity, peers } = options;
-  const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n };
+  const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n, commit: 0n };
   const service = createReplicationService(
     identity,
     () => {},
@@ -79,7 +79,12 @@ export async function settleBlankStart(options: BlankStartOptions, logger: Logge
           return { term: 0n, vote: 0, commit: 0n };
         case "rejoin":
           logger.warn(
-            { term: decision.hardState.term.toString(), newest: decision.existing.id, lastIndex: decision.existing.lastIndex.toString() },
+            {
+              term: decision.hardState.term.toString(),
+              newest: decision.existing.id,
+              lastIndex: decision.existing.lastIndex.toString(),
+              votesAgainAtCommit: String(decision.hardState.rejoinUntil),
+            },
             "the cluster exists and this replica's data directory is empty: rejoining as a non-voter until it holds every committed entry",
           );
           return decision.hardState;

@@ -1,7 +1,7 @@
 import { decideBlankStart, type ProbeAnswer } from "./blank-start";
 
-const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n };
-const voter = (term: bigint, lastIndex: bigint): ProbeAnswer => ({ state: "voter", term, lastIndex });
+const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n, commit: 0n };
+const voter = (term: bigint, lastIndex: bigint, commit = lastIndex): ProbeAnswer => ({ state: "voter", term, lastIndex, commit });
 const answers = (entries: Record<number, ProbeAnswer | undefined>) => new Map(Object.entries(entries).map(([id, a]) => [Number(id), a]));
 
 describe("decideBlankStart", () => {
@@ -15,15 +15,15 @@ describe("decideBlankStart", () => {
     expect(decision.kind).toBe("refuse");
     expect(decision.kind === "refuse" && decision.reason).toMatch(/replica 3 .*term 4 .*LSN 17.*--join/);
     // A peer that is itself rejoining counts as history, whatever its term.
-    expect(decideBlankStart(1, answers({ 2: { state: "rejoining", term: 0n, lastIndex: 0n }, 3: blank }), false).kind).toBe("refuse");
+    expect(decideBlankStart(1, answers({ 2: { state: "rejoining", term: 0n, lastIndex: 0n, commit: 0n }, 3: blank }), false).kind).toBe("refuse");
   });
 
-  test("with --join it waits for every peer, then rejoins in the highest term with its vote spent", () => {
+  test("with --join it waits for every peer, then rejoins in the highest term with its vote spent, until the highest commit", () => {
     expect(decideBlankStart(1, answers({ 2: undefined, 3: voter(4n, 17n) }), true)).toEqual({ kind: "wait", missing: [2] });
-    const decision = decideBlankStart(1, answers({ 2: voter(6n, 9n), 3: voter(4n, 17n) }), true);
+    const decision = decideBlankStart(1, answers({ 2: voter(6n, 9n, 8n), 3: voter(4n, 17n, 15n) }), true);
     expect(decision).toEqual({
       kind: "rejoin",
-      hardState: { term: 6n, vote: 1, commit: 0n, rejoining: true },
+      hardState: { term: 6n, vote: 1, commit: 0n, rejoinUntil: 15n },
       existing: { id: 2, term: 6n, lastIndex: 9n },
     });
   });

@@ -15,6 +15,8 @@ export interface ProbeAnswer {
   readonly state: "blank" | "voter" | "rejoining";
   readonly term: bigint;
   readonly lastIndex: bigint;
+  /** The highest index it knows to be committed. */
+  readonly commit: bigint;
 }
 
 export type BlankStartDecision =
@@ -40,7 +42,10 @@ interface ExistingPeer {
  * before its loss went to a peer, which is now in that term or a later one,
  * so the highest term among all peers is at least every term it voted in. It
  * starts in that term with its vote spent (on itself), so it cannot vote
- * twice in a term, and rejects every leader of an earlier term.
+ * twice in a term, and rejects every leader of an earlier term. It votes
+ * again once its durable commit index reaches the highest commit index any
+ * peer reported: every entry committed before its loss was known committed by
+ * the leader that committed it, a peer.
  */
 export function decideBlankStart(selfId: NodeId, answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>, join: boolean): BlankStartDecision {
   const missing = [...answers].filter(([, answer]) => answer === undefined).map(([id]) => id);
@@ -60,7 +65,9 @@ export function decideBlankStart(selfId: NodeId, answers: ReadonlyMap<NodeId, Pr
     };
   }
   if (missing.length > 0) return { kind: "wait", missing };
-  return { kind: "rejoin", hardState: { term: newest.term, vote: selfId, commit: 0n, rejoining: true }, existing: newest };
+  const commits = [...answers.values()].map((answer) => answer?.commit ?? 0n);
+  const rejoinUntil = commits.reduce((a, b) => (a > b ? a : b), 0n);
+  return { kind: "rejoin", hardState: { term: newest.term, vote: selfId, commit: 0n, rejoinUntil }, existing: newest };
 }
 
 /** Has this replica ever taken part in an election or held an entry? */

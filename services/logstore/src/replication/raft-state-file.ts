@@ -43,7 +43,7 @@ export function parseRaftState(text: string, filePath: string): RaftStateRecord 
   } catch (err: unknown) {
     throw failedPrecondition(`${filePath} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const { formatVersion, clusterId, replicaId, peersHash, term, vote, commit, rejoining } = record;
+  const { formatVersion, clusterId, replicaId, peersHash, term, vote, commit, rejoinUntil } = record;
   if (
     formatVersion !== FORMAT_VERSION ||
     typeof clusterId !== "string" ||
@@ -52,12 +52,15 @@ export function parseRaftState(text: string, filePath: string): RaftStateRecord 
     typeof term !== "string" ||
     typeof vote !== "number" ||
     typeof commit !== "string" ||
-    (rejoining !== undefined && rejoining !== true)
+    (rejoinUntil !== undefined && (typeof rejoinUntil !== "string" || !/^\d{1,20}$/.test(rejoinUntil)))
   ) {
     throw failedPrecondition(`${filePath} is malformed`);
   }
   const hardState = { term: BigInt(term), vote, commit: BigInt(commit) };
-  return { identity: { clusterId, replicaId, peersHash }, hardState: rejoining === true ? { ...hardState, rejoining } : hardState };
+  return {
+    identity: { clusterId, replicaId, peersHash },
+    hardState: typeof rejoinUntil === "string" ? { ...hardState, rejoinUntil: BigInt(rejoinUntil) } : hardState,
+  };
 }
 
 /** Refuses to run a replica whose stored identity differs from the one it was started with. */
@@ -88,7 +91,7 @@ export async function writeRaftState(dataDir: string, state: RaftStateRecord): P
     term: hardState.term.toString(),
     vote: hardState.vote,
     commit: hardState.commit.toString(),
-    ...(hardState.rejoining === true ? { rejoining: true } : {}),
+    ...(hardState.rejoinUntil !== undefined ? { rejoinUntil: hardState.rejoinUntil.toString() } : {}),
   });
   const filePath = path.join(dataDir, RAFT_STATE_FILE);
   await writeFileAtomically(filePath, text);

@@ -101,7 +101,7 @@ export class ReplicatedLog {
   #commitListener: (lsn: bigint) => void = () => {};
   #leaderLostListener: () => void = () => {};
   #leaderKnown = false;
-  /** Started blank with --join and not yet caught up (HardState.rejoining). */
+  /** Started blank with --join and not yet caught up (HardState.rejoinUntil). */
   #rejoining: boolean;
   #stopped = false;
   #lastRefusalLogMs = 0;
@@ -116,7 +116,7 @@ export class ReplicatedLog {
   ) {
     this.#options = options;
     this.#logger = logger;
-    this.#rejoining = storage.hardState().rejoining === true;
+    this.#rejoining = storage.hardState().rejoinUntil !== undefined;
     this.#wal = wal;
     this.#dedupe = dedupe;
     this.#lookupScanEntriesMax = dedupe.limits.lookupScanEntriesMax;
@@ -457,7 +457,12 @@ export class ReplicatedLog {
       security.mode === "insecure" ? null : { senderOf: (call) => callerIdentity(call, security), refusals },
       () => {
         const status = this.#driver.status();
-        return { state: status.rejoining ? "rejoining" : "voter", term: status.term, lastIndex: status.lastIndex };
+        return {
+          state: status.rejoining ? "rejoining" : "voter",
+          term: status.term,
+          lastIndex: status.lastIndex,
+          commit: status.commit,
+        };
       },
     );
   }

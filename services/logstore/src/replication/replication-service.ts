@@ -90,7 +90,13 @@ export function createReplicationService(
         return;
       }
       const answer = probe();
-      callback(null, { replicaId: identity.replicaId, state: STATE_TO_WIRE[answer.state], term: answer.term, lastIndex: answer.lastIndex });
+      callback(null, {
+        replicaId: identity.replicaId,
+        state: STATE_TO_WIRE[answer.state],
+        term: answer.term,
+        lastIndex: answer.lastIndex,
+        commit: answer.commit,
+      });
     },
   };
 }
@@ -112,6 +118,6 @@ export function probeAnswerFromWire(response: ProbeResponse, expectedId: number)
         : response.state === ReplicaStartState.REPLICA_START_STATE_REJOINING
           ? "rejoining"
           : undefined;
-  if (state === undefined || response.term < 0n || response.lastIndex < 0n) return undefined;
-  return { state, term: response.term, lastIndex: response.lastIndex };
+  if (state === undefined || response.term < 0n || response.lastIndex < 0n || response.commit > response.lastIndex) return undefined;
+  return { state, term: response.term, lastIndex: response.lastIndex, commit: response.commit };
 }

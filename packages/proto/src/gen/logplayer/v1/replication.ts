@@ -204,6 +204,11 @@ export interface ProbeResponse {
    */
   term: bigint;
   lastIndex: bigint;
+  /**
+   * The highest index it knows to be committed: a blank replica that rejoins
+   * votes again once it holds the highest of these.
+   */
+  commit: bigint;
 }
 
 function createBaseRaftEntry(): RaftEntry {
@@ -877,7 +882,7 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
 };
 
 function createBaseProbeResponse(): ProbeResponse {
-  return { replicaId: 0, state: 0, term: 0n, lastIndex: 0n };
+  return { replicaId: 0, state: 0, term: 0n, lastIndex: 0n, commit: 0n };
 }
 
 export const ProbeResponse: MessageFns<ProbeResponse> = {
@@ -899,6 +904,12 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
         throw new globalThis.Error("value provided for field message.lastIndex of type uint64 too large");
       }
       writer.uint32(32).uint64(message.lastIndex);
+    }
+    if (message.commit !== 0n) {
+      if (BigInt.asUintN(64, message.commit) !== message.commit) {
+        throw new globalThis.Error("value provided for field message.commit of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.commit);
     }
     return writer;
   },
@@ -942,6 +953,14 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
           message.lastIndex = reader.uint64() as bigint;
           continue;
         }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.commit = reader.uint64() as bigint;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -957,6 +976,7 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
       state: isSet(object.state) ? replicaStartStateFromJSON(object.state) : 0,
       term: isSet(object.term) ? BigInt(object.term) : 0n,
       lastIndex: isSet(object.lastIndex) ? BigInt(object.lastIndex) : 0n,
+      commit: isSet(object.commit) ? BigInt(object.commit) : 0n,
     };
   },
 
@@ -974,6 +994,9 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
     if (message.lastIndex !== 0n) {
       obj.lastIndex = message.lastIndex.toString();
     }
+    if (message.commit !== 0n) {
+      obj.commit = message.commit.toString();
+    }
     return obj;
   },
 
@@ -986,6 +1009,7 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
     message.state = object.state ?? 0;
     message.term = object.term ?? 0n;
     message.lastIndex = object.lastIndex ?? 0n;
+    message.commit = object.commit ?? 0n;
     return message;
   },
 };
