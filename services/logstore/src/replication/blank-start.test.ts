@@ -15,7 +15,9 @@ describe("decideBlankStart", () => {
     expect(decision.kind).toBe("refuse");
     expect(decision.kind === "refuse" && decision.reason).toMatch(/replica 3 .*term 4 .*LSN 17.*--join/);
     // A peer that is itself rejoining counts as history, whatever its term.
-    expect(decideBlankStart(1, answers({ 2: { state: "rejoining", term: 0n, lastIndex: 0n, commit: 0n }, 3: blank }), false).kind).toBe("refuse");
+    expect(decideBlankStart(1, answers({ 2: { state: "rejoining", term: 0n, lastIndex: 0n, commit: 0n }, 3: blank }), false).kind).toBe(
+      "refuse",
+    );
   });
 
   test("with --join it waits for every peer, then rejoins in the highest term with its vote spent, until the highest commit", () => {
