@@ -445,6 +445,21 @@ describe("rejoin after a lost disk", () => {
     expect(cluster.raft(1).progressOf(3)?.match).toBe(last);
   });
 
+  test("reaching the peers' commit index is not enough without a committed entry of the leader's term", () => {
+    // Simulator seed 167 with disk wipes: the peers had restarted and reported commit 0 (a commit index is kept
+    // lazily), while entries of term 1 had been committed with the wiped node's lost copy.
+    const cluster = new Harness(3);
+    cluster.wipe(2, { term: 2n, vote: 2, commit: 0n, rejoinUntil: 0n });
+    const append = (entries: ReturnType<typeof entriesWithTerms>, prevIndex: bigint, prevTerm: bigint, commit: bigint) => {
+      cluster.raft(2).step({ type: "append", from: 1, to: 2, term: 2n, prevIndex, prevTerm, entries, commit });
+      cluster.process(2);
+    };
+    append(entriesWithTerms([1, 1]), 0n, 0n, 2n);
+    expect(cluster.raft(2).status()).toMatchObject({ durableCommit: 2n, rejoining: true });
+    append(entriesWithTerms([2], 3), 2n, 1n, 3n);
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 3n, rejoining: false });
+  });
+
   test("it keeps rejoining until its durable commit reaches the peers' commit index, even in the leader's own term", () => {
     // Simulator seed 11225 with disk wipes: a rejoining node of term 1 that stopped at the first committed term-1
     // entry it held (11) voted for a replica missing entries up to 107, committed in term 1 with its lost copy.

@@ -457,13 +457,20 @@ export class RaftNode {
   /**
    * A node that lost its disk may have voted and acknowledged entries it no
    * longer holds: a vote from it could elect a candidate that misses a
-   * committed entry. The adapter starts it with `rejoinUntil`, the highest
-   * commit index any peer knew when it came back, so at least every entry
-   * committed before the loss; it votes again once its own durable commit
-   * index reaches that (a commit index it learned from a leader, so its log
-   * up to there is the committed log). The adapter also starts it in a term at
-   * least that of every vote it may have cast, with its vote spent in that
-   * term: see HardState.rejoinUntil.
+   * committed entry. It votes again once its durable commit index (learned
+   * from a leader, so its log up to there is the committed log) covers every
+   * entry committed before the loss. Two conditions, one for each way a
+   * committed entry is known:
+   * - it holds a committed entry of its current leader's term: committing it
+   *   committed every entry of earlier terms (§5.4.2), all at lower indexes;
+   * - and reaches `rejoinUntil`, the highest commit index any peer knew when
+   *   it came back: the leader that committed an entry of its own term knows
+   *   it for as long as it leads that term (a restart ends its leadership, and
+   *   a later term falls under the first condition). A peer's commit index
+   *   after a restart is only what its hard state kept, which is why the first
+   *   condition is needed too.
+   * The adapter also starts it in a term at least that of every vote it may
+   * have cast, with its vote spent in that term: see HardState.rejoinUntil.
    */
   private get rejoining(): boolean {
     return this.rejoinUntil !== undefined;
@@ -471,7 +478,8 @@ export class RaftNode {
 
   private maybeFinishRejoin(): void {
     if (this.rejoinUntil === undefined || this.role !== "follower" || this.leader === NO_NODE) return;
-    if (this.durableCommit() >= this.rejoinUntil) this.rejoinUntil = undefined;
+    const durable = this.durableCommit();
+    if (durable > 0n && durable >= this.rejoinUntil && this.log.term(durable) === this.term) this.rejoinUntil = undefined;
   }
 
   private handleAppend(message: AppendMessage): void {

@@ -32,9 +32,10 @@ export interface HardState {
   /**
    * Set on a node that lost its disk and came back blank: it may have voted
    * and acknowledged entries before, and remembers none of it, so it neither
-   * votes nor campaigns until its durable commit index reaches this index: the
-   * highest commit index any peer knew when it came back, so every entry
-   * committed before its loss. See RaftNode's "rejoin" section.
+   * votes nor campaigns until its durable commit index reaches this index (the
+   * highest commit index any peer knew when it came back) and holds a
+   * committed entry of its leader's term: then it holds every entry committed
+   * before its loss. See RaftNode's "rejoin" section.
    */
   readonly rejoinUntil?: bigint;
 }

@@ -44,8 +44,8 @@ interface ExistingPeer {
  * starts in that term with its vote spent (on itself), so it cannot vote
  * twice in a term, and rejects every leader of an earlier term. It votes
  * again once its durable commit index reaches the highest commit index any
- * peer reported: every entry committed before its loss was known committed by
- * the leader that committed it, a peer.
+ * peer reported and holds a committed entry of its leader's term (RaftNode's
+ * "rejoin" section says why both).
  */
 export function decideBlankStart(selfId: NodeId, answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>, join: boolean): BlankStartDecision {
   const missing = [...answers].filter(([, answer]) => answer === undefined).map(([id]) => id);
