@@ -445,15 +445,20 @@ describe("rejoin after a lost disk", () => {
     expect(cluster.raft(1).progressOf(3)?.match).toBe(last);
   });
 
+  /** Node 1, leading `term`, sends node 2 an append; node 2 processes its Readies. */
+  const leaderAppendsTo2 =
+    (cluster: Harness, term: bigint) =>
+    (entries: ReturnType<typeof entriesWithTerms>, prevIndex: bigint, prevTerm: bigint, commit: bigint): void => {
+      cluster.raft(2).step({ type: "append", from: 1, to: 2, term, prevIndex, prevTerm, entries, commit });
+      cluster.process(2);
+    };
+
   test("reaching the peers' commit index is not enough without a committed entry of the leader's term", () => {
     // Simulator seed 167 with disk wipes: the peers had restarted and reported commit 0 (a commit index is kept
     // lazily), while entries of term 1 had been committed with the wiped node's lost copy.
     const cluster = new Harness(3);
     cluster.wipe(2, { term: 2n, vote: 2, commit: 0n, rejoinUntil: 0n });
-    const append = (entries: ReturnType<typeof entriesWithTerms>, prevIndex: bigint, prevTerm: bigint, commit: bigint) => {
-      cluster.raft(2).step({ type: "append", from: 1, to: 2, term: 2n, prevIndex, prevTerm, entries, commit });
-      cluster.process(2);
-    };
+    const append = leaderAppendsTo2(cluster, 2n);
     append(entriesWithTerms([1, 1]), 0n, 0n, 2n);
     expect(cluster.raft(2).status()).toMatchObject({ durableCommit: 2n, rejoining: true });
     append(entriesWithTerms([2], 3), 2n, 1n, 3n);
@@ -465,10 +470,7 @@ describe("rejoin after a lost disk", () => {
     // entry it held (11) voted for a replica missing entries up to 107, committed in term 1 with its lost copy.
     const cluster = new Harness(3);
     cluster.wipe(2, { term: 1n, vote: 2, commit: 0n, rejoinUntil: 5n });
-    const append = (entries: ReturnType<typeof entriesWithTerms>, prevIndex: bigint, prevTerm: bigint, commit: bigint) => {
-      cluster.raft(2).step({ type: "append", from: 1, to: 2, term: 1n, prevIndex, prevTerm, entries, commit });
-      cluster.process(2);
-    };
+    const append = leaderAppendsTo2(cluster, 1n);
     append(entriesWithTerms([1, 1, 1]), 0n, 0n, 5n);
     expect(cluster.raft(2).status()).toMatchObject({ commit: 3n, durableCommit: 3n, rejoining: true });
     expect(cluster.queue.some((m) => m.from === 2 && m.type === "append-response" && !m.reject)).toBe(true);
