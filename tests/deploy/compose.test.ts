@@ -94,12 +94,36 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it("the Dockerfile builds every service entry point the commands name", () => {
-    const dockerfile = fs.readFileSync(path.join(repoRoot, "Dockerfile"), "utf8");
-    expect(dockerfile).toMatch(/pnpm install --frozen-lockfile/);
-    expect(dockerfile).toMatch(/pnpm -s build/);
-    expect(dockerfile).toMatch(/COPY services \.\/services/);
+  it("the Dockerfile installs dependencies from the lockfile alone, then builds every service entry point", () => {
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "Dockerfile"), "utf8").replace(/\\\n/g, " ");
+    const buildStage = dockerfile.slice(0, dockerfile.lastIndexOf("FROM "));
+    // The dependency layer: only the lockfile and workspace list are copied before `pnpm fetch`, so a source
+    // edit does not invalidate it; the sources come after.
+    const fetchAt = buildStage.indexOf("RUN pnpm fetch");
+    const sourcesAt = buildStage.indexOf("COPY . .");
+    expect(buildStage).toMatch(/COPY pnpm-lock\.yaml pnpm-workspace\.yaml \.\/\n/);
+    expect(fetchAt).toBeGreaterThan(buildStage.indexOf("COPY pnpm-lock.yaml"));
+    expect(sourcesAt).toBeGreaterThan(fetchAt);
+    expect(buildStage.slice(0, fetchAt)).not.toMatch(/COPY (packages|services|\.)/);
+    expect(buildStage).toMatch(/pnpm install --offline --frozen-lockfile\n/);
+    expect(buildStage).toMatch(/pnpm -s build/);
+    // Then production dependencies only, and the runtime tree the last stage copies.
+    expect(buildStage).toMatch(/pnpm install --offline --frozen-lockfile --prod +&& scripts\/image-tree\.sh \/image/);
+    expect(fs.existsSync(path.join(repoRoot, "scripts", "image-tree.sh"))).toBe(true);
     expect(dockerfile).toMatch(/ENTRYPOINT \["node"\]/);
+  });
+
+  it("the final image is the production tree on a current Node LTS, without sources or dev tooling", () => {
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "Dockerfile"), "utf8");
+    const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf("FROM "));
+    const copies = [...runtimeStage.matchAll(/^COPY .*$/gm)].map((m) => m[0]);
+    expect(copies).toEqual(["COPY --from=build /image /app"]);
+    for (const from of dockerfile.matchAll(/^FROM node:(\d+)-/gm)) expect(Number(from[1])).toBeGreaterThanOrEqual(22);
+    const script = fs.readFileSync(path.join(repoRoot, "scripts", "image-tree.sh"), "utf8");
+    // dist/ without tests or source maps; never src/.
+    expect(script).toMatch(/! -name '\*\.test\.js'/);
+    expect(script).toMatch(/! -name '\*\.map'/);
+    expect(script).not.toMatch(/\bsrc\b/);
   });
 
   it("the image creates every volume mount point, owned by the user the services run as", () => {

@@ -26,3 +26,12 @@ export { ManagedProcess, findReadyLine, findRepoRoot, serviceScript, describeExi
 export type { ExitInfo, ManagedProcessOptions, ReadyInfo } from "./process";
 export { LocalCluster, makeClusterCertificates, LOCAL_CERTIFICATE_VALIDITY_DAYS } from "./cluster";
 export type { ClusterToolSecurity, ClusterEndpoints, ConnectOptions, LocalClusterOptions } from "./cluster";
+export {
+  KUBERNETES_DATA_DIR,
+  KUBERNETES_LOGPLAYER_SERVICE,
+  KUBERNETES_LOGSTORE_SERVICE,
+  KUBERNETES_SHARD_SERVICE,
+  kubernetesHost,
+  kubernetesTlsInitArgs,
+  planForKubernetes,
+} from "./kubernetes-plan";

@@ -71,6 +71,8 @@ export interface ClusterOptions {
   tlsDir?: string;
   /** Plain text, no authentication (`--insecure` on every process): for comparisons only, never the default. */
   insecure?: boolean;
+  /** Every process on its own host (Kubernetes pods): processes may share port numbers. Default false (one host). */
+  separateHosts?: boolean;
 }
 
 export const SHARD_COUNT_DEFAULT = 3;
@@ -159,7 +161,7 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
     (ports.logstorePeers?.length ?? 0) === logStoreReplicas - 1,
     `port table has ${1 + (ports.logstorePeers?.length ?? 0)} LogStore replica(s), expected ${logStoreReplicas}`,
   );
-  validatePortTable(ports, shardCount, logPlayers);
+  validatePortTable(ports, shardCount, logPlayers, options.separateHosts === true);
   const listenHost = options.listenHost ?? LOOPBACK_HOST;
   const connectHost = options.connectHost ?? (() => listenHost);
   const context: PlanContext = {
@@ -394,7 +396,7 @@ function validateReplicas(replicas: number): void {
   );
 }
 
-function validatePortTable(ports: PortTable, shardCount: number, logPlayers: number): void {
+function validatePortTable(ports: PortTable, shardCount: number, logPlayers: number, separateHosts: boolean): void {
   assert(ports.shards.length === shardCount, `port table has ${ports.shards.length} shards, expected ${shardCount}`);
   assert(ports.logPlayers.length === logPlayers, `port table has ${ports.logPlayers.length} LogPlayers, expected ${logPlayers}`);
   const all = [ports.logstore, ...(ports.logstorePeers ?? []), ...ports.shards, ...ports.logPlayers];
@@ -404,7 +406,7 @@ function validatePortTable(ports: PortTable, shardCount: number, logPlayers: num
     assert(Number.isInteger(grpc) && grpc >= 1 && grpc <= 65535, `gRPC port ${grpc} out of range`);
     assert(Number.isInteger(metrics) && metrics >= -1 && metrics <= 65535, `metrics port ${metrics} out of range`);
     for (const port of [grpc, metrics]) {
-      if (port <= 0) continue;
+      if (port <= 0 || separateHosts) continue;
       assert(!used.has(port), `port ${port} is assigned twice`);
       used.add(port);
     }
