@@ -26,3 +26,4 @@ export { ManagedProcess, findReadyLine, findRepoRoot, serviceScript, describeExi
 export type { ExitInfo, ManagedProcessOptions, ReadyInfo } from "./process";
 export { LocalCluster, makeClusterCertificates, LOCAL_CERTIFICATE_VALIDITY_DAYS } from "./cluster";
 export type { ClusterToolSecurity, ClusterEndpoints, ConnectOptions, LocalClusterOptions } from "./cluster";
+export { CONSOLE_PORT_DEFAULT, localConsoleTargets, startLocalConsole } from "./console";
