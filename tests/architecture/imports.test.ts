@@ -106,6 +106,7 @@ const PACKAGES: readonly PackageRule[] = [
   { dir: "services/logstore", role: "service" },
   { dir: "services/logplayer", role: "service" },
   { dir: "services/shard", role: "service" },
+  { dir: "services/console", role: "service" },
 ];
 
 /** `node:fs/promises` -> `fs`, `@scope/name/deep` -> `@scope/name`, `name/deep` -> `name`. */

@@ -35,3 +35,4 @@ export {
   kubernetesTlsInitArgs,
   planForKubernetes,
 } from "./kubernetes-plan";
+export { CONSOLE_PORT_DEFAULT, localConsoleTargets, startLocalConsole } from "./console";

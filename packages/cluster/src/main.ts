@@ -4,7 +4,9 @@ import path from "node:path";
 import { Command } from "commander";
 import type { ClusterStatus, LogPlayerClient } from "@logplayer/client";
 import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
+import type { RunningConsole } from "@logplayer/console";
 import { LocalCluster } from "./cluster";
+import { CONSOLE_PORT_DEFAULT, startLocalConsole } from "./console";
 import { LOCAL_LOGSTORE_REPLICAS, LOG_PLAYERS_DEFAULT, LOG_PLAYERS_MAX, LOGSTORE_REPLICAS_MAX, SHARD_COUNT_DEFAULT } from "./plan";
 import { describeExit } from "./process";
 import { type DeadProcess, formatProgressLine } from "./progress-line";
@@ -16,6 +18,8 @@ interface MainOptions {
   dataDir: string;
   logLevel: string;
   ports: "default" | "auto";
+  /** undefined: CONSOLE_PORT_DEFAULT with --ports default, any free port with --ports auto. */
+  consolePort: number | undefined;
 }
 
 // TTY: refresh in place twice a second; a log file or pipe gets a line every 5 s.
@@ -58,6 +62,13 @@ function parseOptions(argv: string[]): MainOptions {
         "auto",
       ]),
     )
+    .addOption(
+      envOption(
+        "--console-port <n>",
+        `the console web page on 127.0.0.1 (default ${CONSOLE_PORT_DEFAULT}, or a free port with --ports auto; 0 = any free port, -1 = off)`,
+        "LP_CONSOLE_PORT",
+      ).argParser(parseIntegerInRange("--console-port", -1, 65535)),
+    )
     .showHelpAfterError();
   parseFlags(program, argv);
   const options = program.opts<MainOptions>();
@@ -67,10 +78,11 @@ function parseOptions(argv: string[]): MainOptions {
     shards: Number(options.shards),
     logPlayers: Number(options.logPlayers),
     logstoreReplicas: Number(options.logstoreReplicas),
+    consolePort: options.consolePort === undefined ? undefined : Number(options.consolePort),
   };
 }
 
-function printEndpoints(cluster: LocalCluster): void {
+function printEndpoints(cluster: LocalCluster, clusterConsole: RunningConsole | null): void {
   const cwd = process.cwd();
   const rows = cluster.processes.map((p) => [
     p.name,
@@ -97,6 +109,7 @@ function printEndpoints(cluster: LocalCluster): void {
       line(header),
       ...rows.map(line),
       "",
+      ...(clusterConsole === null ? [] : [`Console (live cluster page): ${clusterConsole.url}`, ""]),
       "Try:",
       `  ${lpctl} put greeting hello`,
       `  ${lpctl} get greeting`,
@@ -159,6 +172,7 @@ async function main(): Promise<void> {
   });
   let client: LogPlayerClient | undefined;
   let stopProgress: (() => void) | undefined;
+  let clusterConsole: RunningConsole | null = null;
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals): void => {
     signals += 1;
@@ -169,6 +183,7 @@ async function main(): Promise<void> {
       process.exit(130);
     }
     stopProgress?.();
+    void clusterConsole?.close();
     process.stdout.write(`${signal}: stopping the cluster (LogPlayers, shards, then LogStore)...\n`);
     client?.close();
     void cluster.stop().then(() => {
@@ -192,7 +207,9 @@ async function main(): Promise<void> {
   }
   if (signals > 0) return;
   client = await cluster.connectClient({ timeoutMs: CONNECT_TIMEOUT_MS });
-  printEndpoints(cluster);
+  const consolePort = options.consolePort ?? (options.ports === "auto" ? 0 : CONSOLE_PORT_DEFAULT);
+  if (consolePort >= 0) clusterConsole = await startLocalConsole(cluster, consolePort);
+  printEndpoints(cluster, clusterConsole);
   stopProgress = startProgress(cluster, client, []);
 }
 

@@ -74,7 +74,10 @@ export class PlayerDriver {
             const before = this.core.dispatcher.currentIndex ?? 0n;
             this.core.mainEntries(entries, commitLsn, this.#clock.nowNs(), now);
             const dispatched = (this.core.dispatcher.currentIndex ?? 0n) - before;
-            if (dispatched > 0n) this.#metrics?.entriesDispatched.inc(Number(dispatched));
+            if (dispatched > 0n) {
+              this.#metrics?.entriesDispatched.inc(Number(dispatched));
+              this.#metrics?.dispatchTimeline.dispatched(before + dispatched, this.#clock.nowNs(), () => this.#acknowledgedByAll());
+            }
           }),
         failed: (reason) => this.#step((now) => this.core.mainStreamFailed(reason, now)),
       },
@@ -227,6 +230,13 @@ export class PlayerDriver {
       this.#timerAtMs = null;
       this.#step((now) => this.core.tick(now));
     });
+  }
+
+  /** The lowest LSN every shard has acknowledged. */
+  #acknowledgedByAll(): bigint {
+    let lowest: bigint | null = null;
+    for (const target of this.core.dispatcher.targets) if (lowest === null || target.lastAck < lowest) lowest = target.lastAck;
+    return lowest ?? 0n;
   }
 
   #observeWrite(parts: readonly Part[]): void {

@@ -19,7 +19,7 @@ export interface LogStoreMetrics {
   readonly entriesRead: Counter;
 }
 
-const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function createLogStoreMetrics(registry: Registry): LogStoreMetrics {
   const registers = [registry];

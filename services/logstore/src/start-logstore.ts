@@ -33,6 +33,7 @@ import {
 import { CLUSTER_META_FILE, loadClusterMeta, writeClusterMeta, type ClusterMeta } from "./cluster-meta";
 import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
+import { createRaftMetrics, replicaReadiness } from "./raft-metrics";
 import type { ReadLimits } from "./read-session";
 import { openReplication, singleVoterSetup, type ReplicationSetup } from "./replication/open-replication";
 import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/replicated-log";
@@ -262,10 +263,7 @@ async function startServing(
   try {
     grpcPort = await bindServer(server, options.listen, serverCredentialsFor(options.security));
     if (options.advertise === undefined) advertiseAddress = withPort(options.listen, grpcPort);
-    setReadiness(() => {
-      const { role, leaderAddress } = node.status();
-      return role === "leader" || leaderAddress !== "" ? { ready: true } : { ready: false, reason: `no leader known (role ${role})` };
-    });
+    setReadiness(() => replicaReadiness(replication.status(), node.commitLsn));
   } catch (err: unknown) {
     server.forceShutdown();
     replication.stop();
@@ -273,8 +271,10 @@ async function startServing(
     throw err;
   }
   replication.start();
+  const raftMetrics = createRaftMetrics(registry, String(options.replication?.replicaId ?? 1), () => replication.status());
   health.setStatus("", "SERVING");
   const close = async (): Promise<void> => {
+    raftMetrics.stop();
     health.setStatus("", "NOT_SERVING");
     node.stop();
     await shutdownServer(server, options.shutdownTimeoutMs);

@@ -2,6 +2,12 @@ import * as hdr from "hdr-histogram-js";
 import { nsToUs } from "@logplayer/common";
 import type { DeliveryStatsResponse, Part } from "@logplayer/proto";
 
+/** Where the two delays also go, in seconds: the shard's Prometheus histograms. */
+export interface DelayObservers {
+  readonly playerDelaySeconds: { observe(seconds: number): void };
+  readonly applyDelaySeconds: { observe(seconds: number): void };
+}
+
 /** Delays above this are clamped: one hour, in microseconds. */
 const DELAY_US_MAX = 3_600_000_000;
 
@@ -31,10 +37,15 @@ export class DeliveryStats {
   #sqliteCommitDelayUs = buildDelayHistogram();
   #parts = 0n;
 
+  constructor(private readonly observers: DelayObservers | null = null) {}
+
   recordReceived(part: Part, receivedNs: bigint): void {
     this.#parts += 1n;
-    record(this.#playerDelayUs, part.dispatchTimeNs, receivedNs);
-    record(this.#applyDelayUs, part.commitTimeNs, receivedNs);
+    const playerDelayUs = record(this.#playerDelayUs, part.dispatchTimeNs, receivedNs);
+    const applyDelayUs = record(this.#applyDelayUs, part.commitTimeNs, receivedNs);
+    if (this.observers === null) return;
+    if (playerDelayUs !== null) this.observers.playerDelaySeconds.observe(playerDelayUs / 1e6);
+    if (applyDelayUs !== null) this.observers.applyDelaySeconds.observe(applyDelayUs / 1e6);
   }
 
   recordCommitted(part: Part, committedNs: bigint): void {
@@ -59,7 +70,10 @@ export class DeliveryStats {
   }
 }
 
-function record(histogram: hdr.Histogram, startNs: bigint, endNs: bigint): void {
-  if (startNs === 0n || endNs < startNs) return;
-  histogram.recordValue(Math.min(nsToUs(endNs - startNs), DELAY_US_MAX));
+/** Records one delay; returns it in µs, or null when unknown (not recorded). */
+function record(histogram: hdr.Histogram, startNs: bigint, endNs: bigint): number | null {
+  if (startNs === 0n || endNs < startNs) return null;
+  const delayUs = Math.min(nsToUs(endNs - startNs), DELAY_US_MAX);
+  histogram.recordValue(delayUs);
+  return delayUs;
 }

@@ -17,7 +17,14 @@ export interface ShardMetrics {
   readonly deliveryStreams: Gauge;
   readonly waitingReads: Gauge;
   readonly reads: Counter<"method" | "outcome">;
+  /** The paper's LogPlayer delay: part received here - dispatched by the LogPlayer. */
+  readonly playerDelaySeconds: Histogram;
+  /** The paper's apply delay: part received here - committed by the LogStore. */
+  readonly applyDelaySeconds: Histogram;
 }
+
+/** Delay buckets, 100 µs to 10 s: a stalled delivery shows in the top buckets, not past them. */
+export const DELAY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export function createShardMetrics(registry: Registry): ShardMetrics {
   const registers = [registry];
@@ -66,6 +73,18 @@ export function createShardMetrics(registry: Registry): ShardMetrics {
       name: "lp_shard_reads_total",
       help: "Get, Scan and GetOutcome calls by outcome.",
       labelNames: ["method", "outcome"] as const,
+      registers,
+    }),
+    playerDelaySeconds: new Histogram({
+      name: "lp_shard_player_delay_seconds",
+      help: "LogPlayer delay per part: received by the shard - dispatched by the LogPlayer (CLOCK_MONOTONIC; one host).",
+      buckets: DELAY_BUCKETS_SECONDS,
+      registers,
+    }),
+    applyDelaySeconds: new Histogram({
+      name: "lp_shard_apply_delay_seconds",
+      help: "Apply delay per part: received by the shard - committed by the LogStore (CLOCK_MONOTONIC; one host).",
+      buckets: DELAY_BUCKETS_SECONDS,
       registers,
     }),
   };

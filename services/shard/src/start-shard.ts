@@ -96,6 +96,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     if (Object.keys(update).length > 0) store.adoptIdentity(update);
     const limits = clusterLimits(store, options);
     const registry = createRegistry("shard");
+    registry.setDefaultLabels({ service: "shard", shard: String(options.shardId) });
     const context = createContext(store, limits, logger, registry, (call) => callerKey(call, options.security));
     logTransportSecurity(logger, options.security);
     const refusals = new RefusalLog("shard", registry, logger);
@@ -156,7 +157,7 @@ function createContext(
     limits,
     logger,
     metrics,
-    stats: new DeliveryStats(),
+    stats: new DeliveryStats(metrics),
     waiters: new LsnWaiters(store.appliedLsn, limits.readWaitersMax),
     counts: { partsApplied: 0n, partsDuplicate: 0n, gaps: 0n },
     streams: new Map(),

@@ -476,7 +476,7 @@ export class ReplicatedLog {
 
   // ---- status --------------------------------------------------------------------
 
-  status(): { role: string; term: bigint; leaderAddress: string; replicas: ReplicaStatus[] } {
+  status(): { role: string; term: bigint; leaderAddress: string; commitIndex: bigint; replicas: ReplicaStatus[] } {
     const status = this.#driver.status();
     const replicas = this.#options.peers.map((peer): ReplicaStatus => {
       if (peer.id === status.id) {
@@ -505,6 +505,6 @@ export class ReplicatedLog {
         lag: progress !== undefined ? status.lastIndex - match : 0n,
       };
     });
-    return { role: status.role, term: status.term, leaderAddress: this.#leaderAddress() ?? "", replicas };
+    return { role: status.role, term: status.term, leaderAddress: this.#leaderAddress() ?? "", commitIndex: status.commit, replicas };
   }
 }
