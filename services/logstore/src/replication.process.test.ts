@@ -19,11 +19,12 @@ import {
   PROTOCOL_VERSION,
   type AppendRequest,
   type AppendResponse,
-  type LogEntry,
+  LogEntry,
   type ReadResponse,
   type StatusResponse,
 } from "@logplayer/proto";
 
+import { parseSegmentFileName, RECORD_HEADER_BYTES, scanSegment } from "@logplayer/wal";
 import { parsePeers, peersHash } from "./replication/peers";
 import { messageToWire } from "./replication/wire";
 
@@ -507,6 +508,64 @@ describe("LogStore replication (3 replicas)", () => {
     expect(code2).toBe(1);
     expect(replica.output).toMatch(/cluster id/);
     await startReplica(3);
+  });
+
+  it("a follower whose WAL has a damaged acknowledged record in the middle drops it, is refilled by the leader, and nothing is lost", async () => {
+    // Issue #12: a replicated LogStore repairs a damaged local record from its peers (a single replica refuses to start).
+    const acked = new Map<string, bigint>();
+    for (let seq = 1n; seq <= 30n; seq++) {
+      await waitFor("an append acknowledged", async () => {
+        const leader = await leaderAmong(REPLICAS);
+        if (leader === undefined) return false;
+        acked.set(`damaged/${seq}`, (await append(leader, request("damaged", seq)).catch(() => ({ lsn: 0n }))).lsn);
+        return acked.get(`damaged/${seq}`)! > 0n;
+      });
+    }
+    const lsns = [...acked.values()];
+    const lastAcked = lsns[lsns.length - 1]!;
+    const leader = (await leaderAmong(REPLICAS))!;
+    const followerId = REPLICAS.find((id) => id !== leader)!;
+    await waitFor("the follower to hold every acknowledged entry", async () => ((await status(followerId))?.commitLsn ?? 0n) >= lastAcked);
+    await kill9(followerId);
+    // One bit of an acknowledged record in the middle of the follower's WAL segment that holds it.
+    const damagedLsn = lsns[Math.floor(lsns.length / 2)]!;
+    const walDir = path.join(replicas.get(followerId)!.dataDir, "wal");
+    const names = (await fs.readdir(walDir)).filter((name) => parseSegmentFileName(name) !== null).sort();
+    const fileName = names.filter((name) => parseSegmentFileName(name)! <= damagedLsn).pop()!;
+    const segment = path.join(walDir, fileName);
+    const bytes = await fs.readFile(segment);
+    const scan = scanSegment({ fileName, bytes }, null, fileName === names[names.length - 1]);
+    expect(scan.index.lastLsn).toBeGreaterThan(damagedLsn);
+    bytes[scan.index.offsetOf(damagedLsn) + RECORD_HEADER_BYTES + 5]! ^= 0x04;
+    await fs.writeFile(segment, bytes);
+    await startReplica(followerId);
+    const output = replicas.get(followerId)!.output;
+    expect(output).toMatch(new RegExp(`"keptLastLsn":"${damagedLsn - 1n}"[^\\n]*WAL DAMAGED: dropped the damaged record`));
+    await waitFor(
+      "the follower rejoined",
+      () => replicas.get(followerId)!.output.includes("rejoined: this replica holds every committed entry"),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    // The cluster goes on acknowledging, and every replica holds every entry byte for byte.
+    for (let seq = 31n; seq <= 35n; seq++) {
+      await waitFor("an append acknowledged after the repair", async () => {
+        const at = await leaderAmong(REPLICAS);
+        if (at === undefined) return false;
+        acked.set(`damaged/${seq}`, (await append(at, request("damaged", seq)).catch(() => ({ lsn: 0n }))).lsn);
+        return acked.get(`damaged/${seq}`)! > 0n;
+      });
+    }
+    await checkLog(acked);
+    const upTo = acked.get("damaged/35")!;
+    await waitFor("every replica committed the last append", async () =>
+      (await Promise.all(REPLICAS.map(async (id) => (await status(id))?.commitLsn ?? 0n))).every((c) => c >= upTo),
+    );
+    const logs = await Promise.all(REPLICAS.map((id) => readAll(id, upTo)));
+    const encoded = logs.map((log) => log.map((entry) => Buffer.from(LogEntry.encode(entry).finish()).toString("hex")));
+    expect(encoded[0]!.length).toBe(Number(upTo));
+    for (const log of encoded) expect(log).toEqual(encoded[0]);
   });
 
   it("a replica that lost its disk refuses to start as a voter, rejoins with --join, and no acknowledged append is lost", async () => {
