@@ -136,6 +136,18 @@ async function startReplica(id: number): Promise<void> {
   });
 }
 
+/** The exit code of a replica that exits, or "ready" (after killing it) for one that starts instead. */
+async function exitCodeUnlessReady(child: ChildProcess, replica: Replica): Promise<number | null | "ready"> {
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  await waitFor("the replica to exit or be ready", () => child.exitCode !== null || replica.output.includes('"msg":"ready"'), {
+    timeoutMs: 20_000,
+  });
+  if (child.exitCode !== null) return exited;
+  child.kill("SIGKILL");
+  await exited;
+  return "ready";
+}
+
 function kill9(id: number): Promise<void> {
   const child = replicas.get(id)!.child;
   replicas.get(id)!.child = undefined;
@@ -400,7 +412,7 @@ describe("LogStore replication (3 replicas)", () => {
     const forge = (to: number, message: Parameters<typeof messageToWire>[0]): Promise<ServiceError | null> => {
       const client = new ReplicationClient(`127.0.0.1:${replicas.get(to)!.port}`, credentials.createInsecure());
       return new Promise((resolve) =>
-        client.step({ clusterId: CLUSTER_ID, peersHash: hash, messages: [messageToWire(message)] }, (err) => {
+        client.step({ clusterId: CLUSTER_ID, peersHash: hash, messages: [messageToWire(message)], clusterLimits: "" }, (err) => {
           client.close();
           resolve(err);
         }),
@@ -507,6 +519,29 @@ describe("LogStore replication (3 replicas)", () => {
     const code2 = await new Promise<number | null>((resolve) => wrongCluster.once("exit", resolve));
     expect(code2).toBe(1);
     expect(replica.output).toMatch(/cluster id/);
+    await startReplica(3);
+  });
+
+  it("refuses to start a replica whose cluster limits differ from its peers', naming both values", async () => {
+    // Replica 3 as if created with --value-bytes-max 400000 while (1) and (2) were created with the default.
+    const replica = replicas.get(3)!;
+    await kill9(3);
+    const metaFile = path.join(replica.dataDir, "cluster.json");
+    const original = await fs.readFile(metaFile, "utf8");
+    const meta = JSON.parse(original) as { limits: { valueBytesMax: number } };
+    const ours = meta.limits.valueBytesMax;
+    await fs.writeFile(metaFile, JSON.stringify({ ...meta, limits: { ...meta.limits, valueBytesMax: 400_000 } }));
+    const other = spawnReplica(replica);
+    expect(await exitCodeUnlessReady(other, replica)).toBe(1);
+    expect(replica.output).toMatch(
+      new RegExp(`cluster limits mismatch: the sender has [^"]*value-bytes-max 400000, replica [12] has [^"]*value-bytes-max ${ours}`),
+    );
+    // A blank replica with other limits is refused the same way (it asks its peers before anything else).
+    await fs.writeFile(metaFile, original);
+    const blankReplica: Replica = { ...replica, dataDir: path.join(root, "r3-blank") };
+    const blank = spawnReplica(blankReplica, ["--join", "--value-bytes-max", "400000"]);
+    expect(await exitCodeUnlessReady(blank, blankReplica)).toBe(1);
+    expect(blankReplica.output).toMatch(/cluster limits mismatch: the sender has [^"]*value-bytes-max 400000/);
     await startReplica(3);
   });
 

@@ -174,7 +174,7 @@ async function startServing(
     },
   };
   // A replica of a replicated cluster drops a damaged WAL suffix and refills it from its peers; a single voter refuses.
-  const onDamage = repairFromPeers(setup, meta.clusterId, options.dataDir, blankStartIo, logger);
+  const onDamage = repairFromPeers(setup, meta.clusterId, options.dataDir, transactionLimits, blankStartIo, logger);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
   const { wal, report } = await Wal.open(

@@ -3,7 +3,7 @@ import { failedPrecondition, grpcChannelOptions, type Logger, Status } from "@lo
 import { type ProbeResponse, ReplicationClient, type ReplicationServer } from "@logplayer/proto";
 import type { HardState, NodeId } from "@logplayer/raft";
 import { decideBlankStart, decideDamagedStart, damagedProbeAnswer, type ProbeAnswer } from "./blank-start";
-import type { Peer } from "./peers";
+import { LIMITS_MISMATCH, type Peer } from "./peers";
 import type { RaftIdentity } from "./raft-state-file";
 import { createReplicationService, probeAnswerFromWire } from "./replication-service";
 
@@ -124,6 +124,7 @@ async function askPeersUntil<T>(
           ),
         ),
       );
+      throwOnLimitsMismatch(refusals);
       const decision = decide(answers);
       if (!isWait(decision)) return decision;
       if (Date.now() - lastWaitLogMs >= 5000) {
@@ -139,6 +140,42 @@ async function askPeersUntil<T>(
   }
 }
 
+/**
+ * Asks every peer once (each within `timeoutMs`) and refuses to start when one
+ * was created with other cluster limits (it refuses our probe, naming both).
+ * Peers that do not answer are not waited for: each refuses our Raft
+ * messages the same way once it is up, and checks us when it starts.
+ */
+export async function checkPeerLimits(
+  options: Pick<BlankStartOptions, "identity" | "peers" | "channelCredentials">,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<void> {
+  const { identity } = options;
+  const others = options.peers.filter((peer) => peer.id !== identity.replicaId);
+  const refusals = new Map<NodeId, string>();
+  const answered = await Promise.all(
+    others.map(async (peer) => {
+      const client = new ReplicationClient(peer.address, options.channelCredentials, grpcChannelOptions(64 * 1024));
+      try {
+        return (await probeOnce(client, identity, peer.id, timeoutMs, refusals)) !== undefined || refusals.has(peer.id);
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  throwOnLimitsMismatch(refusals);
+  const silent = others.filter((_, i) => answered[i] !== true).map((peer) => peer.id);
+  logger.info({ checked: others.length - silent.length, silent }, "cluster limits checked against the peers that answered");
+}
+
+/** A peer that refused us for other cluster limits: this replica must not start (its message names both values). */
+function throwOnLimitsMismatch(refusals: ReadonlyMap<NodeId, string>): void {
+  for (const [id, reason] of refusals) {
+    if (reason.startsWith(LIMITS_MISMATCH)) throw failedPrecondition(`replica ${id} refused this replica: ${reason}`);
+  }
+}
+
 function isWait(value: unknown): value is { readonly kind: "wait"; readonly missing: readonly NodeId[] } {
   return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "wait";
 }
@@ -151,7 +188,12 @@ function probeOnce(
   refusals: Map<NodeId, string>,
 ): Promise<ProbeAnswer | undefined> {
   return new Promise((resolve) => {
-    const request = { clusterId: identity.clusterId, peersHash: identity.peersHash, from: identity.replicaId };
+    const request = {
+      clusterId: identity.clusterId,
+      peersHash: identity.peersHash,
+      from: identity.replicaId,
+      clusterLimits: identity.clusterLimits ?? "",
+    };
     client.probe(request, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, response?: ProbeResponse) => {
       if (err?.code === Status.FAILED_PRECONDITION) refusals.set(peerId, err.details);
       else if (err === null) refusals.delete(peerId);

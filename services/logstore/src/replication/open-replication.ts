@@ -4,8 +4,8 @@ import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal, WalDamage } from "@logplayer/wal";
-import { settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
-import { peersHash, type Peer } from "./peers";
+import { checkPeerLimits, settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
+import { clusterLimitsText, peersHash, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
@@ -41,6 +41,9 @@ export function singleVoterSetup(limits: ReplicationLimits): ReplicationSetup {
   return { replicaId: 1, peers: [{ id: 1, address: "" }], limits, singleVoter: true };
 }
 
+/** How long a starting replica waits for each peer's answer when checking that their cluster limits agree. */
+const LIMITS_CHECK_TIMEOUT_MS = 2000;
+
 /** Durable entries the Storage adapter keeps decoded-and-encoded beyond the WAL's cache. */
 const RECENT_DURABLE_ENTRIES_MAX = 1024;
 
@@ -65,7 +68,7 @@ export async function openReplication(
 ): Promise<ReplicatedLog> {
   const { replicaId, peers } = setup;
   const singleVoter = setup.singleVoter === true;
-  const identity = replicationIdentity(setup, clusterId);
+  const identity = replicationIdentity(setup, clusterId, limits.transactionLimits);
   const stored = await readRaftState(dataDir);
   if (stored !== null) checkStartMode(stored.identity, identity);
   // An empty data directory of a replicated cluster: a new cluster, or a replica that lost its disk? Its peers know.
@@ -73,6 +76,10 @@ export async function openReplication(
   const storedHardState = blank
     ? await settleBlankStart({ ...blankStartIo, identity, peers, join: setup.join === true }, logger)
     : (stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm });
+  // A replica that did not just ask its peers checks them now: one created with other limits must not join them.
+  if (!blank && !singleVoter && blankStartIo !== undefined) {
+    await checkPeerLimits({ identity, peers, channelCredentials: blankStartIo.channelCredentials }, LIMITS_CHECK_TIMEOUT_MS, logger);
+  }
   if (storedHardState.commit > wal.lastLsn) {
     throw failedPrecondition(
       `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
@@ -145,12 +152,13 @@ export async function openReplication(
 }
 
 /** The identity a replica is started with; refuses a --replica-id that is not in --peers. */
-function replicationIdentity(setup: ReplicationSetup, clusterId: string): RaftIdentity {
+function replicationIdentity(setup: ReplicationSetup, clusterId: string, limits: TransactionLimits): RaftIdentity {
   const { replicaId, peers } = setup;
   if (!peers.some((p) => p.id === replicaId)) {
     throw invalidArgument(`--replica-id ${replicaId} is not in --peers (${peers.map((p) => p.id).join(",")})`);
   }
-  return { clusterId, replicaId, peersHash: setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : peersHash(peers) };
+  const hash = setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : peersHash(peers);
+  return { clusterId, replicaId, peersHash: hash, clusterLimits: clusterLimitsText(limits) };
 }
 
 /**
@@ -167,12 +175,13 @@ export function repairFromPeers(
   setup: ReplicationSetup,
   clusterId: string,
   dataDir: string,
+  transactionLimits: TransactionLimits,
   io: BlankStartIo,
   logger: Logger,
 ): ((damage: WalDamage) => Promise<void>) | undefined {
   if (setup.singleVoter === true) return undefined;
   return async (damage) => {
-    const identity = replicationIdentity(setup, clusterId);
+    const identity = replicationIdentity(setup, clusterId, transactionLimits);
     const stored = await readRaftState(dataDir);
     if (stored === null) {
       throw failedPrecondition(
