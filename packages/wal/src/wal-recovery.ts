@@ -23,6 +23,9 @@ import { TermRuns } from "./term-runs";
  * - Anything else bad is corruption of acknowledged data: a bad record in an
  *   earlier segment, a bad record followed by any valid one, or an LSN gap.
  *   Recovery refuses with a WalCorruptionError naming the file and offset.
+ *   scanSegmentUntilDamage returns that error instead of throwing it, with the
+ *   good records before it: a replica that can refill its log from its peers
+ *   keeps that prefix and drops the rest (see Wal.open's onDamage).
  */
 
 const SEGMENT_FILE_PATTERN = /^wal-(\d{20})\.seg$/;
@@ -66,6 +69,7 @@ export interface TornTail {
 }
 
 export interface SegmentScan {
+  /** The valid records before any torn tail or damage. */
   readonly index: SegmentIndex;
   /** Bytes of valid records; the file is cut to this length on a torn tail. */
   readonly validBytes: number;
@@ -90,46 +94,77 @@ export function scanSegment(
   isLast: boolean,
   terms: TermRuns = new TermRuns(),
 ): SegmentScan {
+  const scan = scanSegmentUntilDamage(input, expectedFirstLsn, isLast, terms);
+  if (scan.damage !== null) throw scan.damage;
+  return scan;
+}
+
+/** A segment scan that stopped at damaged data: `index` and `validBytes` cover the good records before it. */
+export interface DamagedSegmentScan extends SegmentScan {
+  /** Corruption of possibly acknowledged data at `validBytes` (its offset), or null. */
+  readonly damage: WalCorruptionError | null;
+}
+
+/**
+ * scanSegment, but damage is returned with the good prefix rather than thrown:
+ * `index`, `validBytes` and `terms` then cover the records before the damage.
+ */
+export function scanSegmentUntilDamage(
+  input: SegmentInput,
+  expectedFirstLsn: bigint | null,
+  isLast: boolean,
+  terms: TermRuns = new TermRuns(),
+): DamagedSegmentScan {
   const { fileName, bytes } = input;
   const firstLsn = parseSegmentFileName(fileName);
   assert(firstLsn !== null, `not a segment file name: ${fileName}`);
-  if (expectedFirstLsn !== null && firstLsn !== expectedFirstLsn) {
-    throw new WalCorruptionError(fileName, 0, `LSN gap: segment starts at LSN ${firstLsn}, expected ${expectedFirstLsn}`);
-  }
   const index = new SegmentIndex(fileName, firstLsn);
   let offset = 0;
   let lastTerm = 0n;
+  const damaged = (problem: string): DamagedSegmentScan => ({
+    index,
+    validBytes: offset,
+    lastTerm,
+    tornTail: null,
+    damage: new WalCorruptionError(fileName, offset, problem),
+  });
+  if (expectedFirstLsn !== null && firstLsn !== expectedFirstLsn) {
+    return damaged(`LSN gap: segment starts at LSN ${firstLsn}, expected ${expectedFirstLsn}`);
+  }
   while (offset < bytes.length) {
     const result = decodeRecord(bytes, offset);
     if (result.kind !== "record") {
-      const tornTail = classifyBadRecord(input, offset, result, index.lastLsn + 1n, isLast);
-      return { index, validBytes: offset, lastTerm, tornTail };
+      const verdict = classifyBadRecord(input, offset, result, index.lastLsn + 1n, isLast);
+      if (verdict instanceof WalCorruptionError) return damaged(verdict.problem);
+      return { index, validBytes: offset, lastTerm, tornTail: verdict, damage: null };
     }
     const expectedLsn = index.lastLsn + 1n;
-    if (result.entry.lsn !== expectedLsn) {
-      throw new WalCorruptionError(fileName, offset, `LSN gap: found LSN ${result.entry.lsn}, expected ${expectedLsn}`);
-    }
-    if (result.entry.term < terms.lastTerm) {
-      throw new WalCorruptionError(fileName, offset, `term went back from ${terms.lastTerm} to ${result.entry.term}`);
-    }
+    if (result.entry.lsn !== expectedLsn) return damaged(`LSN gap: found LSN ${result.entry.lsn}, expected ${expectedLsn}`);
+    if (result.entry.term < terms.lastTerm) return damaged(`term went back from ${terms.lastTerm} to ${result.entry.term}`);
     index.push(offset);
     terms.record(expectedLsn, result.entry.term);
     lastTerm = result.entry.term;
     offset += result.recordBytes;
   }
   assert(offset === bytes.length, `scan of ${fileName} overran: ${offset} > ${bytes.length}`);
-  return { index, validBytes: offset, lastTerm, tornTail: null };
+  return { index, validBytes: offset, lastTerm, tornTail: null, damage: null };
 }
 
-/** Decides torn tail (returned) vs corruption (thrown) for a bad record at `offset`. */
-function classifyBadRecord(input: SegmentInput, offset: number, problem: RecordProblem, nextLsn: bigint, isLast: boolean): TornTail {
+/** Decides torn tail vs corruption (of possibly acknowledged data) for a bad record at `offset`. */
+function classifyBadRecord(
+  input: SegmentInput,
+  offset: number,
+  problem: RecordProblem,
+  nextLsn: bigint,
+  isLast: boolean,
+): TornTail | WalCorruptionError {
   const { fileName, bytes } = input;
   if (!isLast) {
-    throw new WalCorruptionError(fileName, offset, `${describe(problem)} in a segment that is not the last`);
+    return new WalCorruptionError(fileName, offset, `${describe(problem)} in a segment that is not the last`);
   }
   const later = findLaterValidRecord(bytes, offset + 1, nextLsn);
   if (later !== null) {
-    throw new WalCorruptionError(
+    return new WalCorruptionError(
       fileName,
       offset,
       `${describe(problem)}, but a valid record for LSN ${later.lsn} follows at offset ${later.offset}`,
@@ -137,7 +172,7 @@ function classifyBadRecord(input: SegmentInput, offset: number, problem: RecordP
   }
   const rest = bytes.subarray(offset);
   if (problem.kind === "invalid" && !rest.every((byte) => byte === 0)) {
-    throw new WalCorruptionError(
+    return new WalCorruptionError(
       fileName,
       offset,
       `the last record is whole but ${describe(problem)}; it may have been acknowledged, so it is not cut as a torn tail ` +
@@ -145,7 +180,7 @@ function classifyBadRecord(input: SegmentInput, offset: number, problem: RecordP
     );
   }
   if (problem.kind === "incomplete" && wholeWithDamagedLength(bytes, offset)) {
-    throw new WalCorruptionError(
+    return new WalCorruptionError(
       fileName,
       offset,
       `the last record is whole but its length field is damaged (${problem.reason}); restore this WAL from a replica or a backup`,

@@ -5,8 +5,9 @@ import { CodedError } from "@logplayer/base";
 import { LogEntry } from "@logplayer/proto";
 import { encodeEntryPayload } from "./wal-record";
 import { seededRandom, testEntry } from "./test-entries";
-import { segmentFileName } from "./wal-recovery";
-import { DEFAULT_WAL_LIMITS, Wal, type WalLimits } from "./wal";
+import { scanSegment, segmentFileName, WalCorruptionError } from "./wal-recovery";
+import { RECORD_HEADER_BYTES } from "./wal-record";
+import { DEFAULT_WAL_LIMITS, Wal, type WalDamage, type WalLimits } from "./wal";
 
 const random = seededRandom(7);
 let dir: string;
@@ -228,6 +229,82 @@ describe("Wal", () => {
     expect((await fs.stat(file)).size).toBe(goodSize);
     expect(reopened.lastLsn).toBe(5n);
     await reopened.close();
+  });
+
+  describe("a damaged record in the middle of the log", () => {
+    /** 200 entries over several segments; flips one payload bit of LSN 30, in the first segment. */
+    async function writeAndDamage(): Promise<{ written: LogEntry[]; files: string[]; sizes: number[] }> {
+      const { wal } = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+      const written: LogEntry[] = [];
+      for (let i = 0; i < 200; i++) {
+        const entry = testEntry(wal.lastLsn + 1n, random, 60);
+        await appendEntry(wal, entry);
+        written.push(entry);
+      }
+      await wal.close();
+      const files = (await fs.readdir(dir)).sort();
+      expect(files.length).toBeGreaterThan(3);
+      const first = path.join(dir, files[0]!);
+      const bytes = await fs.readFile(first);
+      const offset = scanSegment({ fileName: files[0]!, bytes }, null, false).index.offsetOf(30n);
+      bytes[offset + RECORD_HEADER_BYTES + 3]! ^= 0x10;
+      await fs.writeFile(first, bytes);
+      const sizes = await Promise.all(files.map(async (file) => (await fs.stat(path.join(dir, file))).size));
+      return { written, files, sizes };
+    }
+
+    it("is refused without onDamage, and changes nothing on disk", async () => {
+      const { files, sizes } = await writeAndDamage();
+      await expect(Wal.open(dir, limits({ segmentBytesMax: 4096 }))).rejects.toThrow(WalCorruptionError);
+      const after = await Promise.all(files.map(async (file) => (await fs.stat(path.join(dir, file))).size));
+      expect(after).toEqual(sizes);
+    });
+
+    it("with onDamage: asks first, then keeps the good prefix and drops the damaged record and everything after it", async () => {
+      const { written, files, sizes } = await writeAndDamage();
+      const seen: WalDamage[] = [];
+      const { wal, report } = await Wal.open(
+        dir,
+        limits({ segmentBytesMax: 4096 }),
+        {},
+        {
+          createIfMissing: false,
+          onDamage: async (damage) => {
+            // Nothing is cut before the hook has made dropping safe.
+            expect((await fs.readdir(dir)).sort()).toEqual(files);
+            seen.push(damage);
+          },
+        },
+      );
+      expect(seen).toHaveLength(1);
+      expect(report.damage).toBe(seen[0]);
+      expect(report.damage).toMatchObject({ keptLastLsn: 29n, segmentsDropped: files.slice(1) });
+      expect(report.damage?.error.fileName).toBe(files[0]);
+      expect(report.damage?.bytesDropped).toBe(sizes[0]! - report.damage!.error.offset);
+      expect(report.lastLsn).toBe(29n);
+      expect(await fs.readdir(dir)).toEqual([files[0]]);
+      expect(json(await readAll(wal))).toEqual(json(written.slice(0, 29)));
+      await appendEntry(wal);
+      expect(wal.durableLsn).toBe(30n);
+      await wal.close();
+      const reopened = await Wal.open(dir, limits({ segmentBytesMax: 4096 }));
+      expect(reopened.report).toMatchObject({ lastLsn: 30n, tornTail: null, damage: null });
+      await reopened.wal.close();
+    });
+
+    it("fails the open and changes nothing on disk when onDamage rejects", async () => {
+      const { files, sizes } = await writeAndDamage();
+      const refusal = new Error("no peers to repair from");
+      const open = Wal.open(
+        dir,
+        limits({ segmentBytesMax: 4096 }),
+        {},
+        { createIfMissing: false, onDamage: () => Promise.reject(refusal) },
+      );
+      await expect(open).rejects.toBe(refusal);
+      const after = await Promise.all(files.map(async (file) => (await fs.stat(path.join(dir, file))).size));
+      expect(after).toEqual(sizes);
+    });
   });
 
   it("asserts dense LSNs", async () => {

@@ -15,7 +15,7 @@ import { SegmentIndex } from "./segment-index";
 import type { SegmentFile, SegmentFiles } from "./segment-files";
 import { TermRuns } from "./term-runs";
 import { decodeRecord, encodeRecordHeader } from "./wal-record";
-import { parseSegmentFileName, scanSegment, segmentFileName, type TornTail } from "./wal-recovery";
+import { parseSegmentFileName, scanSegmentUntilDamage, segmentFileName, type TornTail, type WalCorruptionError } from "./wal-recovery";
 
 /**
  * The write-ahead log on disk: append-only segment files named by their
@@ -107,6 +107,23 @@ export interface WalOpenReport {
   lastTerm: bigint;
   /** A torn tail that was cut off (already repaired on disk), or null. */
   tornTail: TornTail | null;
+  /** Damaged records that were dropped with everything after them (WalOpenOptions.onDamage allowed it), or null. */
+  damage: WalDamage | null;
+}
+
+/**
+ * Corruption of possibly acknowledged data found on open: the good prefix
+ * ends at `keptLastLsn`, and every record from the damaged one on is lost.
+ */
+export interface WalDamage {
+  readonly error: WalCorruptionError;
+  /** The last good entry kept, and its term (0 when none is kept). */
+  readonly keptLastLsn: bigint;
+  readonly keptLastTerm: bigint;
+  /** Bytes cut from the damaged segment (from `error.offset` on; the whole file when it keeps no record). */
+  readonly bytesDropped: number;
+  /** Later segment files deleted whole. */
+  readonly segmentsDropped: readonly string[];
 }
 
 interface Segment {
@@ -137,6 +154,14 @@ interface PendingAppend {
 
 export interface WalOpenOptions {
   readonly createIfMissing: boolean;
+  /**
+   * Without it, corruption of possibly acknowledged data throws
+   * WalCorruptionError. With it, it is called before anything is changed on
+   * disk (to make durable whatever makes dropping the damaged entries safe,
+   * such as a replica's rejoining state); once it resolves, the WAL keeps the
+   * good prefix and drops the rest on disk. If it rejects, the open fails.
+   */
+  readonly onDamage?: (damage: WalDamage) => Promise<void>;
   /** Default: real timers. */
   readonly timers?: WalTimers;
 }
@@ -228,17 +253,38 @@ export class Wal {
     const names = await listSegments(files);
     const segments: Segment[] = [];
     let tornTail: TornTail | null = null;
+    let damage: WalDamage | null = null;
     const terms = new TermRuns();
     for (let i = 0; i < names.length; i++) {
       const fileName = names[i]!.name;
       const bytes = await files.readAll(fileName);
       const previous = segments[segments.length - 1];
-      const scan = scanSegment(
+      const scan = scanSegmentUntilDamage(
         { fileName, bytes },
         previous === undefined ? null : previous.index.lastLsn + 1n,
         i === names.length - 1,
         terms,
       );
+      if (scan.damage !== null) {
+        if (options.onDamage === undefined) throw scan.damage;
+        // A segment left with no record is dropped whole, unless it is the oldest (it names where the log starts).
+        const keepSegment = scan.validBytes > 0 || previous === undefined;
+        const later = names.slice(i + 1).map((name) => name.name);
+        damage = {
+          error: scan.damage,
+          keptLastLsn: keepSegment ? scan.index.lastLsn : previous.index.lastLsn,
+          keptLastTerm: terms.lastTerm,
+          bytesDropped: keepSegment ? bytes.length - scan.validBytes : bytes.length,
+          segmentsDropped: later,
+        };
+        await options.onDamage(damage);
+        if (keepSegment) await cutFile(files, fileName, scan.validBytes);
+        else await files.unlink(fileName);
+        for (const name of [...later].reverse()) await files.unlink(name);
+        await files.syncDirectory();
+        if (keepSegment) segments.push({ index: scan.index, bytes: scan.validBytes });
+        break;
+      }
       if (scan.tornTail !== null) {
         tornTail = scan.tornTail;
         await cutFile(files, fileName, scan.validBytes);
@@ -259,6 +305,7 @@ export class Wal {
       lastLsn: wal.lastLsn,
       lastTerm: terms.lastTerm,
       tornTail,
+      damage,
     };
     return { wal, report };
   }

@@ -47,6 +47,24 @@ describe("DedupeTable", () => {
     expect(dedupe.sessionsEnded).toEqual({ evicted: 1, expired: 0 });
   });
 
+  it("remembers the last endedClientsMax ended client ids until they open a session again", () => {
+    const dedupe = table({ clientsMax: 1, endedClientsMax: 2 });
+    at(dedupe, 1n, append("a", 1n));
+    at(dedupe, 2n, append("b", 1n)); // ends a
+    expect(dedupe.sessionEnded("a")).toBe(true);
+    expect(dedupe.sessionEnded("b")).toBe(false);
+    expect(dedupe.sessionEnded("never")).toBe(false);
+    at(dedupe, 3n, registration("a")); // ends b; a has a session again
+    expect(dedupe.sessionEnded("a")).toBe(false);
+    expect(dedupe.sessionEnded("b")).toBe(true);
+    at(dedupe, 4n, append("c", 1n)); // ends a again; its new ending takes the oldest slot (its first)
+    expect([dedupe.sessionEnded("a"), dedupe.sessionEnded("b")]).toEqual([true, true]);
+    at(dedupe, 5n, append("d", 1n)); // ends c, which takes b's slot: b is forgotten
+    expect([dedupe.sessionEnded("a"), dedupe.sessionEnded("b"), dedupe.sessionEnded("c")]).toEqual([true, false, true]);
+    expect(dedupe.endedClientCount).toBe(2);
+    expect(table({ endedClientsMax: 0, clientsMax: 1 }).endedClientCount).toBe(0);
+  });
+
   it("a registration opens a session named by its LSN; another session id, or none, does not match it", () => {
     const dedupe = table();
     at(dedupe, 3n, registration("r"));

@@ -15,6 +15,12 @@ export interface DedupeLimits {
   readonly sessionIdleEntriesMax: bigint;
   /** Log entries one LookupAppend may read when the session is gone (one such scan runs at a time). */
   readonly lookupScanEntriesMax: number;
+  /**
+   * Client ids whose session ended, remembered (most recent endings) so that
+   * an unregistered client's retry of client_seq 1 after its session ended is
+   * refused rather than opening a new session (see DedupeTable.sessionEnded).
+   */
+  readonly endedClientsMax: number;
 }
 
 export const DEFAULT_DEDUPE_LIMITS: DedupeLimits = {
@@ -22,6 +28,7 @@ export const DEFAULT_DEDUPE_LIMITS: DedupeLimits = {
   seqsPerClientMax: 1024,
   sessionIdleEntriesMax: 10_000_000n,
   lookupScanEntriesMax: 1_000_000,
+  endedClientsMax: 100_000,
 };
 
 export type DedupeVerdict =
@@ -101,10 +108,18 @@ export class DedupeTable {
   /** The last LSN applied: the position the table reflects. */
   #positionLsn = 0n;
   readonly #ended: SessionEndCounts = { evicted: 0, expired: 0 };
+  /**
+   * The ids of the last `endedClientsMax` sessions that ended, as a ring (an
+   * id ending twice takes two slots), and how many slots each id holds.
+   */
+  readonly #endedRing: string[] = [];
+  #endedHead = 0;
+  readonly #endedSlots = new Map<string, number>();
 
   constructor(limits: DedupeLimits) {
     assert(limits.clientsMax >= 1 && limits.seqsPerClientMax >= 1, "dedupe limits must be positive");
     assert(limits.sessionIdleEntriesMax >= 1n && limits.lookupScanEntriesMax >= 1, "dedupe: limits must be positive");
+    assert(limits.endedClientsMax >= 0, "dedupe: endedClientsMax must not be negative");
     this.#limits = limits;
   }
 
@@ -123,6 +138,21 @@ export class DedupeTable {
 
   get sessionsEnded(): Readonly<SessionEndCounts> {
     return this.#ended;
+  }
+
+  /**
+   * Whether a session of `clientId` ended (evicted or expired) among the last
+   * `endedClientsMax` endings, and the client has not opened another since.
+   * Its retries cannot be judged: an unregistered client's client_seq 1 from
+   * such an id is a possible retry, not a first append.
+   */
+  sessionEnded(clientId: string): boolean {
+    return this.#endedSlots.has(clientId) && !this.#sessions.has(clientId);
+  }
+
+  /** Client ids remembered as ended (at most endedClientsMax). */
+  get endedClientCount(): number {
+    return this.#endedSlots.size;
   }
 
   /** Whether `clientId` has a live session, of any id. */
@@ -206,6 +236,23 @@ export class DedupeTable {
   #end(session: ClientSession): void {
     this.#unlink(session);
     assert(this.#sessions.delete(session.clientId), "dedupe: a listed session missing from the map");
+    this.#rememberEnded(session.clientId);
+  }
+
+  #rememberEnded(clientId: string): void {
+    const slotsMax = this.#limits.endedClientsMax;
+    if (slotsMax === 0) return;
+    if (this.#endedRing.length < slotsMax) {
+      this.#endedRing.push(clientId);
+    } else {
+      const forgotten = this.#endedRing[this.#endedHead]!;
+      const left = (this.#endedSlots.get(forgotten) ?? 0) - 1;
+      if (left > 0) this.#endedSlots.set(forgotten, left);
+      else this.#endedSlots.delete(forgotten);
+      this.#endedRing[this.#endedHead] = clientId;
+      this.#endedHead = (this.#endedHead + 1) % slotsMax;
+    }
+    this.#endedSlots.set(clientId, (this.#endedSlots.get(clientId) ?? 0) + 1);
   }
 
   /** Records a committed append. A (client, seq) already present keeps its first LSN. */
@@ -288,8 +335,8 @@ export function sessionExpiredError(clientId: string, seq: bigint, sessionLsn: b
     Status.FAILED_PRECONDITION,
     `client "${clientId}" has no live session matching ${session}: it was evicted, expired or never opened, so client_seq ${seq} ` +
       "cannot be deduplicated and was not appended; whether an earlier attempt of it is in the log is unknown (LookupAppend tells); " +
-      (sessionLsn === 0n ? "start appends without registration at client_seq 1, or " : "") +
-      "register again (RegisterClient) for new appends",
+      "register (RegisterClient) for new appends" +
+      (sessionLsn === 0n ? ", or use a client id whose session never ended" : ""),
     { reason: ErrorReason.sessionExpired },
   );
 }

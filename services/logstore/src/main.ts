@@ -60,6 +60,7 @@ interface LogStoreFlags extends TlsFlags {
   dedupeClientsMax: number;
   dedupeSessionIdleEntriesMax: number;
   dedupeLookupScanEntriesMax: number;
+  dedupeEndedClientsMax: number;
   http2WindowBytes: number;
   logLevel: LogLevel;
 }
@@ -277,6 +278,16 @@ function buildCommand(): Command {
         1_000_000_000,
       ),
     )
+    .addOption(
+      intOption(
+        "--dedupe-ended-clients-max <n>",
+        "client ids whose session ended, remembered so that an unregistered retry of client_seq 1 is refused (0: none)",
+        "LP_DEDUPE_ENDED_CLIENTS_MAX",
+        DEFAULT_DEDUPE_LIMITS.endedClientsMax,
+        0,
+        10_000_000,
+      ),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
   return withTlsOptions(command);
@@ -317,6 +328,7 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       clientsMax: flags.dedupeClientsMax,
       sessionIdleEntriesMax: BigInt(flags.dedupeSessionIdleEntriesMax),
       lookupScanEntriesMax: flags.dedupeLookupScanEntriesMax,
+      endedClientsMax: flags.dedupeEndedClientsMax,
     },
     security: transportSecurityFromFlags(flags, {
       role: "logstore-replica",

@@ -19,11 +19,12 @@ import {
   PROTOCOL_VERSION,
   type AppendRequest,
   type AppendResponse,
-  type LogEntry,
+  LogEntry,
   type ReadResponse,
   type StatusResponse,
 } from "@logplayer/proto";
 
+import { parseSegmentFileName, RECORD_HEADER_BYTES, scanSegment } from "@logplayer/wal";
 import { parsePeers, peersHash } from "./replication/peers";
 import { messageToWire } from "./replication/wire";
 
@@ -133,6 +134,18 @@ async function startReplica(id: number): Promise<void> {
     if (child.exitCode !== null) throw new Error(`replica ${id} exited: ${replica.output}`);
     return replica.output.includes('"msg":"ready"');
   });
+}
+
+/** The exit code of a replica that exits, or "ready" (after killing it) for one that starts instead. */
+async function exitCodeUnlessReady(child: ChildProcess, replica: Replica): Promise<number | null | "ready"> {
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  await waitFor("the replica to exit or be ready", () => child.exitCode !== null || replica.output.includes('"msg":"ready"'), {
+    timeoutMs: 20_000,
+  });
+  if (child.exitCode !== null) return exited;
+  child.kill("SIGKILL");
+  await exited;
+  return "ready";
 }
 
 function kill9(id: number): Promise<void> {
@@ -399,7 +412,7 @@ describe("LogStore replication (3 replicas)", () => {
     const forge = (to: number, message: Parameters<typeof messageToWire>[0]): Promise<ServiceError | null> => {
       const client = new ReplicationClient(`127.0.0.1:${replicas.get(to)!.port}`, credentials.createInsecure());
       return new Promise((resolve) =>
-        client.step({ clusterId: CLUSTER_ID, peersHash: hash, messages: [messageToWire(message)] }, (err) => {
+        client.step({ clusterId: CLUSTER_ID, peersHash: hash, messages: [messageToWire(message)], clusterLimits: "" }, (err) => {
           client.close();
           resolve(err);
         }),
@@ -507,6 +520,87 @@ describe("LogStore replication (3 replicas)", () => {
     expect(code2).toBe(1);
     expect(replica.output).toMatch(/cluster id/);
     await startReplica(3);
+  });
+
+  it("refuses to start a replica whose cluster limits differ from its peers', naming both values", async () => {
+    // Replica 3 as if created with --value-bytes-max 400000 while (1) and (2) were created with the default.
+    const replica = replicas.get(3)!;
+    await kill9(3);
+    const metaFile = path.join(replica.dataDir, "cluster.json");
+    const original = await fs.readFile(metaFile, "utf8");
+    const meta = JSON.parse(original) as { limits: { valueBytesMax: number } };
+    const ours = meta.limits.valueBytesMax;
+    await fs.writeFile(metaFile, JSON.stringify({ ...meta, limits: { ...meta.limits, valueBytesMax: 400_000 } }));
+    const other = spawnReplica(replica);
+    expect(await exitCodeUnlessReady(other, replica)).toBe(1);
+    expect(replica.output).toMatch(
+      new RegExp(`cluster limits mismatch: the sender has [^"]*value-bytes-max 400000, replica [12] has [^"]*value-bytes-max ${ours}`),
+    );
+    // A blank replica with other limits is refused the same way (it asks its peers before anything else).
+    await fs.writeFile(metaFile, original);
+    const blankReplica: Replica = { ...replica, dataDir: path.join(root, "r3-blank") };
+    const blank = spawnReplica(blankReplica, ["--join", "--value-bytes-max", "400000"]);
+    expect(await exitCodeUnlessReady(blank, blankReplica)).toBe(1);
+    expect(blankReplica.output).toMatch(/cluster limits mismatch: the sender has [^"]*value-bytes-max 400000/);
+    await startReplica(3);
+  });
+
+  it("a follower whose WAL has a damaged acknowledged record in the middle drops it, is refilled by the leader, and nothing is lost", async () => {
+    // Issue #12: a replicated LogStore repairs a damaged local record from its peers (a single replica refuses to start).
+    const acked = new Map<string, bigint>();
+    for (let seq = 1n; seq <= 30n; seq++) {
+      await waitFor("an append acknowledged", async () => {
+        const leader = await leaderAmong(REPLICAS);
+        if (leader === undefined) return false;
+        acked.set(`damaged/${seq}`, (await append(leader, request("damaged", seq)).catch(() => ({ lsn: 0n }))).lsn);
+        return acked.get(`damaged/${seq}`)! > 0n;
+      });
+    }
+    const lsns = [...acked.values()];
+    const lastAcked = lsns[lsns.length - 1]!;
+    const leader = (await leaderAmong(REPLICAS))!;
+    const followerId = REPLICAS.find((id) => id !== leader)!;
+    await waitFor("the follower to hold every acknowledged entry", async () => ((await status(followerId))?.commitLsn ?? 0n) >= lastAcked);
+    await kill9(followerId);
+    // One bit of an acknowledged record in the middle of the follower's WAL segment that holds it.
+    const damagedLsn = lsns[Math.floor(lsns.length / 2)]!;
+    const walDir = path.join(replicas.get(followerId)!.dataDir, "wal");
+    const names = (await fs.readdir(walDir)).filter((name) => parseSegmentFileName(name) !== null).sort();
+    const fileName = names.filter((name) => parseSegmentFileName(name)! <= damagedLsn).pop()!;
+    const segment = path.join(walDir, fileName);
+    const bytes = await fs.readFile(segment);
+    const scan = scanSegment({ fileName, bytes }, null, fileName === names[names.length - 1]);
+    expect(scan.index.lastLsn).toBeGreaterThan(damagedLsn);
+    bytes[scan.index.offsetOf(damagedLsn) + RECORD_HEADER_BYTES + 5]! ^= 0x04;
+    await fs.writeFile(segment, bytes);
+    await startReplica(followerId);
+    const output = replicas.get(followerId)!.output;
+    expect(output).toMatch(new RegExp(`"keptLastLsn":"${damagedLsn - 1n}"[^\\n]*WAL DAMAGED: dropped the damaged record`));
+    await waitFor(
+      "the follower rejoined",
+      () => replicas.get(followerId)!.output.includes("rejoined: this replica holds every committed entry"),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    // The cluster goes on acknowledging, and every replica holds every entry byte for byte.
+    for (let seq = 31n; seq <= 35n; seq++) {
+      await waitFor("an append acknowledged after the repair", async () => {
+        const at = await leaderAmong(REPLICAS);
+        if (at === undefined) return false;
+        acked.set(`damaged/${seq}`, (await append(at, request("damaged", seq)).catch(() => ({ lsn: 0n }))).lsn);
+        return acked.get(`damaged/${seq}`)! > 0n;
+      });
+    }
+    await checkLog(acked);
+    const upTo = acked.get("damaged/35")!;
+    await waitFor("every replica committed the last append", async () =>
+      (await Promise.all(REPLICAS.map(async (id) => (await status(id))?.commitLsn ?? 0n))).every((c) => c >= upTo),
+    );
+    const logs = await Promise.all(REPLICAS.map((id) => readAll(id, upTo)));
+    const encoded = logs.map((log) => log.map((entry) => Buffer.from(LogEntry.encode(entry).finish()).toString("hex")));
+    expect(encoded[0]!.length).toBe(Number(upTo));
+    for (const log of encoded) expect(log).toEqual(encoded[0]);
   });
 
   it("a replica that lost its disk refuses to start as a voter, rejoins with --join, and no acknowledged append is lost", async () => {

@@ -158,7 +158,7 @@ function expectSessionExpired(error: ServiceError): void {
 }
 
 describe("client sessions that expire safely (scenario 3)", () => {
-  it("without registration: after other clients evict A, A's retry of seq 2 is refused with SESSION_EXPIRED and nothing is appended", async () => {
+  it("without registration: after other clients evict A, A's retries of seq 1 and 2 are refused with SESSION_EXPIRED and nothing is appended", async () => {
     const store = await start(["--dedupe-clients-max", String(CLIENTS_MAX)]);
     await append(store, request("A", 1n));
     const original = await append(store, request("A", 2n));
@@ -166,10 +166,12 @@ describe("client sessions that expire safely (scenario 3)", () => {
     await otherClientsAppend(store, CLIENTS_MAX, "other");
     const before = await status(store);
     expectSessionExpired(await refusal(store, request("A", 2n)));
+    // The raw retry of seq 1 (session_lsn 0) is no new first append either: A's session ended.
+    expectSessionExpired(await refusal(store, request("A", 1n)));
     const after = await status(store);
     expect(after.lastLsn).toBe(before.lastLsn);
     const metrics = await (await fetch(`http://127.0.0.1:${store.metricsPort}/metrics`)).text();
-    expect(metrics).toMatch(/^lp_logstore_appends_total\{[^}]*outcome="SESSION_EXPIRED"[^}]*\} 1$/m);
+    expect(metrics).toMatch(/^lp_logstore_appends_total\{[^}]*outcome="SESSION_EXPIRED"[^}]*\} 2$/m);
     expect(metrics).toMatch(/^lp_logstore_dedupe_sessions_ended_total\{[^}]*cause="evicted"[^}]*\} 1$/m);
     expect(metrics).toMatch(/^lp_logstore_dedupe_sessions\{[^}]*\} 8$/m);
   });

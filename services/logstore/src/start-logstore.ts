@@ -35,7 +35,13 @@ import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
 import { createRaftMetrics, replicaReadiness } from "./raft-metrics";
 import type { ReadLimits } from "./read-session";
-import { openReplication, singleVoterSetup, type ReplicationSetup } from "./replication/open-replication";
+import {
+  type BlankStartIo,
+  openReplication,
+  repairFromPeers,
+  singleVoterSetup,
+  type ReplicationSetup,
+} from "./replication/open-replication";
 import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
@@ -154,15 +160,29 @@ async function startServing(
   const metrics = createLogStoreMetrics(registry);
   logTransportSecurity(logger, options.security);
   const refusals = new RefusalLog("logstore", registry, logger);
+  const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
+  const blankStartIo: BlankStartIo = {
+    probeIntervalMs: BLANK_START_PROBE_INTERVAL_MS,
+    channelCredentials: channelCredentialsFor(options.security),
+    serveWhileDeciding: async (service) => {
+      const probeServer = new Server({
+        ...grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 64 }),
+        ...serverInterceptorsFor(options.security, refusals),
+      });
+      probeServer.addService(ReplicationService, service);
+      await bindServer(probeServer, options.listen, serverCredentialsFor(options.security));
+      return () => shutdownServer(probeServer, 1000);
+    },
+  };
+  // A replica of a replicated cluster drops a damaged WAL suffix and refills it from its peers; a single voter refuses.
+  const onDamage = repairFromPeers(setup, meta.clusterId, options.dataDir, transactionLimits, blankStartIo, logger);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
   const { wal, report } = await Wal.open(
     path.join(options.dataDir, WAL_DIRECTORY),
     options.walLimits,
     walObserver(metrics, logger, onFatal),
-    {
-      createIfMissing: created,
-    },
+    onDamage === undefined ? { createIfMissing: created } : { createIfMissing: created, onDamage },
   );
   if (created) {
     if (report.lastLsn > 0n) {
@@ -181,6 +201,20 @@ async function startServing(
     const { fileName, offset, bytesDropped, reason } = report.tornTail;
     logger.warn({ file: fileName, offset, bytesDropped, reason }, "WAL torn tail repaired: cut off an incomplete last record");
   }
+  if (report.damage !== null) {
+    const { error, keptLastLsn, bytesDropped, segmentsDropped } = report.damage;
+    logger.error(
+      {
+        file: error.fileName,
+        offset: error.offset,
+        problem: error.problem,
+        keptLastLsn: keptLastLsn.toString(),
+        bytesDropped,
+        segmentsDropped,
+      },
+      "WAL DAMAGED: dropped the damaged record and every entry after it; the leader refills them",
+    );
+  }
   logger.info(
     {
       segments: report.segments,
@@ -196,7 +230,6 @@ async function startServing(
   setReadiness(() => ({ ready: false, reason: "starting: opening the replicated log (a blank replica first waits for every peer)" }));
   let replication: ReplicatedLog;
   try {
-    const setup = options.replication ?? singleVoterSetup(DEFAULT_REPLICATION_LIMITS);
     replication = await openReplication(
       setup,
       meta.clusterId,
@@ -212,19 +245,7 @@ async function startServing(
       logger,
       onFatal,
       { security: options.security, refusals },
-      {
-        probeIntervalMs: BLANK_START_PROBE_INTERVAL_MS,
-        channelCredentials: channelCredentialsFor(options.security),
-        serveWhileDeciding: async (service) => {
-          const probeServer = new Server({
-            ...grpcServerOptions({ messageBytesMax: 64 * 1024, concurrentStreamsMax: 64 }),
-            ...serverInterceptorsFor(options.security, refusals),
-          });
-          probeServer.addService(ReplicationService, service);
-          await bindServer(probeServer, options.listen, serverCredentialsFor(options.security));
-          return () => shutdownServer(probeServer, 1000);
-        },
-      },
+      blankStartIo,
     );
   } catch (err: unknown) {
     await wal.close();

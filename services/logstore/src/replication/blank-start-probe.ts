@@ -2,8 +2,8 @@ import { type ChannelCredentials, Metadata, type ServiceError } from "@grpc/grpc
 import { failedPrecondition, grpcChannelOptions, type Logger, Status } from "@logplayer/common";
 import { type ProbeResponse, ReplicationClient, type ReplicationServer } from "@logplayer/proto";
 import type { HardState, NodeId } from "@logplayer/raft";
-import { decideBlankStart, type ProbeAnswer } from "./blank-start";
-import type { Peer } from "./peers";
+import { decideBlankStart, decideDamagedStart, damagedProbeAnswer, type ProbeAnswer } from "./blank-start";
+import { LIMITS_MISMATCH, type Peer } from "./peers";
 import type { RaftIdentity } from "./raft-state-file";
 import { createReplicationService, probeAnswerFromWire } from "./replication-service";
 
@@ -32,15 +32,71 @@ export interface BlankStartOptions {
  * not start (an existing cluster and no --join).
  */
 export async function settleBlankStart(options: BlankStartOptions, logger: Logger): Promise<HardState> {
-  const { identity, peers } = options;
   const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n, commit: 0n };
+  logger.info(
+    { peers: options.peers.filter((peer) => peer.id !== options.identity.replicaId).map((peer) => peer.id), join: options.join },
+    "empty data directory: asking every peer whether this cluster already exists",
+  );
+  return askPeersUntil(options, blank, logger, (answers) => {
+    const decision = decideBlankStart(options.identity.replicaId, answers, options.join);
+    switch (decision.kind) {
+      case "bootstrap":
+        logger.info("every peer is blank too: bootstrapping a new cluster");
+        return { term: 0n, vote: 0, commit: 0n };
+      case "rejoin":
+        logger.warn(
+          {
+            term: decision.hardState.term.toString(),
+            newest: decision.existing.id,
+            lastIndex: decision.existing.lastIndex.toString(),
+            votesAgainAtCommit: String(decision.hardState.rejoinUntil),
+          },
+          "the cluster exists and this replica's data directory is empty: rejoining as a non-voter until it holds every committed entry",
+        );
+        return decision.hardState;
+      case "refuse":
+        throw failedPrecondition(decision.reason);
+      case "wait":
+        return decision;
+    }
+  });
+}
+
+/**
+ * Asks every peer for its commit index on behalf of a replica whose WAL is
+ * damaged (see decideDamagedStart) and returns the rejoining hard state to
+ * write before the damaged entries are dropped.
+ */
+export async function settleDamagedStart(
+  options: Omit<BlankStartOptions, "join">,
+  stored: HardState,
+  keptLastLsn: bigint,
+  logger: Logger,
+): Promise<HardState> {
+  return askPeersUntil({ ...options, join: false }, damagedProbeAnswer(stored, keptLastLsn), logger, (answers) => {
+    const decision = decideDamagedStart(stored, keptLastLsn, answers);
+    return decision.kind === "wait" ? decision : decision.hardState;
+  });
+}
+
+/**
+ * Probes every peer (answering their probes with `selfAnswer` meanwhile) until
+ * `decide` returns a result rather than a wait; `decide` may throw to give up.
+ */
+async function askPeersUntil<T>(
+  options: BlankStartOptions,
+  selfAnswer: ProbeAnswer,
+  logger: Logger,
+  decide: (answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>) => T | { readonly kind: "wait"; readonly missing: readonly NodeId[] },
+): Promise<T> {
+  const { identity, peers } = options;
   const service = createReplicationService(
     identity,
     () => {},
     (text) => logger.warn(text),
     // No Step is stepped while deciding, so no sender needs binding to its certificate here.
     null,
-    () => blank,
+    () => selfAnswer,
   );
   const stopServing = await options.serveWhileDeciding(service);
   const others = peers.filter((peer) => peer.id !== identity.replicaId);
@@ -55,16 +111,12 @@ export async function settleBlankStart(options: BlankStartOptions, logger: Logge
       }),
     ]),
   );
-  logger.info(
-    { peers: others.map((peer) => peer.id), join: options.join },
-    "empty data directory: asking every peer whether this cluster already exists",
-  );
   let lastWaitLogMs = Date.now();
   /** Peers that refused our probe (another cluster id or peer list), by id: logged with the wait. */
   const refusals = new Map<NodeId, string>();
   try {
     for (;;) {
-      if (options.signal?.aborted === true) throw failedPrecondition("stopped while asking the peers whether the cluster exists");
+      if (options.signal?.aborted === true) throw failedPrecondition("stopped while asking the peers how to start");
       const answers = new Map<NodeId, ProbeAnswer | undefined>(
         await Promise.all(
           [...clients].map(
@@ -72,37 +124,60 @@ export async function settleBlankStart(options: BlankStartOptions, logger: Logge
           ),
         ),
       );
-      const decision = decideBlankStart(identity.replicaId, answers, options.join);
-      switch (decision.kind) {
-        case "bootstrap":
-          logger.info("every peer is blank too: bootstrapping a new cluster");
-          return { term: 0n, vote: 0, commit: 0n };
-        case "rejoin":
-          logger.warn(
-            {
-              term: decision.hardState.term.toString(),
-              newest: decision.existing.id,
-              lastIndex: decision.existing.lastIndex.toString(),
-              votesAgainAtCommit: String(decision.hardState.rejoinUntil),
-            },
-            "the cluster exists and this replica's data directory is empty: rejoining as a non-voter until it holds every committed entry",
-          );
-          return decision.hardState;
-        case "refuse":
-          throw failedPrecondition(decision.reason);
-        case "wait":
-          if (Date.now() - lastWaitLogMs >= 5000) {
-            lastWaitLogMs = Date.now();
-            const refused = Object.fromEntries([...refusals].filter(([id]) => decision.missing.includes(id)));
-            logger.info({ missing: decision.missing, refused }, "waiting for these replicas to answer before deciding how to start");
-          }
-          await sleep(options.probeIntervalMs, options.signal);
+      throwOnLimitsMismatch(refusals);
+      const decision = decide(answers);
+      if (!isWait(decision)) return decision;
+      if (Date.now() - lastWaitLogMs >= 5000) {
+        lastWaitLogMs = Date.now();
+        const refused = Object.fromEntries([...refusals].filter(([id]) => decision.missing.includes(id)));
+        logger.info({ missing: decision.missing, refused }, "waiting for these replicas to answer before deciding how to start");
       }
+      await sleep(options.probeIntervalMs, options.signal);
     }
   } finally {
     for (const client of clients.values()) client.close();
     await stopServing();
   }
+}
+
+/**
+ * Asks every peer once (each within `timeoutMs`) and refuses to start when one
+ * was created with other cluster limits (it refuses our probe, naming both).
+ * Peers that do not answer are not waited for: each refuses our Raft
+ * messages the same way once it is up, and checks us when it starts.
+ */
+export async function checkPeerLimits(
+  options: Pick<BlankStartOptions, "identity" | "peers" | "channelCredentials">,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<void> {
+  const { identity } = options;
+  const others = options.peers.filter((peer) => peer.id !== identity.replicaId);
+  const refusals = new Map<NodeId, string>();
+  const answered = await Promise.all(
+    others.map(async (peer) => {
+      const client = new ReplicationClient(peer.address, options.channelCredentials, grpcChannelOptions(64 * 1024));
+      try {
+        return (await probeOnce(client, identity, peer.id, timeoutMs, refusals)) !== undefined || refusals.has(peer.id);
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  throwOnLimitsMismatch(refusals);
+  const silent = others.filter((_, i) => answered[i] !== true).map((peer) => peer.id);
+  logger.info({ checked: others.length - silent.length, silent }, "cluster limits checked against the peers that answered");
+}
+
+/** A peer that refused us for other cluster limits: this replica must not start (its message names both values). */
+function throwOnLimitsMismatch(refusals: ReadonlyMap<NodeId, string>): void {
+  for (const [id, reason] of refusals) {
+    if (reason.startsWith(LIMITS_MISMATCH)) throw failedPrecondition(`replica ${id} refused this replica: ${reason}`);
+  }
+}
+
+function isWait(value: unknown): value is { readonly kind: "wait"; readonly missing: readonly NodeId[] } {
+  return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "wait";
 }
 
 function probeOnce(
@@ -113,7 +188,12 @@ function probeOnce(
   refusals: Map<NodeId, string>,
 ): Promise<ProbeAnswer | undefined> {
   return new Promise((resolve) => {
-    const request = { clusterId: identity.clusterId, peersHash: identity.peersHash, from: identity.replicaId };
+    const request = {
+      clusterId: identity.clusterId,
+      peersHash: identity.peersHash,
+      from: identity.replicaId,
+      clusterLimits: identity.clusterLimits ?? "",
+    };
     client.probe(request, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, response?: ProbeResponse) => {
       if (err?.code === Status.FAILED_PRECONDITION) refusals.set(peerId, err.details);
       else if (err === null) refusals.delete(peerId);

@@ -1,4 +1,4 @@
-import { decideBlankStart, type ProbeAnswer } from "./blank-start";
+import { damagedProbeAnswer, decideBlankStart, decideDamagedStart, type ProbeAnswer } from "./blank-start";
 
 const blank: ProbeAnswer = { state: "blank", term: 0n, lastIndex: 0n, commit: 0n };
 const voter = (term: bigint, lastIndex: bigint, commit = lastIndex): ProbeAnswer => ({ state: "voter", term, lastIndex, commit });
@@ -32,5 +32,32 @@ describe("decideBlankStart", () => {
 
   test("--join on a new cluster bootstraps like everyone else", () => {
     expect(decideBlankStart(2, answers({ 1: blank, 3: blank }), true)).toEqual({ kind: "bootstrap" });
+  });
+});
+
+describe("decideDamagedStart (a replica whose WAL lost its entries from a damaged record on)", () => {
+  const stored = { term: 5n, vote: 2, commit: 40n };
+
+  test("waits for every peer: the leader's commit index bounds what the lost suffix may have helped commit", () => {
+    expect(decideDamagedStart(stored, 20n, answers({ 2: voter(5n, 50n, 48n), 3: undefined }))).toEqual({ kind: "wait", missing: [3] });
+  });
+
+  test("keeps its own term and vote, cuts its commit to the kept prefix, and rejoins until the highest commit known", () => {
+    const decision = decideDamagedStart(stored, 20n, answers({ 2: voter(5n, 50n, 48n), 3: voter(4n, 30n, 30n) }));
+    expect(decision).toEqual({ kind: "rejoin", hardState: { term: 5n, vote: 2, commit: 20n, rejoinUntil: 48n } });
+  });
+
+  test("its own commit index counts when the peers report less (their hard state may lag), and so does an earlier rejoin", () => {
+    expect(decideDamagedStart(stored, 45n, answers({ 2: voter(5n, 50n, 10n), 3: blank }))).toEqual({
+      kind: "rejoin",
+      hardState: { term: 5n, vote: 2, commit: 40n, rejoinUntil: 40n },
+    });
+    expect(decideDamagedStart({ ...stored, rejoinUntil: 70n }, 45n, answers({ 2: voter(5n, 50n, 10n) }))).toMatchObject({
+      hardState: { rejoinUntil: 70n },
+    });
+  });
+
+  test("answers its peers' probes as rejoining, with the prefix it kept", () => {
+    expect(damagedProbeAnswer(stored, 20n)).toEqual({ state: "rejoining", term: 5n, lastIndex: 20n, commit: 20n });
   });
 });

@@ -70,6 +70,45 @@ export function decideBlankStart(selfId: NodeId, answers: ReadonlyMap<NodeId, Pr
   return { kind: "rejoin", hardState: { term: newest.term, vote: selfId, commit: 0n, rejoinUntil }, existing: newest };
 }
 
+export type DamagedStartDecision =
+  /** Every peer answered: start rejoining with this hard state (written before the damaged entries are dropped). */
+  { readonly kind: "rejoin"; readonly hardState: HardState } | { readonly kind: "wait"; readonly missing: readonly NodeId[] };
+
+/**
+ * Decides how a replica whose WAL is damaged starts: it keeps the good prefix
+ * (up to `keptLastLsn`) and drops the damaged record and everything after it.
+ * Entries it dropped may have been acknowledged and counted in a majority, so
+ * it is in the lost-its-disk case for that suffix and rejoins the same way:
+ * no vote, no campaign until its durable commit index reaches `rejoinUntil`
+ * and holds a committed entry of its leader's term. Its raft-state.json is
+ * intact, so it keeps its own term and vote (no vote twice in a term); its
+ * commit index is cut to the prefix it still holds. `rejoinUntil` is the
+ * highest commit index it knew or any peer reports, so it needs an answer
+ * from EVERY peer, as a blank rejoin does. Pure.
+ */
+export function decideDamagedStart(
+  stored: HardState,
+  keptLastLsn: bigint,
+  answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>,
+): DamagedStartDecision {
+  const missing = [...answers].filter(([, answer]) => answer === undefined).map(([id]) => id);
+  if (missing.length > 0) return { kind: "wait", missing };
+  const known = [stored.commit, stored.rejoinUntil ?? 0n, ...[...answers.values()].map((answer) => answer?.commit ?? 0n)];
+  const rejoinUntil = known.reduce((a, b) => (a > b ? a : b), 0n);
+  const commit = stored.commit < keptLastLsn ? stored.commit : keptLastLsn;
+  return { kind: "rejoin", hardState: { term: stored.term, vote: stored.vote, commit, rejoinUntil } };
+}
+
+/** What a replica with a damaged WAL answers a peer's probe while it asks its own. */
+export function damagedProbeAnswer(stored: HardState, keptLastLsn: bigint): ProbeAnswer {
+  return {
+    state: "rejoining",
+    term: stored.term,
+    lastIndex: keptLastLsn,
+    commit: stored.commit < keptLastLsn ? stored.commit : keptLastLsn,
+  };
+}
+
 /** Has this replica ever taken part in an election or held an entry? */
 function hasHistory(answer: ProbeAnswer): boolean {
   return answer.state === "rejoining" || answer.term > 0n || answer.lastIndex > 0n;

@@ -170,6 +170,20 @@ describe("LogStateMachine", () => {
     expect(machine.verdict(id(9n), waiter())).toEqual({ kind: "new" });
   });
 
+  test("without registration, a retry of seq 1 after other clients evicted its session is refused, not a new first append", () => {
+    const machine = new LogStateMachine(new DedupeTable(limits({ clientsMax: 3, endedClientsMax: 2 })), 0n, 4);
+    machine.apply([normalEntry(1n, 1n, "a", 1n)]);
+    const retry: AppendIdentity = { clientId: "a", clientSeq: 1n, sessionLsn: 0n };
+    expect(machine.verdict(retry, waiter())).toEqual({ kind: "duplicate", lsn: 1n });
+    machine.apply(["x", "y", "z"].map((other, i) => normalEntry(BigInt(2 + i), 1n, other, 1n)));
+    expect(machine.verdict(retry, waiter())).toEqual({ kind: "session-expired" });
+    // A client id whose session never ended still opens one with seq 1.
+    expect(machine.verdict({ ...retry, clientId: "fresh" }, waiter())).toEqual({ kind: "new" });
+    // Two more endings push "a" out of the bounded memory of ended ids: then seq 1 opens a session again (documented gap).
+    machine.apply(["v", "w"].map((other, i) => normalEntry(BigInt(5 + i), 1n, other, 1n)));
+    expect(machine.verdict(retry, waiter())).toEqual({ kind: "new" });
+  });
+
   test("a registered client's retry after other clients evicted its session is refused, never new (issue scenario 3)", () => {
     const machine = new LogStateMachine(new DedupeTable(limits({ clientsMax: 3 })), 0n, 4);
     machine.apply([registrationEntry(1n, 1n, "a"), normalEntry(2n, 1n, "a", 1n)]);

@@ -163,13 +163,16 @@ export class LogStateMachine {
    * A client that did not register opens its session with its first append,
    * client_seq 1, and may pipeline seq 2, 3... behind it while seq 1 is in
    * flight. Any other seq without a session may be the retry of an append
-   * whose session ended: not new. (A retry of seq 1 after its session ended
-   * cannot be told from a new client's first append; registering closes that
-   * gap, and is what the client library does.)
+   * whose session ended: not new. Nor is seq 1 from a client id whose session
+   * ended (as far as the table remembers, DedupeLimits.endedClientsMax): it
+   * may be the retry of that session's first append. Past that memory a
+   * retry of seq 1 cannot be told from a new client's first append;
+   * registering closes that gap, and is what the client library does.
    */
   #opensSession(identity: AppendIdentity): boolean {
     if (identity.sessionLsn !== 0n || this.#dedupe.hasSession(identity.clientId)) return false;
-    return identity.clientSeq === 1n || this.#pendingKeys.has(appendKey(identity.clientId, 1n));
+    if (this.#pendingKeys.has(appendKey(identity.clientId, 1n))) return true;
+    return identity.clientSeq === 1n && !this.#dedupe.sessionEnded(identity.clientId);
   }
 
   /**

@@ -3,9 +3,9 @@ import type { RefusalLog, TransportSecurity } from "@logplayer/tls";
 import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
-import type { Wal } from "@logplayer/wal";
-import { settleBlankStart, type BlankStartOptions } from "./blank-start-probe";
-import { peersHash, type Peer } from "./peers";
+import type { Wal, WalDamage } from "@logplayer/wal";
+import { checkPeerLimits, settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
+import { clusterLimitsText, peersHash, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
@@ -41,6 +41,9 @@ export function singleVoterSetup(limits: ReplicationLimits): ReplicationSetup {
   return { replicaId: 1, peers: [{ id: 1, address: "" }], limits, singleVoter: true };
 }
 
+/** How long a starting replica waits for each peer's answer when checking that their cluster limits agree. */
+const LIMITS_CHECK_TIMEOUT_MS = 2000;
+
 /** Durable entries the Storage adapter keeps decoded-and-encoded beyond the WAL's cache. */
 const RECENT_DURABLE_ENTRIES_MAX = 1024;
 
@@ -64,11 +67,8 @@ export async function openReplication(
   blankStartIo?: BlankStartIo,
 ): Promise<ReplicatedLog> {
   const { replicaId, peers } = setup;
-  if (!peers.some((p) => p.id === replicaId)) {
-    throw invalidArgument(`--replica-id ${replicaId} is not in --peers (${peers.map((p) => p.id).join(",")})`);
-  }
   const singleVoter = setup.singleVoter === true;
-  const identity: RaftIdentity = { clusterId, replicaId, peersHash: singleVoter ? SINGLE_VOTER_PEERS_HASH : peersHash(peers) };
+  const identity = replicationIdentity(setup, clusterId, limits.transactionLimits);
   const stored = await readRaftState(dataDir);
   if (stored !== null) checkStartMode(stored.identity, identity);
   // An empty data directory of a replicated cluster: a new cluster, or a replica that lost its disk? Its peers know.
@@ -76,6 +76,10 @@ export async function openReplication(
   const storedHardState = blank
     ? await settleBlankStart({ ...blankStartIo, identity, peers, join: setup.join === true }, logger)
     : (stored?.hardState ?? { ...EMPTY_HARD_STATE, term: wal.lastTerm });
+  // A replica that did not just ask its peers checks them now: one created with other limits must not join them.
+  if (!blank && !singleVoter && blankStartIo !== undefined) {
+    await checkPeerLimits({ identity, peers, channelCredentials: blankStartIo.channelCredentials }, LIMITS_CHECK_TIMEOUT_MS, logger);
+  }
   if (storedHardState.commit > wal.lastLsn) {
     throw failedPrecondition(
       `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
@@ -145,6 +149,71 @@ export async function openReplication(
     // The core refuses a configuration with its own error; on our side of the wire it is INVALID_ARGUMENT.
     throw fromRaftError(err);
   }
+}
+
+/** The identity a replica is started with; refuses a --replica-id that is not in --peers. */
+function replicationIdentity(setup: ReplicationSetup, clusterId: string, limits: TransactionLimits): RaftIdentity {
+  const { replicaId, peers } = setup;
+  if (!peers.some((p) => p.id === replicaId)) {
+    throw invalidArgument(`--replica-id ${replicaId} is not in --peers (${peers.map((p) => p.id).join(",")})`);
+  }
+  const hash = setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : peersHash(peers);
+  return { clusterId, replicaId, peersHash: hash, clusterLimits: clusterLimitsText(limits) };
+}
+
+/**
+ * The WAL's onDamage hook for a replica of a replicated cluster (undefined for
+ * a single voter, which has nothing to repair from: its damaged WAL is
+ * refused). The entries from the damaged record on are lost, and some may
+ * have been acknowledged: before the WAL drops them, this asks every peer
+ * for its commit index and writes a rejoining hard state (decideDamagedStart),
+ * so that the replica neither votes nor campaigns until the leader's log
+ * repair has refilled every committed entry. A crash after that write and
+ * before the cut just repeats it on the next start.
+ */
+export function repairFromPeers(
+  setup: ReplicationSetup,
+  clusterId: string,
+  dataDir: string,
+  transactionLimits: TransactionLimits,
+  io: BlankStartIo,
+  logger: Logger,
+): ((damage: WalDamage) => Promise<void>) | undefined {
+  if (setup.singleVoter === true) return undefined;
+  return async (damage) => {
+    const identity = replicationIdentity(setup, clusterId, transactionLimits);
+    const stored = await readRaftState(dataDir);
+    if (stored === null) {
+      throw failedPrecondition(
+        `${damage.error.message}; and ${RAFT_STATE_FILE} is missing, so this replica cannot know what it voted: ` +
+          "it cannot be repaired from its peers (move the data directory away and start with --join)",
+      );
+    }
+    checkStartMode(stored.identity, identity);
+    const { error, keptLastLsn, bytesDropped, segmentsDropped } = damage;
+    const dropped = {
+      file: error.fileName,
+      offset: error.offset,
+      problem: error.problem,
+      keptLastLsn: keptLastLsn.toString(),
+      firstDroppedLsn: (keptLastLsn + 1n).toString(),
+      bytesDropped,
+      segmentsDropped,
+      term: stored.hardState.term.toString(),
+      commit: stored.hardState.commit.toString(),
+    };
+    logger.error(
+      dropped,
+      "WAL DAMAGED: a record that may have been acknowledged fails its checks. This replica will drop it and every later " +
+        "entry, and refill them from its peers; asking every peer for its commit index first",
+    );
+    const hardState = await settleDamagedStart({ ...io, identity, peers: setup.peers }, stored.hardState, keptLastLsn, logger);
+    await writeRaftState(dataDir, { identity: stored.identity, hardState });
+    logger.error(
+      { ...dropped, votesAgainAtCommit: String(hardState.rejoinUntil) },
+      "WAL DAMAGED: dropping the damaged entries; rejoining as a non-voter until the leader has refilled every committed entry",
+    );
+  };
 }
 
 /**

@@ -78,7 +78,12 @@ export class PeerTransport implements RaftTransport {
     const batch = link.queue.splice(0, count);
     link.sending = true;
     const { identity } = this.#options;
-    const request: StepRequest = { clusterId: identity.clusterId, peersHash: identity.peersHash, messages: batch.map(messageToWire) };
+    const request: StepRequest = {
+      clusterId: identity.clusterId,
+      peersHash: identity.peersHash,
+      messages: batch.map(messageToWire),
+      clusterLimits: identity.clusterLimits ?? "",
+    };
     const deadline = Date.now() + this.#options.peerRpcTimeoutMs;
     link.client.step(request, new Metadata(), { deadline }, (err: ServiceError | null) => {
       link.sending = false;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { invalidArgument } from "@logplayer/common";
+import { describeTransactionLimits, invalidArgument, type TransactionLimits } from "@logplayer/common";
 import { VOTERS_MAX } from "@logplayer/raft";
 
 /** One replica of the LogStore cluster: its Raft id and the gRPC address peers and clients use. */
@@ -31,6 +31,18 @@ export function parsePeers(text: string): Peer[] {
   if (ids.size !== peers.length) throw invalidArgument(`--peers has duplicate ids: "${text}"`);
   return peers.sort((a, b) => a.id - b.id);
 }
+
+/**
+ * The cluster's transaction limits (cluster.json) as sent with every Raft
+ * message and probe: replicas created with different limits must not form a
+ * cluster, since an entry one accepts another could refuse to deliver.
+ */
+export function clusterLimitsText(limits: TransactionLimits): string {
+  return describeTransactionLimits(limits);
+}
+
+/** The refusal text for a sender whose cluster limits differ (the starting replica recognises it by its prefix). */
+export const LIMITS_MISMATCH = "cluster limits mismatch";
 
 /**
  * A short digest of the membership, sent with every Raft message and stored

@@ -17,6 +17,8 @@ export interface RaftIdentity {
   readonly clusterId: string;
   readonly replicaId: number;
   readonly peersHash: string;
+  /** clusterLimitsText of cluster.json: sent and checked with every message, not stored here (cluster.json holds it). */
+  readonly clusterLimits?: string;
 }
 
 export interface RaftStateRecord {

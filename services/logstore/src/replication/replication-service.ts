@@ -11,6 +11,7 @@ import {
 import type { Message } from "@logplayer/raft";
 import type { PeerIdentity, RefusalLog } from "@logplayer/tls";
 import type { ProbeAnswer } from "./blank-start";
+import { LIMITS_MISMATCH } from "./peers";
 import type { RaftIdentity } from "./raft-state-file";
 import { messageFromWire } from "./wire";
 
@@ -41,14 +42,24 @@ export function createReplicationService(
   senderCheck: StepSenderCheck | null,
   probe: () => ProbeAnswer,
 ): ReplicationServer {
-  const mismatch = (clusterId: string, peersHash: string): string | null =>
-    clusterId === identity.clusterId && peersHash === identity.peersHash
-      ? null
-      : `cluster/peer mismatch: sender has cluster "${clusterId}" peers hash ${peersHash}, ` +
-        `replica ${identity.replicaId} has cluster "${identity.clusterId}" peers hash ${identity.peersHash}`;
+  const mismatch = (clusterId: string, peersHash: string, clusterLimits: string): string | null => {
+    if (clusterId !== identity.clusterId || peersHash !== identity.peersHash) {
+      return (
+        `cluster/peer mismatch: sender has cluster "${clusterId}" peers hash ${peersHash}, ` +
+        `replica ${identity.replicaId} has cluster "${identity.clusterId}" peers hash ${identity.peersHash}`
+      );
+    }
+    // An empty value is a sender that does not say (older code): not checked.
+    const ours = identity.clusterLimits ?? "";
+    if (clusterLimits === "" || ours === "" || clusterLimits === ours) return null;
+    return (
+      `${LIMITS_MISMATCH}: the sender has ${clusterLimits.slice(0, CLUSTER_LIMITS_TEXT_MAX)}, replica ${identity.replicaId} has ` +
+      `${ours} (cluster.json); every replica of a cluster must be created with the same limits`
+    );
+  };
   return {
     step: (call: ServerUnaryCall<StepRequest, StepResponse>, callback: sendUnaryData<StepResponse>) => {
-      const { clusterId, peersHash, messages } = call.request;
+      const { clusterId, peersHash, messages, clusterLimits } = call.request;
       if (senderCheck !== null) {
         const sender = senderCheck.senderOf(call);
         const forged = messages.find((wire) => sender === null || String(wire.from) !== sender.name);
@@ -69,7 +80,7 @@ export function createReplicationService(
           return;
         }
       }
-      const reason = mismatch(clusterId, peersHash);
+      const reason = mismatch(clusterId, peersHash, clusterLimits);
       if (reason !== null) {
         onRefused(`refused Raft messages: ${reason}`);
         callback(failedPrecondition(reason).toServiceError());
@@ -83,7 +94,7 @@ export function createReplicationService(
       callback(null, {});
     },
     probe: (call: ServerUnaryCall<ProbeRequest, ProbeResponse>, callback: sendUnaryData<ProbeResponse>) => {
-      const reason = mismatch(call.request.clusterId, call.request.peersHash);
+      const reason = mismatch(call.request.clusterId, call.request.peersHash, call.request.clusterLimits);
       if (reason !== null) {
         onRefused(`refused a probe from replica ${call.request.from}: ${reason}`);
         callback(failedPrecondition(reason).toServiceError());
@@ -100,6 +111,9 @@ export function createReplicationService(
     },
   };
 }
+
+/** What of a sender's limits text a refusal quotes (the text comes from the network). */
+const CLUSTER_LIMITS_TEXT_MAX = 256;
 
 const STATE_TO_WIRE: Readonly<Record<ProbeAnswer["state"], ReplicaStartState>> = {
   blank: ReplicaStartState.REPLICA_START_STATE_BLANK,

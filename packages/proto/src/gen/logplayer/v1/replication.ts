@@ -183,6 +183,11 @@ export interface StepRequest {
   /** Hash of the sorted "id=address" peer list both sides were started with. */
   peersHash: string;
   messages: RaftMessage[];
+  /**
+   * The sender's cluster limits (cluster.json) as text ("entry-bytes-max 1048576, ..."): a replica created with other
+   * limits is refused like another peer list. Empty from a sender that does not say (not checked).
+   */
+  clusterLimits: string;
 }
 
 export interface StepResponse {
@@ -193,6 +198,8 @@ export interface ProbeRequest {
   peersHash: string;
   /** The asking replica's id. */
   from: number;
+  /** As in StepRequest: a replica with other cluster limits is refused, naming both. */
+  clusterLimits: string;
 }
 
 export interface ProbeResponse {
@@ -653,7 +660,7 @@ export const RaftMessage: MessageFns<RaftMessage> = {
 };
 
 function createBaseStepRequest(): StepRequest {
-  return { clusterId: "", peersHash: "", messages: [] };
+  return { clusterId: "", peersHash: "", messages: [], clusterLimits: "" };
 }
 
 export const StepRequest: MessageFns<StepRequest> = {
@@ -666,6 +673,9 @@ export const StepRequest: MessageFns<StepRequest> = {
     }
     for (const v of message.messages) {
       RaftMessage.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.clusterLimits !== "") {
+      writer.uint32(242).string(message.clusterLimits);
     }
     return writer;
   },
@@ -701,6 +711,14 @@ export const StepRequest: MessageFns<StepRequest> = {
           message.messages.push(RaftMessage.decode(reader, reader.uint32()));
           continue;
         }
+        case 30: {
+          if (tag !== 242) {
+            break;
+          }
+
+          message.clusterLimits = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -717,6 +735,7 @@ export const StepRequest: MessageFns<StepRequest> = {
       messages: globalThis.Array.isArray(object?.messages)
         ? object.messages.map((e: any) => RaftMessage.fromJSON(e))
         : [],
+      clusterLimits: isSet(object.clusterLimits) ? globalThis.String(object.clusterLimits) : "",
     };
   },
 
@@ -731,6 +750,9 @@ export const StepRequest: MessageFns<StepRequest> = {
     if (message.messages?.length) {
       obj.messages = message.messages.map((e) => RaftMessage.toJSON(e));
     }
+    if (message.clusterLimits !== "") {
+      obj.clusterLimits = message.clusterLimits;
+    }
     return obj;
   },
 
@@ -742,6 +764,7 @@ export const StepRequest: MessageFns<StepRequest> = {
     message.clusterId = object.clusterId ?? "";
     message.peersHash = object.peersHash ?? "";
     message.messages = object.messages?.map((e) => RaftMessage.fromPartial(e)) || [];
+    message.clusterLimits = object.clusterLimits ?? "";
     return message;
   },
 };
@@ -790,7 +813,7 @@ export const StepResponse: MessageFns<StepResponse> = {
 };
 
 function createBaseProbeRequest(): ProbeRequest {
-  return { clusterId: "", peersHash: "", from: 0 };
+  return { clusterId: "", peersHash: "", from: 0, clusterLimits: "" };
 }
 
 export const ProbeRequest: MessageFns<ProbeRequest> = {
@@ -803,6 +826,9 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     }
     if (message.from !== 0) {
       writer.uint32(24).uint32(message.from);
+    }
+    if (message.clusterLimits !== "") {
+      writer.uint32(242).string(message.clusterLimits);
     }
     return writer;
   },
@@ -838,6 +864,14 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
           message.from = reader.uint32();
           continue;
         }
+        case 30: {
+          if (tag !== 242) {
+            break;
+          }
+
+          message.clusterLimits = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -852,6 +886,7 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
       clusterId: isSet(object.clusterId) ? globalThis.String(object.clusterId) : "",
       peersHash: isSet(object.peersHash) ? globalThis.String(object.peersHash) : "",
       from: isSet(object.from) ? globalThis.Number(object.from) : 0,
+      clusterLimits: isSet(object.clusterLimits) ? globalThis.String(object.clusterLimits) : "",
     };
   },
 
@@ -866,6 +901,9 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     if (message.from !== 0) {
       obj.from = Math.round(message.from);
     }
+    if (message.clusterLimits !== "") {
+      obj.clusterLimits = message.clusterLimits;
+    }
     return obj;
   },
 
@@ -877,6 +915,7 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     message.clusterId = object.clusterId ?? "";
     message.peersHash = object.peersHash ?? "";
     message.from = object.from ?? 0;
+    message.clusterLimits = object.clusterLimits ?? "";
     return message;
   },
 };
