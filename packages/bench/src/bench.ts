@@ -3,7 +3,8 @@ import type { LocalCluster } from "@logplayer/cluster";
 import { type HopTraceSnapshot, LOOPBACK_HOST, markCommitTime, monotonicNs } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
 import { computeBreakdown, type DelayBreakdown, type TracedTxn } from "./breakdown";
-import { decodeDelayHistogram, type DelaySummary, type Histogram, mergeHistograms, summarizeUs } from "./delay-histograms";
+import { CDF_PERCENTILES, type CdfSeries } from "./html-report";
+import { cdfPoints, decodeDelayHistogram, type DelaySummary, type Histogram, mergeHistograms, summarizeUs } from "./delay-histograms";
 import {
   type GroupCommitCounters,
   type GroupCommitSummary,
@@ -91,6 +92,8 @@ export interface BenchOutcome {
   machineCpu: MachineCpuSummary | null;
   /** Each process's CPU over the measured phase (services and this load generator); empty off Linux. */
   processCpu: ProcessCpu[];
+  /** Latency CDFs of the main measures, for the HTML report. */
+  cdfs: CdfSeries[];
   /** Per-hop delays of the sampled transactions; null when tracing was off or the rings could not be read. */
   breakdown: DelayBreakdown | null;
   errors: string[];
@@ -295,12 +298,14 @@ async function collect(
     });
   }
   const elapsedS = Number(run.lastAckNs - run.startNs) / 1e9;
+  const sqliteCommitDelay = mergeHistograms(sqlite);
+  const logPlayerDelay = mergeHistograms(player);
   return {
     measures: {
-      logPlayerDelay: summarizeUs(mergeHistograms(player)),
+      logPlayerDelay: summarizeUs(logPlayerDelay),
       applyDelay: summarizeUs(mergeHistograms(apply)),
       commitLatency: summarizeUs(run.commitLatency),
-      sqliteCommitDelay: summarizeUs(mergeHistograms(sqlite)),
+      sqliteCommitDelay: summarizeUs(sqliteCommitDelay),
     },
     slots: run.slotsTotal,
     sent: run.sent,
@@ -317,6 +322,11 @@ async function collect(
     machineCpu,
     processCpu: [],
     breakdown: null,
+    cdfs: [
+      { name: "send -> SQLite commit", points: cdfPoints(sqliteCommitDelay, CDF_PERCENTILES) },
+      { name: "commit latency (append -> ack)", points: cdfPoints(run.commitLatency, CDF_PERCENTILES) },
+      { name: "LogPlayer delay", points: cdfPoints(logPlayerDelay, CDF_PERCENTILES) },
+    ],
     errors: run.errors,
   };
 }

@@ -8,7 +8,7 @@ import { LocalCluster } from "@logplayer/cluster";
 import { envOption, HOP_TRACE_ENV, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { type BenchConfig, runBenchmark } from "./bench";
 import { ProgressBar } from "./progress-bar";
-import { type BenchReport, defaultOutPath, formatReport, machineInfo } from "./report";
+import { type BenchReport, defaultOutPath, formatHtmlReport, formatReport, machineInfo } from "./report";
 import { RATE_MAX } from "./schedule";
 import { KEYS_PER_TXN_MAX } from "./workload";
 
@@ -261,7 +261,11 @@ async function main(): Promise<void> {
     const report: BenchReport = { formatVersion: 1, startedAt: startedAt.toISOString(), config, machine: machineInfo(), result };
     fs.mkdirSync(path.dirname(outPath), { recursive: true });
     fs.writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`${formatReport(report)}\n\nresult written to ${path.relative(process.cwd(), outPath)}\n`);
+    const htmlPath = outPath.replace(/(\.json)?$/, ".html");
+    fs.writeFileSync(htmlPath, formatHtmlReport(report));
+    process.stdout.write(
+      `${formatReport(report)}\n\nresult written to ${path.relative(process.cwd(), outPath)} (plots: ${path.relative(process.cwd(), htmlPath)})\n`,
+    );
   } catch (err: unknown) {
     if (interrupted) return new Promise<void>(() => {}); // onSignal exits
     progress.stop();

@@ -59,6 +59,7 @@ function report(shardP50s: readonly (number | null)[]): BenchReport {
       machineCpu: { busyPercent: 81.6, userPercent: 65.2, systemPercent: 16.4, iowaitPercent: 3.1, stealPercent: 0.14 },
       processCpu: [],
       breakdown: null,
+      cdfs: [],
       errors: [],
     },
   };

@@ -1,6 +1,7 @@
 import os from "node:os";
 import type { BenchConfig, BenchOutcome } from "./bench";
 import { formatMs, formatSummaryTable } from "./delay-histograms";
+import { renderHtmlReport } from "./html-report";
 
 export interface MachineInfo {
   cpus: number;
@@ -111,4 +112,23 @@ export function formatReport(report: BenchReport): string {
   }
   for (const error of result.errors) lines.push(`error       ${error}`);
   return lines.join("\n");
+}
+
+/** The HTML page written beside the JSON: CDFs of the main measures and the breakdown as a stacked bar. Pure. */
+export function formatHtmlReport(report: BenchReport): string {
+  const { config, result } = report;
+  const label = `${config.logStoreReplicas} replica(s), ${config.keysPerTxn} x ${config.valueBytes} B, ${config.rate} txn/s`;
+  return renderHtmlReport({
+    title: `pnpm bench, ${report.startedAt}`,
+    notes: [
+      label,
+      `machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), load average ${report.machine.loadAverage.map((l) => l.toFixed(2)).join(" ")}`,
+    ],
+    cdfs: result.cdfs,
+    bars:
+      result.breakdown === null
+        ? []
+        : [{ name: label, segments: result.breakdown.segments.map((row) => ({ name: row.name, ms: row.summary.meanMs ?? 0 })) }],
+    text: formatReport(report),
+  });
 }
