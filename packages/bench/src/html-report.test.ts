@@ -34,9 +34,9 @@ describe("html report", () => {
       },
       { name: "two", segments: [{ name: "x", ms: 2 }] },
     ]);
-    // 590 px for the longest total (4 ms): 147.5 px per ms.
+    // 530 px for the longest total (4 ms): 132.5 px per ms.
     const widths = [...svg.matchAll(/<rect x="[\d.]+" y="\d+" width="([\d.]+)" height="26"/g)].map((m) => Number(m[1]));
-    expect(widths).toEqual([147.5, 442.5, 295]);
+    expect(widths).toEqual([132.5, 397.5, 265]);
   });
 
   it("is one self-contained page: no script, no external reference", () => {

@@ -61,7 +61,7 @@ export function renderCdfSvg(series: readonly CdfSeries[]): string {
       `<text x="${fmt(x(decade))}" y="${height - bottom + 16}" text-anchor="middle" font-size="11">${decade >= 1 ? decade : decade.toPrecision(1)}</text>`,
     );
   }
-  for (const percent of [0, 25, 50, 75, 90, 99, 100]) {
+  for (const percent of [0, 25, 50, 75, 90, 99]) {
     parts.push(
       `<line x1="${left}" y1="${fmt(y(percent))}" x2="${width - right}" y2="${fmt(y(percent))}" stroke="#eee"/>`,
       `<text x="${left - 6}" y="${fmt(y(percent) + 4)}" text-anchor="end" font-size="11">${percent}%</text>`,
@@ -88,7 +88,8 @@ export function renderBreakdownSvg(bars: readonly BreakdownBar[]): string {
   if (bars.length === 0) return "<p>no delay breakdown (tracing was off)</p>";
   const width = 760;
   const left = 150;
-  const right = 20;
+  // Room for the total printed after the longest bar.
+  const right = 80;
   const barHeight = 26;
   const names = [...new Set(bars.flatMap((bar) => bar.segments.map((segment) => segment.name)))];
   const totals = bars.map((bar) => bar.segments.reduce((sum, segment) => sum + Math.max(0, segment.ms), 0));
@@ -126,7 +127,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
     "<!doctype html>",
     '<html lang="en"><head><meta charset="utf-8">',
     `<title>${escapeHtml(input.title)}</title>`,
-    "<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{font-size:12px;background:#f6f6f6;padding:1em}</style>",
+    "<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{font-size:12px;background:#f6f6f6;padding:1em;overflow-x:auto}</style>",
     "</head><body>",
     `<h1>${escapeHtml(input.title)}</h1>`,
     ...input.notes.map((note) => `<p>${escapeHtml(note)}</p>`),
