@@ -1,8 +1,10 @@
 import type { LogPlayerClient, MutationInput } from "@logplayer/client";
 import type { LocalCluster } from "@logplayer/cluster";
-import { LOOPBACK_HOST, monotonicNs } from "@logplayer/common";
+import { type HopTraceSnapshot, LOOPBACK_HOST, markCommitTime, monotonicNs } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
-import { decodeDelayHistogram, type DelaySummary, type Histogram, mergeHistograms, summarizeUs } from "./delay-histograms";
+import { computeBreakdown, type DelayBreakdown, type TracedTxn } from "./breakdown";
+import { CDF_PERCENTILES, type CdfSeries } from "./html-report";
+import { cdfPoints, decodeDelayHistogram, type DelaySummary, type Histogram, mergeHistograms, summarizeUs } from "./delay-histograms";
 import {
   type GroupCommitCounters,
   type GroupCommitSummary,
@@ -11,6 +13,7 @@ import {
   summarizeGroupCommits,
 } from "./group-commit";
 import { readCpuTicks, summarizeCpu, type MachineCpuSummary } from "./machine-cpu";
+import { type ProcessCpu, readProcessTicks, summarizeProcessCpu } from "./process-cpu";
 import { type OpenLoopProgress, type OpenLoopResult, runOpenLoop } from "./open-loop";
 import { Workload } from "./workload";
 
@@ -33,6 +36,8 @@ export interface BenchConfig {
   commitTimeoutMs: number;
   /** mTLS (the default, as users run it) or plain text (--insecure), to measure what TLS costs. */
   transport: "mtls" | "insecure";
+  /** Trace one transaction in this many for the delay breakdown; 0 = no trace (the services then record nothing). */
+  traceEvery: number;
 }
 
 /** Where the run is, for the progress display. */
@@ -85,6 +90,12 @@ export interface BenchOutcome {
   groupCommits: GroupCommitSummary | null;
   /** The machine's CPU use over the measured phase; null off Linux. */
   machineCpu: MachineCpuSummary | null;
+  /** Each process's CPU over the measured phase (services and this load generator); empty off Linux. */
+  processCpu: ProcessCpu[];
+  /** Latency CDFs of the main measures, for the HTML report. */
+  cdfs: CdfSeries[];
+  /** Per-hop delays of the sampled transactions; null when tracing was off or the rings could not be read. */
+  breakdown: DelayBreakdown | null;
   errors: string[];
 }
 
@@ -94,6 +105,7 @@ const APPLY_POLL_INTERVAL_MS = 50;
 const CONNECT_TIMEOUT_MS = 15_000;
 const STATS_TIMEOUT_MS = 10_000;
 const METRICS_TIMEOUT_MS = 2_000;
+const TRACE_READ_TIMEOUT_MS = 10_000;
 
 /** Runs warm-up and the measured phase against an already started cluster. */
 export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, hooks: BenchHooks): Promise<BenchOutcome> {
@@ -107,8 +119,9 @@ export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, h
       shardCount: config.shards,
       seed: config.seed,
     });
+    const tracer = new TxnTracer(config.traceEvery);
     if (config.warmupS > 0) {
-      const warmup = await phase(client, workload, config, config.warmupS, (live) => hooks.onPhase("warmup", live));
+      const warmup = await phase(client, workload, config, tracer, config.warmupS, (live) => hooks.onPhase("warmup", live));
       hooks.onPhase("settling");
       await waitForApplied(client, warmup.lastLsnByShard);
     }
@@ -116,7 +129,11 @@ export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, h
     await Promise.all(range(config.shards).map((i) => client.deliveryStats(i, { reset: true, timeoutMs: STATS_TIMEOUT_MS })));
     const groupCommitsBefore = await scrapeLogStores(cluster);
     const cpuBefore = readCpuTicks();
-    const measured = await phase(client, workload, config, config.durationS, (live) => hooks.onPhase("measuring", live));
+    const processTicksBefore = readClusterTicks(cluster);
+    tracer.recording = true;
+    const measured = await phase(client, workload, config, tracer, config.durationS, (live) => hooks.onPhase("measuring", live));
+    tracer.recording = false;
+    const processTicksAfter = readClusterTicks(cluster);
     const cpuAfter = readCpuTicks();
     const groupCommitsAfter = await scrapeLogStores(cluster);
     hooks.onPhase("draining");
@@ -129,9 +146,32 @@ export async function runBenchmark(cluster: LocalCluster, config: BenchConfig, h
       }),
     );
     const machineCpu = cpuBefore !== null && cpuAfter !== null ? summarizeCpu(cpuBefore, cpuAfter) : null;
-    return await collect(client, config, measured, allApplied, groupCommits, machineCpu);
+    const measuredS = Number(measured.lastAckNs - measured.startNs) / 1e9;
+    const processCpu = summarizeProcessCpu(processTicksBefore, processTicksAfter, measuredS, measured.acked);
+    const breakdown = config.traceEvery > 0 ? await readBreakdown(cluster, tracer.txns) : null;
+    return { ...(await collect(client, config, measured, allApplied, groupCommits, machineCpu)), processCpu, breakdown };
   } finally {
     client.close();
+  }
+}
+
+/** Marks one send in `every` for the hop trace and keeps the marked ones acknowledged while recording. */
+class TxnTracer {
+  recording = false;
+  readonly txns: TracedTxn[] = [];
+  #sends = 0;
+
+  constructor(private readonly every: number) {}
+
+  /** The commit time to send: odd when this send is traced. */
+  mark(): { commitTimeNs: bigint; traced: boolean } {
+    const traced = this.every > 0 && this.#sends % this.every === 0;
+    this.#sends += 1;
+    return { commitTimeNs: markCommitTime(monotonicNs(), traced), traced };
+  }
+
+  acked(commitTimeNs: bigint, lsn: bigint): void {
+    if (this.recording) this.txns.push({ commitTimeNs, lsn, ackNs: monotonicNs() });
   }
 }
 
@@ -139,6 +179,7 @@ function phase(
   client: LogPlayerClient,
   workload: Workload,
   config: BenchConfig,
+  tracer: TxnTracer,
   durationS: number,
   onStart: (live: OpenLoopProgress) => void,
 ): Promise<OpenLoopResult> {
@@ -156,8 +197,9 @@ function phase(
           (key, i): MutationInput => ({ kind: MutationKind.MUTATION_KIND_PUT, key, value: txn.values[i]!, delta: 0n }),
         );
         // The paper's commit time: read after the transaction is built, right before the send.
-        const commitTimeNs = monotonicNs();
+        const { commitTimeNs, traced } = tracer.mark();
         const { lsn } = await client.commit(mutations, { commitTimeNs, timeoutMs: config.commitTimeoutMs });
+        if (traced) tracer.acked(commitTimeNs, lsn);
         return lsn;
       },
       shardCount: config.shards,
@@ -178,6 +220,36 @@ async function scrapeLogStores(cluster: LocalCluster): Promise<Map<string, Group
     }
   }
   return counters;
+}
+
+/** CPU ticks of every running service process and of this load generator, by process name. */
+function readClusterTicks(cluster: LocalCluster): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const managed of cluster.processes) {
+    const pid = managed.pid;
+    const read = pid === undefined ? null : readProcessTicks(pid);
+    if (read !== null) ticks.set(managed.name, read);
+  }
+  const own = readProcessTicks(process.pid);
+  if (own !== null) ticks.set(LOAD_GENERATOR_NAME, own);
+  return ticks;
+}
+
+export const LOAD_GENERATOR_NAME = "load generator (bench)";
+
+/** Reads every service's hop-trace ring and joins them with the traced transactions; null when a ring cannot be read. */
+async function readBreakdown(cluster: LocalCluster, txns: readonly TracedTxn[]): Promise<DelayBreakdown | null> {
+  const snapshots: Record<"logstore" | "logplayer" | "shard", HopTraceSnapshot[]> = { logstore: [], logplayer: [], shard: [] };
+  try {
+    for (const spec of cluster.plan) {
+      if (spec.metricsPort < 0) return null;
+      const body = await scrapeMetrics(LOOPBACK_HOST, spec.metricsPort, TRACE_READ_TIMEOUT_MS, "/debug/hop-trace");
+      snapshots[spec.service].push(JSON.parse(body) as HopTraceSnapshot);
+    }
+  } catch {
+    return null;
+  }
+  return computeBreakdown(txns, { logStores: snapshots.logstore, logPlayers: snapshots.logplayer, shards: snapshots.shard });
 }
 
 /** Polls each shard until it applied the last LSN sent to it (bounded). True when all did. */
@@ -226,12 +298,14 @@ async function collect(
     });
   }
   const elapsedS = Number(run.lastAckNs - run.startNs) / 1e9;
+  const sqliteCommitDelay = mergeHistograms(sqlite);
+  const logPlayerDelay = mergeHistograms(player);
   return {
     measures: {
-      logPlayerDelay: summarizeUs(mergeHistograms(player)),
+      logPlayerDelay: summarizeUs(logPlayerDelay),
       applyDelay: summarizeUs(mergeHistograms(apply)),
       commitLatency: summarizeUs(run.commitLatency),
-      sqliteCommitDelay: summarizeUs(mergeHistograms(sqlite)),
+      sqliteCommitDelay: summarizeUs(sqliteCommitDelay),
     },
     slots: run.slotsTotal,
     sent: run.sent,
@@ -246,6 +320,13 @@ async function collect(
     shards,
     groupCommits,
     machineCpu,
+    processCpu: [],
+    breakdown: null,
+    cdfs: [
+      { name: "send -> SQLite commit", points: cdfPoints(sqliteCommitDelay, CDF_PERCENTILES) },
+      { name: "commit latency (append -> ack)", points: cdfPoints(run.commitLatency, CDF_PERCENTILES) },
+      { name: "LogPlayer delay", points: cdfPoints(logPlayerDelay, CDF_PERCENTILES) },
+    ],
     errors: run.errors,
   };
 }

@@ -98,3 +98,10 @@ export function formatSummaryTable(rows: readonly SummaryRow[]): string {
       .trimEnd();
   return [line(header), ...body.map(line)].join("\n");
 }
+
+/** [percentile, ms] through `percentiles` (ascending), for a CDF plot; empty when nothing was recorded. */
+export function cdfPoints(histogram: Histogram, percentiles: readonly number[]): [number, number][] {
+  if (histogram.totalCount === 0) return [];
+  const maxUs = histogram.maxValue;
+  return percentiles.map((p) => [p, (p >= 100 ? maxUs : Math.min(histogram.getValueAtPercentile(p), maxUs)) / 1000]);
+}

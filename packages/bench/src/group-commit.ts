@@ -70,16 +70,18 @@ export function summarizeGroupCommits(
 }
 
 /** GET http://host:port/metrics, bounded by `timeoutMs`. */
-export function scrapeMetrics(host: string, port: number, timeoutMs: number): Promise<string> {
+export function scrapeMetrics(host: string, port: number, timeoutMs: number, urlPath = "/metrics"): Promise<string> {
   return new Promise((resolve, reject) => {
-    const request = http.get({ host, port, path: "/metrics", timeout: timeoutMs }, (response) => {
+    const request = http.get({ host, port, path: urlPath, timeout: timeoutMs }, (response) => {
       let body = "";
       response.setEncoding("utf8");
       response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve(body));
+      response.on("end", () =>
+        response.statusCode === 200 ? resolve(body) : reject(new Error(`${urlPath} on ${host}:${port}: HTTP ${response.statusCode}`)),
+      );
       response.on("error", reject);
     });
-    request.on("timeout", () => request.destroy(new Error(`no /metrics answer from ${host}:${port} within ${timeoutMs} ms`)));
+    request.on("timeout", () => request.destroy(new Error(`no ${urlPath} answer from ${host}:${port} within ${timeoutMs} ms`)));
     request.on("error", reject);
   });
 }

@@ -5,10 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { LocalCluster } from "@logplayer/cluster";
-import { envOption, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
+import { envOption, HOP_TRACE_ENV, LOG_LEVELS, parseIntegerInRange, runMain, SHARD_COUNT_MAX, parseFlags } from "@logplayer/common";
 import { type BenchConfig, runBenchmark } from "./bench";
 import { ProgressBar } from "./progress-bar";
-import { type BenchReport, defaultOutPath, formatReport, machineInfo } from "./report";
+import { type BenchReport, defaultOutPath, formatHtmlReport, formatReport, machineInfo } from "./report";
 import { RATE_MAX } from "./schedule";
 import { KEYS_PER_TXN_MAX } from "./workload";
 
@@ -30,6 +30,7 @@ interface CliOptions {
   out: string | undefined;
   keepData: boolean;
   insecure: boolean;
+  traceEvery: string;
 }
 
 const DURATION_S_MAX = 24 * 3600;
@@ -48,6 +49,21 @@ const WARMUP_S_DEFAULT = 15;
  * 13.7-24.4 ms at 10 (p50 unchanged, 0.51-0.64 against 0.56-0.81 ms).
  */
 const LOAD_NICE_DEFAULT = 19;
+/**
+ * With --trace-every auto, about this many transactions are traced over the
+ * warm-up and the measured phase together: each service's ring (64 Ki
+ * records) then holds every record of the run, and the trace costs the
+ * services a few thousand ring writes.
+ */
+const TRACED_TXNS_TARGET = 4000;
+
+/** The --trace-every value: "auto" spreads TRACED_TXNS_TARGET over the run, "0" turns the trace off. */
+function traceEveryFor(flag: string, rate: number, totalS: number): number {
+  if (flag === "auto") return Math.max(1, Math.ceil((rate * totalS) / TRACED_TXNS_TARGET));
+  const every = Number(flag);
+  if (!Number.isInteger(every) || every < 0) throw new InvalidArgumentError(`--trace-every must be auto or an integer >= 0, got "${flag}"`);
+  return every;
+}
 
 function parsePositiveNumber(name: string, max: number): (value: string) => number {
   return (value: string) => {
@@ -147,6 +163,14 @@ function parseOptions(argv: string[]): CliOptions {
     .addOption(
       envOption("--out <file>", "JSON result path (default bench-results/bench-<shards>s-<rate>r-<timestamp>.json)", "LP_BENCH_OUT"),
     )
+    .addOption(
+      envOption(
+        "--trace-every <n|auto>",
+        "trace one transaction in n through every hop for the delay breakdown (services record it in a bounded ring); 0 = off",
+        "LP_BENCH_TRACE_EVERY",
+        "auto",
+      ),
+    )
     .option("--keep-data", "keep the cluster's data and logs (the path is printed)", false)
     .option("--insecure", "run the cluster in plain text without authentication (to compare with the default mTLS)", false)
     .showHelpAfterError();
@@ -189,6 +213,7 @@ function toConfig(o: CliOptions): BenchConfig {
     logLevel: o.logLevel,
     commitTimeoutMs: o.commitTimeoutMs,
     transport: o.insecure ? "insecure" : "mtls",
+    traceEvery: traceEveryFor(String(o.traceEvery), o.rate, o.warmup + o.duration),
   };
 }
 
@@ -197,6 +222,8 @@ async function main(): Promise<void> {
   const config = toConfig(options);
   const startedAt = new Date();
   const outPath = path.resolve(options.out ?? defaultOutPath(config, startedAt));
+  // The services inherit this environment: with it they record the sampled hop trace.
+  if (config.traceEvery > 0) process.env[HOP_TRACE_ENV] = "1";
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-bench-"));
   const progress = new ProgressBar();
   const cluster = await LocalCluster.prepare({
@@ -234,7 +261,11 @@ async function main(): Promise<void> {
     const report: BenchReport = { formatVersion: 1, startedAt: startedAt.toISOString(), config, machine: machineInfo(), result };
     fs.mkdirSync(path.dirname(outPath), { recursive: true });
     fs.writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`${formatReport(report)}\n\nresult written to ${path.relative(process.cwd(), outPath)}\n`);
+    const htmlPath = outPath.replace(/(\.json)?$/, ".html");
+    fs.writeFileSync(htmlPath, formatHtmlReport(report));
+    process.stdout.write(
+      `${formatReport(report)}\n\nresult written to ${path.relative(process.cwd(), outPath)} (plots: ${path.relative(process.cwd(), htmlPath)})\n`,
+    );
   } catch (err: unknown) {
     if (interrupted) return new Promise<void>(() => {}); // onSignal exits
     progress.stop();

@@ -25,6 +25,7 @@ function report(shardP50s: readonly (number | null)[]): BenchReport {
       logLevel: "warn",
       commitTimeoutMs: 10_000,
       transport: "mtls",
+      traceEvery: 0,
     },
     machine: {
       cpus: 2,
@@ -56,6 +57,9 @@ function report(shardP50s: readonly (number | null)[]): BenchReport {
       })),
       groupCommits: { replica: "logstore", groupCommits: 6000, entriesPerGroup: 1.66, durableWriteMeanMs: 1.234 },
       machineCpu: { busyPercent: 81.6, userPercent: 65.2, systemPercent: 16.4, iowaitPercent: 3.1, stealPercent: 0.14 },
+      processCpu: [],
+      breakdown: null,
+      cdfs: [],
       errors: [],
     },
   };

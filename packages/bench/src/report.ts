@@ -1,6 +1,7 @@
 import os from "node:os";
 import type { BenchConfig, BenchOutcome } from "./bench";
 import { formatMs, formatSummaryTable } from "./delay-histograms";
+import { renderHtmlReport } from "./html-report";
 
 export interface MachineInfo {
   cpus: number;
@@ -90,6 +91,44 @@ export function formatReport(report: BenchReport): string {
         "the delays include waiting for it (docs/benchmarks.md, fourth cut)",
     );
   }
+  if (result.processCpu.length > 0) {
+    lines.push("", "CPU per process over the measured phase (ms of CPU per acknowledged transaction, cores busy):");
+    const width = Math.max(...result.processCpu.map((p) => p.name.length));
+    for (const p of result.processCpu)
+      lines.push(`  ${p.name.padEnd(width)}  ${p.msPerTxn.toFixed(3)} ms/txn  ${p.cores.toFixed(2)} cores`);
+    const total = result.processCpu.reduce((sum, p) => sum + p.msPerTxn, 0);
+    lines.push(`  ${"all".padEnd(width)}  ${total.toFixed(3)} ms/txn`);
+  }
+  const breakdown = result.breakdown;
+  if (breakdown !== null) {
+    lines.push(
+      "",
+      `delay breakdown: ${breakdown.tracedTxns} traced transactions (1 in ${config.traceEvery}), ${breakdown.completeTxns} seen at every ` +
+        `LogStore and LogPlayer hop${breakdown.overwritten > 0 ? `; ${breakdown.overwritten} ring records overwritten` : ""}`,
+      formatSummaryTable([...breakdown.segments, breakdown.total, breakdown.commitToAck]),
+    );
+  } else if (config.traceEvery > 0) {
+    lines.push("", "delay breakdown: the services' hop traces could not be read");
+  }
   for (const error of result.errors) lines.push(`error       ${error}`);
   return lines.join("\n");
+}
+
+/** The HTML page written beside the JSON: CDFs of the main measures and the breakdown as a stacked bar. Pure. */
+export function formatHtmlReport(report: BenchReport): string {
+  const { config, result } = report;
+  const label = `${config.logStoreReplicas} replica(s), ${config.keysPerTxn} x ${config.valueBytes} B, ${config.rate} txn/s`;
+  return renderHtmlReport({
+    title: `pnpm bench, ${report.startedAt}`,
+    notes: [
+      label,
+      `machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), load average ${report.machine.loadAverage.map((l) => l.toFixed(2)).join(" ")}`,
+    ],
+    cdfs: result.cdfs,
+    bars:
+      result.breakdown === null
+        ? []
+        : [{ name: label, segments: result.breakdown.segments.map((row) => ({ name: row.name, ms: row.summary.meanMs ?? 0 })) }],
+    text: formatReport(report),
+  });
 }

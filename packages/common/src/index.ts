@@ -60,6 +60,17 @@ export { validateShardMap } from "./shard-map";
 export { validateKey, validateTransaction, serviceMessageBytesMax, DEFAULT_MESSAGE_BYTES_MAX } from "./limits";
 export { Backoff } from "./backoff";
 export { monotonicNs, nsToUs } from "./clock";
+export {
+  hopTrace,
+  HopTrace,
+  PendingLsnTrace,
+  isTracedCommitTime,
+  markCommitTime,
+  TRACE_HOPS,
+  HOP_TRACE_ENV,
+  HOP_TRACE_CAPACITY_ENV,
+} from "./hop-trace";
+export type { HopTraceSnapshot, TraceHop } from "./hop-trace";
 export { createLogger, silentLogger, LOG_LEVELS } from "./logger";
 export type { Logger, LogLevel } from "./logger";
 export { createRegistry, startMetricsServer, Registry, Counter, Gauge, Histogram } from "./metrics";

@@ -1,5 +1,6 @@
 import http from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { HOP_TRACE_ENV, hopTrace } from "./hop-trace";
 
 // Re-exported so services need no direct prom-client dependency of their own.
 export { Counter, Gauge, Histogram, Registry };
@@ -65,6 +66,10 @@ export async function startMetricsServer(
           res.end(String(err));
         },
       );
+    } else if (req.method === "GET" && req.url === "/debug/hop-trace") {
+      // The benchmark's sampled delay trace (hop-trace.ts); off unless the process was started with it.
+      res.writeHead(hopTrace.enabled ? 200 : 404, { "content-type": hopTrace.enabled ? "application/json" : "text/plain" });
+      res.end(hopTrace.enabled ? JSON.stringify(hopTrace.snapshot()) : `hop trace off (start with ${HOP_TRACE_ENV}=1)\n`);
     } else {
       res.writeHead(404);
       res.end("not found: try /metrics, /healthz or /readyz\n");

@@ -1,5 +1,6 @@
 import { assert, LpError, Status, type Logger } from "@logplayer/common";
 import { PROTOCOL_VERSION, type LogEntry, type ReadResponse } from "@logplayer/proto";
+import { traceEntriesReceived } from "./hop-trace-points";
 import type { LogReader, ReadCall } from "./ports";
 
 /**
@@ -74,7 +75,9 @@ export class MainStream {
     this.#call = call;
     this.#lastError = null;
     call.on("data", (response: ReadResponse) => {
-      if (call === this.#call && response.entries.length > 0) this.events.entries(response.entries, response.commitLsn);
+      if (call !== this.#call || response.entries.length === 0) return;
+      traceEntriesReceived(response.entries);
+      this.events.entries(response.entries, response.commitLsn);
     });
     call.on("error", (err: Error) => this.#failed(call, client, LpError.from(err)));
     call.on("end", () => this.#failed(call, client, new LpError(Status.UNAVAILABLE, "LogStore ended the tailing read")));

@@ -25,6 +25,7 @@ import {
   type StatusRequest,
   type StatusResponse,
 } from "@logplayer/proto";
+import { logStoreTrace } from "./hop-trace-points";
 import { AppendStreamSession } from "./append-stream";
 import type { ClusterMeta } from "./cluster-meta";
 import type { LogStoreMetrics } from "./metrics";
@@ -127,6 +128,7 @@ export class LogStoreNode {
    * and durable here.
    */
   async append(request: AppendRequest): Promise<AppendResponse> {
+    logStoreTrace.received(request.commitTimeNs);
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
     // Refused before it enters the Raft log: what is already there waits in the WAL's queue for room.
     const diskFull = this.#wal.diskFull;

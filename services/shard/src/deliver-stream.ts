@@ -2,6 +2,7 @@ import { AssertionError, assert, invalidArgument, LpError, monotonicNs, resource
 import { PROTOCOL_VERSION, type DeliverRequest, type DeliverResponse, type PartBatch } from "@logplayer/proto";
 import { checkCommitFence, validateBatch } from "./batch-validation";
 import type { DeliverCall, ShardContext } from "./context";
+import { tracePartsCommitted, tracePartsReceived } from "./hop-trace-points";
 import { checkHello } from "./identity";
 
 /**
@@ -109,11 +110,13 @@ function applyBatch(ctx: ShardContext, batch: PartBatch, commitLsnFloor: bigint,
     throw problem;
   }
   for (const part of batch.parts) ctx.stats.recordReceived(part, receivedNs);
+  tracePartsReceived(batch.parts, receivedNs);
   const endTimer = ctx.metrics.batchApplySeconds.startTimer();
   const plan = ctx.store.applyBatch(batch.parts);
   const committedNs = monotonicNs();
   endTimer();
   for (const part of plan.apply) ctx.stats.recordCommitted(part, committedNs);
+  tracePartsCommitted(plan.apply, committedNs);
   recordPlan(ctx, plan.apply.length, plan.duplicates, plan.gap !== undefined);
   if (plan.rejectedLsns.length > 0) {
     ctx.metrics.partsRejected.inc(plan.rejectedLsns.length);

@@ -22,6 +22,7 @@ import {
 import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
+import { logStoreTrace } from "../hop-trace-points";
 import { isRegistration, sessionExpiredError, tooOldError, type DedupeTable } from "../dedupe-table";
 import { LogStateMachine, type AppendFailure, type AppendIdentity, type AppendWaiter } from "./log-state-machine";
 import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
@@ -148,6 +149,7 @@ export class ReplicatedLog {
       application: {
         apply: (entries) => {
           this.#state.apply(entries);
+          logStoreTrace.applied(this.#state.appliedLsn);
           this.#commitListener(this.#state.appliedLsn);
         },
         observe: (status) => this.#observe(status),
@@ -157,6 +159,7 @@ export class ReplicatedLog {
         this.#logRefusal(`refused a Raft ${message.type} from replica ${message.from} (dropped, the node keeps running): ${reason}`),
     });
     wal.onDurable((durableLsn) => {
+      logStoreTrace.durable(durableLsn);
       const term = wal.termAt(durableLsn);
       if (term !== undefined) this.#driver.persisted(durableLsn, term);
     });
@@ -332,6 +335,7 @@ export class ReplicatedLog {
       `proposal landed at ${result.index}/${result.term}, expected ${entry.lsn}/${entry.term}`,
     );
     this.#logWriter.proposed(entry, payload.length + RECORD_HEADER_BYTES);
+    logStoreTrace.proposed(entry.lsn, entry.commitTimeNs);
     this.#state.track(entry.lsn, entry.term, identity, waiter);
   }
 
