@@ -29,7 +29,7 @@ export class Channels {
 
   logStore(address: string): LogStoreClient {
     assert(!this.#closed, "channels: used after close");
-    assert(this.logStoreAddresses.includes(address), `channels: ${address} is not a configured LogStore address`);
+    // Any address, not only the configured ones: replicas named by Status (members, a not-leader refusal) are called too.
     let client = this.#logStores.get(address);
     if (client === undefined) {
       client = new LogStoreClient(address, this.channelCredentials, this.channelOptions);

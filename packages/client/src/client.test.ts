@@ -1,4 +1,5 @@
 import { INSECURE } from "@logplayer/tls";
+import { waitFor } from "@logplayer/testing";
 import { status as Status } from "@grpc/grpc-js";
 import { failedPrecondition, invalidArgument, LpError, resourceExhausted, unavailable } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
@@ -276,6 +277,88 @@ describe("LogPlayerClient against fake services", () => {
     const status = await client.clusterStatus();
     expect(status.shards.map((s) => s.status?.appliedLsn)).toEqual([1n, 1n, 1n]);
     expect(status.shards.map((s) => s.lag)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("readLog hands out every committed entry once, in order, across a broken stream and a replica that repeats", async () => {
+    const replica = new FakeLogStore(3, cluster.shards);
+    replica.entries = cluster.logStore.entries;
+    cluster.logStore.mirrors.push(replica);
+    replica.role = "follower";
+    replica.readRepeat = 2;
+    await startLogStore(replica);
+    extra.push({ close: () => replica.server?.forceShutdown() });
+    for (let i = 1; i <= 6; i++) await client.commit([mutation.put(`k${i}`, String(i))]);
+    const reader = await LogPlayerClient.connect(options({ logstore: [cluster.logStore.address, replica.address] }));
+    extra.push(reader);
+    // The first replica breaks after 2 entries; the second resumes at LSN 3 but starts 2 entries early.
+    cluster.logStore.readFailAfter.push(2);
+    const lsns: bigint[] = [];
+    const keys: string[] = [];
+    for await (const record of reader.readLog({ fromLsn: 1n, toLsn: 8n })) {
+      lsns.push(record.lsn);
+      keys.push(...record.mutations.map((m) => m.key));
+      // Entries committed while the read is under way arrive too.
+      if (record.lsn === 6n) await client.commit([mutation.put("k7", "7"), mutation.put("other", "x")]);
+      if (record.lsn === 7n) await client.commit([mutation.put("k8", "8")]);
+    }
+    expect(lsns).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+    expect(keys).toEqual(["k1", "k2", "k3", "k4", "k5", "k6", "k7", "other", "k8"]);
+    expect(cluster.logStore.reads.map((r) => r.fromLsn)).toEqual([1n]);
+    expect(replica.reads.map((r) => r.fromLsn)).toEqual([3n]);
+  });
+
+  it("watch yields only mutations under the prefix, resumes from an LSN, and ends with CancelledError on abort", async () => {
+    await client.commit([mutation.put("w:a", "1"), mutation.put("x:a", "1")]);
+    await client.commit([mutation.put("x:b", "2")]);
+    await client.commit([mutation.add("w:n", 3), mutation.delete("w:a")]);
+    const events: { lsn: bigint; keys: string[] }[] = [];
+    for await (const event of client.watch("w:", { fromLsn: 1n, toLsn: 3n })) {
+      events.push({ lsn: event.lsn, keys: event.mutations.map((m) => m.key) });
+    }
+    expect(events).toEqual([
+      { lsn: 1n, keys: ["w:a"] },
+      { lsn: 3n, keys: ["w:n", "w:a"] },
+    ]);
+    const resumed: bigint[] = [];
+    for await (const event of client.watch("w:", { fromLsn: 2n, toLsn: 3n })) resumed.push(event.lsn);
+    expect(resumed).toEqual([3n]);
+    // Without fromLsn: only what commits from now on; the abort ends the wait for more.
+    const stop = new AbortController();
+    const seen: bigint[] = [];
+    const watching = (async (): Promise<unknown> => {
+      for await (const event of client.watch("w:", { signal: stop.signal })) {
+        seen.push(event.lsn);
+        stop.abort();
+      }
+      return "ended without an error";
+    })().catch((err: unknown) => err);
+    await waitFor("the third Read call", () => cluster.logStore.reads.length === 3, { timeoutMs: 5_000 });
+    await client.commit([mutation.put("w:z", "z")]);
+    expect(CancelledError.is(await watching)).toBe(true);
+    expect(seen).toEqual([4n]);
+  });
+
+  it("members lists each replica as it answers for itself, and one that does not answer as down", async () => {
+    const down = new FakeLogStore(3, cluster.shards);
+    await startLogStore(down);
+    const downAddress = down.address;
+    down.server!.forceShutdown();
+    const leaderStatus = cluster.logStore.status.bind(cluster.logStore);
+    cluster.logStore.status = () => ({
+      ...leaderStatus(),
+      replicaId: "1",
+      replicas: [
+        { replicaId: "1", address: cluster.logStore.address, role: "leader", term: 1n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 0n },
+        { replicaId: "2", address: downAddress, role: "follower", term: 1n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 4n },
+      ],
+    });
+    const members = await client.members();
+    expect(members.map((m) => [m.replicaId, m.self?.role, m.lag])).toEqual([
+      ["1", "leader", undefined],
+      ["2", undefined, 4n],
+    ]);
+    expect(UnavailableError.is(members[1]!.error)).toBe(true);
+    expect((await client.clusterStatus()).members?.map((m) => m.self === undefined)).toEqual([false, true]);
   });
 
   it("status and deliveryStats reach the right shard; a reset is passed through", async () => {

@@ -1,6 +1,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import {
   assert,
+  Backoff,
   describeShardMap,
   failedPrecondition,
   grpcChannelOptions,
@@ -39,7 +40,10 @@ import {
   type Mutation,
   type ShardStatusResponse,
   type StatusResponse,
+  type ReadResponse,
 } from "@logplayer/proto";
+import { sleepUnlessAborted, throwIfAborted } from "./abort";
+import { LogGapError, LsnCursor, toLogRecord, watchEventOf, type LogRecord, type WatchEvent } from "./log-cursor";
 import {
   callUnary,
   sleepMs,
@@ -59,6 +63,7 @@ import {
   DeadlineExceededError,
   FailedPreconditionError,
   InternalError,
+  LimitExceededError,
   NotLeaderError,
   SessionExpiredError,
   UnavailableError,
@@ -74,6 +79,17 @@ import { mergeScanResults, type ScanItem } from "./scan-merge";
 export interface CallOpts {
   /** Deadline of this call (default: the client's timeoutMs). */
   timeoutMs?: number;
+  /** Cancels the call (and its retries): it then fails with CancelledError. */
+  signal?: AbortSignal;
+}
+
+export interface ReadLogOpts {
+  /** The first LSN wanted (default: the leader's commit LSN + 1, i.e. only entries committed from now on). */
+  fromLsn?: bigint;
+  /** The last LSN wanted, inclusive (default: none, read until aborted). */
+  toLsn?: bigint;
+  /** Ends the read with CancelledError. */
+  signal?: AbortSignal;
 }
 
 export interface CommitOpts extends CallOpts {
@@ -152,6 +168,23 @@ export interface ClusterStatus {
   logStoreAddress: string;
   logStore: StatusResponse;
   shards: ShardStatusReport[];
+  /** Every LogStore replica as it answered for itself (absent from reports made without asking them). */
+  members?: MemberReport[];
+}
+
+/**
+ * One LogStore replica: its own Status answer (role, term, last and commit LSN), and what the leader
+ * reports of it (match LSN and lag, for a follower); `error` when it did not answer.
+ */
+export interface MemberReport {
+  replicaId: string;
+  address: string;
+  /** Its own Status; undefined when it did not answer (then `error` says why). */
+  self?: { role: string; term: bigint; lastLsn: bigint; commitLsn: bigint; leaderAddress: string };
+  error?: ClientError;
+  /** From the leader's Status: the LSN it knows this replica holds, and how far behind its last LSN that is. */
+  matchLsn?: bigint;
+  lag?: bigint;
 }
 
 export const DEFAULT_SCAN_LIMIT = 1_000;
@@ -644,7 +677,66 @@ export class LogPlayerClient {
       if (shard.status !== undefined && logStore.commitLsn >= shard.status.appliedLsn)
         shard.lag = logStore.commitLsn - shard.status.appliedLsn;
     }
-    return { logStoreAddress: address, logStore, shards };
+    const members = await this.#membersFrom(address, logStore, deadlineMs);
+    return { logStoreAddress: address, logStore, shards, members };
+  }
+
+  /**
+   * Every LogStore replica, as the answering replica lists them and as each answers for itself (asked once,
+   * without waiting for a connection, so a replica that is down shows as an error at once). A single
+   * replica (no replication) is listed alone. Throws when no replica's Status can be read.
+   */
+  async members(opts: CallOpts = {}): Promise<MemberReport[]> {
+    this.#assertOpen();
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const address = this.#logStoreAddress;
+    const answering = await withReadRetry(
+      () => logStoreStatusCall(this.#channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      deadlineMs,
+      this.#retryPolicy,
+      () => this.#channels.closed,
+    );
+    return this.#membersFrom(address, answering, deadlineMs);
+  }
+
+  async #membersFrom(address: string, answering: StatusResponse, deadlineMs: number): Promise<MemberReport[]> {
+    const listed =
+      answering.replicas.length > 0
+        ? answering.replicas.map((r) => ({ replicaId: r.replicaId, address: r.address }))
+        : [{ replicaId: answering.replicaId, address }];
+    const answers = await Promise.all(
+      listed.map(async (replica) => {
+        if (replica.address === address) return { status: answering };
+        const target: CallTarget = { context: `LogStore at ${replica.address}`, deadlineMs, waitForReady: false };
+        try {
+          return { status: await logStoreStatusCall(this.#channels, replica.address, target) };
+        } catch (err: unknown) {
+          return { error: toClientError(err) };
+        }
+      }),
+    );
+    const leader = answers.find((a) => a.status?.role === "leader")?.status;
+    return listed.map((replica, index): MemberReport => {
+      const { status, error } = answers[index]!;
+      const seenByLeader = leader?.replicas.find((r) => r.replicaId === replica.replicaId);
+      const isFollower = seenByLeader !== undefined && status?.role !== "leader";
+      return {
+        ...replica,
+        ...(status === undefined
+          ? {}
+          : {
+              self: {
+                role: status.role,
+                term: status.term,
+                lastLsn: status.lastLsn,
+                commitLsn: status.commitLsn,
+                leaderAddress: status.leaderAddress,
+              },
+            }),
+        ...(error === undefined ? {} : { error }),
+        ...(isFollower ? { matchLsn: seenByLeader.matchLsn, lag: seenByLeader.lag } : {}),
+      };
+    });
   }
 
   async #probeShard(shardId: number, deadlineMs: number): Promise<ShardStatusReport> {
@@ -676,6 +768,77 @@ export class LogPlayerClient {
     const context = this.#shardContext(shardId);
     if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true });
     return this.#read(context, opts.timeoutMs, call);
+  }
+
+  /**
+   * The committed log from `fromLsn` (default: the next entry to commit, so only new ones), in LSN order,
+   * one record per entry, until `toLsn` (inclusive; default: forever) or `signal` aborts (CancelledError).
+   * Reads from any replica (each serves what it knows is committed); when a stream fails it resumes at the
+   * next LSN on the next replica, with backoff, so no LSN is skipped or repeated. Gives up with the last
+   * error after readAttemptsMax failed attempts in a row, or at once on an error a retry cannot fix.
+   */
+  async *readLog(opts: ReadLogOpts = {}): AsyncGenerator<LogRecord, void, undefined> {
+    this.#assertOpen();
+    const { signal } = opts;
+    const toLsn = opts.toLsn === undefined ? undefined : checkLsn(opts.toLsn, "toLsn");
+    const fromLsn =
+      opts.fromLsn === undefined ? (await this.logStoreStatus(signal === undefined ? {} : { signal })).commitLsn + 1n : opts.fromLsn;
+    const cursor = new LsnCursor(checkLsn(fromLsn, "fromLsn"));
+    const addresses = this.#channels.logStoreAddresses;
+    let replica = Math.max(0, addresses.indexOf(this.#logStoreAddress));
+    const backoff = new Backoff(this.#options.readBackoff, Math.random);
+    let failures = 0;
+    while (toLsn === undefined || cursor.next <= toLsn) {
+      const address = addresses[replica]!;
+      const context = `LogStore at ${address}`;
+      throwIfAborted(signal, context);
+      const call = this.#channels.logStore(address).read({
+        protocolVersion: PROTOCOL_VERSION,
+        fromLsn: cursor.next,
+        // Always a tailing read: a to_lsn past the replica's commit LSN would be refused.
+        toLsn: 0n,
+        readerId: `${this.clientId}/read-log`,
+      });
+      const cancel = (): void => call.cancel();
+      signal?.addEventListener("abort", cancel, { once: true });
+      let failure: ClientError;
+      try {
+        for await (const response of call as AsyncIterable<ReadResponse>) {
+          for (const entry of response.entries) {
+            if (!cursor.accept(entry)) continue;
+            failures = 0;
+            backoff.reset();
+            yield toLogRecord(entry);
+            if (toLsn !== undefined && cursor.next > toLsn) return;
+          }
+        }
+        failure = new UnavailableError(Status.UNAVAILABLE, `${context}: the Read stream ended`);
+      } catch (err: unknown) {
+        throwIfAborted(signal, context);
+        failure =
+          err instanceof LogGapError ? new UnavailableError(Status.UNAVAILABLE, `${context}: ${err.message}`) : toClientError(err, context);
+        if (!UnavailableError.is(failure) && !LimitExceededError.is(failure)) throw failure;
+      } finally {
+        signal?.removeEventListener("abort", cancel);
+        call.cancel();
+      }
+      failures += 1;
+      if (failures >= this.#options.readAttemptsMax || this.#channels.closed) throw failure;
+      replica = (replica + 1) % addresses.length;
+      await sleepUnlessAborted(backoff.nextDelayMs(), signal, context);
+    }
+  }
+
+  /**
+   * Committed mutations on keys starting with `prefix`, one event per transaction that has any (see
+   * readLog for fromLsn, resuming and failures). Resume after an event with fromLsn = event.lsn + 1n.
+   */
+  async *watch(prefix: string, opts: ReadLogOpts = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    if (prefix !== "") this.#checkKey(prefix);
+    for await (const record of this.readLog(opts)) {
+      const event = watchEventOf(record, prefix);
+      if (event !== undefined) yield event;
+    }
   }
 
   /** Closes every channel. Idempotent; later calls throw CancelledError. */

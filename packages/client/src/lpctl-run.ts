@@ -18,7 +18,19 @@ import { type TlsFlags, type TransportSecurity, tlsOptions, transportSecurityFro
 import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT, type AppendLookup } from "./client";
 import { toClientError } from "./errors";
 import { checkHealth, HealthServingStatus } from "./health-check";
-import { clusterProblems, clusterStatusJson, formatClusterStatus, formatScanLines, formatValue, toJson } from "./lpctl-format";
+import {
+  clusterProblems,
+  clusterStatusJson,
+  formatClusterStatus,
+  formatLogRecord,
+  formatMembers,
+  formatScanLines,
+  formatValue,
+  formatWatchLines,
+  membersJson,
+  toJson,
+} from "./lpctl-format";
+import { CancelledError } from "./errors";
 import { mutation } from "./mutations";
 import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, type ClientOptions } from "./options";
 import { parseDeltaArg, parseTxnOps, parseValueArg } from "./txn-args";
@@ -31,6 +43,10 @@ export interface LpctlIo {
   connect?: (options: ClientOptions) => Promise<LogPlayerClient>;
   /** A value given as `-`. Default: all of process.stdin, up to VALUE_SOURCE_BYTES_MAX. */
   readStdin?: () => Promise<Buffer>;
+  /** Ends the commands that run until stopped (tail, watch) cleanly, exit 0: lpctl's entry point fires it on Ctrl-C. */
+  signal?: AbortSignal;
+  /** Called when a command that `signal` stops starts: until then the entry point lets Ctrl-C kill lpctl. */
+  onStoppable?: () => void;
 }
 
 /** The most a value read from a file or stdin may hold: the largest gRPC message a LogStore accepts. */
@@ -311,13 +327,15 @@ function addStatusCommands(run: Run): void {
     .command("status")
     .description(
       "the LogStore's role, term, commit LSN, cluster id and shard map; every shard's applied/durable LSN and lag, or its error; " +
-        "exits 1 when the cluster is not healthy (no leader known, a shard not answering, not the one listed, " +
-        "or ahead of the log's commit LSN)",
+        "exits 1 when the cluster is not healthy (no leader known, a replica not answering or not leader/follower, " +
+        "a shard not answering, not the one listed, ahead of the log's commit LSN, behind it by more than --lag-max, " +
+        "or behind with no delivery stream open)",
     )
-    .action(() =>
+    .option("--lag-max <entries>", "unhealthy when a shard is more than this many entries behind the log's commit LSN", parseLsn)
+    .action((opts: { lagMax?: bigint }) =>
       withClient(run, async (client, g) => {
         const status = await client.clusterStatus();
-        const problems = clusterProblems(status);
+        const problems = clusterProblems(status, opts.lagMax === undefined ? {} : { lagMax: opts.lagMax });
         const json = { ...clusterStatusJson(status), healthy: problems.length === 0, problems };
         run.io.stdout(g.json ? `${toJson(json)}\n` : formatClusterStatus(status));
         if (problems.length > 0) {
@@ -337,6 +355,75 @@ function addStatusCommands(run: Run): void {
       run.io.stdout(g.json ? `${toJson({ address, status: result.statusName })}\n` : `${result.statusName}\n`);
       if (result.status !== HealthServingStatus.SERVING) run.exitCode = EXIT_ERROR;
     });
+}
+
+/** Runs a command that reads until stopped: Ctrl-C (io.signal) ends it with exit 0, like reaching --to. */
+async function untilStopped(run: Run, body: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const stop = new AbortController();
+  const outer = run.io.signal;
+  const onStop = (): void => stop.abort(outer?.reason);
+  if (outer?.aborted) onStop();
+  outer?.addEventListener("abort", onStop, { once: true });
+  run.io.onStoppable?.();
+  try {
+    await body(stop.signal);
+  } catch (err: unknown) {
+    if (!(stop.signal.aborted && CancelledError.is(err))) throw err;
+  } finally {
+    outer?.removeEventListener("abort", onStop);
+  }
+}
+
+function readRange(opts: { from?: bigint; to?: bigint }, signal: AbortSignal): { fromLsn?: bigint; toLsn?: bigint; signal: AbortSignal } {
+  return { signal, ...(opts.from === undefined ? {} : { fromLsn: opts.from }), ...(opts.to === undefined ? {} : { toLsn: opts.to }) };
+}
+
+function addLogCommands(run: Run): void {
+  run.program
+    .command("tail")
+    .description(
+      "print committed log entries, one line each (--json: one JSON object per line), from --from (default: the next to commit) " +
+        "until --to or Ctrl-C; rides through a replica failure without skipping or repeating an LSN",
+    )
+    .option("--from <lsn>", "the first LSN to print (1: the whole log)", parseLsn)
+    .option("--to <lsn>", "the last LSN to print, then exit", parseLsn)
+    .action((opts: { from?: bigint; to?: bigint }) =>
+      withClient(run, (client, g) =>
+        untilStopped(run, async (signal) => {
+          for await (const record of client.readLog(readRange(opts, signal))) run.io.stdout(formatLogRecord(record, g.hex, g.json));
+        }),
+      ),
+    );
+  run.program
+    .command("watch")
+    .description(
+      "print committed mutations on keys starting with PREFIX, one line each with its transaction's LSN (--json: one JSON object " +
+        "per line), from --from (default: the next to commit) until --to or Ctrl-C",
+    )
+    .argument("<prefix>")
+    .option("--from <lsn>", "the first LSN to look at (1: the whole log)", parseLsn)
+    .option("--to <lsn>", "the last LSN to look at, then exit", parseLsn)
+    .action((prefix: string, opts: { from?: bigint; to?: bigint }) =>
+      withClient(run, (client, g) =>
+        untilStopped(run, async (signal) => {
+          for await (const event of client.watch(prefix, readRange(opts, signal)))
+            run.io.stdout(formatWatchLines(event.lsn, event.mutations, g.hex, g.json));
+        }),
+      ),
+    );
+  run.program
+    .command("members")
+    .description(
+      "the LogStore replicas: each one's id, address, role, term, last and commit LSN as it reports them, and for a follower " +
+        "the match LSN and lag the leader reports; exits 1 when one does not answer",
+    )
+    .action(() =>
+      withClient(run, async (client, g) => {
+        const members = await client.members();
+        run.io.stdout(g.json ? `${toJson({ members: membersJson(members) })}\n` : formatMembers(members));
+        if (members.some((m) => m.self === undefined)) run.exitCode = EXIT_ERROR;
+      }),
+    );
 }
 
 /** The client package's version, from its package.json (dist/ sits beside it). */
@@ -375,6 +462,7 @@ function buildProgram(run: Run): void {
   addOutcomeCommand(run);
   addStatusCommands(run);
   addLookupCommand(run);
+  addLogCommands(run);
 }
 
 /**

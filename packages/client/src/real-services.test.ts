@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { createTestTls, type TestTls } from "@logplayer/testing";
+import { createTestTls, waitFor, type TestTls } from "@logplayer/testing";
 import { LogPlayerClient } from "./client";
 import { runLpctl } from "./lpctl-run";
 import { mutation } from "./mutations";
@@ -168,6 +168,43 @@ if (!built && process.env["CI"]) {
     expect([missing.status, missing.stdout]).toEqual([2, "(not found)\n"]);
   });
 
+  it("lpctl tail, watch and members read the live cluster; tail stops cleanly on Ctrl-C", async () => {
+    let stdout = "";
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
+    const run = (...args: string[]): Promise<number> =>
+      runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stdout += t) });
+    expect(await run("txn", "put:tail:a=1", "put:other=2")).toBe(0);
+    const lsn = /committed lsn=(\d+)/.exec(stdout)![1]!;
+    stdout = "";
+    expect(await run("tail", "--from", lsn, "--to", lsn)).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^lsn=${lsn} term=\\d+ client=\\S+ seq=1  put "tail:a" "1"; put "other" "2"\n$`));
+    stdout = "";
+    expect(await run("--json", "watch", "tail:", "--from", "1", "--to", lsn)).toBe(0);
+    expect(
+      stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as unknown),
+    ).toEqual([{ lsn, kind: "put", key: "tail:a", value: "1" }]);
+    stdout = "";
+    expect(await run("members")).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^replica \\S+  ${logstore}  role=leader  term=\\d+  last_lsn=\\d+  commit_lsn=\\d+\n$`));
+    // The built binary, tailing until Ctrl-C: it prints what commits after it started and exits 0.
+    const tail = spawn(process.execPath, [LPCTL, ...flags, "tail"], { stdio: ["ignore", "pipe", "pipe"] });
+    let tailed = "";
+    tail.stdout!.on("data", (chunk: Buffer) => (tailed += chunk.toString()));
+    tail.stderr!.on("data", (chunk: Buffer) => (tailed += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => tail.once("exit", (code) => resolve(code)));
+    // The tail may start reading after a first commit: commit until one shows up (bounded).
+    await waitFor("lpctl tail to print a committed entry", async () => {
+      await run("put", "tail:live", "x");
+      return tailed.includes('put "tail:live" "x"');
+    });
+    tail.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(tailed).not.toContain("lpctl:");
+  });
+
   it("a client whose session other clients evicted registers again; lookupAppend and lpctl lookup find a commit", async () => {
     const connect = (clientId?: string): Promise<LogPlayerClient> =>
       LogPlayerClient.connect({
@@ -207,5 +244,24 @@ if (!built && process.env["CI"]) {
       a.close();
       for (const other of others) other.close();
     }
+  });
+
+  // Last: it stops a shard.
+  it("lpctl status exits 0 on the healthy cluster and 1, with the reason in --json, once a shard is down", async () => {
+    let stdout = "";
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir, "--json"];
+    const run = (...args: string[]): Promise<number> =>
+      runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: () => undefined });
+    await waitFor("the shards to catch up", async () => {
+      stdout = "";
+      return (await run("status", "--lag-max", "0")) === 0;
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ healthy: true, problems: [] });
+    await stop(children[1]!);
+    stdout = "";
+    expect(await run("status")).toBe(1);
+    const report = JSON.parse(stdout) as { healthy: boolean; problems: string[] };
+    expect(report.healthy).toBe(false);
+    expect(report.problems).toEqual([expect.stringMatching(new RegExp(`^shard 1 at ${shards[1]} does not answer`))]);
   });
 });
