@@ -35,3 +35,30 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined, 
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * `work`, or a CancelledError as soon as `signal` fires (the work itself goes on: use this only where it
+ * cannot be cancelled, and where its outcome is then the caller's to find out, as after a deadline).
+ */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined, context: string): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      work.catch(() => undefined);
+      reject(abortedError(signal, context));
+      return;
+    }
+    const onAbort = (): void => reject(abortedError(signal, context));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -258,6 +258,49 @@ describe("LogPlayerClient against fake services", () => {
     await expect(client.scan("p:", { limit: 0 })).rejects.toThrow(InvalidArgumentError);
   });
 
+  it("scanIterator walks every key under the prefix in key order, a page per shard at a time, and resumes after a cursor", async () => {
+    const keys = Array.from({ length: 25 }, (_, i) => `it:${String(i).padStart(2, "0")}`);
+    const { lsn } = await client.commit([...keys.map((k) => mutation.put(k, k)), mutation.put("iu:0", "x")]);
+    const walked: string[] = [];
+    for await (const item of client.scanIterator("it:", { minLsn: lsn, pageSize: 3 })) walked.push(item.key);
+    expect(walked).toEqual(keys);
+    // Lazily: stopping after 4 items leaves most pages unread.
+    const scansBefore = cluster.shards.reduce((n, shard) => n + shard.scans.length, 0);
+    const firstFour: string[] = [];
+    for await (const item of client.scanIterator("it:", { pageSize: 2 })) {
+      firstFour.push(item.key);
+      if (firstFour.length === 4) break;
+    }
+    expect(firstFour).toEqual(keys.slice(0, 4));
+    expect(cluster.shards.reduce((n, shard) => n + shard.scans.length, 0) - scansBefore).toBeLessThan(8);
+    const resumed: string[] = [];
+    for await (const item of client.scanIterator("it:", { startAfter: firstFour[3]! })) resumed.push(item.key);
+    expect(resumed).toEqual(keys.slice(4));
+  });
+
+  it("an AbortSignal ends a waiting read, a waiting commit and connect with CancelledError", async () => {
+    const aborted = AbortSignal.abort(new Error("stop"));
+    await expect(client.get("a", { signal: aborted })).rejects.toThrow(/aborted by the caller's signal \(stop\)/);
+    const gets = cluster.shards.reduce((n, shard) => n + shard.gets.length, 0);
+    expect(gets).toBe(0);
+    for (const shard of cluster.shards) shard.readFaults.push("hang");
+    const stopGet = new AbortController();
+    const get = client.get("a", { signal: stopGet.signal, timeoutMs: 60_000 }).catch((err: unknown) => err);
+    await waitFor("the get to reach its shard", () => cluster.shards.some((shard) => shard.gets.length > 0), { timeoutMs: 5_000 });
+    stopGet.abort();
+    expect(CancelledError.is(await get)).toBe(true);
+    cluster.logStore.appendFaults.push("hang");
+    const stopCommit = new AbortController();
+    const commit = client.commit([mutation.put("a", "1")], { signal: stopCommit.signal, timeoutMs: 60_000 }).catch((err: unknown) => err);
+    await waitFor("the append to reach the LogStore", () => cluster.logStore.appendFaults.length === 0, { timeoutMs: 5_000 });
+    stopCommit.abort();
+    const error = await commit;
+    expect(CancelledError.is(error)).toBe(true);
+    expect((error as Error).message).toMatch(/outcome is unknown/);
+    await expect(LogPlayerClient.connect(options(), { signal: aborted })).rejects.toThrow(CancelledError);
+    await expect(client.scanIterator("", { signal: aborted }).next()).rejects.toThrow(CancelledError);
+  });
+
   it("clusterStatus reports a dead shard's error without throwing, and lag for the others", async () => {
     await client.commit([mutation.put("a", "1")]);
     cluster.shards[0]!.appliedLsn = 0n;

@@ -42,7 +42,7 @@ import {
   type StatusResponse,
   type ReadResponse,
 } from "@logplayer/proto";
-import { sleepUnlessAborted, throwIfAborted } from "./abort";
+import { raceAbort, sleepUnlessAborted, throwIfAborted } from "./abort";
 import { LogGapError, LsnCursor, toLogRecord, watchEventOf, type LogRecord, type WatchEvent } from "./log-cursor";
 import {
   callUnary,
@@ -57,7 +57,7 @@ import {
 import { channelCredentialsFor } from "@logplayer/tls";
 import { Channels } from "./channels";
 import { AppendStreams } from "./append-stream";
-import { CommitWindow } from "./commit-window";
+import { CommitWindow, type SeqLease } from "./commit-window";
 import {
   CancelledError,
   DeadlineExceededError,
@@ -74,13 +74,22 @@ import {
 } from "./errors";
 import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
 import { checkTimeoutMs, resolveOptions, withClusterLimits, type ClientOptions, type ResolvedOptions } from "./options";
-import { mergeScanResults, type ScanItem } from "./scan-merge";
+import { compareKeys, mergeScanResults, type ScanItem } from "./scan-merge";
 
 export interface CallOpts {
   /** Deadline of this call (default: the client's timeoutMs). */
   timeoutMs?: number;
   /** Cancels the call (and its retries): it then fails with CancelledError. */
   signal?: AbortSignal;
+}
+
+export interface ScanIteratorOpts extends CallOpts {
+  /** Every page waits until its shard has applied this LSN (default 0). */
+  minLsn?: bigint;
+  /** The cursor: only keys after this one (a key an earlier iteration yielded). */
+  startAfter?: string;
+  /** Items per page and shard (default DEFAULT_SCAN_LIMIT, at most SCAN_LIMIT_MAX). */
+  pageSize?: number;
 }
 
 export interface ReadLogOpts {
@@ -258,7 +267,7 @@ export class LogPlayerClient {
    * and shard map), waiting for it up to timeoutMs. Throws
    * FailedPreconditionError when `shards` does not match the shard map.
    */
-  static async connect(options: ClientOptions): Promise<LogPlayerClient> {
+  static async connect(options: ClientOptions, opts: { signal?: AbortSignal } = {}): Promise<LogPlayerClient> {
     const given = resolveOptions(options);
     const channelCredentials = channelCredentialsFor(given.security);
     let channels = new Channels(
@@ -268,7 +277,7 @@ export class LogPlayerClient {
       channelCredentials,
     );
     try {
-      const chosen = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given));
+      const chosen = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given), opts.signal);
       checkClusterStatus(chosen.status, given.shardAddresses.length, chosen.address);
       const resolved = withClusterLimits(given, options, clusterLimits(chosen.status, chosen.address));
       if (resolved.messageBytesMax !== given.messageBytesMax) {
@@ -322,13 +331,23 @@ export class LogPlayerClient {
     const txn: Transaction = { mutations };
     const problem = validateTransaction(txn, transactionEncodedBytes(txn), this.#options.limits);
     if (problem) throw toClientError(problem);
+    const { signal } = opts;
+    throwIfAborted(signal, "commit");
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
-    const lease = await this.#commitWindow.acquire(deadlineMs);
+    const acquiring = this.#commitWindow.acquire(deadlineMs);
+    let lease: SeqLease;
     try {
-      return await this.#commitWithSeq(txn, lease.seq, opts, deadlineMs);
-    } finally {
-      lease.release();
+      lease = await raceAbort(acquiring, signal, "commit: waiting for a commit slot (nothing was sent)");
+    } catch (err: unknown) {
+      acquiring.then(
+        (late) => late.release(),
+        () => undefined,
+      );
+      throw err;
     }
+    // The slot is held until the last attempt has ended, even when the caller stopped waiting for it.
+    const work = this.#commitWithSeq(txn, lease.seq, opts, deadlineMs).finally(() => lease.release());
+    return raceAbort(work, signal, "commit (its outcome is unknown: an attempt may still be appended)");
   }
 
   /**
@@ -356,7 +375,7 @@ export class LogPlayerClient {
       return "now";
     };
     try {
-      return await withRetry(attempt, deadlineMs, this.#commitPolicy, decide, () => this.#channels.closed);
+      return await withRetry(attempt, deadlineMs, this.#commitPolicy, decide, this.#cancelled(opts.signal));
     } catch (err: unknown) {
       const error = toClientError(err);
       if (!SessionExpiredError.is(error)) throw error;
@@ -386,12 +405,17 @@ export class LogPlayerClient {
   }
 
   /** Calls the leader, following redirects and retrying as commits do, within the deadline. */
-  #callLeader<T>(call: (address: string) => Promise<T>, deadlineMs: number): Promise<T> {
+  #callLeader<T>(call: (address: string) => Promise<T>, deadlineMs: number, signal?: AbortSignal): Promise<T> {
     const attempt = async (): Promise<T> => {
       if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
       return call(this.#logStoreAddress);
     };
-    return withRetry(attempt, deadlineMs, this.#commitPolicy, this.#leaderRetryDecision(), () => this.#channels.closed);
+    return withRetry(attempt, deadlineMs, this.#commitPolicy, this.#leaderRetryDecision(), this.#cancelled(signal), signal);
+  }
+
+  /** Whether retries should stop: the client closed, or the caller's signal fired. */
+  #cancelled(signal: AbortSignal | undefined): () => boolean {
+    return () => this.#channels.closed || signal?.aborted === true;
   }
 
   /** This client's session, registered on first use (one registration for every commit waiting for it). */
@@ -463,10 +487,16 @@ export class LogPlayerClient {
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     const call = (address: string): Promise<LookupAppendResponse> => {
       const client = this.#channels.logStore(address);
-      const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: this.#waitForReady(), client };
+      const target: CallTarget = {
+        context: `LogStore at ${address}`,
+        deadlineMs,
+        waitForReady: this.#waitForReady(),
+        client,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      };
       return callUnary<LookupAppendRequest, LookupAppendResponse>((r, m, o, cb) => client.lookupAppend(r, m, o, cb), request, target);
     };
-    return toAppendLookup(await this.#callLeader(call, deadlineMs));
+    return toAppendLookup(await this.#callLeader(call, deadlineMs, opts.signal));
   }
 
   /**
@@ -531,7 +561,7 @@ export class LogPlayerClient {
     const minLsn = checkLsn(opts.minLsn ?? 0n);
     const shardId = this.shardForKey(key);
     const client = this.#channels.shard(shardId);
-    const response = await this.#read(this.#shardContext(shardId), opts.timeoutMs, (target) =>
+    const response = await this.#read(this.#shardContext(shardId), opts, (target) =>
       callUnary<GetRequest, GetResponse>((r, m, o, cb) => client.get(r, m, o, cb), { key, minLsn }, { ...target, client }),
     );
     if (response.appliedLsn < minLsn) {
@@ -559,7 +589,7 @@ export class LogPlayerClient {
     }
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     const perShard = await Promise.all(
-      this.#channels.shardAddresses.map((_, shardId) => this.#scanShard(shardId, prefix, minLsn, limit, deadlineMs)),
+      this.#channels.shardAddresses.map((_, shardId) => this.#scanShard(shardId, prefix, minLsn, limit, deadlineMs, opts.signal)),
     );
     const appliedLsn = perShard.reduce((low, shard) => (shard.appliedLsn < low ? shard.appliedLsn : low), perShard[0]!.appliedLsn);
     return {
@@ -571,6 +601,66 @@ export class LogPlayerClient {
     };
   }
 
+  /**
+   * Keys starting with `prefix`, in key order (UTF-8 bytes, as `scan`), from every shard, read lazily: one
+   * page of at most `pageSize` (default DEFAULT_SCAN_LIMIT, at most SCAN_LIMIT_MAX) per shard at a time,
+   * the next page of a shard only once its last one is used up, so any number of keys can be walked. Each
+   * item's key is the cursor: resume after it with `startAfter`. Every page waits for `minLsn` and has its
+   * own deadline (`timeoutMs`). Not a snapshot.
+   */
+  async *scanIterator(prefix: string, opts: ScanIteratorOpts = {}): AsyncGenerator<ScanItem, void, undefined> {
+    this.#assertOpen();
+    if (prefix !== "") this.#checkKey(prefix);
+    if (opts.startAfter !== undefined && opts.startAfter !== "") this.#checkKey(opts.startAfter);
+    const minLsn = checkLsn(opts.minLsn ?? 0n);
+    const pageSize = opts.pageSize ?? DEFAULT_SCAN_LIMIT;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > SCAN_LIMIT_MAX) {
+      throw toClientError(invalidArgument(`scan page size must be an integer in [1, ${SCAN_LIMIT_MAX}], got ${pageSize}`));
+    }
+    const shards = this.#channels.shardAddresses.map((_, shardId) => ({
+      shardId,
+      items: [] as ScanItem[],
+      next: 0,
+      more: true,
+      startAfter: opts.startAfter ?? "",
+    }));
+    // Each round yields one item or ends; each shard's pages advance past its last key, so this ends.
+    for (;;) {
+      const empty = shards.filter((shard) => shard.next === shard.items.length && shard.more);
+      await Promise.all(
+        empty.map(async (shard) => {
+          const request: ScanRequest = { prefix, minLsn, limit: pageSize, startAfter: shard.startAfter };
+          const page = await this.#scanPage(shard.shardId, request, opts);
+          const last = page.items[page.items.length - 1];
+          if (page.more && last === undefined)
+            throw new InternalError(Status.INTERNAL, `${this.#shardContext(shard.shardId)}: scan page says "more" but holds no items`);
+          Object.assign(shard, { items: page.items, next: 0, more: page.more, startAfter: last?.key ?? shard.startAfter });
+        }),
+      );
+      let lowest: (typeof shards)[number] | undefined;
+      for (const shard of shards) {
+        if (shard.next === shard.items.length) continue;
+        if (lowest === undefined || compareKeys(shard.items[shard.next]!.key, lowest.items[lowest.next]!.key) < 0) lowest = shard;
+      }
+      if (lowest === undefined) return;
+      const item = lowest.items[lowest.next]!;
+      lowest.next += 1;
+      yield { key: item.key, value: item.value };
+    }
+  }
+
+  /** One scan page of one shard, retried as a read; checked to reflect minLsn. */
+  async #scanPage(shardId: number, request: ScanRequest, opts: CallOpts): Promise<ScanResponse> {
+    const client = this.#channels.shard(shardId);
+    const context = this.#shardContext(shardId);
+    const page = await this.#read(context, opts, (target) =>
+      callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, { ...target, client }),
+    );
+    if (page.appliedLsn < request.minLsn)
+      throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${request.minLsn}`);
+    return page;
+  }
+
   /** Pages through one shard until it has `limit` matches or no more. Each page is one retried read. */
   async #scanShard(
     shardId: number,
@@ -578,6 +668,7 @@ export class LogPlayerClient {
     minLsn: bigint,
     limit: number,
     deadlineMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<{ items: ScanItem[]; appliedLsn: bigint }> {
     const client = this.#channels.shard(shardId);
     const context = this.#shardContext(shardId);
@@ -587,12 +678,13 @@ export class LogPlayerClient {
     // Each page either ends the loop or returns at least one item, so this runs at most `limit` times.
     while (items.length < limit) {
       const request = { prefix, minLsn, limit: limit - items.length, startAfter };
-      const target: CallTarget = { context, deadlineMs, waitForReady: true, client };
+      const target: CallTarget = { context, deadlineMs, waitForReady: true, client, ...(signal === undefined ? {} : { signal }) };
       const page = await withReadRetry(
         () => callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, target),
         deadlineMs,
         this.#retryPolicy,
-        () => this.#channels.closed,
+        this.#cancelled(signal),
+        signal,
       );
       if (page.appliedLsn < minLsn)
         throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${minLsn}`);
@@ -625,12 +717,13 @@ export class LogPlayerClient {
     const shards = await Promise.all(
       shardIds.map(async (shardId): Promise<ShardOutcome> => {
         const client = this.#channels.shard(shardId);
-        const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: true, client };
+        const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: true, client, ...signalOf(opts) };
         const response = await withReadRetry(
           () => callUnary<GetOutcomeRequest, GetOutcomeResponse>((r, m, o, cb) => client.getOutcome(r, m, o, cb), { lsn }, target),
           deadlineMs,
           this.#retryPolicy,
-          () => this.#channels.closed,
+          this.#cancelled(opts.signal),
+          opts.signal,
         );
         return { shardId, outcome: outcomeName(response.outcome, target.context), reason: response.reason };
       }),
@@ -642,7 +735,7 @@ export class LogPlayerClient {
   async logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
     this.#assertOpen();
     const address = this.#logStoreAddress;
-    return this.#read(`LogStore at ${address}`, opts.timeoutMs, (target) => logStoreStatusCall(this.#channels, address, target));
+    return this.#read(`LogStore at ${address}`, opts, (target) => logStoreStatusCall(this.#channels, address, target));
   }
 
   /** One shard's Status, retried on UNAVAILABLE. InvalidArgumentError for an unknown shard id. */
@@ -650,7 +743,7 @@ export class LogPlayerClient {
     this.#assertOpen();
     this.#checkShardId(shardId);
     const client = this.#channels.shard(shardId);
-    return this.#read(this.#shardContext(shardId), opts.timeoutMs, (target) =>
+    return this.#read(this.#shardContext(shardId), opts, (target) =>
       callUnary<ShardStatusRequest, ShardStatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, { ...target, client }),
     );
   }
@@ -665,19 +758,22 @@ export class LogPlayerClient {
     this.#assertOpen();
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     // Shards first: a commit LSN read afterwards is >= every applied LSN read, unless the replica that answers does not know it yet.
-    const shards = await Promise.all(this.#channels.shardAddresses.map((_, shardId) => this.#probeShard(shardId, deadlineMs)));
+    const shards = await Promise.all(this.#channels.shardAddresses.map((_, shardId) => this.#probeShard(shardId, deadlineMs, opts.signal)));
+    throwIfAborted(opts.signal, "clusterStatus");
     const address = this.#logStoreAddress;
+    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: true, ...signalOf(opts) };
     const logStore = await withReadRetry(
-      () => logStoreStatusCall(this.#channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      () => logStoreStatusCall(this.#channels, address, target),
       deadlineMs,
       this.#retryPolicy,
-      () => this.#channels.closed,
+      this.#cancelled(opts.signal),
+      opts.signal,
     );
     for (const shard of shards) {
       if (shard.status !== undefined && logStore.commitLsn >= shard.status.appliedLsn)
         shard.lag = logStore.commitLsn - shard.status.appliedLsn;
     }
-    const members = await this.#membersFrom(address, logStore, deadlineMs);
+    const members = await this.#membersFrom(address, logStore, deadlineMs, opts.signal);
     return { logStoreAddress: address, logStore, shards, members };
   }
 
@@ -690,16 +786,18 @@ export class LogPlayerClient {
     this.#assertOpen();
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     const address = this.#logStoreAddress;
+    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: true, ...signalOf(opts) };
     const answering = await withReadRetry(
-      () => logStoreStatusCall(this.#channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      () => logStoreStatusCall(this.#channels, address, target),
       deadlineMs,
       this.#retryPolicy,
-      () => this.#channels.closed,
+      this.#cancelled(opts.signal),
+      opts.signal,
     );
-    return this.#membersFrom(address, answering, deadlineMs);
+    return this.#membersFrom(address, answering, deadlineMs, opts.signal);
   }
 
-  async #membersFrom(address: string, answering: StatusResponse, deadlineMs: number): Promise<MemberReport[]> {
+  async #membersFrom(address: string, answering: StatusResponse, deadlineMs: number, signal?: AbortSignal): Promise<MemberReport[]> {
     const listed =
       answering.replicas.length > 0
         ? answering.replicas.map((r) => ({ replicaId: r.replicaId, address: r.address }))
@@ -707,7 +805,7 @@ export class LogPlayerClient {
     const answers = await Promise.all(
       listed.map(async (replica) => {
         if (replica.address === address) return { status: answering };
-        const target: CallTarget = { context: `LogStore at ${replica.address}`, deadlineMs, waitForReady: false };
+        const target: CallTarget = { context: `LogStore at ${replica.address}`, deadlineMs, waitForReady: false, ...signalOf({ signal }) };
         try {
           return { status: await logStoreStatusCall(this.#channels, replica.address, target) };
         } catch (err: unknown) {
@@ -739,10 +837,10 @@ export class LogPlayerClient {
     });
   }
 
-  async #probeShard(shardId: number, deadlineMs: number): Promise<ShardStatusReport> {
+  async #probeShard(shardId: number, deadlineMs: number, signal: AbortSignal | undefined): Promise<ShardStatusReport> {
     const address = this.#channels.shardAddress(shardId);
     const client = this.#channels.shard(shardId);
-    const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: false };
+    const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: false, ...signalOf({ signal }) };
     try {
       const status = await callUnary<ShardStatusRequest, ShardStatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, target);
       return { shardId, address, status };
@@ -766,8 +864,8 @@ export class LogPlayerClient {
         client,
       });
     const context = this.#shardContext(shardId);
-    if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true });
-    return this.#read(context, opts.timeoutMs, call);
+    if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true, ...signalOf(opts) });
+    return this.#read(context, opts, call);
   }
 
   /**
@@ -847,15 +945,10 @@ export class LogPlayerClient {
     this.#channels.close();
   }
 
-  #read<T>(context: string, timeoutMs: number | undefined, run: (target: CallTarget) => Promise<T>): Promise<T> {
-    const deadlineMs = this.#deadlineMs(timeoutMs);
-    const target: CallTarget = { context, deadlineMs, waitForReady: true };
-    return withReadRetry(
-      () => run(target),
-      deadlineMs,
-      this.#retryPolicy,
-      () => this.#channels.closed,
-    );
+  #read<T>(context: string, opts: CallOpts, run: (target: CallTarget) => Promise<T>): Promise<T> {
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const target: CallTarget = { context, deadlineMs, waitForReady: true, ...signalOf(opts) };
+    return withReadRetry(() => run(target), deadlineMs, this.#retryPolicy, this.#cancelled(opts.signal), opts.signal);
   }
 
   #deadlineMs(timeoutMs: number | undefined): number {
@@ -893,6 +986,11 @@ function outcomeName(outcome: PartOutcome, context: string): ShardOutcome["outco
     default:
       throw new InternalError(Status.INTERNAL, `${context}: unknown part outcome ${outcome}`);
   }
+}
+
+/** The `signal` field of a CallTarget, present only when the caller gave one (exactOptionalPropertyTypes). */
+function signalOf(opts: { signal?: AbortSignal | undefined }): { signal?: AbortSignal } {
+  return opts.signal === undefined ? {} : { signal: opts.signal };
 }
 
 function checkLsn(lsn: bigint, name = "minLsn"): bigint {
@@ -966,13 +1064,21 @@ function discoverLogStore(
   channels: Channels,
   deadlineMs: number,
   policy: ReadRetryPolicy,
+  signal?: AbortSignal,
 ): Promise<{ address: string; status: StatusResponse }> {
   const readStatus = (address: string): Promise<StatusResponse> =>
     withReadRetry(
-      () => logStoreStatusCall(channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      () =>
+        logStoreStatusCall(channels, address, {
+          context: `LogStore at ${address}`,
+          deadlineMs,
+          waitForReady: true,
+          ...signalOf({ signal }),
+        }),
       deadlineMs,
       policy,
-      () => channels.closed,
+      () => channels.closed || signal?.aborted === true,
+      signal,
     );
   return probeReplicas(channels.logStoreAddresses, readStatus);
 }

@@ -12,6 +12,7 @@ export type {
   ShardOutcome,
   TransactionOutcome,
   ReadLogOpts,
+  ScanIteratorOpts,
   MemberReport,
 } from "./client";
 export type { LogRecord, WatchEvent } from "./log-cursor";
