@@ -19,7 +19,6 @@ export class Channels {
     private readonly channelCredentials: ChannelCredentials,
   ) {
     assert(logStoreAddresses.length > 0, "channels: no LogStore address");
-    assert(shardAddresses.length > 0, "channels: no shard address");
     this.#shards = shardAddresses.map((address) => new ShardClient(address, channelCredentials, channelOptions));
   }
 

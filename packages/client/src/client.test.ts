@@ -243,6 +243,41 @@ describe("LogPlayerClient against fake services", () => {
     await expect(LogPlayerClient.connect(options({ shards: ["nohostport"] }))).rejects.toThrow(InvalidArgumentError);
   });
 
+  it("connect({ seeds }) learns the replicas and the shards, in shard-id order, from one replica's Status", async () => {
+    const follower = new FakeLogStore(3, cluster.shards);
+    follower.role = "follower";
+    await startLogStore(follower);
+    extra.push({ close: () => follower.server?.forceShutdown() });
+    const replicas = [cluster.logStore.address, follower.address].map((address, i) => ({
+      replicaId: String(i + 1),
+      address,
+      role: i === 0 ? "leader" : "follower",
+      term: 1n,
+      lastLsn: 0n,
+      commitLsn: 0n,
+      matchLsn: 0n,
+      lag: 0n,
+    }));
+    for (const store of [cluster.logStore, follower]) {
+      store.replicas = replicas;
+      store.shardAddresses = [...cluster.shardAddresses];
+    }
+    const { logstore: _l, shards: _s, ...rest } = options();
+    const discovered = await LogPlayerClient.connect({ ...rest, seeds: [follower.address] });
+    extra.push(discovered);
+    expect(discovered.logStoreAddress).toBe(cluster.logStore.address);
+    const { lsn } = await discovered.commit([mutation.put("seed:a", "1"), mutation.put("seed:b", "2"), mutation.put("seed:c", "3")]);
+    for (const key of ["seed:a", "seed:b", "seed:c"]) {
+      expect((await discovered.get(key, { minLsn: lsn })).found).toBe(true);
+      expect(cluster.shards[discovered.shardForKey(key)]!.gets.some((g) => g.key === key)).toBe(true);
+    }
+    // A LogStore that reports no shard addresses cannot be discovered from; seeds and logstore together are refused.
+    follower.shardAddresses = [];
+    cluster.logStore.shardAddresses = [];
+    await expect(LogPlayerClient.connect({ ...rest, seeds: [follower.address] })).rejects.toThrow(/--shard-addresses/);
+    await expect(LogPlayerClient.connect({ ...options(), seeds: [follower.address] })).rejects.toThrow(InvalidArgumentError);
+  });
+
   it("scan pages through every shard and merges in key order up to the limit", async () => {
     const keys = ["p:03", "p:01", "p:07", "p:05", "p:02", "p:06", "p:04", "q:1"];
     const { lsn } = await client.commit(keys.map((k) => mutation.put(k, `v${k}`)));

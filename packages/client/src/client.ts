@@ -268,6 +268,7 @@ export class LogPlayerClient {
    * FailedPreconditionError when `shards` does not match the shard map.
    */
   static async connect(options: ClientOptions, opts: { signal?: AbortSignal } = {}): Promise<LogPlayerClient> {
+    if (options.seeds !== undefined) return LogPlayerClient.connect(await discoverCluster(options, opts.signal), opts);
     const given = resolveOptions(options);
     const channelCredentials = channelCredentialsFor(given.security);
     let channels = new Channels(
@@ -1056,6 +1057,37 @@ function checkClusterStatus(status: StatusResponse, shardAddressCount: number, a
     throw failedPrecondition(
       `the cluster's shard map (${describeShardMap(status.shardMap)}) has ${status.shardMap.shardCount} shards but ${shardAddressCount} shard addresses were given`,
     );
+  }
+}
+
+/**
+ * Discovery: the cluster's addresses from the Status of any seed (the leader's when it answers first): every
+ * replica's address (the seed's own for a single replica) and the shard addresses it reports, unless `shards`
+ * is given. The options that come back name `logstore` and `shards`, as if the caller had listed them.
+ */
+async function discoverCluster(options: ClientOptions, signal: AbortSignal | undefined): Promise<ClientOptions> {
+  const given = resolveOptions(options);
+  const channels = new Channels(
+    given.logStoreAddresses,
+    [],
+    grpcChannelOptions(given.messageBytesMax),
+    channelCredentialsFor(given.security),
+  );
+  try {
+    const { address, status } = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given), signal);
+    const shards = options.shards ?? status.shardAddresses;
+    if (shards.length === 0) {
+      throw failedPrecondition(
+        `LogStore at ${address} reports no shard addresses (start it with --shard-addresses), so the shards cannot be discovered: give shards`,
+      );
+    }
+    const { seeds: _seeds, ...rest } = options;
+    const replicas = status.replicas.map((replica) => replica.address).filter((a) => a !== "");
+    return { ...rest, logstore: replicas.length > 0 ? replicas : [address], shards: [...shards] };
+  } catch (err: unknown) {
+    throw toClientError(err);
+  } finally {
+    channels.close();
   }
 }
 

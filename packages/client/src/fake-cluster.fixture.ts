@@ -100,6 +100,10 @@ export class FakeLogStore {
   readonly #readers = new Set<() => void>();
   role = "leader";
   leaderAddress = "";
+  /** Reported in Status (the LogStore's --shard-addresses). */
+  shardAddresses: string[] = [];
+  /** Reported in Status: the replica list (empty for a single replica). */
+  replicas: StatusResponse["replicas"] = [];
   protocolVersion = PROTOCOL_VERSION;
   commitLsn = 0n;
   server: Server | undefined;
@@ -126,8 +130,9 @@ export class FakeLogStore {
       term: 1n,
       leaderAddress: this.leaderAddress,
       replicaId: `replica-${this.port}`,
-      replicas: [],
+      replicas: this.replicas,
       limits: undefined,
+      shardAddresses: this.shardAddresses,
     };
   }
 

@@ -72,6 +72,7 @@ const DEFAULT_SHARDS = "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302";
 export const LPCTL_CERTIFICATE_NAME = "lpctl";
 
 interface GlobalOptions extends TlsFlags {
+  seeds?: string[];
   logstore: string[];
   shards: string[];
   timeoutMs: number;
@@ -92,9 +93,16 @@ function globals(run: Run): GlobalOptions {
 
 async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = globals(run);
-  await failFastWhenNothingListens(g.logstore, Math.min(g.timeoutMs, LISTEN_PROBE_TIMEOUT_MS));
+  await failFastWhenNothingListens(g.seeds ?? g.logstore, Math.min(g.timeoutMs, LISTEN_PROBE_TIMEOUT_MS));
   const connect = run.io.connect ?? LogPlayerClient.connect;
-  const client = await connect({ logstore: g.logstore, shards: g.shards, timeoutMs: g.timeoutMs, security: lpctlSecurity(g) });
+  const common = { timeoutMs: g.timeoutMs, security: lpctlSecurity(g) };
+  // With --seeds the shards come from the LogStore's Status, unless --shards (or LP_SHARDS) names them.
+  const shardsGiven = run.program.getOptionValueSource("shards") !== "default";
+  const client = await connect(
+    g.seeds === undefined
+      ? { logstore: g.logstore, shards: g.shards, ...common }
+      : { seeds: g.seeds, ...(shardsGiven ? { shards: g.shards } : {}), ...common },
+  );
   try {
     return await body(client, g);
   } finally {
@@ -441,6 +449,15 @@ function buildProgram(run: Run): void {
       envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE")
         .argParser(parseAddressList)
         .default(DEFAULT_LOGSTORE.split(","), DEFAULT_LOGSTORE),
+    )
+    .addOption(
+      envOption(
+        "--seeds <addresses>",
+        "discovery: any LogStore replica(s), comma-separated; the replicas and shards are read from its Status (instead of --logstore)",
+        "LP_SEEDS",
+      )
+        .argParser(parseAddressList)
+        .conflicts("logstore"),
     )
     .addOption(
       envOption("--shards <addresses>", "shard addresses in shard-id order, comma-separated", "LP_SHARDS")

@@ -108,6 +108,8 @@ if (!built && process.env["CI"]) {
       "smoke",
       "--dedupe-clients-max",
       String(DEDUPE_CLIENTS_MAX),
+      "--shard-addresses",
+      shards.join(","),
     ]);
     children.push(store.child);
     logstore = `127.0.0.1:${store.port}`;
@@ -144,6 +146,27 @@ if (!built && process.env["CI"]) {
     } finally {
       client.close();
     }
+  });
+
+  it("discovery: a client and lpctl given only the LogStore's address learn the shards from its Status", async () => {
+    const client = await LogPlayerClient.connect({
+      seeds: [logstore],
+      timeoutMs: 10_000,
+      security: tls.security({ role: "client", name: "test" }),
+    });
+    try {
+      const { lsn } = await client.commit([mutation.put("seed:a", "1"), mutation.put("seed:b", "2"), mutation.put("seed:c", "3")]);
+      expect((await client.scan("seed:", { minLsn: lsn })).items.map((i) => i.key)).toEqual(["seed:a", "seed:b", "seed:c"]);
+      expect((await client.clusterStatus()).shards.map((s) => s.address)).toEqual(shards);
+    } finally {
+      client.close();
+    }
+    let stdout = "";
+    const code = await runLpctl(["--seeds", logstore, "--tls-dir", tls.dir, "--timeout-ms", "10000", "get", "seed:b"], {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stdout += t),
+    });
+    expect([code, stdout]).toEqual([0, "2\n"]);
   });
 
   it("lpctl put/get/txn/status/health work as documented", async () => {
