@@ -191,6 +191,30 @@ if (!built && process.env["CI"]) {
     expect([missing.status, missing.stdout]).toEqual([2, "(not found)\n"]);
   });
 
+  it("the lpctl binary takes a value larger than an argument can hold from stdin, up to value_bytes_max and not past it", async () => {
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
+    // 256 KiB, the default value_bytes_max: more than one command-line argument may hold (128 KiB on Linux).
+    const value = Buffer.alloc(256 * 1024, "v");
+    const put = spawnSync(process.execPath, [LPCTL, ...flags, "put", "big:v", "-"], { input: value, encoding: "utf8", timeout: 20_000 });
+    expect([put.status, put.stderr]).toEqual([0, expect.not.stringContaining("lpctl:")]);
+    const lsn = /committed lsn=(\d+)/.exec(put.stdout)![1]!;
+    const client = await LogPlayerClient.connect({
+      logstore,
+      shards,
+      timeoutMs: 10_000,
+      security: tls.security({ role: "client", name: "test" }),
+    });
+    try {
+      expect((await client.get("big:v", { minLsn: BigInt(lsn) })).value.equals(value)).toBe(true);
+    } finally {
+      client.close();
+    }
+    const over = Buffer.alloc(256 * 1024 + 1, "v");
+    const refused = spawnSync(process.execPath, [LPCTL, ...flags, "put", "big:w", "-"], { input: over, encoding: "utf8", timeout: 20_000 });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^lpctl: RESOURCE_EXHAUSTED: .*value_bytes_max/m);
+  });
+
   it("lpctl tail, watch and members read the live cluster; tail stops cleanly on Ctrl-C", async () => {
     let stdout = "";
     const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
