@@ -8,7 +8,8 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import { Backoff, type BackoffConfig } from "@logplayer/common";
-import { DeadlineExceededError, InternalError, UnavailableError, toClientError, type ClientError } from "./errors";
+import { abortedError, raceAbort } from "./abort";
+import { CancelledError, DeadlineExceededError, InternalError, UnavailableError, toClientError, type ClientError } from "./errors";
 
 /** A generated client's unary method, called with the full (metadata, options, callback) form. */
 export type UnaryMethod<Request, Response> = (
@@ -31,6 +32,8 @@ export interface CallTarget {
   readonly waitForReady: boolean;
   /** The client the call goes through, to say in a deadline error whether it ever connected. */
   readonly client?: Client;
+  /** Cancels the call: it then fails with CancelledError. */
+  readonly signal?: AbortSignal;
 }
 
 /** One unary call with an explicit deadline; errors come back typed. */
@@ -39,13 +42,22 @@ export function callUnary<Request, Response>(
   request: Request,
   target: CallTarget,
 ): Promise<Response> {
+  const { signal } = target;
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortedError(signal, target.context));
+      return;
+    }
     const metadata = new Metadata({ waitForReady: target.waitForReady });
-    method(request, metadata, { deadline: target.deadlineMs }, (error, response) => {
-      if (error) reject(describeFailure(error, target));
+    const call = method(request, metadata, { deadline: target.deadlineMs }, (error, response) => {
+      signal?.removeEventListener("abort", cancel);
+      if (signal?.aborted) reject(abortedError(signal, target.context));
+      else if (error) reject(describeFailure(error, target));
       else if (response === undefined) reject(new InternalError(Status.INTERNAL, `${target.context}: call ended without a response`));
       else resolve(response);
     });
+    const cancel = (): void => call.cancel();
+    signal?.addEventListener("abort", cancel, { once: true });
   });
 }
 
@@ -104,8 +116,9 @@ export function withReadRetry<T>(
   deadlineMs: number,
   policy: ReadRetryPolicy,
   isCancelled: () => boolean,
+  signal?: AbortSignal,
 ): Promise<T> {
-  return withRetry(attempt, deadlineMs, policy, (error) => (isRetryableRead(error) ? "backoff" : "fail"), isCancelled);
+  return withRetry(attempt, deadlineMs, policy, (error) => (isRetryableRead(error) ? "backoff" : "fail"), isCancelled, signal);
 }
 
 /**
@@ -122,6 +135,7 @@ export async function withRetry<T>(
   policy: RetryPolicy,
   decide: (error: ClientError) => RetryDecision,
   isCancelled: () => boolean,
+  signal?: AbortSignal,
 ): Promise<T> {
   const backoff = new Backoff(policy.backoff, policy.random);
   for (let attempts = 1; ; attempts++) {
@@ -129,11 +143,12 @@ export async function withRetry<T>(
       return await attempt();
     } catch (err: unknown) {
       const error = toClientError(err);
+      if (signal?.aborted) throw CancelledError.is(error) ? error : abortedError(signal, error.message);
       const decision = decide(error);
       if (decision === "fail" || attempts >= policy.attemptsMax || isCancelled()) throw error;
       const delayMs = decision === "now" ? 0 : backoff.nextDelayMs();
       if (policy.nowMs() + delayMs >= deadlineMs) throw error;
-      if (delayMs > 0) await policy.sleepMs(delayMs);
+      if (delayMs > 0) await raceAbort(policy.sleepMs(delayMs), signal, error.message);
       if (isCancelled()) throw error;
     }
   }

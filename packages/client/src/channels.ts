@@ -19,7 +19,6 @@ export class Channels {
     private readonly channelCredentials: ChannelCredentials,
   ) {
     assert(logStoreAddresses.length > 0, "channels: no LogStore address");
-    assert(shardAddresses.length > 0, "channels: no shard address");
     this.#shards = shardAddresses.map((address) => new ShardClient(address, channelCredentials, channelOptions));
   }
 
@@ -29,7 +28,7 @@ export class Channels {
 
   logStore(address: string): LogStoreClient {
     assert(!this.#closed, "channels: used after close");
-    assert(this.logStoreAddresses.includes(address), `channels: ${address} is not a configured LogStore address`);
+    // Any address, not only the configured ones: replicas named by Status (members, a not-leader refusal) are called too.
     let client = this.#logStores.get(address);
     if (client === undefined) {
       client = new LogStoreClient(address, this.channelCredentials, this.channelOptions);

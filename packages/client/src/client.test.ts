@@ -1,4 +1,5 @@
 import { INSECURE } from "@logplayer/tls";
+import { waitFor } from "@logplayer/testing";
 import { status as Status } from "@grpc/grpc-js";
 import { failedPrecondition, invalidArgument, LpError, resourceExhausted, unavailable } from "@logplayer/common";
 import { MutationKind } from "@logplayer/proto";
@@ -242,6 +243,41 @@ describe("LogPlayerClient against fake services", () => {
     await expect(LogPlayerClient.connect(options({ shards: ["nohostport"] }))).rejects.toThrow(InvalidArgumentError);
   });
 
+  it("connect({ seeds }) learns the replicas and the shards, in shard-id order, from one replica's Status", async () => {
+    const follower = new FakeLogStore(3, cluster.shards);
+    follower.role = "follower";
+    await startLogStore(follower);
+    extra.push({ close: () => follower.server?.forceShutdown() });
+    const replicas = [cluster.logStore.address, follower.address].map((address, i) => ({
+      replicaId: String(i + 1),
+      address,
+      role: i === 0 ? "leader" : "follower",
+      term: 1n,
+      lastLsn: 0n,
+      commitLsn: 0n,
+      matchLsn: 0n,
+      lag: 0n,
+    }));
+    for (const store of [cluster.logStore, follower]) {
+      store.replicas = replicas;
+      store.shardAddresses = [...cluster.shardAddresses];
+    }
+    const { logstore: _l, shards: _s, ...rest } = options();
+    const discovered = await LogPlayerClient.connect({ ...rest, seeds: [follower.address] });
+    extra.push(discovered);
+    expect(discovered.logStoreAddress).toBe(cluster.logStore.address);
+    const { lsn } = await discovered.commit([mutation.put("seed:a", "1"), mutation.put("seed:b", "2"), mutation.put("seed:c", "3")]);
+    for (const key of ["seed:a", "seed:b", "seed:c"]) {
+      expect((await discovered.get(key, { minLsn: lsn })).found).toBe(true);
+      expect(cluster.shards[discovered.shardForKey(key)]!.gets.some((g) => g.key === key)).toBe(true);
+    }
+    // A LogStore that reports no shard addresses cannot be discovered from; seeds and logstore together are refused.
+    follower.shardAddresses = [];
+    cluster.logStore.shardAddresses = [];
+    await expect(LogPlayerClient.connect({ ...rest, seeds: [follower.address] })).rejects.toThrow(/--shard-addresses/);
+    await expect(LogPlayerClient.connect({ ...options(), seeds: [follower.address] })).rejects.toThrow(InvalidArgumentError);
+  });
+
   it("scan pages through every shard and merges in key order up to the limit", async () => {
     const keys = ["p:03", "p:01", "p:07", "p:05", "p:02", "p:06", "p:04", "q:1"];
     const { lsn } = await client.commit(keys.map((k) => mutation.put(k, `v${k}`)));
@@ -255,6 +291,49 @@ describe("LogPlayerClient against fake services", () => {
     const limited = await client.scan("p:", { limit: 3 });
     expect(limited.items.map((i) => i.key)).toEqual(["p:01", "p:02", "p:03"]);
     await expect(client.scan("p:", { limit: 0 })).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it("scanIterator walks every key under the prefix in key order, a page per shard at a time, and resumes after a cursor", async () => {
+    const keys = Array.from({ length: 25 }, (_, i) => `it:${String(i).padStart(2, "0")}`);
+    const { lsn } = await client.commit([...keys.map((k) => mutation.put(k, k)), mutation.put("iu:0", "x")]);
+    const walked: string[] = [];
+    for await (const item of client.scanIterator("it:", { minLsn: lsn, pageSize: 3 })) walked.push(item.key);
+    expect(walked).toEqual(keys);
+    // Lazily: stopping after 4 items leaves most pages unread.
+    const scansBefore = cluster.shards.reduce((n, shard) => n + shard.scans.length, 0);
+    const firstFour: string[] = [];
+    for await (const item of client.scanIterator("it:", { pageSize: 2 })) {
+      firstFour.push(item.key);
+      if (firstFour.length === 4) break;
+    }
+    expect(firstFour).toEqual(keys.slice(0, 4));
+    expect(cluster.shards.reduce((n, shard) => n + shard.scans.length, 0) - scansBefore).toBeLessThan(8);
+    const resumed: string[] = [];
+    for await (const item of client.scanIterator("it:", { startAfter: firstFour[3]! })) resumed.push(item.key);
+    expect(resumed).toEqual(keys.slice(4));
+  });
+
+  it("an AbortSignal ends a waiting read, a waiting commit and connect with CancelledError", async () => {
+    const aborted = AbortSignal.abort(new Error("stop"));
+    await expect(client.get("a", { signal: aborted })).rejects.toThrow(/aborted by the caller's signal \(stop\)/);
+    const gets = cluster.shards.reduce((n, shard) => n + shard.gets.length, 0);
+    expect(gets).toBe(0);
+    for (const shard of cluster.shards) shard.readFaults.push("hang");
+    const stopGet = new AbortController();
+    const get = client.get("a", { signal: stopGet.signal, timeoutMs: 60_000 }).catch((err: unknown) => err);
+    await waitFor("the get to reach its shard", () => cluster.shards.some((shard) => shard.gets.length > 0), { timeoutMs: 5_000 });
+    stopGet.abort();
+    expect(CancelledError.is(await get)).toBe(true);
+    cluster.logStore.appendFaults.push("hang");
+    const stopCommit = new AbortController();
+    const commit = client.commit([mutation.put("a", "1")], { signal: stopCommit.signal, timeoutMs: 60_000 }).catch((err: unknown) => err);
+    await waitFor("the append to reach the LogStore", () => cluster.logStore.appendFaults.length === 0, { timeoutMs: 5_000 });
+    stopCommit.abort();
+    const error = await commit;
+    expect(CancelledError.is(error)).toBe(true);
+    expect((error as Error).message).toMatch(/outcome is unknown/);
+    await expect(LogPlayerClient.connect(options(), { signal: aborted })).rejects.toThrow(CancelledError);
+    await expect(client.scanIterator("", { signal: aborted }).next()).rejects.toThrow(CancelledError);
   });
 
   it("clusterStatus reports a dead shard's error without throwing, and lag for the others", async () => {
@@ -276,6 +355,88 @@ describe("LogPlayerClient against fake services", () => {
     const status = await client.clusterStatus();
     expect(status.shards.map((s) => s.status?.appliedLsn)).toEqual([1n, 1n, 1n]);
     expect(status.shards.map((s) => s.lag)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("readLog hands out every committed entry once, in order, across a broken stream and a replica that repeats", async () => {
+    const replica = new FakeLogStore(3, cluster.shards);
+    replica.entries = cluster.logStore.entries;
+    cluster.logStore.mirrors.push(replica);
+    replica.role = "follower";
+    replica.readRepeat = 2;
+    await startLogStore(replica);
+    extra.push({ close: () => replica.server?.forceShutdown() });
+    for (let i = 1; i <= 6; i++) await client.commit([mutation.put(`k${i}`, String(i))]);
+    const reader = await LogPlayerClient.connect(options({ logstore: [cluster.logStore.address, replica.address] }));
+    extra.push(reader);
+    // The first replica breaks after 2 entries; the second resumes at LSN 3 but starts 2 entries early.
+    cluster.logStore.readFailAfter.push(2);
+    const lsns: bigint[] = [];
+    const keys: string[] = [];
+    for await (const record of reader.readLog({ fromLsn: 1n, toLsn: 8n })) {
+      lsns.push(record.lsn);
+      keys.push(...record.mutations.map((m) => m.key));
+      // Entries committed while the read is under way arrive too.
+      if (record.lsn === 6n) await client.commit([mutation.put("k7", "7"), mutation.put("other", "x")]);
+      if (record.lsn === 7n) await client.commit([mutation.put("k8", "8")]);
+    }
+    expect(lsns).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+    expect(keys).toEqual(["k1", "k2", "k3", "k4", "k5", "k6", "k7", "other", "k8"]);
+    expect(cluster.logStore.reads.map((r) => r.fromLsn)).toEqual([1n]);
+    expect(replica.reads.map((r) => r.fromLsn)).toEqual([3n]);
+  });
+
+  it("watch yields only mutations under the prefix, resumes from an LSN, and ends with CancelledError on abort", async () => {
+    await client.commit([mutation.put("w:a", "1"), mutation.put("x:a", "1")]);
+    await client.commit([mutation.put("x:b", "2")]);
+    await client.commit([mutation.add("w:n", 3), mutation.delete("w:a")]);
+    const events: { lsn: bigint; keys: string[] }[] = [];
+    for await (const event of client.watch("w:", { fromLsn: 1n, toLsn: 3n })) {
+      events.push({ lsn: event.lsn, keys: event.mutations.map((m) => m.key) });
+    }
+    expect(events).toEqual([
+      { lsn: 1n, keys: ["w:a"] },
+      { lsn: 3n, keys: ["w:n", "w:a"] },
+    ]);
+    const resumed: bigint[] = [];
+    for await (const event of client.watch("w:", { fromLsn: 2n, toLsn: 3n })) resumed.push(event.lsn);
+    expect(resumed).toEqual([3n]);
+    // Without fromLsn: only what commits from now on; the abort ends the wait for more.
+    const stop = new AbortController();
+    const seen: bigint[] = [];
+    const watching = (async (): Promise<unknown> => {
+      for await (const event of client.watch("w:", { signal: stop.signal })) {
+        seen.push(event.lsn);
+        stop.abort();
+      }
+      return "ended without an error";
+    })().catch((err: unknown) => err);
+    await waitFor("the third Read call", () => cluster.logStore.reads.length === 3, { timeoutMs: 5_000 });
+    await client.commit([mutation.put("w:z", "z")]);
+    expect(CancelledError.is(await watching)).toBe(true);
+    expect(seen).toEqual([4n]);
+  });
+
+  it("members lists each replica as it answers for itself, and one that does not answer as down", async () => {
+    const down = new FakeLogStore(3, cluster.shards);
+    await startLogStore(down);
+    const downAddress = down.address;
+    down.server!.forceShutdown();
+    const leaderStatus = cluster.logStore.status.bind(cluster.logStore);
+    cluster.logStore.status = () => ({
+      ...leaderStatus(),
+      replicaId: "1",
+      replicas: [
+        { replicaId: "1", address: cluster.logStore.address, role: "leader", term: 1n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 0n },
+        { replicaId: "2", address: downAddress, role: "follower", term: 1n, lastLsn: 0n, commitLsn: 0n, matchLsn: 0n, lag: 4n },
+      ],
+    });
+    const members = await client.members();
+    expect(members.map((m) => [m.replicaId, m.self?.role, m.lag])).toEqual([
+      ["1", "leader", undefined],
+      ["2", undefined, 4n],
+    ]);
+    expect(UnavailableError.is(members[1]!.error)).toBe(true);
+    expect((await client.clusterStatus()).members?.map((m) => m.self === undefined)).toEqual([false, true]);
   });
 
   it("status and deliveryStats reach the right shard; a reset is passed through", async () => {

@@ -1,6 +1,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import {
   assert,
+  Backoff,
   describeShardMap,
   failedPrecondition,
   grpcChannelOptions,
@@ -39,7 +40,10 @@ import {
   type Mutation,
   type ShardStatusResponse,
   type StatusResponse,
+  type ReadResponse,
 } from "@logplayer/proto";
+import { raceAbort, sleepUnlessAborted, throwIfAborted } from "./abort";
+import { LogGapError, LsnCursor, toLogRecord, watchEventOf, type LogRecord, type WatchEvent } from "./log-cursor";
 import {
   callUnary,
   sleepMs,
@@ -53,12 +57,13 @@ import {
 import { channelCredentialsFor } from "@logplayer/tls";
 import { Channels } from "./channels";
 import { AppendStreams } from "./append-stream";
-import { CommitWindow } from "./commit-window";
+import { CommitWindow, type SeqLease } from "./commit-window";
 import {
   CancelledError,
   DeadlineExceededError,
   FailedPreconditionError,
   InternalError,
+  LimitExceededError,
   NotLeaderError,
   SessionExpiredError,
   UnavailableError,
@@ -69,11 +74,31 @@ import {
 } from "./errors";
 import { chooseLogStore, isLeaderStatus, type ReplicaProbe } from "./leader-choice";
 import { checkTimeoutMs, resolveOptions, withClusterLimits, type ClientOptions, type ResolvedOptions } from "./options";
-import { mergeScanResults, type ScanItem } from "./scan-merge";
+import { compareKeys, mergeScanResults, type ScanItem } from "./scan-merge";
 
 export interface CallOpts {
   /** Deadline of this call (default: the client's timeoutMs). */
   timeoutMs?: number;
+  /** Cancels the call (and its retries): it then fails with CancelledError. */
+  signal?: AbortSignal;
+}
+
+export interface ScanIteratorOpts extends CallOpts {
+  /** Every page waits until its shard has applied this LSN (default 0). */
+  minLsn?: bigint;
+  /** The cursor: only keys after this one (a key an earlier iteration yielded). */
+  startAfter?: string;
+  /** Items per page and shard (default DEFAULT_SCAN_LIMIT, at most SCAN_LIMIT_MAX). */
+  pageSize?: number;
+}
+
+export interface ReadLogOpts {
+  /** The first LSN wanted (default: the leader's commit LSN + 1, i.e. only entries committed from now on). */
+  fromLsn?: bigint;
+  /** The last LSN wanted, inclusive (default: none, read until aborted). */
+  toLsn?: bigint;
+  /** Ends the read with CancelledError. */
+  signal?: AbortSignal;
 }
 
 export interface CommitOpts extends CallOpts {
@@ -152,6 +177,23 @@ export interface ClusterStatus {
   logStoreAddress: string;
   logStore: StatusResponse;
   shards: ShardStatusReport[];
+  /** Every LogStore replica as it answered for itself (absent from reports made without asking them). */
+  members?: MemberReport[];
+}
+
+/**
+ * One LogStore replica: its own Status answer (role, term, last and commit LSN), and what the leader
+ * reports of it (match LSN and lag, for a follower); `error` when it did not answer.
+ */
+export interface MemberReport {
+  replicaId: string;
+  address: string;
+  /** Its own Status; undefined when it did not answer (then `error` says why). */
+  self?: { role: string; term: bigint; lastLsn: bigint; commitLsn: bigint; leaderAddress: string };
+  error?: ClientError;
+  /** From the leader's Status: the LSN it knows this replica holds, and how far behind its last LSN that is. */
+  matchLsn?: bigint;
+  lag?: bigint;
 }
 
 export const DEFAULT_SCAN_LIMIT = 1_000;
@@ -225,7 +267,8 @@ export class LogPlayerClient {
    * and shard map), waiting for it up to timeoutMs. Throws
    * FailedPreconditionError when `shards` does not match the shard map.
    */
-  static async connect(options: ClientOptions): Promise<LogPlayerClient> {
+  static async connect(options: ClientOptions, opts: { signal?: AbortSignal } = {}): Promise<LogPlayerClient> {
+    if (options.seeds !== undefined) return LogPlayerClient.connect(await discoverCluster(options, opts.signal), opts);
     const given = resolveOptions(options);
     const channelCredentials = channelCredentialsFor(given.security);
     let channels = new Channels(
@@ -235,7 +278,7 @@ export class LogPlayerClient {
       channelCredentials,
     );
     try {
-      const chosen = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given));
+      const chosen = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given), opts.signal);
       checkClusterStatus(chosen.status, given.shardAddresses.length, chosen.address);
       const resolved = withClusterLimits(given, options, clusterLimits(chosen.status, chosen.address));
       if (resolved.messageBytesMax !== given.messageBytesMax) {
@@ -289,13 +332,23 @@ export class LogPlayerClient {
     const txn: Transaction = { mutations };
     const problem = validateTransaction(txn, transactionEncodedBytes(txn), this.#options.limits);
     if (problem) throw toClientError(problem);
+    const { signal } = opts;
+    throwIfAborted(signal, "commit");
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
-    const lease = await this.#commitWindow.acquire(deadlineMs);
+    const acquiring = this.#commitWindow.acquire(deadlineMs);
+    let lease: SeqLease;
     try {
-      return await this.#commitWithSeq(txn, lease.seq, opts, deadlineMs);
-    } finally {
-      lease.release();
+      lease = await raceAbort(acquiring, signal, "commit: waiting for a commit slot (nothing was sent)");
+    } catch (err: unknown) {
+      acquiring.then(
+        (late) => late.release(),
+        () => undefined,
+      );
+      throw err;
     }
+    // The slot is held until the last attempt has ended, even when the caller stopped waiting for it.
+    const work = this.#commitWithSeq(txn, lease.seq, opts, deadlineMs).finally(() => lease.release());
+    return raceAbort(work, signal, "commit (its outcome is unknown: an attempt may still be appended)");
   }
 
   /**
@@ -323,7 +376,7 @@ export class LogPlayerClient {
       return "now";
     };
     try {
-      return await withRetry(attempt, deadlineMs, this.#commitPolicy, decide, () => this.#channels.closed);
+      return await withRetry(attempt, deadlineMs, this.#commitPolicy, decide, this.#cancelled(opts.signal));
     } catch (err: unknown) {
       const error = toClientError(err);
       if (!SessionExpiredError.is(error)) throw error;
@@ -353,12 +406,17 @@ export class LogPlayerClient {
   }
 
   /** Calls the leader, following redirects and retrying as commits do, within the deadline. */
-  #callLeader<T>(call: (address: string) => Promise<T>, deadlineMs: number): Promise<T> {
+  #callLeader<T>(call: (address: string) => Promise<T>, deadlineMs: number, signal?: AbortSignal): Promise<T> {
     const attempt = async (): Promise<T> => {
       if (this.#leaderInDoubt) await this.#rediscoverLeader(deadlineMs);
       return call(this.#logStoreAddress);
     };
-    return withRetry(attempt, deadlineMs, this.#commitPolicy, this.#leaderRetryDecision(), () => this.#channels.closed);
+    return withRetry(attempt, deadlineMs, this.#commitPolicy, this.#leaderRetryDecision(), this.#cancelled(signal), signal);
+  }
+
+  /** Whether retries should stop: the client closed, or the caller's signal fired. */
+  #cancelled(signal: AbortSignal | undefined): () => boolean {
+    return () => this.#channels.closed || signal?.aborted === true;
   }
 
   /** This client's session, registered on first use (one registration for every commit waiting for it). */
@@ -430,10 +488,16 @@ export class LogPlayerClient {
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     const call = (address: string): Promise<LookupAppendResponse> => {
       const client = this.#channels.logStore(address);
-      const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: this.#waitForReady(), client };
+      const target: CallTarget = {
+        context: `LogStore at ${address}`,
+        deadlineMs,
+        waitForReady: this.#waitForReady(),
+        client,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      };
       return callUnary<LookupAppendRequest, LookupAppendResponse>((r, m, o, cb) => client.lookupAppend(r, m, o, cb), request, target);
     };
-    return toAppendLookup(await this.#callLeader(call, deadlineMs));
+    return toAppendLookup(await this.#callLeader(call, deadlineMs, opts.signal));
   }
 
   /**
@@ -498,7 +562,7 @@ export class LogPlayerClient {
     const minLsn = checkLsn(opts.minLsn ?? 0n);
     const shardId = this.shardForKey(key);
     const client = this.#channels.shard(shardId);
-    const response = await this.#read(this.#shardContext(shardId), opts.timeoutMs, (target) =>
+    const response = await this.#read(this.#shardContext(shardId), opts, (target) =>
       callUnary<GetRequest, GetResponse>((r, m, o, cb) => client.get(r, m, o, cb), { key, minLsn }, { ...target, client }),
     );
     if (response.appliedLsn < minLsn) {
@@ -526,7 +590,7 @@ export class LogPlayerClient {
     }
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     const perShard = await Promise.all(
-      this.#channels.shardAddresses.map((_, shardId) => this.#scanShard(shardId, prefix, minLsn, limit, deadlineMs)),
+      this.#channels.shardAddresses.map((_, shardId) => this.#scanShard(shardId, prefix, minLsn, limit, deadlineMs, opts.signal)),
     );
     const appliedLsn = perShard.reduce((low, shard) => (shard.appliedLsn < low ? shard.appliedLsn : low), perShard[0]!.appliedLsn);
     return {
@@ -538,6 +602,66 @@ export class LogPlayerClient {
     };
   }
 
+  /**
+   * Keys starting with `prefix`, in key order (UTF-8 bytes, as `scan`), from every shard, read lazily: one
+   * page of at most `pageSize` (default DEFAULT_SCAN_LIMIT, at most SCAN_LIMIT_MAX) per shard at a time,
+   * the next page of a shard only once its last one is used up, so any number of keys can be walked. Each
+   * item's key is the cursor: resume after it with `startAfter`. Every page waits for `minLsn` and has its
+   * own deadline (`timeoutMs`). Not a snapshot.
+   */
+  async *scanIterator(prefix: string, opts: ScanIteratorOpts = {}): AsyncGenerator<ScanItem, void, undefined> {
+    this.#assertOpen();
+    if (prefix !== "") this.#checkKey(prefix);
+    if (opts.startAfter !== undefined && opts.startAfter !== "") this.#checkKey(opts.startAfter);
+    const minLsn = checkLsn(opts.minLsn ?? 0n);
+    const pageSize = opts.pageSize ?? DEFAULT_SCAN_LIMIT;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > SCAN_LIMIT_MAX) {
+      throw toClientError(invalidArgument(`scan page size must be an integer in [1, ${SCAN_LIMIT_MAX}], got ${pageSize}`));
+    }
+    const shards = this.#channels.shardAddresses.map((_, shardId) => ({
+      shardId,
+      items: [] as ScanItem[],
+      next: 0,
+      more: true,
+      startAfter: opts.startAfter ?? "",
+    }));
+    // Each round yields one item or ends; each shard's pages advance past its last key, so this ends.
+    for (;;) {
+      const empty = shards.filter((shard) => shard.next === shard.items.length && shard.more);
+      await Promise.all(
+        empty.map(async (shard) => {
+          const request: ScanRequest = { prefix, minLsn, limit: pageSize, startAfter: shard.startAfter };
+          const page = await this.#scanPage(shard.shardId, request, opts);
+          const last = page.items[page.items.length - 1];
+          if (page.more && last === undefined)
+            throw new InternalError(Status.INTERNAL, `${this.#shardContext(shard.shardId)}: scan page says "more" but holds no items`);
+          Object.assign(shard, { items: page.items, next: 0, more: page.more, startAfter: last?.key ?? shard.startAfter });
+        }),
+      );
+      let lowest: (typeof shards)[number] | undefined;
+      for (const shard of shards) {
+        if (shard.next === shard.items.length) continue;
+        if (lowest === undefined || compareKeys(shard.items[shard.next]!.key, lowest.items[lowest.next]!.key) < 0) lowest = shard;
+      }
+      if (lowest === undefined) return;
+      const item = lowest.items[lowest.next]!;
+      lowest.next += 1;
+      yield { key: item.key, value: item.value };
+    }
+  }
+
+  /** One scan page of one shard, retried as a read; checked to reflect minLsn. */
+  async #scanPage(shardId: number, request: ScanRequest, opts: CallOpts): Promise<ScanResponse> {
+    const client = this.#channels.shard(shardId);
+    const context = this.#shardContext(shardId);
+    const page = await this.#read(context, opts, (target) =>
+      callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, { ...target, client }),
+    );
+    if (page.appliedLsn < request.minLsn)
+      throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${request.minLsn}`);
+    return page;
+  }
+
   /** Pages through one shard until it has `limit` matches or no more. Each page is one retried read. */
   async #scanShard(
     shardId: number,
@@ -545,6 +669,7 @@ export class LogPlayerClient {
     minLsn: bigint,
     limit: number,
     deadlineMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<{ items: ScanItem[]; appliedLsn: bigint }> {
     const client = this.#channels.shard(shardId);
     const context = this.#shardContext(shardId);
@@ -554,12 +679,13 @@ export class LogPlayerClient {
     // Each page either ends the loop or returns at least one item, so this runs at most `limit` times.
     while (items.length < limit) {
       const request = { prefix, minLsn, limit: limit - items.length, startAfter };
-      const target: CallTarget = { context, deadlineMs, waitForReady: true, client };
+      const target: CallTarget = { context, deadlineMs, waitForReady: true, client, ...(signal === undefined ? {} : { signal }) };
       const page = await withReadRetry(
         () => callUnary<ScanRequest, ScanResponse>((r, m, o, cb) => client.scan(r, m, o, cb), request, target),
         deadlineMs,
         this.#retryPolicy,
-        () => this.#channels.closed,
+        this.#cancelled(signal),
+        signal,
       );
       if (page.appliedLsn < minLsn)
         throw new InternalError(Status.INTERNAL, `${context}: scan at applied LSN ${page.appliedLsn} < min LSN ${minLsn}`);
@@ -592,12 +718,13 @@ export class LogPlayerClient {
     const shards = await Promise.all(
       shardIds.map(async (shardId): Promise<ShardOutcome> => {
         const client = this.#channels.shard(shardId);
-        const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: true, client };
+        const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: true, client, ...signalOf(opts) };
         const response = await withReadRetry(
           () => callUnary<GetOutcomeRequest, GetOutcomeResponse>((r, m, o, cb) => client.getOutcome(r, m, o, cb), { lsn }, target),
           deadlineMs,
           this.#retryPolicy,
-          () => this.#channels.closed,
+          this.#cancelled(opts.signal),
+          opts.signal,
         );
         return { shardId, outcome: outcomeName(response.outcome, target.context), reason: response.reason };
       }),
@@ -609,7 +736,7 @@ export class LogPlayerClient {
   async logStoreStatus(opts: CallOpts = {}): Promise<StatusResponse> {
     this.#assertOpen();
     const address = this.#logStoreAddress;
-    return this.#read(`LogStore at ${address}`, opts.timeoutMs, (target) => logStoreStatusCall(this.#channels, address, target));
+    return this.#read(`LogStore at ${address}`, opts, (target) => logStoreStatusCall(this.#channels, address, target));
   }
 
   /** One shard's Status, retried on UNAVAILABLE. InvalidArgumentError for an unknown shard id. */
@@ -617,7 +744,7 @@ export class LogPlayerClient {
     this.#assertOpen();
     this.#checkShardId(shardId);
     const client = this.#channels.shard(shardId);
-    return this.#read(this.#shardContext(shardId), opts.timeoutMs, (target) =>
+    return this.#read(this.#shardContext(shardId), opts, (target) =>
       callUnary<ShardStatusRequest, ShardStatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, { ...target, client }),
     );
   }
@@ -632,25 +759,89 @@ export class LogPlayerClient {
     this.#assertOpen();
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
     // Shards first: a commit LSN read afterwards is >= every applied LSN read, unless the replica that answers does not know it yet.
-    const shards = await Promise.all(this.#channels.shardAddresses.map((_, shardId) => this.#probeShard(shardId, deadlineMs)));
+    const shards = await Promise.all(this.#channels.shardAddresses.map((_, shardId) => this.#probeShard(shardId, deadlineMs, opts.signal)));
+    throwIfAborted(opts.signal, "clusterStatus");
     const address = this.#logStoreAddress;
+    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: true, ...signalOf(opts) };
     const logStore = await withReadRetry(
-      () => logStoreStatusCall(this.#channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      () => logStoreStatusCall(this.#channels, address, target),
       deadlineMs,
       this.#retryPolicy,
-      () => this.#channels.closed,
+      this.#cancelled(opts.signal),
+      opts.signal,
     );
     for (const shard of shards) {
       if (shard.status !== undefined && logStore.commitLsn >= shard.status.appliedLsn)
         shard.lag = logStore.commitLsn - shard.status.appliedLsn;
     }
-    return { logStoreAddress: address, logStore, shards };
+    const members = await this.#membersFrom(address, logStore, deadlineMs, opts.signal);
+    return { logStoreAddress: address, logStore, shards, members };
   }
 
-  async #probeShard(shardId: number, deadlineMs: number): Promise<ShardStatusReport> {
+  /**
+   * Every LogStore replica, as the answering replica lists them and as each answers for itself (asked once,
+   * without waiting for a connection, so a replica that is down shows as an error at once). A single
+   * replica (no replication) is listed alone. Throws when no replica's Status can be read.
+   */
+  async members(opts: CallOpts = {}): Promise<MemberReport[]> {
+    this.#assertOpen();
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const address = this.#logStoreAddress;
+    const target: CallTarget = { context: `LogStore at ${address}`, deadlineMs, waitForReady: true, ...signalOf(opts) };
+    const answering = await withReadRetry(
+      () => logStoreStatusCall(this.#channels, address, target),
+      deadlineMs,
+      this.#retryPolicy,
+      this.#cancelled(opts.signal),
+      opts.signal,
+    );
+    return this.#membersFrom(address, answering, deadlineMs, opts.signal);
+  }
+
+  async #membersFrom(address: string, answering: StatusResponse, deadlineMs: number, signal?: AbortSignal): Promise<MemberReport[]> {
+    const listed =
+      answering.replicas.length > 0
+        ? answering.replicas.map((r) => ({ replicaId: r.replicaId, address: r.address }))
+        : [{ replicaId: answering.replicaId, address }];
+    const answers = await Promise.all(
+      listed.map(async (replica) => {
+        if (replica.address === address) return { status: answering };
+        const target: CallTarget = { context: `LogStore at ${replica.address}`, deadlineMs, waitForReady: false, ...signalOf({ signal }) };
+        try {
+          return { status: await logStoreStatusCall(this.#channels, replica.address, target) };
+        } catch (err: unknown) {
+          return { error: toClientError(err) };
+        }
+      }),
+    );
+    const leader = answers.find((a) => a.status?.role === "leader")?.status;
+    return listed.map((replica, index): MemberReport => {
+      const { status, error } = answers[index]!;
+      const seenByLeader = leader?.replicas.find((r) => r.replicaId === replica.replicaId);
+      const isFollower = seenByLeader !== undefined && status?.role !== "leader";
+      return {
+        ...replica,
+        ...(status === undefined
+          ? {}
+          : {
+              self: {
+                role: status.role,
+                term: status.term,
+                lastLsn: status.lastLsn,
+                commitLsn: status.commitLsn,
+                leaderAddress: status.leaderAddress,
+              },
+            }),
+        ...(error === undefined ? {} : { error }),
+        ...(isFollower ? { matchLsn: seenByLeader.matchLsn, lag: seenByLeader.lag } : {}),
+      };
+    });
+  }
+
+  async #probeShard(shardId: number, deadlineMs: number, signal: AbortSignal | undefined): Promise<ShardStatusReport> {
     const address = this.#channels.shardAddress(shardId);
     const client = this.#channels.shard(shardId);
-    const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: false };
+    const target: CallTarget = { context: this.#shardContext(shardId), deadlineMs, waitForReady: false, ...signalOf({ signal }) };
     try {
       const status = await callUnary<ShardStatusRequest, ShardStatusResponse>((r, m, o, cb) => client.status(r, m, o, cb), {}, target);
       return { shardId, address, status };
@@ -674,8 +865,79 @@ export class LogPlayerClient {
         client,
       });
     const context = this.#shardContext(shardId);
-    if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true });
-    return this.#read(context, opts.timeoutMs, call);
+    if (request.reset) return call({ context, deadlineMs: this.#deadlineMs(opts.timeoutMs), waitForReady: true, ...signalOf(opts) });
+    return this.#read(context, opts, call);
+  }
+
+  /**
+   * The committed log from `fromLsn` (default: the next entry to commit, so only new ones), in LSN order,
+   * one record per entry, until `toLsn` (inclusive; default: forever) or `signal` aborts (CancelledError).
+   * Reads from any replica (each serves what it knows is committed); when a stream fails it resumes at the
+   * next LSN on the next replica, with backoff, so no LSN is skipped or repeated. Gives up with the last
+   * error after readAttemptsMax failed attempts in a row, or at once on an error a retry cannot fix.
+   */
+  async *readLog(opts: ReadLogOpts = {}): AsyncGenerator<LogRecord, void, undefined> {
+    this.#assertOpen();
+    const { signal } = opts;
+    const toLsn = opts.toLsn === undefined ? undefined : checkLsn(opts.toLsn, "toLsn");
+    const fromLsn =
+      opts.fromLsn === undefined ? (await this.logStoreStatus(signal === undefined ? {} : { signal })).commitLsn + 1n : opts.fromLsn;
+    const cursor = new LsnCursor(checkLsn(fromLsn, "fromLsn"));
+    const addresses = this.#channels.logStoreAddresses;
+    let replica = Math.max(0, addresses.indexOf(this.#logStoreAddress));
+    const backoff = new Backoff(this.#options.readBackoff, Math.random);
+    let failures = 0;
+    while (toLsn === undefined || cursor.next <= toLsn) {
+      const address = addresses[replica]!;
+      const context = `LogStore at ${address}`;
+      throwIfAborted(signal, context);
+      const call = this.#channels.logStore(address).read({
+        protocolVersion: PROTOCOL_VERSION,
+        fromLsn: cursor.next,
+        // Always a tailing read: a to_lsn past the replica's commit LSN would be refused.
+        toLsn: 0n,
+        readerId: `${this.clientId}/read-log`,
+      });
+      const cancel = (): void => call.cancel();
+      signal?.addEventListener("abort", cancel, { once: true });
+      let failure: ClientError;
+      try {
+        for await (const response of call as AsyncIterable<ReadResponse>) {
+          for (const entry of response.entries) {
+            if (!cursor.accept(entry)) continue;
+            failures = 0;
+            backoff.reset();
+            yield toLogRecord(entry);
+            if (toLsn !== undefined && cursor.next > toLsn) return;
+          }
+        }
+        failure = new UnavailableError(Status.UNAVAILABLE, `${context}: the Read stream ended`);
+      } catch (err: unknown) {
+        throwIfAborted(signal, context);
+        failure =
+          err instanceof LogGapError ? new UnavailableError(Status.UNAVAILABLE, `${context}: ${err.message}`) : toClientError(err, context);
+        if (!UnavailableError.is(failure) && !LimitExceededError.is(failure)) throw failure;
+      } finally {
+        signal?.removeEventListener("abort", cancel);
+        call.cancel();
+      }
+      failures += 1;
+      if (failures >= this.#options.readAttemptsMax || this.#channels.closed) throw failure;
+      replica = (replica + 1) % addresses.length;
+      await sleepUnlessAborted(backoff.nextDelayMs(), signal, context);
+    }
+  }
+
+  /**
+   * Committed mutations on keys starting with `prefix`, one event per transaction that has any (see
+   * readLog for fromLsn, resuming and failures). Resume after an event with fromLsn = event.lsn + 1n.
+   */
+  async *watch(prefix: string, opts: ReadLogOpts = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    if (prefix !== "") this.#checkKey(prefix);
+    for await (const record of this.readLog(opts)) {
+      const event = watchEventOf(record, prefix);
+      if (event !== undefined) yield event;
+    }
   }
 
   /** Closes every channel. Idempotent; later calls throw CancelledError. */
@@ -684,15 +946,10 @@ export class LogPlayerClient {
     this.#channels.close();
   }
 
-  #read<T>(context: string, timeoutMs: number | undefined, run: (target: CallTarget) => Promise<T>): Promise<T> {
-    const deadlineMs = this.#deadlineMs(timeoutMs);
-    const target: CallTarget = { context, deadlineMs, waitForReady: true };
-    return withReadRetry(
-      () => run(target),
-      deadlineMs,
-      this.#retryPolicy,
-      () => this.#channels.closed,
-    );
+  #read<T>(context: string, opts: CallOpts, run: (target: CallTarget) => Promise<T>): Promise<T> {
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const target: CallTarget = { context, deadlineMs, waitForReady: true, ...signalOf(opts) };
+    return withReadRetry(() => run(target), deadlineMs, this.#retryPolicy, this.#cancelled(opts.signal), opts.signal);
   }
 
   #deadlineMs(timeoutMs: number | undefined): number {
@@ -730,6 +987,11 @@ function outcomeName(outcome: PartOutcome, context: string): ShardOutcome["outco
     default:
       throw new InternalError(Status.INTERNAL, `${context}: unknown part outcome ${outcome}`);
   }
+}
+
+/** The `signal` field of a CallTarget, present only when the caller gave one (exactOptionalPropertyTypes). */
+function signalOf(opts: { signal?: AbortSignal | undefined }): { signal?: AbortSignal } {
+  return opts.signal === undefined ? {} : { signal: opts.signal };
 }
 
 function checkLsn(lsn: bigint, name = "minLsn"): bigint {
@@ -798,18 +1060,57 @@ function checkClusterStatus(status: StatusResponse, shardAddressCount: number, a
   }
 }
 
+/**
+ * Discovery: the cluster's addresses from the Status of any seed (the leader's when it answers first): every
+ * replica's address (the seed's own for a single replica) and the shard addresses it reports, unless `shards`
+ * is given. The options that come back name `logstore` and `shards`, as if the caller had listed them.
+ */
+async function discoverCluster(options: ClientOptions, signal: AbortSignal | undefined): Promise<ClientOptions> {
+  const given = resolveOptions(options);
+  const channels = new Channels(
+    given.logStoreAddresses,
+    [],
+    grpcChannelOptions(given.messageBytesMax),
+    channelCredentialsFor(given.security),
+  );
+  try {
+    const { address, status } = await discoverLogStore(channels, Date.now() + given.timeoutMs, defaultRetryPolicy(given), signal);
+    const shards = options.shards ?? status.shardAddresses;
+    if (shards.length === 0) {
+      throw failedPrecondition(
+        `LogStore at ${address} reports no shard addresses (start it with --shard-addresses), so the shards cannot be discovered: give shards`,
+      );
+    }
+    const { seeds: _seeds, ...rest } = options;
+    const replicas = status.replicas.map((replica) => replica.address).filter((a) => a !== "");
+    return { ...rest, logstore: replicas.length > 0 ? replicas : [address], shards: [...shards] };
+  } catch (err: unknown) {
+    throw toClientError(err);
+  } finally {
+    channels.close();
+  }
+}
+
 /** Finds the LogStore replica to append to among the configured ones, each status read retried within the deadline. */
 function discoverLogStore(
   channels: Channels,
   deadlineMs: number,
   policy: ReadRetryPolicy,
+  signal?: AbortSignal,
 ): Promise<{ address: string; status: StatusResponse }> {
   const readStatus = (address: string): Promise<StatusResponse> =>
     withReadRetry(
-      () => logStoreStatusCall(channels, address, { context: `LogStore at ${address}`, deadlineMs, waitForReady: true }),
+      () =>
+        logStoreStatusCall(channels, address, {
+          context: `LogStore at ${address}`,
+          deadlineMs,
+          waitForReady: true,
+          ...signalOf({ signal }),
+        }),
       deadlineMs,
       policy,
-      () => channels.closed,
+      () => channels.closed || signal?.aborted === true,
+      signal,
     );
   return probeReplicas(channels.logStoreAddresses, readStatus);
 }

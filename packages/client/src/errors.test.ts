@@ -95,6 +95,15 @@ describe("toClientError", () => {
     expect(error.code).toBe(Status.UNAVAILABLE);
   });
 
+  it("names the leader in a NotLeaderError's message, once", () => {
+    expect(toClientError(serviceError(Status.UNAVAILABLE, "not the leader", "h:7100")).message).toBe(
+      "not the leader (the leader is h:7100)",
+    );
+    expect(toClientError(serviceError(Status.UNAVAILABLE, "not the leader; the leader is h:7100", "h:7100")).message).toBe(
+      "not the leader; the leader is h:7100",
+    );
+  });
+
   it("treats FAILED_PRECONDITION with a leader as NotLeaderError too, but not other codes", () => {
     expect(NotLeaderError.is(toClientError(serviceError(Status.FAILED_PRECONDITION, "follower", "h:1")))).toBe(true);
     expect(InternalError.is(toClientError(serviceError(Status.INTERNAL, "boom", "h:1")))).toBe(true);

@@ -222,7 +222,9 @@ export function clientErrorFor(
   }
   const leaderRefusal = code === Status.UNAVAILABLE || code === Status.FAILED_PRECONDITION;
   if (leaderRefusal && options.leaderAddress !== undefined && options.leaderAddress !== "") {
-    return new NotLeaderError(code, message, options.leaderAddress, { cause: options.cause });
+    // An older LogStore's message does not name the leader: the error's message always does.
+    const named = message.includes(options.leaderAddress) ? message : `${message} (the leader is ${options.leaderAddress})`;
+    return new NotLeaderError(code, named, options.leaderAddress, { cause: options.cause });
   }
   const ErrorClass = ERROR_CLASS_BY_CODE[code] ?? InternalError;
   return new ErrorClass(code, message, { cause: options.cause });

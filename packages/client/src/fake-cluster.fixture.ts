@@ -4,7 +4,7 @@
  * LogStore applies each append straight to the fake shards, so reads see
  * commits at once; knobs inject failures, hangs and redirects.
  */
-import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
 import {
   ErrorReason,
   LpError,
@@ -29,7 +29,10 @@ import {
   type LookupAppendResponse,
   type RegisterClientRequest,
   type RegisterClientResponse,
+  type LogEntry,
   type Mutation,
+  type ReadRequest,
+  type ReadResponse,
   type ScanRequest,
   type StatusResponse,
 } from "@logplayer/proto";
@@ -85,8 +88,22 @@ export class FakeLogStore {
   readonly registrations: string[] = [];
   /** Called after an append is applied (before its answer, which a fault may then lose). */
   afterAppend: (request: AppendRequest) => void = () => {};
+  /** The committed log, LSN 1 first (registrations have no txn). Two fakes may share one array to act as replicas. */
+  entries: LogEntry[] = [];
+  /** Read faults, one per Read call in order: send this many entries, then fail the stream with UNAVAILABLE. */
+  readonly readFailAfter: number[] = [];
+  /** When set, a Read starts this many entries before the LSN asked for (a replica repeating what was handed out). */
+  readRepeat = 0;
+  readonly reads: ReadRequest[] = [];
+  /** Fakes sharing this one's `entries`, whose Read streams wake on its commits. */
+  readonly mirrors: FakeLogStore[] = [];
+  readonly #readers = new Set<() => void>();
   role = "leader";
   leaderAddress = "";
+  /** Reported in Status (the LogStore's --shard-addresses). */
+  shardAddresses: string[] = [];
+  /** Reported in Status: the replica list (empty for a single replica). */
+  replicas: StatusResponse["replicas"] = [];
   protocolVersion = PROTOCOL_VERSION;
   commitLsn = 0n;
   server: Server | undefined;
@@ -113,14 +130,15 @@ export class FakeLogStore {
       term: 1n,
       leaderAddress: this.leaderAddress,
       replicaId: `replica-${this.port}`,
-      replicas: [],
+      replicas: this.replicas,
       limits: undefined,
+      shardAddresses: this.shardAddresses,
     };
   }
 
   registerClient(request: RegisterClientRequest): RegisterClientResponse {
     if (!this.sessions) throw new LpError(Status.UNIMPLEMENTED, "fake LogStore without sessions");
-    this.commitLsn += 1n;
+    this.#commitEntry({ lsn: this.commitLsn + 1n, term: 1n, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n });
     this.registrations.push(request.clientId);
     this.liveSessions.set(request.clientId, this.commitLsn);
     return { sessionLsn: this.commitLsn };
@@ -140,7 +158,8 @@ export class FakeLogStore {
     const key = `${request.clientId}/${request.clientSeq}`;
     const original = request.clientId === "" ? undefined : this.#appended.get(key);
     if (original !== undefined) return { lsn: original, duplicate: true };
-    this.commitLsn += 1n;
+    const { txn, commitTimeNs, clientId, clientSeq } = request;
+    this.#commitEntry({ lsn: this.commitLsn + 1n, term: 1n, txn, commitTimeNs, clientId, clientSeq });
     if (request.clientId !== "") this.#appended.set(key, this.commitLsn);
     const map = createShardMap(this.shardCount);
     for (const shard of this.shards) {
@@ -149,6 +168,49 @@ export class FakeLogStore {
     }
     this.afterAppend(request);
     return { lsn: this.commitLsn, duplicate: false };
+  }
+
+  #commitEntry(entry: LogEntry): void {
+    this.entries.push(entry);
+    this.commitLsn = entry.lsn;
+    for (const store of [this, ...this.mirrors]) store.wakeReaders();
+  }
+
+  wakeReaders(): void {
+    for (const wake of this.#readers) wake();
+  }
+
+  /** A tailing Read over `entries` (which another fake may fill), one entry per message, with the faults above. */
+  async read(call: ServerWritableStream<ReadRequest, ReadResponse>): Promise<void> {
+    this.reads.push(call.request);
+    const failAfter = this.readFailAfter.shift();
+    const asked = call.request.fromLsn - BigInt(this.readRepeat);
+    let next = asked < 1n ? 1n : asked;
+    let sent = 0;
+    let cancelled = false;
+    call.on("cancelled", () => (cancelled = true));
+    // Bounded: a test's reads end by cancelling, a fault or the server's shutdown.
+    while (!cancelled) {
+      const entry = this.entries[Number(next) - 1];
+      if (entry === undefined) {
+        await new Promise<void>((resolve) => {
+          const wake = (): void => {
+            this.#readers.delete(wake);
+            resolve();
+          };
+          this.#readers.add(wake);
+          call.once("cancelled", wake);
+        });
+        continue;
+      }
+      if (failAfter !== undefined && sent === failAfter) {
+        call.emit("error", unavailable("fake: Read stream broken").toServiceError());
+        return;
+      }
+      call.write({ entries: [entry], commitLsn: BigInt(this.entries.length) });
+      sent += 1;
+      next += 1n;
+    }
   }
 }
 
@@ -229,7 +291,7 @@ export async function startLogStore(logStore: FakeLogStore): Promise<void> {
   server.addService(LogStoreService, {
     append: (call: ServerUnaryCall<AppendRequest, AppendResponse>, callback: sendUnaryData<AppendResponse>) =>
       respond(logStore.appendFaults, callback, () => logStore.append(call.request)),
-    read: () => undefined,
+    read: (call: ServerWritableStream<ReadRequest, ReadResponse>) => void logStore.read(call),
     status: (_call: ServerUnaryCall<unknown, StatusResponse>, callback: sendUnaryData<StatusResponse>) => callback(null, logStore.status()),
     registerClient: (
       call: ServerUnaryCall<RegisterClientRequest, RegisterClientResponse>,

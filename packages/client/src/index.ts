@@ -11,7 +11,11 @@ export type {
   ClusterStatus,
   ShardOutcome,
   TransactionOutcome,
+  ReadLogOpts,
+  ScanIteratorOpts,
+  MemberReport,
 } from "./client";
+export type { LogRecord, WatchEvent } from "./log-cursor";
 export type { ScanItem } from "./scan-merge";
 export {
   DEFAULT_TIMEOUT_MS,

@@ -1,6 +1,7 @@
 import { describeShardMap, describeTransactionLimits, sameTransactionLimits } from "@logplayer/common";
-import type { ReplicaStatus, ShardStatusResponse, StatusResponse } from "@logplayer/proto";
-import type { ClusterStatus, ShardStatusReport } from "./client";
+import { MutationKind, type Mutation, type ReplicaStatus, type ShardStatusResponse, type StatusResponse } from "@logplayer/proto";
+import type { ClusterStatus, MemberReport, ShardStatusReport } from "./client";
+import { mutationKindName, type LogRecord } from "./log-cursor";
 import type { ClientError } from "./errors";
 import type { ScanItem } from "./scan-merge";
 
@@ -124,26 +125,112 @@ export function clusterStatusJson(status: ClusterStatus): Record<string, unknown
   };
 }
 
+/** Bounds of `lpctl status`'s verdict. */
+export interface HealthBounds {
+  /** A shard more entries behind the log's commit LSN than this is unhealthy (default: no bound). */
+  lagMax?: bigint;
+}
+
 /**
  * Why the cluster is not healthy, one line each; empty when it is. A script
  * gates on `lpctl status` with this: the answering replica must know a
- * leader, and every shard must answer, be the shard it is listed as, belong
- * to this cluster, and not be ahead of the leader's commit LSN.
+ * leader, every replica must answer as leader or follower, and every shard
+ * must answer, be the shard it is listed as, belong to this cluster, not be
+ * ahead of the leader's commit LSN, be within `lagMax` of it, and, when
+ * behind, have a LogPlayer's delivery stream open.
  */
-export function clusterProblems(status: ClusterStatus): string[] {
+export function clusterProblems(status: ClusterStatus, health: HealthBounds = {}): string[] {
   const ls = status.logStore;
   const problems: string[] = [];
   if (ls.role !== "leader" && ls.leaderAddress === "")
     problems.push(`logstore ${status.logStoreAddress} knows no leader (role ${ls.role})`);
+  for (const member of status.members ?? []) {
+    if (member.self === undefined) {
+      problems.push(`logstore replica ${member.replicaId} at ${member.address} does not answer (${member.error?.codeName ?? "UNKNOWN"})`);
+    } else if (member.self.role !== "leader" && member.self.role !== "follower") {
+      problems.push(`logstore replica ${member.replicaId} at ${member.address} is ${member.self.role}`);
+    }
+  }
   for (const shard of status.shards) {
     if (shard.status === undefined) {
       problems.push(`shard ${shard.shardId} at ${shard.address} does not answer (${shard.error?.codeName ?? "UNKNOWN"})`);
       continue;
     }
-    const trouble = [...aheadOfLog(shard.status.appliedLsn, ls), ...shardTrouble(shard.status, ls)];
+    const behind =
+      health.lagMax !== undefined && shard.lag !== undefined && shard.lag > health.lagMax
+        ? [`is ${shard.lag} entries behind the log's commit LSN (more than ${health.lagMax})`]
+        : [];
+    // A shard behind with no delivery stream open waits for a LogPlayer that is down or stuck on it.
+    const undelivered = shard.status.deliveryStreams === 0 && (shard.lag ?? 0n) > 0n ? ["has no delivery stream open and is behind"] : [];
+    const trouble = [...aheadOfLog(shard.status.appliedLsn, ls), ...shardTrouble(shard.status, ls), ...behind, ...undelivered];
     for (const problem of [...misplacement(shard.shardId, shard.status, ls.clusterId), ...trouble]) {
       problems.push(`shard ${shard.shardId} at ${shard.address} ${problem}`);
     }
   }
   return problems;
+}
+
+/** `lpctl members`: one line per replica, with what it says of itself and what the leader says of it. */
+export function formatMembers(members: readonly MemberReport[]): string {
+  return members.map((m) => `${memberLine(m)}\n`).join("");
+}
+
+function memberLine(m: MemberReport): string {
+  const head = `replica ${m.replicaId}  ${m.address}`;
+  if (m.self === undefined) return `${head}  down (${m.error?.codeName ?? "UNKNOWN"}: ${m.error?.message ?? "no answer"})`;
+  const s = m.self;
+  const fields = [`role=${s.role}`, `term=${s.term}`, `last_lsn=${s.lastLsn}`, `commit_lsn=${s.commitLsn}`];
+  if (m.matchLsn !== undefined) fields.push(`match_lsn=${m.matchLsn}`, `lag=${m.lag ?? "?"}`);
+  return [head, ...fields].join("  ");
+}
+
+export function membersJson(members: readonly MemberReport[]): Record<string, unknown>[] {
+  return members.map((m) => ({
+    replicaId: m.replicaId,
+    address: m.address,
+    up: m.self !== undefined,
+    ...(m.self === undefined ? {} : m.self),
+    ...(m.error === undefined ? {} : { error: errorJson(m.error) }),
+    ...(m.matchLsn === undefined ? {} : { matchLsn: m.matchLsn, lag: m.lag }),
+  }));
+}
+
+/** A mutation on one line: `put "key" "value"`, `add "key" -3`, `delete "key"` (keys and values JSON-quoted, or hex). */
+export function formatMutation(m: Mutation, hex: boolean): string {
+  const kind = mutationKindName(m.kind);
+  const key = JSON.stringify(m.key);
+  switch (m.kind) {
+    case MutationKind.MUTATION_KIND_PUT:
+    case MutationKind.MUTATION_KIND_APPEND:
+      return `${kind} ${key} ${hex ? m.value.toString("hex") : JSON.stringify(m.value.toString("utf8"))}`;
+    case MutationKind.MUTATION_KIND_ADD:
+      return `${kind} ${key} ${m.delta}`;
+    default:
+      return `${kind} ${key}`;
+  }
+}
+
+export function mutationJson(m: Mutation, hex: boolean): Record<string, unknown> {
+  const kind = mutationKindName(m.kind);
+  if (m.kind === MutationKind.MUTATION_KIND_ADD) return { kind, key: m.key, delta: m.delta };
+  if (m.kind === MutationKind.MUTATION_KIND_DELETE) return { kind, key: m.key };
+  return { kind, key: m.key, value: formatValue(m.value, hex) };
+}
+
+/** `lpctl tail`: one line per log entry (the LogStore's own entries, such as client registrations, have no mutations). */
+export function formatLogRecord(record: LogRecord, hex: boolean, json: boolean): string {
+  if (json) {
+    const { mutations, ...rest } = record;
+    return `${toJson({ ...rest, mutations: mutations.map((m) => mutationJson(m, hex)) })}\n`;
+  }
+  const writer = record.clientId === "" ? "" : ` client=${record.clientId} seq=${record.clientSeq}`;
+  const body = record.mutations.length === 0 ? "(no mutations)" : record.mutations.map((m) => formatMutation(m, hex)).join("; ");
+  return `lsn=${record.lsn} term=${record.term}${writer}  ${body}\n`;
+}
+
+/** `lpctl watch`: one line per mutation, prefixed by its transaction's LSN. */
+export function formatWatchLines(lsn: bigint, mutations: readonly Mutation[], hex: boolean, json: boolean): string {
+  return mutations
+    .map((m) => (json ? `${toJson({ lsn, ...mutationJson(m, hex) })}\n` : `lsn=${lsn}  ${formatMutation(m, hex)}\n`))
+    .join("");
 }

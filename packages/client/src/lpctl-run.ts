@@ -18,7 +18,19 @@ import { type TlsFlags, type TransportSecurity, tlsOptions, transportSecurityFro
 import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT, type AppendLookup } from "./client";
 import { toClientError } from "./errors";
 import { checkHealth, HealthServingStatus } from "./health-check";
-import { clusterProblems, clusterStatusJson, formatClusterStatus, formatScanLines, formatValue, toJson } from "./lpctl-format";
+import {
+  clusterProblems,
+  clusterStatusJson,
+  formatClusterStatus,
+  formatLogRecord,
+  formatMembers,
+  formatScanLines,
+  formatValue,
+  formatWatchLines,
+  membersJson,
+  toJson,
+} from "./lpctl-format";
+import { CancelledError } from "./errors";
 import { mutation } from "./mutations";
 import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, type ClientOptions } from "./options";
 import { parseDeltaArg, parseTxnOps, parseValueArg } from "./txn-args";
@@ -31,6 +43,10 @@ export interface LpctlIo {
   connect?: (options: ClientOptions) => Promise<LogPlayerClient>;
   /** A value given as `-`. Default: all of process.stdin, up to VALUE_SOURCE_BYTES_MAX. */
   readStdin?: () => Promise<Buffer>;
+  /** Ends the commands that run until stopped (tail, watch) cleanly, exit 0: lpctl's entry point fires it on Ctrl-C. */
+  signal?: AbortSignal;
+  /** Called when a command that `signal` stops starts: until then the entry point lets Ctrl-C kill lpctl. */
+  onStoppable?: () => void;
 }
 
 /** The most a value read from a file or stdin may hold: the largest gRPC message a LogStore accepts. */
@@ -56,6 +72,7 @@ const DEFAULT_SHARDS = "127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302";
 export const LPCTL_CERTIFICATE_NAME = "lpctl";
 
 interface GlobalOptions extends TlsFlags {
+  seeds?: string[];
   logstore: string[];
   shards: string[];
   timeoutMs: number;
@@ -76,9 +93,16 @@ function globals(run: Run): GlobalOptions {
 
 async function withClient<T>(run: Run, body: (client: LogPlayerClient, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = globals(run);
-  await failFastWhenNothingListens(g.logstore, Math.min(g.timeoutMs, LISTEN_PROBE_TIMEOUT_MS));
+  await failFastWhenNothingListens(g.seeds ?? g.logstore, Math.min(g.timeoutMs, LISTEN_PROBE_TIMEOUT_MS));
   const connect = run.io.connect ?? LogPlayerClient.connect;
-  const client = await connect({ logstore: g.logstore, shards: g.shards, timeoutMs: g.timeoutMs, security: lpctlSecurity(g) });
+  const common = { timeoutMs: g.timeoutMs, security: lpctlSecurity(g) };
+  // With --seeds the shards come from the LogStore's Status, unless --shards (or LP_SHARDS) names them.
+  const shardsGiven = run.program.getOptionValueSource("shards") !== "default";
+  const client = await connect(
+    g.seeds === undefined
+      ? { logstore: g.logstore, shards: g.shards, ...common }
+      : { seeds: g.seeds, ...(shardsGiven ? { shards: g.shards } : {}), ...common },
+  );
   try {
     return await body(client, g);
   } finally {
@@ -311,13 +335,15 @@ function addStatusCommands(run: Run): void {
     .command("status")
     .description(
       "the LogStore's role, term, commit LSN, cluster id and shard map; every shard's applied/durable LSN and lag, or its error; " +
-        "exits 1 when the cluster is not healthy (no leader known, a shard not answering, not the one listed, " +
-        "or ahead of the log's commit LSN)",
+        "exits 1 when the cluster is not healthy (no leader known, a replica not answering or not leader/follower, " +
+        "a shard not answering, not the one listed, ahead of the log's commit LSN, behind it by more than --lag-max, " +
+        "or behind with no delivery stream open)",
     )
-    .action(() =>
+    .option("--lag-max <entries>", "unhealthy when a shard is more than this many entries behind the log's commit LSN", parseLsn)
+    .action((opts: { lagMax?: bigint }) =>
       withClient(run, async (client, g) => {
         const status = await client.clusterStatus();
-        const problems = clusterProblems(status);
+        const problems = clusterProblems(status, opts.lagMax === undefined ? {} : { lagMax: opts.lagMax });
         const json = { ...clusterStatusJson(status), healthy: problems.length === 0, problems };
         run.io.stdout(g.json ? `${toJson(json)}\n` : formatClusterStatus(status));
         if (problems.length > 0) {
@@ -339,6 +365,75 @@ function addStatusCommands(run: Run): void {
     });
 }
 
+/** Runs a command that reads until stopped: Ctrl-C (io.signal) ends it with exit 0, like reaching --to. */
+async function untilStopped(run: Run, body: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const stop = new AbortController();
+  const outer = run.io.signal;
+  const onStop = (): void => stop.abort(outer?.reason);
+  if (outer?.aborted) onStop();
+  outer?.addEventListener("abort", onStop, { once: true });
+  run.io.onStoppable?.();
+  try {
+    await body(stop.signal);
+  } catch (err: unknown) {
+    if (!(stop.signal.aborted && CancelledError.is(err))) throw err;
+  } finally {
+    outer?.removeEventListener("abort", onStop);
+  }
+}
+
+function readRange(opts: { from?: bigint; to?: bigint }, signal: AbortSignal): { fromLsn?: bigint; toLsn?: bigint; signal: AbortSignal } {
+  return { signal, ...(opts.from === undefined ? {} : { fromLsn: opts.from }), ...(opts.to === undefined ? {} : { toLsn: opts.to }) };
+}
+
+function addLogCommands(run: Run): void {
+  run.program
+    .command("tail")
+    .description(
+      "print committed log entries, one line each (--json: one JSON object per line), from --from (default: the next to commit) " +
+        "until --to or Ctrl-C; rides through a replica failure without skipping or repeating an LSN",
+    )
+    .option("--from <lsn>", "the first LSN to print (1: the whole log)", parseLsn)
+    .option("--to <lsn>", "the last LSN to print, then exit", parseLsn)
+    .action((opts: { from?: bigint; to?: bigint }) =>
+      withClient(run, (client, g) =>
+        untilStopped(run, async (signal) => {
+          for await (const record of client.readLog(readRange(opts, signal))) run.io.stdout(formatLogRecord(record, g.hex, g.json));
+        }),
+      ),
+    );
+  run.program
+    .command("watch")
+    .description(
+      "print committed mutations on keys starting with PREFIX, one line each with its transaction's LSN (--json: one JSON object " +
+        "per line), from --from (default: the next to commit) until --to or Ctrl-C",
+    )
+    .argument("<prefix>")
+    .option("--from <lsn>", "the first LSN to look at (1: the whole log)", parseLsn)
+    .option("--to <lsn>", "the last LSN to look at, then exit", parseLsn)
+    .action((prefix: string, opts: { from?: bigint; to?: bigint }) =>
+      withClient(run, (client, g) =>
+        untilStopped(run, async (signal) => {
+          for await (const event of client.watch(prefix, readRange(opts, signal)))
+            run.io.stdout(formatWatchLines(event.lsn, event.mutations, g.hex, g.json));
+        }),
+      ),
+    );
+  run.program
+    .command("members")
+    .description(
+      "the LogStore replicas: each one's id, address, role, term, last and commit LSN as it reports them, and for a follower " +
+        "the match LSN and lag the leader reports; exits 1 when one does not answer",
+    )
+    .action(() =>
+      withClient(run, async (client, g) => {
+        const members = await client.members();
+        run.io.stdout(g.json ? `${toJson({ members: membersJson(members) })}\n` : formatMembers(members));
+        if (members.some((m) => m.self === undefined)) run.exitCode = EXIT_ERROR;
+      }),
+    );
+}
+
 /** The client package's version, from its package.json (dist/ sits beside it). */
 function clientVersion(): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")) as { version?: unknown };
@@ -354,6 +449,15 @@ function buildProgram(run: Run): void {
       envOption("--logstore <addresses>", "LogStore address(es), comma-separated host:port", "LP_LOGSTORE")
         .argParser(parseAddressList)
         .default(DEFAULT_LOGSTORE.split(","), DEFAULT_LOGSTORE),
+    )
+    .addOption(
+      envOption(
+        "--seeds <addresses>",
+        "discovery: any LogStore replica(s), comma-separated; the replicas and shards are read from its Status (instead of --logstore)",
+        "LP_SEEDS",
+      )
+        .argParser(parseAddressList)
+        .conflicts("logstore"),
     )
     .addOption(
       envOption("--shards <addresses>", "shard addresses in shard-id order, comma-separated", "LP_SHARDS")
@@ -375,6 +479,7 @@ function buildProgram(run: Run): void {
   addOutcomeCommand(run);
   addStatusCommands(run);
   addLookupCommand(run);
+  addLogCommands(run);
 }
 
 /**

@@ -9,13 +9,26 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
 }) as typeof process.emitWarning;
 
+// Ctrl-C ends `tail` and `watch` cleanly (exit 0); any other command is stopped at once, as before.
+const interrupt = new AbortController();
+let stoppable = false;
+process.once("SIGINT", () => {
+  if (!stoppable) process.exit(130);
+  interrupt.abort(new Error("interrupted"));
+});
+
 // Thin entry point: all the logic is in runLpctl so tests can drive it in-process.
 runLpctl(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  signal: interrupt.signal,
+  onStoppable: () => {
+    stoppable = true;
+  },
 }).then(
   (code) => {
     process.exitCode = code;
+    process.removeAllListeners("SIGINT");
   },
   (err: unknown) => {
     process.stderr.write(`lpctl: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -19,10 +19,17 @@ import {
 import { toClientError } from "./errors";
 
 export interface ClientOptions {
+  /**
+   * Discovery: any LogStore replica(s) "host:port", instead of `logstore` and `shards`. `connect` asks them
+   * for Status and takes every replica's address and the shard addresses (index = shard id) from it; the
+   * LogStore reports shard addresses when started with --shard-addresses (`pnpm start` does). `shards`,
+   * when given too, is used instead of the reported ones.
+   */
+  seeds?: string[];
   /** LogStore address(es) "host:port". With several, the client finds the leader among them and follows redirects. */
-  logstore: string | string[];
+  logstore?: string | string[];
   /** Shard addresses "host:port"; the index is the shard id. Must match the LogStore's shard map. */
-  shards: string[];
+  shards?: string[];
   /** Default deadline of every call, and of `connect` (default 5000). */
   timeoutMs?: number;
   /** Sent with every append, with an increasing client_seq (default: a random UUID). */
@@ -139,15 +146,19 @@ export function withClusterLimits(
 
 /** Validates options and fills in defaults. Throws InvalidArgumentError naming the bad option. */
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
-  const logStores = typeof options.logstore === "string" ? [options.logstore] : options.logstore;
-  if (logStores.length === 0) throw toClientError(invalidArgument("logstore: at least one address is required"));
-  if (options.shards.length === 0) throw toClientError(invalidArgument("shards: at least one address is required"));
+  if (options.seeds !== undefined && options.logstore !== undefined)
+    throw toClientError(invalidArgument("give either seeds (discovery) or logstore, not both"));
+  const logStores = options.seeds ?? (typeof options.logstore === "string" ? [options.logstore] : (options.logstore ?? []));
+  if (logStores.length === 0)
+    throw toClientError(invalidArgument(`${options.seeds ? "seeds" : "logstore"}: at least one address is required`));
+  const shards = options.shards ?? [];
+  if (options.seeds === undefined && shards.length === 0) throw toClientError(invalidArgument("shards: at least one address is required"));
   const limits = options.limits ?? DEFAULT_TRANSACTION_LIMITS;
   const clientId = options.clientId ?? randomUUID();
   if (clientId === "") throw toClientError(invalidArgument("clientId must not be empty"));
   return {
-    logStoreAddresses: logStores.map((a) => checkAddress("logstore", a)),
-    shardAddresses: options.shards.map((a) => checkAddress("shards", a)),
+    logStoreAddresses: logStores.map((a) => checkAddress(options.seeds ? "seeds" : "logstore", a)),
+    shardAddresses: shards.map((a) => checkAddress("shards", a)),
     timeoutMs: checkTimeoutMs(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     clientId,
     messageBytesMax: checkInteger("messageBytesMax", options.messageBytesMax ?? grpcMessageBytesMax(limits), 1024, 2 ** 31 - 1),

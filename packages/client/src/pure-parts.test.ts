@@ -44,6 +44,7 @@ function status(role: string, leaderAddress = ""): StatusResponse {
     replicaId: "r",
     replicas: [],
     limits: undefined,
+    shardAddresses: [],
   };
 }
 

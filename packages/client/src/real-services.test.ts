@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { createTestTls, type TestTls } from "@logplayer/testing";
+import { createTestTls, waitFor, type TestTls } from "@logplayer/testing";
 import { LogPlayerClient } from "./client";
 import { runLpctl } from "./lpctl-run";
 import { mutation } from "./mutations";
@@ -108,6 +108,8 @@ if (!built && process.env["CI"]) {
       "smoke",
       "--dedupe-clients-max",
       String(DEDUPE_CLIENTS_MAX),
+      "--shard-addresses",
+      shards.join(","),
     ]);
     children.push(store.child);
     logstore = `127.0.0.1:${store.port}`;
@@ -146,6 +148,27 @@ if (!built && process.env["CI"]) {
     }
   });
 
+  it("discovery: a client and lpctl given only the LogStore's address learn the shards from its Status", async () => {
+    const client = await LogPlayerClient.connect({
+      seeds: [logstore],
+      timeoutMs: 10_000,
+      security: tls.security({ role: "client", name: "test" }),
+    });
+    try {
+      const { lsn } = await client.commit([mutation.put("seed:a", "1"), mutation.put("seed:b", "2"), mutation.put("seed:c", "3")]);
+      expect((await client.scan("seed:", { minLsn: lsn })).items.map((i) => i.key)).toEqual(["seed:a", "seed:b", "seed:c"]);
+      expect((await client.clusterStatus()).shards.map((s) => s.address)).toEqual(shards);
+    } finally {
+      client.close();
+    }
+    let stdout = "";
+    const code = await runLpctl(["--seeds", logstore, "--tls-dir", tls.dir, "--timeout-ms", "10000", "get", "seed:b"], {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stdout += t),
+    });
+    expect([code, stdout]).toEqual([0, "2\n"]);
+  });
+
   it("lpctl put/get/txn/status/health work as documented", async () => {
     let stdout = "";
     const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
@@ -166,6 +189,67 @@ if (!built && process.env["CI"]) {
     expect([get.status, get.stdout]).toEqual([0, "1\n"]);
     const missing = spawnSync(process.execPath, [LPCTL, ...flags, "get", "cli:none"], { encoding: "utf8", timeout: 20_000 });
     expect([missing.status, missing.stdout]).toEqual([2, "(not found)\n"]);
+  });
+
+  it("the lpctl binary takes a value larger than an argument can hold from stdin, up to value_bytes_max and not past it", async () => {
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
+    // 256 KiB, the default value_bytes_max: more than one command-line argument may hold (128 KiB on Linux).
+    const value = Buffer.alloc(256 * 1024, "v");
+    const put = spawnSync(process.execPath, [LPCTL, ...flags, "put", "big:v", "-"], { input: value, encoding: "utf8", timeout: 20_000 });
+    expect([put.status, put.stderr]).toEqual([0, expect.not.stringContaining("lpctl:")]);
+    const lsn = /committed lsn=(\d+)/.exec(put.stdout)![1]!;
+    const client = await LogPlayerClient.connect({
+      logstore,
+      shards,
+      timeoutMs: 10_000,
+      security: tls.security({ role: "client", name: "test" }),
+    });
+    try {
+      expect((await client.get("big:v", { minLsn: BigInt(lsn) })).value.equals(value)).toBe(true);
+    } finally {
+      client.close();
+    }
+    const over = Buffer.alloc(256 * 1024 + 1, "v");
+    const refused = spawnSync(process.execPath, [LPCTL, ...flags, "put", "big:w", "-"], { input: over, encoding: "utf8", timeout: 20_000 });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^lpctl: RESOURCE_EXHAUSTED: .*value_bytes_max/m);
+  });
+
+  it("lpctl tail, watch and members read the live cluster; tail stops cleanly on Ctrl-C", async () => {
+    let stdout = "";
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir];
+    const run = (...args: string[]): Promise<number> =>
+      runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stdout += t) });
+    expect(await run("txn", "put:tail:a=1", "put:other=2")).toBe(0);
+    const lsn = /committed lsn=(\d+)/.exec(stdout)![1]!;
+    stdout = "";
+    expect(await run("tail", "--from", lsn, "--to", lsn)).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^lsn=${lsn} term=\\d+ client=\\S+ seq=1  put "tail:a" "1"; put "other" "2"\n$`));
+    stdout = "";
+    expect(await run("--json", "watch", "tail:", "--from", "1", "--to", lsn)).toBe(0);
+    expect(
+      stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as unknown),
+    ).toEqual([{ lsn, kind: "put", key: "tail:a", value: "1" }]);
+    stdout = "";
+    expect(await run("members")).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^replica \\S+  ${logstore}  role=leader  term=\\d+  last_lsn=\\d+  commit_lsn=\\d+\n$`));
+    // The built binary, tailing until Ctrl-C: it prints what commits after it started and exits 0.
+    const tail = spawn(process.execPath, [LPCTL, ...flags, "tail"], { stdio: ["ignore", "pipe", "pipe"] });
+    let tailed = "";
+    tail.stdout!.on("data", (chunk: Buffer) => (tailed += chunk.toString()));
+    tail.stderr!.on("data", (chunk: Buffer) => (tailed += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => tail.once("exit", (code) => resolve(code)));
+    // The tail may start reading after a first commit: commit until one shows up (bounded).
+    await waitFor("lpctl tail to print a committed entry", async () => {
+      await run("put", "tail:live", "x");
+      return tailed.includes('put "tail:live" "x"');
+    });
+    tail.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(tailed).not.toContain("lpctl:");
   });
 
   it("a client whose session other clients evicted registers again; lookupAppend and lpctl lookup find a commit", async () => {
@@ -207,5 +291,24 @@ if (!built && process.env["CI"]) {
       a.close();
       for (const other of others) other.close();
     }
+  });
+
+  // Last: it stops a shard.
+  it("lpctl status exits 0 on the healthy cluster and 1, with the reason in --json, once a shard is down", async () => {
+    let stdout = "";
+    const flags = ["--logstore", logstore, "--shards", shards.join(","), "--timeout-ms", "10000", "--tls-dir", tls.dir, "--json"];
+    const run = (...args: string[]): Promise<number> =>
+      runLpctl([...flags, ...args], { stdout: (t) => (stdout += t), stderr: () => undefined });
+    await waitFor("the shards to catch up", async () => {
+      stdout = "";
+      return (await run("status", "--lag-max", "0")) === 0;
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ healthy: true, problems: [] });
+    await stop(children[1]!);
+    stdout = "";
+    expect(await run("status")).toBe(1);
+    const report = JSON.parse(stdout) as { healthy: boolean; problems: string[] };
+    expect(report.healthy).toBe(false);
+    expect(report.problems).toEqual([expect.stringMatching(new RegExp(`^shard 1 at ${shards[1]} does not answer`))]);
   });
 });

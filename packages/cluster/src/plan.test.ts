@@ -87,6 +87,8 @@ describe("clusterPlan", () => {
       "1",
       "--advertise",
       "127.0.0.1:7100",
+      "--shard-addresses",
+      "127.0.0.1:7300",
       "--cluster-id",
       "logplayer-local",
       "--log-level",

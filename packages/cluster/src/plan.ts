@@ -174,8 +174,12 @@ export function clusterPlan(options: ClusterOptions): ProcessSpec[] {
     extraArgs: options.extraArgs ?? {},
     securityArgs: options.insecure === true ? ["--insecure"] : ["--tls-dir", options.tlsDir ?? path.join(options.dataDir, TLS_DIR_NAME)],
   };
-  const logstores = logStoreSpecs(context, [ports.logstore, ...(ports.logstorePeers ?? [])]);
   const shards = ports.shards.map((p, shardId) => shardSpec(context, shardId, p));
+  const logstores = logStoreSpecs(
+    context,
+    [ports.logstore, ...(ports.logstorePeers ?? [])],
+    shards.map((s) => s.grpcAddress),
+  );
   const players = ports.logPlayers.map((p, index) =>
     logPlayerSpec(
       context,
@@ -207,7 +211,7 @@ interface PlanContext {
  * One replica: today's single LogStore. Several: a Raft group, each replica
  * told every peer's address (the same list everywhere) and the cluster id.
  */
-function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[]): ProcessSpec[] {
+function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[], shardAddresses: string[]): ProcessSpec[] {
   const replicas = replicaPorts.length;
   const address = (index: number): string => `${context.connectHost(logStoreName(index + 1, replicas))}:${replicaPorts[index]!.grpc}`;
   const peers = replicaPorts.map((_, index) => `${index + 1}=${address(index)}`).join(",");
@@ -227,6 +231,9 @@ function logStoreSpecs(context: PlanContext, replicaPorts: ServicePorts[]): Proc
       String(context.shardCount),
       "--advertise",
       grpcAddress,
+      // Reported in Status, so that a client learns the shards from any replica (connect({ seeds })).
+      "--shard-addresses",
+      shardAddresses.join(","),
       ...replication,
       "--cluster-id",
       context.clusterId,

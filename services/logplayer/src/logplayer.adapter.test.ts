@@ -68,6 +68,7 @@ const logstore: LogStoreServer = {
       replicaId: "1",
       replicas: [],
       limits: undefined,
+      shardAddresses: [],
     }),
   read: (call: ServerWritableStream<ReadRequest, ReadResponse>) => {
     const { fromLsn, toLsn } = call.request;

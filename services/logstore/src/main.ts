@@ -9,6 +9,7 @@ import {
   envOption,
   LOG_LEVELS,
   parseAddress,
+  parseAddressList,
   parseIntegerInRange,
   runMain,
   SHARD_COUNT_MAX,
@@ -36,6 +37,7 @@ interface LogStoreFlags extends TlsFlags {
   dataDir: string;
   listen: string;
   advertise?: string;
+  shardAddresses?: string[];
   metricsPort: number;
   replicaId: string;
   shardCount?: number;
@@ -104,6 +106,14 @@ function buildCommand(): Command {
         "address reported as the leader's in Status (default: listen host and bound port)",
         "LP_ADVERTISE",
       ).argParser(parseAddress),
+    )
+    .addOption(
+      envOption(
+        "--shard-addresses <addresses>",
+        "where clients reach the shards, comma-separated host:port in shard-id order: reported in Status so that a client " +
+          "learns the cluster from one LogStore address (default: none reported)",
+        "LP_SHARD_ADDRESSES",
+      ).argParser(parseAddressList),
     )
     .addOption(
       intOption(
@@ -298,6 +308,7 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
     dataDir: flags.dataDir,
     listen: flags.listen,
     advertise: flags.advertise,
+    shardAddresses: flags.shardAddresses ?? [],
     metricsPort: flags.metricsPort,
     replicaId: flags.replicaId,
     shardCount: flags.shardCount,

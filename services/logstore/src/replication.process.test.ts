@@ -335,7 +335,8 @@ describe("LogStore replication (3 replicas)", () => {
       () => undefined,
       (e: ServiceError) => e,
     );
-    expect([err?.code, err?.details]).toEqual([14, "not the leader"]); // UNAVAILABLE
+    expect(err?.code).toBe(14); // UNAVAILABLE
+    expect(err?.details).toBe(`not the leader; the leader is ${leaderAddress}`);
     expect(err?.metadata.get("lp-leader")).toEqual([leaderAddress]);
   });
 

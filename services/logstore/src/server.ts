@@ -38,6 +38,8 @@ export interface LogStoreConfig {
   readonly replicaId: string;
   /** Address clients should use for this replica; reported as the leader's (known once bound). */
   readonly advertiseAddress: () => string;
+  /** Where clients reach the shards, index = shard id (--shard-addresses); reported in Status. */
+  readonly shardAddresses?: readonly string[];
   readonly transactionLimits: TransactionLimits;
   readonly readLimits: ReadLimits;
   /** Appends in flight on one AppendStream; past it the stream is paused. */
@@ -166,6 +168,7 @@ export class LogStoreNode {
       replicaId,
       replicas: singleVoter ? [] : raft.replicas,
       limits: { ...meta.limits },
+      shardAddresses: [...(this.#config.shardAddresses ?? [])],
     };
   }
 

@@ -7,6 +7,7 @@ import {
   bindServer,
   createRegistry,
   failedPrecondition,
+  invalidArgument,
   grpcMessageBytesMax,
   grpcServerOptions,
   shutdownServer,
@@ -56,6 +57,8 @@ export interface LogStoreOptions {
   listen: string;
   /** Address reported as the leader's; default: the listen host and the bound port. */
   advertise: string | undefined;
+  /** Where clients reach the shards, index = shard id, reported in Status (discovery); none when empty or absent. */
+  shardAddresses?: readonly string[];
   /** Prometheus /metrics port on the listen host; 0 = any free port, -1 = off. */
   metricsPort: number;
   replicaId: string;
@@ -121,6 +124,7 @@ async function startLocked(options: LogStoreOptions, logger: Logger, onFatal: (e
   });
   // From here on the cluster's recorded limits, not the flags, are the ones enforced.
   const transactionLimits = meta.limits;
+  checkShardAddresses(options.shardAddresses ?? [], meta.shardMap.shardCount);
   const readLimits = checkReadLimits(options.readLimits, transactionLimits);
   const registry = createRegistry("logstore");
   // Up before the log opens, so that a probe sees a replica that is alive but still starting (a blank replica
@@ -265,6 +269,7 @@ async function startServing(
       meta,
       replicaId: options.replicaId,
       advertiseAddress: () => advertiseAddress,
+      shardAddresses: options.shardAddresses ?? [],
       transactionLimits,
       readLimits,
       appendStreamPendingMax: options.appendStreamPendingMax,
@@ -340,4 +345,13 @@ function walObserver(metrics: LogStoreMetrics, logger: Logger, onFatal: (error: 
 function checkReadLimits(readLimits: ReadLimits, transactionLimits: TransactionLimits): ReadLimits {
   assert(readLimits.readersMax >= 1 && readLimits.readBatchEntriesMax >= 1, "read limits must be positive");
   return { ...readLimits, readBatchBytesMax: Math.min(readLimits.readBatchBytesMax, transactionLimits.entryBytesMax) };
+}
+
+/** --shard-addresses must name every shard, or none. */
+function checkShardAddresses(addresses: readonly string[], shardCount: number): void {
+  if (addresses.length !== 0 && addresses.length !== shardCount) {
+    throw invalidArgument(
+      `--shard-addresses names ${addresses.length} shard(s), but the cluster has ${shardCount}: give one per shard, in shard-id order`,
+    );
+  }
 }

@@ -441,7 +441,9 @@ export class ReplicatedLog {
   }
 
   #notLeader(): LpError {
-    return unavailable("not the leader", this.#leaderAddress());
+    const leader = this.#leaderAddress();
+    // The address also travels as lp-leader metadata; the message names it for people reading a log line.
+    return unavailable(leader === undefined ? "not the leader (no leader known yet)" : `not the leader; the leader is ${leader}`, leader);
   }
 
   #leaderAddress(): string | undefined {

@@ -208,7 +208,14 @@ export interface StatusResponse {
    * The cluster's limits (cluster.json); absent from a LogStore that predates
    * them, whose limits are the defaults.
    */
-  limits: TransactionLimits | undefined;
+  limits:
+    | TransactionLimits
+    | undefined;
+  /**
+   * Where clients reach the shards, index = shard id (--shard-addresses); empty when the LogStore was not
+   * told. Lets a client learn the whole cluster from one LogStore address (discovery).
+   */
+  shardAddresses: string[];
 }
 
 /**
@@ -1270,6 +1277,7 @@ function createBaseStatusResponse(): StatusResponse {
     replicaId: "",
     replicas: [],
     limits: undefined,
+    shardAddresses: [],
   };
 }
 
@@ -1322,6 +1330,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.limits !== undefined) {
       TransactionLimits.encode(message.limits, writer.uint32(98).fork()).join();
+    }
+    for (const v of message.shardAddresses) {
+      writer.uint32(162).string(v!);
     }
     return writer;
   },
@@ -1429,6 +1440,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
           message.limits = TransactionLimits.decode(reader, reader.uint32());
           continue;
         }
+        case 20: {
+          if (tag !== 162) {
+            break;
+          }
+
+          message.shardAddresses.push(reader.string());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1454,6 +1473,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
         : [],
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
+      shardAddresses: globalThis.Array.isArray(object?.shardAddresses)
+        ? object.shardAddresses.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1495,6 +1517,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.limits !== undefined) {
       obj.limits = TransactionLimits.toJSON(message.limits);
     }
+    if (message.shardAddresses?.length) {
+      obj.shardAddresses = message.shardAddresses;
+    }
     return obj;
   },
 
@@ -1519,6 +1544,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
+    message.shardAddresses = object.shardAddresses?.map((e) => e) || [];
     return message;
   },
 };
