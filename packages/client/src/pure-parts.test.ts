@@ -176,6 +176,8 @@ describe("lpctl status formatting", () => {
           deliveryStreams: 1,
           limits: undefined,
           diskFull: "",
+          newestBackupLsn: 0n,
+          logUnreachable: "",
         },
       },
       { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },

@@ -121,6 +121,7 @@ class FakeShard {
     scan: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     status: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     deliveryStats: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+    backup: (call) => call.emit("error", { code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   };
 
   #apply(parts: { lsn: bigint; prevLsn: bigint; mutations: unknown[] }[]): DeliverResponse {

@@ -105,6 +105,7 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverRequest {
         playerId: "test",
         commitLsn: 0n,
         limits: DEFAULT_TRANSACTION_LIMITS,
+        logFirstLsn: 0n,
         ...fields,
       },
     },
