@@ -16,7 +16,14 @@ const RESTORED_SHARD = 1;
 async function lpctl(cluster: LocalCluster, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
-  const io = { stdout: (text: string) => void (stdout += text), stderr: (text: string) => void (stderr += text) };
+  const io = {
+    stdout: (text: string) => {
+      stdout += text;
+    },
+    stderr: (text: string) => {
+      stderr += text;
+    },
+  };
   const globals = ["--shards", cluster.endpoints.shards.join(","), "--logstore", cluster.endpoints.logstores.join(",")];
   const code = await runLpctl([...globals, "--tls-dir", cluster.tlsDir, ...args], io);
   return { code, stdout, stderr };

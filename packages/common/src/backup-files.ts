@@ -46,7 +46,7 @@ export function backupDatabaseFileName(shardId: number, appliedLsn: bigint): str
 
 /** The manifest beside a backup database file (`.sqlite` → `.json`). */
 export function manifestFileFor(databaseFile: string): string {
-  return databaseFile.replace(/\.sqlite$/, "") + ".json";
+  return `${databaseFile.replace(/\.sqlite$/, "")}.json`;
 }
 
 export function manifestToJson(manifest: BackupManifest): string {

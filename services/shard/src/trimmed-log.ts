@@ -31,7 +31,7 @@ export function checkLogReachesShard(
 
 function restoreAdvice(shardId: number, logFirstLsn: bigint, backupDir: string | null, newest: NewestBackup | null): string {
   if (backupDir === null)
-    return "no --backup-dir is set: restore this shard from a backup (lpctl restore shard) taken at LSN >= " + `${logFirstLsn - 1n}`;
+    return `no --backup-dir is set: restore this shard from a backup (lpctl restore shard) taken at LSN >= ${logFirstLsn - 1n}`;
   if (newest === null)
     return `no backup of shard ${shardId} exists in --backup-dir ${backupDir}: restore one taken elsewhere (lpctl restore shard)`;
   const usable = newest.appliedLsn + 1n >= logFirstLsn;
