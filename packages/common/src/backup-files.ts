@@ -210,7 +210,14 @@ export function pruneBackups(dir: string, shardId: number, keep: number): Backup
   return doomed;
 }
 
-/** Removes the `.tmp` files a crash mid-backup left in `dir`. */
+const TEMP_NAME = /^\.[a-z-]+-(\d+)-[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes the temp files (backupTempFile) a crash mid-backup left in `dir`:
+ * those whose writer's pid is no longer alive, so that a shard starting
+ * never deletes the temp file of an lpctl backup writing into the same
+ * directory.
+ */
 export function removeBackupTemps(dir: string): void {
   let names: string[];
   try {
@@ -218,7 +225,21 @@ export function removeBackupTemps(dir: string): void {
   } catch {
     return;
   }
-  for (const name of names) if (name.startsWith(".") && name.endsWith(".tmp")) fs.rmSync(path.join(dir, name), { force: true });
+  for (const name of names) {
+    const match = TEMP_NAME.exec(name);
+    if (match !== null && !processAlive(Number(match[1]))) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false; // this process has just started: nothing of its own is in flight yet
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: unknown) {
+    // EPERM: alive, but another user's.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**

@@ -93,11 +93,12 @@ describe("ShardBackups", () => {
     }
     expect(await backups.backupToDir()).toBeNull();
     expect(listBackups(backupDir, 0).map((b) => b.manifest.appliedLsn)).toEqual([2n, 3n]);
-    // A crash mid-backup leaves a temp file; the next start removes it.
+    // A crash mid-backup leaves a temp file; the next start removes it, but not one a live process (pid 1) is writing.
     fs.writeFileSync(backupTempFile(backupDir, "backup"), "partial");
+    fs.writeFileSync(path.join(backupDir, ".lpctl-backup-1-0123abcd.tmp"), "in flight");
     const again = new ShardBackups(store, options, silentLogger());
     expect(again.newest?.manifest.appliedLsn).toBe(3n);
-    expect(fs.readdirSync(backupDir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    expect(fs.readdirSync(backupDir).filter((name) => name.endsWith(".tmp"))).toEqual([".lpctl-backup-1-0123abcd.tmp"]);
   });
 
   test("a second copy while one runs is refused with RESOURCE_EXHAUSTED", async () => {
