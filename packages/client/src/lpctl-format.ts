@@ -39,6 +39,7 @@ function shardLine(shard: ShardStatusReport, logStore: StatusResponse): string {
     `applied_lsn=${s.appliedLsn}`,
     `durable_lsn=${s.durableLsn}`,
     `lag=${shard.lag ?? "?"}`,
+    `newest_backup_lsn=${s.newestBackupLsn}`,
     `parts_applied=${s.partsApplied}`,
     `parts_duplicate=${s.partsDuplicate}`,
     `gaps=${s.gaps}`,
@@ -79,6 +80,7 @@ function shardTrouble(answer: ShardStatusResponse, logStore: StatusResponse): st
     answer.limits !== undefined && logStore.limits !== undefined && !sameTransactionLimits(answer.limits, logStore.limits);
   return [
     ...(answer.diskFull === "" ? [] : [answer.diskFull]),
+    ...(answer.logUnreachable === "" ? [] : [answer.logUnreachable]),
     ...(limitsDiffer ? [`recorded other limits (${describeTransactionLimits(answer.limits!)}) than the LogStore's`] : []),
   ];
 }

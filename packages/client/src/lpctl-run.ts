@@ -18,6 +18,7 @@ import { type TlsFlags, type TransportSecurity, tlsOptions, transportSecurityFro
 import { LogPlayerClient, SCAN_LIMIT_MAX, DEFAULT_SCAN_LIMIT, type AppendLookup } from "./client";
 import { toClientError } from "./errors";
 import { checkHealth, HealthServingStatus } from "./health-check";
+import { addBackupCommands } from "./lpctl-backup";
 import {
   clusterProblems,
   clusterStatusJson,
@@ -480,6 +481,12 @@ function buildProgram(run: Run): void {
   addStatusCommands(run);
   addLookupCommand(run);
   addLogCommands(run);
+  addBackupCommands(run.program, {
+    stdout: run.io.stdout,
+    shards: () => globals(run).shards,
+    json: () => globals(run).json,
+    security: () => lpctlSecurity(globals(run)),
+  });
 }
 
 /**

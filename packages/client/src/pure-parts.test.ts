@@ -177,6 +177,8 @@ describe("lpctl status formatting", () => {
           deliveryStreams: 1,
           limits: undefined,
           diskFull: "",
+          newestBackupLsn: 0n,
+          logUnreachable: "",
         },
       },
       { shardId: 1, address: "h:7301", error: new UnavailableError(Status.UNAVAILABLE, "shard 1 at h:7301: refused") },
@@ -264,6 +266,15 @@ describe("lpctl status formatting", () => {
       expect.stringMatching(/^shard 0 at h:7300 recorded other limits/),
     ]);
     expect(clusterProblems(cluster)).toEqual(["shard 1 at h:7301 does not answer (UNAVAILABLE)"]);
+  });
+  it("shows each shard's newest backup LSN, and warns of a shard the log no longer reaches", () => {
+    const shard0 = cluster.shards[0]!;
+    const reason = "shard 0 has applied_lsn 0 but the log starts at LSN 9 (entries 1..8 were trimmed): ...";
+    const stranded = { ...cluster, shards: [{ ...shard0, status: { ...shard0.status!, newestBackupLsn: 5n, logUnreachable: reason } }] };
+    const text = formatClusterStatus(stranded);
+    expect(text).toContain("lag=2  newest_backup_lsn=5");
+    expect(text).toContain(`WARNING: ${reason}`);
+    expect(clusterProblems(stranded)).toEqual([`shard 0 at h:7300 ${reason}`]);
   });
   it("prints JSON with LSNs as strings", () => {
     const json = JSON.parse(toJson(clusterStatusJson(cluster))) as {

@@ -93,3 +93,20 @@ export {
 export { LsnWaiters } from "./lsn-waiters";
 export { exitOnShutdownSignals } from "./shutdown";
 export { AUTO_PORT_MIN, ephemeralPortLow, freePorts, LOOPBACK_HOST } from "./ports";
+export {
+  BACKUP_MANIFEST_FORMAT,
+  backupDatabaseFileName,
+  backupTempFile,
+  checkBackupManifest,
+  installBackup,
+  installRestoredDatabase,
+  listBackups,
+  manifestFileFor,
+  manifestToJson,
+  measureFile,
+  parseBackupManifest,
+  pruneBackups,
+  removeBackupTemps,
+  SHARD_DATABASE_FILE_NAME,
+} from "./backup-files";
+export type { BackupManifest, BackupOnDisk, RestoreExpectation } from "./backup-files";

@@ -17,6 +17,7 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
  * - Probe tells a blank replica whether its cluster exists: replicas only.
  * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
  * - GetOutcome says whether a shard applied or rejected a part: a read.
+ * - Backup hands out a copy of a shard's whole database: admin only.
  * - Status and health tell nothing secret and every component asks them.
  */
 export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
@@ -34,6 +35,7 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.Shard/Status", HEALTH_CALLERS],
   ["/logplayer.v1.Shard/DeliveryStats", ["logplayer", "admin"]],
   ["/logplayer.v1.Shard/GetOutcome", READERS],
+  ["/logplayer.v1.Shard/Backup", ["admin"]],
   ["/grpc.health.v1.Health/Check", HEALTH_CALLERS],
   ["/grpc.health.v1.Health/Watch", HEALTH_CALLERS],
 ]);

@@ -59,7 +59,8 @@ const logstore: LogStoreServer = {
       protocolVersion: 1,
       clusterId: "fake-cluster",
       shardMap,
-      firstLsn: 1n,
+      // Below every fake shard's applied LSN + 1; each hello must carry it.
+      firstLsn: 2n,
       lastLsn: BigInt(LOG_LENGTH),
       commitLsn: BigInt(LOG_LENGTH),
       role: "leader",
@@ -86,6 +87,7 @@ class FakeShard {
   readonly initialApplied: bigint;
   readonly appliedLsns: bigint[] = [];
   hellos = 0;
+  readonly logFirstLsns: bigint[] = [];
   constructor(
     readonly id: number,
     initialApplied: bigint,
@@ -103,6 +105,7 @@ class FakeShard {
         const body = request.body;
         if (body?.$case === "hello") {
           this.hellos += 1;
+          this.logFirstLsns.push(body.value.logFirstLsn);
           helloNumber = this.hellos;
           if (helloNumber === this.behaviour.refuseHello) {
             call.emit("error", { code: GrpcStatus.FAILED_PRECONDITION, details: "cluster id mismatch (fake)" });
@@ -122,6 +125,7 @@ class FakeShard {
     scan: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     status: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
     deliveryStats: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+    backup: (call) => call.emit("error", { code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   };
 
   #apply(parts: { lsn: bigint; prevLsn: bigint; mutations: unknown[] }[]): DeliverResponse {
@@ -199,4 +203,5 @@ test("starts at min(applied)+1, survives a silent shard and a refused hello, del
   expect(mainReads[0]).toBe(4n);
   expect(shards[1]!.hellos).toBeGreaterThanOrEqual(2);
   expect(shards[2]!.hellos).toBeGreaterThanOrEqual(2);
+  for (const shard of shards) expect(new Set(shard.logFirstLsns)).toEqual(new Set([2n]));
 }, 30_000);

@@ -13,6 +13,8 @@ export interface PlayerDriverConfig {
   readonly limits: DeliveryLimits;
   /** The cluster's transaction limits (LogStore Status), sent in every hello. */
   readonly transactionLimits: TransactionLimits;
+  /** The LogStore's first stored LSN as last learned, sent in every hello (absent = 0, unknown). */
+  readonly logFirstLsn?: () => bigint;
   readonly recoveryStreamsMax: number;
   readonly ackTimeoutMs: number;
   readonly backoff: BackoffConfig;
@@ -101,6 +103,7 @@ export class PlayerDriver {
         shardMap: config.shardMap,
         playerId: config.playerId,
         limits: config.transactionLimits,
+        logFirstLsn: config.logFirstLsn ?? (() => 0n),
       };
       return new TargetStream(
         streamConfig,

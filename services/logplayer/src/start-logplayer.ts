@@ -102,9 +102,10 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     }
     const channelOptions = grpcChannelOptions(messageBytesMax);
     const logstore = logStorePool(options, channelOptions, channelCredentials);
+    const logFirstLsn = watchLogFirstLsn(logstore.clients, status.firstLsn, options.statusTimeoutMs, logger);
     const player = createDriver(
       options,
-      { status, transactionLimits, messageBytesMax },
+      { status, transactionLimits, messageBytesMax, logFirstLsn: logFirstLsn.current },
       logstore,
       { channelOptions, channelCredentials },
       logger,
@@ -118,6 +119,7 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     health.setStatus("", "SERVING");
     const close = async (): Promise<void> => {
       health.setStatus("", "NOT_SERVING");
+      logFirstLsn.stop();
       player.close();
       await Promise.all([metricsServer?.close(), shutdownServer(server, SHUTDOWN_GRPC_MS)]);
     };
@@ -219,6 +221,35 @@ function replicasCommitLsn(clients: readonly LogStoreClient[], timeoutMs: number
   };
 }
 
+/** How often the LogStore's first stored LSN is asked again (it only grows, as the log is trimmed). */
+const LOG_FIRST_LSN_REFRESH_MS = 5000;
+
+/**
+ * The LogStore's first stored LSN, for the shards' hellos: the highest any
+ * replica reported (a replica may trim later than another, never earlier
+ * than is safe), asked again every LOG_FIRST_LSN_REFRESH_MS.
+ */
+function watchLogFirstLsn(
+  clients: readonly LogStoreClient[],
+  initial: bigint,
+  timeoutMs: number,
+  logger: Logger,
+): { current: () => bigint; stop: () => void } {
+  let highest = initial;
+  const refresh = (): void => {
+    for (const client of clients) {
+      const deadline = new Date(Date.now() + timeoutMs);
+      client.status({}, new Metadata(), { deadline }, (err, response) => {
+        if (err) logger.debug({ err: err.message }, "first LSN check: a LogStore replica did not answer");
+        else if (response.firstLsn > highest) highest = response.firstLsn;
+      });
+    }
+  };
+  const timer = setInterval(refresh, LOG_FIRST_LSN_REFRESH_MS);
+  timer.unref();
+  return { current: () => highest, stop: () => clearInterval(timer) };
+}
+
 /** The Node clock: monotonic time and real timers. */
 const NODE_CLOCK: PlayerClock = {
   nowMs: () => performance.now(),
@@ -230,7 +261,7 @@ const NODE_CLOCK: PlayerClock = {
 /** The driver on gRPC: a ShardClient per shard, the LogStore pool, Node's clock. */
 function createDriver(
   options: LogPlayerOptions,
-  cluster: { status: StatusResponse; transactionLimits: TransactionLimits; messageBytesMax: number },
+  cluster: { status: StatusResponse; transactionLimits: TransactionLimits; messageBytesMax: number; logFirstLsn: () => bigint },
   logstore: LogStorePool<LogStoreClient>,
   channel: { readonly channelOptions: ChannelOptions; readonly channelCredentials: ChannelCredentials },
   logger: Logger,
@@ -247,6 +278,7 @@ function createDriver(
     playerId: options.playerId,
     limits: options.limits,
     transactionLimits,
+    logFirstLsn: cluster.logFirstLsn,
     recoveryStreamsMax: options.recoveryStreamsMax,
     ackTimeoutMs: options.ackTimeoutMs,
     backoff: options.backoff,

@@ -22,6 +22,8 @@ export interface TargetStreamConfig {
   readonly playerId: string;
   /** The cluster's limits, as learned from the LogStore: the shard checks them against its own record. */
   readonly limits: TransactionLimits;
+  /** The LogStore's first stored LSN as last learned (0 = unknown): a shard too far behind it refuses the stream. */
+  readonly logFirstLsn: () => bigint;
 }
 
 /**
@@ -63,6 +65,7 @@ export class TargetStream {
           playerId: this.config.playerId,
           commitLsn,
           limits: this.config.limits,
+          logFirstLsn: this.config.logFirstLsn(),
         },
       },
     };

@@ -1,6 +1,7 @@
 import type { CallerSlots, Logger, LpError, LsnWaiters, TransactionLimits } from "@logplayer/common";
 import type { DeliverRequest, DeliverResponse } from "@logplayer/proto";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { ShardBackups } from "./backups";
 import type { DeliveryStats } from "./delivery-stats";
 import type { ShardMetrics } from "./shard-metrics";
 import type { ShardStore } from "./store";
@@ -56,4 +57,7 @@ export interface ShardContext {
   readonly callerOf: (call: { getPeer(): string; getAuthContext(): { sslPeerCertificate?: { raw: Buffer } } | null }) => string;
   readonly deliverySlots: CallerSlots;
   readonly readWaiterSlots: CallerSlots;
+  readonly backups: ShardBackups;
+  /** Why the last hello was refused because the log was trimmed past this shard; null once a hello passes. */
+  logUnreachable: string | null;
 }

@@ -4,6 +4,7 @@ import { checkCommitFence, validateBatch } from "./batch-validation";
 import type { DeliverCall, ShardContext } from "./context";
 import { tracePartsCommitted, tracePartsReceived } from "./hop-trace-points";
 import { checkHello } from "./identity";
+import { checkLogReachesShard } from "./trimmed-log";
 
 /**
  * Serves one Deliver stream. The first request must be a hello (checked
@@ -85,10 +86,25 @@ function acceptHello(ctx: ShardContext, request: DeliverRequest): { reply: Deliv
   const hello = request.body.value;
   const result = checkHello(ctx.store.identity, hello, PROTOCOL_VERSION);
   if (!result.ok) throw result.error;
+  checkLogReaches(ctx, hello.logFirstLsn);
   const reply: DeliverResponse = {
     body: { $case: "hello", value: { shardId: ctx.store.identity.shardId, appliedLsn: ctx.store.appliedLsn } },
   };
   return { reply, playerId: hello.playerId, commitLsn: hello.commitLsn };
+}
+
+/** Refuses the stream when the log was trimmed past this shard; Status and the log say why until a hello passes. */
+function checkLogReaches(ctx: ShardContext, logFirstLsn: bigint): void {
+  const newest = ctx.backups.newest;
+  const newestBackup = newest === null ? null : { file: newest.databaseFile, appliedLsn: newest.manifest.appliedLsn };
+  const refusal = checkLogReachesShard(ctx.store.identity.shardId, ctx.store.appliedLsn, logFirstLsn, ctx.backups.backupDir, newestBackup);
+  if (refusal === null) {
+    ctx.logUnreachable = null;
+    return;
+  }
+  if (ctx.logUnreachable !== refusal.message) ctx.logger.error({ reason: refusal.message }, "the log no longer reaches this shard");
+  ctx.logUnreachable = refusal.message;
+  throw refusal;
 }
 
 function batchOf(request: DeliverRequest): PartBatch {

@@ -15,6 +15,7 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverHello {
     playerId: "p",
     commitLsn: 0n,
     limits: L,
+    logFirstLsn: 0n,
     ...fields,
   };
 }

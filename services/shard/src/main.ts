@@ -18,6 +18,7 @@ import {
   listenHost,
 } from "@logplayer/common";
 import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
+import { DEFAULT_BACKUP_KEEP, DEFAULT_BACKUP_STEP_PAGES } from "./backups";
 import { startShard, type ShardOptions } from "./start-shard";
 import { DEFAULT_PAGE_BYTES, DEFAULT_WAL_AUTOCHECKPOINT_PAGES, isValidPageBytes, PAGE_BYTES_MAX, PAGE_BYTES_MIN } from "./store";
 
@@ -54,6 +55,11 @@ interface ShardFlags extends TlsFlags {
   sqlitePageBytes: number;
   http2WindowBytes: number;
   logLevel: LogLevel;
+  backupDir?: string;
+  backupIntervalMs?: number;
+  backupKeep: number;
+  backupStepPages: number;
+  restoreFrom?: string;
 }
 
 /** An integer flag in [min, max], also read from `env`, with an optional default. */
@@ -199,6 +205,43 @@ function buildCommand(): Command {
         .argParser(parsePageBytes)
         .default(DEFAULT_PAGE_BYTES),
     )
+    .addOption(envOption("--backup-dir <dir>", "where periodic backups go, and where the newest backup is looked for", "LP_BACKUP_DIR"))
+    .addOption(
+      intOption(
+        "--backup-interval-ms <ms>",
+        "period of the automatic backups into --backup-dir (default: none; lpctl backup shard still works)",
+        "LP_BACKUP_INTERVAL_MS",
+        1000,
+        30 * 24 * 3_600_000,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--backup-keep <n>",
+        "backups kept in --backup-dir; older ones are deleted",
+        "LP_BACKUP_KEEP",
+        1,
+        10_000,
+        DEFAULT_BACKUP_KEEP,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--backup-step-pages <n>",
+        "SQLite pages copied per step of an online backup; applies and reads wait at most one step",
+        "LP_BACKUP_STEP_PAGES",
+        1,
+        1_000_000,
+        DEFAULT_BACKUP_STEP_PAGES,
+      ),
+    )
+    .addOption(
+      envOption(
+        "--restore-from <file>",
+        "a backup (shard-N-lsn-L.sqlite, its .json manifest beside it) installed as the database when the data directory has none",
+        "LP_RESTORE_FROM",
+      ),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", "log level", "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
   return withTlsOptions(command);
@@ -235,11 +278,21 @@ function toOptions(flags: ShardFlags): ShardOptions {
       valueBytesMax: flags.valueBytesMax,
     },
     security: transportSecurityFromFlags(flags, { role: "shard", name: String(flags.shardId), listenHosts: [listenHost(listen)] }),
+    backup: {
+      backupDir: flags.backupDir ?? null,
+      intervalMs: flags.backupIntervalMs ?? null,
+      keep: flags.backupKeep,
+      stepPages: flags.backupStepPages,
+    },
+    ...(flags.restoreFrom === undefined ? {} : { restoreFrom: flags.restoreFrom }),
   };
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags(buildCommand(), process.argv).opts<ShardFlags>();
+  if (flags.backupIntervalMs !== undefined && flags.backupDir === undefined) {
+    throw new InvalidArgumentError("--backup-interval-ms needs --backup-dir: periodic backups go there");
+  }
   const options = toOptions(flags);
   installHttp2Window(flags.http2WindowBytes);
   const logger = createLogger("shard", flags.logLevel);

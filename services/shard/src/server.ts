@@ -2,6 +2,7 @@ import type { sendUnaryData, ServerErrorResponse } from "@grpc/grpc-js";
 import { AssertionError, LpError, Status } from "@logplayer/common";
 import { PROTOCOL_VERSION, type ShardServer } from "@logplayer/proto";
 import type { ShardContext } from "./context";
+import { serveBackup } from "./backup-rpc";
 import { serveDeliver } from "./deliver-stream";
 import { readKey, readOutcome, scanKeys } from "./reads";
 
@@ -33,8 +34,11 @@ export function createShardService(ctx: ShardContext): ShardServer {
         deliveryStreams: ctx.streams.size,
         limits: limits ?? undefined,
         diskFull: ctx.store.diskFull ?? "",
+        newestBackupLsn: ctx.backups.newest?.manifest.appliedLsn ?? 0n,
+        logUnreachable: ctx.logUnreachable ?? "",
       });
     },
+    backup: (call) => void serveBackup(ctx, call),
     deliveryStats: (call, callback) => {
       callback(null, ctx.stats.snapshot(call.request.reset));
     },

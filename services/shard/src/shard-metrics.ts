@@ -11,6 +11,7 @@ export interface ShardMetrics {
   readonly batchesRefused: Counter;
   readonly appliedLsn: Gauge;
   readonly durableLsn: Gauge;
+  readonly newestBackupLsn: Gauge;
   readonly batchApplySeconds: Histogram;
   readonly walSyncAheadSeconds: Histogram;
   readonly checkpointSeconds: Histogram;
@@ -49,6 +50,11 @@ export function createShardMetrics(registry: Registry): ShardMetrics {
     }),
     appliedLsn: new Gauge({ name: "lp_shard_applied_lsn", help: "Highest applied LSN.", registers }),
     durableLsn: new Gauge({ name: "lp_shard_durable_lsn", help: "Applied LSN as of the last WAL checkpoint.", registers }),
+    newestBackupLsn: new Gauge({
+      name: "lp_shard_newest_backup_lsn",
+      help: "Applied LSN of the newest backup in --backup-dir (0: none).",
+      registers,
+    }),
     batchApplySeconds: new Histogram({
       name: "lp_shard_batch_apply_seconds",
       help: "Time to apply one delivered batch in its SQLite transaction.",

@@ -105,6 +105,7 @@ function hello(fields: Partial<DeliverHello> = {}): DeliverRequest {
         playerId: "test",
         commitLsn: 0n,
         limits: DEFAULT_TRANSACTION_LIMITS,
+        logFirstLsn: 0n,
         ...fields,
       },
     },
@@ -275,6 +276,22 @@ describe("shard process", () => {
     const ended = await session.ended;
     expect(ended.code).toBe(Status.FAILED_PRECONDITION);
     expect(ended.details).toMatch(message);
+  });
+
+  test("a hello whose log starts past applied_lsn + 1 (trimmed) is refused, and Status says why until a hello passes", async () => {
+    const { appliedLsn } = await status(client);
+    const session = new DeliverSession(client);
+    session.send(hello({ logFirstLsn: appliedLsn + 2n }));
+    const ended = await session.ended;
+    expect(ended.code).toBe(Status.FAILED_PRECONDITION);
+    expect(ended.details).toContain(`has applied_lsn ${appliedLsn} but the log starts at LSN ${appliedLsn + 2n}`);
+    expect(ended.details).toContain("no --backup-dir is set");
+    expect((await status(client)).logUnreachable).toBe(ended.details);
+    const reaching = new DeliverSession(client);
+    reaching.send(hello({ logFirstLsn: appliedLsn + 1n }));
+    expect((await reaching.next()).body?.$case).toBe("hello");
+    expect((await status(client)).logUnreachable).toBe("");
+    reaching.cancel();
   });
 
   test("a batch with a key of another shard is refused and nothing in it is applied", async () => {

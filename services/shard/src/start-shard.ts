@@ -1,9 +1,12 @@
+import fs from "node:fs";
 import fsPromises from "node:fs/promises";
+import path from "node:path";
 import { Server } from "@grpc/grpc-js";
 import {
   addHealthService,
   assert,
   bindServer,
+  installRestoredDatabase,
   CallerSlots,
   createRegistry,
   grpcServerOptions,
@@ -28,12 +31,13 @@ import {
   serverInterceptorsFor,
   type TransportSecurity,
 } from "@logplayer/tls";
+import { type BackupOptions, ShardBackups } from "./backups";
 import type { ShardContext, ShardLimits } from "./context";
 import { DeliveryStats } from "./delivery-stats";
 import { reconcileConfiguredIdentity } from "./identity";
 import { createShardService } from "./server";
 import { createShardMetrics } from "./shard-metrics";
-import { ShardStore } from "./store";
+import { DATABASE_FILE_NAME, ShardStore } from "./store";
 
 export interface ShardOptions {
   readonly shardId: number;
@@ -60,6 +64,10 @@ export interface ShardOptions {
   readonly messageBytesMax?: number;
   /** Limit flags given; recorded on the first start (defaults for the rest), checked against the record after. */
   readonly transactionLimits?: GivenTransactionLimits;
+  /** Online backups: --backup-dir, --backup-interval-ms, --backup-keep, --backup-step-pages. */
+  readonly backup: BackupOptions;
+  /** --restore-from: a backup installed as the database when the data directory has none. */
+  readonly restoreFrom?: string;
 }
 
 export interface RunningShard {
@@ -81,6 +89,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
   const dirLock = lockDataDir(options.dataDir, `shard ${options.shardId}`);
   let store: ShardStore;
   try {
+    if (options.restoreFrom !== undefined) await restoreWhenMissing(options, options.restoreFrom, logger);
     store = ShardStore.open(options.dataDir, options.shardId, {
       walAutocheckpointPages: options.walAutocheckpointPages,
       pageBytes: options.pageBytes,
@@ -97,7 +106,8 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     const limits = clusterLimits(store, options);
     const registry = createRegistry("shard");
     registry.setDefaultLabels({ service: "shard", shard: String(options.shardId) });
-    const context = createContext(store, limits, logger, registry, (call) => callerKey(call, options.security));
+    const backups = new ShardBackups(store, options.backup, logger);
+    const context = createContext(store, limits, logger, registry, (call) => callerKey(call, options.security), backups);
     logTransportSecurity(logger, options.security);
     const refusals = new RefusalLog("shard", registry, logger);
     server = new Server({
@@ -112,6 +122,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     const checkpointer = { running: false };
     const checkpointTimer = setInterval(() => void checkpoint(context, checkpointer), options.checkpointIntervalMs);
     checkpointTimer.unref();
+    backups.start();
     health.setStatus("", "SERVING");
     const running = { grpcPort, metricsPort: metricsServer?.port ?? null, context };
     const stopServer = server;
@@ -121,6 +132,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
       close: async () => {
         health.setStatus("", "NOT_SERVING");
         clearInterval(checkpointTimer);
+        backups.stop();
         endOpenCalls(context);
         await shutdownServer(stopServer, options.shutdownTimeoutMs);
         await stopMetrics?.close();
@@ -143,8 +155,11 @@ function createContext(
   logger: Logger,
   registry: Registry,
   callerOf: ShardContext["callerOf"],
+  backups: ShardBackups,
 ): ShardContext {
   const metrics = createShardMetrics(registry);
+  metrics.newestBackupLsn.set(Number(backups.newest?.manifest.appliedLsn ?? 0n));
+  backups.onNewest((lsn) => metrics.newestBackupLsn.set(Number(lsn)));
   store.onDiskFull((message) => {
     metrics.diskFull.set(message === null ? 0 : 1);
     if (message !== null) logger.error({ reason: message }, "shard disk full: batches refused with RESOURCE_EXHAUSTED until one commits");
@@ -165,7 +180,25 @@ function createContext(
     callerOf,
     deliverySlots: new CallerSlots(limits.deliveryStreamsPerCallerMax),
     readWaiterSlots: new CallerSlots(limits.readWaitersPerCallerMax),
+    backups,
+    logUnreachable: null,
   };
+}
+
+/**
+ * --restore-from: installs the backup as the database when the data
+ * directory has none (its manifest must name this shard, and the cluster
+ * when --cluster-id is given; its checksum must match). A database that
+ * exists is kept: the flag can stay in a supervisor's command line.
+ */
+async function restoreWhenMissing(options: ShardOptions, from: string, logger: Logger): Promise<void> {
+  const databaseFile = path.join(options.dataDir, DATABASE_FILE_NAME);
+  if (fs.existsSync(databaseFile)) {
+    logger.info({ databaseFile, restoreFrom: from }, "database exists: --restore-from not used");
+    return;
+  }
+  const manifest = await installRestoredDatabase(from, databaseFile, { shardId: options.shardId, clusterId: options.clusterId ?? null });
+  logger.warn({ databaseFile, restoreFrom: from, appliedLsn: manifest.appliedLsn.toString() }, "database restored from a backup");
 }
 
 /**

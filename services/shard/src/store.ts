@@ -7,6 +7,7 @@ import {
   failedPrecondition,
   LpError,
   parseTransactionLimits,
+  SHARD_DATABASE_FILE_NAME,
   Status,
   validateShardMap,
   type ShardMapConfig,
@@ -18,7 +19,7 @@ import type { IdentityUpdate, ShardIdentity } from "./identity";
 import { withUnsafeTestMutation } from "./unsafe-test-mutation";
 
 /** The SQLite file inside the data directory. */
-export const DATABASE_FILE_NAME = "shard.sqlite";
+export const DATABASE_FILE_NAME = SHARD_DATABASE_FILE_NAME;
 /**
  * Bumped when the tables change shape; a newer file is refused, an older one
  * migrated on open (migrateSchema).
@@ -374,6 +375,19 @@ export class ShardStore {
       this.#durableLsn = appliedLsn;
     }
     return this.#durableLsn;
+  }
+
+  /**
+   * Copies the database to `file` (which must not exist) with SQLite's online
+   * backup, `stepPages` pages per step: each step runs on the event loop, so
+   * applies and reads wait at most one step. Writes this connection makes
+   * meanwhile are carried into the copy by SQLite, so the copy is the
+   * database as of the last step, applied_lsn included.
+   */
+  async backupTo(file: string, stepPages: number): Promise<void> {
+    assert(Number.isInteger(stepPages) && stepPages >= 1, `stepPages must be a positive integer, got ${stepPages}`);
+    assert(!fs.existsSync(file), `backup target ${file} exists`);
+    await this.#db.backup(file, { progress: () => stepPages });
   }
 
   close(): void {

@@ -76,6 +76,7 @@ const deliverRequest: fc.Arbitrary<DeliverRequest> = fc.oneof(
         shardId: fc.nat(),
         playerId: text,
         commitLsn: uint64,
+        logFirstLsn: uint64,
         limits: fc.option(fc.record({ entryBytesMax: fc.nat(), mutationsMax: fc.nat(), keyBytesMax: fc.nat(), valueBytesMax: fc.nat() }), {
           nil: undefined,
         }),

@@ -11,8 +11,10 @@ import {
   Client,
   type ClientDuplexStream,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
   type handleBidiStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   Metadata,
@@ -97,7 +99,16 @@ export interface DeliverHello {
    * shard refuses a stream whose limits differ from its recorded ones. Absent
    * means the defaults (a LogPlayer that predates recorded limits).
    */
-  limits: TransactionLimits | undefined;
+  limits:
+    | TransactionLimits
+    | undefined;
+  /**
+   * The LogStore's first stored LSN (its Status first_lsn) as the LogPlayer
+   * last learned it; 0 = unknown. A shard with applied_lsn + 1 below it
+   * cannot be caught up from the log and refuses the stream
+   * (FAILED_PRECONDITION): it needs a restore from a backup.
+   */
+  logFirstLsn: bigint;
 }
 
 /**
@@ -213,6 +224,41 @@ export interface ShardStatusResponse {
    * LogPlayer's resends apply once space is freed.
    */
   diskFull: string;
+  /**
+   * The applied LSN of the newest backup in --backup-dir (0 = none, or no
+   * --backup-dir).
+   */
+  newestBackupLsn: bigint;
+  /**
+   * Non-empty while the log no longer reaches this shard (its first stored
+   * LSN is above applied_lsn + 1, as the last hello said): delivery is
+   * refused with this message until the shard is restored from a backup.
+   */
+  logUnreachable: string;
+}
+
+export interface BackupRequest {
+}
+
+/** What a backup holds; lpctl writes it beside the file as JSON. */
+export interface BackupManifest {
+  clusterId: string;
+  shardId: number;
+  shardMap:
+    | ShardMap
+    | undefined;
+  /** The applied LSN recorded inside the copied database. */
+  appliedLsn: bigint;
+  sizeBytes: bigint;
+  /** SHA-256 of the database file, lowercase hex. */
+  sha256: string;
+  /** When the copy finished (ISO 8601, UTC). */
+  createdAt: string;
+}
+
+/** The first chunk is the manifest; every later one a slice of the file, in order. */
+export interface BackupChunk {
+  body?: { $case: "manifest"; value: BackupManifest } | { $case: "data"; value: Buffer } | undefined;
 }
 
 export interface DeliveryStatsRequest {
@@ -252,6 +298,7 @@ function createBaseDeliverHello(): DeliverHello {
     playerId: "",
     commitLsn: 0n,
     limits: undefined,
+    logFirstLsn: 0n,
   };
 }
 
@@ -280,6 +327,12 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     }
     if (message.limits !== undefined) {
       TransactionLimits.encode(message.limits, writer.uint32(82).fork()).join();
+    }
+    if (message.logFirstLsn !== 0n) {
+      if (BigInt.asUintN(64, message.logFirstLsn) !== message.logFirstLsn) {
+        throw new globalThis.Error("value provided for field message.logFirstLsn of type uint64 too large");
+      }
+      writer.uint32(88).uint64(message.logFirstLsn);
     }
     return writer;
   },
@@ -347,6 +400,14 @@ export const DeliverHello: MessageFns<DeliverHello> = {
           message.limits = TransactionLimits.decode(reader, reader.uint32());
           continue;
         }
+        case 11: {
+          if (tag !== 88) {
+            break;
+          }
+
+          message.logFirstLsn = reader.uint64() as bigint;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -365,6 +426,7 @@ export const DeliverHello: MessageFns<DeliverHello> = {
       playerId: isSet(object.playerId) ? globalThis.String(object.playerId) : "",
       commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
+      logFirstLsn: isSet(object.logFirstLsn) ? BigInt(object.logFirstLsn) : 0n,
     };
   },
 
@@ -391,6 +453,9 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     if (message.limits !== undefined) {
       obj.limits = TransactionLimits.toJSON(message.limits);
     }
+    if (message.logFirstLsn !== 0n) {
+      obj.logFirstLsn = message.logFirstLsn.toString();
+    }
     return obj;
   },
 
@@ -410,6 +475,7 @@ export const DeliverHello: MessageFns<DeliverHello> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
+    message.logFirstLsn = object.logFirstLsn ?? 0n;
     return message;
   },
 };
@@ -1514,6 +1580,8 @@ function createBaseShardStatusResponse(): ShardStatusResponse {
     deliveryStreams: 0,
     limits: undefined,
     diskFull: "",
+    newestBackupLsn: 0n,
+    logUnreachable: "",
   };
 }
 
@@ -1569,6 +1637,15 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     }
     if (message.diskFull !== "") {
       writer.uint32(98).string(message.diskFull);
+    }
+    if (message.newestBackupLsn !== 0n) {
+      if (BigInt.asUintN(64, message.newestBackupLsn) !== message.newestBackupLsn) {
+        throw new globalThis.Error("value provided for field message.newestBackupLsn of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.newestBackupLsn);
+    }
+    if (message.logUnreachable !== "") {
+      writer.uint32(122).string(message.logUnreachable);
     }
     return writer;
   },
@@ -1676,6 +1753,22 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
           message.diskFull = reader.string();
           continue;
         }
+        case 14: {
+          if (tag !== 112) {
+            break;
+          }
+
+          message.newestBackupLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 15: {
+          if (tag !== 122) {
+            break;
+          }
+
+          message.logUnreachable = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1699,6 +1792,8 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       deliveryStreams: isSet(object.deliveryStreams) ? globalThis.Number(object.deliveryStreams) : 0,
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
       diskFull: isSet(object.diskFull) ? globalThis.String(object.diskFull) : "",
+      newestBackupLsn: isSet(object.newestBackupLsn) ? BigInt(object.newestBackupLsn) : 0n,
+      logUnreachable: isSet(object.logUnreachable) ? globalThis.String(object.logUnreachable) : "",
     };
   },
 
@@ -1740,6 +1835,12 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     if (message.diskFull !== "") {
       obj.diskFull = message.diskFull;
     }
+    if (message.newestBackupLsn !== 0n) {
+      obj.newestBackupLsn = message.newestBackupLsn.toString();
+    }
+    if (message.logUnreachable !== "") {
+      obj.logUnreachable = message.logUnreachable;
+    }
     return obj;
   },
 
@@ -1764,6 +1865,307 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
     message.diskFull = object.diskFull ?? "";
+    message.newestBackupLsn = object.newestBackupLsn ?? 0n;
+    message.logUnreachable = object.logUnreachable ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupRequest(): BackupRequest {
+  return {};
+}
+
+export const BackupRequest: MessageFns<BackupRequest> = {
+  encode(_: BackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBackupRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): BackupRequest {
+    return {};
+  },
+
+  toJSON(_: BackupRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupRequest>, I>>(base?: I): BackupRequest {
+    return BackupRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupRequest>, I>>(_: I): BackupRequest {
+    const message = createBaseBackupRequest();
+    return message;
+  },
+};
+
+function createBaseBackupManifest(): BackupManifest {
+  return { clusterId: "", shardId: 0, shardMap: undefined, appliedLsn: 0n, sizeBytes: 0n, sha256: "", createdAt: "" };
+}
+
+export const BackupManifest: MessageFns<BackupManifest> = {
+  encode(message: BackupManifest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.shardId !== 0) {
+      writer.uint32(16).uint32(message.shardId);
+    }
+    if (message.shardMap !== undefined) {
+      ShardMap.encode(message.shardMap, writer.uint32(26).fork()).join();
+    }
+    if (message.appliedLsn !== 0n) {
+      if (BigInt.asUintN(64, message.appliedLsn) !== message.appliedLsn) {
+        throw new globalThis.Error("value provided for field message.appliedLsn of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.appliedLsn);
+    }
+    if (message.sizeBytes !== 0n) {
+      if (BigInt.asUintN(64, message.sizeBytes) !== message.sizeBytes) {
+        throw new globalThis.Error("value provided for field message.sizeBytes of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.sizeBytes);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(50).string(message.sha256);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(58).string(message.createdAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupManifest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBackupManifest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.clusterId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.shardId = reader.uint32();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.shardMap = ShardMap.decode(reader, reader.uint32());
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.appliedLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.sizeBytes = reader.uint64() as bigint;
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.sha256 = reader.string();
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.createdAt = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BackupManifest {
+    return {
+      clusterId: isSet(object.clusterId) ? globalThis.String(object.clusterId) : "",
+      shardId: isSet(object.shardId) ? globalThis.Number(object.shardId) : 0,
+      shardMap: isSet(object.shardMap) ? ShardMap.fromJSON(object.shardMap) : undefined,
+      appliedLsn: isSet(object.appliedLsn) ? BigInt(object.appliedLsn) : 0n,
+      sizeBytes: isSet(object.sizeBytes) ? BigInt(object.sizeBytes) : 0n,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      createdAt: isSet(object.createdAt) ? globalThis.String(object.createdAt) : "",
+    };
+  },
+
+  toJSON(message: BackupManifest): unknown {
+    const obj: any = {};
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.shardId !== 0) {
+      obj.shardId = Math.round(message.shardId);
+    }
+    if (message.shardMap !== undefined) {
+      obj.shardMap = ShardMap.toJSON(message.shardMap);
+    }
+    if (message.appliedLsn !== 0n) {
+      obj.appliedLsn = message.appliedLsn.toString();
+    }
+    if (message.sizeBytes !== 0n) {
+      obj.sizeBytes = message.sizeBytes.toString();
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupManifest>, I>>(base?: I): BackupManifest {
+    return BackupManifest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupManifest>, I>>(object: I): BackupManifest {
+    const message = createBaseBackupManifest();
+    message.clusterId = object.clusterId ?? "";
+    message.shardId = object.shardId ?? 0;
+    message.shardMap = (object.shardMap !== undefined && object.shardMap !== null)
+      ? ShardMap.fromPartial(object.shardMap)
+      : undefined;
+    message.appliedLsn = object.appliedLsn ?? 0n;
+    message.sizeBytes = object.sizeBytes ?? 0n;
+    message.sha256 = object.sha256 ?? "";
+    message.createdAt = object.createdAt ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupChunk(): BackupChunk {
+  return { body: undefined };
+}
+
+export const BackupChunk: MessageFns<BackupChunk> = {
+  encode(message: BackupChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.body?.$case) {
+      case "manifest":
+        BackupManifest.encode(message.body.value, writer.uint32(10).fork()).join();
+        break;
+      case "data":
+        writer.uint32(18).bytes(message.body.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBackupChunk();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.body = { $case: "manifest", value: BackupManifest.decode(reader, reader.uint32()) };
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.body = { $case: "data", value: Buffer.from(reader.bytes()) };
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BackupChunk {
+    return {
+      body: isSet(object.manifest)
+        ? { $case: "manifest", value: BackupManifest.fromJSON(object.manifest) }
+        : isSet(object.data)
+        ? { $case: "data", value: Buffer.from(bytesFromBase64(object.data)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: BackupChunk): unknown {
+    const obj: any = {};
+    if (message.body?.$case === "manifest") {
+      obj.manifest = BackupManifest.toJSON(message.body.value);
+    } else if (message.body?.$case === "data") {
+      obj.data = base64FromBytes(message.body.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupChunk>, I>>(base?: I): BackupChunk {
+    return BackupChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupChunk>, I>>(object: I): BackupChunk {
+    const message = createBaseBackupChunk();
+    switch (object.body?.$case) {
+      case "manifest": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "manifest", value: BackupManifest.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "data": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "data", value: object.body.value };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -2161,6 +2563,20 @@ export const ShardService = {
     responseSerialize: (value: GetOutcomeResponse) => Buffer.from(GetOutcomeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => GetOutcomeResponse.decode(value),
   },
+  /**
+   * A consistent copy of the running shard's database (SQLite online
+   * backup, in bounded steps), written to a temp file in the data
+   * directory, then streamed: the manifest first, then the file's bytes.
+   */
+  backup: {
+    path: "/logplayer.v1.Shard/Backup",
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: BackupRequest) => Buffer.from(BackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => BackupRequest.decode(value),
+    responseSerialize: (value: BackupChunk) => Buffer.from(BackupChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => BackupChunk.decode(value),
+  },
 } as const;
 
 export interface ShardServer extends UntypedServiceImplementation {
@@ -2181,6 +2597,12 @@ export interface ShardServer extends UntypedServiceImplementation {
    * by the call deadline): applied, or rejected as a whole at apply time.
    */
   getOutcome: handleUnaryCall<GetOutcomeRequest, GetOutcomeResponse>;
+  /**
+   * A consistent copy of the running shard's database (SQLite online
+   * backup, in bounded steps), written to a temp file in the data
+   * directory, then streamed: the manifest first, then the file's bytes.
+   */
+  backup: handleServerStreamingCall<BackupRequest, BackupChunk>;
 }
 
 export interface ShardClient extends Client {
@@ -2267,6 +2689,17 @@ export interface ShardClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetOutcomeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * A consistent copy of the running shard's database (SQLite online
+   * backup, in bounded steps), written to a temp file in the data
+   * directory, then streamed: the manifest first, then the file's bytes.
+   */
+  backup(request: BackupRequest, options?: Partial<CallOptions>): ClientReadableStream<BackupChunk>;
+  backup(
+    request: BackupRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<BackupChunk>;
 }
 
 export const ShardClient = makeGenericClientConstructor(ShardService, "logplayer.v1.Shard") as unknown as {
