@@ -165,7 +165,7 @@ export class RaftCluster {
   private truncations = 0;
   /** The last event started or completed I/O: promise continuations may be waiting to run (see settle). */
   private promisesTouched = false;
-  /** The adversary's attacks, and each injected message not yet refused, with the incarnation it was stepped into. */
+  /** The adversary's attacks, and each injected message its driver has not checked yet, with the incarnation it went to. */
   private readonly attacks: readonly Attack[];
   private readonly adversaryPending = new Map<
     Message,
