@@ -7,7 +7,7 @@ export type { RaftConfig, RaftConfigDefaults, TestOnlyFaults } from "./config";
 export { MemoryStorage, entryBytes, ENTRY_HEADER_BYTES } from "./storage";
 export type { Storage } from "./storage";
 export { MajorityConfig } from "./quorum";
-export { checkIncomingMessage } from "./message-check";
+export { checkIncomingMessage, RAFT_NUMBER_MAX } from "./message-check";
 export type { MessageCheckView } from "./message-check";
 export { NO_NODE, EMPTY_HARD_STATE } from "./types";
 export type {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { AssertionError } from "@logplayer/base";
-import { checkIncomingMessage } from "./message-check";
+import { checkIncomingMessage, RAFT_NUMBER_MAX } from "./message-check";
 import { Harness } from "./test-harness";
 import type { Entry, Message, NodeId } from "./types";
 
@@ -45,6 +45,20 @@ describe("checkIncomingMessage", () => {
     };
     expect(checkIncomingMessage(ack, viewOf(leader, 1))).toMatch(/append-response index .* outside/);
     expect(() => leader.raft(1).step(ack)).toThrow(AssertionError);
+  });
+
+  it("refuses terms and indexes past RAFT_NUMBER_MAX, which the wire carries but no cluster reaches", () => {
+    const view = { id: 2, voters: [1, 2, 3], lastIndex: 5n };
+    const past = RAFT_NUMBER_MAX + 1n;
+    // A node that adopted a term near 2^64 - 1 would campaign in a term the wire cannot encode.
+    expect(checkIncomingMessage({ type: "heartbeat-response", from: 1, to: 2, term: past }, view)).toMatch(/term .* outside/);
+    expect(checkIncomingMessage({ type: "heartbeat-response", from: 1, to: 2, term: RAFT_NUMBER_MAX }, view)).toBeNull();
+    expect(checkIncomingMessage({ type: "vote", from: 1, to: 2, term: 3n, lastIndex: past, lastTerm: 1n }, view)).toMatch(/impossible/);
+    const append: Message = { type: "append", from: 1, to: 2, term: 3n, prevIndex: RAFT_NUMBER_MAX, prevTerm: 1n, entries: [], commit: 0n };
+    expect(checkIncomingMessage(append, view)).toBeNull();
+    const entries: Entry[] = [{ index: past, term: 1n, kind: "normal", data: new Uint8Array(0) }];
+    expect(checkIncomingMessage({ ...append, entries }, view)).toMatch(/past index/);
+    expect(checkIncomingMessage({ ...append, commit: past }, view)).toMatch(/commit .* outside/);
   });
 
   it("lets every message of a normal run through (a correct peer is never refused)", () => {

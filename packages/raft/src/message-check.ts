@@ -1,6 +1,14 @@
 import type { NodeId } from "./types";
 import type { Message } from "./types";
 
+/**
+ * The largest term or index a message may carry. A term grows by one per
+ * election and an index by one per entry: no cluster reaches 2^63 of either,
+ * while the wire carries up to 2^64 - 1. A node that adopted a term near that
+ * would campaign in a term the wire cannot encode.
+ */
+export const RAFT_NUMBER_MAX = 2n ** 63n - 1n;
+
 /** What a node knows that bounds the messages it can be sent: its id, the voters, its log's end. */
 export interface MessageCheckView {
   readonly id: NodeId;
@@ -25,13 +33,14 @@ export interface MessageCheckView {
 export function checkIncomingMessage(message: Message, view: MessageCheckView): string | null {
   if (message.to !== view.id) return `addressed to ${message.to}, this is ${view.id}`;
   if (message.from === view.id || !view.voters.includes(message.from)) return `from ${message.from}, which is not a peer voter`;
-  if (message.term < 0n) return `negative term ${message.term}`;
+  if (message.term < 0n || message.term > RAFT_NUMBER_MAX) return `term ${message.term} outside [0, ${RAFT_NUMBER_MAX}]`;
   switch (message.type) {
     case "append":
+      // Its entries' payloads are the adapter's to check (the core does not read them).
       return checkAppend(message.prevIndex, message.prevTerm, message.term, message.entries, message.commit);
     case "heartbeat":
       // A leader sends min(our match, its commit): never past what we hold.
-      return message.commit < 0n || (message.commit > view.lastIndex && view.rejoining !== true)
+      return message.commit < 0n || message.commit > RAFT_NUMBER_MAX || (message.commit > view.lastIndex && view.rejoining !== true)
         ? `heartbeat commit ${message.commit} outside [0, ${view.lastIndex}] (this node's log)`
         : null;
     case "append-response":
@@ -45,7 +54,7 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
       return null;
     case "vote":
     case "pre-vote":
-      if (message.lastIndex < 0n || message.lastTerm < 0n || message.lastTerm > message.term) {
+      if (message.lastIndex < 0n || message.lastIndex > RAFT_NUMBER_MAX || message.lastTerm < 0n || message.lastTerm > message.term) {
         return `${message.type} with last entry ${message.lastIndex}/${message.lastTerm} impossible in term ${message.term}`;
       }
       return null;
@@ -64,7 +73,8 @@ function checkAppend(
   commit: bigint,
 ): string | null {
   if (prevIndex < 0n || prevTerm < 0n || prevTerm > term) return `append after ${prevIndex}/${prevTerm} impossible in term ${term}`;
-  if (commit < 0n) return `append with negative commit ${commit}`;
+  if (prevIndex > RAFT_NUMBER_MAX - BigInt(entries.length)) return `append after ${prevIndex} past index ${RAFT_NUMBER_MAX}`;
+  if (commit < 0n || commit > RAFT_NUMBER_MAX) return `append with commit ${commit} outside [0, ${RAFT_NUMBER_MAX}]`;
   let previousTerm = prevTerm;
   for (const [i, entry] of entries.entries()) {
     if (entry.index !== prevIndex + 1n + BigInt(i))

@@ -54,6 +54,28 @@ describe("raft cluster under faults", () => {
     SEEDS_TIMEOUT_MS,
   );
 
+  test(
+    "25 seeds with full disks: appends refused (RESOURCE_EXHAUSTED), nothing acknowledged lost or torn, writes resume",
+    async () => {
+      const results = await runSeeds(2_000, 25, { steps: STEPS, nodes: 3, diskFull: true });
+      const failed = results.find((result) => !result.ok);
+      expect(report(failed)).toBe("");
+      expect(results).toHaveLength(25);
+      const total = (stat: "fills" | "noSpaceErrors" | "walReports" | "refusals"): number =>
+        results.reduce((sum, result) => sum + result.stats.diskFull[stat], 0);
+      // The disks did fill, the WAL met ENOSPC and said so, and the client was refused while it did.
+      expect({ noSpace: total("noSpaceErrors") > 25, walReports: total("walReports") > 25, refusals: total("refusals") > 25 }).toEqual({
+        noSpace: true,
+        walReports: true,
+        refusals: true,
+      });
+      // Writes resume once space is back: the final check needs one leader and every replica caught up. Progress
+      // during the faults too, though a seed whose disks are all full for seconds of its ~6 s may acknowledge nothing.
+      expect(results.filter((result) => result.stats.acked > 0).length).toBeGreaterThan(15);
+    },
+    SEEDS_TIMEOUT_MS,
+  );
+
   test("a seed replays exactly", async () => {
     // The WAL's promises settle between simulated events, so the same seed gives the same run.
     const first = await runRaftScenario({ seed: 42, steps: STEPS, nodes: 3 });

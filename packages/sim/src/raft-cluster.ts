@@ -1,7 +1,9 @@
 import { assert } from "@logplayer/common";
 import {
   decideBlankStart,
+  diskFullRefusal,
   RaftDriver,
+  messageToWire,
   RaftStateFileWriter,
   WalLogWriter,
   WalStorage,
@@ -24,7 +26,10 @@ import {
   type WalOpenReport,
   type WalTimers,
 } from "@logplayer/wal";
+import { RaftMessage } from "@logplayer/proto";
+import { forgeMessage, randomAttacks, throughTheWire, type Attack, type AttackKind } from "./adversary";
 import { SimNetwork } from "./network";
+import { Prng } from "./prng";
 import { describeNetworkFaults, pickNetworkFaults, type NetworkWeather } from "./network";
 import { InvariantViolation, RaftInvariantChecker } from "./raft-checker";
 import { ackBeforeDurable } from "./lying-segment-files";
@@ -71,7 +76,26 @@ export interface RaftScenarioOptions {
    * peers and rejoining (the LogStore before issue #12's fix). Only with diskWipes.
    */
   readonly blankVoterAfterWipe?: boolean;
+  /**
+   * An authenticated replica gone wrong sends impossible Step messages (see
+   * adversary.ts) into running replicas' drivers, through the wire encoding:
+   * each must be refused and counted, and every property must still hold.
+   * `attacks` given: exactly those (the property test's); omitted: drawn from the seed.
+   */
+  readonly adversary?: { readonly attacks?: readonly Attack[] };
+  /**
+   * Some nemesis actions fill a replica's disk (sometimes every replica's) for
+   * a while: the WAL's writes fail with ENOSPC, it keeps what it wrote whole,
+   * retries with backoff and resumes once space returns; meanwhile the client
+   * meets the LogStore's RESOURCE_EXHAUSTED answer (diskFullRefusal) instead
+   * of proposing there. raft-state.json shares the disk and fails with
+   * ENOSPC too (the production writer retries it until there is room).
+   */
+  readonly diskFull?: boolean;
 }
+
+/** Attacks drawn per seed by --adversary. */
+const SEEDED_ATTACKS = 60;
 
 export interface RaftScenarioResult {
   readonly ok: boolean;
@@ -93,6 +117,19 @@ export interface RaftScenarioResult {
     readonly truncations: number;
     readonly termMax: bigint;
     readonly committed: bigint;
+    /**
+     * Forged messages stepped into a running driver, refused by its check (the driver's count), and lost
+     * with a crash before their turn came; other messages the checks refused (stale ones a restart outdated).
+     */
+    readonly adversary: {
+      readonly injected: number;
+      readonly refused: number;
+      readonly lostInCrash: number;
+      readonly refusedByKind: Readonly<Partial<Record<AttackKind, number>>>;
+    };
+    readonly refusedOther: number;
+    /** Disks filled by the nemesis, WAL writes that met ENOSPC, times a WAL reported its disk full, appends refused for it. */
+    readonly diskFull: { readonly fills: number; readonly noSpaceErrors: number; readonly walReports: number; readonly refusals: number };
   };
 }
 
@@ -128,6 +165,18 @@ export class RaftCluster {
   private truncations = 0;
   /** The last event started or completed I/O: promise continuations may be waiting to run (see settle). */
   private promisesTouched = false;
+  /** The adversary's attacks, and each injected message its driver has not checked yet, with the incarnation it went to. */
+  private readonly attacks: readonly Attack[];
+  private readonly adversaryPending = new Map<
+    Message,
+    { readonly node: SimRaftNode; readonly incarnation: number; readonly kind: AttackKind }
+  >();
+  private readonly adversaryStats = { injected: 0, refused: 0, lostInCrash: 0 };
+  private readonly refusedByKind: Partial<Record<AttackKind, number>> = {};
+  private refusedOther = 0;
+  private readonly diskFullStats = { fills: 0, walReports: 0, refusals: 0 };
+  /** Each disk the nemesis filled, with the fill that holds it (a later fill of the same disk supersedes it). */
+  private readonly filledDisks = new Map<SimSegmentDisk, number>();
   /** A driver's fatal error (a failed port or a broken invariant in the core): ends the run. */
   private fatal: Error | undefined = undefined;
   // Client state.
@@ -184,6 +233,8 @@ export class RaftCluster {
     this.nemesisGapMsMax = prng.pick([100, 400]);
     this.leaderChurnProbability = prng.pick([0, 0.2, 0.5]);
     this.voterChurnProbability = prng.pick([0, 0.05, 0.2]);
+    const { adversary } = options;
+    this.attacks = adversary === undefined ? [] : (adversary.attacks ?? randomAttacks(new Prng(options.seed ^ 0x5eed), SEEDED_ATTACKS));
     this.network = new SimNetwork<Message>(this.sim, { messagesInFlightMax: 10_000 }, (to, message) => this.deliver(to, message));
     for (let id = 1; id <= options.nodes; id++) this.nodes.push(new SimRaftNode(id, this.newDisk(id), this.newStateFile(id)));
   }
@@ -229,7 +280,11 @@ export class RaftCluster {
 
   private newStateFile(id: NodeId): SimRaftStateFile {
     const scheduler = this.ioScheduler(id);
-    return new SimRaftStateFile((complete) => scheduler(complete, true));
+    // It shares the node's disk: full while the nemesis holds that disk full.
+    return new SimRaftStateFile(
+      (complete) => scheduler(complete, true),
+      () => this.filledDisks.has(this.node(id).disk),
+    );
   }
 
   /** Operations that wait for the device take a simulated fsync; the others complete at once (as the next event). */
@@ -253,6 +308,7 @@ export class RaftCluster {
     for (const node of this.nodes) this.boot(node);
     this.scheduleClient();
     this.scheduleNemesis();
+    this.scheduleAttack(0);
   }
 
   /**
@@ -293,11 +349,20 @@ export class RaftCluster {
     this.sim.trace(`n${node.id} rejoins in term ${decision.hardState.term} (its peers' highest)`);
     const identity = { clusterId: "sim", replicaId: node.id, peersHash: "sim" };
     this.promisesTouched = true;
-    node.stateFile.write(`n${node.id}`, { identity, hardState: decision.hardState }).then(() => {
-      if (node.incarnation !== incarnation) return;
-      node.blank = false;
-      this.boot(node);
-    });
+    node.stateFile.write(`n${node.id}`, { identity, hardState: decision.hardState }).then(
+      () => {
+        if (node.incarnation !== incarnation) return;
+        node.blank = false;
+        this.boot(node);
+      },
+      // A full disk: the LogStore's start fails and is started again (here: asks its peers again later).
+      () => {
+        if (node.incarnation !== incarnation) return;
+        this.sim.schedule(100, () => {
+          if (node.incarnation === incarnation && node.state === "recovering") this.bootBlank(node);
+        });
+      },
+    );
   }
 
   /** Starts the process: the Wal recovers its files (simulated I/O, so it takes simulated time), then the driver runs. */
@@ -313,7 +378,14 @@ export class RaftCluster {
     node.stateIds = [];
     const incarnation = node.incarnation;
     this.promisesTouched = true;
-    const observer = { onFailure: (error: Error) => this.failIn(node, incarnation, error) };
+    const observer = {
+      onFailure: (error: Error) => this.failIn(node, incarnation, error),
+      onDiskFull: (message: string | null) => {
+        if (message === null) return;
+        this.diskFullStats.walReports++;
+        this.sim.trace(`n${node.id}: ${message}`);
+      },
+    };
     const mounted = node.disk.mount(`n${node.id}/wal`);
     const files = this.options.fileFaults?.ackBeforeDurable === true ? ackBeforeDurable(mounted) : mounted;
     Wal.openFiles(files, this.walLimits, observer, { createIfMissing: true, timers: this.walTimers }).then(
@@ -350,6 +422,7 @@ export class RaftCluster {
     const logWriter = new WalLogWriter(wal, storage, sharedSilentLogger());
     node.storage = storage;
     node.logWriter = logWriter;
+    node.wal = wal;
     node.durableFloor = wal.lastLsn;
     this.checker.onRecover(node.id, recoveredLog(wal));
     const raft = new RaftDriver({
@@ -380,6 +453,19 @@ export class RaftCluster {
       },
       onFatal: (error) => {
         this.fatal ??= error;
+      },
+      onMessageChecked: (message, problem) => {
+        const forged = this.adversaryPending.get(message);
+        this.adversaryPending.delete(message);
+        if (forged === undefined) {
+          if (problem !== null) this.refusedOther++;
+        } else if (problem === null) {
+          this.fatal ??= new InvariantViolation(`adversary: n${node.id} took the forged ${describeMessage(message)} without refusing it`);
+        } else {
+          this.adversaryStats.refused++;
+          this.refusedByKind[forged.kind] = (this.refusedByKind[forged.kind] ?? 0) + 1;
+          this.sim.trace(`n${node.id} refused the forged ${message.type}: ${problem}`);
+        }
       },
       ...(this.options.driverFaults === undefined ? {} : { testOnlyFaults: this.options.driverFaults }),
     });
@@ -430,10 +516,17 @@ export class RaftCluster {
           });
         },
       },
-      hardState: new RaftStateFileWriter(`n${node.id}`, identity, storage, node.stateFile.write),
+      // Its retries on a full disk wait on the simulated clock, and die with their process.
+      hardState: new RaftStateFileWriter(`n${node.id}`, identity, storage, node.stateFile.write, (ms) =>
+        this.sleepIn(node, incarnation, ms),
+      ),
       transport: {
         send: (messages) => {
-          for (const message of messages) this.network.send(node.id, message.to, message);
+          for (const message of messages) {
+            // Under attack, every message a replica sends must still fit the wire (a term past its range would not).
+            if (this.attacks.length > 0) RaftMessage.encode(messageToWire(message));
+            this.network.send(node.id, message.to, message);
+          }
         },
       },
       clock: {
@@ -457,6 +550,17 @@ export class RaftCluster {
       },
       random: { int: (bound) => this.sim.prng.int(bound) },
     };
+  }
+
+  /** Resolves after `ms` of simulated time, unless that incarnation of the node is gone by then (then never). */
+  private sleepIn(node: SimRaftNode, incarnation: number, ms: number): Promise<void> {
+    return new Promise((resolve) =>
+      this.afterPause(node, ms, () => {
+        if (node.incarnation !== incarnation) return;
+        this.promisesTouched = true;
+        resolve();
+      }),
+    );
   }
 
   /** Runs `action` after `delayMs`, or once the node's pause ends if it is paused then. */
@@ -540,6 +644,11 @@ export class RaftCluster {
     const hinted = this.nodes[this.leaderHint - 1];
     const node = hinted?.raft !== undefined && prng.chance(0.9) ? hinted : prng.pick(running);
     if (node.pausedUntilMs > this.sim.nowMs) return;
+    // As the LogStore's append does: a full disk answers RESOURCE_EXHAUSTED before anything enters the log.
+    if (node.wal !== undefined && diskFullRefusal(node.wal) !== null) {
+      this.diskFullStats.refusals++;
+      return;
+    }
     const retry = this.unacked.length > 0 && prng.chance(0.3);
     const id = retry ? (this.unacked.shift() ?? 0) : this.nextProposalId++;
     const { raft, logWriter } = node;
@@ -590,6 +699,10 @@ export class RaftCluster {
     const choice = prng.int(13);
     // Faults aimed at the current leader find more: most interesting schedules start there.
     const leader = this.nodes.find((node) => node.raft?.status().role === "leader");
+    if (this.options.diskFull === true && prng.chance(0.1)) {
+      this.fillDisks(prng.chance(0.3) ? this.nodes : [leader !== undefined && prng.chance(0.5) ? leader : prng.pick(this.nodes)]);
+      return;
+    }
     if (choice < 3) {
       const node = choice === 0 && leader !== undefined ? leader : prng.pick(this.nodes);
       this.crashFor(node, prng.between(20, 1_500), this.options.diskWipes === true && prng.chance(0.2) && this.mayWipe(node));
@@ -664,10 +777,73 @@ export class RaftCluster {
     });
   }
 
+  /** The disks of `nodes` fill up (a little room left, or none) for a while, then space returns. */
+  private fillDisks(nodes: readonly SimRaftNode[]): void {
+    const prng = this.sim.prng;
+    const fullMs = prng.between(20, 3_000);
+    for (const node of nodes) {
+      const disk = node.disk;
+      const fill = ++this.diskFullStats.fills;
+      disk.setCapacity(disk.usedBytes + prng.pick([0, 100, 2_000]));
+      this.filledDisks.set(disk, fill);
+      this.sim.trace(`nemesis: n${node.id}'s disk is full for ${fullMs} ms`);
+      this.sim.schedule(fullMs, () => {
+        if (this.filledDisks.get(disk) !== fill) return;
+        this.filledDisks.delete(disk);
+        disk.setCapacity(null);
+        this.sim.trace(`nemesis: n${node.id}'s disk has room again`);
+      });
+    }
+  }
+
   private changeWeather(): void {
     const faults = pickNetworkFaults(this.sim.prng, RAFT_WEATHER);
     this.network.faults = faults;
     this.sim.trace(describeNetworkFaults(faults));
+  }
+
+  // ---- adversary -------------------------------------------------------------
+
+  private scheduleAttack(next: number): void {
+    const attack = this.attacks[next];
+    if (attack === undefined) return;
+    this.sim.schedule(attack.delayMs, () => {
+      if (!this.faultsOn) return;
+      this.inject(attack);
+      this.scheduleAttack(next + 1);
+    });
+  }
+
+  /** Steps a forged message into the target's driver, as the Replication service does once the sender is authenticated. */
+  private inject(attack: Attack): void {
+    const node = this.node((Math.abs(attack.target) % this.nodes.length) + 1);
+    const status = node.raft?.status();
+    if (node.raft === undefined || status === undefined || node.pausedUntilMs > this.sim.nowMs) return;
+    const lastIndexMax = this.nodes.reduce((max, each) => (each.lastIndex() > max ? each.lastIndex() : max), 0n);
+    const target = {
+      id: node.id,
+      term: status.term,
+      lastIndex: status.lastIndex,
+      lastTerm: node.term(status.lastIndex) ?? 0n,
+      rejoining: status.rejoining,
+    };
+    const forged = forgeMessage(attack, { nodes: this.nodes.length, target, lastIndexMax });
+    if (forged === undefined) return;
+    const message = throughTheWire(forged);
+    this.adversaryPending.set(message, { node, incarnation: node.incarnation, kind: attack.kind });
+    this.adversaryStats.injected++;
+    this.sim.trace(`adversary (${attack.kind}): ${describeMessage(message)}`);
+    node.raft.step(message);
+  }
+
+  /** A forged message never checked was dropped with its replica's queue by a crash; a running one checks all it gets. */
+  private checkAdversary(): void {
+    for (const [message, { node, incarnation }] of this.adversaryPending) {
+      if (node.incarnation === incarnation)
+        throw new InvariantViolation(`adversary: n${node.id} never checked ${describeMessage(message)}`);
+      this.adversaryStats.lostInCrash++;
+    }
+    this.adversaryPending.clear();
   }
 
   // ---- checks ----------------------------------------------------------------
@@ -691,6 +867,8 @@ export class RaftCluster {
     this.faultsOn = false;
     this.network.heal();
     this.network.faults = { dropProbability: 0, duplicateProbability: 0, delayMsMin: 1, delayMsMax: 5 };
+    for (const disk of this.filledDisks.keys()) disk.setCapacity(null);
+    this.filledDisks.clear();
     for (const node of this.nodes) if (node.state === "down") this.boot(node);
     this.sim.trace("heal: network reliable, every node running");
   }
@@ -722,6 +900,7 @@ export class RaftCluster {
   }
 
   private checkFinal(): void {
+    this.checkAdversary();
     const reference = this.nodes[0];
     assert(reference !== undefined, "sim: no nodes");
     const committed = reference.allEntries();
@@ -756,6 +935,12 @@ export class RaftCluster {
       fileFaults?.ackBeforeDurable === true ? " --fault ack-before-durable" : "",
       this.options.blankVoterAfterWipe === true ? " --fault blank-voter-after-wipe" : "",
       this.options.diskWipes === true ? " --disk-wipes" : "",
+      this.options.diskFull === true ? " --disk-full" : "",
+      this.options.adversary === undefined
+        ? ""
+        : this.options.adversary.attacks === undefined
+          ? " --adversary"
+          : " (attacks: the caller's)",
     ].join("");
     let termMax = 0n;
     for (const node of this.nodes) {
@@ -780,6 +965,12 @@ export class RaftCluster {
         truncations: this.truncations,
         termMax,
         committed: this.checker.appliedIndexMax(),
+        adversary: { ...this.adversaryStats, refusedByKind: { ...this.refusedByKind } },
+        refusedOther: this.refusedOther,
+        diskFull: {
+          ...this.diskFullStats,
+          noSpaceErrors: this.nodes.reduce((sum, node) => sum + node.disk.stats.noSpaceErrors, 0),
+        },
       },
     };
   }

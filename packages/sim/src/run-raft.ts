@@ -29,7 +29,14 @@ function describe(result: RaftScenarioResult): string {
     `seed ${result.seed}: ok, ${stats.steps} steps, ${stats.simulatedMs} ms simulated, ${stats.crashes} crashes, ` +
     `term ${stats.termMax}, committed ${stats.committed}, proposed ${stats.proposed}, acked ${stats.acked}, ` +
     `WAL: ${stats.truncations} truncations, ${stats.tornWrites} torn writes, ${stats.tornTailsCut} torn tails cut` +
-    (stats.diskWipes > 0 ? `, ${stats.diskWipes} disk wipes` : "")
+    (stats.diskWipes > 0 ? `, ${stats.diskWipes} disk wipes` : "") +
+    (stats.adversary.injected > 0
+      ? `, adversary: ${stats.adversary.injected} forged, ${stats.adversary.refused} refused, ${stats.adversary.lostInCrash} lost in a crash`
+      : "") +
+    (stats.diskFull.fills > 0
+      ? `, disk full: ${stats.diskFull.fills} fills, ${stats.diskFull.noSpaceErrors} ENOSPC, ${stats.diskFull.walReports} WAL reports, ` +
+        `${stats.diskFull.refusals} appends refused`
+      : "")
   );
 }
 
@@ -37,6 +44,8 @@ interface RunRaftOptions extends SeedOptions {
   nodes: number;
   fault?: string;
   diskWipes?: boolean;
+  adversary?: boolean;
+  diskFull?: boolean;
 }
 
 function parseOptions(argv: readonly string[]): RunRaftOptions {
@@ -52,6 +61,20 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
         "some crashes also wipe the node's disk (it restarts with no WAL and no hard state, and rejoins as the LogStore does)",
         "LP_SIM_DISK_WIPES",
       ),
+    )
+    .addOption(
+      envOption(
+        "--adversary",
+        "an authenticated replica gone wrong sends impossible Step messages: each must be refused and counted",
+        "LP_SIM_ADVERSARY",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--disk-full",
+        "some replicas' disks fill up for a while (the WAL meets ENOSPC, appends are refused with RESOURCE_EXHAUSTED), then space returns",
+        "LP_SIM_DISK_FULL",
+      ),
     );
   return parseFlags(configured, argv).opts<RunRaftOptions>();
 }
@@ -64,7 +87,13 @@ async function main(argv: readonly string[]): Promise<void> {
   const faults = options.fault === undefined ? undefined : FAULTS[options.fault];
   if (options.fault !== undefined && faults === undefined) throw new Error(`--fault: unknown fault "${options.fault}"`);
   const diskWipes = options.diskWipes === true ? { diskWipes: true } : {};
-  const run = await runSeeds(options, (seed) => runRaftScenario({ seed, steps, nodes, ...faults, ...diskWipes }), describe);
+  const adversary = options.adversary === true ? { adversary: {} } : {};
+  const diskFull = options.diskFull === true ? { diskFull: true } : {};
+  const run = await runSeeds(
+    options,
+    (seed) => runRaftScenario({ seed, steps, nodes, ...faults, ...diskWipes, ...adversary, ...diskFull }),
+    describe,
+  );
   if (run.failed) return;
   process.stdout.write(`all ${run.passed} seed(s) from ${run.first} passed (${steps} steps, ${nodes} nodes)\n`);
 }

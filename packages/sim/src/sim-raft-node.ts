@@ -56,6 +56,8 @@ export class SimRaftNode implements LogView {
   state: "down" | "recovering" | "up" = "down";
   /** The production driver (input queue, Ready handling) over this node's ports; undefined unless up. */
   raft: RaftDriver | undefined = undefined;
+  /** This incarnation's Wal (the LogStore asks it whether its disk is full before taking an append). */
+  wal: Wal | undefined = undefined;
   /** The production log and Storage ports over this incarnation's Wal; kept after a crash until the next recovery. */
   logWriter: WalLogWriter | undefined = undefined;
   storage: WalStorage | undefined = undefined;

@@ -4,7 +4,6 @@ import {
   CallerSlots,
   LpError,
   LsnWaiters,
-  resourceExhausted,
   Status,
   unavailable,
   type Logger,
@@ -27,6 +26,7 @@ import {
 } from "@logplayer/proto";
 import { logStoreTrace } from "./hop-trace-points";
 import { AppendStreamSession } from "./append-stream";
+import { diskFullRefusal } from "./disk-full";
 import type { ClusterMeta } from "./cluster-meta";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
@@ -133,16 +133,16 @@ export class LogStoreNode {
     logStoreTrace.received(request.commitTimeNs);
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
     // Refused before it enters the Raft log: what is already there waits in the WAL's queue for room.
-    const diskFull = this.#wal.diskFull;
-    if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
+    const diskFull = diskFullRefusal(this.#wal);
+    if (diskFull !== null) throw diskFull;
     return this.#config.replication.append(request);
   }
 
   /** Opens a client session (a registration entry); resolves with its LSN once committed and durable here. */
   async registerClient(request: RegisterClientRequest): Promise<RegisterClientResponse> {
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
-    const diskFull = this.#wal.diskFull;
-    if (diskFull !== null) throw resourceExhausted(`${diskFull}; retry once space is freed (reads keep working)`);
+    const diskFull = diskFullRefusal(this.#wal);
+    if (diskFull !== null) throw diskFull;
     return { sessionLsn: await this.#config.replication.register(request.clientId) };
   }
 

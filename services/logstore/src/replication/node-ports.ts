@@ -87,18 +87,37 @@ export class WalLogWriter implements RaftLogWriter {
  */
 export type RaftStateWrite = (dataDir: string, record: RaftStateRecord) => Promise<void>;
 
-/** The hard-state port: mirrored into the Storage port at once, raft-state.json fsynced when it must be. */
+/** The first wait before writing raft-state.json again on a full disk, and the longest (doubling in between). */
+const DISK_FULL_RETRY_MS_FIRST = 10;
+const DISK_FULL_RETRY_MS_LAST = 1_000;
+
+/**
+ * The hard-state port: mirrored into the Storage port at once, raft-state.json
+ * fsynced when it must be. On a full disk (ENOSPC, EDQUOT) the write is retried
+ * with backoff until there is room, as the WAL's writes are: the driver waits
+ * for it (nothing that needs the new term or vote durable happens meanwhile),
+ * and the old file stays whole. Any other failure is the driver's to treat as fatal.
+ */
 export class RaftStateFileWriter implements HardStateWriter {
   readonly #dataDir: string;
   readonly #identity: RaftIdentity;
   readonly #storage: WalStorage;
   readonly #writeState: RaftStateWrite;
+  readonly #sleep: (ms: number) => Promise<void>;
 
-  constructor(dataDir: string, identity: RaftIdentity, storage: WalStorage, writeState: RaftStateWrite = writeRaftState) {
+  constructor(
+    dataDir: string,
+    identity: RaftIdentity,
+    storage: WalStorage,
+    writeState: RaftStateWrite = writeRaftState,
+    /** Waits between retries on a full disk: timers here, the simulated clock in the simulator. */
+    sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  ) {
     this.#dataDir = dataDir;
     this.#identity = identity;
     this.#storage = storage;
     this.#writeState = writeState;
+    this.#sleep = sleep;
   }
 
   save(state: HardState, mustSync: boolean, done: Completion): void {
@@ -107,10 +126,23 @@ export class RaftStateFileWriter implements HardStateWriter {
       done();
       return;
     }
-    this.#writeState(this.#dataDir, { identity: this.#identity, hardState: state }).then(
+    this.#writeUntilRoom({ identity: this.#identity, hardState: state }).then(
       () => done(),
       (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
     );
+  }
+
+  async #writeUntilRoom(record: RaftStateRecord): Promise<void> {
+    for (let retryMs = DISK_FULL_RETRY_MS_FIRST; ; retryMs = Math.min(retryMs * 2, DISK_FULL_RETRY_MS_LAST)) {
+      try {
+        await this.#writeState(this.#dataDir, record);
+        return;
+      } catch (err: unknown) {
+        const code = (err as { code?: unknown } | null)?.code;
+        if (code !== "ENOSPC" && code !== "EDQUOT") throw err;
+      }
+      await this.#sleep(retryMs);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { assert } from "@logplayer/common";
 import { checkIncomingMessage, RaftNode } from "@logplayer/raft";
 import type { Entry, HardState, Message, NodeId, ProposeResult, RaftConfig, RaftStatus, Ready, Storage } from "@logplayer/raft";
+import { entryPayloadProblem } from "./wal-storage";
 
 /**
  * Reports that an I/O step finished. Called once, synchronously or later;
@@ -89,6 +90,8 @@ export interface RaftDriverOptions {
   readonly onFatal: (error: Error) => void;
   /** A message refused before the core saw it (see step). Default: ignored. */
   readonly onMessageRefused?: (reason: string, message: Message) => void;
+  /** Every message when its check ran: `problem` null when it went on to the core (the simulator's accounting). */
+  readonly onMessageChecked?: (message: Message, problem: string | null) => void;
   readonly testOnlyFaults?: RaftDriverTestOnlyFaults;
 }
 
@@ -162,17 +165,17 @@ export class RaftDriver {
    * A message off the network. Checked against the node's state when its
    * turn comes, so that nothing a correct peer could not have sent reaches a
    * core assertion; a refused message is dropped (Raft tolerates a lost
-   * message), counted and reported.
+   * message), counted and reported. The LogStore's log holds LogEntries: an
+   * append's entries must carry the LogEntry at their index and term (the
+   * log port asserts it once the core has taken them).
    */
   step(message: Message): void {
     this.#enqueue(() => {
       const status = this.#node.status();
-      const problem = checkIncomingMessage(message, {
-        id: status.id,
-        voters: this.#voters,
-        lastIndex: status.lastIndex,
-        rejoining: status.rejoining,
-      });
+      const problem =
+        checkIncomingMessage(message, { id: status.id, voters: this.#voters, lastIndex: status.lastIndex, rejoining: status.rejoining }) ??
+        (message.type === "append" ? firstEntryProblem(message.entries) : null);
+      this.#options.onMessageChecked?.(message, problem);
       if (problem !== null) {
         this.#messagesRefused++;
         this.#onMessageRefused(problem, message);
@@ -342,4 +345,13 @@ export class RaftDriver {
     this.stop();
     this.#options.onFatal(err instanceof Error ? err : new Error(String(err)));
   }
+}
+
+/** The first entry of an append whose payload no correct leader could send (see entryPayloadProblem), or null. */
+function firstEntryProblem(entries: readonly Entry[]): string | null {
+  for (const entry of entries) {
+    const problem = entryPayloadProblem(entry);
+    if (problem !== null) return problem;
+  }
+  return null;
 }

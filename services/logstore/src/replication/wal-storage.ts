@@ -15,6 +15,28 @@ export function toRaftEntry(entry: LogEntry): Entry {
   };
 }
 
+/**
+ * Why `entry`, off the network, is not one a correct leader could send (a
+ * normal entry's payload must be the LogEntry at its index and term, with a
+ * transaction; a no-op carries nothing), or null. The driver refuses an
+ * append holding one before the core sees it: toLogEntry asserts the same
+ * once the core has taken the entry, when it is too late to drop it.
+ */
+export function entryPayloadProblem(entry: Entry): string | null {
+  if (entry.kind === "leader-noop")
+    return entry.data.length === 0 ? null : `leader no-op ${entry.index} carries ${entry.data.length} bytes`;
+  let decoded: LogEntry;
+  try {
+    decoded = decodeLogEntry(entry.data);
+  } catch (error: unknown) {
+    return `entry ${entry.index} is not a LogEntry (${error instanceof Error ? error.message : String(error)})`;
+  }
+  if (decoded.lsn !== entry.index || decoded.term !== entry.term) {
+    return `entry ${entry.index}/${entry.term} carries LogEntry ${decoded.lsn}/${decoded.term}`;
+  }
+  return decoded.txn === undefined ? `entry ${entry.index} is normal but has no transaction` : null;
+}
+
 /** The WAL record for a Raft entry, checked against the entry's index and term. */
 export function toLogEntry(entry: Entry): { entry: LogEntry; payload: Uint8Array } {
   if (entry.kind === "leader-noop") {
