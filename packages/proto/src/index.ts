@@ -24,6 +24,8 @@ export {
   RegisterClientResponse,
   LookupAppendRequest,
   LookupAppendResponse,
+  ReportTrimPointRequest,
+  ReportTrimPointResponse,
   LookupAppendState,
 } from "./gen/logplayer/v1/logstore";
 export type { LogStoreServer } from "./gen/logplayer/v1/logstore";

@@ -26,6 +26,8 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.LogStore/Status", HEALTH_CALLERS],
   ["/logplayer.v1.LogStore/RegisterClient", ["client", "admin"]],
   ["/logplayer.v1.LogStore/LookupAppend", READERS],
+  // Only a LogPlayer gathers every shard's restorable LSN; a trim point from anyone else could give up entries a shard needs.
+  ["/logplayer.v1.LogStore/ReportTrimPoint", ["logplayer"]],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
   ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],
   ["/logplayer.v1.Shard/Deliver", ["logplayer"]],

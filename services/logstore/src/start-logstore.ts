@@ -39,6 +39,8 @@ import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/re
 import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
+import { DEFAULT_TRIM_PASS_INTERVAL_MS, startTrimming, type RunningTrimmer, type TrimOptions } from "./trim/start-trimming";
+import { NO_RETENTION } from "./trim/trim-rule";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
 export const WAL_DIRECTORY = "wal";
@@ -68,6 +70,8 @@ export interface LogStoreOptions {
   security: TransportSecurity;
   /** Raft replication (--replica-id + --peers); undefined = one replica, the one voter of its own Raft. */
   replication?: ReplicationSetup;
+  /** Trimming: retention (--retain-bytes, --retain-age) and the pass period; default: no extra retention. */
+  trim?: TrimOptions;
 }
 
 export interface RunningLogStore {
@@ -229,6 +233,17 @@ async function startServing(
     await wal.close();
     throw err;
   }
+  let trimming: RunningTrimmer;
+  try {
+    const trimOptions = options.trim ?? { retention: NO_RETENTION, passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS };
+    const walDir = path.join(options.dataDir, WAL_DIRECTORY);
+    const commitLsn = (): bigint => replication.appliedLsn;
+    trimming = await startTrimming(trimOptions, options.dataDir, walDir, wal, meta.shardMap.shardCount, commitLsn, registry, logger);
+  } catch (err: unknown) {
+    replication.stop();
+    await wal.close();
+    throw err;
+  }
   const server = new Server({
     ...grpcServerOptions({
       messageBytesMax,
@@ -250,6 +265,7 @@ async function startServing(
       replication,
       singleVoter,
       callerOf: (call) => callerKey(call, options.security),
+      trimmer: trimming.trimmer,
     },
     metrics,
     logger,
@@ -269,6 +285,7 @@ async function startServing(
   } catch (err: unknown) {
     server.forceShutdown();
     replication.stop();
+    await trimming.stop();
     await wal.close();
     throw err;
   }
@@ -278,6 +295,7 @@ async function startServing(
     health.setStatus("", "NOT_SERVING");
     node.stop();
     await shutdownServer(server, options.shutdownTimeoutMs);
+    await trimming.stop();
     await wal.close();
     await metricsServer?.close();
   };

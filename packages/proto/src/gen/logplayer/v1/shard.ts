@@ -213,6 +213,13 @@ export interface ShardStatusResponse {
    * LogPlayer's resends apply once space is freed.
    */
   diskFull: string;
+  /**
+   * The LSN this shard can be restored to without the log: durable_lsn, or
+   * with shard backups on the lower of durable_lsn and the newest backup's
+   * LSN. The LogStore trims only below the minimum of this over every shard
+   * (docs/storage-lifecycle.md, "Trimming").
+   */
+  restorableLsn: bigint;
 }
 
 export interface DeliveryStatsRequest {
@@ -1514,6 +1521,7 @@ function createBaseShardStatusResponse(): ShardStatusResponse {
     deliveryStreams: 0,
     limits: undefined,
     diskFull: "",
+    restorableLsn: 0n,
   };
 }
 
@@ -1569,6 +1577,12 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     }
     if (message.diskFull !== "") {
       writer.uint32(98).string(message.diskFull);
+    }
+    if (message.restorableLsn !== 0n) {
+      if (BigInt.asUintN(64, message.restorableLsn) !== message.restorableLsn) {
+        throw new globalThis.Error("value provided for field message.restorableLsn of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.restorableLsn);
     }
     return writer;
   },
@@ -1676,6 +1690,14 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
           message.diskFull = reader.string();
           continue;
         }
+        case 13: {
+          if (tag !== 104) {
+            break;
+          }
+
+          message.restorableLsn = reader.uint64() as bigint;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1699,6 +1721,7 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       deliveryStreams: isSet(object.deliveryStreams) ? globalThis.Number(object.deliveryStreams) : 0,
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
       diskFull: isSet(object.diskFull) ? globalThis.String(object.diskFull) : "",
+      restorableLsn: isSet(object.restorableLsn) ? BigInt(object.restorableLsn) : 0n,
     };
   },
 
@@ -1740,6 +1763,9 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     if (message.diskFull !== "") {
       obj.diskFull = message.diskFull;
     }
+    if (message.restorableLsn !== 0n) {
+      obj.restorableLsn = message.restorableLsn.toString();
+    }
     return obj;
   },
 
@@ -1764,6 +1790,7 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
     message.diskFull = object.diskFull ?? "";
+    message.restorableLsn = object.restorableLsn ?? 0n;
     return message;
   },
 };
