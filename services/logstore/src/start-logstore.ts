@@ -40,7 +40,7 @@ import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
 import { DEFAULT_TRIM_PASS_INTERVAL_MS, startTrimming, type RunningTrimmer, type TrimOptions } from "./trim/start-trimming";
-import { NO_RETENTION } from "./trim/trim-rule";
+import { NO_RETENTION, raftTrimFloor } from "./trim/trim-rule";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
 export const WAL_DIRECTORY = "wal";
@@ -238,7 +238,9 @@ async function startServing(
     const trimOptions = options.trim ?? { retention: NO_RETENTION, passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS };
     const walDir = path.join(options.dataDir, WAL_DIRECTORY);
     const commitLsn = (): bigint => replication.appliedLsn;
-    trimming = await startTrimming(trimOptions, options.dataDir, walDir, wal, meta.shardMap.shardCount, commitLsn, registry, logger);
+    const raftFloor = (): bigint => raftTrimFloor(replication.status(), singleVoter);
+    const { shardCount } = meta.shardMap;
+    trimming = await startTrimming(trimOptions, options.dataDir, walDir, wal, shardCount, commitLsn, raftFloor, registry, logger);
   } catch (err: unknown) {
     replication.stop();
     await wal.close();

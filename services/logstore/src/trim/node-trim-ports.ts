@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { assert, type Logger } from "@logplayer/common";
+import { assert } from "@logplayer/common";
 import { parseSegmentFileName, type Wal } from "@logplayer/wal";
 import { writeFileAtomically } from "../atomic-file";
 import type { SegmentSummary } from "./trim-rule";
@@ -62,22 +62,14 @@ export async function listWalSegments(walDir: string, lastLsn: bigint): Promise<
   return segments;
 }
 
-/**
- * The WAL as a LogCompactor. Deleting segments must go through the WAL
- * itself (its in-memory index and first LSN must move with the files); until
- * the WAL offers that, this compactor only measures and says once that it
- * cannot delete.
- */
+/** The WAL as a LogCompactor: deletion goes through the WAL, whose index and first LSN move with the files. */
 export class WalCompactor implements LogCompactor {
   readonly #wal: Wal;
   readonly #walDir: string;
-  readonly #logger: Logger;
-  #warned = false;
 
-  constructor(wal: Wal, walDir: string, logger: Logger) {
+  constructor(wal: Wal, walDir: string) {
     this.#wal = wal;
     this.#walDir = walDir;
-    this.#logger = logger;
   }
 
   get firstLsn(): bigint {
@@ -90,8 +82,6 @@ export class WalCompactor implements LogCompactor {
 
   async compactTo(lsn: bigint): Promise<void> {
     assert(lsn >= this.#wal.firstLsn, `compaction to ${lsn} below the first LSN ${this.#wal.firstLsn}`);
-    if (this.#warned) return;
-    this.#warned = true;
-    this.#logger.warn({ throughLsn: lsn.toString() }, "this WAL cannot delete segments yet: nothing trimmed");
+    await this.#wal.compactTo(lsn);
   }
 }

@@ -28,16 +28,18 @@ export async function startTrimming(
   wal: Wal,
   shardCount: number,
   commitLsn: () => bigint,
+  raftFloor: () => bigint,
   registry: Registry,
   logger: Logger,
 ): Promise<RunningTrimmer> {
-  const compactor = new WalCompactor(wal, walDir, logger);
+  const compactor = new WalCompactor(wal, walDir);
   const trimmer = await Trimmer.open({
     compactor,
     store: new TrimPointFile(dataDir),
     retention: options.retention,
     shardCount,
     commitLsn,
+    raftFloor,
     nowMs: () => Date.now(),
     logger,
   });

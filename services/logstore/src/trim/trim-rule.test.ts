@@ -1,4 +1,4 @@
-import { judgeTrimReport, NO_RETENTION, trimThroughLsn, type SegmentSummary } from "./trim-rule";
+import { judgeTrimReport, NO_RAFT_FLOOR, NO_RETENTION, raftTrimFloor, trimThroughLsn, type SegmentSummary } from "./trim-rule";
 
 /** Segments of `size` entries each from LSN 1, the last one active up to `lastLsn`; written at `writtenMs[i]` (default 0). */
 function segments(size: number, lastLsn: number, bytes = 100, writtenMs: readonly number[] = []): SegmentSummary[] {
@@ -74,5 +74,22 @@ describe("trimThroughLsn", () => {
 
   it("never lets retention trim more than the trim point allows", () => {
     expect(trimThroughLsn(log, 15n, 45n, { retainBytes: 0, retainAgeMs: 0 }, 1e12)).toBe(10n);
+  });
+});
+
+describe("raftTrimFloor", () => {
+  const replicas = (...matches: number[]) => matches.map((match) => ({ matchLsn: BigInt(match) }));
+
+  it("does not bound a single voter", () => {
+    expect(raftTrimFloor({ role: "leader", replicas: [] }, true)).toBe(NO_RAFT_FLOOR);
+  });
+
+  it("is the lowest match on a leader, 0 while a peer's progress is unknown", () => {
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 40, 70) }, false)).toBe(40n);
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 0, 70) }, false)).toBe(0n);
+  });
+
+  it("keeps everything on a follower", () => {
+    expect(raftTrimFloor({ role: "follower", replicas: replicas(90, 90, 90) }, false)).toBe(0n);
   });
 });

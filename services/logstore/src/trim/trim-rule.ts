@@ -86,3 +86,25 @@ export function trimThroughLsn(
   }
   return through;
 }
+
+/** Raft's view, as ReplicatedLog.status() gives it. */
+export interface RaftView {
+  readonly role: string;
+  /** Every replica with the highest index known stored on it (the leader's knowledge; 0 when unknown). */
+  readonly replicas: readonly { readonly matchLsn: bigint }[];
+}
+
+/** No Raft bound: a single voter has no peer to send old entries to. */
+export const NO_RAFT_FLOOR = 2n ** 64n - 1n;
+
+/**
+ * The highest LSN Raft lets this replica trim through while it cannot send
+ * snapshots: a leader, the lowest match index of every replica (a peer that
+ * is behind still gets its entries from the log); a follower, nothing (it may
+ * lead later, and does not know how far behind its peers are).
+ */
+export function raftTrimFloor(view: RaftView, singleVoter: boolean): bigint {
+  if (singleVoter) return NO_RAFT_FLOOR;
+  if (view.role !== "leader" || view.replicas.length === 0) return 0n;
+  return view.replicas.reduce((low, replica) => (replica.matchLsn < low ? replica.matchLsn : low), NO_RAFT_FLOOR);
+}

@@ -1,5 +1,5 @@
 import { silentLogger } from "@logplayer/common";
-import { NO_RETENTION, type SegmentSummary } from "./trim-rule";
+import { NO_RAFT_FLOOR, NO_RETENTION, type SegmentSummary } from "./trim-rule";
 import { Trimmer, type LogCompactor, type TrimPointStore } from "./trimmer";
 
 /** A WAL of segments of 10 entries from LSN 1, deleting as asked. */
@@ -39,8 +39,17 @@ class MemoryStore implements TrimPointStore {
 
 const logger = silentLogger();
 
-async function open(compactor: FakeCompactor, store: MemoryStore, commitLsn: () => bigint): Promise<Trimmer> {
-  return Trimmer.open({ compactor, store, retention: NO_RETENTION, shardCount: 2, commitLsn, nowMs: () => 0, logger });
+async function open(compactor: FakeCompactor, store: MemoryStore, commitLsn: () => bigint, raftFloor = NO_RAFT_FLOOR): Promise<Trimmer> {
+  return Trimmer.open({
+    compactor,
+    store,
+    retention: NO_RETENTION,
+    shardCount: 2,
+    commitLsn,
+    raftFloor: () => raftFloor,
+    nowMs: () => 0,
+    logger,
+  });
 }
 
 describe("Trimmer", () => {
@@ -73,5 +82,12 @@ describe("Trimmer", () => {
     expect(store.saved).toEqual([30n]);
     const again = await open(compactor, store, () => 45n);
     expect(again.trimPoint).toBe(30n);
+  });
+
+  it("keeps what a Raft peer may still need, whatever the trim point", async () => {
+    const compactor = new FakeCompactor(45n);
+    const trimmer = await open(compactor, new MemoryStore(), () => 45n, 15n);
+    expect(await trimmer.report({ trimPoint: 40n, shardCount: 2 })).toEqual({ kind: "accepted", trimPoint: 40n, firstLsn: 11n });
+    expect(compactor.compactions).toEqual([10n]);
   });
 });

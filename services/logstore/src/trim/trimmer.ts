@@ -26,6 +26,12 @@ export interface TrimmerOptions {
   readonly shardCount: number;
   /** This replica's commit LSN now. */
   readonly commitLsn: () => bigint;
+  /**
+   * What Raft still needs here: entries above it may be sent to a peer. Until
+   * the LogStore has InstallSnapshot, a peer behind the leader's first index
+   * could never catch up, so this bounds the trim too (see raftTrimFloor).
+   */
+  readonly raftFloor: () => bigint;
   readonly nowMs: () => number;
   readonly logger: Logger;
 }
@@ -85,10 +91,12 @@ export class Trimmer {
   }
 
   async #pass(): Promise<void> {
-    const { compactor, retention, commitLsn, nowMs, logger } = this.#options;
+    const { compactor, retention, commitLsn, raftFloor, nowMs, logger } = this.#options;
     const segments = await compactor.segments();
     this.#walBytes = segments.reduce((sum, segment) => sum + segment.bytes, 0);
-    const through = trimThroughLsn(segments, this.#trimPoint, commitLsn(), retention, nowMs());
+    const floor = raftFloor();
+    const bound = floor < this.#trimPoint ? floor : this.#trimPoint;
+    const through = trimThroughLsn(segments, bound, commitLsn(), retention, nowMs());
     if (through < compactor.firstLsn) return;
     const firstBefore = compactor.firstLsn;
     await compactor.compactTo(through);
