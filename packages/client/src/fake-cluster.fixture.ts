@@ -115,6 +115,9 @@ export class FakeLogStore {
       replicaId: `replica-${this.port}`,
       replicas: [],
       limits: undefined,
+      trimPoint: 0n,
+      snapshotLsn: 0n,
+      walBytes: 0n,
     };
   }
 
@@ -209,6 +212,7 @@ export async function startShard(shard: FakeShard, port = 0): Promise<void> {
         shardMap: undefined,
         appliedLsn: shard.appliedLsn,
         durableLsn: shard.appliedLsn,
+        restorableLsn: shard.appliedLsn,
         partsApplied: shard.appliedLsn,
         partsDuplicate: 0n,
         gaps: 0n,
