@@ -1,4 +1,4 @@
-import { restorableLsn } from "./restorable";
+import { currentRestorableLsn } from "./restorable";
 import type { sendUnaryData, ServerErrorResponse } from "@grpc/grpc-js";
 import { AssertionError, LpError, Status } from "@logplayer/common";
 import { PROTOCOL_VERSION, type ShardServer } from "@logplayer/proto";
@@ -34,8 +34,7 @@ export function createShardService(ctx: ShardContext): ShardServer {
         deliveryStreams: ctx.streams.size,
         limits: limits ?? undefined,
         diskFull: ctx.store.diskFull ?? "",
-        // Backups not wired yet: the durable LSN alone.
-        restorableLsn: restorableLsn(ctx.store.durableLsn, undefined),
+        restorableLsn: currentRestorableLsn(ctx.store),
       });
     },
     deliveryStats: (call, callback) => {
