@@ -1,6 +1,6 @@
 import { assert } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
-import { compacted, type Entry, type HardState, type Storage } from "@logplayer/raft";
+import { compacted, type Entry, type HardState, type SnapshotMeta, type Storage } from "@logplayer/raft";
 import { encodeEntryPayload } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
 
@@ -68,6 +68,11 @@ export class WalStorage implements Storage {
 
   term(index: bigint): bigint | undefined {
     return this.#wal.termAt(index);
+  }
+
+  /** None yet: the LogStore does not compact its log. */
+  snapshot(): SnapshotMeta | undefined {
+    return undefined;
   }
 
   /**
