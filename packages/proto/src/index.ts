@@ -40,6 +40,10 @@ export {
   ReplicaStartState,
   ReplicationService,
   ReplicationClient,
+  SnapshotChunk,
+  InstallSnapshotResponse,
+  LogStoreSnapshotState,
+  DedupeSessionState,
 } from "./gen/logplayer/v1/replication";
 export type { ReplicationServer } from "./gen/logplayer/v1/replication";
 export {

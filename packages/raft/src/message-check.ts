@@ -1,5 +1,6 @@
 import type { NodeId } from "./types";
-import type { Message } from "./types";
+import type { Message, SnapshotMeta } from "./types";
+import { VOTERS_MAX } from "./config";
 
 /** What a node knows that bounds the messages it can be sent: its id, the voters, its log's end. */
 export interface MessageCheckView {
@@ -29,6 +30,8 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
   switch (message.type) {
     case "append":
       return checkAppend(message.prevIndex, message.prevTerm, message.term, message.entries, message.commit);
+    case "snapshot":
+      return checkSnapshot(message.snapshot, message.term);
     case "heartbeat":
       // A leader sends min(our match, its commit): never past what we hold.
       return message.commit < 0n || (message.commit > view.lastIndex && view.rejoining !== true)
@@ -54,6 +57,16 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
     case "pre-vote-response":
       return null;
   }
+}
+
+function checkSnapshot(snapshot: SnapshotMeta, term: bigint): string | null {
+  if (snapshot.index < 1n || snapshot.term < 1n || snapshot.term > term) {
+    return `snapshot at ${snapshot.term}/${snapshot.index} impossible in term ${term}`;
+  }
+  const { voters } = snapshot;
+  if (voters.length < 1 || voters.length > VOTERS_MAX || new Set(voters).size !== voters.length) return "snapshot voters malformed";
+  if (!voters.every((voter) => Number.isInteger(voter) && voter > 0)) return "snapshot voter ids must be positive integers";
+  return null;
 }
 
 function checkAppend(

@@ -801,6 +801,8 @@ function describeMessage(message: Message): string {
       return `${head} ${message.reject ? `REJECT ${message.index} hint (${message.hintIndex},t${message.hintTerm})` : `ok ${message.index}`}`;
     case "heartbeat":
       return `${head} commit ${message.commit}`;
+    case "snapshot":
+      return `${head} snapshot (${message.snapshot.index},t${message.snapshot.term})`;
     case "vote":
     case "pre-vote":
       return `${head} last (${message.lastIndex},t${message.lastTerm})`;

@@ -15,6 +15,7 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
  * - Step is Raft: replicas only, and the adapter also checks that the
  *   certificate's replica id is the message's sender.
  * - Probe tells a blank replica whether its cluster exists: replicas only.
+ * - InstallSnapshot streams a leader's snapshot to a follower: replicas only.
  * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
  * - GetOutcome says whether a shard applied or rejected a part: a read.
  * - Status and health tell nothing secret and every component asks them.
@@ -30,6 +31,7 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.LogStore/ReportTrimPoint", ["logplayer"]],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
   ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],
+  ["/logplayer.v1.Replication/InstallSnapshot", ["logstore-replica"]],
   ["/logplayer.v1.Shard/Deliver", ["logplayer"]],
   ["/logplayer.v1.Shard/Get", READERS],
   ["/logplayer.v1.Shard/Scan", READERS],

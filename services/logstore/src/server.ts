@@ -32,7 +32,7 @@ import { AppendStreamSession } from "./append-stream";
 import type { ClusterMeta } from "./cluster-meta";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
-import type { ReplicatedLog } from "./replication/replicated-log";
+import type { LogCompaction, ReplicatedLog } from "./replication/replicated-log";
 import type { Wal } from "@logplayer/wal";
 import type { Trimmer } from "./trim/trimmer";
 
@@ -99,6 +99,15 @@ export class LogStoreNode {
 
   get wal(): Wal {
     return this.#wal;
+  }
+
+  /**
+   * Compacts this replica's log up to `lsn` at most (issue #14): snapshots the
+   * replicated state at the applied index, then deletes the WAL segments it
+   * and `lsn` cover. See ReplicatedLog.compactLogTo. For the trimming policy.
+   */
+  compactLogTo(lsn: bigint, trimLsn?: bigint): Promise<LogCompaction> {
+    return this.#config.replication.compactLogTo(lsn, trimLsn);
   }
 
   get readLimits(): ReadLimits {

@@ -35,6 +35,7 @@ import { DedupeTable, type DedupeLimits } from "./dedupe-table";
 import { createLogStoreMetrics, type LogStoreMetrics } from "./metrics";
 import type { ReadLimits } from "./read-session";
 import { openReplication, singleVoterSetup, type ReplicationSetup } from "./replication/open-replication";
+import { readSnapshotFile } from "./snapshot-file";
 import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
@@ -159,12 +160,20 @@ async function startServing(
   const refusals = new RefusalLog("logstore", registry, logger);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
+  // The newest snapshot, if any: the log may start after it (compacted), or be empty after it (a crash in the middle
+  // of a snapshot install), so the WAL is opened knowing where it starts.
+  const loadedSnapshot = await readSnapshotFile(options.dataDir);
+  if (loadedSnapshot !== null) {
+    const { index, term } = loadedSnapshot.snapshot;
+    logger.info({ index: index.toString(), term: term.toString(), bytes: loadedSnapshot.bytes.length }, "snapshot loaded");
+  }
   const { wal, report } = await Wal.open(
     path.join(options.dataDir, WAL_DIRECTORY),
     options.walLimits,
     walObserver(metrics, logger, onFatal),
     {
-      createIfMissing: created,
+      createIfMissing: created || loadedSnapshot !== null,
+      emptyStartsAfter: loadedSnapshot?.snapshot.index ?? 0n,
     },
   );
   if (created) {
@@ -228,6 +237,7 @@ async function startServing(
           return () => shutdownServer(probeServer, 1000);
         },
       },
+      loadedSnapshot?.snapshot ?? null,
     );
   } catch (err: unknown) {
     await wal.close();
