@@ -191,8 +191,7 @@ export class LogStoreNode {
       replicas: singleVoter ? [] : raft.replicas,
       limits: { ...meta.limits },
       trimPoint: this.#config.trimmer?.trimPoint ?? 0n,
-      // Raft snapshots do not exist yet.
-      snapshotLsn: 0n,
+      snapshotLsn: this.#config.trimmer?.snapshotLsn ?? 0n,
       walBytes: BigInt(this.#config.trimmer?.walBytes ?? 0),
     };
   }

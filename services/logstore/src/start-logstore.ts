@@ -250,7 +250,19 @@ async function startServing(
     const commitLsn = (): bigint => replication.appliedLsn;
     const raftFloor = (): bigint => raftTrimFloor(replication.status(), singleVoter);
     const { shardCount } = meta.shardMap;
-    trimming = await startTrimming(trimOptions, options.dataDir, walDir, wal, shardCount, commitLsn, raftFloor, registry, logger);
+    const compactLog = (lsn: bigint, trimPoint: bigint) => replication.compactLogTo(lsn, trimPoint);
+    trimming = await startTrimming(
+      trimOptions,
+      options.dataDir,
+      walDir,
+      wal,
+      shardCount,
+      commitLsn,
+      raftFloor,
+      compactLog,
+      registry,
+      logger,
+    );
   } catch (err: unknown) {
     replication.stop();
     await wal.close();

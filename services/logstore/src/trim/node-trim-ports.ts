@@ -62,14 +62,28 @@ export async function listWalSegments(walDir: string, lastLsn: bigint): Promise<
   return segments;
 }
 
-/** The WAL as a LogCompactor: deletion goes through the WAL, whose index and first LSN move with the files. */
+/** Snapshots the replicated state, then deletes WAL segments at or below min(lsn, snapshot index) (LogStoreNode.compactLogTo). */
+export type CompactLog = (lsn: bigint) => Promise<{ readonly snapshotIndex: bigint }>;
+
+/**
+ * The WAL as a LogCompactor: deletion goes through the LogStore's
+ * compactLogTo, which first snapshots what the deleted entries built (the
+ * dedupe sessions), so a restart does not lose it.
+ */
 export class WalCompactor implements LogCompactor {
   readonly #wal: Wal;
   readonly #walDir: string;
+  readonly #compactLog: CompactLog;
+  #snapshotLsn = 0n;
 
-  constructor(wal: Wal, walDir: string) {
+  constructor(wal: Wal, walDir: string, compactLog: CompactLog) {
     this.#wal = wal;
     this.#walDir = walDir;
+    this.#compactLog = compactLog;
+  }
+
+  get snapshotLsn(): bigint {
+    return this.#snapshotLsn;
   }
 
   get firstLsn(): bigint {
@@ -82,6 +96,7 @@ export class WalCompactor implements LogCompactor {
 
   async compactTo(lsn: bigint): Promise<void> {
     assert(lsn >= this.#wal.firstLsn, `compaction to ${lsn} below the first LSN ${this.#wal.firstLsn}`);
-    await this.#wal.compactTo(lsn);
+    const { snapshotIndex } = await this.#compactLog(lsn);
+    this.#snapshotLsn = snapshotIndex;
   }
 }

@@ -29,10 +29,13 @@ export async function startTrimming(
   shardCount: number,
   commitLsn: () => bigint,
   raftFloor: () => bigint,
+  compactLog: (lsn: bigint, trimPoint: bigint) => Promise<{ readonly snapshotIndex: bigint }>,
   registry: Registry,
   logger: Logger,
 ): Promise<RunningTrimmer> {
-  const compactor = new WalCompactor(wal, walDir);
+  // The trim point goes into the snapshot too (the Trimmer exists by the time a compaction runs).
+  let trimPointNow = (): bigint => 0n;
+  const compactor = new WalCompactor(wal, walDir, (lsn) => compactLog(lsn, trimPointNow()));
   const trimmer = await Trimmer.open({
     compactor,
     store: new TrimPointFile(dataDir),
@@ -43,6 +46,7 @@ export async function startTrimming(
     nowMs: () => Date.now(),
     logger,
   });
+  trimPointNow = () => trimmer.trimPoint;
   const registers = [registry];
   new Gauge({
     name: "lp_logstore_first_lsn",

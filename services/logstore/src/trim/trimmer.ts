@@ -9,6 +9,8 @@ export interface LogCompactor {
   compactTo(lsn: bigint): Promise<void>;
   /** The lowest LSN the WAL still stores. */
   readonly firstLsn: bigint;
+  /** The newest snapshot's LSN, when the compactor takes snapshots (0: none). */
+  readonly snapshotLsn?: bigint;
 }
 
 /** Where the trim point survives restarts. */
@@ -63,6 +65,11 @@ export class Trimmer {
 
   get trimPoint(): bigint {
     return this.#trimPoint;
+  }
+
+  /** The newest snapshot's LSN as of the last compaction (0: none yet). */
+  get snapshotLsn(): bigint {
+    return this.#options.compactor.snapshotLsn ?? 0n;
   }
 
   /** WAL bytes on disk as of the last pass. */
