@@ -232,7 +232,7 @@ export interface StatusResponse {
     | undefined;
   /** The highest trim point this replica was told and persisted (0: none yet). */
   trimPoint: bigint;
-  /** The LSN of this replica's newest Raft snapshot (0: none). */
+  /** The LSN of the newest snapshot this replica took while trimming since it started (0: none). */
   snapshotLsn: bigint;
   /** Bytes of WAL segment files on this replica's disk. */
   walBytes: bigint;
