@@ -34,6 +34,7 @@ const PROCESS_TEST_FILES = [
   "tests/model/**/*.test.ts",
   "services/shard/src/shard-process.test.ts",
   "services/logstore/src/single-replica-dedupe.test.ts",
+  "services/logstore/src/snapshot-restart.test.ts",
   "services/logplayer/src/logplayer.adapter.test.ts",
   "packages/chaos/src/source-router.test.ts",
   "packages/chaos/src/tcp-proxy.test.ts",

@@ -133,6 +133,9 @@ export class FakeLogStore {
       replicas: this.replicas,
       limits: undefined,
       shardAddresses: this.shardAddresses,
+      trimPoint: 0n,
+      snapshotLsn: 0n,
+      walBytes: 0n,
     };
   }
 
@@ -271,6 +274,7 @@ export async function startShard(shard: FakeShard, port = 0): Promise<void> {
         shardMap: undefined,
         appliedLsn: shard.appliedLsn,
         durableLsn: shard.appliedLsn,
+        restorableLsn: shard.appliedLsn,
         partsApplied: shard.appliedLsn,
         partsDuplicate: 0n,
         gaps: 0n,

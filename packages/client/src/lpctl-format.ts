@@ -38,6 +38,7 @@ function shardLine(shard: ShardStatusReport, logStore: StatusResponse): string {
   const fields = [
     `applied_lsn=${s.appliedLsn}`,
     `durable_lsn=${s.durableLsn}`,
+    `restorable_lsn=${s.restorableLsn}`,
     `lag=${shard.lag ?? "?"}`,
     `newest_backup_lsn=${s.newestBackupLsn}`,
     `parts_applied=${s.partsApplied}`,
@@ -107,6 +108,7 @@ export function formatClusterStatus(status: ClusterStatus): string {
   const lines = [
     `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
+    `  storage  trim_point=${ls.trimPoint} snapshot_lsn=${ls.snapshotLsn} wal_bytes=${ls.walBytes}`,
     ...ls.replicas.map((r) => replicaLine(r, ls)),
     `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}` +
       (ls.limits === undefined ? "" : `  limits: ${describeTransactionLimits(ls.limits)}`),

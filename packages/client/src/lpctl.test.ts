@@ -98,7 +98,9 @@ describe("lpctl (runLpctl in-process against fake services)", () => {
     expect(ran.stdout).toContain(`logstore ${cluster.logStore.address}  role=leader term=1 commit_lsn=${cluster.logStore.commitLsn}`);
     expect(ran.stdout).toContain("cluster fake-cluster  shard_map=fnv1a32/3");
     for (let id = 0; id < 3; id++)
-      expect(ran.stdout).toMatch(new RegExp(`shard ${id}  ${cluster.shardAddresses[id]}  applied_lsn=\\d+  durable_lsn=\\d+  lag=\\d+`));
+      expect(ran.stdout).toMatch(
+        new RegExp(`shard ${id}  ${cluster.shardAddresses[id]}  applied_lsn=\\d+  durable_lsn=\\d+  restorable_lsn=\\d+  lag=\\d+`),
+      );
     const json = JSON.parse((await lpctl("--json", "status")).stdout) as { shards: unknown[]; logStore: { clusterId: string } };
     expect(json.shards).toHaveLength(3);
     expect(json.logStore.clusterId).toBe("fake-cluster");

@@ -45,6 +45,9 @@ function status(role: string, leaderAddress = ""): StatusResponse {
     replicas: [],
     limits: undefined,
     shardAddresses: [],
+    trimPoint: 0n,
+    snapshotLsn: 0n,
+    walBytes: 0n,
   };
 }
 
@@ -171,6 +174,7 @@ describe("lpctl status formatting", () => {
           shardMap: undefined,
           appliedLsn: 7n,
           durableLsn: 6n,
+          restorableLsn: 6n,
           partsApplied: 7n,
           partsDuplicate: 0n,
           gaps: 0n,
@@ -188,7 +192,7 @@ describe("lpctl status formatting", () => {
     const text = formatClusterStatus(cluster);
     expect(text).toContain("logstore h:7100  role=leader term=1 commit_lsn=9");
     expect(text).toContain("cluster c  shard_map=fnv1a32/1");
-    expect(text).toContain("shard 0  h:7300  applied_lsn=7  durable_lsn=6  lag=2");
+    expect(text).toContain("shard 0  h:7300  applied_lsn=7  durable_lsn=6  restorable_lsn=6  lag=2");
     expect(text).toContain("shard 1  h:7301  error UNAVAILABLE: shard 1 at h:7301: refused");
   });
   it("prints each replica with only what the answering replica knows", () => {

@@ -24,6 +24,8 @@ export {
   RegisterClientResponse,
   LookupAppendRequest,
   LookupAppendResponse,
+  ReportTrimPointRequest,
+  ReportTrimPointResponse,
   LookupAppendState,
 } from "./gen/logplayer/v1/logstore";
 export type { LogStoreServer } from "./gen/logplayer/v1/logstore";
@@ -38,6 +40,10 @@ export {
   ReplicaStartState,
   ReplicationService,
   ReplicationClient,
+  SnapshotChunk,
+  InstallSnapshotResponse,
+  LogStoreSnapshotState,
+  DedupeSessionState,
 } from "./gen/logplayer/v1/replication";
 export type { ReplicationServer } from "./gen/logplayer/v1/replication";
 export {

@@ -1,7 +1,7 @@
 export { RaftNode } from "./raft-node";
 export { RaftError, invalidConfig, compacted } from "./errors";
 export type { RaftErrorCode } from "./errors";
-export type { Ready, ProposeResult, RaftStatus } from "./raft-node";
+export type { Ready, ProposeResult, RaftStatus, SnapshotOutcome } from "./raft-node";
 export { DEFAULT_RAFT_CONFIG, VOTERS_MAX, validateRaftConfig } from "./config";
 export type { RaftConfig, RaftConfigDefaults, TestOnlyFaults } from "./config";
 export { MemoryStorage, entryBytes, ENTRY_HEADER_BYTES } from "./storage";
@@ -18,6 +18,8 @@ export type {
   Message,
   MessageType,
   AppendMessage,
+  SnapshotMessage,
+  SnapshotMeta,
   AppendResponseMessage,
   HeartbeatMessage,
   HeartbeatResponseMessage,

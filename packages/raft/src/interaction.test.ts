@@ -21,7 +21,7 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_RAFT_CONFIG, MemoryStorage, RaftNode } from "./index";
-import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready } from "./index";
+import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, SnapshotMeta } from "./index";
 
 const TESTDATA_DIR = join(__dirname, "..", "testdata");
 const REWRITE = process.env["REWRITE"] === "1";
@@ -116,6 +116,8 @@ function formatMessage(message: Message): string {
         : `${head} index=${message.index}`;
     case "heartbeat":
       return `${head} commit=${message.commit}`;
+    case "snapshot":
+      return `${head} snapshot=${formatSnapshot(message.snapshot)}`;
     case "heartbeat-response":
       return head;
     case "vote":
@@ -125,6 +127,10 @@ function formatMessage(message: Message): string {
     case "pre-vote-response":
       return `${head} ${message.reject ? "REJECT" : "granted"}`;
   }
+}
+
+function formatSnapshot(snapshot: SnapshotMeta): string {
+  return `${snapshot.term}/${snapshot.index} voters=[${snapshot.voters.join(",")}]`;
 }
 
 function formatStatus(status: RaftStatus): string {
@@ -222,6 +228,8 @@ class InteractionEnv {
       log: () => {
         for (const each of ids()) this.printLog(each);
       },
+      compact: () => this.compact(id(), BigInt(argAt(command, 1))),
+      "report-snapshot": () => this.reportSnapshot(id(), parseId(argAt(command, 1)), argAt(command, 2)),
     };
     const handler = Object.hasOwn(handlers, command.name) ? handlers[command.name] : undefined;
     if (handler === undefined) throw new ScriptError(`unknown command "${command.name}"`);
@@ -310,6 +318,10 @@ class InteractionEnv {
     const ready = node.raft.ready();
     this.out.push(`> ${id} handling Ready`, ...formatReady(ready).map((line) => `  ${line}`));
     if (ready.hardState !== undefined) node.storage.setHardState(ready.hardState);
+    if (ready.snapshot !== undefined) {
+      node.storage.installSnapshot(ready.snapshot);
+      node.durableIndex = ready.snapshot.index;
+    }
     if (ready.truncateAfter !== undefined) {
       node.storage.truncateAfter(ready.truncateAfter);
       if (node.durableIndex > ready.truncateAfter) node.durableIndex = ready.truncateAfter;
@@ -319,6 +331,28 @@ class InteractionEnv {
     node.raft.advance(ready);
     if (node.autoPersist) this.reportDurable(node, "  ");
     return true;
+  }
+
+  /** compact ID INDEX: snapshot at INDEX (<= applied) and drop the log up to it, as the LogStore does. */
+  private compact(id: NodeId, index: bigint): void {
+    const node = this.upNode(id);
+    const applied = node.raft.status().applied;
+    if (index > applied) throw new ScriptError(`compact: ${id} applied only ${applied}`);
+    const term = node.storage.term(index);
+    if (term === undefined) throw new ScriptError(`compact: ${id} has no entry ${index}`);
+    node.storage.compact({ index, term, voters: this.config(id).voters });
+    this.out.push(`${id} compacted through ${term}/${index}; first index ${node.storage.firstIndex()}`);
+  }
+
+  /** report-snapshot ID TO finished|failed: the transfer of ID's snapshot to TO ended. */
+  private reportSnapshot(id: NodeId, to: NodeId, outcome: string): void {
+    if (outcome !== "finished" && outcome !== "failed") throw new ScriptError(`report-snapshot: finished or failed, got ${outcome}`);
+    const node = this.upNode(id);
+    node.raft.reportSnapshot(to, outcome);
+    const progress = node.raft.progressOf(to);
+    this.out.push(
+      `${id} progress of ${to}: ${progress === undefined ? "none" : `${progress.state} match=${progress.match} next=${progress.next}`}`,
+    );
   }
 
   private persist(id: NodeId): void {
@@ -405,7 +439,7 @@ class InteractionEnv {
     const node = this.node(id);
     if (!node.crashed) throw new ScriptError(`restart: node ${id} is up`);
     const appliedIndex = node.raft.status().applied;
-    node.storage = new MemoryStorage(node.storage.hardState(), node.storage.allEntries());
+    node.storage = new MemoryStorage(node.storage.hardState(), node.storage.allEntries(), node.storage.snapshot());
     node.raft = new RaftNode({ ...this.config(id), appliedIndex }, node.storage);
     node.crashed = false;
     this.out.push(formatStatus(node.raft.status()));
@@ -415,7 +449,9 @@ class InteractionEnv {
     const node = this.node(id);
     const entries = node.storage.allEntries();
     const commit = node.storage.hardState().commit;
+    const snapshot = node.storage.snapshot();
     this.out.push(`${id} log (commit ${commit}):${entries.length === 0 ? " empty" : ""}`);
+    if (snapshot !== undefined) this.out.push(`  snapshot ${formatSnapshot(snapshot)}, first index ${node.storage.firstIndex()}`);
     for (const entry of entries) this.out.push(`  ${formatEntry(entry)}`);
   }
 }
@@ -426,6 +462,7 @@ function formatReady(ready: Ready): string[] {
     const { term, vote, commit } = ready.hardState;
     lines.push(`HardState term=${term} vote=${vote} commit=${commit}${ready.hardStateMustSync ? " (must sync)" : ""}`);
   }
+  if (ready.snapshot !== undefined) lines.push(`Snapshot ${formatSnapshot(ready.snapshot)}`);
   if (ready.truncateAfter !== undefined) lines.push(`Truncate after index ${ready.truncateAfter}`);
   if (ready.entries.length > 0) lines.push("Entries:", ...ready.entries.map((entry) => `  ${formatEntry(entry)}`));
   if (ready.committedEntries.length > 0) {

@@ -1,5 +1,6 @@
 import type { NodeId } from "./types";
-import type { Message } from "./types";
+import type { Message, SnapshotMeta } from "./types";
+import { VOTERS_MAX } from "./config";
 
 /**
  * The largest term or index a message may carry. A term grows by one per
@@ -38,6 +39,8 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
     case "append":
       // Its entries' payloads are the adapter's to check (the core does not read them).
       return checkAppend(message.prevIndex, message.prevTerm, message.term, message.entries, message.commit);
+    case "snapshot":
+      return checkSnapshot(message.snapshot, message.term);
     case "heartbeat":
       // A leader sends min(our match, its commit): never past what we hold.
       return message.commit < 0n || message.commit > RAFT_NUMBER_MAX || (message.commit > view.lastIndex && view.rejoining !== true)
@@ -63,6 +66,16 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
     case "pre-vote-response":
       return null;
   }
+}
+
+function checkSnapshot(snapshot: SnapshotMeta, term: bigint): string | null {
+  if (snapshot.index < 1n || snapshot.term < 1n || snapshot.term > term) {
+    return `snapshot at ${snapshot.term}/${snapshot.index} impossible in term ${term}`;
+  }
+  const { voters } = snapshot;
+  if (voters.length < 1 || voters.length > VOTERS_MAX || new Set(voters).size !== voters.length) return "snapshot voters malformed";
+  if (!voters.every((voter) => Number.isInteger(voter) && voter > 0)) return "snapshot voter ids must be positive integers";
+  return null;
 }
 
 function checkAppend(

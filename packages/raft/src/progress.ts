@@ -7,8 +7,11 @@ import { assert } from "@logplayer/base";
  *            AppendEntries at a time and walk `next` back on rejection.
  * replicate: the follower matched at `match`; stream entries optimistically
  *            (next advances on send), up to inflightMessagesMax unacknowledged.
+ * snapshot:  the follower needs entries we compacted away; a snapshot at
+ *            `pendingSnapshot` is on its way: send nothing until the follower
+ *            acknowledges it, or the adapter reports the transfer's end.
  */
-export type ProgressState = "probe" | "replicate";
+export type ProgressState = "probe" | "replicate" | "snapshot";
 
 export class Progress {
   /** Highest index known to be durable on the follower and to match our log. */
@@ -18,6 +21,8 @@ export class Progress {
   state: ProgressState = "probe";
   /** In probe state: one message is outstanding, wait for its answer (or a heartbeat answer). */
   probeSent = false;
+  /** In snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot = 0n;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   /** Last index of each AppendEntries in flight, oldest first (replicate state). */
@@ -33,6 +38,7 @@ export class Progress {
 
   /** True when nothing more may be sent to this follower right now. */
   isPaused(): boolean {
+    if (this.state === "snapshot") return true;
     if (this.state === "probe") return this.probeSent;
     return this.inflight.length >= this.inflightMessagesMax;
   }
@@ -46,6 +52,15 @@ export class Progress {
     this.probeSent = false;
     this.inflight.length = 0;
     this.next = this.match + 1n;
+  }
+
+  /** A snapshot at `index` is being sent: wait for it (next moves past it, so an older rejection is stale). */
+  becomeSnapshot(index: bigint): void {
+    this.state = "snapshot";
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.pendingSnapshot = index;
+    this.next = index + 1n;
   }
 
   becomeReplicate(): void {

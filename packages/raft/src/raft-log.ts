@@ -1,13 +1,18 @@
 import { assert } from "@logplayer/base";
 import { entryBytes } from "./storage";
 import type { Storage } from "./storage";
-import type { Entry } from "./types";
+import type { Entry, SnapshotMeta } from "./types";
 
 /**
  * The core's log: the entries in Storage plus an "unstable" tail the adapter
  * has not written yet (handed out by the next Ready). A truncation of written
  * entries is recorded as `truncateAfter` and reaches the adapter in the same
  * Ready, before the new entries.
+ *
+ * A follower that restores a leader's snapshot its log does not match holds
+ * it here as `pendingSnapshot` until the adapter has installed it (the next
+ * Ready hands it out, before any entry): meanwhile the log is that snapshot
+ * plus the unstable entries after it, whatever storage still shows.
  */
 export class RaftLog {
   /** Index of unstable[0]; everything below it is in storage (up to truncateAfter). */
@@ -15,13 +20,27 @@ export class RaftLog {
   private unstable: Entry[] = [];
   /** Lowest pending truncation point for storage since the last Ready, if any. */
   private pendingTruncateAfter: bigint | undefined = undefined;
+  private pendingSnapshot: SnapshotMeta | undefined = undefined;
 
   constructor(private readonly storage: Storage) {
     this.unstableOffset = storage.lastIndex() + 1n;
   }
 
   firstIndex(): bigint {
-    return this.storage.firstIndex();
+    return this.pendingSnapshot !== undefined ? this.pendingSnapshot.index + 1n : this.storage.firstIndex();
+  }
+
+  /** The newest snapshot this node holds (a pending one first): what a leader sends a follower behind firstIndex. */
+  snapshot(): SnapshotMeta | undefined {
+    return this.pendingSnapshot ?? this.storage.snapshot();
+  }
+
+  /** The log becomes `snapshot` and nothing after it, until the adapter installs it (unstableWrites). */
+  restore(snapshot: SnapshotMeta): void {
+    this.pendingSnapshot = snapshot;
+    this.pendingTruncateAfter = undefined;
+    this.unstableOffset = snapshot.index + 1n;
+    this.unstable = [];
   }
 
   lastIndex(): bigint {
@@ -37,6 +56,7 @@ export class RaftLog {
   /** Term at `index`, or undefined when the index is outside the log. */
   term(index: bigint): bigint | undefined {
     if (index >= this.unstableOffset) return this.unstable[Number(index - this.unstableOffset)]?.term;
+    if (this.pendingSnapshot !== undefined) return index === this.pendingSnapshot.index ? this.pendingSnapshot.term : undefined;
     return this.storage.term(index);
   }
 
@@ -97,7 +117,8 @@ export class RaftLog {
     } else if (first.index <= this.unstableOffset) {
       // Written entries from first.index on are replaced: storage must drop them.
       const after = first.index - 1n;
-      if (after < this.storage.lastIndex()) {
+      // Under a pending snapshot storage's log is replaced whole: nothing to truncate there.
+      if (this.pendingSnapshot === undefined && after < this.storage.lastIndex()) {
         this.pendingTruncateAfter =
           this.pendingTruncateAfter === undefined || after < this.pendingTruncateAfter ? after : this.pendingTruncateAfter;
       }
@@ -133,13 +154,17 @@ export class RaftLog {
     return result;
   }
 
-  /** What the adapter must write next: a truncation point and the entries after it. */
-  unstableWrites(): { truncateAfter: bigint | undefined; entries: readonly Entry[] } {
-    return { truncateAfter: this.pendingTruncateAfter, entries: [...this.unstable] };
+  /** What the adapter must write next: a snapshot to install, a truncation point, and the entries after them. */
+  unstableWrites(): { snapshot: SnapshotMeta | undefined; truncateAfter: bigint | undefined; entries: readonly Entry[] } {
+    return { snapshot: this.pendingSnapshot, truncateAfter: this.pendingTruncateAfter, entries: [...this.unstable] };
   }
 
   hasUnstableWrites(): boolean {
-    return this.unstable.length > 0 || this.pendingTruncateAfter !== undefined;
+    return this.unstable.length > 0 || this.pendingTruncateAfter !== undefined || this.pendingSnapshot !== undefined;
+  }
+
+  hasPendingSnapshot(): boolean {
+    return this.pendingSnapshot !== undefined;
   }
 
   /** The adapter wrote everything handed out by unstableWrites(): storage now shows it. */
@@ -147,6 +172,14 @@ export class RaftLog {
     this.unstableOffset += BigInt(this.unstable.length);
     this.unstable = [];
     this.pendingTruncateAfter = undefined;
+    if (this.pendingSnapshot !== undefined) {
+      const installed = this.storage.snapshot();
+      assert(
+        installed !== undefined && installed.index === this.pendingSnapshot.index && this.storage.firstIndex() === installed.index + 1n,
+        "raft log: storage does not show the installed snapshot",
+      );
+      this.pendingSnapshot = undefined;
+    }
     assert(this.storage.lastIndex() === this.lastIndex(), "raft log: storage does not show the written entries");
   }
 }

@@ -478,3 +478,77 @@ describe("rejoin after a lost disk", () => {
     expect(cluster.raft(2).status()).toMatchObject({ commit: 5n, rejoining: false });
   });
 });
+
+describe("snapshots", () => {
+  const meta = (index: number, term: number) => ({ index: BigInt(index), term: BigInt(term), voters: [1, 2, 3] });
+  const snapshotTo = (to: number, index: number, term: number): Message => ({
+    type: "snapshot",
+    from: 1,
+    to,
+    term: BigInt(term),
+    snapshot: meta(index, term),
+  });
+
+  test("a snapshot at or below the commit index is acknowledged at the commit index and not installed", () => {
+    const cluster = new Harness(3, {}, { 2: { hardState: hardState(1, 3), entries: entriesWithTerms([1, 1, 1]) } });
+    cluster.raft(2).step(snapshotTo(2, 2, 1));
+    cluster.process(2);
+    expect(cluster.node(2).readies.some((ready) => ready.snapshot !== undefined)).toBe(false);
+    expect(cluster.queue).toContainEqual(expect.objectContaining({ type: "append-response", to: 1, reject: false, index: 3n }));
+    expect(cluster.node(2).storage.firstIndex()).toBe(1n);
+  });
+
+  test("a snapshot whose last entry the log holds commits to it and keeps the log", () => {
+    const cluster = new Harness(3, {}, { 2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, 1, 1, 1]) } });
+    cluster.raft(2).step(snapshotTo(2, 3, 1));
+    cluster.process(2);
+    expect(cluster.node(2).readies.some((ready) => ready.snapshot !== undefined)).toBe(false);
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 3n, lastIndex: 4n, applied: 3n });
+    expect(cluster.node(2).storage.allEntries()).toHaveLength(4);
+  });
+
+  test("a snapshot the log does not match replaces the log, is acknowledged only once installed, and counts as applied", () => {
+    const cluster = new Harness(3, {}, { 2: { hardState: hardState(1, 1), entries: entriesWithTerms([1, 1, 1]) } });
+    cluster.node(2).autoPersist = false;
+    cluster.raft(2).step(snapshotTo(2, 5, 2));
+    expect(cluster.raft(2).status()).toMatchObject({ commit: 5n, lastIndex: 5n, persistedIndex: 1n });
+    const ready = cluster.raft(2).ready();
+    expect(ready.snapshot).toEqual(meta(5, 2));
+    expect(ready.committedEntries).toEqual([]);
+    expect(ready.messages.filter((message) => message.type === "append-response")).toEqual([]);
+    cluster.node(2).storage.installSnapshot(ready.snapshot!);
+    cluster.raft(2).advance(ready);
+    expect(cluster.raft(2).status()).toMatchObject({ persistedIndex: 5n, applied: 5n, durableCommit: 5n });
+    const next = cluster.raft(2).ready();
+    expect(next.messages).toContainEqual(expect.objectContaining({ type: "append-response", reject: false, index: 5n }));
+    cluster.raft(2).advance(next);
+  });
+
+  test("a leader sends its snapshot to a follower behind its first index, and replicates after it once acknowledged", () => {
+    const cluster = new Harness(3);
+    cluster.elect(1);
+    cluster.isolated.add(3);
+    for (let i = 0; i < 5; i++) cluster.propose(1);
+    cluster.stabilize();
+    cluster.node(1).storage.compact(meta(4, 1));
+    cluster.isolated.delete(3);
+    cluster.propose(1);
+    for (let i = 0; i < 5; i++) {
+      cluster.tick(1, DEFAULT_RAFT_CONFIG.heartbeatTicks);
+      cluster.stabilize();
+    }
+    expect(cluster.delivered).toContainEqual(expect.objectContaining({ type: "snapshot", to: 3, snapshot: meta(4, 1) }));
+    expect(cluster.node(3).storage.snapshot()).toEqual(meta(4, 1));
+    expect(cluster.raft(3).status()).toMatchObject({ commit: 7n, lastIndex: 7n, applied: 7n });
+    expect(cluster.node(3).storage.allEntries()).toEqual(cluster.node(1).storage.allEntries().slice(-3));
+    expect(cluster.raft(1).progressOf(3)).toMatchObject({ state: "replicate", match: 7n });
+  });
+
+  test("a restart needs the application's state to cover the compacted prefix", () => {
+    const storage = new MemoryStorage(hardState(1, 4), entriesWithTerms([1, 1, 1, 1]));
+    storage.compact(meta(3, 1));
+    const config = { ...DEFAULT_RAFT_CONFIG, id: 1, voters: [1, 2, 3], randomInt: () => 0 };
+    expect(() => new RaftNode({ ...config, appliedIndex: 1n }, storage)).toThrow(/below the compacted prefix/);
+    expect(new RaftNode({ ...config, appliedIndex: 3n }, storage).status()).toMatchObject({ commit: 4n, applied: 3n });
+  });
+});

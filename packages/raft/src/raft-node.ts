@@ -15,6 +15,8 @@ import type {
   Message,
   NodeId,
   Role,
+  SnapshotMessage,
+  SnapshotMeta,
   VoteMessage,
   VoteResponseMessage,
 } from "./types";
@@ -26,8 +28,11 @@ import type {
  *      or vote changed) it must be DURABLE (fsync) before step 3: a vote or a
  *      term must never be acted on and then forgotten. A commit-only change may
  *      be written lazily.
- *   2. Write the log: drop every entry above `truncateAfter` (if set), then
- *      append `entries`. They must be readable through Storage before
+ *   2. Write the log: if `snapshot` is set, install it (the state it names,
+ *      which the adapter received with the snapshot message) DURABLY and
+ *      replace the whole log with it (the log continues at snapshot.index
+ *      + 1); drop every entry above `truncateAfter` (if set); then append
+ *      `entries`. They must be readable through Storage before
  *      advance(); their fsync may complete later and is reported through
  *      RaftNode.persisted(index, term). The core never acknowledges, counts or
  *      applies an entry before that report, which is what lets the leader's
@@ -40,6 +45,8 @@ import type {
 export interface Ready {
   readonly hardState: HardState | undefined;
   readonly hardStateMustSync: boolean;
+  /** A leader's snapshot to install before the entries; it counts as durable and applied from advance() on. */
+  readonly snapshot: SnapshotMeta | undefined;
   readonly truncateAfter: bigint | undefined;
   readonly entries: readonly Entry[];
   readonly committedEntries: readonly Entry[];
@@ -52,6 +59,9 @@ export type ProposeResult =
   | { readonly ok: false; readonly reason: "not-leader"; readonly leaderHint: NodeId }
   /** Too many uncommitted entries (uncommittedEntriesMax): push back on the client. */
   | { readonly ok: false; readonly reason: "overloaded"; readonly leaderHint: NodeId };
+
+/** How the adapter's transfer of a snapshot to a follower ended (etcd's ReportSnapshot). */
+export type SnapshotOutcome = "finished" | "failed";
 
 export interface RaftStatus {
   readonly id: NodeId;
@@ -114,11 +124,17 @@ export class RaftNode {
     assert(hardState.commit <= storage.lastIndex(), `raft: hardState.commit ${hardState.commit} beyond lastIndex`);
     this.term = hardState.term;
     this.vote = hardState.vote;
-    this.commit = hardState.commit;
+    // A snapshot holds only committed entries; the hard state's commit, written lazily, may lag behind it.
+    const snapshotIndex = storage.snapshot()?.index ?? 0n;
+    this.commit = hardState.commit > snapshotIndex ? hardState.commit : snapshotIndex;
     this.persistedIndex = storage.lastIndex();
     this.applied = config.appliedIndex;
     this.rejoinUntil = hardState.rejoinUntil;
     assert(this.applied <= this.commit, `raft: appliedIndex ${this.applied} beyond commit ${this.commit}`);
+    assert(
+      this.applied >= storage.firstIndex() - 1n,
+      `raft: appliedIndex ${this.applied} below the compacted prefix (first index ${storage.firstIndex()}): restore the snapshot first`,
+    );
     this.lastHardState = hardState;
     this.becomeFollower(this.term, NO_NODE);
   }
@@ -171,6 +187,23 @@ export class RaftNode {
     }
   }
 
+  /**
+   * The adapter's transfer of a snapshot to follower `to` ended. "failed":
+   * send it again (from the next heartbeat answer). "finished": wait for the
+   * follower's acknowledgement, then go on with the log after the snapshot.
+   */
+  reportSnapshot(to: NodeId, outcome: SnapshotOutcome): void {
+    this.assertNoReadyOutstanding();
+    const progress = this.progress.get(to);
+    if (this.role !== "leader" || progress === undefined || progress.state !== "snapshot") return;
+    const sent = progress.pendingSnapshot;
+    progress.becomeProbe();
+    if (outcome === "finished") {
+      if (progress.next < sent + 1n) progress.next = sent + 1n;
+      progress.probeSent = true;
+    }
+  }
+
   step(message: Message): void {
     this.assertNoReadyOutstanding();
     assert(message.to === this.id, `raft: message for ${message.to} stepped into ${this.id}`);
@@ -218,9 +251,11 @@ export class RaftNode {
         (hardState.term !== this.lastHardState.term ||
           hardState.vote !== this.lastHardState.vote ||
           hardState.rejoinUntil !== this.lastHardState.rejoinUntil),
+      snapshot: writes.snapshot,
       truncateAfter: writes.truncateAfter,
       entries: writes.entries,
-      committedEntries: this.nextCommittedEntries(),
+      // The snapshot's state is applied by installing it: nothing else is applied in the same Ready.
+      committedEntries: writes.snapshot === undefined ? this.nextCommittedEntries() : [],
       messages: this.messages,
     };
     this.messages = [];
@@ -232,7 +267,15 @@ export class RaftNode {
     assert(ready === this.readyOutstanding, "raft: advance() without the matching ready()");
     this.readyOutstanding = undefined;
     if (ready.hardState !== undefined) this.lastHardState = ready.hardState;
-    if (ready.entries.length > 0 || ready.truncateAfter !== undefined) this.log.markWritten();
+    if (ready.entries.length > 0 || ready.truncateAfter !== undefined || ready.snapshot !== undefined) this.log.markWritten();
+    if (ready.snapshot !== undefined) {
+      // Installed durably: it is this node's log up to its index, and its state is the application's.
+      const index = ready.snapshot.index;
+      if (this.persistedIndex < index) this.persistedIndex = index;
+      if (this.applied < index) this.applied = index;
+      this.flushAck(false);
+      this.maybeFinishRejoin();
+    }
     const last = ready.committedEntries[ready.committedEntries.length - 1];
     if (last !== undefined) {
       assert(last.index > this.applied && last.index <= this.durableCommit(), "raft: applied out of range");
@@ -273,13 +316,13 @@ export class RaftNode {
     if (message.type === "pre-vote") return true;
     // A granted pre-vote carries the term the candidate is about to use: keep ours.
     if (message.type === "pre-vote-response" && !message.reject) return true;
-    const fromLeader = message.type === "append" || message.type === "heartbeat";
+    const fromLeader = message.type === "append" || message.type === "heartbeat" || message.type === "snapshot";
     this.becomeFollower(message.term, fromLeader ? message.from : NO_NODE);
     return true;
   }
 
   private stepLowerTerm(message: Message): void {
-    if (message.type === "append" || message.type === "heartbeat") {
+    if (message.type === "append" || message.type === "heartbeat" || message.type === "snapshot") {
       // A stale leader (it may have been partitioned): tell it our term so it steps
       // down. With pre-vote and check-quorum nothing else would ever reach it.
       this.send({ type: "append-response", to: message.from, term: this.term, reject: true, index: 0n, hintIndex: 0n, hintTerm: 0n });
@@ -416,6 +459,7 @@ export class RaftNode {
     switch (message.type) {
       case "append":
       case "heartbeat":
+      case "snapshot":
         this.becomeFollower(this.term, message.from);
         this.stepFollower(message);
         return;
@@ -444,10 +488,11 @@ export class RaftNode {
   // ---- follower -------------------------------------------------------------
 
   private stepFollower(message: Message): void {
-    if (message.type !== "append" && message.type !== "heartbeat") return;
+    if (message.type !== "append" && message.type !== "heartbeat" && message.type !== "snapshot") return;
     this.electionElapsed = 0;
     this.leader = message.from;
     if (message.type === "append") this.handleAppend(message);
+    else if (message.type === "snapshot") this.handleSnapshot(message);
     else this.handleHeartbeat(message);
     this.maybeFinishRejoin();
   }
@@ -518,6 +563,32 @@ export class RaftNode {
     this.commitTo(message.commit < lastNewIndex ? message.commit : lastNewIndex);
     this.noteAckTarget(lastNewIndex);
     this.flushAck(true);
+  }
+
+  /**
+   * A leader's snapshot (etcd's handleSnapshot/restore). Already covered by our
+   * commit index: acknowledge that. Our log holds its last entry (same term):
+   * the log up to it matches, commit to it. Otherwise the log is replaced by
+   * the snapshot (next Ready) and acknowledged once it is installed.
+   */
+  private handleSnapshot(message: SnapshotMessage): void {
+    const snapshot = message.snapshot;
+    if (snapshot.index <= this.commit) {
+      this.noteAckTarget(this.commit);
+      this.flushAck(true);
+      return;
+    }
+    if (this.log.matchTerm(snapshot.index, snapshot.term)) {
+      this.commitTo(snapshot.index);
+      this.noteAckTarget(snapshot.index);
+      this.flushAck(true);
+      return;
+    }
+    // What is durable and known to match is now only up to the old commit index: the rest is replaced.
+    if (this.persistedIndex > this.commit) this.persistedIndex = this.commit;
+    this.log.restore(snapshot);
+    this.commit = snapshot.index;
+    this.noteAckTarget(snapshot.index);
   }
 
   private handleHeartbeat(message: HeartbeatMessage): void {
@@ -592,6 +663,8 @@ export class RaftNode {
     const wasPaused = progress.isPaused();
     if (progress.maybeUpdate(message.index)) {
       if (progress.state === "probe") progress.becomeReplicate();
+      // The snapshot arrived (or the log caught up some other way): go on with the entries after it.
+      else if (progress.state === "snapshot" && progress.match + 1n >= this.log.firstIndex()) progress.becomeReplicate();
       if (this.maybeCommit()) this.broadcastAppend(true);
       // It was waiting on us: even an empty append tells it the current commit index.
       else if (wasPaused) this.sendAppend(message.from, progress, true);
@@ -605,10 +678,10 @@ export class RaftNode {
   private sendAppend(to: NodeId, progress: Progress, sendIfEmpty: boolean): boolean {
     if (progress.isPaused()) return false;
     const prevIndex = progress.next - 1n;
-    const prevTerm = this.log.term(prevIndex);
-    // Without snapshots a follower behind the first index cannot catch up; trimming must wait for it.
-    assert(prevTerm !== undefined, `raft: no term for prevIndex ${prevIndex} (compacted or beyond the log)`);
     const lastIndex = this.log.lastIndex();
+    assert(prevIndex <= lastIndex, `raft: prevIndex ${prevIndex} beyond lastIndex ${lastIndex}`);
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined || progress.next < this.log.firstIndex()) return this.sendSnapshot(to, progress);
     let entries: Entry[] = [];
     if (progress.next <= lastIndex) {
       const limit = progress.next + BigInt(this.config.entriesPerMessageMax);
@@ -618,6 +691,15 @@ export class RaftNode {
     if (entries.length === 0 && !sendIfEmpty && progress.state === "replicate") return false;
     this.send({ type: "append", to, term: this.term, prevIndex, prevTerm, entries, commit: this.commit });
     progress.sentEntries(entries.length, prevIndex + BigInt(entries.length));
+    return true;
+  }
+
+  /** The follower needs entries we compacted away: send our snapshot instead (etcd's MsgSnap). */
+  private sendSnapshot(to: NodeId, progress: Progress): boolean {
+    const snapshot = this.log.snapshot();
+    assert(snapshot !== undefined, `raft: entries before ${this.log.firstIndex()} are compacted but there is no snapshot`);
+    this.send({ type: "snapshot", to, term: this.term, snapshot });
+    progress.becomeSnapshot(snapshot.index);
     return true;
   }
 

@@ -74,6 +74,7 @@ export class Harness {
       const ready = node.raft.ready();
       node.readies.push(ready);
       if (ready.hardState !== undefined) node.storage.setHardState(ready.hardState);
+      if (ready.snapshot !== undefined) node.storage.installSnapshot(ready.snapshot);
       if (ready.truncateAfter !== undefined) node.storage.truncateAfter(ready.truncateAfter);
       node.storage.append(ready.entries);
       for (const message of ready.messages) this.queue.push(message);
@@ -138,7 +139,7 @@ export class Harness {
   restart(id: NodeId, appliedIndex = 0n): void {
     const node = this.node(id);
     const voters = [...this.nodes.keys()];
-    node.storage = new MemoryStorage(node.storage.hardState(), node.storage.allEntries());
+    node.storage = new MemoryStorage(node.storage.hardState(), node.storage.allEntries(), node.storage.snapshot());
     node.raft = new RaftNode({ ...this.config(id, voters), appliedIndex }, node.storage);
     node.applied.length = 0;
   }

@@ -102,8 +102,31 @@ export interface VoteResponseMessage extends MessageBase {
   readonly reject: boolean;
 }
 
+/**
+ * What a snapshot stands for: the application's state after applying every
+ * entry through `index` (whose term is `term`), and the voters then. The core
+ * handles only this; the adapter moves and stores the state itself.
+ */
+export interface SnapshotMeta {
+  readonly index: bigint;
+  readonly term: bigint;
+  readonly voters: readonly NodeId[];
+}
+
+/**
+ * Leader to a follower that needs entries the leader has compacted away
+ * (etcd's MsgSnap): install this snapshot, then take the log after it. The
+ * adapter sends the state with it (LogStore: the InstallSnapshot stream) and
+ * steps it into the follower's core only once it holds the state whole.
+ */
+export interface SnapshotMessage extends MessageBase {
+  readonly type: "snapshot";
+  readonly snapshot: SnapshotMeta;
+}
+
 export type Message =
   | AppendMessage
+  | SnapshotMessage
   | AppendResponseMessage
   | HeartbeatMessage
   | HeartbeatResponseMessage

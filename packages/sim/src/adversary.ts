@@ -166,6 +166,8 @@ export function forgeMessage(attack: Attack, context: ForgeContext): Message | u
 
 /** The message as the receiving replica sees it: encoded by the sender's transport, decoded by the Replication service. */
 export function throughTheWire(message: Message): Message {
+  // Snapshots travel by InstallSnapshot, not Step; no attack forges one.
+  if (message.type === "snapshot") return message;
   const decoded = messageFromWire(RaftMessage.decode(RaftMessage.encode(messageToWire(message)).finish()));
   if (decoded === undefined) throw new Error(`sim: a ${message.type} did not survive the wire`);
   return decoded;

@@ -524,7 +524,7 @@ export class RaftCluster {
         send: (messages) => {
           for (const message of messages) {
             // Under attack, every message a replica sends must still fit the wire (a term past its range would not).
-            if (this.attacks.length > 0) RaftMessage.encode(messageToWire(message));
+            if (this.attacks.length > 0 && message.type !== "snapshot") RaftMessage.encode(messageToWire(message));
             this.network.send(node.id, message.to, message);
           }
         },
@@ -992,6 +992,8 @@ function describeMessage(message: Message): string {
       return `${head} ${message.reject ? `REJECT ${message.index} hint (${message.hintIndex},t${message.hintTerm})` : `ok ${message.index}`}`;
     case "heartbeat":
       return `${head} commit ${message.commit}`;
+    case "snapshot":
+      return `${head} snapshot (${message.snapshot.index},t${message.snapshot.term})`;
     case "vote":
     case "pre-vote":
       return `${head} last (${message.lastIndex},t${message.lastTerm})`;

@@ -15,6 +15,7 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
  * - Step is Raft: replicas only, and the adapter also checks that the
  *   certificate's replica id is the message's sender.
  * - Probe tells a blank replica whether its cluster exists: replicas only.
+ * - InstallSnapshot streams a leader's snapshot to a follower: replicas only.
  * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
  * - GetOutcome says whether a shard applied or rejected a part: a read.
  * - Backup hands out a copy of a shard's whole database: admin only.
@@ -27,8 +28,11 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.LogStore/Status", HEALTH_CALLERS],
   ["/logplayer.v1.LogStore/RegisterClient", ["client", "admin"]],
   ["/logplayer.v1.LogStore/LookupAppend", READERS],
+  // Only a LogPlayer gathers every shard's restorable LSN; a trim point from anyone else could give up entries a shard needs.
+  ["/logplayer.v1.LogStore/ReportTrimPoint", ["logplayer"]],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
   ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],
+  ["/logplayer.v1.Replication/InstallSnapshot", ["logstore-replica"]],
   ["/logplayer.v1.Shard/Deliver", ["logplayer"]],
   ["/logplayer.v1.Shard/Get", READERS],
   ["/logplayer.v1.Shard/Scan", READERS],

@@ -7,7 +7,7 @@ export {
   DISK_FULL_RETRY_MS_FIRST,
   DISK_FULL_RETRY_MS_LAST,
 } from "./wal";
-export type { WalLimits, WalStats, WalOpenReport, WalObserver, WalOpenOptions, WalTimers, WalDamage } from "./wal";
+export type { WalLimits, WalStats, WalOpenReport, WalObserver, WalOpenOptions, WalTimers, WalDamage, WalCompaction } from "./wal";
 export type { SegmentFiles, SegmentFile } from "./segment-files";
 export { NodeSegmentFiles, syncDirectory } from "./node-segment-files";
 export { SimDisk } from "./sim-segment-files";

@@ -43,6 +43,19 @@ export class TermRuns {
     return found < 0 ? 0n : this.#terms[found]!;
   }
 
+  /** Forgets the runs that end before `lsn` (compacted away); termAt(lsn) and later are kept. */
+  dropBefore(lsn: bigint): void {
+    let keepFrom = 0;
+    while (keepFrom + 1 < this.#firstLsns.length && this.#firstLsns[keepFrom + 1]! <= lsn) keepFrom++;
+    this.#firstLsns.splice(0, keepFrom);
+    this.#terms.splice(0, keepFrom);
+  }
+
+  clear(): void {
+    this.#firstLsns.length = 0;
+    this.#terms.length = 0;
+  }
+
   /** Forgets terms of LSNs after `lsn`. */
   truncateAfter(lsn: bigint): void {
     while (this.#firstLsns.length > 0 && this.#firstLsns[this.#firstLsns.length - 1]! > lsn) {

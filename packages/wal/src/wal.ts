@@ -85,6 +85,16 @@ const REAL_TIMERS: WalTimers = { sleep: (ms) => new Promise((resolve) => setTime
 export const DISK_FULL_RETRY_MS_FIRST = 50;
 export const DISK_FULL_RETRY_MS_LAST = 2_000;
 
+/** What compactTo did. */
+export interface WalCompaction {
+  /** Segment files deleted (all of their entries were <= the index asked for). */
+  readonly segmentsDeleted: number;
+  /** Bytes of the deleted files. */
+  readonly bytesDeleted: number;
+  /** The WAL's first LSN afterwards. */
+  readonly firstLsn: bigint;
+}
+
 /** Counters a test can observe (group commit must batch: durable writes < appends). */
 export interface WalStats {
   appends: number;
@@ -162,6 +172,13 @@ export interface WalOpenOptions {
    * good prefix and drops the rest on disk. If it rejects, the open fails.
    */
   readonly onDamage?: (damage: WalDamage) => Promise<void>;
+  /**
+   * Where an empty WAL (no segment file) starts: its first entry will be this
+   * + 1. Default 0. A caller holding a snapshot at index S passes S, so that a
+   * crash in the middle of resetAfter(S) (all old segments gone, the new one
+   * not yet created) reopens as the empty log after the snapshot.
+   */
+  readonly emptyStartsAfter?: bigint;
   /** Default: real timers. */
   readonly timers?: WalTimers;
 }
@@ -293,8 +310,10 @@ export class Wal {
     }
     let active: SegmentFile;
     if (segments.length === 0) {
-      active = await createSegmentFile(files, 1n);
-      segments.push({ index: new SegmentIndex(segmentFileName(1n), 1n), bytes: 0 });
+      const firstLsn = (options.emptyStartsAfter ?? 0n) + 1n;
+      assert(firstLsn >= 1n, `emptyStartsAfter must be >= 0, got ${options.emptyStartsAfter}`);
+      active = await createSegmentFile(files, firstLsn);
+      segments.push({ index: new SegmentIndex(segmentFileName(firstLsn), firstLsn), bytes: 0 });
     } else {
       active = await files.open(segments[segments.length - 1]!.index.fileName, "existing");
     }
@@ -310,9 +329,18 @@ export class Wal {
     return { wal, report };
   }
 
-  /** Lowest LSN stored (the oldest segment's first LSN; 1 until trimming exists). */
+  /**
+   * Lowest LSN stored: the oldest segment's first LSN, which its file name
+   * gives, so it survives a restart. 1 until compactTo or resetAfter moves it;
+   * lastLsn + 1 when the log is empty after resetAfter.
+   */
   get firstLsn(): bigint {
     return this.#segments[0]!.index.firstLsn;
+  }
+
+  /** Bytes of every segment file (valid records written so far). */
+  get diskBytes(): number {
+    return this.#segments.reduce((sum, segment) => sum + segment.bytes, 0);
   }
 
   /** Highest LSN accepted (queued, written or durable). */
@@ -320,17 +348,20 @@ export class Wal {
     return this.#lastLsn;
   }
 
+  /** Term of the last entry; 0 when the log holds none (the caller knows the term of its snapshot). */
   get lastTerm(): bigint {
     return this.#terms.lastTerm;
   }
 
   /**
-   * Term of the entry at `lsn` for lsn in [firstLsn - 1, lastLsn] (0 for
-   * LSN 0), from memory; undefined outside that range. For Raft's log checks.
+   * Term of the entry at `lsn` for lsn in [firstLsn, lastLsn], and 0 for LSN 0
+   * while the log starts at 1, from memory; undefined otherwise (an entry
+   * compacted away: its term is the snapshot's business). For Raft's log checks.
    */
   termAt(lsn: bigint): bigint | undefined {
-    if (lsn < this.firstLsn - 1n || lsn > this.#lastLsn) return undefined;
-    return lsn === 0n ? 0n : this.#terms.termAt(lsn);
+    if (lsn === 0n) return this.firstLsn === 1n ? 0n : undefined;
+    if (lsn < this.firstLsn || lsn > this.#lastLsn) return undefined;
+    return this.#terms.termAt(lsn);
   }
 
   /** Highest LSN known durable (its O_DSYNC write completed). */
@@ -605,7 +636,15 @@ export class Wal {
   async readRange(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {
     const plan = this.#planRead(fromLsn, toLsn, bytesMax, entriesMax);
     if (Array.isArray(plan)) return plan;
-    return decodeDiskRead(plan, await this.#files.read(plan.fileName, plan.position, plan.length));
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#files.read(plan.fileName, plan.position, plan.length);
+    } catch (err: unknown) {
+      // compactTo deleted the segment while the read was in flight: the same answer as a read planned after it.
+      if (fromLsn < this.firstLsn) throw outOfRange(`LSN ${fromLsn} was trimmed; the log starts at ${this.firstLsn}`);
+      throw err;
+    }
+    return decodeDiskRead(plan, bytes);
   }
 
   /**
@@ -671,10 +710,14 @@ export class Wal {
    * leaves a valid prefix of the log. durableLsn moves back to `lsn`; the
    * caller must never truncate entries it has reported committed.
    */
-  async truncateAfter(lsn: bigint): Promise<void> {
+  truncateAfter(lsn: bigint): Promise<void> {
     assert(lsn >= this.firstLsn - 1n && lsn <= this.#lastLsn, `truncateAfter(${lsn}) outside [${this.firstLsn - 1n}, ${this.#lastLsn}]`);
     assert(!this.#truncating && !this.#closed, "truncateAfter while truncating or closed");
     this.#truncating = true;
+    return this.#exclusively(() => this.#truncateAfter(lsn));
+  }
+
+  async #truncateAfter(lsn: bigint): Promise<void> {
     try {
       await this.flush();
       if (this.#failure !== null) throw this.#failure;
@@ -703,6 +746,101 @@ export class Wal {
     } finally {
       this.#truncating = false;
     }
+  }
+
+  /**
+   * Deletes, durably, every segment file whose entries are all <= `index`
+   * (which may be anything >= 0), oldest first, and never the newest segment
+   * (the one appends go to) nor any entry above `index`. For log compaction:
+   * the caller must hold what the deleted entries held (a snapshot at an
+   * index >= the last one deleted) durably BEFORE calling.
+   *
+   * Crash safety: each unlink is made durable (syncDirectory) before the
+   * next, oldest first, so a crash at any point leaves a contiguous suffix of
+   * the log, whose first segment's name is the first LSN on reopening. The
+   * segments leave the in-memory index before their files are unlinked: a
+   * read planned before answers OUT_OF_RANGE, like one planned after.
+   *
+   * Runs one at a time with truncateAfter and resetAfter (each waits for the
+   * one before; truncateAfter's lsn must stay >= firstLsn - 1 as it was called). Appends and reads go on meanwhile. Throws the I/O error of
+   * an unlink (IO failure): the segments already deleted stay deleted, the
+   * failed one is found again on the next open (nothing is lost, some space is
+   * not freed). Never throws for an index below firstLsn (nothing to do).
+   */
+  compactTo(index: bigint): Promise<WalCompaction> {
+    assert(index >= 0n, `compactTo(${index})`);
+    return this.#exclusively(async () => {
+      if (this.#closed) throw unavailableNow("the WAL is closed");
+      const doomed: Segment[] = [];
+      while (this.#segments.length > 1 && this.#segments[0]!.index.lastLsn <= index) {
+        doomed.push(this.#segments.shift()!);
+      }
+      let bytesDeleted = 0;
+      for (const segment of doomed) {
+        try {
+          await this.#files.unlink(segment.index.fileName);
+          await this.#files.syncDirectory();
+        } catch (err: unknown) {
+          const cause = err instanceof Error ? err : new Error(String(err));
+          throw ioFailure(`could not delete WAL segment ${segment.index.fileName} in ${this.#files.location}: ${cause.message}`, cause);
+        }
+        bytesDeleted += segment.bytes;
+      }
+      this.#terms.dropBefore(this.firstLsn);
+      return { segmentsDeleted: doomed.length, bytesDeleted, firstLsn: this.firstLsn };
+    });
+  }
+
+  /**
+   * Empties the log, durably, so that its next entry is `lsn` + 1: for a Raft
+   * follower that installs a snapshot at `lsn` that its log does not match.
+   * Waits for queued appends, refuses appends meanwhile, then deletes every
+   * segment newest first (each unlink made durable before the next), then
+   * creates the empty segment wal-<lsn + 1>.seg. A crash part-way leaves a
+   * prefix of the old log, or no segment at all: the caller, whose snapshot
+   * at `lsn` must be durable BEFORE this call, reopens with emptyStartsAfter
+   * = lsn and resets again when the log it finds does not hold its snapshot's
+   * entry. durableLsn becomes `lsn` (durable listeners are not called: the
+   * snapshot, not the log, holds those entries).
+   */
+  resetAfter(lsn: bigint): Promise<void> {
+    assert(lsn >= 0n, `resetAfter(${lsn})`);
+    assert(!this.#truncating && !this.#closed, "resetAfter while truncating or closed");
+    this.#truncating = true;
+    return this.#exclusively(async () => {
+      try {
+        await this.flush();
+        if (this.#failure !== null) throw this.#failure;
+        await this.#active.close();
+        while (this.#segments.length > 0) {
+          await this.#files.unlink(this.#activeSegment.index.fileName);
+          await this.#files.syncDirectory();
+          this.#segments.pop();
+        }
+        this.#active = await createSegmentFile(this.#files, lsn + 1n);
+        this.#segments.push({ index: new SegmentIndex(segmentFileName(lsn + 1n), lsn + 1n), bytes: 0 });
+        this.#cache.clear();
+        this.#terms.clear();
+        this.#lastLsn = lsn;
+        this.#writtenLsn = lsn;
+        this.#durableLsn = lsn;
+      } catch (err: unknown) {
+        // The log is now in no state to append to: stop for good, like a failed write.
+        if (this.#failure === null) this.#fail(err, []);
+        throw this.#failure ?? err;
+      } finally {
+        this.#truncating = false;
+      }
+    });
+  }
+
+  #maintenance: Promise<unknown> = Promise.resolve();
+
+  /** Runs `operation` after every compaction or reset started before it. */
+  #exclusively<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#maintenance.then(operation);
+    this.#maintenance = result.catch(() => undefined);
+    return result;
   }
 
   /** Waits for queued appends, then closes the active file. Later appends are refused. */

@@ -90,6 +90,14 @@ export class MainStream {
     if (call !== null) cancelQuietly(call);
     const error = this.#lastError ?? new LpError(Status.INTERNAL, reason);
     this.#lastError = null;
+    if (isTrimmed(error)) {
+      this.logger.error(
+        { code: Status[error.code], err: error.message, retryInMs: resumeInMs },
+        "main stream needs entries the LogStore has trimmed: a shard behind the log's first LSN cannot be served from the log; " +
+          "restore that shard from a backup (delivery to the others waits too while the main stream starts below the trim)",
+      );
+      return;
+    }
     this.logger.warn({ code: Status[error.code], err: error.message, retryInMs: resumeInMs }, "main stream failed; resuming");
   }
 
@@ -147,7 +155,14 @@ export class RecoveryReads {
       this.pool.failed(client);
       this.#forget(readId);
       const error = LpError.from(err);
-      this.logger.warn({ target, code: Status[error.code], err: error.message }, "recovery read failed");
+      if (isTrimmed(error)) {
+        this.logger.error(
+          { target, code: Status[error.code], err: error.message },
+          `shard ${target} needs entries the LogStore has trimmed: it cannot be served from the log; restore it from a backup`,
+        );
+      } else {
+        this.logger.warn({ target, code: Status[error.code], err: error.message }, "recovery read failed");
+      }
       this.events.failed(readId);
     });
     call.on("end", () => {
@@ -172,6 +187,11 @@ export class RecoveryReads {
     this.#calls.delete(readId);
     cancelQuietly(call);
   }
+}
+
+/** A Read refused because its start was trimmed from the log (not the to_lsn-beyond-commit kind of OUT_OF_RANGE). */
+function isTrimmed(error: LpError): boolean {
+  return error.code === Status.OUT_OF_RANGE && error.message.includes("was trimmed");
 }
 
 function cancelQuietly(call: ReadCall): void {

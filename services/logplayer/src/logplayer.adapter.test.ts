@@ -54,6 +54,7 @@ const logstore: LogStoreServer = {
   appendStream: (call) => call.emit("error", { code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   registerClient: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   lookupAppend: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+  reportTrimPoint: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   status: (_call, callback) =>
     callback(null, {
       protocolVersion: 1,
@@ -70,6 +71,9 @@ const logstore: LogStoreServer = {
       replicas: [],
       limits: undefined,
       shardAddresses: [],
+      trimPoint: 0n,
+      snapshotLsn: 0n,
+      walBytes: 0n,
     }),
   read: (call: ServerWritableStream<ReadRequest, ReadResponse>) => {
     const { fromLsn, toLsn } = call.request;

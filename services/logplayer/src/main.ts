@@ -39,6 +39,7 @@ interface PlayerFlags extends DeliveryLimits, TlsFlags {
   backoffMaxMs: number;
   startWaitMs: number;
   messageBytesMax?: number;
+  trimReportIntervalMs: number;
   logLevel: LogLevel;
 }
 
@@ -153,6 +154,16 @@ function buildCommand(): Command {
         "LP_MESSAGE_BYTES_MAX",
       ).argParser(int("--message-bytes-max", 1024 * 1024, 1 << 30)),
     )
+    .addOption(
+      envOption(
+        "--trim-report-interval-ms <ms>",
+        "how often the shards' restorable LSNs are gathered and their minimum reported to every LogStore replica, " +
+          "which trims its WAL below it; 0 = never (nothing is trimmed)",
+        "LP_TRIM_REPORT_INTERVAL_MS",
+      )
+        .argParser(int("--trim-report-interval-ms", 0, 3_600_000))
+        .default(5000),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS))
     .addOption(envOption("--tls-name <name>", "with --tls-dir, use the certificate logplayer-<name>.crt/.key", "LP_TLS_NAME", "main"));
@@ -193,6 +204,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
     startWaitMs: flags.startWaitMs,
     messageBytesMax: flags.messageBytesMax,
     statusTimeoutMs: 2000,
+    trimReportIntervalMs: flags.trimReportIntervalMs,
     security: transportSecurityFromFlags(flags, {
       role: "logplayer",
       defaultFileName: flags.tlsName,

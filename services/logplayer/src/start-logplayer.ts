@@ -40,6 +40,7 @@ import { LogStorePool } from "./fetcher";
 import { PlayerDriver } from "./player-driver";
 import { createPlayerMetrics } from "./player-metrics";
 import type { CommitLsnSource, PlayerClock } from "./ports";
+import { TrimReporter } from "./trim-reporter";
 
 export interface LogPlayerOptions {
   /** Every LogStore replica; reads go to any of them (committed entries only). */
@@ -62,6 +63,8 @@ export interface LogPlayerOptions {
   readonly statusTimeoutMs: number;
   /** mTLS (the default) or --insecure: its health server and its channels to the LogStore and the shards. */
   readonly security: TransportSecurity;
+  /** How often the shards' restorable LSNs are gathered and their minimum reported to the LogStore; 0 = never (no trimming). */
+  readonly trimReportIntervalMs?: number;
 }
 
 export interface RunningLogPlayer {
@@ -112,6 +115,7 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     );
     player.useMetrics(createPlayerMetrics(registry, player.core.dispatcher));
     player.start(status.commitLsn);
+    const reporter = startTrimReporter(options, status.clusterId, channelCredentials, logger);
     readiness = () =>
       player.core.dispatcher.currentIndex === null
         ? { ready: false, reason: "waiting for the shards before starting the main stream" }
@@ -120,6 +124,7 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     const close = async (): Promise<void> => {
       health.setStatus("", "NOT_SERVING");
       logFirstLsn.stop();
+      reporter?.stop();
       player.close();
       await Promise.all([metricsServer?.close(), shutdownServer(server, SHUTDOWN_GRPC_MS)]);
     };
@@ -129,6 +134,35 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
     server.forceShutdown();
     throw err;
   }
+}
+
+/** The trim reporter on its own small channels (Status and ReportTrimPoint only); null when off. */
+function startTrimReporter(
+  options: LogPlayerOptions,
+  clusterId: string,
+  channelCredentials: ChannelCredentials,
+  logger: Logger,
+): { stop(): void } | null {
+  const intervalMs = options.trimReportIntervalMs ?? 0;
+  if (intervalMs <= 0) return null;
+  const channelOptions = grpcChannelOptions(STATUS_MESSAGE_BYTES_MAX);
+  const shards = options.shardAddresses.map((address) => new ShardClient(address, channelCredentials, channelOptions));
+  const replicas = options.logstoreAddresses.map((address) => ({
+    address,
+    client: new LogStoreClient(address, channelCredentials, channelOptions),
+  }));
+  const reporter = new TrimReporter(
+    { clusterId, playerId: options.playerId, shards, replicas, intervalMs, callTimeoutMs: options.statusTimeoutMs },
+    logger,
+  );
+  reporter.start();
+  return {
+    stop: () => {
+      reporter.stop();
+      for (const shard of shards) shard.close();
+      for (const replica of replicas) replica.client.close();
+    },
+  };
 }
 
 /** A Status answer (shard map, replicas, limits) fits in far less. */

@@ -1,4 +1,4 @@
-import { assert, ErrorReason, failedPrecondition, LpError, Status } from "@logplayer/common";
+import { assert, ErrorReason, failedPrecondition, invalidInput, LpError, Status } from "@logplayer/common";
 import type { LogEntry } from "@logplayer/proto";
 
 /** Bounds of the dedupe table. */
@@ -71,6 +71,22 @@ interface ClientSession {
   /** Neighbours in the table's use order (null at either end). */
   older: ClientSession | null;
   newer: ClientSession | null;
+}
+
+/** One session as a snapshot holds it. */
+export interface DedupeSessionSnapshot {
+  readonly clientId: string;
+  readonly sessionLsn: bigint;
+  readonly lastUsedLsn: bigint;
+  readonly evictedSeqMax: bigint;
+  /** [seq, lsn], oldest first. */
+  readonly seqs: readonly (readonly [bigint, bigint])[];
+}
+
+/** The whole table as of `positionLsn`, for the LogStore's snapshot: sessions least recently used first. */
+export interface DedupeTableSnapshot {
+  readonly positionLsn: bigint;
+  readonly sessions: readonly DedupeSessionSnapshot[];
 }
 
 /** Sessions that ended since the table was made, by cause (for metrics and logs). */
@@ -188,6 +204,56 @@ export class DedupeTable {
       else this.#record(entry.clientId, entry.clientSeq, lsn);
     }
     this.#expireIdle();
+  }
+
+  /** The table as it is now (at positionLsn), for a snapshot. */
+  exportSnapshot(): DedupeTableSnapshot {
+    const sessions: DedupeSessionSnapshot[] = [];
+    for (let session = this.#oldest; session !== null; session = session.newer) {
+      const seqs: (readonly [bigint, bigint])[] = [];
+      for (let i = 0; i < session.order.length; i++) {
+        const seq = session.order[(session.head + i) % session.order.length]!;
+        seqs.push([seq, session.seqs.get(seq)!]);
+      }
+      const { clientId, sessionLsn, lastUsedLsn, evictedSeqMax } = session;
+      sessions.push({ clientId, sessionLsn, lastUsedLsn, evictedSeqMax, seqs });
+    }
+    return { positionLsn: this.#positionLsn, sessions };
+  }
+
+  /**
+   * Fills an empty table from a snapshot: afterwards it is the table that
+   * applying the log through snapshot.positionLsn made, and applyEntry goes on
+   * from the next LSN. Throws (InvalidInput) on a snapshot no table could hold.
+   */
+  loadSnapshot(snapshot: DedupeTableSnapshot): void {
+    assert(this.#sessions.size === 0 && this.#positionLsn === 0n, "dedupe: loading a snapshot into a used table");
+    let lastUsed = 0n;
+    for (const saved of snapshot.sessions) {
+      if (saved.clientId === "" || this.#sessions.has(saved.clientId))
+        throw invalidInput(`dedupe snapshot: bad or repeated client "${saved.clientId}"`);
+      if (saved.lastUsedLsn < lastUsed || saved.lastUsedLsn > snapshot.positionLsn)
+        throw invalidInput("dedupe snapshot: sessions out of use order");
+      if (saved.seqs.length > this.#limits.seqsPerClientMax)
+        throw invalidInput(`dedupe snapshot: client "${saved.clientId}" over its window`);
+      lastUsed = saved.lastUsedLsn;
+      const session: ClientSession = {
+        clientId: saved.clientId,
+        sessionLsn: saved.sessionLsn,
+        lastUsedLsn: saved.lastUsedLsn,
+        seqs: new Map(saved.seqs.map(([seq, lsn]) => [seq, lsn])),
+        order: saved.seqs.map(([seq]) => seq),
+        head: 0,
+        evictedSeqMax: saved.evictedSeqMax,
+        older: null,
+        newer: null,
+      };
+      if (session.seqs.size !== session.order.length) throw invalidInput(`dedupe snapshot: client "${saved.clientId}" repeats a seq`);
+      this.#sessions.set(session.clientId, session);
+      this.#linkNewest(session);
+    }
+    if (this.#sessions.size > this.#limits.clientsMax) throw invalidInput("dedupe snapshot: more sessions than clientsMax");
+    this.#positionLsn = snapshot.positionLsn;
   }
 
   #open(clientId: string, sessionLsn: bigint): ClientSession {

@@ -25,6 +25,8 @@ import { DEFAULT_READ_LIMITS } from "./read-session";
 import { parsePeers, type Peer } from "./replication/peers";
 import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
 import { startLogStore, type LogStoreOptions } from "./start-logstore";
+import { parseByteSize, parseDuration } from "./trim/retention-flags";
+import { DEFAULT_TRIM_PASS_INTERVAL_MS } from "./trim/start-trimming";
 import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "@logplayer/wal";
 
 // Graceful shutdown is bounded to about 5 s: open calls get this long, then
@@ -64,6 +66,8 @@ interface LogStoreFlags extends TlsFlags {
   dedupeLookupScanEntriesMax: number;
   dedupeEndedClientsMax: number;
   http2WindowBytes: number;
+  retainBytes: number;
+  retainAge: number;
   logLevel: LogLevel;
 }
 
@@ -298,6 +302,24 @@ function buildCommand(): Command {
         10_000_000,
       ),
     )
+    .addOption(
+      envOption(
+        "--retain-bytes <size>",
+        "WAL to keep for late readers even below the trim point (e.g. 10GiB); never less than the shards need",
+        "LP_RETAIN_BYTES",
+      )
+        .argParser(parseByteSize("--retain-bytes"))
+        .default(0),
+    )
+    .addOption(
+      envOption(
+        "--retain-age <duration>",
+        "keep WAL segments written within this long (e.g. 6h, 7d) even below the trim point; never less than the shards need",
+        "LP_RETAIN_AGE",
+      )
+        .argParser(parseDuration("--retain-age"))
+        .default(0),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
   return withTlsOptions(command);
@@ -347,6 +369,10 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
       listenHosts: [listenHost(flags.listen)],
     }),
     ...(flags.peers !== undefined ? { replication: replicationSetup(flags, flags.peers) } : {}),
+    trim: {
+      retention: { retainBytes: flags.retainBytes, retainAgeMs: flags.retainAge },
+      passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS,
+    },
   };
 }
 

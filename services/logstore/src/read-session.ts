@@ -1,6 +1,6 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import { assert, failedPrecondition, invalidArgument, LpError, Status, type Logger } from "@logplayer/common";
-import { PROTOCOL_VERSION, type ReadRequest, type ReadResponse } from "@logplayer/proto";
+import { PROTOCOL_VERSION, type LogEntry, type ReadRequest, type ReadResponse } from "@logplayer/proto";
 import type { LogStoreNode } from "./server";
 
 export interface ReadLimits {
@@ -92,9 +92,7 @@ export class ReadSession {
     const fromLsn = request.fromLsn === 0n ? 1n : request.fromLsn;
     const toLsn = request.toLsn;
     const commitLsn = this.#node.commitLsn;
-    if (fromLsn < this.#node.wal.firstLsn) {
-      throw new LpError(Status.OUT_OF_RANGE, `from_lsn ${fromLsn} was trimmed; the log starts at ${this.#node.wal.firstLsn}`);
-    }
+    if (fromLsn < this.#node.wal.firstLsn) throw this.#trimmedError(fromLsn);
     if (toLsn > 0n && toLsn > commitLsn) {
       throw new LpError(Status.OUT_OF_RANGE, `to_lsn ${toLsn} is beyond the commit LSN ${commitLsn}`);
     }
@@ -115,7 +113,7 @@ export class ReadSession {
         await this.#sleep((wake) => this.#node.waitForCommit(nextLsn, wake));
         continue;
       }
-      const entries = await this.#node.wal.readRange(nextLsn, limitLsn, readBatchBytesMax, readBatchEntriesMax);
+      const entries = await this.#readCommitted(nextLsn, limitLsn, readBatchBytesMax, readBatchEntriesMax);
       assert(entries.length > 0 && entries[0]!.lsn === nextLsn, `read of committed LSN ${nextLsn} returned nothing`);
       if (this.#stopped !== null) return;
       const lastLsn = entries[entries.length - 1]!.lsn;
@@ -128,6 +126,22 @@ export class ReadSession {
         await this.#sleep((wake) => this.#onceDrain(wake));
       }
     }
+  }
+
+  /** A read of committed entries; a reader overtaken by trimming (before or during the read) gets OUT_OF_RANGE. */
+  async #readCommitted(fromLsn: bigint, toLsn: bigint, bytesMax: number, entriesMax: number): Promise<LogEntry[]> {
+    if (fromLsn < this.#node.wal.firstLsn) throw this.#trimmedError(fromLsn);
+    try {
+      return await this.#node.wal.readRange(fromLsn, toLsn, bytesMax, entriesMax);
+    } catch (err: unknown) {
+      if (fromLsn < this.#node.wal.firstLsn) throw this.#trimmedError(fromLsn);
+      throw err;
+    }
+  }
+
+  #trimmedError(lsn: bigint): LpError {
+    const firstLsn = this.#node.wal.firstLsn;
+    return new LpError(Status.OUT_OF_RANGE, `LSN ${lsn} was trimmed; the log starts at ${firstLsn} (first_lsn ${firstLsn})`);
   }
 
   #onceDrain(wake: () => void): () => void {

@@ -2,6 +2,7 @@ import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUna
 import {
   AssertionError,
   CallerSlots,
+  invalidArgument,
   LpError,
   LsnWaiters,
   Status,
@@ -19,6 +20,8 @@ import {
   type LookupAppendResponse,
   type RegisterClientRequest,
   type RegisterClientResponse,
+  type ReportTrimPointRequest,
+  type ReportTrimPointResponse,
   type ReadRequest,
   type ReadResponse,
   type StatusRequest,
@@ -30,8 +33,9 @@ import { diskFullRefusal } from "./disk-full";
 import type { ClusterMeta } from "./cluster-meta";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
-import type { ReplicatedLog } from "./replication/replicated-log";
+import type { LogCompaction, ReplicatedLog } from "./replication/replicated-log";
 import type { Wal } from "@logplayer/wal";
+import type { Trimmer } from "./trim/trimmer";
 
 export interface LogStoreConfig {
   readonly meta: ClusterMeta;
@@ -52,6 +56,8 @@ export interface LogStoreConfig {
   readonly singleVoter: boolean;
   /** Who a call is from, for per-caller limits (the certificate's identity; the peer's host when insecure). */
   readonly callerOf: (call: ServerWritableStream<ReadRequest, ReadResponse>) => string;
+  /** This replica's trimming; absent: ReportTrimPoint is UNIMPLEMENTED and nothing is trimmed. */
+  readonly trimmer?: Trimmer;
 }
 
 /** One LogStore replica: appends go through its Raft log, reads serve what it has committed and made durable. */
@@ -96,6 +102,15 @@ export class LogStoreNode {
 
   get wal(): Wal {
     return this.#wal;
+  }
+
+  /**
+   * Compacts this replica's log up to `lsn` at most (issue #14): snapshots the
+   * replicated state at the applied index, then deletes the WAL segments it
+   * and `lsn` cover. See ReplicatedLog.compactLogTo. For the trimming policy.
+   */
+  compactLogTo(lsn: bigint, trimLsn?: bigint): Promise<LogCompaction> {
+    return this.#config.replication.compactLogTo(lsn, trimLsn);
   }
 
   get readLimits(): ReadLimits {
@@ -152,6 +167,17 @@ export class LogStoreNode {
     return this.#config.replication.lookupAppend(request);
   }
 
+  /** A LogPlayer's trim point: checked, persisted, then acted on (see trim/trim-rule.ts). */
+  async reportTrimPoint(request: ReportTrimPointRequest): Promise<ReportTrimPointResponse> {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    const { trimmer } = this.#config;
+    if (trimmer === undefined) throw new LpError(Status.UNIMPLEMENTED, "this LogStore does not trim");
+    const outcome = await trimmer.report({ trimPoint: request.trimPoint, shardCount: request.shardCount });
+    if (outcome.kind === "refused")
+      throw invalidArgument(`trim point from ${request.reporterId || "an unnamed reporter"} refused: ${outcome.reason}`);
+    return { trimPoint: outcome.trimPoint, firstLsn: outcome.firstLsn };
+  }
+
   status(): StatusResponse {
     const { meta, advertiseAddress, replicaId, replication, singleVoter } = this.#config;
     const raft = replication.status();
@@ -169,6 +195,9 @@ export class LogStoreNode {
       replicas: singleVoter ? [] : raft.replicas,
       limits: { ...meta.limits },
       shardAddresses: [...(this.#config.shardAddresses ?? [])],
+      trimPoint: this.#config.trimmer?.trimPoint ?? 0n,
+      snapshotLsn: this.#config.trimmer?.snapshotLsn ?? 0n,
+      walBytes: BigInt(this.#config.trimmer?.walBytes ?? 0),
     };
   }
 
@@ -301,6 +330,12 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
     },
     lookupAppend(call: ServerUnaryCall<LookupAppendRequest, LookupAppendResponse>, callback: sendUnaryData<LookupAppendResponse>): void {
       answerUnary(node.lookupAppend(call.request), callback, node, logger);
+    },
+    reportTrimPoint(
+      call: ServerUnaryCall<ReportTrimPointRequest, ReportTrimPointResponse>,
+      callback: sendUnaryData<ReportTrimPointResponse>,
+    ): void {
+      answerUnary(node.reportTrimPoint(call.request), callback, node, logger);
     },
   };
 }

@@ -43,10 +43,13 @@ import {
   singleVoterSetup,
   type ReplicationSetup,
 } from "./replication/open-replication";
+import { readSnapshotFile } from "./snapshot-file";
 import { DEFAULT_REPLICATION_LIMITS, type ReplicatedLog } from "./replication/replicated-log";
 import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
+import { DEFAULT_TRIM_PASS_INTERVAL_MS, startTrimming, type RunningTrimmer, type TrimOptions } from "./trim/start-trimming";
+import { NO_RETENTION, raftTrimFloor } from "./trim/trim-rule";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
 export const WAL_DIRECTORY = "wal";
@@ -78,6 +81,8 @@ export interface LogStoreOptions {
   security: TransportSecurity;
   /** Raft replication (--replica-id + --peers); undefined = one replica, the one voter of its own Raft. */
   replication?: ReplicationSetup;
+  /** Trimming: retention (--retain-bytes, --retain-age) and the pass period; default: no extra retention. */
+  trim?: TrimOptions;
 }
 
 export interface RunningLogStore {
@@ -182,11 +187,22 @@ async function startServing(
   const onDamage = repairFromPeers(setup, meta.clusterId, options.dataDir, transactionLimits, blankStartIo, logger);
   // The WAL is created before cluster.json, so cluster.json existing means the WAL must too:
   // a missing WAL is refused rather than silently restarting the log at LSN 1.
+  // The newest snapshot, if any: the log may start after it (compacted), or be empty after it (a crash in the middle
+  // of a snapshot install), so the WAL is opened knowing where it starts.
+  const loadedSnapshot = await readSnapshotFile(options.dataDir);
+  if (loadedSnapshot !== null) {
+    const { index, term } = loadedSnapshot.snapshot;
+    logger.info({ index: index.toString(), term: term.toString(), bytes: loadedSnapshot.bytes.length }, "snapshot loaded");
+  }
   const { wal, report } = await Wal.open(
     path.join(options.dataDir, WAL_DIRECTORY),
     options.walLimits,
     walObserver(metrics, logger, onFatal),
-    onDamage === undefined ? { createIfMissing: created } : { createIfMissing: created, onDamage },
+    {
+      createIfMissing: created || loadedSnapshot !== null,
+      emptyStartsAfter: loadedSnapshot?.snapshot.index ?? 0n,
+      ...(onDamage === undefined ? {} : { onDamage }),
+    },
   );
   if (created) {
     if (report.lastLsn > 0n) {
@@ -250,8 +266,34 @@ async function startServing(
       onFatal,
       { security: options.security, refusals },
       blankStartIo,
+      loadedSnapshot?.snapshot ?? null,
     );
   } catch (err: unknown) {
+    await wal.close();
+    throw err;
+  }
+  let trimming: RunningTrimmer;
+  try {
+    const trimOptions = options.trim ?? { retention: NO_RETENTION, passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS };
+    const walDir = path.join(options.dataDir, WAL_DIRECTORY);
+    const commitLsn = (): bigint => replication.appliedLsn;
+    const raftFloor = (): bigint => raftTrimFloor(replication.status(), singleVoter);
+    const { shardCount } = meta.shardMap;
+    const compactLog = (lsn: bigint, trimPoint: bigint) => replication.compactLogTo(lsn, trimPoint);
+    trimming = await startTrimming(
+      trimOptions,
+      options.dataDir,
+      walDir,
+      wal,
+      shardCount,
+      commitLsn,
+      raftFloor,
+      compactLog,
+      registry,
+      logger,
+    );
+  } catch (err: unknown) {
+    replication.stop();
     await wal.close();
     throw err;
   }
@@ -277,6 +319,7 @@ async function startServing(
       replication,
       singleVoter,
       callerOf: (call) => callerKey(call, options.security),
+      trimmer: trimming.trimmer,
     },
     metrics,
     logger,
@@ -293,6 +336,7 @@ async function startServing(
   } catch (err: unknown) {
     server.forceShutdown();
     replication.stop();
+    await trimming.stop();
     await wal.close();
     throw err;
   }
@@ -304,6 +348,7 @@ async function startServing(
     health.setStatus("", "NOT_SERVING");
     node.stop();
     await shutdownServer(server, options.shutdownTimeoutMs);
+    await trimming.stop();
     await wal.close();
     await metricsServer?.close();
   };

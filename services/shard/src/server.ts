@@ -1,3 +1,4 @@
+import { currentRestorableLsn } from "./restorable";
 import type { sendUnaryData, ServerErrorResponse } from "@grpc/grpc-js";
 import { AssertionError, LpError, Status } from "@logplayer/common";
 import { PROTOCOL_VERSION, type ShardServer } from "@logplayer/proto";
@@ -36,6 +37,7 @@ export function createShardService(ctx: ShardContext): ShardServer {
         diskFull: ctx.store.diskFull ?? "",
         newestBackupLsn: ctx.backups.newest?.manifest.appliedLsn ?? 0n,
         logUnreachable: ctx.logUnreachable ?? "",
+        restorableLsn: currentRestorableLsn(ctx.store, ctx.backups),
       });
     },
     backup: (call) => void serveBackup(ctx, call),

@@ -20,6 +20,7 @@ import {
   type MetricsServer,
   type Registry,
   listenHost,
+  Gauge,
 } from "@logplayer/common";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { ShardService } from "@logplayer/proto";
@@ -36,6 +37,7 @@ import type { ShardContext, ShardLimits } from "./context";
 import { DeliveryStats } from "./delivery-stats";
 import { reconcileConfiguredIdentity } from "./identity";
 import { createShardService } from "./server";
+import { currentRestorableLsn } from "./restorable";
 import { createShardMetrics } from "./shard-metrics";
 import { DATABASE_FILE_NAME, ShardStore } from "./store";
 
@@ -160,6 +162,14 @@ function createContext(
   const metrics = createShardMetrics(registry);
   metrics.newestBackupLsn.set(Number(backups.newest?.manifest.appliedLsn ?? 0n));
   backups.onNewest((lsn) => metrics.newestBackupLsn.set(Number(lsn)));
+  new Gauge({
+    name: "lp_shard_restorable_lsn",
+    help: "LSN this shard can be restored to without the log; the LogStore trims only below the lowest over every shard.",
+    registers: [registry],
+    collect() {
+      this.set(Number(currentRestorableLsn(store, backups)));
+    },
+  });
   store.onDiskFull((message) => {
     metrics.diskFull.set(message === null ? 0 : 1);
     if (message !== null) logger.error({ reason: message }, "shard disk full: batches refused with RESOURCE_EXHAUSTED until one commits");

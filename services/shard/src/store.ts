@@ -16,6 +16,7 @@ import {
 import { applyPartMutations, planBatch, type BatchPlan } from "@logplayer/delivery";
 import type { Part } from "@logplayer/proto";
 import type { IdentityUpdate, ShardIdentity } from "./identity";
+import { checkpointMadeDurable, type CheckpointResult } from "./restorable";
 import { withUnsafeTestMutation } from "./unsafe-test-mutation";
 
 /** The SQLite file inside the data directory. */
@@ -363,14 +364,14 @@ export class ShardStore {
 
   /**
    * Runs a passive WAL checkpoint, which syncs the WAL before copying it
-   * into the database file. Everything committed before it is then on disk,
-   * so the applied LSN read beforehand becomes the durable LSN.
+   * into the database file. When it copied every frame, everything committed
+   * before it is on disk, so the applied LSN read beforehand becomes the
+   * durable LSN (see checkpointMadeDurable for when it does not).
    */
   checkpoint(): bigint {
     const appliedLsn = this.#appliedLsn;
-    const rows = this.#db.pragma("wal_checkpoint(PASSIVE)") as { busy: number; log: number; checkpointed: number }[];
-    const result = rows[0];
-    if (result !== undefined && result.busy === 0) {
+    const rows = this.#db.pragma("wal_checkpoint(PASSIVE)") as CheckpointResult[];
+    if (checkpointMadeDurable(rows[0])) {
       assert(appliedLsn >= this.#durableLsn, "durable LSN moved back");
       this.#durableLsn = appliedLsn;
     }

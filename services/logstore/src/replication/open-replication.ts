@@ -10,6 +10,7 @@ import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
 import { WalStorage } from "./wal-storage";
+import type { LogStoreSnapshot } from "../snapshot-file";
 
 export interface ReplicationSetup {
   readonly replicaId: number;
@@ -65,12 +66,14 @@ export async function openReplication(
   onFatal: (error: Error) => void,
   transport: { readonly security: TransportSecurity; readonly refusals: RefusalLog },
   blankStartIo?: BlankStartIo,
+  snapshot: LogStoreSnapshot | null = null,
 ): Promise<ReplicatedLog> {
   const { replicaId, peers } = setup;
   const singleVoter = setup.singleVoter === true;
   const identity = replicationIdentity(setup, clusterId, limits.transactionLimits);
   const stored = await readRaftState(dataDir);
   if (stored !== null) checkStartMode(stored.identity, identity);
+  if (snapshot !== null) await reconcileWithSnapshot(wal, snapshot, clusterId, logger);
   // An empty data directory of a replicated cluster: a new cluster, or a replica that lost its disk? Its peers know.
   const blank = stored === null && !singleVoter && wal.lastLsn === 0n && blankStartIo !== undefined;
   const storedHardState = blank
@@ -85,9 +88,13 @@ export async function openReplication(
       `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
     );
   }
-  const hardState = singleVoter ? { ...storedHardState, commit: singleVoterCommit(wal, stored === null, logger) } : storedHardState;
+  const snapshotIndex = snapshot?.index ?? 0n;
+  const knownHardState = singleVoter ? { ...storedHardState, commit: singleVoterCommit(wal, stored === null, logger) } : storedHardState;
+  // The snapshot holds committed entries only; the hard state's commit, written lazily, may lag behind it.
+  const hardState = knownHardState.commit < snapshotIndex ? { ...knownHardState, commit: snapshotIndex } : knownHardState;
   if (stored === null) await writeRaftState(dataDir, { identity, hardState });
   assert(dedupe.clientCount === 0, "dedupe table filled before replication opened");
+  if (snapshot !== null) dedupe.loadSnapshot(snapshot.dedupe);
   await rebuildDedupeTable(wal, hardState.commit, dedupe);
   logger.info({ dedupeClients: dedupe.clientCount }, "dedupe table rebuilt");
   // In flight per follower and uncommitted on the leader must fit in the WAL's append queue.
@@ -108,6 +115,7 @@ export async function openReplication(
   // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
   // short tail is kept, older reads go to the WAL's own cache (--cache-bytes-max) or to disk.
   const storage = new WalStorage(wal, hardState, RECENT_DURABLE_ENTRIES_MAX);
+  if (snapshot !== null) storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters });
   const config = {
     ...DEFAULT_RAFT_CONFIG,
     id: replicaId,
@@ -144,7 +152,7 @@ export async function openReplication(
     refusals: transport.refusals,
   };
   try {
-    return new ReplicatedLog(options, wal, storage, config, dedupe, logger);
+    return new ReplicatedLog(options, wal, storage, config, dedupe, logger, snapshot?.trimLsn ?? 0n);
   } catch (err: unknown) {
     // The core refuses a configuration with its own error; on our side of the wire it is INVALID_ARGUMENT.
     throw fromRaftError(err);
@@ -229,6 +237,37 @@ function singleVoterCommit(wal: Wal, legacy: boolean, logger: Logger): bigint {
     logger.info({ lastLsn: wal.lastLsn.toString() }, `single-replica data directory without ${RAFT_STATE_FILE}: its entries are committed`);
   }
   return wal.lastLsn;
+}
+
+/**
+ * Makes the WAL continue the snapshot (snapshot.bin), the state of every entry
+ * through snapshot.index: the WAL must hold that entry with the snapshot's
+ * term, or start just after it. Otherwise a snapshot install was cut short by
+ * a crash (its WAL reset had not finished) or the WAL holds a log the
+ * snapshot replaced: it is emptied to continue after the snapshot. A WAL that
+ * starts further on leaves a gap nothing can fill: refused.
+ */
+async function reconcileWithSnapshot(wal: Wal, snapshot: LogStoreSnapshot, clusterId: string, logger: Logger): Promise<void> {
+  if (snapshot.clusterId !== clusterId) {
+    throw failedPrecondition(`snapshot.bin belongs to cluster "${snapshot.clusterId}", this replica to "${clusterId}"; refusing to start`);
+  }
+  const { index, term } = snapshot;
+  if (wal.firstLsn > index + 1n) {
+    throw failedPrecondition(
+      `the WAL starts at LSN ${wal.firstLsn} but snapshot.bin ends at ${index}: entries are missing; refusing to start`,
+    );
+  }
+  if (wal.firstLsn === index + 1n || wal.termAt(index) === term) return;
+  logger.warn(
+    {
+      snapshotIndex: index.toString(),
+      snapshotTerm: term.toString(),
+      walFirstLsn: wal.firstLsn.toString(),
+      walLastLsn: wal.lastLsn.toString(),
+    },
+    "the WAL does not continue snapshot.bin (a snapshot install was interrupted): emptying it to continue after the snapshot",
+  );
+  await wal.resetAfter(index);
 }
 
 /** A data directory keeps its mode: one voter (no --peers) or a member of a replicated cluster. */

@@ -5,7 +5,7 @@ import type { Message, NodeId } from "@logplayer/raft";
 import type { Peer } from "./peers";
 import type { RaftIdentity } from "./raft-state-file";
 import type { RaftTransport } from "./raft-driver";
-import { messageToWire } from "./wire";
+import { messageToWire, type StepMessage } from "./wire";
 
 export interface PeerTransportOptions {
   readonly identity: RaftIdentity;
@@ -30,7 +30,7 @@ export interface PeerTransportOptions {
 interface PeerLink {
   readonly peer: Peer;
   readonly client: ReplicationClient;
-  queue: Message[];
+  queue: StepMessage[];
   sending: boolean;
 }
 
@@ -52,6 +52,8 @@ export class PeerTransport implements RaftTransport {
   send(messages: readonly Message[]): void {
     if (this.#closed) return;
     for (const message of messages) {
+      // No snapshot is sent yet: this replica never compacts its log, so its core never asks for one.
+      if (message.type === "snapshot") continue;
       const link = this.#links.get(message.to);
       if (link === undefined || link.queue.length >= this.#options.peerQueueMessagesMax) continue;
       link.queue.push(message);

@@ -1,7 +1,6 @@
-import type { Message } from "@logplayer/raft";
 import { parsePeers, peersHash } from "./peers";
 import { checkRaftIdentity, parseRaftState } from "./raft-state-file";
-import { messageFromWire, messageToWire } from "./wire";
+import { messageFromWire, messageToWire, type StepMessage } from "./wire";
 
 describe("--peers", () => {
   it("parses id=host:port lists, sorted by id", () => {
@@ -35,7 +34,7 @@ describe("raft-state.json identity", () => {
 });
 
 describe("Raft messages on the wire", () => {
-  const messages: Message[] = [
+  const messages: StepMessage[] = [
     {
       type: "append",
       from: 1,

@@ -21,8 +21,9 @@ import {
 } from "@logplayer/proto";
 import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
-import type { Wal } from "@logplayer/wal";
 import { logStoreTrace } from "../hop-trace-points";
+import type { Wal, WalCompaction } from "@logplayer/wal";
+import { encodeSnapshotFile, writeSnapshotFile, type LogStoreSnapshot } from "../snapshot-file";
 import { isRegistration, sessionExpiredError, tooOldError, type DedupeTable } from "../dedupe-table";
 import { LogStateMachine, type AppendFailure, type AppendIdentity, type AppendWaiter } from "./log-state-machine";
 import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
@@ -67,6 +68,11 @@ interface Proposal {
   readonly commitTimeNs: bigint;
 }
 
+/** What compactLogTo did: the snapshot it holds now, and the WAL's compaction. */
+export interface LogCompaction extends WalCompaction {
+  readonly snapshotIndex: bigint;
+}
+
 export interface ReplicatedLogOptions {
   readonly identity: RaftIdentity;
   readonly peers: readonly Peer[];
@@ -106,6 +112,12 @@ export class ReplicatedLog {
   #rejoining: boolean;
   #stopped = false;
   #lastRefusalLogMs = 0;
+  readonly #storage: WalStorage;
+  readonly #voters: readonly number[];
+  /** The trim point recorded in the snapshots this replica takes (the trimming policy's); 0n for none. */
+  #trimLsn: bigint;
+  /** compactLogTo runs one at a time. */
+  #compaction: Promise<unknown> = Promise.resolve();
 
   constructor(
     options: ReplicatedLogOptions,
@@ -114,8 +126,12 @@ export class ReplicatedLog {
     config: Omit<RaftConfig, "randomInt">,
     dedupe: DedupeTable,
     logger: Logger,
+    trimLsn = 0n,
   ) {
     this.#options = options;
+    this.#storage = storage;
+    this.#voters = config.voters;
+    this.#trimLsn = trimLsn;
     this.#logger = logger;
     this.#rejoining = storage.hardState().rejoinUntil !== undefined;
     this.#wal = wal;
@@ -173,6 +189,48 @@ export class ReplicatedLog {
   get sessions(): { readonly live: number; readonly evicted: number; readonly expired: number } {
     const { evicted, expired } = this.#dedupe.sessionsEnded;
     return { live: this.#dedupe.clientCount, evicted, expired };
+  }
+
+  /**
+   * Compacts the log (issue #14): snapshots the replicated state at the
+   * applied index A (snapshot.bin, written crash-safely; skipped when the
+   * newest snapshot is already at A), then deletes the WAL segments whose
+   * entries are all <= min(lsn, snapshot index). Never deletes an entry above
+   * `lsn` nor one the snapshot does not cover; a follower that needs a
+   * deleted entry gets the snapshot (InstallSnapshot). `trimLsn`, when given,
+   * is recorded in the snapshot as the trim point. Runs one at a time.
+   */
+  compactLogTo(lsn: bigint, trimLsn?: bigint): Promise<LogCompaction> {
+    if (trimLsn !== undefined) this.#trimLsn = trimLsn;
+    const run = this.#compaction.then(() => this.#compactLogTo(lsn));
+    this.#compaction = run.catch(() => undefined);
+    return run;
+  }
+
+  async #compactLogTo(lsn: bigint): Promise<LogCompaction> {
+    if (this.#stopped) throw unavailable("the LogStore is stopping");
+    let snapshot = this.#storage.snapshot();
+    const index = this.#dedupe.positionLsn;
+    if (index > 0n && (snapshot === undefined || index > snapshot.index)) {
+      const term = this.#wal.termAt(index);
+      assert(term !== undefined, `compaction: no term for the applied index ${index}`);
+      const state: LogStoreSnapshot = {
+        index,
+        term,
+        voters: this.#voters,
+        clusterId: this.#options.identity.clusterId,
+        trimLsn: this.#trimLsn,
+        dedupe: this.#dedupe.exportSnapshot(),
+      };
+      await writeSnapshotFile(this.#options.dataDir, encodeSnapshotFile(state));
+      snapshot = { index, term, voters: this.#voters };
+      this.#storage.setSnapshot(snapshot);
+      this.#logger.info({ index: index.toString(), term: term.toString() }, "snapshot taken");
+    }
+    const snapshotIndex = snapshot?.index ?? 0n;
+    const compactTo = lsn < snapshotIndex ? lsn : snapshotIndex;
+    const wal = await this.#wal.compactTo(compactTo);
+    return { snapshotIndex, ...wal };
   }
 
   onCommit(listener: (lsn: bigint) => void): void {

@@ -1,6 +1,8 @@
-import { type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import { type ServerReadableStream, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
 import { failedPrecondition, LpError, Status } from "@logplayer/common";
 import {
+  type InstallSnapshotResponse,
+  type SnapshotChunk,
   type ProbeRequest,
   type ProbeResponse,
   ReplicaStartState,
@@ -92,6 +94,13 @@ export function createReplicationService(
         step(message);
       }
       callback(null, {});
+    },
+    installSnapshot: (
+      call: ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
+      callback: sendUnaryData<InstallSnapshotResponse>,
+    ) => {
+      call.destroy();
+      callback(new LpError(Status.UNIMPLEMENTED, "this replica does not take snapshots yet").toServiceError());
     },
     probe: (call: ServerUnaryCall<ProbeRequest, ProbeResponse>, callback: sendUnaryData<ProbeResponse>) => {
       const reason = mismatch(call.request.clusterId, call.request.peersHash, call.request.clusterLimits);

@@ -1,6 +1,6 @@
 import { assert } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
-import { compacted, type Entry, type HardState, type Storage } from "@logplayer/raft";
+import { compacted, type Entry, type HardState, type SnapshotMeta, type Storage } from "@logplayer/raft";
 import { encodeEntryPayload } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
 
@@ -64,6 +64,7 @@ export class WalStorage implements Storage {
   /** Insertion-ordered by index; holds every entry above the WAL's durable LSN. */
   readonly #recent = new Map<bigint, Entry>();
   #hardState: HardState;
+  #snapshot: SnapshotMeta | undefined = undefined;
 
   constructor(wal: Wal, hardState: HardState, recentEntriesMax: number) {
     assert(recentEntriesMax >= 1, "recentEntriesMax must be positive");
@@ -89,7 +90,19 @@ export class WalStorage implements Storage {
   }
 
   term(index: bigint): bigint | undefined {
-    return this.#wal.termAt(index);
+    const term = this.#wal.termAt(index);
+    if (term !== undefined) return term;
+    return this.#snapshot !== undefined && index === this.#snapshot.index ? this.#snapshot.term : undefined;
+  }
+
+  /** The newest durable snapshot (snapshot.bin): what a follower behind the WAL's first LSN is sent. */
+  snapshot(): SnapshotMeta | undefined {
+    return this.#snapshot;
+  }
+
+  /** snapshot.bin now durably holds `snapshot`. */
+  setSnapshot(snapshot: SnapshotMeta): void {
+    this.#snapshot = snapshot;
   }
 
   /**

@@ -1,7 +1,10 @@
 import { RaftMessageType, type RaftEntry, type RaftMessage } from "@logplayer/proto";
-import type { Entry, Message } from "@logplayer/raft";
+import type { Entry, Message, SnapshotMessage } from "@logplayer/raft";
 
-const TYPE_TO_WIRE: Record<Message["type"], RaftMessageType> = {
+/** What travels in Replication.Step: every message but a snapshot, which has its own stream (InstallSnapshot). */
+export type StepMessage = Exclude<Message, SnapshotMessage>;
+
+const TYPE_TO_WIRE: Record<StepMessage["type"], RaftMessageType> = {
   append: RaftMessageType.RAFT_MESSAGE_TYPE_APPEND,
   "append-response": RaftMessageType.RAFT_MESSAGE_TYPE_APPEND_RESPONSE,
   heartbeat: RaftMessageType.RAFT_MESSAGE_TYPE_HEARTBEAT,
@@ -26,7 +29,7 @@ const EMPTY: Omit<RaftMessage, "type" | "from" | "to" | "term"> = {
   rejoining: false,
 };
 
-export function messageToWire(message: Message): RaftMessage {
+export function messageToWire(message: StepMessage): RaftMessage {
   const base = { ...EMPTY, type: TYPE_TO_WIRE[message.type], from: message.from, to: message.to, term: message.term };
   switch (message.type) {
     case "append":

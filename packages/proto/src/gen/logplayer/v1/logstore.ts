@@ -97,6 +97,25 @@ export function lookupAppendStateToJSON(object: LookupAppendState): string {
   }
 }
 
+export interface ReportTrimPointRequest {
+  /**
+   * Every entry at or below it can be given up: each shard can be restored to
+   * an LSN at least this high without the log.
+   */
+  trimPoint: bigint;
+  /** The shard count the reporter took the minimum over; must be the cluster's. */
+  shardCount: number;
+  /** Who reports, for logs. */
+  reporterId: string;
+}
+
+export interface ReportTrimPointResponse {
+  /** The replica's trim point after the report (never lower than before). */
+  trimPoint: bigint;
+  /** The lowest LSN this replica still stores. */
+  firstLsn: bigint;
+}
+
 export interface AppendRequest {
   txn: Transaction | undefined;
   commitTimeNs: bigint;
@@ -192,7 +211,7 @@ export interface StatusResponse {
   shardMap:
     | ShardMap
     | undefined;
-  /** Lowest LSN still stored (1 until trimming exists). */
+  /** Lowest LSN still stored (rises as WAL segments are trimmed). */
   firstLsn: bigint;
   /** Highest LSN written locally (durable or not). */
   lastLsn: bigint;
@@ -211,6 +230,12 @@ export interface StatusResponse {
   limits:
     | TransactionLimits
     | undefined;
+  /** The highest trim point this replica was told and persisted (0: none yet). */
+  trimPoint: bigint;
+  /** The LSN of the newest snapshot this replica took while trimming since it started (0: none). */
+  snapshotLsn: bigint;
+  /** Bytes of WAL segment files on this replica's disk. */
+  walBytes: bigint;
   /**
    * Where clients reach the shards, index = shard id (--shard-addresses); empty when the LogStore was not
    * told. Lets a client learn the whole cluster from one LogStore address (discovery).
@@ -232,6 +257,183 @@ export interface ReplicaStatus {
   matchLsn: bigint;
   lag: bigint;
 }
+
+function createBaseReportTrimPointRequest(): ReportTrimPointRequest {
+  return { trimPoint: 0n, shardCount: 0, reporterId: "" };
+}
+
+export const ReportTrimPointRequest: MessageFns<ReportTrimPointRequest> = {
+  encode(message: ReportTrimPointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.trimPoint !== 0n) {
+      if (BigInt.asUintN(64, message.trimPoint) !== message.trimPoint) {
+        throw new globalThis.Error("value provided for field message.trimPoint of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.trimPoint);
+    }
+    if (message.shardCount !== 0) {
+      writer.uint32(16).uint32(message.shardCount);
+    }
+    if (message.reporterId !== "") {
+      writer.uint32(26).string(message.reporterId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportTrimPointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReportTrimPointRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.trimPoint = reader.uint64() as bigint;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.shardCount = reader.uint32();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.reporterId = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ReportTrimPointRequest {
+    return {
+      trimPoint: isSet(object.trimPoint) ? BigInt(object.trimPoint) : 0n,
+      shardCount: isSet(object.shardCount) ? globalThis.Number(object.shardCount) : 0,
+      reporterId: isSet(object.reporterId) ? globalThis.String(object.reporterId) : "",
+    };
+  },
+
+  toJSON(message: ReportTrimPointRequest): unknown {
+    const obj: any = {};
+    if (message.trimPoint !== 0n) {
+      obj.trimPoint = message.trimPoint.toString();
+    }
+    if (message.shardCount !== 0) {
+      obj.shardCount = Math.round(message.shardCount);
+    }
+    if (message.reporterId !== "") {
+      obj.reporterId = message.reporterId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportTrimPointRequest>, I>>(base?: I): ReportTrimPointRequest {
+    return ReportTrimPointRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportTrimPointRequest>, I>>(object: I): ReportTrimPointRequest {
+    const message = createBaseReportTrimPointRequest();
+    message.trimPoint = object.trimPoint ?? 0n;
+    message.shardCount = object.shardCount ?? 0;
+    message.reporterId = object.reporterId ?? "";
+    return message;
+  },
+};
+
+function createBaseReportTrimPointResponse(): ReportTrimPointResponse {
+  return { trimPoint: 0n, firstLsn: 0n };
+}
+
+export const ReportTrimPointResponse: MessageFns<ReportTrimPointResponse> = {
+  encode(message: ReportTrimPointResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.trimPoint !== 0n) {
+      if (BigInt.asUintN(64, message.trimPoint) !== message.trimPoint) {
+        throw new globalThis.Error("value provided for field message.trimPoint of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.trimPoint);
+    }
+    if (message.firstLsn !== 0n) {
+      if (BigInt.asUintN(64, message.firstLsn) !== message.firstLsn) {
+        throw new globalThis.Error("value provided for field message.firstLsn of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.firstLsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportTrimPointResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReportTrimPointResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.trimPoint = reader.uint64() as bigint;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.firstLsn = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ReportTrimPointResponse {
+    return {
+      trimPoint: isSet(object.trimPoint) ? BigInt(object.trimPoint) : 0n,
+      firstLsn: isSet(object.firstLsn) ? BigInt(object.firstLsn) : 0n,
+    };
+  },
+
+  toJSON(message: ReportTrimPointResponse): unknown {
+    const obj: any = {};
+    if (message.trimPoint !== 0n) {
+      obj.trimPoint = message.trimPoint.toString();
+    }
+    if (message.firstLsn !== 0n) {
+      obj.firstLsn = message.firstLsn.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportTrimPointResponse>, I>>(base?: I): ReportTrimPointResponse {
+    return ReportTrimPointResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportTrimPointResponse>, I>>(object: I): ReportTrimPointResponse {
+    const message = createBaseReportTrimPointResponse();
+    message.trimPoint = object.trimPoint ?? 0n;
+    message.firstLsn = object.firstLsn ?? 0n;
+    return message;
+  },
+};
 
 function createBaseAppendRequest(): AppendRequest {
   return { txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n, sessionLsn: 0n };
@@ -1277,6 +1479,9 @@ function createBaseStatusResponse(): StatusResponse {
     replicaId: "",
     replicas: [],
     limits: undefined,
+    trimPoint: 0n,
+    snapshotLsn: 0n,
+    walBytes: 0n,
     shardAddresses: [],
   };
 }
@@ -1330,6 +1535,24 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.limits !== undefined) {
       TransactionLimits.encode(message.limits, writer.uint32(98).fork()).join();
+    }
+    if (message.trimPoint !== 0n) {
+      if (BigInt.asUintN(64, message.trimPoint) !== message.trimPoint) {
+        throw new globalThis.Error("value provided for field message.trimPoint of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.trimPoint);
+    }
+    if (message.snapshotLsn !== 0n) {
+      if (BigInt.asUintN(64, message.snapshotLsn) !== message.snapshotLsn) {
+        throw new globalThis.Error("value provided for field message.snapshotLsn of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.snapshotLsn);
+    }
+    if (message.walBytes !== 0n) {
+      if (BigInt.asUintN(64, message.walBytes) !== message.walBytes) {
+        throw new globalThis.Error("value provided for field message.walBytes of type uint64 too large");
+      }
+      writer.uint32(120).uint64(message.walBytes);
     }
     for (const v of message.shardAddresses) {
       writer.uint32(162).string(v!);
@@ -1440,6 +1663,30 @@ export const StatusResponse: MessageFns<StatusResponse> = {
           message.limits = TransactionLimits.decode(reader, reader.uint32());
           continue;
         }
+        case 13: {
+          if (tag !== 104) {
+            break;
+          }
+
+          message.trimPoint = reader.uint64() as bigint;
+          continue;
+        }
+        case 14: {
+          if (tag !== 112) {
+            break;
+          }
+
+          message.snapshotLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 15: {
+          if (tag !== 120) {
+            break;
+          }
+
+          message.walBytes = reader.uint64() as bigint;
+          continue;
+        }
         case 20: {
           if (tag !== 162) {
             break;
@@ -1473,6 +1720,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
         : [],
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
+      trimPoint: isSet(object.trimPoint) ? BigInt(object.trimPoint) : 0n,
+      snapshotLsn: isSet(object.snapshotLsn) ? BigInt(object.snapshotLsn) : 0n,
+      walBytes: isSet(object.walBytes) ? BigInt(object.walBytes) : 0n,
       shardAddresses: globalThis.Array.isArray(object?.shardAddresses)
         ? object.shardAddresses.map((e: any) => globalThis.String(e))
         : [],
@@ -1517,6 +1767,15 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.limits !== undefined) {
       obj.limits = TransactionLimits.toJSON(message.limits);
     }
+    if (message.trimPoint !== 0n) {
+      obj.trimPoint = message.trimPoint.toString();
+    }
+    if (message.snapshotLsn !== 0n) {
+      obj.snapshotLsn = message.snapshotLsn.toString();
+    }
+    if (message.walBytes !== 0n) {
+      obj.walBytes = message.walBytes.toString();
+    }
     if (message.shardAddresses?.length) {
       obj.shardAddresses = message.shardAddresses;
     }
@@ -1544,6 +1803,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
+    message.trimPoint = object.trimPoint ?? 0n;
+    message.snapshotLsn = object.snapshotLsn ?? 0n;
+    message.walBytes = object.walBytes ?? 0n;
     message.shardAddresses = object.shardAddresses?.map((e) => e) || [];
     return message;
   },
@@ -1833,6 +2095,22 @@ export const LogStoreService = {
     responseSerialize: (value: LookupAppendResponse) => Buffer.from(LookupAppendResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => LookupAppendResponse.decode(value),
   },
+  /**
+   * A LogPlayer reports the trim point: the lowest restorable_lsn over every
+   * shard of the shard map. Each replica checks it (INVALID_ARGUMENT above its
+   * commit LSN), keeps the highest it was told (a lower one changes nothing),
+   * persists it, and deletes WAL segments whose entries are all at or below
+   * min(trim point, retention floor). See docs/storage-lifecycle.md, "Trimming".
+   */
+  reportTrimPoint: {
+    path: "/logplayer.v1.LogStore/ReportTrimPoint",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ReportTrimPointRequest) => Buffer.from(ReportTrimPointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ReportTrimPointRequest.decode(value),
+    responseSerialize: (value: ReportTrimPointResponse) => Buffer.from(ReportTrimPointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ReportTrimPointResponse.decode(value),
+  },
 } as const;
 
 export interface LogStoreServer extends UntypedServiceImplementation {
@@ -1879,6 +2157,14 @@ export interface LogStoreServer extends UntypedServiceImplementation {
    * when another scan runs, UNKNOWN when the range is over the bound).
    */
   lookupAppend: handleUnaryCall<LookupAppendRequest, LookupAppendResponse>;
+  /**
+   * A LogPlayer reports the trim point: the lowest restorable_lsn over every
+   * shard of the shard map. Each replica checks it (INVALID_ARGUMENT above its
+   * commit LSN), keeps the highest it was told (a lower one changes nothing),
+   * persists it, and deletes WAL segments whose entries are all at or below
+   * min(trim point, retention floor). See docs/storage-lifecycle.md, "Trimming".
+   */
+  reportTrimPoint: handleUnaryCall<ReportTrimPointRequest, ReportTrimPointResponse>;
 }
 
 export interface LogStoreClient extends Client {
@@ -1986,6 +2272,28 @@ export interface LogStoreClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LookupAppendResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A LogPlayer reports the trim point: the lowest restorable_lsn over every
+   * shard of the shard map. Each replica checks it (INVALID_ARGUMENT above its
+   * commit LSN), keeps the highest it was told (a lower one changes nothing),
+   * persists it, and deletes WAL segments whose entries are all at or below
+   * min(trim point, retention floor). See docs/storage-lifecycle.md, "Trimming".
+   */
+  reportTrimPoint(
+    request: ReportTrimPointRequest,
+    callback: (error: ServiceError | null, response: ReportTrimPointResponse) => void,
+  ): ClientUnaryCall;
+  reportTrimPoint(
+    request: ReportTrimPointRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportTrimPointResponse) => void,
+  ): ClientUnaryCall;
+  reportTrimPoint(
+    request: ReportTrimPointRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportTrimPointResponse) => void,
   ): ClientUnaryCall;
 }
 

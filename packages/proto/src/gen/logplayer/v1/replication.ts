@@ -11,6 +11,8 @@ import {
   Client,
   type ClientOptions,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   Metadata,
@@ -216,6 +218,69 @@ export interface ProbeResponse {
    * votes again once it holds the highest of these.
    */
   commit: bigint;
+}
+
+/**
+ * One piece of a snapshot file in an InstallSnapshot stream. Every chunk
+ * repeats the header fields; the receiver refuses a stream whose chunks
+ * disagree, skip or overlap, or pass total_bytes.
+ */
+export interface SnapshotChunk {
+  clusterId: string;
+  peersHash: string;
+  /** The leader sending it, the follower it is for, and the leader's term. */
+  from: number;
+  to: number;
+  term: bigint;
+  /** The snapshot: its last index and that entry's term. */
+  snapshotIndex: bigint;
+  snapshotTerm: bigint;
+  /** Size of the whole file, and where this chunk's data starts in it. */
+  totalBytes: bigint;
+  offset: bigint;
+  data: Buffer;
+}
+
+export interface InstallSnapshotResponse {
+  /**
+   * True when the follower stepped the snapshot into its Raft core (it
+   * acknowledges through Step once the snapshot is installed durably).
+   */
+  accepted: boolean;
+}
+
+/**
+ * The LogStore's replicated state at a log index: the payload of the
+ * snapshot file (services/logstore/src/snapshot-file.ts frames it with a
+ * version and a checksum). Everything a replica rebuilds from the log on
+ * start, as of `index`.
+ */
+export interface LogStoreSnapshotState {
+  index: bigint;
+  term: bigint;
+  voters: number[];
+  clusterId: string;
+  /**
+   * The trim point (the lowest LSN any shard may still need); 0 until the
+   * trimming policy sets one.
+   */
+  trimLsn: bigint;
+  /**
+   * The dedupe table: its position (= index) and its sessions, least
+   * recently used first.
+   */
+  dedupePositionLsn: bigint;
+  sessions: DedupeSessionState[];
+}
+
+export interface DedupeSessionState {
+  clientId: string;
+  sessionLsn: bigint;
+  lastUsedLsn: bigint;
+  evictedSeqMax: bigint;
+  /** The remembered (seq, lsn) pairs, oldest first (seqs[i] went to lsns[i]). */
+  seqs: bigint[];
+  lsns: bigint[];
 }
 
 function createBaseRaftEntry(): RaftEntry {
@@ -1053,6 +1118,655 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
   },
 };
 
+function createBaseSnapshotChunk(): SnapshotChunk {
+  return {
+    clusterId: "",
+    peersHash: "",
+    from: 0,
+    to: 0,
+    term: 0n,
+    snapshotIndex: 0n,
+    snapshotTerm: 0n,
+    totalBytes: 0n,
+    offset: 0n,
+    data: Buffer.alloc(0),
+  };
+}
+
+export const SnapshotChunk: MessageFns<SnapshotChunk> = {
+  encode(message: SnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.peersHash !== "") {
+      writer.uint32(18).string(message.peersHash);
+    }
+    if (message.from !== 0) {
+      writer.uint32(24).uint32(message.from);
+    }
+    if (message.to !== 0) {
+      writer.uint32(32).uint32(message.to);
+    }
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.term);
+    }
+    if (message.snapshotIndex !== 0n) {
+      if (BigInt.asUintN(64, message.snapshotIndex) !== message.snapshotIndex) {
+        throw new globalThis.Error("value provided for field message.snapshotIndex of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.snapshotIndex);
+    }
+    if (message.snapshotTerm !== 0n) {
+      if (BigInt.asUintN(64, message.snapshotTerm) !== message.snapshotTerm) {
+        throw new globalThis.Error("value provided for field message.snapshotTerm of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.snapshotTerm);
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.totalBytes);
+    }
+    if (message.offset !== 0n) {
+      if (BigInt.asUintN(64, message.offset) !== message.offset) {
+        throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(82).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseSnapshotChunk();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.clusterId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.peersHash = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.from = reader.uint32();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.to = reader.uint32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.term = reader.uint64() as bigint;
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.snapshotIndex = reader.uint64() as bigint;
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.snapshotTerm = reader.uint64() as bigint;
+          continue;
+        }
+        case 8: {
+          if (tag !== 64) {
+            break;
+          }
+
+          message.totalBytes = reader.uint64() as bigint;
+          continue;
+        }
+        case 9: {
+          if (tag !== 72) {
+            break;
+          }
+
+          message.offset = reader.uint64() as bigint;
+          continue;
+        }
+        case 10: {
+          if (tag !== 82) {
+            break;
+          }
+
+          message.data = Buffer.from(reader.bytes());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): SnapshotChunk {
+    return {
+      clusterId: isSet(object.clusterId) ? globalThis.String(object.clusterId) : "",
+      peersHash: isSet(object.peersHash) ? globalThis.String(object.peersHash) : "",
+      from: isSet(object.from) ? globalThis.Number(object.from) : 0,
+      to: isSet(object.to) ? globalThis.Number(object.to) : 0,
+      term: isSet(object.term) ? BigInt(object.term) : 0n,
+      snapshotIndex: isSet(object.snapshotIndex) ? BigInt(object.snapshotIndex) : 0n,
+      snapshotTerm: isSet(object.snapshotTerm) ? BigInt(object.snapshotTerm) : 0n,
+      totalBytes: isSet(object.totalBytes) ? BigInt(object.totalBytes) : 0n,
+      offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: SnapshotChunk): unknown {
+    const obj: any = {};
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.peersHash !== "") {
+      obj.peersHash = message.peersHash;
+    }
+    if (message.from !== 0) {
+      obj.from = Math.round(message.from);
+    }
+    if (message.to !== 0) {
+      obj.to = Math.round(message.to);
+    }
+    if (message.term !== 0n) {
+      obj.term = message.term.toString();
+    }
+    if (message.snapshotIndex !== 0n) {
+      obj.snapshotIndex = message.snapshotIndex.toString();
+    }
+    if (message.snapshotTerm !== 0n) {
+      obj.snapshotTerm = message.snapshotTerm.toString();
+    }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
+    }
+    if (message.offset !== 0n) {
+      obj.offset = message.offset.toString();
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotChunk>, I>>(base?: I): SnapshotChunk {
+    return SnapshotChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotChunk>, I>>(object: I): SnapshotChunk {
+    const message = createBaseSnapshotChunk();
+    message.clusterId = object.clusterId ?? "";
+    message.peersHash = object.peersHash ?? "";
+    message.from = object.from ?? 0;
+    message.to = object.to ?? 0;
+    message.term = object.term ?? 0n;
+    message.snapshotIndex = object.snapshotIndex ?? 0n;
+    message.snapshotTerm = object.snapshotTerm ?? 0n;
+    message.totalBytes = object.totalBytes ?? 0n;
+    message.offset = object.offset ?? 0n;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseInstallSnapshotResponse(): InstallSnapshotResponse {
+  return { accepted: false };
+}
+
+export const InstallSnapshotResponse: MessageFns<InstallSnapshotResponse> = {
+  encode(message: InstallSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accepted !== false) {
+      writer.uint32(8).bool(message.accepted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InstallSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseInstallSnapshotResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.accepted = reader.bool();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): InstallSnapshotResponse {
+    return { accepted: isSet(object.accepted) ? globalThis.Boolean(object.accepted) : false };
+  },
+
+  toJSON(message: InstallSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.accepted !== false) {
+      obj.accepted = message.accepted;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InstallSnapshotResponse>, I>>(base?: I): InstallSnapshotResponse {
+    return InstallSnapshotResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InstallSnapshotResponse>, I>>(object: I): InstallSnapshotResponse {
+    const message = createBaseInstallSnapshotResponse();
+    message.accepted = object.accepted ?? false;
+    return message;
+  },
+};
+
+function createBaseLogStoreSnapshotState(): LogStoreSnapshotState {
+  return { index: 0n, term: 0n, voters: [], clusterId: "", trimLsn: 0n, dedupePositionLsn: 0n, sessions: [] };
+}
+
+export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
+  encode(message: LogStoreSnapshotState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0n) {
+      if (BigInt.asUintN(64, message.index) !== message.index) {
+        throw new globalThis.Error("value provided for field message.index of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.index);
+    }
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.term);
+    }
+    writer.uint32(26).fork();
+    for (const v of message.voters) {
+      writer.uint32(v);
+    }
+    writer.join();
+    if (message.clusterId !== "") {
+      writer.uint32(34).string(message.clusterId);
+    }
+    if (message.trimLsn !== 0n) {
+      if (BigInt.asUintN(64, message.trimLsn) !== message.trimLsn) {
+        throw new globalThis.Error("value provided for field message.trimLsn of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.trimLsn);
+    }
+    if (message.dedupePositionLsn !== 0n) {
+      if (BigInt.asUintN(64, message.dedupePositionLsn) !== message.dedupePositionLsn) {
+        throw new globalThis.Error("value provided for field message.dedupePositionLsn of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.dedupePositionLsn);
+    }
+    for (const v of message.sessions) {
+      DedupeSessionState.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogStoreSnapshotState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseLogStoreSnapshotState();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.index = reader.uint64() as bigint;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.term = reader.uint64() as bigint;
+          continue;
+        }
+        case 3: {
+          if (tag === 24) {
+            message.voters.push(reader.uint32());
+
+            continue;
+          }
+
+          if (tag === 26) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.voters.push(reader.uint32());
+            }
+
+            continue;
+          }
+
+          break;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.clusterId = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.trimLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.dedupePositionLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.sessions.push(DedupeSessionState.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): LogStoreSnapshotState {
+    return {
+      index: isSet(object.index) ? BigInt(object.index) : 0n,
+      term: isSet(object.term) ? BigInt(object.term) : 0n,
+      voters: globalThis.Array.isArray(object?.voters) ? object.voters.map((e: any) => globalThis.Number(e)) : [],
+      clusterId: isSet(object.clusterId) ? globalThis.String(object.clusterId) : "",
+      trimLsn: isSet(object.trimLsn) ? BigInt(object.trimLsn) : 0n,
+      dedupePositionLsn: isSet(object.dedupePositionLsn) ? BigInt(object.dedupePositionLsn) : 0n,
+      sessions: globalThis.Array.isArray(object?.sessions)
+        ? object.sessions.map((e: any) => DedupeSessionState.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LogStoreSnapshotState): unknown {
+    const obj: any = {};
+    if (message.index !== 0n) {
+      obj.index = message.index.toString();
+    }
+    if (message.term !== 0n) {
+      obj.term = message.term.toString();
+    }
+    if (message.voters?.length) {
+      obj.voters = message.voters.map((e) => Math.round(e));
+    }
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.trimLsn !== 0n) {
+      obj.trimLsn = message.trimLsn.toString();
+    }
+    if (message.dedupePositionLsn !== 0n) {
+      obj.dedupePositionLsn = message.dedupePositionLsn.toString();
+    }
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => DedupeSessionState.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogStoreSnapshotState>, I>>(base?: I): LogStoreSnapshotState {
+    return LogStoreSnapshotState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogStoreSnapshotState>, I>>(object: I): LogStoreSnapshotState {
+    const message = createBaseLogStoreSnapshotState();
+    message.index = object.index ?? 0n;
+    message.term = object.term ?? 0n;
+    message.voters = object.voters?.map((e) => e) || [];
+    message.clusterId = object.clusterId ?? "";
+    message.trimLsn = object.trimLsn ?? 0n;
+    message.dedupePositionLsn = object.dedupePositionLsn ?? 0n;
+    message.sessions = object.sessions?.map((e) => DedupeSessionState.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDedupeSessionState(): DedupeSessionState {
+  return { clientId: "", sessionLsn: 0n, lastUsedLsn: 0n, evictedSeqMax: 0n, seqs: [], lsns: [] };
+}
+
+export const DedupeSessionState: MessageFns<DedupeSessionState> = {
+  encode(message: DedupeSessionState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.sessionLsn !== 0n) {
+      if (BigInt.asUintN(64, message.sessionLsn) !== message.sessionLsn) {
+        throw new globalThis.Error("value provided for field message.sessionLsn of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.sessionLsn);
+    }
+    if (message.lastUsedLsn !== 0n) {
+      if (BigInt.asUintN(64, message.lastUsedLsn) !== message.lastUsedLsn) {
+        throw new globalThis.Error("value provided for field message.lastUsedLsn of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.lastUsedLsn);
+    }
+    if (message.evictedSeqMax !== 0n) {
+      if (BigInt.asUintN(64, message.evictedSeqMax) !== message.evictedSeqMax) {
+        throw new globalThis.Error("value provided for field message.evictedSeqMax of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.evictedSeqMax);
+    }
+    writer.uint32(42).fork();
+    for (const v of message.seqs) {
+      if (BigInt.asUintN(64, v) !== v) {
+        throw new globalThis.Error("a value provided in array field seqs of type uint64 is too large");
+      }
+      writer.uint64(v);
+    }
+    writer.join();
+    writer.uint32(50).fork();
+    for (const v of message.lsns) {
+      if (BigInt.asUintN(64, v) !== v) {
+        throw new globalThis.Error("a value provided in array field lsns of type uint64 is too large");
+      }
+      writer.uint64(v);
+    }
+    writer.join();
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DedupeSessionState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDedupeSessionState();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.clientId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.sessionLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.lastUsedLsn = reader.uint64() as bigint;
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.evictedSeqMax = reader.uint64() as bigint;
+          continue;
+        }
+        case 5: {
+          if (tag === 40) {
+            message.seqs.push(reader.uint64() as bigint);
+
+            continue;
+          }
+
+          if (tag === 42) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.seqs.push(reader.uint64() as bigint);
+            }
+
+            continue;
+          }
+
+          break;
+        }
+        case 6: {
+          if (tag === 48) {
+            message.lsns.push(reader.uint64() as bigint);
+
+            continue;
+          }
+
+          if (tag === 50) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.lsns.push(reader.uint64() as bigint);
+            }
+
+            continue;
+          }
+
+          break;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): DedupeSessionState {
+    return {
+      clientId: isSet(object.clientId) ? globalThis.String(object.clientId) : "",
+      sessionLsn: isSet(object.sessionLsn) ? BigInt(object.sessionLsn) : 0n,
+      lastUsedLsn: isSet(object.lastUsedLsn) ? BigInt(object.lastUsedLsn) : 0n,
+      evictedSeqMax: isSet(object.evictedSeqMax) ? BigInt(object.evictedSeqMax) : 0n,
+      seqs: globalThis.Array.isArray(object?.seqs) ? object.seqs.map((e: any) => BigInt(e)) : [],
+      lsns: globalThis.Array.isArray(object?.lsns) ? object.lsns.map((e: any) => BigInt(e)) : [],
+    };
+  },
+
+  toJSON(message: DedupeSessionState): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.sessionLsn !== 0n) {
+      obj.sessionLsn = message.sessionLsn.toString();
+    }
+    if (message.lastUsedLsn !== 0n) {
+      obj.lastUsedLsn = message.lastUsedLsn.toString();
+    }
+    if (message.evictedSeqMax !== 0n) {
+      obj.evictedSeqMax = message.evictedSeqMax.toString();
+    }
+    if (message.seqs?.length) {
+      obj.seqs = message.seqs.map((e) => e.toString());
+    }
+    if (message.lsns?.length) {
+      obj.lsns = message.lsns.map((e) => e.toString());
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DedupeSessionState>, I>>(base?: I): DedupeSessionState {
+    return DedupeSessionState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DedupeSessionState>, I>>(object: I): DedupeSessionState {
+    const message = createBaseDedupeSessionState();
+    message.clientId = object.clientId ?? "";
+    message.sessionLsn = object.sessionLsn ?? 0n;
+    message.lastUsedLsn = object.lastUsedLsn ?? 0n;
+    message.evictedSeqMax = object.evictedSeqMax ?? 0n;
+    message.seqs = object.seqs?.map((e) => e) || [];
+    message.lsns = object.lsns?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /**
  * Raft traffic between the replicas of one LogStore cluster. Every request
  * names the cluster and a hash of the peer list, so a replica configured for
@@ -1090,6 +1804,21 @@ export const ReplicationService = {
     responseSerialize: (value: ProbeResponse) => Buffer.from(ProbeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => ProbeResponse.decode(value),
   },
+  /**
+   * The leader's snapshot, to a follower that needs entries the leader has
+   * compacted away: the snapshot file in chunks (bounded in size and in
+   * number, see services/logstore/README.md), then the follower installs it
+   * and takes the log after it through Step. Replica certificates only.
+   */
+  installSnapshot: {
+    path: "/logplayer.v1.Replication/InstallSnapshot",
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: (value: SnapshotChunk) => Buffer.from(SnapshotChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => SnapshotChunk.decode(value),
+    responseSerialize: (value: InstallSnapshotResponse) => Buffer.from(InstallSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => InstallSnapshotResponse.decode(value),
+  },
 } as const;
 
 export interface ReplicationServer extends UntypedServiceImplementation {
@@ -1106,6 +1835,13 @@ export interface ReplicationServer extends UntypedServiceImplementation {
    * entries the cluster counted on).
    */
   probe: handleUnaryCall<ProbeRequest, ProbeResponse>;
+  /**
+   * The leader's snapshot, to a follower that needs entries the leader has
+   * compacted away: the snapshot file in chunks (bounded in size and in
+   * number, see services/logstore/README.md), then the follower installs it
+   * and takes the log after it through Step. Replica certificates only.
+   */
+  installSnapshot: handleClientStreamingCall<SnapshotChunk, InstallSnapshotResponse>;
 }
 
 export interface ReplicationClient extends Client {
@@ -1147,6 +1883,28 @@ export interface ReplicationClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ProbeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The leader's snapshot, to a follower that needs entries the leader has
+   * compacted away: the snapshot file in chunks (bounded in size and in
+   * number, see services/logstore/README.md), then the follower installs it
+   * and takes the log after it through Step. Replica certificates only.
+   */
+  installSnapshot(
+    callback: (error: ServiceError | null, response: InstallSnapshotResponse) => void,
+  ): ClientWritableStream<SnapshotChunk>;
+  installSnapshot(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InstallSnapshotResponse) => void,
+  ): ClientWritableStream<SnapshotChunk>;
+  installSnapshot(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InstallSnapshotResponse) => void,
+  ): ClientWritableStream<SnapshotChunk>;
+  installSnapshot(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InstallSnapshotResponse) => void,
+  ): ClientWritableStream<SnapshotChunk>;
 }
 
 export const ReplicationClient = makeGenericClientConstructor(

@@ -225,6 +225,13 @@ export interface ShardStatusResponse {
    */
   diskFull: string;
   /**
+   * The LSN this shard can be restored to without the log: durable_lsn, or
+   * with shard backups on the lower of durable_lsn and the newest backup's
+   * LSN. The LogStore trims only below the minimum of this over every shard
+   * (docs/storage-lifecycle.md, "Trimming").
+   */
+  restorableLsn: bigint;
+  /**
    * The applied LSN of the newest backup in --backup-dir (0 = none, or no
    * --backup-dir).
    */
@@ -1580,6 +1587,7 @@ function createBaseShardStatusResponse(): ShardStatusResponse {
     deliveryStreams: 0,
     limits: undefined,
     diskFull: "",
+    restorableLsn: 0n,
     newestBackupLsn: 0n,
     logUnreachable: "",
   };
@@ -1637,6 +1645,12 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     }
     if (message.diskFull !== "") {
       writer.uint32(98).string(message.diskFull);
+    }
+    if (message.restorableLsn !== 0n) {
+      if (BigInt.asUintN(64, message.restorableLsn) !== message.restorableLsn) {
+        throw new globalThis.Error("value provided for field message.restorableLsn of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.restorableLsn);
     }
     if (message.newestBackupLsn !== 0n) {
       if (BigInt.asUintN(64, message.newestBackupLsn) !== message.newestBackupLsn) {
@@ -1753,6 +1767,14 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
           message.diskFull = reader.string();
           continue;
         }
+        case 13: {
+          if (tag !== 104) {
+            break;
+          }
+
+          message.restorableLsn = reader.uint64() as bigint;
+          continue;
+        }
         case 14: {
           if (tag !== 112) {
             break;
@@ -1792,6 +1814,7 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       deliveryStreams: isSet(object.deliveryStreams) ? globalThis.Number(object.deliveryStreams) : 0,
       limits: isSet(object.limits) ? TransactionLimits.fromJSON(object.limits) : undefined,
       diskFull: isSet(object.diskFull) ? globalThis.String(object.diskFull) : "",
+      restorableLsn: isSet(object.restorableLsn) ? BigInt(object.restorableLsn) : 0n,
       newestBackupLsn: isSet(object.newestBackupLsn) ? BigInt(object.newestBackupLsn) : 0n,
       logUnreachable: isSet(object.logUnreachable) ? globalThis.String(object.logUnreachable) : "",
     };
@@ -1835,6 +1858,9 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
     if (message.diskFull !== "") {
       obj.diskFull = message.diskFull;
     }
+    if (message.restorableLsn !== 0n) {
+      obj.restorableLsn = message.restorableLsn.toString();
+    }
     if (message.newestBackupLsn !== 0n) {
       obj.newestBackupLsn = message.newestBackupLsn.toString();
     }
@@ -1865,6 +1891,7 @@ export const ShardStatusResponse: MessageFns<ShardStatusResponse> = {
       ? TransactionLimits.fromPartial(object.limits)
       : undefined;
     message.diskFull = object.diskFull ?? "";
+    message.restorableLsn = object.restorableLsn ?? 0n;
     message.newestBackupLsn = object.newestBackupLsn ?? 0n;
     message.logUnreachable = object.logUnreachable ?? "";
     return message;

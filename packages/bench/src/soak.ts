@@ -1,0 +1,294 @@
+#!/usr/bin/env node
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import type { MutationInput } from "@logplayer/client";
+import { LocalCluster } from "@logplayer/cluster";
+import { LOOPBACK_HOST, monotonicNs, parseFlags, parseIntegerInRange, runMain } from "@logplayer/common";
+import { MutationKind } from "@logplayer/proto";
+import { scrapeMetrics } from "./group-commit";
+import { runOpenLoop } from "./open-loop";
+import { RATE_MAX } from "./schedule";
+import { judgeTrend, type GrowthBound, type TrendSample, type TrendVerdict } from "./soak-trend";
+import { Workload } from "./workload";
+
+/*
+ * pnpm soak --duration 1h --rate R: the bench workload against a local
+ * cluster with trimming on, for a long time. Every --sample-interval it
+ * records each service's disk bytes (its data directory) and RSS; the
+ * LogStore's restart time is measured before the load and after it. At the
+ * end a slope is fitted over the last half of each series, and the run fails
+ * when one grows faster than its bound (docs/storage-lifecycle.md).
+ */
+
+interface SoakFlags {
+  duration: number;
+  rate: number;
+  sampleInterval: number;
+  shards: number;
+  logstoreReplicas: number;
+  segmentBytesMax: number;
+  valueBytes: number;
+  keysPerTxn: number;
+  keySpace: number;
+  maxGrowthPctPerHour: number;
+  diskFloorMibPerHour: number;
+  rssFloorMibPerHour: number;
+  keepData: boolean;
+}
+
+const MIB = 1024 * 1024;
+const CONNECT_TIMEOUT_MS = 15_000;
+const COMMIT_TIMEOUT_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 30_000;
+const INFLIGHT_MAX = 2000;
+const METRICS_TIMEOUT_MS = 2_000;
+
+function parseSeconds(name: string): (value: string) => number {
+  return (value) => {
+    const match = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(value.trim());
+    if (match === null) throw new InvalidArgumentError(`${name} must be a duration such as 90s, 2m or 1h, got "${value}"`);
+    const seconds = Number(match[1]) * { s: 1, m: 60, h: 3600 }[match[2] ?? "s"]!;
+    if (!(seconds > 0)) throw new InvalidArgumentError(`${name} must be positive, got "${value}"`);
+    return seconds;
+  };
+}
+
+function parseOptions(argv: readonly string[]): SoakFlags {
+  const int = (name: string, min: number, max: number) => parseIntegerInRange(name, min, max);
+  const command = new Command("soak")
+    .description("Soak: the bench workload with trimming on; fails when disk bytes or RSS of a service grow without bound.")
+    .option("--duration <time>", "how long the load runs (90s, 30m, 1h)", parseSeconds("--duration"), 3600)
+    .option("--rate <txn/s>", "offered load, transactions per second", int("--rate", 1, RATE_MAX), 200)
+    .option("--sample-interval <time>", "time between samples", parseSeconds("--sample-interval"), 60)
+    .option("--shards <count>", "shards", int("--shards", 1, 64), 3)
+    .option(
+      "--logstore-replicas <count>",
+      "LogStore replicas (followers do not trim before Raft snapshots exist)",
+      int("--logstore-replicas", 1, 7),
+      1,
+    )
+    .option(
+      "--segment-bytes-max <n>",
+      "the LogStore's WAL segment size (small: trimming is seen sooner)",
+      int("--segment-bytes-max", 4096, 2 ** 31),
+      16 * MIB,
+    )
+    .option("--value-bytes <bytes>", "size of each value", int("--value-bytes", 0, 256 * 1024), 1024)
+    .option("--keys-per-txn <count>", "keys PUT by each transaction", int("--keys-per-txn", 1, 64), 10)
+    .option("--key-space <count>", "distinct keys", int("--key-space", 1, 10_000_000), 10_000)
+    .option(
+      "--max-growth-pct-per-hour <pct>",
+      "allowed fitted growth per hour, % of the series' mean",
+      int("--max-growth-pct-per-hour", 1, 10_000),
+      50,
+    )
+    .option(
+      "--disk-floor-mib-per-hour <n>",
+      "growth per hour always allowed for disk bytes",
+      int("--disk-floor-mib-per-hour", 0, 1 << 20),
+      256,
+    )
+    .option("--rss-floor-mib-per-hour <n>", "growth per hour always allowed for RSS", int("--rss-floor-mib-per-hour", 0, 1 << 20), 64)
+    .option("--keep-data", "keep the cluster's data and logs", false);
+  return parseFlags(command, argv).opts<SoakFlags>();
+}
+
+/** Bytes of the regular files under `dir` (0 when it does not exist). */
+function directoryBytes(dir: string): number {
+  let total = 0;
+  let names: fs.Dirent[];
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of names) {
+    const full = path.join(dir, entry.name);
+    try {
+      if (entry.isDirectory()) total += directoryBytes(full);
+      else if (entry.isFile()) total += fs.statSync(full).size;
+    } catch {
+      // Deleted meanwhile (a trimmed segment, a temp file).
+    }
+  }
+  return total;
+}
+
+/** Resident set size of `pid` from /proc (Linux); null elsewhere or when it is gone. */
+function rssBytes(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match === null ? null : Number(match[1]) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+interface Series {
+  readonly name: string;
+  readonly metric: "disk" | "rss";
+  readonly samples: TrendSample[];
+}
+
+function sampleAll(cluster: LocalCluster, series: Map<string, Series>, tS: number): void {
+  for (const spec of cluster.plan) {
+    const add = (metric: "disk" | "rss", value: number | null): void => {
+      if (value === null) return;
+      const key = `${spec.name}/${metric}`;
+      let entry = series.get(key);
+      if (entry === undefined) {
+        entry = { name: spec.name, metric, samples: [] };
+        series.set(key, entry);
+      }
+      entry.samples.push({ tS, value });
+    };
+    if (spec.dataDir !== undefined) add("disk", directoryBytes(spec.dataDir));
+    add("rss", rssBytes(cluster.process(spec.name).pid));
+  }
+}
+
+async function timeRestart(cluster: LocalCluster, name: string): Promise<number> {
+  const started = performance.now();
+  await cluster.restart(name);
+  return performance.now() - started;
+}
+
+/** lp_logstore_first_lsn and lp_logstore_trim_point of one replica, for the summary ("?" when unreadable). */
+async function trimFigures(cluster: LocalCluster): Promise<string[]> {
+  const lines: string[] = [];
+  for (const spec of cluster.plan) {
+    if (spec.service !== "logstore" || spec.metricsPort < 0) continue;
+    let text = "";
+    try {
+      text = await scrapeMetrics(LOOPBACK_HOST, spec.metricsPort, METRICS_TIMEOUT_MS);
+    } catch {
+      // reported as "?"
+    }
+    const gauge = (name: string): string => new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? "?";
+    lines.push(
+      `${spec.name}: first_lsn=${gauge("lp_logstore_first_lsn")} trim_point=${gauge("lp_logstore_trim_point")} ` +
+        `last_lsn=${gauge("lp_logstore_last_lsn")} wal_bytes=${gauge("lp_logstore_wal_bytes")}`,
+    );
+  }
+  return lines;
+}
+
+const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
+
+function formatVerdicts(rows: readonly { series: Series; verdict: TrendVerdict }[]): string {
+  const header = "service          metric  first MiB   last MiB   mean(2nd half) MiB  slope MiB/h  allowed MiB/h  verdict";
+  const lines = rows.map(({ series, verdict }) =>
+    [
+      series.name.padEnd(16),
+      series.metric.padEnd(6),
+      mib(verdict.first).padStart(10),
+      mib(verdict.last).padStart(10),
+      mib(verdict.mean).padStart(20),
+      (verdict.slopePerHour === null ? "n/a" : mib(verdict.slopePerHour)).padStart(12),
+      mib(verdict.allowedPerHour).padStart(14),
+      verdict.slopePerHour === null ? "  too few samples" : verdict.grows ? "  GROWS" : "  bounded",
+    ].join(" "),
+  );
+  return [header, ...lines].join("\n");
+}
+
+async function main(): Promise<void> {
+  const flags = parseOptions(process.argv);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-soak-"));
+  const cluster = await LocalCluster.prepare({
+    dataDir,
+    shardCount: flags.shards,
+    logPlayers: 1,
+    logStoreReplicas: flags.logstoreReplicas,
+    ports: "auto",
+    logLevel: "warn",
+    extraArgs: { logstore: ["--segment-bytes-max", String(flags.segmentBytesMax)] },
+  });
+  const out = (line: string): boolean => process.stdout.write(`${line}\n`);
+  let failed = false;
+  try {
+    await cluster.startAll();
+    const logstoreName = cluster.plan.find((spec) => spec.service === "logstore")!.name;
+    const restartAtStartMs = await timeRestart(cluster, logstoreName);
+    out(`soak: ${flags.duration} s at ${flags.rate} txn/s, sampling every ${flags.sampleInterval} s; data in ${dataDir}`);
+    const client = await cluster.connectClient({ timeoutMs: CONNECT_TIMEOUT_MS, security: cluster.adminSecurity });
+    const series = new Map<string, Series>();
+    const started = performance.now();
+    const elapsedS = (): number => (performance.now() - started) / 1000;
+    let loadDone = false;
+    const workload = new Workload({
+      keysPerTxn: flags.keysPerTxn,
+      valueBytes: flags.valueBytes,
+      keySpace: flags.keySpace,
+      shardCount: flags.shards,
+      seed: 1,
+    });
+    const load = runOpenLoop(
+      {
+        rate: flags.rate,
+        durationS: flags.duration,
+        inflightMax: INFLIGHT_MAX,
+        drainTimeoutMs: DRAIN_TIMEOUT_MS,
+        clock: monotonicNs,
+        nextTxn: () => workload.next(),
+        commit: async (txn) => {
+          const mutations = txn.keys.map(
+            (key, i): MutationInput => ({ kind: MutationKind.MUTATION_KIND_PUT, key, value: txn.values[i]!, delta: 0n }),
+          );
+          const { lsn } = await client.commit(mutations, { commitTimeNs: monotonicNs(), timeoutMs: COMMIT_TIMEOUT_MS });
+          return lsn;
+        },
+        shardCount: flags.shards,
+      },
+      () => undefined,
+    ).finally(() => {
+      loadDone = true;
+    });
+    // Samples on a fixed grid until the load ends, then one last one.
+    sampleAll(cluster, series, 0);
+    for (let next = flags.sampleInterval; !loadDone; next += flags.sampleInterval) {
+      const waitMs = Math.max(0, (next - elapsedS()) * 1000);
+      await Promise.race([load.then(() => undefined), new Promise((resolve) => setTimeout(resolve, waitMs))]);
+      if (loadDone) break;
+      sampleAll(cluster, series, elapsedS());
+      const wal = [...series.values()].find((s) => s.name === logstoreName && s.metric === "disk")?.samples.at(-1)?.value ?? 0;
+      out(`  t=${elapsedS().toFixed(0)} s  ${logstoreName} disk ${mib(wal)} MiB`);
+    }
+    const result = await load;
+    sampleAll(cluster, series, elapsedS());
+    const figures = await trimFigures(cluster);
+    client.close();
+    const restartAtEndMs = await timeRestart(cluster, logstoreName);
+
+    const bound = (metric: "disk" | "rss"): GrowthBound => ({
+      relativePctPerHour: flags.maxGrowthPctPerHour,
+      absolutePerHour: (metric === "disk" ? flags.diskFloorMibPerHour : flags.rssFloorMibPerHour) * MIB,
+    });
+    const rows = [...series.values()].map((s) => ({ series: s, verdict: judgeTrend(s.samples, bound(s.metric)) }));
+    out("");
+    out(`load: ${result.acked} acked, ${result.failed} failed, ${result.skipped} skipped of ${result.slotsTotal} slots`);
+    for (const line of figures) out(line);
+    out(`${logstoreName} restart: ${restartAtStartMs.toFixed(0)} ms at start, ${restartAtEndMs.toFixed(0)} ms at the end`);
+    out(formatVerdicts(rows));
+    const growing = rows.filter((row) => row.verdict.grows);
+    if (result.acked === 0) {
+      failed = true;
+      out("FAIL: no transaction was acknowledged");
+    }
+    if (growing.length > 0) {
+      failed = true;
+      out(`FAIL: grows without bound: ${growing.map((row) => `${row.series.name} ${row.series.metric}`).join(", ")}`);
+    }
+    if (!failed) out("PASS: every series bounded");
+  } finally {
+    await cluster.stop();
+    if (flags.keepData) process.stderr.write(`data and logs kept in ${dataDir}\n`);
+    else fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (failed) process.exitCode = 1;
+}
+
+runMain("soak", main);
