@@ -256,6 +256,15 @@ export class DedupeTable {
     this.#positionLsn = snapshot.positionLsn;
   }
 
+  /** Replaces everything the table holds by `snapshot` (a follower installing a leader's snapshot). */
+  replaceWithSnapshot(snapshot: DedupeTableSnapshot): void {
+    this.#sessions.clear();
+    this.#oldest = null;
+    this.#newest = null;
+    this.#positionLsn = 0n;
+    this.loadSnapshot(snapshot);
+  }
+
   #open(clientId: string, sessionLsn: bigint): ClientSession {
     const session: ClientSession = {
       clientId,

@@ -325,6 +325,19 @@ async function startServing(
     logger,
   );
   server.addService(LogStoreService, createLogStoreService(node, metrics, logger));
+  // Test-only: the trimming policy that will call compactLogTo is not here yet; a process test compacts on a signal.
+  if (process.env["LP_TEST_ONLY_COMPACT_ON_SIGUSR2"] === "1") {
+    process.on("SIGUSR2", () => {
+      node.compactLogTo(node.commitLsn).then(
+        (done) =>
+          logger.info(
+            { snapshotIndex: done.snapshotIndex.toString(), firstLsn: done.firstLsn.toString(), segmentsDeleted: done.segmentsDeleted },
+            "test-only compaction done",
+          ),
+        (err: unknown) => logger.warn({ err: String(err) }, "test-only compaction failed"),
+      );
+    });
+  }
   // A single voter has no peers to hear from: it serves no Replication.
   if (!singleVoter) server.addService(ReplicationService, replication.service());
   const health = addHealthService(server);

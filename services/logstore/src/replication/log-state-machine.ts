@@ -106,6 +106,12 @@ export class LogStateMachine {
     return this.#appliedLsn;
   }
 
+  /** A leader's snapshot through `index` was installed (the dedupe table already holds its state). */
+  restoredSnapshot(index: bigint): void {
+    assert(index > this.#appliedLsn, `log state machine: snapshot at ${index} does not move past applied ${this.#appliedLsn}`);
+    this.#appliedLsn = index;
+  }
+
   /** Leading, and the no-op of this term is applied: appends may be proposed. */
   get leaderReady(): boolean {
     return this.#leaderTerm !== 0n && this.#appliedLsn >= this.#leaderNoopLsn;

@@ -10,6 +10,7 @@ import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
 import { WalStorage } from "./wal-storage";
+import { DEFAULT_SNAPSHOT_TRANSFER_LIMITS } from "./snapshot-transfer";
 import type { LogStoreSnapshot } from "../snapshot-file";
 
 export interface ReplicationSetup {
@@ -148,6 +149,7 @@ export async function openReplication(
     messageBytesMax: limits.messageBytesMax,
     appendQueueMax: limits.appendQueueMax,
     onFatal,
+    snapshotLimits: DEFAULT_SNAPSHOT_TRANSFER_LIMITS,
     security: transport.security,
     refusals: transport.refusals,
   };

@@ -1,7 +1,9 @@
 import { type ChannelCredentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { assert, grpcChannelOptions, Status } from "@logplayer/common";
 import { ReplicationClient, type StepRequest } from "@logplayer/proto";
-import type { Message, NodeId } from "@logplayer/raft";
+import type { InstallSnapshotResponse } from "@logplayer/proto";
+import type { Message, NodeId, SnapshotMessage } from "@logplayer/raft";
+import { sendSnapshot, type SnapshotSend, type SnapshotTransferLimits } from "./snapshot-transfer";
 import type { Peer } from "./peers";
 import type { RaftIdentity } from "./raft-state-file";
 import type { RaftTransport } from "./raft-driver";
@@ -18,6 +20,8 @@ export interface PeerTransportOptions {
   readonly channelCredentials: ChannelCredentials;
   /** Logs a refusal by a peer (rate-limited by the caller). */
   readonly onRefused: (text: string) => void;
+  /** A snapshot message from the core: it travels by InstallSnapshot (sendSnapshot), not Step. */
+  readonly onSnapshot: (message: SnapshotMessage) => void;
 }
 
 /**
@@ -52,13 +56,22 @@ export class PeerTransport implements RaftTransport {
   send(messages: readonly Message[]): void {
     if (this.#closed) return;
     for (const message of messages) {
-      // No snapshot is sent yet: this replica never compacts its log, so its core never asks for one.
-      if (message.type === "snapshot") continue;
+      if (message.type === "snapshot") {
+        this.#options.onSnapshot(message);
+        continue;
+      }
       const link = this.#links.get(message.to);
       if (link === undefined || link.queue.length >= this.#options.peerQueueMessagesMax) continue;
       link.queue.push(message);
     }
     for (const link of this.#links.values()) if (!link.sending && link.queue.length > 0) this.#flush(link);
+  }
+
+  /** Streams a snapshot to peer `send.to` (InstallSnapshot); rejects when the peer is unknown or the transfer fails. */
+  sendSnapshot(send: SnapshotSend, limits: SnapshotTransferLimits): Promise<InstallSnapshotResponse> {
+    const link = this.#links.get(send.to);
+    if (link === undefined || this.#closed) return Promise.reject(new Error(`no link to replica ${send.to}`));
+    return sendSnapshot(link.client, send, limits);
   }
 
   close(): void {

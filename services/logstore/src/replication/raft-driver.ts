@@ -1,6 +1,18 @@
 import { assert } from "@logplayer/common";
 import { checkIncomingMessage, RaftNode } from "@logplayer/raft";
-import type { Entry, HardState, Message, NodeId, ProposeResult, RaftConfig, RaftStatus, Ready, Storage } from "@logplayer/raft";
+import type {
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ProposeResult,
+  RaftConfig,
+  RaftStatus,
+  Ready,
+  SnapshotMeta,
+  SnapshotOutcome,
+  Storage,
+} from "@logplayer/raft";
 import { entryPayloadProblem } from "./wal-storage";
 
 /**
@@ -18,6 +30,16 @@ export interface RaftLogWriter {
    * through RaftDriver.persisted(). `entries` is owned by the core: do not mutate.
    */
   write(truncateAfter: bigint | undefined, entries: readonly Entry[], done: Completion): void;
+}
+
+/**
+ * Installs a leader's snapshot on a follower (Ready.snapshot): the state it
+ * names, which the adapter received with the snapshot message, made durable,
+ * and the log emptied to continue after it. `done` runs once all of that is
+ * durable and visible through the Storage port.
+ */
+export interface SnapshotInstaller {
+  install(snapshot: SnapshotMeta, done: Completion): void;
 }
 
 /** Where term, vote and commit survive a crash (raft-state.json, or a simulated disk). */
@@ -67,6 +89,8 @@ export interface RaftDriverPorts {
   readonly transport: RaftTransport;
   readonly clock: RaftClock;
   readonly random: RaftRandom;
+  /** Absent where snapshots are never installed: a Ready asking for one is then fatal. */
+  readonly snapshots?: SnapshotInstaller;
 }
 
 /**
@@ -200,6 +224,11 @@ export class RaftDriver {
     this.#enqueue(() => this.#node.persisted(index, term), "now");
   }
 
+  /** The transfer of a snapshot to follower `to` ended (see RaftNode.reportSnapshot). */
+  reportSnapshot(to: NodeId, outcome: SnapshotOutcome): void {
+    this.#enqueue(() => this.#node.reportSnapshot(to, outcome));
+  }
+
   /** Runs `input` in the queue, where it may read the node's status and propose; ignored once stopped. */
   propose(input: (node: RaftProposer) => void): void {
     this.#enqueue(() => input(this.#node));
@@ -302,15 +331,24 @@ export class RaftDriver {
     return false;
   }
 
-  /** 1. hard state (durable when term or vote changed); 2. the log (truncation, then entries). */
+  /** 1. hard state (durable when term or vote changed); 2. the log (a snapshot, a truncation, then entries). */
   #persist(ready: Ready, then: () => void): void {
-    const { log, hardState } = this.#options.ports;
+    const { log, hardState, snapshots } = this.#options.ports;
     const writeLog = (): void => {
       if (ready.truncateAfter === undefined && ready.entries.length === 0) then();
       else log.write(ready.truncateAfter, ready.entries, this.#resume(then));
     };
-    if (ready.hardState === undefined) writeLog();
-    else hardState.save(ready.hardState, ready.hardStateMustSync, this.#resume(writeLog));
+    const installSnapshot = (): void => {
+      const snapshot = ready.snapshot;
+      if (snapshot === undefined) {
+        writeLog();
+        return;
+      }
+      assert(snapshots !== undefined, "raft driver: a snapshot to install and no installer");
+      snapshots.install(snapshot, this.#resume(writeLog));
+    };
+    if (ready.hardState === undefined) installSnapshot();
+    else hardState.save(ready.hardState, ready.hardStateMustSync, this.#resume(installSnapshot));
   }
 
   /** 3. send, 4. apply, 5. advance. */

@@ -19,11 +19,12 @@ import {
   type ReplicaStatus,
   type ReplicationServer,
 } from "@logplayer/proto";
-import { NO_NODE, type RaftConfig, type RaftStatus } from "@logplayer/raft";
+import { NO_NODE, type RaftConfig, type RaftStatus, type SnapshotMessage, type SnapshotMeta } from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
 import { logStoreTrace } from "../hop-trace-points";
 import type { Wal, WalCompaction } from "@logplayer/wal";
-import { encodeSnapshotFile, writeSnapshotFile, type LogStoreSnapshot } from "../snapshot-file";
+import { encodeSnapshotFile, readSnapshotFile, writeSnapshotFile, type LogStoreSnapshot } from "../snapshot-file";
+import type { ReceivedSnapshot, SnapshotTransferLimits } from "./snapshot-transfer";
 import { isRegistration, sessionExpiredError, tooOldError, type DedupeTable } from "../dedupe-table";
 import { LogStateMachine, type AppendFailure, type AppendIdentity, type AppendWaiter } from "./log-state-machine";
 import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
@@ -83,6 +84,8 @@ export interface ReplicatedLogOptions {
   /** Bounds the WAL's queue: the in-flight windows are sized below it. */
   readonly appendQueueMax: number;
   readonly onFatal: (error: Error) => void;
+  /** Bounds of InstallSnapshot, sending and receiving. */
+  readonly snapshotLimits: SnapshotTransferLimits;
   /** mTLS to the peers and the sender check on Step, or --insecure. */
   readonly security: TransportSecurity;
   readonly refusals: RefusalLog;
@@ -118,6 +121,10 @@ export class ReplicatedLog {
   #trimLsn: bigint;
   /** compactLogTo runs one at a time. */
   #compaction: Promise<unknown> = Promise.resolve();
+  /** Snapshots received (InstallSnapshot) and stepped into the core, by index, until it asks to install one. */
+  readonly #receivedSnapshots = new Map<bigint, ReceivedSnapshot>();
+  /** Followers a snapshot is being streamed to. */
+  readonly #snapshotsInFlight = new Set<number>();
 
   constructor(
     options: ReplicatedLogOptions,
@@ -146,6 +153,7 @@ export class ReplicatedLog {
       peerRpcTimeoutMs: options.limits.peerRpcTimeoutMs,
       channelCredentials: channelCredentialsFor(options.security),
       onRefused: (text) => this.#logRefusal(text),
+      onSnapshot: (message) => this.#sendSnapshot(message),
     });
     this.#logWriter = new WalLogWriter(wal, storage, logger);
     // A quarter of the WAL's byte bound stays free for what this replica must take without refusing: the
@@ -161,6 +169,7 @@ export class ReplicatedLog {
         transport: this.#transport,
         clock: walTimerClock(wal),
         random: mathRandom,
+        snapshots: { install: (snapshot, done) => this.#installSnapshot(snapshot, done) },
       },
       application: {
         apply: (entries) => {
@@ -231,6 +240,77 @@ export class ReplicatedLog {
     const compactTo = lsn < snapshotIndex ? lsn : snapshotIndex;
     const wal = await this.#wal.compactTo(compactTo);
     return { snapshotIndex, ...wal };
+  }
+
+  /** Leader: streams snapshot.bin to the follower the core named; the transfer's end goes back to the core. */
+  #sendSnapshot(message: SnapshotMessage): void {
+    const to = message.to;
+    if (this.#snapshotsInFlight.has(to) || this.#stopped) return;
+    this.#snapshotsInFlight.add(to);
+    const limits = this.#options.snapshotLimits;
+    void (async () => {
+      const loaded = await readSnapshotFile(this.#options.dataDir);
+      if (loaded === null) throw new Error("no snapshot.bin to send");
+      const { index, term, voters } = loaded.snapshot;
+      this.#logger.info({ to, index: index.toString(), bytes: loaded.bytes.length }, "sending a snapshot");
+      const meta = { index, term, voters };
+      await this.#transport.sendSnapshot({ identity: this.#options.identity, to, term: message.term, meta, bytes: loaded.bytes }, limits);
+    })().then(
+      () => {
+        this.#snapshotsInFlight.delete(to);
+        this.#driver.reportSnapshot(to, "finished");
+      },
+      (err: unknown) => {
+        this.#snapshotsInFlight.delete(to);
+        this.#logRefusal(`sending a snapshot to replica ${to} failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.#driver.reportSnapshot(to, "failed");
+      },
+    );
+  }
+
+  /** Follower: a whole, checked snapshot arrived; keep it until the core asks to install it, and step its message. */
+  #receiveSnapshot(received: ReceivedSnapshot): void {
+    if (this.#stopped) throw unavailable("the LogStore is stopping");
+    this.#receivedSnapshots.set(received.meta.index, received);
+    // At most the two newest: the core installs the newest it restored, older ones it acknowledges without data.
+    const indexes = [...this.#receivedSnapshots.keys()].sort((a, b) => (a < b ? 1 : -1));
+    for (const old of indexes.slice(2)) this.#receivedSnapshots.delete(old);
+    this.#driver.step({
+      type: "snapshot",
+      from: received.from,
+      to: this.#options.identity.replicaId,
+      term: received.term,
+      snapshot: received.meta,
+    });
+  }
+
+  /**
+   * Ready.snapshot: makes the received snapshot this replica's state, durably:
+   * snapshot.bin first, then the WAL emptied to continue after it (a crash in
+   * between is finished on the next start: see openReplication), then the
+   * in-memory state (dedupe table, applied index, the Raft storage's view).
+   */
+  #installSnapshot(meta: SnapshotMeta, done: (error?: Error) => void): void {
+    const received = this.#receivedSnapshots.get(meta.index);
+    if (received === undefined || received.meta.term !== meta.term) {
+      done(new Error(`raft asked to install snapshot ${meta.term}/${meta.index}, which this replica did not receive`));
+      return;
+    }
+    void (async () => {
+      await writeSnapshotFile(this.#options.dataDir, received.bytes);
+      await this.#wal.resetAfter(meta.index);
+      this.#storage.forgetAll();
+      this.#storage.setSnapshot(meta);
+      this.#dedupe.replaceWithSnapshot(received.state.dedupe);
+      this.#state.restoredSnapshot(meta.index);
+      this.#trimLsn = received.state.trimLsn;
+      this.#receivedSnapshots.clear();
+      this.#logger.info({ index: meta.index.toString(), term: meta.term.toString() }, "snapshot installed");
+      this.#commitListener(meta.index);
+    })().then(
+      () => done(),
+      (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+    );
   }
 
   onCommit(listener: (lsn: bigint) => void): void {
@@ -528,6 +608,7 @@ export class ReplicatedLog {
           commit: status.commit,
         };
       },
+      { voters: this.#voters, limits: this.#options.snapshotLimits, receive: (received) => this.#receiveSnapshot(received) },
     );
   }
 

@@ -16,6 +16,15 @@ import type { ProbeAnswer } from "./blank-start";
 import { LIMITS_MISMATCH } from "./peers";
 import type { RaftIdentity } from "./raft-state-file";
 import { messageFromWire } from "./wire";
+import { SnapshotAssembler, type ReceivedSnapshot, type SnapshotTransferLimits } from "./snapshot-transfer";
+
+/** Where InstallSnapshot streams go, once assembled and checked (see snapshot-transfer.ts). */
+export interface SnapshotReceiver {
+  readonly voters: readonly number[];
+  readonly limits: SnapshotTransferLimits;
+  /** Stages the snapshot and steps its message into the core. */
+  readonly receive: (snapshot: ReceivedSnapshot) => void;
+}
 
 const STEP_METHOD = "/logplayer.v1.Replication/Step";
 
@@ -25,7 +34,9 @@ const STEP_METHOD = "/logplayer.v1.Replication/Step";
  * `from` to the certificate, so one replica cannot speak for another.
  */
 export interface StepSenderCheck {
-  readonly senderOf: (call: ServerUnaryCall<StepRequest, StepResponse>) => PeerIdentity | null;
+  readonly senderOf: (
+    call: ServerUnaryCall<StepRequest, StepResponse> | ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
+  ) => PeerIdentity | null;
   readonly refusals: RefusalLog;
 }
 
@@ -43,7 +54,9 @@ export function createReplicationService(
   onRefused: (text: string) => void,
   senderCheck: StepSenderCheck | null,
   probe: () => ProbeAnswer,
+  snapshots?: SnapshotReceiver,
 ): ReplicationServer {
+  let receivingSnapshot = false;
   const mismatch = (clusterId: string, peersHash: string, clusterLimits: string): string | null => {
     if (clusterId !== identity.clusterId || peersHash !== identity.peersHash) {
       return (
@@ -99,8 +112,55 @@ export function createReplicationService(
       call: ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
       callback: sendUnaryData<InstallSnapshotResponse>,
     ) => {
-      call.destroy();
-      callback(new LpError(Status.UNIMPLEMENTED, "this replica does not take snapshots yet").toServiceError());
+      if (snapshots === undefined || receivingSnapshot) {
+        const error =
+          snapshots === undefined
+            ? new LpError(Status.UNAVAILABLE, "this replica takes no snapshot while it starts")
+            : new LpError(Status.RESOURCE_EXHAUSTED, "this replica is already receiving a snapshot");
+        call.destroy();
+        callback(error.toServiceError());
+        return;
+      }
+      const sender = senderCheck?.senderOf(call) ?? null;
+      if (senderCheck !== null && sender === null) {
+        call.destroy();
+        callback(new LpError(Status.PERMISSION_DENIED, "InstallSnapshot needs a logstore-replica certificate").toServiceError());
+        return;
+      }
+      receivingSnapshot = true;
+      const assembler = new SnapshotAssembler(identity, snapshots.voters, snapshots.limits, sender?.name ?? null);
+      let answered = false;
+      const answer = (error: Error | null): void => {
+        if (answered) return;
+        answered = true;
+        receivingSnapshot = false;
+        if (error === null) {
+          callback(null, { accepted: true });
+          return;
+        }
+        call.destroy();
+        const coded = LpError.is(error) ? error : new LpError(Status.INTERNAL, error.message);
+        onRefused(`refused a snapshot: ${coded.message}`);
+        callback(coded.toServiceError());
+      };
+      call.on("data", (chunk: SnapshotChunk) => {
+        if (answered) return;
+        try {
+          assembler.add(chunk);
+        } catch (err: unknown) {
+          answer(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      call.on("end", () => {
+        if (answered) return;
+        try {
+          snapshots.receive(assembler.finish());
+          answer(null);
+        } catch (err: unknown) {
+          answer(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      call.on("error", () => answer(new LpError(Status.CANCELLED, "the snapshot stream broke")));
     },
     probe: (call: ServerUnaryCall<ProbeRequest, ProbeResponse>, callback: sendUnaryData<ProbeResponse>) => {
       const reason = mismatch(call.request.clusterId, call.request.peersHash, call.request.clusterLimits);

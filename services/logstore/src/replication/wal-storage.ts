@@ -148,6 +148,11 @@ export class WalStorage implements Storage {
     }
   }
 
+  /** Forgets every entry kept (a snapshot replaced the log). */
+  forgetAll(): void {
+    this.#recent.clear();
+  }
+
   /** Forgets entries above `index` (the WAL drops them too). */
   truncateAfter(index: bigint): void {
     for (const key of [...this.#recent.keys()]) if (key > index) this.#recent.delete(key);
