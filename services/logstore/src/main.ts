@@ -27,6 +27,7 @@ import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
 import { startLogStore, type LogStoreOptions } from "./start-logstore";
 import { parseByteSize, parseDuration } from "./trim/retention-flags";
 import { DEFAULT_TRIM_PASS_INTERVAL_MS } from "./trim/start-trimming";
+import { RAFT_CATCH_UP_ENTRIES_DEFAULT } from "./trim/trim-rule";
 import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "@logplayer/wal";
 
 // Graceful shutdown is bounded to about 5 s: open calls get this long, then
@@ -68,6 +69,7 @@ interface LogStoreFlags extends TlsFlags {
   http2WindowBytes: number;
   retainBytes: number;
   retainAge: number;
+  trimCatchUpEntries: number;
   logLevel: LogLevel;
 }
 
@@ -320,6 +322,16 @@ function buildCommand(): Command {
         .argParser(parseDuration("--retain-age"))
         .default(0),
     )
+    .addOption(
+      intOption(
+        "--trim-catch-up-entries <n>",
+        "a leader keeps the log for replicas at most this many entries behind; further behind, they catch up by snapshot",
+        "LP_TRIM_CATCH_UP_ENTRIES",
+        RAFT_CATCH_UP_ENTRIES_DEFAULT,
+        0,
+        1_000_000_000,
+      ),
+    )
     .addOption(http2WindowOption())
     .addOption(envOption("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, "LP_LOG_LEVEL", "info").choices(LOG_LEVELS));
   return withTlsOptions(command);
@@ -372,6 +384,7 @@ function toOptions(flags: LogStoreFlags): LogStoreOptions {
     trim: {
       retention: { retainBytes: flags.retainBytes, retainAgeMs: flags.retainAge },
       passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS,
+      catchUpEntries: flags.trimCatchUpEntries,
     },
   };
 }

@@ -125,7 +125,14 @@ afterAll(async () => {
 
 it("a follower behind the leader's compacted log catches up through InstallSnapshot, then the log", async () => {
   let leaderId: number | undefined;
-  await waitFor("a leader", async () => (leaderId = await leader()) !== undefined, { timeoutMs: 30_000 });
+  await waitFor(
+    "a leader",
+    async () => {
+      leaderId = await leader();
+      return leaderId !== undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   const follower = REPLICAS.find((id) => id !== leaderId)!;
   let seq = 1n;
   for (; seq <= 10n; seq++) await append(leaderId!, seq);

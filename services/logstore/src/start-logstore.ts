@@ -49,7 +49,7 @@ import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
 import { DEFAULT_TRIM_PASS_INTERVAL_MS, startTrimming, type RunningTrimmer, type TrimOptions } from "./trim/start-trimming";
-import { NO_RETENTION, raftTrimFloor } from "./trim/trim-rule";
+import { NO_RETENTION, RAFT_CATCH_UP_ENTRIES_DEFAULT, raftTrimFloor } from "./trim/trim-rule";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
 export const WAL_DIRECTORY = "wal";
@@ -274,10 +274,14 @@ async function startServing(
   }
   let trimming: RunningTrimmer;
   try {
-    const trimOptions = options.trim ?? { retention: NO_RETENTION, passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS };
+    const trimOptions = options.trim ?? {
+      retention: NO_RETENTION,
+      passIntervalMs: DEFAULT_TRIM_PASS_INTERVAL_MS,
+      catchUpEntries: RAFT_CATCH_UP_ENTRIES_DEFAULT,
+    };
     const walDir = path.join(options.dataDir, WAL_DIRECTORY);
     const commitLsn = (): bigint => replication.appliedLsn;
-    const raftFloor = (): bigint => raftTrimFloor(replication.status(), singleVoter);
+    const raftFloor = (): bigint => raftTrimFloor(replication.status(), singleVoter, trimOptions.catchUpEntries);
     const { shardCount } = meta.shardMap;
     const compactLog = (lsn: bigint, trimPoint: bigint) => replication.compactLogTo(lsn, trimPoint);
     trimming = await startTrimming(

@@ -8,6 +8,8 @@ export interface TrimOptions {
   readonly retention: RetentionPolicy;
   /** How often a trim pass runs without a report (retention by age, and the WAL bytes figure). */
   readonly passIntervalMs: number;
+  /** A leader keeps the log for replicas at most this many entries behind; further behind, they get a snapshot. */
+  readonly catchUpEntries: number;
 }
 
 export const DEFAULT_TRIM_PASS_INTERVAL_MS = 10_000;

@@ -81,15 +81,21 @@ describe("raftTrimFloor", () => {
   const replicas = (...matches: number[]) => matches.map((match) => ({ matchLsn: BigInt(match) }));
 
   it("does not bound a single voter", () => {
-    expect(raftTrimFloor({ role: "leader", replicas: [] }, true)).toBe(NO_RAFT_FLOOR);
+    expect(raftTrimFloor({ role: "leader", replicas: [] }, true, 100)).toBe(NO_RAFT_FLOOR);
   });
 
-  it("is the lowest match on a leader, 0 while a peer's progress is unknown", () => {
-    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 40, 70) }, false)).toBe(40n);
-    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 0, 70) }, false)).toBe(0n);
+  it("on a leader, keeps the entries of every replica within the catch-up window of the highest match", () => {
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 40, 70) }, false, 100)).toBe(40n);
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 40, 70) }, false, 50)).toBe(40n);
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 40, 70) }, false, 49)).toBe(70n);
   });
 
-  it("keeps everything on a follower", () => {
-    expect(raftTrimFloor({ role: "follower", replicas: replicas(90, 90, 90) }, false)).toBe(0n);
+  it("does not keep entries for a replica further behind, or of unknown progress: it gets a snapshot", () => {
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(20_000, 3, 19_990) }, false, 100)).toBe(19_990n);
+    expect(raftTrimFloor({ role: "leader", replicas: replicas(90, 0, 85) }, false, 100)).toBe(85n);
+  });
+
+  it("does not bound a follower: should it lead, it sends snapshots too", () => {
+    expect(raftTrimFloor({ role: "follower", replicas: replicas(90, 90, 90) }, false, 100)).toBe(NO_RAFT_FLOOR);
   });
 });
