@@ -21,6 +21,7 @@ import {
   MutationKind,
   PROTOCOL_VERSION,
   ShardService,
+  ShardStatusResponse,
   LookupAppendState,
   type AppendRequest,
   type AppendResponse,
@@ -267,19 +268,22 @@ export async function startShard(shard: FakeShard, port = 0): Promise<void> {
       respond(shard.readFaults, callback, () => scanPage(shard, call.request));
     },
     status: (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
-      respond(shard.readFaults, callback, () => ({
-        protocolVersion: PROTOCOL_VERSION,
-        shardId: shard.shardId,
-        clusterId: FAKE_CLUSTER_ID,
-        shardMap: undefined,
-        appliedLsn: shard.appliedLsn,
-        durableLsn: shard.appliedLsn,
-        restorableLsn: shard.appliedLsn,
-        partsApplied: shard.appliedLsn,
-        partsDuplicate: 0n,
-        gaps: 0n,
-        deliveryStreams: 1,
-      })),
+      // fromPartial: every field a newer proto adds gets its default, so the reply always encodes.
+      respond(shard.readFaults, callback, () =>
+        ShardStatusResponse.fromPartial({
+          protocolVersion: PROTOCOL_VERSION,
+          shardId: shard.shardId,
+          clusterId: FAKE_CLUSTER_ID,
+          shardMap: undefined,
+          appliedLsn: shard.appliedLsn,
+          durableLsn: shard.appliedLsn,
+          restorableLsn: shard.appliedLsn,
+          partsApplied: shard.appliedLsn,
+          partsDuplicate: 0n,
+          gaps: 0n,
+          deliveryStreams: 1,
+        }),
+      ),
     deliveryStats: (call: ServerUnaryCall<{ reset: boolean }, unknown>, callback: sendUnaryData<unknown>) => {
       shard.statsResets.push(call.request.reset);
       respond(shard.readFaults, callback, () => ({ playerDelayUs: "p", applyDelayUs: "a", sqliteCommitDelayUs: "s", parts: 7n }));

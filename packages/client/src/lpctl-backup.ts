@@ -21,10 +21,29 @@ import {
   type BackupManifest,
   type BackupOnDisk,
 } from "@logplayer/common";
-import { lockDataDir } from "@logplayer/data-dir-lock";
+import type { lockDataDir as LockDataDir } from "@logplayer/data-dir-lock";
 import { type BackupChunk, ShardClient } from "@logplayer/proto";
 import { channelCredentialsFor, type TransportSecurity } from "@logplayer/tls";
 import { toClientError } from "./errors";
+
+/**
+ * The data-directory lock, loaded only by `lpctl restore`: it takes a kernel
+ * lock through SQLite (a native addon), which the published client does not
+ * ship. A restore runs on the shard's host, from a checkout or the image,
+ * where the lock is present.
+ */
+function loadLockDataDir(): typeof LockDataDir {
+  try {
+    // A require, not an import: the client works without this optional piece.
+    return (require("@logplayer/data-dir-lock") as { lockDataDir: typeof LockDataDir }).lockDataDir;
+  } catch {
+    throw new LpError(
+      Status.FAILED_PRECONDITION,
+      "lpctl restore needs @logplayer/data-dir-lock, which the published client does not include: run it from a LogPlayer " +
+        "checkout or image on the shard's host",
+    );
+  }
+}
 
 /** A backup's chunks are 1 MiB; the channel takes up to this much in one message. */
 const BACKUP_MESSAGE_BYTES_MAX = 16 * 1024 * 1024;
@@ -79,7 +98,7 @@ export function addBackupCommands(program: Command, host: BackupCommandHost): vo
     .action(async (what: string, id: number, opts: { from: string; dataDir: string; clusterId?: string }) => {
       requireShard(what);
       fs.mkdirSync(opts.dataDir, { recursive: true });
-      const lock = lockDataDir(opts.dataDir, `lpctl restore shard ${id}`);
+      const lock = loadLockDataDir()(opts.dataDir, `lpctl restore shard ${id}`);
       try {
         const databaseFile = path.join(opts.dataDir, SHARD_DATABASE_FILE_NAME);
         const manifest = await installRestoredDatabase(opts.from, databaseFile, { shardId: id, clusterId: opts.clusterId ?? null });

@@ -94,7 +94,15 @@ describe("lpctl members", () => {
 describe("lpctl status verdict", () => {
   const logStore = { role: "leader", leaderAddress: "h:1", commitLsn: 20n, clusterId: "c", limits: undefined } as StatusResponse;
   const shard = (deliveryStreams: number, appliedLsn: bigint) =>
-    ({ shardId: 0, clusterId: "c", appliedLsn, deliveryStreams, limits: undefined, diskFull: "" }) as ShardStatusResponse;
+    ({
+      shardId: 0,
+      clusterId: "c",
+      appliedLsn,
+      deliveryStreams,
+      limits: undefined,
+      diskFull: "",
+      logUnreachable: "",
+    }) as ShardStatusResponse;
   const cluster = (over: Partial<ClusterStatus>): ClusterStatus => ({
     logStoreAddress: "h:1",
     logStore,

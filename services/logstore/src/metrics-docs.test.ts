@@ -9,7 +9,7 @@ import { createRaftMetrics } from "./raft-metrics";
 it("docs/operations.md lists every lp_ metric the LogStore registers", () => {
   const registry = new Registry();
   createLogStoreMetrics(registry);
-  const view = { role: "follower", term: 0n, leaderAddress: "", commitIndex: 0n, replicas: [] };
+  const view = { role: "follower", term: 0n, leaderAddress: "", commitIndex: 0n, replicas: [], messagesRefused: 0 };
   createRaftMetrics(registry, "1", () => view).stop();
   new RefusalLog("logstore", registry, silentLogger());
   const docs = fs.readFileSync(path.join(__dirname, "..", "..", "..", "docs", "operations.md"), "utf8");

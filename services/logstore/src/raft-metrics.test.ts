@@ -21,6 +21,7 @@ const follower: RaftView = {
   term: 3n,
   leaderAddress: "127.0.0.1:7101",
   commitIndex: 40n,
+  messagesRefused: 0,
   replicas: [row("1", { role: "leader" }), row("2", { role: "follower", term: 3n, lastLsn: 41n, commitLsn: 39n, matchLsn: 41n })],
 };
 
@@ -29,6 +30,7 @@ const leader: RaftView = {
   term: 4n,
   leaderAddress: "127.0.0.1:7102",
   commitIndex: 50n,
+  messagesRefused: 7,
   replicas: [
     row("1", { role: "follower", term: 4n, matchLsn: 45n, lag: 5n }),
     row("2", { role: "leader", term: 4n, lastLsn: 50n, commitLsn: 50n, matchLsn: 50n }),
@@ -63,6 +65,7 @@ describe("Raft metrics", () => {
     expect(text).toMatch(/^lp_raft_follower_match_index\{peer="1"[^}]*\} 45$/m);
     expect(text).toMatch(/^lp_raft_follower_lag_entries\{peer="1"[^}]*\} 5$/m);
     expect(text).not.toMatch(/^lp_raft_follower_match_index\{peer="2"/m);
+    expect(text).toMatch(/^lp_raft_messages_refused_total(\{[^}]*\})? 7$/m);
   });
 
   it("counts a leader change when the leader or its term changes, not on the first sight", async () => {

@@ -11,6 +11,8 @@ export interface RaftView {
   readonly commitIndex: bigint;
   /** This replica's own row first, then its peers (match and lag known only on the leader). */
   readonly replicas: readonly ReplicaStatus[];
+  /** Raft messages from peers refused by validation since start (impossible for this node; dropped). */
+  readonly messagesRefused: number;
 }
 
 /** Every role a replica reports, each a value of the `role` label (the current one is 1, the others 0). */
@@ -54,6 +56,15 @@ export function createRaftMetrics(registry: Registry, replicaId: string, view: (
       const status = view();
       const role = self(status)?.role ?? status.role;
       for (const candidate of RAFT_ROLES) this.set({ role: candidate }, candidate === role ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: "lp_raft_messages_refused_total",
+    help: "Raft messages from authenticated peers refused before the core saw them (impossible for this node; dropped).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(view().messagesRefused);
     },
   });
   scalar("lp_raft_term", "Current Raft term (every election increments it).", (s) => s.term);

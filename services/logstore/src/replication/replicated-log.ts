@@ -621,7 +621,14 @@ export class ReplicatedLog {
 
   // ---- status --------------------------------------------------------------------
 
-  status(): { role: string; term: bigint; leaderAddress: string; commitIndex: bigint; replicas: ReplicaStatus[] } {
+  status(): {
+    role: string;
+    term: bigint;
+    leaderAddress: string;
+    commitIndex: bigint;
+    replicas: ReplicaStatus[];
+    messagesRefused: number;
+  } {
     const status = this.#driver.status();
     const replicas = this.#options.peers.map((peer): ReplicaStatus => {
       if (peer.id === status.id) {
@@ -650,6 +657,14 @@ export class ReplicatedLog {
         lag: progress !== undefined ? status.lastIndex - match : 0n,
       };
     });
-    return { role: status.role, term: status.term, leaderAddress: this.#leaderAddress() ?? "", commitIndex: status.commit, replicas };
+    const { messagesRefused } = this.#driver;
+    return {
+      role: status.role,
+      term: status.term,
+      leaderAddress: this.#leaderAddress() ?? "",
+      commitIndex: status.commit,
+      replicas,
+      messagesRefused,
+    };
   }
 }
