@@ -65,7 +65,7 @@ function parseOptions(argv: readonly string[]): SoakFlags {
     .option("--shards <count>", "shards", int("--shards", 1, 64), 3)
     .option(
       "--logstore-replicas <count>",
-      "LogStore replicas (followers do not trim before Raft snapshots exist)",
+      "LogStore replicas (each trims on its own; a replica far behind catches up by snapshot)",
       int("--logstore-replicas", 1, 7),
       1,
     )
