@@ -1,6 +1,7 @@
 import { MutationKind, type LogEntry } from "@logplayer/proto";
 import { DEFAULT_RAFT_CONFIG, MemoryStorage, type Entry, type Message } from "@logplayer/raft";
 import { encodeEntryPayload } from "@logplayer/wal";
+import { memoryDriverPorts } from "./memory-driver-ports.fixture";
 import { RaftDriver } from "./raft-driver";
 
 // The driver refuses, before the core takes it, an append whose entries a correct leader could not send:
@@ -15,25 +16,7 @@ function follower(): { driver: RaftDriver; writes: (readonly Entry[])[]; refused
     config: { ...DEFAULT_RAFT_CONFIG, id: 2, voters: [1, 2, 3], appliedIndex: 0n },
     storage,
     tickMs: 100,
-    ports: {
-      log: {
-        write: (truncateAfter, entries, done) => {
-          if (truncateAfter !== undefined) storage.truncateAfter(truncateAfter);
-          storage.append(entries);
-          if (entries.length > 0) writes.push(entries);
-          done();
-        },
-      },
-      hardState: {
-        save: (state, _mustSync, done) => {
-          storage.setHardState(state);
-          done();
-        },
-      },
-      transport: { send: () => {} },
-      clock: { every: () => () => {}, soon: (run) => run() },
-      random: { int: () => 0 },
-    },
+    ports: memoryDriverPorts(storage, writes, (run) => run()),
     application: { apply: () => {}, observe: () => {} },
     onFatal: (error) => fatal.push(error),
     onMessageRefused: (reason) => refused.push(reason),

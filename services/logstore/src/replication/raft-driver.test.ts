@@ -1,4 +1,5 @@
 import { DEFAULT_RAFT_CONFIG, MemoryStorage, type Entry } from "@logplayer/raft";
+import { memoryDriverPorts } from "./memory-driver-ports.fixture";
 import { RaftDriver } from "./raft-driver";
 
 // A one-voter driver over in-memory ports whose soon() only queues its runs, so that a test sees what the
@@ -17,25 +18,7 @@ function oneVoter(): {
     config: { ...DEFAULT_RAFT_CONFIG, id: 1, voters: [1], appliedIndex: 0n },
     storage,
     tickMs: 100,
-    ports: {
-      log: {
-        write: (truncateAfter, entries, done) => {
-          if (truncateAfter !== undefined) storage.truncateAfter(truncateAfter);
-          storage.append(entries);
-          if (entries.length > 0) writes.push(entries);
-          done();
-        },
-      },
-      hardState: {
-        save: (state, _mustSync, done) => {
-          storage.setHardState(state);
-          done();
-        },
-      },
-      transport: { send: () => {} },
-      clock: { every: () => () => {}, soon: (run) => soon.push(run) },
-      random: { int: () => 0 },
-    },
+    ports: memoryDriverPorts(storage, writes, (run) => soon.push(run)),
     application: { apply: (entries) => applied.push(...entries), observe: () => {} },
     onFatal: (error) => {
       throw error;
