@@ -9,7 +9,7 @@ import { LocalCluster } from "./cluster";
 import { CONSOLE_PORT_DEFAULT, startLocalConsole } from "./console";
 import { LOCAL_LOGSTORE_REPLICAS, LOG_PLAYERS_DEFAULT, LOG_PLAYERS_MAX, LOGSTORE_REPLICAS_MAX, SHARD_COUNT_DEFAULT } from "./plan";
 import { describeExit } from "./process";
-import { type DeadProcess, formatProgressLine } from "./progress-line";
+import { commitRate, type DeadProcess, formatProgressLine } from "./progress-line";
 
 interface MainOptions {
   shards: number;
@@ -126,6 +126,7 @@ function startProgress(cluster: LocalCluster, client: LogPlayerClient, dead: Dea
   const tty = process.stdout.isTTY === true;
   let polling = false;
   let stopped = false;
+  let lastCommit: { commitLsn: bigint; atMs: number } | undefined;
   const render = async (): Promise<void> => {
     if (polling || stopped) return;
     polling = true;
@@ -139,7 +140,10 @@ function startProgress(cluster: LocalCluster, client: LogPlayerClient, dead: Dea
       }
       if (stopped) return; // the answer came in after shutdown began
       const width = tty ? (process.stdout.columns ?? TERMINAL_WIDTH_DEFAULT) - 1 : Number.MAX_SAFE_INTEGER;
-      const text = formatProgressLine({ status, statusError, dead }, width);
+      const current = status === undefined ? undefined : { commitLsn: status.logStore.commitLsn, atMs: Date.now() };
+      const rate = current === undefined ? undefined : commitRate(lastCommit, current);
+      if (current !== undefined) lastCommit = current;
+      const text = formatProgressLine({ status, statusError, dead, ...(rate === undefined ? {} : { commitRate: rate }) }, width);
       process.stdout.write(tty ? `\r\x1b[2K${text}` : `${new Date().toISOString()} ${text}\n`);
     } finally {
       polling = false;

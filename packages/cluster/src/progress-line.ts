@@ -12,10 +12,22 @@ export interface ProgressSnapshot {
   status: ClusterStatus | undefined;
   statusError: string | undefined;
   dead: readonly DeadProcess[];
+  /** Committed entries per second since the previous snapshot (undefined on the first). */
+  commitRate?: number;
+}
+
+/** Committed entries per second between two readings of the commit LSN; undefined without a usable pair. */
+export function commitRate(
+  previous: { commitLsn: bigint; atMs: number } | undefined,
+  current: { commitLsn: bigint; atMs: number },
+): number | undefined {
+  if (previous === undefined || current.atMs <= previous.atMs || current.commitLsn < previous.commitLsn) return undefined;
+  return (Number(current.commitLsn - previous.commitLsn) * 1000) / (current.atMs - previous.atMs);
 }
 
 /**
- * One line: commit LSN, then each shard's applied LSN and lag (or its error),
+ * One line: the leader, how many replicas answer (naming those that do not),
+ * commit LSN and rate, then each shard's applied LSN and lag (or its error),
  * then any process that died unexpectedly and which log to read. Cut to
  * `widthMax` so an in-place (\r) refresh never wraps. Pure.
  */
@@ -25,7 +37,15 @@ export function formatProgressLine(snapshot: ProgressSnapshot, widthMax: number)
   if (status === undefined) {
     parts.push(`logstore unreachable: ${firstLine(snapshot.statusError ?? "no status")}`);
   } else {
-    parts.push(`commit ${status.logStore.commitLsn}`);
+    const leader = status.logStore.leaderAddress;
+    parts.push(leader === undefined || leader === "" ? "no leader" : `leader ${leader}`);
+    const members = status.members ?? [];
+    if (members.length > 1) {
+      const down = members.filter((member) => member.self === undefined).map((member) => `replica ${member.replicaId}`);
+      parts.push(`replicas ${members.length - down.length}/${members.length} up${down.length > 0 ? ` (${down.join(", ")} down)` : ""}`);
+    }
+    const rate = snapshot.commitRate === undefined ? "" : ` (${Math.round(snapshot.commitRate)}/s)`;
+    parts.push(`commit ${status.logStore.commitLsn}${rate}`);
     for (const shard of status.shards) {
       if (shard.status === undefined) {
         parts.push(`shard-${shard.shardId} down (${shard.error?.codeName ?? "no answer"})`);
