@@ -24,6 +24,7 @@ import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
 import { parsePeers, type Peer } from "./replication/peers";
 import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
+import { DEFAULT_SNAPSHOT_TRANSFER_LIMITS } from "./replication/snapshot-transfer";
 import { startLogStore, type LogStoreOptions } from "./start-logstore";
 import { parseByteSize, parseDuration } from "./trim/retention-flags";
 import { DEFAULT_TRIM_PASS_INTERVAL_MS } from "./trim/start-trimming";
@@ -62,6 +63,9 @@ interface LogStoreFlags extends TlsFlags {
   join?: boolean;
   tickMs: number;
   electionTicks: number;
+  snapshotChunkBytesMax: number;
+  snapshotBytesMax: number;
+  snapshotTransferTimeoutMs: number;
   dedupeClientsMax: number;
   dedupeSessionIdleEntriesMax: number;
   dedupeLookupScanEntriesMax: number;
@@ -266,6 +270,36 @@ function buildCommand(): Command {
     )
     .addOption(
       intOption(
+        "--snapshot-chunk-bytes-max <n>",
+        "bytes of snapshot data per InstallSnapshot chunk, sent and accepted (replicated mode)",
+        "LP_SNAPSHOT_CHUNK_BYTES_MAX",
+        DEFAULT_SNAPSHOT_TRANSFER_LIMITS.chunkBytesMax,
+        4096,
+        16 * 1024 * 1024,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--snapshot-bytes-max <n>",
+        "largest snapshot a replica sends or accepts; a bigger one is refused before any byte is kept (replicated mode)",
+        "LP_SNAPSHOT_BYTES_MAX",
+        DEFAULT_SNAPSHOT_TRANSFER_LIMITS.snapshotBytesMax,
+        1024 * 1024,
+        Number.MAX_SAFE_INTEGER,
+      ),
+    )
+    .addOption(
+      intOption(
+        "--snapshot-transfer-timeout-ms <n>",
+        "deadline of one InstallSnapshot transfer (replicated mode)",
+        "LP_SNAPSHOT_TRANSFER_TIMEOUT_MS",
+        DEFAULT_SNAPSHOT_TRANSFER_LIMITS.transferTimeoutMs,
+        1000,
+        24 * 60 * 60 * 1000,
+      ),
+    )
+    .addOption(
+      intOption(
         "--dedupe-clients-max <n>",
         "clients remembered for idempotent appends (least recently written forgotten first)",
         "LP_DEDUPE_CLIENTS_MAX",
@@ -399,6 +433,11 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
     peers,
     join: flags.join === true,
     limits: { ...DEFAULT_REPLICATION_LIMITS, tickMs: flags.tickMs, electionTicks: flags.electionTicks },
+    snapshotLimits: {
+      chunkBytesMax: flags.snapshotChunkBytesMax,
+      snapshotBytesMax: flags.snapshotBytesMax,
+      transferTimeoutMs: flags.snapshotTransferTimeoutMs,
+    },
   };
 }
 

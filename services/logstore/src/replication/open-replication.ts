@@ -10,7 +10,7 @@ import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
 import { WalStorage } from "./wal-storage";
-import { DEFAULT_SNAPSHOT_TRANSFER_LIMITS } from "./snapshot-transfer";
+import { DEFAULT_SNAPSHOT_TRANSFER_LIMITS, type SnapshotTransferLimits } from "./snapshot-transfer";
 import type { LogStoreSnapshot } from "../snapshot-file";
 
 export interface ReplicationSetup {
@@ -21,6 +21,8 @@ export interface ReplicationSetup {
   readonly singleVoter?: true;
   /** --join: a blank replica of an existing cluster rejoins instead of refusing to start (see blank-start.ts). */
   readonly join?: boolean;
+  /** Bounds of InstallSnapshot transfers, sent and received (default DEFAULT_SNAPSHOT_TRANSFER_LIMITS). */
+  readonly snapshotLimits?: SnapshotTransferLimits;
 }
 
 /** How a replica with an empty data directory reaches its peers before it has a Raft node. */
@@ -149,7 +151,7 @@ export async function openReplication(
     messageBytesMax: limits.messageBytesMax,
     appendQueueMax: limits.appendQueueMax,
     onFatal,
-    snapshotLimits: DEFAULT_SNAPSHOT_TRANSFER_LIMITS,
+    snapshotLimits: setup.snapshotLimits ?? DEFAULT_SNAPSHOT_TRANSFER_LIMITS,
     security: transport.security,
     refusals: transport.refusals,
   };
