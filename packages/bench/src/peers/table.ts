@@ -30,6 +30,8 @@ export interface SystemRun {
   allApplied: boolean;
   /** CPU of every process of the pipeline (server(s), consumers, load generator), ms per acknowledged transaction. */
   cpuMsPerTxn: number;
+  /** The cluster's LogPlayer delay (dispatch -> shard received); the peers have no such hop. */
+  logPlayerDelay?: DelaySummary;
 }
 
 /** The run order: every system once per repetition, in the same order (A B C A B C ...), so drift hits all alike. Pure. */
