@@ -1,9 +1,11 @@
 // The console page in a real headless browser (Debian's chromium through puppeteer-core) against a real
 // local cluster: it shows every shard up, a killed shard down, the same shard up again after a restart,
-// and live delay histograms. Saves a screenshot to docs/console.png. Page conditions are strings: they run in
+// and live delay histograms. Takes a screenshot; with LP_UPDATE_SCREENSHOT=1 it replaces docs/console.png (a plain
+// test run leaves the checkout clean). Page conditions are strings: they run in
 // the browser, and the tests compile without the DOM's types.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { LocalCluster, startLocalConsole } from "@logplayer/cluster";
 import { type LogPlayerClient, mutation } from "@logplayer/client";
@@ -11,7 +13,10 @@ import type { RunningConsole } from "@logplayer/console";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { tempDataDir } from "./harness";
 
-const SCREENSHOT = path.resolve(__dirname, "..", "..", "docs", "console.png");
+const SCREENSHOT =
+  process.env.LP_UPDATE_SCREENSHOT === "1"
+    ? path.resolve(__dirname, "..", "..", "docs", "console.png")
+    : path.join(os.tmpdir(), `lp-console-${process.pid}.png`);
 /** Bound of every wait on the page: the machine may be loaded, the state arrives every second. */
 const PAGE_WAIT_MS = 60_000;
 
