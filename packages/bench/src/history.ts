@@ -53,7 +53,7 @@ function parseSize(name: string): (value: string) => number {
     if (match === null) throw new InvalidArgumentError(`${name} must be a size such as 512MiB or 10GiB, got "${value}"`);
     const unit = match[2]!.toUpperCase().replace("IB", "");
     const bytes = Math.floor(Number(match[1]) * ({ "": 1, K: 1024, M: MIB, G: 1024 * MIB }[unit] ?? Number.NaN));
-    if (!(bytes > 0)) throw new InvalidArgumentError(`${name} must be positive, got "${value}"`);
+    if (!(bytes >= 0)) throw new InvalidArgumentError(`${name} must be a size, got "${value}"`);
     return bytes;
   };
 }
@@ -63,7 +63,7 @@ function parseOptions(argv: readonly string[]): HistoryFlags {
   const command = new Command("history")
     .description("Gives one LogStore a long history of large appends, then times its restarts (spawn to ready).")
     .requiredOption("--logstore-main <file>", "the LogStore build to run: <checkout>/services/logstore/dist/main.js")
-    .option("--bytes <size>", "history to append (e.g. 10GiB)", parseSize("--bytes"), 1024 * MIB)
+    .option("--bytes <size>", "history to append (e.g. 10GiB; 0: only time restarts of --data-dir)", parseSize("--bytes"), 1024 * MIB)
     .option("--entry-bytes <size>", "bytes of values per entry (PUTs of at most 250,000 bytes)", parseSize("--entry-bytes"), 1_000_000)
     .option("--inflight <n>", "appends in flight", int("--inflight", 1, 256), 16)
     .option("--restarts <n>", "timed restarts after the fill", int("--restarts", 0, 100), 3)
@@ -211,6 +211,7 @@ async function fill(flags: HistoryFlags, running: Running, out: (line: string) =
 
 function directoryBytes(dir: string): number {
   let total = 0;
+  if (!fs.existsSync(dir)) return 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) total += directoryBytes(full);
@@ -225,9 +226,11 @@ async function main(): Promise<void> {
   const dataDir = flags.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "lp-history-"));
   try {
     const first = await timeStart(flags, dataDir);
+    const historyBefore = directoryBytes(dataDir);
+    out(`first start (data directory ${(historyBefore / MIB).toFixed(0)} MiB): ready in ${first.readyMs.toFixed(0)} ms`);
     out(`history: ${flags.bytes} bytes in entries of ${flags.entryBytes} into ${dataDir} (${flags.logstoreMain})`);
     const fillStarted = performance.now();
-    const filled = await fill(flags, first.running, out);
+    const filled = flags.bytes === 0 ? { entries: 0, lastLsn: 0n } : await fill(flags, first.running, out);
     const fillS = (performance.now() - fillStarted) / 1000;
     await stopLogStore(first.running);
     const diskBytes = directoryBytes(dataDir);
