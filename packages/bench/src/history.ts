@@ -12,6 +12,10 @@ import {
   MutationKind,
   type RegisterClientRequest,
   type RegisterClientResponse,
+  type ReportTrimPointRequest,
+  type ReportTrimPointResponse,
+  type StatusRequest,
+  type StatusResponse,
 } from "@logplayer/proto";
 import { channelCredentialsFor, INSECURE } from "@logplayer/tls";
 import { scrapeMetrics } from "./group-commit";
@@ -46,6 +50,7 @@ const VALUE_BYTES_MAX = 250_000;
 const TRIM_REPORT_INTERVAL_MS = 2_000;
 const STOP_TIMEOUT_MS = 120_000;
 const PROBE_INTERVAL_MS = 50;
+const TRIM_WAIT_ATTEMPTS_MAX = 600;
 
 function parseSize(name: string): (value: string) => number {
   return (value) => {
@@ -209,6 +214,36 @@ async function fill(flags: HistoryFlags, running: Running, out: (line: string) =
   return { entries: acked, lastLsn };
 }
 
+/**
+ * Reports the commit LSN as the trim point (every shard caught up) and waits
+ * until the LogStore has trimmed its WAL to the segment holding it.
+ */
+async function trimToCommit(running: Running, out: (line: string) => void): Promise<void> {
+  const client = new LogStoreClient(`${LOOPBACK_HOST}:${running.grpcPort}`, channelCredentialsFor(INSECURE));
+  try {
+    const status = await unary<StatusRequest, StatusResponse>(client.status.bind(client), {});
+    const point = status.commitLsn;
+    await unary<ReportTrimPointRequest, ReportTrimPointResponse>(client.reportTrimPoint.bind(client), {
+      trimPoint: point,
+      shardCount: SHARD_COUNT,
+      reporterId: "history",
+    });
+    for (let attempt = 0; ; attempt++) {
+      const now = await unary<StatusRequest, StatusResponse>(client.status.bind(client), {});
+      if (now.walBytes < 256 * MIB) {
+        out(
+          `trimmed: trim point ${point}, first LSN ${now.firstLsn}, snapshot LSN ${now.snapshotLsn}, WAL ${(Number(now.walBytes) / MIB).toFixed(0)} MiB`,
+        );
+        return;
+      }
+      if (attempt > TRIM_WAIT_ATTEMPTS_MAX) throw new Error(`the WAL was not trimmed: ${now.walBytes} bytes, first LSN ${now.firstLsn}`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  } finally {
+    client.close();
+  }
+}
+
 function directoryBytes(dir: string): number {
   let total = 0;
   if (!fs.existsSync(dir)) return 0;
@@ -231,6 +266,7 @@ async function main(): Promise<void> {
     out(`history: ${flags.bytes} bytes in entries of ${flags.entryBytes} into ${dataDir} (${flags.logstoreMain})`);
     const fillStarted = performance.now();
     const filled = flags.bytes === 0 ? { entries: 0, lastLsn: 0n } : await fill(flags, first.running, out);
+    if (flags.bytes === 0 && flags.reportTrimPoint) await trimToCommit(first.running, out);
     const fillS = (performance.now() - fillStarted) / 1000;
     await stopLogStore(first.running);
     const diskBytes = directoryBytes(dataDir);
