@@ -38,6 +38,7 @@ interface SoakFlags {
   keepData: boolean;
   backupInterval: number;
   rssBudgetMib: number;
+  logstoreRssBudgetMib: number;
   sqliteCacheBytes: number;
   logstoreCacheBytes: number;
   trimCatchUpEntries?: number;
@@ -106,9 +107,15 @@ function parseOptions(argv: readonly string[]): SoakFlags {
     )
     .option(
       "--rss-budget-mib <n>",
-      "RSS rise over the run always allowed (warm-up); a shard adds its --sqlite-cache-bytes, a LogStore its --logstore-cache-bytes",
+      "RSS rise over the run always allowed to a shard or LogPlayer (warm-up); a shard adds its --sqlite-cache-bytes",
       int("--rss-budget-mib", 0, 1 << 20),
       48,
+    )
+    .option(
+      "--logstore-rss-budget-mib <n>",
+      "the same for a LogStore replica (its append queue, Raft windows, gRPC buffers), plus its --logstore-cache-bytes",
+      int("--logstore-rss-budget-mib", 0, 1 << 20),
+      192,
     )
     .option(
       "--sqlite-cache-bytes <n>",
@@ -360,11 +367,14 @@ async function main(): Promise<void> {
     const bound = (name: string, metric: SeriesMetric): GrowthBound => {
       // The caches a service declares fill and then stay: their size is part of the rise allowed.
       const service = cluster.plan.find((spec) => spec.name === name)?.service;
-      const declaredCache = service === "shard" ? flags.sqliteCacheBytes : service === "logstore" ? flags.logstoreCacheBytes : 0;
+      const rssAllowed =
+        service === "logstore"
+          ? flags.logstoreRssBudgetMib * MIB + flags.logstoreCacheBytes
+          : flags.rssBudgetMib * MIB + (service === "shard" ? flags.sqliteCacheBytes : 0);
       return {
         relativePctPerHour: flags.maxGrowthPctPerHour,
         absolutePerHour: (metric === "disk" ? flags.diskFloorMibPerHour : flags.rssFloorMibPerHour) * MIB,
-        riseAllowed: metric === "rss" ? flags.rssBudgetMib * MIB + declaredCache : 0,
+        riseAllowed: metric === "rss" ? rssAllowed : 0,
       };
     };
     const judged = [...series.values()].filter((s) => s.metric !== "heap");
