@@ -52,6 +52,8 @@ const COMMIT_TIMEOUT_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 const INFLIGHT_MAX = 2000;
 const METRICS_TIMEOUT_MS = 2_000;
+// A start or restart on a loaded host (CI, or eight sessions on two cores) can take far longer than the launcher's default.
+const READY_TIMEOUT_MS = 180_000;
 
 function parseSeconds(name: string): (value: string) => number {
   return (value) => {
@@ -277,6 +279,7 @@ async function main(): Promise<void> {
     logStoreReplicas: flags.logstoreReplicas,
     ports: "auto",
     logLevel: "warn",
+    readyTimeoutMs: READY_TIMEOUT_MS,
     extraArgs: {
       logstore: [
         "--segment-bytes-max",
