@@ -207,6 +207,11 @@ export class ShardStore {
     return this.#durableLsn;
   }
 
+  /** SQLite's page cache bound in bytes, as set (PRAGMA cache_size in KiB). */
+  get cacheBytes(): number {
+    return -(this.#db.pragma("cache_size", { simple: true }) as number) * 1024;
+  }
+
   /** The database's page size (fixed when it was created). */
   get pageBytes(): number {
     return this.#db.pragma("page_size", { simple: true }) as number;
