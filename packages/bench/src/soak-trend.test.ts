@@ -1,6 +1,6 @@
 import { fitSlope, judgeTrend } from "./soak-trend";
 
-const BOUND = { relativePctPerHour: 20, absolutePerHour: 1000 };
+const BOUND = { relativePctPerHour: 20, absolutePerHour: 1000, riseAllowed: 0 };
 const series = (values: readonly number[], stepS = 60) => values.map((value, i) => ({ tS: i * stepS, value }));
 
 describe("fitSlope", () => {
@@ -38,6 +38,15 @@ describe("judgeTrend", () => {
 
   it("allows the absolute floor for small series", () => {
     expect(judgeTrend(series([10, 11, 12, 13]), BOUND).grows).toBe(false);
+  });
+
+  it("allows a rise up to a declared budget (a cache that fills), and fails growth that goes past it", () => {
+    const filling = Array.from({ length: 10 }, (_, i) => 100_000 + i * 2_000);
+    expect(judgeTrend(series(filling), { ...BOUND, riseAllowed: 20_000 }).grows).toBe(false);
+    const leaking = Array.from({ length: 10 }, (_, i) => 100_000 + i * 3_000);
+    const verdict = judgeTrend(series(leaking), { ...BOUND, riseAllowed: 20_000 });
+    expect(verdict.rise).toBe(27_000);
+    expect(verdict.grows).toBe(true);
   });
 
   it("cannot judge with fewer than two samples in the last half", () => {

@@ -17,6 +17,12 @@ export interface GrowthBound {
   readonly relativePctPerHour: number;
   /** Growth per hour always allowed (noise in a small series), in the series' unit. */
   readonly absolutePerHour: number;
+  /**
+   * Rise from the first sample to the last always allowed, in the series'
+   * unit: a cache that fills to a declared size (a shard's SQLite page cache)
+   * and warm-up. Growth is judged a leak only past it.
+   */
+  readonly riseAllowed: number;
 }
 
 export interface TrendVerdict {
@@ -28,6 +34,9 @@ export interface TrendVerdict {
   readonly slopePerHour: number | null;
   /** The growth per hour the bound allows for this series. */
   readonly allowedPerHour: number;
+  /** Last minus first. */
+  readonly rise: number;
+  readonly riseAllowed: number;
   readonly grows: boolean;
 }
 
@@ -54,12 +63,17 @@ export function judgeTrend(samples: readonly TrendSample[], bound: GrowthBound):
   const slope = fitSlope(lastHalf);
   const slopePerHour = slope === null ? null : slope * 3600;
   const allowedPerHour = Math.max((mean * bound.relativePctPerHour) / 100, bound.absolutePerHour);
+  const first = samples[0]!.value;
+  const last = samples[samples.length - 1]!.value;
+  const rise = last - first;
   return {
-    first: samples[0]!.value,
-    last: samples[samples.length - 1]!.value,
+    first,
+    last,
     mean,
     slopePerHour,
     allowedPerHour,
-    grows: slopePerHour !== null && slopePerHour > allowedPerHour,
+    rise,
+    riseAllowed: bound.riseAllowed,
+    grows: slopePerHour !== null && slopePerHour > allowedPerHour && rise > bound.riseAllowed,
   };
 }

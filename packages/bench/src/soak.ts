@@ -36,6 +36,14 @@ interface SoakFlags {
   diskFloorMibPerHour: number;
   rssFloorMibPerHour: number;
   keepData: boolean;
+  backupInterval: number;
+  rssBudgetMib: number;
+  logstoreRssBudgetMib: number;
+  sqliteCacheBytes: number;
+  logstoreCacheBytes: number;
+  trimCatchUpEntries?: number;
+  restartOnePerService: boolean;
+  out?: string;
 }
 
 const MIB = 1024 * 1024;
@@ -44,6 +52,8 @@ const COMMIT_TIMEOUT_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 const INFLIGHT_MAX = 2000;
 const METRICS_TIMEOUT_MS = 2_000;
+// A start or restart on a loaded host (CI, or eight sessions on two cores) can take far longer than the launcher's default.
+const READY_TIMEOUT_MS = 180_000;
 
 function parseSeconds(name: string): (value: string) => number {
   return (value) => {
@@ -91,6 +101,43 @@ function parseOptions(argv: readonly string[]): SoakFlags {
       256,
     )
     .option("--rss-floor-mib-per-hour <n>", "growth per hour always allowed for RSS", int("--rss-floor-mib-per-hour", 0, 1 << 20), 64)
+    .option(
+      "--backup-interval <time>",
+      "period of each shard's automatic backups (into <data>/backups; the trim point follows the newest)",
+      parseSeconds("--backup-interval"),
+      60,
+    )
+    .option(
+      "--rss-budget-mib <n>",
+      "RSS rise over the run always allowed to a shard or LogPlayer (warm-up); a shard adds its --sqlite-cache-bytes",
+      int("--rss-budget-mib", 0, 1 << 20),
+      48,
+    )
+    .option(
+      "--logstore-rss-budget-mib <n>",
+      "the same for a LogStore replica (its append queue, Raft windows, gRPC buffers), plus its --logstore-cache-bytes",
+      int("--logstore-rss-budget-mib", 0, 1 << 20),
+      192,
+    )
+    .option(
+      "--sqlite-cache-bytes <n>",
+      "each shard's SQLite page cache (the shard flag of the same name)",
+      int("--sqlite-cache-bytes", 64 * 1024, 2 ** 40),
+      16 * MIB,
+    )
+    .option(
+      "--logstore-cache-bytes <n>",
+      "each LogStore replica's cache of recent entries (its --cache-bytes-max), part of its RSS budget",
+      int("--logstore-cache-bytes", 0, 2 ** 40),
+      64 * MIB,
+    )
+    .option(
+      "--trim-catch-up-entries <n>",
+      "the LogStore's --trim-catch-up-entries (log kept for replicas this close; default: its own)",
+      int("--trim-catch-up-entries", 0, 2 ** 31),
+    )
+    .option("--restart-one-per-service", "time the restart of one process of each service only (a short run)", false)
+    .option("--out <file>", "also write the samples and verdicts as JSON")
     .option("--keep-data", "keep the cluster's data and logs", false);
   return parseFlags(command, argv).opts<SoakFlags>();
 }
@@ -127,15 +174,29 @@ function rssBytes(pid: number | undefined): number | null {
   }
 }
 
+type SeriesMetric = "disk" | "rss" | "heap";
+
 interface Series {
   readonly name: string;
-  readonly metric: "disk" | "rss";
+  readonly metric: SeriesMetric;
   readonly samples: TrendSample[];
 }
 
-function sampleAll(cluster: LocalCluster, series: Map<string, Series>, tS: number): void {
+/** nodejs_heap_size_used_bytes of a service (the JS heap's live part), null when unreadable. */
+async function heapUsedBytes(port: number): Promise<number | null> {
+  if (port < 0) return null;
+  try {
+    const text = await scrapeMetrics(LOOPBACK_HOST, port, METRICS_TIMEOUT_MS);
+    const match = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+async function sampleAll(cluster: LocalCluster, series: Map<string, Series>, tS: number): Promise<void> {
   for (const spec of cluster.plan) {
-    const add = (metric: "disk" | "rss", value: number | null): void => {
+    const add = (metric: SeriesMetric, value: number | null): void => {
       if (value === null) return;
       const key = `${spec.name}/${metric}`;
       let entry = series.get(key);
@@ -147,6 +208,8 @@ function sampleAll(cluster: LocalCluster, series: Map<string, Series>, tS: numbe
     };
     if (spec.dataDir !== undefined) add("disk", directoryBytes(spec.dataDir));
     add("rss", rssBytes(cluster.process(spec.name).pid));
+    // Not judged: it tells a JS leak (heap grows) from native memory (RSS grows, heap flat).
+    add("heap", await heapUsedBytes(spec.metricsPort));
   }
 }
 
@@ -154,6 +217,13 @@ async function timeRestart(cluster: LocalCluster, name: string): Promise<number>
   const started = performance.now();
   await cluster.restart(name);
   return performance.now() - started;
+}
+
+/** Restarts the processes named in turn (stop, start, serving) and times each. */
+async function timeRestarts(cluster: LocalCluster, names: readonly string[]): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  for (const name of names) times.set(name, await timeRestart(cluster, name));
+  return times;
 }
 
 /** lp_logstore_first_lsn and lp_logstore_trim_point of one replica, for the summary ("?" when unreadable). */
@@ -179,7 +249,8 @@ async function trimFigures(cluster: LocalCluster): Promise<string[]> {
 const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
 
 function formatVerdicts(rows: readonly { series: Series; verdict: TrendVerdict }[]): string {
-  const header = "service          metric  first MiB   last MiB   mean(2nd half) MiB  slope MiB/h  allowed MiB/h  verdict";
+  const header =
+    "service          metric  first MiB   last MiB   mean(2nd half) MiB  slope MiB/h  allowed MiB/h  rise MiB  allowed rise MiB  verdict";
   const lines = rows.map(({ series, verdict }) =>
     [
       series.name.padEnd(16),
@@ -189,6 +260,8 @@ function formatVerdicts(rows: readonly { series: Series; verdict: TrendVerdict }
       mib(verdict.mean).padStart(20),
       (verdict.slopePerHour === null ? "n/a" : mib(verdict.slopePerHour)).padStart(12),
       mib(verdict.allowedPerHour).padStart(14),
+      mib(verdict.rise).padStart(9),
+      mib(verdict.riseAllowed).padStart(17),
       verdict.slopePerHour === null ? "  too few samples" : verdict.grows ? "  GROWS" : "  bounded",
     ].join(" "),
   );
@@ -198,6 +271,7 @@ function formatVerdicts(rows: readonly { series: Series; verdict: TrendVerdict }
 async function main(): Promise<void> {
   const flags = parseOptions(process.argv);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lp-soak-"));
+  const backupDir = path.join(dataDir, "backups");
   const cluster = await LocalCluster.prepare({
     dataDir,
     shardCount: flags.shards,
@@ -205,15 +279,37 @@ async function main(): Promise<void> {
     logStoreReplicas: flags.logstoreReplicas,
     ports: "auto",
     logLevel: "warn",
-    extraArgs: { logstore: ["--segment-bytes-max", String(flags.segmentBytesMax)] },
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    extraArgs: {
+      logstore: [
+        "--segment-bytes-max",
+        String(flags.segmentBytesMax),
+        "--cache-bytes-max",
+        String(flags.logstoreCacheBytes),
+        ...(flags.trimCatchUpEntries === undefined ? [] : ["--trim-catch-up-entries", String(flags.trimCatchUpEntries)]),
+      ],
+      shard: [
+        "--backup-dir",
+        backupDir,
+        "--backup-interval-ms",
+        String(Math.round(flags.backupInterval * 1000)),
+        "--sqlite-cache-bytes",
+        String(flags.sqliteCacheBytes),
+      ],
+    },
   });
   const out = (line: string): boolean => process.stdout.write(`${line}\n`);
   let failed = false;
   try {
     await cluster.startAll();
-    const logstoreName = cluster.plan.find((spec) => spec.service === "logstore")!.name;
-    const restartAtStartMs = await timeRestart(cluster, logstoreName);
-    out(`soak: ${flags.duration} s at ${flags.rate} txn/s, sampling every ${flags.sampleInterval} s; data in ${dataDir}`);
+    const restarted = cluster.plan
+      .filter((spec, i) => !flags.restartOnePerService || cluster.plan.findIndex((other) => other.service === spec.service) === i)
+      .map((spec) => spec.name);
+    const restartsAtStart = await timeRestarts(cluster, restarted);
+    out(
+      `soak: ${flags.duration} s at ${flags.rate} txn/s, sampling every ${flags.sampleInterval} s, ` +
+        `shard backups every ${flags.backupInterval} s; data in ${dataDir}`,
+    );
     const client = await cluster.connectClient({ timeoutMs: CONNECT_TIMEOUT_MS, security: cluster.adminSecurity });
     const series = new Map<string, Series>();
     const started = performance.now();
@@ -248,47 +344,107 @@ async function main(): Promise<void> {
       loadDone = true;
     });
     // Samples on a fixed grid until the load ends, then one last one.
-    sampleAll(cluster, series, 0);
+    await sampleAll(cluster, series, 0);
     for (let next = flags.sampleInterval; !loadDone; next += flags.sampleInterval) {
       const waitMs = Math.max(0, (next - elapsedS()) * 1000);
       await Promise.race([load.then(() => undefined), new Promise((resolve) => setTimeout(resolve, waitMs))]);
       if (loadDone) break;
-      sampleAll(cluster, series, elapsedS());
-      const wal = [...series.values()].find((s) => s.name === logstoreName && s.metric === "disk")?.samples.at(-1)?.value ?? 0;
-      out(`  t=${elapsedS().toFixed(0)} s  ${logstoreName} disk ${mib(wal)} MiB`);
+      await sampleAll(cluster, series, elapsedS());
+      const last = (name: string, metric: SeriesMetric): string => {
+        const value = series.get(`${name}/${metric}`)?.samples.at(-1)?.value;
+        return value === undefined ? "?" : mib(value);
+      };
+      out(
+        `  t=${elapsedS().toFixed(0)} s  ` +
+          cluster.plan.map((spec) => `${spec.name} disk ${last(spec.name, "disk")} rss ${last(spec.name, "rss")}`).join(", ") +
+          " MiB",
+      );
     }
     const result = await load;
-    sampleAll(cluster, series, elapsedS());
+    await sampleAll(cluster, series, elapsedS());
     const figures = await trimFigures(cluster);
     client.close();
-    const restartAtEndMs = await timeRestart(cluster, logstoreName);
+    const backupsTaken = countBackups(backupDir);
+    const restartsAtEnd = await timeRestarts(cluster, restarted);
 
-    const bound = (metric: "disk" | "rss"): GrowthBound => ({
-      relativePctPerHour: flags.maxGrowthPctPerHour,
-      absolutePerHour: (metric === "disk" ? flags.diskFloorMibPerHour : flags.rssFloorMibPerHour) * MIB,
-    });
-    const rows = [...series.values()].map((s) => ({ series: s, verdict: judgeTrend(s.samples, bound(s.metric)) }));
+    const bound = (name: string, metric: SeriesMetric): GrowthBound => {
+      // The caches a service declares fill and then stay: their size is part of the rise allowed.
+      const service = cluster.plan.find((spec) => spec.name === name)?.service;
+      const rssAllowed =
+        service === "logstore"
+          ? flags.logstoreRssBudgetMib * MIB + flags.logstoreCacheBytes
+          : flags.rssBudgetMib * MIB + (service === "shard" ? flags.sqliteCacheBytes : 0);
+      return {
+        relativePctPerHour: flags.maxGrowthPctPerHour,
+        absolutePerHour: (metric === "disk" ? flags.diskFloorMibPerHour : flags.rssFloorMibPerHour) * MIB,
+        riseAllowed: metric === "rss" ? rssAllowed : 0,
+      };
+    };
+    const judged = [...series.values()].filter((s) => s.metric !== "heap");
+    const rows = judged.map((s) => ({ series: s, verdict: judgeTrend(s.samples, bound(s.name, s.metric)) }));
     out("");
     out(`load: ${result.acked} acked, ${result.failed} failed, ${result.skipped} skipped of ${result.slotsTotal} slots`);
     for (const line of figures) out(line);
-    out(`${logstoreName} restart: ${restartAtStartMs.toFixed(0)} ms at start, ${restartAtEndMs.toFixed(0)} ms at the end`);
+    out(`shard backups taken (kept in ${backupDir}): ${backupsTaken.taken}, newest per shard: ${backupsTaken.newest.join(", ")}`);
+    out("restart (stop, start, serving), ms at the start and at the end:");
+    for (const name of restarted) {
+      out(`  ${name.padEnd(16)} ${restartsAtStart.get(name)!.toFixed(0).padStart(7)} ${restartsAtEnd.get(name)!.toFixed(0).padStart(7)}`);
+    }
     out(formatVerdicts(rows));
+    const heapRows = [...series.values()].filter((s) => s.metric === "heap");
+    out(
+      `JS heap used, MiB first -> last: ${heapRows.map((s) => `${s.name} ${mib(s.samples[0]!.value)} -> ${mib(s.samples.at(-1)!.value)}`).join(", ")}`,
+    );
     const growing = rows.filter((row) => row.verdict.grows);
-    if (result.acked === 0) {
-      failed = true;
-      out("FAIL: no transaction was acknowledged");
+    const failures: string[] = [];
+    if (result.acked === 0) failures.push("no transaction was acknowledged");
+    if (growing.length > 0)
+      failures.push(`grows without bound: ${growing.map((row) => `${row.series.name} ${row.series.metric}`).join(", ")}`);
+    for (const line of figures) if (/first_lsn=(?:1|0|\?) /.test(line)) failures.push(`never trimmed: ${line}`);
+    if (backupsTaken.newest.length < flags.shards) failures.push(`${flags.shards - backupsTaken.newest.length} shard(s) took no backup`);
+    failed = failures.length > 0;
+    for (const failure of failures) out(`FAIL: ${failure}`);
+    if (!failed) out("PASS: every series bounded, every replica trimmed, every shard backed up, every restart served");
+    if (flags.out !== undefined) {
+      const report = {
+        flags,
+        load: result,
+        trim: figures,
+        backupsTaken: backupsTaken.taken,
+        restartsMs: Object.fromEntries(restarted.map((name) => [name, { start: restartsAtStart.get(name), end: restartsAtEnd.get(name) }])),
+        series: [...series.values()],
+        verdicts: rows.map((row) => ({ name: row.series.name, metric: row.series.metric, ...row.verdict })),
+        failures,
+      };
+      fs.writeFileSync(flags.out, `${JSON.stringify(report, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`);
     }
-    if (growing.length > 0) {
-      failed = true;
-      out(`FAIL: grows without bound: ${growing.map((row) => `${row.series.name} ${row.series.metric}`).join(", ")}`);
-    }
-    if (!failed) out("PASS: every series bounded");
   } finally {
     await cluster.stop();
     if (flags.keepData) process.stderr.write(`data and logs kept in ${dataDir}\n`);
     else fs.rmSync(dataDir, { recursive: true, force: true });
   }
   if (failed) process.exitCode = 1;
+}
+
+/** Backups in `dir` (shard-N-lsn-L.sqlite): how many are kept and the newest LSN per shard seen. */
+function countBackups(dir: string): { taken: number; newest: bigint[] } {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    // none yet
+  }
+  const newest = new Map<number, bigint>();
+  let taken = 0;
+  for (const name of names) {
+    const match = /^shard-(\d+)-lsn-(\d+)\.sqlite$/.exec(name);
+    if (match === null) continue;
+    taken++;
+    const shard = Number(match[1]);
+    const lsn = BigInt(match[2]!);
+    if ((newest.get(shard) ?? 0n) < lsn) newest.set(shard, lsn);
+  }
+  return { taken, newest: [...newest.values()] };
 }
 
 runMain("soak", main);

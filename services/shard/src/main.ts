@@ -20,7 +20,15 @@ import {
 import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { DEFAULT_BACKUP_KEEP, DEFAULT_BACKUP_STEP_PAGES } from "./backups";
 import { startShard, type ShardOptions } from "./start-shard";
-import { DEFAULT_PAGE_BYTES, DEFAULT_WAL_AUTOCHECKPOINT_PAGES, isValidPageBytes, PAGE_BYTES_MAX, PAGE_BYTES_MIN } from "./store";
+import {
+  DEFAULT_PAGE_BYTES,
+  DEFAULT_SQLITE_CACHE_BYTES,
+  DEFAULT_WAL_AUTOCHECKPOINT_PAGES,
+  isValidPageBytes,
+  PAGE_BYTES_MAX,
+  PAGE_BYTES_MIN,
+  SQLITE_CACHE_BYTES_MIN,
+} from "./store";
 
 /** Ports are derived from the shard id unless given: 7300 + id and 9300 + id. */
 const GRPC_PORT_BASE = 7300;
@@ -53,6 +61,7 @@ interface ShardFlags extends TlsFlags {
   checkpointIntervalMs: number;
   walAutocheckpointPages: number;
   sqlitePageBytes: number;
+  sqliteCacheBytes: number;
   http2WindowBytes: number;
   logLevel: LogLevel;
   backupDir?: string;
@@ -205,6 +214,16 @@ function buildCommand(): Command {
         .argParser(parsePageBytes)
         .default(DEFAULT_PAGE_BYTES),
     )
+    .addOption(
+      intOption(
+        "--sqlite-cache-bytes <n>",
+        "SQLite's page cache (PRAGMA cache_size): it fills and then stays, so RSS levels about this much above the start",
+        "LP_SQLITE_CACHE_BYTES",
+        SQLITE_CACHE_BYTES_MIN,
+        2 ** 40,
+        DEFAULT_SQLITE_CACHE_BYTES,
+      ),
+    )
     .addOption(envOption("--backup-dir <dir>", "where periodic backups go, and where the newest backup is looked for", "LP_BACKUP_DIR"))
     .addOption(
       intOption(
@@ -259,6 +278,7 @@ function toOptions(flags: ShardFlags): ShardOptions {
     checkpointIntervalMs: flags.checkpointIntervalMs,
     walAutocheckpointPages: flags.walAutocheckpointPages,
     pageBytes: flags.sqlitePageBytes,
+    sqliteCacheBytes: flags.sqliteCacheBytes,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     limits: {
       batchPartsMax: flags.batchPartsMax,

@@ -54,6 +54,8 @@ export interface ShardOptions {
   readonly checkpointIntervalMs: number;
   /** WAL pages before SQLite checkpoints by itself inside a commit (default DEFAULT_WAL_AUTOCHECKPOINT_PAGES). */
   readonly walAutocheckpointPages?: number;
+  /** SQLite's page cache bound in bytes (--sqlite-cache-bytes). */
+  readonly sqliteCacheBytes?: number;
   /** SQLite page size of a new database (default DEFAULT_PAGE_BYTES); an existing one keeps its own. */
   readonly pageBytes?: number;
   /** Bound on a graceful shutdown before open calls are cancelled. */
@@ -94,6 +96,7 @@ export async function startShard(options: ShardOptions, logger: Logger): Promise
     if (options.restoreFrom !== undefined) await restoreWhenMissing(options, options.restoreFrom, logger);
     store = ShardStore.open(options.dataDir, options.shardId, {
       walAutocheckpointPages: options.walAutocheckpointPages,
+      cacheBytes: options.sqliteCacheBytes,
       pageBytes: options.pageBytes,
     });
   } catch (err: unknown) {

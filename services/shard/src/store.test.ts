@@ -4,7 +4,14 @@ import os from "node:os";
 import path from "node:path";
 import { AssertionError, DEFAULT_TRANSACTION_LIMITS, LpError, Status } from "@logplayer/common";
 import { MutationKind, type Mutation, type Part } from "@logplayer/proto";
-import { DATABASE_FILE_NAME, DEFAULT_PAGE_BYTES, prefixUpperBound, REJECTED_PARTS_KEPT_MAX, ShardStore } from "./store";
+import {
+  DATABASE_FILE_NAME,
+  DEFAULT_PAGE_BYTES,
+  DEFAULT_SQLITE_CACHE_BYTES,
+  prefixUpperBound,
+  REJECTED_PARTS_KEPT_MAX,
+  ShardStore,
+} from "./store";
 
 const bytes = (text: string): Buffer => Buffer.from(text, "utf8");
 
@@ -162,6 +169,14 @@ describe("ShardStore", () => {
     expect(s.durableLsn).toBe(0n);
     expect(s.checkpoint()).toBe(1n);
     expect(s.durableLsn).toBe(1n);
+  });
+
+  test("SQLite's page cache is bounded by cacheBytes (16 MiB by default)", () => {
+    expect(open().cacheBytes).toBe(DEFAULT_SQLITE_CACHE_BYTES);
+    store!.close();
+    store = ShardStore.open(dir, 0, { cacheBytes: 1024 * 1024 + 100 });
+    expect(store.cacheBytes).toBe(1024 * 1024);
+    expect(() => ShardStore.open(dir, 0, { cacheBytes: 1024 })).toThrow(AssertionError);
   });
 
   test("a new database takes the configured page size; an existing one keeps its own", () => {

@@ -59,8 +59,19 @@ export const DEFAULT_PAGE_BYTES = 2048;
 export const PAGE_BYTES_MIN = 512;
 export const PAGE_BYTES_MAX = 65_536;
 
+/**
+ * SQLite's page cache per connection (PRAGMA cache_size), in bytes. It fills
+ * as pages are read and written and then stays full: a shard's RSS rises by
+ * about this much over its first minutes and levels (the soak allows for it).
+ * 16 MiB is what better-sqlite3 builds SQLite with, made explicit.
+ */
+export const DEFAULT_SQLITE_CACHE_BYTES = 16 * 1024 * 1024;
+export const SQLITE_CACHE_BYTES_MIN = 64 * 1024;
+
 export interface ShardStoreOptions {
   readonly walAutocheckpointPages?: number | undefined;
+  /** SQLite's page cache bound (PRAGMA cache_size, rounded down to KiB). */
+  readonly cacheBytes?: number | undefined;
   /** Page size when the database is created; ignored for an existing one. */
   readonly pageBytes?: number | undefined;
 }
@@ -149,6 +160,11 @@ export class ShardStore {
   static open(dataDir: string, shardId: number, options: ShardStoreOptions = {}): ShardStore {
     const walAutocheckpointPages = options.walAutocheckpointPages ?? DEFAULT_WAL_AUTOCHECKPOINT_PAGES;
     const pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
+    const cacheBytes = options.cacheBytes ?? DEFAULT_SQLITE_CACHE_BYTES;
+    assert(
+      Number.isInteger(cacheBytes) && cacheBytes >= SQLITE_CACHE_BYTES_MIN,
+      `cacheBytes must be an integer >= ${SQLITE_CACHE_BYTES_MIN}`,
+    );
     assert(Number.isInteger(walAutocheckpointPages) && walAutocheckpointPages >= 1, "walAutocheckpointPages must be a positive integer");
     assert(isValidPageBytes(pageBytes), `pageBytes ${pageBytes} is not a power of two in [${PAGE_BYTES_MIN}, ${PAGE_BYTES_MAX}]`);
     const file = path.join(dataDir, DATABASE_FILE_NAME);
@@ -156,7 +172,7 @@ export class ShardStore {
     try {
       fs.mkdirSync(dataDir, { recursive: true });
       db = new Database(file, { fileMustExist: false, timeout: 1000 });
-      configureDatabase(db, walAutocheckpointPages, pageBytes);
+      configureDatabase(db, walAutocheckpointPages, pageBytes, cacheBytes);
       migrateSchema(db);
       const store = new ShardStore(db, dataDir, shardId);
       store.checkpoint();
@@ -189,6 +205,11 @@ export class ShardStore {
   /** The applied LSN as of the last successful checkpoint (synced to disk). */
   get durableLsn(): bigint {
     return this.#durableLsn;
+  }
+
+  /** SQLite's page cache bound in bytes, as set (PRAGMA cache_size in KiB). */
+  get cacheBytes(): number {
+    return -(this.#db.pragma("cache_size", { simple: true }) as number) * 1024;
   }
 
   /** The database's page size (fixed when it was created). */
@@ -445,7 +466,7 @@ export function isValidPageBytes(pageBytes: number): boolean {
   return Number.isInteger(pageBytes) && pageBytes >= PAGE_BYTES_MIN && pageBytes <= PAGE_BYTES_MAX && (pageBytes & (pageBytes - 1)) === 0;
 }
 
-function configureDatabase(db: Database.Database, walAutocheckpointPages: number, pageBytes: number): void {
+function configureDatabase(db: Database.Database, walAutocheckpointPages: number, pageBytes: number, cacheBytes: number): void {
   // Reading a table proves the file is a database before anything is written.
   db.prepare("SELECT count(*) FROM sqlite_master").get();
   // Takes effect only on a new (empty) file, before WAL mode is set; an existing database keeps its size.
@@ -457,6 +478,8 @@ function configureDatabase(db: Database.Database, walAutocheckpointPages: number
   if (mode !== "wal") throw new Error(`could not switch to WAL mode (journal_mode is ${String(mode)})`);
   db.pragma("synchronous = NORMAL");
   db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
+  // A negative cache_size is a bound in KiB, whatever the page size.
+  db.pragma(`cache_size = ${-Math.floor(cacheBytes / 1024)}`);
   db.exec(SCHEMA);
   db.exec("BEGIN EXCLUSIVE; COMMIT");
 }
