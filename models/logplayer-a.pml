@@ -311,6 +311,22 @@ inline dummyRound(mask) {
   od
 }
 
+/* A progress dummy (ours: Dispatcher.dispatchEntries at the log's tail, or
+ * progressTick once progressIntervalMs has passed): an empty part at
+ * currentIndex for a connected target behind it that the entry at
+ * currentIndex did not touch. The Player may take this step at any time, or
+ * never (the code sends it at a time the model does not track); none while
+ * a part at currentIndex is queued or unacked, as the code's needsProgress says. */
+#define PROGRESS_OK(tq) (qstate[tq] != ST_S && mainNext > 1 && lastAck[tq] < currentIndex && !ROUTED(currentIndex, tq) \
+  && !(normalLen[tq] > 0 && (normalQ[tq * QUEUE_MAX + normalLen[tq] - 1] & (DUMMY_BIT - 1)) >= currentIndex) \
+  && !(windowLen[tq] > 0 && windowLast[tq * WINDOW_MAX + windowLen[tq] - 1] >= currentIndex))
+
+inline progressDummy(tq) {
+  printf("MSC: player queues progress dummy %d for target %d\n", currentIndex, tq);
+  push(tq, currentIndex | DUMMY_BIT, 1);
+  sendNext(tq)
+}
+
 inline mainFetchStep(mask) {
   dispatchTo(0, mainNext, 1);
   dispatchTo(1, mainNext, 1);
@@ -453,6 +469,8 @@ end_player:
   :: d_step { playerUp && mainNext <= NE && entriesSinceDummy == DUMMY_EVERY - 1 -> mainFetchStep(0) }
   :: d_step { playerUp && mainNext <= NE && entriesSinceDummy == DUMMY_EVERY - 1 -> mainFetchStep(1) }
   :: d_step { playerUp && mainNext <= NE && entriesSinceDummy == DUMMY_EVERY - 1 -> mainFetchStep(2) }
+  :: d_step { playerUp && PROGRESS_OK(0) -> progressDummy(0) }
+  :: d_step { playerUp && PROGRESS_OK(1) -> progressDummy(1) }
   :: d_step { playerUp && recActive[0] -> recoveryStep(0) }
   :: d_step { playerUp && recActive[1] -> recoveryStep(1) }
 #ifdef NO_TERM

@@ -37,6 +37,10 @@ export class Dispatcher {
   #outbox: DeliveryCommand[] = [];
   /** Scratch: which targets got a part during the current dispatchEntries call. */
   readonly #touched: boolean[];
+  /** Per target: when its last progress dummy was queued (the caller's ms clock), or null. */
+  readonly #progressQueuedAtMs: (number | null)[];
+  /** Per target: progress held back by `progressIntervalMs`, queued by `progressTick` when the interval ends. */
+  readonly #progressOwed: boolean[];
 
   constructor(
     readonly shardMap: ShardMapConfig,
@@ -47,6 +51,8 @@ export class Dispatcher {
     for (let shard = 0; shard < shardMap.shardCount; shard++) targets.push(new TargetQueue(shard, limits, this.#outbox));
     this.targets = targets;
     this.#touched = targets.map(() => false);
+    this.#progressQueuedAtMs = targets.map(() => null);
+    this.#progressOwed = targets.map(() => false);
   }
 
   get currentIndex(): bigint | null {
@@ -101,10 +107,12 @@ export class Dispatcher {
    * leaves as one batch per target, immediately. `commitLsn` is the LogStore's
    * commit LSN when it sent them (omitted: these are the log's last entries).
    * At the tail of the log every target behind currentIndex also gets a
-   * progress dummy (TargetQueue.pushProgressDummy); while replaying a backlog
-   * only the paper's every-E dummies go out.
+   * progress dummy (TargetQueue.pushProgressDummy), at most one per
+   * `progressIntervalMs` per target when `nowMs` is given (the rest is owed:
+   * `progressTick`); while replaying a backlog only the paper's every-E
+   * dummies go out.
    */
-  dispatchEntries(entries: readonly LogEntry[], dispatchTimeNs: bigint, commitLsn?: bigint): void {
+  dispatchEntries(entries: readonly LogEntry[], dispatchTimeNs: bigint, commitLsn?: bigint, nowMs?: number): void {
     const lastLsn = entries[entries.length - 1]?.lsn;
     // First, so that a target released by this commit LSN gets these entries' parts too.
     this.observeCommitLsn(commitLsn ?? lastLsn ?? 0n);
@@ -114,11 +122,52 @@ export class Dispatcher {
     const atTail = currentIndex !== null && (commitLsn === undefined || currentIndex >= commitLsn);
     for (let shard = 0; shard < touched.length; shard++) {
       const target = this.targets[shard]!;
-      const progressed = atTail && target.pushProgressDummy(currentIndex, dispatchTimeNs);
+      const progressed = atTail && this.#progress(shard, currentIndex, dispatchTimeNs, nowMs);
+      if (!atTail) this.#progressOwed[shard] = false;
       if (!touched[shard] && !progressed) continue;
       touched[shard] = false;
       target.flush();
     }
+  }
+
+  /** When owed progress is next due (the caller's ms clock), or null when none is owed. */
+  progressDueAtMs(): number | null {
+    let due: number | null = null;
+    for (let shard = 0; shard < this.#progressOwed.length; shard++) {
+      if (!this.#progressOwed[shard]) continue;
+      const at = (this.#progressQueuedAtMs[shard] ?? 0) + this.limits.progressIntervalMs;
+      if (due === null || at < due) due = at;
+    }
+    return due;
+  }
+
+  /**
+   * Queues (and sends, if the stream is idle) the progress owed to targets
+   * whose interval has ended: one dummy at currentIndex covers every entry
+   * dispatched since. It carries no dispatch time: it dispatches no entry.
+   */
+  progressTick(nowMs: number): void {
+    const currentIndex = this.#currentIndex;
+    for (let shard = 0; shard < this.#progressOwed.length; shard++) {
+      if (!this.#progressOwed[shard]) continue;
+      const at = (this.#progressQueuedAtMs[shard] ?? 0) + this.limits.progressIntervalMs;
+      if (at > nowMs) continue;
+      this.#progressOwed[shard] = false;
+      if (currentIndex !== null && this.#progress(shard, currentIndex, 0n, nowMs)) this.targets[shard]!.flush();
+    }
+  }
+
+  /** A progress dummy for `shard` now, or owed until its interval ends. Returns whether one was queued. */
+  #progress(shard: number, currentIndex: bigint, dispatchTimeNs: bigint, nowMs: number | undefined): boolean {
+    const queuedAtMs = this.#progressQueuedAtMs[shard] ?? null;
+    if (nowMs !== undefined && queuedAtMs !== null && nowMs < queuedAtMs + this.limits.progressIntervalMs) {
+      // Owed only if the target is actually behind; pushProgressDummy decides again when it is due.
+      this.#progressOwed[shard] = this.targets[shard]!.needsProgress(currentIndex);
+      return false;
+    }
+    const queued = this.targets[shard]!.pushProgressDummy(currentIndex, dispatchTimeNs);
+    if (queued && nowMs !== undefined) this.#progressQueuedAtMs[shard] = nowMs;
+    return queued;
   }
 
   #dispatchOne(entry: LogEntry, dispatchTimeNs: bigint, touched: boolean[]): void {

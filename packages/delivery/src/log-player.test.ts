@@ -101,6 +101,27 @@ describe("LogPlayer core: main stream", () => {
     expect(kinds(core.takeCommands())).toEqual([]);
   });
 
+  test("progress held back by progressIntervalMs is a deadline, and the tick that reaches it sends it", () => {
+    const limits = { ...DEFAULT_DELIVERY_LIMITS, recoveryReadEntriesMax: 100, progressIntervalMs: 5 };
+    const { core, terms } = running([0n, 0n], { limits });
+    const toShardZero = (lsn: number): LogEntry => ({ ...entry(lsn), txn: { mutations: entry(lsn).txn!.mutations.slice(0, 1) } });
+    core.mainEntries([toShardZero(1)], 1n, 0n, 10);
+    expect(only(core.takeCommands(), "send").map((s) => [s.target, s.parts.map((p) => p.lsn)])).toEqual([
+      [0, [1n]],
+      [1, [1n]],
+    ]);
+    for (const target of [0, 1]) {
+      core.writeCompleted(target, terms[target]!, 11);
+      core.ack(target, terms[target]!, 1n, 11);
+    }
+    core.mainEntries([toShardZero(2)], 2n, 0n, 12);
+    expect(only(core.takeCommands(), "send").map((s) => s.target)).toEqual([0]);
+    expect(core.nextDeadlineMs()).toBe(15);
+    core.tick(15);
+    const progress = only(core.takeCommands(), "send");
+    expect(progress.map((s) => [s.target, s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length])])).toEqual([[1, [[2n, 1n, 0]]]]);
+  });
+
   test("a jump closes the main stream and resumes it at currentIndex + 1 after a backoff", () => {
     const { core } = running([0n, 0n]);
     core.mainEntries([entry(1), entry(2), entry(4)], 4n, 0n, 50);

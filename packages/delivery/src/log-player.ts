@@ -185,6 +185,7 @@ export class LogPlayer {
     }
     consider(this.#startWaitDeadlineMs);
     consider(this.#mainResumeAtMs);
+    consider(this.dispatcher.progressDueAtMs());
     if (this.#commitCheck.running === null) consider(this.#commitCheck.atMs);
     if (this.#readsRunning.size < this.#config.recoveryStreamsMax) for (const read of this.#readsWaiting) consider(read.notBeforeMs);
     return next;
@@ -204,7 +205,7 @@ export class LogPlayer {
     for (let target = 0; target < this.#links.length; target++) this.#openStream(target);
   }
 
-  /** Runs whatever is due by `nowMs`: reconnects, the health checker, the main stream's start or resume, waiting reads. */
+  /** Runs whatever is due by `nowMs`: reconnects, the health checker, the main stream's start or resume, waiting reads, owed progress. */
   tick(nowMs: number): void {
     this.#advance(nowMs);
     this.#links.forEach((link, target) => {
@@ -222,6 +223,7 @@ export class LogPlayer {
       this.#mainResumeAtMs = null;
       this.#openMainStream(true);
     }
+    this.dispatcher.progressTick(nowMs);
     this.#drain();
   }
 
@@ -301,7 +303,7 @@ export class LogPlayer {
     while (end < entries.length && entries[end]!.lsn === currentIndex + 1n + BigInt(end - first)) end += 1;
     if (end > first) {
       const fresh = first === 0 && end === entries.length ? entries : entries.slice(first, end);
-      this.dispatcher.dispatchEntries(fresh, dispatchTimeNs, commitLsn);
+      this.dispatcher.dispatchEntries(fresh, dispatchTimeNs, commitLsn, nowMs);
     }
     if (end < entries.length) {
       this.counters.mainStreamJumps += 1;

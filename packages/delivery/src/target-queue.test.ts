@@ -329,6 +329,58 @@ describe("overflow, gaps and dummies", () => {
     expect(next.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length]))).toEqual([[[9n, 1n, 0]]]);
   });
 
+  test("progress to a quiet target goes out at most once per progressIntervalMs; what is owed meanwhile follows in one dummy", () => {
+    const d = started({ windowBatchesMax: 1, progressIntervalMs: 5 });
+    const quietTerm = d.connected(1, 0n);
+    d.connected(0, 0n);
+    const toQuiet = (): bigint[][][] =>
+      sends(d.takeCommands())
+        .filter((s) => s.target === 1)
+        .map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, BigInt(p.mutations.length)]));
+    d.dispatchEntries([entry(1n, [0])], 10n, 1n, 100);
+    expect(toQuiet()).toEqual([[[1n, 0n, 0n]]]);
+    d.ack(1, quietTerm, 1n);
+    d.writeCompleted(1, quietTerm);
+    // Within the interval: nothing is queued for the quiet target, however many entries pass it by.
+    for (let lsn = 2n; lsn <= 6n; lsn++) d.dispatchEntries([entry(lsn, [0])], 10n, lsn, 101);
+    expect(toQuiet()).toEqual([]);
+    expect(d.targets[1]!.normalLength).toBe(0);
+    expect(d.progressDueAtMs()).toBe(105);
+    d.progressTick(104);
+    expect(toQuiet()).toEqual([]);
+    // Due: one dummy at currentIndex covers 2..6, following the chain, with no dispatch time of its own.
+    d.progressTick(105);
+    const owed = sends(d.takeCommands()).filter((s) => s.target === 1);
+    expect(owed.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn, p.mutations.length, p.dispatchTimeNs]))).toEqual([[[6n, 1n, 0, 0n]]]);
+    expect(d.progressDueAtMs()).toBeNull();
+    // A target that a later entry touched owes nothing.
+    d.ack(1, quietTerm, 6n);
+    d.writeCompleted(1, quietTerm);
+    d.dispatchEntries([entry(7n, [0])], 10n, 7n, 106);
+    d.dispatchEntries([entry(8n, [1])], 10n, 8n, 107);
+    d.takeCommands();
+    d.progressTick(200);
+    expect(toQuiet()).toEqual([]);
+  });
+
+  test("progress owed to a target that reconnects behind is not queued again at the recovery range's end", () => {
+    const d = started({ windowBatchesMax: 1, progressIntervalMs: 5 });
+    d.connected(1, 0n);
+    d.connected(0, 0n);
+    d.dispatchEntries([entry(1n, [0])], 10n, 1n, 100);
+    d.dispatchEntries([entry(2n, [0])], 10n, 2n, 101); // progress to target 1 owed until 105
+    expect(d.progressDueAtMs()).toBe(105);
+    d.connected(1, 0n); // reconnects: RF, recovery [1, 2] closed by a dummy at 2
+    d.takeCommands();
+    d.progressTick(105);
+    expect(d.targets[1]!.normalLength).toBe(0);
+    const term = d.targets[1]!.term;
+    expect(d.recoveryEntries(1, term, [entry(1n, [0]), entry(2n, [0])], 0n)).toBe(true);
+    d.recoveryDone(1, term);
+    const toOne = sends(d.takeCommands()).filter((s) => s.target === 1);
+    expect(toOne.map((s) => s.parts.map((p) => [p.lsn, p.prevLsn]))).toEqual([[[2n, 0n]]]);
+  });
+
   test("a recovery range that ends on entries not touching the target is closed by a dummy", () => {
     const d = started();
     d.connected(0, 0n);

@@ -312,6 +312,18 @@ export class TargetQueue {
   }
 
   /**
+   * Whether the target is connected and neither knows nor has queued every
+   * entry up to currentIndex. In RF the normal chain starts at the recovery
+   * range's end, which the catch-up chain closes: nothing to add up to there.
+   */
+  needsProgress(currentIndex: bigint): boolean {
+    if (this.#state === "S" || this.#state === "A") return false;
+    let known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
+    if (this.#normalPrevLsn > known) known = this.#normalPrevLsn;
+    return known < currentIndex;
+  }
+
+  /**
    * Progress for read-your-writes (our addition): after a burst of main-stream
    * entries, a target that the last of them did not touch gets a dummy at
    * currentIndex, so its applied LSN reaches the end of the log and a read with
@@ -320,9 +332,7 @@ export class TargetQueue {
    * target holds at most one. Returns whether a dummy was queued.
    */
   pushProgressDummy(currentIndex: bigint, dispatchTimeNs: bigint): boolean {
-    if (this.#state === "S" || this.#state === "A") return false;
-    const known = this.#lastQueuedLsn > this.#lastAck ? this.#lastQueuedLsn : this.#lastAck;
-    if (known >= currentIndex) return false;
+    if (!this.needsProgress(currentIndex)) return false;
     // The replaced dummy never joins the chain: the new one takes its place (and its prevLsn).
     const replaced = this.#normal.dropLastIfDummy();
     if (replaced !== null) this.#normalPrevLsn = replaced.prevLsn;

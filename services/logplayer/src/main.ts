@@ -111,6 +111,14 @@ function buildCommand(): Command {
     )
     .addOption(
       limitOption(
+        "progress-interval-ms",
+        "at the log's tail, a shard the latest entries did not touch gets at most one progress dummy per this many ms",
+        "progressIntervalMs",
+        60_000,
+      ),
+    )
+    .addOption(
+      limitOption(
         "recovery-read-entries-max",
         "entries one recovery read asks for (≤ --queue-entries-max)",
         "recoveryReadEntriesMax",
@@ -180,6 +188,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
     queueBytesMax: flags.queueBytesMax,
     dummyEveryEntries: flags.dummyEveryEntries,
     recoveryReadEntriesMax: flags.recoveryReadEntriesMax,
+    progressIntervalMs: flags.progressIntervalMs,
   };
   if (limits.recoveryReadEntriesMax > limits.queueEntriesMax) {
     throw new Error(`--recovery-read-entries-max ${limits.recoveryReadEntriesMax} exceeds --queue-entries-max ${limits.queueEntriesMax}`);
