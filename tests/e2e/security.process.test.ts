@@ -161,7 +161,7 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
    * right cluster id and peer hash (read from its raft-state.json, as an attacker
    * computes them from Status): accepted, it would make replica 1 adopt the term.
    */
-  async function forgedStep(channel: ChannelCredentials): Promise<ServiceError | null> {
+  async function forgedStep(channel: ChannelCredentials, via: "step" | "stream" = "step"): Promise<ServiceError | null> {
     const target = cluster.plan.find((spec) => spec.name === "logstore-1")!;
     const stored = JSON.parse(fs.readFileSync(path.join(target.dataDir!, "raft-state.json"), "utf8")) as {
       clusterId: string;
@@ -172,9 +172,16 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
     const request = StepRequest.fromPartial({ clusterId: stored.clusterId, peersHash: stored.peersHash, messages: [message] });
     const raw = new ReplicationClient(target.grpcAddress, channel);
     try {
-      return await new Promise<ServiceError | null>((resolve) =>
-        raw.step(request, new Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err) => resolve(err)),
-      );
+      if (via === "step") {
+        return await new Promise<ServiceError | null>((resolve) =>
+          raw.step(request, new Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err) => resolve(err)),
+        );
+      }
+      // The stream replicas use: the refusal ends it with its status (the sender does not end it first).
+      return await new Promise<ServiceError | null>((resolve) => {
+        const call = raw.stepStream(new Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err) => resolve(err));
+        call.write(request);
+      });
     } finally {
       raw.close();
     }
@@ -240,6 +247,18 @@ describe("trust boundaries (mTLS + roles) against real processes", () => {
         timeoutMs: 5_000,
       },
     );
+    expect(await snapshot()).toEqual(before);
+    await everythingStillServes();
+  });
+
+  it("on Replication.StepStream too: a LogPlayer certificate and a replica speaking for another are refused with PERMISSION_DENIED", async () => {
+    const before = await snapshot();
+    const byPolicy = await forgedStep(credentialsOf({ role: "logplayer", name: "main" }), "stream");
+    expect(byPolicy?.code).toBe(Status.PERMISSION_DENIED);
+    expect(byPolicy?.details).toContain("logplayer/main may not call /logplayer.v1.Replication/StepStream");
+    const forged = await forgedStep(credentialsOf({ role: "logstore-replica", name: "2" }), "stream");
+    expect(forged?.code).toBe(Status.PERMISSION_DENIED);
+    expect(forged?.details).toContain("replica certificate 2 may not send a Raft message from replica 3");
     expect(await snapshot()).toEqual(before);
     await everythingStillServes();
   });

@@ -12,8 +12,8 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
  * - RegisterClient opens a client session for idempotent appends: writers only.
  * - LookupAppend says where a (client id, seq) stands: a read.
  * - Read tails the committed log: the LogPlayer needs it; readers may watch it.
- * - Step is Raft: replicas only, and the adapter also checks that the
- *   certificate's replica id is the message's sender.
+ * - Step and StepStream are Raft: replicas only, and the adapter also checks
+ *   that the certificate's replica id is every message's sender.
  * - Probe tells a blank replica whether its cluster exists: replicas only.
  * - InstallSnapshot streams a leader's snapshot to a follower: replicas only.
  * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
@@ -31,6 +31,7 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   // Only a LogPlayer gathers every shard's restorable LSN; a trim point from anyone else could give up entries a shard needs.
   ["/logplayer.v1.LogStore/ReportTrimPoint", ["logplayer"]],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
+  ["/logplayer.v1.Replication/StepStream", ["logstore-replica"]],
   ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],
   ["/logplayer.v1.Replication/InstallSnapshot", ["logstore-replica"]],
   ["/logplayer.v1.Shard/Deliver", ["logplayer"]],

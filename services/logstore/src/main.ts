@@ -63,6 +63,7 @@ interface LogStoreFlags extends TlsFlags {
   join?: boolean;
   tickMs: number;
   electionTicks: number;
+  peerStreamBytesMax: number;
   snapshotChunkBytesMax: number;
   snapshotBytesMax: number;
   snapshotTransferTimeoutMs: number;
@@ -270,6 +271,16 @@ function buildCommand(): Command {
     )
     .addOption(
       intOption(
+        "--peer-stream-bytes-max <n>",
+        "bytes of Raft messages queued or being written to one peer's stream; past it new ones are dropped and Raft resends (replicated mode)",
+        "LP_PEER_STREAM_BYTES_MAX",
+        DEFAULT_REPLICATION_LIMITS.peerStreamBytesMax,
+        64 * 1024,
+        Number.MAX_SAFE_INTEGER,
+      ),
+    )
+    .addOption(
+      intOption(
         "--snapshot-chunk-bytes-max <n>",
         "bytes of snapshot data per InstallSnapshot chunk, sent and accepted (replicated mode)",
         "LP_SNAPSHOT_CHUNK_BYTES_MAX",
@@ -432,7 +443,12 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
     replicaId,
     peers,
     join: flags.join === true,
-    limits: { ...DEFAULT_REPLICATION_LIMITS, tickMs: flags.tickMs, electionTicks: flags.electionTicks },
+    limits: {
+      ...DEFAULT_REPLICATION_LIMITS,
+      tickMs: flags.tickMs,
+      electionTicks: flags.electionTicks,
+      peerStreamBytesMax: flags.peerStreamBytesMax,
+    },
     snapshotLimits: {
       chunkBytesMax: flags.snapshotChunkBytesMax,
       snapshotBytesMax: flags.snapshotBytesMax,

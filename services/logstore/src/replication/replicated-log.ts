@@ -41,8 +41,11 @@ export interface ReplicationLimits {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
-  /** Messages waiting for the Step call to one peer; beyond it new ones are dropped (Raft resends). */
+  /** Messages waiting for one peer's stream; beyond it new ones are dropped (Raft resends). */
   readonly peerQueueMessagesMax: number;
+  /** Bytes of Raft messages queued or being written to one peer's stream; beyond it new ones are dropped. */
+  readonly peerStreamBytesMax: number;
+  /** A peer stream with bytes waiting that made no progress for this long is cancelled and reopened. */
   readonly peerRpcTimeoutMs: number;
   /** Appends waiting for the new leader's first commit or for a duplicate's original. */
   readonly appendWaitersMax: number;
@@ -53,6 +56,7 @@ export const DEFAULT_REPLICATION_LIMITS: ReplicationLimits = {
   electionTicks: 10,
   heartbeatTicks: 1,
   peerQueueMessagesMax: 4096,
+  peerStreamBytesMax: 32 * 1024 * 1024,
   peerRpcTimeoutMs: 2000,
   appendWaitersMax: 100_000,
 };
@@ -150,6 +154,7 @@ export class ReplicatedLog {
       peers: options.peers,
       messageBytesMax: options.messageBytesMax,
       peerQueueMessagesMax: options.limits.peerQueueMessagesMax,
+      peerStreamBytesMax: options.limits.peerStreamBytesMax,
       peerRpcTimeoutMs: options.limits.peerRpcTimeoutMs,
       channelCredentials: channelCredentialsFor(options.security),
       onRefused: (text) => this.#logRefusal(text),

@@ -27,15 +27,19 @@ export interface SnapshotReceiver {
 }
 
 const STEP_METHOD = "/logplayer.v1.Replication/Step";
+const STEP_STREAM_METHOD = "/logplayer.v1.Replication/StepStream";
 
 /**
- * With mTLS: who sent a Step call, as its certificate says. The policy already
+ * With mTLS: who sent a Step call or opened a StepStream, as its certificate says. The policy already
  * let only logstore-replica certificates in; this check binds each message's
  * `from` to the certificate, so one replica cannot speak for another.
  */
 export interface StepSenderCheck {
   readonly senderOf: (
-    call: ServerUnaryCall<StepRequest, StepResponse> | ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
+    call:
+      | ServerUnaryCall<StepRequest, StepResponse>
+      | ServerReadableStream<StepRequest, StepResponse>
+      | ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,
   ) => PeerIdentity | null;
   readonly refusals: RefusalLog;
 }
@@ -43,8 +47,11 @@ export interface StepSenderCheck {
 /**
  * The Replication gRPC service: checks the sender's identity (its certificate
  * names the replica every message is from; cluster id and peer-list hash), then
- * hands each message addressed to this replica to `step`. A call with one
- * message from another replica is refused whole, before any message is stepped.
+ * hands each message addressed to this replica to `step`. Raft messages come
+ * on StepStream (one long-lived stream per peer, each request a batch) or, from
+ * older replicas, in unary Step calls; both are checked alike. A batch with one
+ * message from another replica is refused whole, before any message is stepped
+ * (on a stream, the refusal ends the stream with its status).
  * Messages of an unknown type or for another replica are dropped, like a lossy network would.
  * Probe answers what this replica holds (`probe`; the policy admits only replica certificates).
  */
@@ -72,41 +79,78 @@ export function createReplicationService(
       `${ours} (cluster.json); every replica of a cluster must be created with the same limits`
     );
   };
+  /**
+   * Checks one batch (the sender's certificate against every message's
+   * `from`, then cluster id, peer list and limits) and steps its messages
+   * addressed to this replica; the error to answer when refused whole.
+   */
+  const refuseOrStep = (request: StepRequest, sender: PeerIdentity | null, peer: string, method: string): LpError | null => {
+    const { clusterId, peersHash, messages, clusterLimits } = request;
+    if (senderCheck !== null) {
+      const forged = messages.find((wire) => sender === null || String(wire.from) !== sender.name);
+      if (sender === null || forged !== undefined) {
+        const reason =
+          sender === null
+            ? "Step needs a logstore-replica certificate"
+            : `replica certificate ${sender.name} may not send a Raft message from replica ${forged!.from}`;
+        senderCheck.refusals.record({
+          method,
+          code: status.PERMISSION_DENIED,
+          peer,
+          identity: sender,
+          reason,
+          reasonLabel: "sender_mismatch",
+        });
+        return new LpError(Status.PERMISSION_DENIED, reason);
+      }
+    }
+    const reason = mismatch(clusterId, peersHash, clusterLimits);
+    if (reason !== null) {
+      onRefused(`refused Raft messages: ${reason}`);
+      return failedPrecondition(reason);
+    }
+    for (const wire of messages) {
+      const message = messageFromWire(wire);
+      if (message === undefined || message.to !== identity.replicaId) continue;
+      step(message);
+    }
+    return null;
+  };
   return {
     step: (call: ServerUnaryCall<StepRequest, StepResponse>, callback: sendUnaryData<StepResponse>) => {
-      const { clusterId, peersHash, messages, clusterLimits } = call.request;
-      if (senderCheck !== null) {
-        const sender = senderCheck.senderOf(call);
-        const forged = messages.find((wire) => sender === null || String(wire.from) !== sender.name);
-        if (sender === null || forged !== undefined) {
-          const reason =
-            sender === null
-              ? "Step needs a logstore-replica certificate"
-              : `replica certificate ${sender.name} may not send a Raft message from replica ${forged!.from}`;
-          senderCheck.refusals.record({
-            method: STEP_METHOD,
-            code: status.PERMISSION_DENIED,
-            peer: call.getPeer(),
-            identity: sender,
-            reason,
-            reasonLabel: "sender_mismatch",
-          });
-          callback(new LpError(Status.PERMISSION_DENIED, reason).toServiceError());
-          return;
-        }
-      }
-      const reason = mismatch(clusterId, peersHash, clusterLimits);
-      if (reason !== null) {
-        onRefused(`refused Raft messages: ${reason}`);
-        callback(failedPrecondition(reason).toServiceError());
+      const sender = senderCheck?.senderOf(call) ?? null;
+      const refusal = refuseOrStep(call.request, sender, call.getPeer(), STEP_METHOD);
+      if (refusal !== null) {
+        callback(refusal.toServiceError());
         return;
       }
-      for (const wire of messages) {
-        const message = messageFromWire(wire);
-        if (message === undefined || message.to !== identity.replicaId) continue;
-        step(message);
-      }
       callback(null, {});
+    },
+    stepStream: (call: ServerReadableStream<StepRequest, StepResponse>, callback: sendUnaryData<StepResponse>) => {
+      // The certificate is the connection's: read once, checked against every message of every request.
+      const sender = senderCheck?.senderOf(call) ?? null;
+      const peer = call.getPeer();
+      let ended = false;
+      const end = (error: LpError | null): void => {
+        if (ended) return;
+        ended = true;
+        if (error === null) {
+          callback(null, {});
+          return;
+        }
+        callback(error.toServiceError());
+        call.destroy();
+      };
+      call.on("data", (request: StepRequest) => {
+        if (ended) return;
+        const refusal = refuseOrStep(request, sender, peer, STEP_STREAM_METHOD);
+        if (refusal !== null) end(refusal);
+      });
+      call.on("end", () => end(null));
+      // The sender went away: what it sent is stepped already; nothing to answer.
+      call.on("error", () => {
+        ended = true;
+      });
     },
     installSnapshot: (
       call: ServerReadableStream<SnapshotChunk, InstallSnapshotResponse>,

@@ -1779,10 +1779,28 @@ export const ReplicationService = {
    * One batch of Raft messages from one replica to another. The reply only
    * says the batch was handed to the Raft core; Raft's own responses travel
    * back as Step calls in the other direction.
+   * Kept for replicas running older code, which still send through it.
    */
   step: {
     path: "/logplayer.v1.Replication/Step",
     requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: StepRequest) => Buffer.from(StepRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => StepRequest.decode(value),
+    responseSerialize: (value: StepResponse) => Buffer.from(StepResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => StepResponse.decode(value),
+  },
+  /**
+   * The Raft messages from one replica to another, for as long as both run:
+   * one long-lived stream per peer, so AppendEntries are pipelined (several
+   * in flight) and arrive in the order they were sent. Each request is a
+   * batch, checked like a Step call; a refused request ends the stream with
+   * its status. The response comes only when the stream ends. Raft's own
+   * responses travel back on the stream in the other direction.
+   */
+  stepStream: {
+    path: "/logplayer.v1.Replication/StepStream",
+    requestStream: true,
     responseStream: false,
     requestSerialize: (value: StepRequest) => Buffer.from(StepRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer) => StepRequest.decode(value),
@@ -1826,8 +1844,18 @@ export interface ReplicationServer extends UntypedServiceImplementation {
    * One batch of Raft messages from one replica to another. The reply only
    * says the batch was handed to the Raft core; Raft's own responses travel
    * back as Step calls in the other direction.
+   * Kept for replicas running older code, which still send through it.
    */
   step: handleUnaryCall<StepRequest, StepResponse>;
+  /**
+   * The Raft messages from one replica to another, for as long as both run:
+   * one long-lived stream per peer, so AppendEntries are pipelined (several
+   * in flight) and arrive in the order they were sent. Each request is a
+   * batch, checked like a Step call; a refused request ends the stream with
+   * its status. The response comes only when the stream ends. Raft's own
+   * responses travel back on the stream in the other direction.
+   */
+  stepStream: handleClientStreamingCall<StepRequest, StepResponse>;
   /**
    * What a replica holds, for a replica that starts with an empty data
    * directory: it bootstraps a new cluster only when every peer answers that
@@ -1849,6 +1877,7 @@ export interface ReplicationClient extends Client {
    * One batch of Raft messages from one replica to another. The reply only
    * says the batch was handed to the Raft core; Raft's own responses travel
    * back as Step calls in the other direction.
+   * Kept for replicas running older code, which still send through it.
    */
   step(request: StepRequest, callback: (error: ServiceError | null, response: StepResponse) => void): ClientUnaryCall;
   step(
@@ -1862,6 +1891,28 @@ export interface ReplicationClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StepResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The Raft messages from one replica to another, for as long as both run:
+   * one long-lived stream per peer, so AppendEntries are pipelined (several
+   * in flight) and arrive in the order they were sent. Each request is a
+   * batch, checked like a Step call; a refused request ends the stream with
+   * its status. The response comes only when the stream ends. Raft's own
+   * responses travel back on the stream in the other direction.
+   */
+  stepStream(callback: (error: ServiceError | null, response: StepResponse) => void): ClientWritableStream<StepRequest>;
+  stepStream(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StepResponse) => void,
+  ): ClientWritableStream<StepRequest>;
+  stepStream(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StepResponse) => void,
+  ): ClientWritableStream<StepRequest>;
+  stepStream(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StepResponse) => void,
+  ): ClientWritableStream<StepRequest>;
   /**
    * What a replica holds, for a replica that starts with an empty data
    * directory: it bootstraps a new cluster only when every peer answers that
