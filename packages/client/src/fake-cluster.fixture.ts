@@ -211,7 +211,7 @@ export class FakeLogStore {
         call.emit("error", unavailable("fake: Read stream broken").toServiceError());
         return;
       }
-      call.write({ entries: [entry], commitLsn: BigInt(this.entries.length) });
+      call.write({ entries: [entry], commitLsn: BigInt(this.entries.length), leaderAddress: "", fromLeader: true });
       sent += 1;
       next += 1n;
     }

@@ -187,6 +187,9 @@ class Simulation {
       case "closeMainStream":
         p.mainNextLsn = null;
         return;
+      case "moveMainStream": // one replica: never moved
+        p.mainNextLsn = command.fromLsn;
+        return;
       case "startRecoveryRead":
         assert(command.toLsn <= BigInt(this.log.length), "recovery read beyond the log");
         p.reads.push({ readId: command.readId, nextLsn: command.fromLsn, toLsn: command.toLsn });

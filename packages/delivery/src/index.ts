@@ -11,5 +11,5 @@ export type { PartContent, QueuedPart } from "./part-queue";
 export { TargetQueue } from "./target-queue";
 export type { AheadOfLog, TargetState, DeliveryCommand, GapReport, TargetCounters } from "./target-queue";
 export { Dispatcher, splitByShard } from "./dispatcher";
-export { AHEAD_CHECKS_TO_CONFIRM, LogPlayer } from "./log-player";
-export type { LogPlayerConfig, PlayerCommand } from "./log-player";
+export { AHEAD_CHECKS_TO_CONFIRM, DEFAULT_LEADER_MOVE_INTERVAL_MS, LogPlayer } from "./log-player";
+export type { LogPlayerConfig, PlayerCommand, ReplicaChoiceConfig } from "./log-player";

@@ -74,7 +74,7 @@ describe("LogPlayer core: main stream", () => {
     core.connected(0, 7n, 1);
     expect(core.takeCommands()).toEqual([]);
     core.connected(1, 4n, 2);
-    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 5n, resumed: false }]);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 5n, resumed: false, replica: 0 }]);
   });
 
   test("starts startWaitMs after the first HelloReply when a shard stays silent", () => {
@@ -86,7 +86,7 @@ describe("LogPlayer core: main stream", () => {
     core.tick(109);
     expect(only(core.takeCommands(), "openMainStream")).toEqual([]);
     core.tick(110);
-    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 4n, resumed: false }]);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 4n, resumed: false, replica: 0 }]);
   });
 
   test("skips re-sent entries and dispatches only the new ones", () => {
@@ -134,7 +134,7 @@ describe("LogPlayer core: main stream", () => {
     const resumeAt = 50 + close!.resumeInMs;
     expect(core.nextDeadlineMs()).toBe(resumeAt);
     core.tick(resumeAt);
-    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 3n, resumed: true }]);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 3n, resumed: true, replica: 0 }]);
   });
 
   test("a failed main stream resumes; a second failure report for it changes nothing", () => {
@@ -142,6 +142,88 @@ describe("LogPlayer core: main stream", () => {
     core.mainStreamFailed("LogStore ended the tailing read", 5);
     core.mainStreamFailed("again", 6);
     expect(only(core.takeCommands(), "closeMainStream")).toHaveLength(1);
+  });
+});
+
+describe("LogPlayer core: the main stream reads from the leader", () => {
+  const MOVE_INTERVAL_MS = 1000;
+  const replicas = { replicas: { count: 3, leaderMoveIntervalMs: MOVE_INTERVAL_MS } };
+
+  test("opens on the leader when one was reported before the start; on replica 0 otherwise", () => {
+    const informed = new LogPlayer(config(replicas));
+    informed.leaderReported(2, 0);
+    informed.start(0, COMMIT_AT_START);
+    informed.connected(0, 0n, 1);
+    informed.connected(1, 0n, 1);
+    expect(only(informed.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 1n, resumed: false, replica: 2 }]);
+    const { core } = runningCore([0n, 0n], replicas);
+    expect(core.mainStreamReplica).toEqual({ serving: 0, leader: null });
+  });
+
+  test("a working stream on a follower moves to the reported leader at once, resuming at currentIndex + 1", () => {
+    const { core } = runningCore([0n, 0n], replicas);
+    core.mainEntries(entries(1, 3), 3n, 0n, 10);
+    core.takeCommands();
+    core.leaderReported(0, 11); // the serving replica leads: nothing to do
+    expect(only(core.takeCommands(), "moveMainStream")).toEqual([]);
+    core.leaderReported(1, 12);
+    expect(only(core.takeCommands(), "moveMainStream")).toEqual([{ kind: "moveMainStream", fromLsn: 4n, fromReplica: 0, replica: 1 }]);
+    expect(core.mainStreamReplica).toEqual({ serving: 1, leader: 1 });
+    expect(core.counters.mainStreamMoves).toBe(1);
+    // The new call re-sends what was dispatched; it is skipped, and the rest goes on.
+    core.mainEntries(entries(3, 5), 5n, 0n, 13);
+    expect(core.dispatcher.currentIndex).toBe(5n);
+  });
+
+  test("a flapping leader moves the stream at most once per leaderMoveIntervalMs", () => {
+    const { core } = runningCore([0n, 0n], replicas);
+    core.leaderReported(1, 10);
+    expect(only(core.takeCommands(), "moveMainStream")).toHaveLength(1);
+    let moves = 0;
+    for (let t = 20; t < 10 + MOVE_INTERVAL_MS; t += 20) {
+      core.leaderReported(t % 40 === 0 ? 2 : 0, t);
+      moves += only(core.takeCommands(), "moveMainStream").length;
+    }
+    expect(moves).toBe(0);
+    expect(core.nextDeadlineMs()).toBe(10 + MOVE_INTERVAL_MS);
+    core.tick(10 + MOVE_INTERVAL_MS);
+    const [move] = only(core.takeCommands(), "moveMainStream");
+    expect(move?.replica).toBe(core.mainStreamReplica.leader);
+    expect(core.counters.mainStreamMoves).toBe(2);
+  });
+
+  test("a leader whose stream failed is left for another replica, and moved back to once it had time to recover", () => {
+    const { core } = runningCore([0n, 0n], replicas);
+    core.leaderReported(1, 10);
+    core.takeCommands();
+    core.mainStreamFailed("leader unreachable", 20);
+    const [close] = only(core.takeCommands(), "closeMainStream");
+    core.tick(20 + close!.resumeInMs);
+    expect(only(core.takeCommands(), "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 1n, resumed: true, replica: 2 }]);
+    core.leaderReported(1, 100); // the fallback replica still names the old leader
+    expect(only(core.takeCommands(), "moveMainStream")).toEqual([]);
+    const backAtMs = 20 + Math.max(MOVE_INTERVAL_MS, config().backoff.maxDelayMs);
+    expect(core.nextDeadlineMs()).toBe(backAtMs);
+    core.tick(backAtMs);
+    expect(only(core.takeCommands(), "moveMainStream")).toEqual([{ kind: "moveMainStream", fromLsn: 1n, fromReplica: 2, replica: 1 }]);
+  });
+
+  test("with no leader known, a failed stream resumes on the next replica in order", () => {
+    const { core } = runningCore([0n, 0n], replicas);
+    core.mainStreamFailed("gone", 5);
+    const [close] = only(core.takeCommands(), "closeMainStream");
+    core.tick(5 + close!.resumeInMs);
+    expect(only(core.takeCommands(), "openMainStream")[0]?.replica).toBe(1);
+    core.leaderReported(null, 6);
+    expect(core.mainStreamReplica).toEqual({ serving: 1, leader: null });
+  });
+
+  test("leaderMoveIntervalMs 0 never moves a working stream", () => {
+    const { core } = runningCore([0n, 0n], { replicas: { count: 3, leaderMoveIntervalMs: 0 } });
+    core.leaderReported(2, 10);
+    core.tick(100_000);
+    expect(only(core.takeCommands(), "moveMainStream")).toEqual([]);
+    expect(core.nextDeadlineMs()).toBe(null);
   });
 });
 
@@ -305,7 +387,7 @@ describe("LogPlayer core: the log's commit LSN", () => {
     const core = connectedAt(5n, 7n, 3n);
     expect(core.targets.map((t) => t.state)).toEqual(["A", "N"]);
     const commands = core.takeCommands();
-    expect(only(commands, "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 4n, resumed: false }]);
+    expect(only(commands, "openMainStream")).toEqual([{ kind: "openMainStream", fromLsn: 4n, resumed: false, replica: 0 }]);
     expect(only(commands, "checkCommitLsn")).toHaveLength(1);
     core.mainEntries(entries(4, 5), 5n, 0n, 3);
     expect(only(core.takeCommands(), "send").map((s) => s.target)).toEqual([1]); // nothing to the held shard

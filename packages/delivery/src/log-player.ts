@@ -14,6 +14,9 @@ import type { GapReport, TargetQueue } from "./target-queue";
  */
 export const AHEAD_CHECKS_TO_CONFIRM = 3;
 
+/** ReplicaChoiceConfig.leaderMoveIntervalMs unless configured (--leader-move-interval-ms). */
+export const DEFAULT_LEADER_MOVE_INTERVAL_MS = 1000;
+
 export interface LogPlayerConfig {
   readonly shardMap: ShardMapConfig;
   readonly limits: DeliveryLimits;
@@ -27,6 +30,26 @@ export interface LogPlayerConfig {
   readonly backoff: BackoffConfig;
   /** Uniform in [0, 1): the backoff's jitter. Math.random in production, the seeded PRNG in the simulator. */
   readonly random: () => number;
+  /** The LogStore replicas the main stream may read from; absent: one, nothing to choose. */
+  readonly replicas?: ReplicaChoiceConfig;
+}
+
+/**
+ * Which LogStore replica serves the main stream. Every replica serves only
+ * committed entries, but a follower learns of a commit a message after the
+ * leader, so the main stream reads from the leader when it is known and
+ * reachable, and from any replica otherwise.
+ */
+export interface ReplicaChoiceConfig {
+  /** Replicas, named by their index in the adapter's configured order (0 first). */
+  readonly count: number;
+  /**
+   * A working main stream moves to the leader at most once per this long, and
+   * a replica whose main stream failed is not moved to again for this long:
+   * a flapping leader cannot make the stream thrash. 0: never move a working
+   * stream (a failed one still resumes on the leader when it is known).
+   */
+  readonly leaderMoveIntervalMs: number;
 }
 
 /**
@@ -51,8 +74,13 @@ export type PlayerCommand =
       readonly bytes: number;
       readonly commitLsn: bigint;
     }
-  /** Open the main stream: Read(fromLsn, tail). `resumed` is false for the first start of this process. */
-  | { readonly kind: "openMainStream"; readonly fromLsn: bigint; readonly resumed: boolean }
+  /** Open the main stream: Read(fromLsn, tail) on `replica`. `resumed` is false for the first start of this process. */
+  | { readonly kind: "openMainStream"; readonly fromLsn: bigint; readonly resumed: boolean; readonly replica: number }
+  /**
+   * Cancel the working main stream (on `fromReplica`) and open it at once on `replica`, the leader:
+   * Read(fromLsn, tail). Entries the old call still delivers must be dropped (the core would skip them anyway).
+   */
+  | { readonly kind: "moveMainStream"; readonly fromLsn: bigint; readonly fromReplica: number; readonly replica: number }
   /** Cancel the main stream (it failed, or sent something unusable); it is reopened in `resumeInMs`. */
   | { readonly kind: "closeMainStream"; readonly reason: string; readonly resumeInMs: number }
   /** Read [fromLsn, toLsn] for `target`; report its entries, done or failed under `readId`. */
@@ -105,6 +133,19 @@ interface RecoveryRead {
 
 type MainStreamState = "waiting" | "open" | "resuming";
 
+/** The main stream's replica: where it reads, what the replicas say of the leader, when it last moved or failed. */
+interface ReplicaChoice {
+  readonly count: number;
+  readonly moveIntervalMs: number;
+  /** The replica the main stream reads from (or last read from, while it waits to resume). */
+  serving: number;
+  /** The leader, as last reported; null when unknown. */
+  leader: number | null;
+  /** When the main stream last failed on each replica: not moved to again for moveIntervalMs. */
+  readonly failedAtMs: (number | null)[];
+  lastMoveAtMs: number | null;
+}
+
 /**
  * The LogPlayer's protocol, sans I/O: the Dispatcher and its target queues
  * plus every decision around them that used to live in the adapters — when
@@ -131,7 +172,16 @@ export class LogPlayer {
   readonly #readsWaiting: RecoveryRead[] = [];
   #outbox: PlayerCommand[] = [];
   readonly #commitCheck: CommitCheck;
-  readonly counters = { mainStreamJumps: 0, readsSuperseded: 0, readsCancelled: 0, ackTimeouts: 0, commitChecks: 0, targetsAheadOfLog: 0 };
+  readonly #replica: ReplicaChoice;
+  readonly counters = {
+    mainStreamMoves: 0,
+    mainStreamJumps: 0,
+    readsSuperseded: 0,
+    readsCancelled: 0,
+    ackTimeouts: 0,
+    commitChecks: 0,
+    targetsAheadOfLog: 0,
+  };
 
   constructor(config: LogPlayerConfig) {
     assert(config.startWaitMs >= 0 && config.ackTimeoutMs >= 1, "log player: bad timeouts");
@@ -150,6 +200,17 @@ export class LogPlayer {
     }));
     this.#mainBackoff = new Backoff(config.backoff, config.random);
     this.#commitCheck = { running: null, atMs: null, backoff: new Backoff(config.backoff, config.random) };
+    const replicas = config.replicas ?? { count: 1, leaderMoveIntervalMs: 0 };
+    assert(Number.isSafeInteger(replicas.count) && replicas.count >= 1, "replicas.count must be at least 1");
+    assert(Number.isFinite(replicas.leaderMoveIntervalMs) && replicas.leaderMoveIntervalMs >= 0, "leaderMoveIntervalMs must be >= 0");
+    this.#replica = {
+      count: replicas.count,
+      moveIntervalMs: replicas.leaderMoveIntervalMs,
+      serving: 0,
+      leader: null,
+      failedAtMs: Array.from({ length: replicas.count }, () => null),
+      lastMoveAtMs: null,
+    };
   }
 
   get targets(): readonly TargetQueue[] {
@@ -158,6 +219,11 @@ export class LogPlayer {
 
   get mainStreamOpen(): boolean {
     return this.#main === "open";
+  }
+
+  /** The replica the main stream reads from (or will resume on), and the leader as last reported. */
+  get mainStreamReplica(): { readonly serving: number; readonly leader: number | null } {
+    return { serving: this.#replica.serving, leader: this.#replica.leader };
   }
 
   /** Recovery reads running or waiting; at most one per target. */
@@ -188,6 +254,7 @@ export class LogPlayer {
     consider(this.dispatcher.progressDueAtMs());
     if (this.#commitCheck.running === null) consider(this.#commitCheck.atMs);
     if (this.#readsRunning.size < this.#config.recoveryStreamsMax) for (const read of this.#readsWaiting) consider(read.notBeforeMs);
+    consider(this.#leaderMoveDueMs());
     return next;
   }
 
@@ -224,6 +291,7 @@ export class LogPlayer {
       this.#openMainStream(true);
     }
     this.dispatcher.progressTick(nowMs);
+    this.#maybeMoveToLeader();
     this.#drain();
   }
 
@@ -316,7 +384,24 @@ export class LogPlayer {
   mainStreamFailed(reason: string, nowMs: number): void {
     this.#advance(nowMs);
     if (this.#main !== "open") return;
+    this.#replica.failedAtMs[this.#replica.serving] = this.#nowMs;
     this.#closeMainStream(reason);
+    this.#drain();
+  }
+
+  /**
+   * What a LogStore replica says of the leader (a Read response, a Status
+   * answer): `leader` is its index, or null when the replica knows none.
+   * The latest report wins; moving the stream to it is rate-limited.
+   */
+  leaderReported(leader: number | null, nowMs: number): void {
+    this.#advance(nowMs);
+    assert(
+      leader === null || (Number.isSafeInteger(leader) && leader >= 0 && leader < this.#replica.count),
+      `leader ${leader} out of range`,
+    );
+    this.#replica.leader = leader;
+    this.#maybeMoveToLeader();
     this.#drain();
   }
 
@@ -490,7 +575,49 @@ export class LogPlayer {
     assert(fromLsn !== null && this.dispatcher.currentIndex !== null, "main stream opened before its start was fixed");
     assert(this.#main !== "open", "main stream opened twice");
     this.#main = "open";
-    this.#outbox.push({ kind: "openMainStream", fromLsn, resumed });
+    this.#replica.serving = this.#replicaToOpen();
+    this.#outbox.push({ kind: "openMainStream", fromLsn, resumed, replica: this.#replica.serving });
+  }
+
+  /**
+   * Where a (re)opened main stream reads: the leader when known and reachable;
+   * else the replica it read from, unless that one just failed (then the next).
+   */
+  #replicaToOpen(): number {
+    const choice = this.#replica;
+    const leader = choice.leader;
+    if (leader !== null && !this.#failedRecently(leader)) return leader;
+    return this.#failedRecently(choice.serving) ? (choice.serving + 1) % choice.count : choice.serving;
+  }
+
+  #failedRecently(replica: number): boolean {
+    const failedAtMs = this.#replica.failedAtMs[replica] ?? null;
+    return failedAtMs !== null && this.#nowMs < failedAtMs + Math.max(this.#replica.moveIntervalMs, this.#config.backoff.maxDelayMs);
+  }
+
+  /** When a working main stream may next move to the leader, or null when no move is wanted. */
+  #leaderMoveDueMs(): number | null {
+    const choice = this.#replica;
+    if (this.#main !== "open" || choice.moveIntervalMs === 0 || choice.leader === null || choice.leader === choice.serving) return null;
+    const failedAtMs = choice.failedAtMs[choice.leader] ?? null;
+    const reachableAtMs = failedAtMs === null ? 0 : failedAtMs + Math.max(choice.moveIntervalMs, this.#config.backoff.maxDelayMs);
+    const allowedAtMs = choice.lastMoveAtMs === null ? 0 : choice.lastMoveAtMs + choice.moveIntervalMs;
+    return Math.max(reachableAtMs, allowedAtMs);
+  }
+
+  /** Moves a working main stream to the leader once that is due; it resumes at currentIndex + 1 there. */
+  #maybeMoveToLeader(): void {
+    const dueMs = this.#leaderMoveDueMs();
+    if (dueMs === null || dueMs > this.#nowMs) return;
+    const choice = this.#replica;
+    const fromLsn = this.dispatcher.mainStreamFromLsn();
+    assert(fromLsn !== null && choice.leader !== null, "main stream moved before its start was fixed");
+    const fromReplica = choice.serving;
+    choice.serving = choice.leader;
+    choice.lastMoveAtMs = this.#nowMs;
+    this.counters.mainStreamMoves += 1;
+    this.#mainBackoff.reset();
+    this.#outbox.push({ kind: "moveMainStream", fromLsn, fromReplica, replica: choice.serving });
   }
 
   #closeMainStream(reason: string): void {

@@ -53,6 +53,18 @@ describe("delivery scenario under faults", () => {
     expect(sum(results, (result) => result.stats.shardDecisions.gaps)).toBeGreaterThan(30);
   });
 
+  test("30 seeds with three LogStore replicas: followers learn commits late, the leader changes, main streams follow it", () => {
+    const results = runSeeds(3_000, 30, { steps: STEPS, shards: 3, players: 2, logstoreReplicas: 3 });
+    expect(report(results.find((result) => !result.ok))).toBe("");
+    expect(results).toHaveLength(30);
+    expect(sum(results, (result) => result.stats.faults["leaderChanges"] ?? 0)).toBeGreaterThan(30);
+    expect(sum(results, (result) => result.stats.core["mainStreamMoves"] ?? 0)).toBeGreaterThan(30);
+    // The core's choice shows: most main-stream messages came from the leader, despite the changes.
+    const fromLeader = sum(results, (result) => result.stats.core["mainMessagesFromLeader"] ?? 0);
+    const fromFollowers = sum(results, (result) => result.stats.core["mainMessagesFromFollowers"] ?? 0);
+    expect(fromLeader).toBeGreaterThan(2 * fromFollowers);
+  });
+
   test("one shard and five shards", () => {
     for (const shards of [1, 5]) {
       const failed = runSeeds(2_000, 5, { steps: STEPS, shards, players: 2 }).find((result) => !result.ok);

@@ -31,6 +31,11 @@ export interface DeliveryScenarioOptions {
   readonly brokenPlayer?: BrokenPlayer;
   /** Events allowed after healing to reach quiescence before it counts as a liveness failure. */
   readonly quiesceStepsMax?: number;
+  /**
+   * LogStore replicas serving reads (default 1): with 3, followers learn of commits late, the leader
+   * changes, and the LogPlayers' main streams follow it (the core's replica choice).
+   */
+  readonly logstoreReplicas?: 1 | 3;
 }
 
 export interface DeliveryScenarioStats {
@@ -81,6 +86,7 @@ export class DeliveryCluster {
   readonly #env: DeliveryEnv;
   readonly #shardMap: ShardMapConfig;
   readonly #clientNode: SimNodeId;
+  readonly #replicas: number;
   readonly #keys: string[];
   readonly #limits: DeliveryLimits;
   readonly #nemesisGapMsMax: number;
@@ -105,6 +111,7 @@ export class DeliveryCluster {
     // Few keys, skewed: some shards stay quiet for long stretches, so dummies matter.
     this.#keys = Array.from({ length: prng.between(options.shards, options.shards * 4) }, (_, i) => `k${i}`);
     this.#clientNode = 1 + options.shards + options.players;
+    this.#replicas = options.logstoreReplicas ?? 1;
     const messages = new SimNetwork<Envelope>(this.sim, { messagesInFlightMax: 50_000 }, (to, envelope) => this.#deliver(to, envelope));
     this.#network = messages;
     this.#env = this.#makeEnv();
@@ -114,6 +121,10 @@ export class DeliveryCluster {
       keepaliveMs: 50,
       pendingAppendsMax: CLIENT_PENDING_APPENDS_MAX,
       readsMax: 16,
+      replicas: this.#replicas,
+      followerLagMsMax: 30,
+      // One replica draws nothing more (its seeds replay as before).
+      leaderAtStart: this.#replicas > 1 ? prng.int(this.#replicas) : 0,
     });
     const syncEveryMsMax = prng.pick([5, 40, 200]);
     for (let shard = 0; shard < options.shards; shard++) {
@@ -138,6 +149,8 @@ export class DeliveryCluster {
           startWaitMs: 100,
           recoveryStreamsMax: 2,
           backoff: { initialDelayMs: 5, maxDelayMs: 200, multiplier: 2 },
+          // Scaled to the runs' few simulated seconds; one replica draws nothing more (its seeds replay as before).
+          leaderMoveIntervalMs: this.#replicas > 1 ? prng.pick([20, 100, 400]) : 1000,
           ...(options.brokenPlayer === undefined ? {} : { brokenPlayer: options.brokenPlayer }),
         }),
       );
@@ -182,12 +195,27 @@ export class DeliveryCluster {
       peerAlive: (from, node, incarnation) => this.#incarnationOf(node) === incarnation && this.#network.connected(from, node),
       incarnationOf: (node) => this.#incarnationOf(node),
       nextId: () => this.#nextId++,
-      logstoreCommitLsn: () => this.logStore.commitLsn,
+      logstoreReplicas: this.#replicas,
+      replicaNode: (replica) => this.#replicaNode(replica),
+      logstoreCommitLsn: (replica) => this.logStore.knownCommitLsn(replica),
     };
   }
 
+  /** Replica 0 is LOGSTORE_NODE; the others come after the client. */
+  #replicaNode(replica: number): SimNodeId {
+    assert(replica >= 0 && replica < this.#replicas, `sim: no LogStore replica ${replica}`);
+    return replica === 0 ? LOGSTORE_NODE : this.#clientNode + replica;
+  }
+
+  /** The LogStore replica at `node`, or null. */
+  #replicaAt(node: SimNodeId): number | null {
+    if (node === LOGSTORE_NODE) return 0;
+    const replica = node - this.#clientNode;
+    return replica >= 1 && replica < this.#replicas ? replica : null;
+  }
+
   #incarnationOf(node: SimNodeId): number | null {
-    if (node === LOGSTORE_NODE) return this.logStore.up ? this.logStore.incarnation : null;
+    if (this.#replicaAt(node) !== null) return this.logStore.up ? this.logStore.incarnation : null;
     if (node === this.#clientNode) return 1;
     const shard = this.shards[node - 1];
     if (shard !== undefined) return shard.up ? shard.incarnation : null;
@@ -201,7 +229,8 @@ export class DeliveryCluster {
     if (message.kind !== "keepalive" && message.kind !== "get" && message.kind !== "get-reply" && message.kind !== "batch") {
       this.sim.trace(`n${to} <- n${from} ${describeMessage(message)}`);
     }
-    if (to === LOGSTORE_NODE) this.logStore.receive(from, message);
+    const replica = this.#replicaAt(to);
+    if (replica !== null) this.logStore.receive(from, message, replica);
     else if (to === this.#clientNode) this.#clientReceives(message);
     else if (to <= this.options.shards) this.shards[to - 1]?.receive(from, message);
     else this.players[to - 1 - this.options.shards]?.receive(message);
@@ -279,7 +308,12 @@ export class DeliveryCluster {
 
   #nemesisAction(): void {
     const prng = this.sim.prng;
-    const choice = prng.int(14);
+    // One LogStore replica draws as it always did (its seeds replay as before); three add leader changes.
+    const choice = prng.int(this.#replicas > 1 ? 16 : 14);
+    if (choice >= 14) {
+      this.logStore.changeLeader((this.logStore.leader + 1 + prng.int(this.#replicas - 1)) % this.#replicas);
+      return;
+    }
     if (choice < 3) {
       const shard = prng.pick(this.shards);
       if (!shard.up) return;
@@ -322,7 +356,7 @@ export class DeliveryCluster {
     const prng = this.sim.prng;
     const groups: SimNodeId[][] = [[], []];
     const nodes = [
-      LOGSTORE_NODE,
+      ...Array.from({ length: this.#replicas }, (_, replica) => this.#replicaNode(replica)),
       ...this.shards.map((shard) => shard.node),
       ...this.players.map((player) => player.node),
       this.#clientNode,
@@ -394,6 +428,7 @@ export class DeliveryCluster {
     const flags = [
       brokenDecision === undefined ? "" : ` --broken-decision ${brokenDecision}`,
       brokenPlayer === undefined ? "" : ` --broken-player ${brokenPlayer}`,
+      ` --logstore-replicas ${this.#replicas}`,
     ].join("");
     const core: PlayerTotals = {};
     for (const player of this.players) {
@@ -421,7 +456,7 @@ export class DeliveryCluster {
         appendsAcked: this.#acked.length,
         readsSent: this.#readsSent,
         readsChecked: this.checker.readsChecked,
-        faults: { ...this.#faultCounts, tornTails: this.logStore.stats.tornTails },
+        faults: { ...this.#faultCounts, tornTails: this.logStore.stats.tornTails, leaderChanges: this.logStore.stats.leaderChanges },
         core,
         shardDecisions,
       },

@@ -3,7 +3,7 @@ import { decodeRecord, encodeEntryPayload, encodeRecord, recoverWal, segmentFile
 import type { LogEntry, Transaction } from "@logplayer/proto";
 import type { SimNodeId } from "./network";
 import { SimDisk } from "./sim-disk";
-import { LOGSTORE_NODE, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
+import type { DeliveryEnv, DeliveryMessage } from "./delivery-messages";
 
 /** The WAL's one segment file: records as written, durable ones only. */
 interface WalFile {
@@ -23,7 +23,19 @@ export interface SimLogStoreConfig {
   /** Transport keepalive period on every open read (carries the count of messages sent, not the commit LSN). */
   readonly keepaliveMs: number;
   readonly pendingAppendsMax: number;
+  /** Open reads per replica. */
   readonly readsMax: number;
+  /** Replicas serving reads (1 or 3). */
+  readonly replicas: number;
+  /** A follower learns of a commit up to this long after the leader (the next append or heartbeat). */
+  readonly followerLagMsMax: number;
+  readonly leaderAtStart: number;
+}
+
+/** What one replica knows: how far the log is committed, and who leads. */
+interface ReplicaView {
+  commitLsn: bigint;
+  leader: number | null;
 }
 
 /** Far more than the reads a run keeps in flight at once, so an evicted id's copies are long delivered. */
@@ -31,6 +43,8 @@ const READS_SEEN_MAX = 4096;
 
 interface Subscription {
   readonly readId: number;
+  /** The replica serving it. */
+  readonly replica: number;
   readonly player: SimNodeId;
   readonly playerIncarnation: number;
   nextLsn: bigint;
@@ -41,10 +55,16 @@ interface Subscription {
 }
 
 /**
- * The LogStore, single replica: appends framed with the REAL wal-record
- * encoder onto a SimDisk, acknowledged (committed) only at fsync; a crash
- * loses unsynced records and may leave a torn one; restart runs the REAL
- * recoverWal over the bytes and must find exactly the committed log.
+ * The LogStore: appends framed with the REAL wal-record encoder onto a
+ * SimDisk, acknowledged (committed) only at fsync; a crash loses unsynced
+ * records and may leave a torn one; restart runs the REAL recoverWal over
+ * the bytes and must find exactly the committed log. With several replicas
+ * the log is still this one (replication is the Raft simulator's subject),
+ * but reads are served by replicas on their own nodes, each knowing the
+ * commit LSN and the leader as a Raft replica would: the leader at once, a
+ * follower up to followerLagMsMax later; a leader change (changeLeader)
+ * reaches each replica after its own delay, and none knows a leader
+ * meanwhile.
  */
 export class SimLogStore {
   incarnation = 0;
@@ -55,18 +75,49 @@ export class SimLogStore {
   #pending: { readonly entry: LogEntry; readonly record: Buffer; readonly writeId: number; readonly onCommit: (lsn: bigint) => void }[] =
     [];
   #subscriptions = new Map<number, Subscription>();
+  #leader = 0;
+  readonly #views: ReplicaView[];
   /**
    * Read ids already received, oldest first (bounded): a Read request is one RPC, so a copy the network
    * duplicated must not start the read again with fresh message numbers (the reader would drop them).
    */
   readonly #readsSeen = new Set<number>();
-  stats = { crashes: 0, tornTails: 0, recoveries: 0 };
+  stats = { crashes: 0, tornTails: 0, recoveries: 0, leaderChanges: 0 };
 
   constructor(
     private readonly env: DeliveryEnv,
     private readonly config: SimLogStoreConfig,
   ) {
+    assert(config.replicas >= 1, "logstore: at least one replica");
     this.disk = new SimDisk<WalFile, Buffer>({ chunks: [] }, appendChunk, config.pendingAppendsMax);
+    this.#views = Array.from({ length: config.replicas }, () => ({ commitLsn: 0n, leader: config.leaderAtStart }));
+    this.#leader = config.leaderAtStart;
+  }
+
+  get leader(): number {
+    return this.#leader;
+  }
+
+  /** The commit LSN replica `replica` knows (never more than is committed). */
+  knownCommitLsn(replica: number): bigint {
+    return this.#views[replica]?.commitLsn ?? 0n;
+  }
+
+  /** An election: `leader` leads from now; each replica learns it (and the commit LSN) after its own delay. */
+  changeLeader(leader: number): void {
+    if (!this.up || leader === this.#leader) return;
+    this.#leader = leader;
+    this.stats.leaderChanges += 1;
+    const incarnation = this.incarnation;
+    this.env.sim.trace(`logstore: replica ${leader} becomes the leader`);
+    this.#views.forEach((view, replica) => {
+      view.leader = null;
+      this.env.sim.schedule(this.env.sim.prng.between(1, this.config.followerLagMsMax * 4), () => {
+        if (incarnation !== this.incarnation || this.#leader !== leader) return;
+        view.leader = leader;
+        this.#learnCommit(replica, this.commitLsn);
+      });
+    });
   }
 
   get commitLsn(): bigint {
@@ -83,6 +134,11 @@ export class SimLogStore {
     this.up = true;
     this.incarnation += 1;
     this.#subscriptions = new Map();
+    // Every replica restarts knowing the committed log (it was durable on a majority) and the leader.
+    for (const view of this.#views) {
+      view.commitLsn = this.commitLsn;
+      view.leader = this.#leader;
+    }
     this.env.sim.trace(`logstore boots (incarnation ${this.incarnation}, commit ${this.commitLsn})`);
     this.#scheduleHeartbeat(this.incarnation);
   }
@@ -117,7 +173,8 @@ export class SimLogStore {
     return lsn;
   }
 
-  receive(from: SimNodeId, message: DeliveryMessage): void {
+  /** A message to replica `replica`. */
+  receive(from: SimNodeId, message: DeliveryMessage, replica = 0): void {
     if (!this.up) return;
     if (message.kind === "cancel") {
       this.#subscriptions.delete(message.readId);
@@ -128,14 +185,18 @@ export class SimLogStore {
     this.#readsSeen.add(message.readId);
     if (this.#readsSeen.size > READS_SEEN_MAX) this.#readsSeen.delete(this.#readsSeen.values().next().value as number);
     const incarnation = this.env.incarnationOf(from);
-    const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > this.commitLsn;
-    if (incarnation === null || bad || this.#subscriptions.size >= this.config.readsMax) {
+    const known = this.knownCommitLsn(replica);
+    const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > known;
+    let reads = 0;
+    for (const subscription of this.#subscriptions.values()) if (subscription.replica === replica) reads += 1;
+    if (incarnation === null || bad || reads >= this.config.readsMax) {
       // OUT_OF_RANGE / RESOURCE_EXHAUSTED: the reader retries.
-      this.#send(from, { kind: "read-end", readId: message.readId, seq: 1, ok: false });
+      this.#send(replica, from, { kind: "read-end", readId: message.readId, seq: 1, ok: false });
       return;
     }
     const subscription: Subscription = {
       readId: message.readId,
+      replica,
       player: from,
       playerIncarnation: incarnation,
       nextLsn: message.fromLsn,
@@ -156,12 +217,34 @@ export class SimLogStore {
       this.env.checker.onCommit(head.entry);
       head.onCommit(head.entry.lsn);
     }
-    for (const subscription of this.#subscriptions.values()) if (subscription.toLsn === 0n) this.#serve(subscription);
+    const commitLsn = this.commitLsn;
+    this.#views.forEach((_, replica) => {
+      if (replica === this.#leader) {
+        this.#learnCommit(replica, commitLsn);
+        return;
+      }
+      // A follower hears of the commit with the leader's next message.
+      const lagMs = this.env.sim.prng.between(0, this.config.followerLagMsMax);
+      this.env.sim.schedule(lagMs, () => incarnation === this.incarnation && this.up && this.#learnCommit(replica, commitLsn));
+    });
+  }
+
+  /** Replica `replica` learns that the log is committed up to `commitLsn`: its tailing reads go on. */
+  #learnCommit(replica: number, commitLsn: bigint): void {
+    const view = this.#views[replica];
+    if (view === undefined || commitLsn <= view.commitLsn) return;
+    assert(commitLsn <= this.commitLsn, `logstore: replica ${replica} told of commit ${commitLsn} beyond ${this.commitLsn}`);
+    view.commitLsn = commitLsn;
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.toLsn === 0n && subscription.replica === replica) this.#serve(subscription);
+    }
   }
 
   /** Sends what the subscription may see now; ends a bounded read once it is all sent. */
   #serve(subscription: Subscription): void {
-    const last = subscription.toLsn === 0n ? this.commitLsn : subscription.toLsn;
+    const replica = subscription.replica;
+    const view = this.#views[replica]!;
+    const last = subscription.toLsn === 0n ? view.commitLsn : subscription.toLsn;
     while (subscription.nextLsn <= last) {
       const from = Number(subscription.nextLsn) - 1;
       const count = Math.min(this.config.readEntriesPerMessageMax, Number(last) - from);
@@ -169,11 +252,21 @@ export class SimLogStore {
       subscription.nextLsn += BigInt(entries.length);
       subscription.sentCount += 1;
       const seq = subscription.sentCount;
-      this.#send(subscription.player, { kind: "entries", readId: subscription.readId, seq, entries, commitLsn: this.commitLsn });
+      const fromLeader = replica === this.#leader && view.leader === replica;
+      const { readId } = subscription;
+      this.#send(replica, subscription.player, {
+        kind: "entries",
+        readId,
+        seq,
+        entries,
+        commitLsn: view.commitLsn,
+        leader: view.leader,
+        fromLeader,
+      });
     }
     if (subscription.toLsn !== 0n) {
       subscription.sentCount += 1;
-      this.#send(subscription.player, { kind: "read-end", readId: subscription.readId, seq: subscription.sentCount, ok: true });
+      this.#send(replica, subscription.player, { kind: "read-end", readId: subscription.readId, seq: subscription.sentCount, ok: true });
       this.#subscriptions.delete(subscription.readId);
     }
   }
@@ -187,10 +280,11 @@ export class SimLogStore {
     this.env.sim.schedule(this.config.keepaliveMs, () => {
       if (incarnation !== this.incarnation || !this.up) return;
       for (const subscription of [...this.#subscriptions.values()]) {
-        if (!this.env.peerAlive(LOGSTORE_NODE, subscription.player, subscription.playerIncarnation)) {
+        const replica = subscription.replica;
+        if (!this.env.peerAlive(this.env.replicaNode(replica), subscription.player, subscription.playerIncarnation)) {
           this.#subscriptions.delete(subscription.readId);
         } else {
-          this.#send(subscription.player, { kind: "keepalive", readId: subscription.readId, sentCount: subscription.sentCount });
+          this.#send(replica, subscription.player, { kind: "keepalive", readId: subscription.readId, sentCount: subscription.sentCount });
         }
       }
       this.#scheduleHeartbeat(incarnation);
@@ -223,8 +317,8 @@ export class SimLogStore {
     this.stats.recoveries += 1;
   }
 
-  #send(to: SimNodeId, message: DeliveryMessage): void {
-    this.env.network.send(LOGSTORE_NODE, to, message);
+  #send(replica: number, to: SimNodeId, message: DeliveryMessage): void {
+    this.env.network.send(this.env.replicaNode(replica), to, message);
   }
 }
 

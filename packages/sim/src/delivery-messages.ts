@@ -29,6 +29,9 @@ export type DeliveryMessage =
       readonly seq: number;
       readonly entries: readonly LogEntry[];
       readonly commitLsn: bigint;
+      /** The leader as the serving replica knows it (null: none), and whether it is the leader itself. */
+      readonly leader: number | null;
+      readonly fromLeader: boolean;
     }
   | { readonly kind: "keepalive"; readonly readId: number; readonly sentCount: number }
   | { readonly kind: "read-end"; readonly readId: number; readonly seq: number; readonly ok: boolean }
@@ -61,8 +64,17 @@ export interface DeliveryEnv {
   incarnationOf(node: SimNodeId): number | null;
   /** A fresh id for a stream, read or get. */
   nextId(): number;
-  /** The LogStore's commit LSN now (what its Status would answer). */
-  logstoreCommitLsn(): bigint;
+  /** LogStore replicas (1 or 3): replica 0 is LOGSTORE_NODE; Read calls go to one of them. */
+  readonly logstoreReplicas: number;
+  /** The node of LogStore replica `replica`. */
+  replicaNode(replica: number): SimNodeId;
+  /** The commit LSN LogStore replica `replica` knows now (what its Status would answer; a follower may lag). */
+  logstoreCommitLsn(replica: number): bigint;
+}
+
+/** A replica's address as the replicas' --peers (and the LogPlayer's --logstore) spell it. */
+export function replicaAddress(replica: number): string {
+  return `logstore-${replica}`;
 }
 
 /** Node ids: the LogStore is 0, shards 1..N, LogPlayers after them, the client last. */
@@ -92,7 +104,7 @@ export function describeMessage(message: DeliveryMessage): string {
     case "entries": {
       const first = message.entries[0]?.lsn;
       const last = message.entries.at(-1)?.lsn;
-      return `entries r${message.readId} [${first}..${last}] commit ${message.commitLsn}`;
+      return `entries r${message.readId} [${first}..${last}] commit ${message.commitLsn}${message.fromLeader ? "" : ` leader ${message.leader}`}`;
     }
     case "keepalive":
       return `keepalive r${message.readId} sent ${message.sentCount}`;

@@ -23,7 +23,7 @@ import {
 } from "@logplayer/logplayer";
 import type { DeliverRequest, DeliverResponse, ReadRequest, ReadResponse } from "@logplayer/proto";
 import type { SimNodeId } from "./network";
-import { LOGSTORE_NODE, shardNode, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
+import { replicaAddress, shardNode, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
 
 /**
  * TEST-ONLY broken transport under the real LogPlayer:
@@ -46,6 +46,8 @@ export interface SimPlayerConfig {
   readonly startWaitMs: number;
   readonly recoveryStreamsMax: number;
   readonly backoff: BackoffConfig;
+  /** The core's leader-move rate limit (--leader-move-interval-ms). */
+  readonly leaderMoveIntervalMs: number;
   readonly brokenPlayer?: BrokenPlayer;
 }
 
@@ -115,6 +117,8 @@ class SimReadCall extends EventEmitter implements ReadCall {
   constructor(
     readonly readId: number,
     readonly target: number | null,
+    /** The LogStore replica's node it reads from. */
+    readonly replicaNode: SimNodeId,
     readonly logstoreIncarnation: number,
     private readonly transport: SimPlayer,
   ) {
@@ -172,7 +176,14 @@ class SimReadCall extends EventEmitter implements ReadCall {
 
   #deliver(message: ReadMessage): void {
     if (message.kind === "entries") {
-      const response: ReadResponse = { entries: [...message.entries], commitLsn: message.commitLsn };
+      const leaderAddress = message.leader === null ? "" : replicaAddress(message.leader);
+      const response: ReadResponse = {
+        entries: [...message.entries],
+        commitLsn: message.commitLsn,
+        leaderAddress,
+        fromLeader: message.fromLeader,
+      };
+      if (this.target === null) this.transport.countMainMessage(message.fromLeader);
       this.emit("data", response);
       return;
     }
@@ -233,7 +244,12 @@ export class SimPlayer {
       address: `shard-${target}`,
       connector: this.#connector(target),
     }));
-    const logstore = new LogStorePool([{ address: "logstore", client: this.#reader() }]);
+    const logstore = new LogStorePool(
+      Array.from({ length: this.env.logstoreReplicas }, (_, replica) => ({
+        address: replicaAddress(replica),
+        client: this.#reader(replica),
+      })),
+    );
     const config = {
       clusterId: "sim",
       shardMap: this.config.shardMap,
@@ -244,6 +260,7 @@ export class SimPlayer {
       ackTimeoutMs: this.config.ackTimeoutMs,
       backoff: this.config.backoff,
       startWaitMs: this.config.startWaitMs,
+      leaderMoveIntervalMs: this.config.leaderMoveIntervalMs,
       random: () => prng.next(),
     };
     const commitLsn = this.#commitLsnSource();
@@ -289,13 +306,19 @@ export class SimPlayer {
     this.env.sim.schedule(delayMs, () => this.#guard(incarnation, run));
   }
 
+  /** A main-stream message reached the core: served by the leader, or by a follower. */
+  countMainMessage(fromLeader: boolean): void {
+    const name = fromLeader ? "mainMessagesFromLeader" : "mainMessagesFromFollowers";
+    this.totals[name] = (this.totals[name] ?? 0) + 1;
+  }
+
   forgetStream(streamId: number): void {
     this.#streams.delete(streamId);
   }
 
   forgetRead(read: SimReadCall, cancel: boolean): void {
     this.#reads.delete(read.readId);
-    if (cancel && this.config.brokenPlayer === undefined) this.send(LOGSTORE_NODE, { kind: "cancel", readId: read.readId });
+    if (cancel && this.config.brokenPlayer === undefined) this.send(read.replicaNode, { kind: "cancel", readId: read.readId });
   }
 
   // ---- internals ---------------------------------------------------------------
@@ -347,31 +370,41 @@ export class SimPlayer {
     };
   }
 
-  /** LogStore.Status: the LogStore's commit LSN after a round trip, or null when it is down or cut off. */
+  /**
+   * LogStore.Status of every replica: the highest commit LSN the reachable ones know, after a round trip,
+   * or null when none is up and reachable.
+   */
   #commitLsnSource(): CommitLsnSource {
     return {
       commitLsn: (done) => {
         this.later(this.env.sim.prng.between(1, 5), () => {
-          const reachable = this.env.incarnationOf(LOGSTORE_NODE) !== null && this.env.network.connected(this.node, LOGSTORE_NODE);
-          done(reachable ? this.env.logstoreCommitLsn() : null);
+          let highest: bigint | null = null;
+          for (let replica = 0; replica < this.env.logstoreReplicas; replica++) {
+            const node = this.env.replicaNode(replica);
+            if (this.env.incarnationOf(node) === null || !this.env.network.connected(this.node, node)) continue;
+            const known = this.env.logstoreCommitLsn(replica);
+            if (highest === null || known > highest) highest = known;
+          }
+          done(highest);
         });
       },
     };
   }
 
-  #reader(): LogReader {
+  #reader(replica: number): LogReader {
+    const replicaNode = this.env.replicaNode(replica);
     return {
       read: (request: ReadRequest): ReadCall => {
-        const incarnation = this.env.incarnationOf(LOGSTORE_NODE);
+        const incarnation = this.env.incarnationOf(replicaNode);
         const target = request.toLsn === 0n ? null : Number(/recovery-(\d+)$/.exec(request.readerId)?.[1] ?? -1);
-        const call = new SimReadCall(this.env.nextId(), target, incarnation ?? 0, this);
-        if (incarnation === null || !this.env.network.connected(this.node, LOGSTORE_NODE)) {
+        const call = new SimReadCall(this.env.nextId(), target, replicaNode, incarnation ?? 0, this);
+        if (incarnation === null || !this.env.network.connected(this.node, replicaNode)) {
           this.later(this.env.sim.prng.between(1, 5), () => call.fail(Status.UNAVAILABLE, "LogStore unreachable"));
           return call;
         }
         this.#reads.set(call.readId, call);
         if (this.config.brokenPlayer !== undefined) this.#readTargets.set(call.readId, target);
-        this.send(LOGSTORE_NODE, { kind: "read", readId: call.readId, fromLsn: request.fromLsn, toLsn: request.toLsn });
+        this.send(replicaNode, { kind: "read", readId: call.readId, fromLsn: request.fromLsn, toLsn: request.toLsn });
         return call;
       },
       close: () => undefined,
@@ -442,7 +475,7 @@ export class SimPlayer {
       if (!this.env.peerAlive(this.node, shardNode(call.target), call.shardIncarnation)) call.fail(Status.UNAVAILABLE, "shard unreachable");
     }
     for (const call of [...this.#reads.values()]) {
-      if (!this.env.peerAlive(this.node, LOGSTORE_NODE, call.logstoreIncarnation)) call.fail(Status.UNAVAILABLE, "LogStore unreachable");
+      if (!this.env.peerAlive(this.node, call.replicaNode, call.logstoreIncarnation)) call.fail(Status.UNAVAILABLE, "LogStore unreachable");
       else if (call.broken(now, this.config.readSilenceMs)) call.fail(Status.UNAVAILABLE, "read stream broken (message lost)");
     }
   }

@@ -21,7 +21,19 @@ function describe(result: DeliveryScenarioResult): string {
   const faults = Object.entries(stats.faults)
     .map(([name, count]) => `${name} ${count}`)
     .join(", ");
-  const core = ["rewinds", "overflows", "recoveryReads", "dummiesQueued", "staleEventsDropped", "suspends", "aheadHolds", "commitChecks"]
+  const core = [
+    "rewinds",
+    "overflows",
+    "recoveryReads",
+    "dummiesQueued",
+    "staleEventsDropped",
+    "suspends",
+    "aheadHolds",
+    "commitChecks",
+    "mainStreamMoves",
+    "mainMessagesFromLeader",
+    "mainMessagesFromFollowers",
+  ]
     .map((name) => `${name} ${stats.core[name] ?? 0}`)
     .join(", ");
   const decisions = stats.shardDecisions;
@@ -35,6 +47,7 @@ function describe(result: DeliveryScenarioResult): string {
 interface RunDeliveryOptions extends SeedOptions {
   shards: number;
   players: number;
+  logstoreReplicas: number;
   brokenDecision?: BrokenDecision;
   brokenPlayer?: BrokenPlayer;
   shrink: boolean;
@@ -55,6 +68,14 @@ function parseOptions(argv: readonly string[]): RunDeliveryOptions {
       ),
     )
     .addOption(
+      envOption(
+        "--logstore-replicas <n>",
+        "LogStore replicas serving reads (1, or 3: followers learn commits late, the leader changes)",
+        "LP_SIM_LOGSTORE_REPLICAS",
+        "3",
+      ).choices(["1", "3"]),
+    )
+    .addOption(
       new Option("--broken-decision <name>", "TEST-ONLY broken shard decision").choices(BROKEN_DECISIONS).env("LP_SIM_BROKEN_DECISION"),
     )
     .addOption(
@@ -71,6 +92,7 @@ async function main(argv: readonly string[]): Promise<void> {
     steps: Number(options.steps),
     shards: Number(options.shards),
     players: Number(options.players) === 2 ? 2 : 1,
+    logstoreReplicas: Number(options.logstoreReplicas) === 1 ? 1 : 3,
     ...(options.brokenDecision === undefined ? {} : { brokenDecision: options.brokenDecision }),
     ...(options.brokenPlayer === undefined ? {} : { brokenPlayer: options.brokenPlayer }),
   };
@@ -82,7 +104,8 @@ async function main(argv: readonly string[]): Promise<void> {
   );
   if (run.failed) return;
   process.stdout.write(
-    `all ${run.passed} seed(s) from ${run.first} passed (${base.steps} steps, ${base.shards} shards, ${base.players} LogPlayer(s))\n`,
+    `all ${run.passed} seed(s) from ${run.first} passed (${base.steps} steps, ${base.shards} shards, ${base.players} LogPlayer(s), ` +
+      `${base.logstoreReplicas} LogStore replica(s))\n`,
   );
 }
 

@@ -11,10 +11,12 @@ import type { LogReader, ReadCall } from "./ports";
  */
 
 /**
- * The LogStore replicas. Any replica serves committed entries (up to what it
- * knows is committed), so reads go to the current one and move on to the
- * next after a failure. A lagging follower only delays delivery; it can
- * never hand out an uncommitted entry.
+ * The LogStore replicas, named by their index in the configured order. Any
+ * replica serves committed entries (up to what it knows is committed); a
+ * lagging follower only delays delivery, it can never hand out an
+ * uncommitted entry. The main stream reads from the replica the core chose
+ * (the leader when known); recovery reads go to the current one, which
+ * follows the main stream, and move on to the next after a failure.
  */
 export class LogStorePool<Client extends LogReader = LogReader> {
   #index = 0;
@@ -29,6 +31,33 @@ export class LogStorePool<Client extends LogReader = LogReader> {
 
   get currentAddress(): string {
     return this.replicas[this.#index]!.address;
+  }
+
+  get count(): number {
+    return this.replicas.length;
+  }
+
+  client(replica: number): Client {
+    const entry = this.replicas[replica];
+    assert(entry !== undefined, `LogStore replica ${replica} out of range [0, ${this.replicas.length})`);
+    return entry.client;
+  }
+
+  address(replica: number): string {
+    return this.replicas[replica]?.address ?? "?";
+  }
+
+  /** The replica configured at `address` (as the replicas' --peers spell it), or null. */
+  indexOf(address: string): number | null {
+    if (address === "") return null;
+    const index = this.replicas.findIndex((replica) => replica.address === address);
+    return index === -1 ? null : index;
+  }
+
+  /** Later calls on the current replica go to `replica` (where the main stream now reads). */
+  use(replica: number): void {
+    assert(replica >= 0 && replica < this.replicas.length, `LogStore replica ${replica} out of range`);
+    this.#index = replica;
   }
 
   /** Every replica's client, in the configured order. */
@@ -47,15 +76,20 @@ export class LogStorePool<Client extends LogReader = LogReader> {
 }
 
 export interface MainStreamEvents {
-  /** Consecutive entries and the LogStore's commit LSN when it sent them. */
-  entries(entries: readonly LogEntry[], commitLsn: bigint): void;
+  /**
+   * Consecutive entries and the LogStore's commit LSN when it sent them, and
+   * the leader as the serving replica named it: its index, or null when it
+   * named none this pool knows (or is a LogStore that does not say).
+   */
+  entries(entries: readonly LogEntry[], commitLsn: bigint, leader: number | null): void;
   /** The call failed or ended (a tailing read never ends by itself). */
   failed(reason: string): void;
 }
 
-/** The main stream's call: Read(fromLsn, tail) on the current replica. */
+/** The main stream's call: Read(fromLsn, tail) on the replica the core chose. */
 export class MainStream {
   #call: ReadCall | null = null;
+  #replica = 0;
   /** Why the last call ended, for the log line when the core schedules the resume. */
   #lastError: LpError | null = null;
   #closed = false;
@@ -67,20 +101,32 @@ export class MainStream {
     private readonly logger: Logger,
   ) {}
 
-  open(fromLsn: bigint): void {
+  open(fromLsn: bigint, replica: number): void {
     assert(this.#call === null && !this.#closed, "main stream already running");
-    const client = this.pool.current;
-    this.logger.info({ fromLsn: fromLsn.toString(), logstore: this.pool.currentAddress }, "main stream starting");
+    const client = this.pool.client(replica);
+    this.pool.use(replica);
+    this.#replica = replica;
+    this.logger.info({ fromLsn: fromLsn.toString(), logstore: this.pool.address(replica) }, "main stream starting");
     const call = client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn, toLsn: 0n, readerId: this.readerId });
     this.#call = call;
     this.#lastError = null;
     call.on("data", (response: ReadResponse) => {
       if (call !== this.#call || response.entries.length === 0) return;
       traceEntriesReceived(response.entries);
-      this.events.entries(response.entries, response.commitLsn);
+      const leader = response.fromLeader ? replica : this.pool.indexOf(response.leaderAddress);
+      this.events.entries(response.entries, response.commitLsn, leader);
     });
     call.on("error", (err: Error) => this.#failed(call, client, LpError.from(err)));
     call.on("end", () => this.#failed(call, client, new LpError(Status.UNAVAILABLE, "LogStore ended the tailing read")));
+  }
+
+  /** The core moves a working stream to the leader: the old call ends, the new one starts at once. */
+  move(fromLsn: bigint, replica: number): void {
+    const call = this.#call;
+    this.#call = null;
+    if (call !== null) cancelQuietly(call);
+    this.logger.info({ from: this.pool.address(this.#replica), to: this.pool.address(replica) }, "main stream moving to the leader");
+    this.open(fromLsn, replica);
   }
 
   /** The core closed the stream (it failed, or sent something unusable); it reopens it in `resumeInMs`. */

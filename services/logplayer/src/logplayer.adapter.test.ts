@@ -80,7 +80,7 @@ const logstore: LogStoreServer = {
     if (toLsn === 0n) mainReads.push(fromLsn);
     const last = toLsn === 0n ? BigInt(LOG_LENGTH) : toLsn;
     const entries = log.filter((e) => e.lsn >= fromLsn && e.lsn <= last);
-    call.write({ entries, commitLsn: BigInt(LOG_LENGTH) });
+    call.write({ entries, commitLsn: BigInt(LOG_LENGTH), leaderAddress: "", fromLeader: true });
     if (toLsn !== 0n) call.end(); // the main stream stays open, tailing
   },
 };

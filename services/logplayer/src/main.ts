@@ -18,7 +18,7 @@ import {
   parseFlags,
   listenHost,
 } from "@logplayer/common";
-import { DEFAULT_DELIVERY_LIMITS, validateDeliveryLimits, type DeliveryLimits } from "@logplayer/delivery";
+import { DEFAULT_DELIVERY_LIMITS, DEFAULT_LEADER_MOVE_INTERVAL_MS, validateDeliveryLimits, type DeliveryLimits } from "@logplayer/delivery";
 import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logplayer/tls";
 import { startLogPlayer, type LogPlayerOptions } from "./start-logplayer";
 
@@ -38,6 +38,7 @@ interface PlayerFlags extends DeliveryLimits, TlsFlags {
   backoffInitialMs: number;
   backoffMaxMs: number;
   startWaitMs: number;
+  leaderMoveIntervalMs: number;
   messageBytesMax?: number;
   trimReportIntervalMs: number;
   logLevel: LogLevel;
@@ -156,6 +157,16 @@ function buildCommand(): Command {
     )
     .addOption(
       envOption(
+        "--leader-move-interval-ms <ms>",
+        "the main stream reads from the LogStore leader (it learns of each commit first): a working stream moves to a new " +
+          "leader at most once per this long, and not back to a replica whose stream failed for as long; 0 = never move it",
+        "LP_LEADER_MOVE_INTERVAL_MS",
+      )
+        .argParser(int("--leader-move-interval-ms", 0, 3_600_000))
+        .default(DEFAULT_LEADER_MOVE_INTERVAL_MS),
+    )
+    .addOption(
+      envOption(
         "--message-bytes-max <n>",
         "largest gRPC message either way; at least the cluster's message cap, derived from its limits " +
           `(default: the larger of ${DEFAULT_MESSAGE_BYTES_MAX} and that cap)`,
@@ -211,6 +222,7 @@ function toOptions(flags: PlayerFlags): LogPlayerOptions {
     ackTimeoutMs: flags.ackTimeoutMs,
     backoff: { initialDelayMs: flags.backoffInitialMs, maxDelayMs: flags.backoffMaxMs, multiplier: 2 },
     startWaitMs: flags.startWaitMs,
+    leaderMoveIntervalMs: flags.leaderMoveIntervalMs,
     messageBytesMax: flags.messageBytesMax,
     statusTimeoutMs: 2000,
     trimReportIntervalMs: flags.trimReportIntervalMs,

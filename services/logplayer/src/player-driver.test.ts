@@ -30,7 +30,11 @@ class FakeDeliverCall extends EventEmitter implements DeliverCall {
 
 class FakeReadCall extends EventEmitter implements ReadCall {
   cancelled = false;
-  constructor(readonly request: ReadRequest) {
+  constructor(
+    readonly request: ReadRequest,
+    /** The LogStore replica it was opened on. */
+    readonly replica = 0,
+  ) {
     super();
   }
   cancel(): void {
@@ -80,7 +84,8 @@ interface SetUp {
   commitChecks: ((commitLsn: bigint | null) => void)[];
 }
 
-function setUp(): SetUp {
+/** `replicas` LogStore replicas, at addresses ls-0, ls-1, ...; every Read call is recorded with its replica. */
+function setUp(replicas = 1): SetUp {
   const clock = new ManualClock();
   const calls: FakeDeliverCall[][] = Array.from({ length: SHARDS }, () => []);
   const reads: FakeReadCall[] = [];
@@ -95,14 +100,14 @@ function setUp(): SetUp {
       close: () => undefined,
     },
   }));
-  const reader = {
+  const reader = (replica: number) => ({
     read: (request: ReadRequest): ReadCall => {
-      const call = new FakeReadCall(request);
+      const call = new FakeReadCall(request, replica);
       reads.push(call);
       return call;
     },
     close: () => undefined,
-  };
+  });
   const config = {
     clusterId: "c",
     shardMap,
@@ -115,7 +120,9 @@ function setUp(): SetUp {
     startWaitMs: 50,
     random: () => 0.5,
   };
-  const logstore = new LogStorePool([{ address: "ls", client: reader }]);
+  const logstore = new LogStorePool(
+    Array.from({ length: replicas }, (_, replica) => ({ address: `ls-${replica}`, client: reader(replica) })),
+  );
   const commitChecks: ((commitLsn: bigint | null) => void)[] = [];
   const commitLsn = { commitLsn: (done: (commitLsn: bigint | null) => void) => void commitChecks.push(done) };
   const driver = new PlayerDriver(config, { shards, logstore, commitLsn, clock }, silentLogger());
@@ -147,7 +154,7 @@ test("a silent shard: the core's ack deadline fires through the timer, the call 
   const main = reads[0]!;
   const mutations = [0, 1, 2, 3].map((i) => ({ kind: MutationKind.MUTATION_KIND_PUT, key: `k${i}`, value: Buffer.from("v"), delta: 0n }));
   const entry = { lsn: 1n, term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
-  const response: ReadResponse = { entries: [entry], commitLsn: 1n };
+  const response: ReadResponse = { entries: [entry], commitLsn: 1n, leaderAddress: "", fromLeader: true };
   clock.now = 10;
   main.emit("data", response);
   const sentTo = calls.map((list) => list[0]!.written.filter((w) => w.body?.$case === "batch").length);
@@ -173,11 +180,33 @@ test("hello and batches carry the known commit LSN; a shard ahead of the log is 
   const main = reads[0]!;
   const mutations = [0, 1, 2, 3].map((i) => ({ kind: MutationKind.MUTATION_KIND_PUT, key: `k${i}`, value: Buffer.from("v"), delta: 0n }));
   const entry = { lsn: 4n, term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
-  main.emit("data", { entries: [entry], commitLsn: 4n } satisfies ReadResponse);
+  main.emit("data", { entries: [entry], commitLsn: 4n, leaderAddress: "", fromLeader: true } satisfies ReadResponse);
   const batches = (call: FakeDeliverCall) => call.written.flatMap((w) => (w.body?.$case === "batch" ? [w.body.value] : []));
   expect(batches(calls[0]![0]!)).toEqual([]);
   expect(batches(calls[1]![0]!).map((b) => [b.commitLsn, b.parts.map((p) => p.lsn)])).toEqual([[4n, [4n]]]);
   commitChecks.shift()!(4n);
   expect(driver.core.targets[0]?.aheadOfLog).toBeNull(); // one check is not enough
+  driver.close();
+});
+
+test("the main stream starts on the leader Status named, and moves to a new leader a Read response names", () => {
+  const { driver, calls, reads } = setUp(3);
+  driver.start(0n, "ls-2");
+  calls[0]![0]!.reply(hello(0, 0n));
+  calls[1]![0]!.reply(hello(1, 0n));
+  expect(reads.map((r) => r.replica)).toEqual([2]);
+  const mutations = [0, 1, 2, 3].map((i) => ({ kind: MutationKind.MUTATION_KIND_PUT, key: `k${i}`, value: Buffer.from("v"), delta: 0n }));
+  const entry = (lsn: bigint) => ({ lsn, term: 1n, txn: { mutations }, commitTimeNs: 0n, clientId: "", clientSeq: 0n });
+  reads[0]!.emit("data", { entries: [entry(1n)], commitLsn: 1n, leaderAddress: "ls-2", fromLeader: true } satisfies ReadResponse);
+  expect(reads).toHaveLength(1);
+  // Replica 2 lost the lead to replica 1: the call ends, a new one reads from replica 1 where the old one stopped.
+  reads[0]!.emit("data", { entries: [entry(2n)], commitLsn: 2n, leaderAddress: "ls-1", fromLeader: false } satisfies ReadResponse);
+  expect(reads[0]!.cancelled).toBe(true);
+  expect(reads.slice(1).map((r) => [r.replica, r.request.fromLsn, r.request.toLsn])).toEqual([[1, 3n, 0n]]);
+  expect(driver.core.dispatcher.currentIndex).toBe(2n);
+  // An address that is not one of --logstore names no leader: nothing moves.
+  reads[1]!.emit("data", { entries: [entry(3n)], commitLsn: 3n, leaderAddress: "elsewhere:1", fromLeader: false } satisfies ReadResponse);
+  expect(reads).toHaveLength(2);
+  expect(driver.core.counters.mainStreamMoves).toBe(1);
   driver.close();
 });

@@ -1,5 +1,5 @@
 import type { BackoffConfig, Logger, TransactionLimits } from "@logplayer/common";
-import { LogPlayer, type DeliveryLimits, type PlayerCommand } from "@logplayer/delivery";
+import { DEFAULT_LEADER_MOVE_INTERVAL_MS, LogPlayer, type DeliveryLimits, type PlayerCommand } from "@logplayer/delivery";
 import type { Part, ShardMap } from "@logplayer/proto";
 import { MainStream, RecoveryReads, type LogStorePool } from "./fetcher";
 import type { PlayerMetrics } from "./player-metrics";
@@ -19,6 +19,11 @@ export interface PlayerDriverConfig {
   readonly ackTimeoutMs: number;
   readonly backoff: BackoffConfig;
   readonly startWaitMs: number;
+  /**
+   * A working main stream moves to the LogStore leader at most once per this long (0: never moves it; see
+   * ReplicaChoiceConfig). Absent: DEFAULT_LEADER_MOVE_INTERVAL_MS.
+   */
+  readonly leaderMoveIntervalMs?: number;
   /** Uniform in [0, 1): backoff jitter. */
   readonly random: () => number;
 }
@@ -66,12 +71,16 @@ export class PlayerDriver {
       recoveryStreamsMax: config.recoveryStreamsMax,
       backoff: config.backoff,
       random: config.random,
+      replicas: {
+        count: ports.logstore.count,
+        leaderMoveIntervalMs: config.leaderMoveIntervalMs ?? DEFAULT_LEADER_MOVE_INTERVAL_MS,
+      },
     });
     this.#mainStream = new MainStream(
       ports.logstore,
       config.playerId,
       {
-        entries: (entries, commitLsn) =>
+        entries: (entries, commitLsn, leader) =>
           this.#step((now) => {
             const before = this.core.dispatcher.currentIndex ?? 0n;
             this.core.mainEntries(entries, commitLsn, this.#clock.nowNs(), now);
@@ -80,6 +89,8 @@ export class PlayerDriver {
               this.#metrics?.entriesDispatched.inc(Number(dispatched));
               this.#metrics?.dispatchTimeline.dispatched(before + dispatched, this.#clock.nowNs(), () => this.#acknowledgedByAll());
             }
+            // After the entries in hand: a move then resumes past them.
+            if (leader !== null && leader !== this.core.mainStreamReplica.leader) this.core.leaderReported(leader, now);
           }),
         failed: (reason) => this.#step((now) => this.core.mainStreamFailed(reason, now)),
       },
@@ -141,11 +152,18 @@ export class PlayerDriver {
     this.#metrics = metrics;
   }
 
-  /** `commitLsn`: the LogStore's, if the owner asked it before starting (0: unknown). */
-  start(commitLsn = 0n): void {
+  /**
+   * `commitLsn`: the LogStore's, if the owner asked it before starting (0: unknown). `leaderAddress`: the
+   * leader as a replica's Status named it, so that the main stream starts there ("" or unknown: replica 0).
+   */
+  start(commitLsn = 0n, leaderAddress = ""): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    this.#step((now) => this.core.start(now, commitLsn));
+    const leader = this.ports.logstore.indexOf(leaderAddress);
+    this.#step((now) => {
+      if (leader !== null) this.core.leaderReported(leader, now);
+      this.core.start(now, commitLsn);
+    });
   }
 
   close(): void {
@@ -187,7 +205,11 @@ export class PlayerDriver {
         break;
       case "openMainStream":
         if (command.resumed) this.#metrics?.mainStreamRestarts.inc();
-        this.#mainStream.open(command.fromLsn);
+        this.#mainStream.open(command.fromLsn, command.replica);
+        break;
+      case "moveMainStream":
+        this.#metrics?.mainStreamMoves.inc();
+        this.#mainStream.move(command.fromLsn, command.replica);
         break;
       case "closeMainStream":
         this.#mainStream.stop(command.reason, command.resumeInMs);

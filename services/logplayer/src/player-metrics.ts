@@ -12,6 +12,7 @@ export interface PlayerMetrics {
   readonly gapsReceived: Counter<"target">;
   readonly ackTimeouts: Counter<"target">;
   readonly mainStreamRestarts: Counter;
+  readonly mainStreamMoves: Counter;
   readonly dispatchToWriteSeconds: Histogram;
   /** When main-stream entries were dispatched: what lp_player_target_lag_seconds is measured from. */
   readonly dispatchTimeline: DispatchTimeline;
@@ -106,6 +107,11 @@ export function createPlayerMetrics(registry: Registry, dispatcher: Dispatcher, 
     mainStreamRestarts: new Counter({
       name: "lp_player_main_stream_restarts_total",
       help: "Main stream re-opened after a failure.",
+      registers,
+    }),
+    mainStreamMoves: new Counter({
+      name: "lp_player_main_stream_moves_total",
+      help: "Working main stream moved to the LogStore leader (which learns of each commit first).",
       registers,
     }),
     dispatchToWriteSeconds: new Histogram({

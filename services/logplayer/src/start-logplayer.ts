@@ -58,6 +58,8 @@ export interface LogPlayerOptions {
   readonly backoff: BackoffConfig;
   /** After the first shard connects, how long to wait for the others before starting the main stream. */
   readonly startWaitMs: number;
+  /** --leader-move-interval-ms: a working main stream moves to the leader at most once per this long (0: never). */
+  readonly leaderMoveIntervalMs?: number;
   /** --message-bytes-max when given (refused below the cluster's message cap); else derived from the cluster's limits. */
   readonly messageBytesMax: number | undefined;
   readonly statusTimeoutMs: number;
@@ -114,7 +116,8 @@ export async function startLogPlayer(options: LogPlayerOptions, logger: Logger):
       logger,
     );
     player.useMetrics(createPlayerMetrics(registry, player.core.dispatcher));
-    player.start(status.commitLsn);
+    // The main stream starts on the leader when the replica that answered named one.
+    player.start(status.commitLsn, status.leaderAddress);
     const reporter = startTrimReporter(options, status.clusterId, channelCredentials, logger);
     readiness = () =>
       player.core.dispatcher.currentIndex === null
@@ -317,6 +320,7 @@ function createDriver(
     ackTimeoutMs: options.ackTimeoutMs,
     backoff: options.backoff,
     startWaitMs: options.startWaitMs,
+    ...(options.leaderMoveIntervalMs === undefined ? {} : { leaderMoveIntervalMs: options.leaderMoveIntervalMs }),
     random: Math.random,
   };
   const clients = logstore.clients;

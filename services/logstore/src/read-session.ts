@@ -118,7 +118,7 @@ export class ReadSession {
       if (this.#stopped !== null) return;
       const lastLsn = entries[entries.length - 1]!.lsn;
       assert(lastLsn <= limitLsn, `read returned LSN ${lastLsn} beyond ${limitLsn}`);
-      const bufferHasRoom = this.#call.write({ entries, commitLsn: this.#node.commitLsn });
+      const bufferHasRoom = this.#call.write({ entries, commitLsn: this.#node.commitLsn, ...this.#node.leaderView() });
       this.#node.countEntriesRead(entries.length);
       nextLsn = lastLsn + 1n;
       if (!bufferHasRoom) {

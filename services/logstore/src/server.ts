@@ -134,6 +134,13 @@ export class LogStoreNode {
     this.#sessionsEndedCounted = { evicted: sessions.evicted, expired: sessions.expired };
   }
 
+  /** Who leads, as every Read response says it (a reader on a follower moves to the leader); a single voter leads. */
+  leaderView(): { readonly leaderAddress: string; readonly fromLeader: boolean } {
+    if (this.#config.singleVoter) return { leaderAddress: this.#config.advertiseAddress(), fromLeader: true };
+    const leader = this.#config.replication.leader();
+    return { leaderAddress: leader.address, fromLeader: leader.isLeader };
+  }
+
   /** Waits until commitLsn >= lsn. Returns a cancel function. Bounded by readersMax. */
   waitForCommit(lsn: bigint, resolve: () => void): () => void {
     return this.#commitWaiters.wait(lsn, resolve);

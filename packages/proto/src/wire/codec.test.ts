@@ -50,7 +50,12 @@ const appendRequest: fc.Arbitrary<AppendRequest> = fc.record({
   clientSeq: uint64,
   sessionLsn: uint64,
 });
-const readResponse: fc.Arbitrary<ReadResponse> = fc.record({ entries: fc.array(logEntry, { maxLength: 4 }), commitLsn: uint64 });
+const readResponse: fc.Arbitrary<ReadResponse> = fc.record({
+  entries: fc.array(logEntry, { maxLength: 4 }),
+  commitLsn: uint64,
+  leaderAddress: fc.string(),
+  fromLeader: fc.boolean(),
+});
 const part: fc.Arbitrary<Part> = fc.record({
   lsn: uint64,
   prevLsn: uint64,

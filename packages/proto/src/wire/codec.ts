@@ -138,6 +138,9 @@ function measureReadResponse(response: ReadResponse): number {
   let size = 0;
   for (const entry of response.entries) size += 1 + delimitedSize(measureLogEntry(entry));
   size += uint64Size(response.commitLsn, "message.commitLsn");
+  // `??`: a caller built its response before the fields existed (plain objects typed loosely, or JavaScript).
+  size += stringSize(response.leaderAddress ?? "");
+  if (response.fromLeader === true) size += 2;
   sizes[slot] = size;
   return size;
 }
@@ -262,6 +265,11 @@ function writeReadResponse(w: WireWriter, response: ReadResponse): void {
     writeLogEntry(w, entry);
   }
   writeUint64(w, 16, response.commitLsn);
+  writeString(w, 26, response.leaderAddress ?? "");
+  if (response.fromLeader === true) {
+    writeTag(w, 32);
+    w.varint(1);
+  }
 }
 
 function writePart(w: WireWriter, part: Part): void {
@@ -488,7 +496,7 @@ function decodeAppendRequestBody(r: WireReader): AppendRequest {
 }
 
 function decodeReadResponseBody(r: WireReader): ReadResponse {
-  const response: ReadResponse = { entries: [], commitLsn: 0n };
+  const response: ReadResponse = { entries: [], commitLsn: 0n, leaderAddress: "", fromLeader: false };
   while (r.pos < r.end) {
     const tag = r.uint32();
     switch (tag) {
@@ -497,6 +505,12 @@ function decodeReadResponseBody(r: WireReader): ReadResponse {
         continue;
       case 16:
         response.commitLsn = r.uint64();
+        continue;
+      case 26:
+        response.leaderAddress = r.string();
+        continue;
+      case 32:
+        response.fromLeader = r.uint64() !== 0n;
         continue;
     }
     if (endsMessage(r, tag)) break;

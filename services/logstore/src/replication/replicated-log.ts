@@ -589,6 +589,11 @@ export class ReplicatedLog {
     return unavailable(leader === undefined ? "not the leader (no leader known yet)" : `not the leader; the leader is ${leader}`, leader);
   }
 
+  /** The leader's address as --peers names it ("" when none is known), and whether this replica leads: for every Read response. */
+  leader(): { readonly address: string; readonly isLeader: boolean } {
+    return { address: this.#leaderAddress() ?? "", isLeader: this.#driver.status().role === "leader" };
+  }
+
   #leaderAddress(): string | undefined {
     const leader = this.#driver.status().leader;
     const address = this.#options.peers.find((p) => p.id === leader)?.address;

@@ -200,6 +200,14 @@ export interface ReadResponse {
   /** Consecutive committed entries, ascending LSN. */
   entries: LogEntry[];
   commitLsn: bigint;
+  /**
+   * The leader as the serving replica knows it (its address as the replicas'
+   * --peers name it; "" when it knows none), so that a reader on a follower
+   * can move to the leader, which learns of each commit first.
+   */
+  leaderAddress: string;
+  /** The serving replica is the leader. */
+  fromLeader: boolean;
 }
 
 export interface StatusRequest {
@@ -1344,7 +1352,7 @@ export const ReadRequest: MessageFns<ReadRequest> = {
 };
 
 function createBaseReadResponse(): ReadResponse {
-  return { entries: [], commitLsn: 0n };
+  return { entries: [], commitLsn: 0n, leaderAddress: "", fromLeader: false };
 }
 
 export const ReadResponse: MessageFns<ReadResponse> = {
@@ -1357,6 +1365,12 @@ export const ReadResponse: MessageFns<ReadResponse> = {
         throw new globalThis.Error("value provided for field message.commitLsn of type uint64 too large");
       }
       writer.uint32(16).uint64(message.commitLsn);
+    }
+    if (message.leaderAddress !== "") {
+      writer.uint32(26).string(message.leaderAddress);
+    }
+    if (message.fromLeader !== false) {
+      writer.uint32(32).bool(message.fromLeader);
     }
     return writer;
   },
@@ -1384,6 +1398,22 @@ export const ReadResponse: MessageFns<ReadResponse> = {
           message.commitLsn = reader.uint64() as bigint;
           continue;
         }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.leaderAddress = reader.string();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.fromLeader = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1397,6 +1427,8 @@ export const ReadResponse: MessageFns<ReadResponse> = {
     return {
       entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => LogEntry.fromJSON(e)) : [],
       commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
+      leaderAddress: isSet(object.leaderAddress) ? globalThis.String(object.leaderAddress) : "",
+      fromLeader: isSet(object.fromLeader) ? globalThis.Boolean(object.fromLeader) : false,
     };
   },
 
@@ -1408,6 +1440,12 @@ export const ReadResponse: MessageFns<ReadResponse> = {
     if (message.commitLsn !== 0n) {
       obj.commitLsn = message.commitLsn.toString();
     }
+    if (message.leaderAddress !== "") {
+      obj.leaderAddress = message.leaderAddress;
+    }
+    if (message.fromLeader !== false) {
+      obj.fromLeader = message.fromLeader;
+    }
     return obj;
   },
 
@@ -1418,6 +1456,8 @@ export const ReadResponse: MessageFns<ReadResponse> = {
     const message = createBaseReadResponse();
     message.entries = object.entries?.map((e) => LogEntry.fromPartial(e)) || [];
     message.commitLsn = object.commitLsn ?? 0n;
+    message.leaderAddress = object.leaderAddress ?? "";
+    message.fromLeader = object.fromLeader ?? false;
     return message;
   },
 };
