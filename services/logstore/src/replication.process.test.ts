@@ -25,7 +25,7 @@ import {
 } from "@logplayer/proto";
 
 import { parseSegmentFileName, RECORD_HEADER_BYTES, scanSegment } from "@logplayer/wal";
-import { parsePeers, peersHash } from "./replication/peers";
+import { REPLICATED_CLUSTER_MODE } from "./replication/peers";
 import { messageToWire } from "./replication/wire";
 
 // Plain text: this file drives the service's own protocol with raw clients; mTLS and roles are tested in tests/e2e/security.process.test.ts.
@@ -408,8 +408,8 @@ describe("LogStore replication (3 replicas)", () => {
     const leader = (await leaderAmong(REPLICAS))!;
     const follower = REPLICAS.find((id) => id !== leader)!;
     const { term } = (await status(leader))!;
-    // Everything an attacker needs is public: the cluster id and the peer list (from Status) give the peers hash.
-    const hash = peersHash(parsePeers(peersFlag));
+    // Everything an attacker needs is public: the cluster id (from Status) and the cluster's mode.
+    const hash = REPLICATED_CLUSTER_MODE;
     const forge = (to: number, message: Parameters<typeof messageToWire>[0]): Promise<ServiceError | null> => {
       const client = new ReplicationClient(`127.0.0.1:${replicas.get(to)!.port}`, credentials.createInsecure());
       return new Promise((resolve) =>

@@ -4,8 +4,9 @@ import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal, WalDamage } from "@logplayer/wal";
+import { AddressBook } from "./address-book";
 import { checkPeerLimits, settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
-import { clusterLimitsText, peersHash, type Peer } from "./peers";
+import { clusterLimitsText, REPLICATED_CLUSTER_MODE, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
@@ -53,8 +54,8 @@ const RECENT_DURABLE_ENTRIES_MAX = 1024;
 
 /**
  * Opens the replicated mode over a recovered WAL: checks the stored identity
- * (a replica started with another cluster id, replica id or peer list exits
- * 1), fills the (empty) dedupe table from the committed log, and builds the Raft
+ * (a replica started with another cluster id or replica id, or in another
+ * mode, exits 1), fills the (empty) dedupe table from the committed log, and builds the Raft
  * adapter. Sizes the Raft windows below the WAL's append queue, because a
  * full queue makes wal.append throw.
  */
@@ -142,9 +143,12 @@ export async function openReplication(
     },
     "replication state loaded",
   );
+  const addresses = new AddressBook(peers);
+  for (const member of snapshot?.addresses ?? []) addresses.set(member.id, member.address);
   const options = {
     identity,
     peers,
+    addresses,
     dataDir,
     limits: setup.limits,
     transactionLimits: limits.transactionLimits,
@@ -169,7 +173,7 @@ function replicationIdentity(setup: ReplicationSetup, clusterId: string, limits:
   if (!peers.some((p) => p.id === replicaId)) {
     throw invalidArgument(`--replica-id ${replicaId} is not in --peers (${peers.map((p) => p.id).join(",")})`);
   }
-  const hash = setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : peersHash(peers);
+  const hash = setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : REPLICATED_CLUSTER_MODE;
   return { clusterId, replicaId, peersHash: hash, clusterLimits: clusterLimitsText(limits) };
 }
 

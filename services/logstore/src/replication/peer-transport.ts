@@ -46,11 +46,38 @@ export class PeerTransport implements RaftTransport {
 
   constructor(options: PeerTransportOptions) {
     this.#options = options;
-    for (const peer of options.peers) {
-      if (peer.id === options.identity.replicaId) continue;
-      const client = new ReplicationClient(peer.address, options.channelCredentials, grpcChannelOptions(options.messageBytesMax));
-      this.#links.set(peer.id, { peer, client, queue: [], sending: false });
-    }
+    for (const peer of options.peers) this.addPeer(peer);
+  }
+
+  /**
+   * Opens a link to `peer` (a member added by a config entry), or moves it to
+   * a new address. Nothing for this replica itself or an unknown ("") address.
+   */
+  addPeer(peer: Peer): void {
+    if (this.#closed || peer.id === this.#options.identity.replicaId || peer.address === "") return;
+    const existing = this.#links.get(peer.id);
+    if (existing?.peer.address === peer.address) return;
+    if (existing !== undefined) this.removePeer(peer.id);
+    this.#links.set(peer.id, this.#openLink(peer));
+  }
+
+  /** Closes the link to replica `id` (removed from the membership); what was queued for it is dropped. */
+  removePeer(id: NodeId): void {
+    const link = this.#links.get(id);
+    if (link === undefined) return;
+    this.#links.delete(id);
+    link.queue = [];
+    link.client.close();
+  }
+
+  /** The ids this transport has a link to (every member but this replica whose address is known). */
+  get peerIds(): NodeId[] {
+    return [...this.#links.keys()].sort((a, b) => a - b);
+  }
+
+  #openLink(peer: Peer): PeerLink {
+    const client = new ReplicationClient(peer.address, this.#options.channelCredentials, grpcChannelOptions(this.#options.messageBytesMax));
+    return { peer, client, queue: [], sending: false };
   }
 
   send(messages: readonly Message[]): void {
@@ -106,7 +133,7 @@ export class PeerTransport implements RaftTransport {
       if (err !== null && err.code === Status.FAILED_PRECONDITION) {
         this.#options.onRefused(`replica ${link.peer.id} at ${link.peer.address} refused our messages: ${err.details}`);
       }
-      if (!this.#closed && link.queue.length > 0) this.#flush(link);
+      if (!this.#closed && this.#links.get(link.peer.id) === link && link.queue.length > 0) this.#flush(link);
     });
   }
 }

@@ -30,6 +30,7 @@ import { LogStateMachine, type AppendFailure, type AppendIdentity, type AppendWa
 import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
 import { callerIdentity, channelCredentialsFor, type RefusalLog, type TransportSecurity } from "@logplayer/tls";
 import { PeerTransport } from "./peer-transport";
+import type { AddressBook } from "./address-book";
 import type { Peer } from "./peers";
 import { RaftDriver, type RaftProposer } from "./raft-driver";
 import type { RaftIdentity } from "./raft-state-file";
@@ -76,7 +77,10 @@ export interface LogCompaction extends WalCompaction {
 
 export interface ReplicatedLogOptions {
   readonly identity: RaftIdentity;
+  /** The members when the log opened, with their addresses (what PeerTransport first links to). */
   readonly peers: readonly Peer[];
+  /** Every replica's address: --peers, then the snapshot, then the log's config entries (address-book.ts). */
+  readonly addresses: AddressBook;
   readonly dataDir: string;
   readonly limits: ReplicationLimits;
   readonly transactionLimits: TransactionLimits;
@@ -227,6 +231,8 @@ export class ReplicatedLog {
         index,
         term,
         voters: this.#voters,
+        learners: [],
+        addresses: this.#options.addresses.peersOf(this.#voters),
         clusterId: this.#options.identity.clusterId,
         trimLsn: this.#trimLsn,
         dedupe: this.#dedupe.exportSnapshot(),
@@ -586,9 +592,8 @@ export class ReplicatedLog {
 
   #leaderAddress(): string | undefined {
     const leader = this.#driver.status().leader;
-    const address = this.#options.peers.find((p) => p.id === leader)?.address;
     // A single voter has no peer address; its clients already know it.
-    return address === "" ? undefined : address;
+    return this.#options.addresses.addressOf(leader);
   }
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
@@ -608,7 +613,7 @@ export class ReplicatedLog {
           commit: status.commit,
         };
       },
-      { voters: this.#voters, limits: this.#options.snapshotLimits, receive: (received) => this.#receiveSnapshot(received) },
+      { limits: this.#options.snapshotLimits, receive: (received) => this.#receiveSnapshot(received) },
     );
   }
 
@@ -630,7 +635,7 @@ export class ReplicatedLog {
     messagesRefused: number;
   } {
     const status = this.#driver.status();
-    const replicas = this.#options.peers.map((peer): ReplicaStatus => {
+    const replicas = this.#options.addresses.peersOf(this.#voters).map((peer): ReplicaStatus => {
       if (peer.id === status.id) {
         return {
           replicaId: String(peer.id),

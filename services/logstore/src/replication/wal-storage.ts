@@ -40,7 +40,14 @@ export function entryPayloadProblem(entry: Entry): string | null {
 /** The WAL record for a Raft entry, checked against the entry's index and term. */
 export function toLogEntry(entry: Entry): { entry: LogEntry; payload: Uint8Array } {
   if (entry.kind === "leader-noop") {
-    const noop: LogEntry = { lsn: entry.index, term: entry.term, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+    const noop: LogEntry = {
+      lsn: entry.index,
+      term: entry.term,
+      txn: undefined,
+      commitTimeNs: 0n,
+      clientId: "",
+      clientSeq: 0n,
+    };
     return { entry: noop, payload: encodeEntryPayload(noop) };
   }
   const decoded = decodeLogEntry(entry.data);

@@ -107,6 +107,7 @@ function entryToWire(entry: Entry): RaftEntry {
     index: entry.index,
     term: entry.term,
     leaderNoop: entry.kind === "leader-noop",
+    configChange: false,
     data: Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength),
   };
 }
