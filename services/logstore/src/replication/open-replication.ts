@@ -5,6 +5,7 @@ import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal, WalDamage } from "@logplayer/wal";
 import { AddressBook } from "./address-book";
+import type { MembershipAdminLimits } from "./membership-admin";
 import { checkPeerLimits, settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
 import { clusterLimitsText, REPLICATED_CLUSTER_MODE, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
@@ -24,6 +25,8 @@ export interface ReplicationSetup {
   readonly join?: boolean;
   /** Bounds of InstallSnapshot transfers, sent and received (default DEFAULT_SNAPSHOT_TRANSFER_LIMITS). */
   readonly snapshotLimits?: SnapshotTransferLimits;
+  /** Bounds of AddMember on the leader (default DEFAULT_MEMBERSHIP_ADMIN_LIMITS). */
+  readonly membershipLimits?: MembershipAdminLimits;
 }
 
 /** How a replica with an empty data directory reaches its peers before it has a Raft node. */

@@ -31,6 +31,7 @@ import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./
 import { callerIdentity, channelCredentialsFor, type RefusalLog, type TransportSecurity } from "@logplayer/tls";
 import { PeerTransport } from "./peer-transport";
 import type { AddressBook } from "./address-book";
+import type { MembershipPort } from "./membership-admin";
 import type { Peer } from "./peers";
 import { RaftDriver, type RaftProposer } from "./raft-driver";
 import type { RaftIdentity } from "./raft-state-file";
@@ -584,6 +585,23 @@ export class ReplicatedLog {
     }
   }
 
+  /** What MembershipAdmin needs of this replica as leader (AddMember, RemoveMember, ListMembers). */
+  membershipPort(): MembershipPort {
+    return {
+      leaderMembership: async () => {
+        await this.#waitLeaderReady();
+        const status = this.#driver.status();
+        return { membership: { voters: this.#voters, learners: [] }, leaderId: status.id, commit: status.commit };
+      },
+      addressOf: (id) => this.#options.addresses.addressOf(id),
+      proposeAndCommit: async () => {
+        throw new LpError(Status.UNIMPLEMENTED, "membership changes need the Raft core's config entries");
+      },
+      matchOf: (id) => this.#driver.progressOf(id)?.match,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    };
+  }
+
   #notLeader(): LpError {
     const leader = this.#leaderAddress();
     // The address also travels as lp-leader metadata; the message names it for people reading a log line.
@@ -633,6 +651,8 @@ export class ReplicatedLog {
     commitIndex: bigint;
     replicas: ReplicaStatus[];
     messagesRefused: number;
+    voters: readonly number[];
+    learners: readonly number[];
   } {
     const status = this.#driver.status();
     const replicas = this.#options.addresses.peersOf(this.#voters).map((peer): ReplicaStatus => {
@@ -670,6 +690,8 @@ export class ReplicatedLog {
       commitIndex: status.commit,
       replicas,
       messagesRefused,
+      voters: this.#voters,
+      learners: [],
     };
   }
 }
