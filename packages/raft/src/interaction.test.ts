@@ -21,7 +21,7 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_RAFT_CONFIG, MemoryStorage, RaftNode } from "./index";
-import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, SnapshotMeta } from "./index";
+import type { Entry, Membership, Message, NodeId, RaftConfig, RaftStatus, Ready, SnapshotMeta } from "./index";
 
 const TESTDATA_DIR = join(__dirname, "..", "testdata");
 const REWRITE = process.env["REWRITE"] === "1";
@@ -130,7 +130,13 @@ function formatMessage(message: Message): string {
 }
 
 function formatSnapshot(snapshot: SnapshotMeta): string {
-  return `${snapshot.term}/${snapshot.index} voters=[${snapshot.voters.join(",")}]`;
+  return `${snapshot.term}/${snapshot.index} ${formatMembership(snapshot)}`;
+}
+
+/** Learners print only when there are some, so scripts without membership changes read as before. */
+function formatMembership(membership: Membership): string {
+  const learners = membership.learners.length > 0 ? ` learners=[${membership.learners.join(",")}]` : "";
+  return `voters=[${membership.voters.join(",")}]${learners}`;
 }
 
 function formatStatus(status: RaftStatus): string {
@@ -340,7 +346,9 @@ class InteractionEnv {
     if (index > applied) throw new ScriptError(`compact: ${id} applied only ${applied}`);
     const term = node.storage.term(index);
     if (term === undefined) throw new ScriptError(`compact: ${id} has no entry ${index}`);
-    node.storage.compact({ index, term, voters: this.config(id).voters });
+    const membership = node.raft.membershipAt(index);
+    if (membership === undefined) throw new ScriptError(`compact: ${id} knows no membership at ${index}`);
+    node.storage.compact({ index, term, ...membership });
     this.out.push(`${id} compacted through ${term}/${index}; first index ${node.storage.firstIndex()}`);
   }
 
