@@ -122,7 +122,7 @@ export async function openReplication(
   // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
   // short tail is kept, older reads go to the WAL's own cache (--cache-bytes-max) or to disk.
   const storage = new WalStorage(wal, hardState, RECENT_DURABLE_ENTRIES_MAX);
-  if (snapshot !== null) storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters });
+  if (snapshot !== null) storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters, learners: [] });
   const config = {
     ...DEFAULT_RAFT_CONFIG,
     id: replicaId,

@@ -239,7 +239,7 @@ export class ReplicatedLog {
         dedupe: this.#dedupe.exportSnapshot(),
       };
       await writeSnapshotFile(this.#options.dataDir, encodeSnapshotFile(state));
-      snapshot = { index, term, voters: this.#voters };
+      snapshot = { index, term, voters: this.#voters, learners: [] };
       this.#storage.setSnapshot(snapshot);
       this.#logger.info({ index: index.toString(), term: term.toString() }, "snapshot taken");
     }
@@ -260,7 +260,7 @@ export class ReplicatedLog {
       if (loaded === null) throw new Error("no snapshot.bin to send");
       const { index, term, voters } = loaded.snapshot;
       this.#logger.info({ to, index: index.toString(), bytes: loaded.bytes.length }, "sending a snapshot");
-      const meta = { index, term, voters };
+      const meta = { index, term, voters, learners: [] };
       await this.#transport.sendSnapshot({ identity: this.#options.identity, to, term: message.term, meta, bytes: loaded.bytes }, limits);
     })().then(
       () => {
