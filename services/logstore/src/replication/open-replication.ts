@@ -1,10 +1,10 @@
 import { assert, failedPrecondition, invalidArgument, type Logger, type TransactionLimits } from "@logplayer/common";
 import type { RefusalLog, TransportSecurity } from "@logplayer/tls";
-import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
+import { decodeConfigChange, DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal, WalDamage } from "@logplayer/wal";
-import { AddressBook } from "./address-book";
+import { AddressBook, addressOfMemberContext } from "./address-book";
 import type { MembershipAdminLimits } from "./membership-admin";
 import { checkPeerLimits, settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
 import { clusterLimitsText, REPLICATED_CLUSTER_MODE, type Peer } from "./peers";
@@ -90,6 +90,7 @@ export async function openReplication(
   if (!blank && !singleVoter && blankStartIo !== undefined) {
     await checkPeerLimits({ identity, peers, channelCredentials: blankStartIo.channelCredentials }, LIMITS_CHECK_TIMEOUT_MS, logger);
   }
+  const joining = blank && setup.join === true && storedHardState.rejoinUntil !== undefined;
   if (storedHardState.commit > wal.lastLsn) {
     throw failedPrecondition(
       `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
@@ -122,11 +123,16 @@ export async function openReplication(
   // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
   // short tail is kept, older reads go to the WAL's own cache (--cache-bytes-max) or to disk.
   const storage = new WalStorage(wal, hardState, RECENT_DURABLE_ENTRIES_MAX);
-  if (snapshot !== null) storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters, learners: [] });
+  if (snapshot !== null)
+    storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters, learners: snapshot.learners });
   const config = {
     ...DEFAULT_RAFT_CONFIG,
     id: replicaId,
-    voters: peers.map((p) => p.id),
+    // A blank replica that joins an existing cluster starts as a learner of the members it was given; the
+    // snapshot or config entries it receives then say what the membership really is.
+    ...(joining
+      ? { voters: peers.filter((p) => p.id !== replicaId).map((p) => p.id), learners: [replicaId] }
+      : { voters: peers.map((p) => p.id) }),
     electionTicks: setup.limits.electionTicks,
     heartbeatTicks: setup.limits.heartbeatTicks,
     entriesPerMessageMax,
@@ -148,6 +154,7 @@ export async function openReplication(
   );
   const addresses = new AddressBook(peers);
   for (const member of snapshot?.addresses ?? []) addresses.set(member.id, member.address);
+  await learnAddressesFromLog(wal, snapshotIndex + 1n, addresses);
   const options = {
     identity,
     peers,
@@ -292,4 +299,25 @@ function checkStartMode(stored: RaftIdentity, started: RaftIdentity): void {
     );
   }
   checkRaftIdentity(stored, started);
+}
+
+/** Entries (and bytes) per WAL read while looking for config entries on start. */
+const CONFIG_SCAN_BATCH_ENTRIES_MAX = 4096;
+const CONFIG_SCAN_BATCH_BYTES_MAX = 16 * 1024 * 1024;
+
+/** The addresses named by the add-learner entries of the log from `from` (above the snapshot) to its end, in log order. */
+async function learnAddressesFromLog(wal: Wal, from: bigint, addresses: AddressBook): Promise<void> {
+  let next = from > wal.firstLsn ? from : wal.firstLsn;
+  while (next <= wal.lastLsn) {
+    const entries = await wal.readRange(next, wal.lastLsn, CONFIG_SCAN_BATCH_BYTES_MAX, CONFIG_SCAN_BATCH_ENTRIES_MAX);
+    assert(entries.length > 0, `config scan: no entries at ${next}`);
+    for (const entry of entries) {
+      next = entry.lsn + 1n;
+      if (entry.configChange === undefined) continue;
+      const change = decodeConfigChange(entry.configChange);
+      if (typeof change === "string" || change.type !== "add-learner") continue;
+      const address = addressOfMemberContext(change.context);
+      if (address !== null) addresses.set(change.node, address);
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import { encodeConfigChange } from "@logplayer/raft";
 import { memberAddressProblem, parsePeers } from "./peers";
 import { checkRaftIdentity, parseRaftState } from "./raft-state-file";
 import { messageFromWire, messageToWire, type StepMessage } from "./wire";
@@ -48,6 +49,12 @@ describe("Raft messages on the wire", () => {
       entries: [
         { index: 5n, term: 3n, kind: "leader-noop", data: Buffer.alloc(0) },
         { index: 6n, term: 3n, kind: "normal", data: Buffer.from([1, 2, 3]) },
+        {
+          index: 7n,
+          term: 3n,
+          kind: "config",
+          data: Buffer.from(encodeConfigChange({ type: "add-learner", node: 4, context: Buffer.from("d:4") })),
+        },
       ],
     },
     { type: "append-response", from: 2, to: 1, term: 3n, reject: true, index: 4n, hintIndex: 2n, hintTerm: 1n },

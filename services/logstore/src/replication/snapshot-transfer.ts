@@ -93,7 +93,7 @@ export class SnapshotAssembler {
     return {
       from: first.from,
       term: first.term,
-      meta: { index: state.index, term: state.term, voters: state.voters, learners: [] },
+      meta: { index: state.index, term: state.term, voters: state.voters, learners: state.learners },
       bytes,
       state,
     };
