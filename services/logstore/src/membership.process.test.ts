@@ -86,7 +86,14 @@ async function leader(): Promise<number | undefined> {
 
 async function waitLeader(): Promise<number> {
   let id: number | undefined;
-  await waitFor("a leader", async () => (id = await leader()) !== undefined, { timeoutMs: 30_000 });
+  await waitFor(
+    "a leader",
+    async () => {
+      id = await leader();
+      return id !== undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   return id!;
 }
 
@@ -149,9 +156,14 @@ function removeMember(on: number, id: number): Promise<MembersResponse> {
 /** Retries a membership call on whoever leads until it answers (it is idempotent), bounded. */
 async function onLeader(call: (leaderId: number) => Promise<MembersResponse>): Promise<MembersResponse> {
   let answer: MembersResponse | undefined;
-  await waitFor("the membership change", async () => (answer = await call(await waitLeader()).catch(() => undefined)) !== undefined, {
-    timeoutMs: 90_000,
-  });
+  await waitFor(
+    "the membership change",
+    async () => {
+      answer = await call(await waitLeader()).catch(() => undefined);
+      return answer !== undefined;
+    },
+    { timeoutMs: 90_000 },
+  );
   return answer!;
 }
 
