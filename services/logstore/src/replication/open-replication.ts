@@ -90,7 +90,6 @@ export async function openReplication(
   if (!blank && !singleVoter && blankStartIo !== undefined) {
     await checkPeerLimits({ identity, peers, channelCredentials: blankStartIo.channelCredentials }, LIMITS_CHECK_TIMEOUT_MS, logger);
   }
-  const joining = blank && setup.join === true && storedHardState.rejoinUntil !== undefined;
   if (storedHardState.commit > wal.lastLsn) {
     throw failedPrecondition(
       `raft-state.json says LSN ${storedHardState.commit} is committed but the WAL ends at ${wal.lastLsn}; refusing to start`,
@@ -128,11 +127,11 @@ export async function openReplication(
   const config = {
     ...DEFAULT_RAFT_CONFIG,
     id: replicaId,
-    // A blank replica that joins an existing cluster starts as a learner of the members it was given; the
-    // snapshot or config entries it receives then say what the membership really is.
-    ...(joining
-      ? { voters: peers.filter((p) => p.id !== replicaId).map((p) => p.id), learners: [replicaId] }
-      : { voters: peers.map((p) => p.id) }),
+    // --peers is the starting guess; the snapshot and config entries from the leader say what the membership is. A
+    // blank replica that joins with --join (a new member, or a wiped one) is rejoining: it neither votes nor campaigns
+    // until it holds every committed entry, by which time the log has told it whether it is a voter or a learner.
+    // (Starting it as a learner would keep a wiped former voter a learner in its own view until a snapshot.)
+    voters: peers.map((p) => p.id),
     electionTicks: setup.limits.electionTicks,
     heartbeatTicks: setup.limits.heartbeatTicks,
     entriesPerMessageMax,
