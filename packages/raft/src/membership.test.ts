@@ -376,6 +376,12 @@ describe("checkIncomingMessage with learners", () => {
     );
     expect(checkIncomingMessage({ type: "heartbeat", from: 9, to: 1, term: 3n, commit: 1n }, view)).toMatch(/not a peer member/);
     expect(checkIncomingMessage({ type: "heartbeat", from: 4, to: 1, term: 3n, commit: 1n }, view)).toBeNull();
+    // A known peer that is not a member (this log lacks its addition, or holds its uncommitted removal) may lead.
+    const withPeers = { ...view, peers: [1, 2, 3, 4, 9] };
+    expect(checkIncomingMessage({ type: "heartbeat", from: 9, to: 1, term: 3n, commit: 1n }, withPeers)).toBeNull();
+    expect(checkIncomingMessage({ type: "vote", from: 9, to: 1, term: 3n, lastIndex: 10n, lastTerm: 2n }, withPeers)).toBeNull();
+    expect(checkIncomingMessage({ type: "vote-response", from: 9, to: 1, term: 3n, reject: false }, withPeers)).toMatch(/not a peer/);
+    expect(checkIncomingMessage({ ...ack, from: 9 }, withPeers)).toMatch(/not a peer member/);
   });
 
   it("refuses a malformed config entry and a snapshot whose membership is impossible", () => {

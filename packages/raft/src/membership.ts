@@ -28,14 +28,19 @@ import type { Entry, NodeId } from "./types";
  * 4. Learners receive the log but never vote, never campaign and are not
  *    counted in any quorum, so a slow new replica cannot stall commits; it is
  *    promoted only once it has caught up to the leader's commit index.
- * 5. A node ignores messages from nodes that are not members in its view, so
- *    a removed node that does not know it is removed cannot disrupt the
- *    cluster. (The thesis, §4.2.1, also takes a leader's appends from a node
- *    not in the configuration; we do not: a joining replica starts knowing the
- *    members, and a follower so far behind that it does not know its new
- *    leader catches up once a leader it knows is elected.)
+ * 5. A node ignores answers (acks, vote answers) from nodes that are not
+ *    members in its view: a removed node's acknowledgements never count. It
+ *    does take a leader's appends, heartbeats and snapshots and vote requests
+ *    from a non-member (thesis §4.2.1): its log may hold an uncommitted change
+ *    removing that node, or lack the one adding it, and that node may be the
+ *    only one able to repair the log or win an election (the simulator found
+ *    both deadlocks otherwise). A removed node that does not know it cannot
+ *    disrupt: its log lacks the committed removal, so pre-vote and the leader
+ *    lease stop it. checkIncomingMessage takes these from the adapter's known
+ *    peers only (MessageCheckView.peers), anything from strangers is refused.
  * 6. A leader whose own removal commits steps down; a node that is not a voter
- *    in its own membership never campaigns.
+ *    in its own membership never campaigns, unless its own removal is still
+ *    uncommitted in its log (RaftNode.mayCampaign says why).
  */
 
 /** Bytes of opaque context a change may carry (the LogStore: the replica's address). */
@@ -166,16 +171,17 @@ export function configChangeProblem(membership: Membership, change: ConfigChange
  * The membership after `change`. Total and deterministic, because every node
  * applies every config entry of its log, whatever membership it started from
  * (a joining replica starts from a guess: the current members): add-learner
- * makes the node a learner, promote a voter, remove neither, and a removal
- * that would leave no voter is ignored. On a correct history each change passed
- * configChangeProblem at the leader, so these are exactly its effects.
+ * makes the node a learner, promote a voter, remove neither, and a change
+ * that would leave no voter is ignored. On a correct history each change
+ * passed configChangeProblem at the leader, so these are exactly its effects.
  */
 export function applyConfigChange(membership: Membership, change: ConfigChange): Membership {
   const voters = membership.voters.filter((id) => id !== change.node);
   const learners = membership.learners.filter((id) => id !== change.node);
-  if (change.type === "add-learner") return makeMembership(voters, [...learners, change.node]);
   if (change.type === "promote") return makeMembership([...voters, change.node], learners);
+  // Only a replay from a guessed start can get here with the last voter (an old "add-learner" of today's voter).
   if (voters.length === 0) return membership;
+  if (change.type === "add-learner") return makeMembership(voters, [...learners, change.node]);
   return makeMembership(voters, learners);
 }
 

@@ -17,6 +17,12 @@ export interface MessageCheckView {
   readonly voters: readonly NodeId[];
   /** Learners send answers (append-response, heartbeat-response) like any member; absent means none. */
   readonly learners?: readonly NodeId[];
+  /**
+   * Replicas of this cluster beyond the members (the adapter's authenticated peers, e.g. its address book):
+   * a leader's append, heartbeat or snapshot and a vote request are taken from them too (membership.ts,
+   * rule 5). Absent means the members only.
+   */
+  readonly peers?: readonly NodeId[];
   readonly lastIndex: bigint;
   /** HardState.rejoinUntil set: a leader's heartbeat may name a commit beyond this node's (lost) log. */
   readonly rejoining?: boolean;
@@ -36,9 +42,11 @@ export interface MessageCheckView {
  */
 export function checkIncomingMessage(message: Message, view: MessageCheckView): string | null {
   if (message.to !== view.id) return `addressed to ${message.to}, this is ${view.id}`;
-  // A non-member may be a removed node that does not know it: it must not disrupt the cluster (membership.ts rule 5).
+  // A non-member may be a removed node that does not know it: its votes and answers must not count (membership.ts rule 5).
+  // A leader's messages and vote requests are taken from any known peer: this node's log may not know it as a member yet.
   const member = view.voters.includes(message.from) || (view.learners ?? []).includes(message.from);
-  if (message.from === view.id || !member) return `${message.type} from ${message.from}, which is not a peer member`;
+  const knownPeer = !isAnswer(message.type) && (view.peers ?? []).includes(message.from);
+  if (message.from === view.id || !(member || knownPeer)) return `${message.type} from ${message.from}, which is not a peer member`;
   if (message.term < 0n || message.term > RAFT_NUMBER_MAX) return `term ${message.term} outside [0, ${RAFT_NUMBER_MAX}]`;
   switch (message.type) {
     case "append":
@@ -71,6 +79,11 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
     case "pre-vote-response":
       return null;
   }
+}
+
+/** An answer to this node's request: only a member's counts, or is even read. */
+export function isAnswer(type: Message["type"]): boolean {
+  return type === "append-response" || type === "heartbeat-response" || type === "vote-response" || type === "pre-vote-response";
 }
 
 function checkSnapshot(snapshot: SnapshotMeta, term: bigint): string | null {

@@ -6,6 +6,7 @@ import type { ConfigChangeRefusal, RaftError } from "./errors";
 import { MembershipLog, configChangeProblem, encodeConfigChange, isMember, makeMembership, sameMembership } from "./membership";
 import type { ConfigChange, Membership } from "./membership";
 import { Progress } from "./progress";
+import { isAnswer } from "./message-check";
 import { MajorityConfig } from "./quorum";
 import { RaftLog } from "./raft-log";
 import type { Storage } from "./storage";
@@ -225,7 +226,7 @@ export class RaftNode {
    */
   campaign(): void {
     this.assertNoReadyOutstanding();
-    if (this.role === "leader" || this.rejoining || !this.isVoter()) return;
+    if (this.role === "leader" || this.rejoining || !this.mayCampaign()) return;
     this.electionElapsed = 0;
     this.runCampaign(this.config.preVote ? "pre-vote" : "vote");
   }
@@ -268,8 +269,12 @@ export class RaftNode {
   step(message: Message): void {
     this.assertNoReadyOutstanding();
     assert(message.to === this.id, `raft: message for ${message.to} stepped into ${this.id}`);
-    // A non-member may be a removed node that does not know it: its votes and answers must not count or disrupt.
-    if (!isMember(this.memberships.current(), message.from)) return;
+    // Answers from a non-member (a removed node that does not know it) never count. A leader's messages and vote
+    // requests are taken from anyone (the adapter's check decides whom): this log may hold an uncommitted change
+    // removing the sender, or lack the one adding it, and the sender may be the only one able to repair it (§4.2.1).
+    // A removed node cannot disrupt this way: pre-vote and the leader lease stop a candidate whose log lacks the
+    // committed removal.
+    if (isAnswer(message.type) && !isMember(this.memberships.current(), message.from)) return;
     if (message.term > this.term) {
       if (!this.stepHigherTerm(message)) return;
     } else if (message.term < this.term) {
@@ -486,7 +491,7 @@ export class RaftNode {
   private tickElection(): void {
     this.electionElapsed++;
     // Learners and removed nodes never campaign.
-    if (!this.isVoter()) {
+    if (!this.mayCampaign()) {
       if (this.electionElapsed >= this.randomizedElectionTimeout) this.electionElapsed = 0;
       return;
     }
@@ -805,8 +810,7 @@ export class RaftNode {
     if (!unsafe && this.log.term(index) !== this.term) return false;
     const changePending = this.memberships.lastChangeIndex() > this.commit;
     this.commitTo(index);
-    // The change committed: stop replicating to the node it removed.
-    if (changePending && this.memberships.lastChangeIndex() <= this.commit) this.trackMembers(this.log.lastIndex() + 1n);
+    if (changePending && this.memberships.lastChangeIndex() <= this.commit) this.sayGoodbyeToRemoved();
     return true;
   }
 
@@ -814,6 +818,20 @@ export class RaftNode {
 
   private isVoter(): boolean {
     return this.memberships.current().voters.includes(this.id);
+  }
+
+  /**
+   * A voter campaigns; so does a node whose own removal is in its log but not
+   * committed (it counts votes over its latest voters, without its own, and
+   * steps down once it commits the removal): its log may be the only one that
+   * can win, and without it the others could wait on its vote forever (the
+   * simulator found that deadlock). A learner or a node whose removal
+   * committed never campaigns.
+   */
+  private mayCampaign(): boolean {
+    if (this.isVoter()) return true;
+    if (this.memberships.lastChangeIndex() <= this.commit) return false;
+    return this.memberships.at(this.commit)?.voters.includes(this.id) ?? false;
   }
 
   /** `entries` were just written over the log from their first index on: config entries among them take effect. */
@@ -849,6 +867,21 @@ export class RaftNode {
       // A new member starts probing from our log's end, like a follower after an election.
       if (!this.progress.has(id)) this.progress.set(id, new Progress(next, this.config.inflightMessagesMax));
     }
+  }
+
+  /**
+   * The change committed: one last append tells a node it removed that its
+   * removal committed (so that it stops campaigning: mayCampaign), then it
+   * gets nothing more. If that message is lost, its pre-votes fail harmlessly.
+   */
+  private sayGoodbyeToRemoved(): void {
+    const { voters, learners } = this.memberships.current();
+    for (const [id, progress] of this.progress) {
+      if (voters.includes(id) || learners.includes(id)) continue;
+      progress.onHeartbeatResponse();
+      this.sendAppend(id, progress, true);
+    }
+    this.trackMembers(this.log.lastIndex() + 1n);
   }
 
   /**
