@@ -26,6 +26,11 @@ import {
   type AppendRequest,
   type AppendResponse,
   type LookupAppendRequest,
+  type AddMemberRequest,
+  type ListMembersRequest,
+  type LogStoreClient,
+  type MembersResponse,
+  type RemoveMemberRequest,
   type LookupAppendResponse,
   type RegisterClientRequest,
   type RegisterClientResponse,
@@ -50,6 +55,7 @@ import {
   withReadRetry,
   withRetry,
   type CallTarget,
+  type UnaryMethod,
   type ReadRetryPolicy,
   type RetryDecision,
   type RetryPolicy,
@@ -498,6 +504,50 @@ export class LogPlayerClient {
       return callUnary<LookupAppendRequest, LookupAppendResponse>((r, m, o, cb) => client.lookupAppend(r, m, o, cb), request, target);
     };
     return toAppendLookup(await this.#callLeader(call, deadlineMs, opts.signal));
+  }
+
+  /**
+   * Adds LogStore replica `replicaId`, reachable at `address` (host:port), to the cluster, through the
+   * leader: it joins as a learner, catches up, then becomes a voter. Idempotent: a retry (this method
+   * retries itself on UNAVAILABLE, e.g. across a leader crash) finishes a change an earlier attempt began.
+   * Needs the admin role. The answer is the membership after the change.
+   */
+  async addMember(replicaId: number, address: string, opts: CallOpts = {}): Promise<MembersResponse> {
+    const request: AddMemberRequest = { replicaId, address };
+    return this.#membershipCall((client) => (r, m, o, cb) => client.addMember(r, m, o, cb), request, opts);
+  }
+
+  /** Removes LogStore replica `replicaId` from the cluster (voter or learner), through the leader. Idempotent. */
+  async removeMember(replicaId: number, opts: CallOpts = {}): Promise<MembersResponse> {
+    const request: RemoveMemberRequest = { replicaId };
+    return this.#membershipCall((client) => (r, m, o, cb) => client.removeMember(r, m, o, cb), request, opts);
+  }
+
+  /** The LogStore's voters and learners with their addresses, as the leader has them. */
+  async listMembers(opts: CallOpts = {}): Promise<MembersResponse> {
+    const request: ListMembersRequest = {};
+    return this.#membershipCall((client) => (r, m, o, cb) => client.listMembers(r, m, o, cb), request, opts);
+  }
+
+  #membershipCall<Request>(
+    method: (client: LogStoreClient) => UnaryMethod<Request, MembersResponse>,
+    request: Request,
+    opts: CallOpts,
+  ): Promise<MembersResponse> {
+    this.#assertOpen();
+    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
+    const call = (address: string): Promise<MembersResponse> => {
+      const client = this.#channels.logStore(address);
+      const target: CallTarget = {
+        context: `LogStore at ${address}`,
+        deadlineMs,
+        waitForReady: this.#waitForReady(),
+        client,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      };
+      return callUnary(method(client), request, target);
+    };
+    return this.#callLeader(call, deadlineMs, opts.signal);
   }
 
   /**

@@ -137,6 +137,8 @@ export class FakeLogStore {
       trimPoint: 0n,
       snapshotLsn: 0n,
       walBytes: 0n,
+      voters: [],
+      learners: [],
     };
   }
 

@@ -1,5 +1,12 @@
 import { describeShardMap, describeTransactionLimits, sameTransactionLimits } from "@logplayer/common";
-import { MutationKind, type Mutation, type ReplicaStatus, type ShardStatusResponse, type StatusResponse } from "@logplayer/proto";
+import {
+  MutationKind,
+  type MembersResponse,
+  type Mutation,
+  type ReplicaStatus,
+  type ShardStatusResponse,
+  type StatusResponse,
+} from "@logplayer/proto";
 import type { ClusterStatus, MemberReport, ShardStatusReport } from "./client";
 import { mutationKindName, type LogRecord } from "./log-cursor";
 import type { ClientError } from "./errors";
@@ -109,6 +116,7 @@ export function formatClusterStatus(status: ClusterStatus): string {
     `logstore ${status.logStoreAddress}  role=${ls.role} term=${ls.term} commit_lsn=${ls.commitLsn} first_lsn=${ls.firstLsn} last_lsn=${ls.lastLsn}` +
       (ls.leaderAddress === "" ? "" : ` leader=${ls.leaderAddress}`),
     `  storage  trim_point=${ls.trimPoint} snapshot_lsn=${ls.snapshotLsn} wal_bytes=${ls.walBytes}`,
+    ...(ls.voters.length === 0 ? [] : [`  members  voters=${ls.voters.join(",")} learners=${ls.learners.join(",") || "-"}`]),
     ...ls.replicas.map((r) => replicaLine(r, ls)),
     `cluster ${ls.clusterId}  shard_map=${map}  protocol_version=${ls.protocolVersion}` +
       (ls.limits === undefined ? "" : `  limits: ${describeTransactionLimits(ls.limits)}`),
@@ -151,7 +159,7 @@ export function clusterProblems(status: ClusterStatus, health: HealthBounds = {}
   for (const member of status.members ?? []) {
     if (member.self === undefined) {
       problems.push(`logstore replica ${member.replicaId} at ${member.address} does not answer (${member.error?.codeName ?? "UNKNOWN"})`);
-    } else if (member.self.role !== "leader" && member.self.role !== "follower") {
+    } else if (member.self.role !== "leader" && member.self.role !== "follower" && member.self.role !== "learner") {
       problems.push(`logstore replica ${member.replicaId} at ${member.address} is ${member.self.role}`);
     }
   }
@@ -186,6 +194,20 @@ function memberLine(m: MemberReport): string {
   const fields = [`role=${s.role}`, `term=${s.term}`, `last_lsn=${s.lastLsn}`, `commit_lsn=${s.commitLsn}`];
   if (m.matchLsn !== undefined) fields.push(`match_lsn=${m.matchLsn}`, `lag=${m.lag ?? "?"}`);
   return [head, ...fields].join("  ");
+}
+
+/** The answer of `lpctl members add|remove`: what was done, then the membership the leader has now. */
+export function formatMembersAnswer(done: string, answer: MembersResponse): string {
+  const lines = answer.members.map((m) => `replica ${m.replicaId}  ${m.address}  ${m.learner ? "learner" : "voter"}\n`);
+  return `${done} (leader ${answer.leaderId}, commit_lsn ${answer.commitLsn})\n${lines.join("")}`;
+}
+
+export function membersAnswerJson(answer: MembersResponse): Record<string, unknown> {
+  return {
+    leaderId: answer.leaderId,
+    commitLsn: answer.commitLsn,
+    members: answer.members.map((m) => ({ replicaId: m.replicaId, address: m.address, role: m.learner ? "learner" : "voter" })),
+  };
 }
 
 export function membersJson(members: readonly MemberReport[]): Record<string, unknown>[] {

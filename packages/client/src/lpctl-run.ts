@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   envOption,
   invalidArgument,
@@ -28,7 +28,9 @@ import {
   formatScanLines,
   formatValue,
   formatWatchLines,
+  membersAnswerJson,
   membersJson,
+  formatMembersAnswer,
   toJson,
 } from "./lpctl-format";
 import { CancelledError } from "./errors";
@@ -420,19 +422,64 @@ function addLogCommands(run: Run): void {
         }),
       ),
     );
-  run.program
+  const listMembers = (): Promise<void> =>
+    withClient(run, async (client, g) => {
+      const members = await client.members();
+      run.io.stdout(g.json ? `${toJson({ members: membersJson(members) })}\n` : formatMembers(members));
+      if (members.some((m) => m.self === undefined)) run.exitCode = EXIT_ERROR;
+    });
+  const listHelp =
+    "the LogStore replicas: each one's id, address, role (leader, follower, learner...), term, last and commit LSN as it " +
+    "reports them, and for a follower the match LSN and lag the leader reports; exits 1 when one does not answer";
+  const members = run.program
     .command("members")
+    .description(`${listHelp} (same as members list); members add / members remove change them (admin role)`)
+    .action(listMembers);
+  members.command("list").description(listHelp).action(listMembers);
+  members
+    .command("add")
     .description(
-      "the LogStore replicas: each one's id, address, role, term, last and commit LSN as it reports them, and for a follower " +
-        "the match LSN and lag the leader reports; exits 1 when one does not answer",
+      "add LogStore replica ID at HOST:PORT: the leader appends it as a learner, waits until it holds the commit LSN " +
+        "(its --learner-catch-up-timeout-ms), then promotes it to voter. Start the replica first, with --join and the " +
+        "current members in --peers. Idempotent: run it again after a failure to finish the change. Exits 1 on refusal",
     )
-    .action(() =>
+    .argument("<id=host:port>", "the new replica's Raft id and the address its peers reach it at", parseMemberArgument)
+    .action((member: { id: number; address: string }) =>
       withClient(run, async (client, g) => {
-        const members = await client.members();
-        run.io.stdout(g.json ? `${toJson({ members: membersJson(members) })}\n` : formatMembers(members));
-        if (members.some((m) => m.self === undefined)) run.exitCode = EXIT_ERROR;
+        const answer = await client.addMember(member.id, member.address);
+        run.io.stdout(g.json ? `${toJson(membersAnswerJson(answer))}\n` : formatMembersAnswer(`added replica ${member.id}`, answer));
       }),
     );
+  members
+    .command("remove")
+    .description(
+      "remove LogStore replica ID (voter or learner) from the cluster, through the leader; then stop it. Idempotent: " +
+        "removing a replica that is not a member succeeds. Exits 1 on refusal (e.g. the last voter)",
+    )
+    .argument("<id>", "the replica's Raft id", parseReplicaId)
+    .action((id: number) =>
+      withClient(run, async (client, g) => {
+        const answer = await client.removeMember(id);
+        run.io.stdout(g.json ? `${toJson(membersAnswerJson(answer))}\n` : formatMembersAnswer(`removed replica ${id}`, answer));
+      }),
+    );
+}
+
+/** `ID=HOST:PORT` of `lpctl members add`. */
+function parseMemberArgument(text: string): { id: number; address: string } {
+  const match = /^(\d{1,10})=(.+)$/.exec(text);
+  if (match === null) throw new InvalidArgumentError(`expected ID=HOST:PORT (e.g. 4=10.0.0.4:7001), got "${text}"`);
+  const address = match[2]!;
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/.test(address)) {
+    throw new InvalidArgumentError(`"${address}" is not HOST:PORT`);
+  }
+  return { id: parseReplicaId(match[1]!), address };
+}
+
+function parseReplicaId(text: string): number {
+  const id = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(id) || id < 1 || id > 0xffff_ffff) throw new InvalidArgumentError(`a replica id is an integer >= 1, got "${text}"`);
+  return id;
 }
 
 /** The client package's version, from its package.json (dist/ sits beside it). */

@@ -48,6 +48,8 @@ function status(role: string, leaderAddress = ""): StatusResponse {
     trimPoint: 0n,
     snapshotLsn: 0n,
     walBytes: 0n,
+    voters: [],
+    learners: [],
   };
 }
 

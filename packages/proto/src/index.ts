@@ -26,6 +26,11 @@ export {
   LookupAppendResponse,
   ReportTrimPointRequest,
   ReportTrimPointResponse,
+  AddMemberRequest,
+  RemoveMemberRequest,
+  ListMembersRequest,
+  Member,
+  MembersResponse,
   LookupAppendState,
 } from "./gen/logplayer/v1/logstore";
 export type { LogStoreServer } from "./gen/logplayer/v1/logstore";

@@ -14,13 +14,19 @@ export interface TestOnlyFaults {
 }
 
 export interface RaftConfig {
-  /** This node; must be one of `voters`. */
+  /** This node; must be one of `voters` or `learners`. */
   readonly id: NodeId;
   /**
-   * Static membership: every voter, this node included. Kept as a plain list
-   * so that a joint configuration (old + new voters) can replace it later.
+   * The voters at the start of the log, used only when storage holds no
+   * snapshot (a snapshot records its own membership). Config entries in the
+   * log change the membership from there (membership.ts).
    */
   readonly voters: readonly NodeId[];
+  /**
+   * The learners at the start of the log (none if absent). A joining replica
+   * starts as voters = the current members, learners = [itself].
+   */
+  readonly learners?: readonly NodeId[];
   /** Ticks without hearing from a leader before campaigning; randomized into [electionTicks, 2*electionTicks). */
   readonly electionTicks: number;
   /** Ticks between a leader's heartbeats; must be below electionTicks. */
@@ -64,6 +70,9 @@ export const DEFAULT_RAFT_CONFIG: RaftConfigDefaults = {
 /** Voters in one cluster: more makes no sense for a WAL and bounds quorum work. */
 export const VOTERS_MAX = 9;
 
+/** Learners in one cluster: each one costs the leader a replication stream. */
+export const LEARNERS_MAX = 9;
+
 /** Throws a RaftError "invalid-config" on the first broken rule. */
 export function validateRaftConfig(config: RaftConfig): void {
   const { id, voters } = config;
@@ -75,7 +84,16 @@ export function validateRaftConfig(config: RaftConfig): void {
   for (const voter of voters) {
     if (!Number.isInteger(voter) || voter <= 0) throw invalidConfig(`raft: voter ids must be positive integers, got ${voter}`);
   }
-  if (!voters.includes(id)) throw invalidConfig(`raft: id ${id} is not among voters [${voters.join(",")}]`);
+  const learners = config.learners ?? [];
+  if (learners.length > LEARNERS_MAX) throw invalidConfig(`raft: learners must hold 0..${LEARNERS_MAX} ids, got ${learners.length}`);
+  if (new Set(learners).size !== learners.length) throw invalidConfig(`raft: duplicate learner ids in [${learners.join(",")}]`);
+  for (const learner of learners) {
+    if (!Number.isInteger(learner) || learner <= 0) throw invalidConfig(`raft: learner ids must be positive integers, got ${learner}`);
+    if (voters.includes(learner)) throw invalidConfig(`raft: ${learner} is both a voter and a learner`);
+  }
+  if (!voters.includes(id) && !learners.includes(id)) {
+    throw invalidConfig(`raft: id ${id} is not among voters [${voters.join(",")}] nor learners [${learners.join(",")}]`);
+  }
   positive("heartbeatTicks", config.heartbeatTicks);
   positive("electionTicks", config.electionTicks);
   if (config.electionTicks <= config.heartbeatTicks) {

@@ -8,7 +8,15 @@ export type RaftErrorCode =
   /** A configuration broke a rule of validateRaftConfig. */
   | "invalid-config"
   /** Entries were asked for below the first index the storage still holds. */
-  | "compacted";
+  | "compacted"
+  /** A config change was refused: a previous one is not committed yet. */
+  | "config-change-pending"
+  /** A config change was refused: the leader has not committed an entry of its own term yet (retry shortly). */
+  | "leader-term-not-committed"
+  /** A config change was refused: it does not apply to the current membership (or breaks a limit). */
+  | "invalid-config-change"
+  /** A promotion was refused: the learner's log is behind the leader's commit index. */
+  | "learner-not-caught-up";
 
 /** Marks a RaftError across module copies and jest realms, where instanceof is unreliable. */
 const RAFT_ERROR_BRAND = Symbol.for("@logplayer/raft.RaftError");
@@ -36,4 +44,11 @@ export function invalidConfig(message: string): RaftError {
 /** Thrown by Storage.entries for an index below firstIndex (etcd's ErrCompacted). */
 export function compacted(message: string): RaftError {
   return new RaftError("compacted", message);
+}
+
+/** Why RaftNode.proposeConfigChange refused a change (its ProposeResult carries the error). */
+export type ConfigChangeRefusal = "config-change-pending" | "leader-term-not-committed" | "invalid-config-change" | "learner-not-caught-up";
+
+export function configChangeRefused(code: ConfigChangeRefusal, message: string): RaftError {
+  return new RaftError(code, message);
 }

@@ -1,8 +1,17 @@
 export { RaftNode } from "./raft-node";
 export { RaftError, invalidConfig, compacted } from "./errors";
-export type { RaftErrorCode } from "./errors";
+export type { RaftErrorCode, ConfigChangeRefusal } from "./errors";
+export {
+  CONFIG_CONTEXT_BYTES_MAX,
+  encodeConfigChange,
+  decodeConfigChange,
+  applyConfigChange,
+  configChangeProblem,
+  makeMembership,
+} from "./membership";
+export type { ConfigChange, ConfigChangeType, Membership } from "./membership";
 export type { Ready, ProposeResult, RaftStatus, SnapshotOutcome } from "./raft-node";
-export { DEFAULT_RAFT_CONFIG, VOTERS_MAX, validateRaftConfig } from "./config";
+export { DEFAULT_RAFT_CONFIG, VOTERS_MAX, LEARNERS_MAX, validateRaftConfig } from "./config";
 export type { RaftConfig, RaftConfigDefaults, TestOnlyFaults } from "./config";
 export { MemoryStorage, entryBytes, ENTRY_HEADER_BYTES } from "./storage";
 export type { Storage } from "./storage";

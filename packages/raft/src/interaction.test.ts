@@ -20,8 +20,8 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_RAFT_CONFIG, MemoryStorage, RaftNode } from "./index";
-import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, SnapshotMeta } from "./index";
+import { DEFAULT_RAFT_CONFIG, MemoryStorage, RaftNode, decodeConfigChange } from "./index";
+import type { Entry, Membership, Message, NodeId, RaftConfig, RaftStatus, Ready, SnapshotMeta } from "./index";
 
 const TESTDATA_DIR = join(__dirname, "..", "testdata");
 const REWRITE = process.env["REWRITE"] === "1";
@@ -93,6 +93,10 @@ function parseCommand(text: string): Command {
 /** Entries print as term/index, as in etcd's testdata. */
 function formatEntry(entry: Entry): string {
   if (entry.kind === "leader-noop") return `${entry.term}/${entry.index} noop`;
+  if (entry.kind === "config") {
+    const change = decodeConfigChange(entry.data);
+    return `${entry.term}/${entry.index} config ${typeof change === "string" ? `MALFORMED (${change})` : `${change.type} ${change.node}`}`;
+  }
   return `${entry.term}/${entry.index} ${formatData(entry.data)}`;
 }
 
@@ -130,7 +134,13 @@ function formatMessage(message: Message): string {
 }
 
 function formatSnapshot(snapshot: SnapshotMeta): string {
-  return `${snapshot.term}/${snapshot.index} voters=[${snapshot.voters.join(",")}]`;
+  return `${snapshot.term}/${snapshot.index} ${formatMembership(snapshot)}`;
+}
+
+/** Learners print only when there are some, so scripts without membership changes read as before. */
+function formatMembership(membership: Membership): string {
+  const learners = membership.learners.length > 0 ? ` learners=[${membership.learners.join(",")}]` : "";
+  return `voters=[${membership.voters.join(",")}]${learners}`;
 }
 
 function formatStatus(status: RaftStatus): string {
@@ -164,6 +174,9 @@ interface EnvNode {
   /** Highest index reported durable; a crash loses what storage holds above it. */
   durableIndex: bigint;
   crashed: boolean;
+  /** RaftConfig.voters and .learners it was created with: a restart starts from them (and its storage). */
+  readonly initialVoters: readonly NodeId[];
+  readonly initialLearners: readonly NodeId[];
 }
 
 /**
@@ -230,6 +243,11 @@ class InteractionEnv {
       },
       compact: () => this.compact(id(), BigInt(argAt(command, 1))),
       "report-snapshot": () => this.reportSnapshot(id(), parseId(argAt(command, 1)), argAt(command, 2)),
+      "add-learner-node": () => this.addLearnerNode(id()),
+      "propose-change": () => this.proposeChange(id(), argAt(command, 1), parseId(argAt(command, 2))),
+      membership: () => {
+        for (const each of ids()) this.out.push(`${each} ${formatMembership(this.node(each).raft.membership())}`);
+      },
     };
     const handler = Object.hasOwn(handlers, command.name) ? handlers[command.name] : undefined;
     if (handler === undefined) throw new ScriptError(`unknown command "${command.name}"`);
@@ -247,16 +265,55 @@ class InteractionEnv {
       else if (key === "heartbeat-ticks") this.overrides = { ...this.overrides, heartbeatTicks: Number(value) };
       else throw new ScriptError(`add-nodes: unknown option ${key}`);
     }
-    for (let id = 1; id <= count; id++) {
+    const voters = Array.from({ length: count }, (_, index) => index + 1);
+    for (const id of voters) {
       const storage = new MemoryStorage();
-      const raft = new RaftNode(this.config(id, count), storage);
-      this.nodes.set(id, { id, raft, storage, autoPersist: true, durableIndex: 0n, crashed: false });
+      const raft = new RaftNode(this.config(id, voters), storage);
+      this.nodes.set(id, {
+        id,
+        raft,
+        storage,
+        autoPersist: true,
+        durableIndex: 0n,
+        crashed: false,
+        initialVoters: voters,
+        initialLearners: [],
+      });
       this.out.push(formatStatus(raft.status()));
     }
   }
 
-  private config(id: NodeId, count = this.nodes.size): RaftConfig {
-    const voters = Array.from({ length: count }, (_, index) => index + 1);
+  /** add-learner-node ID: a new, empty node that starts as a learner among the current voters (a joining replica). */
+  private addLearnerNode(id: NodeId): void {
+    if (this.nodes.has(id)) throw new ScriptError(`add-learner-node: node ${id} exists`);
+    const voters = this.nodes.get(1)?.raft.membership().voters ?? [];
+    const storage = new MemoryStorage();
+    const raft = new RaftNode({ ...this.config(id, voters), learners: [id] }, storage);
+    this.nodes.set(id, {
+      id,
+      raft,
+      storage,
+      autoPersist: true,
+      durableIndex: 0n,
+      crashed: false,
+      initialVoters: voters,
+      initialLearners: [id],
+    });
+    this.out.push(formatStatus(raft.status()), `${id} ${formatMembership(raft.membership())}`);
+  }
+
+  /** propose-change ID add-learner|promote|remove NODE */
+  private proposeChange(id: NodeId, type: string, target: NodeId): void {
+    if (type !== "add-learner" && type !== "promote" && type !== "remove") throw new ScriptError(`propose-change: unknown type ${type}`);
+    const node = this.upNode(id);
+    this.observe(node, () => {
+      const result = node.raft.proposeConfigChange({ type, node: target, context: new Uint8Array(0) });
+      if (result.ok) this.out.push(`${id} appended config ${type} ${target} at ${result.term}/${result.index}`);
+      else this.out.push(`${id} refused ${type} ${target}: ${"error" in result ? result.error.message : result.reason}`);
+    });
+  }
+
+  private config(id: NodeId, voters: readonly NodeId[] = this.node(id).initialVoters): RaftConfig {
     // No randomness: a timeout is electionTicks plus the node's jitter (0 by default), so the script chooses who campaigns.
     const randomInt = (bound: number): number => Math.min(this.jitter.get(id) ?? 0, bound - 1);
     return { ...DEFAULT_RAFT_CONFIG, id, voters, randomInt, ...this.overrides };
@@ -340,7 +397,9 @@ class InteractionEnv {
     if (index > applied) throw new ScriptError(`compact: ${id} applied only ${applied}`);
     const term = node.storage.term(index);
     if (term === undefined) throw new ScriptError(`compact: ${id} has no entry ${index}`);
-    node.storage.compact({ index, term, voters: this.config(id).voters });
+    const membership = node.raft.membershipAt(index);
+    if (membership === undefined) throw new ScriptError(`compact: ${id} knows no membership at ${index}`);
+    node.storage.compact({ index, term, ...membership });
     this.out.push(`${id} compacted through ${term}/${index}; first index ${node.storage.firstIndex()}`);
   }
 
@@ -375,7 +434,8 @@ class InteractionEnv {
 
   /** Steps every queued message addressed to `id`, in the order sent; drops those the network loses. */
   private deliver(id: NodeId): boolean {
-    const node = this.node(id);
+    const node = this.nodes.get(id);
+    if (node === undefined) return this.dropUnknown(id);
     const inbox = this.network.filter((message) => message.to === id);
     if (inbox.length === 0) return false;
     this.network = this.network.filter((message) => message.to !== id);
@@ -385,6 +445,15 @@ class InteractionEnv {
       this.out.push(`  ${formatMessage(message)}${lost === undefined ? "" : ` ${lost}`}`);
       if (lost === undefined) this.observe(node, () => node.raft.step(message), "  ");
     }
+    return true;
+  }
+
+  /** Messages to a node that was never started are lost (a member the script has not added). */
+  private dropUnknown(id: NodeId): boolean {
+    const inbox = this.network.filter((message) => message.to === id);
+    if (inbox.length === 0) return false;
+    this.network = this.network.filter((message) => message.to !== id);
+    this.out.push(`> ${id} receiving messages`, ...inbox.map((message) => `  ${formatMessage(message)} DROPPED (no such node)`));
     return true;
   }
 
@@ -440,7 +509,7 @@ class InteractionEnv {
     if (!node.crashed) throw new ScriptError(`restart: node ${id} is up`);
     const appliedIndex = node.raft.status().applied;
     node.storage = new MemoryStorage(node.storage.hardState(), node.storage.allEntries(), node.storage.snapshot());
-    node.raft = new RaftNode({ ...this.config(id), appliedIndex }, node.storage);
+    node.raft = new RaftNode({ ...this.config(id), learners: node.initialLearners, appliedIndex }, node.storage);
     node.crashed = false;
     this.out.push(formatStatus(node.raft.status()));
   }
@@ -469,6 +538,7 @@ function formatReady(ready: Ready): string[] {
     lines.push("CommittedEntries:", ...ready.committedEntries.map((entry) => `  ${formatEntry(entry)}`));
   }
   if (ready.messages.length > 0) lines.push("Messages:", ...ready.messages.map((message) => `  ${formatMessage(message)}`));
+  if (ready.membership !== undefined) lines.push(`Membership ${formatMembership(ready.membership)}`);
   return lines;
 }
 

@@ -1,6 +1,7 @@
 import type { NodeId } from "./types";
 import type { Message, SnapshotMeta } from "./types";
-import { VOTERS_MAX } from "./config";
+import { LEARNERS_MAX, VOTERS_MAX } from "./config";
+import { decodeConfigChange } from "./membership";
 
 /**
  * The largest term or index a message may carry. A term grows by one per
@@ -10,10 +11,18 @@ import { VOTERS_MAX } from "./config";
  */
 export const RAFT_NUMBER_MAX = 2n ** 63n - 1n;
 
-/** What a node knows that bounds the messages it can be sent: its id, the voters, its log's end. */
+/** What a node knows that bounds the messages it can be sent: its id, its membership (RaftNode.membership()), its log's end. */
 export interface MessageCheckView {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
+  /** Learners send answers (append-response, heartbeat-response) like any member; absent means none. */
+  readonly learners?: readonly NodeId[];
+  /**
+   * Replicas of this cluster beyond the members (the adapter's authenticated peers, e.g. its address book):
+   * a leader's append, heartbeat or snapshot and a vote request are taken from them too (membership.ts,
+   * rule 5). Absent means the members only.
+   */
+  readonly peers?: readonly NodeId[];
   readonly lastIndex: bigint;
   /** HardState.rejoinUntil set: a leader's heartbeat may name a commit beyond this node's (lost) log. */
   readonly rejoining?: boolean;
@@ -33,7 +42,11 @@ export interface MessageCheckView {
  */
 export function checkIncomingMessage(message: Message, view: MessageCheckView): string | null {
   if (message.to !== view.id) return `addressed to ${message.to}, this is ${view.id}`;
-  if (message.from === view.id || !view.voters.includes(message.from)) return `from ${message.from}, which is not a peer voter`;
+  // A non-member may be a removed node that does not know it: its votes and answers must not count (membership.ts rule 5).
+  // A leader's messages and vote requests are taken from any known peer: this node's log may not know it as a member yet.
+  const member = view.voters.includes(message.from) || (view.learners ?? []).includes(message.from);
+  const knownPeer = !isAnswer(message.type) && (view.peers ?? []).includes(message.from);
+  if (message.from === view.id || !(member || knownPeer)) return `${message.type} from ${message.from}, which is not a peer member`;
   if (message.term < 0n || message.term > RAFT_NUMBER_MAX) return `term ${message.term} outside [0, ${RAFT_NUMBER_MAX}]`;
   switch (message.type) {
     case "append":
@@ -68,13 +81,22 @@ export function checkIncomingMessage(message: Message, view: MessageCheckView): 
   }
 }
 
+/** An answer to this node's request: only a member's counts, or is even read. */
+export function isAnswer(type: Message["type"]): boolean {
+  return type === "append-response" || type === "heartbeat-response" || type === "vote-response" || type === "pre-vote-response";
+}
+
 function checkSnapshot(snapshot: SnapshotMeta, term: bigint): string | null {
   if (snapshot.index < 1n || snapshot.term < 1n || snapshot.term > term) {
     return `snapshot at ${snapshot.term}/${snapshot.index} impossible in term ${term}`;
   }
-  const { voters } = snapshot;
+  const { voters, learners } = snapshot;
+  if (!Array.isArray(voters) || !Array.isArray(learners)) return "snapshot membership malformed";
   if (voters.length < 1 || voters.length > VOTERS_MAX || new Set(voters).size !== voters.length) return "snapshot voters malformed";
   if (!voters.every((voter) => Number.isInteger(voter) && voter > 0)) return "snapshot voter ids must be positive integers";
+  if (learners.length > LEARNERS_MAX || new Set(learners).size !== learners.length) return "snapshot learners malformed";
+  if (!learners.every((learner) => Number.isInteger(learner) && learner > 0)) return "snapshot learner ids must be positive integers";
+  if (learners.some((learner) => voters.includes(learner))) return "snapshot names a node both voter and learner";
   return null;
 }
 
@@ -82,7 +104,7 @@ function checkAppend(
   prevIndex: bigint,
   prevTerm: bigint,
   term: bigint,
-  entries: readonly { readonly index: bigint; readonly term: bigint }[],
+  entries: readonly { readonly index: bigint; readonly term: bigint; readonly kind: string; readonly data: Uint8Array }[],
   commit: bigint,
 ): string | null {
   if (prevIndex < 0n || prevTerm < 0n || prevTerm > term) return `append after ${prevIndex}/${prevTerm} impossible in term ${term}`;
@@ -93,6 +115,11 @@ function checkAppend(
     if (entry.index !== prevIndex + 1n + BigInt(i))
       return `append entry ${i} has index ${entry.index}, expected ${prevIndex + 1n + BigInt(i)}`;
     if (entry.term < previousTerm || entry.term > term) return `append entry ${entry.index} has term ${entry.term} out of order`;
+    if (entry.kind === "config") {
+      // The core reads config entries itself: a malformed one must not reach it.
+      const change = decodeConfigChange(entry.data);
+      if (typeof change === "string") return `append entry ${entry.index}: ${change}`;
+    }
     previousTerm = entry.term;
   }
   return null;

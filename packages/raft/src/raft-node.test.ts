@@ -480,7 +480,7 @@ describe("rejoin after a lost disk", () => {
 });
 
 describe("snapshots", () => {
-  const meta = (index: number, term: number) => ({ index: BigInt(index), term: BigInt(term), voters: [1, 2, 3] });
+  const meta = (index: number, term: number) => ({ index: BigInt(index), term: BigInt(term), voters: [1, 2, 3], learners: [] });
   const snapshotTo = (to: number, index: number, term: number): Message => ({
     type: "snapshot",
     from: 1,

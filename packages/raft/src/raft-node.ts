@@ -1,7 +1,12 @@
 import { assert } from "@logplayer/base";
 import { validateRaftConfig } from "./config";
 import type { RaftConfig } from "./config";
+import { configChangeRefused } from "./errors";
+import type { ConfigChangeRefusal, RaftError } from "./errors";
+import { MembershipLog, configChangeProblem, encodeConfigChange, isMember, makeMembership, sameMembership } from "./membership";
+import type { ConfigChange, Membership } from "./membership";
 import { Progress } from "./progress";
+import { isAnswer } from "./message-check";
 import { MajorityConfig } from "./quorum";
 import { RaftLog } from "./raft-log";
 import type { Storage } from "./storage";
@@ -51,6 +56,13 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
+  /**
+   * The membership, present when it changed since the previous Ready (or,
+   * for the first Ready, since construction: read membership() at start). It
+   * changes when a config entry is appended, truncated away or replaced by a
+   * snapshot; the adapter opens and closes peer links on it.
+   */
+  readonly membership?: Membership;
 }
 
 export type ProposeResult =
@@ -58,7 +70,9 @@ export type ProposeResult =
   /** Only the leader accepts proposals; `leaderHint` is the leader this node knows of, or 0. */
   | { readonly ok: false; readonly reason: "not-leader"; readonly leaderHint: NodeId }
   /** Too many uncommitted entries (uncommittedEntriesMax): push back on the client. */
-  | { readonly ok: false; readonly reason: "overloaded"; readonly leaderHint: NodeId };
+  | { readonly ok: false; readonly reason: "overloaded"; readonly leaderHint: NodeId }
+  /** proposeConfigChange only: the change is refused now (`error.code` is `reason`, `error.message` says why). */
+  | { readonly ok: false; readonly reason: ConfigChangeRefusal; readonly leaderHint: NodeId; readonly error: RaftError };
 
 /** How the adapter's transfer of a snapshot to a follower ended (etcd's ReportSnapshot). */
 export type SnapshotOutcome = "finished" | "failed";
@@ -78,6 +92,9 @@ export interface RaftStatus {
   readonly applied: bigint;
   /** Lost its disk, catching up: neither votes nor campaigns yet (HardState.rejoinUntil). */
   readonly rejoining: boolean;
+  /** The membership in effect here (the latest config entry in this node's log). */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
 }
 
 /**
@@ -88,7 +105,11 @@ export interface RaftStatus {
 export class RaftNode {
   private readonly config: RaftConfig;
   private readonly id: NodeId;
-  private readonly quorum: MajorityConfig;
+  /** Majorities over the voters of the current membership. */
+  private quorum: MajorityConfig;
+  private readonly memberships: MembershipLog;
+  /** The membership the last Ready reported (or the initial one). */
+  private reportedMembership: Membership;
   private readonly log: RaftLog;
   private term: bigint;
   private vote: NodeId;
@@ -118,8 +139,10 @@ export class RaftNode {
     validateRaftConfig(config);
     this.config = config;
     this.id = config.id;
-    this.quorum = new MajorityConfig(config.voters);
     this.log = new RaftLog(storage);
+    this.memberships = restoreMemberships(config, storage);
+    this.quorum = new MajorityConfig(this.memberships.current().voters);
+    this.reportedMembership = this.memberships.current();
     const hardState = storage.hardState();
     assert(hardState.commit <= storage.lastIndex(), `raft: hardState.commit ${hardState.commit} beyond lastIndex`);
     this.term = hardState.term;
@@ -160,12 +183,50 @@ export class RaftNode {
   }
 
   /**
+   * Proposes one membership change (membership.ts says why one at a time, and
+   * the rules). It takes effect here at once, on each follower when appended
+   * there. Refused unless this node leads, has committed an entry of its term,
+   * has no uncommitted change, the change applies to the current membership,
+   * and (promote) the learner holds everything committed.
+   */
+  proposeConfigChange(change: ConfigChange): ProposeResult {
+    this.assertNoReadyOutstanding();
+    if (this.role !== "leader") return { ok: false, reason: "not-leader", leaderHint: this.leader };
+    const refuse = (reason: ConfigChangeRefusal, message: string): ProposeResult => ({
+      ok: false,
+      reason,
+      leaderHint: this.id,
+      error: configChangeRefused(reason, `raft: ${change.type} ${change.node} refused: ${message}`),
+    });
+    if (this.log.term(this.commit) !== this.term) {
+      return refuse("leader-term-not-committed", `leader ${this.id} has not committed an entry of its term ${this.term} yet`);
+    }
+    const pending = this.memberships.lastChangeIndex();
+    if (pending > this.commit) return refuse("config-change-pending", `the change at index ${pending} is not committed yet`);
+    const problem = configChangeProblem(this.memberships.current(), change);
+    if (problem !== null) return refuse("invalid-config-change", problem);
+    if (change.type === "promote") {
+      const match = this.progress.get(change.node)?.match ?? 0n;
+      if (match < this.commit)
+        return refuse("learner-not-caught-up", `its log matches through ${match}, the commit index is ${this.commit}`);
+    }
+    if (this.log.lastIndex() - this.commit >= BigInt(this.config.uncommittedEntriesMax)) {
+      return { ok: false, reason: "overloaded", leaderHint: this.id };
+    }
+    const entry: Entry = { index: this.log.lastIndex() + 1n, term: this.term, kind: "config", data: encodeConfigChange(change) };
+    this.log.append([entry]);
+    this.onLogReplaced([entry]);
+    this.broadcastAppend(false);
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
    * Starts an election now instead of at the election timeout (etcd's MsgHup).
    * A single voter calls it on start: it wins at once rather than a timeout later.
    */
   campaign(): void {
     this.assertNoReadyOutstanding();
-    if (this.role === "leader" || this.rejoining) return;
+    if (this.role === "leader" || this.rejoining || !this.mayCampaign()) return;
     this.electionElapsed = 0;
     this.runCampaign(this.config.preVote ? "pre-vote" : "vote");
   }
@@ -181,6 +242,7 @@ export class RaftNode {
     this.persistedIndex = index;
     if (this.role === "leader") {
       if (this.maybeCommit()) this.broadcastAppend(true);
+      this.maybeStepDownRemoved();
     } else {
       this.flushAck(false);
       this.maybeFinishRejoin();
@@ -207,7 +269,12 @@ export class RaftNode {
   step(message: Message): void {
     this.assertNoReadyOutstanding();
     assert(message.to === this.id, `raft: message for ${message.to} stepped into ${this.id}`);
-    if (!this.quorum.voters.includes(message.from)) return;
+    // Answers from a non-member (a removed node that does not know it) never count. A leader's messages and vote
+    // requests are taken from anyone (the adapter's check decides whom): this log may hold an uncommitted change
+    // removing the sender, or lack the one adding it, and the sender may be the only one able to repair it (§4.2.1).
+    // A removed node cannot disrupt this way: pre-vote and the leader lease stop a candidate whose log lacks the
+    // committed removal.
+    if (isAnswer(message.type) && !isMember(this.memberships.current(), message.from)) return;
     if (message.term > this.term) {
       if (!this.stepHigherTerm(message)) return;
     } else if (message.term < this.term) {
@@ -232,6 +299,7 @@ export class RaftNode {
   hasReady(): boolean {
     return (
       this.messages.length > 0 ||
+      !sameMembership(this.memberships.current(), this.reportedMembership) ||
       this.log.hasUnstableWrites() ||
       this.applied < this.durableCommit() ||
       !sameHardState(this.hardState(), this.lastHardState)
@@ -257,8 +325,10 @@ export class RaftNode {
       // The snapshot's state is applied by installing it: nothing else is applied in the same Ready.
       committedEntries: writes.snapshot === undefined ? this.nextCommittedEntries() : [],
       messages: this.messages,
+      ...(sameMembership(this.memberships.current(), this.reportedMembership) ? {} : { membership: this.memberships.current() }),
     };
     this.messages = [];
+    this.reportedMembership = this.memberships.current();
     this.readyOutstanding = ready;
     return ready;
   }
@@ -296,7 +366,24 @@ export class RaftNode {
       persistedIndex: this.persistedIndex,
       applied: this.applied,
       rejoining: this.rejoining,
+      voters: this.memberships.current().voters,
+      learners: this.memberships.current().learners,
     };
+  }
+
+  /** The membership in effect here: that of the latest config entry in this node's log, committed or not. */
+  membership(): Membership {
+    return this.memberships.current();
+  }
+
+  /**
+   * The membership after applying every entry up to `index`, for index from
+   * this node's snapshot (or 0) to its last index: what a snapshot taken at
+   * `index` must record (SnapshotMeta.voters, .learners). Undefined below.
+   */
+  membershipAt(index: bigint): Membership | undefined {
+    if (index > this.log.lastIndex()) return undefined;
+    return this.memberships.at(index);
   }
 
   /** The leader's view of a follower's progress (for tests and status pages). */
@@ -377,10 +464,7 @@ export class RaftNode {
     this.role = "leader";
     this.leader = this.id;
     const next = this.log.lastIndex() + 1n;
-    for (const voter of this.quorum.voters) {
-      if (voter === this.id) continue;
-      this.progress.set(voter, new Progress(next, this.config.inflightMessagesMax));
-    }
+    this.trackMembers(next);
     // An entry of the new term: committing it commits every earlier entry (§5.4.2).
     this.log.append([{ index: next, term: this.term, kind: "leader-noop", data: new Uint8Array(0) }]);
     this.maybeCommit();
@@ -406,6 +490,11 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
+    // Learners and removed nodes never campaign.
+    if (!this.mayCampaign()) {
+      if (this.electionElapsed >= this.randomizedElectionTimeout) this.electionElapsed = 0;
+      return;
+    }
     // A rejoining node waits for a leader to find it; it must not start elections it may not vote in.
     if (this.rejoining && this.electionElapsed >= this.randomizedElectionTimeout) this.electionElapsed = 0;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
@@ -557,7 +646,9 @@ export class RaftNode {
       assert(conflict > this.commit, `raft: entry ${conflict} conflicts with committed ${this.commit}`);
       const first = message.entries[0];
       assert(first !== undefined, "raft: conflict without entries");
-      this.log.truncateAndAppend(message.entries.slice(Number(conflict - first.index)));
+      const replaced = message.entries.slice(Number(conflict - first.index));
+      this.log.truncateAndAppend(replaced);
+      this.onLogReplaced(replaced);
       if (this.persistedIndex >= conflict) this.persistedIndex = conflict - 1n;
     }
     this.commitTo(message.commit < lastNewIndex ? message.commit : lastNewIndex);
@@ -587,6 +678,8 @@ export class RaftNode {
     // What is durable and known to match is now only up to the old commit index: the rest is replaced.
     if (this.persistedIndex > this.commit) this.persistedIndex = this.commit;
     this.log.restore(snapshot);
+    this.memberships.restore(makeMembership(snapshot.voters, snapshot.learners), snapshot.index);
+    this.onMembershipMaybeChanged();
     this.commit = snapshot.index;
     this.noteAckTarget(snapshot.index);
   }
@@ -668,6 +761,7 @@ export class RaftNode {
       if (this.maybeCommit()) this.broadcastAppend(true);
       // It was waiting on us: even an empty append tells it the current commit index.
       else if (wasPaused) this.sendAppend(message.from, progress, true);
+      if (this.maybeStepDownRemoved()) return;
     }
     for (let sends = 0; sends < this.config.inflightMessagesMax; sends++) {
       if (!this.sendAppend(message.from, progress, false)) break;
@@ -714,7 +808,90 @@ export class RaftNode {
     const unsafe = this.config.testOnlyFaults?.unsafeCommitPreviousTermEntries === true;
     // §5.4.2: counting replicas commits only entries of the current term.
     if (!unsafe && this.log.term(index) !== this.term) return false;
+    const changePending = this.memberships.lastChangeIndex() > this.commit;
     this.commitTo(index);
+    if (changePending && this.memberships.lastChangeIndex() <= this.commit) this.sayGoodbyeToRemoved();
+    return true;
+  }
+
+  // ---- membership -----------------------------------------------------------
+
+  private isVoter(): boolean {
+    return this.memberships.current().voters.includes(this.id);
+  }
+
+  /**
+   * A voter campaigns; so does a node whose own removal is in its log but not
+   * committed (it counts votes over its latest voters, without its own, and
+   * steps down once it commits the removal): its log may be the only one that
+   * can win, and without it the others could wait on its vote forever (the
+   * simulator found that deadlock). A learner or a node whose removal
+   * committed never campaigns.
+   */
+  private mayCampaign(): boolean {
+    if (this.isVoter()) return true;
+    if (this.memberships.lastChangeIndex() <= this.commit) return false;
+    return this.memberships.at(this.commit)?.voters.includes(this.id) ?? false;
+  }
+
+  /** `entries` were just written over the log from their first index on: config entries among them take effect. */
+  private onLogReplaced(entries: readonly Entry[]): void {
+    this.memberships.replaceFrom(entries);
+    this.onMembershipMaybeChanged();
+  }
+
+  private onMembershipMaybeChanged(): void {
+    const { voters } = this.memberships.current();
+    if (!sameIds(voters, this.quorum.voters)) this.quorum = new MajorityConfig(voters);
+    if (this.role === "leader") this.trackMembers(this.log.lastIndex() + 1n);
+  }
+
+  /**
+   * Leader: a progress for every member but itself (voters and learners), and
+   * for a node whose removal is not committed yet, so that it gets the entry
+   * removing it and stops campaigning; none for anyone else. Only voters of the
+   * current membership are ever counted (this.quorum).
+   */
+  private trackMembers(next: bigint): void {
+    const { voters, learners } = this.memberships.current();
+    const members = new Set([...voters, ...learners]);
+    if (this.memberships.lastChangeIndex() > this.commit) {
+      const committed = this.memberships.at(this.commit);
+      for (const id of [...(committed?.voters ?? []), ...(committed?.learners ?? [])]) members.add(id);
+    }
+    members.delete(this.id);
+    for (const id of this.progress.keys()) {
+      if (!members.has(id)) this.progress.delete(id);
+    }
+    for (const id of members) {
+      // A new member starts probing from our log's end, like a follower after an election.
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(next, this.config.inflightMessagesMax));
+    }
+  }
+
+  /**
+   * The change committed: one last append tells a node it removed that its
+   * removal committed (so that it stops campaigning: mayCampaign), then it
+   * gets nothing more. If that message is lost, its pre-votes fail harmlessly.
+   */
+  private sayGoodbyeToRemoved(): void {
+    const { voters, learners } = this.memberships.current();
+    for (const [id, progress] of this.progress) {
+      if (voters.includes(id) || learners.includes(id)) continue;
+      progress.onHeartbeatResponse();
+      this.sendAppend(id, progress, true);
+    }
+    this.trackMembers(this.log.lastIndex() + 1n);
+  }
+
+  /**
+   * A leader that is no longer a voter (it proposed its own removal) leads
+   * until that change commits (thesis §4.2.2), then steps down; not a voter,
+   * it never campaigns again. Returns true when it stepped down.
+   */
+  private maybeStepDownRemoved(): boolean {
+    if (this.role !== "leader" || this.isVoter() || this.memberships.lastChangeIndex() > this.commit) return false;
+    this.becomeFollower(this.term, NO_NODE);
     return true;
   }
 
@@ -753,6 +930,39 @@ export class RaftNode {
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((id, position) => id === b[position]);
+}
+
+/**
+ * The membership of a node's log at construction: the snapshot's (or the
+ * configuration's initial one when there is no snapshot), then each config
+ * entry in the log above it. Storage.configEntries, when present, spares
+ * reading the whole log.
+ */
+function restoreMemberships(config: RaftConfig, storage: Storage): MembershipLog {
+  const snapshot = storage.snapshot();
+  const base =
+    snapshot !== undefined ? makeMembership(snapshot.voters, snapshot.learners) : makeMembership(config.voters, config.learners ?? []);
+  const memberships = new MembershipLog(base, snapshot?.index ?? 0n);
+  const lo = snapshot !== undefined && snapshot.index + 1n > storage.firstIndex() ? snapshot.index + 1n : storage.firstIndex();
+  const hi = storage.lastIndex() + 1n;
+  if (lo >= hi) return memberships;
+  if (storage.configEntries !== undefined) {
+    memberships.replaceFrom(storage.configEntries(lo, hi));
+    return memberships;
+  }
+  for (let next = lo; next < hi; ) {
+    const chunk = storage.entries(next, hi, RESTORE_SCAN_BYTES);
+    memberships.replaceFrom(chunk.filter((entry) => entry.kind === "config"));
+    next += BigInt(chunk.length);
+  }
+  return memberships;
+}
+
+/** Bytes read per step when scanning the log for config entries at construction. */
+const RESTORE_SCAN_BYTES = 1024 * 1024;
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.rejoinUntil === b.rejoinUntil;

@@ -43,6 +43,13 @@ export interface Storage {
   lastIndex(): bigint;
   /** The newest durable snapshot's metadata; undefined when there is none. */
   snapshot(): SnapshotMeta | undefined;
+  /**
+   * Optional: the "config" entries with index in [lo, hi) (within the log), in
+   * order. The core reads them once, at construction, to recompute the
+   * membership from the snapshot's; without this method it scans [lo, hi)
+   * through entries(), which reads the whole log.
+   */
+  configEntries?(lo: bigint, hi: bigint): readonly Entry[];
 }
 
 /** Size of an entry as the byte limits count it: data plus a fixed header. */

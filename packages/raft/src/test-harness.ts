@@ -15,6 +15,9 @@ export interface HarnessNode {
   autoPersist: boolean;
   readonly applied: Entry[];
   readonly readies: Ready[];
+  /** The membership it was created with (RaftConfig.voters, .learners): what a restart starts from. */
+  readonly initialVoters: readonly NodeId[];
+  readonly initialLearners: readonly NodeId[];
 }
 
 export interface NodeSetup {
@@ -53,8 +56,27 @@ export class Harness {
       const setup = setups[id] ?? {};
       const storage = new MemoryStorage(setup.hardState ?? EMPTY_HARD_STATE, setup.entries ?? []);
       const raft = new RaftNode(this.config(id, voters), storage);
-      this.nodes.set(id, { id, raft, storage, autoPersist: true, applied: [], readies: [] });
+      this.nodes.set(id, { id, raft, storage, autoPersist: true, applied: [], readies: [], initialVoters: voters, initialLearners: [] });
     }
+  }
+
+  /** A new, empty node `id` that starts as a learner (RaftConfig.learners = [id]) among `voters` (a joining replica). */
+  addLearnerNode(id: NodeId, voters: readonly NodeId[]): HarnessNode {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+    const storage = new MemoryStorage();
+    const raft = new RaftNode({ ...this.config(id, voters), learners: [id] }, storage);
+    const node: HarnessNode = {
+      id,
+      raft,
+      storage,
+      autoPersist: true,
+      applied: [],
+      readies: [],
+      initialVoters: voters,
+      initialLearners: [id],
+    };
+    this.nodes.set(id, node);
+    return node;
   }
 
   node(id: NodeId): HarnessNode {
@@ -114,7 +136,8 @@ export class Harness {
     if (position < 0) return undefined;
     const [message] = this.queue.splice(position, 1);
     if (message === undefined) return undefined;
-    if (this.isolated.has(message.from) || this.isolated.has(message.to)) return message;
+    // Isolated nodes lose their messages, and so do nodes that do not exist (a member not started yet).
+    if (this.isolated.has(message.from) || this.isolated.has(message.to) || !this.nodes.has(message.to)) return message;
     this.delivered.push(message);
     this.raft(message.to).step(message);
     this.process(message.to);
@@ -138,9 +161,8 @@ export class Harness {
   /** Crash and restart from what storage holds (all of it, as autoPersist made it durable). */
   restart(id: NodeId, appliedIndex = 0n): void {
     const node = this.node(id);
-    const voters = [...this.nodes.keys()];
     node.storage = new MemoryStorage(node.storage.hardState(), node.storage.allEntries(), node.storage.snapshot());
-    node.raft = new RaftNode({ ...this.config(id, voters), appliedIndex }, node.storage);
+    node.raft = new RaftNode({ ...this.config(id, node.initialVoters), learners: node.initialLearners, appliedIndex }, node.storage);
     node.applied.length = 0;
   }
 
@@ -148,11 +170,11 @@ export class Harness {
   wipe(id: NodeId, hardState: HardState): void {
     const node = this.node(id);
     node.storage = new MemoryStorage(hardState, []);
-    node.raft = new RaftNode(this.config(id, [...this.nodes.keys()]), node.storage);
+    node.raft = new RaftNode({ ...this.config(id, node.initialVoters), learners: node.initialLearners }, node.storage);
     node.applied.length = 0;
   }
 
-  private config(id: NodeId, voters: NodeId[]): RaftConfig {
+  private config(id: NodeId, voters: readonly NodeId[]): RaftConfig {
     // randomInt = 0: every timeout is exactly electionTicks, so tests choose who campaigns.
     return { ...DEFAULT_RAFT_CONFIG, id, voters, randomInt: () => 0, ...this.overrides };
   }

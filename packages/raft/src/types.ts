@@ -13,8 +13,11 @@ export const NO_NODE: NodeId = 0;
  * "normal" carries application data. "leader-noop" is the empty entry a new
  * leader appends so that it can commit entries of earlier terms (§5.4.2); the
  * application applies it as nothing, but it does occupy an index (an LSN).
+ * "config" is a membership change (its data is encodeConfigChange's, see
+ * membership.ts): it takes effect in the core when appended; the application
+ * applies it as nothing to its own state (it may record the change's context).
  */
-export type EntryKind = "normal" | "leader-noop";
+export type EntryKind = "normal" | "leader-noop" | "config";
 
 export interface Entry {
   readonly index: bigint;
@@ -104,13 +107,15 @@ export interface VoteResponseMessage extends MessageBase {
 
 /**
  * What a snapshot stands for: the application's state after applying every
- * entry through `index` (whose term is `term`), and the voters then. The core
- * handles only this; the adapter moves and stores the state itself.
+ * entry through `index` (whose term is `term`), and the membership then
+ * (RaftNode.membershipAt(index)). The core handles only this; the adapter
+ * moves and stores the state itself.
  */
 export interface SnapshotMeta {
   readonly index: bigint;
   readonly term: bigint;
   readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
 }
 
 /**

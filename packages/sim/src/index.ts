@@ -11,6 +11,8 @@ export type { LogView, EntryKeyOf } from "./raft-checker";
 export { RaftCluster, runRaftScenario } from "./raft-cluster";
 export { proposalEntry, proposalIdOf } from "./sim-raft-node";
 export type { RaftScenarioOptions, RaftScenarioResult } from "./raft-cluster";
+export { MembershipCluster, runMembershipScenario } from "./raft-membership";
+export type { MembershipScenarioOptions, MembershipScenarioResult } from "./raft-membership";
 export { DeliveryCluster, runDeliveryScenario, shrinkDeliveryFailure } from "./delivery-cluster";
 export type { DeliveryScenarioOptions, DeliveryScenarioResult, DeliveryScenarioStats } from "./delivery-cluster";
 export { DeliveryChecker, DeliveryViolation } from "./delivery-checker";

@@ -2,6 +2,8 @@
 import { Command } from "commander";
 import { envOption, parseIntegerInRange, runMain, parseFlags } from "@logplayer/common";
 import { runRaftScenario } from "./raft-cluster";
+import { runMembershipScenario } from "./raft-membership";
+import type { MembershipScenarioResult } from "./raft-membership";
 import type { RaftScenarioOptions, RaftScenarioResult } from "./raft-cluster";
 import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
 
@@ -40,12 +42,25 @@ function describe(result: RaftScenarioResult): string {
   );
 }
 
+function describeMembershipRun(result: MembershipScenarioResult): string {
+  const { stats } = result;
+  const changes = Object.entries(stats.changes)
+    .map(([type, count]) => `${count} ${type}`)
+    .join(", ");
+  return (
+    `seed ${result.seed}: ok, ${stats.steps} steps, ${stats.crashes} crashes, term ${stats.termMax}, committed ${stats.committed}, ` +
+    `changes: ${changes} (${stats.refusedChanges} refused), ${stats.refusedMessages} messages refused, ` +
+    `final voters [${stats.votersFinal.join(",")}] learners [${stats.learnersFinal.join(",")}]`
+  );
+}
+
 interface RunRaftOptions extends SeedOptions {
   nodes: number;
   fault?: string;
   diskWipes?: boolean;
   adversary?: boolean;
   diskFull?: boolean;
+  membership?: boolean;
 }
 
 function parseOptions(argv: readonly string[]): RunRaftOptions {
@@ -75,6 +90,13 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
         "some replicas' disks fill up for a while (the WAL meets ENOSPC, appends are refused with RESOURCE_EXHAUSTED), then space returns",
         "LP_SIM_DISK_FULL",
       ),
+    )
+    .addOption(
+      envOption(
+        "--membership",
+        "membership changes under crashes and partitions: learners added, caught up and promoted, voters (the leader too) removed",
+        "LP_SIM_MEMBERSHIP",
+      ),
     );
   return parseFlags(configured, argv).opts<RunRaftOptions>();
 }
@@ -86,6 +108,15 @@ async function main(argv: readonly string[]): Promise<void> {
   const nodes = Number(options.nodes);
   const faults = options.fault === undefined ? undefined : FAULTS[options.fault];
   if (options.fault !== undefined && faults === undefined) throw new Error(`--fault: unknown fault "${options.fault}"`);
+  if (options.membership === true) {
+    if (options.fault !== undefined || options.diskWipes === true || options.adversary === true || options.diskFull === true) {
+      throw new Error("--membership runs its own scenario: it takes no --fault, --disk-wipes, --adversary or --disk-full");
+    }
+    const run = await runSeeds(options, (seed) => runMembershipScenario({ seed, steps, nodes }), describeMembershipRun);
+    if (run.failed) return;
+    process.stdout.write(`all ${run.passed} membership seed(s) from ${run.first} passed (${steps} steps, ${nodes} initial voters)\n`);
+    return;
+  }
   const diskWipes = options.diskWipes === true ? { diskWipes: true } : {};
   const adversary = options.adversary === true ? { adversary: {} } : {};
   const diskFull = options.diskFull === true ? { diskFull: true } : {};

@@ -127,6 +127,8 @@ describe("RaftInvariantChecker", () => {
     persistedIndex: 0n,
     applied: 0n,
     rejoining: false,
+    voters: [1, 2, 3],
+    learners: [],
   });
 
   test("two leaders in one term", () => {

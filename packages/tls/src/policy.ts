@@ -19,6 +19,7 @@ const HEALTH_CALLERS: readonly Role[] = ["logstore-replica", "logplayer", "shard
  * - Deliver feeds a shard: LogPlayers only — a forged delivery would freeze the shard.
  * - GetOutcome says whether a shard applied or rejected a part: a read.
  * - Backup hands out a copy of a shard's whole database: admin only.
+ * - AddMember / RemoveMember change the LogStore's replicas: admin only.
  * - Status and health tell nothing secret and every component asks them.
  */
 export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
@@ -30,6 +31,10 @@ export const CLUSTER_POLICY: MethodPolicy = new Map<string, readonly Role[]>([
   ["/logplayer.v1.LogStore/LookupAppend", READERS],
   // Only a LogPlayer gathers every shard's restorable LSN; a trim point from anyone else could give up entries a shard needs.
   ["/logplayer.v1.LogStore/ReportTrimPoint", ["logplayer"]],
+  // Adding or removing a replica changes who may vote and store the log: admin only. The list is a read.
+  ["/logplayer.v1.LogStore/AddMember", ["admin"]],
+  ["/logplayer.v1.LogStore/RemoveMember", ["admin"]],
+  ["/logplayer.v1.LogStore/ListMembers", READERS],
   ["/logplayer.v1.Replication/Step", ["logstore-replica"]],
   ["/logplayer.v1.Replication/StepStream", ["logstore-replica"]],
   ["/logplayer.v1.Replication/Probe", ["logstore-replica"]],

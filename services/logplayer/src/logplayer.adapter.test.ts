@@ -55,6 +55,9 @@ const logstore: LogStoreServer = {
   registerClient: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   lookupAppend: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   reportTrimPoint: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+  addMember: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+  removeMember: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
+  listMembers: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: "fake" }),
   status: (_call, callback) =>
     callback(null, {
       protocolVersion: 1,
@@ -74,6 +77,8 @@ const logstore: LogStoreServer = {
       trimPoint: 0n,
       snapshotLsn: 0n,
       walBytes: 0n,
+      voters: [],
+      learners: [],
     }),
   read: (call: ServerWritableStream<ReadRequest, ReadResponse>) => {
     const { fromLsn, toLsn } = call.request;

@@ -22,6 +22,7 @@ import { type TlsFlags, transportSecurityFromFlags, withTlsOptions } from "@logp
 import { DEFAULT_APPEND_STREAM_PENDING_MAX } from "./append-stream";
 import { DEFAULT_DEDUPE_LIMITS } from "./dedupe-table";
 import { DEFAULT_READ_LIMITS } from "./read-session";
+import { DEFAULT_MEMBERSHIP_ADMIN_LIMITS } from "./replication/membership-admin";
 import { parsePeers, type Peer } from "./replication/peers";
 import { DEFAULT_REPLICATION_LIMITS } from "./replication/replicated-log";
 import { DEFAULT_SNAPSHOT_TRANSFER_LIMITS } from "./replication/snapshot-transfer";
@@ -67,6 +68,7 @@ interface LogStoreFlags extends TlsFlags {
   snapshotChunkBytesMax: number;
   snapshotBytesMax: number;
   snapshotTransferTimeoutMs: number;
+  learnerCatchUpTimeoutMs: number;
   dedupeClientsMax: number;
   dedupeSessionIdleEntriesMax: number;
   dedupeLookupScanEntriesMax: number;
@@ -301,6 +303,17 @@ function buildCommand(): Command {
     )
     .addOption(
       intOption(
+        "--learner-catch-up-timeout-ms <n>",
+        "AddMember on the leader: how long a new learner may take to hold the leader's commit LSN before its promotion " +
+          "is given up (DEADLINE_EXCEEDED; it stays a learner, AddMember again resumes)",
+        "LP_LEARNER_CATCH_UP_TIMEOUT_MS",
+        DEFAULT_MEMBERSHIP_ADMIN_LIMITS.learnerCatchUpTimeoutMs,
+        1000,
+        24 * 60 * 60 * 1000,
+      ),
+    )
+    .addOption(
+      intOption(
         "--snapshot-transfer-timeout-ms <n>",
         "deadline of one InstallSnapshot transfer (replicated mode)",
         "LP_SNAPSHOT_TRANSFER_TIMEOUT_MS",
@@ -454,6 +467,7 @@ function replicationSetup(flags: LogStoreFlags, peers: Peer[]): NonNullable<LogS
       snapshotBytesMax: flags.snapshotBytesMax,
       transferTimeoutMs: flags.snapshotTransferTimeoutMs,
     },
+    membershipLimits: { ...DEFAULT_MEMBERSHIP_ADMIN_LIMITS, learnerCatchUpTimeoutMs: flags.learnerCatchUpTimeoutMs },
   };
 }
 

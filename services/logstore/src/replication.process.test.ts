@@ -25,7 +25,7 @@ import {
 } from "@logplayer/proto";
 
 import { parseSegmentFileName, RECORD_HEADER_BYTES, scanSegment } from "@logplayer/wal";
-import { parsePeers, peersHash } from "./replication/peers";
+import { REPLICATED_CLUSTER_MODE } from "./replication/peers";
 import { messageToWire } from "./replication/wire";
 
 // Plain text: this file drives the service's own protocol with raw clients; mTLS and roles are tested in tests/e2e/security.process.test.ts.
@@ -408,8 +408,8 @@ describe("LogStore replication (3 replicas)", () => {
     const leader = (await leaderAmong(REPLICAS))!;
     const follower = REPLICAS.find((id) => id !== leader)!;
     const { term } = (await status(leader))!;
-    // Everything an attacker needs is public: the cluster id and the peer list (from Status) give the peers hash.
-    const hash = peersHash(parsePeers(peersFlag));
+    // Everything an attacker needs is public: the cluster id (from Status) and the cluster's mode.
+    const hash = REPLICATED_CLUSTER_MODE;
     const forge = (to: number, message: Parameters<typeof messageToWire>[0]): Promise<ServiceError | null> => {
       const client = new ReplicationClient(`127.0.0.1:${replicas.get(to)!.port}`, credentials.createInsecure());
       return new Promise((resolve) =>
@@ -505,17 +505,10 @@ describe("LogStore replication (3 replicas)", () => {
     await checkLog(load.acked);
   });
 
-  it("refuses to run with another peer list or cluster id", async () => {
+  // Another --peers list is no longer refused: membership lives in the log (config entries), --peers only bootstraps it.
+  it("refuses to run with another cluster id", async () => {
     const replica = replicas.get(3)!;
     await kill9(3);
-    const otherPeers = peersFlag.replace(/^1=127\.0\.0\.1:\d+/, "1=127.0.0.1:1");
-    const saved = peersFlag;
-    peersFlag = otherPeers;
-    const wrongPeers = spawnReplica(replica);
-    const code = await new Promise<number | null>((resolve) => wrongPeers.once("exit", resolve));
-    peersFlag = saved;
-    expect(code).toBe(1);
-    expect(replica.output).toMatch(/--peers differs from the peer list this replica was created with/);
     const wrongCluster = spawnReplica(replica, ["--cluster-id", "another-cluster"]);
     const code2 = await new Promise<number | null>((resolve) => wrongCluster.once("exit", resolve));
     expect(code2).toBe(1);

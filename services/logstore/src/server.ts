@@ -16,8 +16,12 @@ import {
   type AppendResponse,
   type AppendStreamResponse,
   type LogStoreServer,
+  type AddMemberRequest,
+  type ListMembersRequest,
   type LookupAppendRequest,
   type LookupAppendResponse,
+  type MembersResponse,
+  type RemoveMemberRequest,
   type RegisterClientRequest,
   type RegisterClientResponse,
   type ReportTrimPointRequest,
@@ -33,6 +37,7 @@ import { diskFullRefusal } from "./disk-full";
 import type { ClusterMeta } from "./cluster-meta";
 import type { LogStoreMetrics } from "./metrics";
 import { ReadSession, type ReadLimits } from "./read-session";
+import { DEFAULT_MEMBERSHIP_ADMIN_LIMITS, MembershipAdmin, type MembershipAdminLimits } from "./replication/membership-admin";
 import type { LogCompaction, ReplicatedLog } from "./replication/replicated-log";
 import type { Wal } from "@logplayer/wal";
 import type { Trimmer } from "./trim/trimmer";
@@ -58,6 +63,8 @@ export interface LogStoreConfig {
   readonly callerOf: (call: ServerWritableStream<ReadRequest, ReadResponse>) => string;
   /** This replica's trimming; absent: ReportTrimPoint is UNIMPLEMENTED and nothing is trimmed. */
   readonly trimmer?: Trimmer;
+  /** Bounds of AddMember (--learner-catch-up-timeout-ms); default DEFAULT_MEMBERSHIP_ADMIN_LIMITS. */
+  readonly membershipLimits?: MembershipAdminLimits;
 }
 
 /** One LogStore replica: appends go through its Raft log, reads serve what it has committed and made durable. */
@@ -72,6 +79,7 @@ export class LogStoreNode {
   readonly #appendStreams = new Set<AppendStreamSession>();
   #commitLsn: bigint;
   #stopping = false;
+  #membership: MembershipAdmin | undefined;
   /** What lp_logstore_dedupe_sessions_ended_total already counts. */
   #sessionsEndedCounted = { evicted: 0, expired: 0 };
 
@@ -174,6 +182,31 @@ export class LogStoreNode {
     return this.#config.replication.lookupAppend(request);
   }
 
+  /** AddMember / RemoveMember / ListMembers (leader only; see replication/membership-admin.ts). */
+  addMember(request: AddMemberRequest): Promise<MembersResponse> {
+    return this.#membershipAdmin().add(request.replicaId, request.address);
+  }
+
+  removeMember(request: RemoveMemberRequest): Promise<MembersResponse> {
+    return this.#membershipAdmin().remove(request.replicaId);
+  }
+
+  listMembers(_request: ListMembersRequest): Promise<MembersResponse> {
+    return this.#membershipAdmin().list();
+  }
+
+  #membershipAdmin(): MembershipAdmin {
+    if (this.#stopping) throw unavailable("the LogStore is shutting down");
+    if (this.#config.singleVoter) {
+      throw new LpError(Status.FAILED_PRECONDITION, "this LogStore runs without --peers (one voter): it has no membership to change");
+    }
+    this.#membership ??= new MembershipAdmin(
+      this.#config.replication.membershipPort(),
+      this.#config.membershipLimits ?? DEFAULT_MEMBERSHIP_ADMIN_LIMITS,
+    );
+    return this.#membership;
+  }
+
   /** A LogPlayer's trim point: checked, persisted, then acted on (see trim/trim-rule.ts). */
   async reportTrimPoint(request: ReportTrimPointRequest): Promise<ReportTrimPointResponse> {
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
@@ -200,6 +233,8 @@ export class LogStoreNode {
       leaderAddress: singleVoter ? advertiseAddress() : raft.leaderAddress,
       replicaId,
       replicas: singleVoter ? [] : raft.replicas,
+      voters: singleVoter ? [] : [...raft.voters],
+      learners: singleVoter ? [] : [...raft.learners],
       limits: { ...meta.limits },
       shardAddresses: [...(this.#config.shardAddresses ?? [])],
       trimPoint: this.#config.trimmer?.trimPoint ?? 0n,
@@ -343,6 +378,30 @@ export function createLogStoreService(node: LogStoreNode, metrics: LogStoreMetri
       callback: sendUnaryData<ReportTrimPointResponse>,
     ): void {
       answerUnary(node.reportTrimPoint(call.request), callback, node, logger);
+    },
+    addMember(call: ServerUnaryCall<AddMemberRequest, MembersResponse>, callback: sendUnaryData<MembersResponse>): void {
+      answerUnary(
+        Promise.resolve().then(() => node.addMember(call.request)),
+        callback,
+        node,
+        logger,
+      );
+    },
+    removeMember(call: ServerUnaryCall<RemoveMemberRequest, MembersResponse>, callback: sendUnaryData<MembersResponse>): void {
+      answerUnary(
+        Promise.resolve().then(() => node.removeMember(call.request)),
+        callback,
+        node,
+        logger,
+      );
+    },
+    listMembers(call: ServerUnaryCall<ListMembersRequest, MembersResponse>, callback: sendUnaryData<MembersResponse>): void {
+      answerUnary(
+        Promise.resolve().then(() => node.listMembers(call.request)),
+        callback,
+        node,
+        logger,
+      );
     },
   };
 }

@@ -20,7 +20,16 @@ function tableThrough(lsn: bigint): DedupeTable {
 }
 
 function snapshotOf(table: DedupeTable): LogStoreSnapshot {
-  return { index: table.positionLsn, term: 3n, voters: [1, 2, 3], clusterId: "c", trimLsn: 17n, dedupe: table.exportSnapshot() };
+  return {
+    index: table.positionLsn,
+    term: 3n,
+    voters: [1, 2, 3],
+    learners: [5],
+    addresses: [{ id: 5, address: "e:5" }],
+    clusterId: "c",
+    trimLsn: 17n,
+    dedupe: table.exportSnapshot(),
+  };
 }
 
 describe("the LogStore snapshot", () => {

@@ -6,6 +6,12 @@ import { LogStoreSnapshotState } from "@logplayer/proto";
 import { syncDirectory } from "@logplayer/wal";
 import type { DedupeTableSnapshot } from "./dedupe-table";
 
+/** A replica's id and gRPC address, as the snapshot records it. */
+export interface MemberAddress {
+  readonly id: number;
+  readonly address: string;
+}
+
 /**
  * snapshot.bin in the data directory: the LogStore's replicated state as of
  * one log index, the newest one this replica holds. Taken by compactLogTo
@@ -34,8 +40,11 @@ export interface LogStoreSnapshot {
   /** The last log index the state includes, and its term. */
   readonly index: bigint;
   readonly term: bigint;
-  /** The Raft voters as of index. */
+  /** The Raft voters and learners as of index. */
   readonly voters: readonly number[];
+  readonly learners: readonly number[];
+  /** Where each member (voter or learner) is reached, as of index (see replication/address-book.ts). */
+  readonly addresses: readonly MemberAddress[];
   readonly clusterId: string;
   /** The trim point (trimming policy); 0n until one is set. */
   readonly trimLsn: bigint;
@@ -48,6 +57,8 @@ export function encodeSnapshotFile(snapshot: LogStoreSnapshot): Buffer {
     index: snapshot.index,
     term: snapshot.term,
     voters: [...snapshot.voters],
+    learners: [...snapshot.learners],
+    memberAddresses: snapshot.addresses.map((member) => ({ replicaId: member.id, address: member.address })),
     clusterId: snapshot.clusterId,
     trimLsn: snapshot.trimLsn,
     dedupePositionLsn: snapshot.dedupe.positionLsn,
@@ -99,10 +110,16 @@ export function decodeSnapshotFile(bytes: Uint8Array, source: string): LogStoreS
       seqs: session.seqs.map((seq, i) => [seq, session.lsns[i]!] as const),
     };
   });
+  const members = new Set([...state.voters, ...state.learners]);
+  if (members.size !== state.voters.length + state.learners.length || state.memberAddresses.some((m) => !members.has(m.replicaId))) {
+    throw invalidInput(`${source} holds an impossible membership (voters ${state.voters}, learners ${state.learners})`);
+  }
   return {
     index: state.index,
     term: state.term,
     voters: state.voters,
+    learners: state.learners,
+    addresses: state.memberAddresses.map((m) => ({ id: m.replicaId, address: m.address })),
     clusterId: state.clusterId,
     trimLsn: state.trimLsn,
     dedupe: { positionLsn: state.dedupePositionLsn, sessions },

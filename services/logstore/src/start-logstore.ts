@@ -324,6 +324,7 @@ async function startServing(
       singleVoter,
       callerOf: (call) => callerKey(call, options.security),
       trimmer: trimming.trimmer,
+      ...(options.replication?.membershipLimits !== undefined ? { membershipLimits: options.replication.membershipLimits } : {}),
     },
     metrics,
     logger,

@@ -42,6 +42,7 @@ const logEntry: fc.Arbitrary<LogEntry> = fc.record({
   commitTimeNs: uint64,
   clientId: text,
   clientSeq: uint64,
+  configChange: fc.option(bytes, { nil: undefined }),
 });
 const appendRequest: fc.Arbitrary<AppendRequest> = fc.record({
   txn: fc.option(transaction, { nil: undefined }),

@@ -116,6 +116,7 @@ function measureLogEntry(entry: LogEntry): number {
   size += uint64Size(entry.commitTimeNs, "message.commitTimeNs");
   size += stringSize(entry.clientId);
   size += uint64Size(entry.clientSeq, "message.clientSeq");
+  if (entry.configChange !== undefined) size += 1 + delimitedSize(entry.configChange.length);
   sizes[slot] = size;
   return size;
 }
@@ -248,6 +249,10 @@ function writeLogEntry(w: WireWriter, entry: LogEntry): void {
   writeUint64(w, 32, entry.commitTimeNs);
   writeString(w, 42, entry.clientId);
   writeUint64(w, 48, entry.clientSeq);
+  if (entry.configChange !== undefined) {
+    writeTag(w, 58);
+    w.bytes(entry.configChange);
+  }
 }
 
 function writeAppendRequest(w: WireWriter, request: AppendRequest): void {
@@ -462,6 +467,9 @@ function decodeLogEntryBody(r: WireReader): LogEntry {
         continue;
       case 48:
         entry.clientSeq = r.uint64();
+        continue;
+      case 58:
+        entry.configChange = r.bytes();
         continue;
     }
     if (endsMessage(r, tag)) break;

@@ -1,11 +1,13 @@
 import { assert, failedPrecondition, invalidArgument, type Logger, type TransactionLimits } from "@logplayer/common";
 import type { RefusalLog, TransportSecurity } from "@logplayer/tls";
-import { DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
+import { decodeConfigChange, DEFAULT_RAFT_CONFIG, EMPTY_HARD_STATE } from "@logplayer/raft";
 import { rebuildDedupeTable } from "../dedupe-rebuild";
 import type { DedupeTable } from "../dedupe-table";
 import type { Wal, WalDamage } from "@logplayer/wal";
+import { AddressBook, addressOfMemberContext } from "./address-book";
+import type { MembershipAdminLimits } from "./membership-admin";
 import { checkPeerLimits, settleBlankStart, settleDamagedStart, type BlankStartOptions } from "./blank-start-probe";
-import { clusterLimitsText, peersHash, type Peer } from "./peers";
+import { clusterLimitsText, REPLICATED_CLUSTER_MODE, type Peer } from "./peers";
 import { checkRaftIdentity, RAFT_STATE_FILE, readRaftState, writeRaftState, type RaftIdentity } from "./raft-state-file";
 import { fromRaftError } from "./raft-errors";
 import { ReplicatedLog, type ReplicationLimits } from "./replicated-log";
@@ -23,6 +25,8 @@ export interface ReplicationSetup {
   readonly join?: boolean;
   /** Bounds of InstallSnapshot transfers, sent and received (default DEFAULT_SNAPSHOT_TRANSFER_LIMITS). */
   readonly snapshotLimits?: SnapshotTransferLimits;
+  /** Bounds of AddMember on the leader (default DEFAULT_MEMBERSHIP_ADMIN_LIMITS). */
+  readonly membershipLimits?: MembershipAdminLimits;
 }
 
 /** How a replica with an empty data directory reaches its peers before it has a Raft node. */
@@ -53,8 +57,8 @@ const RECENT_DURABLE_ENTRIES_MAX = 1024;
 
 /**
  * Opens the replicated mode over a recovered WAL: checks the stored identity
- * (a replica started with another cluster id, replica id or peer list exits
- * 1), fills the (empty) dedupe table from the committed log, and builds the Raft
+ * (a replica started with another cluster id or replica id, or in another
+ * mode, exits 1), fills the (empty) dedupe table from the committed log, and builds the Raft
  * adapter. Sizes the Raft windows below the WAL's append queue, because a
  * full queue makes wal.append throw.
  */
@@ -118,10 +122,15 @@ export async function openReplication(
   // Entries not yet durable always stay in memory (bounded by the WAL's queue); of the durable ones only a
   // short tail is kept, older reads go to the WAL's own cache (--cache-bytes-max) or to disk.
   const storage = new WalStorage(wal, hardState, RECENT_DURABLE_ENTRIES_MAX);
-  if (snapshot !== null) storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters });
+  if (snapshot !== null)
+    storage.setSnapshot({ index: snapshot.index, term: snapshot.term, voters: snapshot.voters, learners: snapshot.learners });
   const config = {
     ...DEFAULT_RAFT_CONFIG,
     id: replicaId,
+    // --peers is the starting guess; the snapshot and config entries from the leader say what the membership is. A
+    // blank replica that joins with --join (a new member, or a wiped one) is rejoining: it neither votes nor campaigns
+    // until it holds every committed entry, by which time the log has told it whether it is a voter or a learner.
+    // (Starting it as a learner would keep a wiped former voter a learner in its own view until a snapshot.)
     voters: peers.map((p) => p.id),
     electionTicks: setup.limits.electionTicks,
     heartbeatTicks: setup.limits.heartbeatTicks,
@@ -142,9 +151,13 @@ export async function openReplication(
     },
     "replication state loaded",
   );
+  const addresses = new AddressBook(peers);
+  for (const member of snapshot?.addresses ?? []) addresses.set(member.id, member.address);
+  await learnAddressesFromLog(wal, snapshotIndex + 1n, addresses);
   const options = {
     identity,
     peers,
+    addresses,
     dataDir,
     limits: setup.limits,
     transactionLimits: limits.transactionLimits,
@@ -169,7 +182,7 @@ function replicationIdentity(setup: ReplicationSetup, clusterId: string, limits:
   if (!peers.some((p) => p.id === replicaId)) {
     throw invalidArgument(`--replica-id ${replicaId} is not in --peers (${peers.map((p) => p.id).join(",")})`);
   }
-  const hash = setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : peersHash(peers);
+  const hash = setup.singleVoter === true ? SINGLE_VOTER_PEERS_HASH : REPLICATED_CLUSTER_MODE;
   return { clusterId, replicaId, peersHash: hash, clusterLimits: clusterLimitsText(limits) };
 }
 
@@ -285,4 +298,25 @@ function checkStartMode(stored: RaftIdentity, started: RaftIdentity): void {
     );
   }
   checkRaftIdentity(stored, started);
+}
+
+/** Entries (and bytes) per WAL read while looking for config entries on start. */
+const CONFIG_SCAN_BATCH_ENTRIES_MAX = 4096;
+const CONFIG_SCAN_BATCH_BYTES_MAX = 16 * 1024 * 1024;
+
+/** The addresses named by the add-learner entries of the log from `from` (above the snapshot) to its end, in log order. */
+async function learnAddressesFromLog(wal: Wal, from: bigint, addresses: AddressBook): Promise<void> {
+  let next = from > wal.firstLsn ? from : wal.firstLsn;
+  while (next <= wal.lastLsn) {
+    const entries = await wal.readRange(next, wal.lastLsn, CONFIG_SCAN_BATCH_BYTES_MAX, CONFIG_SCAN_BATCH_ENTRIES_MAX);
+    assert(entries.length > 0, `config scan: no entries at ${next}`);
+    for (const entry of entries) {
+      next = entry.lsn + 1n;
+      if (entry.configChange === undefined) continue;
+      const change = decodeConfigChange(entry.configChange);
+      if (typeof change === "string" || change.type !== "add-learner") continue;
+      const address = addressOfMemberContext(change.context);
+      if (address !== null) addresses.set(change.node, address);
+    }
+  }
 }

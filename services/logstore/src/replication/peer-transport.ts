@@ -93,9 +93,29 @@ export class PeerTransport implements RaftTransport {
   constructor(options: PeerTransportOptions) {
     this.#options = options;
     this.#timers = options.timers ?? NODE_TIMERS;
-    for (const peer of options.peers) {
-      if (peer.id !== options.identity.replicaId) this.#openLink(peer);
-    }
+    for (const peer of options.peers) this.addPeer(peer);
+  }
+
+  /**
+   * Opens a link to `peer` (a member added by a config entry), or moves it to
+   * a new address. Nothing for this replica itself or an unknown ("") address.
+   */
+  addPeer(peer: Peer): void {
+    if (this.#closed || peer.id === this.#options.identity.replicaId || peer.address === "") return;
+    const existing = this.#links.get(peer.id);
+    if (existing?.peer.address === peer.address) return;
+    if (existing !== undefined) this.#closeLink(peer.id);
+    this.#openLink(peer);
+  }
+
+  /** Closes the link to replica `id` (removed from the membership); what was queued for it is dropped. */
+  removePeer(id: NodeId): void {
+    this.#closeLink(id);
+  }
+
+  /** The ids this transport has a link to (every member but this replica whose address is known). */
+  get peerIds(): NodeId[] {
+    return [...this.#links.keys()].sort((a, b) => a - b);
   }
 
   send(messages: readonly Message[]): void {

@@ -1,4 +1,5 @@
-import { parsePeers, peersHash } from "./peers";
+import { encodeConfigChange } from "@logplayer/raft";
+import { memberAddressProblem, parsePeers } from "./peers";
 import { checkRaftIdentity, parseRaftState } from "./raft-state-file";
 import { messageFromWire, messageToWire, type StepMessage } from "./wire";
 
@@ -14,21 +15,23 @@ describe("--peers", () => {
     expect(() => parsePeers(text)).toThrow(/--peers/);
   });
 
-  it("hashes the membership independently of order, and differently for another address", () => {
-    expect(peersHash(parsePeers("1=a:1,2=b:2"))).toBe(peersHash(parsePeers("2=b:2,1=a:1")));
-    expect(peersHash(parsePeers("1=a:1,2=b:2"))).not.toBe(peersHash(parsePeers("1=a:1,2=b:3")));
+  it("checks a member address: host:port with a name, IPv4 or bracketed IPv6 host", () => {
+    for (const good of ["a:1", "127.0.0.1:65535", "[::1]:7001", "logstore-4.example:7001"]) expect(memberAddressProblem(good)).toBeNull();
+    for (const bad of ["", "a", "a:0", "a:70000", ":1", "a b:1", "a:1:2", `${"h".repeat(300)}:1`, "::1:7001"]) {
+      expect([bad, memberAddressProblem(bad)]).toEqual([bad, expect.any(String)]);
+    }
   });
 });
 
 describe("raft-state.json identity", () => {
   const identity = { clusterId: "c", replicaId: 1, peersHash: "h" };
-  it("round-trips and refuses another cluster, replica or peer list", () => {
+  it("round-trips and refuses another cluster or replica; a new --peers list is not refused (membership lives in the log)", () => {
     const text = JSON.stringify({ formatVersion: 1, clusterId: "c", replicaId: 1, peersHash: "h", term: "7", vote: 2, commit: "40" });
     expect(parseRaftState(text, "f")).toEqual({ identity, hardState: { term: 7n, vote: 2, commit: 40n } });
     expect(() => checkRaftIdentity(identity, identity)).not.toThrow();
     expect(() => checkRaftIdentity(identity, { ...identity, clusterId: "d" })).toThrow(/cluster/);
     expect(() => checkRaftIdentity(identity, { ...identity, replicaId: 2 })).toThrow(/replica/);
-    expect(() => checkRaftIdentity(identity, { ...identity, peersHash: "x" })).toThrow(/--peers differs/);
+    expect(() => checkRaftIdentity(identity, { ...identity, peersHash: "replicated" })).not.toThrow();
     expect(() => parseRaftState("{}", "f")).toThrow(/malformed/);
   });
 });
@@ -46,6 +49,12 @@ describe("Raft messages on the wire", () => {
       entries: [
         { index: 5n, term: 3n, kind: "leader-noop", data: Buffer.alloc(0) },
         { index: 6n, term: 3n, kind: "normal", data: Buffer.from([1, 2, 3]) },
+        {
+          index: 7n,
+          term: 3n,
+          kind: "config",
+          data: Buffer.from(encodeConfigChange({ type: "add-learner", node: 4, context: Buffer.from("d:4") })),
+        },
       ],
     },
     { type: "append-response", from: 2, to: 1, term: 3n, reject: true, index: 4n, hintIndex: 2n, hintTerm: 1n },

@@ -1,7 +1,9 @@
 import { assert } from "@logplayer/common";
 import { checkIncomingMessage, RaftNode } from "@logplayer/raft";
 import type {
+  ConfigChange,
   Entry,
+  Membership,
   HardState,
   Message,
   NodeId,
@@ -55,6 +57,8 @@ export interface HardStateWriter {
 /** The network to the other voters: lossy, may reorder; Raft resends what matters. */
 export interface RaftTransport {
   send(messages: readonly Message[]): void;
+  /** The membership changed (Ready.membership; once at start too): open links to new members, close removed ones. */
+  membershipChanged?(membership: Membership): void;
 }
 
 /** Time, as ticks: the driver never reads a clock. */
@@ -154,10 +158,6 @@ export class RaftDriver {
     this.#node = new RaftNode({ ...options.config, randomInt: (bound) => random.int(bound) }, options.storage);
   }
 
-  get #voters(): readonly NodeId[] {
-    return this.#options.config.voters;
-  }
-
   #onMessageRefused(reason: string, message: Message): void {
     this.#options.onMessageRefused?.(reason, message);
   }
@@ -170,6 +170,7 @@ export class RaftDriver {
   start(): void {
     assert(this.#stopClock === undefined && !this.#stopped, "raft driver: started twice");
     this.#stopClock = this.#options.ports.clock.every(this.#options.tickMs, () => this.#queueTick());
+    this.#options.ports.transport.membershipChanged?.(this.#node.membership());
     const { voters, id } = this.#options.config;
     if (voters.length === 1 && voters[0] === id) {
       // At once rather than soon(): it leads (and takes appends, which wait for its no-op) when start() returns.
@@ -197,8 +198,13 @@ export class RaftDriver {
     this.#enqueue(() => {
       const status = this.#node.status();
       const problem =
-        checkIncomingMessage(message, { id: status.id, voters: this.#voters, lastIndex: status.lastIndex, rejoining: status.rejoining }) ??
-        (message.type === "append" ? firstEntryProblem(message.entries) : null);
+        checkIncomingMessage(message, {
+          id: status.id,
+          voters: this.#node.membership().voters,
+          learners: this.#node.membership().learners,
+          lastIndex: status.lastIndex,
+          rejoining: status.rejoining,
+        }) ?? (message.type === "append" ? firstEntryProblem(message.entries) : null);
       this.#options.onMessageChecked?.(message, problem);
       if (problem !== null) {
         this.#messagesRefused++;
@@ -239,8 +245,23 @@ export class RaftDriver {
     this.#enqueue(() => onResult(this.#node.propose(data)));
   }
 
+  /** Proposes a membership change as one input; `onResult` runs when the input does. */
+  proposeConfigChange(change: ConfigChange, onResult: (result: ProposeResult) => void): void {
+    this.#enqueue(() => onResult(this.#node.proposeConfigChange(change)));
+  }
+
   status(): RaftStatus {
     return this.#node.status();
+  }
+
+  /** The membership in effect here (the latest config entry of the log, committed or not). */
+  membership(): Membership {
+    return this.#node.membership();
+  }
+
+  /** The membership as of `index` (what a snapshot at `index` records), or undefined outside the log. */
+  membershipAt(index: bigint): Membership | undefined {
+    return this.#node.membershipAt(index);
   }
 
   progressOf(id: NodeId): ReturnType<RaftNode["progressOf"]> {
@@ -353,6 +374,7 @@ export class RaftDriver {
 
   /** 3. send, 4. apply, 5. advance. */
   #finishReady(ready: Ready): void {
+    if (ready.membership !== undefined) this.#options.ports.transport.membershipChanged?.(ready.membership);
     if (this.#options.testOnlyFaults?.sendBeforePersist !== true) this.#options.ports.transport.send(ready.messages);
     if (ready.committedEntries.length > 0) this.#options.application.apply(ready.committedEntries);
     this.#node.advance(ready);

@@ -7,7 +7,13 @@ export function raftErrorToLpError(error: RaftError): LpError {
     case "invalid-config":
       return new LpError(Status.INVALID_ARGUMENT, error.message, { cause: error });
     case "compacted":
+    case "config-change-pending":
+    case "invalid-config-change":
+    case "learner-not-caught-up":
       return new LpError(Status.FAILED_PRECONDITION, error.message, { cause: error });
+    case "leader-term-not-committed":
+      // A new leader commits its no-op within a round trip: retrying is the answer.
+      return new LpError(Status.UNAVAILABLE, error.message, { cause: error });
   }
 }
 

@@ -6,8 +6,8 @@ import { writeFileAtomically } from "../atomic-file";
 
 /**
  * raft-state.json in the data directory: Raft's hard state (term, vote,
- * commit) plus the identity it belongs to (cluster id, replica id, peer-list
- * hash). Written atomically (temp file, fsync, rename, fsync directory), so a
+ * commit) plus the identity it belongs to (cluster id, replica id, the
+ * cluster's mode in `peersHash`: see REPLICATED_CLUSTER_MODE). Written atomically (temp file, fsync, rename, fsync directory), so a
  * crash leaves either the old or the new state.
  */
 export const RAFT_STATE_FILE = "raft-state.json";
@@ -75,12 +75,8 @@ export function checkRaftIdentity(stored: RaftIdentity, started: RaftIdentity): 
   if (stored.replicaId !== started.replicaId) {
     throw failedPrecondition(`${RAFT_STATE_FILE} belongs to replica ${stored.replicaId}, but --replica-id is ${started.replicaId}`);
   }
-  if (stored.peersHash !== started.peersHash) {
-    throw failedPrecondition(
-      `--peers differs from the peer list this replica was created with (hash ${started.peersHash} vs stored ${stored.peersHash}); ` +
-        "membership is static: start every replica with the same --peers",
-    );
-  }
+  // peersHash is the cluster's mode (single voter or replicated), checked by openReplication; a data directory made when it
+  // was a digest of --peers holds a digest here, and is a replicated one. Membership itself lives in the log, not here.
 }
 
 export async function writeRaftState(dataDir: string, state: RaftStateRecord): Promise<void> {

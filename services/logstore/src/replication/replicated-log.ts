@@ -19,7 +19,17 @@ import {
   type ReplicaStatus,
   type ReplicationServer,
 } from "@logplayer/proto";
-import { NO_NODE, type RaftConfig, type RaftStatus, type SnapshotMessage, type SnapshotMeta } from "@logplayer/raft";
+import {
+  decodeConfigChange,
+  NO_NODE,
+  type Entry,
+  type Membership,
+  type ProposeResult,
+  type RaftConfig,
+  type RaftStatus,
+  type SnapshotMessage,
+  type SnapshotMeta,
+} from "@logplayer/raft";
 import { encodeEntryPayload, RECORD_HEADER_BYTES } from "@logplayer/wal";
 import { logStoreTrace } from "../hop-trace-points";
 import type { Wal, WalCompaction } from "@logplayer/wal";
@@ -30,6 +40,9 @@ import { LogStateMachine, type AppendFailure, type AppendIdentity, type AppendWa
 import { mathRandom, RaftStateFileWriter, WalLogWriter, walTimerClock } from "./node-ports";
 import { callerIdentity, channelCredentialsFor, type RefusalLog, type TransportSecurity } from "@logplayer/tls";
 import { PeerTransport } from "./peer-transport";
+import { addressOfMemberContext, memberContext, type AddressBook } from "./address-book";
+import type { MemberChange, MembershipPort } from "./membership-admin";
+import { raftErrorToLpError } from "./raft-errors";
 import type { Peer } from "./peers";
 import { RaftDriver, type RaftProposer } from "./raft-driver";
 import type { RaftIdentity } from "./raft-state-file";
@@ -61,6 +74,10 @@ export const DEFAULT_REPLICATION_LIMITS: ReplicationLimits = {
   appendWaitersMax: 100_000,
 };
 
+/** How long a leader waits for its own membership change to commit: polls of CONFIG_COMMIT_POLL_MS. */
+const CONFIG_COMMIT_POLL_MS = 20;
+const CONFIG_COMMIT_POLLS_MAX = 1500;
+
 /** Entries (and bytes) per WAL read while a LookupAppend scans the log. */
 const LOOKUP_SCAN_BATCH_ENTRIES_MAX = 4096;
 const LOOKUP_SCAN_BATCH_BYTES_MAX = 16 * 1024 * 1024;
@@ -80,7 +97,10 @@ export interface LogCompaction extends WalCompaction {
 
 export interface ReplicatedLogOptions {
   readonly identity: RaftIdentity;
+  /** The members when the log opened, with their addresses (what PeerTransport first links to). */
   readonly peers: readonly Peer[];
+  /** Every replica's address: --peers, then the snapshot, then the log's config entries (address-book.ts). */
+  readonly addresses: AddressBook;
   readonly dataDir: string;
   readonly limits: ReplicationLimits;
   readonly transactionLimits: TransactionLimits;
@@ -120,7 +140,6 @@ export class ReplicatedLog {
   #stopped = false;
   #lastRefusalLogMs = 0;
   readonly #storage: WalStorage;
-  readonly #voters: readonly number[];
   /** The trim point recorded in the snapshots this replica takes (the trimming policy's); 0n for none. */
   #trimLsn: bigint;
   /** compactLogTo runs one at a time. */
@@ -141,7 +160,6 @@ export class ReplicatedLog {
   ) {
     this.#options = options;
     this.#storage = storage;
-    this.#voters = config.voters;
     this.#trimLsn = trimLsn;
     this.#logger = logger;
     this.#rejoining = storage.hardState().rejoinUntil !== undefined;
@@ -169,9 +187,17 @@ export class ReplicatedLog {
       storage,
       tickMs: options.limits.tickMs,
       ports: {
-        log: this.#logWriter,
+        log: {
+          write: (truncateAfter, entries, done) => {
+            this.#learnAddresses(entries);
+            this.#logWriter.write(truncateAfter, entries, done);
+          },
+        },
         hardState: new RaftStateFileWriter(options.dataDir, options.identity, storage),
-        transport: this.#transport,
+        transport: {
+          send: (messages) => this.#transport.send(messages),
+          membershipChanged: (membership) => this.#linkMembers(membership),
+        },
         clock: walTimerClock(wal),
         random: mathRandom,
         snapshots: { install: (snapshot, done) => this.#installSnapshot(snapshot, done) },
@@ -193,6 +219,25 @@ export class ReplicatedLog {
       const term = wal.termAt(durableLsn);
       if (term !== undefined) this.#driver.persisted(durableLsn, term);
     });
+  }
+
+  /** An add-learner entry names the new replica's address: learned when the entry is written, before its links open. */
+  #learnAddresses(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.kind !== "config") continue;
+      const change = decodeConfigChange(entry.data);
+      if (typeof change === "string" || change.type !== "add-learner") continue;
+      const address = addressOfMemberContext(change.context);
+      if (address !== null) this.#options.addresses.set(change.node, address);
+    }
+  }
+
+  /** Ready.membership: one link per member but this replica, none to a removed one. */
+  #linkMembers(membership: Membership): void {
+    const members = [...membership.voters, ...membership.learners];
+    for (const id of this.#transport.peerIds) if (!members.includes(id)) this.#transport.removePeer(id);
+    for (const peer of this.#options.addresses.peersOf(members)) this.#transport.addPeer(peer);
+    this.#logger.info({ voters: membership.voters, learners: membership.learners, links: this.#transport.peerIds }, "membership");
   }
 
   get appliedLsn(): bigint {
@@ -228,16 +273,19 @@ export class ReplicatedLog {
     if (index > 0n && (snapshot === undefined || index > snapshot.index)) {
       const term = this.#wal.termAt(index);
       assert(term !== undefined, `compaction: no term for the applied index ${index}`);
+      const membership = this.#driver.membershipAt(index) ?? this.#driver.membership();
       const state: LogStoreSnapshot = {
         index,
         term,
-        voters: this.#voters,
+        voters: membership.voters,
+        learners: membership.learners,
+        addresses: this.#options.addresses.peersOf([...membership.voters, ...membership.learners]),
         clusterId: this.#options.identity.clusterId,
         trimLsn: this.#trimLsn,
         dedupe: this.#dedupe.exportSnapshot(),
       };
       await writeSnapshotFile(this.#options.dataDir, encodeSnapshotFile(state));
-      snapshot = { index, term, voters: this.#voters };
+      snapshot = { index, term, voters: membership.voters, learners: membership.learners };
       this.#storage.setSnapshot(snapshot);
       this.#logger.info({ index: index.toString(), term: term.toString() }, "snapshot taken");
     }
@@ -256,9 +304,9 @@ export class ReplicatedLog {
     void (async () => {
       const loaded = await readSnapshotFile(this.#options.dataDir);
       if (loaded === null) throw new Error("no snapshot.bin to send");
-      const { index, term, voters } = loaded.snapshot;
+      const { index, term, voters, learners } = loaded.snapshot;
       this.#logger.info({ to, index: index.toString(), bytes: loaded.bytes.length }, "sending a snapshot");
-      const meta = { index, term, voters };
+      const meta = { index, term, voters, learners };
       await this.#transport.sendSnapshot({ identity: this.#options.identity, to, term: message.term, meta, bytes: loaded.bytes }, limits);
     })().then(
       () => {
@@ -309,6 +357,7 @@ export class ReplicatedLog {
       this.#dedupe.replaceWithSnapshot(received.state.dedupe);
       this.#state.restoredSnapshot(meta.index);
       this.#trimLsn = received.state.trimLsn;
+      for (const member of received.state.addresses) this.#options.addresses.set(member.id, member.address);
       this.#receivedSnapshots.clear();
       this.#logger.info({ index: meta.index.toString(), term: meta.term.toString() }, "snapshot installed");
       this.#commitListener(meta.index);
@@ -583,6 +632,45 @@ export class ReplicatedLog {
     }
   }
 
+  /** What MembershipAdmin needs of this replica as leader (AddMember, RemoveMember, ListMembers). */
+  membershipPort(): MembershipPort {
+    return {
+      leaderMembership: async () => {
+        await this.#waitLeaderReady();
+        const status = this.#driver.status();
+        return { membership: this.#driver.membership(), leaderId: status.id, commit: status.commit };
+      },
+      addressOf: (id) => this.#options.addresses.addressOf(id),
+      proposeAndCommit: (change) => this.#proposeConfigChange(change),
+      matchOf: (id) => this.#driver.progressOf(id)?.match,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    };
+  }
+
+  /** Proposes a membership change and waits (bounded) until it is applied here, the leader. */
+  async #proposeConfigChange(change: MemberChange): Promise<void> {
+    await this.#waitLeaderReady();
+    const context = change.type === "add-learner" ? memberContext(change.address) : new Uint8Array(0);
+    const result = await new Promise<ProposeResult>((resolve) =>
+      this.#driver.proposeConfigChange({ type: change.type, node: change.node, context }, resolve),
+    );
+    if (!result.ok) {
+      if (result.reason === "not-leader") throw this.#notLeader();
+      if (result.reason === "overloaded") throw new LpError(Status.RESOURCE_EXHAUSTED, "too many uncommitted entries; retry");
+      throw raftErrorToLpError(result.error);
+    }
+    this.#logger.info({ change: change.type, node: change.node, index: result.index.toString() }, "membership change proposed");
+    for (let poll = 0; poll < CONFIG_COMMIT_POLLS_MAX; poll++) {
+      if (this.#state.appliedLsn >= result.index) return;
+      const status = this.#driver.status();
+      if (this.#stopped || status.role !== "leader" || status.term !== result.term) {
+        throw unavailable(`leadership changed before the ${change.type} of ${change.node} committed; retry`, this.#leaderAddress());
+      }
+      await new Promise((resolve) => setTimeout(resolve, CONFIG_COMMIT_POLL_MS));
+    }
+    throw new LpError(Status.DEADLINE_EXCEEDED, `the ${change.type} of ${change.node} did not commit in time; retry`);
+  }
+
   #notLeader(): LpError {
     const leader = this.#leaderAddress();
     // The address also travels as lp-leader metadata; the message names it for people reading a log line.
@@ -596,9 +684,8 @@ export class ReplicatedLog {
 
   #leaderAddress(): string | undefined {
     const leader = this.#driver.status().leader;
-    const address = this.#options.peers.find((p) => p.id === leader)?.address;
     // A single voter has no peer address; its clients already know it.
-    return address === "" ? undefined : address;
+    return this.#options.addresses.addressOf(leader);
   }
 
   /** The Replication service: checks the sender's identity, then queues its messages. */
@@ -618,7 +705,7 @@ export class ReplicatedLog {
           commit: status.commit,
         };
       },
-      { voters: this.#voters, limits: this.#options.snapshotLimits, receive: (received) => this.#receiveSnapshot(received) },
+      { limits: this.#options.snapshotLimits, receive: (received) => this.#receiveSnapshot(received) },
     );
   }
 
@@ -638,14 +725,18 @@ export class ReplicatedLog {
     commitIndex: bigint;
     replicas: ReplicaStatus[];
     messagesRefused: number;
+    voters: readonly number[];
+    learners: readonly number[];
   } {
     const status = this.#driver.status();
-    const replicas = this.#options.peers.map((peer): ReplicaStatus => {
+    const membership = this.#driver.membership();
+    const replicas = this.#options.addresses.peersOf([...membership.voters, ...membership.learners]).map((peer): ReplicaStatus => {
+      const learner = membership.learners.includes(peer.id);
       if (peer.id === status.id) {
         return {
           replicaId: String(peer.id),
           address: peer.address,
-          role: status.rejoining ? "rejoining" : status.role,
+          role: status.rejoining ? "rejoining" : learner ? "learner" : status.role,
           term: status.term,
           lastLsn: status.lastIndex,
           commitLsn: this.#state.appliedLsn,
@@ -654,7 +745,7 @@ export class ReplicatedLog {
         };
       }
       const progress = status.role === "leader" ? this.#driver.progressOf(peer.id) : undefined;
-      const role = peer.id === status.leader ? "leader" : progress !== undefined ? "follower" : "unknown";
+      const role = peer.id === status.leader ? "leader" : learner ? "learner" : progress !== undefined ? "follower" : "unknown";
       const match = progress?.match ?? 0n;
       return {
         replicaId: String(peer.id),
@@ -675,6 +766,8 @@ export class ReplicatedLog {
       commitIndex: status.commit,
       replicas,
       messagesRefused,
+      voters: membership.voters,
+      learners: membership.learners,
     };
   }
 }

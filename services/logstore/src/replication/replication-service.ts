@@ -20,7 +20,6 @@ import { SnapshotAssembler, type ReceivedSnapshot, type SnapshotTransferLimits }
 
 /** Where InstallSnapshot streams go, once assembled and checked (see snapshot-transfer.ts). */
 export interface SnapshotReceiver {
-  readonly voters: readonly number[];
   readonly limits: SnapshotTransferLimits;
   /** Stages the snapshot and steps its message into the core. */
   readonly receive: (snapshot: ReceivedSnapshot) => void;
@@ -46,7 +45,7 @@ export interface StepSenderCheck {
 
 /**
  * The Replication gRPC service: checks the sender's identity (its certificate
- * names the replica every message is from; cluster id and peer-list hash), then
+ * names the replica every message is from; cluster id and mode, see REPLICATED_CLUSTER_MODE), then
  * hands each message addressed to this replica to `step`. Raft messages come
  * on StepStream (one long-lived stream per peer, each request a batch) or, from
  * older replicas, in unary Step calls; both are checked alike. A batch with one
@@ -67,8 +66,8 @@ export function createReplicationService(
   const mismatch = (clusterId: string, peersHash: string, clusterLimits: string): string | null => {
     if (clusterId !== identity.clusterId || peersHash !== identity.peersHash) {
       return (
-        `cluster/peer mismatch: sender has cluster "${clusterId}" peers hash ${peersHash}, ` +
-        `replica ${identity.replicaId} has cluster "${identity.clusterId}" peers hash ${identity.peersHash}`
+        `cluster mismatch: sender has cluster "${clusterId.slice(0, CLUSTER_LIMITS_TEXT_MAX)}" mode "${peersHash.slice(0, 64)}", ` +
+        `replica ${identity.replicaId} has cluster "${identity.clusterId}" mode "${identity.peersHash}"`
       );
     }
     // An empty value is a sender that does not say (older code): not checked.
@@ -172,7 +171,7 @@ export function createReplicationService(
         return;
       }
       receivingSnapshot = true;
-      const assembler = new SnapshotAssembler(identity, snapshots.voters, snapshots.limits, sender?.name ?? null);
+      const assembler = new SnapshotAssembler(identity, snapshots.limits, sender?.name ?? null);
       let answered = false;
       const answer = (error: Error | null): void => {
         if (answered) return;

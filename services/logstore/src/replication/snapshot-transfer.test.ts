@@ -10,6 +10,8 @@ const BYTES: Buffer = encodeSnapshotFile({
   index: 40n,
   term: 2n,
   voters: VOTERS,
+  learners: [4],
+  addresses: [{ id: 4, address: "d:4" }],
   clusterId: "c1",
   trimLsn: 0n,
   dedupe: { positionLsn: 40n, sessions: [{ clientId: "a", sessionLsn: 3n, lastUsedLsn: 39n, evictedSeqMax: 0n, seqs: [[1n, 39n]] }] },
@@ -37,7 +39,7 @@ function chunks(bytes: Buffer = BYTES, size = LIMITS.chunkBytesMax, change: Part
 }
 
 function assemble(stream: SnapshotChunk[], senderName: string | null = null): unknown {
-  const assembler = new SnapshotAssembler(IDENTITY, VOTERS, LIMITS, senderName);
+  const assembler = new SnapshotAssembler(IDENTITY, LIMITS, senderName);
   try {
     for (const chunk of stream) assembler.add(chunk);
     return assembler.finish();
@@ -58,7 +60,7 @@ describe("InstallSnapshot: assembling a stream", () => {
   it.each([
     ["another cluster", chunks(BYTES, 16, { clusterId: "c2" }), Status.FAILED_PRECONDITION],
     ["not for this replica", chunks(BYTES, 16, { to: 2 }), Status.INVALID_ARGUMENT],
-    ["from a non-voter", chunks(BYTES, 16, { from: 9 }), Status.INVALID_ARGUMENT],
+    ["from this replica itself", chunks(BYTES, 16, { from: 3 }), Status.INVALID_ARGUMENT],
     ["a snapshot term above the leader's", chunks(BYTES, 16, { snapshotTerm: 3n }), Status.INVALID_ARGUMENT],
     ["a total over snapshotBytesMax", chunks(BYTES, 16, { totalBytes: 4097n }), Status.RESOURCE_EXHAUSTED],
     ["a chunk over chunkBytesMax", chunks(BYTES, 17), Status.RESOURCE_EXHAUSTED],

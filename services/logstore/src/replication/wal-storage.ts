@@ -1,11 +1,12 @@
 import { assert } from "@logplayer/common";
 import { decodeLogEntry, type LogEntry } from "@logplayer/proto";
-import { compacted, type Entry, type HardState, type SnapshotMeta, type Storage } from "@logplayer/raft";
+import { compacted, decodeConfigChange, type Entry, type HardState, type SnapshotMeta, type Storage } from "@logplayer/raft";
 import { encodeEntryPayload } from "@logplayer/wal";
 import type { Wal } from "@logplayer/wal";
 
 /** A Raft entry as the WAL stores it: a LogEntry without a transaction is a leader no-op. */
 export function toRaftEntry(entry: LogEntry): Entry {
+  if (entry.configChange !== undefined) return { index: entry.lsn, term: entry.term, kind: "config", data: entry.configChange };
   const noop = entry.txn === undefined;
   return {
     index: entry.lsn,
@@ -25,6 +26,10 @@ export function toRaftEntry(entry: LogEntry): Entry {
 export function entryPayloadProblem(entry: Entry): string | null {
   if (entry.kind === "leader-noop")
     return entry.data.length === 0 ? null : `leader no-op ${entry.index} carries ${entry.data.length} bytes`;
+  if (entry.kind === "config") {
+    const change = decodeConfigChange(entry.data);
+    return typeof change === "string" ? `config entry ${entry.index}: ${change}` : null;
+  }
   let decoded: LogEntry;
   try {
     decoded = decodeLogEntry(entry.data);
@@ -40,8 +45,27 @@ export function entryPayloadProblem(entry: Entry): string | null {
 /** The WAL record for a Raft entry, checked against the entry's index and term. */
 export function toLogEntry(entry: Entry): { entry: LogEntry; payload: Uint8Array } {
   if (entry.kind === "leader-noop") {
-    const noop: LogEntry = { lsn: entry.index, term: entry.term, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+    const noop: LogEntry = {
+      lsn: entry.index,
+      term: entry.term,
+      txn: undefined,
+      commitTimeNs: 0n,
+      clientId: "",
+      clientSeq: 0n,
+    };
     return { entry: noop, payload: encodeEntryPayload(noop) };
+  }
+  if (entry.kind === "config") {
+    const config: LogEntry = {
+      lsn: entry.index,
+      term: entry.term,
+      txn: undefined,
+      commitTimeNs: 0n,
+      clientId: "",
+      clientSeq: 0n,
+      configChange: Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength),
+    };
+    return { entry: config, payload: encodeEntryPayload(config) };
   }
   const decoded = decodeLogEntry(entry.data);
   assert(

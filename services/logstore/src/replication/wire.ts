@@ -107,10 +107,12 @@ function entryToWire(entry: Entry): RaftEntry {
     index: entry.index,
     term: entry.term,
     leaderNoop: entry.kind === "leader-noop",
+    configChange: entry.kind === "config",
     data: Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength),
   };
 }
 
 function entryFromWire(wire: RaftEntry): Entry {
-  return { index: wire.index, term: wire.term, kind: wire.leaderNoop ? "leader-noop" : "normal", data: wire.data };
+  const kind = wire.configChange ? "config" : wire.leaderNoop ? "leader-noop" : "normal";
+  return { index: wire.index, term: wire.term, kind, data: wire.data };
 }

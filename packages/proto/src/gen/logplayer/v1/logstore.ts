@@ -97,6 +97,33 @@ export function lookupAppendStateToJSON(object: LookupAppendState): string {
   }
 }
 
+export interface AddMemberRequest {
+  replicaId: number;
+  /** host:port where the other replicas reach it. */
+  address: string;
+}
+
+export interface RemoveMemberRequest {
+  replicaId: number;
+}
+
+export interface ListMembersRequest {
+}
+
+export interface Member {
+  replicaId: number;
+  address: string;
+  /** A learner receives the log but does not vote nor count toward a majority. */
+  learner: boolean;
+}
+
+export interface MembersResponse {
+  members: Member[];
+  /** The leader that answered, and its commit LSN when it answered. */
+  leaderId: number;
+  commitLsn: bigint;
+}
+
 export interface ReportTrimPointRequest {
   /**
    * Every entry at or below it can be given up: each shard can be restored to
@@ -249,6 +276,12 @@ export interface StatusResponse {
    * told. Lets a client learn the whole cluster from one LogStore address (discovery).
    */
   shardAddresses: string[];
+  /**
+   * The Raft membership as this replica has it (empty for a single replica):
+   * voters vote and count toward a majority, learners only receive the log.
+   */
+  voters: number[];
+  learners: number[];
 }
 
 /**
@@ -265,6 +298,370 @@ export interface ReplicaStatus {
   matchLsn: bigint;
   lag: bigint;
 }
+
+function createBaseAddMemberRequest(): AddMemberRequest {
+  return { replicaId: 0, address: "" };
+}
+
+export const AddMemberRequest: MessageFns<AddMemberRequest> = {
+  encode(message: AddMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicaId !== 0) {
+      writer.uint32(8).uint32(message.replicaId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAddMemberRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.replicaId = reader.uint32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AddMemberRequest {
+    return {
+      replicaId: isSet(object.replicaId) ? globalThis.Number(object.replicaId) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: AddMemberRequest): unknown {
+    const obj: any = {};
+    if (message.replicaId !== 0) {
+      obj.replicaId = Math.round(message.replicaId);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddMemberRequest>, I>>(base?: I): AddMemberRequest {
+    return AddMemberRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddMemberRequest>, I>>(object: I): AddMemberRequest {
+    const message = createBaseAddMemberRequest();
+    message.replicaId = object.replicaId ?? 0;
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveMemberRequest(): RemoveMemberRequest {
+  return { replicaId: 0 };
+}
+
+export const RemoveMemberRequest: MessageFns<RemoveMemberRequest> = {
+  encode(message: RemoveMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicaId !== 0) {
+      writer.uint32(8).uint32(message.replicaId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRemoveMemberRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.replicaId = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RemoveMemberRequest {
+    return { replicaId: isSet(object.replicaId) ? globalThis.Number(object.replicaId) : 0 };
+  },
+
+  toJSON(message: RemoveMemberRequest): unknown {
+    const obj: any = {};
+    if (message.replicaId !== 0) {
+      obj.replicaId = Math.round(message.replicaId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveMemberRequest>, I>>(base?: I): RemoveMemberRequest {
+    return RemoveMemberRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveMemberRequest>, I>>(object: I): RemoveMemberRequest {
+    const message = createBaseRemoveMemberRequest();
+    message.replicaId = object.replicaId ?? 0;
+    return message;
+  },
+};
+
+function createBaseListMembersRequest(): ListMembersRequest {
+  return {};
+}
+
+export const ListMembersRequest: MessageFns<ListMembersRequest> = {
+  encode(_: ListMembersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMembersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListMembersRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): ListMembersRequest {
+    return {};
+  },
+
+  toJSON(_: ListMembersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListMembersRequest>, I>>(base?: I): ListMembersRequest {
+    return ListMembersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListMembersRequest>, I>>(_: I): ListMembersRequest {
+    const message = createBaseListMembersRequest();
+    return message;
+  },
+};
+
+function createBaseMember(): Member {
+  return { replicaId: 0, address: "", learner: false };
+}
+
+export const Member: MessageFns<Member> = {
+  encode(message: Member, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicaId !== 0) {
+      writer.uint32(8).uint32(message.replicaId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.learner !== false) {
+      writer.uint32(24).bool(message.learner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Member {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseMember();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.replicaId = reader.uint32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.learner = reader.bool();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): Member {
+    return {
+      replicaId: isSet(object.replicaId) ? globalThis.Number(object.replicaId) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      learner: isSet(object.learner) ? globalThis.Boolean(object.learner) : false,
+    };
+  },
+
+  toJSON(message: Member): unknown {
+    const obj: any = {};
+    if (message.replicaId !== 0) {
+      obj.replicaId = Math.round(message.replicaId);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.learner !== false) {
+      obj.learner = message.learner;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Member>, I>>(base?: I): Member {
+    return Member.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Member>, I>>(object: I): Member {
+    const message = createBaseMember();
+    message.replicaId = object.replicaId ?? 0;
+    message.address = object.address ?? "";
+    message.learner = object.learner ?? false;
+    return message;
+  },
+};
+
+function createBaseMembersResponse(): MembersResponse {
+  return { members: [], leaderId: 0, commitLsn: 0n };
+}
+
+export const MembersResponse: MessageFns<MembersResponse> = {
+  encode(message: MembersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.members) {
+      Member.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.leaderId !== 0) {
+      writer.uint32(16).uint32(message.leaderId);
+    }
+    if (message.commitLsn !== 0n) {
+      if (BigInt.asUintN(64, message.commitLsn) !== message.commitLsn) {
+        throw new globalThis.Error("value provided for field message.commitLsn of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.commitLsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MembersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseMembersResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.members.push(Member.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.leaderId = reader.uint32();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.commitLsn = reader.uint64() as bigint;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): MembersResponse {
+    return {
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => Member.fromJSON(e)) : [],
+      leaderId: isSet(object.leaderId) ? globalThis.Number(object.leaderId) : 0,
+      commitLsn: isSet(object.commitLsn) ? BigInt(object.commitLsn) : 0n,
+    };
+  },
+
+  toJSON(message: MembersResponse): unknown {
+    const obj: any = {};
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => Member.toJSON(e));
+    }
+    if (message.leaderId !== 0) {
+      obj.leaderId = Math.round(message.leaderId);
+    }
+    if (message.commitLsn !== 0n) {
+      obj.commitLsn = message.commitLsn.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MembersResponse>, I>>(base?: I): MembersResponse {
+    return MembersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MembersResponse>, I>>(object: I): MembersResponse {
+    const message = createBaseMembersResponse();
+    message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    message.leaderId = object.leaderId ?? 0;
+    message.commitLsn = object.commitLsn ?? 0n;
+    return message;
+  },
+};
 
 function createBaseReportTrimPointRequest(): ReportTrimPointRequest {
   return { trimPoint: 0n, shardCount: 0, reporterId: "" };
@@ -1523,6 +1920,8 @@ function createBaseStatusResponse(): StatusResponse {
     snapshotLsn: 0n,
     walBytes: 0n,
     shardAddresses: [],
+    voters: [],
+    learners: [],
   };
 }
 
@@ -1597,6 +1996,16 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     for (const v of message.shardAddresses) {
       writer.uint32(162).string(v!);
     }
+    writer.uint32(170).fork();
+    for (const v of message.voters) {
+      writer.uint32(v);
+    }
+    writer.join();
+    writer.uint32(178).fork();
+    for (const v of message.learners) {
+      writer.uint32(v);
+    }
+    writer.join();
     return writer;
   },
 
@@ -1735,6 +2144,42 @@ export const StatusResponse: MessageFns<StatusResponse> = {
           message.shardAddresses.push(reader.string());
           continue;
         }
+        case 21: {
+          if (tag === 168) {
+            message.voters.push(reader.uint32());
+
+            continue;
+          }
+
+          if (tag === 170) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.voters.push(reader.uint32());
+            }
+
+            continue;
+          }
+
+          break;
+        }
+        case 22: {
+          if (tag === 176) {
+            message.learners.push(reader.uint32());
+
+            continue;
+          }
+
+          if (tag === 178) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.learners.push(reader.uint32());
+            }
+
+            continue;
+          }
+
+          break;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1766,6 +2211,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       shardAddresses: globalThis.Array.isArray(object?.shardAddresses)
         ? object.shardAddresses.map((e: any) => globalThis.String(e))
         : [],
+      voters: globalThis.Array.isArray(object?.voters) ? object.voters.map((e: any) => globalThis.Number(e)) : [],
+      learners: globalThis.Array.isArray(object?.learners) ? object.learners.map((e: any) => globalThis.Number(e)) : [],
     };
   },
 
@@ -1819,6 +2266,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.shardAddresses?.length) {
       obj.shardAddresses = message.shardAddresses;
     }
+    if (message.voters?.length) {
+      obj.voters = message.voters.map((e) => Math.round(e));
+    }
+    if (message.learners?.length) {
+      obj.learners = message.learners.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1847,6 +2300,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.snapshotLsn = object.snapshotLsn ?? 0n;
     message.walBytes = object.walBytes ?? 0n;
     message.shardAddresses = object.shardAddresses?.map((e) => e) || [];
+    message.voters = object.voters?.map((e) => e) || [];
+    message.learners = object.learners?.map((e) => e) || [];
     return message;
   },
 };
@@ -2151,6 +2606,48 @@ export const LogStoreService = {
     responseSerialize: (value: ReportTrimPointResponse) => Buffer.from(ReportTrimPointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => ReportTrimPointResponse.decode(value),
   },
+  /**
+   * Membership changes, one replica at a time (admin role). Served by the
+   * leader only: UNAVAILABLE with "lp-leader" elsewhere. AddMember appends the
+   * replica as a learner (its address travels in the config entry), waits for
+   * the commit, waits until the learner holds the leader's commit LSN (bounded
+   * by the leader's --learner-catch-up-timeout-ms: DEADLINE_EXCEEDED past it),
+   * then promotes it to voter and waits for that commit. Idempotent: a learner
+   * already there goes straight to its promotion, a voter with the same
+   * address is answered at once, so a retry after a leader crash finishes the
+   * change. A voter or learner with another address is FAILED_PRECONDITION.
+   * RemoveMember removes a voter or learner (answered at once when it is not
+   * a member). INVALID_ARGUMENT for a bad id or address; FAILED_PRECONDITION
+   * when another change is still pending or the change would leave no voter.
+   */
+  addMember: {
+    path: "/logplayer.v1.LogStore/AddMember",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: AddMemberRequest) => Buffer.from(AddMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => AddMemberRequest.decode(value),
+    responseSerialize: (value: MembersResponse) => Buffer.from(MembersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => MembersResponse.decode(value),
+  },
+  removeMember: {
+    path: "/logplayer.v1.LogStore/RemoveMember",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RemoveMemberRequest) => Buffer.from(RemoveMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RemoveMemberRequest.decode(value),
+    responseSerialize: (value: MembersResponse) => Buffer.from(MembersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => MembersResponse.decode(value),
+  },
+  /** The membership as the leader has it (its last config entry, committed or not). */
+  listMembers: {
+    path: "/logplayer.v1.LogStore/ListMembers",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListMembersRequest) => Buffer.from(ListMembersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ListMembersRequest.decode(value),
+    responseSerialize: (value: MembersResponse) => Buffer.from(MembersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => MembersResponse.decode(value),
+  },
 } as const;
 
 export interface LogStoreServer extends UntypedServiceImplementation {
@@ -2205,6 +2702,24 @@ export interface LogStoreServer extends UntypedServiceImplementation {
    * min(trim point, retention floor). See docs/storage-lifecycle.md, "Trimming".
    */
   reportTrimPoint: handleUnaryCall<ReportTrimPointRequest, ReportTrimPointResponse>;
+  /**
+   * Membership changes, one replica at a time (admin role). Served by the
+   * leader only: UNAVAILABLE with "lp-leader" elsewhere. AddMember appends the
+   * replica as a learner (its address travels in the config entry), waits for
+   * the commit, waits until the learner holds the leader's commit LSN (bounded
+   * by the leader's --learner-catch-up-timeout-ms: DEADLINE_EXCEEDED past it),
+   * then promotes it to voter and waits for that commit. Idempotent: a learner
+   * already there goes straight to its promotion, a voter with the same
+   * address is answered at once, so a retry after a leader crash finishes the
+   * change. A voter or learner with another address is FAILED_PRECONDITION.
+   * RemoveMember removes a voter or learner (answered at once when it is not
+   * a member). INVALID_ARGUMENT for a bad id or address; FAILED_PRECONDITION
+   * when another change is still pending or the change would leave no voter.
+   */
+  addMember: handleUnaryCall<AddMemberRequest, MembersResponse>;
+  removeMember: handleUnaryCall<RemoveMemberRequest, MembersResponse>;
+  /** The membership as the leader has it (its last config entry, committed or not). */
+  listMembers: handleUnaryCall<ListMembersRequest, MembersResponse>;
 }
 
 export interface LogStoreClient extends Client {
@@ -2334,6 +2849,66 @@ export interface LogStoreClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportTrimPointResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Membership changes, one replica at a time (admin role). Served by the
+   * leader only: UNAVAILABLE with "lp-leader" elsewhere. AddMember appends the
+   * replica as a learner (its address travels in the config entry), waits for
+   * the commit, waits until the learner holds the leader's commit LSN (bounded
+   * by the leader's --learner-catch-up-timeout-ms: DEADLINE_EXCEEDED past it),
+   * then promotes it to voter and waits for that commit. Idempotent: a learner
+   * already there goes straight to its promotion, a voter with the same
+   * address is answered at once, so a retry after a leader crash finishes the
+   * change. A voter or learner with another address is FAILED_PRECONDITION.
+   * RemoveMember removes a voter or learner (answered at once when it is not
+   * a member). INVALID_ARGUMENT for a bad id or address; FAILED_PRECONDITION
+   * when another change is still pending or the change would leave no voter.
+   */
+  addMember(
+    request: AddMemberRequest,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  addMember(
+    request: AddMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  addMember(
+    request: AddMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  /** The membership as the leader has it (its last config entry, committed or not). */
+  listMembers(
+    request: ListMembersRequest,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  listMembers(
+    request: ListMembersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  listMembers(
+    request: ListMembersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -146,14 +146,16 @@ export function replicaStartStateToJSON(object: ReplicaStartState): string {
 }
 
 /**
- * A Raft log entry. `data` is the encoded LogEntry for a normal entry and
- * empty for a leader no-op.
+ * A Raft log entry. `data` is the encoded LogEntry for a normal entry,
+ * empty for a leader no-op, and the encoded membership change (the Raft
+ * core's encodeConfigChange) for a config entry.
  */
 export interface RaftEntry {
   index: bigint;
   term: bigint;
   leaderNoop: boolean;
   data: Buffer;
+  configChange: boolean;
 }
 
 /** One Raft message; which fields matter depends on `type`. */
@@ -182,7 +184,12 @@ export interface RaftMessage {
 
 export interface StepRequest {
   clusterId: string;
-  /** Hash of the sorted "id=address" peer list both sides were started with. */
+  /**
+   * The cluster's mode: "replicated" for a replicated cluster ("single-voter"
+   * never sends). Once a hash of the static peer list; membership now changes
+   * through the log, so it no longer identifies the cluster (see
+   * services/logstore/README.md, "Cluster identity").
+   */
   peersHash: string;
   messages: RaftMessage[];
   /**
@@ -271,6 +278,18 @@ export interface LogStoreSnapshotState {
    */
   dedupePositionLsn: bigint;
   sessions: DedupeSessionState[];
+  /**
+   * The learners as of index (voters above), and every member's address
+   * (voters and learners), so a replica restarted from the snapshot, or one
+   * that installed it, knows where its peers are.
+   */
+  learners: number[];
+  memberAddresses: MemberAddress[];
+}
+
+export interface MemberAddress {
+  replicaId: number;
+  address: string;
 }
 
 export interface DedupeSessionState {
@@ -284,7 +303,7 @@ export interface DedupeSessionState {
 }
 
 function createBaseRaftEntry(): RaftEntry {
-  return { index: 0n, term: 0n, leaderNoop: false, data: Buffer.alloc(0) };
+  return { index: 0n, term: 0n, leaderNoop: false, data: Buffer.alloc(0), configChange: false };
 }
 
 export const RaftEntry: MessageFns<RaftEntry> = {
@@ -306,6 +325,9 @@ export const RaftEntry: MessageFns<RaftEntry> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(34).bytes(message.data);
+    }
+    if (message.configChange !== false) {
+      writer.uint32(40).bool(message.configChange);
     }
     return writer;
   },
@@ -349,6 +371,14 @@ export const RaftEntry: MessageFns<RaftEntry> = {
           message.data = Buffer.from(reader.bytes());
           continue;
         }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.configChange = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -364,6 +394,7 @@ export const RaftEntry: MessageFns<RaftEntry> = {
       term: isSet(object.term) ? BigInt(object.term) : 0n,
       leaderNoop: isSet(object.leaderNoop) ? globalThis.Boolean(object.leaderNoop) : false,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      configChange: isSet(object.configChange) ? globalThis.Boolean(object.configChange) : false,
     };
   },
 
@@ -381,6 +412,9 @@ export const RaftEntry: MessageFns<RaftEntry> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.configChange !== false) {
+      obj.configChange = message.configChange;
+    }
     return obj;
   },
 
@@ -393,6 +427,7 @@ export const RaftEntry: MessageFns<RaftEntry> = {
     message.term = object.term ?? 0n;
     message.leaderNoop = object.leaderNoop ?? false;
     message.data = object.data ?? Buffer.alloc(0);
+    message.configChange = object.configChange ?? false;
     return message;
   },
 };
@@ -1407,7 +1442,17 @@ export const InstallSnapshotResponse: MessageFns<InstallSnapshotResponse> = {
 };
 
 function createBaseLogStoreSnapshotState(): LogStoreSnapshotState {
-  return { index: 0n, term: 0n, voters: [], clusterId: "", trimLsn: 0n, dedupePositionLsn: 0n, sessions: [] };
+  return {
+    index: 0n,
+    term: 0n,
+    voters: [],
+    clusterId: "",
+    trimLsn: 0n,
+    dedupePositionLsn: 0n,
+    sessions: [],
+    learners: [],
+    memberAddresses: [],
+  };
 }
 
 export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
@@ -1446,6 +1491,14 @@ export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
     }
     for (const v of message.sessions) {
       DedupeSessionState.encode(v!, writer.uint32(58).fork()).join();
+    }
+    writer.uint32(66).fork();
+    for (const v of message.learners) {
+      writer.uint32(v);
+    }
+    writer.join();
+    for (const v of message.memberAddresses) {
+      MemberAddress.encode(v!, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1523,6 +1576,32 @@ export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
           message.sessions.push(DedupeSessionState.decode(reader, reader.uint32()));
           continue;
         }
+        case 8: {
+          if (tag === 64) {
+            message.learners.push(reader.uint32());
+
+            continue;
+          }
+
+          if (tag === 66) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.learners.push(reader.uint32());
+            }
+
+            continue;
+          }
+
+          break;
+        }
+        case 9: {
+          if (tag !== 74) {
+            break;
+          }
+
+          message.memberAddresses.push(MemberAddress.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1542,6 +1621,10 @@ export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
       dedupePositionLsn: isSet(object.dedupePositionLsn) ? BigInt(object.dedupePositionLsn) : 0n,
       sessions: globalThis.Array.isArray(object?.sessions)
         ? object.sessions.map((e: any) => DedupeSessionState.fromJSON(e))
+        : [],
+      learners: globalThis.Array.isArray(object?.learners) ? object.learners.map((e: any) => globalThis.Number(e)) : [],
+      memberAddresses: globalThis.Array.isArray(object?.memberAddresses)
+        ? object.memberAddresses.map((e: any) => MemberAddress.fromJSON(e))
         : [],
     };
   },
@@ -1569,6 +1652,12 @@ export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
     if (message.sessions?.length) {
       obj.sessions = message.sessions.map((e) => DedupeSessionState.toJSON(e));
     }
+    if (message.learners?.length) {
+      obj.learners = message.learners.map((e) => Math.round(e));
+    }
+    if (message.memberAddresses?.length) {
+      obj.memberAddresses = message.memberAddresses.map((e) => MemberAddress.toJSON(e));
+    }
     return obj;
   },
 
@@ -1584,6 +1673,84 @@ export const LogStoreSnapshotState: MessageFns<LogStoreSnapshotState> = {
     message.trimLsn = object.trimLsn ?? 0n;
     message.dedupePositionLsn = object.dedupePositionLsn ?? 0n;
     message.sessions = object.sessions?.map((e) => DedupeSessionState.fromPartial(e)) || [];
+    message.learners = object.learners?.map((e) => e) || [];
+    message.memberAddresses = object.memberAddresses?.map((e) => MemberAddress.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseMemberAddress(): MemberAddress {
+  return { replicaId: 0, address: "" };
+}
+
+export const MemberAddress: MessageFns<MemberAddress> = {
+  encode(message: MemberAddress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicaId !== 0) {
+      writer.uint32(8).uint32(message.replicaId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberAddress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseMemberAddress();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.replicaId = reader.uint32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): MemberAddress {
+    return {
+      replicaId: isSet(object.replicaId) ? globalThis.Number(object.replicaId) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: MemberAddress): unknown {
+    const obj: any = {};
+    if (message.replicaId !== 0) {
+      obj.replicaId = Math.round(message.replicaId);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MemberAddress>, I>>(base?: I): MemberAddress {
+    return MemberAddress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MemberAddress>, I>>(object: I): MemberAddress {
+    const message = createBaseMemberAddress();
+    message.replicaId = object.replicaId ?? 0;
+    message.address = object.address ?? "";
     return message;
   },
 };
@@ -1769,9 +1936,10 @@ export const DedupeSessionState: MessageFns<DedupeSessionState> = {
 
 /**
  * Raft traffic between the replicas of one LogStore cluster. Every request
- * names the cluster and a hash of the peer list, so a replica configured for
- * another cluster or another membership is refused (FAILED_PRECONDITION)
- * instead of being allowed to vote or append.
+ * names the cluster and its mode (peers_hash), so a replica of another cluster
+ * is refused (FAILED_PRECONDITION) instead of being allowed to vote or append.
+ * Membership is not part of that check: it changes through the log, and the
+ * Raft core itself ignores messages from a replica that is not a member.
  */
 export type ReplicationService = typeof ReplicationService;
 export const ReplicationService = {

@@ -135,6 +135,11 @@ export interface LogEntry {
   /** Idempotent appends: who wrote the entry and their sequence number. */
   clientId: string;
   clientSeq: bigint;
+  /**
+   * A membership change (Raft config entry, the core's encodeConfigChange):
+   * set only on an entry with no txn and no client_id. Delivered to no shard.
+   */
+  configChange?: Buffer | undefined;
 }
 
 export interface KeyValue {
@@ -500,7 +505,7 @@ export const TransactionLimits: MessageFns<TransactionLimits> = {
 };
 
 function createBaseLogEntry(): LogEntry {
-  return { lsn: 0n, term: 0n, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n };
+  return { lsn: 0n, term: 0n, txn: undefined, commitTimeNs: 0n, clientId: "", clientSeq: 0n, configChange: undefined };
 }
 
 export const LogEntry: MessageFns<LogEntry> = {
@@ -534,6 +539,9 @@ export const LogEntry: MessageFns<LogEntry> = {
         throw new globalThis.Error("value provided for field message.clientSeq of type uint64 too large");
       }
       writer.uint32(48).uint64(message.clientSeq);
+    }
+    if (message.configChange !== undefined) {
+      writer.uint32(58).bytes(message.configChange);
     }
     return writer;
   },
@@ -593,6 +601,14 @@ export const LogEntry: MessageFns<LogEntry> = {
           message.clientSeq = reader.uint64() as bigint;
           continue;
         }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.configChange = Buffer.from(reader.bytes());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -610,6 +626,7 @@ export const LogEntry: MessageFns<LogEntry> = {
       commitTimeNs: isSet(object.commitTimeNs) ? BigInt(object.commitTimeNs) : 0n,
       clientId: isSet(object.clientId) ? globalThis.String(object.clientId) : "",
       clientSeq: isSet(object.clientSeq) ? BigInt(object.clientSeq) : 0n,
+      configChange: isSet(object.configChange) ? Buffer.from(bytesFromBase64(object.configChange)) : undefined,
     };
   },
 
@@ -633,6 +650,9 @@ export const LogEntry: MessageFns<LogEntry> = {
     if (message.clientSeq !== 0n) {
       obj.clientSeq = message.clientSeq.toString();
     }
+    if (message.configChange !== undefined) {
+      obj.configChange = base64FromBytes(message.configChange);
+    }
     return obj;
   },
 
@@ -647,6 +667,7 @@ export const LogEntry: MessageFns<LogEntry> = {
     message.commitTimeNs = object.commitTimeNs ?? 0n;
     message.clientId = object.clientId ?? "";
     message.clientSeq = object.clientSeq ?? 0n;
+    message.configChange = object.configChange ?? undefined;
     return message;
   },
 };
