@@ -89,7 +89,7 @@ describe("Replication.StepStream (receiver)", () => {
     call.emit("data", request([heartbeat(2, 2n)]));
     expect(stepped).toEqual([]);
     expect(answers[0]?.code).toBe(Status.FAILED_PRECONDITION);
-    expect(answers[0]?.details).toContain('cluster/peer mismatch: sender has cluster "other"');
+    expect(answers[0]?.details).toContain('cluster mismatch: sender has cluster "other"');
   });
 
   it("a stream that breaks answers nothing and steps nothing more", () => {
