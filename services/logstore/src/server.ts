@@ -167,7 +167,7 @@ export class LogStoreNode {
     return this.#config.replication.lookupAppend(request);
   }
 
-  /** A LogPlayer's trim point: checked, persisted, then acted on (see trim/trim-rule.ts). */
+  /** A LogPlayer's trim point: checked, persisted, then acted on (see trim-rule.ts in @logplayer/delivery). */
   async reportTrimPoint(request: ReportTrimPointRequest): Promise<ReportTrimPointResponse> {
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
     const { trimmer } = this.#config;
