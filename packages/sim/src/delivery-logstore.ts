@@ -4,6 +4,8 @@ import type { LogEntry, Transaction } from "@logplayer/proto";
 import type { SimNodeId } from "./network";
 import { SimDisk } from "./sim-disk";
 import { LOGSTORE_NODE, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
+import type { TrimReport } from "@logplayer/delivery";
+import { SimWalTrimming, type LifecycleConfig } from "./delivery-lifecycle";
 
 /** The WAL's one segment file: records as written, durable ones only. */
 interface WalFile {
@@ -24,6 +26,8 @@ export interface SimLogStoreConfig {
   readonly keepaliveMs: number;
   readonly pendingAppendsMax: number;
   readonly readsMax: number;
+  /** The storage lifecycle (trimming); absent: nothing is ever trimmed. */
+  readonly lifecycle?: LifecycleConfig;
 }
 
 /** Far more than the reads a run keeps in flight at once, so an evicted id's copies are long delivered. */
@@ -61,12 +65,30 @@ export class SimLogStore {
    */
   readonly #readsSeen = new Set<number>();
   stats = { crashes: 0, tornTails: 0, recoveries: 0 };
+  /** The replica's trim point and first LSN (docs/storage-lifecycle.md), durable. */
+  readonly trimming: SimWalTrimming | null;
 
   constructor(
     private readonly env: DeliveryEnv,
     private readonly config: SimLogStoreConfig,
   ) {
     this.disk = new SimDisk<WalFile, Buffer>({ chunks: [] }, appendChunk, config.pendingAppendsMax);
+    this.trimming = config.lifecycle === undefined ? null : new SimWalTrimming(config.lifecycle, env.shardCount);
+  }
+
+  /** The lowest LSN a Read may start at. */
+  get firstLsn(): bigint {
+    return this.trimming?.firstLsn ?? 1n;
+  }
+
+  /** LogStore.ReportTrimPoint: judged and acted on by the production rule. */
+  reportTrimPoint(report: TrimReport): void {
+    if (!this.up || this.trimming === null) return;
+    const lastLsn = this.commitLsn + BigInt(this.#pending.length);
+    const firstBefore = this.trimming.firstLsn;
+    this.trimming.report(report, this.committed, lastLsn, this.env.sim.nowMs);
+    if (this.trimming.firstLsn !== firstBefore)
+      this.env.sim.trace(`logstore trims to first LSN ${this.trimming.firstLsn} (trim point ${this.trimming.trimPoint})`);
   }
 
   get commitLsn(): bigint {
@@ -129,6 +151,11 @@ export class SimLogStore {
     if (this.#readsSeen.size > READS_SEEN_MAX) this.#readsSeen.delete(this.#readsSeen.values().next().value as number);
     const incarnation = this.env.incarnationOf(from);
     const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > this.commitLsn;
+    if (incarnation !== null && !bad && message.fromLsn < this.firstLsn) {
+      const trimmed = { fromLsn: message.fromLsn, firstLsn: this.firstLsn };
+      this.#send(from, { kind: "read-end", readId: message.readId, seq: 1, ok: false, trimmed });
+      return;
+    }
     if (incarnation === null || bad || this.#subscriptions.size >= this.config.readsMax) {
       // OUT_OF_RANGE / RESOURCE_EXHAUSTED: the reader retries.
       this.#send(from, { kind: "read-end", readId: message.readId, seq: 1, ok: false });
