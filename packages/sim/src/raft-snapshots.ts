@@ -94,7 +94,8 @@ export class RaftSnapshots {
   compact(node: SimRaftNode): void {
     const wal = node.wal;
     const storage = node.storage;
-    if (wal === undefined || storage === undefined || this.#compacting.has(node)) return;
+    // Not while an install empties the WAL (its first LSN is undefined until that ends).
+    if (wal === undefined || storage === undefined || this.#compacting.has(node) || this.#installing.has(wal)) return;
     const applied = node.appliedIndex;
     const current = node.snapshotFile?.meta.index ?? 0n;
     if (applied === 0n) return;
