@@ -13,3 +13,15 @@ export type { AheadOfLog, TargetState, DeliveryCommand, GapReport, TargetCounter
 export { Dispatcher, splitByShard } from "./dispatcher";
 export { AHEAD_CHECKS_TO_CONFIRM, DEFAULT_LEADER_MOVE_INTERVAL_MS, LogPlayer } from "./log-player";
 export type { LogPlayerConfig, PlayerCommand, ReplicaChoiceConfig } from "./log-player";
+export {
+  judgeTrimReport,
+  NO_RAFT_FLOOR,
+  NO_RETENTION,
+  RAFT_CATCH_UP_ENTRIES_DEFAULT,
+  raftTrimFloor,
+  restorableLsn,
+  trimBound,
+  TrimPointGatherer,
+  trimThroughLsn,
+} from "./trim-rule";
+export type { RaftView, RetentionPolicy, SegmentSummary, TrimReport, TrimReportVerdict } from "./trim-rule";

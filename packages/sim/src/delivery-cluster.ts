@@ -8,6 +8,7 @@ import { SimLogStore } from "./delivery-logstore";
 import { LOGSTORE_NODE, describeMessage, shardNode, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
 import { SimPlayer, type BrokenPlayer, type PlayerTotals } from "./delivery-player";
 import { SimShard, type BrokenDecision } from "./delivery-shard";
+import { DeliveryLifecycle, drawLifecycle, type LifecycleFault } from "./delivery-lifecycle";
 
 /**
  * The delivery scenario: a LogStore (real WAL framing and recovery on a
@@ -29,6 +30,10 @@ export interface DeliveryScenarioOptions {
   readonly players: 1 | 2;
   readonly brokenDecision?: BrokenDecision;
   readonly brokenPlayer?: BrokenPlayer;
+  /** The storage lifecycle (trimming, backups, database loss and restore); default on. */
+  readonly lifecycle?: boolean;
+  /** TEST-ONLY broken trimming (needs the lifecycle). */
+  readonly lifecycleFault?: LifecycleFault;
   /** Events allowed after healing to reach quiescence before it counts as a liveness failure. */
   readonly quiesceStepsMax?: number;
   /**
@@ -98,6 +103,7 @@ export class DeliveryCluster {
   #readsSent = 0;
   readonly #acked: { readonly lsn: bigint; readonly clientSeq: bigint }[] = [];
   readonly #faultCounts: Record<string, number> = {};
+  readonly #lifecycle: DeliveryLifecycle | null;
 
   constructor(private readonly options: DeliveryScenarioOptions) {
     assert(options.shards >= 1 && options.shards <= 16, `sim: shards must be 1..16, got ${options.shards}`);
@@ -115,7 +121,9 @@ export class DeliveryCluster {
     const messages = new SimNetwork<Envelope>(this.sim, { messagesInFlightMax: 50_000 }, (to, envelope) => this.#deliver(to, envelope));
     this.#network = messages;
     this.#env = this.#makeEnv();
+    const lifecycle = options.lifecycle === false ? null : drawLifecycle(options.seed, options.shards, options.lifecycleFault);
     this.logStore = new SimLogStore(this.#env, {
+      ...(lifecycle === null ? {} : { lifecycle: lifecycle.config }),
       fsyncMsMax: prng.pick([0, 3, 15]),
       readEntriesPerMessageMax: prng.pick([1, 4, 32]),
       keepaliveMs: 50,
@@ -135,6 +143,7 @@ export class DeliveryCluster {
           waitingGetsMax: 16,
           getWaitMsMax: 500,
           ...(options.brokenDecision === undefined ? {} : { brokenDecision: options.brokenDecision }),
+          backupsOn: lifecycle?.config.backupsOn[shard] ?? false,
         }),
       );
     }
@@ -154,6 +163,20 @@ export class DeliveryCluster {
           ...(options.brokenPlayer === undefined ? {} : { brokenPlayer: options.brokenPlayer }),
         }),
       );
+    }
+    if (lifecycle !== null) {
+      const parts = {
+        sim: this.sim,
+        checker: this.checker,
+        logStore: this.logStore,
+        shards: this.shards,
+        reporter: this.players[0] as SimPlayer,
+        connected: (a: SimNodeId, b: SimNodeId) => this.#network.connected(a, b),
+        faultsOn: () => this.#faultsOn,
+      };
+      this.#lifecycle = new DeliveryLifecycle(parts, lifecycle.config, lifecycle.prng);
+    } else {
+      this.#lifecycle = null;
     }
   }
 
@@ -243,6 +266,7 @@ export class DeliveryCluster {
     this.#scheduleClient();
     this.#scheduleReads();
     this.#scheduleNemesis();
+    this.#lifecycle?.start();
   }
 
   // ---- client ----------------------------------------------------------------
@@ -377,6 +401,7 @@ export class DeliveryCluster {
 
   /** After every step (the shards check their own state as it changes): bounded queues. */
   #checkStep(): void {
+    this.#lifecycle?.check();
     for (const player of this.players) {
       const dispatcher = player.dispatcher;
       if (dispatcher === null) continue;
@@ -424,8 +449,10 @@ export class DeliveryCluster {
   }
 
   #result(violation: string | undefined, failedAtStep: number | null): DeliveryScenarioResult {
-    const { seed, steps, shards, players, brokenDecision, brokenPlayer } = this.options;
+    const { seed, steps, shards, players, brokenDecision, brokenPlayer, lifecycle, lifecycleFault } = this.options;
     const flags = [
+      lifecycle === false ? " --no-lifecycle" : "",
+      lifecycleFault === undefined ? "" : ` --fault ${lifecycleFault}`,
       brokenDecision === undefined ? "" : ` --broken-decision ${brokenDecision}`,
       brokenPlayer === undefined ? "" : ` --broken-player ${brokenPlayer}`,
       ` --logstore-replicas ${this.#replicas}`,
@@ -456,7 +483,12 @@ export class DeliveryCluster {
         appendsAcked: this.#acked.length,
         readsSent: this.#readsSent,
         readsChecked: this.checker.readsChecked,
-        faults: { ...this.#faultCounts, tornTails: this.logStore.stats.tornTails, leaderChanges: this.logStore.stats.leaderChanges },
+        faults: {
+          ...this.#faultCounts,
+          tornTails: this.logStore.stats.tornTails,
+          leaderChanges: this.logStore.stats.leaderChanges,
+          ...this.#lifecycle?.stats,
+        },
         core,
         shardDecisions,
       },

@@ -52,6 +52,24 @@ describe("the checker catches a broken shard decision", () => {
   });
 });
 
+describe("the checker catches a trim past a shard's restorable LSN", () => {
+  // The mutation that trims one segment too far must fail. Measured: seed 1 fails with one LogPlayer and with two
+  // (about half the seeds do: the others never trim, or the shard that pinned the point moved on first).
+  test("trim-one-past (one whole segment more than the rule allows) is caught within 5 seeds", () => {
+    for (const players of [1, 2] as const) {
+      const violation = firstViolation({ steps: STEPS, shards: 3, players, lifecycleFault: "trim-one-past" }, 5);
+      expect(violation?.violation).toMatch(/^trim: shard \d+ may come back at LSN \d+ .* but the log starts at \d+: LSN \d+ is gone/);
+      expect(violation?.replayCommand).toContain("--fault trim-one-past");
+    }
+  });
+
+  test("the same seeds pass with the production rule, and they trim", () => {
+    const result = runDeliveryScenario({ seed: 1, steps: STEPS, shards: 3, players: 1 });
+    expect(result.violation).toBeUndefined();
+    expect(result.stats.faults.trims).toBeGreaterThan(0);
+  });
+});
+
 describe("a broken LogPlayer transport against checking shards", () => {
   // The simulated transport under the production adapters cross-wires recovery reads
   // (a target's old reads answer on its newest call) and never cancels them. Observed: no safety violation (the core's per-read density check refuses

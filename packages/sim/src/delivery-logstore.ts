@@ -4,6 +4,8 @@ import type { LogEntry, Transaction } from "@logplayer/proto";
 import type { SimNodeId } from "./network";
 import { SimDisk } from "./sim-disk";
 import type { DeliveryEnv, DeliveryMessage } from "./delivery-messages";
+import type { TrimReport } from "@logplayer/delivery";
+import { SimWalTrimming, type LifecycleConfig } from "./delivery-lifecycle";
 
 /** The WAL's one segment file: records as written, durable ones only. */
 interface WalFile {
@@ -30,6 +32,8 @@ export interface SimLogStoreConfig {
   /** A follower learns of a commit up to this long after the leader (the next append or heartbeat). */
   readonly followerLagMsMax: number;
   readonly leaderAtStart: number;
+  /** The storage lifecycle (trimming); absent: nothing is ever trimmed. */
+  readonly lifecycle?: LifecycleConfig;
 }
 
 /** What one replica knows: how far the log is committed, and who leads. */
@@ -83,6 +87,8 @@ export class SimLogStore {
    */
   readonly #readsSeen = new Set<number>();
   stats = { crashes: 0, tornTails: 0, recoveries: 0, leaderChanges: 0 };
+  /** The replica's trim point and first LSN (docs/storage-lifecycle.md), durable. */
+  readonly trimming: SimWalTrimming | null;
 
   constructor(
     private readonly env: DeliveryEnv,
@@ -92,6 +98,7 @@ export class SimLogStore {
     this.disk = new SimDisk<WalFile, Buffer>({ chunks: [] }, appendChunk, config.pendingAppendsMax);
     this.#views = Array.from({ length: config.replicas }, () => ({ commitLsn: 0n, leader: config.leaderAtStart }));
     this.#leader = config.leaderAtStart;
+    this.trimming = config.lifecycle === undefined ? null : new SimWalTrimming(config.lifecycle, env.shardCount);
   }
 
   get leader(): number {
@@ -118,6 +125,21 @@ export class SimLogStore {
         this.#learnCommit(replica, this.commitLsn);
       });
     });
+  }
+
+  /** The lowest LSN a Read may start at. */
+  get firstLsn(): bigint {
+    return this.trimming?.firstLsn ?? 1n;
+  }
+
+  /** LogStore.ReportTrimPoint: judged and acted on by the production rule. */
+  reportTrimPoint(report: TrimReport): void {
+    if (!this.up || this.trimming === null) return;
+    const lastLsn = this.commitLsn + BigInt(this.#pending.length);
+    const firstBefore = this.trimming.firstLsn;
+    this.trimming.report(report, this.committed, lastLsn, this.env.sim.nowMs);
+    if (this.trimming.firstLsn !== firstBefore)
+      this.env.sim.trace(`logstore trims to first LSN ${this.trimming.firstLsn} (trim point ${this.trimming.trimPoint})`);
   }
 
   get commitLsn(): bigint {
@@ -187,6 +209,11 @@ export class SimLogStore {
     const incarnation = this.env.incarnationOf(from);
     const known = this.knownCommitLsn(replica);
     const bad = message.fromLsn < 1n || (message.toLsn !== 0n && message.toLsn < message.fromLsn) || message.toLsn > known;
+    if (incarnation !== null && !bad && message.fromLsn < this.firstLsn) {
+      const trimmed = { fromLsn: message.fromLsn, firstLsn: this.firstLsn };
+      this.#send(replica, from, { kind: "read-end", readId: message.readId, seq: 1, ok: false, trimmed });
+      return;
+    }
     let reads = 0;
     for (const subscription of this.#subscriptions.values()) if (subscription.replica === replica) reads += 1;
     if (incarnation === null || bad || reads >= this.config.readsMax) {

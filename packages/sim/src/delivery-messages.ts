@@ -34,7 +34,14 @@ export type DeliveryMessage =
       readonly fromLeader: boolean;
     }
   | { readonly kind: "keepalive"; readonly readId: number; readonly sentCount: number }
-  | { readonly kind: "read-end"; readonly readId: number; readonly seq: number; readonly ok: boolean }
+  | {
+      readonly kind: "read-end";
+      readonly readId: number;
+      readonly seq: number;
+      readonly ok: boolean;
+      /** Refused because its start was trimmed (OUT_OF_RANGE): the requested start and the log's first LSN. */
+      readonly trimmed?: { readonly fromLsn: bigint; readonly firstLsn: bigint };
+    }
   // Client -> shard and back: Get(key, minLsn).
   | { readonly kind: "get"; readonly getId: number; readonly key: string; readonly minLsn: bigint }
   | {
@@ -109,7 +116,7 @@ export function describeMessage(message: DeliveryMessage): string {
     case "keepalive":
       return `keepalive r${message.readId} sent ${message.sentCount}`;
     case "read-end":
-      return `read-end r${message.readId} ${message.ok ? "ok" : "FAILED"}`;
+      return `read-end r${message.readId} ${message.ok ? "ok" : message.trimmed === undefined ? "FAILED" : `TRIMMED (first ${message.trimmed.firstLsn})`}`;
     case "get":
       return `get g${message.getId} ${message.key} minLsn ${message.minLsn}`;
     case "get-reply":

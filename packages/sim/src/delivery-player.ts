@@ -190,7 +190,14 @@ class SimReadCall extends EventEmitter implements ReadCall {
     this.open = false;
     this.transport.forgetRead(this, false);
     if (message.ok) this.emit("end");
-    else this.emit("error", new LpError(Status.UNAVAILABLE, "LogStore refused the read"));
+    else if (message.trimmed !== undefined) {
+      // The production LogStore's words: the fetcher tells a trimmed start from the rest by them.
+      const { fromLsn, firstLsn } = message.trimmed;
+      this.emit(
+        "error",
+        new LpError(Status.OUT_OF_RANGE, `LSN ${fromLsn} was trimmed; the log starts at ${firstLsn} (first_lsn ${firstLsn})`),
+      );
+    } else this.emit("error", new LpError(Status.UNAVAILABLE, "LogStore refused the read"));
   }
 }
 

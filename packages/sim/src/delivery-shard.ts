@@ -5,6 +5,7 @@ import type { SimNodeId } from "./network";
 import { SimDisk } from "./sim-disk";
 import { shardNode, type DeliveryEnv, type DeliveryMessage } from "./delivery-messages";
 import type { ShardView } from "./delivery-checker";
+import { ShardBackups } from "./delivery-lifecycle";
 
 /**
  * TEST-ONLY broken shard decisions, to show the checker can fail:
@@ -47,6 +48,8 @@ export interface SimShardConfig {
   readonly waitingGetsMax: number;
   readonly getWaitMsMax: number;
   readonly brokenDecision?: BrokenDecision;
+  /** Runs with --backup-dir: takes backups, and its restorable LSN is held at the newest one. */
+  readonly backupsOn?: boolean;
 }
 
 interface WaitingGet {
@@ -75,7 +78,9 @@ export class SimShard implements ShardView {
   #lastWriteId = 0;
   #lastSyncedId = 0;
   readonly node: SimNodeId;
-  stats = { batches: 0, applied: 0, duplicates: 0, gaps: 0, crashes: 0 };
+  stats = { batches: 0, applied: 0, duplicates: 0, gaps: 0, crashes: 0, backups: 0, restores: 0 };
+  /** Its --backup-dir, on another disk: kept through crashes and the loss of the database. */
+  readonly backups: ShardBackups;
 
   constructor(
     readonly index: number,
@@ -87,6 +92,45 @@ export class SimShard implements ShardView {
       { appliedLsn: 0n, kv: new Map(), appliedParts: [] },
       applyCommit,
       config.pendingCommitsMax,
+    );
+    this.backups = new ShardBackups(config.backupsOn ?? false);
+  }
+
+  /** The applied LSN a power cut now would leave (what the last checkpoint made durable). */
+  get durableLsn(): bigint {
+    return this.disk.durableState().appliedLsn;
+  }
+
+  /** What Status answers as restorable_lsn (the production rule). */
+  get restorableLsn(): bigint {
+    return this.backups.restorableLsn(this.durableLsn);
+  }
+
+  /** An online backup: a copy of the live database (commits not yet checkpointed included), durable on its own disk. */
+  takeBackup(): boolean {
+    if (!this.up || !this.backups.on) return false;
+    this.backups.add({ appliedLsn: this.appliedLsn, kv: new Map(this.kv), appliedParts: [...this.appliedParts] });
+    this.stats.backups += 1;
+    this.env.sim.trace(`shard ${this.index} backup at LSN ${this.appliedLsn}`);
+    return true;
+  }
+
+  /**
+   * The database file is lost while the shard is down; it comes back from its
+   * newest backup (--restore-from), or empty when none was taken (its
+   * restorable LSN was then 0, so nothing it needs was trimmed).
+   */
+  loseDatabase(): void {
+    assert(!this.up && this.backups.on, `shard ${this.index}: database lost while running or without backups`);
+    const backup = this.backups.newest;
+    this.disk.writeSynced(() => ({
+      appliedLsn: backup?.appliedLsn ?? 0n,
+      kv: new Map(backup?.kv ?? []),
+      appliedParts: [...(backup?.appliedParts ?? [])],
+    }));
+    this.stats.restores += 1;
+    this.env.sim.trace(
+      `shard ${this.index} LOSES its database, restored from ${backup === undefined ? "nothing" : `LSN ${backup.appliedLsn}`}`,
     );
   }
 

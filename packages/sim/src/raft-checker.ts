@@ -14,6 +14,8 @@ export interface LogView {
   lastIndex(): bigint;
   term(index: bigint): bigint | undefined;
   entryKey(index: bigint): string | undefined;
+  /** The first index still held (a compacted log starts later; a snapshot holds what came before). */
+  firstIndex?(): bigint;
 }
 
 /** An entry a node's log recovered after a crash, with its content's identity (as EntryKeyOf gives it). */
@@ -76,13 +78,17 @@ export class RaftInvariantChecker {
   /**
    * A node's whole log as its WAL recovered it on restart: every entry must be
    * one written there before, after the same term (a recovered entry that was
-   * never written, or a hole, is a WAL that lost or invented data).
+   * never written, or a hole, is a WAL that lost or invented data). `first`:
+   * where the log must start (after a snapshot, the WAL's first LSN; the
+   * snapshot check covers what comes before it).
    */
-  onRecover(node: NodeId, entries: readonly RecoveredEntry[]): void {
+  onRecover(node: NodeId, entries: readonly RecoveredEntry[], first = 1n): void {
     let prevTerm = 0n;
     for (const [i, entry] of entries.entries()) {
-      if (entry.index !== BigInt(i) + 1n) violated(`durability: n${node}'s WAL recovered index ${entry.index} at position ${i + 1}`);
+      if (entry.index !== first + BigInt(i)) violated(`durability: n${node}'s WAL recovered index ${entry.index} at position ${i + 1}`);
       const seen = this.written.get(`${entry.index}/${entry.term}`);
+      // A compacted log's first entry follows a snapshot: its term before is the written one.
+      if (i === 0 && first > 1n) prevTerm = BigInt(seen?.split("|")[0] ?? "0");
       const value = `${prevTerm}|${entry.key}`;
       if (seen !== value) {
         violated(
@@ -126,7 +132,9 @@ export class RaftInvariantChecker {
   }
 
   private recordCommits(status: RaftStatus, log: LogView): void {
+    const first = log.firstIndex?.() ?? 1n;
     for (let index = this.committedWatermark + 1n; index <= status.commit; index++) {
+      if (index < first) violated(`commit: leader n${status.id} commits ${index}, below its first index ${first}, unseen`);
       const term = log.term(index);
       if (term === undefined) violated(`commit: leader n${status.id} commits ${status.commit} beyond its log`);
       this.committed.set(index, { commitTerm: status.term, key: `${term}|${log.entryKey(index)}` });
@@ -144,8 +152,10 @@ export class RaftInvariantChecker {
   }
 
   private checkLeaderCompleteness(status: RaftStatus, log: LogView): void {
+    // Below its first index a leader holds a snapshot, which is taken from committed entries only.
+    const first = log.firstIndex?.() ?? 1n;
     for (const [index, record] of this.committed) {
-      if (record.commitTerm >= status.term) continue;
+      if (record.commitTerm >= status.term || index < first) continue;
       const term = log.term(index);
       const key = term === undefined ? undefined : `${term}|${log.entryKey(index)}`;
       if (key !== record.key) {

@@ -36,6 +36,7 @@ import { ackBeforeDurable } from "./lying-segment-files";
 import { SimRaftStateFile } from "./sim-raft-state-file";
 import { entryKey, proposalEntry, proposalIdOf, recoveredLog, sharedSilentLogger, SimRaftNode } from "./sim-raft-node";
 import { Simulator, DEFAULT_SIMULATOR_CONFIG } from "./simulator";
+import { RaftSnapshots, type SnapshotFault } from "./raft-snapshots";
 
 /**
  * The Raft scenario: N replicas, each the LogStore's own Raft driver
@@ -92,6 +93,9 @@ export interface RaftScenarioOptions {
    * ENOSPC too (the production writer retries it until there is room).
    */
   readonly diskFull?: boolean;
+  /** Log compaction and InstallSnapshot (raft-snapshots.ts), and TEST-ONLY broken versions of them. */
+  readonly snapshots?: boolean;
+  readonly snapshotFault?: SnapshotFault;
 }
 
 /** Attacks drawn per seed by --adversary. */
@@ -130,6 +134,8 @@ export interface RaftScenarioResult {
     readonly refusedOther: number;
     /** Disks filled by the nemesis, WAL writes that met ENOSPC, times a WAL reported its disk full, appends refused for it. */
     readonly diskFull: { readonly fills: number; readonly noSpaceErrors: number; readonly walReports: number; readonly refusals: number };
+    /** With --snapshots: snapshots taken, compactions, segments deleted, snapshots sent and installed, restarts from one. */
+    readonly snapshots?: Readonly<Record<string, number>>;
   };
 }
 
@@ -177,6 +183,7 @@ export class RaftCluster {
   private readonly diskFullStats = { fills: 0, walReports: 0, refusals: 0 };
   /** Each disk the nemesis filled, with the fill that holds it (a later fill of the same disk supersedes it). */
   private readonly filledDisks = new Map<SimSegmentDisk, number>();
+  private readonly snapshots: RaftSnapshots | undefined;
   /** A driver's fatal error (a failed port or a broken invariant in the core): ends the run. */
   private fatal: Error | undefined = undefined;
   // Client state.
@@ -216,9 +223,11 @@ export class RaftCluster {
       checkQuorum: prng.chance(0.75),
       recentEntriesMax: prng.pick([1, 16, 1024]),
     };
+    const segmentBytesMax = prng.pick([SEGMENT_BYTES_MIN, 64 * 1024]);
     this.walLimits = {
       ...DEFAULT_WAL_LIMITS,
-      segmentBytesMax: prng.pick([SEGMENT_BYTES_MIN, 64 * 1024]),
+      // With --snapshots, always the smallest segments (compaction deletes whole ones only); the draw is made either way.
+      segmentBytesMax: options.snapshots === true ? SEGMENT_BYTES_MIN : segmentBytesMax,
       cacheBytesMax: prng.pick([0, 1024, 1024 * 1024]),
     };
     this.walTimers = {
@@ -237,6 +246,22 @@ export class RaftCluster {
     this.attacks = adversary === undefined ? [] : (adversary.attacks ?? randomAttacks(new Prng(options.seed ^ 0x5eed), SEEDED_ATTACKS));
     this.network = new SimNetwork<Message>(this.sim, { messagesInFlightMax: 10_000 }, (to, message) => this.deliver(to, message));
     for (let id = 1; id <= options.nodes; id++) this.nodes.push(new SimRaftNode(id, this.newDisk(id), this.newStateFile(id)));
+    this.snapshots =
+      options.snapshots !== true
+        ? undefined
+        : new RaftSnapshots({
+            sim: this.sim,
+            prng: new Prng(options.seed * 7919 + 29),
+            nodes: this.nodes,
+            fault: options.snapshotFault,
+            fsyncMsMax: this.tuning.fsyncMsMax,
+            afterPause: (node, delayMs, action) => this.afterPause(node, delayMs, action),
+            touched: () => {
+              this.promisesTouched = true;
+            },
+            fail: (node, incarnation, error) => this.failIn(node, incarnation, error),
+            voters: () => this.nodes.map((node) => node.id),
+          });
   }
 
   async run(): Promise<RaftScenarioResult> {
@@ -309,6 +334,7 @@ export class RaftCluster {
     this.scheduleClient();
     this.scheduleNemesis();
     this.scheduleAttack(0);
+    this.snapshots?.start(() => this.faultsOn);
   }
 
   /**
@@ -376,6 +402,8 @@ export class RaftCluster {
     node.pausedUntilMs = 0;
     node.appliedIds = new Set();
     node.stateIds = [];
+    node.appliedIndex = 0n;
+    node.receivedSnapshots.clear();
     const incarnation = node.incarnation;
     this.promisesTouched = true;
     const observer = {
@@ -389,7 +417,14 @@ export class RaftCluster {
     const mounted = node.disk.mount(`n${node.id}/wal`);
     const files = this.options.fileFaults?.ackBeforeDurable === true ? ackBeforeDurable(mounted) : mounted;
     Wal.openFiles(files, this.walLimits, observer, { createIfMissing: true, timers: this.walTimers }).then(
-      ({ wal, report }) => {
+      async ({ wal, report }) => {
+        if (node.incarnation !== incarnation) return;
+        try {
+          await this.snapshots?.reconcile(node, wal);
+        } catch (error: unknown) {
+          this.failIn(node, incarnation, error);
+          return;
+        }
         if (node.incarnation !== incarnation) return;
         try {
           this.recovered(node, wal, report);
@@ -417,14 +452,22 @@ export class RaftCluster {
     if (wal.lastLsn < node.durableFloor) {
       throw new InvariantViolation(`durability: n${node.id}'s WAL recovered to ${wal.lastLsn}, but ${node.durableFloor} was durable`);
     }
-    const hardState = node.stateFile.durable;
+    const snapshot = this.snapshots === undefined ? undefined : node.snapshotFile;
+    const durableHardState = node.stateFile.durable;
+    // As openReplication: the snapshot holds committed entries only; the hard state's commit may lag behind it.
+    const snapshotIndex = snapshot?.meta.index ?? 0n;
+    const hardState = durableHardState.commit < snapshotIndex ? { ...durableHardState, commit: snapshotIndex } : durableHardState;
     const storage = new WalStorage(wal, hardState, this.tuning.recentEntriesMax);
+    if (snapshot !== undefined) {
+      storage.setSnapshot(snapshot.meta);
+      node.restoreState(snapshot);
+    }
     const logWriter = new WalLogWriter(wal, storage, sharedSilentLogger());
     node.storage = storage;
     node.logWriter = logWriter;
     node.wal = wal;
     node.durableFloor = wal.lastLsn;
-    this.checker.onRecover(node.id, recoveredLog(wal));
+    this.checker.onRecover(node.id, recoveredLog(wal), this.snapshots === undefined ? 1n : wal.firstLsn);
     const raft = new RaftDriver({
       config: {
         ...DEFAULT_RAFT_CONFIG,
@@ -439,7 +482,7 @@ export class RaftCluster {
         bytesPerMessageMax: 512,
         uncommittedEntriesMax: 256,
         committedEntriesPerReadyMax: 16,
-        appliedIndex: 0n,
+        appliedIndex: snapshotIndex,
         ...(this.options.faults === undefined ? {} : { testOnlyFaults: this.options.faults }),
       },
       storage,
@@ -520,9 +563,15 @@ export class RaftCluster {
       hardState: new RaftStateFileWriter(`n${node.id}`, identity, storage, node.stateFile.write, (ms) =>
         this.sleepIn(node, incarnation, ms),
       ),
+      ...(this.snapshots === undefined ? {} : { snapshots: this.snapshots.installer(node, incarnation) }),
       transport: {
         send: (messages) => {
           for (const message of messages) {
+            if (message.type === "snapshot" && this.snapshots !== undefined) {
+              this.snapshots.sending(node, message, (outcome) => {
+                if (alive()) node.raft?.reportSnapshot(message.to, outcome);
+              });
+            }
             // Under attack, every message a replica sends must still fit the wire (a term past its range would not).
             if (this.attacks.length > 0 && message.type !== "snapshot") RaftMessage.encode(messageToWire(message));
             this.network.send(node.id, message.to, message);
@@ -586,6 +635,7 @@ export class RaftCluster {
       node.disk = this.newDisk(node.id);
       node.stateFile = this.newStateFile(node.id);
       node.durableFloor = 0n;
+      node.snapshotFile = undefined;
       node.blank = true;
       this.diskWipes++;
     }
@@ -601,12 +651,14 @@ export class RaftCluster {
       return;
     }
     this.sim.trace(describeMessage(message));
+    this.snapshots?.arriving(node, message);
     node.raft.step(message);
     if (message.type === "vote") this.maybeCrashVoter(node);
   }
 
   private apply(node: SimRaftNode, entry: Entry): void {
     this.checker.onApply(node.id, entry);
+    node.appliedIndex = entry.index;
     if (entry.kind !== "normal") return;
     const id = proposalIdOf(entry.data);
     // The application dedupes on the proposal id: a re-proposed id applies once.
@@ -850,6 +902,7 @@ export class RaftCluster {
 
   private checkStep(): void {
     if (this.fatal !== undefined) throw this.fatal;
+    this.snapshots?.check();
     for (const node of this.nodes) {
       if (node.raft === undefined) continue;
       const status = node.raft.status();
@@ -918,8 +971,20 @@ export class RaftCluster {
       }
       if (new Set(node.stateIds).size !== node.stateIds.length) throw new InvariantViolation(`final: n${node.id} applied an id twice`);
     }
+    if (this.snapshots !== undefined) {
+      // State after a snapshot must equal state by the log: every node holds the same ids in the same order.
+      const state = reference.stateIds.join(",");
+      for (const node of this.nodes) {
+        if (node.stateIds.join(",") !== state)
+          throw new InvariantViolation(
+            `final: n${node.id}'s state (${node.stateIds.length} ids) differs from n1's (${reference.stateIds.length})`,
+          );
+      }
+    }
     for (const id of this.acked) {
-      if ((counts.get(id) ?? 0) < 1) throw new InvariantViolation(`durability: acknowledged p${id} is not in the committed log`);
+      // A compacted log holds the older ids in its snapshot: the applied state is the reference then.
+      const inLog = (counts.get(id) ?? 0) >= 1 || (this.snapshots !== undefined && reference.appliedIds.has(id));
+      if (!inLog) throw new InvariantViolation(`durability: acknowledged p${id} is not in the committed log`);
       for (const node of this.nodes) {
         if (!node.appliedIds.has(id)) throw new InvariantViolation(`durability: n${node.id} did not apply acknowledged p${id}`);
       }
@@ -936,6 +1001,11 @@ export class RaftCluster {
       this.options.blankVoterAfterWipe === true ? " --fault blank-voter-after-wipe" : "",
       this.options.diskWipes === true ? " --disk-wipes" : "",
       this.options.diskFull === true ? " --disk-full" : "",
+      this.options.snapshotFault !== undefined
+        ? ` --fault ${this.options.snapshotFault}`
+        : this.options.snapshots === true
+          ? " --snapshots"
+          : "",
       this.options.adversary === undefined
         ? ""
         : this.options.adversary.attacks === undefined
@@ -971,6 +1041,7 @@ export class RaftCluster {
           ...this.diskFullStats,
           noSpaceErrors: this.nodes.reduce((sum, node) => sum + node.disk.stats.noSpaceErrors, 0),
         },
+        ...(this.snapshots === undefined ? {} : { snapshots: { ...this.snapshots.stats } }),
       },
     };
   }

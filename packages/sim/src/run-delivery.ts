@@ -5,6 +5,7 @@ import { runDeliveryScenario, shrinkDeliveryFailure } from "./delivery-cluster";
 import type { DeliveryScenarioOptions, DeliveryScenarioResult } from "./delivery-cluster";
 import type { BrokenDecision } from "./delivery-shard";
 import type { BrokenPlayer } from "./delivery-player";
+import type { LifecycleFault } from "./delivery-lifecycle";
 import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
 
 /**
@@ -15,6 +16,7 @@ import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
 
 const BROKEN_DECISIONS: readonly BrokenDecision[] = ["apply-any-newer", "non-atomic-applied-lsn"];
 const BROKEN_PLAYERS: readonly BrokenPlayer[] = ["ignore-recovery-term"];
+const LIFECYCLE_FAULTS: readonly LifecycleFault[] = ["trim-one-past"];
 
 function describe(result: DeliveryScenarioResult): string {
   const { stats } = result;
@@ -50,6 +52,8 @@ interface RunDeliveryOptions extends SeedOptions {
   logstoreReplicas: number;
   brokenDecision?: BrokenDecision;
   brokenPlayer?: BrokenPlayer;
+  lifecycle: boolean;
+  fault?: LifecycleFault;
   shrink: boolean;
 }
 
@@ -81,6 +85,14 @@ function parseOptions(argv: readonly string[]): RunDeliveryOptions {
     .addOption(
       new Option("--broken-player <name>", "TEST-ONLY broken LogPlayer transport").choices(BROKEN_PLAYERS).env("LP_SIM_BROKEN_PLAYER"),
     )
+    .addOption(
+      envOption(
+        "--no-lifecycle",
+        "no storage lifecycle (by default the LogStore trims by the production rule, shards take backups and lose their database)",
+        "LP_SIM_NO_LIFECYCLE",
+      ),
+    )
+    .addOption(new Option("--fault <name>", "TEST-ONLY broken trimming").choices(LIFECYCLE_FAULTS).env("LP_SIM_FAULT"))
     .addOption(envOption("--no-shrink", "print the failing run as found, without shrinking its steps", "LP_SIM_NO_SHRINK"));
   return parseFlags(configured, argv).opts<RunDeliveryOptions>();
 }
@@ -95,6 +107,8 @@ async function main(argv: readonly string[]): Promise<void> {
     logstoreReplicas: Number(options.logstoreReplicas) === 1 ? 1 : 3,
     ...(options.brokenDecision === undefined ? {} : { brokenDecision: options.brokenDecision }),
     ...(options.brokenPlayer === undefined ? {} : { brokenPlayer: options.brokenPlayer }),
+    ...(options.lifecycle === false ? { lifecycle: false } : {}),
+    ...(options.fault === undefined ? {} : { lifecycleFault: options.fault }),
   };
   const run = await runSeeds(
     options,

@@ -17,12 +17,17 @@ import { addSeedOptions, runSeeds, type SeedOptions } from "./seed-cli";
  * Test-only faults of the core (`faults`), of the LogStore's Raft driver (`driverFaults`), under its WAL
  * (`fileFaults`), and of its start on an empty data directory (`blankVoterAfterWipe`, with disk wipes).
  */
-const FAULTS: Record<string, Pick<RaftScenarioOptions, "faults" | "driverFaults" | "fileFaults" | "blankVoterAfterWipe" | "diskWipes">> = {
+const FAULTS: Record<
+  string,
+  Pick<RaftScenarioOptions, "faults" | "driverFaults" | "fileFaults" | "blankVoterAfterWipe" | "diskWipes" | "snapshots" | "snapshotFault">
+> = {
   "unsafe-commit-previous-term": { faults: { unsafeCommitPreviousTermEntries: true } },
   "skip-log-matching-check": { faults: { skipLogMatchingCheck: true } },
   "send-before-persist": { driverFaults: { sendBeforePersist: true } },
   "ack-before-durable": { fileFaults: { ackBeforeDurable: true } },
   "blank-voter-after-wipe": { blankVoterAfterWipe: true, diskWipes: true },
+  "install-without-persist": { snapshots: true, snapshotFault: "install-without-persist" },
+  "compact-above-applied": { snapshots: true, snapshotFault: "compact-above-applied" },
 };
 
 function describe(result: RaftScenarioResult): string {
@@ -38,7 +43,12 @@ function describe(result: RaftScenarioResult): string {
     (stats.diskFull.fills > 0
       ? `, disk full: ${stats.diskFull.fills} fills, ${stats.diskFull.noSpaceErrors} ENOSPC, ${stats.diskFull.walReports} WAL reports, ` +
         `${stats.diskFull.refusals} appends refused`
-      : "")
+      : "") +
+    (stats.snapshots === undefined
+      ? ""
+      : `, snapshots: ${Object.entries(stats.snapshots)
+          .map(([name, count]) => `${name} ${count}`)
+          .join(", ")}`)
   );
 }
 
@@ -61,6 +71,7 @@ interface RunRaftOptions extends SeedOptions {
   adversary?: boolean;
   diskFull?: boolean;
   membership?: boolean;
+  snapshots?: boolean;
 }
 
 function parseOptions(argv: readonly string[]): RunRaftOptions {
@@ -97,6 +108,13 @@ function parseOptions(argv: readonly string[]): RunRaftOptions {
         "membership changes under crashes and partitions: learners added, caught up and promoted, voters (the leader too) removed",
         "LP_SIM_MEMBERSHIP",
       ),
+    )
+    .addOption(
+      envOption(
+        "--snapshots",
+        "nodes compact their logs (snapshot at the applied index, WAL segments deleted) and leaders send InstallSnapshot",
+        "LP_SIM_SNAPSHOTS",
+      ),
     );
   return parseFlags(configured, argv).opts<RunRaftOptions>();
 }
@@ -120,9 +138,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const diskWipes = options.diskWipes === true ? { diskWipes: true } : {};
   const adversary = options.adversary === true ? { adversary: {} } : {};
   const diskFull = options.diskFull === true ? { diskFull: true } : {};
+  const snapshots = options.snapshots === true ? { snapshots: true } : {};
   const run = await runSeeds(
     options,
-    (seed) => runRaftScenario({ seed, steps, nodes, ...faults, ...diskWipes, ...adversary, ...diskFull }),
+    (seed) => runRaftScenario({ seed, steps, nodes, ...snapshots, ...faults, ...diskWipes, ...adversary, ...diskFull }),
     describe,
   );
   if (run.failed) return;

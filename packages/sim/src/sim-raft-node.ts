@@ -5,6 +5,7 @@ import type { Entry, NodeId } from "@logplayer/raft";
 import type { SimDisk as SimSegmentDisk, Wal } from "@logplayer/wal";
 import type { LogView, RecoveredEntry } from "./raft-checker";
 import type { SimRaftStateFile } from "./sim-raft-state-file";
+import type { SimSnapshot } from "./raft-snapshots";
 
 // One replica of the Raft scenario (raft-cluster.ts) and how its log's entries are named.
 
@@ -77,6 +78,12 @@ export class SimRaftNode implements LogView {
   blank = false;
   /** A paused process (GC pause, SIGSTOP) does nothing until then, then catches up. */
   pausedUntilMs = 0;
+  /** The index of the last entry applied to stateIds (or the snapshot's, after one was loaded or installed). */
+  appliedIndex = 0n;
+  /** snapshot.bin (--snapshots): survives a crash, not a disk wipe. */
+  snapshotFile: SimSnapshot | undefined = undefined;
+  /** Snapshots received and not yet installed: memory only. */
+  readonly receivedSnapshots = new Map<bigint, SimSnapshot>();
 
   constructor(
     readonly id: NodeId,
@@ -89,29 +96,44 @@ export class SimRaftNode implements LogView {
     return this.storage?.lastIndex() ?? 0n;
   }
 
+  /** The first index the log still holds (1 until compacted). */
+  firstIndex(): bigint {
+    return this.storage?.firstIndex() ?? 1n;
+  }
+
+  /** The application state becomes a snapshot's (a restart from it, or an install). */
+  restoreState(snapshot: SimSnapshot): void {
+    this.stateIds = [...snapshot.stateIds];
+    this.appliedIds = new Set(snapshot.stateIds);
+    this.appliedIndex = snapshot.meta.index;
+  }
+
   term(index: bigint): bigint | undefined {
     return index <= this.lastIndex() ? this.storage?.term(index) : undefined;
   }
 
   entryKey(index: bigint): string | undefined {
-    if (index < 1n || index > this.lastIndex()) return undefined;
+    if (index < this.firstIndex() || index > this.lastIndex()) return undefined;
     const entry = this.storage?.entries(index, index + 1n, READ_BYTES_ALL)[0];
     return entry === undefined ? undefined : entryKey(entry);
   }
 
-  /** The whole log, durable or not. */
+  /** The whole log it still holds (from its first index), durable or not. */
   allEntries(): readonly Entry[] {
     const last = this.lastIndex();
-    return this.storage === undefined || last === 0n ? [] : this.storage.entries(1n, last + 1n, READ_BYTES_ALL);
+    const first = this.firstIndex();
+    return this.storage === undefined || last < first ? [] : this.storage.entries(first, last + 1n, READ_BYTES_ALL);
   }
 }
 
 /** Every record a freshly opened Wal holds, as the checker keys them. */
 export function recoveredLog(wal: Wal): RecoveredEntry[] {
   const log: RecoveredEntry[] = [];
-  while (BigInt(log.length) < wal.lastLsn) {
-    const read = wal.readRangeSync(BigInt(log.length) + 1n, wal.lastLsn, READ_BYTES_ALL, Number.MAX_SAFE_INTEGER);
-    assert(read.length > 0, `sim: a WAL read from ${log.length + 1} returned nothing`);
+  const first = wal.firstLsn;
+  while (first + BigInt(log.length) <= wal.lastLsn) {
+    const from = first + BigInt(log.length);
+    const read = wal.readRangeSync(from, wal.lastLsn, READ_BYTES_ALL, Number.MAX_SAFE_INTEGER);
+    assert(read.length > 0, `sim: a WAL read from ${from} returned nothing`);
     for (const entry of read) log.push({ index: entry.lsn, term: entry.term, key: recordKey(entry) });
   }
   return log;

@@ -1,34 +1,7 @@
 import { Metadata } from "@grpc/grpc-js";
 import { LpError, Status, type Logger } from "@logplayer/common";
+import { TrimPointGatherer } from "@logplayer/delivery";
 import type { LogStoreClient, ShardClient, ShardStatusResponse } from "@logplayer/proto";
-
-/**
- * The trim point as the LogPlayer gathers it: the lowest restorable LSN over
- * every shard of the shard map. Undefined while any shard has never reported:
- * a shard the LogPlayer knows nothing about pins the point at 0.
- */
-export class TrimPointGatherer {
-  readonly #restorable: (bigint | undefined)[];
-
-  constructor(shardCount: number) {
-    this.#restorable = Array.from({ length: shardCount }, () => undefined);
-  }
-
-  /** The shard's latest restorable LSN (it may go down: a shard restored from an older backup). */
-  update(shardId: number, restorableLsn: bigint): void {
-    if (shardId < 0 || shardId >= this.#restorable.length) return;
-    this.#restorable[shardId] = restorableLsn;
-  }
-
-  get trimPoint(): bigint | undefined {
-    let low: bigint | undefined;
-    for (const lsn of this.#restorable) {
-      if (lsn === undefined) return undefined;
-      if (low === undefined || lsn < low) low = lsn;
-    }
-    return low;
-  }
-}
 
 export interface TrimReporterOptions {
   readonly clusterId: string;

@@ -29,7 +29,7 @@ import { DEFAULT_SNAPSHOT_TRANSFER_LIMITS } from "./replication/snapshot-transfe
 import { startLogStore, type LogStoreOptions } from "./start-logstore";
 import { parseByteSize, parseDuration } from "./trim/retention-flags";
 import { DEFAULT_TRIM_PASS_INTERVAL_MS } from "./trim/start-trimming";
-import { RAFT_CATCH_UP_ENTRIES_DEFAULT } from "./trim/trim-rule";
+import { RAFT_CATCH_UP_ENTRIES_DEFAULT } from "@logplayer/delivery";
 import { DEFAULT_WAL_LIMITS, SEGMENT_BYTES_LIMIT, SEGMENT_BYTES_MIN } from "@logplayer/wal";
 
 // Graceful shutdown is bounded to about 5 s: open calls get this long, then

@@ -207,7 +207,7 @@ export class LogStoreNode {
     return this.#membership;
   }
 
-  /** A LogPlayer's trim point: checked, persisted, then acted on (see trim/trim-rule.ts). */
+  /** A LogPlayer's trim point: checked, persisted, then acted on (see trim-rule.ts in @logplayer/delivery). */
   async reportTrimPoint(request: ReportTrimPointRequest): Promise<ReportTrimPointResponse> {
     if (this.#stopping) throw unavailable("the LogStore is shutting down");
     const { trimmer } = this.#config;

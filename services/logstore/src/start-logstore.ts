@@ -49,7 +49,7 @@ import { createLogStoreService, LogStoreNode } from "./server";
 import { lockDataDir } from "@logplayer/data-dir-lock";
 import { Wal, type WalLimits, type WalObserver } from "@logplayer/wal";
 import { DEFAULT_TRIM_PASS_INTERVAL_MS, startTrimming, type RunningTrimmer, type TrimOptions } from "./trim/start-trimming";
-import { NO_RETENTION, RAFT_CATCH_UP_ENTRIES_DEFAULT, raftTrimFloor } from "./trim/trim-rule";
+import { NO_RETENTION, RAFT_CATCH_UP_ENTRIES_DEFAULT, raftTrimFloor } from "@logplayer/delivery";
 
 /** The WAL lives in this subdirectory of the data directory, next to cluster.json. */
 export const WAL_DIRECTORY = "wal";

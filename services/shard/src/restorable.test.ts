@@ -1,23 +1,4 @@
-import { checkpointMadeDurable, currentRestorableLsn, restorableLsn } from "./restorable";
-
-describe("restorableLsn", () => {
-  it("is the durable LSN when backups are off", () => {
-    expect(restorableLsn(40n, undefined)).toBe(40n);
-    expect(restorableLsn(0n, undefined)).toBe(0n);
-  });
-
-  it("is the newest backup's LSN when backups are on and the live file is durable further", () => {
-    expect(restorableLsn(90n, 60n)).toBe(60n);
-  });
-
-  it("never passes the durable LSN, even with a newer backup", () => {
-    expect(restorableLsn(50n, 70n)).toBe(50n);
-  });
-
-  it("pins at 0 for a shard with backups on and none taken yet", () => {
-    expect(restorableLsn(90n, 0n)).toBe(0n);
-  });
-});
+import { checkpointMadeDurable, currentRestorableLsn } from "./restorable";
 
 describe("currentRestorableLsn", () => {
   const store = { durableLsn: 90n };

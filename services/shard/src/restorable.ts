@@ -1,21 +1,4 @@
-/**
- * The LSN this shard can be restored to without the log: every entry at or
- * below it survives a power cut of this machine (its durable applied LSN) or
- * is in a backup of the shard (the newest backup's LSN). The LogStore may trim
- * its log up to the minimum of this over every shard and never further
- * (docs/storage-lifecycle.md, "Trimming").
- *
- * `newestBackupLsn` is undefined when backups are off. With backups on, the
- * backup is the restore path for a lost database, so its LSN bounds the point
- * even when the live file is durable further (trimming past the backup would
- * leave a lost database nothing to come back from); and the durable LSN still
- * bounds it when a backup is newer than the last checkpoint, so that a power
- * cut is still served from the log rather than forcing a restore.
- */
-export function restorableLsn(durableLsn: bigint, newestBackupLsn: bigint | undefined): bigint {
-  if (newestBackupLsn === undefined) return durableLsn;
-  return newestBackupLsn < durableLsn ? newestBackupLsn : durableLsn;
-}
+import { restorableLsn } from "@logplayer/delivery";
 
 /** What the restorable LSN needs to know of the shard's backups (ShardBackups). */
 export interface BackupsView {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { assert } from "@logplayer/common";
 import { parseSegmentFileName, type Wal } from "@logplayer/wal";
 import { writeFileAtomically } from "../atomic-file";
-import type { SegmentSummary } from "./trim-rule";
+import type { SegmentSummary } from "@logplayer/delivery";
 import type { LogCompactor, TrimPointStore } from "./trimmer";
 
 /** The trim point's file in the data directory, next to cluster.json. */

@@ -1,7 +1,7 @@
 import { Gauge, type Logger, type Registry } from "@logplayer/common";
 import type { Wal } from "@logplayer/wal";
 import { TrimPointFile, WalCompactor } from "./node-trim-ports";
-import type { RetentionPolicy } from "./trim-rule";
+import type { RetentionPolicy } from "@logplayer/delivery";
 import { Trimmer } from "./trimmer";
 
 export interface TrimOptions {

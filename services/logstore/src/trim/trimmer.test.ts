@@ -1,5 +1,5 @@
 import { silentLogger } from "@logplayer/common";
-import { NO_RAFT_FLOOR, NO_RETENTION, type SegmentSummary } from "./trim-rule";
+import { NO_RAFT_FLOOR, NO_RETENTION, type SegmentSummary } from "@logplayer/delivery";
 import { Trimmer, type LogCompactor, type TrimPointStore } from "./trimmer";
 
 /** A WAL of segments of 10 entries from LSN 1, deleting as asked. */

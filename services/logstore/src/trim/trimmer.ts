@@ -1,5 +1,12 @@
 import type { Logger } from "@logplayer/common";
-import { judgeTrimReport, trimThroughLsn, type RetentionPolicy, type SegmentSummary, type TrimReport } from "./trim-rule";
+import {
+  judgeTrimReport,
+  trimBound,
+  trimThroughLsn,
+  type RetentionPolicy,
+  type SegmentSummary,
+  type TrimReport,
+} from "@logplayer/delivery";
 
 /** The WAL's side of trimming: what segments it has, and deleting the oldest. */
 export interface LogCompactor {
@@ -101,9 +108,7 @@ export class Trimmer {
     const { compactor, retention, commitLsn, raftFloor, nowMs, logger } = this.#options;
     const segments = await compactor.segments();
     this.#walBytes = segments.reduce((sum, segment) => sum + segment.bytes, 0);
-    const floor = raftFloor();
-    const bound = floor < this.#trimPoint ? floor : this.#trimPoint;
-    const through = trimThroughLsn(segments, bound, commitLsn(), retention, nowMs());
+    const through = trimThroughLsn(segments, trimBound(this.#trimPoint, raftFloor()), commitLsn(), retention, nowMs());
     if (through < compactor.firstLsn) return;
     const firstBefore = compactor.firstLsn;
     await compactor.compactTo(through);

@@ -1,18 +1,72 @@
 /**
- * When the LogStore may give up WAL entries: pure decisions, no I/O, time as
- * an input. The rule (docs/storage-lifecycle.md, "Trimming"):
+ * The storage lifecycle's trim rule, pure (no I/O, time as an input): which
+ * log entries the LogStore may delete. One place for the shard's side (what
+ * a shard can be restored to), the LogPlayer's (the minimum over every
+ * shard), the LogStore's (checking a report, choosing whole segments) and
+ * the simulator's, which runs this same code (docs/storage-lifecycle.md,
+ * "Trimming"):
  *
- * - The trim point T is the lowest restorable LSN over every shard, as a
- *   LogPlayer reported it. Each shard can be restored to an LSN >= T without
- *   the log, so it needs at most the entries above T.
- * - A report is checked before it counts: above the replica's commit LSN it is
- *   refused (no shard can have applied what is not committed), for another
- *   shard count it is refused, and below the current point it changes nothing:
- *   the point never moves back.
+ * - A shard's restorable LSN is its durable applied LSN, or, with backups on,
+ *   the lower of that and its newest backup's LSN (`restorableLsn`).
+ * - The trim point T is the lowest restorable LSN over every shard
+ *   (`TrimPointGatherer`); a shard never heard from pins it. Each shard can be
+ *   restored to an LSN >= T without the log, so it needs at most the entries
+ *   above T.
+ * - A report is checked before it counts (`judgeTrimReport`): above the
+ *   replica's commit LSN it is refused (no shard can have applied what is not
+ *   committed), for another shard count it is refused, and below the current
+ *   point it changes nothing: the point never moves back.
+ * - Raft may hold more back for a peer that is only a little behind
+ *   (`raftTrimFloor`; `trimBound` combines it with T).
  * - Only whole segments go, oldest first, each only when every entry in it is
- *   at or below T and at or below the commit LSN, when the retention policy
- *   lets it go, and never the segment being written.
+ *   at or below the bound and at or below the commit LSN, when the retention
+ *   policy lets it go, and never the segment being written (`trimThroughLsn`).
  */
+
+/**
+ * The LSN a shard can be restored to without the log: every entry at or
+ * below it survives a power cut of its machine (its durable applied LSN) or
+ * is in a backup of the shard (the newest backup's LSN).
+ *
+ * `newestBackupLsn` is undefined when backups are off. With backups on, the
+ * backup is the restore path for a lost database, so its LSN bounds the point
+ * even when the live file is durable further (trimming past the backup would
+ * leave a lost database nothing to come back from); and the durable LSN still
+ * bounds it when a backup is newer than the last checkpoint, so that a power
+ * cut is still served from the log rather than forcing a restore.
+ */
+export function restorableLsn(durableLsn: bigint, newestBackupLsn: bigint | undefined): bigint {
+  if (newestBackupLsn === undefined) return durableLsn;
+  return newestBackupLsn < durableLsn ? newestBackupLsn : durableLsn;
+}
+
+/**
+ * The trim point as a LogPlayer gathers it: the lowest restorable LSN over
+ * every shard of the shard map. Undefined while any shard has never reported:
+ * a shard nobody knows anything about pins the point at 0.
+ */
+export class TrimPointGatherer {
+  readonly #restorable: (bigint | undefined)[];
+
+  constructor(shardCount: number) {
+    this.#restorable = Array.from({ length: shardCount }, () => undefined);
+  }
+
+  /** The shard's latest restorable LSN (it may go down: a shard restored from an older backup). */
+  update(shardId: number, restorableLsn: bigint): void {
+    if (shardId < 0 || shardId >= this.#restorable.length) return;
+    this.#restorable[shardId] = restorableLsn;
+  }
+
+  get trimPoint(): bigint | undefined {
+    let low: bigint | undefined;
+    for (const lsn of this.#restorable) {
+      if (lsn === undefined) return undefined;
+      if (low === undefined || lsn < low) low = lsn;
+    }
+    return low;
+  }
+}
 
 /** One WAL segment as the trimmer sees it, oldest first in a list. */
 export interface SegmentSummary {
@@ -85,6 +139,11 @@ export function trimThroughLsn(
     through = segment.lastLsn;
   }
   return through;
+}
+
+/** What a trim pass may delete through before segments are considered: the lower of the trim point and the Raft floor. */
+export function trimBound(trimPoint: bigint, raftFloor: bigint): bigint {
+  return raftFloor < trimPoint ? raftFloor : trimPoint;
 }
 
 /** Raft's view, as ReplicatedLog.status() gives it. */

@@ -1,4 +1,13 @@
-import { judgeTrimReport, NO_RAFT_FLOOR, NO_RETENTION, raftTrimFloor, trimThroughLsn, type SegmentSummary } from "./trim-rule";
+import {
+  judgeTrimReport,
+  NO_RAFT_FLOOR,
+  NO_RETENTION,
+  raftTrimFloor,
+  restorableLsn,
+  trimBound,
+  trimThroughLsn,
+  type SegmentSummary,
+} from "./trim-rule";
 
 /** Segments of `size` entries each from LSN 1, the last one active up to `lastLsn`; written at `writtenMs[i]` (default 0). */
 function segments(size: number, lastLsn: number, bytes = 100, writtenMs: readonly number[] = []): SegmentSummary[] {
@@ -97,5 +106,31 @@ describe("raftTrimFloor", () => {
 
   it("does not bound a follower: should it lead, it sends snapshots too", () => {
     expect(raftTrimFloor({ role: "follower", replicas: replicas(90, 90, 90) }, false, 100)).toBe(NO_RAFT_FLOOR);
+  });
+});
+
+describe("restorableLsn", () => {
+  it("is the durable LSN when backups are off", () => {
+    expect(restorableLsn(40n, undefined)).toBe(40n);
+    expect(restorableLsn(0n, undefined)).toBe(0n);
+  });
+
+  it("is the newest backup's LSN when backups are on and the live file is durable further", () => {
+    expect(restorableLsn(90n, 60n)).toBe(60n);
+  });
+
+  it("never passes the durable LSN, even with a newer backup", () => {
+    expect(restorableLsn(50n, 70n)).toBe(50n);
+  });
+
+  it("pins at 0 for a shard with backups on and none taken yet", () => {
+    expect(restorableLsn(90n, 0n)).toBe(0n);
+  });
+});
+
+describe("trimBound", () => {
+  it("is the lower of the trim point and the Raft floor", () => {
+    expect(trimBound(50n, NO_RAFT_FLOOR)).toBe(50n);
+    expect(trimBound(50n, 20n)).toBe(20n);
   });
 });

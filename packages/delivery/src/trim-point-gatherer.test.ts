@@ -1,4 +1,4 @@
-import { TrimPointGatherer } from "./trim-reporter";
+import { TrimPointGatherer } from "./trim-rule";
 
 describe("TrimPointGatherer", () => {
   it("has no trim point until every shard has reported: a silent shard pins it", () => {
