@@ -443,6 +443,26 @@ describe("overflow, gaps and dummies", () => {
     expect(d.takeCommands().find((c) => c.kind === "recoveryRead")).toMatchObject({ fromLsn: 2n, toLsn: 4n, retry: true });
   });
 
+  // Found by the delivery simulator with trimming (seed 2): a gap report older than an ack started the range at 46
+  // while the shard had applied 46; the log was then trimmed to start at 47, and re-reading from 46 failed forever.
+  test("a retried recovery read starts after what the shard acknowledged meanwhile", () => {
+    const d = started();
+    for (let lsn = 1n; lsn <= 6n; lsn++) d.dispatch(entry(lsn, [0]), 0n);
+    const term = d.connected(0, 0n);
+    expect(d.takeCommands().find((c) => c.kind === "recoveryRead")).toMatchObject({ fromLsn: 1n, toLsn: 6n });
+    d.ack(0, term, 3n);
+    d.recoveryFailed(0, term);
+    expect(d.takeCommands().find((c) => c.kind === "recoveryRead")).toMatchObject({ fromLsn: 4n, toLsn: 6n, retry: true });
+    d.recoveryEntries(
+      0,
+      term,
+      [4n, 5n, 6n].map((lsn) => entry(lsn, [0])),
+      0n,
+    );
+    // The catch-up chain follows the shard's acknowledged position.
+    expect(sends(d.takeCommands()).flatMap((s) => s.parts.map((p) => [p.prevLsn, p.lsn]))[0]).toEqual([3n, 4n]);
+  });
+
   // Found by the delivery simulator (packages/sim, seed 100187): every entry of the last
   // chunk arrived, then the read failed (its end was lost). With nothing left to read, the
   // retry asked for nothing and the target stayed in RF, its normal queue never sent.

@@ -457,6 +457,13 @@ export class TargetQueue {
     const recovery = this.#recovery;
     assert(recovery !== null && recovery.chunkToLsn !== null, "retry without a recovery read");
     recovery.chunkToLsn = null;
+    // The shard acknowledged past where the range starts (a gap report older than an ack started it): every part read
+    // so far lies below nextLsn and is acknowledged, so the re-read starts after the ack. Re-reading entries the shard
+    // holds would be harmless, but the log may be trimmed below them: a read of them fails forever.
+    if (this.#catchUp.length === 0 && recovery.nextLsn <= this.#lastAck) {
+      recovery.nextLsn = this.#lastAck + 1n;
+      this.#catchUpPrevLsn = this.#lastAck;
+    }
     if (recovery.nextLsn > recovery.toLsn) {
       // Every entry of the range already arrived; only the read's end was lost. Without
       // this the target would stay in RF with nothing left to read, its normal queue unsent.
