@@ -31,9 +31,11 @@ import type { Simulator } from "./simulator";
  *   snapshot.bin (the WAL is still emptied), so a restart finds a log that
  *   starts after entries nothing holds;
  * - "compact-above-applied": compaction deletes WAL segments above the
- *   snapshot's index (through the last written entry).
+ *   snapshot's index (through the last written entry);
+ * - "install-during-compaction": an install does not wait for a compaction
+ *   under way, whose older snapshot can then land over the installed one.
  */
-export type SnapshotFault = "install-without-persist" | "compact-above-applied";
+export type SnapshotFault = "install-without-persist" | "compact-above-applied" | "install-during-compaction";
 
 /** snapshot.bin: the Raft metadata and the application state (the proposal ids applied, in order) at `meta.index`. */
 export interface SimSnapshot {
@@ -74,6 +76,8 @@ export class RaftSnapshots {
   readonly #compacting = new Set<SimRaftNode>();
   /** Nodes whose WAL is being emptied by an install (its first LSN is undefined until that ends). */
   readonly #installing = new Set<Wal>();
+  /** Nodes with an install under way, by the incarnation that began it: a compaction waits for it (one chain). */
+  readonly #installPending = new Map<SimRaftNode, number>();
 
   constructor(private readonly env: SnapshotEnv) {}
 
@@ -96,6 +100,7 @@ export class RaftSnapshots {
     const storage = node.storage;
     // Not while an install empties the WAL (its first LSN is undefined until that ends).
     if (wal === undefined || storage === undefined || this.#compacting.has(node) || this.#installing.has(wal)) return;
+    if (this.#installPending.get(node) === node.incarnation && this.env.fault !== "install-during-compaction") return;
     const applied = node.appliedIndex;
     const current = node.snapshotFile?.meta.index ?? 0n;
     if (applied === 0n) return;
@@ -175,31 +180,45 @@ export class RaftSnapshots {
           done(new Error(`asked to install snapshot ${meta.term}/${meta.index}, which n${node.id} did not receive`));
           return;
         }
-        this.env.afterPause(node, this.env.prng.between(0, this.env.fsyncMsMax), () => {
-          if (node.incarnation !== incarnation) return;
-          if (this.env.fault !== "install-without-persist") node.snapshotFile = received;
-          this.env.touched();
-          this.#installing.add(wal);
-          wal.resetAfter(meta.index).then(
-            () => {
-              this.env.touched();
-              this.#installing.delete(wal);
-              if (node.incarnation !== incarnation) return;
-              storage.forgetAll();
-              storage.setSnapshot(meta);
-              node.restoreState(received);
-              node.durableFloor = meta.index;
-              node.receivedSnapshots.clear();
-              this.stats.snapshotsInstalled++;
-              this.env.sim.trace(`n${node.id} installs snapshot ${meta.index} (t${meta.term})`);
-              done();
-            },
-            (error: unknown) => {
-              this.#installing.delete(wal);
-              done(error instanceof Error ? error : new Error(String(error)));
-            },
-          );
-        });
+        // As ReplicatedLog: an install waits for a compaction under way (one chain runs both), else a compaction
+        // begun at an older applied index could write its snapshot over this one after the WAL was emptied.
+        this.#installPending.set(node, incarnation);
+        const finish = done;
+        done = (error?: Error): void => {
+          if (this.#installPending.get(node) === incarnation) this.#installPending.delete(node);
+          finish(error);
+        };
+        const whenIdle = (run: () => void): void => {
+          if (!this.#compacting.has(node) || this.env.fault === "install-during-compaction") run();
+          else this.env.sim.schedule(1, () => (node.incarnation === incarnation ? whenIdle(run) : undefined));
+        };
+        whenIdle(() =>
+          this.env.afterPause(node, this.env.prng.between(0, this.env.fsyncMsMax), () => {
+            if (node.incarnation !== incarnation) return;
+            if (this.env.fault !== "install-without-persist") node.snapshotFile = received;
+            this.env.touched();
+            this.#installing.add(wal);
+            wal.resetAfter(meta.index).then(
+              () => {
+                this.env.touched();
+                this.#installing.delete(wal);
+                if (node.incarnation !== incarnation) return;
+                storage.forgetAll();
+                storage.setSnapshot(meta);
+                node.restoreState(received);
+                node.durableFloor = meta.index;
+                node.receivedSnapshots.clear();
+                this.stats.snapshotsInstalled++;
+                this.env.sim.trace(`n${node.id} installs snapshot ${meta.index} (t${meta.term})`);
+                done();
+              },
+              (error: unknown) => {
+                this.#installing.delete(wal);
+                done(error instanceof Error ? error : new Error(String(error)));
+              },
+            );
+          }),
+        );
       },
     };
   }

@@ -28,6 +28,7 @@ const FAULTS: Record<
   "blank-voter-after-wipe": { blankVoterAfterWipe: true, diskWipes: true },
   "install-without-persist": { snapshots: true, snapshotFault: "install-without-persist" },
   "compact-above-applied": { snapshots: true, snapshotFault: "compact-above-applied" },
+  "install-during-compaction": { snapshots: true, snapshotFault: "install-during-compaction" },
 };
 
 function describe(result: RaftScenarioResult): string {
