@@ -1,7 +1,8 @@
 // LogStore replicas as real processes on 127.0.0.1 (build first), plain text: under append load, replicas 4 and 5
 // join (--join, as learners, then promoted by AddMember), the leader is killed -9 in the middle of the second
 // AddMember and the retried call finishes it, then two of the first replicas are removed. Every acknowledged
-// append is in the log exactly once on every remaining replica.
+// append is in the log exactly once on every remaining replica. Then a follower loses its disk, is removed, and comes
+// back under its id as a new member (--join, blank) through the leader's snapshot.
 import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import os from "node:os";
@@ -40,8 +41,9 @@ async function start(id: number, peers: readonly number[], join: boolean): Promi
   const replica = replicas.get(id)!;
   const args = [MAIN, "--data-dir", replica.dataDir, "--listen", `127.0.0.1:${replica.port}`, "--metrics-port", "-1"];
   args.push("--replica-id", String(id), "--peers", peersOf(peers), "--shard-count", "1", "--cluster-id", "membership-test");
-  args.push("--insecure", ...(join ? ["--join"] : []));
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "" } });
+  args.push("--segment-bytes-max", "65536", "--insecure", ...(join ? ["--join"] : []));
+  const env = { PATH: process.env["PATH"] ?? "", LP_TEST_ONLY_COMPACT_ON_SIGUSR2: "1" };
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
   replica.child = child;
   replica.output = "";
   child.stdout!.on("data", (chunk: Buffer) => (replica.output += chunk.toString("utf8")));
@@ -167,10 +169,10 @@ async function onLeader(call: (leaderId: number) => Promise<MembersResponse>): P
   return answer!;
 }
 
-function read(id: number, toLsn: bigint): Promise<LogEntry[]> {
+function read(id: number, toLsn: bigint, fromLsn = 1n): Promise<LogEntry[]> {
   return new Promise((resolve, reject) => {
     const entries: LogEntry[] = [];
-    const call = replicas.get(id)!.client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn: 1n, toLsn, readerId: "test" });
+    const call = replicas.get(id)!.client.read({ protocolVersion: PROTOCOL_VERSION, fromLsn, toLsn, readerId: "test" });
     call.on("data", (response: ReadResponse) => entries.push(...response.entries));
     call.on("error", reject);
     call.on("end", () => resolve(entries));
@@ -224,3 +226,38 @@ it("grows 3 -> 5 under load (a leader killed -9 in the middle of a change), then
     expect((await status(id))!.voters).toEqual(remaining);
   }
 }, 240_000);
+
+it("a follower whose disk was wiped is removed and comes back under its id through the leader's snapshot", async () => {
+  const members = (await status(await waitLeader()))!.voters;
+  const leaderId = await waitLeader();
+  const wiped = members.find((id) => id !== leaderId)!;
+  await kill(wiped);
+  await fs.rm(replicas.get(wiped)!.dataDir, { recursive: true, force: true });
+  await onLeader((id) => removeMember(id, wiped));
+  // Entries the wiped replica never had, then a compaction on the leader: its log no longer starts at 1.
+  const base = 1_000_000n;
+  for (let seq = 1n; seq <= 300n; seq++) await append(leaderId, base + seq);
+  const leaderReplica = replicas.get(leaderId)!;
+  leaderReplica.output = "";
+  leaderReplica.child!.kill("SIGUSR2");
+  let snapshotIndex = 0n;
+  await waitFor("the leader's compaction", () => {
+    const match = /"snapshotIndex":"(\d+)","firstLsn":"(\d+)","segmentsDeleted":(\d+)/.exec(leaderReplica.output);
+    if (match === null) return false;
+    snapshotIndex = BigInt(match[1]!);
+    expect(BigInt(match[2]!)).toBeGreaterThan(1n);
+    return true;
+  });
+  await start(wiped, members, true);
+  const back = await onLeader((id) => addMember(id, wiped));
+  expect(back.members.map((m) => [m.replicaId, m.learner])).toContainEqual([wiped, false]);
+  const last = await append(leaderId, base + 301n);
+  await waitFor("the wiped replica caught up", async () => ((await status(wiped))?.commitLsn ?? 0n) >= last.lsn, { timeoutMs: 60_000 });
+  expect(replicas.get(wiped)!.output).toContain('"msg":"snapshot installed"');
+  // Its log starts after the snapshot and matches the leader's above it.
+  await expect(read(wiped, 1n)).rejects.toMatchObject({ code: 11 });
+  const onLeaderLog = await read(leaderId, last.lsn, snapshotIndex + 1n);
+  const onWiped = await read(wiped, last.lsn, snapshotIndex + 1n);
+  expect(onWiped.map((e) => [e.lsn, e.clientId, e.clientSeq])).toEqual(onLeaderLog.map((e) => [e.lsn, e.clientId, e.clientSeq]));
+  expect((await status(wiped))!.voters).toEqual([...members].sort((a, b) => a - b));
+}, 180_000);
