@@ -491,19 +491,11 @@ export class LogPlayerClient {
     if (request.clientId === "" || request.clientSeq === 0n) {
       throw toClientError(invalidArgument("lookupAppend needs a client id and a client seq > 0"));
     }
-    const deadlineMs = this.#deadlineMs(opts.timeoutMs);
-    const call = (address: string): Promise<LookupAppendResponse> => {
-      const client = this.#channels.logStore(address);
-      const target: CallTarget = {
-        context: `LogStore at ${address}`,
-        deadlineMs,
-        waitForReady: this.#waitForReady(),
-        client,
-        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-      };
-      return callUnary<LookupAppendRequest, LookupAppendResponse>((r, m, o, cb) => client.lookupAppend(r, m, o, cb), request, target);
-    };
-    return toAppendLookup(await this.#callLeader(call, deadlineMs, opts.signal));
+    const lookup =
+      (client: LogStoreClient): UnaryMethod<LookupAppendRequest, LookupAppendResponse> =>
+      (r, m, o, cb) =>
+        client.lookupAppend(r, m, o, cb);
+    return toAppendLookup(await this.#unaryOnLeader(lookup, request, opts));
   }
 
   /**
@@ -514,29 +506,30 @@ export class LogPlayerClient {
    */
   async addMember(replicaId: number, address: string, opts: CallOpts = {}): Promise<MembersResponse> {
     const request: AddMemberRequest = { replicaId, address };
-    return this.#membershipCall((client) => (r, m, o, cb) => client.addMember(r, m, o, cb), request, opts);
+    return this.#unaryOnLeader((client) => (r, m, o, cb) => client.addMember(r, m, o, cb), request, opts);
   }
 
   /** Removes LogStore replica `replicaId` from the cluster (voter or learner), through the leader. Idempotent. */
   async removeMember(replicaId: number, opts: CallOpts = {}): Promise<MembersResponse> {
     const request: RemoveMemberRequest = { replicaId };
-    return this.#membershipCall((client) => (r, m, o, cb) => client.removeMember(r, m, o, cb), request, opts);
+    return this.#unaryOnLeader((client) => (r, m, o, cb) => client.removeMember(r, m, o, cb), request, opts);
   }
 
   /** The LogStore's voters and learners with their addresses, as the leader has them. */
   async listMembers(opts: CallOpts = {}): Promise<MembersResponse> {
     const request: ListMembersRequest = {};
-    return this.#membershipCall((client) => (r, m, o, cb) => client.listMembers(r, m, o, cb), request, opts);
+    return this.#unaryOnLeader((client) => (r, m, o, cb) => client.listMembers(r, m, o, cb), request, opts);
   }
 
-  #membershipCall<Request>(
-    method: (client: LogStoreClient) => UnaryMethod<Request, MembersResponse>,
+  /** One unary LogStore call on the leader, found and followed by #callLeader. */
+  #unaryOnLeader<Request, Response>(
+    method: (client: LogStoreClient) => UnaryMethod<Request, Response>,
     request: Request,
     opts: CallOpts,
-  ): Promise<MembersResponse> {
+  ): Promise<Response> {
     this.#assertOpen();
     const deadlineMs = this.#deadlineMs(opts.timeoutMs);
-    const call = (address: string): Promise<MembersResponse> => {
+    const call = (address: string): Promise<Response> => {
       const client = this.#channels.logStore(address);
       const target: CallTarget = {
         context: `LogStore at ${address}`,
