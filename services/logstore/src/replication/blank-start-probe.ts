@@ -37,11 +37,14 @@ export async function settleBlankStart(options: BlankStartOptions, logger: Logge
     { peers: options.peers.filter((peer) => peer.id !== options.identity.replicaId).map((peer) => peer.id), join: options.join },
     "empty data directory: asking every peer whether this cluster already exists",
   );
-  return askPeersUntil(options, blank, logger, (answers) => {
-    const decision = decideBlankStart(options.identity.replicaId, answers, options.join);
+  return askPeersUntil(options, blank, logger, (answers, probedBy) => {
+    const decision = decideBlankStart(options.identity.replicaId, answers, options.join, probedBy);
     switch (decision.kind) {
       case "bootstrap":
-        logger.info("every peer is blank too: bootstrapping a new cluster");
+        logger.info(
+          { probedBy: [...probedBy] },
+          "every peer is blank too, or formed the cluster after asking this blank replica: starting as a new voter",
+        );
         return { term: 0n, vote: 0, commit: 0n };
       case "rejoin":
         logger.warn(
@@ -87,16 +90,25 @@ async function askPeersUntil<T>(
   options: BlankStartOptions,
   selfAnswer: ProbeAnswer,
   logger: Logger,
-  decide: (answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>) => T | { readonly kind: "wait"; readonly missing: readonly NodeId[] },
+  decide: (
+    answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>,
+    probedBy: ReadonlySet<NodeId>,
+  ) => T | { readonly kind: "wait"; readonly missing: readonly NodeId[] },
 ): Promise<T> {
   const { identity, peers } = options;
+  /** Blank peers that asked this replica while it was deciding (answered with selfAnswer). */
+  const probedBy = new Set<NodeId>();
+  const peerIds = new Set(peers.map((peer) => peer.id));
   const service = createReplicationService(
     identity,
     () => {},
     (text) => logger.warn(text),
     // No Step is stepped while deciding, so no sender needs binding to its certificate here.
     null,
-    () => selfAnswer,
+    (from, askerBlank) => {
+      if (askerBlank && peerIds.has(from) && from !== identity.replicaId) probedBy.add(from);
+      return selfAnswer;
+    },
   );
   const stopServing = await options.serveWhileDeciding(service);
   const others = peers.filter((peer) => peer.id !== identity.replicaId);
@@ -120,12 +132,13 @@ async function askPeersUntil<T>(
       const answers = new Map<NodeId, ProbeAnswer | undefined>(
         await Promise.all(
           [...clients].map(
-            async ([id, client]) => [id, await probeOnce(client, identity, id, options.probeIntervalMs * 5, refusals)] as const,
+            async ([id, client]) =>
+              [id, await probeOnce(client, identity, id, options.probeIntervalMs * 5, refusals, selfAnswer.state === "blank")] as const,
           ),
         ),
       );
       throwOnLimitsMismatch(refusals);
-      const decision = decide(answers);
+      const decision = decide(answers, probedBy);
       if (!isWait(decision)) return decision;
       if (Date.now() - lastWaitLogMs >= 5000) {
         lastWaitLogMs = Date.now();
@@ -186,6 +199,7 @@ function probeOnce(
   peerId: NodeId,
   timeoutMs: number,
   refusals: Map<NodeId, string>,
+  askerBlank = false,
 ): Promise<ProbeAnswer | undefined> {
   return new Promise((resolve) => {
     const request = {
@@ -193,6 +207,7 @@ function probeOnce(
       peersHash: identity.peersHash,
       from: identity.replicaId,
       clusterLimits: identity.clusterLimits ?? "",
+      askerBlank,
     };
     client.probe(request, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, response?: ProbeResponse) => {
       if (err?.code === Status.FAILED_PRECONDITION) refusals.set(peerId, err.details);

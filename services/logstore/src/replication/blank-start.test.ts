@@ -30,6 +30,16 @@ describe("decideBlankStart", () => {
     });
   });
 
+  // Seen in CI on a fresh 3-replica cluster: 2 and 3 asked 1 (blank), formed the cluster and committed their no-op
+  // before 1's own probe returned; 1 then refused to start as if it had lost its data.
+  test("peers that formed the cluster after asking this blank replica make it a new voter, not a lost one", () => {
+    expect(decideBlankStart(1, answers({ 2: voter(1n, 1n), 3: voter(1n, 1n) }), false, new Set([2, 3]))).toEqual({ kind: "bootstrap" });
+    expect(decideBlankStart(1, answers({ 2: voter(1n, 1n), 3: undefined }), false, new Set([2, 3]))).toEqual({ kind: "bootstrap" });
+    // One peer with a history that never asked it (it had a history already): the cluster is older, refuse.
+    expect(decideBlankStart(1, answers({ 2: voter(1n, 1n), 3: voter(4n, 17n) }), false, new Set([2])).kind).toBe("refuse");
+    expect(decideBlankStart(1, answers({ 2: voter(1n, 1n), 3: blank }), false, new Set()).kind).toBe("refuse");
+  });
+
   test("--join on a new cluster bootstraps like everyone else", () => {
     expect(decideBlankStart(2, answers({ 1: blank, 3: blank }), true)).toEqual({ kind: "bootstrap" });
   });

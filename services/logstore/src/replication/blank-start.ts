@@ -47,13 +47,22 @@ interface ExistingPeer {
  * peer reported and holds a committed entry of its leader's term (RaftNode's
  * "rejoin" section says why both).
  */
-export function decideBlankStart(selfId: NodeId, answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>, join: boolean): BlankStartDecision {
+export function decideBlankStart(
+  selfId: NodeId,
+  answers: ReadonlyMap<NodeId, ProbeAnswer | undefined>,
+  join: boolean,
+  probedWhileBlank: ReadonlySet<NodeId> = new Set(),
+): BlankStartDecision {
   const missing = [...answers].filter(([, answer]) => answer === undefined).map(([id]) => id);
   const existing = [...answers]
     .flatMap(([id, answer]) => (answer !== undefined && hasHistory(answer) ? [{ id, term: answer.term, lastIndex: answer.lastIndex }] : []))
     .sort((a, b) => (a.term === b.term ? cmp(b.lastIndex, a.lastIndex) : cmp(b.term, a.term)));
   const newest = existing[0];
   if (newest === undefined) return missing.length === 0 ? { kind: "bootstrap" } : { kind: "wait", missing };
+  // Peers start at about the same time: every peer with a history asked THIS replica, as a blank replica itself, while
+  // this one was already blank in this process, so they formed the cluster after counting it blank. It has not voted
+  // or acknowledged anything since it started, so it is a new voter of that cluster, not a lost one.
+  if (!join && existing.every((peer) => probedWhileBlank.has(peer.id))) return { kind: "bootstrap" };
   if (!join) {
     return {
       kind: "refuse",

@@ -59,7 +59,8 @@ export function createReplicationService(
   step: (message: Message) => void,
   onRefused: (text: string) => void,
   senderCheck: StepSenderCheck | null,
-  probe: () => ProbeAnswer,
+  /** Answers a probe from replica `from`, blank or not (its certificate admits only replicas; the rest is what it says). */
+  probe: (from: number, askerBlank: boolean) => ProbeAnswer,
   snapshots?: SnapshotReceiver,
 ): ReplicationServer {
   let receivingSnapshot = false;
@@ -212,7 +213,7 @@ export function createReplicationService(
         callback(failedPrecondition(reason).toServiceError());
         return;
       }
-      const answer = probe();
+      const answer = probe(call.request.from, call.request.askerBlank);
       callback(null, {
         replicaId: identity.replicaId,
         state: STATE_TO_WIRE[answer.state],

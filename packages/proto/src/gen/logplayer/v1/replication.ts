@@ -209,6 +209,11 @@ export interface ProbeRequest {
   from: number;
   /** As in StepRequest: a replica with other cluster limits is refused, naming both. */
   clusterLimits: string;
+  /**
+   * The asking replica's data directory is empty (it is deciding whether to form a new cluster); false from a replica
+   * with a damaged WAL, and from older replicas.
+   */
+  askerBlank: boolean;
 }
 
 export interface ProbeResponse {
@@ -913,7 +918,7 @@ export const StepResponse: MessageFns<StepResponse> = {
 };
 
 function createBaseProbeRequest(): ProbeRequest {
-  return { clusterId: "", peersHash: "", from: 0, clusterLimits: "" };
+  return { clusterId: "", peersHash: "", from: 0, clusterLimits: "", askerBlank: false };
 }
 
 export const ProbeRequest: MessageFns<ProbeRequest> = {
@@ -929,6 +934,9 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     }
     if (message.clusterLimits !== "") {
       writer.uint32(242).string(message.clusterLimits);
+    }
+    if (message.askerBlank !== false) {
+      writer.uint32(32).bool(message.askerBlank);
     }
     return writer;
   },
@@ -972,6 +980,14 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
           message.clusterLimits = reader.string();
           continue;
         }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.askerBlank = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -987,6 +1003,7 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
       peersHash: isSet(object.peersHash) ? globalThis.String(object.peersHash) : "",
       from: isSet(object.from) ? globalThis.Number(object.from) : 0,
       clusterLimits: isSet(object.clusterLimits) ? globalThis.String(object.clusterLimits) : "",
+      askerBlank: isSet(object.askerBlank) ? globalThis.Boolean(object.askerBlank) : false,
     };
   },
 
@@ -1004,6 +1021,9 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     if (message.clusterLimits !== "") {
       obj.clusterLimits = message.clusterLimits;
     }
+    if (message.askerBlank !== false) {
+      obj.askerBlank = message.askerBlank;
+    }
     return obj;
   },
 
@@ -1016,6 +1036,7 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     message.peersHash = object.peersHash ?? "";
     message.from = object.from ?? 0;
     message.clusterLimits = object.clusterLimits ?? "";
+    message.askerBlank = object.askerBlank ?? false;
     return message;
   },
 };
