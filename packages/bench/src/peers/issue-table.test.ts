@@ -1,24 +1,5 @@
-import type { DelaySummary } from "../delay-histograms";
 import { cellOf, formatIssueTable, tableRows, unsustainedReason } from "./issue-table";
-import type { SystemRun } from "./table";
-
-const delay = (p50Ms: number, p99Ms: number): DelaySummary => ({ count: 10, meanMs: p50Ms, p50Ms, p99Ms, p999Ms: p99Ms, maxMs: p99Ms });
-
-function run(system: string, p50: number, p99: number, extra: Partial<SystemRun> = {}): SystemRun {
-  return {
-    system,
-    sqliteCommitDelay: delay(p50, p99),
-    commitLatency: delay(p50 / 2, p99 / 2),
-    cdf: [],
-    sent: 1000,
-    acked: 1000,
-    failed: 0,
-    throughputPerS: 1000,
-    allApplied: true,
-    cpuMsPerTxn: 1,
-    ...extra,
-  };
-}
+import { delay, run } from "./system-run.fixture";
 
 describe("the issue table's plan", () => {
   it("runs 20 shards on the cluster only, every other row on every system", () => {

@@ -1,5 +1,5 @@
 import type { DelaySummary } from "../delay-histograms";
-import type { PeerWorkload, SystemRun } from "./table";
+import { median, type PeerWorkload, type SystemRun } from "./table";
 
 /**
  * `pnpm bench:peers --table`: every row of the performance issue's comparison
@@ -72,13 +72,6 @@ export interface Cell {
   readonly cpuMsPerTxn: number | null;
   readonly logPlayerDelay: DelaySummary | null;
   readonly incomplete: boolean;
-}
-
-export function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Medians of one system's repetitions in one row. Pure. */

@@ -41,7 +41,8 @@ export function interleave<T>(systems: readonly T[], reps: number): { rep: numbe
   return order;
 }
 
-function median(values: readonly number[]): number | null {
+/** The median of `values` (the mean of the middle two for an even count), or null for none. Pure. */
+export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
