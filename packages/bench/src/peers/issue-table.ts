@@ -79,6 +79,8 @@ export function cellOf(runs: readonly SystemRun[]): Cell {
   const med = (pick: (run: SystemRun) => number | null | undefined): number | null =>
     median(runs.map(pick).filter((v): v is number => typeof v === "number"));
   const delays = runs.map((r) => r.logPlayerDelay).filter((d): d is DelaySummary => d !== undefined);
+  const delayMed = (pick: (d: DelaySummary) => number | null): number | null =>
+    median(delays.map(pick).filter((v): v is number => v !== null));
   return {
     p50Ms: med((r) => r.sqliteCommitDelay.p50Ms),
     p99Ms: med((r) => r.sqliteCommitDelay.p99Ms),
@@ -88,11 +90,11 @@ export function cellOf(runs: readonly SystemRun[]): Cell {
         ? null
         : {
             count: delays.reduce((sum, d) => sum + d.count, 0),
-            meanMs: median(delays.map((d) => d.meanMs).filter((v): v is number => v !== null)),
-            p50Ms: median(delays.map((d) => d.p50Ms).filter((v): v is number => v !== null)),
-            p99Ms: median(delays.map((d) => d.p99Ms).filter((v): v is number => v !== null)),
-            p999Ms: median(delays.map((d) => d.p999Ms).filter((v): v is number => v !== null)),
-            maxMs: median(delays.map((d) => d.maxMs).filter((v): v is number => v !== null)),
+            meanMs: delayMed((d) => d.meanMs),
+            p50Ms: delayMed((d) => d.p50Ms),
+            p99Ms: delayMed((d) => d.p99Ms),
+            p999Ms: delayMed((d) => d.p999Ms),
+            maxMs: delayMed((d) => d.maxMs),
           },
     incomplete: runs.length === 0 || runs.some((r) => r.failed > 0 || !r.allApplied),
   };
